@@ -1,0 +1,74 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Flywheel: the agent-harness improvement loop, kept in git.
+/// Layout and rules: see README.md and the design notes it links.
+let package = Package(
+    name: "Flywheel",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "flywheel", targets: ["flywheel"]),
+        .library(name: "Flywheel", targets: ["Flywheel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
+    ],
+    targets: [
+        // MARK: C shims (module map + shim header only)
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "CCmark", pkgConfig: "libcmark-gfm",
+            providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"])]),
+
+        // MARK: C wrappers (the only modules that import a C module)
+        .target(name: "GitStore", dependencies: ["CGit2"]),
+        .target(name: "HTTP", dependencies: ["CCurl"]),
+        .target(name: "Markdown", dependencies: ["CCmark"]),
+
+        // MARK: resources
+        .target(name: "FlywheelTemplates", path: "Templates", resources: [.copy("pages")]),
+        .target(name: "FlywheelSiteAssets", path: "Site", resources: [.copy("assets")]),
+
+        // MARK: the loop
+        .target(
+            name: "Flywheel",
+            dependencies: [
+                "GitStore", "HTTP", "Markdown", "FlywheelTemplates", "FlywheelSiteAssets",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "FlyingFox", package: "FlyingFox"),
+            ],
+            resources: [.copy("Resources")]
+        ),
+        .target(
+            name: "FlywheelCLI",
+            dependencies: [
+                "Flywheel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "flywheel", dependencies: ["FlywheelCLI"]),
+
+        // MARK: benchmarks (release builds: `make bench`)
+        .executableTarget(name: "bench-git", dependencies: ["GitStore"], path: "Benchmarks/bench-git"),
+        .executableTarget(name: "bench-traces", dependencies: ["Flywheel"], path: "Benchmarks/bench-traces"),
+        .executableTarget(name: "bench-evals", dependencies: ["Flywheel"], path: "Benchmarks/bench-evals"),
+        .executableTarget(name: "bench-site", dependencies: ["Flywheel"], path: "Benchmarks/bench-site"),
+
+        // MARK: tests
+        .target(name: "TestSupport", dependencies: ["GitStore"], path: "Tests/TestSupport"),
+        .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
+        .testTarget(name: "MarkdownTests", dependencies: ["Markdown"]),
+        .testTarget(
+            name: "FlywheelTests", dependencies: ["Flywheel", "GitStore", "TestSupport"],
+            resources: [.copy("Fixtures"), .copy("Golden")]),
+        .testTarget(
+            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "GitStore", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,7 @@
+#ifndef FLYWHEEL_CGIT2_SHIM_H
+#define FLYWHEEL_CGIT2_SHIM_H
+#include <git2.h>
+#include <git2/sys/odb_backend.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/repository.h>
+#endif

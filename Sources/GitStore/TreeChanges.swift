@@ -1,0 +1,38 @@
+import Foundation
+
+/// A set of edits to apply to a tree: whole paths (files or folders) to remove, then files to write.
+/// Removals are applied first, so `remove("harness")` plus writes under `harness/` replaces the folder.
+public struct TreeChanges: Sendable, Equatable {
+    /// Paths (files or whole folders) to remove.
+    public var removals: Set<String>
+    /// Files to write: path → bytes. Folders are created as needed.
+    public var writes: [String: Data]
+
+    public init(removals: Set<String> = [], writes: [String: Data] = [:]) {
+        self.removals = removals
+        self.writes = writes
+    }
+
+    public var isEmpty: Bool { removals.isEmpty && writes.isEmpty }
+
+    /// Sets `path` to `data`.
+    public mutating func write(_ path: String, _ data: Data) { writes[path] = data }
+    /// Sets `path` to the UTF-8 bytes of `text`.
+    public mutating func write(_ path: String, text: String) { writes[path] = Data(text.utf8) }
+    /// Removes `path` (a file or a folder).
+    public mutating func remove(_ path: String) { removals.insert(path) }
+
+    /// Every path touched, normalised.
+    public var touchedPaths: [String] { (Array(removals) + Array(writes.keys)).sorted() }
+}
+
+/// Splits a repository path into its components, rejecting anything that could escape or confuse a tree.
+func pathComponents(_ path: String) throws(GitError) -> [String] {
+    let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    guard !path.isEmpty, !path.hasPrefix("/"), !parts.contains(where: {
+        $0.isEmpty || $0 == "." || $0 == ".." || $0.lowercased() == ".git" || $0.utf8.contains(0)
+    }) else {
+        throw .store("TreeChanges", "invalid repository path \"\(path)\" (empty, absolute, '.', '..' or '.git' component)")
+    }
+    return parts
+}
