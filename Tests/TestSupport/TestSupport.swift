@@ -1,1 +1,113 @@
 import Foundation
+
+/// Helpers shared by every test target: scratch folders, paths of the package, the built products,
+/// and running a process with a time limit.
+public enum TestPaths {
+    /// The package root (the folder holding Package.swift).
+    public static let packageRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+        }
+        fatalError("Package.swift not found above \(#filePath)")
+    }()
+
+    /// `../shared` beside the package root (fixtures, specs, tools of the team).
+    public static var shared: URL { packageRoot.deletingLastPathComponent().appendingPathComponent("shared") }
+
+    /// The folder holding the built executables (`flywheel`, `gitstore-stress`, …): the test bundle's folder.
+    public static let productsDirectory: URL = {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = bundle.deletingLastPathComponent()
+        // swift-testing may run from inside the .xctest bundle on Linux.
+        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("flywheel").path) {
+            dir.deleteLastPathComponent()
+            if dir.lastPathComponent == "debug" || dir.lastPathComponent == "release" { break }
+        }
+        return dir
+    }()
+
+    /// The path of a built executable of this package.
+    public static func product(_ name: String) -> URL { productsDirectory.appendingPathComponent(name) }
+
+    /// A new empty folder under the system temp folder, unique per call.
+    public static func scratch(_ label: String = "test") -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("flywheel-\(label)-\(UUID().uuidString.prefix(8))", isDirectory: true)
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Where tests keep what a person may want to look at afterwards (screenshots, reports); not committed.
+    public static var testOutput: URL {
+        let url = packageRoot.appendingPathComponent("Tests/output", isDirectory: true)
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// The result of a finished process.
+public struct ProcessResult: Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+    public let timedOut: Bool
+}
+
+/// Runs `executable` with `arguments`, feeding `stdin`, and waits at most `timeout` seconds (then kills it).
+public func runProcess(
+    _ executable: URL, _ arguments: [String], cwd: URL? = nil, environment: [String: String]? = nil,
+    stdin: String? = nil, timeout: TimeInterval = 120
+) throws -> ProcessResult {
+    let p = Process()
+    p.executableURL = executable
+    p.arguments = arguments
+    if let cwd { p.currentDirectoryURL = cwd }
+    if let environment { p.environment = environment }
+    let out = Pipe(), err = Pipe(), inp = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = inp
+    try p.run()
+    if let stdin { inp.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try? inp.fileHandleForWriting.close()
+    // Drain pipes concurrently so a chatty child never blocks on a full pipe.
+    nonisolated(unsafe) var outData = Data(), errData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    group.enter()
+    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let deadline = Date().addingTimeInterval(timeout)
+    var timedOut = false
+    while p.isRunning {
+        if Date() > deadline {
+            timedOut = true
+            p.terminate()
+            kill(p.processIdentifier, SIGKILL)
+            break
+        }
+        usleep(10_000)
+    }
+    p.waitUntilExit()
+    group.wait()
+    return ProcessResult(
+        status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self), timedOut: timedOut)
+}
+
+/// Runs a command found on PATH (e.g. `git`, `python3`) — a peer in tests, never in the product.
+public func runTool(
+    _ name: String, _ arguments: [String], cwd: URL? = nil, environment: [String: String]? = nil,
+    stdin: String? = nil, timeout: TimeInterval = 300
+) throws -> ProcessResult {
+    try runProcess(
+        URL(fileURLWithPath: "/usr/bin/env"), [name] + arguments, cwd: cwd, environment: environment, stdin: stdin,
+        timeout: timeout)
+}
+
+/// True when `name` is on PATH.
+public func toolExists(_ name: String) -> Bool {
+    (try? runTool("sh", ["-c", "command -v \(name)"]).status) == 0
+}
