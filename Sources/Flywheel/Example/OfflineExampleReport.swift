@@ -257,7 +257,7 @@ struct Report {
             }
             var text = "NRR computed from customers/cohort_retention.csv is \(Money.pct(Double(t.after), of: Double(t.start))) for the trailing twelve months (\(Money.m(t.start)) of starting ARR became \(Money.m(t.after)))."
             var cites: [Finding.Citation] = [.init(claim: "NRR is \(Money.pct(Double(t.after), of: Double(t.start)))", path: Self.cohorts, quote: firstRow)]
-            if let q = a.quote(strategy, containing: "has not been reconciled") {
+            if let q = a.quote(strategy, containing: "This is a management view") {
                 text += " Management's ~130% in product_strategy.md is an unvalidated estimate that Finance has not reconciled, so it must not be used as an official metric."
                 cites.append(.init(claim: "Management's ~130% NRR is an unvalidated estimate", path: strategy, quote: q))
             }
