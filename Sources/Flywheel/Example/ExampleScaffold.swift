@@ -22,7 +22,7 @@ public enum ExampleFailureMode: Int, Sendable, CaseIterable, Codable {
             return "- When a narrative document disagrees with a structured export, prefer the structured export "
                 + "(e.g. ARR from financials/arr_by_month.csv) and name the conflict."
         case .unvalidatedNRR:
-            return "- Report NRR only as computed from customers/cohort_retention.csv; label any management NRR "
+            return "- OfflineReport NRR only as computed from customers/cohort_retention.csv; label any management NRR "
                 + "figure as an unvalidated estimate."
         case .legalEntityConcentration:
             return "- Judge customer concentration by parent account: roll up legal entities to their parent "

@@ -42,10 +42,10 @@ public struct OfflineExampleModel: ChatModel {
         }
         let system = request.messages.filter { $0.role == .system }.compactMap(\.content).joined(separator: "\n")
         let runSeed = request.seed.map { UInt64(bitPattern: Int64($0)) } ?? seed
-        let plan = RunPlan(
+        let plan = OfflineRunPlan(
             question: question, systemPrompt: system, offered: Set(request.tools.map(\.name)), seed: runSeed,
             defectProbability: artifactDefectProbability, toolErrorProbability: toolErrorProbability)
-        let history = History(messages: request.messages)
+        let history = OfflineHistory(messages: request.messages)
         let turn = request.messages.filter { $0.role == .assistant }.count + 1
         let message = plan.nextMessage(history: history, turn: turn)
 
@@ -123,7 +123,7 @@ public enum ExampleRules {
 // MARK: - The conversation so far
 
 /// What the model can see of the run so far.
-struct History {
+struct OfflineHistory {
     struct Call {
         var call: ToolCall
         var result: String?
@@ -176,7 +176,7 @@ struct History {
 // MARK: - The plan of one run
 
 /// Everything about a run that is decided up front from the seed, the question and the harness.
-struct RunPlan {
+struct OfflineRunPlan {
     enum Defect: Equatable {
         case skip(String)
         case malformedRiskRegister
@@ -203,10 +203,10 @@ struct RunPlan {
         let addressed = ExampleRules.addressed(in: systemPrompt)
         active = Set(ExampleRules.modes(for: topic)).subtracting(addressed)
         var rng = SeededGenerator(seed: seed, salt: "offline-example|" + question)
-        let files = RunPlan.files(for: topic)
+        let files = OfflineRunPlan.files(for: topic)
         if rng.unit() < toolErrorProbability {
             let meant = files[Int(rng.next() % UInt64(files.count))]
-            wrongPath = (RunPlan.wrongPath(for: meant), meant)
+            wrongPath = (OfflineRunPlan.wrongPath(for: meant), meant)
         } else {
             wrongPath = nil
         }
@@ -257,13 +257,13 @@ struct RunPlan {
 
     // MARK: Choosing the next message
 
-    func nextMessage(history: History, turn: Int) -> ChatMessage {
+    func nextMessage(history: OfflineHistory, turn: Int) -> ChatMessage {
         var calls: [ToolCall] = []
         func call(_ name: String, _ args: JSONValue) {
             guard offered.contains(name) else { return }
             calls.append(ToolCall(id: "call_\(turn)_\(calls.count + 1)", name: name, arguments: args.canonicalText))
         }
-        let needed = RunPlan.files(for: topic)
+        let needed = OfflineRunPlan.files(for: topic)
         let read = history.readContents
         let wrote = !history.calls(named: "write_artifact").isEmpty
 
@@ -287,8 +287,8 @@ struct RunPlan {
                 if !calls.isEmpty { return .assistant(nil, toolCalls: calls) }
             }
         }
-        let analysis = Analysis(read: read, kinds: history.kinds)
-        let report = Report(analysis: analysis, topic: topic, active: active, question: question)
+        let analysis = OfflineAnalysis(read: read, kinds: history.kinds)
+        let report = OfflineReport(analysis: analysis, topic: topic, active: active, question: question)
         if !wrote && offered.contains("write_artifact") {
             for (path, content) in report.artifacts(defect: defect) { call("write_artifact", ["path": .string(path), "content": .string(content)]) }
             return .assistant(nil, toolCalls: calls)

@@ -4,7 +4,7 @@ import Foundation
 // through tool results, and the six artifacts built from them (with the simulated judgement errors).
 
 /// Figures the offline model computes from the files it has read.
-struct Analysis {
+struct OfflineAnalysis {
     let read: [String: String]
     let kinds: [String: String]
 
@@ -30,9 +30,9 @@ struct Analysis {
     func csvRows(_ path: String) -> [[String: String]] {
         guard let text = read[path] else { return [] }
         let lines = text.split(separator: "\n").map(String.init)
-        guard let header = lines.first.map(CSV.split) else { return [] }
+        guard let header = lines.first.map(ExampleCSV.split) else { return [] }
         return lines.dropFirst().map { line in
-            let cells = CSV.split(line)
+            let cells = ExampleCSV.split(line)
             var row: [String: String] = [:]
             for (i, h) in header.enumerated() where i < cells.count { row[h] = cells[i] }
             return row
@@ -106,7 +106,7 @@ struct Analysis {
 
     /// The quarter's target from the pipeline notes (`$3.0M`).
     var pipelineTarget: Int? {
-        quote("sales/pipeline_notes.md", containing: "target").flatMap(Money.first)
+        quote("sales/pipeline_notes.md", containing: "target").flatMap(OfflineMoney.first)
     }
 
     // MARK: Q&A log
@@ -121,8 +121,8 @@ struct Analysis {
     }
 }
 
-/// Money and percentages as the analyst writes them.
-enum Money {
+/// OfflineMoney and percentages as the analyst writes them.
+enum OfflineMoney {
     /// `$46.9M`.
     static func m(_ value: Int) -> String { String(format: "$%.1fM", Double(value) / 1_000_000) }
     /// `31%`.
@@ -135,7 +135,7 @@ enum Money {
 }
 
 /// Minimal CSV field splitting (quoted fields with doubled quotes).
-enum CSV {
+enum ExampleCSV {
     static func split(_ line: String) -> [String] {
         var out: [String] = []
         var field = ""
@@ -171,7 +171,7 @@ enum CSV {
 }
 
 /// One statement of the report, with where it comes from.
-struct Finding {
+struct OfflineFinding {
     struct Citation { var claim: String; var path: String; var quote: String }
     struct Risk { var risk: String; var severity: String; var evidence: [String] }
     var text: String
@@ -180,8 +180,8 @@ struct Finding {
 }
 
 /// The analyst's report for one question: the findings (right or planted-wrong) and the six artifacts.
-struct Report {
-    let analysis: Analysis
+struct OfflineReport {
+    let analysis: OfflineAnalysis
     let topic: String
     let active: Set<ExampleFailureMode>
     let question: String
@@ -208,82 +208,82 @@ struct Report {
         }
     }
 
-    var findings: [Finding] { areas.compactMap(finding) }
+    var findings: [OfflineFinding] { areas.compactMap(finding) }
 
-    func finding(_ area: String) -> Finding? {
+    func finding(_ area: String) -> OfflineFinding? {
         let a = analysis
         switch area {
         case "arr":
             if active.contains(.narrativeOverExport) {
-                guard let q = a.quote(Self.deck, containing: "ARR $"), let deckARR = Money.first(in: q) else { return nil }
-                return Finding(
-                    text: "Current ARR is \(Money.m(deckARR)) (board_deck.md), up strongly year over year; the overview's \"ARR of $50M+\" is consistent with it, so confidence in the figure is high.",
-                    citations: [.init(claim: "Current ARR is \(Money.m(deckARR))", path: Self.deck, quote: q)], risks: [])
+                guard let q = a.quote(Self.deck, containing: "ARR $"), let deckARR = OfflineMoney.first(in: q) else { return nil }
+                return OfflineFinding(
+                    text: "Current ARR is \(OfflineMoney.m(deckARR)) (board_deck.md), up strongly year over year; the overview's \"ARR of $50M+\" is consistent with it, so confidence in the figure is high.",
+                    citations: [.init(claim: "Current ARR is \(OfflineMoney.m(deckARR))", path: Self.deck, quote: q)], risks: [])
             }
             guard let last = a.arrRows.last, let row = a.csvLine(Self.arrCSV, startingWith: last.month) else { return nil }
-            var text = "Current ARR is \(Money.m(last.arr)) at \(last.month) (financials/arr_by_month.csv), the recognised figure Finance signs off."
-            var cites: [Finding.Citation] = [.init(claim: "Current ARR is \(Money.m(last.arr))", path: Self.arrCSV, quote: row)]
+            var text = "Current ARR is \(OfflineMoney.m(last.arr)) at \(last.month) (financials/arr_by_month.csv), the recognised figure Finance signs off."
+            var cites: [OfflineFinding.Citation] = [.init(claim: "Current ARR is \(OfflineMoney.m(last.arr))", path: Self.arrCSV, quote: row)]
             var evidence = [Self.arrCSV]
-            if let dq = a.quote(Self.deck, containing: "ARR $"), let deckARR = Money.first(in: dq) {
-                text += " The board deck's \(Money.m(deckARR)) is a narrative figure"
-                cites.append(.init(claim: "The board deck quotes ARR of \(Money.m(deckARR))", path: Self.deck, quote: dq))
+            if let dq = a.quote(Self.deck, containing: "ARR $"), let deckARR = OfflineMoney.first(in: dq) {
+                text += " The board deck's \(OfflineMoney.m(deckARR)) is a narrative figure"
+                cites.append(.init(claim: "The board deck quotes ARR of \(OfflineMoney.m(deckARR))", path: Self.deck, quote: dq))
                 evidence.append(Self.deck)
-                if let lq = a.quote(Self.revNotes, containing: "of committed launch ARR"), let launch = Money.first(in: lq) {
-                    text += " that adds \(Money.m(launch)) of committed launch ARR"
-                    cites.append(.init(claim: "\(Money.m(launch)) of committed launch ARR is not recognised ARR", path: Self.revNotes, quote: lq))
+                if let lq = a.quote(Self.revNotes, containing: "of committed launch ARR"), let launch = OfflineMoney.first(in: lq) {
+                    text += " that adds \(OfflineMoney.m(launch)) of committed launch ARR"
+                    cites.append(.init(claim: "\(OfflineMoney.m(launch)) of committed launch ARR is not recognised ARR", path: Self.revNotes, quote: lq))
                     evidence.append(Self.revNotes)
-                    if let sq = a.quote(Self.revNotes, containing: "signed expansions"), let signed = Money.first(in: sq) {
-                        text += " and \(Money.m(signed)) of signed expansions starting in 2027"
+                    if let sq = a.quote(Self.revNotes, containing: "signed expansions"), let signed = OfflineMoney.first(in: sq) {
+                        text += " and \(OfflineMoney.m(signed)) of signed expansions starting in 2027"
                     }
                     text += ", which are not recognised ARR (financials/revenue_recognition_notes.md)"
                 }
-                text += ". Confidence in \(Money.m(last.arr)) is high; the reconciliation of the board deck figure is still open."
-                return Finding(
+                text += ". Confidence in \(OfflineMoney.m(last.arr)) is high; the reconciliation of the board deck figure is still open."
+                return OfflineFinding(
                     text: text, citations: cites,
-                    risks: [.init(risk: "Management materials overstate ARR: \(Money.m(deckARR)) quoted vs \(Money.m(last.arr)) recognised", severity: "medium", evidence: evidence)])
+                    risks: [.init(risk: "Management materials overstate ARR: \(OfflineMoney.m(deckARR)) quoted vs \(OfflineMoney.m(last.arr)) recognised", severity: "medium", evidence: evidence)])
             }
-            return Finding(text: text + " Confidence in the figure is high.", citations: cites, risks: [])
+            return OfflineFinding(text: text + " Confidence in the figure is high.", citations: cites, risks: [])
 
         case "nrr":
             let strategy = "product_strategy.md"
             if active.contains(.unvalidatedNRR) {
                 guard let q = a.quote(strategy, containing: "NRR of") else { return nil }
-                return Finding(
+                return OfflineFinding(
                     text: "NRR is ~130% (product_strategy.md), driven by expansion inside multi-entity groups; retention is a clear strength.",
                     citations: [.init(claim: "NRR is ~130%", path: strategy, quote: q)], risks: [])
             }
             guard let t = a.cohortTotals, let firstRow = a.read[Self.cohorts]?.split(separator: "\n").dropFirst().first.map(String.init) else {
                 return nil
             }
-            var text = "NRR computed from customers/cohort_retention.csv is \(Money.pct(Double(t.after), of: Double(t.start))) for the trailing twelve months (\(Money.m(t.start)) of starting ARR became \(Money.m(t.after)))."
-            var cites: [Finding.Citation] = [.init(claim: "NRR is \(Money.pct(Double(t.after), of: Double(t.start)))", path: Self.cohorts, quote: firstRow)]
+            var text = "NRR computed from customers/cohort_retention.csv is \(OfflineMoney.pct(Double(t.after), of: Double(t.start))) for the trailing twelve months (\(OfflineMoney.m(t.start)) of starting ARR became \(OfflineMoney.m(t.after)))."
+            var cites: [OfflineFinding.Citation] = [.init(claim: "NRR is \(OfflineMoney.pct(Double(t.after), of: Double(t.start)))", path: Self.cohorts, quote: firstRow)]
             if let q = a.quote(strategy, containing: "This is a management view") {
                 text += " Management's ~130% in product_strategy.md is an unvalidated estimate that Finance has not reconciled, so it must not be used as an official metric."
                 cites.append(.init(claim: "Management's ~130% NRR is an unvalidated estimate", path: strategy, quote: q))
             }
-            return Finding(
+            return OfflineFinding(
                 text: text, citations: cites,
-                risks: [.init(risk: "Retention overstated in management materials: ~130% estimate vs \(Money.pct(Double(t.after), of: Double(t.start))) computed", severity: "medium", evidence: [Self.cohorts, strategy])])
+                risks: [.init(risk: "Retention overstated in management materials: ~130% estimate vs \(OfflineMoney.pct(Double(t.after), of: Double(t.start))) computed", severity: "medium", evidence: [Self.cohorts, strategy])])
 
         case "concentration":
             guard let c = a.concentration,
                 let row = a.read[Self.customers]?.split(separator: "\n").first(where: { $0.contains(c.topEntity) }).map(String.init)
             else { return nil }
-            let entityShare = Money.pct(Double(c.topEntityARR), of: Double(c.total))
+            let entityShare = OfflineMoney.pct(Double(c.topEntityARR), of: Double(c.total))
             if active.contains(.legalEntityConcentration) {
-                var cites: [Finding.Citation] = [.init(claim: "Largest customer is \(entityShare) of ARR", path: Self.customers, quote: row)]
+                var cites: [OfflineFinding.Citation] = [.init(claim: "Largest customer is \(entityShare) of ARR", path: Self.customers, quote: row)]
                 var text = "Revenue is well diversified: the largest customer, \(c.topEntity), is \(entityShare) of ARR"
                 if let dq = a.quote(Self.deck, containing: "no customer above") {
                     text += ", and the board deck confirms no customer above 15% of ARR"
                     cites.append(.init(claim: "no customer above 15% of ARR", path: Self.deck, quote: dq))
                 }
-                return Finding(
+                return OfflineFinding(
                     text: text + ".", citations: cites,
                     risks: [.init(risk: "Largest customer \(c.topEntity) is \(entityShare) of ARR", severity: "low", evidence: [Self.customers])])
             }
-            let parentShare = Money.pct(Double(c.topParentARR), of: Double(c.total))
-            return Finding(
-                text: "Parent account \(c.topParent) holds \(parentShare) of ARR (\(Money.m(c.topParentARR))) across \(c.topParentEntities) legal entities (customers/customers.csv); the largest single legal entity, \(c.topEntity), is \(entityShare). The board deck's diversification claim looks only at legal entities and misses this parent-account rollup.",
+            let parentShare = OfflineMoney.pct(Double(c.topParentARR), of: Double(c.total))
+            return OfflineFinding(
+                text: "Parent account \(c.topParent) holds \(parentShare) of ARR (\(OfflineMoney.m(c.topParentARR))) across \(c.topParentEntities) legal entities (customers/customers.csv); the largest single legal entity, \(c.topEntity), is \(entityShare). The board deck's diversification claim looks only at legal entities and misses this parent-account rollup.",
                 citations: [
                     .init(claim: "Parent account \(c.topParent) is \(parentShare) of ARR across \(c.topParentEntities) legal entities", path: Self.customers, quote: row)
                 ],
@@ -293,7 +293,7 @@ struct Report {
             let path = "legal/contracts_summary.md"
             guard let q = a.quote(path, containing: "terminate for convenience") else { return nil }
             let who = active.contains(.legalEntityConcentration) ? "The Helix entities' contracts" : "All five Helix Group contracts"
-            return Finding(
+            return OfflineFinding(
                 text: "\(who) contain change-of-control clauses: each Helix entity may terminate for convenience within 90 days after a change of control of Lumora (legal/contracts_summary.md).",
                 citations: [.init(claim: "Helix contracts allow termination after a change of control", path: path, quote: q)],
                 risks: [.init(risk: "Change-of-control termination rights in the Helix contracts", severity: active.contains(.legalEntityConcentration) ? "medium" : "high", evidence: [path])])
@@ -301,16 +301,16 @@ struct Report {
         case "security":
             let overview = "security/security_overview.md", faq = "sales/security_faq.md"
             if active.contains(.soc2Overstated) {
-                var cites: [Finding.Citation] = []
+                var cites: [OfflineFinding.Citation] = []
                 if let q = a.quote(Self.deck, containing: "SOC 2 complete") { cites.append(.init(claim: "SOC 2 complete", path: Self.deck, quote: q)) }
                 if let q = a.quote(faq, containing: "fully SOC 2 compliant") { cites.append(.init(claim: "Lumora is fully SOC 2 compliant", path: faq, quote: q)) }
                 guard !cites.isEmpty else { return nil }
-                return Finding(
+                return OfflineFinding(
                     text: "Lumora is SOC 2 complete (board_deck.md) and fully SOC 2 compliant per the security FAQ (sales/security_faq.md); SSO and MFA are enforced and penetration tests run annually, so security should not block the deal.",
                     citations: cites, risks: [])
             }
             guard let t1 = a.quote(overview, containing: "Type I report"), let t2 = a.quote(overview, containing: "Type II observation") else { return nil }
-            return Finding(
+            return OfflineFinding(
                 text: "Lumora holds a SOC 2 Type I report issued 2026-03; the Type II observation window ends 2026-12 and the Type II report is expected in Q1 2027 (security/security_overview.md). The board deck and the sales FAQ overstate this status. SSO and MFA are enforced, and the last penetration test (2026-05) found two medium issues, since remediated.",
                 citations: [
                     .init(claim: "SOC 2 Type I report issued 2026-03", path: overview, quote: t1),
@@ -322,21 +322,21 @@ struct Report {
             let gtm = "go_to_market.md", notes = "sales/pipeline_notes.md", csv = "sales/pipeline.csv"
             if active.contains(.narrativeOverExport) {
                 guard let q = a.quote(gtm, containing: "pipeline coverage") else { return nil }
-                return Finding(
+                return OfflineFinding(
                     text: "Pipeline coverage for next quarter is 4× the new-ARR plan (go_to_market.md), which comfortably supports the plan.",
                     citations: [.init(claim: "Pipeline coverage is 4×", path: gtm, quote: q)], risks: [])
             }
             guard let p = a.pipeline, let target = a.pipelineTarget, let tq = a.quote(notes, containing: "target") else { return nil }
             let coverage = String(format: "%.1f×", p.weighted / Double(target))
-            return Finding(
-                text: "Weighted pipeline for \(p.quarter) is \(Money.m(Int(p.weighted.rounded()))) against the \(Money.m(target)) new-ARR target: \(coverage) coverage (sales/pipeline.csv, sales/pipeline_notes.md). The 4× in go_to_market.md is the unweighted pipeline (\(Money.m(p.unweighted))) and overstates coverage.",
-                citations: [.init(claim: "Next-quarter new-ARR target is \(Money.m(target))", path: notes, quote: tq)],
+            return OfflineFinding(
+                text: "Weighted pipeline for \(p.quarter) is \(OfflineMoney.m(Int(p.weighted.rounded()))) against the \(OfflineMoney.m(target)) new-ARR target: \(coverage) coverage (sales/pipeline.csv, sales/pipeline_notes.md). The 4× in go_to_market.md is the unweighted pipeline (\(OfflineMoney.m(p.unweighted))) and overstates coverage.",
+                citations: [.init(claim: "Next-quarter new-ARR target is \(OfflineMoney.m(target))", path: notes, quote: tq)],
                 risks: [.init(risk: "Q4 plan rests on \(coverage) weighted pipeline coverage, not the 4× quoted", severity: "medium", evidence: [csv, notes])])
 
         case "ip_dispute":
             let path = "legal/open_issues.md"
             guard let q = a.quote(path, containing: "alleges") else { return nil }
-            return Finding(
+            return OfflineFinding(
                 text: "Vantix Analytics LLC alleges that Lumora Forecast infringes one of its patents (demand letter 2026-06-14); counsel's assessment is pending (legal/open_issues.md).",
                 citations: [.init(claim: "An IP dispute with Vantix Analytics is open", path: path, quote: q)],
                 risks: [.init(risk: "Open IP dispute: Vantix Analytics patent claim against Lumora Forecast", severity: "medium", evidence: [path])])
@@ -344,7 +344,7 @@ struct Report {
         case "dpa_complaint":
             let path = "legal/open_issues.md"
             guard let q = a.quote(path, containing: "Data-processing complaint") else { return nil }
-            return Finding(
+            return OfflineFinding(
                 text: "A data-processing complaint about operator performance data is open with the Dutch data-protection authority (filed 2026-08-03; legal/open_issues.md).",
                 citations: [.init(claim: "A data-processing complaint is open", path: path, quote: q)],
                 risks: [.init(risk: "Data-processing complaint before the Dutch data-protection authority", severity: "medium", evidence: [path])])
@@ -355,21 +355,21 @@ struct Report {
             let prior = rows[rows.count - 13]
             let trailing = rows.suffix(12)
             let churn = trailing.reduce(0) { $0 + $1.churn }, contraction = trailing.reduce(0) { $0 + $1.contraction }
-            return Finding(
-                text: "ARR grew from \(Money.m(prior.arr)) (\(prior.month)) to \(Money.m(last.arr)) (\(last.month)), +\(Money.pct(Double(last.arr - prior.arr), of: Double(prior.arr))) year over year; over the last twelve months churn totalled \(Money.m(churn)) and contraction \(Money.m(contraction)) (financials/arr_by_month.csv).",
-                citations: [.init(claim: "ARR is \(Money.m(last.arr)) at \(last.month)", path: Self.arrCSV, quote: lastLine)], risks: [])
+            return OfflineFinding(
+                text: "ARR grew from \(OfflineMoney.m(prior.arr)) (\(prior.month)) to \(OfflineMoney.m(last.arr)) (\(last.month)), +\(OfflineMoney.pct(Double(last.arr - prior.arr), of: Double(prior.arr))) year over year; over the last twelve months churn totalled \(OfflineMoney.m(churn)) and contraction \(OfflineMoney.m(contraction)) (financials/arr_by_month.csv).",
+                citations: [.init(claim: "ARR is \(OfflineMoney.m(last.arr)) at \(last.month)", path: Self.arrCSV, quote: lastLine)], risks: [])
 
         case "open_questions":
             let open = a.unansweredQuestions
             guard !open.isEmpty, let q = a.quote("notes/qa_log.md", containing: open[0].id) else { return nil }
-            return Finding(
+            return OfflineFinding(
                 text: "\(open.count) diligence questions remain unanswered: " + open.map { "\($0.id) (\($0.question))" }.joined(separator: "; ") + " (notes/qa_log.md).",
                 citations: [.init(claim: "\(open[0].id) is unanswered", path: "notes/qa_log.md", quote: q)], risks: [])
 
         case "team":
             let path = "hr/org_chart.md"
             guard let hq = a.quote(path, containing: "Headcount:"), let cfo = a.quote(path, containing: "| CFO |") else { return nil }
-            return Finding(
+            return OfflineFinding(
                 text: "Headcount is 212; the CFO joined in 2026-05 after an interim period, so finance leadership and its reconciliations are new (hr/org_chart.md). The two co-founders lead product and technology.",
                 citations: [.init(claim: "Headcount is 212", path: path, quote: hq), .init(claim: "The CFO joined in 2026-05", path: path, quote: cfo)],
                 risks: [.init(risk: "New CFO (since 2026-05): finance processes and reconciliations are recent", severity: "low", evidence: [path])])
@@ -381,7 +381,7 @@ struct Report {
 
     // MARK: Artifacts
 
-    var risks: [Finding.Risk] {
+    var risks: [OfflineFinding.Risk] {
         let order = ["high": 0, "medium": 1, "low": 2]
         return findings.flatMap(\.risks).enumerated().sorted {
             (order[$0.element.severity] ?? 3, $0.offset) < (order[$1.element.severity] ?? 3, $1.offset)
@@ -403,7 +403,7 @@ struct Report {
     var finalAnswer: String { answerBody }
 
     /// The six artifacts (path, content), in output.yaml order, with `defect` applied.
-    func artifacts(defect: RunPlan.Defect?) -> [(String, String)] {
+    func artifacts(defect: OfflineRunPlan.Defect?) -> [(String, String)] {
         let f = findings
         var out: [(String, String)] = []
         out.append(("summary_answer.md", "# \(question)\n\n\(answerBody)\n"))
@@ -449,7 +449,7 @@ struct Report {
         var csv = defect == .badCSVHeader ? "claim,source,kind\n" : "claim,source_path,source_kind\n"
         for c in f.flatMap(\.citations) {
             let kind = analysis.kinds[c.path] ?? (c.path.hasSuffix(".csv") ? "structured" : "narrative")
-            csv += "\(CSV.field(c.claim)),\(CSV.field(c.path)),\(kind)\n"
+            csv += "\(ExampleCSV.field(c.claim)),\(ExampleCSV.field(c.path)),\(kind)\n"
         }
         if f.isEmpty { csv += "No findings,overview.md,narrative\n" }
         out.append(("evidence_table.csv", csv))

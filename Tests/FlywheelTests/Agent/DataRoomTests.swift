@@ -7,9 +7,9 @@ import TestSupport
 /// Reads a generated CSV into rows of header → value (quoted fields supported).
 func csvRows(_ text: String) -> [[String: String]] {
     let lines = text.split(separator: "\n").map(String.init)
-    let header = CSV.split(lines[0])
+    let header = ExampleCSV.split(lines[0])
     return lines.dropFirst().map { line in
-        Dictionary(uniqueKeysWithValues: zip(header, CSV.split(line)))
+        Dictionary(uniqueKeysWithValues: zip(header, ExampleCSV.split(line)))
     }
 }
 
