@@ -64,7 +64,7 @@ struct LineAnalyzer {
             return nil
         }
         var s = JSONScanner(UnsafeRawBufferPointer(start: p, count: len))
-        s.maxDepth = options.maxDepth
+        s.maxDepth = options.maxDepth - 1  // the span object itself is not entered
         s.skipWhitespace()
         if s.pos < len, p[s.pos] != UInt8(ascii: "{") {
             do {

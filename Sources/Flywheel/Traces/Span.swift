@@ -130,39 +130,44 @@ extension Span {
                 throw SpanDecodingError(code: "extra_key", field: "\(path).\(k)", message: "extra key not permitted in \(path)")
             }
         }
+        // Checked in the order of the keys (§2), so the first problem reported is the first field.
+        let traceID = try str("trace_id", o, path: "trace_id")
+        let spanID = try str("span_id", o, path: "span_id")
+        let parentSpanID = try str("parent_span_id", o, path: "parent_span_id", default: "")
+        let traceState = try str("trace_state", o, path: "trace_state", default: "")
+        let name = try str("name", o, path: "name")
+        let kind = try str("kind", o, path: "kind")
+        let startTime = try str("start_time", o, path: "start_time")
+        let endTime = try str("end_time", o, path: "end_time")
         let statusObj = try obj("status", o, path: "status")
         try noExtra(statusObj, allowed: ["code", "message"], path: "status")
+        let status = SpanStatus(
+            code: try str("code", statusObj, path: "status.code"),
+            message: try str("message", statusObj, path: "status.message", default: ""))
         let resourceObj = try obj("resource", o, path: "resource")
         try noExtra(resourceObj, allowed: ["attributes"], path: "resource")
+        let resourceAttributes = try obj("attributes", resourceObj, path: "resource.attributes")
         let scopeObj = try obj("scope", o, path: "scope")
         try noExtra(scopeObj, allowed: ["name", "version"], path: "scope")
+        let scope = SpanScope(
+            name: try str("name", scopeObj, path: "scope.name"),
+            version: try str("version", scopeObj, path: "scope.version", default: ""))
+        let attributes = try obj("attributes", o, path: "attributes")
         self.init(
-            traceID: try str("trace_id", o, path: "trace_id"),
-            spanID: try str("span_id", o, path: "span_id"),
-            parentSpanID: try str("parent_span_id", o, path: "parent_span_id", default: ""),
-            traceState: try str("trace_state", o, path: "trace_state", default: ""),
-            name: try str("name", o, path: "name"),
-            kind: try str("kind", o, path: "kind"),
-            startTime: try str("start_time", o, path: "start_time"),
-            endTime: try str("end_time", o, path: "end_time"),
-            status: SpanStatus(
-                code: try str("code", statusObj, path: "status.code"),
-                message: try str("message", statusObj, path: "status.message", default: "")),
-            resourceAttributes: try obj("attributes", resourceObj, path: "resource.attributes"),
-            scope: SpanScope(
-                name: try str("name", scopeObj, path: "scope.name"),
-                version: try str("version", scopeObj, path: "scope.version", default: "")),
-            attributes: try obj("attributes", o, path: "attributes"),
+            traceID: traceID, spanID: spanID, parentSpanID: parentSpanID, traceState: traceState, name: name,
+            kind: kind, startTime: startTime, endTime: endTime, status: status,
+            resourceAttributes: resourceAttributes, scope: scope, attributes: attributes,
             extra: o.filter { !Span.topLevelKeySet.contains($0.key) })
     }
 
     static let topLevelKeySet = Set(topLevelKeys)
 
-    /// Parses one JSONL line (raw bytes, without the newline) into a span.
-    public init(line: UnsafeRawBufferPointer) throws {
+    /// Parses one JSONL line (raw bytes, without the newline) into a span; nesting deeper than HALO's parser
+    /// accepts (201 levels) is an error.
+    public init(line: UnsafeRawBufferPointer, maxDepth: Int = 201) throws {
         let value: JSONValue
         do {
-            value = try JSONValue.parse(bytes: line)
+            value = try JSONValue.parse(bytes: line, maxDepth: maxDepth)
         } catch let e as JSONScanError {
             throw SpanDecodingError(code: "invalid_json", field: "<line>", message: e.description)
         }

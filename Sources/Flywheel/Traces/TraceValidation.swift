@@ -50,10 +50,10 @@ public struct TraceValidationOptions: Sendable, Hashable {
     public var stopAtFirstError: Bool
     /// Warnings make the verdict fail (`--strict`).
     public var warningsFail: Bool
-    /// Deepest JSON nesting accepted inside a line.
+    /// Deepest JSON nesting accepted in a line, counting the span object itself (HALO's parser accepts 201).
     public var maxDepth: Int
 
-    public init(maxLineBytes: Int? = nil, stopAtFirstError: Bool = false, warningsFail: Bool = false, maxDepth: Int = 512) {
+    public init(maxLineBytes: Int? = nil, stopAtFirstError: Bool = false, warningsFail: Bool = false, maxDepth: Int = 201) {
         self.maxLineBytes = maxLineBytes
         self.stopAtFirstError = stopAtFirstError
         self.warningsFail = warningsFail
