@@ -54,10 +54,15 @@ public struct AgentToolbox: Sendable {
     /// Required artifacts (from `output.yaml`), for `validate_artifacts`.
     public let artifacts: [ArtifactSpec]
 
-    public init(dataRoom: URL, outputDirectory: URL, artifacts: [ArtifactSpec]) {
+    /// `read_file` returns at most this many UTF-8 bytes of a file (then a truncation note), so one huge file
+    /// cannot flood the model's context or the trace.
+    public var maxReadBytes: Int
+
+    public init(dataRoom: URL, outputDirectory: URL, artifacts: [ArtifactSpec], maxReadBytes: Int = 200_000) {
         self.dataRoom = dataRoom.standardizedFileURL
         self.outputDirectory = outputDirectory.standardizedFileURL
         self.artifacts = artifacts
+        self.maxReadBytes = maxReadBytes
     }
 
     /// Runs one tool with its JSON argument text.
@@ -85,7 +90,11 @@ public struct AgentToolbox: Sendable {
         }
         switch tool {
         case .listFiles: return try listFiles()
-        case .readFile: return try readFile(string("path"))
+        case .readFile:
+            let text = try readFile(string("path"))
+            guard text.utf8.count > maxReadBytes else { return text }
+            let head = String(decoding: Array(text.utf8.prefix(maxReadBytes)), as: UTF8.self)
+            return head + "\n[truncated: the file has \(text.utf8.count) bytes; use search_files to find a passage]"
         case .searchFiles: return try searchFiles(string("query"))
         case .writeArtifact: return try writeArtifact(string("path"), content: string("content"))
         case .checkCitations: return checkCitationsReport(args["artifact"]?.stringValue ?? "citations.json")

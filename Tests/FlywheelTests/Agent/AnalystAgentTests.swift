@@ -281,6 +281,10 @@ struct AgentToolTests {
         }
         #expect(throws: ToolError.self) { try tb.run("read_file", arguments: "{not json") }
         #expect(try tb.run("read_file", arguments: #"{"path":"./overview.md"}"#).hasPrefix("# Lumora Systems"))
+        let small = AgentToolbox(dataRoom: dataRoomFolder, outputDirectory: tb.outputDirectory, artifacts: [], maxReadBytes: 20)
+        let cut = try small.run("read_file", arguments: #"{"path":"overview.md"}"#)
+        #expect(cut.hasPrefix("# Lumora Systems, In\n[truncated"))
+        #expect(cut.contains("[truncated: the file has "))
         let listing = try tb.run("list_files", arguments: "{}")
         #expect(listing.contains("customers/customers.csv\tstructured\t"))
         #expect(listing.contains("board_deck.md\tnarrative\t"))
