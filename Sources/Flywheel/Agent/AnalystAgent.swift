@@ -102,7 +102,7 @@ public struct AnalystAgent {
         while turns < harness.maxTurns {
             turns += 1
             let request = ChatRequest(
-                model: harness.modelName, messages: messages, tools: tools, toolChoice: tools.isEmpty ? nil : .auto,
+                model: Self.providerModelName(harness.modelName), messages: messages, tools: tools, toolChoice: tools.isEmpty ? nil : .auto,
                 temperature: harness.temperature, seed: seed.map { Int(truncatingIfNeeded: $0) })
             let start = clock.now()
             let response: ChatResponse
@@ -163,6 +163,13 @@ public struct AnalystAgent {
             traceID: traceID, question: question, finalAnswer: finalAnswer, outcome: outcome, artifacts: artifacts,
             turns: turns, toolErrors: records.filter { $0.error != nil }, toolCalls: records, events: memory.events,
             artifactProblems: problems, usage: usage)
+    }
+
+    /// The provider-side model name of `model.yaml`'s `model` (`openai:gpt-4.1-mini` → `gpt-4.1-mini`), as
+    /// `ChatRequest.model` expects it.
+    public static func providerModelName(_ name: String) -> String {
+        guard let colon = name.firstIndex(of: ":") else { return name }
+        return String(name[name.index(after: colon)...])
     }
 
     /// A deterministic trace id (32 lowercase hex) for run `index` of a seeded batch.

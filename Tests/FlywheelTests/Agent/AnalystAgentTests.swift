@@ -192,6 +192,20 @@ struct AnalystAgentTests {
         #expect(Set(runs.map { $0.toolCalls.map(\.call.arguments) }).count > 1)
     }
 
+    @Test func requestsCarryTheHarnessSettings() throws {
+        var h = ExampleHarness.v1
+        h.modelName = "openai:gpt-4.1-mini"
+        let r = runExample(question: 2, seed: 8, harness: h)
+        guard case .llmCall(let request, _, _, _, _) = r.events[1] else { Issue.record("no llm event"); return }
+        #expect(request.model == "gpt-4.1-mini")
+        #expect(request.temperature == 0.2)
+        #expect(request.seed == 8)
+        #expect(request.tools.map(\.name) == ["list_files", "read_file", "search_files", "write_artifact"])
+        #expect(request.messages.first == .system(ExampleScaffold.instructionsV1))
+        #expect(request.messages.dropFirst().first == .user(ExampleScaffold.questions[1].question))
+        #expect(AnalystAgent.providerModelName("offline-example") == "offline-example")
+    }
+
     @Test func maxTurnExhaustionIsRecorded() {
         var h = ExampleHarness.v1
         h.maxTurns = 2
