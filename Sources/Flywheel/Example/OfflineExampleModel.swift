@@ -68,7 +68,7 @@ public enum ExampleRules {
         func any(_ words: [String]) -> Bool { words.contains { t.contains($0) } }
         var out: Set<ExampleFailureMode> = []
         if any(["structured export", "structured data", "exports over", "export over"])
-            && any(["narrative", "prefer", "precedence", "over management", "win"])
+            && any(["narrative", "prefer", "precedence", "over management", "take priority", "wins over", "win over"])
         {
             out.insert(.narrativeOverExport)
         }

@@ -134,6 +134,22 @@ struct AnalystAgentTests {
         #expect(ExampleRules.addressed(in: "Say whether the SOC 2 report is Type I or Type II.") == [.soc2Overstated])
         #expect(ExampleRules.addressed(in: "Mention SOC 2 and NRR carefully.").isEmpty)
         #expect(ExampleRules.addressed(in: ExampleScaffold.instructionsV1).isEmpty)
+        // The rules the diagnosis stage's catalogue proposes as patches (copied verbatim) are recognised.
+        let catalogue: [(String, ExampleFailureMode)] = [
+            ("- Do not report management's NRR estimate as validated; use finance-validated cohort data (customers/cohort_retention.csv) and call the estimate unvalidated.", .unvalidatedNRR),
+            ("- Measure customer concentration by parent account, rolling up legal entities, and name the largest parent account with its share of ARR.", .legalEntityConcentration),
+            ("- State SOC 2 status precisely: Type I report issued, Type II pending; never call SOC 2 complete or fully compliant.", .soc2Overstated),
+            ("- Prefer structured exports over narrative documents when figures disagree: report the structured figure and label the narrative figure as an unverified claim.", .narrativeOverExport),
+        ]
+        for (rule, mode) in catalogue { #expect(ExampleRules.addressed(in: rule) == [mode], "\(rule)") }
+        // Unrelated rules address nothing.
+        for rule in [
+            "- Budget your turns: read the structured exports first and write all required artifacts before exploring further.",
+            "- Never repeat an identical tool call: reuse the earlier result, and after two identical calls change approach or finish.",
+            "- Keep the observation window of each review short.",
+        ] {
+            #expect(ExampleRules.addressed(in: rule).isEmpty, "\(rule)")
+        }
     }
 
     @Test func brokenArtifactRateFollowsTheProbabilityAndValidationToolsFixIt() {
