@@ -62,7 +62,9 @@ extension Repository {
                 _ = try check(rc, "git_commit_create")
             }
         }
-        return ObjectID(oid)
+        let id = ObjectID(oid)
+        recordWritten(id)
+        return id
     }
 
     /// Reads a commit.

@@ -8,7 +8,12 @@ extension Repository {
     /// Folders left empty disappear, as in git. Blobs are written as regular files (mode 100644).
     /// - Returns: the id of the new root tree.
     /// - SeeAlso: git_treebuilder_new, git_treebuilder_write
+    ///
+    /// A change set writing `packThreshold` files or more is written as one pack (see `withPackedWrites`).
     public func writeTree(base: ObjectID?, changes: TreeChanges) throws(GitError) -> ObjectID {
+        if written == nil && changes.writes.count >= Self.packThreshold {
+            return try withPackedWrites { (batch) throws(GitError) in try batch.writeTree(base: base, changes: changes) }
+        }
         var node = Node()
         for path in changes.removals {
             let parts = try pathComponents(path)
@@ -33,7 +38,9 @@ extension Repository {
         defer { git_treebuilder_free(builder) }
         var oid = git_oid()
         try check(git_treebuilder_write(&oid, builder), "git_treebuilder_write")
-        return ObjectID(oid)
+        let id = ObjectID(oid)
+        recordWritten(id)
+        return id
     }
 
     /// Builds one level; nil when the result is empty.
@@ -71,7 +78,9 @@ extension Repository {
         if git_treebuilder_entrycount(builder) == 0 { return nil }
         var oid = git_oid()
         try check(git_treebuilder_write(&oid, builder), "git_treebuilder_write")
-        return ObjectID(oid)
+        let id = ObjectID(oid)
+        recordWritten(id)
+        return id
     }
 }
 
