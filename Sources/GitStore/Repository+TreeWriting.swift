@@ -52,9 +52,8 @@ extension Repository {
         try check(git_treebuilder_new(&builder, pointer, baseTree), "git_treebuilder_new")
         defer { git_treebuilder_free(builder) }
 
-        for name in node.removals.sorted() {
-            let rc = git_treebuilder_remove(builder, name)
-            if rc != GIT_ENOTFOUND.rawValue { try check(rc, "git_treebuilder_remove") }
+        for name in node.removals.sorted() where git_treebuilder_get(builder, name) != nil {
+            try check(git_treebuilder_remove(builder, name), "git_treebuilder_remove")
         }
         for (name, data) in node.files.sorted(by: { $0.key < $1.key }) {
             var blob = try writeBlob(data).oid
@@ -70,9 +69,8 @@ extension Repository {
             if let sub = try build(child, base: existing) {
                 var oid = sub.oid
                 try check(git_treebuilder_insert(nil, builder, name, &oid, GIT_FILEMODE_TREE), "git_treebuilder_insert")
-            } else {
-                let rc = git_treebuilder_remove(builder, name)
-                if rc != GIT_ENOTFOUND.rawValue { try check(rc, "git_treebuilder_remove") }
+            } else if git_treebuilder_get(builder, name) != nil {
+                try check(git_treebuilder_remove(builder, name), "git_treebuilder_remove")
             }
         }
         if git_treebuilder_entrycount(builder) == 0 { return nil }
