@@ -82,6 +82,32 @@ struct ErrorTests {
         ])
     }
 
+    @Test("a ref lock left by a killed writer: commit(onto:) gives up with an error naming the lock")
+    func staleLock() throws {
+        let (repo, url) = try makeRepository("lock")
+        let ref = "refs/heads/main"
+        let first = try repo.commit(onto: ref, message: "first\n", author: fixedAuthor) { _ in
+            TreeChanges(writes: ["a": Data("a".utf8)])
+        }
+        let lock = url.appendingPathComponent("refs/heads/main.lock")
+        try Data().write(to: lock)
+        do {
+            try repo.commit(onto: ref, message: "second\n", author: fixedAuthor, maxAttempts: 3) { _ in
+                TreeChanges(writes: ["b": Data("b".utf8)])
+            }
+            Issue.record("committed through a held lock")
+        } catch let error as GitError {
+            #expect(error.isConcurrentUpdate)
+            #expect(error.message.contains("gave up moving refs/heads/main after 3 attempts"))
+            #expect(error.message.contains(lock.path))
+        }
+        #expect(try repo.referenceTarget(ref) == first)
+        try FileManager.default.removeItem(at: lock)
+        #expect(try repo.commit(onto: ref, message: "second\n", author: fixedAuthor) { _ in
+            TreeChanges(writes: ["b": Data("b".utf8)])
+        } != nil)
+    }
+
     @Test("a corrupt object throws libgit2's error, no crash")
     func corruptObject() throws {
         let (repo, url) = try makeRepository("corrupt")
