@@ -66,7 +66,8 @@ extension Repository {
                 let tree = try repo.writeTree(base: baseTree, changes: changes)
                 return try repo.createCommit(tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: author)
             }
-            let commit = changes.writes.count >= Self.packThreshold ? try withPackedWrites(write) : try write(self)
+            let commit = batch == nil && changes.writes.count >= Self.packThreshold
+                ? try withPackedWrites(write) : try write(self)
             let moved: Bool
             do {
                 try setReference(ref, to: commit, expected: tip, logMessage: "flywheel: " + (message.split(separator: "\n").first.map(String.init) ?? ""))
