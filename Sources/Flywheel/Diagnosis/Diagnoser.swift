@@ -119,7 +119,7 @@ public enum Diagnoser {
                 }
                 guard s.isError else { continue }
                 let normalized = normalizeError(detail)
-                let slug = slugify(tool, max: 24) + "-" + slugify(normalized.replacingOccurrences(of: "<", with: "").replacingOccurrences(of: ">", with: ""), max: 32)
+                let slug = slugify(tool, max: 24) + "-" + slugify(normalized.replacingOccurrences(of: #"<(q|n|id|path)>"#, with: " ", options: .regularExpression), max: 32)
                 b.add(
                     FailureCatalog.toolError(tool: tool, normalized: normalized, slug: slug), traceID: traceID, spanID: s.spanID,
                     note: "\(tool) error: \(RuleCritic.clip(detail, 160))")
