@@ -258,7 +258,7 @@ public enum Diagnoser {
             let record = row.feedbackID.flatMap { byID[$0] }
             let topic = FailureCatalog.topic(category: record?.category ?? row.category ?? "uncategorized", observation: record?.observation ?? row.reason)
             b.add(topic, traceID: row.traceID, spanID: nil, severity: record?.severity ?? row.severity, evalID: row.evalID,
-                  note: "eval \(row.evalID) \(row.status.rawValue): \(RuleCritic.clip(row.reason, 160))")
+                  note: "eval \(row.evalID) \(row.status.rawValue)" + (row.reason.isEmpty ? "" : ": " + RuleCritic.clip(row.reason, 160)))
         }
     }
 

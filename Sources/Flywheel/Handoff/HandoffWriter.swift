@@ -86,8 +86,9 @@ public enum HandoffWriter {
         md += "| Rank | Recommendation | Impact | Confidence | Effort | Evidence | Validation |\n"
         md += "|---:|---|---|---|---|---|---|\n"
         for r in recs {
-            let ev = r.evidence.prefix(3).map { e in [e.traceID, e.spanID, e.evalID].compactMap { $0 }.filter { !$0.isEmpty }.map { "`\($0)`" }.joined(separator: " ") }
-                .filter { !$0.isEmpty }.joined(separator: "; ")
+            var seenRefs = Set<String>()
+            let ev = r.evidence.map { e in [e.traceID, e.spanID, e.evalID].compactMap { $0 }.filter { !$0.isEmpty }.map { "`\($0)`" }.joined(separator: " ") }
+                .filter { !$0.isEmpty && seenRefs.insert($0).inserted }.prefix(3).joined(separator: "; ")
             md += "| \(r.rank) | \(cell(r.title)) (`\(r.id)`) | \(cell(r.predictedImpact.summary)) | \(r.confidence.rawValue) | \(r.effort.rawValue) | \(ev.isEmpty ? "—" : ev) | \(cell(r.validation)) |\n"
         }
         if recs.isEmpty { md += "| — | none | — | — | — | — | — |\n" }
