@@ -15,12 +15,12 @@ public enum Diagnoser {
         traces: URL, feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
         cycle: Int = 0
     ) throws -> Diagnosis {
-        diagnose(DiagnosisInput(spans: try SpanFactsReader.read(url: traces), feedback: feedback, results: results, harness: harness), cycle: cycle)
+        diagnose(DiagnosisInput(spans: try DiagnosisTraces.spans(at: traces), feedback: feedback, results: results, harness: harness), cycle: cycle)
     }
 
     /// Diagnoses spans (and optionally feedback, results, harness).
     public static func diagnose(
-        spans: [SpanFacts], feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
+        spans: [Span], feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
         cycle: Int = 0
     ) -> Diagnosis {
         diagnose(DiagnosisInput(spans: spans, feedback: feedback, results: results, harness: harness), cycle: cycle)
@@ -48,9 +48,9 @@ public enum Diagnoser {
 
     // MARK: - Grouping
 
-    static func groupByTrace(_ spans: [SpanFacts]) -> [(id: String, spans: [SpanFacts])] {
+    static func groupByTrace(_ spans: [Span]) -> [(id: String, spans: [Span])] {
         var order: [String] = []
-        var groups: [String: [SpanFacts]] = [:]
+        var groups: [String: [Span]] = [:]
         for s in spans {
             if groups[s.traceID] == nil { order.append(s.traceID) }
             groups[s.traceID, default: []].append(s)
@@ -78,12 +78,12 @@ public enum Diagnoser {
         pattern: #"unknown tool|no such tool|tool\s+['"`]?[\w.-]+['"`]?\s+(is )?not found|not a valid tool|invalid tool|tool not found|unknown function"#,
         options: [.caseInsensitive])
 
-    static func errorDetail(_ s: SpanFacts) -> String {
-        if let out = s.outputValue, let r = out.range(of: "Error: ") { return String(out[r.upperBound...]) }
-        if !s.statusMessage.isEmpty, !s.statusMessage.hasPrefix("Error running tool") { return s.statusMessage }
-        if let out = s.outputValue, !out.isEmpty { return out }
+    static func errorDetail(_ s: Span) -> String {
+        if let out = s.outputValueText, let r = out.range(of: "Error: ") { return String(out[r.upperBound...]) }
+        if !s.status.message.isEmpty, !s.status.message.hasPrefix("Error running tool") { return s.status.message }
+        if let out = s.outputValueText, !out.isEmpty { return out }
         if let t = s.attributes["error.type"]?.stringValue { return t }
-        return s.statusMessage
+        return s.status.message
     }
 
     /// Lowercased error text with quoted strings, paths, ids and numbers replaced by placeholders.
@@ -104,20 +104,20 @@ public enum Diagnoser {
         return s.count > 120 ? String(s.prefix(120)) : s
     }
 
-    static func detectToolProblems(_ traces: [(id: String, spans: [SpanFacts])], offered: Set<String>, into b: inout Builder) {
+    static func detectToolProblems(_ traces: [(id: String, spans: [Span])], offered: Set<String>, into b: inout Builder) {
         let unknown = FailureCatalog.unknownTool(offered: offered.sorted(by: byteOrder))
         for (traceID, spans) in traces {
-            for s in spans where s.isTool {
-                let tool = s.toolName ?? s.name
-                let detail = s.isError ? errorDetail(s) : ""
-                let saysUnknown = s.isError && unknownToolPattern.firstMatch(in: detail, range: NSRange(detail.startIndex..., in: detail)) != nil
+            for s in spans where s.isToolSpan {
+                let tool = s.toolNameForDiagnosis ?? s.name
+                let detail = s.isErrorSpan ? errorDetail(s) : ""
+                let saysUnknown = s.isErrorSpan && unknownToolPattern.firstMatch(in: detail, range: NSRange(detail.startIndex..., in: detail)) != nil
                 if (!offered.isEmpty && !offered.contains(tool)) || saysUnknown {
                     b.add(
                         unknown, traceID: traceID, spanID: s.spanID,
                         note: "called tool \"\(tool)\"" + (offered.isEmpty ? "" : " (not offered)") + (saysUnknown ? ": \(RuleCritic.clip(detail, 120))" : ""))
                     continue
                 }
-                guard s.isError else { continue }
+                guard s.isErrorSpan else { continue }
                 let normalized = normalizeError(detail)
                 let slug = slugify(tool, max: 24) + "-" + slugify(normalized.replacingOccurrences(of: #"<(q|n|id|path)>"#, with: " ", options: .regularExpression), max: 32)
                 b.add(
@@ -129,23 +129,23 @@ public enum Diagnoser {
 
     // MARK: - Loops
 
-    static func detectLoops(_ traces: [(id: String, spans: [SpanFacts])], into b: inout Builder) {
+    static func detectLoops(_ traces: [(id: String, spans: [Span])], into b: inout Builder) {
         for (traceID, spans) in traces {
-            var groups: [String: [SpanFacts]] = [:]
+            var groups: [String: [Span]] = [:]
             var order: [String] = []
-            for s in spans where s.isTool {
-                let args = s.inputValue.map { (try? JSONValue.parse($0))?.canonicalText ?? $0 } ?? ""
-                let key = (s.toolName ?? s.name) + "\u{0}" + args
+            for s in spans where s.isToolSpan {
+                let args = s.inputValueText.map { (try? JSONValue.parse($0))?.canonicalText ?? $0 } ?? ""
+                let key = (s.toolNameForDiagnosis ?? s.name) + "\u{0}" + args
                 if groups[key] == nil { order.append(key) }
                 groups[key, default: []].append(s)
             }
             for key in order {
                 let calls = groups[key]!
                 guard calls.count >= 3 else { continue }
-                let tool = calls[0].toolName ?? calls[0].name
+                let tool = calls[0].toolNameForDiagnosis ?? calls[0].name
                 b.add(
                     FailureCatalog.loop, traceID: traceID, spanIDs: calls.map(\.spanID), count: calls.count,
-                    note: "\(tool) called \(calls.count)× with the same arguments \(RuleCritic.clip(calls[0].inputValue ?? "", 100))")
+                    note: "\(tool) called \(calls.count)× with the same arguments \(RuleCritic.clip(calls[0].inputValueText ?? "", 100))")
             }
         }
     }
@@ -156,13 +156,13 @@ public enum Diagnoser {
         pattern: #"\b(i(?:'|’)?m sorry,? but|i(?:'|’)?m (?:unable|not able) to|i am (?:unable|not able) to|i can(?:not|'t|’t) (?:help|assist|provide|answer|comply|do that|complete)|i (?:won't|will not) be able to|i must decline|as an ai(?: language model)?,? i)"#,
         options: [.caseInsensitive])
 
-    static func finalAnswer(_ spans: [SpanFacts]) -> (text: String, spanID: String)? {
-        if let root = spans.first(where: { $0.parentSpanID.isEmpty && $0.observationKind == "AGENT" }),
+    static func finalAnswer(_ spans: [Span]) -> (text: String, spanID: String)? {
+        if let root = spans.first(where: { $0.parentSpanID.isEmpty && $0.observationKindForDiagnosis == "AGENT" }),
             let out = root.attributes["output.value"]?.stringValue ?? root.attributes["agent.final_output"]?.stringValue, !out.isEmpty
         {
             return (out, root.spanID)
         }
-        let llm = spans.enumerated().filter { $0.element.observationKind == "LLM" }
+        let llm = spans.enumerated().filter { $0.element.observationKindForDiagnosis == "LLM" }
             .sorted { ($0.element.endTime, $0.offset) < ($1.element.endTime, $1.offset) }
         for (_, s) in llm.reversed() {
             guard let text = s.attributes["llm.output_messages"]?.stringValue, let messages = (try? JSONValue.parse(text))?.arrayValue else { continue }
@@ -174,7 +174,7 @@ public enum Diagnoser {
         return nil
     }
 
-    static func detectRefusals(_ traces: [(id: String, spans: [SpanFacts])], finalAnswers: [String: String], into b: inout Builder) {
+    static func detectRefusals(_ traces: [(id: String, spans: [Span])], finalAnswers: [String: String], into b: inout Builder) {
         for (traceID, spans) in traces {
             let answer: (text: String, spanID: String?)?
             if let given = finalAnswers[traceID] { answer = (given, nil) } else { answer = finalAnswer(spans).map { ($0.text, $0.spanID) } }
@@ -195,12 +195,12 @@ public enum Diagnoser {
 
     static let maxTurnsPattern = try! NSRegularExpression(pattern: #"max(?:imum)?[ _-]?turns|maxturnsexceeded|turn limit"#, options: [.caseInsensitive])
 
-    static func detectMaxTurns(_ traces: [(id: String, spans: [SpanFacts])], into b: inout Builder) {
+    static func detectMaxTurns(_ traces: [(id: String, spans: [Span])], into b: inout Builder) {
         for (traceID, spans) in traces {
             for s in spans {
                 let texts = [
                     s.attributes["agent.stop_reason"]?.stringValue, s.attributes["agent.outcome"]?.stringValue,
-                    s.attributes["error.type"]?.stringValue, s.statusMessage,
+                    s.attributes["error.type"]?.stringValue, s.status.message,
                 ].compactMap { $0 }
                 guard let hit = texts.first(where: { maxTurnsPattern.firstMatch(in: $0, range: NSRange($0.startIndex..., in: $0)) != nil }) else { continue }
                 b.add(FailureCatalog.maxTurns, traceID: traceID, spanID: s.spanID, note: "\(s.name) stopped: \(RuleCritic.clip(hit, 120))")
@@ -211,7 +211,7 @@ public enum Diagnoser {
 
     // MARK: - Missing artifacts
 
-    static func detectMissingArtifacts(_ traces: [(id: String, spans: [SpanFacts])], input: DiagnosisInput, into b: inout Builder) {
+    static func detectMissingArtifacts(_ traces: [(id: String, spans: [Span])], input: DiagnosisInput, into b: inout Builder) {
         let topic = FailureCatalog.topics.first { $0.id == "artifacts" }!
         var seen = Set<String>()
         for (traceID, spans) in traces {
@@ -221,11 +221,11 @@ public enum Diagnoser {
             if let given = input.artifacts[traceID] {
                 present = given
             } else {
-                let writes = spans.filter { ($0.toolName ?? "") == "write_artifact" }
+                let writes = spans.filter { ($0.toolNameForDiagnosis ?? "") == "write_artifact" }
                 guard !writes.isEmpty else { continue }
                 present = []
-                for w in writes where !w.isError {
-                    guard let args = w.inputValue.flatMap({ try? JSONValue.parse($0) }) else { continue }
+                for w in writes where !w.isErrorSpan {
+                    guard let args = w.inputValueText.flatMap({ try? JSONValue.parse($0) }) else { continue }
                     if let name = args["name"]?.stringValue ?? args["path"]?.stringValue ?? args["file"]?.stringValue ?? args["artifact"]?.stringValue {
                         present.insert((name as NSString).lastPathComponent)
                     }

@@ -1,41 +1,11 @@
 import Foundation
 
-/// The facts of one span that diagnosis needs. A thin adapter over HALO span JSONL; the `traces` branch's
-/// `Span` maps into it one to one (`SpanFacts(span:)` is added when that branch is merged).
-public struct SpanFacts: Sendable, Hashable {
-    public var traceID: String
-    public var spanID: String
-    public var parentSpanID: String
-    public var name: String
-    public var kind: String
-    public var startTime: String
-    public var endTime: String
-    public var statusCode: String
-    public var statusMessage: String
-    public var attributes: [String: JSONValue]
-    /// The raw JSONL line (quotes from model claims are checked against it).
-    public var raw: String
+// MARK: - What diagnosis reads from a span
 
-    public init(
-        traceID: String, spanID: String, parentSpanID: String = "", name: String, kind: String = "SPAN_KIND_INTERNAL",
-        startTime: String = "", endTime: String = "", statusCode: String = "STATUS_CODE_OK", statusMessage: String = "",
-        attributes: [String: JSONValue] = [:], raw: String = ""
-    ) {
-        self.traceID = traceID
-        self.spanID = spanID
-        self.parentSpanID = parentSpanID
-        self.name = name
-        self.kind = kind
-        self.startTime = startTime
-        self.endTime = endTime
-        self.statusCode = statusCode
-        self.statusMessage = statusMessage
-        self.attributes = attributes
-        self.raw = raw
-    }
-
-    /// `AGENT`, `LLM`, `TOOL`, `CHAIN`, … from `openinference.span.kind` (else `inference.observation_kind`, else the name).
-    public var observationKind: String {
+extension Span {
+    /// `AGENT`, `LLM`, `TOOL`, `CHAIN`, … from `openinference.span.kind` (else `inference.observation_kind`, else
+    /// the name's prefix).
+    var observationKindForDiagnosis: String {
         if let k = attributes["openinference.span.kind"]?.stringValue, !k.isEmpty { return k.uppercased() }
         if let k = attributes["inference.observation_kind"]?.stringValue, !k.isEmpty { return k.uppercased() }
         if name.hasPrefix("function.") { return "TOOL" }
@@ -44,67 +14,34 @@ public struct SpanFacts: Sendable, Hashable {
         return "CHAIN"
     }
 
-    public var isTool: Bool { observationKind == "TOOL" }
-    public var isError: Bool { statusCode == "STATUS_CODE_ERROR" }
+    var isToolSpan: Bool { observationKindForDiagnosis == "TOOL" }
+    /// Only the exact `STATUS_CODE_ERROR` counts (spec §2).
+    var isErrorSpan: Bool { status.code == "STATUS_CODE_ERROR" }
 
-    /// `tool.name`, else the name after `function.`.
-    public var toolName: String? {
-        guard isTool else { return nil }
+    /// `tool.name`, else the name after `function.` (tool spans only).
+    var toolNameForDiagnosis: String? {
+        guard isToolSpan else { return nil }
         if let n = attributes["tool.name"]?.stringValue, !n.isEmpty { return n }
         return name.hasPrefix("function.") ? String(name.dropFirst("function.".count)) : name
     }
 
-    public var inputValue: String? { attributes["input.value"]?.stringValue }
-    public var outputValue: String? { attributes["output.value"]?.stringValue }
+    var inputValueText: String? { attributes["input.value"]?.stringValue }
+    var outputValueText: String? { attributes["output.value"]?.stringValue }
 }
 
-/// A HALO span file that could not be read, naming the file, line and field.
-public struct SpanReadError: Error, Sendable, CustomStringConvertible {
-    public var file: String
-    public var line: Int
-    public var field: String
-    public var message: String
-    public var description: String { "\(file):\(line): \(field): \(message)" }
-}
-
-/// Reads HALO span JSONL into `SpanFacts` (lenient: only the keys diagnosis uses are checked).
-public enum SpanFactsReader {
-    /// Reads every span of a file's bytes.
-    public static func read(_ data: Data, file: String) throws(SpanReadError) -> [SpanFacts] {
-        var spans: [SpanFacts] = []
-        let text = String(decoding: data, as: UTF8.self)
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : String(raw)
-            if line.isEmpty { continue }
-            guard let v = try? JSONValue.parse(line), let o = v.objectValue else {
-                throw SpanReadError(file: file, line: i + 1, field: "<line>", message: "not a JSON object")
-            }
-            func str(_ k: String, required: Bool) throws(SpanReadError) -> String {
-                if let s = o[k]?.stringValue { return s }
-                if required { throw SpanReadError(file: file, line: i + 1, field: k, message: "missing or not a string") }
-                return ""
-            }
-            spans.append(
-                SpanFacts(
-                    traceID: try str("trace_id", required: true), spanID: try str("span_id", required: true),
-                    parentSpanID: try str("parent_span_id", required: false), name: try str("name", required: true),
-                    kind: try str("kind", required: false), startTime: try str("start_time", required: false),
-                    endTime: try str("end_time", required: false),
-                    statusCode: o["status"]?["code"]?.stringValue ?? "", statusMessage: o["status"]?["message"]?.stringValue ?? "",
-                    attributes: o["attributes"]?.objectValue ?? [:], raw: line))
-        }
-        return spans
-    }
-
-    /// Reads a file, or every `*.jsonl` file of a folder (sorted by name; `*.engine-index.jsonl` skipped).
-    public static func read(url: URL) throws -> [SpanFacts] {
+/// Reads spans for diagnosis through the traces stage's `TraceStore` (HALO's acceptance rules).
+public enum DiagnosisTraces {
+    /// Every span of a HALO JSONL file, or of every `*.jsonl` file of a folder, in file order.
+    /// - Throws: `TraceStoreError` (e.g. `invalidDataset` with the validation report) when HALO would reject a file.
+    public static func spans(at url: URL) throws -> [Span] {
         var isDir: ObjCBool = false
+        let files: [URL]
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
-            let names = try FileManager.default.contentsOfDirectory(atPath: url.path)
-                .filter { $0.hasSuffix(".jsonl") && !$0.hasSuffix(".engine-index.jsonl") }.sorted(by: byteOrder)
-            return try names.flatMap { try read(Data(contentsOf: url.appendingPathComponent($0)), file: $0) }
+            files = try TraceStore.jsonlFiles(in: url)
+        } else {
+            files = [url]
         }
-        return try read(Data(contentsOf: url), file: url.lastPathComponent)
+        return try TraceStore(files: files).allSpans()
     }
 }
 
@@ -199,7 +136,7 @@ public struct HarnessFiles: Sendable, Hashable {
 
 /// Everything deterministic diagnosis looks at. Only `spans` is required; the rest sharpens the result.
 public struct DiagnosisInput: Sendable {
-    public var spans: [SpanFacts]
+    public var spans: [Span]
     public var feedback: [FeedbackRecord]
     public var results: [ResultRowFacts]
     public var harness: HarnessFiles
@@ -212,7 +149,7 @@ public struct DiagnosisInput: Sendable {
     public var offeredTools: Set<String>?
 
     public init(
-        spans: [SpanFacts], feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
+        spans: [Span], feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
         artifacts: [String: Set<String>] = [:], requiredArtifacts: [String] = RuleCritic.defaultRequiredArtifacts,
         offeredTools: Set<String>? = nil
     ) {

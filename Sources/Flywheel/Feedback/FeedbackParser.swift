@@ -6,6 +6,10 @@ import Foundation
 /// `feedback_id` (a stable content hash when absent), `evidence` (string, or an array of strings joined with
 /// `; `), `required_observations`, `prohibited_claims` (arrays of strings), `created_at` (ISO-8601 UTC; the
 /// caller's default when absent). Unknown fields are errors (they are usually typos such as `severty`).
+///
+/// Feedback written before the run may name the task instead of the trace: `"trace_id": null` (or absent) with
+/// `"question": <id>` is resolved through `traceIDsByQuestion` (question id as text → trace id); the `question`
+/// field itself is not stored.
 public enum FeedbackParser {
     /// The result of a lenient parse: the records that validated, and every problem.
     public struct Result: Sendable {
@@ -20,7 +24,8 @@ public enum FeedbackParser {
     ///   - knownTraceIDs: when given, a `trace_id` not in the set is an error.
     ///   - defaultCreatedAt: the time given to records without `created_at`.
     public static func parse(
-        _ data: Data, file: String, knownTraceIDs: Set<String>? = nil, defaultCreatedAt: String = "1970-01-01T00:00:00Z"
+        _ data: Data, file: String, knownTraceIDs: Set<String>? = nil, defaultCreatedAt: String = "1970-01-01T00:00:00Z",
+        traceIDsByQuestion: [String: String] = [:]
     ) -> Result {
         guard let text = String(data: data, encoding: .utf8) else {
             return Result(records: [], issues: [FeedbackIssue(file: file, line: 1, field: "<file>", message: "not valid UTF-8")])
@@ -52,7 +57,7 @@ public enum FeedbackParser {
                 issues.append(FeedbackIssue(file: file, line: line, field: "<line>", message: "malformed JSON"))
                 continue
             }
-            switch validate(value, file: file, line: line, knownTraceIDs: knownTraceIDs, defaultCreatedAt: defaultCreatedAt) {
+            switch validate(value, file: file, line: line, knownTraceIDs: knownTraceIDs, defaultCreatedAt: defaultCreatedAt, traceIDsByQuestion: traceIDsByQuestion) {
             case .success(let record): records.append(record)
             case .failure(let error): issues.append(contentsOf: error.issues)
             }
@@ -62,9 +67,10 @@ public enum FeedbackParser {
 
     /// Parses and validates; throws every problem when there is any (nothing half-valid is returned).
     public static func load(
-        _ data: Data, file: String, knownTraceIDs: Set<String>? = nil, defaultCreatedAt: String = "1970-01-01T00:00:00Z"
+        _ data: Data, file: String, knownTraceIDs: Set<String>? = nil, defaultCreatedAt: String = "1970-01-01T00:00:00Z",
+        traceIDsByQuestion: [String: String] = [:]
     ) throws(FeedbackValidationError) -> [FeedbackRecord] {
-        let result = parse(data, file: file, knownTraceIDs: knownTraceIDs, defaultCreatedAt: defaultCreatedAt)
+        let result = parse(data, file: file, knownTraceIDs: knownTraceIDs, defaultCreatedAt: defaultCreatedAt, traceIDsByQuestion: traceIDsByQuestion)
         if !result.issues.isEmpty { throw FeedbackValidationError(issues: result.issues) }
         return result.records
     }
@@ -72,7 +78,7 @@ public enum FeedbackParser {
     /// Validates one JSON object as a feedback record.
     public static func validate(
         _ value: JSONValue, file: String, line: Int, knownTraceIDs: Set<String>? = nil,
-        defaultCreatedAt: String = "1970-01-01T00:00:00Z"
+        defaultCreatedAt: String = "1970-01-01T00:00:00Z", traceIDsByQuestion: [String: String] = [:]
     ) -> Swift.Result<FeedbackRecord, FeedbackValidationError> {
         var issues: [FeedbackIssue] = []
         func issue(_ field: String, _ message: String) {
@@ -82,7 +88,7 @@ public enum FeedbackParser {
             issue("<line>", "expected a JSON object")
             return .failure(FeedbackValidationError(issues: issues))
         }
-        let allowed = Set(FeedbackRecord.CodingKeys.allCases.map(\.rawValue))
+        let allowed = Set(FeedbackRecord.CodingKeys.allCases.map(\.rawValue) + ["question"])
         for key in object.keys.sorted(by: byteOrder) where !allowed.contains(key) {
             issue(key, "unknown field (allowed: \(allowed.sorted(by: byteOrder).joined(separator: ", ")))")
         }
@@ -118,7 +124,17 @@ public enum FeedbackParser {
             return out
         }
         let feedbackID = string("feedback_id", required: false)
-        let traceID = string("trace_id", required: true)
+        var traceID: String?
+        if object["trace_id"] == nil || object["trace_id"] == .null, let q = object["question"], !q.isNull {
+            let key = q.intValue.map { String($0) } ?? q.stringValue ?? q.canonicalText
+            if let mapped = traceIDsByQuestion[key] {
+                traceID = mapped
+            } else {
+                issue("question", "no trace for question \(key) (trace_id is null)")
+            }
+        } else {
+            traceID = string("trace_id", required: true)
+        }
         if let traceID, let knownTraceIDs, !knownTraceIDs.contains(traceID) {
             issue("trace_id", "unknown trace id \"\(traceID)\" (not in this cycle's traces)")
         }

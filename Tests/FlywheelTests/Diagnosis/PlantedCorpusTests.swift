@@ -71,7 +71,7 @@ import TestSupport
     }
 
     @Test func harnessRuleMakesItPresentButNotFollowed() throws {
-        let spans = try SpanFactsReader.read(url: Self.folder.appendingPathComponent("loops.jsonl"))
+        let spans = try DiagnosisTraces.spans(at: Self.folder.appendingPathComponent("loops.jsonl"))
         let without = Diagnoser.diagnose(spans: spans)
         let with = Diagnoser.diagnose(
             spans: spans, harness: HarnessFiles(files: ["harness/instructions.md": "- Never repeat an identical tool call.\n"]))

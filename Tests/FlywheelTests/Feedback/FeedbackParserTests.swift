@@ -97,4 +97,14 @@ import Testing
         #expect(StableHash.sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(StableHash.sha256Hex(String(repeating: "a", count: 200)).count == 64)
     }
+
+    @Test func questionKeyedFeedbackResolvesToTraces() throws {
+        // the shape of the example's shipped human feedback: trace_id null, question id, evidence as a list
+        let text = #"{"author":"Elena Marsh","category":"metric_validation","created_at":"2026-10-05T14:32:00Z","evidence":["customers/cohort_retention.csv","product_strategy.md"],"feedback_id":"fb-0002-nrr","observation":"NRR ~130% is not validated.","prohibited_claims":["NRR is ~130%"],"question":2,"required_observations":["112%","estimate"],"severity":"high","source":"human","trace_id":null}"#
+        let records = try FeedbackParser.load(Data(text.utf8), file: "cycle-1-human.jsonl", knownTraceIDs: [Self.t2], traceIDsByQuestion: ["2": Self.t2])
+        #expect(records.first?.traceID == Self.t2)
+        #expect(records.first?.evidence == "customers/cohort_retention.csv; product_strategy.md")
+        let unmapped = FeedbackParser.parse(Data(text.utf8), file: "h.jsonl")
+        #expect(unmapped.issues.map(\.field) == ["question"])
+    }
 }

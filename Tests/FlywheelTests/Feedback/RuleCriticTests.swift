@@ -116,4 +116,26 @@ import Testing
         #expect(a == b)
         #expect(Set(a.map(\.feedbackID)).count == a.count)
     }
+
+    /// The offline example model's failing phrasings (agent branch) are caught; its corrected phrasings are not.
+    @Test func examplePhrasings() {
+        let failing = [
+            ("NRR is ~130% (product_strategy.md), driven by expansion inside multi-entity groups.", "unvalidated-metric"),
+            ("Pipeline coverage for next quarter is 4× the new-ARR plan (go_to_market.md).", "narrative-over-structured"),
+            ("Lumora is SOC 2 complete (board_deck.md) and fully SOC 2 compliant per the security FAQ.", "security-overstatement"),
+            ("The largest legal entity is 12% of ARR, and the board deck confirms no customer above 15% of ARR.", "concentration-by-entity"),
+            ("Current ARR is $52.0M (board_deck.md); the overview's \"ARR of $50M+\" is consistent with it.", "narrative-over-structured"),
+        ]
+        for (text, category) in failing {
+            let f = Self.run { $0["summary_answer.md"] = text }
+            #expect(f.map(\.category) == [category], "\(text)")
+        }
+        let fixed = [
+            "NRR is 112.0% from the cohort export. Management's ~130% in product_strategy.md is an unvalidated estimate.",
+            "Weighted pipeline is 2.1× coverage (sales/pipeline.csv). The 4× in go_to_market.md is the unweighted pipeline.",
+            "Lumora holds a SOC 2 Type I report issued 2026-03; the Type II observation window ends 2026-12.",
+            "Helix Group is 31% of ARR by parent account; the board deck's \"no customer above 15%\" ignores the rollup.",
+        ]
+        for text in fixed { #expect(Self.run { $0["summary_answer.md"] = text }.isEmpty, "\(text)") }
+    }
 }
