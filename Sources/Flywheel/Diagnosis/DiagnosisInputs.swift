@@ -120,7 +120,7 @@ public struct HarnessFiles: Sendable, Hashable {
     /// `tools:` (or at top level), or a mapping `name: {enabled: bool}` / `name: bool`. A tool without `enabled`
     /// counts as enabled.
     public var tools: [String: Bool] {
-        guard let text = files.first(where: { $0.key.hasSuffix("tools.yaml") })?.value, let v = try? EvalYAML.parse(text) else { return [:] }
+        guard let text = files.first(where: { $0.key.hasSuffix("tools.yaml") })?.value, let v = try? EvalTestsYAML.parse(text) else { return [:] }
         let root = v["tools"] ?? v
         var out: [String: Bool] = [:]
         if let list = root.arrayValue {

@@ -1,8 +1,12 @@
 import Foundation
 
-/// One pruned test, kept in `evals/pruned.yaml` (a YAML list beside the suite). Pruning is the only way a test
-/// leaves the suite; the ledger keeps the test itself, the reason and the cycle, and the ratchet refuses to add
-/// a pruned id again.
+/// One pruned test. Pruning is the only way a test leaves the suite; the ratchet refuses to add a pruned id again.
+///
+/// Where the record lives: in the suite file itself, under `metadata.flywheel.removed` — the list the evals
+/// stage's `EvalSuite.remove(id:reason:)` appends `{id, reason, description}` to; Flywheel adds `cycle` and the
+/// removed `test`. `ledger(fromSuiteMetadata:)` reads that list and `suiteMetadata(_:adding:)` writes it, so a
+/// reviewer sees every pruned case, with its reason, in `evals/promptfooconfig.yaml`. (`renderLedger` /
+/// `parseLedger` give the same list as a standalone YAML document, for tools that want it apart.)
 public struct PrunedTest: Sendable, Hashable {
     public var id: String
     public var reason: String
@@ -17,8 +21,15 @@ public struct PrunedTest: Sendable, Hashable {
         self.test = test
     }
 
+    /// Reads one recorded entry (`id` and `reason` required).
+    public init?(entry: JSONValue) {
+        guard let id = entry["id"]?.stringValue, let reason = entry["reason"]?.stringValue else { return nil }
+        self.init(id: id, reason: reason, cycle: Int(entry["cycle"]?.intValue ?? 0), test: entry["test"] ?? .null)
+    }
+
+    /// `{id, reason, cycle, description, test}`.
     public var jsonValue: JSONValue {
-        ["id": .string(id), "reason": .string(reason), "cycle": .int(Int64(cycle)), "test": test]
+        ["id": .string(id), "reason": .string(reason), "cycle": .int(Int64(cycle)), "description": test["description"] ?? .null, "test": test]
     }
 }
 
@@ -118,27 +129,41 @@ public enum EvalRatchet {
         return (kept, newLedger)
     }
 
-    /// `evals/pruned.yaml` text for a ledger (entries in the order they were pruned).
+    /// A ledger as a standalone YAML list (entries in the order they were pruned).
     public static func renderLedger(_ ledger: [PrunedTest]) -> String {
-        ledger.isEmpty ? "[]\n" : EvalYAML.render(.array(ledger.map(\.jsonValue)))
+        ledger.isEmpty ? "[]\n" : EvalTestsYAML.render(.array(ledger.map(\.jsonValue)))
     }
 
-    /// Reads `evals/pruned.yaml`.
+    /// Reads a standalone YAML list of prune records.
     public static func parseLedger(_ text: String) throws -> [PrunedTest] {
-        let v = try EvalYAML.parse(text)
+        let v = try EvalTestsYAML.parse(text)
         guard let items = v.arrayValue ?? (v.isNull ? [] : nil) else {
-            throw EvalGenerationError(message: "evals/pruned.yaml: expected a list")
+            throw EvalGenerationError(message: "pruned list: expected a YAML list")
         }
         return try items.enumerated().map { i, item in
-            guard let id = item["id"]?.stringValue, let reason = item["reason"]?.stringValue, let cycle = item["cycle"]?.intValue else {
-                throw EvalGenerationError(message: "evals/pruned.yaml: entry \(i + 1) needs id, reason and cycle")
+            guard let entry = PrunedTest(entry: item) else {
+                throw EvalGenerationError(message: "pruned list: entry \(i + 1) needs id and reason")
             }
-            return PrunedTest(id: id, reason: reason, cycle: Int(cycle), test: item["test"] ?? .null)
+            return entry
         }
+    }
+
+    /// The prune records of a suite's `metadata` (`metadata.flywheel.removed`); entries without `cycle` get 0.
+    public static func ledger(fromSuiteMetadata metadata: JSONValue?) -> [PrunedTest] {
+        (metadata?["flywheel"]?["removed"]?.arrayValue ?? []).compactMap(PrunedTest.init(entry:))
+    }
+
+    /// The suite's `metadata` with `entries` appended to `metadata.flywheel.removed` (other keys kept).
+    public static func suiteMetadata(_ metadata: JSONValue?, adding entries: [PrunedTest]) -> JSONValue {
+        var md = metadata?.objectValue ?? [:]
+        var fw = md["flywheel"]?.objectValue ?? [:]
+        fw["removed"] = .array((fw["removed"]?.arrayValue ?? []) + entries.map(\.jsonValue))
+        md["flywheel"] = .object(fw)
+        return .object(md)
     }
 
     /// The cycle's `evals.yaml`: the added tests as a YAML list.
     public static func renderCycleEvals(_ added: [JSONValue]) -> String {
-        added.isEmpty ? "[]\n" : EvalYAML.render(.array(added))
+        added.isEmpty ? "[]\n" : EvalTestsYAML.render(.array(added))
     }
 }

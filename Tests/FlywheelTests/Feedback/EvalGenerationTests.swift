@@ -65,11 +65,11 @@ final class CannedModel: ChatModel, @unchecked Sendable {
         let tests = EvalCompiler(cycle: 1).compile([Self.record])
         let yaml = EvalRatchet.renderCycleEvals(tests)
         #expect(yaml.hasPrefix("- assert:\n"))
-        #expect(try EvalYAML.parseTests(yaml) == tests)
+        #expect(try EvalTestsYAML.parseTests(yaml) == tests)
         #expect(EvalRatchet.renderCycleEvals(tests) == yaml)  // deterministic
         // strings that YAML would read as other types stay strings
         let tricky: JSONValue = ["a": "yes", "b": "1.5", "c": "x: y", "d": "", "e": "line\nbreak", "f": ["true", 3, 2.5, nil]]
-        #expect(try EvalYAML.parse(EvalYAML.render(tricky)) == tricky)
+        #expect(try EvalTestsYAML.parse(EvalTestsYAML.render(tricky)) == tricky)
     }
 
     @Test func ratchetDedupesAndNeverDrops() throws {
@@ -109,6 +109,18 @@ final class CannedModel: ChatModel, @unchecked Sendable {
         let again = EvalRatchet.merge(existing: kept, candidates: tests, pruned: parsed)
         #expect(again.added.isEmpty)
         #expect(again.skipped.map(\.reason).sorted() == ["duplicate id", "pruned in cycle 3: rubric duplicates the deterministic case"])
+    }
+
+    @Test func pruneRecordLivesInSuiteMetadata() throws {
+        let tests = EvalCompiler(cycle: 1).compile([Self.record])
+        let (_, ledger) = try EvalRatchet.prune(tests: tests, ids: ["fb-nrr01-2"], reason: "judge unavailable", cycle: 4, ledger: [])
+        let existing: JSONValue = ["owner": "team", "flywheel": ["removed": [["id": "t-old", "reason": "obsolete", "description": "x"]]]]
+        let md = EvalRatchet.suiteMetadata(existing, adding: ledger)
+        #expect(md["owner"] == "team")
+        let back = EvalRatchet.ledger(fromSuiteMetadata: md)
+        #expect(back.map(\.id) == ["t-old", "fb-nrr01-2"])
+        #expect(back[0].cycle == 0 && back[1].cycle == 4 && back[1].test == tests[1])
+        #expect(EvalRatchet.merge(existing: [], candidates: tests, pruned: back).added.map { EvalRatchet.id(of: $0) } == ["fb-nrr01-1"])
     }
 
     @Test func modelProposalsAreValidated() throws {

@@ -4,7 +4,7 @@ import Yams
 /// Deterministic YAML for eval tests (block style, keys sorted by UTF-8 bytes, strings plain only when they
 /// cannot be read back as anything else, otherwise JSON-style double-quoted), and a reader that follows
 /// js-yaml's scalars (only `true`/`false` are booleans; no sexagesimal or octal).
-public enum EvalYAML {
+public enum EvalTestsYAML {
     /// Renders a JSON value as a YAML document ending in a newline.
     public static func render(_ value: JSONValue) -> String {
         var out = ""
