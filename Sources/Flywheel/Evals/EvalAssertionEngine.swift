@@ -551,3 +551,19 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         return out
     }
 }
+
+// MARK: - runAssertions
+
+extension EvalAssertionEngine {
+    /// Grades a test's assertions in list order and aggregates them (§4). Throws `EvalAssertionError` when an
+    /// assertion's input is invalid (the row is an ERROR).
+    public func runAssertions(_ assertions: [EvalAssertion], threshold: Double?, output: EvalOutput, context: EvalAssertionContext) throws -> (result: EvalGradingResult, aggregator: EvalAggregator) {
+        var agg = EvalAggregator(threshold: threshold)
+        for (i, a) in assertions.enumerated() {
+            let r = try run(a, output: output, context: context)
+            let metric = a.metric.map { EvalTemplate.renderLenient($0, vars: context.vars) }
+            agg.add(index: i, result: r, metric: metric, weight: a.weight ?? 1)
+        }
+        return (agg.result(), agg)
+    }
+}

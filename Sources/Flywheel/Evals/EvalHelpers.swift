@@ -231,7 +231,7 @@ public enum EvalJSONExtractor {
         if t.contains("//") {
             t = t.replacingOccurrences(of: " //", with: " #")
         }
-        t = t.replacingOccurrences(of: "\t", with: " ")
+        t = t.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: ":}", with: ": }").replacingOccurrences(of: ":,", with: ": ,")
         guard var v = EvalYAML.parseOrNil(t) else { return nil }
         v = normaliseTrailing(v)
         return v

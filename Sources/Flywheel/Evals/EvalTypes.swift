@@ -268,3 +268,62 @@ public struct EvalOutput: Sendable, Equatable {
         return output.jsonString
     }
 }
+
+// MARK: - JSON form
+
+extension EvalGradingResult {
+    /// Promptfoo's GradingResult JSON (keys: pass, score, reason, namedScores, namedScoreWeights?, tokensUsed?,
+    /// componentResults?, assertion?, metadata?).
+    public var json: EvalJSON { json(top: true) }
+
+    func json(top: Bool) -> EvalJSON {
+        var o = EvalObject()
+        o["pass"] = .bool(pass)
+        o["score"] = .number(score)
+        o["reason"] = .string(reason)
+        if top || !namedScores.isEmpty { o["namedScores"] = Self.scoresJSON(namedScores) }
+        if !namedScoreWeights.isEmpty { o["namedScoreWeights"] = Self.scoresJSON(namedScoreWeights) }
+        if let t = tokensUsed { o["tokensUsed"] = t.json }
+        if !componentResults.isEmpty { o["componentResults"] = .array(componentResults.map { $0.json(top: false) }) }
+        if let a = assertion { o["assertion"] = a.raw }
+        if !metadata.isEmpty { o["metadata"] = .object(metadata) }
+        return .object(o)
+    }
+
+    static func scoresJSON(_ d: [String: Double]) -> EvalJSON {
+        var o = EvalObject()
+        for k in d.keys.sorted() { o[k] = .number(d[k]!) }
+        return .object(o)
+    }
+
+    /// Reads a GradingResult JSON (lenient).
+    public init(json: EvalJSON) {
+        let o = json.objectValue ?? EvalObject()
+        var ns: [String: Double] = [:]
+        for (k, v) in o["namedScores"]?.objectValue?.pairs ?? [] { ns[k] = v.doubleValue ?? 0 }
+        var nw: [String: Double] = [:]
+        for (k, v) in o["namedScoreWeights"]?.objectValue?.pairs ?? [] { nw[k] = v.doubleValue ?? 0 }
+        let md = o["metadata"]?.objectValue ?? EvalObject()
+        self.init(pass: o["pass"]?.isTruthy ?? false, score: o["score"]?.doubleValue ?? 0, reason: o["reason"]?.stringValue ?? "",
+                  namedScores: ns, namedScoreWeights: nw, tokensUsed: o["tokensUsed"].map { EvalTokenUsage(json: $0) },
+                  componentResults: (o["componentResults"]?.arrayValue ?? []).map { EvalGradingResult(json: $0) },
+                  assertion: o["assertion"].flatMap { try? EvalAssertion(parsing: $0) }, metadata: md,
+                  skipped: md["flywheel"]?["status"]?.stringValue == "skipped")
+    }
+}
+
+extension EvalAssertion {
+    /// Parses an assertion node (lenient about unknown keys, which stay in `raw`).
+    public init(parsing node: EvalJSON) throws {
+        guard let o = node.objectValue else { throw EvalAssertionError("assertion must be an object") }
+        guard let type = o["type"]?.stringValue, !type.isEmpty else { throw EvalAssertionError("assertion must have a string \"type\"") }
+        var members: [EvalAssertion]? = nil
+        if type == "assert-set" {
+            guard let arr = o["assert"]?.arrayValue else { throw EvalAssertionError("assert-set must have an \"assert\" list") }
+            members = try arr.map { try EvalAssertion(parsing: $0) }
+        }
+        self.init(type: type, value: o["value"], threshold: o["threshold"], weight: o["weight"]?.doubleValue, metric: o["metric"]?.stringValue,
+                  transform: o["transform"]?.stringValue, provider: o["provider"], rubricPrompt: o["rubricPrompt"], config: o["config"],
+                  assertions: members, raw: node)
+    }
+}

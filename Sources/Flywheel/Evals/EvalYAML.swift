@@ -158,7 +158,7 @@ public enum EvalYAML {
             default: return .string(str)
             }
         }
-        if tag == implicitTag { return resolvePlain(str) }
+        if tag == implicitTag || tag.isEmpty || tag == "?" { return resolvePlain(str) }
         switch tag {
         case "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool":
             return resolvePlain(str)
