@@ -575,3 +575,16 @@ public enum JSNumber {
         return out
     }
 }
+
+// MARK: - Literals
+
+extension EvalJSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral, ExpressibleByFloatLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByNilLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+    public init(arrayLiteral elements: EvalJSON...) { self = .array(elements) }
+    public init(nilLiteral: ()) { self = .null }
+}

@@ -244,7 +244,7 @@ public enum EvalResultsJSON {
         for (k, v) in o["namedScores"]?.objectValue?.pairs ?? [] { named[k] = v.doubleValue ?? 0 }
         let gr = o["gradingResult"].flatMap { $0.isNull ? nil : EvalGradingResult(json: $0) }
         let testCase = o["testCase"] ?? .obj([])
-        let testId = testCase["metadata"]?["id"]?.stringValue ?? EvalTestCase.contentHash(testCase)
+        let testId = md["flywheelTestId"]?.stringValue ?? testCase["metadata"]?["id"]?.stringValue ?? EvalTestCase.contentHash(testCase)
         return EvalRow(id: o["id"]?.stringValue ?? "", testIdx: Int(o["testIdx"]?.doubleValue ?? Double(i)), promptIdx: Int(o["promptIdx"]?.doubleValue ?? 0),
                        repeatIndex: 0, promptId: o["promptId"]?.stringValue ?? "", promptRaw: o["prompt"]?["raw"]?.stringValue ?? "",
                        promptLabel: o["prompt"]?["label"]?.stringValue ?? "", providerId: o["provider"]?["id"]?.stringValue ?? o["provider"]?.stringValue ?? "",

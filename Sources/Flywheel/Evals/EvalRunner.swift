@@ -151,6 +151,7 @@ public struct EvalRunner: Sendable {
         var testCase = m.raw.objectValue ?? EvalObject()
         testCase["vars"] = .object(vars)
         var metadata = m.metadata
+        metadata["flywheelTestId"] = .string(test.id)
         let key = EvalRowKey(testIndex: testIndex, test: test, vars: vars, metadata: metadata, prompt: prompt, renderedPrompt: promptText,
                              provider: provider, repeatIndex: repeatIndex)
         var row = EvalRow(id: Self.rowId(test.id, testIdx, promptIdx, repeatIndex), testIdx: testIdx, promptIdx: promptIdx, repeatIndex: repeatIndex,

@@ -74,6 +74,11 @@ public enum EvalYAML {
         try? load(text, file: "<value>").value
     }
 
+    /// The first segment of a key path (`tests[2].vars` → `tests`).
+    static func topKey(_ path: String) -> String {
+        String(path.prefix { $0 != "." && $0 != "[" })
+    }
+
     static func yamlError(_ e: YamlError, file: String) -> EvalSuiteError {
         switch e {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
@@ -93,10 +98,10 @@ public enum EvalYAML {
         mutating func convert(_ node: Node, path: String, depth: Int) throws -> EvalJSON {
             nodes += 1
             if nodes > limits.maxNodes {
-                throw EvalSuiteError(file: file, line: node.mark?.line, key: path, reason: "document expands to more than \(limits.maxNodes) nodes (YAML alias bomb?)")
+                throw EvalSuiteError(file: file, line: node.mark?.line, key: EvalYAML.topKey(path), reason: "document expands to more than \(limits.maxNodes) nodes (YAML alias bomb?)")
             }
             if depth > limits.maxDepth {
-                throw EvalSuiteError(file: file, line: node.mark?.line, key: path, reason: "nesting deeper than \(limits.maxDepth) levels")
+                throw EvalSuiteError(file: file, line: node.mark?.line, key: EvalYAML.topKey(path), reason: "nesting deeper than \(limits.maxDepth) levels")
             }
             if let m = node.mark, lines[path] == nil { lines[path] = m.line }
             switch node {
