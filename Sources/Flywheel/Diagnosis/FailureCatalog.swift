@@ -87,7 +87,12 @@ public enum FailureCatalog {
             id: "structured-over-narrative", title: "Narrative figures reported where structured exports disagree",
             category: "narrative-over-structured", keywords: ["narrative", "structured", "arr", "pipeline", "board deck", "52.0"],
             defaultKind: .missingRequirement, severity: .high,
-            hasRule: { h in lines(h) { $0.contains("structured") && $0.contains("narrative") } },
+            hasRule: { h in
+                lines(h) {
+                    ($0.contains("structured export") || $0.contains("structured data") || $0.contains("exports over"))
+                        && ($0.contains("prefer") || $0.contains("precedence") || $0.contains(" over "))
+                }
+            },
             recommendation: RecommendationTemplate(
                 id: "rec-prefer-structured-exports-prompt", title: "Prefer structured exports over narratives", area: .prompt,
                 change: "Add a rule to harness/instructions.md: prefer structured exports over narrative documents when figures disagree; report the structured figure (e.g. ARR $46.9M from financials/arr_by_month.csv, 2.1x pipeline coverage) and label narrative figures ($52.0M, 4x) as unverified claims.",
