@@ -1,4 +1,5 @@
 import Foundation
+import GitStore
 
 /// The harness change between two cycles: the files touched and the lines each gained (from the history's
 /// `diff(from:to:path:)`; map GitStore's `TreeDiff` files into this).
@@ -19,6 +20,18 @@ public struct HarnessDiff: Sendable, Hashable {
 
     public var files: [File]
     public init(files: [File] = []) { self.files = files }
+
+    /// From the history's diff of two harness trees (`LoopHistory.diff(from:to:path:)`).
+    /// - Parameter newTexts: path → the file's text in the newer tree, when the caller has it (lets a tools.yaml
+    ///   `enabled: true` line be attributed to its tool).
+    public init(_ diff: TreeDiff, newTexts: [String: String] = [:]) {
+        files = diff.files.map { f in
+            let lines = f.hunks.flatMap(\.lines)
+            return File(
+                path: f.path, addedLines: lines.filter { $0.kind == .added }.map(\.content),
+                removedLines: lines.filter { $0.kind == .removed }.map(\.content), newText: newTexts[f.path])
+        }
+    }
 
     /// The files touching `path` (an exact path, or a folder prefix ending in `/`).
     func touching(_ path: String) -> [File] {

@@ -1,5 +1,7 @@
 import Foundation
+import GitStore
 import Testing
+import TestSupport
 
 @testable import Flywheel
 
@@ -168,5 +170,24 @@ import Testing
         #expect(t.apply(to: "tools:\n  check_citations:\n    description: x\n    enabled: false\n") == "tools:\n  check_citations:\n    description: x\n    enabled: true\n")
         #expect(t.apply(to: "tools:\n  - name: read_file\n") == "tools:\n  - name: read_file\n  - name: check_citations\n    enabled: true\n")
         #expect(HarnessFiles(files: ["harness/tools.yaml": t.apply(to: "tools:\n  - name: read_file\n")]).tools == ["read_file": true, "check_citations": true])
+    }
+}
+
+
+@Suite struct HarnessDiffFromGitTests {
+    @Test func treeDiffBecomesHarnessDiff() throws {
+        let dir = TestPaths.scratch("harness-diff")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let repo = try Repository.create(at: dir)
+        let v1 = DiagnosisFeedbackTests.harnessV1.files
+        let rec = try #require(DiagnosisFeedbackTests.previous().recommendations.first { $0.id == "rec-validated-nrr-prompt" })
+        var v2 = v1
+        v2["harness/instructions.md"] = rec.patch!.apply(to: v1["harness/instructions.md"]!)
+        let t1 = try repo.writeTree(files: v1.mapValues { Data($0.utf8) })
+        let t2 = try repo.writeTree(files: v2.mapValues { Data($0.utf8) })
+        let diff = HarnessDiff(try repo.diff(from: t1, to: t2))
+        #expect(diff.files.map(\.path) == ["harness/instructions.md"])
+        #expect(diff.files[0].addedLines == [rec.patch!.append!])
+        #expect(OutcomeTracker.isImplemented(rec, diff: diff))
     }
 }
