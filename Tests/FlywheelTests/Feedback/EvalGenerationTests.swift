@@ -61,6 +61,20 @@ final class CannedModel: ChatModel, @unchecked Sendable {
         #expect(EvalCompiler(cycle: 1).compile(r, question: nil).map { $0["metadata"]?["id"] } == ["fb-nrr01-2"])
     }
 
+    /// Generated tests load as the evals stage's test cases (its checker accepts every assertion we emit).
+    @Test func generatedTestsLoadInTheEvalsStage() throws {
+        var r = Self.record
+        r.requiredObservations.append("/Type I+ report/")
+        for (i, test) in EvalCompiler(cycle: 1).compile([r], questions: ["t-nrr": "Q"]).enumerated() {
+            let loaded = try EvalTestCase(node: EvalJSON(test), file: "evals.yaml", path: "tests[\(i)]")
+            #expect(loaded.id == EvalRatchet.id(of: test))
+            #expect(loaded.assertions.count == test["assert"]?.arrayValue?.count)
+        }
+        let yaml = EvalRatchet.renderCycleEvals(EvalCompiler(cycle: 1).compile([r]))
+        let viaYAML = try #require(EvalYAML.parseOrNil(yaml)?.jsonValue)
+        #expect(viaYAML == .array(EvalCompiler(cycle: 1).compile([r])))
+    }
+
     @Test func yamlRoundTrip() throws {
         let tests = EvalCompiler(cycle: 1).compile([Self.record])
         let yaml = EvalRatchet.renderCycleEvals(tests)
