@@ -1,1 +1,3 @@
-print("flywheel")
+import FlywheelCLI
+
+await FlywheelCommand.runMain()

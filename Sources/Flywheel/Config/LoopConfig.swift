@@ -1,0 +1,240 @@
+import Foundation
+import Yams
+
+/// `loop.yaml`: the loop's configuration (agent, models per stage, task set, gate, redaction).
+///
+/// ```yaml
+/// project: Lumora diligence
+/// repository: loop-history          # the artifact repository, relative to this file
+/// ref: refs/heads/main
+/// harness: [harness]                # files or folders snapshotted into harness/ at cycle start
+/// tasks: tasks/questions.yaml
+/// dataroom: dataroom
+/// feedback: [feedback]              # human feedback files or folders
+/// models:
+///   agent: offline-example          # or openai:NAME
+///   critic: null                    # optional stages: null = deterministic only
+///   eval_generation: null
+///   judge: null
+///   diagnosis: null
+/// gate:
+///   min_pass_rate: 0.8
+/// redact:
+///   patterns: {internal-token: "itk_[A-Za-z0-9]{20}"}
+/// ```
+public struct LoopConfig: Sendable, Codable, Hashable {
+    public var project: String
+    public var repository: String?
+    public var ref: String?
+    public var harness: [String]
+    public var tasks: String?
+    public var dataroom: String?
+    public var feedback: [String]?
+    public var models: StageModels
+    public var gate: Gate
+    public var redact: Redaction?
+    /// An external agent command (`flywheel run --agent-cmd` default).
+    public var agentCommand: String?
+    /// Anything else in the file, kept as-is.
+    public var site: SiteSettings?
+
+    public init(
+        project: String, repository: String? = "loop-history", ref: String? = nil, harness: [String] = ["harness"],
+        tasks: String? = nil, dataroom: String? = nil, feedback: [String]? = nil, models: StageModels = StageModels(),
+        gate: Gate = Gate(), redact: Redaction? = nil, agentCommand: String? = nil, site: SiteSettings? = nil
+    ) {
+        self.project = project
+        self.repository = repository
+        self.ref = ref
+        self.harness = harness
+        self.tasks = tasks
+        self.dataroom = dataroom
+        self.feedback = feedback
+        self.models = models
+        self.gate = gate
+        self.redact = redact
+        self.agentCommand = agentCommand
+        self.site = site
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case project, repository, ref, harness, tasks, dataroom, feedback, models, gate, redact
+        case agentCommand = "agent_cmd", site
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        project = try c.decodeIfPresent(String.self, forKey: .project) ?? "Flywheel loop"
+        repository = try c.decodeIfPresent(String.self, forKey: .repository)
+        ref = try c.decodeIfPresent(String.self, forKey: .ref)
+        if let one = try? c.decodeIfPresent(String.self, forKey: .harness) {
+            harness = [one]
+        } else {
+            harness = try c.decodeIfPresent([String].self, forKey: .harness) ?? ["harness"]
+        }
+        tasks = try c.decodeIfPresent(String.self, forKey: .tasks)
+        dataroom = try c.decodeIfPresent(String.self, forKey: .dataroom)
+        feedback = try c.decodeIfPresent([String].self, forKey: .feedback)
+        models = try c.decodeIfPresent(StageModels.self, forKey: .models) ?? StageModels()
+        gate = try c.decodeIfPresent(Gate.self, forKey: .gate) ?? Gate()
+        redact = try c.decodeIfPresent(Redaction.self, forKey: .redact)
+        agentCommand = try c.decodeIfPresent(String.self, forKey: .agentCommand)
+        site = try c.decodeIfPresent(SiteSettings.self, forKey: .site)
+    }
+
+    /// The model of each stage; nil means "deterministic only" for the optional stages.
+    public struct StageModels: Sendable, Codable, Hashable {
+        public var agent: String?
+        public var critic: String?
+        public var evalGeneration: String?
+        public var judge: String?
+        public var diagnosis: String?
+
+        public init(agent: String? = "offline-example", critic: String? = nil, evalGeneration: String? = nil, judge: String? = nil, diagnosis: String? = nil) {
+            self.agent = agent
+            self.critic = critic
+            self.evalGeneration = evalGeneration
+            self.judge = judge
+            self.diagnosis = diagnosis
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case agent, critic, evalGeneration = "eval_generation", judge, diagnosis
+        }
+
+        /// stage name → model, for `cycle.json`.
+        public var asDictionary: [String: String] {
+            var d: [String: String] = [:]
+            d["agent"] = agent
+            d["critic"] = critic
+            d["eval_generation"] = evalGeneration
+            d["judge"] = judge
+            d["diagnosis"] = diagnosis
+            return d
+        }
+    }
+
+    /// The gate's threshold.
+    public struct Gate: Sendable, Codable, Hashable {
+        public var minPassRate: Double
+        public init(minPassRate: Double = 0.8) { self.minPassRate = minPassRate }
+        enum CodingKeys: String, CodingKey { case minPassRate = "min_pass_rate" }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            minPassRate = try c.decodeIfPresent(Double.self, forKey: .minPassRate) ?? 0.8
+            guard (0...1).contains(minPassRate) else {
+                throw DecodingError.dataCorruptedError(forKey: .minPassRate, in: c, debugDescription: "must be between 0 and 1")
+            }
+        }
+    }
+
+    /// Extra secret patterns (name → regular expression) redacted before anything is committed.
+    public struct Redaction: Sendable, Codable, Hashable {
+        public var patterns: [String: String]
+        public init(patterns: [String: String] = [:]) { self.patterns = patterns }
+    }
+
+    /// Site settings.
+    public struct SiteSettings: Sendable, Codable, Hashable {
+        public var baseURL: String?
+        enum CodingKeys: String, CodingKey { case baseURL = "base_url" }
+    }
+
+    // MARK: - Files
+
+    /// Parses `loop.yaml` text; errors name the file, the line and the field.
+    public static func parse(_ text: String, file: String) throws -> LoopConfig {
+        do {
+            return try YAMLDecoder().decode(LoopConfig.self, from: text)
+        } catch {
+            throw ConfigError.from(error, file: file, text: text)
+        }
+    }
+
+    /// Reads `loop.yaml` from disk.
+    public static func load(_ url: URL) throws -> LoopConfig {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw ConfigError(file: url.path, line: nil, field: nil, reason: "cannot read: \(error.localizedDescription)") }
+        return try parse(String(decoding: data, as: UTF8.self), file: url.path)
+    }
+
+    /// The YAML text of this configuration.
+    public func yamlText() throws -> String {
+        let encoder = YAMLEncoder()
+        encoder.options.sortKeys = false
+        return try encoder.encode(self)
+    }
+}
+
+/// A configuration file that does not parse: file, line, field and why.
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var field: String?
+    public var reason: String
+
+    public init(file: String, line: Int?, field: String?, reason: String) {
+        self.file = file
+        self.line = line
+        self.field = field
+        self.reason = reason
+    }
+
+    public var description: String {
+        var s = file
+        if let line { s += ":\(line)" }
+        if let field { s += ": field \(field)" }
+        return s + ": " + reason
+    }
+
+    /// Turns a Yams or Decodable error into a located message.
+    static func from(_ error: any Error, file: String, text: String) -> ConfigError {
+        if case .dataCorrupted(let ctx) = error as? DecodingError, let underlying = ctx.underlyingError {
+            return from(underlying, file: file, text: text)
+        }
+        if let y = error as? YamlError {
+            switch y {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+                return ConfigError(file: file, line: mark.line, field: nil, reason: "invalid YAML: \(problem)")
+            default:
+                return ConfigError(file: file, line: nil, field: nil, reason: "invalid YAML: \(y)")
+            }
+        }
+        if let d = error as? DecodingError {
+            let ctx: DecodingError.Context
+            var key: String?
+            switch d {
+            case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): ctx = c
+            case .keyNotFound(let k, let c): ctx = c; key = k.stringValue
+            @unknown default: return ConfigError(file: file, line: nil, field: nil, reason: "\(error)")
+            }
+            let path = ctx.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
+            let field = (path + (key.map { [$0] } ?? [])).joined(separator: ".")
+            return ConfigError(
+                file: file, line: YAMLLocator.line(of: path, in: text), field: field.isEmpty ? nil : field,
+                reason: describeDecodingError(error).replacingOccurrences(of: "field \(field): ", with: ""))
+        }
+        return ConfigError(file: file, line: nil, field: nil, reason: "\(error)")
+    }
+}
+
+/// Finds the line of a key path in YAML text (1-based), through Yams' node marks.
+public enum YAMLLocator {
+    public static func line(of path: [String], in text: String) -> Int? {
+        guard var node = try? Yams.compose(yaml: text) else { return nil }
+        var line = node.mark?.line
+        for component in path {
+            if let mapping = node.mapping {
+                guard let pair = mapping.first(where: { $0.key.string == component }) else { break }
+                line = pair.key.mark?.line
+                node = pair.value
+            } else if let seq = node.sequence, let i = Int(component), i < seq.count {
+                node = seq[seq.index(seq.startIndex, offsetBy: i)]
+                line = node.mark?.line
+            } else {
+                break
+            }
+        }
+        return line
+    }
+}

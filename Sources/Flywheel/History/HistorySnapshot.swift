@@ -1,0 +1,96 @@
+import Foundation
+import GitStore
+
+/// A read-only view of the artifact repository at one commit. Confined to the call that made it
+/// (it holds the open `Repository`).
+public struct HistorySnapshot {
+    let repo: Repository
+    /// The commit this view is of.
+    public let commit: ObjectID
+    /// Its root tree.
+    public let tree: ObjectID
+
+    init(repo: Repository, revision: String) throws {
+        self.repo = repo
+        let resolved: ObjectID
+        do {
+            resolved = try repo.resolveCommit(revision)
+        } catch {
+            guard error.isNotFound else { throw HistoryError.git(error.description) }
+            if revision.hasPrefix("refs/") { throw HistoryError.emptyHistory(ref: revision) }
+            throw HistoryError.git("no such revision \"\(revision)\" in the history")
+        }
+        commit = resolved
+        tree = try repo.treeOfCommit(resolved)
+    }
+
+    /// The bytes of `path`, or nil when there is no such file.
+    public func file(_ path: String) throws -> Data? {
+        guard let e = try repo.entry(atPath: path, inTree: tree), e.kind == .blob else { return nil }
+        return try repo.blob(e.id)
+    }
+
+    /// The UTF-8 text of `path`, or nil.
+    public func text(_ path: String) throws -> String? {
+        try file(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Every file under `prefix`, path (relative to `prefix`) → bytes.
+    public func files(under prefix: String) throws -> [String: Data] {
+        let all = try repo.files(inTree: tree, under: prefix)
+        let base = prefix.split(separator: "/").joined(separator: "/")
+        var out: [String: Data] = [:]
+        for (path, data) in all {
+            let rel = base.isEmpty ? path : String(path.dropFirst(base.count + 1))
+            out[rel] = data
+        }
+        return out
+    }
+
+    /// Every file under `prefix` with its blob id (paths relative to `prefix`), without reading contents.
+    public func fileIDs(under prefix: String) throws -> [String: ObjectID] {
+        let all = try repo.fileIDs(inTree: tree, under: prefix)
+        let base = prefix.split(separator: "/").joined(separator: "/")
+        var out: [String: ObjectID] = [:]
+        for (path, id) in all { out[base.isEmpty ? path : String(path.dropFirst(base.count + 1))] = id }
+        return out
+    }
+
+    /// The object id of the tree (or blob) at `path`.
+    public func treeID(of path: String) throws -> ObjectID? {
+        try repo.entry(atPath: path, inTree: tree)?.id
+    }
+
+    /// Every cycle, by number.
+    public func cycles() throws -> [Cycle] {
+        guard let folder = try repo.entry(atPath: Layout.cycles, inTree: tree), folder.kind == .tree else { return [] }
+        var out: [Cycle] = []
+        for e in try repo.entries(ofTree: folder.id) where e.kind == .tree {
+            guard let n = Int(e.name) else { continue }
+            let path = Layout.cycleFile(n, Layout.CycleFile.cycle)
+            guard let data = try file(path) else { continue }
+            out.append(try Cycle.decode(data, path: path))
+        }
+        return out.sorted { $0.number < $1.number }
+    }
+
+    /// A cycle's file (`name` relative to `cycles/NNNN/`).
+    public func cycleFile(_ number: Int, _ name: String) throws -> Data? {
+        try file(Layout.cycleFile(number, name))
+    }
+
+    /// Refuses edits that touch the folder of a closed cycle (`allowClosing`: the close stage may write the
+    /// open cycle's own `cycle.json`).
+    func guardWritable(_ changes: TreeChanges, allowClosing: Bool) throws {
+        let closed = Set(try cycles().filter { $0.status == .closed }.map(\.number))
+        for path in changes.touchedPaths {
+            if let n = Layout.cycleNumber(ofPath: path), closed.contains(n) {
+                throw HistoryError.cycleClosed(n, path: path)
+            }
+            if path == Layout.cycles || path == Layout.cycles + "/" , !closed.isEmpty {
+                throw HistoryError.cycleClosed(closed.min()!, path: path)
+            }
+        }
+        _ = allowClosing
+    }
+}
