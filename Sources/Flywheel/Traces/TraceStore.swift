@@ -530,3 +530,44 @@ func byteSearch(_ hay: UnsafeRawPointer, _ n: Int, _ needle: UnsafeRawPointer, _
     }
     return false
 }
+
+// MARK: - Rendering for synthesize_traces
+
+extension TraceStore {
+    /// A trace as plain text, as HALO's `render_trace` writes it for `synthesize_traces`: ids, name, kind, status,
+    /// times, model and tokens per span (from `view`, so an oversized trace renders with 0 spans), cut at `budget`
+    /// code points with `... [truncated]`.
+    public func render(traceID: String, budget: Int = 8000) throws -> String {
+        let view = try view(traceID: traceID)
+        var lines = ["trace_id: \(traceID)", "spans: \(view.spans.count)"]
+        for s in view.spans {
+            lines.append(
+                "- span_id=\(s.spanID) parent=\(s.parentSpanID.isEmpty ? "∅" : s.parentSpanID) name=\(s.name) kind=\(s.kind) status=\(s.status.code)")
+            lines.append("  start=\(s.startTime) end=\(s.endTime)")
+            let a = s.attributes["inference.llm.model_name"]
+            let model = truthy(a) ? a : s.attributes["llm.model_name"]
+            if truthy(model), let model { lines.append("  model=\(pythonStr(model))") }
+            let i = s.attributes["inference.llm.input_tokens"], o = s.attributes["inference.llm.output_tokens"]
+            if (i != nil && i != .null) || (o != nil && o != .null) {
+                lines.append("  tokens: input=\(i.map(pythonStr) ?? "None") output=\(o.map(pythonStr) ?? "None")")
+            }
+        }
+        let text = lines.joined(separator: "\n")
+        return text.unicodeScalars.count > budget ? prefixScalars(text, budget) + "... [truncated]" : text
+    }
+}
+
+/// Python's `str()` of a JSON value (approximately, for containers).
+func pythonStr(_ v: JSONValue) -> String {
+    switch v {
+    case .null: return "None"
+    case .bool(let b): return b ? "True" : "False"
+    case .int(let i): return String(i)
+    case .double(let d): return JSONValue.format(d)
+    case .string(let s): return s
+    default:
+        var out = ""
+        pythonJSON(v, &out)
+        return out
+    }
+}

@@ -122,4 +122,36 @@ struct HALOPeerTests {
             #expect((theirs["verdict"] == "OK") == report.haloAccepts, "\(f): verdict \(theirs["verdict"] ?? .null)")
         }
     }
+
+    @Test("render and search agree with HALO's render_trace and search_trace")
+    func renderAndSearch() throws {
+        let file = TraceFixtures.url("gen_small_3traces.jsonl")
+        let snippet = """
+        import asyncio, json, sys, tempfile
+        from pathlib import Path
+        from engine.traces.trace_index_builder import TraceIndexBuilder
+        from engine.traces.trace_store import TraceStore
+        p = Path(sys.argv[1]); d = Path(tempfile.mkdtemp())
+        idx, meta = d / "i.jsonl", d / "i.meta.json"
+        asyncio.run(TraceIndexBuilder.build_index(trace_path=p, index_path=idx, meta_path=meta, schema_version=2))
+        st = TraceStore.load(trace_path=p, index_path=idx)
+        out = {}
+        for r in st._rows:
+            out[r.trace_id] = {"render": st.render_trace(r.trace_id, 8000),
+                               "search": json.loads(st.search_trace(r.trace_id, r"Error: \\w+|’|tool_calls", 40, 7).model_dump_json())}
+        print(json.dumps(out, ensure_ascii=False))
+        """
+        let python = HALOPeer.venv!.appendingPathComponent("bin/python")
+        let r = try runProcess(python, ["-c", snippet, file.path], timeout: 300)
+        #expect(r.status == 0, "\(r.stderr)")
+        let theirs = try JSONValue.scan(r.stdout)
+        let store = try TraceStore(files: [file])
+        #expect(theirs.objectValue?.count == store.traces.count)
+        for t in store.traces {
+            #expect(theirs[t.traceID]?["render"]?.stringValue == (try store.render(traceID: t.traceID)))
+            let ours = try JSONValue.scan(
+                try store.search(traceID: t.traceID, pattern: #"Error: \w+|’|tool_calls"#, contextBufferChars: 40, maxMatches: 7).haloJSON.text())
+            #expect(theirs[t.traceID]?["search"] == ours, "search in \(t.traceID)")
+        }
+    }
 }

@@ -221,3 +221,21 @@ struct TraceStoreTests {
         }
     }
 }
+
+@Suite("Traces: rendering")
+struct TraceRenderTests {
+    @Test("render writes HALO's plain-text form and respects the budget")
+    func render() throws {
+        let store = try TraceStore(data: try TraceFixtures.data("spec_examples.jsonl"))
+        let id = "7d3f1c9a2b4e4f6a8c0d1e2f3a4b5c6d"
+        let text = try store.render(traceID: id)
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines[0] == "trace_id: \(id)" && lines[1] == "spans: 4")
+        #expect(lines[2] == "- span_id=a1b2c3d4e5f60718 parent=∅ name=agent.DiligenceAnalyst kind=SPAN_KIND_INTERNAL status=STATUS_CODE_OK")
+        #expect(lines.contains("  model=gpt-4.1-mini"))
+        #expect(lines.contains("  tokens: input=412 output=58"))
+        #expect(lines.filter { $0.hasPrefix("- span_id=") }.count == 4)
+        let short = try store.render(traceID: id, budget: 20)
+        #expect(short == String(text.prefix(20)) + "... [truncated]")
+    }
+}
