@@ -58,6 +58,13 @@ struct TraceStoreTests {
             "total_input_tokens", "total_output_tokens", "raw_jsonl_bytes", "sample_trace_ids",
         ])
         #expect(ov.envelopeText(pretty: true).contains("\n  \"result\": {\n    \"total_traces\": 1,"))
+        // Pretty output of spans holding doubles and nested values parses back to the same values as compact output.
+        var span = try #require(try store.spans(traceID: "7d3f1c9a2b4e4f6a8c0d1e2f3a4b5c6d").first)
+        span.attributes["flywheel.score"] = .double(0.25)
+        span.attributes["flywheel.nested"] = ["a": [.double(1.5), .null, "x"]]
+        let view = TraceView(traceID: span.traceID, spans: [span], oversized: nil)
+        #expect(try JSONValue.scan(view.envelopeText(pretty: true)) == (try JSONValue.scan(view.envelopeText())))
+        #expect(view.envelopeText(pretty: true).contains("\"flywheel.score\": 0.25"))
     }
 
     @Test("filters, counts and pagination")
