@@ -30,6 +30,11 @@ while let a = args.first {
     case "--repeats": repeats = Int(args.first ?? "") ?? repeats; args = args.dropFirst()
     case "--file": fileArg = args.first; args = args.dropFirst()
     case "--no-halo": withHALO = false
+    case "--overview-json":
+        // Prints Flywheel's overview of --file (for comparing with halo_index_check.py --json) and exits.
+        let store = try TraceStore(files: [URL(fileURLWithPath: fileArg ?? "")])
+        print(try store.overview().haloJSON.text())
+        exit(0)
     default: print("usage: bench-traces [--repeats N] [--file PATH] [--no-halo]"); exit(2)
     }
 }
