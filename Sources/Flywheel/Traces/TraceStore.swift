@@ -255,13 +255,22 @@ public final class TraceStore: Sendable {
         let top = order.enumerated().sorted { a, b in
             counts[a.element]! != counts[b.element]! ? counts[a.element]! > counts[b.element]! : a.offset < b.offset
         }.prefix(10).map { SpanNameCount(name: $0.element, count: counts[$0.element]!) }
-        let recommendation =
-            "This trace exceeds the per-call view budget (\(groupedThousands(total)) bytes > \(groupedThousands(Self.responseBytesBudget))). "
-            + "Do not retry \(tool). Instead: (1) call search_trace(trace_id, regex_pattern) with a specific regex "
-            + "(error string, tool name, attribute key) to surface the spans you actually need; or (2) call "
-            + "view_spans(trace_id, span_ids=[...]) with specific span ids you've already seen in search_trace results. "
-            + "If a single span surfaces as too large, use search_span(trace_id, span_id, regex_pattern) to extract "
-            + "matches from inside that span. The top_span_names below give a sense of what's in the trace."
+        let recommendation: String
+        if tool == "view_spans" {
+            recommendation =
+                "The selected spans exceed the per-call view budget (\(groupedThousands(total)) bytes > \(groupedThousands(Self.responseBytesBudget))). "
+                + "Do not retry view_spans with the same set. Instead: (1) call search_span(trace_id, span_id, regex_pattern) "
+                + "on individual large spans (look at span_response_bytes_max below) to extract only the regex matches you "
+                + "need; or (2) call view_spans with a smaller subset of span_ids."
+        } else {
+            recommendation =
+                "This trace exceeds the per-call view budget (\(groupedThousands(total)) bytes > \(groupedThousands(Self.responseBytesBudget))). "
+                + "Do not retry view_trace. Instead: (1) call search_trace(trace_id, regex_pattern) with a specific regex "
+                + "(error string, tool name, attribute key) to surface the spans you actually need; or (2) call "
+                + "view_spans(trace_id, span_ids=[...]) with specific span ids you've already seen in search_trace results. "
+                + "If a single span surfaces as too large, use search_span(trace_id, span_id, regex_pattern) to extract "
+                + "matches from inside that span. The top_span_names below give a sense of what's in the trace."
+        }
         return TraceView(
             traceID: traceID, spans: [],
             oversized: OversizedTraceSummary(

@@ -154,4 +154,41 @@ struct HALOPeerTests {
             #expect(theirs[t.traceID]?["search"] == ours, "search in \(t.traceID)")
         }
     }
+
+    @Test("view_trace and view_spans results equal HALO's, value for value (caps, budget, oversized summary)")
+    func views() throws {
+        let over = TestPaths.scratch("peer-views").appendingPathComponent("over.jsonl")
+        try TraceFixtures.generate(over, ["--traces", "8", "--turns", "17"])
+        for file in [TraceFixtures.url("gen_small_3traces.jsonl"), TraceFixtures.url("agents_sdk_offline_mock.jsonl"), over] {
+            let snippet = """
+            import asyncio, json, sys, tempfile
+            from pathlib import Path
+            from engine.traces.trace_index_builder import TraceIndexBuilder
+            from engine.traces.trace_store import TraceStore
+            p = Path(sys.argv[1]); d = Path(tempfile.mkdtemp())
+            idx, meta = d / "i.jsonl", d / "i.meta.json"
+            asyncio.run(TraceIndexBuilder.build_index(trace_path=p, index_path=idx, meta_path=meta, schema_version=2))
+            st = TraceStore.load(trace_path=p, index_path=idx)
+            out = {}
+            for r in st._rows:
+                v = json.loads(st.view_trace(r.trace_id).model_dump_json())
+                ids = [json.loads(open(p, "rb").read()[o:o + n])["span_id"] for o, n in zip(r.byte_offsets, r.byte_lengths)]
+                vs = json.loads(st.view_spans(r.trace_id, ids[:12]).model_dump_json())
+                out[r.trace_id] = {"view": v, "spans": vs, "ids": ids[:12]}
+            print(json.dumps(out, ensure_ascii=False))
+            """
+            let python = HALOPeer.venv!.appendingPathComponent("bin/python")
+            let r = try runProcess(python, ["-c", snippet, file.path], timeout: 300)
+            #expect(r.status == 0, "\(r.stderr)")
+            let theirs = try JSONValue.scan(r.stdout)
+            let store = try TraceStore(files: [file])
+            for t in store.traces {
+                let mine = try JSONValue.scan(try store.view(traceID: t.traceID).haloJSON.text())
+                #expect(theirs[t.traceID]?["view"] == mine, "view_trace \(t.traceID) of \(file.lastPathComponent)")
+                let ids = theirs[t.traceID]?["ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                let mineSpans = try JSONValue.scan(try store.viewSpans(traceID: t.traceID, spanIDs: ids).haloJSON.text())
+                #expect(theirs[t.traceID]?["spans"] == mineSpans, "view_spans \(t.traceID) of \(file.lastPathComponent)")
+            }
+        }
+    }
 }
