@@ -191,4 +191,55 @@ struct HALOPeerTests {
             }
         }
     }
+
+    @Test("the whole malformed corpus: HALO's span model rejects exactly the lines we report as errors")
+    func malformedCorpus() throws {
+        let dir = TraceFixtures.url("malformed")
+        let snippet = """
+        import asyncio, json, sys, tempfile
+        from pathlib import Path
+        from engine.traces.models.canonical_span import SpanRecord
+        from engine.traces.trace_index_builder import TraceIndexBuilder
+        out = {}
+        for f in sorted(Path(sys.argv[1]).glob("*.jsonl")):
+            rejected = []
+            with f.open("rb") as fh:
+                for n, raw in enumerate(fh, start=1):
+                    line = raw.rstrip(b"\\n")
+                    if not line:
+                        continue
+                    try:
+                        SpanRecord.model_validate_json(line)
+                    except Exception:
+                        rejected.append(n)
+            built = True
+            if not rejected:
+                d = Path(tempfile.mkdtemp())
+                try:
+                    asyncio.run(TraceIndexBuilder.build_index(trace_path=f, index_path=d / "i.jsonl", meta_path=d / "m.json", schema_version=2))
+                    from engine.traces.trace_store import TraceStore
+                    TraceStore.load(trace_path=f, index_path=d / "i.jsonl")
+                except Exception:
+                    built = False
+            out[f.name] = {"rejected": rejected, "ok": not rejected and built}
+        print(json.dumps(out))
+        """
+        let python = HALOPeer.venv!.appendingPathComponent("bin/python")
+        let r = try runProcess(python, ["-c", snippet, dir.path], timeout: 600)
+        #expect(r.status == 0, "\(r.stderr)")
+        let theirs = try #require(try JSONValue.scan(r.stdout).objectValue)
+        #expect(theirs.count >= 100)
+        let wholeFile: Set<String> = ["negative_token_total", "line_separator_in_indexed_field", "gzip"]
+        for (name, verdict) in theirs.sorted(by: { $0.key < $1.key }) {
+            let report = try TraceValidator.validate(files: [dir.appendingPathComponent(name)])
+            let ours = Array(Set(report.errors.filter { !wholeFile.contains($0.code) }.map { Int64($0.line) })).sorted()
+            let theirLines = verdict["rejected"]?.arrayValue?.compactMap(\.intValue) ?? []
+            if report.errors.contains(where: { $0.code == "gzip" }) {
+                #expect(!theirLines.isEmpty, "\(name): HALO should reject gzip")
+            } else {
+                #expect(ours == theirLines, "\(name): HALO rejects lines \(theirLines), we report \(ours)")
+            }
+            #expect(report.haloAccepts == (verdict["ok"] == true), "\(name): HALO ok=\(verdict["ok"] ?? .null)")
+        }
+    }
 }
