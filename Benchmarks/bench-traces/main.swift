@@ -30,6 +30,28 @@ while let a = args.first {
     case "--repeats": repeats = Int(args.first ?? "") ?? repeats; args = args.dropFirst()
     case "--file": fileArg = args.first; args = args.dropFirst()
     case "--no-halo": withHALO = false
+    case "--raw-scan":
+        // Diagnostic: one thread, memchr + JSONScanner.skipValue per line (the floor of validation cost).
+        let data = try Data(contentsOf: URL(fileURLWithPath: fileArg ?? ""), options: .alwaysMapped)
+        for _ in 0..<3 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var lines = 0, bad = 0
+            data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
+                var start = 0
+                while start < buf.count {
+                    var end = buf.count
+                    if let nl = memchr(buf.baseAddress! + start, 0x0A, buf.count - start) {
+                        end = UnsafeRawPointer(nl) - buf.baseAddress!
+                    }
+                    var sc = JSONScanner(UnsafeRawBufferPointer(rebasing: buf[start..<end]))
+                    do { try sc.skipValue() } catch { bad += 1 }
+                    lines += 1
+                    start = end + 1
+                }
+            }
+            print(String(format: "raw scan: %d lines (%d bad) in %.3fs", lines, bad, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9))
+        }
+        exit(0)
     case "--overview-json":
         // Prints Flywheel's overview of --file (for comparing with halo_index_check.py --json) and exits.
         let store = try TraceStore(files: [URL(fileURLWithPath: fileArg ?? "")])
