@@ -90,6 +90,12 @@ public struct HarnessTool: Sendable, Hashable {
     public var enabled: Bool
     /// The description offered to the model.
     public var description: String
+
+    public init(name: AgentToolName, enabled: Bool, description: String? = nil) {
+        self.name = name
+        self.enabled = enabled
+        self.description = description ?? name.defaultDescription
+    }
 }
 
 /// A harness folder read into values: system prompt, tools, required artifacts, model settings.
