@@ -110,6 +110,17 @@ struct CassetteModelTests {
         #expect(error.kind == .configuration)
     }
 
+    @Test func replayedSimulationStaysLabelledAsOne() throws {
+        let file = TestPaths.scratch("cassette-sim").appendingPathComponent("s.jsonl")
+        let recorder = try CassetteModel(wrapping: ModelResolverTests.Fake(), file: file, mode: .record)
+        let live = try recorder.complete(Self.requests()[0])
+        let player = try CassetteModel(wrapping: nil, file: file, mode: .replay)
+        #expect(player.isSimulation)
+        #expect(player.id == "offline-example")
+        #expect(player.label.hasPrefix("offline example (simulation)"))
+        #expect(try player.complete(Self.requests()[0]) == live)
+    }
+
     @Test func wrappedErrorsAreNotRecorded() throws {
         let file = TestPaths.scratch("cassette-err").appendingPathComponent("e.jsonl")
         let server = try ScriptedHTTPServer(steps: [], default: ChatServer.error(400, "bad request"))
