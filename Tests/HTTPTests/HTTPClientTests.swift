@@ -165,6 +165,53 @@ struct HTTPClientTests {
         #expect(!error.description.contains("pa55word"))
     }
 
+    @Test func redirectsAreFollowedOnlyWhenAsked() throws {
+        let server = try ScriptedHTTPServer(steps: [
+            .init(status: 302, headers: ["Location": "/target"]),
+            .init(status: 302, headers: ["Location": "/target"]),
+            .init(status: 200, headers: ["X-Final": "yes"], body: "arrived"),
+        ])
+        defer { server.stop() }
+        let plain = try client.send(HTTPRequest(url: server.baseURL + "/start"))
+        #expect(plain.status == 302)
+        #expect(plain.headers["location"] == "/target")
+        let followed = try client.send(HTTPRequest(url: server.baseURL + "/start", followRedirects: true))
+        #expect(followed.status == 200)
+        #expect(followed.text == "arrived")
+        #expect(followed.headers["X-Final"] == "yes")
+        #expect(followed.headers["Location"] == nil, "only the final response's headers remain")
+        #expect(server.requests().map(\.path) == ["/start", "/start", "/target"])
+    }
+
+    @Test func headHasNoBody() throws {
+        let server = try ScriptedHTTPServer(steps: [.init(headers: ["X-A": "1"], body: "ignored")])
+        defer { server.stop() }
+        let response = try client.send(HTTPRequest(method: "HEAD", url: server.baseURL + "/"))
+        #expect(response.status == 200)
+        #expect(response.body.isEmpty)
+        #expect(response.headers["x-a"] == "1")
+        #expect(server.requests().first?.method == "HEAD")
+    }
+
+    @Test func concurrentRequestsUseSeparateHandles() async throws {
+        let server = try ScriptedHTTPServer(steps: [], default: .echo())
+        defer { server.stop() }
+        let base = server.baseURL
+        try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            for i in 0..<16 {
+                group.addTask {
+                    let r = try HTTPClient().send(HTTPRequest(method: "POST", url: base + "/n/\(i)", body: Data("body-\(i)".utf8)))
+                    return (i, r.text)
+                }
+            }
+            for try await (i, text) in group {
+                #expect(text.contains("\"body\": \"body-\(i)\""))
+                #expect(text.contains("/n/\(i)"))
+            }
+        }
+        #expect(server.requests().count == 16)
+    }
+
     @Test func headersLookupIsCaseInsensitiveAndKeepsOrder() {
         var h: HTTPHeaders = ["Content-Type": "a", "X-One": "1"]
         h.add("x-one", "2")

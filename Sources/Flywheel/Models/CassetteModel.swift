@@ -4,7 +4,7 @@ import Foundation
 /// SHA-256 of the request's canonical JSON, and serves them back offline.
 ///
 /// File format: one JSON object per line, keys sorted:
-/// `{"hash": "<sha256>", "model_id": "openai:…", "request": {…}, "response": {…}}`. Later lines win
+/// `{"hash": "<sha256>", "label": "…", "model_id": "openai:…", "request": {…}, "response": {…}, "simulation": false}`. Later lines win
 /// over earlier ones with the same hash. The API key is never part of a request, so never recorded.
 ///
 /// Thread-safe: the recordings and file appends are guarded by a lock.
@@ -28,6 +28,8 @@ public final class CassetteModel: ChatModel, @unchecked Sendable {
     // Guarded by `lock`.
     private var recordings: [String: Entry]
     private var recordedModelID: String?
+    private var recordedLabel: String?
+    private var recordedSimulation: Bool?
 
     /// A cassette over `file`.
     /// - Parameters:
@@ -43,18 +45,20 @@ public final class CassetteModel: ChatModel, @unchecked Sendable {
         self.wrapped = wrapped
         self.file = file
         self.mode = mode
-        (recordings, recordedModelID) = try Self.load(file)
+        recordings = try Self.load(file)
+        let first = recordings.values.min { $0.hash < $1.hash }
+        (recordedModelID, recordedLabel, recordedSimulation) = (first?.modelID, first?.label, first?.simulation)
     }
 
     /// The wrapped model's id, else the id recorded in the cassette, else `cassette`.
     public var id: String { wrapped?.id ?? lock.withLock { recordedModelID } ?? "cassette" }
     /// The wrapped (or recorded) model's label, saying it is served from a cassette when replaying.
     public var label: String {
-        let base = wrapped?.label ?? id
+        let base = wrapped?.label ?? lock.withLock { recordedLabel } ?? id
         return mode == .record ? base : "\(base) (cassette replay: \(file.lastPathComponent))"
     }
-    /// The wrapped model's flag (false when replaying recordings of a real model).
-    public var isSimulation: Bool { wrapped?.isSimulation ?? false }
+    /// The wrapped model's flag, else the recorded one: replaying a simulation is still a simulation.
+    public var isSimulation: Bool { wrapped?.isSimulation ?? lock.withLock { recordedSimulation } ?? false }
     /// Number of distinct recorded requests.
     public var count: Int { lock.withLock { recordings.count } }
 
@@ -68,12 +72,16 @@ public final class CassetteModel: ChatModel, @unchecked Sendable {
         if mode != .record, let hit = lock.withLock({ recordings[hash] }) { return hit.response }
         guard mode != .replay, let wrapped else { throw miss(request, hash) }
         let response = try wrapped.complete(request)
-        let entry = Entry(hash: hash, modelID: wrapped.id, request: request, response: response)
+        let entry = Entry(
+            hash: hash, modelID: wrapped.id, label: wrapped.label, simulation: wrapped.isSimulation, request: request,
+            response: response)
         lock.lock()
         defer { lock.unlock() }
         try append(entry)
         recordings[hash] = entry
         recordedModelID = recordedModelID ?? wrapped.id
+        recordedLabel = recordedLabel ?? wrapped.label
+        recordedSimulation = recordedSimulation ?? wrapped.isSimulation
         return response
     }
 
@@ -93,11 +101,14 @@ public final class CassetteModel: ChatModel, @unchecked Sendable {
     struct Entry: Codable {
         var hash: String
         var modelID: String
+        /// The recorded model's label and simulation flag (absent in early cassettes).
+        var label: String?
+        var simulation: Bool?
         var request: ChatRequest
         var response: ChatResponse
 
         enum CodingKeys: String, CodingKey {
-            case hash, request, response
+            case hash, label, simulation, request, response
             case modelID = "model_id"
         }
     }
@@ -133,8 +144,8 @@ public final class CassetteModel: ChatModel, @unchecked Sendable {
         }
     }
 
-    private static func load(_ file: URL) throws(ModelError) -> ([String: Entry], String?) {
-        guard FileManager.default.fileExists(atPath: file.path) else { return ([:], nil) }
+    private static func load(_ file: URL) throws(ModelError) -> [String: Entry] {
+        guard FileManager.default.fileExists(atPath: file.path) else { return [:] }
         let data: Data
         do {
             data = try Data(contentsOf: file)
@@ -142,20 +153,18 @@ public final class CassetteModel: ChatModel, @unchecked Sendable {
             throw ModelError(.configuration, "cannot read cassette \(file.path): \(error.localizedDescription)")
         }
         var entries: [String: Entry] = [:]
-        var modelID: String?
         let decoder = JSONDecoder()
         for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
             do {
                 let entry = try decoder.decode(Entry.self, from: Data(line))
                 entries[entry.hash] = entry
-                modelID = modelID ?? entry.modelID
             } catch {
                 throw ModelError(
                     .configuration, "cassette \(file.path) line \(index + 1): not a recording (\(Self.reason(error)))")
             }
         }
-        return (entries, modelID)
+        return entries
     }
 
     private static func reason(_ error: any Error) -> String {

@@ -110,6 +110,31 @@ struct CassetteModelTests {
         #expect(error.kind == .configuration)
     }
 
+    @Test func replayedSimulationStaysLabelledAsOne() throws {
+        let file = TestPaths.scratch("cassette-sim").appendingPathComponent("s.jsonl")
+        let recorder = try CassetteModel(wrapping: ModelResolverTests.Fake(), file: file, mode: .record)
+        let live = try recorder.complete(Self.requests()[0])
+        let player = try CassetteModel(wrapping: nil, file: file, mode: .replay)
+        #expect(player.isSimulation)
+        #expect(player.id == "offline-example")
+        #expect(player.label.hasPrefix("offline example (simulation)"))
+        #expect(try player.complete(Self.requests()[0]) == live)
+    }
+
+    @Test func concurrentRecordingKeepsEveryLine() async throws {
+        let file = TestPaths.scratch("cassette-conc").appendingPathComponent("c.jsonl")
+        let recorder = try CassetteModel(wrapping: ModelResolverTests.Fake(), file: file, mode: .record)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<24 {
+                group.addTask { _ = try recorder.complete(ChatRequest(model: "", messages: [.user("q\(i)")])) }
+            }
+            try await group.waitForAll()
+        }
+        let player = try CassetteModel(wrapping: nil, file: file, mode: .replay)
+        #expect(player.count == 24)
+        #expect(try String(contentsOf: file, encoding: .utf8).split(separator: "\n").count == 24)
+    }
+
     @Test func wrappedErrorsAreNotRecorded() throws {
         let file = TestPaths.scratch("cassette-err").appendingPathComponent("e.jsonl")
         let server = try ScriptedHTTPServer(steps: [], default: ChatServer.error(400, "bad request"))
