@@ -107,7 +107,8 @@ extension Repository {
 
     /// Writes `ids` (read from `source`) as one undeltified version-2 pack with its version-2 index into
     /// `objects/pack`: each file is written under a temporary name and renamed when complete, the pack first and
-    /// the index last (readers find a pack through its index), so a kill leaves either nothing visible or both.
+    /// the index last (readers find a pack through its index, and ignore a pack without one), so a kill never
+    /// leaves an index pointing at an incomplete pack. Leftover `tmp_*` files are removed by `git prune`.
     private func writePackFiles(
         _ ids: [git_oid], from source: OpaquePointer?, prepared: [ObjectID: PackEntry]
     ) throws(GitError) {

@@ -10,7 +10,7 @@
 #   - the history only grows (the new tip contains the previous one).
 # A ref lock left by a kill between taking and releasing it is counted and removed, as one does for git; temporary
 # object and pack files a kill leaves (never referenced) are counted at the end.
-# Exits 1 on the first inconsistency. Needs the debug build (`swift build`); builds gitstore-stress when missing.
+# KEEP=1 keeps the scratch repository for a look afterwards. Exits 1 on the first inconsistency. Needs the debug build (`swift build`); builds gitstore-stress when missing.
 set -euo pipefail
 
 ROUNDS="${1:-50}"
@@ -25,7 +25,7 @@ REPO="$WORK/repo.git"
 REF="refs/heads/main"
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 git init -q --bare -b main "$REPO"
-trap 'rm -rf "$WORK"' EXIT
+trap '[[ -n "${KEEP:-}" ]] || rm -rf "$WORK"' EXIT
 
 kills=0 locks=0 previous="" failures=0
 fail() { echo "FAIL round $round: $*" >&2; failures=$((failures + 1)); exit 1; }
