@@ -63,6 +63,15 @@ extension Repository {
         return result
     }
 
+    /// The object folder (in the common folder of a linked work tree).
+    /// - SeeAlso: git_repository_item_path
+    func objectsDirectory() throws(GitError) -> URL {
+        var buf = git_buf()
+        defer { git_buf_dispose(&buf) }
+        try check(git_repository_item_path(&buf, pointer, GIT_REPOSITORY_ITEM_OBJECTS), "git_repository_item_path")
+        return URL(fileURLWithPath: String(cString: buf.ptr), isDirectory: true)
+    }
+
     /// Records an object written through this handle while `withPackedWrites` collects them.
     func recordWritten(_ id: ObjectID) {
         batch?.written.append(id)
@@ -112,7 +121,7 @@ extension Repository {
     private func writePackFiles(
         _ ids: [git_oid], from source: OpaquePointer?, prepared: [ObjectID: PackEntry]
     ) throws(GitError) {
-        let packDir = gitDirectory.appendingPathComponent("objects/pack", isDirectory: true)
+        let packDir = try objectsDirectory().appendingPathComponent("pack", isDirectory: true)
         try? FileManager.default.createDirectory(at: packDir, withIntermediateDirectories: true)
         let tag = "\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
         let tmpPack = packDir.appendingPathComponent("tmp_pack_flywheel_\(tag)").path

@@ -105,4 +105,24 @@ struct PackTests {
         let leftovers = try Self.packs(url).filter { $0.hasPrefix("tmp") }
         #expect(leftovers.isEmpty)
     }
+
+    @Test("a packed commit through a linked work tree lands in the shared object folder")
+    func linkedWorkTree() throws {
+        let dir = TestPaths.scratch("gitstore-worktree")
+        let main = dir.appendingPathComponent("main")
+        try FileManager.default.createDirectory(at: main, withIntermediateDirectories: true)
+        try git(["init", "-q", "-b", "main", "."], in: main)
+        try git(["commit", "-q", "--allow-empty", "-m", "root"], in: main)
+        try git(["worktree", "add", "-q", "-b", "side", dir.appendingPathComponent("side").path], in: main)
+
+        let repo = try Repository.open(at: dir.appendingPathComponent("side"))
+        let files = Self.files(70, seed: 4)
+        let commit = try #require(try repo.commit(onto: "refs/heads/loop", message: "packed\n", author: fixedAuthor) { _ in
+            TreeChanges(writes: files)
+        })
+        #expect(try Self.packs(main.appendingPathComponent(".git")).count == 2)
+        #expect(try git(["rev-parse", "refs/heads/loop"], in: main).trimmed == commit.hex)
+        #expect(try git(["ls-tree", "-r", "--name-only", "loop"], in: main).split(separator: "\n").count == files.count)
+        try StressTests.expectFsckClean(main)
+    }
 }
