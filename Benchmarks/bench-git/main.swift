@@ -1,6 +1,7 @@
 // bench-git: how long GitStore takes to commit one big cycle, against the git CLI doing the same.
 //
 //   swift build -c release --product bench-git && .build/release/bench-git [--runs N] [--files N] [--megabytes N]
+//                                                                          [--level 0-9] [--gitstore-only]
 //
 // Makes `files` files totalling `megabytes` MB (deterministic: mixed sizes, mostly word-like text that compresses
 // like logs and traces do, some random bytes), then times
@@ -16,6 +17,7 @@ var runs = 3
 var fileCount = 500
 var megabytes = 50
 var gitStoreOnly = false
+var level = 1
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let arg = arguments.next() {
     switch arg {
@@ -23,8 +25,10 @@ while let arg = arguments.next() {
     case "--files": fileCount = Int(arguments.next() ?? "") ?? fileCount
     case "--megabytes": megabytes = Int(arguments.next() ?? "") ?? megabytes
     case "--gitstore-only": gitStoreOnly = true  // for profiling
+    case "--level": level = Int(arguments.next() ?? "") ?? level  // Repository.packCompressionLevel
     default:
-        FileHandle.standardError.write(Data("usage: bench-git [--runs N] [--files N] [--megabytes N]\n".utf8))
+        FileHandle.standardError.write(
+            Data("usage: bench-git [--runs N] [--files N] [--megabytes N] [--level 0-9] [--gitstore-only]\n".utf8))
         exit(2)
     }
 }
@@ -138,7 +142,8 @@ func peakMemoryMB() -> Double {
 let fm = FileManager.default
 let files = makeFiles(count: fileCount, totalBytes: megabytes * 1_000_000)
 let total = files.values.reduce(0) { $0 + $1.count }
-print("bench-git: \(files.count) files, \(String(format: "%.1f", Double(total) / 1e6)) MB, \(runs) run(s)")
+print("bench-git: \(files.count) files, \(String(format: "%.1f", Double(total) / 1e6)) MB, \(runs) run(s),"
+    + " packCompressionLevel \(level), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
 var storeTimes: [Double] = []
 var cliTimes: [Double] = []
@@ -157,6 +162,7 @@ for run in 1...runs {
     // GitStore
     let bare = root.appendingPathComponent("store.git")
     let repo = try Repository.create(at: bare)
+    repo.packCompressionLevel = level
     var commit: ObjectID?
     let c1 = cpuSeconds()
     let t1 = try seconds {

@@ -104,6 +104,18 @@ struct PackTests {
         #expect(try Self.packs(url).count == 2)
         let leftovers = try Self.packs(url).filter { $0.hasPrefix("tmp") }
         #expect(leftovers.isEmpty)
+
+        // Stored uncompressed (level 0): larger, equally valid.
+        repo.packCompressionLevel = 0
+        let plain = Self.files(80, seed: 5, prefix: "plain")
+        let plainTree = try repo.writeTree(files: plain)
+        #expect(try Self.packs(url).count == 4)
+        #expect(try Repository.open(at: url).files(inTree: plainTree) == plain)
+        try StressTests.expectFsckClean(url)
+        let sizes = try Self.packs(url).filter { $0.hasSuffix(".pack") }.map {
+            try FileManager.default.attributesOfItem(atPath: url.appendingPathComponent("objects/pack/" + $0).path)[.size] as? Int ?? 0
+        }
+        #expect(sizes.max()! > 2 * sizes.min()!, "level 0 should be much larger than level 1: \(sizes)")
     }
 
     @Test("a packed commit through a linked work tree lands in the shared object folder")
