@@ -168,8 +168,8 @@ public final class EvalAssertionEngine: @unchecked Sendable {
 
     static func notS(_ inv: Bool) -> String { inv ? "not " : "" }
 
-    static func res(_ pass: Bool, _ reason: String) -> EvalGradingResult {
-        EvalGradingResult(pass: pass, score: pass ? 1 : 0, reason: pass ? "Assertion passed" : reason)
+    static func res(_ pass: Bool, _ reason: @autoclosure () -> String) -> EvalGradingResult {
+        EvalGradingResult(pass: pass, score: pass ? 1 : 0, reason: pass ? "Assertion passed" : reason())
     }
 
     // MARK: - Handlers

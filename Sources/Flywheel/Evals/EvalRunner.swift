@@ -81,11 +81,19 @@ public struct EvalSummary: Sendable, Equatable {
 
     public init(rows: [EvalRow], durationMs: Double? = nil) {
         total = rows.count
-        passed = rows.filter { $0.status == .passed }.count
-        failed = rows.filter { $0.status == .failed }.count
-        errors = rows.filter { $0.status == .error }.count
-        skipped = rows.filter { $0.status == .skipped }.count
-        tokenUsage = rows.reduce(EvalTokenUsage()) { $0 + ($1.response?.tokenUsage ?? EvalTokenUsage()) }
+        var p = 0, f = 0, e = 0, s = 0
+        var tokens = EvalTokenUsage()
+        for r in rows {
+            switch r.status {
+            case .passed: p += 1
+            case .failed: f += 1
+            case .error: e += 1
+            case .skipped: s += 1
+            }
+            if let t = r.response?.tokenUsage { tokens = tokens + t }
+        }
+        (passed, failed, errors, skipped) = (p, f, e, s)
+        tokenUsage = tokens
         self.durationMs = durationMs
     }
 }
@@ -120,7 +128,14 @@ public struct EvalRunner: Sendable {
         }
         var tests = suite.tests.enumerated().map { ($0.offset, $0.element) }
         if tests.isEmpty, let empty = try? EvalTestCase(node: .obj([]), file: suite.file.path) { tests = [(0, empty)] }
-        var rows: [EvalRow] = []
+        let promptIds = columns.map { $0.1.promptId }
+        typealias Merged = (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject)
+        struct Job: Sendable {
+            var test: EvalTestCase, testIndex: Int, merged: Merged, vars: EvalObject, column: (EvalProvider, EvalPrompt)
+            var promptIdx: Int, testIdx: Int, repeatIndex: Int, promptId: String, output: EvalOutput?
+        }
+        // 1. Rows and their outputs, in order (the caller's lookup runs on this thread).
+        var jobs: [Job] = []
         var testIdx = 0
         for r in 0..<suite.repeatCount {
             for (ti, test) in tests {
@@ -128,41 +143,59 @@ public struct EvalRunner: Sendable {
                 let disable = m.options["disableVarExpansion"]?.isTruthy ?? false
                 for combo in EvalSuite.expand(m.vars, disabled: disable) {
                     for (ci, col) in columns.enumerated() {
-                        rows.append(gradeRow(suite: suite, test: test, testIndex: ti, merged: m, vars: combo, column: col, promptIdx: ci,
-                                             testIdx: testIdx, repeatIndex: r, outputs: outputs))
+                        var output: EvalOutput? = nil
+                        if let po = test.providerOutput ?? suite.defaultTest?.providerOutput {
+                            output = EvalOutput(output: po)
+                        } else {
+                            let key = EvalRowKey(testIndex: ti, test: test, vars: combo, metadata: m.metadata, prompt: col.1,
+                                                 renderedPrompt: Self.renderPrompt(col.1, combo, m.options), provider: col.0, repeatIndex: r)
+                            output = outputs(key)
+                        }
+                        jobs.append(Job(test: test, testIndex: ti, merged: m, vars: combo, column: col, promptIdx: ci, testIdx: testIdx,
+                                        repeatIndex: r, promptId: promptIds[ci], output: output))
                     }
                     testIdx += 1
                 }
             }
         }
-        rows.sort { ($0.testIdx, $0.promptIdx) < ($1.testIdx, $1.promptIdx) }
+        // 2. Grading, in parallel over chunks of rows (the engine is thread-safe).
+        let allJobs = jobs
+        var rows = [EvalRow?](repeating: nil, count: allJobs.count)
+        let chunk = 256
+        let chunks = (allJobs.count + chunk - 1) / chunk
+        if chunks > 0 { rows.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let dest = out.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                for i in (c * chunk)..<min(allJobs.count, (c + 1) * chunk) {
+                    let j = allJobs[i]
+                    dest[i] = gradeRow(suite: suite, test: j.test, testIndex: j.testIndex, merged: j.merged, vars: j.vars, column: j.column,
+                                       promptIdx: j.promptIdx, testIdx: j.testIdx, repeatIndex: j.repeatIndex, promptId: j.promptId, resolved: j.output)
+                }
+            }
+        } }
+        // Jobs were built in (testIdx, promptIdx) order, which is the order Promptfoo sorts rows into.
+        let rows2 = rows.map { $0! }
         let ms = Date().timeIntervalSince(start) * 1000
-        return EvalRunResult(rows: rows, summary: EvalSummary(rows: rows, durationMs: ms), prompts: suite.prompts, providers: suite.providers,
+        return EvalRunResult(rows: rows2, summary: EvalSummary(rows: rows2, durationMs: ms), prompts: suite.prompts, providers: suite.providers,
                              columns: columns.map { (provider: $0.0, prompt: $0.1) })
     }
 
     func gradeRow(suite: EvalSuite, test: EvalTestCase, testIndex: Int, merged m: (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject),
-                  vars: EvalObject, column: (EvalProvider, EvalPrompt), promptIdx: Int, testIdx: Int, repeatIndex: Int,
-                  outputs: (EvalRowKey) -> EvalOutput?) -> EvalRow {
+                  vars: EvalObject, column: (EvalProvider, EvalPrompt), promptIdx: Int, testIdx: Int, repeatIndex: Int, promptId: String,
+                  resolved: EvalOutput?) -> EvalRow {
         let (provider, prompt) = column
-        var promptText = EvalTemplate.renderLenient(prompt.raw, vars: vars)
-        if let pre = m.options["prefix"]?.stringValue { promptText = pre + promptText }
-        if let suf = m.options["suffix"]?.stringValue { promptText += suf }
+        let promptText = Self.renderPrompt(prompt, vars, m.options)
         var testCase = m.raw.objectValue ?? EvalObject()
         testCase["vars"] = .object(vars)
         var metadata = m.metadata
         metadata["flywheelTestId"] = .string(test.id)
-        let key = EvalRowKey(testIndex: testIndex, test: test, vars: vars, metadata: metadata, prompt: prompt, renderedPrompt: promptText,
-                             provider: provider, repeatIndex: repeatIndex)
         var row = EvalRow(id: Self.rowId(test.id, testIdx, promptIdx, repeatIndex), testIdx: testIdx, promptIdx: promptIdx, repeatIndex: repeatIndex,
-                          promptId: prompt.promptId, promptRaw: promptText, promptLabel: prompt.label, providerId: provider.id,
+                          promptId: promptId, promptRaw: promptText, promptLabel: prompt.label, providerId: provider.id,
                           providerLabel: provider.label, testCase: .object(testCase), vars: vars, description: test.description, response: nil,
                           success: false, score: 0, latencyMs: 0, cost: nil, gradingResult: nil, namedScores: [:], failureReason: 2,
                           error: nil, metadata: metadata, status: .error, testId: test.id)
         let output: EvalOutput
-        if let po = test.providerOutput ?? suite.defaultTest?.providerOutput {
-            output = EvalOutput(output: po)
-        } else if let o = outputs(key) {
+        if let o = resolved {
             output = o
         } else if provider.id == "echo" {
             output = EvalOutput(output: .string(promptText), latencyMs: 0)
@@ -219,10 +252,30 @@ public struct EvalRunner: Sendable {
         return row
     }
 
+    static func renderPrompt(_ prompt: EvalPrompt, _ vars: EvalObject, _ options: EvalObject) -> String {
+        var text = EvalTemplate.renderLenient(prompt.raw, vars: vars)
+        if let pre = options["prefix"]?.stringValue { text = pre + text }
+        if let suf = options["suffix"]?.stringValue { text += suf }
+        return text
+    }
+
     /// A deterministic UUID-shaped id for a row.
     static func rowId(_ testId: String, _ testIdx: Int, _ promptIdx: Int, _ rep: Int) -> String {
-        let h = Array(EvalSHA256.hex("\(testId)|\(testIdx)|\(promptIdx)|\(rep)").prefix(32))
-        var s = String(h)
+        // Two FNV-1a 64-bit hashes with different offsets: 128 deterministic bits, cheap per row.
+        func fnv(_ seed: UInt64) -> UInt64 {
+            var h = seed
+            for b in testId.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+            for v in [testIdx, promptIdx, rep] {
+                var x = UInt64(truncatingIfNeeded: v)
+                for _ in 0..<8 { h = (h ^ (x & 0xff)) &* 0x100000001b3; x >>= 8 }
+            }
+            return h
+        }
+        func hex(_ v: UInt64) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }
+        var s = hex(fnv(0xcbf29ce484222325)) + hex(fnv(0x84222325cbf29ce4))
         s.insert("-", at: s.index(s.startIndex, offsetBy: 20))
         s.insert("-", at: s.index(s.startIndex, offsetBy: 16))
         s.insert("-", at: s.index(s.startIndex, offsetBy: 12))

@@ -57,9 +57,11 @@ public struct EvalTestCase: Sendable, Equatable {
 
     /// The test id: `metadata.id` when it is a string, else `t-` + the first 16 hex digits of the SHA-256 of the
     /// canonical JSON (sorted keys) of `{description, vars, assert}` — stable across runs, key order and reformatting.
-    public var id: String {
-        if let s = metadata["id"]?.stringValue, !s.isEmpty { return s }
-        return EvalTestCase.contentHash(raw)
+    public let id: String
+
+    static func computeId(_ raw: EvalJSON) -> String {
+        if let s = raw["metadata"]?["id"]?.stringValue, !s.isEmpty { return s }
+        return contentHash(raw)
     }
 
     static func contentHash(_ raw: EvalJSON) -> String {
@@ -70,6 +72,7 @@ public struct EvalTestCase: Sendable, Equatable {
     /// Builds a test from a node, checking it (errors name `file` and the key path `path`).
     public init(node: EvalJSON, file: String, path: String = "tests[0]", lines: [String: Int] = [:], baseDirectory: URL? = nil) throws {
         self.raw = node
+        self.id = EvalTestCase.computeId(node)
         self.sourceFile = file
         self.assertions = []
         self.assertions = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines, base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent())
