@@ -141,8 +141,12 @@ public struct EvalRunner: Sendable {
             for (ti, test) in tests {
                 let m = suite.merged(test)
                 let disable = m.options["disableVarExpansion"]?.isTruthy ?? false
+                let providerFilter = Self.labels(m.raw["providers"])
+                let promptFilter = Self.labels(m.raw["prompts"])
                 for combo in EvalSuite.expand(m.vars, disabled: disable) {
                     for (ci, col) in columns.enumerated() {
+                        if let f = providerFilter, !f.contains(where: { EvalGlob.matches(col.0.key, $0) || EvalGlob.matches(col.0.id, $0) }) { continue }
+                        if let f = promptFilter, !f.contains(where: { p in EvalGlob.matches(col.1.label, p) || (col.1.id.map { EvalGlob.matches($0, p) } ?? false) }) { continue }
                         var output: EvalOutput? = nil
                         if let po = test.providerOutput ?? suite.defaultTest?.providerOutput {
                             output = EvalOutput(output: po)
@@ -194,7 +198,7 @@ public struct EvalRunner: Sendable {
                           providerLabel: provider.label, testCase: .object(testCase), vars: vars, description: test.description, response: nil,
                           success: false, score: 0, latencyMs: 0, cost: nil, gradingResult: nil, namedScores: [:], failureReason: 2,
                           error: nil, metadata: metadata, status: .error, testId: test.id)
-        let output: EvalOutput
+        var output: EvalOutput
         if let o = resolved {
             output = o
         } else if provider.id == "echo" {
@@ -211,6 +215,20 @@ public struct EvalRunner: Sendable {
         if let e = output.error {
             row.error = e
             return row
+        }
+        if let t = (m.options["transform"] ?? m.options["postprocess"])?.stringValue {
+            guard let scripts = engine.scripts else {
+                row.error = "The test's output transform needs node, and scripts are disabled"
+                return row
+            }
+            let ctx = EvalJSON.obj([("vars", .object(vars)), ("prompt", .obj([("label", .string(prompt.label))])), ("metadata", .object(metadata))])
+            switch scripts.run(EvalScriptRequest(language: .javascript, body: EvalScriptBody.javascript(t), output: output.output, context: ctx)) {
+            case .value(let v): output.output = v
+            case .failure(let msg, _): row.error = "Error in the test's output transform: \(msg)"; return row
+            case .unavailable(let why): row.error = "The test's output transform cannot run: \(why)"; return row
+            case .timedOut: row.error = "The test's output transform timed out"; return row
+            }
+            row.response = output
         }
         if output.output.isNull {
             row.error = "No output"
@@ -250,6 +268,12 @@ public struct EvalRunner: Sendable {
             row.score = 0
         }
         return row
+    }
+
+    static func labels(_ v: EvalJSON?) -> [String]? {
+        guard let v else { return nil }
+        if let s = v.stringValue { return [s] }
+        return v.arrayValue?.compactMap(\.stringValue)
     }
 
     static func renderPrompt(_ prompt: EvalPrompt, _ vars: EvalObject, _ options: EvalObject) -> String {

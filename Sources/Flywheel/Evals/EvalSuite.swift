@@ -40,7 +40,8 @@ public struct EvalTestCase: Sendable, Equatable {
     /// The node as written; edits go through it so a save keeps unknown keys.
     public private(set) var raw: EvalJSON
     public var description: String? { raw["description"]?.stringValue }
-    public var vars: EvalObject { raw["vars"]?.objectValue ?? EvalObject() }
+    /// The vars, with `file://` vars read (`.txt` as text, `.json`/`.yaml` parsed).
+    public private(set) var vars: EvalObject
     public var metadata: EvalObject { raw["metadata"]?.objectValue ?? EvalObject() }
     public var options: EvalObject { raw["options"]?.objectValue ?? EvalObject() }
     /// `threshold` when truthy (0 means none).
@@ -75,7 +76,9 @@ public struct EvalTestCase: Sendable, Equatable {
         self.id = EvalTestCase.computeId(node)
         self.sourceFile = file
         self.assertions = []
-        self.assertions = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines, base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent())
+        self.vars = EvalObject()
+        (self.assertions, self.vars) = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines,
+                                                                     base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent())
     }
 
     /// A new test from parts (for generated cases).

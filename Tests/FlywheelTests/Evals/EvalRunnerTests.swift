@@ -218,3 +218,42 @@ struct EvalRunnerTests {
         #expect(!JSText.equal("é", "e\u{301}"))
     }
 }
+
+@Suite("Evals suite features in grading")
+struct EvalRunnerFeatureTests {
+    @Test("file:// vars, prompt filters, prefix/suffix and output transforms")
+    func features() throws {
+        let dir = TestPaths.scratch("evals-features")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("Where is my parcel?\n".utf8).write(to: dir.appendingPathComponent("question.txt"))
+        try Data("{\"tier\": \"gold\"}".utf8).write(to: dir.appendingPathComponent("customer.json"))
+        let yaml = """
+        prompts:
+          - {label: A, raw: 'A: {{question}}'}
+          - {label: B, raw: 'B: {{question}} ({{customer.tier}})'}
+        tests:
+          - vars: {question: file://question.txt, customer: file://customer.json}
+            prompts: ['B*']
+            options: {prefix: '>> ', transform: 'output.toUpperCase()'}
+            assert:
+              - {type: starts-with, value: '>> B: WHERE IS MY PARCEL?'}
+              - {type: contains, value: '(GOLD)'}
+        """
+        let url = dir.appendingPathComponent("promptfooconfig.yaml")
+        try Data(yaml.utf8).write(to: url)
+        let suite = try EvalSuite.load(from: url)
+        #expect(suite.tests[0].vars["question"] == .string("Where is my parcel?\n"))
+        #expect(suite.tests[0].vars["customer"]?["tier"] == .string("gold"))
+        let scripts = SubprocessScriptRunner(timeout: 20)
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: scripts)).grade(suite: suite)
+        #expect(run.rows.count == 1)
+        #expect(run.rows[0].promptLabel == "B")
+        #expect(run.rows[0].promptRaw == ">> B: Where is my parcel?\n (gold)")
+        if scripts.nodePath != nil {
+            #expect(run.rows[0].status == .passed, "\(run.rows[0].error ?? "")")
+        }
+        // Without scripts the transform cannot run: an ERROR, never a silent pass.
+        let none = EvalRunner(engine: EvalAssertionEngine(scripts: nil)).grade(suite: suite)
+        #expect(none.rows[0].status == .error)
+    }
+}
