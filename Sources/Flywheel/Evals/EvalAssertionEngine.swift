@@ -12,7 +12,9 @@ public struct EvalAssertionContext: Sendable {
     public var test: EvalJSON
     /// Provider id / label / config (`config.tools` for is-valid-openai-tools-call).
     public var providerId: String
+    /// The provider label.
     public var providerLabel: String?
+    /// The provider config (`tools`, `functions`).
     public var providerConfig: EvalJSON?
     /// Test metadata (for transforms).
     public var metadata: EvalObject

@@ -9,46 +9,69 @@ public enum EvalRowStatus: String, Sendable, Codable {
 public struct EvalRowKey: Sendable {
     /// Index of the test in `suite.tests`.
     public var testIndex: Int
+    /// The test as written (before the defaultTest merge).
     public var test: EvalTestCase
     /// The row's vars (after defaultTest merge and expansion).
     public var vars: EvalObject
     /// The merged metadata (look here for `trace_id`, `flywheelCaseId`, …).
     public var metadata: EvalObject
+    /// The prompt (column).
     public var prompt: EvalPrompt
     /// The prompt rendered with `vars`.
     public var renderedPrompt: String
+    /// The provider (column).
     public var provider: EvalProvider
+    /// Which repetition (0-based, `evaluateOptions.repeat`).
     public var repeatIndex: Int
 }
 
 /// One graded row: Promptfoo's EvaluateResult plus Flywheel's status.
 public struct EvalRow: Sendable, Equatable {
+    /// Row id: a deterministic UUID-shaped string.
     public var id: String
+    /// Promptfoo's testIdx: counts (test, var combination, repeat).
     public var testIdx: Int
+    /// The column index (provider-major).
     public var promptIdx: Int
+    /// Which repetition (0-based, `evaluateOptions.repeat`).
     public var repeatIndex: Int
+    /// SHA-256 of the prompt label (Promptfoo's promptId).
     public var promptId: String
     /// The rendered prompt.
     public var promptRaw: String
+    /// The prompt's label.
     public var promptLabel: String
+    /// The provider id.
     public var providerId: String
+    /// The provider label, when set.
     public var providerLabel: String?
     /// The test case, merged and expanded.
     public var testCase: EvalJSON
+    /// The row's vars.
     public var vars: EvalObject
+    /// The test description.
     public var description: String?
     /// The graded output (nil when the row had none).
     public var response: EvalOutput?
+    /// Promptfoo's `success` (true only for passed rows).
     public var success: Bool
+    /// The weighted test score (0 for errors).
     public var score: Double
+    /// The output's latency (0 when unknown).
     public var latencyMs: Double
+    /// The output's cost, when known.
     public var cost: Double?
+    /// The aggregate grading (nil when a handler threw).
     public var gradingResult: EvalGradingResult?
+    /// Named metric scores of the row.
     public var namedScores: [String: Double]
     /// 0 none, 1 assertion failure, 2 error (skips included).
     public var failureReason: Int
+    /// Why the row did not pass (failure reason, error or skip reason).
     public var error: String?
+    /// Test metadata merged with response metadata, plus `flywheelTestId`.
     public var metadata: EvalObject
+    /// Flywheel's status (passed / failed / error / skipped).
     public var status: EvalRowStatus
     /// The test's id (`metadata.id` or the content hash).
     public var testId: String
@@ -56,14 +79,19 @@ public struct EvalRow: Sendable, Equatable {
 
 /// Totals of a run.
 public struct EvalSummary: Sendable, Equatable {
+    /// All rows.
     public var total: Int
+    /// Rows that passed.
     public var passed: Int
+    /// Rows whose assertions failed (including `No output`).
     public var failed: Int
     /// Rows that errored (skipped rows not included).
     public var errors: Int
     /// Rows that could not be fully graded (a judge, runtime or module was missing).
     public var skipped: Int
+    /// Summed response token usage.
     public var tokenUsage: EvalTokenUsage
+    /// Wall time of the grading.
     public var durationMs: Double?
 
     /// Promptfoo's CLI pass rate, in percent: `passed / (passed + failed + errors)`, where errors include skipped rows
@@ -100,9 +128,13 @@ public struct EvalSummary: Sendable, Equatable {
 
 /// The outcome of grading a suite.
 public struct EvalRunResult: Sendable {
+    /// Rows sorted by (testIdx, promptIdx).
     public var rows: [EvalRow]
+    /// Totals and pass rates.
     public var summary: EvalSummary
+    /// The suite's prompts.
     public var prompts: [EvalPrompt]
+    /// The suite's providers.
     public var providers: [EvalProvider]
     /// One entry per column (provider-major): (provider, prompt).
     public var columns: [(provider: EvalProvider, prompt: EvalPrompt)]
@@ -110,6 +142,7 @@ public struct EvalRunResult: Sendable {
 
 /// Grades a suite against outputs: a test's `providerOutput`, else the caller's lookup, else (for `echo`) the rendered prompt.
 public struct EvalRunner: Sendable {
+    /// The assertion engine (judge, script runner).
     public let engine: EvalAssertionEngine
 
     public init(engine: EvalAssertionEngine = EvalAssertionEngine()) {
@@ -162,19 +195,25 @@ public struct EvalRunner: Sendable {
                 }
             }
         }
-        // 2. Grading, in parallel over chunks of rows (the engine is thread-safe).
+        // 2. Grading, in parallel over chunks of rows (the engine is thread-safe). A judge model is confined to one
+        //    thread (ChatModel's contract), so with a judge the rows are graded in order on this thread.
         let allJobs = jobs
         var rows = [EvalRow?](repeating: nil, count: allJobs.count)
         let chunk = 256
         let chunks = (allJobs.count + chunk - 1) / chunk
         if chunks > 0 { rows.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let dest = out.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let work: @Sendable (Int) -> Void = { c in
                 for i in (c * chunk)..<min(allJobs.count, (c + 1) * chunk) {
                     let j = allJobs[i]
                     dest[i] = gradeRow(suite: suite, test: j.test, testIndex: j.testIndex, merged: j.merged, vars: j.vars, column: j.column,
                                        promptIdx: j.promptIdx, testIdx: j.testIdx, repeatIndex: j.repeatIndex, promptId: j.promptId, resolved: j.output)
                 }
+            }
+            if engine.judge == nil {
+                DispatchQueue.concurrentPerform(iterations: chunks, execute: work)
+            } else {
+                for c in 0..<chunks { work(c) }
             }
         } }
         // Jobs were built in (testIdx, promptIdx) order, which is the order Promptfoo sorts rows into.

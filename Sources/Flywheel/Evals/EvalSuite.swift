@@ -2,9 +2,13 @@ import Foundation
 
 /// A prompt of a suite: `{id?, label, raw, config?}`.
 public struct EvalPrompt: Sendable, Equatable {
+    /// The prompt id, when given.
     public var id: String?
+    /// The label (a string prompt's label is its text).
     public var label: String
+    /// The template text.
     public var raw: String
+    /// Per-prompt config.
     public var config: EvalJSON?
     /// Promptfoo's promptId: hex SHA-256 of the label, else of `id`, else of `raw`.
     public var promptId: String { EvalSHA256.hex(!label.isEmpty ? label : (id ?? raw)) }
@@ -19,8 +23,11 @@ public struct EvalPrompt: Sendable, Equatable {
 
 /// A provider (column) of a suite.
 public struct EvalProvider: Sendable, Equatable {
+    /// The provider id (`echo`, `openai:gpt-4.1-mini`, …).
     public var id: String
+    /// The label, when set.
     public var label: String?
+    /// Per-prompt config.
     public var config: EvalJSON?
     /// Labels/ids of the prompts it runs (nil: all).
     public var prompts: [String]?
@@ -39,10 +46,13 @@ public struct EvalProvider: Sendable, Equatable {
 public struct EvalTestCase: Sendable, Equatable {
     /// The node as written; edits go through it so a save keeps unknown keys.
     public private(set) var raw: EvalJSON
+    /// The description.
     public var description: String? { raw["description"]?.stringValue }
     /// The vars, with `file://` vars read (`.txt` as text, `.json`/`.yaml` parsed).
     public private(set) var vars: EvalObject
+    /// The test metadata.
     public var metadata: EvalObject { raw["metadata"]?.objectValue ?? EvalObject() }
+    /// The test options.
     public var options: EvalObject { raw["options"]?.objectValue ?? EvalObject() }
     /// `threshold` when truthy (0 means none).
     public var threshold: Double? {
@@ -106,7 +116,9 @@ public struct EvalSuite: Sendable {
     public private(set) var document: EvalObject
     /// Line of each key path, for messages.
     public let lines: [String: Int]
+    /// The prompts (`file://` prompts read).
     public private(set) var prompts: [EvalPrompt]
+    /// The providers (`targets` accepted).
     public private(set) var providers: [EvalProvider]
     /// The tests (inline and from `file://` tests files), in order.
     public private(set) var tests: [EvalTestCase]

@@ -46,7 +46,9 @@ public enum EvalYAML {
 
     /// A parsed document plus the line of each key path (`tests[0].assert[1].type` → 12).
     public struct Document: Sendable {
+        /// The document.
         public var value: EvalJSON
+        /// Line of each key path.
         public var lines: [String: Int]
     }
 
