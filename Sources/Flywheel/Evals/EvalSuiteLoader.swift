@@ -245,8 +245,19 @@ final class EvalSuiteLoader {
             if let s = t.stringValue {
                 guard s.hasPrefix("file://") else { throw err(key, "a test must be a mapping or file://…, not the string \"\(s)\"") }
                 let ext = URL(fileURLWithPath: String(s.dropFirst(7))).pathExtension.lowercased()
-                if ext == "csv" || ext == "xlsx" { throw err(key, "\(ext.uppercased()) tests are not supported yet (\(s))") }
+                if ext == "xlsx" || ext == "xls" { throw err(key, "spreadsheet tests are not supported (\(s))") }
                 let url = try resolve(s, key: key)
+                if ext == "csv" {
+                    let rows: [[(String, String)]]
+                    do { rows = try EvalCSVTests.parse(try readText(url, key: key)) } catch let e as EvalCSVTests.CSVError {
+                        throw EvalSuiteError(file: url.path, line: e.line, key: "", reason: "invalid CSV: \(e.reason)")
+                    }
+                    for (j, r) in rows.enumerated() {
+                        out.append(try EvalTestCase(node: EvalCSVTests.testCase(fromRow: r), file: url.path, path: "row \(j + 2)", lines: ["row \(j + 2)": j + 2],
+                                                    baseDirectory: url.deletingLastPathComponent()))
+                    }
+                    continue
+                }
                 let (d, l) = try loadData(url, key: key)
                 let list = d.arrayValue ?? [d]
                 for (j, node) in list.enumerated() {

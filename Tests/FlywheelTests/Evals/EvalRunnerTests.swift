@@ -257,3 +257,26 @@ struct EvalRunnerFeatureTests {
         #expect(none.rows[0].status == .error)
     }
 }
+
+@Suite("Evals CSV tests")
+struct EvalCSVSuiteTests {
+    @Test("tests: file://tests.csv with __expected columns, quoted fields and metadata")
+    func csvSuite() throws {
+        let dir = TestPaths.scratch("evals-csv")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let csv = "question,__expected1,__expected2,__providerOutput,__metadata:tags[],__description\n"
+            + "Where is my parcel?,icontains:PARCEL,\"not-contains:sorry, no\",\"Your parcel ships today, promise\",\"a,b\\,c\",parcel\n"
+            + "\"Refund?\",contains-any:refund,levenshtein(3):No refunds,No refunds.,,refund\r\n"
+        try Data(csv.utf8).write(to: dir.appendingPathComponent("tests.csv"))
+        let url = dir.appendingPathComponent("promptfooconfig.yaml")
+        try Data("prompts: ['{{question}}']\ntests: file://tests.csv\n".utf8).write(to: url)
+        let suite = try EvalSuite.load(from: url)
+        #expect(suite.tests.count == 2)
+        #expect(suite.tests[0].metadata["tags"] == .array(["a", "b,c"]))
+        #expect(suite.tests[1].assertions.map(\.type) == ["contains-any", "levenshtein"])
+        #expect(suite.tests[1].assertions[1].threshold == 3)
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: nil)).grade(suite: suite)
+        #expect(run.rows.map(\.status) == [.passed, .passed])
+        #expect(run.rows.map(\.description) == ["parcel", "refund"])
+    }
+}
