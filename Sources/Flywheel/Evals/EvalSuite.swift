@@ -136,6 +136,9 @@ public struct EvalSuite: Sendable {
     public var description: String? { document["description"]?.stringValue }
     /// Warnings about accepted-but-ignored forms (file, line, key, reason).
     public private(set) var warnings: [EvalSuiteError]
+    /// The text as loaded, and the tests appended since (while nothing else changed), so a save can keep comments.
+    var originalText: String?
+    var appendedSinceLoad: [EvalJSON] = []
 
     /// Loads and checks a suite file.
     public static func load(from url: URL) throws -> EvalSuite {
@@ -157,7 +160,9 @@ public struct EvalSuite: Sendable {
     /// Parses suite text as if read from `file` (whose folder anchors `file://` paths).
     public static func parse(yaml: String, file: URL) throws -> EvalSuite {
         let doc = try EvalYAML.load(yaml, file: file.path)
-        return try EvalSuite(document: doc.value, lines: doc.lines, file: file)
+        var suite = try EvalSuite(document: doc.value, lines: doc.lines, file: file)
+        suite.originalText = yaml
+        return suite
     }
 
     init(document value: EvalJSON, lines: [String: Int], file: URL) throws {
@@ -188,6 +193,7 @@ public struct EvalSuite: Sendable {
         if let s = document["tests"]?.stringValue { arr = [.string(s)] }
         arr.append(test.raw)
         document["tests"] = .array(arr)
+        appendedSinceLoad.append(test.raw)
         var t = test
         t.sourceFile = file.path
         tests.append(t)
@@ -203,6 +209,7 @@ public struct EvalSuite: Sendable {
         guard var arr = document["tests"]?.arrayValue, let at = arr.firstIndex(where: { $0 == test.raw }) else { return nil }
         arr.remove(at: at)
         document["tests"] = .array(arr)
+        originalText = nil
         tests.remove(at: idx)
         var md = document["metadata"]?.objectValue ?? EvalObject()
         var fw = md["flywheel"]?.objectValue ?? EvalObject()
@@ -214,8 +221,53 @@ public struct EvalSuite: Sendable {
         return test
     }
 
-    /// The suite as YAML (keys in their original order; comments are not kept).
-    public func yamlText() -> String { EvalYAMLWriter.write(.object(document)) }
+    /// The suite as YAML. When the only edits since loading are appended tests and the file has a block `tests:` list,
+    /// the new tests are spliced into the original text (comments and layout kept); otherwise the document is written
+    /// anew with keys in their original order (comments are then lost).
+    public func yamlText() -> String {
+        if let original = originalText {
+            if appendedSinceLoad.isEmpty { return original }
+            if let spliced = EvalSuite.splice(original, appending: appendedSinceLoad),
+               let check = try? EvalYAML.load(spliced, file: file.path).value, check == .object(document) {
+                return spliced
+            }
+        }
+        return EvalYAMLWriter.write(.object(document))
+    }
+
+    /// Inserts `tests` at the end of the top-level block `tests:` sequence of `text`; nil when there is none.
+    static func splice(_ text: String, appending tests: [EvalJSON]) -> String? {
+        var lines = text.components(separatedBy: "\n")
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("tests:") && JSText.trim(String($0.dropFirst(6))).isEmpty || $0.hasPrefix("tests:") && JSText.trim(String($0.dropFirst(6))).hasPrefix("#") }) else {
+            return nil
+        }
+        func isContent(_ l: String) -> Bool {
+            let t = JSText.trim(l)
+            return !t.isEmpty && !t.hasPrefix("#")
+        }
+        var end = start  // last content line of the block
+        var indent: Int? = nil
+        var i = start + 1
+        while i < lines.count {
+            let l = lines[i]
+            if isContent(l) {
+                let lead = l.prefix { $0 == " " }.count
+                if lead == 0 && !l.hasPrefix("-") { break }
+                if indent == nil {
+                    guard l.dropFirst(lead).hasPrefix("-") else { return nil }
+                    indent = lead
+                }
+                end = i
+            }
+            i += 1
+        }
+        guard let indent else { return nil }
+        var block = ""
+        EvalYAMLWriter.writeSequence(tests, indent: indent, to: &block)
+        if block.hasSuffix("\n") { block.removeLast() }
+        lines.insert(contentsOf: block.components(separatedBy: "\n"), at: end + 1)
+        return lines.joined(separator: "\n")
+    }
 
     /// Writes `yamlText()` to `url` (default: the suite file).
     public func save(to url: URL? = nil) throws {

@@ -49,15 +49,16 @@ struct EvalSuiteTests {
     @Test("load → save → load keeps every key, in order")
     func roundTrip() throws {
         let suite = try EvalSuite.load(from: Self.suiteURL)
-        let text = suite.yamlText()
+        #expect(suite.yamlText() == (try String(contentsOf: Self.suiteURL, encoding: .utf8)))  // unedited: the file as it was
+        let text = EvalYAMLWriter.write(.object(suite.document))
         let again = try EvalSuite.parse(yaml: text, file: Self.suiteURL)
         #expect(EvalJSON.object(again.document) == EvalJSON.object(suite.document))
         #expect(again.document.keys == suite.document.keys)
         #expect(again.tests.map(\.id) == suite.tests.map(\.id))
         #expect(text.contains("x-custom-key: kept"))
         #expect(text.contains("sharing: false"))
-        // Second save is byte-identical.
-        #expect(again.yamlText() == text)
+        // Writing again is byte-identical.
+        #expect(EvalYAMLWriter.write(.object(again.document)) == text)
     }
 
     @Test("writer round-trips awkward scalars")
@@ -96,6 +97,25 @@ struct EvalSuiteTests {
         #expect(again.tests.map(\.description) == ["greeting", "json reply", "rubric without judge", "word count", "new case"])
         #expect(again.document["metadata"]?["flywheel"]?["removed"]?.arrayValue?.first?["reason"] == .string("obsolete policy"))
         #expect(again.tests.contains { $0.id == new.id })
+    }
+
+    @Test("appending only keeps the file's comments and layout")
+    func appendKeepsComments() throws {
+        var suite = try EvalSuite.load(from: Self.suiteURL)
+        let original = try String(contentsOf: Self.suiteURL, encoding: .utf8)
+        var vars = EvalObject()
+        vars["message"] = "Is it raining?"
+        let t1 = try EvalTestCase(description: "weather: multi\nline", vars: vars, assertions: [EvalAssertion(type: "icontains", value: "rain")])
+        let t2 = try EvalTestCase(description: "second", assertions: [EvalAssertion(type: "equals", value: .obj([("a", .array([1, 2]))]))])
+        suite.append(t1)
+        suite.append(t2)
+        let text = suite.yamlText()
+        #expect(text.hasPrefix("# A support-gate suite exercising the loader.\n"))
+        #expect(text.contains("  - file://more-tests.yaml\n  - description:"))
+        #expect(text.hasSuffix(original.components(separatedBy: "\n").suffix(5).joined(separator: "\n")))
+        let again = try EvalSuite.parse(yaml: text, file: Self.suiteURL)
+        #expect(again.tests.map(\.id) == suite.tests.map(\.id))
+        #expect(EvalJSON.object(again.document) == EvalJSON.object(suite.document))
     }
 
     @Test("the bad-input corpus: every suite fails with file, key and line")
