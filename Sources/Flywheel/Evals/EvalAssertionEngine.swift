@@ -466,6 +466,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         context["provider"] = .obj([("id", .string(ctx.providerId)), ("label", ctx.providerLabel.map(EvalJSON.string) ?? .null)])
         context["providerResponse"] = .obj([("output", o.output), ("metadata", o.metadata.map(EvalJSON.object) ?? .null)])
         if let m = o.metadata { context["metadata"] = .object(m) }
+        if let spans = o.traceSpans { context["trace"] = Self.traceJSON(traceId: o.traceId, spans: spans) }
         let isJS = base == "javascript"
         let req = EvalScriptRequest(language: isJS ? .javascript : .python,
                                     body: isJS ? EvalScriptBody.javascript(code) : EvalScriptBody.python(code),
@@ -480,6 +481,23 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         case .value(let v):
             return isJS ? try Self.interpretJS(v, code: code, threshold: T, inverse: inv) : try Self.interpretPython(v, code: code, threshold: T)
         }
+    }
+
+    /// Promptfoo's trace shape: `{traceId, spans:[{spanId, name, startTime, endTime (ms), attributes, statusCode, statusMessage}]}`.
+    public static func traceJSON(traceId: String?, spans: [EvalTraceSpan]) -> EvalJSON {
+        .obj([("traceId", traceId.map(EvalJSON.string) ?? .null), ("spans", .array(spans.map { s in
+            var o = EvalObject()
+            o["spanId"] = .string(s.spanId)
+            o["name"] = .string(s.name)
+            if let t = s.startMs { o["startTime"] = .number(t) }
+            if let t = s.endMs { o["endTime"] = .number(t) }
+            var attrs = EvalObject()
+            for k in s.attributes.keys.sorted() { attrs[k] = s.attributes[k] }
+            o["attributes"] = .object(attrs)
+            if let c = s.statusCode { o["statusCode"] = .int(Int64(c)) }
+            if let m = s.statusMessage { o["statusMessage"] = .string(m) }
+            return .object(o)
+        }))])
     }
 
     static func gradingResult(_ o: EvalObject) -> EvalGradingResult? {

@@ -159,6 +159,9 @@ struct EvalRunnerTests {
             #expect(try e.run(EvalAssertion(type: "javascript", value: "output.includes('world')"), output: out, context: .init()).pass)
             let r = try e.run(EvalAssertion(type: "javascript", value: "if (output) {\n  throw new Error('bad');\n}"), output: out, context: .init())
             #expect(!r.pass && r.reason.hasPrefix("Custom function threw error: bad"))
+            let traced = EvalOutput(output: "x", traceId: "t", traceSpans: [EvalTraceSpan(name: "a", startNs: 1_000_000, endNs: 3_500_000)])
+            let t = try e.run(EvalAssertion(type: "javascript", value: "context.trace.spans[0].endTime - context.trace.spans[0].startTime"), output: traced, context: .init())
+            #expect(t.pass && t.score == 2.5)
         }
         if runner.pythonPath != nil {
             let r = try e.run(EvalAssertion(type: "python", value: "len(output) / 100"), output: out, context: .init())
