@@ -186,7 +186,7 @@ struct EvalRunnerTests {
 
     @Test("JS number formatting matches node")
     func jsNumbers() throws {
-        let values: [Double] = [1, 0.1, 1e-7, 1e21, 123456789012345680000, 0.000001, 1.5e-10, -0.5, 0.125, 1.005, 2.5, 0.0020, 1234.5678, 66.66666666666667]
+        let values: [Double] = [1, 0.1, 1e-7, 1e21, 1.2345678901234568e20, 0.000001, 1.5e-10, -0.5, 0.125, 1.005, 2.5, 0.0020, 1234.5678, 66.66666666666667]
         #expect(JSNumber.toFixed(0.125, 2) == "0.13")
         #expect(JSNumber.toFixed(1.005, 2) == "1.00")
         #expect(JSNumber.toPrecision(0.002, 2) == "0.0020")
