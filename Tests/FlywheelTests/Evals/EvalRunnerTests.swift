@@ -283,3 +283,43 @@ struct EvalCSVSuiteTests {
         #expect(run.rows.map(\.description) == ["parcel", "refund"])
     }
 }
+
+@Suite("Evals JS regex parity")
+struct EvalRegexParityTests {
+    static let patterns = [
+        "^\\d{3}-\\d{2}-\\d{4}$", "\\w+@\\w+\\.com", "colou?r", "^(yes|no)$", "a.c", "[^]", "a{", "a{2}", "a{2,}", "a{,2}", "]",
+        "\\bword\\b", "\\Bor\\B", "\\s+$", "^\\S+", "[\\d-]+", "[a-z&&[^c]]", "[[a]]", "x--y", "\\p{L}", "\\u0041", "\\x41", "\\101",
+        "\\8", "(a)\\1", "(?<n>b)\\k<n>", "(?=a)a", "(?<=a)b", "(?<!a)b", "[.]", "\\.", "\\/", "\\cJ", "é", "\\v", "[\\b]", "\\t",
+        "^$", "$", "^", "a|b|", "\\n$", "[\\s\\S]+", "\\W", "\\D", "#notcomment", "a b", "(?:ab)+", "[-a]", "[a-]", "[\\]]", "\\$\\d",
+    ]
+    static let inputs = ["123-45-6789", "me@x.com", "color", "colour", "yes", "abc", "a\nc", "a{", "aa", "a{,2}", "]", "a word here", "words",
+                         "trailing  ", "", "\n", "x\n", "\u{0B}", "\u{08}", "É", "étude", "A", "8", "bb", "ab", "cb", "x-y", "x--y", "#notcomment",
+                         "a b", "$5", "[a]", "c", "p{L}", "\u{FEFF}", "١٢٣", "tab\there"]
+
+    @Test("translated patterns match as V8 does (node as the peer)")
+    func parity() throws {
+        let runner = SubprocessScriptRunner(timeout: 30)
+        guard runner.nodePath != nil else { return }
+        let body = """
+        return context.patterns.map(p => { try { const r = new RegExp(p); return context.inputs.map(s => r.test(s)); } catch (e) { return null; } })
+        """
+        let ctx = EvalJSON.obj([("patterns", .array(Self.patterns.map(EvalJSON.string))), ("inputs", .array(Self.inputs.map(EvalJSON.string)))])
+        guard case .value(let v) = runner.run(EvalScriptRequest(language: .javascript, body: body, output: .null, context: ctx)), let rows = v.arrayValue else {
+            Issue.record("node failed")
+            return
+        }
+        var mismatches: [String] = []
+        for (p, row) in zip(Self.patterns, rows) {
+            let ours = try? JSRegex(p)
+            if row.isNull {
+                if ours != nil { mismatches.append("/\(p)/ compiles here but not in V8") }
+                continue
+            }
+            guard let ours else { mismatches.append("/\(p)/ fails to compile here"); continue }
+            for (s, want) in zip(Self.inputs, row.arrayValue!) where ours.test(s) != want.boolValue! {
+                mismatches.append("/\(p)/ on \(EvalJSON.string(s).jsonString): V8 \(want.boolValue!)")
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
+    }
+}
