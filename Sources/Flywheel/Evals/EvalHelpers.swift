@@ -195,14 +195,18 @@ public enum EvalJSONExtractor {
         var out: [EvalJSON] = []
         var i = 0
         let maxLen = 100_000
+        // Work budget: hostile text with many unbalanced `{` would otherwise make this quadratic.
+        var budget = 64 * u.count + 4_000_000
         while i < u.count {
             guard u[i] == UInt8(ascii: "{") else { i += 1; continue }
+            if budget <= 0 { break }
             var depth = 0
             var inString = false
             var escape = false
             var j = i
             var end: Int? = nil
-            while j < u.count {
+            while j < u.count && j - i < maxLen {
+                budget -= 1
                 let c = u[j]
                 if inString {
                     if escape { escape = false } else if c == UInt8(ascii: "\\") { escape = true } else if c == UInt8(ascii: "\"") { inString = false }
@@ -221,6 +225,9 @@ public enum EvalJSONExtractor {
             if let end {
                 candidate = String(decoding: u[i..<end], as: UTF8.self)
                 stop = end
+            } else if j < u.count {
+                i += 1  // longer than the limit: not a candidate
+                continue
             } else {
                 candidate = String(decoding: u[i...], as: UTF8.self) + String(repeating: "}", count: max(depth, 1))
                 stop = u.count

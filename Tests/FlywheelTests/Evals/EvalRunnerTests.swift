@@ -323,3 +323,15 @@ struct EvalRegexParityTests {
         #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
     }
 }
+
+@Suite("Evals hostile outputs")
+struct EvalHostileOutputTests {
+    @Test("contains-json on a megabyte of unbalanced braces finishes quickly")
+    func braces() throws {
+        let text = String(repeating: "{\"a\": [", count: 150_000)
+        let start = Date()
+        let r = try EvalAssertionEngine(scripts: nil).run(EvalAssertion(type: "contains-json"), output: EvalOutput(text: text), context: .init())
+        #expect(!r.pass)
+        #expect(Date().timeIntervalSince(start) < 20)
+    }
+}
