@@ -183,6 +183,17 @@ public struct EvalSuite: Sendable {
         try loader.checkProviders(providers, tests: tests, defaultTest: defaultTest)
     }
 
+    /// A new suite with no tests (for `flywheel init`); `save()` writes it to `file`.
+    public static func make(file: URL, description: String?, prompts: [String] = ["{{question}}"], providers: [String] = ["echo"]) throws -> EvalSuite {
+        var o = EvalObject()
+        if let description { o["description"] = .string(description) }
+        o["prompts"] = .array(prompts.map(EvalJSON.string))
+        o["providers"] = .array(providers.map(EvalJSON.string))
+        o["tests"] = .array([])
+        let text = EvalYAMLWriter.write(.object(o))
+        return try parse(yaml: text, file: file)
+    }
+
     // MARK: - Editing
 
     /// Appends a test unless one with the same id exists; returns whether it was added.

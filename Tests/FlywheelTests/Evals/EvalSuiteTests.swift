@@ -178,3 +178,25 @@ struct EvalSuiteTests {
         #expect(v["j"] == .string("12"))
     }
 }
+
+@Suite("Evals new suites")
+struct EvalNewSuiteTests {
+    @Test("make → append → save → load")
+    func makeAppendSave() throws {
+        let dir = TestPaths.scratch("evals-new")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("promptfooconfig.yaml")
+        var suite = try EvalSuite.make(file: url, description: "ratchet", prompts: ["{{question}}"], providers: ["openai:gpt-4.1-mini"])
+        var md = EvalObject()
+        md["id"] = "case-0001"
+        md["trace_id"] = "0af7651916cd43dd8448eb211c80319c"
+        var vars = EvalObject()
+        vars["question"] = "Where is my parcel?"
+        suite.append(try EvalTestCase(description: "parcel", vars: vars, assertions: [EvalAssertion(type: "icontains", value: "parcel")], metadata: md))
+        try suite.save()
+        let loaded = try EvalSuite.load(from: url)
+        #expect(loaded.tests.map(\.id) == ["case-0001"])
+        #expect(loaded.providers.map(\.id) == ["openai:gpt-4.1-mini"])
+        #expect(loaded.tests[0].metadata["trace_id"] == .string("0af7651916cd43dd8448eb211c80319c"))
+    }
+}
