@@ -54,6 +54,9 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
         return nil
     }
 
+    /// A child that exits before reading its input must not kill us with SIGPIPE.
+    static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     static let nodeHarness = #"""
     let input = '';
     process.stdin.setEncoding('utf8');
@@ -102,8 +105,9 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
         p.standardError = errPipe
         do { try p.run() } catch { return .unavailable("cannot start \(exe): \(error)") }
         let writer = inPipe.fileHandleForWriting
+        _ = SubprocessScriptRunner.ignoreSIGPIPE
         DispatchQueue.global().async {
-            writer.write(Data(payload.utf8))
+            try? writer.write(contentsOf: Data(payload.utf8))
             try? writer.close()
         }
         let box = OutputBox()
