@@ -228,7 +228,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             return Self.res(JSText.startsWith(outputString, s) != inv, "Expected output to \(Self.notS(inv))start with \"\(s)\"")
 
         case "regex":
-            guard let s = value?.stringValue else { throw EvalAssertionError("\"regex\" assertion type must have a string value") }
+            guard let s = value?.stringValue, !s.isEmpty else { throw EvalAssertionError("\"regex\" assertion type must have a string value") }
             switch regex(s) {
             case .failure(let e):
                 return EvalGradingResult(pass: false, score: 0, reason: "Invalid regex pattern: \(e.message)")

@@ -65,6 +65,8 @@ public struct EvalTestCase: Sendable, Equatable {
     public private(set) var assertions: [EvalAssertion]
     /// Where the test came from (the suite file, or the `file://` tests file).
     public var sourceFile: String
+    /// Accepted-but-ignored forms in this test (e.g. `not-levenshtein`, which acts as `levenshtein`).
+    public private(set) var warnings: [EvalSuiteError] = []
 
     /// The test id: `metadata.id` when it is a string, else `t-` + the first 16 hex digits of the SHA-256 of the
     /// canonical JSON (sorted keys) of `{description, vars, assert}` — stable across runs, key order and reformatting.
@@ -87,8 +89,8 @@ public struct EvalTestCase: Sendable, Equatable {
         self.sourceFile = file
         self.assertions = []
         self.vars = EvalObject()
-        (self.assertions, self.vars) = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines,
-                                                                     base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent())
+        (self.assertions, self.vars, self.warnings) = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines,
+                                                                                    base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent())
     }
 
     /// A new test from parts (for generated cases).
@@ -179,7 +181,7 @@ public struct EvalSuite: Sendable {
         self.providers = try loader.providers(doc["providers"] ?? doc["targets"], key: doc["providers"] != nil ? "providers" : "targets")
         self.defaultTest = try loader.defaultTest(doc["defaultTest"])
         self.tests = try loader.tests(doc["tests"])
-        self.warnings = loader.warnings
+        self.warnings = loader.warnings + (defaultTest?.warnings ?? []) + tests.flatMap(\.warnings)
         try loader.checkProviders(providers, tests: tests, defaultTest: defaultTest)
     }
 

@@ -273,9 +273,10 @@ final class EvalSuiteLoader {
 
     // MARK: One test
 
-    static func checkTest(_ node: EvalJSON, file: String, path: String, lines: [String: Int], base: URL) throws -> ([EvalAssertion], EvalObject) {
+    static func checkTest(_ node: EvalJSON, file: String, path: String, lines: [String: Int], base: URL) throws -> ([EvalAssertion], EvalObject, [EvalSuiteError]) {
         let l = EvalSuiteLoader(file: file, lines: lines, base: base)
-        return try l.checkTest(node, path: path)
+        let (a, v) = try l.checkTest(node, path: path)
+        return (a, v, l.warnings)
     }
 
     func checkTest(_ node: EvalJSON, path: String) throws -> ([EvalAssertion], EvalObject) {
@@ -397,7 +398,7 @@ final class EvalSuiteLoader {
         case "starts-with", "levenshtein", "rouge-n", "finish-reason":
             try need(v?.stringValue != nil, "\"\(a.baseType)\" needs a string value, not \(v?.jsonString ?? "nothing")")
         case "regex":
-            guard let s = v?.stringValue else { throw err(key, "\"regex\" needs a string value, not \(v?.jsonString ?? "nothing")") }
+            guard let s = v?.stringValue, !s.isEmpty else { throw err(key, "\"regex\" needs a non-empty string value, not \(v?.jsonString ?? "nothing")") }
             do { _ = try JSRegex(s) } catch { throw err(key, "invalid regex: \(error)") }
         case "word-count":
             switch v {

@@ -200,3 +200,17 @@ struct EvalNewSuiteTests {
         #expect(loaded.tests[0].metadata["trace_id"] == .string("0af7651916cd43dd8448eb211c80319c"))
     }
 }
+
+@Suite("Evals suite warnings")
+struct EvalSuiteWarningTests {
+    @Test("ignored forms are warned about with file, line and key")
+    func warnings() throws {
+        let yaml = "prompts: [a]\nshiny: 1\ntests:\n  - providerOutput: x\n    assert:\n      - type: not-levenshtein\n        value: y\n"
+        let suite = try EvalSuite.parse(yaml: yaml, file: URL(fileURLWithPath: "/tmp/w/promptfooconfig.yaml"))
+        #expect(suite.warnings.map(\.key) == ["shiny", "tests[0].assert[0].type"])
+        #expect(suite.warnings[1].line == 6 && suite.warnings[1].reason.contains("acts as \"levenshtein\""))
+        #expect(throws: EvalSuiteError.self) {
+            try EvalSuite.parse(yaml: "prompts: [a]\ntests:\n  - assert: [{type: regex, value: ''}]\n", file: URL(fileURLWithPath: "/tmp/w/p.yaml"))
+        }
+    }
+}
