@@ -1,0 +1,223 @@
+import Foundation
+import GitStore
+import FlywheelTemplates
+import FlywheelSiteAssets
+
+/// What `SiteBuilder.build` is asked to do.
+public struct SiteOptions: Sendable {
+    /// Where the site is written (created when missing).
+    public var outputDirectory: URL
+    /// Absolute base URL of the published site, used only for canonical links (every other link is relative).
+    public var baseURL: String?
+    /// Render the site exactly as it was at this cycle (from the cycle's tag commit only).
+    public var atCycle: Int?
+    /// Rewrite only pages whose inputs (git object ids) changed since the last build in `outputDirectory`.
+    public var incremental: Bool
+    /// The revision to read (default: the history's ref); ignored when `atCycle` is set.
+    public var revision: String?
+    /// Markdown renderer for handoffs and Markdown artifacts (safe HTML only).
+    public var markdown: any MarkdownRendering
+
+    public init(
+        outputDirectory: URL, baseURL: String? = nil, atCycle: Int? = nil, incremental: Bool = true,
+        revision: String? = nil, markdown: any MarkdownRendering = SiteMarkdown.default
+    ) {
+        self.outputDirectory = outputDirectory
+        self.baseURL = baseURL
+        self.atCycle = atCycle
+        self.incremental = incremental
+        self.revision = revision
+        self.markdown = markdown
+    }
+}
+
+/// What a build did.
+public struct SiteReport: Sendable {
+    /// Pages (HTML and data files) written in this build.
+    public var pagesWritten: Int
+    /// Pages whose inputs had not changed (left as they were).
+    public var pagesSkipped: Int
+    /// The site's entry page (`index.html`).
+    public var indexPath: URL
+    /// The written pages, relative to the output folder, sorted.
+    public var written: [String]
+    /// Files of an earlier build removed because the history no longer has them (e.g. a build `--at` an older cycle).
+    public var removed: [String]
+}
+
+/// The Markdown renderer the site uses by default.
+public enum SiteMarkdown {
+    /// The default renderer (the cmark-gfm wrapper once merged; escaping fallback until then).
+    public static let `default`: any MarkdownRendering = EscapingMarkdown()
+}
+
+/// Errors of a site build.
+public enum SiteError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// A template is missing or does not parse.
+    case template(name: String, reason: String)
+    /// The output folder cannot be written.
+    case output(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .template(let name, let reason): return "site template \(name): \(reason)"
+        case .output(let path, let reason): return "cannot write \(path): \(reason)"
+        }
+    }
+}
+
+/// Renders the static site from the artifact repository alone.
+public enum SiteBuilder {
+    /// Bumped whenever the page format changes in a way the template hash does not capture.
+    static let formatVersion = "site-1"
+    /// Name of the manifest in the output folder.
+    public static let manifestName = ".flywheel-site.json"
+
+    /// Builds (or incrementally updates) the site for `history` into `options.outputDirectory`.
+    public static func build(history: LoopHistory, options: SiteOptions) throws -> SiteReport {
+        let fm = FileManager.default
+        let out = options.outputDirectory
+        do { try fm.createDirectory(at: out, withIntermediateDirectories: true) } catch {
+            throw SiteError.output(path: out.path, reason: error.localizedDescription)
+        }
+        let renderer = try PageRenderer.load(markdown: options.markdown, baseURL: options.baseURL)
+        let oldManifest = options.incremental ? Manifest.read(out.appendingPathComponent(manifestName)) : Manifest()
+
+        // 1. The one synchronous read step: every git object id, then the inputs of the pages to rebuild.
+        let revision: String?
+        if let n = options.atCycle { revision = try history.revision(ofCycle: n) } else { revision = options.revision }
+        let snap = try history.snapshot(at: revision)
+        let reader = try SiteReader(snapshot: snap, atCycle: options.atCycle)
+        let plan = SitePlan(index: reader.index, renderer: renderer)
+        var jobs: [PageJob] = []
+        var skipped = 0
+        var newManifest = Manifest()
+        for unit in plan.units {
+            let key = unit.key
+            let old = oldManifest.units[unit.id]
+            if let old, old.key == key, old.files.allSatisfy({ fm.fileExists(atPath: out.appendingPathComponent($0).path) }) {
+                newManifest.units[unit.id] = old
+                skipped += old.files.count
+                continue
+            }
+            var job = try unit.prepare(reader)
+            job.unitID = unit.id
+            job.key = key
+            jobs.append(job)
+        }
+
+        // 2. Rendering: pure view models, in parallel.
+        let results = renderAll(jobs, renderer: renderer)
+
+        // 3. Writing.
+        var written: [String] = []
+        for (job, files) in zip(jobs, results) {
+            for (path, data) in files {
+                let url = out.appendingPathComponent(path)
+                do {
+                    try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try data.write(to: url, options: .atomic)
+                } catch {
+                    throw SiteError.output(path: url.path, reason: error.localizedDescription)
+                }
+                written.append(path)
+            }
+            newManifest.units[job.unitID] = Manifest.Unit(key: job.key, files: files.map(\.0).sorted())
+        }
+        try copyAssets(to: out)
+
+        // 4. Files of the old build that this build no longer has.
+        let keep = Set(newManifest.units.values.flatMap(\.files))
+        var removed: [String] = []
+        for path in Set(oldManifest.units.values.flatMap(\.files)).subtracting(keep).sorted() {
+            let url = out.appendingPathComponent(path)
+            if (try? fm.removeItem(at: url)) != nil { removed.append(path) }
+        }
+        do {
+            try newManifest.encoded().write(to: out.appendingPathComponent(manifestName), options: .atomic)
+        } catch {
+            throw SiteError.output(path: out.appendingPathComponent(manifestName).path, reason: error.localizedDescription)
+        }
+        return SiteReport(
+            pagesWritten: written.count, pagesSkipped: skipped, indexPath: out.appendingPathComponent("index.html"),
+            written: written.sorted(), removed: removed)
+    }
+
+    /// Renders each job's pages; jobs run concurrently (they only touch immutable values).
+    static func renderAll(_ jobs: [PageJob], renderer: PageRenderer) -> [[(String, Data)]] {
+        final class Box: @unchecked Sendable {
+            var results: [[(String, Data)]]
+            let lock = NSLock()
+            init(_ n: Int) { results = Array(repeating: [], count: n) }
+        }
+        let box = Box(jobs.count)
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
+            let files = jobs[i].render(renderer)
+            box.lock.lock()
+            box.results[i] = files
+            box.lock.unlock()
+        }
+        return box.results
+    }
+
+    /// Copies the static assets (CSS, JS, icons) into `assets/`, rewriting only files whose bytes differ.
+    static func copyAssets(to out: URL) throws {
+        let fm = FileManager.default
+        let src = FlywheelSiteAssets.directory
+        let dst = out.appendingPathComponent("assets", isDirectory: true)
+        try? fm.createDirectory(at: dst, withIntermediateDirectories: true)
+        for name in (try? fm.contentsOfDirectory(atPath: src.path))?.sorted() ?? [] {
+            let from = src.appendingPathComponent(name), to = dst.appendingPathComponent(name)
+            guard let data = fm.contents(atPath: from.path) else { continue }
+            if fm.contents(atPath: to.path) == data { continue }
+            do { try data.write(to: to, options: .atomic) } catch {
+                throw SiteError.output(path: to.path, reason: error.localizedDescription)
+            }
+        }
+    }
+
+    /// A hash of the templates and assets, part of every page key (a new renderer re-renders everything).
+    static func rendererFingerprint() -> String {
+        var parts: [String] = [formatVersion]
+        let fm = FileManager.default
+        for dir in [FlywheelTemplates.directory, FlywheelSiteAssets.directory] {
+            for name in (try? fm.contentsOfDirectory(atPath: dir.path))?.sorted() ?? [] {
+                let data = fm.contents(atPath: dir.appendingPathComponent(name).path) ?? Data()
+                parts.append(name + ":" + StableHash.hex(StableHash.value(data)))
+            }
+        }
+        return StableHash.hex(parts.joined(separator: "\n"))
+    }
+}
+
+/// The incremental-build manifest: each unit (a page, or a trace group's pages) with the key it was built from.
+struct Manifest: Sendable {
+    struct Unit: Sendable, Hashable {
+        var key: String
+        var files: [String]
+    }
+    var units: [String: Unit] = [:]
+
+    static func read(_ url: URL) -> Manifest {
+        guard let data = FileManager.default.contents(atPath: url.path), let v = try? JSONValue.parse(data),
+            v["version"]?.intValue == 1, let units = v["units"]?.objectValue
+        else { return Manifest() }
+        var m = Manifest()
+        for (id, u) in units {
+            guard let key = u["key"]?.stringValue, let files = u["files"]?.arrayValue?.compactMap(\.stringValue) else { continue }
+            // Never trust a path that could leave the output folder.
+            guard files.allSatisfy({ !$0.hasPrefix("/") && !$0.split(separator: "/").contains("..") }) else { continue }
+            m.units[id] = Unit(key: key, files: files)
+        }
+        return m
+    }
+
+    func encoded() -> Data {
+        var units: [String: JSONValue] = [:]
+        for (id, u) in self.units {
+            units[id] = .object(["key": .string(u.key), "files": .array(u.files.map { .string($0) })])
+        }
+        let v: JSONValue = .object(["version": 1, "units": .object(units)])
+        return Data((v.canonicalText + "\n").utf8)
+    }
+}
