@@ -163,7 +163,8 @@
     var i = parseInt(el.getAttribute("data-i"), 10);
     reveal(i);
     select(i, false);
-    el.scrollIntoView({ block: "center" });
+    el.scrollIntoView({ block: "nearest" });
+    detail.scrollIntoView({ block: "nearest" });
   }
   window.addEventListener("hashchange", fromHash);
   fromHash();

@@ -181,7 +181,13 @@ struct PageRenderer: Sendable {
 struct Crumb: Sendable {
     var label: String
     var href: String
-    var hasHref: Bool { !href.isEmpty }
+    /// Stored (Mustache reads stored properties only).
+    var hasHref: Bool
+    init(label: String, href: String) {
+        self.label = label
+        self.href = href
+        hasHref = !href.isEmpty
+    }
 }
 
 struct ScriptRef: Sendable { var src: String }
