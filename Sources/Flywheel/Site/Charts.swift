@@ -30,7 +30,7 @@ enum Charts {
         let plotW = width - left - right, plotH = height - top - bottom
         func px(_ x: Int) -> Double { maxX == minX ? left + plotW / 2 : left + Double(x - minX) / Double(maxX - minX) * plotW }
         func py(_ y: Double) -> Double { top + (1 - (y - lo) / (hi - lo)) * plotH }
-        func f(_ d: Double) -> String { String(format: "%.1f", locale: Locale(identifier: "en_US_POSIX"), d) }
+        func f(_ d: Double) -> String { Format.fixed(d, 1) }
         // Axes and labels.
         out += "<g class=\"axis\"><line x1=\"\(f(left))\" y1=\"\(f(top + plotH))\" x2=\"\(f(left + plotW))\" y2=\"\(f(top + plotH))\"/>"
         out += "<line x1=\"\(f(left))\" y1=\"\(f(top))\" x2=\"\(f(left))\" y2=\"\(f(top + plotH))\"/>"

@@ -3,22 +3,29 @@ import Foundation
 /// Escaping and sanitising helpers for everything the site builds itself. Untrusted text only ever reaches a page
 /// through `HTML.escape` (or Mustache's `{{ }}`), URLs through `HTML.safeURL`, file names through `HTML.fileName`.
 enum HTML {
-    /// Escapes `& < > " '` (safe in text and in quoted attribute values).
+    /// Escapes `& < > " '` (safe in text and in quoted attribute values); NUL becomes U+FFFD. Works on UTF-8 bytes
+    /// and returns the string itself when nothing needs escaping.
     static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count + 16)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            case "\u{0}": out += "\u{FFFD}"
-            default: out.unicodeScalars.append(scalar)
+        var text = text
+        return text.withUTF8 { buf -> String in
+            guard buf.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 || $0 == 0 }) else {
+                return String(decoding: buf, as: UTF8.self)
             }
+            var out: [UInt8] = []
+            out.reserveCapacity(buf.count + buf.count / 8 + 16)
+            for b in buf {
+                switch b {
+                case 0x26: out.append(contentsOf: [0x26, 0x61, 0x6D, 0x70, 0x3B])  // &amp;
+                case 0x3C: out.append(contentsOf: [0x26, 0x6C, 0x74, 0x3B])  // &lt;
+                case 0x3E: out.append(contentsOf: [0x26, 0x67, 0x74, 0x3B])  // &gt;
+                case 0x22: out.append(contentsOf: [0x26, 0x71, 0x75, 0x6F, 0x74, 0x3B])  // &quot;
+                case 0x27: out.append(contentsOf: [0x26, 0x23, 0x33, 0x39, 0x3B])  // &#39;
+                case 0: out.append(contentsOf: [0xEF, 0xBF, 0xBD])  // U+FFFD
+                default: out.append(b)
+                }
+            }
+            return String(decoding: out, as: UTF8.self)
         }
-        return out
     }
 
     /// An element with escaped text content: `tag("td", "a<b", ["class": "x"])`.
@@ -69,24 +76,43 @@ enum HTML {
         return ok ? id : "h" + StableHash.hex(id)
     }
 
-    /// An anchor-safe id fragment (same rule as file names).
-    static func anchor(_ id: String) -> String { fileName(id) }
+    /// An anchor-safe id fragment: the id itself when it is `[A-Za-z0-9_-]`, else a readable cleaned prefix plus a
+    /// hash (stable, and never colliding with a clean id because of the hash suffix).
+    static func anchor(_ id: String) -> String {
+        let clean = fileName(id)
+        if clean == id { return id }
+        var readable = ""
+        for u in id.unicodeScalars.prefix(40) {
+            let ok = (u.value >= 0x30 && u.value <= 0x39) || (u.value >= 0x41 && u.value <= 0x5A) || (u.value >= 0x61 && u.value <= 0x7A) || u == "_" || u == "-"
+            readable.unicodeScalars.append(ok ? u : "-")
+        }
+        return readable + "-" + String(StableHash.hex(id).prefix(8))
+    }
 
     /// JSON text for embedding in a `.js` data file: `<`, `>`, `&`, U+2028 and U+2029 escaped so the text can never
     /// close a script element or break a JS parser.
     static func jsonForScript(_ value: JSONValue) -> String {
-        var out = ""
-        for scalar in value.canonicalText.unicodeScalars {
-            switch scalar {
-            case "<": out += "\\u003c"
-            case ">": out += "\\u003e"
-            case "&": out += "\\u0026"
-            case "\u{2028}": out += "\\u2028"
-            case "\u{2029}": out += "\\u2029"
-            default: out.unicodeScalars.append(scalar)
+        var text = value.canonicalText
+        return text.withUTF8 { buf -> String in
+            var out: [UInt8] = []
+            out.reserveCapacity(buf.count + buf.count / 16)
+            var i = 0
+            let n = buf.count
+            while i < n {
+                let b = buf[i]
+                switch b {
+                case 0x3C: out.append(contentsOf: Array("\\u003c".utf8))
+                case 0x3E: out.append(contentsOf: Array("\\u003e".utf8))
+                case 0x26: out.append(contentsOf: Array("\\u0026".utf8))
+                case 0xE2 where i + 2 < n && buf[i + 1] == 0x80 && (buf[i + 2] == 0xA8 || buf[i + 2] == 0xA9):
+                    out.append(contentsOf: Array((buf[i + 2] == 0xA8 ? "\\u2028" : "\\u2029").utf8))
+                    i += 2
+                default: out.append(b)
+                }
+                i += 1
             }
+            return String(decoding: out, as: UTF8.self)
         }
-        return out
     }
 }
 
@@ -112,14 +138,30 @@ enum StableHash {
 
 /// Number and time formatting, fixed to `en_US_POSIX` and UTC.
 enum Format {
+    /// `v` with exactly `digits` fraction digits, rounded half away from zero (no locale, no Foundation formatting).
+    static func fixed(_ v: Double, _ digits: Int) -> String {
+        guard v.isFinite else { return "–" }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let scaled = (abs(v) * scale).rounded()
+        guard scaled < 9e18 else { return String(v) }
+        let n = Int64(scaled)
+        let negative = v < 0 && n != 0
+        let s = String(n)
+        if digits == 0 { return (negative ? "-" : "") + s }
+        let padded = s.count <= digits ? String(repeating: "0", count: digits - s.count + 1) + s : s
+        let cut = padded.index(padded.endIndex, offsetBy: -digits)
+        return (negative ? "-" : "") + padded[..<cut] + "." + padded[cut...]
+    }
+
     static func percent(_ v: Double?) -> String {
         guard let v, v.isFinite else { return "–" }
-        return String(format: "%.1f%%", locale: Locale(identifier: "en_US_POSIX"), v * 100)
+        return fixed(v * 100, 1) + "%"
     }
 
     static func number(_ v: Double?, digits: Int = 2) -> String {
         guard let v, v.isFinite else { return "–" }
-        return String(format: "%.\(digits)f", locale: Locale(identifier: "en_US_POSIX"), v)
+        return fixed(v, digits)
     }
 
     static func int(_ v: Int?) -> String {
@@ -136,13 +178,13 @@ enum Format {
 
     static func cost(_ v: Double?) -> String {
         guard let v, v.isFinite else { return "–" }
-        return "$" + String(format: "%.4f", locale: Locale(identifier: "en_US_POSIX"), v)
+        return "$" + fixed(v, 4)
     }
 
     static func ms(_ v: Double?) -> String {
         guard let v, v.isFinite else { return "–" }
-        if v >= 1000 { return String(format: "%.2f s", locale: Locale(identifier: "en_US_POSIX"), v / 1000) }
-        return String(format: "%.0f ms", locale: Locale(identifier: "en_US_POSIX"), v)
+        if v >= 1000 { return fixed(v / 1000, 2) + " s" }
+        return fixed(v, 0) + " ms"
     }
 
     /// A signed delta, e.g. `+2.5 pp` for rates.
@@ -150,13 +192,13 @@ enum Format {
         guard let a, let b else { return "" }
         let d = (b - a) * 100
         if abs(d) < 0.05 { return "±0.0 pp" }
-        return (d > 0 ? "+" : "") + String(format: "%.1f pp", locale: Locale(identifier: "en_US_POSIX"), d)
+        return (d > 0 ? "+" : "") + fixed(d, 1) + " pp"
     }
 
     static func delta(_ a: Double?, _ b: Double?, digits: Int = 2) -> String {
         guard let a, let b else { return "" }
         let d = b - a
         if abs(d) < pow(10, Double(-digits)) / 2 { return "±0" }
-        return (d > 0 ? "+" : "") + String(format: "%.\(digits)f", locale: Locale(identifier: "en_US_POSIX"), d)
+        return (d > 0 ? "+" : "") + fixed(d, digits)
     }
 }

@@ -80,14 +80,24 @@ public enum SiteBuilder {
         do { try fm.createDirectory(at: out, withIntermediateDirectories: true) } catch {
             throw SiteError.output(path: out.path, reason: error.localizedDescription)
         }
+        let timing = ProcessInfo.processInfo.environment["FLYWHEEL_SITE_TIMING"] == "1"
+        var t0 = DispatchTime.now().uptimeNanoseconds
+        func mark(_ label: String) {
+            guard timing else { return }
+            let t = DispatchTime.now().uptimeNanoseconds
+            FileHandle.standardError.write(Data(String(format: "site: %@ %.3f s\n", label, Double(t - t0) / 1e9).utf8))
+            t0 = t
+        }
         let renderer = try PageRenderer.load(markdown: options.markdown, baseURL: options.baseURL)
         let oldManifest = options.incremental ? Manifest.read(out.appendingPathComponent(manifestName)) : Manifest()
 
         // 1. The one synchronous read step: every git object id, then the inputs of the pages to rebuild.
         let revision: String?
         if let n = options.atCycle { revision = try history.revision(ofCycle: n) } else { revision = options.revision }
+        mark("templates")
         let snap = try history.snapshot(at: revision)
         let reader = try SiteReader(snapshot: snap, atCycle: options.atCycle)
+        mark("index")
         let plan = SitePlan(index: reader.index, renderer: renderer)
         var jobs: [PageJob] = []
         var skipped = 0
@@ -106,17 +116,23 @@ public enum SiteBuilder {
             jobs.append(job)
         }
 
+        mark("read (\(jobs.count) units to render)")
         // 2. Rendering: pure view models, in parallel.
         let results = renderAll(jobs, renderer: renderer)
+        mark("render")
 
         // 3. Writing.
         var written: [String] = []
+        var made = Set<String>()
         for (job, files) in zip(jobs, results) {
             for (path, data) in files {
                 let url = out.appendingPathComponent(path)
                 do {
-                    try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try data.write(to: url, options: .atomic)
+                    let folder = url.deletingLastPathComponent()
+                    if made.insert(folder.path).inserted {
+                        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+                    }
+                    try data.write(to: url)
                 } catch {
                     throw SiteError.output(path: url.path, reason: error.localizedDescription)
                 }
@@ -125,6 +141,7 @@ public enum SiteBuilder {
             newManifest.units[job.unitID] = Manifest.Unit(key: job.key, files: files.map(\.0).sorted())
         }
         try copyAssets(to: out)
+        mark("write")
 
         // 4. Files of the old build that this build no longer has.
         let keep = Set(newManifest.units.values.flatMap(\.files))

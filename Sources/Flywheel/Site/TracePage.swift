@@ -254,7 +254,8 @@ enum TracePage {
         out += "<h4>Attributes</h4><table class=\"attrs\"><tbody>"
         for k in s.attributes.keys.sorted() {
             let v = s.attributes[k]!
-            out += "<tr><th scope=\"row\"><code>\(HTML.escape(k))</code></th><td>" + capped(ArtifactParser.string(v), full: &full) + "</td></tr>"
+            let cell = shown.contains(k) ? "<span class=\"muted\">shown above</span>" : capped(ArtifactParser.string(v), full: &full)
+            out += "<tr><th scope=\"row\"><code>\(HTML.escape(k))</code></th><td>" + cell + "</td></tr>"
         }
         out += "</tbody></table>"
         return out
