@@ -54,12 +54,13 @@ enum MatrixPage {
 
     static func job(reader: SiteReader) throws -> PageJob {
         let numbers = reader.index.cycles.map(\.number)
+        let provenance = try reader.evalProvenance()
         var histories: [String: History] = [:]
         for n in numbers {
             for r in try reader.results(n) ?? [] {
                 var h = histories[r.caseID] ?? History(statuses: [:], addedCycle: nil, category: r.category)
                 if h.statuses[n] == nil || r.status != .pass { h.statuses[n] = r.status }
-                if h.addedCycle == nil { h.addedCycle = r.addedCycle }
+                if h.addedCycle == nil { h.addedCycle = provenance[r.caseID] ?? r.addedCycle }
                 histories[r.caseID] = h
             }
         }

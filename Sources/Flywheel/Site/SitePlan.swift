@@ -31,7 +31,9 @@ struct SitePlan {
                 reader in try SearchPage.shardJob(reader: reader, number: n)
             })
         }
-        let results = index.cycles.map { "\($0.number):\($0.id(Layout.CycleFile.results))" }
+        let results = index.cycles.map {
+            "\($0.number):\($0.id(Layout.CycleFile.results)):\($0.id(Layout.CycleFile.evals))"
+        }
         units.append(SiteUnit(id: "matrix", key: key(["matrix"] + results + cycleJSONs)) { reader in
             try MatrixPage.job(reader: reader)
         })

@@ -1,6 +1,7 @@
 import Foundation
 import GitStore
 import Mustache
+import Yams
 import FlywheelTemplates
 
 /// The git object ids of everything the site is built from (cheap to read: no blob is parsed).
@@ -80,6 +81,23 @@ final class SiteReader {
         let v = try data(n, Layout.CycleFile.traces).map(ArtifactParser.traces) ?? []
         tracesCache[n] = v
         return v
+    }
+
+    /// Case id → the cycle whose `evals.yaml` added it (provenance of the suite's ratchet).
+    func evalProvenance() throws -> [String: Int] {
+        var out: [String: Int] = [:]
+        for e in index.cycles where e.files[Layout.CycleFile.evals] != nil {
+            guard let data = try data(e.number, Layout.CycleFile.evals),
+                let list = (try? Yams.load(yaml: String(decoding: data, as: UTF8.self))) as? [Any]
+            else { continue }
+            for item in list {
+                guard let test = item as? [String: Any], let meta = test["metadata"] as? [String: Any],
+                    let id = meta["id"].map({ "\($0)" }), !id.isEmpty
+                else { continue }
+                if out[id] == nil { out[id] = e.number }
+            }
+        }
+        return out
     }
 
     func handoff(_ n: Int) throws -> String? {

@@ -144,6 +144,8 @@ enum TracePage {
         let t0 = t.startNs ?? 0, t1 = t.endNs ?? 0
         let total = Double(max(1, t1 - t0))
         let collapsed = spans.count > collapseAbove
+        // Collapsed: show the first level when it is small enough, else only the roots.
+        let visibleDepth = ordered.filter { $0.1 <= 1 }.count <= collapseAbove ? 1 : 0
         var rows = ""
         rows.reserveCapacity(spans.count * 400)
         var bodies: [String] = []
@@ -154,8 +156,8 @@ enum TracePage {
             let left = s.startNs.map { Double($0 - t0) / total * 100 } ?? 0
             let width = (s.startNs != nil && s.endNs != nil) ? max(0.2, Double(s.endNs! - s.startNs!) / total * 100) : 0
             let durMs = (s.startNs != nil && s.endNs != nil) ? Double(s.endNs! - s.startNs!) / 1_000_000 : nil
-            let hidden = collapsed && d > 1
-            let expanded = !(collapsed && d >= 1)
+            let hidden = collapsed && d > visibleDepth
+            let expanded = !(collapsed && d >= visibleDepth)
             let anchor = "span-" + HTML.anchor(s.spanID)
             rows += "<div class=\"span-row\(s.isError ? " err" : "")\" id=\"\(anchor)\" role=\"treeitem\" aria-level=\"\(d + 1)\""
             if hasKids { rows += " aria-expanded=\"\(expanded)\"" }

@@ -140,3 +140,70 @@ struct SiteBuilderTests {
         #expect(try Self.read(out, "cycles/0001.html").contains("<link rel=\"canonical\" href=\"https://example.org/loop/cycles/0001.html\">"))
     }
 }
+
+@Suite("Site pieces")
+struct SitePieceTests {
+    @Test("matrix facts: first failed, fixed, flips, flaky")
+    func matrixFacts() {
+        let h = MatrixPage.History(statuses: [1: .pass, 2: .fail, 3: .pass, 5: .fail, 6: .pass], addedCycle: nil, category: "")
+        let f = MatrixPage.facts(h, cycles: [1, 2, 3, 4, 5, 6])
+        #expect(f.added == 1)
+        #expect(f.firstFailed == 2)
+        #expect(f.fixed == 6)
+        #expect(f.flips == 4)
+        #expect(f.flipCycles == [2: 1, 3: 2, 5: 3, 6: 5])
+        let still = MatrixPage.facts(MatrixPage.History(statuses: [2: .pass, 3: .error], addedCycle: 2, category: ""), cycles: [1, 2, 3])
+        #expect(still.fixed == nil && still.firstFailed == 3 && still.flips == 1)
+    }
+
+    @Test("timestamps parse to nanoseconds (9, 3 and 0 fraction digits)")
+    func timestamps() {
+        #expect(Timestamp.nanoseconds("1970-01-01T00:00:01.000000001Z") == 1_000_000_001)
+        #expect(Timestamp.nanoseconds("2026-03-02T14:05:11.204Z") == 1_772_460_311_204_000_000)
+        #expect(Timestamp.nanoseconds("2026-03-02T14:05:11Z") == 1_772_460_311_000_000_000)
+        #expect(Timestamp.nanoseconds("garbage") == nil)
+    }
+
+    @Test("lenient artifact parsing: missing and mistyped fields fall back")
+    func lenient() {
+        let rows = ArtifactParser.results(Data(#"{"results":{"results":[{"success":true},{"success":false,"failureReason":2,"testCase":{"metadata":{"id":7}}},{"success":false,"metadata":{"flywheel":{"status":"skipped"}}},"junk"]}}"#.utf8))
+        #expect(rows.map(\.status) == [.pass, .error, .skipped])
+        #expect(rows[1].caseID == "7")
+        #expect(ArtifactParser.results(Data("not json".utf8)).isEmpty)
+        #expect(ArtifactParser.diagnosis(Data("[]".utf8)) == nil)
+        let fb = ArtifactParser.feedback(Data("{\"feedback_id\":\"a\"}\nnot json\n{\"feedback_id\":\"b\",\"severity\":3}\n".utf8))
+        #expect(fb.map(\.id) == ["a", "b"])
+        #expect(fb[1].severity == "3")
+        #expect(ArtifactParser.traces(Data("{\"trace_id\":\"t\",\"span_id\":\"s\"}\n{broken\n".utf8)).first?.spans.count == 1)
+    }
+
+    @Test("numbers format without Foundation's locale-dependent formatting")
+    func formatting() {
+        #expect(Format.fixed(0.125, 2) == "0.13")
+        #expect(Format.fixed(-1.5, 0) == "-2")
+        #expect(Format.fixed(0.004, 2) == "0.00")
+        #expect(Format.fixed(-0.004, 2) == "0.00")
+        #expect(Format.percent(0.6667) == "66.7%")
+        #expect(Format.int(1234567) == "1,234,567")
+        #expect(Format.ms(1500) == "1.50 s")
+        #expect(Format.deltaPoints(0.5, 0.6667) == "+16.7 pp")
+    }
+
+    @Test("a 5,000-span trace starts collapsed and keeps every span in the data file")
+    func bigTrace() {
+        var spans: [SpanRecord] = []
+        let root = SpanRecord(traceID: "t", spanID: "r", parentID: "", name: "root", kind: "", start: "2026-01-01T00:00:00.000000000Z",
+                              end: "2026-01-01T00:00:10.000000000Z", statusCode: "STATUS_CODE_OK", statusMessage: "", attributes: [:], service: "")
+        spans.append(root)
+        for i in 0..<4999 {
+            spans.append(SpanRecord(traceID: "t", spanID: "s\(i)", parentID: i < 100 ? "r" : "s\(i % 100)", name: "n\(i)", kind: "",
+                                    start: "2026-01-01T00:00:01.000000000Z", end: "2026-01-01T00:00:02.000000000Z",
+                                    statusCode: "STATUS_CODE_OK", statusMessage: "", attributes: ["k": .string(String(repeating: "x", count: i == 7 ? 5000 : 3))], service: ""))
+        }
+        let (rows, bodies, full) = TracePage.spanTree(TraceRecord(id: "t", spans: spans))
+        #expect(bodies.count == 5000)
+        #expect(full.count == 1)
+        #expect(rows.components(separatedBy: " hidden>").count - 1 == 4899)
+        #expect(rows.contains("id=\"span-s7\""))
+    }
+}

@@ -172,6 +172,14 @@ struct SiteFixture {
             }.joined(separator: "\n") + "\n"
             try history.commitToOpenCycle(.feedback, files: ["feedback.jsonl": Data(fb.utf8)])
         }
+        if stages.contains(.evals) {
+            let added = n == 1 ? ["case-a", "case-b"] : n == 2 ? ["case-c"] : []
+            var yaml = added.isEmpty ? "[]\n" : ""
+            for id in added {
+                yaml += "- description: \(yamlQuoted(text("Case " + id)))\n  metadata:\n    id: \(id)\n    cycle: \(n)\n    category: \(yamlQuoted(text("citation")))\n"
+            }
+            try history.commitToOpenCycle(.evals, files: ["evals.yaml": Data(yaml.utf8)])
+        }
         var passRate = 0.0
         if stages.contains(.results) {
             var rows: [JSONValue] = []
