@@ -200,7 +200,7 @@ enum ArtifactParser {
 
     /// Rows of `results.json` (v3, v2 or legacy layouts).
     static func results(_ data: Data) -> [EvalRow] {
-        guard let json = try? JSONValue.parse(data) else { return [] }
+        guard let json = FastJSON.parse(data) else { return [] }
         let rowsValue = json["results"]?["results"] ?? json["results"]
         let rows = rowsValue?.arrayValue ?? []
         var out: [EvalRow] = []
@@ -238,7 +238,7 @@ enum ArtifactParser {
     static func feedback(_ data: Data) -> [FeedbackItem] {
         var out: [FeedbackItem] = []
         for line in data.split(separator: 0x0A) {
-            guard let v = try? JSONValue.parse(Data(line)), v.objectValue != nil else { continue }
+            guard let v = FastJSON.parse(Data(line)), v.objectValue != nil else { continue }
             out.append(FeedbackItem(
                 id: string(v["feedback_id"]), traceID: string(v["trace_id"]), source: string(v["source"]),
                 author: string(v["author"]), category: string(v["category"]), severity: string(v["severity"]),
@@ -260,7 +260,7 @@ enum ArtifactParser {
 
     /// `diagnosis.json`, or nil when it does not parse as an object.
     static func diagnosis(_ data: Data) -> Diagnosis? {
-        guard let v = try? JSONValue.parse(data), v.objectValue != nil else { return nil }
+        guard let v = FastJSON.parse(data), v.objectValue != nil else { return nil }
         let modes = (v["failure_modes"]?.arrayValue ?? []).map { m in
             FailureMode(
                 id: string(m["id"]), title: string(m["title"]), kind: string(m["kind"]), category: string(m["category"]),
@@ -291,7 +291,7 @@ enum ArtifactParser {
         var order: [String] = []
         var byID: [String: [SpanRecord]] = [:]
         for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            guard let v = try? JSONValue.parse(Data(line)), let o = v.objectValue else { continue }
+            guard let v = FastJSON.parse(Data(line)), let o = v.objectValue else { continue }
             let tid = string(o["trace_id"])
             let span = SpanRecord(
                 traceID: tid, spanID: string(o["span_id"]), parentID: string(o["parent_span_id"]),

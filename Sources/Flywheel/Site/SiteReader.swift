@@ -79,6 +79,8 @@ final class SiteReader {
     func traces(_ n: Int) throws -> [TraceRecord] {
         if let cached = tracesCache[n] { return cached }
         let v = try data(n, Layout.CycleFile.traces).map(ArtifactParser.traces) ?? []
+        // Units of a cycle are prepared one after the other: keep only the latest cycle's spans in memory.
+        tracesCache.removeAll()
         tracesCache[n] = v
         return v
     }

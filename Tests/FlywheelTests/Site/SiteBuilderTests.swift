@@ -207,3 +207,26 @@ struct SitePieceTests {
         #expect(rows.contains("id=\"span-s7\""))
     }
 }
+
+@Suite("Site JSON reader")
+struct FastJSONTests {
+    @Test("agrees with Foundation's parser on valid documents")
+    func agrees() throws {
+        let docs = [
+            #"{"a":1,"b":-2.5,"c":"x\ny\"z\\\/","d":[true,false,null],"e":{"f":"\u00e9\ud83d\ude00"},"i":12345678901234,"j":0.5}"#,
+            #"[]"#, #"{}"#, #" [ 1 , "two" , { } ] "#, #""’ raw UTF-8 ’""#, #"{"k":"\u2028"}"#,
+        ]
+        for d in docs {
+            #expect(FastJSON.parse(d) == (try JSONValue.parse(d)), "\(d)")
+        }
+        #expect(FastJSON.parse("1e3") == .double(1000))
+        #expect(FastJSON.parse("null") == Optional(JSONValue.null))
+    }
+
+    @Test("rejects malformed input")
+    func rejects() {
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "\"unterminated", "{\"a\":1}{", "tru", "\"\\ud800\"", "[01x]", "{\"a\":\"\u{1}\"}"] {
+            #expect(FastJSON.parse(bad) == Optional<JSONValue>.none, "\(bad)")
+        }
+    }
+}
