@@ -59,6 +59,9 @@ let package = Package(
         .executableTarget(name: "bench-evals", dependencies: ["Flywheel"], path: "Benchmarks/bench-evals"),
         .executableTarget(name: "bench-site", dependencies: ["Flywheel"], path: "Benchmarks/bench-site"),
 
+        // MARK: test tools (built by `swift build` / `swift test`; run by tests and Tests/scripts)
+        .executableTarget(name: "gitstore-stress", dependencies: ["GitStore"], path: "Tests/Tools/gitstore-stress"),
+
         // MARK: tests
         .target(name: "TestSupport", dependencies: ["GitStore"], path: "Tests/TestSupport"),
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"]),

@@ -1,1 +1,191 @@
-print("bench-git: not yet")
+// bench-git: how long GitStore takes to commit one big cycle, against the git CLI doing the same.
+//
+//   swift build -c release --product bench-git && .build/release/bench-git [--runs N] [--files N] [--megabytes N]
+//
+// Makes `files` files totalling `megabytes` MB (deterministic: mixed sizes, mostly word-like text that compresses
+// like logs and traces do, some random bytes), then times
+//   GitStore: `commit(onto:message:author:change:)` of all of them into a new bare repository, and
+//   git CLI: `git add -A && git commit -q` in a work tree holding the same files (both commands timed).
+// Both must produce the same root tree id (checked). Prints the median of `runs` runs, the ratio and peak memory.
+import Foundation
+import GitStore
+
+// MARK: - Options
+
+var runs = 3
+var fileCount = 500
+var megabytes = 50
+var gitStoreOnly = false
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let arg = arguments.next() {
+    switch arg {
+    case "--runs": runs = Int(arguments.next() ?? "") ?? runs
+    case "--files": fileCount = Int(arguments.next() ?? "") ?? fileCount
+    case "--megabytes": megabytes = Int(arguments.next() ?? "") ?? megabytes
+    case "--gitstore-only": gitStoreOnly = true  // for profiling
+    default:
+        FileHandle.standardError.write(Data("usage: bench-git [--runs N] [--files N] [--megabytes N]\n".utf8))
+        exit(2)
+    }
+}
+
+// MARK: - Deterministic data
+
+/// SplitMix64: a small, fast, deterministic generator.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func makeFiles(count: Int, totalBytes: Int) -> [String: Data] {
+    var rng = SplitMix64(state: 20_261_121)
+    let words = [
+        "agent", "tool", "call", "result", "trace", "span", "model", "token", "prompt", "eval", "harness", "cycle",
+        "the", "a", "of", "to", "and", "in", "is", "for", "with", "that", "score", "pass", "fail", "latency",
+        "{\"role\":", "\"assistant\"", "\"content\":", "error", "retry", "timeout", "ms", "ok", "search", "read_file",
+    ]
+    // Mixed sizes: weights drawn from a skewed distribution, scaled so the total is exact.
+    var weights = (0..<count).map { _ in pow(Double.random(in: 0.01...1, using: &rng), 3) + 0.002 }
+    let sum = weights.reduce(0, +)
+    weights = weights.map { $0 / sum }
+    var sizes = weights.map { Int($0 * Double(totalBytes)) }
+    sizes[0] += totalBytes - sizes.reduce(0, +)
+
+    var files: [String: Data] = [:]
+    for (i, size) in sizes.enumerated() {
+        let folder = ["traces", "evals", "harness/prompts", "harness/tools", "cycles/0001/raw"][i % 5]
+        let isRandom = i % 10 == 3
+        let path = "\(folder)/file-\(String(format: "%04d", i))" + (isRandom ? ".bin" : ".txt")
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(size)
+        if isRandom {
+            while bytes.count < size {
+                withUnsafeBytes(of: rng.next()) { bytes.append(contentsOf: $0.prefix(size - bytes.count)) }
+            }
+        } else {
+            var lineWords = 0
+            while bytes.count < size {
+                let r = rng.next()
+                bytes.append(contentsOf: words[Int(r % UInt64(words.count))].utf8)
+                if r >> 60 == 0 { bytes.append(contentsOf: String(r >> 20 & 0xFFFFF).utf8) }
+                lineWords += 1
+                bytes.append(lineWords % 12 == 0 ? 10 : 32)
+            }
+            bytes.removeLast(bytes.count - size)
+        }
+        files[path] = Data(bytes)
+    }
+    return files
+}
+
+// MARK: - Timing helpers
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+@discardableResult
+func sh(_ command: String, cwd: URL) -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    p.currentDirectoryURL = cwd
+    var env = ProcessInfo.processInfo.environment
+    env["GIT_AUTHOR_NAME"] = "Bench"
+    env["GIT_AUTHOR_EMAIL"] = "bench@localhost"
+    env["GIT_COMMITTER_NAME"] = "Bench"
+    env["GIT_COMMITTER_EMAIL"] = "bench@localhost"
+    env["GIT_AUTHOR_DATE"] = "1700000000 +0000"
+    env["GIT_COMMITTER_DATE"] = "1700000000 +0000"
+    env["GIT_CONFIG_NOSYSTEM"] = "1"
+    env["HOME"] = cwd.path
+    p.environment = env
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    do { try p.run() } catch { return (-1, "\(error)") }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+
+func peakMemoryMB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024  // Linux: kilobytes
+}
+
+// MARK: - Run
+
+let fm = FileManager.default
+let files = makeFiles(count: fileCount, totalBytes: megabytes * 1_000_000)
+let total = files.values.reduce(0) { $0 + $1.count }
+print("bench-git: \(files.count) files, \(String(format: "%.1f", Double(total) / 1e6)) MB, \(runs) run(s)")
+
+var storeTimes: [Double] = []
+var cliTimes: [Double] = []
+var storeTree = "", cliTree = ""
+var storeSize = "", cliSize = ""
+let author = Signature(name: "Bench", email: "bench@localhost", time: 1_700_000_000)
+
+for run in 1...runs {
+    let root = fm.temporaryDirectory.appendingPathComponent("bench-git-\(getpid())-\(run)", isDirectory: true)
+    try? fm.removeItem(at: root)
+    try fm.createDirectory(at: root, withIntermediateDirectories: true)
+    defer { try? fm.removeItem(at: root) }
+
+    // GitStore
+    let bare = root.appendingPathComponent("store.git")
+    let repo = try Repository.create(at: bare)
+    var commit: ObjectID?
+    let t1 = try seconds {
+        commit = try repo.commit(onto: "refs/heads/main", message: "cycle 1\n", author: author) { _ in
+            TreeChanges(writes: files)
+        }
+    }
+    storeTimes.append(t1)
+    storeTree = try repo.treeOfCommit(commit!).hex
+    storeSize = sh("du -sk store.git | cut -f1", cwd: root).1.trimmingCharacters(in: .whitespacesAndNewlines)
+
+    if gitStoreOnly {
+        print(String(format: "  run %d: GitStore %.3f s", run, t1))
+        continue
+    }
+
+    // git CLI (files written before timing starts)
+    let work = root.appendingPathComponent("work")
+    for (path, data) in files {
+        let url = work.appendingPathComponent(path)
+        try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: url)
+    }
+    sh("git init -q -b main .", cwd: work)
+    sh("sync", cwd: work)
+    var status: Int32 = 0
+    let t2 = seconds { status = sh("git add -A && git commit -q -m 'cycle 1'", cwd: work).0 }
+    guard status == 0 else { print("git CLI failed"); exit(1) }
+    cliTimes.append(t2)
+    cliTree = sh("git rev-parse HEAD^{tree}", cwd: work).1.trimmingCharacters(in: .whitespacesAndNewlines)
+    cliSize = sh("du -sk .git/objects | cut -f1", cwd: work).1.trimmingCharacters(in: .whitespacesAndNewlines)
+    print(String(format: "  run %d: GitStore %.3f s, git CLI %.3f s", run, t1, t2))
+}
+
+if gitStoreOnly { exit(0) }
+let s = median(storeTimes), c = median(cliTimes)
+print(String(format: "GitStore commit:        %.3f s (median)", s))
+print(String(format: "git add -A && commit:   %.3f s (median)", c))
+print(String(format: "ratio GitStore/CLI:     %.2f (target <= 0.50)", s / c))
+print("object store size:      GitStore \(storeSize) KB, git CLI \(cliSize) KB")
+print("same root tree:         \(storeTree == cliTree ? "yes" : "NO") (\(storeTree.prefix(12)))")
+print(String(format: "peak memory (maxrss):   %.1f MB", peakMemoryMB()))
+if storeTree != cliTree { exit(1) }

@@ -4,4 +4,6 @@
 #include <git2/sys/odb_backend.h>
 #include <git2/sys/mempack.h>
 #include <git2/sys/repository.h>
+/* zlib (a dependency of libgit2-dev): GitStore deflates the objects of the packs it streams to git_odb_write_pack. */
+#include <zlib.h>
 #endif

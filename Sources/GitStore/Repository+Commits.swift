@@ -44,6 +44,8 @@ extension Repository {
     }
 
     /// Creates a commit object (no reference is moved; see `setReference` and `commit(onto:…)`).
+    /// The message is UTF-8 and, as git does, no `encoding` header is written, so `git commit-tree` with the same
+    /// tree, parents, identities and message makes the same id.
     /// - SeeAlso: git_commit_create
     public func createCommit(
         tree: ObjectID, parents: [ObjectID], message: String, author: Signature, committer: Signature? = nil
@@ -57,12 +59,14 @@ extension Repository {
         try author.withGitSignature { (a) throws(GitError) in
             try (committer ?? author).withGitSignature { (c) throws(GitError) in
                 let rc = parentObjs.withUnsafeMutableBufferPointer { buf in
-                    git_commit_create(&oid, pointer, nil, a, c, "UTF-8", message, treeObj, buf.count, buf.baseAddress)
+                    git_commit_create(&oid, pointer, nil, a, c, nil, message, treeObj, buf.count, buf.baseAddress)
                 }
                 _ = try check(rc, "git_commit_create")
             }
         }
-        return ObjectID(oid)
+        let id = ObjectID(oid)
+        recordWritten(id)
+        return id
     }
 
     /// Reads a commit.

@@ -22,7 +22,9 @@ extension Repository {
             git_blob_create_from_buffer(&oid, pointer, raw.baseAddress, raw.count)
         }
         try check(rc, "git_blob_create_from_buffer")
-        return ObjectID(oid)
+        let id = ObjectID(oid)
+        recordWritten(id)
+        return id
     }
 
     /// The bytes of a blob.

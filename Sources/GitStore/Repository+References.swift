@@ -48,6 +48,8 @@ extension Repository {
     ///   - message: the commit message (trailers included; see `Repository.message(_:trailers:)`).
     ///   - change: given the current tip (nil for an empty history), returns the edits of this stage, or nil
     ///     to make no commit. It may throw to refuse (for example, a closed cycle).
+    ///   - maxAttempts: how many lost races to re-apply before giving up with `isConcurrentUpdate` (a lock left by
+    ///     a killed writer is one such race that never ends; the error names the lock file).
     /// - Returns: the new commit, or nil when `change` returned nil.
     @discardableResult
     public func commit(
@@ -60,20 +62,36 @@ extension Repository {
             let tip = try referenceTarget(ref)
             guard let changes = try change(tip) else { return nil }
             let baseTree = try tip.map { (t) throws(GitError) in try treeOfCommit(t) }
-            let tree = try writeTree(base: baseTree, changes: changes)
-            let commit = try createCommit(tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: author)
+            let write = { (repo: Repository) throws(GitError) -> ObjectID in
+                let tree = try repo.writeTree(base: baseTree, changes: changes)
+                return try repo.createCommit(tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: author)
+            }
+            let commit = batch == nil && changes.writes.count >= Self.packThreshold
+                ? try withPackedWrites(write) : try write(self)
             let moved: Bool
             do {
                 try setReference(ref, to: commit, expected: tip, logMessage: "flywheel: " + (message.split(separator: "\n").first.map(String.init) ?? ""))
                 moved = false
             } catch {
-                guard error.isConcurrentUpdate, attempt < maxAttempts else { throw error }
+                guard error.isConcurrentUpdate else { throw error }
+                guard attempt < maxAttempts else { throw gaveUp(on: ref, attempts: attempt, error) }
                 moved = true
             }
             if !moved { return commit }
             // Lost the race: back off a little (jittered) and re-apply on the new tip.
             usleep(UInt32.random(in: 100...(1000 * UInt32(min(attempt, 20)))))
         }
+    }
+
+    /// The error of a `commit(onto:)` that lost every race: says what to do about a lock a killed writer left.
+    private func gaveUp(on ref: String, attempts: Int, _ error: GitError) -> GitError {
+        var message = "gave up moving \(ref) after \(attempts) attempts: \(error.message)"
+        let lock = gitDirectory.appendingPathComponent(ref + ".lock").path
+        if error.code == GIT_ELOCKED.rawValue || FileManager.default.fileExists(atPath: lock) {
+            message += " (the lock \(lock) exists: another writer holds it, or a killed one left it;"
+                + " if no writer is running, remove it)"
+        }
+        return GitError(code: error.code, klass: error.klass, function: error.function, message: message)
     }
 
     /// Creates a tag pointing at `target`: annotated when `message` is given, lightweight otherwise.

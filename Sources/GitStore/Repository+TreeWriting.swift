@@ -8,7 +8,12 @@ extension Repository {
     /// Folders left empty disappear, as in git. Blobs are written as regular files (mode 100644).
     /// - Returns: the id of the new root tree.
     /// - SeeAlso: git_treebuilder_new, git_treebuilder_write
+    ///
+    /// A change set writing `packThreshold` files or more is written as one pack (see `withPackedWrites`).
     public func writeTree(base: ObjectID?, changes: TreeChanges) throws(GitError) -> ObjectID {
+        if batch == nil && changes.writes.count >= Self.packThreshold {
+            return try withPackedWrites { (handle) throws(GitError) in try handle.writeTree(base: base, changes: changes) }
+        }
         var node = Node()
         for path in changes.removals {
             let parts = try pathComponents(path)
@@ -18,7 +23,9 @@ extension Repository {
             let parts = try pathComponents(path)
             try node.add(parts, data: data)
         }
-        if let tree = try build(node, base: base) { return tree }
+        // Collecting a pack: hash and compress every file at once, on all cores.
+        let blobIDs = try batch.map { (b) throws(GitError) in try prepareBlobs(changes.writes, in: b) } ?? [:]
+        if let tree = try build(node, base: base, path: "", blobIDs: blobIDs) { return tree }
         return try emptyTree()
     }
 
@@ -33,11 +40,16 @@ extension Repository {
         defer { git_treebuilder_free(builder) }
         var oid = git_oid()
         try check(git_treebuilder_write(&oid, builder), "git_treebuilder_write")
-        return ObjectID(oid)
+        let id = ObjectID(oid)
+        recordWritten(id)
+        return id
     }
 
     /// Builds one level; nil when the result is empty.
-    private func build(_ node: Node, base: ObjectID?) throws(GitError) -> ObjectID? {
+    /// - Parameters:
+    ///   - path: the folder's path with a trailing slash ("" for the root).
+    ///   - blobIDs: blobs already written, by path.
+    private func build(_ node: Node, base: ObjectID?, path: String, blobIDs: [String: git_oid]) throws(GitError) -> ObjectID? {
         var baseTree: OpaquePointer?
         if let base { baseTree = try lookup(base, GIT_OBJECT_TREE, "git_tree_lookup") }
         defer { if let baseTree { git_object_free(baseTree) } }
@@ -49,7 +61,8 @@ extension Repository {
             try check(git_treebuilder_remove(builder, name), "git_treebuilder_remove")
         }
         for (name, data) in node.files.sorted(by: { $0.key < $1.key }) {
-            var blob = try writeBlob(data).oid
+            var blob: git_oid
+            if let known = blobIDs[path + name] { blob = known } else { blob = try writeBlob(data).oid }
             try check(git_treebuilder_insert(nil, builder, name, &blob, GIT_FILEMODE_BLOB), "git_treebuilder_insert")
         }
         for (name, child) in node.children.sorted(by: { $0.key < $1.key }) {
@@ -59,7 +72,7 @@ extension Repository {
             {
                 existing = ObjectID(git_tree_entry_id(e))
             }
-            if let sub = try build(child, base: existing) {
+            if let sub = try build(child, base: existing, path: path + name + "/", blobIDs: blobIDs) {
                 var oid = sub.oid
                 try check(git_treebuilder_insert(nil, builder, name, &oid, GIT_FILEMODE_TREE), "git_treebuilder_insert")
             } else if git_treebuilder_get(builder, name) != nil {
@@ -69,7 +82,9 @@ extension Repository {
         if git_treebuilder_entrycount(builder) == 0 { return nil }
         var oid = git_oid()
         try check(git_treebuilder_write(&oid, builder), "git_treebuilder_write")
-        return ObjectID(oid)
+        let id = ObjectID(oid)
+        recordWritten(id)
+        return id
     }
 }
 

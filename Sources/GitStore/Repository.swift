@@ -8,6 +8,8 @@ internal import CGit2
 /// `Repository` to one task (see CONVENTIONS 3.7) and pass its `Sendable` value results around.
 public final class Repository {
     let pointer: OpaquePointer
+    /// While `withPackedWrites` collects objects for one pack: what this handle wrote.
+    var batch: PackBatch?
 
     private init(pointer: OpaquePointer) {
         self.pointer = pointer

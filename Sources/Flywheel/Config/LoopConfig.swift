@@ -189,6 +189,9 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 
     /// Turns a Yams or Decodable error into a located message.
     static func from(_ error: any Error, file: String, text: String) -> ConfigError {
+        if case .dataCorrupted(let ctx) = error as? DecodingError, let underlying = ctx.underlyingError {
+            return from(underlying, file: file, text: text)
+        }
         if let y = error as? YamlError {
             switch y {
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):

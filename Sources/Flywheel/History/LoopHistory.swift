@@ -122,10 +122,11 @@ public struct LoopHistory: Sendable {
         _ stage: Stage, files: [String: Data], replacing: [String] = [], extra: TreeChanges = TreeChanges(),
         body: String? = nil, updateCycle: ((inout Cycle) -> Void)? = nil
     ) throws -> (cycle: Int, commit: ObjectID?) {
-        var number = 0
-        let commit = try commitStage(stage, cycle: nil, title: nil, body: body) { snap in
-            guard let open = try snap.cycles().last, open.status == .open else { throw HistoryError.noOpenCycle }
-            number = open.number
+        let number = try openCycle().number
+        let commit = try commitStage(stage, cycle: number, title: nil, body: body) { snap in
+            guard let open = try snap.cycles().last, open.status == .open, open.number == number else {
+                throw HistoryError.noOpenCycle
+            }
             var changes = extra
             for name in replacing { changes.remove(Layout.cycleFile(open.number, name)) }
             for (name, data) in files { changes.write(Layout.cycleFile(open.number, name), data) }

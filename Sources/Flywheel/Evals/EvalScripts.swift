@@ -1,0 +1,184 @@
+import Foundation
+
+/// One call of a `javascript` / `python` assertion (or a JS transform) in a script runtime.
+public struct EvalScriptRequest: Sendable {
+    public enum Language: String, Sendable { case javascript, python }
+    public var language: Language
+    /// The function body as Flywheel built it (§2.5).
+    public var body: String
+    /// The output, as is (string or JSON).
+    public var output: EvalJSON
+    /// `{prompt, vars, test, logProbs, config, provider:{id,label}, providerResponse, trace?}`.
+    public var context: EvalJSON
+}
+
+/// What the script returned.
+public enum EvalScriptResult: Sendable {
+    /// The return value, JSON-encoded by the harness.
+    case value(EvalJSON)
+    /// The script threw.
+    case failure(message: String, stack: String)
+    /// No runtime (binary missing, scripts disabled): the assertion is skipped.
+    case unavailable(String)
+    /// The script ran out of time (an ERROR row).
+    case timedOut
+}
+
+/// Runs assertion scripts. The default runs `node` / `python3` subprocesses; tests inject stubs.
+public protocol EvalScriptRunner: Sendable {
+    func run(_ request: EvalScriptRequest) -> EvalScriptResult
+}
+
+/// Runs scripts in `node` / `python3` found on PATH, one process per call, with a time limit.
+public struct SubprocessScriptRunner: EvalScriptRunner {
+    public var timeout: TimeInterval
+    public var nodePath: String?
+    public var pythonPath: String?
+
+    public init(timeout: TimeInterval = 30, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.timeout = timeout
+        self.nodePath = SubprocessScriptRunner.which("node", environment)
+        self.pythonPath = SubprocessScriptRunner.which("python3", environment)
+    }
+
+    static func which(_ name: String, _ env: [String: String]) -> String? {
+        for dir in (env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            let p = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    static let nodeHarness = #"""
+    let input = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (c) => { input += c; });
+    process.stdin.on('end', async () => {
+      try {
+        const req = JSON.parse(input);
+        const fn = new Function('output', 'context', 'process', req.body);
+        const v = await fn(req.output, req.context, process);
+        const kind = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+        process.stdout.write(JSON.stringify({ ok: true, kind, value: v === undefined ? null : v }));
+      } catch (e) {
+        process.stdout.write(JSON.stringify({ ok: false, error: String(e && e.message || e), stack: String(e && e.stack || '') }));
+      }
+    });
+    """#
+
+    static let pythonHarness = #"""
+    import json, sys, traceback
+    req = json.loads(sys.stdin.read())
+    try:
+        ns = {}
+        exec(req["body"], ns)
+        v = ns["main"](req["output"], req["context"])
+        print(json.dumps({"ok": True, "kind": type(v).__name__, "value": v}))
+    except Exception as e:
+        print(json.dumps({"ok": False, "error": str(e), "stack": traceback.format_exc()}))
+    """#
+
+    public func run(_ request: EvalScriptRequest) -> EvalScriptResult {
+        let exe: String?
+        let args: [String]
+        switch request.language {
+        case .javascript: exe = nodePath; args = ["-e", SubprocessScriptRunner.nodeHarness]
+        case .python: exe = pythonPath; args = ["-c", SubprocessScriptRunner.pythonHarness]
+        }
+        guard let exe else { return .unavailable("no \(request.language == .javascript ? "node" : "python3") on PATH") }
+        let payload = EvalJSON.obj([("body", .string(request.body)), ("output", request.output), ("context", request.context)]).jsonString
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
+        p.standardInput = inPipe
+        p.standardOutput = outPipe
+        p.standardError = errPipe
+        do { try p.run() } catch { return .unavailable("cannot start \(exe): \(error)") }
+        let writer = inPipe.fileHandleForWriting
+        DispatchQueue.global().async {
+            writer.write(Data(payload.utf8))
+            try? writer.close()
+        }
+        let box = OutputBox()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            box.set(outPipe.fileHandleForReading.readDataToEndOfFile())
+            _ = errPipe.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        if group.wait(timeout: .now() + timeout) == .timedOut {
+            p.terminate()
+            return .timedOut
+        }
+        p.waitUntilExit()
+        let text = String(decoding: box.get(), as: UTF8.self)
+        guard let line = text.split(separator: "\n").last, let reply = EvalJSONParser.parseOrNil(String(line)) else {
+            return .failure(message: "script produced no result (exit \(p.terminationStatus))", stack: "")
+        }
+        if reply["ok"]?.boolValue == true { return .value(reply["value"] ?? .null) }
+        return .failure(message: reply["error"]?.stringValue ?? "unknown error", stack: reply["stack"]?.stringValue ?? "")
+    }
+
+    final class OutputBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var data = Data()
+        func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
+        func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+    }
+}
+
+/// Builds script bodies as Promptfoo does (§2.5).
+public enum EvalScriptBody {
+    /// The JS function body: a single line becomes `return <v>`; a single line of `const/let/var`
+    /// statements gets `return` before its last statement; several lines are used as written.
+    public static func javascript(_ code: String) -> String {
+        let trimmed = JSText.trim(code)
+        if trimmed.contains("\n") { return code }
+        if trimmed.hasPrefix("const ") || trimmed.hasPrefix("let ") || trimmed.hasPrefix("var ") {
+            var stmts = splitStatements(trimmed)
+            if let last = stmts.popLast() {
+                return (stmts + ["return " + last]).joined(separator: ";\n") + ";"
+            }
+        }
+        return "return " + trimmed
+    }
+
+    /// Top-level `;`-separated statements (aware of quotes, templates and brackets); a trailing `;` is dropped.
+    static func splitStatements(_ s: String) -> [String] {
+        var out: [String] = []
+        var cur = ""
+        var depth = 0
+        var quote: Character? = nil
+        var escape = false
+        for ch in s {
+            if let q = quote {
+                cur.append(ch)
+                if escape { escape = false } else if ch == "\\" { escape = true } else if ch == q { quote = nil }
+                continue
+            }
+            switch ch {
+            case "\"", "'", "`": quote = ch; cur.append(ch)
+            case "(", "[", "{": depth += 1; cur.append(ch)
+            case ")", "]", "}": depth -= 1; cur.append(ch)
+            case ";" where depth == 0:
+                let t = JSText.trim(cur)
+                if !t.isEmpty { out.append(t) }
+                cur = ""
+            default: cur.append(ch)
+            }
+        }
+        let t = JSText.trim(cur)
+        if !t.isEmpty { out.append(t) }
+        return out
+    }
+
+    /// The Python program: defines `main(output, context)`.
+    public static func python(_ code: String) -> String {
+        let trimmed = JSText.trim(code)
+        if !trimmed.contains("\n") { return "def main(output, context):\n    return \(trimmed)\n" }
+        let body = code.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
+        return "def main(output, context):\n\(body)\n"
+    }
+}

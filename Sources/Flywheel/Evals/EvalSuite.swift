@@ -1,0 +1,244 @@
+import Foundation
+
+/// A prompt of a suite: `{id?, label, raw, config?}`.
+public struct EvalPrompt: Sendable, Equatable {
+    public var id: String?
+    public var label: String
+    public var raw: String
+    public var config: EvalJSON?
+    /// Promptfoo's promptId: hex SHA-256 of the label, else of `id`, else of `raw`.
+    public var promptId: String { EvalSHA256.hex(!label.isEmpty ? label : (id ?? raw)) }
+
+    public init(id: String? = nil, label: String, raw: String, config: EvalJSON? = nil) {
+        self.id = id
+        self.label = label
+        self.raw = raw
+        self.config = config
+    }
+}
+
+/// A provider (column) of a suite.
+public struct EvalProvider: Sendable, Equatable {
+    public var id: String
+    public var label: String?
+    public var config: EvalJSON?
+    /// Labels/ids of the prompts it runs (nil: all).
+    public var prompts: [String]?
+    /// The column key: `label || id`.
+    public var key: String { label ?? id }
+
+    public init(id: String, label: String? = nil, config: EvalJSON? = nil, prompts: [String]? = nil) {
+        self.id = id
+        self.label = label
+        self.config = config
+        self.prompts = prompts
+    }
+}
+
+/// One test case as written (or appended), with its parsed fields. `raw` holds every key, unknown ones included.
+public struct EvalTestCase: Sendable, Equatable {
+    /// The node as written; edits go through it so a save keeps unknown keys.
+    public private(set) var raw: EvalJSON
+    public var description: String? { raw["description"]?.stringValue }
+    public var vars: EvalObject { raw["vars"]?.objectValue ?? EvalObject() }
+    public var metadata: EvalObject { raw["metadata"]?.objectValue ?? EvalObject() }
+    public var options: EvalObject { raw["options"]?.objectValue ?? EvalObject() }
+    /// `threshold` when truthy (0 means none).
+    public var threshold: Double? {
+        guard let t = raw["threshold"]?.doubleValue, t != 0 else { return nil }
+        return t
+    }
+    /// `providerOutput`: grade this instead of calling a provider.
+    public var providerOutput: EvalJSON? { raw["providerOutput"] }
+    /// Parsed assertions (value `file://` references already resolved).
+    public private(set) var assertions: [EvalAssertion]
+    /// Where the test came from (the suite file, or the `file://` tests file).
+    public var sourceFile: String
+
+    /// The test id: `metadata.id` when it is a string, else `t-` + the first 16 hex digits of the SHA-256 of the
+    /// canonical JSON (sorted keys) of `{description, vars, assert}` — stable across runs, key order and reformatting.
+    public var id: String {
+        if let s = metadata["id"]?.stringValue, !s.isEmpty { return s }
+        return EvalTestCase.contentHash(raw)
+    }
+
+    static func contentHash(_ raw: EvalJSON) -> String {
+        let key = EvalJSON.obj([("description", raw["description"] ?? .null), ("vars", raw["vars"] ?? .obj([])), ("assert", raw["assert"] ?? .array([]))])
+        return "t-" + String(EvalSHA256.hex(key.jsonValue.canonicalText).prefix(16))
+    }
+
+    /// Builds a test from a node, checking it (errors name `file` and the key path `path`).
+    public init(node: EvalJSON, file: String, path: String = "tests[0]", lines: [String: Int] = [:], baseDirectory: URL? = nil) throws {
+        self.raw = node
+        self.sourceFile = file
+        self.assertions = []
+        self.assertions = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines, base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent())
+    }
+
+    /// A new test from parts (for generated cases).
+    public init(description: String?, vars: EvalObject = EvalObject(), assertions: [EvalAssertion], threshold: Double? = nil,
+                metadata: EvalObject = EvalObject(), providerOutput: EvalJSON? = nil, file: String = "<generated>") throws {
+        var o = EvalObject()
+        if let description { o["description"] = .string(description) }
+        if !vars.isEmpty { o["vars"] = .object(vars) }
+        if let providerOutput { o["providerOutput"] = providerOutput }
+        o["assert"] = .array(assertions.map(\.raw))
+        if let threshold { o["threshold"] = .number(threshold) }
+        if !metadata.isEmpty { o["metadata"] = .object(metadata) }
+        try self.init(node: .object(o), file: file)
+    }
+}
+
+/// A Promptfoo suite (`promptfooconfig.yaml`) that loads, checks, edits and saves without losing keys.
+///
+/// Test ids: `metadata.id` when present, else a stable content hash (see `EvalTestCase.id`). `append` dedupes by id;
+/// `remove(id:reason:)` records the removal under the top-level `metadata.flywheel.removed` (Promptfoo ignores it).
+public struct EvalSuite: Sendable {
+    /// The suite file.
+    public let file: URL
+    /// The whole document, in order (unknown keys kept).
+    public private(set) var document: EvalObject
+    /// Line of each key path, for messages.
+    public let lines: [String: Int]
+    public private(set) var prompts: [EvalPrompt]
+    public private(set) var providers: [EvalProvider]
+    /// The tests (inline and from `file://` tests files), in order.
+    public private(set) var tests: [EvalTestCase]
+    /// `defaultTest`, when present.
+    public private(set) var defaultTest: EvalTestCase?
+    /// `evaluateOptions.repeat` (default 1).
+    public var repeatCount: Int { max(1, Int(document["evaluateOptions"]?["repeat"]?.doubleValue ?? 1)) }
+    /// The suite's `env:` (strings).
+    public var env: [String: String] {
+        var out: [String: String] = [:]
+        for (k, v) in document["env"]?.objectValue?.pairs ?? [] { out[k] = v.jsDisplayString }
+        return out
+    }
+    /// `description`.
+    public var description: String? { document["description"]?.stringValue }
+    /// Warnings about accepted-but-ignored forms (file, line, key, reason).
+    public private(set) var warnings: [EvalSuiteError]
+
+    /// Loads and checks a suite file.
+    public static func load(from url: URL) throws -> EvalSuite {
+        let text: String
+        do {
+            let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
+            if let size = attrs[.size] as? Int, size > EvalYAML.Limits().maxBytes {
+                throw EvalSuiteError(file: url.path, line: nil, key: "", reason: "file is \(size) bytes, more than the limit of \(EvalYAML.Limits().maxBytes)")
+            }
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch let e as EvalSuiteError {
+            throw e
+        } catch {
+            throw EvalSuiteError(file: url.path, line: nil, key: "", reason: "cannot read the suite: \(error.localizedDescription)")
+        }
+        return try parse(yaml: text, file: url)
+    }
+
+    /// Parses suite text as if read from `file` (whose folder anchors `file://` paths).
+    public static func parse(yaml: String, file: URL) throws -> EvalSuite {
+        let doc = try EvalYAML.load(yaml, file: file.path)
+        return try EvalSuite(document: doc.value, lines: doc.lines, file: file)
+    }
+
+    init(document value: EvalJSON, lines: [String: Int], file: URL) throws {
+        self.file = file
+        self.lines = lines
+        let path = file.path
+        guard case .object(let doc) = value else {
+            throw EvalSuiteError(file: path, line: 1, key: "", reason: "a suite must be a YAML mapping (found \(value.isNull ? "an empty document" : "a \(EvalSuiteLoader.typeName(value))"))")
+        }
+        self.document = doc
+        let loader = EvalSuiteLoader(file: path, lines: lines, base: file.deletingLastPathComponent())
+        try loader.checkTopLevel(doc)
+        self.prompts = try loader.prompts(doc["prompts"])
+        self.providers = try loader.providers(doc["providers"] ?? doc["targets"], key: doc["providers"] != nil ? "providers" : "targets")
+        self.defaultTest = try loader.defaultTest(doc["defaultTest"])
+        self.tests = try loader.tests(doc["tests"])
+        self.warnings = loader.warnings
+        try loader.checkProviders(providers, tests: tests, defaultTest: defaultTest)
+    }
+
+    // MARK: - Editing
+
+    /// Appends a test unless one with the same id exists; returns whether it was added.
+    @discardableResult
+    public mutating func append(_ test: EvalTestCase) -> Bool {
+        if tests.contains(where: { $0.id == test.id }) { return false }
+        var arr = document["tests"]?.arrayValue ?? []
+        if let s = document["tests"]?.stringValue { arr = [.string(s)] }
+        arr.append(test.raw)
+        document["tests"] = .array(arr)
+        var t = test
+        t.sourceFile = file.path
+        tests.append(t)
+        return true
+    }
+
+    /// Removes the inline test with `id`, recording `reason` under `metadata.flywheel.removed`; returns the removed test.
+    /// Tests that live in a `file://` tests file are not removed (nil).
+    @discardableResult
+    public mutating func remove(id: String, reason: String) -> EvalTestCase? {
+        guard let idx = tests.firstIndex(where: { $0.id == id && $0.sourceFile == file.path }) else { return nil }
+        let test = tests[idx]
+        guard var arr = document["tests"]?.arrayValue, let at = arr.firstIndex(where: { $0 == test.raw }) else { return nil }
+        arr.remove(at: at)
+        document["tests"] = .array(arr)
+        tests.remove(at: idx)
+        var md = document["metadata"]?.objectValue ?? EvalObject()
+        var fw = md["flywheel"]?.objectValue ?? EvalObject()
+        var removed = fw["removed"]?.arrayValue ?? []
+        removed.append(.obj([("id", .string(id)), ("reason", .string(reason)), ("description", test.raw["description"] ?? .null)]))
+        fw["removed"] = .array(removed)
+        md["flywheel"] = .object(fw)
+        document["metadata"] = .object(md)
+        return test
+    }
+
+    /// The suite as YAML (keys in their original order; comments are not kept).
+    public func yamlText() -> String { EvalYAMLWriter.write(.object(document)) }
+
+    /// Writes `yamlText()` to `url` (default: the suite file).
+    public func save(to url: URL? = nil) throws {
+        try Data(yamlText().utf8).write(to: url ?? file, options: .atomic)
+    }
+
+    // MARK: - Rows
+
+    /// A test merged with `defaultTest` (§1): vars, assert, threshold, options, metadata.
+    public func merged(_ t: EvalTestCase) -> (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject) {
+        guard let d = defaultTest else { return (t.raw, t.vars, t.assertions, t.threshold, t.metadata, t.options) }
+        var vars = d.vars
+        for (k, v) in t.vars.pairs { vars[k] = v }
+        var md = d.metadata
+        for (k, v) in t.metadata.pairs { md[k] = v }
+        var opts = d.options
+        for (k, v) in t.options.pairs { opts[k] = v }
+        let asserts = d.assertions + t.assertions
+        let threshold = t.raw["threshold"] != nil ? t.threshold : d.threshold
+        var raw = t.raw.objectValue ?? EvalObject()
+        if !vars.isEmpty { raw["vars"] = .object(vars) }
+        raw["assert"] = .array(asserts.map(\.raw))
+        if !opts.isEmpty || raw["options"] != nil { raw["options"] = .object(opts) }
+        if !md.isEmpty { raw["metadata"] = .object(md) }
+        if let th = threshold { raw["threshold"] = .number(th) }
+        for k in ["provider", "providers", "prompts"] where raw[k] == nil && d.raw[k] != nil { raw[k] = d.raw[k] }
+        return (.object(raw), vars, asserts, threshold, md, opts)
+    }
+
+    /// Promptfoo's var expansion: a var holding an array of strings gives one combination per element
+    /// (cartesian product over several such vars); other arrays stay whole.
+    public static func expand(_ vars: EvalObject, disabled: Bool = false) -> [EvalObject] {
+        if disabled { return [vars] }
+        var combos: [EvalObject] = [EvalObject()]
+        for (k, v) in vars.pairs {
+            if let arr = v.arrayValue, !arr.isEmpty, arr.allSatisfy({ $0.stringValue != nil }) {
+                combos = combos.flatMap { c in arr.map { x in var c2 = c; c2[k] = x; return c2 } }
+            } else {
+                combos = combos.map { c in var c2 = c; c2[k] = v; return c2 }
+            }
+        }
+        return combos
+    }
+}

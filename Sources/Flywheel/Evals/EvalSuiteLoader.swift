@@ -1,0 +1,420 @@
+import Foundation
+
+/// Checks a suite document and resolves its `file://` references. Every error names the file, line and key.
+final class EvalSuiteLoader {
+    let file: String
+    let lines: [String: Int]
+    let base: URL
+    var warnings: [EvalSuiteError] = []
+
+    init(file: String, lines: [String: Int], base: URL) {
+        self.file = file
+        self.lines = lines
+        self.base = base
+    }
+
+    static let loadErrorKeys = ["scenarios", "derivedMetrics", "extensions", "nunjucksFilters", "redteam"]
+    static let knownTopLevel: Set<String> = [
+        "description", "prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions", "env", "tags", "metadata",
+        "sharing", "outputPath", "commandLineOptions", "writeLatestResults", "tracing",
+    ]
+    static let maxFileBytes = 16 * 1024 * 1024
+
+    func err(_ key: String, _ reason: String) -> EvalSuiteError {
+        EvalSuiteError(file: file, line: line(key), key: key, reason: reason)
+    }
+
+    func line(_ key: String) -> Int? {
+        var k = key
+        while !k.isEmpty {
+            if let l = lines[k] { return l }
+            if let dot = k.lastIndex(where: { $0 == "." || $0 == "[" }) { k = String(k[..<dot]) } else { break }
+        }
+        return lines[k]
+    }
+
+    static func typeName(_ v: EvalJSON) -> String {
+        switch v {
+        case .null: return "null"
+        case .bool: return "boolean"
+        case .int, .double: return "number"
+        case .string: return "string"
+        case .array: return "list"
+        case .object: return "mapping"
+        }
+    }
+
+    // MARK: Top level
+
+    func checkTopLevel(_ doc: EvalObject) throws {
+        for k in EvalSuiteLoader.loadErrorKeys where doc[k] != nil {
+            throw err(k, "\"\(k)\" is not supported by Flywheel")
+        }
+        try findRefs(.object(doc), path: "")
+        for k in doc.keys where !EvalSuiteLoader.knownTopLevel.contains(k) {
+            warnings.append(err(k, "unknown top-level key \"\(k)\" is kept but ignored"))
+        }
+        if let d = doc["description"], d.stringValue == nil { throw err("description", "must be a string, not a \(Self.typeName(d))") }
+        if let e = doc["evaluateOptions"] {
+            guard let o = e.objectValue else { throw err("evaluateOptions", "must be a mapping") }
+            for k in ["repeat", "maxConcurrency", "timeoutMs"] {
+                if let v = o[k], !(v.doubleValue.map { $0 >= 0 && $0 == $0.rounded() } ?? false) {
+                    throw err("evaluateOptions.\(k)", "must be a non-negative integer, not \(v.jsonString)")
+                }
+            }
+        }
+        if let e = doc["env"] {
+            guard let o = e.objectValue else { throw err("env", "must be a mapping of names to values") }
+            for (k, v) in o.pairs where v.objectValue != nil || v.arrayValue != nil { throw err("env.\(k)", "must be a scalar") }
+        }
+    }
+
+    func findRefs(_ v: EvalJSON, path: String) throws {
+        switch v {
+        case .object(let o):
+            for (k, x) in o.pairs {
+                let p = path.isEmpty ? k : "\(path).\(k)"
+                if k == "$ref" { throw err(p, "\"$ref\" is not supported by Flywheel") }
+                try findRefs(x, path: p)
+            }
+        case .array(let a):
+            for (i, x) in a.enumerated() { try findRefs(x, path: "\(path)[\(i)]") }
+        default: break
+        }
+    }
+
+    // MARK: Files
+
+    func resolve(_ ref: String, key: String) throws -> URL {
+        let rel = String(ref.dropFirst("file://".count))
+        if rel.isEmpty { throw err(key, "empty file:// path") }
+        if rel.contains("*") { throw err(key, "globs in file:// paths are not supported yet (\(ref))") }
+        let url = rel.hasPrefix("/") ? URL(fileURLWithPath: rel) : base.appendingPathComponent(rel)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw err(key, "file not found: \(ref) (looked for \(url.path))") }
+        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size > Self.maxFileBytes {
+            throw err(key, "\(ref) is \(size) bytes, more than the limit of \(Self.maxFileBytes)")
+        }
+        return url
+    }
+
+    func readText(_ url: URL, key: String) throws -> String {
+        do { return try String(contentsOf: url, encoding: .utf8) } catch { throw err(key, "cannot read \(url.path): \(error.localizedDescription)") }
+    }
+
+    /// Loads structured data from .json/.yaml/.yml (and .jsonl as a list).
+    func loadData(_ url: URL, key: String) throws -> (EvalJSON, [String: Int]) {
+        let text = try readText(url, key: key)
+        switch url.pathExtension.lowercased() {
+        case "json":
+            do { return (try EvalJSONParser.parse(text), [:]) } catch { throw EvalSuiteError(file: url.path, line: nil, key: "", reason: "invalid JSON: \(error)") }
+        case "jsonl":
+            var out: [EvalJSON] = []
+            for (i, l) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !JSText.trim(String(l)).isEmpty {
+                do { out.append(try EvalJSONParser.parse(String(l))) } catch {
+                    throw EvalSuiteError(file: url.path, line: i + 1, key: "", reason: "invalid JSON line: \(error)")
+                }
+            }
+            return (.array(out), [:])
+        case "yaml", "yml":
+            let d = try EvalYAML.load(text, file: url.path)
+            return (d.value, d.lines)
+        default:
+            throw err(key, "unsupported file type .\(url.pathExtension) (\(url.lastPathComponent))")
+        }
+    }
+
+    // MARK: Prompts
+
+    func prompts(_ v: EvalJSON?) throws -> [EvalPrompt] {
+        guard let v, !v.isNull else { return [EvalPrompt(label: "{{prompt}}", raw: "{{prompt}}")] }
+        let items: [EvalJSON] = v.arrayValue ?? [v]
+        var out: [EvalPrompt] = []
+        for (i, p) in items.enumerated() {
+            let key = v.arrayValue == nil ? "prompts" : "prompts[\(i)]"
+            switch p {
+            case .string(let s):
+                if s.hasPrefix("file://") {
+                    let url = try resolve(s, key: key)
+                    let text = try readText(url, key: key)
+                    switch url.pathExtension.lowercased() {
+                    case "txt", "md":
+                        let parts = text.components(separatedBy: "\n---\n")
+                        for (j, part) in parts.enumerated() {
+                            try checkTemplate(part, key: key)
+                            out.append(EvalPrompt(label: parts.count > 1 ? "\(s): \(j)" : s, raw: part))
+                        }
+                    case "json":
+                        guard let arr = EvalJSONParser.parseOrNil(text), arr.arrayValue != nil else { throw err(key, "\(s) must hold a JSON chat array") }
+                        out.append(EvalPrompt(label: s, raw: arr.jsonString))
+                    default:
+                        throw err(key, "prompt files must be .txt or .json (\(s))")
+                    }
+                } else {
+                    try checkTemplate(s, key: key)
+                    out.append(EvalPrompt(label: s, raw: s))
+                }
+            case .object(let o):
+                guard let raw = o["raw"]?.stringValue else { throw err(key + ".raw", "a prompt object needs a string \"raw\"") }
+                try checkTemplate(raw, key: key + ".raw")
+                if let l = o["label"], l.stringValue == nil { throw err(key + ".label", "must be a string") }
+                if let id = o["id"], id.stringValue == nil { throw err(key + ".id", "must be a string") }
+                out.append(EvalPrompt(id: o["id"]?.stringValue, label: o["label"]?.stringValue ?? "", raw: raw, config: o["config"]))
+            default:
+                throw err(key, "a prompt must be text, file://… or {raw, label?, id?}, not a \(Self.typeName(p))")
+            }
+        }
+        if out.isEmpty { throw err("prompts", "no prompts") }
+        return out
+    }
+
+    func checkTemplate(_ s: String, key: String) throws {
+        do { try EvalTemplate.validate(s) } catch let e as EvalTemplate.TemplateError { throw err(key, e.message) }
+    }
+
+    // MARK: Providers
+
+    func providers(_ v: EvalJSON?, key: String) throws -> [EvalProvider] {
+        guard let v, !v.isNull else { return [EvalProvider(id: "echo")] }
+        let items: [EvalJSON] = v.arrayValue ?? [v]
+        var out: [EvalProvider] = []
+        for (i, p) in items.enumerated() {
+            let k = v.arrayValue == nil ? key : "\(key)[\(i)]"
+            switch p {
+            case .string(let s):
+                if s.isEmpty { throw err(k, "empty provider id") }
+                if s.hasPrefix("file://") { throw err(k, "provider files are not supported (\(s))") }
+                out.append(EvalProvider(id: s))
+            case .object(let o):
+                if let id = o["id"] {
+                    guard let s = id.stringValue, !s.isEmpty else { throw err(k + ".id", "must be a non-empty string") }
+                    if let l = o["label"], l.stringValue == nil { throw err(k + ".label", "must be a string") }
+                    if o["transform"] != nil { throw err(k + ".transform", "provider transforms are not supported by Flywheel") }
+                    var ps: [String]? = nil
+                    if let pr = o["prompts"] {
+                        guard let arr = pr.arrayValue, arr.allSatisfy({ $0.stringValue != nil }) else { throw err(k + ".prompts", "must be a list of prompt labels") }
+                        ps = arr.compactMap(\.stringValue)
+                    }
+                    out.append(EvalProvider(id: s, label: o["label"]?.stringValue, config: o["config"], prompts: ps))
+                } else if o.count == 1, let (id, cfg) = o.pairs.first, let co = cfg.objectValue {
+                    out.append(EvalProvider(id: co["id"]?.stringValue ?? id, label: co["label"]?.stringValue, config: co["config"]))
+                } else {
+                    throw err(k, "a provider needs an \"id\"")
+                }
+            default:
+                throw err(k, "a provider must be an id or a mapping, not a \(Self.typeName(p))")
+            }
+        }
+        return out
+    }
+
+    static func isRunnable(_ id: String) -> Bool {
+        id == "echo" || id.hasPrefix("openai:") || id == "loop" || id == "flywheel:agent" || id.hasPrefix("flywheel:")
+    }
+
+    func checkProviders(_ providers: [EvalProvider], tests: [EvalTestCase], defaultTest: EvalTestCase?) throws {
+        let allRecorded = !tests.isEmpty && tests.allSatisfy { $0.providerOutput != nil } || defaultTest?.providerOutput != nil
+        for (i, p) in providers.enumerated() where !Self.isRunnable(p.id) && !allRecorded {
+            throw err("providers[\(i)]", "provider \"\(p.id)\" cannot be run by Flywheel (echo, openai:…, the loop agent); give every test a providerOutput to grade recorded outputs")
+        }
+    }
+
+    // MARK: Tests
+
+    func defaultTest(_ v: EvalJSON?) throws -> EvalTestCase? {
+        guard let v, !v.isNull else { return nil }
+        if let s = v.stringValue {
+            guard s.hasPrefix("file://") else { throw err("defaultTest", "must be a mapping or file://…") }
+            let url = try resolve(s, key: "defaultTest")
+            let (d, l) = try loadData(url, key: "defaultTest")
+            return try EvalTestCase(node: d, file: url.path, path: "", lines: l, baseDirectory: url.deletingLastPathComponent())
+        }
+        return try EvalTestCase(node: v, file: file, path: "defaultTest", lines: lines, baseDirectory: base)
+    }
+
+    func tests(_ v: EvalJSON?) throws -> [EvalTestCase] {
+        guard let v, !v.isNull else { return [] }
+        let items: [EvalJSON]
+        switch v {
+        case .array(let a): items = a
+        case .string: items = [v]
+        default: throw err("tests", "must be a list of tests or file://…, not a \(Self.typeName(v))")
+        }
+        var out: [EvalTestCase] = []
+        for (i, t) in items.enumerated() {
+            let key = v.arrayValue == nil ? "tests" : "tests[\(i)]"
+            if let s = t.stringValue {
+                guard s.hasPrefix("file://") else { throw err(key, "a test must be a mapping or file://…, not the string \"\(s)\"") }
+                let ext = URL(fileURLWithPath: String(s.dropFirst(7))).pathExtension.lowercased()
+                if ext == "csv" || ext == "xlsx" { throw err(key, "\(ext.uppercased()) tests are not supported yet (\(s))") }
+                let url = try resolve(s, key: key)
+                let (d, l) = try loadData(url, key: key)
+                let list = d.arrayValue ?? [d]
+                for (j, node) in list.enumerated() {
+                    let p = d.arrayValue == nil ? "" : "[\(j)]"
+                    out.append(try EvalTestCase(node: node, file: url.path, path: p, lines: l, baseDirectory: url.deletingLastPathComponent()))
+                }
+            } else {
+                out.append(try EvalTestCase(node: t, file: file, path: key, lines: lines, baseDirectory: base))
+            }
+        }
+        return out
+    }
+
+    // MARK: One test
+
+    static func checkTest(_ node: EvalJSON, file: String, path: String, lines: [String: Int], base: URL) throws -> [EvalAssertion] {
+        let l = EvalSuiteLoader(file: file, lines: lines, base: base)
+        return try l.checkTest(node, path: path)
+    }
+
+    func checkTest(_ node: EvalJSON, path: String) throws -> [EvalAssertion] {
+        func k(_ s: String) -> String { path.isEmpty ? s : "\(path).\(s)" }
+        guard let o = node.objectValue else { throw err(path, "a test must be a mapping, not a \(Self.typeName(node))") }
+        if let d = o["description"], d.stringValue == nil { throw err(k("description"), "must be a string, not a \(Self.typeName(d))") }
+        if let v = o["vars"] {
+            guard let vo = v.objectValue else { throw err(k("vars"), "must be a mapping of names to values, not a \(Self.typeName(v))") }
+            for (name, x) in vo.pairs {
+                if let s = x.stringValue {
+                    if s.hasPrefix("file://") { _ = try loadVarFile(s, key: k("vars.\(name)")) } else { try checkTemplate(s, key: k("vars.\(name)")) }
+                }
+            }
+        }
+        if let t = o["threshold"], !t.isNull, t.doubleValue == nil { throw err(k("threshold"), "must be a number, not \(t.jsonString)") }
+        if let m = o["metadata"], m.objectValue == nil { throw err(k("metadata"), "must be a mapping, not a \(Self.typeName(m))") }
+        if let m = o["options"] {
+            guard let mo = m.objectValue else { throw err(k("options"), "must be a mapping, not a \(Self.typeName(m))") }
+            for key in ["prefix", "suffix"] where mo[key] != nil && mo[key]!.stringValue == nil { throw err(k("options.\(key)"), "must be a string") }
+            if let t = mo["transform"] ?? mo["postprocess"] { if t.stringValue == nil { throw err(k("options.transform"), "must be a JavaScript string") } }
+        }
+        guard let a = o["assert"] else { return [] }
+        guard let list = a.arrayValue else { throw err(k("assert"), "must be a list of assertions, not a \(Self.typeName(a))") }
+        return try list.enumerated().map { i, x in try checkAssertion(x, path: k("assert[\(i)]"), allowSet: true) }
+    }
+
+    func loadVarFile(_ s: String, key: String) throws -> EvalJSON {
+        let url = try resolve(s, key: key)
+        switch url.pathExtension.lowercased() {
+        case "txt", "md": return .string(try readText(url, key: key))
+        case "json", "yaml", "yml": return try loadData(url, key: key).0
+        case "js", "py": throw err(key, "script vars are not supported yet (\(s))")
+        default: throw err(key, "unsupported var file type (\(s))")
+        }
+    }
+
+    func checkAssertion(_ node: EvalJSON, path: String, allowSet: Bool) throws -> EvalAssertion {
+        guard var o = node.objectValue else { throw err(path, "an assertion must be a mapping, not a \(Self.typeName(node))") }
+        guard let typeNode = o["type"] else { throw err(path, "an assertion needs a \"type\"") }
+        guard let type = typeNode.stringValue, !type.isEmpty else { throw err("\(path).type", "must be a string, not \(typeNode.jsonString)") }
+        let base = type.hasPrefix("not-") ? String(type.dropFirst(4)) : type
+        if EvalAssertionEngine.laterTypes.contains(base) {
+            throw err("\(path).type", "\"\(type)\" comes from a Promptfoo release after 0.121.3 and is not supported")
+        }
+        if type == "assert-set" {
+            guard allowSet else { throw err("\(path).type", "assert-set cannot be nested") }
+            guard let arr = o["assert"]?.arrayValue else { throw err("\(path).assert", "an assert-set needs a list \"assert\"") }
+            let members = try arr.enumerated().map { i, x in try checkAssertion(x, path: "\(path).assert[\(i)]", allowSet: false) }
+            try checkCommon(o, path: path)
+            var a = try EvalAssertion(parsing: node)
+            a.assertions = members
+            return a
+        }
+        guard EvalAssertionEngine.supportedTypes.contains(base) || EvalAssertionEngine.skippedTypes.contains(base) else {
+            throw err("\(path).type", "unknown assertion type \"\(type)\"")
+        }
+        if type.hasPrefix("not-"), ["levenshtein", "latency", "cost", "perplexity", "perplexity-score", "finish-reason", "python",
+                                    "trace-span-count", "trace-span-duration", "trace-error-spans", "is-valid-openai-tools-call",
+                                    "is-valid-openai-function-call", "is-valid-function-call", "llm-rubric", "model-graded-closedqa",
+                                    "factuality", "g-eval"].contains(base) {
+            warnings.append(err("\(path).type", "\"\(type)\" acts as \"\(base)\" in Promptfoo 0.121.3 (the not- is ignored)"))
+        }
+        try checkCommon(o, path: path)
+        // Resolve a file:// value.
+        if let s = o["value"]?.stringValue, s.hasPrefix("file://") {
+            let ext = URL(fileURLWithPath: String(s.dropFirst(7)).split(separator: ":").first.map(String.init) ?? "").pathExtension.lowercased()
+            if ext == "js" || ext == "py" || ext == "cjs" || ext == "mjs" {
+                throw err("\(path).value", "script files as values are not supported yet (\(s))")
+            }
+            let url = try resolve(s, key: "\(path).value")
+            switch ext {
+            case "txt", "md": o["value"] = .string(JSText.trim(try readText(url, key: "\(path).value")))
+            case "json", "yaml", "yml": o["value"] = try loadData(url, key: "\(path).value").0
+            default: throw err("\(path).value", "unsupported value file type (\(s))")
+            }
+        }
+        var a: EvalAssertion
+        do { a = try EvalAssertion(parsing: .object(o)) } catch let e as EvalAssertionError { throw err(path, e.message) }
+        a.raw = node
+        try checkValue(a, path: path)
+        return a
+    }
+
+    func checkCommon(_ o: EvalObject, path: String) throws {
+        if let w = o["weight"], w.doubleValue == nil || w.doubleValue! < 0 { throw err("\(path).weight", "must be a non-negative number, not \(w.jsonString)") }
+        if let t = o["threshold"], !t.isNull, t.doubleValue == nil, t.boolValue == nil { throw err("\(path).threshold", "must be a number, not \(t.jsonString)") }
+        if let m = o["metric"], m.stringValue == nil { throw err("\(path).metric", "must be a string, not \(m.jsonString)") }
+        if let t = o["transform"], t.stringValue == nil { throw err("\(path).transform", "must be a JavaScript string") }
+        if let t = o["transform"]?.stringValue, t.hasPrefix("file://") { throw err("\(path).transform", "transform files are not supported yet (\(t))") }
+    }
+
+    /// Static checks of values Promptfoo would reject when grading (only when the value has no template).
+    func checkValue(_ a: EvalAssertion, path: String) throws {
+        let key = "\(path).value"
+        let v = a.value
+        if let s = v?.stringValue, EvalTemplate.hasSyntax(s) {
+            try checkTemplate(s, key: key)
+            return
+        }
+        func need(_ ok: Bool, _ why: String) throws { if !ok { throw err(key, why) } }
+        switch a.baseType {
+        case "contains", "icontains":
+            try need(v.map { ($0.stringValue.map { !$0.isEmpty } ?? false) || ($0.isNumber && $0.isTruthy) } ?? false,
+                     "\"\(a.baseType)\" needs a non-empty string or number value")
+        case "contains-any", "contains-all", "icontains-any", "icontains-all":
+            try need(v?.stringValue != nil || (v?.arrayValue.map { $0.allSatisfy { $0.stringValue != nil || $0.isNumber } } ?? false),
+                     "\"\(a.baseType)\" needs a list of strings or a comma-separated string")
+        case "starts-with", "levenshtein", "rouge-n", "finish-reason":
+            try need(v?.stringValue != nil, "\"\(a.baseType)\" needs a string value, not \(v?.jsonString ?? "nothing")")
+        case "regex":
+            guard let s = v?.stringValue else { throw err(key, "\"regex\" needs a string value, not \(v?.jsonString ?? "nothing")") }
+            do { _ = try JSRegex(s) } catch { throw err(key, "invalid regex: \(error)") }
+        case "word-count":
+            switch v {
+            case .int?, .double?: break
+            case .string(let s)? where Double(JSText.trim(s)) != nil: break
+            case .object(let o)?:
+                let mn = o["min"]?.doubleValue, mx = o["max"]?.doubleValue
+                try need(mn != nil || mx != nil, "\"word-count\" needs a number or {min, max}")
+                if let mn, let mx { try need(mn <= mx, "\"word-count\" min (\(JSNumber.string(mn))) must be less than or equal to max (\(JSNumber.string(mx)))") }
+            default: throw err(key, "\"word-count\" needs a number or {min, max}, not \(v?.jsonString ?? "nothing")")
+            }
+        case "is-xml", "contains-xml":
+            if let o = v?.objectValue, o["requiredElements"] == nil { throw err(key, "xml assertion must contain a string, array value, or no value") }
+            if v?.boolValue != nil || v?.isNumber == true { throw err(key, "xml assertion must contain a string, array value, or no value") }
+        case "is-json", "contains-json":
+            guard let v, !v.isNull else { return }
+            var schema = v
+            if let s = v.stringValue {
+                guard let parsed = EvalJSONParser.parseOrNil(s) ?? EvalYAML.parseOrNil(s), parsed.objectValue != nil else {
+                    throw err(key, "the JSON schema must be a mapping (or JSON/YAML text of one)")
+                }
+                schema = parsed
+            }
+            do { _ = try JSONSchemaValidator(schema: schema) } catch { throw err(key, "invalid JSON schema: \(error)") }
+        case "latency", "cost":
+            if a.threshold == nil { throw err("\(path).threshold", "\"\(a.baseType)\" needs a threshold") }
+        case "trace-span-count":
+            try need(v?["pattern"]?.stringValue != nil, "trace-span-count assertion must have a value object with pattern property")
+        case "trace-span-duration":
+            try need(v?["max"]?.doubleValue != nil, "trace-span-duration assertion must have a value object with max property")
+        case "tool-call-f1":
+            try need(v?.stringValue.map { !JSText.trim($0).isEmpty } ?? (v?.arrayValue.map { !$0.isEmpty } ?? false), "\"tool-call-f1\" assertion requires a value")
+        case "javascript", "python":
+            try need(v?.stringValue != nil, "\"\(a.baseType)\" needs code as a string value")
+        case "bleu", "gleu":
+            try need(v?.stringValue != nil || (v?.arrayValue.map { !$0.isEmpty && $0.allSatisfy { $0.stringValue != nil } } ?? false),
+                     "\"\(a.baseType)\" needs a reference string or a list of them")
+        default: break
+        }
+        if let s = v?.stringValue { try checkTemplate(s, key: key) }
+    }
+}

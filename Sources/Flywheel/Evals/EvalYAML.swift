@@ -1,0 +1,340 @@
+import Foundation
+import Yams
+
+/// A bad suite: which file, where, which key, and why. Every load error of the Evals stage is one of these.
+public struct EvalSuiteError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The suite (or referenced) file.
+    public var file: String
+    /// 1-based line, when known.
+    public var line: Int?
+    /// Dotted path of the offending key, e.g. `tests[2].assert[0].value` (empty for the whole file).
+    public var key: String
+    /// What is wrong.
+    public var reason: String
+
+    public init(file: String, line: Int?, key: String, reason: String) {
+        self.file = file
+        self.line = line
+        self.key = key
+        self.reason = reason
+    }
+
+    public var description: String {
+        var s = file
+        if let line { s += ":\(line)" }
+        if !key.isEmpty { s += ": \(key)" }
+        return s + ": " + reason
+    }
+}
+
+/// YAML read as js-yaml reads it (YAML 1.2 core: only `true`/`false` spellings are booleans, no sexagesimal
+/// or legacy octal, `<<` merges, last duplicate key wins), into order-keeping `EvalJSON`, with a line per key
+/// path and limits against alias bombs and huge values.
+public enum EvalYAML {
+    /// Limits that keep a hostile file from exhausting memory.
+    public struct Limits: Sendable {
+        /// Maximum file size in bytes.
+        public var maxBytes = 16 * 1024 * 1024
+        /// Maximum nodes after alias expansion.
+        public var maxNodes = 500_000
+        /// Maximum length of one scalar, in UTF-8 bytes.
+        public var maxScalarBytes = 4 * 1024 * 1024
+        /// Maximum nesting depth.
+        public var maxDepth = 200
+        public init() {}
+    }
+
+    /// A parsed document plus the line of each key path (`tests[0].assert[1].type` → 12).
+    public struct Document: Sendable {
+        public var value: EvalJSON
+        public var lines: [String: Int]
+    }
+
+    /// Parses YAML text; errors name `file`, the line and the key.
+    public static func load(_ text: String, file: String, limits: Limits = Limits()) throws -> Document {
+        if text.utf8.count > limits.maxBytes {
+            throw EvalSuiteError(file: file, line: nil, key: "", reason: "file is \(text.utf8.count) bytes, more than the limit of \(limits.maxBytes)")
+        }
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text, EvalYAML.resolver)
+        } catch let e as YamlError {
+            throw yamlError(e, file: file)
+        } catch {
+            throw EvalSuiteError(file: file, line: nil, key: "", reason: "invalid YAML: \(error)")
+        }
+        guard let node else { return Document(value: .null, lines: [:]) }
+        var conv = Converter(file: file, limits: limits)
+        let v = try conv.convert(node, path: "", depth: 0)
+        return Document(value: v, lines: conv.lines)
+    }
+
+    /// Parses YAML text leniently (no file context), nil when it is not YAML.
+    public static func parseOrNil(_ text: String) -> EvalJSON? {
+        try? load(text, file: "<value>").value
+    }
+
+    /// The first segment of a key path (`tests[2].vars` → `tests`).
+    static func topKey(_ path: String) -> String {
+        String(path.prefix { $0 != "." && $0 != "[" })
+    }
+
+    static func yamlError(_ e: YamlError, file: String) -> EvalSuiteError {
+        switch e {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
+            let ctx = context.map { "\($0.text) " } ?? ""
+            return EvalSuiteError(file: file, line: mark.line, key: "", reason: "invalid YAML: \(ctx)\(problem) (column \(mark.column))")
+        default:
+            return EvalSuiteError(file: file, line: nil, key: "", reason: "invalid YAML: \(e)")
+        }
+    }
+
+    struct Converter {
+        let file: String
+        let limits: Limits
+        var nodes = 0
+        var lines: [String: Int] = [:]
+
+        mutating func convert(_ node: Node, path: String, depth: Int) throws -> EvalJSON {
+            nodes += 1
+            if nodes > limits.maxNodes {
+                throw EvalSuiteError(file: file, line: node.mark?.line, key: EvalYAML.topKey(path), reason: "document expands to more than \(limits.maxNodes) nodes (YAML alias bomb?)")
+            }
+            if depth > limits.maxDepth {
+                throw EvalSuiteError(file: file, line: node.mark?.line, key: EvalYAML.topKey(path), reason: "nesting deeper than \(limits.maxDepth) levels")
+            }
+            if let m = node.mark, lines[path] == nil { lines[path] = m.line }
+            switch node {
+            case .scalar(let s):
+                if s.string.utf8.count > limits.maxScalarBytes {
+                    throw EvalSuiteError(file: file, line: s.mark?.line, key: path, reason: "value is \(s.string.utf8.count) bytes, more than the limit of \(limits.maxScalarBytes)")
+                }
+                return EvalYAML.resolveScalar(s)
+            case .sequence(let seq):
+                var out: [EvalJSON] = []
+                out.reserveCapacity(seq.count)
+                for (i, n) in seq.enumerated() { out.append(try convert(n, path: "\(path)[\(i)]", depth: depth + 1)) }
+                return .array(out)
+            case .mapping(let map):
+                var o = EvalObject()
+                var merges: [EvalJSON] = []
+                for (k, v) in map {
+                    let key: String
+                    if case .scalar(let ks) = k {
+                        if ks.string == "<<", ks.style == .plain {
+                            merges.append(try convert(v, path: path, depth: depth + 1))
+                            continue
+                        }
+                        key = ks.string
+                    } else {
+                        key = try convert(k, path: path, depth: depth + 1).jsonString
+                    }
+                    let childPath = path.isEmpty ? key : "\(path).\(key)"
+                    if let m = k.mark { lines[childPath] = m.line }
+                    o[key] = try convert(v, path: childPath, depth: depth + 1)
+                }
+                for m in merges {
+                    let sources = m.arrayValue ?? [m]
+                    for src in sources {
+                        guard let so = src.objectValue else {
+                            throw EvalSuiteError(file: file, line: node.mark?.line, key: path, reason: "cannot merge mappings; the provided source object is unacceptable")
+                        }
+                        for (k, v) in so.pairs where o[k] == nil { o[k] = v }
+                    }
+                }
+                return .object(o)
+            case .alias:
+                throw EvalSuiteError(file: file, line: node.mark?.line, key: path, reason: "unresolved alias")
+            }
+        }
+    }
+
+    static let implicitTag = "tag:flywheel,2026:implicit"
+    /// A resolver that leaves every untagged plain scalar for `resolvePlain` to type.
+    static let resolver: Resolver = Resolver.basic.appending(try! Resolver.Rule(Tag.Name(rawValue: implicitTag), "^"))
+
+    static func resolveScalar(_ s: Node.Scalar) -> EvalJSON {
+        let str = s.string
+        let tag = s.tag.description
+        if s.style != .plain {
+            switch tag {
+            case "tag:yaml.org,2002:int": return Int64(str).map(EvalJSON.int) ?? .string(str)
+            case "tag:yaml.org,2002:float": return Double(str).map(EvalJSON.double) ?? .string(str)
+            default: return .string(str)
+            }
+        }
+        if tag == implicitTag || tag.isEmpty || tag == "?" { return resolvePlain(str) }
+        switch tag {
+        case "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool":
+            return resolvePlain(str)
+        default:
+            return .string(str)
+        }
+    }
+
+    /// js-yaml's core-schema resolution of a plain scalar.
+    public static func resolvePlain(_ str: String) -> EvalJSON {
+        switch str {
+        case "", "~", "null", "Null", "NULL": return .null
+        case "true", "True", "TRUE": return .bool(true)
+        case "false", "False", "FALSE": return .bool(false)
+        case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .double(.infinity)
+        case "-.inf", "-.Inf", "-.INF": return .double(-.infinity)
+        case ".nan", ".NaN", ".NAN": return .double(.nan)
+        default: break
+        }
+        guard let f = str.utf8.first, (f >= 0x30 && f <= 0x39) || f == UInt8(ascii: "-") || f == UInt8(ascii: "+") || f == UInt8(ascii: ".") else {
+            return .string(str)
+        }
+        var body = Substring(str)
+        var neg = false
+        if body.hasPrefix("-") { neg = true; body = body.dropFirst() } else if body.hasPrefix("+") { body = body.dropFirst() }
+        let clean = body.replacingOccurrences(of: "_", with: "")
+        if clean.hasPrefix("0x"), let v = Int64(clean.dropFirst(2), radix: 16), !clean.dropFirst(2).isEmpty { return .int(neg ? -v : v) }
+        if clean.hasPrefix("0o"), let v = Int64(clean.dropFirst(2), radix: 8), !clean.dropFirst(2).isEmpty { return .int(neg ? -v : v) }
+        if clean.hasPrefix("0b"), let v = Int64(clean.dropFirst(2), radix: 2), !clean.dropFirst(2).isEmpty { return .int(neg ? -v : v) }
+        if !clean.isEmpty, clean.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            if let v = Int64(clean) { return .int(neg ? -v : v) }
+            return .double((neg ? -1 : 1) * (Double(clean) ?? 0))
+        }
+        // float: (\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+        let u = Array(clean.utf8)
+        var i = 0
+        var digits = 0
+        while i < u.count, u[i] >= 0x30, u[i] <= 0x39 { i += 1; digits += 1 }
+        if i < u.count, u[i] == UInt8(ascii: ".") {
+            i += 1
+            while i < u.count, u[i] >= 0x30, u[i] <= 0x39 { i += 1; digits += 1 }
+        }
+        guard digits > 0 else { return .string(str) }
+        if i < u.count, u[i] == UInt8(ascii: "e") || u[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < u.count, u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-") { i += 1 }
+            var ed = 0
+            while i < u.count, u[i] >= 0x30, u[i] <= 0x39 { i += 1; ed += 1 }
+            if ed == 0 { return .string(str) }
+        }
+        guard i == u.count, let d = Double(clean) else { return .string(str) }
+        return .double(neg ? -d : d)
+    }
+}
+
+// MARK: - Writing
+
+/// Writes `EvalJSON` as block YAML that `EvalYAML.load` reads back to an equal value, keeping key order.
+public enum EvalYAMLWriter {
+    /// The YAML text of a document (ends with a newline).
+    public static func write(_ v: EvalJSON) -> String {
+        var out = ""
+        switch v {
+        case .object(let o) where !o.isEmpty: writeMapping(o, indent: 0, to: &out)
+        case .array(let a) where !a.isEmpty: writeSequence(a, indent: 0, to: &out)
+        default: out += scalar(v, indent: 0) + "\n"
+        }
+        return out
+    }
+
+    static func writeMapping(_ o: EvalObject, indent: Int, to out: inout String) {
+        let pad = String(repeating: " ", count: indent)
+        for (k, v) in o.pairs {
+            out += pad + key(k) + ":"
+            writeValue(v, indent: indent, to: &out)
+        }
+    }
+
+    static func writeSequence(_ a: [EvalJSON], indent: Int, to out: inout String) {
+        let pad = String(repeating: " ", count: indent)
+        for v in a {
+            out += pad + "-"
+            switch v {
+            case .object(let o) where !o.isEmpty:
+                // First key on the dash line.
+                var sub = ""
+                writeMapping(o, indent: indent + 2, to: &sub)
+                out += " " + sub.dropFirst(indent + 2)
+            case .array(let inner) where !inner.isEmpty:
+                out += "\n"
+                writeSequence(inner, indent: indent + 2, to: &out)
+            default:
+                out += " " + scalar(v, indent: indent + 2) + "\n"
+            }
+        }
+    }
+
+    static func writeValue(_ v: EvalJSON, indent: Int, to out: inout String) {
+        switch v {
+        case .object(let o) where !o.isEmpty:
+            out += "\n"
+            writeMapping(o, indent: indent + 2, to: &out)
+        case .array(let a) where !a.isEmpty:
+            out += "\n"
+            writeSequence(a, indent: indent, to: &out)
+        default:
+            out += " " + scalar(v, indent: indent + 2) + "\n"
+        }
+    }
+
+    static func key(_ k: String) -> String { isPlainSafe(k) ? k : JSNumber.quote(k) }
+
+    static func scalar(_ v: EvalJSON, indent: Int) -> String {
+        switch v {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .double(let d):
+            if d.isNaN { return ".nan" }
+            if d.isInfinite { return d < 0 ? "-.inf" : ".inf" }
+            let s = JSNumber.string(d)
+            return s.contains(".") || s.contains("e") ? s : s + ".0"
+        case .string(let s): return string(s, indent: indent)
+        case .array: return "[]"
+        case .object: return "{}"
+        }
+    }
+
+    static func string(_ s: String, indent: Int) -> String {
+        if isPlainSafe(s) { return s }
+        if s.contains("\n"), literalBlockSafe(s) {
+            let pad = String(repeating: " ", count: indent)
+            var chomp = "-"
+            var body = s
+            if s.hasSuffix("\n") {
+                chomp = s.hasSuffix("\n\n") ? "+" : ""
+                body = String(s.dropLast())
+            }
+            var out = "|" + chomp
+            for line in body.split(separator: "\n", omittingEmptySubsequences: false) {
+                out += "\n" + (line.isEmpty ? "" : pad + line)
+            }
+            return out
+        }
+        return JSNumber.quote(s)
+    }
+
+    static func literalBlockSafe(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, first != " ", first != "\n" else { return false }
+        for u in s.unicodeScalars {
+            if u.value < 0x20 && u != "\n" { return false }
+            if u.value == 0x7F || u.value == 0x85 || u.value == 0xFEFF || u.value == 0x2028 || u.value == 0x2029 { return false }
+        }
+        // Trailing spaces on a line and lines of only spaces would survive, but keep it simple.
+        for line in s.split(separator: "\n", omittingEmptySubsequences: false) where line.hasSuffix(" ") || line.hasSuffix("\t") {
+            return false
+        }
+        return true
+    }
+
+    static func isPlainSafe(_ s: String) -> Bool {
+        guard let f = s.unicodeScalars.first, let l = s.unicodeScalars.last else { return false }
+        if JSText.isSpace(f.value) || JSText.isSpace(l.value) { return false }
+        if "-?:,[]{}#&*!|>'\"%@`".unicodeScalars.contains(f) { return false }
+        for u in s.unicodeScalars {
+            let ok = (u.value >= 0x30 && u.value <= 0x39) || (u.value >= 0x41 && u.value <= 0x5A) || (u.value >= 0x61 && u.value <= 0x7A)
+                || " _-./()$+=~^;?'\"<>|\\".unicodeScalars.contains(u) || (u.value >= 0xA0 && u.value < 0xD800 && !JSText.isSpace(u.value))
+            if !ok { return false }
+        }
+        if case .string = EvalYAML.resolvePlain(s) {} else { return false }
+        if s.hasPrefix("---") || s.hasPrefix("...") { return false }
+        return true
+    }
+}

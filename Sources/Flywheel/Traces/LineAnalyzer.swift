@@ -1,0 +1,464 @@
+import Foundation
+
+/// Validates one JSONL line against HALO's span model and the spec checks, collecting the facts the index needs.
+/// Only the fields HALO reads are materialized; everything else is validated and skipped.
+struct LineAnalyzer {
+    let file: String
+    let options: TraceValidationOptions
+    var keyHashes: [UInt64] = []
+
+    init(file: String, options: TraceValidationOptions) {
+        self.file = file
+        self.options = options
+        keyHashes.reserveCapacity(64)
+    }
+
+    /// The interesting attribute values of one span.
+    struct Attrs {
+        var modelName: JSONValue?
+        var llmModelName: JSONValue?
+        var agentName: JSONValue?
+        var agentID: JSONValue?
+        var agentDotID: JSONValue?
+        var inputTokens: JSONValue?
+        var outputTokens: JSONValue?
+        var projectID: JSONValue?
+        var spanKind: JSONValue?
+        var observationKind: JSONValue?
+        var schemaVersion: JSONValue?
+        var hasToolName = false
+    }
+
+    static let requiredTop: [String] = ["trace_id", "span_id", "name", "kind", "start_time", "end_time", "status", "resource", "scope", "attributes"]
+    static let spanKinds: Set<String> = [
+        "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER",
+        "SPAN_KIND_CONSUMER",
+    ]
+    static let statusCodes: Set<String> = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"]
+    static let observationKinds: Set<String> = ["LLM", "TOOL", "AGENT", "CHAIN", "GUARDRAIL", "SPAN"]
+
+    mutating func analyze(
+        _ p: UnsafePointer<UInt8>, _ len: Int, line: Int, offset: Int, into problems: inout [TraceIssue]
+    ) -> SpanFacts? {
+        func issue(_ sev: TraceSeverity, _ field: String, _ code: String, _ message: String) -> TraceIssue {
+            TraceIssue(file: file, line: line, byteOffset: offset, severity: sev, field: field, code: code, message: message)
+        }
+        if len >= 3, p[0] == 0xEF, p[1] == 0xBB, p[2] == 0xBF {
+            problems.append(issue(.error, "<line>", "bom", "the line starts with a UTF-8 byte order mark (BOM); HALO rejects it"))
+            return nil
+        }
+        if let max = options.maxLineBytes, len > max {
+            problems.append(issue(.error, "<line>", "line_too_long", "the line is \(len) bytes, over the limit of \(max)"))
+            return nil
+        }
+        var allSpace = true
+        for i in 0..<len {
+            let c = p[i]
+            if !(c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0C || c == 0x0B) {
+                allSpace = false
+                break
+            }
+        }
+        if allSpace {
+            problems.append(issue(.error, "<line>", "whitespace_line", "a whitespace-only line (\(len) bytes); only exactly-empty lines are skipped"))
+            return nil
+        }
+        var s = JSONScanner(UnsafeRawBufferPointer(start: p, count: len))
+        s.maxDepth = options.maxDepth - 1  // the span object itself is not entered
+        s.skipWhitespace()
+        if s.pos < len, p[s.pos] != UInt8(ascii: "{") {
+            do {
+                let v = try s.parseDocument()
+                problems.append(issue(.error, "<line>", "not_object", "a span must be a JSON object, found \(v.typeName == "array" ? "an array" : "a \(v.typeName)")"))
+            } catch let e as JSONScanError {
+                problems.append(issue(.error, "<line>", e.message.contains("UTF-8") ? "invalid_utf8" : "invalid_json", "invalid JSON: \(e.description)"))
+            } catch {
+                problems.append(issue(.error, "<line>", "invalid_json", "invalid JSON"))
+            }
+            return nil
+        }
+        var local: [TraceIssue] = []
+        var wrong: [TraceIssue] = []
+        var wrongNested: [TraceIssue] = []
+        var facts = SpanFacts()
+        var attrs = Attrs()
+        var seen: UInt32 = 0  // bit per known top-level key
+        var statusSeen = false, statusMessageSeen = false, scopeVersionSeen = false, statusCodeSeen = false
+        var resourceAttrsSeen = false, scopeNameSeen = false
+        var topDuplicate = false, nestedDuplicate = false, attrDuplicate = false
+        var kind = ""
+        var otherTopKeys: [UInt64] = []
+        do {
+            s.pos += 1
+            s.skipWhitespace()
+            if s.pos < len, p[s.pos] == UInt8(ascii: "}") {
+                s.pos += 1
+            } else {
+                while true {
+                    s.skipWhitespace()
+                    guard s.pos < len else { throw s.fail("unexpected end of input inside an object (truncated JSON)") }
+                    guard p[s.pos] == UInt8(ascii: "\"") else { throw s.fail("expected a string key in an object") }
+                    let key = try readKey(&s)
+                    try s.expectColon()
+                    let k = topKey(key)
+                    if k >= 0 {
+                        if seen & (1 << k) != 0 { topDuplicate = true }
+                        seen |= 1 << k
+                    }
+                    switch k {
+                    case 0: facts.traceID = try readString(&s, "trace_id", &local) ?? ""
+                    case 1: facts.spanID = try readString(&s, "span_id", &local) ?? ""
+                    case 2: facts.parentSpanID = try readString(&s, "parent_span_id", &local) ?? ""
+                    case 3: _ = try readString(&s, "trace_state", &local)
+                    case 4: facts.name = try readString(&s, "name", &local) ?? ""
+                    case 5: kind = try readString(&s, "kind", &local) ?? ""
+                    case 6: facts.startTime = try readString(&s, "start_time", &local) ?? ""
+                    case 7: facts.endTime = try readString(&s, "end_time", &local) ?? ""
+                    case 8:
+                        statusSeen = true
+                        try readObject(&s, "status", &wrong) { s, key in
+                            if keyIs(key, "code") {
+                                if statusCodeSeen { nestedDuplicate = true }
+                                statusCodeSeen = true
+                                facts.statusCode = try readString(&s, "status.code", &local) ?? ""
+                            } else if keyIs(key, "message") {
+                                if statusMessageSeen { nestedDuplicate = true }
+                                statusMessageSeen = true
+                                facts.statusMessage = try readString(&s, "status.message", &local) ?? ""
+                            } else {
+                                local.append(issue(.error, "status.\(keyText(key))", "extra_key", "extra key in status (only code and message are allowed)"))
+                                try s.skipValue()
+                            }
+                        }
+                    case 9:
+                        try readObject(&s, "resource", &wrong) { s, key in
+                            if keyIs(key, "attributes") {
+                                if resourceAttrsSeen { nestedDuplicate = true }
+                                resourceAttrsSeen = true
+                                try readObject(&s, "resource.attributes", &wrongNested, arrayHint: true) { s, key in
+                                    if keyIs(key, "service.name") {
+                                        let v = try s.parseValue()
+                                        if case .string(let name) = v { facts.serviceName = name } else { facts.serviceName = nil }
+                                    } else {
+                                        try s.skipValue()
+                                    }
+                                }
+                            } else {
+                                local.append(issue(.error, "resource.\(keyText(key))", "extra_key", "extra key in resource (only attributes is allowed)"))
+                                try s.skipValue()
+                            }
+                        }
+                    case 10:
+                        try readObject(&s, "scope", &wrong) { s, key in
+                            if keyIs(key, "name") {
+                                if scopeNameSeen { nestedDuplicate = true }
+                                scopeNameSeen = true
+                                _ = try readString(&s, "scope.name", &local)
+                            } else if keyIs(key, "version") {
+                                if scopeVersionSeen { nestedDuplicate = true }
+                                scopeVersionSeen = true
+                                _ = try readString(&s, "scope.version", &local)
+                            } else {
+                                local.append(issue(.error, "scope.\(keyText(key))", "extra_key", "extra key in scope (only name and version are allowed)"))
+                                try s.skipValue()
+                            }
+                        }
+                    case 11:
+                        keyHashes.removeAll(keepingCapacity: true)
+                        attrs = Attrs()
+                        try readObject(&s, "attributes", &wrong, arrayHint: true) { s, key in
+                            let h = keyHash(key)
+                            if keyHashes.contains(h) { attrDuplicate = true }
+                            keyHashes.append(h)
+                            try readAttribute(&s, key, &attrs)
+                        }
+                    default:
+                        let h = keyHash(key)
+                        if otherTopKeys.contains(h) { topDuplicate = true }
+                        otherTopKeys.append(h)
+                        try s.skipValue()
+                    }
+                    s.skipWhitespace()
+                    guard s.pos < len else { throw s.fail("unexpected end of input inside an object (truncated JSON)") }
+                    let c = p[s.pos]
+                    s.pos += 1
+                    if c == UInt8(ascii: ",") { continue }
+                    if c == UInt8(ascii: "}") { break }
+                    throw s.fail("expected ',' or '}' in an object", at: s.pos - 1)
+                }
+            }
+            s.skipWhitespace()
+            if s.pos < len {
+                throw s.fail(p[s.pos] == UInt8(ascii: "{") ? "a second JSON object on the same line" : "extra data after the JSON object")
+            }
+        } catch let e as JSONScanError {
+            let code = e.message.contains("UTF-8") ? "invalid_utf8" : "invalid_json"
+            problems.append(issue(.error, "<line>", code, "invalid JSON: \(e.description)"))
+            return nil
+        } catch {
+            problems.append(issue(.error, "<line>", "invalid_json", "invalid JSON"))
+            return nil
+        }
+        local += wrong + wrongNested
+        // Required keys.
+        for (i, name) in Self.requiredTop.enumerated() {
+            let bit = [0, 1, 4, 5, 6, 7, 8, 9, 10, 11][i]
+            if seen & (1 << bit) == 0 {
+                local.append(issue(.error, name, "missing", "required field \(name) is missing"))
+            }
+        }
+        if seen & (1 << 8) != 0, statusSeen, !statusCodeSeen, !local.contains(where: { $0.field == "status" }) {
+            local.append(issue(.error, "status.code", "missing", "required field status.code is missing"))
+        }
+        if seen & (1 << 9) != 0, !resourceAttrsSeen, !local.contains(where: { $0.field == "resource" }) {
+            local.append(issue(.error, "resource.attributes", "missing", "required field resource.attributes is missing"))
+        }
+        if seen & (1 << 10) != 0, !scopeNameSeen, !local.contains(where: { $0.field == "scope" }) {
+            local.append(issue(.error, "scope.name", "missing", "required field scope.name is missing"))
+        }
+        let valid = !local.contains { $0.severity == .error }
+        if valid {
+            // Spec warnings (HALO accepts the line).
+            if seen & (1 << 2) == 0 { local.append(issue(.warning, "parent_span_id", "missing_optional_key", "parent_span_id is missing (defaults to \"\"); Flywheel and HALO's checker expect all 12 keys")) }
+            if seen & (1 << 3) == 0 { local.append(issue(.warning, "trace_state", "missing_optional_key", "trace_state is missing (defaults to \"\"); Flywheel and HALO's checker expect all 12 keys")) }
+            if !statusMessageSeen { local.append(issue(.warning, "status.message", "missing_optional_key", "status.message is missing (defaults to \"\")")) }
+            if !scopeVersionSeen { local.append(issue(.warning, "scope.version", "missing_optional_key", "scope.version is missing (defaults to \"\")")) }
+            if !Self.spanKinds.contains(kind) { local.append(issue(.warning, "kind", "kind_not_otlp", "kind \(quoted(kind)) is not an OTLP SPAN_KIND_* value")) }
+            if !Self.statusCodes.contains(facts.statusCode) {
+                local.append(issue(.warning, "status.code", "status_code_not_otlp", "status.code \(quoted(facts.statusCode)) is not STATUS_CODE_OK/ERROR/UNSET; only STATUS_CODE_ERROR counts as an error"))
+            }
+            let st = TraceTime.parse(facts.startTime), et = TraceTime.parse(facts.endTime)
+            if st == nil { local.append(issue(.warning, "start_time", "timestamp_format", "start_time \(quoted(facts.startTime)) is not UTC YYYY-MM-DDTHH:MM:SS.fffffffffZ (9 digits); HALO compares times as strings")) }
+            if et == nil { local.append(issue(.warning, "end_time", "timestamp_format", "end_time \(quoted(facts.endTime)) is not UTC YYYY-MM-DDTHH:MM:SS.fffffffffZ (9 digits); HALO compares times as strings")) }
+            if let st, let et, et < st { local.append(issue(.warning, "end_time", "end_before_start", "end_time \(facts.endTime) is before start_time \(facts.startTime)")) }
+            // Attributes.
+            let sv = attrs.schemaVersion
+            if !(sv == .int(1) || sv == .bool(true) || sv == .double(1)) {
+                local.append(issue(.warning, "attributes[\"inference.export.schema_version\"]", "schema_version", "inference.export.schema_version must be the integer 1, found \(sv.map(describe) ?? "nothing")"))
+            }
+            if !truthy(attrs.projectID) { local.append(issue(.warning, "attributes[\"inference.project_id\"]", "project_id_missing", "inference.project_id is missing or empty")) }
+            let obs = attrs.observationKind?.stringValue
+            if obs == nil || !Self.observationKinds.contains(obs!) {
+                local.append(issue(.warning, "attributes[\"inference.observation_kind\"]", "observation_kind_invalid", "inference.observation_kind must be AGENT, LLM, TOOL, CHAIN, GUARDRAIL or SPAN, found \(attrs.observationKind.map(describe) ?? "nothing")"))
+            }
+            if attrs.spanKind == nil { local.append(issue(.warning, "attributes[\"openinference.span.kind\"]", "span_kind_missing", "openinference.span.kind is missing (tool errors are counted only when it is TOOL)")) }
+            for (v, key) in [(attrs.inputTokens, "inference.llm.input_tokens"), (attrs.outputTokens, "inference.llm.output_tokens")] {
+                guard let v, v != .null else { continue }
+                if case .int(let i) = v {
+                    if i < 0 { local.append(issue(.warning, "attributes[\"\(key)\"]", "token_negative", "\(key) is negative (\(i))")) }
+                } else {
+                    local.append(issue(.warning, "attributes[\"\(key)\"]", "token_not_int", "\(key) is \(v.typeName), not an integer; HALO ignores it in token totals"))
+                }
+            }
+            if obs == "LLM", !truthy(attrs.modelName), !truthy(attrs.llmModelName) {
+                local.append(issue(.warning, "attributes[\"inference.llm.model_name\"]", "llm_without_model", "LLM span without inference.llm.model_name / llm.model_name"))
+            }
+            if obs == "TOOL", !attrs.hasToolName { local.append(issue(.warning, "attributes[\"tool.name\"]", "tool_without_name", "TOOL span without tool.name")) }
+            if topDuplicate || nestedDuplicate || attrDuplicate || s.flags.duplicateKey {
+                local.append(issue(.warning, attrDuplicate ? "attributes" : "<line>", "duplicate_json_key", "an object repeats a key; the last value wins"))
+            }
+            if s.flags.nonstandardNumber { local.append(issue(.warning, "<line>", "nonstandard_number", "NaN or Infinity is not standard JSON")) }
+            if s.flags.escapedSlash { local.append(issue(.warning, "<line>", "escaped_slash", "\\/ escape: HALO's regex tools search the raw line, so a\\/b misses a/b")) }
+            // Notes.
+            if !TraceIDs.isCanonicalTraceID(facts.traceID) { local.append(issue(.note, "trace_id", "id_format", "trace_id \(quoted(facts.traceID)) is not 32 lowercase hex digits")) }
+            if !TraceIDs.isCanonicalSpanID(facts.spanID) { local.append(issue(.note, "span_id", "id_format", "span_id \(quoted(facts.spanID)) is not 16 lowercase hex digits")) }
+            if !truthy(attrs.agentName), !truthy(attrs.agentID), !truthy(attrs.agentDotID) {
+                local.append(issue(.note, "attributes[\"inference.agent_name\"]", "missing_agent_identity", "no inference.agent_name / inference.agent_id / agent.id"))
+            }
+        }
+        for var i in local {
+            i.line = line
+            i.byteOffset = offset
+            problems.append(i)
+        }
+        guard valid else { return nil }
+        // Facts with HALO's rules.
+        facts.isError = facts.statusCode == "STATUS_CODE_ERROR"
+        facts.isTool = attrs.spanKind == .string("TOOL")
+        let model = truthy(attrs.modelName) ? attrs.modelName : attrs.llmModelName
+        if case .string(let m)? = model, !m.isEmpty { facts.modelName = m }
+        if case .string(let a)? = attrs.agentName, !a.isEmpty { facts.agentName = a }
+        let aid = truthy(attrs.agentID) ? attrs.agentID : attrs.agentDotID
+        if case .string(let a)? = aid, !a.isEmpty { facts.agentID = a }
+        facts.inputTokens = tokenValue(attrs.inputTokens)
+        facts.outputTokens = tokenValue(attrs.outputTokens)
+        if case .string(let pid)? = attrs.projectID, !pid.isEmpty { facts.projectID = pid }
+        return facts
+    }
+
+    // MARK: - Helpers
+
+    /// A key as raw bytes (no escapes) or decoded text.
+    enum Key {
+        case raw(UnsafeBufferPointer<UInt8>)
+        case text(String)
+    }
+
+    func readKey(_ s: inout JSONScanner) throws -> Key {
+        let open = s.pos
+        s.pos += 1
+        let start = s.pos
+        let c = try s.scanPlain()
+        if c == UInt8(ascii: "\"") {
+            let r = UnsafeBufferPointer(start: s.base + start, count: s.pos - start)
+            s.pos += 1
+            return .raw(r)
+        }
+        s.pos = open
+        return .text(try s.parseString())
+    }
+
+    func keyText(_ k: Key) -> String {
+        switch k {
+        case .raw(let b): return String(decoding: b, as: UTF8.self)
+        case .text(let t): return t
+        }
+    }
+
+    @inline(__always) func withKeyBytes<R>(_ k: Key, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        switch k {
+        case .raw(let b): return body(b)
+        case .text(let t):
+            var t = t
+            return t.withUTF8 { body($0) }
+        }
+    }
+
+    @inline(__always) func keyIs(_ k: Key, _ lit: StaticString) -> Bool {
+        withKeyBytes(k) { b in
+            b.count == lit.utf8CodeUnitCount && memcmp(b.baseAddress!, lit.utf8Start, b.count) == 0
+        }
+    }
+
+    func keyHash(_ k: Key) -> UInt64 {
+        withKeyBytes(k) { b in
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for c in b { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+            return h
+        }
+    }
+
+    static let topKeys: [StaticString] = [
+        "trace_id", "span_id", "parent_span_id", "trace_state", "name", "kind", "start_time", "end_time", "status",
+        "resource", "scope", "attributes",
+    ]
+
+    func topKey(_ k: Key) -> Int {
+        withKeyBytes(k) { b in
+            for (i, lit) in Self.topKeys.enumerated()
+            where b.count == lit.utf8CodeUnitCount && memcmp(b.baseAddress!, lit.utf8Start, b.count) == 0 {
+                return i
+            }
+            return -1
+        }
+    }
+
+    /// Reads a string value; a non-string (including null) is a `wrong_type` error and is skipped.
+    func readString(_ s: inout JSONScanner, _ field: String, _ local: inout [TraceIssue]) throws -> String? {
+        s.skipWhitespace()
+        guard s.pos < s.end else { throw s.fail("unexpected end of input (truncated JSON)") }
+        if s.base[s.pos] == UInt8(ascii: "\"") { return try s.parseString() }
+        let start = s.pos
+        let v = try s.parseValue()
+        _ = start
+        let what = v == .null ? "null where a string is required" : "expected a string, found \(v.typeName) \(describe(v))"
+        local.append(
+            TraceIssue(file: file, line: 0, byteOffset: 0, severity: .error, field: field, code: "wrong_type", message: what))
+        return nil
+    }
+
+    /// Iterates an object value's keys; a non-object is a `wrong_type` error and is skipped.
+    func readObject(
+        _ s: inout JSONScanner, _ field: String, _ wrong: inout [TraceIssue], arrayHint: Bool = false,
+        _ body: (inout JSONScanner, Key) throws -> Void
+    ) throws {
+        s.skipWhitespace()
+        guard s.pos < s.end else { throw s.fail("unexpected end of input (truncated JSON)") }
+        guard s.base[s.pos] == UInt8(ascii: "{") else {
+            let v = try s.parseValue()
+            var what = v == .null ? "null where an object is required" : "expected an object, found \(v.typeName)"
+            if arrayHint, v.typeName == "array" { what += " (an OTLP key/value array is not accepted; use a JSON object)" }
+            wrong.append(TraceIssue(file: file, line: 0, byteOffset: 0, severity: .error, field: field, code: "wrong_type", message: what))
+            return
+        }
+        try s.enter()
+        s.pos += 1
+        s.skipWhitespace()
+        if s.pos < s.end, s.base[s.pos] == UInt8(ascii: "}") {
+            s.pos += 1
+            s.depth -= 1
+            return
+        }
+        while true {
+            s.skipWhitespace()
+            guard s.pos < s.end else { throw s.fail("unexpected end of input inside an object (truncated JSON)") }
+            guard s.base[s.pos] == UInt8(ascii: "\"") else { throw s.fail("expected a string key in an object") }
+            let key = try readKey(&s)
+            try s.expectColon()
+            try body(&s, key)
+            s.skipWhitespace()
+            guard s.pos < s.end else { throw s.fail("unexpected end of input inside an object (truncated JSON)") }
+            let c = s.base[s.pos]
+            s.pos += 1
+            if c == UInt8(ascii: ",") { continue }
+            if c == UInt8(ascii: "}") { break }
+            throw s.fail("expected ',' or '}' in an object", at: s.pos - 1)
+        }
+        s.depth -= 1
+    }
+
+    func readAttribute(_ s: inout JSONScanner, _ key: Key, _ a: inout Attrs) throws {
+        let handled: Bool = withKeyBytes(key) { b in
+            switch b.count {
+            case 8, 9, 14, 18, 20, 23, 24, 26, 27, 31: return true
+            default: return false
+            }
+        }
+        guard handled else {
+            try s.skipValue()
+            return
+        }
+        if keyIs(key, "inference.llm.model_name") { a.modelName = try s.parseValue() }
+        else if keyIs(key, "llm.model_name") { a.llmModelName = try s.parseValue() }
+        else if keyIs(key, "inference.agent_name") { a.agentName = try s.parseValue() }
+        else if keyIs(key, "inference.agent_id") { a.agentID = try s.parseValue() }
+        else if keyIs(key, "agent.id") { a.agentDotID = try s.parseValue() }
+        else if keyIs(key, "inference.llm.input_tokens") { a.inputTokens = try s.parseValue() }
+        else if keyIs(key, "inference.llm.output_tokens") { a.outputTokens = try s.parseValue() }
+        else if keyIs(key, "inference.project_id") { a.projectID = try s.parseValue() }
+        else if keyIs(key, "openinference.span.kind") { a.spanKind = try s.parseValue() }
+        else if keyIs(key, "inference.observation_kind") { a.observationKind = try s.parseValue() }
+        else if keyIs(key, "inference.export.schema_version") { a.schemaVersion = try s.parseValue() }
+        else if keyIs(key, "tool.name") { a.hasToolName = true; try s.skipValue() }
+        else { try s.skipValue() }
+    }
+}
+
+/// Python truthiness of an optional JSON value.
+func truthy(_ v: JSONValue?) -> Bool {
+    switch v {
+    case nil, .null?: return false
+    case .bool(let b)?: return b
+    case .int(let i)?: return i != 0
+    case .double(let d)?: return d != 0
+    case .string(let s)?: return !s.isEmpty
+    case .array(let a)?: return !a.isEmpty
+    case .object(let o)?: return !o.isEmpty
+    }
+}
+
+/// HALO adds a token attribute only when it is a JSON integer (`true` counts as 1).
+func tokenValue(_ v: JSONValue?) -> Int64 {
+    switch v {
+    case .int(let i)?: return i
+    case .bool(let b)?: return b ? 1 : 0
+    default: return 0
+    }
+}
+
+func describe(_ v: JSONValue) -> String {
+    let t = v.canonicalText
+    return t.unicodeScalars.count > 60 ? prefixScalars(t, 60) + "…" : t
+}
+
+func quoted(_ s: String) -> String { JSONValue.string(s).canonicalText }

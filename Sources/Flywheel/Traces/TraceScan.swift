@@ -1,0 +1,419 @@
+import Foundation
+
+// One pass over JSONL bytes that validates every line (spec §6) and builds the per-trace index (spec §3, §5) at
+// the same time. Lines are scanned with a byte-level parser that only materializes the fields HALO reads; large
+// attribute values are validated and skipped without allocation. Big buffers are split at line boundaries and
+// scanned in parallel; partial results merge in file order.
+
+/// Per-trace rollup built in one pass; the rows behind query/overview and the byte slices behind view/search.
+public struct IndexedTrace: Sendable, Hashable {
+    public var traceID: String
+    /// Index of the source (file) in the dataset.
+    public var source: Int
+    /// 1-based line of the trace's first span.
+    public var firstLine: Int
+    /// Byte offset and length (without `\n`) of each span line, in file order.
+    public var offsets: [Int] = []
+    public var lengths: [Int] = []
+    public var lines: [Int] = []
+    public var spanIDs: [String] = []
+    public var parentIDs: [String] = []
+    public var startTime = ""
+    public var endTime = ""
+    public var hasErrors = false
+    public var serviceNames: [String] = []
+    public var modelNames: [String] = []
+    public var agentNames: [String] = []
+    public var agentIDs: [String] = []
+    public var inputTokens: Int64 = 0
+    public var outputTokens: Int64 = 0
+    /// The first non-empty `inference.project_id`.
+    public var projectID: String?
+    public var projectIDs: [String] = []
+    public var missingAgentIdentityCount = 0
+    public var otelErrorSpanCount = 0
+    public var toolErrorSpanCount = 0
+    /// (span name, first 200 code points of status.message) of each error span, in file order.
+    public var errorSignatures: [ErrorSignature] = []
+    /// Name of the first span without a parent (the root), if any.
+    public var rootSpanName: String?
+
+    public struct ErrorSignature: Sendable, Hashable {
+        public var spanName: String
+        public var message: String
+    }
+
+    public var spanCount: Int { offsets.count }
+    /// Line bytes without `\n`, summed.
+    public var rawJSONLBytes: Int { lengths.reduce(0, +) }
+
+    /// Distinct non-empty parent ids with no span of that id in the trace.
+    public var missingParentCount: Int {
+        let ids = Set(spanIDs)
+        return Set(parentIDs.filter { !$0.isEmpty }).filter { !ids.contains($0) }.count
+    }
+    public var projectIDMismatchCount: Int { max(0, projectIDs.count - 1) }
+
+    /// Duration from the first start to the last end when both are 9-digit timestamps.
+    public var durationNanos: Int64? {
+        guard let s = TraceTime.parse(startTime), let e = TraceTime.parse(endTime) else { return nil }
+        return e - s
+    }
+
+    mutating func merge(_ o: IndexedTrace) {
+        offsets += o.offsets
+        lengths += o.lengths
+        lines += o.lines
+        spanIDs += o.spanIDs
+        parentIDs += o.parentIDs
+        if startTime.isEmpty || (!o.startTime.isEmpty && codePointLess(o.startTime, startTime)) { startTime = o.startTime }
+        if endTime.isEmpty || codePointLess(endTime, o.endTime) { endTime = o.endTime }
+        hasErrors = hasErrors || o.hasErrors
+        for s in o.serviceNames { addUnique(&serviceNames, s) }
+        for s in o.modelNames { addUnique(&modelNames, s) }
+        for s in o.agentNames { addUnique(&agentNames, s) }
+        for s in o.agentIDs { addUnique(&agentIDs, s) }
+        inputTokens &+= o.inputTokens
+        outputTokens &+= o.outputTokens
+        if projectID == nil { projectID = o.projectID }
+        for s in o.projectIDs { addUnique(&projectIDs, s) }
+        missingAgentIdentityCount += o.missingAgentIdentityCount
+        otelErrorSpanCount += o.otelErrorSpanCount
+        toolErrorSpanCount += o.toolErrorSpanCount
+        errorSignatures += o.errorSignatures
+        if rootSpanName == nil { rootSpanName = o.rootSpanName }
+    }
+}
+
+@inline(__always) func addUnique(_ a: inout [String], _ s: String) {
+    if !a.contains(s) { a.append(s) }
+}
+
+/// Code point order (= UTF-8 byte order), as Python compares strings.
+@inline(__always) func codePointLess(_ a: String, _ b: String) -> Bool {
+    a.utf8.lexicographicallyPrecedes(b.utf8)
+}
+
+/// The result of scanning a dataset.
+struct TraceDatasetScan: Sendable {
+    var report: TraceValidationReport
+    var traces: [IndexedTrace]
+    var traceIndex: [String: Int]
+    var sources: [TraceSource]
+
+    static func scan(_ sources: [TraceSource], options: TraceValidationOptions) -> TraceDatasetScan {
+        var traces: [IndexedTrace] = []
+        var traceIndex: [String: Int] = [:]
+        var fileReports: [TraceFileReport] = []
+        var all: [TraceIssue] = []
+        var stopped = false
+        for (si, src) in sources.enumerated() {
+            if stopped { break }
+            var part = src.data.withUnsafeBytes { buf in
+                FileScan.run(buf, name: src.name, source: si, options: options)
+            }
+            var problems = part.problems
+            // Cross-file: a trace id already seen in an earlier file is an error, and is not merged.
+            for t in part.traces {
+                if traceIndex[t.traceID] != nil {
+                    let earlier = sources[traces[traceIndex[t.traceID]!].source].name
+                    problems.append(
+                        TraceIssue(
+                            file: src.name, line: t.firstLine, byteOffset: t.offsets.first ?? 0, severity: .error,
+                            field: "trace_id", code: "duplicate_trace_across_files",
+                            message: "trace_id \(t.traceID) also appears in \(earlier); traces are never merged across files"))
+                    part.spansOK -= t.spanCount
+                } else {
+                    traceIndex[t.traceID] = traces.count
+                    traces.append(t)
+                }
+            }
+            problems.sort { ($0.line, $0.severity.rank) < ($1.line, $1.severity.rank) }
+            if options.stopAtFirstError, let first = problems.first(where: { $0.severity == .error }) {
+                problems = [first]
+                stopped = true
+            }
+            let errors = problems.filter { $0.severity == .error }.count
+            let warnings = problems.filter { $0.severity == .warning }.count
+            let notes = problems.count - errors - warnings
+            let failed = errors > 0 || (options.warningsFail && warnings > 0)
+            fileReports.append(
+                TraceFileReport(
+                    file: src.name, verdict: failed ? "failed" : "ok", spansOK: part.spansOK, errors: errors,
+                    warnings: warnings, notes: notes, problems: problems))
+            all += problems
+        }
+        let ok = !fileReports.contains { $0.verdict != "ok" }
+        return TraceDatasetScan(
+            report: TraceValidationReport(files: fileReports, issues: all, ok: ok), traces: traces,
+            traceIndex: traceIndex, sources: sources)
+    }
+}
+
+/// Scan of one file's bytes.
+struct FileScan {
+    var traces: [IndexedTrace] = []
+    var traceIndex: [String: Int] = [:]
+    var problems: [TraceIssue] = []
+    var spansOK = 0
+
+    static func run(_ buf: UnsafeRawBufferPointer, name: String, source: Int, options: TraceValidationOptions) -> FileScan {
+        let n = buf.count
+        guard n > 0, let base = buf.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return FileScan() }
+        if n >= 2, base[0] == 0x1F, base[1] == 0x8B {
+            var f = FileScan()
+            f.problems.append(
+                TraceIssue(
+                    file: name, line: 1, byteOffset: 0, severity: .error, field: "<file>", code: "gzip",
+                    message: "the file is gzip-compressed; HALO reads plain UTF-8 JSONL"))
+            return f
+        }
+        // Split into chunks at line boundaries for parallel scanning.
+        let workers = n >= 8 << 20 ? max(1, min(8, ProcessInfo.processInfo.activeProcessorCount)) : 1
+        var bounds = [0]
+        for w in 1..<workers {
+            var p = n * w / workers
+            if p <= bounds.last! { continue }
+            if let nl = memchr(base + p, 0x0A, n - p) {
+                p = UnsafePointer<UInt8>(nl.assumingMemoryBound(to: UInt8.self)) - base + 1
+                if p > bounds.last!, p < n { bounds.append(p) }
+            }
+        }
+        bounds.append(n)
+        let chunks = bounds.count - 1
+        let cuts = bounds
+        nonisolated(unsafe) let ubase = base
+        // Line numbers at each chunk start.
+        var lineBase = [Int](repeating: 1, count: chunks)
+        if chunks > 1 {
+            nonisolated(unsafe) var counts = [Int](repeating: 0, count: chunks)
+            let lock = NSLock()
+            DispatchQueue.concurrentPerform(iterations: chunks - 1) { i in
+                let c = countNewlines(ubase + cuts[i], cuts[i + 1] - cuts[i])
+                lock.lock()
+                counts[i] = c
+                lock.unlock()
+            }
+            for i in 1..<chunks { lineBase[i] = lineBase[i - 1] + counts[i - 1] }
+        }
+        let firstLines = lineBase
+        nonisolated(unsafe) var parts = [FileScan?](repeating: nil, count: chunks)
+        if chunks == 1 {
+            parts[0] = scanChunk(base, 0, n, line: 1, name: name, source: source, options: options)
+        } else {
+            let lock = NSLock()
+            DispatchQueue.concurrentPerform(iterations: chunks) { i in
+                let r = scanChunk(ubase, cuts[i], cuts[i + 1], line: firstLines[i], name: name, source: source, options: options)
+                lock.lock()
+                parts[i] = r
+                lock.unlock()
+            }
+        }
+        var merged = parts[0]!
+        for i in 1..<chunks {
+            let p = parts[i]!
+            merged.problems += p.problems
+            merged.spansOK += p.spansOK
+            for t in p.traces {
+                if let j = merged.traceIndex[t.traceID] {
+                    merged.traces[j].merge(t)
+                } else {
+                    merged.traceIndex[t.traceID] = merged.traces.count
+                    merged.traces.append(t)
+                }
+            }
+        }
+        merged.crossLineChecks(name: name)
+        return merged
+    }
+
+    static func countNewlines(_ p: UnsafePointer<UInt8>, _ count: Int) -> Int {
+        var c = 0
+        var q = p
+        var left = count
+        while left > 0, let nl = memchr(q, 0x0A, left) {
+            c += 1
+            let np = UnsafePointer<UInt8>(nl.assumingMemoryBound(to: UInt8.self)) + 1
+            left -= np - q
+            q = np
+        }
+        return c
+    }
+
+    static func scanChunk(
+        _ base: UnsafePointer<UInt8>, _ from: Int, _ to: Int, line firstLine: Int, name: String, source: Int,
+        options: TraceValidationOptions
+    ) -> FileScan {
+        var f = FileScan()
+        var analyzer = LineAnalyzer(file: name, options: options)
+        var pos = from
+        var line = firstLine
+        while pos < to {
+            let lineEnd: Int
+            if let nl = memchr(base + pos, 0x0A, to - pos) {
+                lineEnd = UnsafePointer<UInt8>(nl.assumingMemoryBound(to: UInt8.self)) - base
+            } else {
+                lineEnd = to
+            }
+            let len = lineEnd - pos
+            if len > 0 {
+                if let facts = analyzer.analyze(base + pos, len, line: line, offset: pos, into: &f.problems) {
+                    f.spansOK += 1
+                    f.absorb(facts, offset: pos, length: len, line: line, source: source)
+                }
+            }
+            pos = lineEnd + 1
+            line += 1
+            if options.stopAtFirstError, f.problems.contains(where: { $0.severity == .error }) { break }
+        }
+        return f
+    }
+
+    mutating func absorb(_ s: SpanFacts, offset: Int, length: Int, line: Int, source: Int) {
+        let ti: Int
+        if let j = traceIndex[s.traceID] {
+            ti = j
+        } else {
+            ti = traces.count
+            traceIndex[s.traceID] = ti
+            traces.append(IndexedTrace(traceID: s.traceID, source: source, firstLine: line))
+        }
+        traces[ti].absorb(s, offset: offset, length: length, line: line)
+    }
+
+    /// Checks that need the whole trace: duplicate span ids, missing parents, parent cycles, project id
+    /// mismatches, negative token totals.
+    mutating func crossLineChecks(name: String) {
+        for t in traces {
+            var firstLineOf: [String: Int] = [:]
+            for (i, id) in t.spanIDs.enumerated() {
+                if let first = firstLineOf[id] {
+                    problems.append(
+                        TraceIssue(
+                            file: name, line: t.lines[i], byteOffset: t.offsets[i], severity: .warning, field: "span_id",
+                            code: "duplicate_span_id",
+                            message: "span_id \(id) already used at line \(first) in trace \(t.traceID)"))
+                } else {
+                    firstLineOf[id] = t.lines[i]
+                }
+            }
+            var parentOf: [String: String] = [:]
+            for (i, p) in t.parentIDs.enumerated() {
+                if parentOf[t.spanIDs[i]] == nil { parentOf[t.spanIDs[i]] = p }
+                if !p.isEmpty, firstLineOf[p] == nil {
+                    problems.append(
+                        TraceIssue(
+                            file: name, line: t.lines[i], byteOffset: t.offsets[i], severity: .warning,
+                            field: "parent_span_id", code: "missing_parent",
+                            message: "parent_span_id \(p) names no span of trace \(t.traceID)"))
+                }
+            }
+            // Cycles: follow parent links; a walk that returns to a visited span of the same walk is a cycle.
+            var state: [String: UInt8] = [:]  // 1 = on the current walk, 2 = done
+            for (i, id) in t.spanIDs.enumerated() where state[id] == nil {
+                var walk: [String] = []
+                var cur = id
+                var cycle = false
+                while true {
+                    if let st = state[cur] {
+                        if st == 1 { cycle = true }
+                        break
+                    }
+                    state[cur] = 1
+                    walk.append(cur)
+                    guard let p = parentOf[cur], !p.isEmpty, parentOf[p] != nil else { break }
+                    cur = p
+                }
+                for w in walk { state[w] = 2 }
+                if cycle {
+                    problems.append(
+                        TraceIssue(
+                            file: name, line: t.lines[i], byteOffset: t.offsets[i], severity: .warning,
+                            field: "parent_span_id", code: "parent_cycle",
+                            message: "parent links of trace \(t.traceID) form a cycle through span \(cur)"))
+                }
+            }
+            if t.projectIDs.count > 1 {
+                problems.append(
+                    TraceIssue(
+                        file: name, line: t.firstLine, byteOffset: t.offsets.first ?? 0, severity: .warning,
+                        field: "attributes[\"inference.project_id\"]", code: "project_id_mismatch",
+                        message: "trace \(t.traceID) has \(t.projectIDs.count) project ids: \(t.projectIDs.sorted(by: codePointLess).joined(separator: ", "))"))
+            }
+            for (v, key) in [(t.inputTokens, "input_tokens"), (t.outputTokens, "output_tokens")] where v < 0 {
+                problems.append(
+                    TraceIssue(
+                        file: name, line: t.firstLine, byteOffset: t.offsets.first ?? 0, severity: .error,
+                        field: "attributes[\"inference.llm.\(key)\"]", code: "negative_token_total",
+                        message: "trace \(t.traceID) sums to \(v) \(key); HALO's index build fails on a negative total"))
+            }
+        }
+    }
+}
+
+extension IndexedTrace {
+    mutating func absorb(_ s: SpanFacts, offset: Int, length: Int, line: Int) {
+        offsets.append(offset)
+        lengths.append(length)
+        lines.append(line)
+        spanIDs.append(s.spanID)
+        parentIDs.append(s.parentSpanID)
+        if startTime.isEmpty || codePointLess(s.startTime, startTime) { startTime = s.startTime }
+        if endTime.isEmpty || codePointLess(endTime, s.endTime) { endTime = s.endTime }
+        if s.isError {
+            hasErrors = true
+            otelErrorSpanCount += 1
+            if s.isTool { toolErrorSpanCount += 1 }
+            errorSignatures.append(ErrorSignature(spanName: s.name, message: prefixScalars(s.statusMessage, 200)))
+        }
+        if let v = s.serviceName { addUnique(&serviceNames, v) }
+        if let v = s.modelName { addUnique(&modelNames, v) }
+        if let v = s.agentName { addUnique(&agentNames, v) }
+        if let v = s.agentID {
+            addUnique(&agentIDs, v)
+        } else if s.agentName == nil {
+            missingAgentIdentityCount += 1
+        }
+        inputTokens &+= s.inputTokens
+        outputTokens &+= s.outputTokens
+        if let p = s.projectID {
+            addUnique(&projectIDs, p)
+            if projectID == nil { projectID = p }
+        }
+        if s.parentSpanID.isEmpty, rootSpanName == nil { rootSpanName = s.name }
+    }
+}
+
+/// The first `n` Unicode scalars of `s`.
+func prefixScalars(_ s: String, _ n: Int) -> String {
+    if s.utf8.count <= n { return s }
+    var out = String.UnicodeScalarView()
+    var i = 0
+    for u in s.unicodeScalars {
+        if i == n { break }
+        out.append(u)
+        i += 1
+    }
+    return String(out)
+}
+
+/// What the index needs from one valid span line.
+struct SpanFacts {
+    var traceID = ""
+    var spanID = ""
+    var parentSpanID = ""
+    var name = ""
+    var startTime = ""
+    var endTime = ""
+    var statusCode = ""
+    var statusMessage = ""
+    var isError = false
+    var isTool = false
+    var serviceName: String?
+    var modelName: String?
+    var agentName: String?
+    var agentID: String?
+    var inputTokens: Int64 = 0
+    var outputTokens: Int64 = 0
+    var projectID: String?
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+import TestSupport
+
+@testable import Flywheel
+
+@Suite("Traces: validation")
+struct TraceValidationTests {
+    @Test("valid fixtures have no errors; the spec example is clean even in strict mode")
+    func validFixtures() throws {
+        for file in TraceFixtures.validFiles {
+            let r = try TraceValidator.validate(files: [TraceFixtures.url(file)])
+            #expect(r.haloAccepts, "\(file): \(r.errors)")
+            #expect(r.ok)
+        }
+        let strict = try TraceValidator.validate(
+            files: [TraceFixtures.url("spec_examples.jsonl")], options: .init(warningsFail: true))
+        #expect(strict.issues.isEmpty)
+        #expect(strict.ok)
+        // HALO's SDK output: 24-hex span ids and spans without agent identity are notes, which never fail.
+        let sdk = try TraceValidator.validate(
+            files: [TraceFixtures.url("agents_sdk_offline_mock.jsonl")], options: .init(warningsFail: true))
+        #expect(sdk.haloAccepts && sdk.ok)
+        #expect(sdk.issues.contains { $0.code == "id_format" && $0.severity == .note })
+        #expect(sdk.issues.filter { $0.code == "missing_agent_identity" }.count == 36)  // as HALO's checker counts
+        #expect(sdk.issues.allSatisfy { $0.severity == .note })
+    }
+
+    @Test("each bad line of the invalid fixture is reported with its line number and field")
+    func invalidFixture() throws {
+        let url = TraceFixtures.url("gen_small_3traces_plus_invalid.jsonl")
+        let r = try TraceValidator.validate(files: [url])
+        let errors = r.errors
+        #expect(!r.ok)
+        let expected: [(Int, String, String)] = [
+            (52, "parent_span_id", "wrong_type"), (53, "status.message", "wrong_type"),
+            (54, "resource.schema_url", "extra_key"), (55, "start_time", "wrong_type"), (56, "attributes", "wrong_type"),
+            (57, "<line>", "invalid_json"),
+        ]
+        #expect(errors.map(\.line) == expected.map(\.0))
+        for (line, field, code) in expected {
+            let e = try #require(errors.first { $0.line == line })
+            #expect(e.field == field)
+            #expect(e.code == code)
+            #expect(e.file == url.path)
+            #expect(!e.message.isEmpty)
+        }
+        // Byte offsets agree with HALO's checker output.
+        #expect(errors.first?.byteOffset == 194878)
+        #expect(errors.last?.byteOffset == 199778)
+        #expect(errors.first { $0.line == 52 }?.message.contains("null") == true)
+        // Strict mode stops at the first error.
+        let first = try TraceValidator.validate(files: [url], options: .init(stopAtFirstError: true))
+        #expect(first.issues.count == 1 && first.issues[0].line == 52)
+    }
+
+    struct Expected: Decodable {
+        var ok: Bool
+        var issues: [ExpectedIssue]
+    }
+    struct ExpectedIssue: Decodable {
+        var line: Int
+        var code: String
+        var field: String?
+    }
+
+    static let corpus: [String: Expected] = {
+        let url = TraceFixtures.url("malformed/expected.json")
+        guard let data = try? Data(contentsOf: url) else { return [:] }
+        return (try? JSONDecoder().decode([String: Expected].self, from: data)) ?? [:]
+    }()
+
+    @Test("the malformed corpus has at least 100 cases")
+    func corpusSize() {
+        #expect(Self.corpus.count >= 100)
+    }
+
+    @Test("every malformed case gives a clear error at the right line, never a crash", arguments: corpus.keys.sorted())
+    func malformed(name: String) throws {
+        let expected = try #require(Self.corpus[name])
+        let data = try TraceFixtures.data("malformed/" + name)
+        let r = TraceValidator.validate(data: data, name: name)
+        #expect(r.haloAccepts == expected.ok, "\(name): \(r.issues)")
+        for want in expected.issues {
+            let found = r.issues.contains { i in
+                i.line == want.line && i.code == want.code && (want.field == nil || i.field == want.field)
+            }
+            #expect(found, "\(name): expected \(want.code) at line \(want.line) \(want.field ?? ""), got \(r.issues.map(\.description))")
+        }
+        for i in r.issues {
+            #expect(i.line >= 1 && !i.field.isEmpty && !i.message.isEmpty && i.file == name)
+        }
+        // The store refuses the file exactly when HALO would.
+        let store = try? TraceStore(data: data, name: name)
+        #expect((store != nil) == expected.ok)
+        if !expected.ok {
+            #expect(throws: TraceStoreError.self) { try TraceStore(data: data, name: name) }
+        }
+    }
+
+    @Test("every prefix of a valid line is reported as truncated, never a crash")
+    func truncations() throws {
+        let line = Array(try TraceFixtures.data("spec_examples.jsonl").prefix { $0 != 0x0A })
+        var reported = 0
+        for cut in stride(from: 1, to: line.count, by: 7) {
+            let r = TraceValidator.validate(data: Data(line[..<cut]), name: "cut")
+            let e = r.errors
+            #expect(e.count == 1 && e[0].line == 1, "cut at \(cut): \(r.issues)")
+            if e.first?.code == "invalid_json" || e.first?.code == "invalid_utf8" { reported += 1 }
+        }
+        #expect(reported == (line.count - 1 + 6) / 7)
+    }
+
+    @Test("a 50 MB single line is validated without trouble, and the size limit catches it")
+    func hugeLine() throws {
+        var span = try Span(line: String(decoding: try TraceFixtures.data("spec_examples.jsonl").prefix { $0 != 0x0A }, as: UTF8.self))
+        span.attributes["output.value"] = .string(String(repeating: "0123456789abcdef/’\"\\\n", count: 50_000_000 / 22))
+        let data = SpanWriter.data([span])
+        #expect(data.count > 50_000_000)
+        let r = TraceValidator.validate(data: data, name: "huge.jsonl")
+        #expect(r.haloAccepts, "\(r.issues)")
+        let limited = TraceValidator.validate(data: data, name: "huge.jsonl", options: .init(maxLineBytes: 1 << 20))
+        #expect(limited.errors.map(\.code) == ["line_too_long"])
+        // The same line, truncated at the end.
+        let cut = TraceValidator.validate(data: data.prefix(data.count - 3), name: "huge.jsonl")
+        #expect(cut.errors.map(\.code) == ["invalid_json"])
+    }
+
+    @Test("deeply nested attributes give an error, not a stack overflow")
+    func deepNesting() {
+        let head = #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{"deep":"#
+        let deep = head + String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000) + "}}"
+        let r = TraceValidator.validate(data: Data(deep.utf8), name: "deep")
+        #expect(r.errors.map(\.code) == ["invalid_json"])
+        #expect(r.errors.first?.message.contains("nesting") == true)
+        #expect(throws: SpanDecodingError.self) { try Span(line: deep) }
+    }
+
+    @Test("a trace id shared across the files of a dataset is an error")
+    func sharedTraceAcrossFiles() throws {
+        let dir = TestPaths.scratch("dup")
+        let a = dir.appendingPathComponent("a.jsonl"), b = dir.appendingPathComponent("b.jsonl")
+        try TraceFixtures.data("spec_examples.jsonl").write(to: a)
+        try TraceFixtures.data("spec_examples.jsonl").write(to: b)
+        let r = try TraceValidator.validate(files: [a, b])
+        #expect(r.files[0].verdict == "ok")
+        #expect(r.files[1].errors == 1)
+        let e = try #require(r.errors.first)
+        #expect(e.code == "duplicate_trace_across_files" && e.file == b.path && e.line == 1 && e.field == "trace_id")
+        #expect(throws: TraceStoreError.self) { try TraceStore(files: [a, b]) }
+        // Different files with different traces form one dataset.
+        let store = try TraceStore(files: [TraceFixtures.url("spec_examples.jsonl"), TraceFixtures.url("gen_small_3traces.jsonl")])
+        #expect(try store.count().total == 4)
+    }
+
+    @Test("reports encode to JSON with the spec's field names")
+    func reportJSON() throws {
+        let r = TraceValidator.validate(data: Data("{\"a\":1}\n".utf8), name: "x.jsonl")
+        let json = try JSONValue.parse(try JSONEncoder().encode(r.files[0]))
+        #expect(json["verdict"] == "failed")
+        #expect(json["spans_ok"] == 0)
+        let p = try #require(json["problems"]?.arrayValue?.first)
+        #expect(Set(p.objectValue!.keys) == ["file", "line", "byte_offset", "severity", "field", "code", "message"])
+        #expect(p["severity"] == "error")
+    }
+}
