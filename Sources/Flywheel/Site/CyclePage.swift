@@ -62,12 +62,12 @@ enum CyclePage {
         var project: String
         var cycle: Cycle
         var previous: Cycle?
-        var rows: [EvalRow]?
-        var previousRows: [EvalRow]?
+        var rows: [SiteEvalRow]?
+        var previousRows: [SiteEvalRow]?
         var traces: [TraceSummary]
         var feedback: [FeedbackItem]?
-        var diagnosis: Diagnosis?
-        var previousDiagnosis: Diagnosis?
+        var diagnosis: SiteDiagnosis?
+        var previousDiagnosis: SiteDiagnosis?
         var handoff: String?
         var harnessDiff: TreeDiff
     }
@@ -112,7 +112,7 @@ enum CyclePage {
     }
 
     /// Links for evidence items: trace page (with span anchor) and eval row anchor.
-    static func evidenceHTML(_ items: [EvidenceRef], cycle: Int, traceIDs: Set<String>, caseIDs: Set<String>, path: String) -> String {
+    static func evidenceHTML(_ items: [SiteEvidence], cycle: Int, traceIDs: Set<String>, caseIDs: Set<String>, path: String) -> String {
         guard !items.isEmpty else { return "" }
         var out = "<ul class=\"evidence\">"
         for ev in items {
@@ -196,7 +196,7 @@ enum CyclePage {
                 hasDescription: !r.description.isEmpty && r.description != r.caseID, hasTrace: traceKnown)
         }
         let counts = Dictionary(grouping: rows, by: \.status).mapValues(\.count)
-        let evalCounts = "\(rows.count) rows: " + EvalRow.Status.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+        let evalCounts = "\(rows.count) rows: " + SiteEvalRow.Status.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
         // Traces.
         let traceRows = i.traces.map { t in
             TraceRow(
@@ -219,8 +219,8 @@ enum CyclePage {
         let modes = (d?.failureModes ?? []).map { m in
             var ev = m.evidence
             if ev.isEmpty {
-                ev = m.traceIDs.map { EvidenceRef(traceID: $0, spanID: nil, evalID: nil, note: "") }
-                    + m.evalIDs.map { EvidenceRef(traceID: nil, spanID: nil, evalID: $0, note: "") }
+                ev = m.traceIDs.map { SiteEvidence(traceID: $0, spanID: nil, evalID: nil, note: "") }
+                    + m.evalIDs.map { SiteEvidence(traceID: nil, spanID: nil, evalID: $0, note: "") }
             }
             return ModeView(
                 anchor: "fm-" + HTML.anchor(m.id), title: m.title, kind: m.kind, category: m.category, count: String(m.count),

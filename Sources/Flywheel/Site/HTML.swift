@@ -73,7 +73,7 @@ enum HTML {
         let ok = !id.isEmpty && id.utf8.count <= 64 && id.utf8.allSatisfy {
             ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F || $0 == 0x2D
         }
-        return ok ? id : "h" + StableHash.hex(id)
+        return ok ? id : "h" + SiteHash.hex(id)
     }
 
     /// An anchor-safe id fragment: the id itself when it is `[A-Za-z0-9_-]`, else a readable cleaned prefix plus a
@@ -86,7 +86,7 @@ enum HTML {
             let ok = (u.value >= 0x30 && u.value <= 0x39) || (u.value >= 0x41 && u.value <= 0x5A) || (u.value >= 0x61 && u.value <= 0x7A) || u == "_" || u == "-"
             readable.unicodeScalars.append(ok ? u : "-")
         }
-        return readable + "-" + String(StableHash.hex(id).prefix(8))
+        return readable + "-" + String(SiteHash.hex(id).prefix(8))
     }
 
     /// JSON text for embedding in a `.js` data file: `<`, `>`, `&`, U+2028 and U+2029 escaped so the text can never
@@ -116,8 +116,50 @@ enum HTML {
     }
 }
 
+/// Byte-level writer of JavaScript string literals that are also safe inside HTML (`<`, `>`, `&`, U+2028/U+2029
+/// escaped), for the per-trace data files.
+enum JSLiteral {
+    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func append(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        out.append(0x22)
+        text.withUTF8 { buf in
+            var i = 0
+            let n = buf.count
+            while i < n {
+                let b = buf[i]
+                switch b {
+                case 0x22: out.append(0x5C); out.append(0x22)
+                case 0x5C: out.append(0x5C); out.append(0x5C)
+                case 0x0A: out.append(0x5C); out.append(0x6E)
+                case 0x0D: out.append(0x5C); out.append(0x72)
+                case 0x09: out.append(0x5C); out.append(0x74)
+                case 0x00..<0x20, 0x3C, 0x3E, 0x26:
+                    out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+                case 0xE2 where i + 2 < n && buf[i + 1] == 0x80 && (buf[i + 2] == 0xA8 || buf[i + 2] == 0xA9):
+                    out.append(contentsOf: [0x5C, 0x75, 0x32, 0x30, 0x32, buf[i + 2] == 0xA8 ? 0x38 : 0x39])
+                    i += 2
+                default: out.append(b)
+                }
+                i += 1
+            }
+        }
+        out.append(0x22)
+    }
+
+    static func array(_ items: [String], to out: inout [UInt8]) {
+        out.append(0x5B)
+        for (i, s) in items.enumerated() {
+            if i > 0 { out.append(0x2C) }
+            append(s, to: &out)
+        }
+        out.append(0x5D)
+    }
+}
+
 /// FNV-1a 64-bit: stable across runs and platforms (keys of the incremental manifest, hashed file names).
-enum StableHash {
+enum SiteHash {
     static func value(_ text: String) -> UInt64 { value(Data(text.utf8)) }
 
     static func value(_ data: Data) -> UInt64 {

@@ -15,7 +15,7 @@ enum MatrixPage {
 
     /// One case's history: status per cycle.
     struct History: Sendable, Hashable {
-        var statuses: [Int: EvalRow.Status]
+        var statuses: [Int: SiteEvalRow.Status]
         var addedCycle: Int?
         var category: String
     }
@@ -31,7 +31,7 @@ enum MatrixPage {
     }
 
     static func facts(_ h: History, cycles: [Int]) -> Facts {
-        var prev: (Int, EvalRow.Status)?
+        var prev: (Int, SiteEvalRow.Status)?
         var first: Int?, fixed: Int?, flips = 0
         var flipCycles: [Int: Int] = [:]
         var seen: Int?

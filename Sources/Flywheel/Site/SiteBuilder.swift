@@ -227,10 +227,10 @@ public enum SiteBuilder {
         for dir in [FlywheelTemplates.directory, FlywheelSiteAssets.directory] {
             for name in (try? fm.contentsOfDirectory(atPath: dir.path))?.sorted() ?? [] {
                 let data = fm.contents(atPath: dir.appendingPathComponent(name).path) ?? Data()
-                parts.append(name + ":" + StableHash.hex(StableHash.value(data)))
+                parts.append(name + ":" + SiteHash.hex(SiteHash.value(data)))
             }
         }
-        return StableHash.hex(parts.joined(separator: "\n"))
+        return SiteHash.hex(parts.joined(separator: "\n"))
     }
 }
 

@@ -4,7 +4,7 @@ import Foundation
 // file means "stage not run yet", a missing or mistyped field falls back to a default.
 
 /// One row of a cycle's gate results.
-struct EvalRow: Sendable, Hashable {
+struct SiteEvalRow: Sendable, Hashable {
     enum Status: String, Sendable, CaseIterable { case pass, fail, error, skipped }
     var caseID: String
     var description: String
@@ -40,31 +40,31 @@ struct FeedbackItem: Sendable, Hashable {
 }
 
 /// A pointer into the record (a trace, a span, an eval row) with a note.
-struct EvidenceRef: Sendable, Hashable {
+struct SiteEvidence: Sendable, Hashable {
     var traceID: String?
     var spanID: String?
     var evalID: String?
     var note: String
 }
 
-struct FailureMode: Sendable, Hashable {
+struct SiteFailureMode: Sendable, Hashable {
     var id, title, kind, category: String
     var count: Int
     var traceIDs: [String]
     var evalIDs: [String]
-    var evidence: [EvidenceRef]
+    var evidence: [SiteEvidence]
 }
 
-struct Recommendation: Sendable, Hashable {
+struct SiteRecommendation: Sendable, Hashable {
     var id, title, area, change, confidence, effort, validation, impact: String
     var rank: Int
     var patchFile: String?
     var patchAppend: String?
-    var evidence: [EvidenceRef]
+    var evidence: [SiteEvidence]
     var failureModeIDs: [String]
 }
 
-struct Outcome: Sendable, Hashable {
+struct SiteOutcome: Sendable, Hashable {
     var recommendationID: String
     var fromCycle: Int?
     var implemented: Bool
@@ -75,11 +75,11 @@ struct Outcome: Sendable, Hashable {
     var note: String
 }
 
-struct Diagnosis: Sendable, Hashable {
+struct SiteDiagnosis: Sendable, Hashable {
     var generatedBy: String
-    var failureModes: [FailureMode]
-    var recommendations: [Recommendation]
-    var outcomes: [Outcome]
+    var failureModes: [SiteFailureMode]
+    var recommendations: [SiteRecommendation]
+    var outcomes: [SiteOutcome]
 }
 
 /// One span of a trace (HALO span JSONL), the fields the site shows.
@@ -199,11 +199,11 @@ enum ArtifactParser {
     }
 
     /// Rows of `results.json` (v3, v2 or legacy layouts).
-    static func results(_ data: Data) -> [EvalRow] {
+    static func results(_ data: Data) -> [SiteEvalRow] {
         guard let json = FastJSON.parse(data) else { return [] }
         let rowsValue = json["results"]?["results"] ?? json["results"]
         let rows = rowsValue?.arrayValue ?? []
-        var out: [EvalRow] = []
+        var out: [SiteEvalRow] = []
         for (i, row) in rows.enumerated() {
             guard row.objectValue != nil else { continue }
             let meta = row["testCase"]?["metadata"]?.objectValue ?? row["metadata"]?.objectValue ?? [:]
@@ -213,7 +213,7 @@ enum ArtifactParser {
             let skipped =
                 rowMeta["flywheel"]?["status"]?.stringValue == "skipped" || meta["flywheel"]?["status"]?.stringValue == "skipped"
             let failureReason = int(row["failureReason"])
-            let status: EvalRow.Status =
+            let status: SiteEvalRow.Status =
                 success ? .pass : skipped ? .skipped : (failureReason == 2 ? .error : .fail)
             let description = optString(row["description"]) ?? optString(row["testCase"]?["description"]) ?? ""
             let caseID =
@@ -224,7 +224,7 @@ enum ArtifactParser {
             let output: String
             if let o = row["response"]?["output"] { output = string(o) } else { output = "" }
             let reason = optString(row["gradingResult"]?["reason"]) ?? optString(row["error"]) ?? ""
-            out.append(EvalRow(
+            out.append(SiteEvalRow(
                 caseID: caseID, description: description, status: status, score: row["score"]?.doubleValue,
                 namedScores: named, category: optString(meta["category"]) ?? "uncategorised",
                 traceID: optString(vars["trace_id"]) ?? optString(meta["trace_id"]),
@@ -249,26 +249,26 @@ enum ArtifactParser {
         return out
     }
 
-    static func evidence(_ v: JSONValue?) -> [EvidenceRef] {
+    static func evidence(_ v: JSONValue?) -> [SiteEvidence] {
         (v?.arrayValue ?? []).compactMap { e in
             guard e.objectValue != nil else { return nil }
-            return EvidenceRef(
+            return SiteEvidence(
                 traceID: optString(e["trace_id"]), spanID: optString(e["span_id"]), evalID: optString(e["eval_id"]),
                 note: string(e["note"]))
         }
     }
 
     /// `diagnosis.json`, or nil when it does not parse as an object.
-    static func diagnosis(_ data: Data) -> Diagnosis? {
+    static func diagnosis(_ data: Data) -> SiteDiagnosis? {
         guard let v = FastJSON.parse(data), v.objectValue != nil else { return nil }
         let modes = (v["failure_modes"]?.arrayValue ?? []).map { m in
-            FailureMode(
+            SiteFailureMode(
                 id: string(m["id"]), title: string(m["title"]), kind: string(m["kind"]), category: string(m["category"]),
                 count: int(m["count"]) ?? 0, traceIDs: strings(m["trace_ids"]), evalIDs: strings(m["eval_ids"]),
                 evidence: evidence(m["evidence"]))
         }
         let recs = (v["recommendations"]?.arrayValue ?? []).enumerated().map { (i, r) in
-            Recommendation(
+            SiteRecommendation(
                 id: string(r["id"]), title: string(r["title"]), area: string(r["area"]), change: string(r["change"]),
                 confidence: string(r["confidence"]), effort: string(r["effort"]), validation: string(r["validation"]),
                 impact: string(r["predicted_impact"]?["summary"]), rank: int(r["rank"]) ?? (i + 1),
@@ -276,13 +276,13 @@ enum ArtifactParser {
                 evidence: evidence(r["evidence"]), failureModeIDs: strings(r["failure_mode_ids"]))
         }.sorted { ($0.rank, $0.id) < ($1.rank, $1.id) }
         let outcomes = (v["outcomes"]?.arrayValue ?? []).map { o in
-            Outcome(
+            SiteOutcome(
                 recommendationID: string(o["recommendation_id"]), fromCycle: int(o["from_cycle"]),
                 implemented: o["implemented"]?.boolValue ?? false, status: string(o["status"]),
                 flippedToPass: strings(o["flipped_to_pass"]), stillFailing: strings(o["still_failing"]),
                 regressed: strings(o["regressed"]), note: string(o["note"]))
         }
-        return Diagnosis(
+        return SiteDiagnosis(
             generatedBy: string(v["generated_by"]), failureModes: modes, recommendations: recs, outcomes: outcomes)
     }
 
@@ -292,13 +292,23 @@ enum ArtifactParser {
         var byID: [String: [SpanRecord]] = [:]
         for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
             guard let v = FastJSON.parse(Data(line)), let o = v.objectValue else { continue }
-            let tid = string(o["trace_id"])
-            let span = SpanRecord(
-                traceID: tid, spanID: string(o["span_id"]), parentID: string(o["parent_span_id"]),
-                name: string(o["name"]), kind: string(o["kind"]), start: string(o["start_time"]),
-                end: string(o["end_time"]), statusCode: string(o["status"]?["code"]),
-                statusMessage: string(o["status"]?["message"]), attributes: o["attributes"]?.objectValue ?? [:],
-                service: string(o["resource"]?["attributes"]?["service.name"]))
+            let span: SpanRecord
+            if let s = try? Span(json: v) {
+                // A valid HALO span: the traces stage's model.
+                span = SpanRecord(
+                    traceID: s.traceID, spanID: s.spanID, parentID: s.parentSpanID, name: s.name, kind: s.kind,
+                    start: s.startTime, end: s.endTime, statusCode: s.status.code, statusMessage: s.status.message,
+                    attributes: s.attributes, service: s.serviceName ?? "")
+            } else {
+                // Lenient: a line HALO would reject still shows what it has.
+                span = SpanRecord(
+                    traceID: string(o["trace_id"]), spanID: string(o["span_id"]), parentID: string(o["parent_span_id"]),
+                    name: string(o["name"]), kind: string(o["kind"]), start: string(o["start_time"]),
+                    end: string(o["end_time"]), statusCode: string(o["status"]?["code"]),
+                    statusMessage: string(o["status"]?["message"]), attributes: o["attributes"]?.objectValue ?? [:],
+                    service: string(o["resource"]?["attributes"]?["service.name"]))
+            }
+            let tid = span.traceID
             if byID[tid] == nil { order.append(tid) }
             byID[tid, default: []].append(span)
         }

@@ -8,7 +8,7 @@ struct SitePlan {
 
     init(index: HistoryIndex, renderer: PageRenderer) {
         let common = [renderer.fingerprint, index.loopID, renderer.baseURL ?? "", index.project].joined(separator: "|")
-        func key(_ parts: [String]) -> String { StableHash.hex(([common] + parts).joined(separator: "|")) }
+        func key(_ parts: [String]) -> String { SiteHash.hex(([common] + parts).joined(separator: "|")) }
         let cycleJSONs = index.cycles.map { "\($0.number):\($0.id(Layout.CycleFile.cycle))" }
 
         units.append(SiteUnit(id: "overview", key: key(["overview"] + cycleJSONs)) { reader in

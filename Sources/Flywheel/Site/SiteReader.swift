@@ -26,10 +26,10 @@ struct HistoryIndex: Sendable {
 final class SiteReader {
     let snap: HistorySnapshot
     let index: HistoryIndex
-    private var resultsCache: [Int: [EvalRow]?] = [:]
+    private var resultsCache: [Int: [SiteEvalRow]?] = [:]
     private var tracesCache: [Int: [TraceRecord]] = [:]
     private var feedbackCache: [Int: [FeedbackItem]?] = [:]
-    private var diagnosisCache: [Int: Diagnosis?] = [:]
+    private var diagnosisCache: [Int: SiteDiagnosis?] = [:]
 
     init(snapshot: HistorySnapshot, atCycle: Int?) throws {
         snap = snapshot
@@ -55,7 +55,7 @@ final class SiteReader {
 
     func data(_ n: Int, _ name: String) throws -> Data? { try snap.cycleFile(n, name) }
 
-    func results(_ n: Int) throws -> [EvalRow]? {
+    func results(_ n: Int) throws -> [SiteEvalRow]? {
         if let cached = resultsCache[n] { return cached }
         let v = try data(n, Layout.CycleFile.results).map(ArtifactParser.results)
         resultsCache[n] = .some(v)
@@ -69,7 +69,7 @@ final class SiteReader {
         return v
     }
 
-    func diagnosis(_ n: Int) throws -> Diagnosis? {
+    func diagnosis(_ n: Int) throws -> SiteDiagnosis? {
         if let cached = diagnosisCache[n] { return cached }
         let v = try data(n, Layout.CycleFile.diagnosis).flatMap(ArtifactParser.diagnosis)
         diagnosisCache[n] = .some(v)

@@ -83,11 +83,16 @@ enum TracePage {
         let html = r.page(
             kind: "trace", path: path, title: "Trace \(CyclePage.shortID(t.id)) · cycle \(n)", project: i.project, view: view,
             crumbs: crumbs, scripts: [dataName])
-        let data: JSONValue = .object([
-            "id": .string(t.id), "bodies": .array(bodies.map { .string($0) }), "full": .array(full.map { .string($0) }),
-        ])
-        let js = "window.FLYWHEEL_TRACE = " + HTML.jsonForScript(data) + ";\n"
-        return [(path, html), (dataPath, Data(js.utf8))]
+        var js: [UInt8] = []
+        js.reserveCapacity(bodies.reduce(64) { $0 + $1.utf8.count + 8 })
+        js.append(contentsOf: Array("window.FLYWHEEL_TRACE = {\"id\":".utf8))
+        JSLiteral.append(t.id, to: &js)
+        js.append(contentsOf: Array(",\"bodies\":".utf8))
+        JSLiteral.array(bodies, to: &js)
+        js.append(contentsOf: Array(",\"full\":".utf8))
+        JSLiteral.array(full, to: &js)
+        js.append(contentsOf: Array("};\n".utf8))
+        return [(path, html), (dataPath, Data(js))]
     }
 
     static func artifactHTML(name: String, data: Data, markdown: any MarkdownRendering) -> String {
