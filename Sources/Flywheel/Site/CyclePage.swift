@@ -264,7 +264,7 @@ enum CyclePage {
             hasTraces: !traceRows.isEmpty, traces: traceRows, hasFeedback: !feedback.isEmpty, feedback: feedback,
             hasDiagnosis: d != nil, generatedBy: d?.generatedBy ?? "", hasFailureModes: !modes.isEmpty, failureModes: modes,
             hasRecommendations: !recs.isEmpty, recommendations: recs, hasOutcomes: !outcomes.isEmpty, outcomes: outcomes,
-            hasHandoff: i.handoff != nil, handoffHTML: i.handoff.map { markdown.html($0) } ?? "")
+            hasHandoff: i.handoff != nil, handoffHTML: i.handoff.map { markdown.html($0, idPrefix: "handoff-") } ?? "")
     }
 }
 

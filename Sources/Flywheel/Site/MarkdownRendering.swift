@@ -1,17 +1,34 @@
 import Foundation
+import Markdown
 
 /// Turns untrusted Markdown into safe HTML for the site. The real implementation is the cmark-gfm wrapper
-/// (`Markdown` module: tagfilter, no raw HTML); `EscapingMarkdown` is the fallback that keeps every byte escaped.
+/// (`CmarkMarkdown`: tagfilter, no raw HTML, unsafe URL schemes dropped); `EscapingMarkdown` is a fallback that keeps
+/// every byte escaped.
 public protocol MarkdownRendering: Sendable {
-    /// Safe HTML for `markdown` (no raw HTML passes through).
-    func html(_ markdown: String) -> String
+    /// Safe HTML for `markdown` (no raw HTML passes through); heading anchors start with `idPrefix`.
+    func html(_ markdown: String, idPrefix: String) -> String
+}
+
+extension MarkdownRendering {
+    /// Safe HTML for `markdown`.
+    public func html(_ markdown: String) -> String { html(markdown, idPrefix: "") }
+}
+
+/// cmark-gfm through the `Markdown` wrapper module (GFM tables, strikethrough, autolinks, task lists, tagfilter;
+/// raw HTML omitted).
+public struct CmarkMarkdown: MarkdownRendering {
+    public init() {}
+
+    public func html(_ markdown: String, idPrefix: String) -> String {
+        Markdown.renderHTML(markdown, idPrefix: idPrefix).html
+    }
 }
 
 /// A minimal, always-safe renderer: headings, fenced code and paragraphs, every piece of text HTML-escaped.
 public struct EscapingMarkdown: MarkdownRendering {
     public init() {}
 
-    public func html(_ markdown: String) -> String {
+    public func html(_ markdown: String, idPrefix: String) -> String {
         var out: [String] = []
         var paragraph: [String] = []
         var code: [String]? = nil
@@ -45,7 +62,7 @@ public struct EscapingMarkdown: MarkdownRendering {
             if hashes >= 1, hashes <= 6, line.dropFirst(hashes).hasPrefix(" ") {
                 flush()
                 let text = String(line.dropFirst(hashes + 1)).trimmingCharacters(in: .whitespaces)
-                out.append("<h\(hashes + 1) id=\"\(Self.slug(text))\">\(HTML.escape(text))</h\(hashes + 1)>")
+                out.append("<h\(hashes + 1) id=\"\(HTML.escape(HTML.anchor(idPrefix)))\(Self.slug(text))\">\(HTML.escape(text))</h\(hashes + 1)>")
                 continue
             }
             if line.trimmingCharacters(in: .whitespaces).isEmpty { flush(); continue }

@@ -47,8 +47,8 @@ public struct SiteReport: Sendable {
 
 /// The Markdown renderer the site uses by default.
 public enum SiteMarkdown {
-    /// The default renderer (the cmark-gfm wrapper once merged; escaping fallback until then).
-    public static let `default`: any MarkdownRendering = EscapingMarkdown()
+    /// The default renderer: cmark-gfm (safe mode, tagfilter).
+    public static let `default`: any MarkdownRendering = CmarkMarkdown()
 }
 
 /// Errors of a site build.
