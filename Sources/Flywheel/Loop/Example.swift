@@ -38,7 +38,7 @@ public enum ExampleWorkspace {
     /// Writes the example into `folder` (harness, tasks, feedback, data room, loop.yaml) and creates its history.
     /// - Throws: when `folder` already holds a `loop.yaml` (nothing is overwritten).
     @discardableResult
-    public static func scaffold(_ name: String, at folder: URL) throws -> Workspace {
+    public static func scaffold(_ name: String, at folder: URL, repository: URL? = nil) throws -> Workspace {
         guard names.contains(name) else {
             throw ConfigError(file: "--example", line: nil, field: nil, reason: "unknown example \"\(name)\"; known: \(names.joined(separator: ", "))")
         }
@@ -48,9 +48,13 @@ public enum ExampleWorkspace {
         }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try ExampleScaffold.write(to: folder)
-        try Data(loopYAML.utf8).write(to: config)
+        var yaml = loopYAML
+        if let repository {
+            yaml = yaml.replacingOccurrences(of: "repository: loop-history\n", with: "repository: \(JSONValue.string(repository.path).canonicalText)\n")
+        }
+        try Data(yaml.utf8).write(to: config)
         let workspace = try Workspace.resolve(repo: nil, ref: nil, cwd: folder)
-        try workspace.history.initialize(files: [Layout.loopConfig: Data(loopYAML.utf8)])
+        try workspace.history.initialize(files: [Layout.loopConfig: Data(yaml.utf8)])
         return workspace
     }
 }
@@ -59,16 +63,17 @@ public enum ExampleWorkspace {
 public enum Demo {
     public struct Report: Sendable {
         public var folder: URL
+        public var history: LoopHistory
         public var cycles: [LoopReport]
         public var applied: [String]
     }
 
     /// Scaffolds the example into `folder` (which must not hold a loop yet) and runs `cycles` cycles.
     public static func run(
-        folder: URL, cycles: Int = 3, environment: [String: String] = ProcessInfo.processInfo.environment,
+        folder: URL, cycles: Int = 3, repository: URL? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
         progress: @escaping @Sendable (String) -> Void = { _ in }
     ) throws -> Report {
-        let workspace = try ExampleWorkspace.scaffold("diligence", at: folder)
+        let workspace = try ExampleWorkspace.scaffold("diligence", at: folder, repository: repository)
         let ctx = LoopContext(workspace: workspace, environment: environment, progress: progress)
         var reports: [LoopReport] = []
         var applied: [String] = []
@@ -89,6 +94,6 @@ public enum Demo {
                 summary = "No recommendation of cycle \(report.cycle) had a concrete change to apply; harness unchanged."
             }
         }
-        return Report(folder: folder, cycles: reports, applied: applied)
+        return Report(folder: folder, history: workspace.history, cycles: reports, applied: applied)
     }
 }
