@@ -99,8 +99,11 @@ public enum RunStage {
                 throw ConfigError(file: Layout.loopConfig, line: nil, field: "dataroom", reason: "no such folder: \(dataroomPath)")
             }
             let agent = AnalystAgent(harness: harness, dataRoom: dataroom, model: model, seed: seed)
+            // SOURCE_DATE_EPOCH makes span times reproducible (a replayed cassette then gives byte-identical traces).
+            let clock: any AgentClock = ctx.environment["SOURCE_DATE_EPOCH"].flatMap(Double.init)
+                .map { SteppingAgentClock(start: Date(timeIntervalSince1970: $0)) } ?? SystemAgentClock()
             let batch = agent.runBatch(tasks: tasks, seed: seed, outputsRoot: outputsRoot, projectID: ctx.config.project,
-                                       serviceName: "flywheel-agent") { done, total, task in progress(done, total, task.question) }
+                                       serviceName: "flywheel-agent", clock: clock) { done, total, task in progress(done, total, task.question) }
             traces = batch.traces
             tokens = batch.runs.reduce(0) { $0 + $1.usage.totalTokens }
             if let failure = batch.runs.first(where: { $0.finalAnswer == nil && $0.events.isEmpty }) {
