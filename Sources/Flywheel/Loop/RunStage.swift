@@ -88,8 +88,28 @@ public enum RunStage {
                 throw StageError("run", "the harness of cycle \(cycle.number) (harness/ in the history): \(error)")
             }
             let modelName = ctx.modelName(for: .agent, override: options.model) ?? harness.modelName
-            guard let model = try ctx.model(for: .agent, override: modelName, cassette: options.cassette, cassetteMode: options.cassetteMode, seed: seed) else {
+            let resolved: (any ChatModel)?
+            do {
+                resolved = try ctx.model(for: .agent, override: modelName, cassette: options.cassette, cassetteMode: options.cassetteMode, seed: seed)
+            } catch let error as ConfigError {
+                // Name where the model name came from: --model, loop.yaml's models.agent, or the harness's model.yaml.
+                if options.model != nil { throw ConfigError(file: "--model", line: nil, field: nil, reason: error.reason) }
+                if ctx.modelName(for: .agent) == nil {
+                    throw ConfigError(file: "\(Layout.harness)/model.yaml", line: nil, field: "model", reason: error.reason)
+                }
+                throw error
+            }
+            guard let model = resolved else {
                 throw StageError("run", "no agent model: set models.agent in loop.yaml or pass --model")
+            }
+            // The requests name the model that was chosen (--model or models.agent), not the harness's default.
+            var agentHarness = harness
+            agentHarness.modelName = modelName
+            // A cassette replay serves the recorded responses: the spans carry the recorded model's label, so a replay is
+            // byte-identical to the recorded run; cycle.json and the commit still say it was a replay (`modelLabel`).
+            var spanModel: any ChatModel = model
+            if options.cassette != nil, let base = try? ctx.model(for: .agent, override: modelName, seed: seed) {
+                spanModel = RelabelledModel(base: model, label: base.label)
             }
             modelLabel = model.label
             simulation = model.isSimulation
@@ -98,7 +118,7 @@ public enum RunStage {
             guard FileManager.default.fileExists(atPath: dataroom.path) else {
                 throw ConfigError(file: Layout.loopConfig, line: nil, field: "dataroom", reason: "no such folder: \(dataroomPath)")
             }
-            let agent = AnalystAgent(harness: harness, dataRoom: dataroom, model: model, seed: seed)
+            let agent = AnalystAgent(harness: agentHarness, dataRoom: dataroom, model: spanModel, seed: seed)
             // SOURCE_DATE_EPOCH makes span times reproducible (a replayed cassette then gives byte-identical traces).
             let clock: any AgentClock = ctx.environment["SOURCE_DATE_EPOCH"].flatMap(Double.init)
                 .map { SteppingAgentClock(start: Date(timeIntervalSince1970: $0)) } ?? SystemAgentClock()
@@ -108,6 +128,11 @@ public enum RunStage {
             tokens = batch.runs.reduce(0) { $0 + $1.usage.totalTokens }
             if let failure = batch.runs.first(where: { $0.finalAnswer == nil && $0.events.isEmpty }) {
                 throw StageError("run", "the agent produced nothing for \"\(failure.question)\"")
+            }
+            // A run the model failed (after its retries), or a cassette miss, measures the endpoint, not the harness:
+            // nothing is committed, and the message says which task and why.
+            if let failure = batch.runs.first(where: { $0.outcome.stopReason == .modelError }) {
+                throw StageError("run", "the agent's model \(model.id) failed on \"\(failure.question)\" (nothing committed): \(failure.outcome.error ?? "unknown error")")
             }
         }
 
@@ -194,4 +219,13 @@ public enum RunStage {
         progress(tasks.count, tasks.count, tasks.last?.question ?? "")
         return traces
     }
+}
+
+/// A model that answers as `base` but shows another label (the recorded model's, during a cassette replay).
+struct RelabelledModel: ChatModel {
+    let base: any ChatModel
+    let label: String
+    var id: String { base.id }
+    var isSimulation: Bool { base.isSimulation }
+    func complete(_ request: ChatRequest) throws -> ChatResponse { try base.complete(request) }
 }

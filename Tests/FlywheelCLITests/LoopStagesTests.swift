@@ -1,0 +1,166 @@
+import Flywheel
+import Foundation
+import GitStore
+import Testing
+import TestSupport
+
+/// The loop run stage by stage through the `flywheel` binary, and bad input that must commit nothing.
+@Suite("Loop: stages by command, and bad input")
+struct LoopStagesTests {
+    @Test("cycle start, run, critique, evals generate/run, diagnose, handoff, close: one commit per stage, in order")
+    func stepByStep() throws {
+        let folder = try LoopTest.example("stages")
+        func ok(_ args: [String]) throws -> ProcessResult {
+            let r = try flywheel(args, in: folder)
+            #expect(r.status == 0, "\(args): exit \(r.status): \(r.stderr)")
+            return r
+        }
+        _ = try ok(["cycle", "start"])
+        // Four questions: the example's human feedback is about questions 2, 3 and 4.
+        let run = try #require(try json(try ok(["run", "--tasks", "4", "--json"]).stdout) as? [String: Any])
+        let traceIDs = try #require(run["trace_ids"] as? [String])
+        #expect(traceIDs.count == 4)
+        #expect(run["simulation"] as? Bool == true)
+        let critique = try #require(try json(try ok(["feedback", "critique", "--feedback", "feedback/cycle-1-human.jsonl", "--json"]).stdout) as? [String: Any])
+        #expect((critique["added"] as? [String: Int])?["human"] == 3)
+        let generated = try #require(try json(try ok(["evals", "generate", "--json"]).stdout) as? [String: Any])
+        let added = try #require(generated["added"] as? [String])
+        #expect(!added.isEmpty)
+
+        // The gate: exit 0 when the pass rate meets loop.yaml's threshold, 100 when not.
+        let gate = try flywheel(["evals", "run", "-o", "r.json", "--junit", "j.xml"], in: folder)
+        #expect(gate.status == 0 || gate.status == 100, "evals run: exit \(gate.status): \(gate.stderr)")
+        let results = try LoopTest.object(try String(contentsOf: folder.appendingPathComponent("r.json"), encoding: .utf8))
+        let inner = try #require(results["results"] as? [String: Any])
+        #expect(inner["version"] as? Int == 3)
+        let stats = try #require(inner["stats"] as? [String: Any])
+        let passed = stats["successes"] as? Int ?? -1, failed = stats["failures"] as? Int ?? -1, errors = stats["errors"] as? Int ?? -1
+        let rows = try #require(inner["results"] as? [[String: Any]])
+        #expect(rows.count == passed + failed + errors, "rows vs stats (skipped rows count as errors)")
+        #expect(rows.count == added.count)
+        let rate = Double(passed) / Double(max(1, passed + failed + errors))
+        let threshold = 0.8  // loop.yaml of the example: gate.min_pass_rate
+        #expect(try String(contentsOf: folder.appendingPathComponent("loop.yaml"), encoding: .utf8).contains("min_pass_rate: 0.8"))
+        #expect(gate.status == (rate >= threshold ? 0 : 100), "pass rate \(rate) vs \(threshold) but exit \(gate.status)")
+        for row in rows {
+            let meta = (row["testCase"] as? [String: Any])?["metadata"] as? [String: Any]
+            #expect(meta?["cycle"] as? Int == 1 || meta?["cycle"] as? String == "1", "row provenance: \(meta ?? [:])")
+            #expect(meta?["feedback_id"] is String)
+            if let t = meta?["trace_id"] as? String { #expect(traceIDs.contains(t)) }
+        }
+        let committed = try LoopTest.object(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/cycle.json"))
+        let scores = try #require(committed["scores"] as? [String: Any])
+        #expect(abs((scores["pass_rate"] as? Double ?? -1) - rate) < 1e-9)
+        #expect(scores["gate_passed"] as? Bool == (rate >= threshold))
+        // The JUnit XML parses (Python's ElementTree as a peer) and agrees with the JSON.
+        let xml = try runTool("python3", ["-c", """
+            import sys, xml.etree.ElementTree as ET
+            root = ET.parse(sys.argv[1]).getroot()
+            cases = root.iter('testcase')
+            n = 0; bad = 0
+            for c in cases:
+                n += 1
+                if c.find('failure') is not None or c.find('error') is not None: bad += 1
+            print(root.tag, n, bad)
+            """, folder.appendingPathComponent("j.xml").path])
+        #expect(xml.status == 0, "JUnit XML does not parse: \(xml.stderr)")
+        #expect(xml.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "testsuites \(rows.count) \(failed + errors)")
+
+        // Diagnosis: the contract of ARTIFACTS.md, with trace ids of this cycle as evidence.
+        let diagnosis = try LoopTest.object(try ok(["diagnose", "--json"]).stdout)
+        #expect(diagnosis["cycle"] as? Int == 1)
+        #expect((diagnosis["generated_by"] as? String) == "deterministic")
+        let modes = try #require(diagnosis["failure_modes"] as? [[String: Any]])
+        let recs = try #require(diagnosis["recommendations"] as? [[String: Any]])
+        #expect(!modes.isEmpty && !recs.isEmpty)
+        for fm in modes {
+            #expect((fm["id"] as? String)?.hasPrefix("fm-") == true)
+            #expect(["missing requirement", "present but not followed", "implementation or observability defect"].contains(fm["kind"] as? String ?? ""))
+            let ids = fm["trace_ids"] as? [String] ?? []
+            #expect(ids.allSatisfy(traceIDs.contains), "\(fm["id"] ?? ""): trace ids not of this cycle: \(ids)")
+        }
+        for (i, rec) in recs.enumerated() {
+            #expect((rec["id"] as? String)?.hasPrefix("rec-") == true)
+            #expect(rec["rank"] as? Int == i + 1)
+            #expect(["prompt", "skills", "tools", "control flow", "routing", "artifact schema", "observability", "evals"].contains(rec["area"] as? String ?? ""))
+            #expect(["low", "medium", "high"].contains(rec["confidence"] as? String ?? ""))
+        }
+        #expect((diagnosis["outcomes"] as? [Any])?.isEmpty == true, "the first cycle has nothing to follow up")
+
+        let handoff = try ok(["handoff"]).stdout
+        #expect(handoff.contains("```json"))
+        #expect(handoff.contains(recs[0]["id"] as? String ?? "?"))
+        _ = try ok(["cycle", "close"])
+
+        // The log: one commit per stage, in order, with the trailers git reads too.
+        let log = try #require(try json(try ok(["log", "--json"]).stdout) as? [[String: Any]])
+        #expect(log.reversed().compactMap { $0["stage"] as? String }
+            == ["init", "start", "traces", "feedback", "evals", "results", "diagnosis", "handoff", "close"])
+        #expect(log.dropLast().allSatisfy { $0["cycle"] as? Int == 1 })
+        let trailers = try LoopTest.trailers(folder)
+        #expect(trailers.map(\.stage) == ["init", "start", "traces", "feedback", "evals", "results", "diagnosis", "handoff", "close"])
+        #expect(trailers.dropFirst().allSatisfy { $0.cycle == "1" }, "\(trailers)")
+        #expect(try LoopTest.git(folder.appendingPathComponent("loop-history"), ["tag", "--list"]).stdout == "cycle-0001\n")
+        // After the close, the gate still grades but commits nothing.
+        let before = try LoopTest.head(folder)
+        let again = try flywheel(["evals", "run", "--cycle", "1"], in: folder)
+        #expect(again.status == gate.status)
+        #expect(again.stdout.contains("closed"))
+        #expect(try LoopTest.head(folder) == before)
+    }
+
+    @Test("bad input fails with a clear message and commits nothing")
+    func badInputCommitsNothing() throws {
+        let folder = try LoopTest.example("bad-input")
+        #expect(try flywheel(["cycle", "start"], in: folder).status == 0)
+        try LoopTest.expectRefused(["run", "--tasks", "0"], in: folder, status: 2, mentions: ["--tasks"])
+        try LoopTest.expectRefused(["run", "--tasks", "99"], in: folder, mentions: ["--tasks 99", "questions"])
+        try LoopTest.expectRefused(["run", "--tasks", "1", "--model", "nosuch"], in: folder, mentions: ["--model", "nosuch"])
+        try LoopTest.expectRefused(["feedback", "critique"], in: folder, mentions: ["no traces"])
+        #expect(try flywheel(["run", "--tasks", "2"], in: folder).status == 0)
+        try LoopTest.expectRefused(["run", "--tasks", "2"], in: folder, mentions: ["already has traces"])
+
+        // Feedback: an unknown trace, a malformed file, and human notes about questions that did not run.
+        try LoopTest.expectRefused(
+            ["feedback", "add", "--trace", "deadbeefdeadbeefdeadbeefdeadbeef", "--category", "x", "--severity", "low", "--observation", "wrong"],
+            in: folder, mentions: ["deadbeefdeadbeefdeadbeefdeadbeef", "not a trace of cycle 1"])
+        try LoopTest.expectRefused(
+            ["feedback", "add", "--trace", "deadbeef", "--category", "x", "--severity", "dire", "--observation", "wrong"],
+            in: folder, status: 2, mentions: ["--severity"])
+        let traceIDs = try #require(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/traces.jsonl"))
+            .split(separator: "\n").compactMap { (try? json(String($0)) as? [String: Any])?["trace_id"] as? String }
+        let good = #"{"trace_id":"\#(traceIDs[0])","source":"human","author":"a","category":"c","severity":"low","observation":"o","evidence":"e"}"#
+        try (good + "\n{not json\n").write(to: folder.appendingPathComponent("bad.jsonl"), atomically: true, encoding: .utf8)
+        try LoopTest.expectRefused(["feedback", "import", "bad.jsonl"], in: folder, mentions: ["bad.jsonl:2"])
+        try LoopTest.expectRefused(["feedback", "critique", "--feedback", "feedback/cycle-1-human.jsonl"], in: folder,
+                                   mentions: ["cycle-1-human.jsonl:1", "question 3"])
+        // The good line alone goes in (the refusals above did not poison anything).
+        try (good + "\n").write(to: folder.appendingPathComponent("good.jsonl"), atomically: true, encoding: .utf8)
+        #expect(try flywheel(["feedback", "import", "good.jsonl"], in: folder).status == 0)
+
+        // Suites that do not parse: a file given, and one committed into the history.
+        try "description: x\nprompts: [\"{{q}}\"]\ntests:\n  - vars: {q: 1}\n    assert:\n      - type: no-such-assertion\n"
+            .write(to: folder.appendingPathComponent("broken.yaml"), atomically: true, encoding: .utf8)
+        try LoopTest.expectRefused(["evals", "run", "--suite", "broken.yaml"], in: folder,
+                                   mentions: ["broken.yaml:6", "tests[0].assert[0].type", "no-such-assertion"])
+        let workspace = try Workspace.resolve(repo: nil, ref: nil, cwd: folder)
+        var changes = TreeChanges()
+        changes.write(Layout.suite, text: "description: broken on purpose\nprompts: [\"{{question}}\"]\ntests:\n  - vars: {question: q}\n    assert: 7\n")
+        try workspace.history.commitStage(.config, cycle: nil, title: "test: a suite that no longer parses") { _ in changes }
+        try LoopTest.expectRefused(["evals", "run"], in: folder, mentions: ["promptfooconfig.yaml:5", "assert"])
+        try LoopTest.expectRefused(["evals", "generate"], in: folder, mentions: ["promptfooconfig.yaml:5", "assert"])
+
+        // Usage errors.
+        try LoopTest.expectRefused(["evals", "prune", "fb-0001-concentration-1"], in: folder, status: 2, mentions: ["--why"])
+        try LoopTest.expectRefused(["evals", "run", "--min-pass-rate", "80"], in: folder, status: 2, mentions: ["--min-pass-rate"])
+
+        // A closed cycle takes nothing more.
+        #expect(try flywheel(["cycle", "close"], in: folder).status == 0)
+        try LoopTest.expectRefused(
+            ["feedback", "add", "--trace", traceIDs[0], "--category", "x", "--severity", "low", "--observation", "late"],
+            in: folder, mentions: ["no open cycle"])
+        try LoopTest.expectRefused(["run", "--tasks", "1"], in: folder, mentions: ["no open cycle"])
+        try LoopTest.expectRefused(["handoff"], in: folder, mentions: ["no open cycle"])
+        try LoopTest.expectRefused(["cycle", "close"], in: folder, mentions: ["no open cycle"])
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `flywheel run --agent-cmd`: an agent outside Flywheel, one process per task, its spans and artifacts committed.
+@Suite("Loop: run an external agent")
+struct RunExternalAgentTests {
+    /// A small agent: reads the task, writes two HALO spans (agent root + one tool call) and an artifact, prints an answer.
+    static let agent = #"""
+        import json, os, sys
+        task = os.environ["FLYWHEEL_TASK"]
+        stdin_task = sys.stdin.read()
+        assert stdin_task.strip() == task.strip(), "the task on stdin differs from FLYWHEEL_TASK"
+        trace = os.environ["FLYWHEEL_TRACE_ID"]
+        out = os.environ["FLYWHEEL_OUTPUT_DIR"]
+        n = int(os.environ["FLYWHEEL_TASK_ID"].lstrip("q"))
+        def span(span_id, parent, name, kind, start, end, attrs):
+            return {"trace_id": trace, "span_id": span_id, "parent_span_id": parent, "trace_state": "", "name": name,
+                    "kind": kind, "start_time": start, "end_time": end,
+                    "status": {"code": "STATUS_CODE_OK", "message": ""},
+                    "resource": {"attributes": {"service.name": "external-agent"}},
+                    "scope": {"name": "test-agent", "version": "1.0"}, "attributes": attrs}
+        root = "%016x" % (0xa000 + n)
+        tool = "%016x" % (0xb000 + n)
+        common = {"inference.project_id": "external", "inference.agent_name": "ExternalAgent"}
+        spans = [
+            span(tool, root, "tool.list_files", "SPAN_KIND_INTERNAL", "2026-01-01T00:00:01.000000000Z", "2026-01-01T00:00:02.000000000Z",
+                 dict(common, **{"inference.observation_kind": "TOOL", "tool.name": "list_files", "input.value": "{}", "output.value": "overview.md"})),
+            span(root, "", "agent.ExternalAgent", "SPAN_KIND_INTERNAL", "2026-01-01T00:00:00.000000000Z", "2026-01-01T00:00:03.000000000Z",
+                 dict(common, **{"inference.observation_kind": "AGENT", "input.value": task, "output.value": "EXTERNAL-ANSWER-%d" % n})),
+        ]
+        with open(os.environ["FLYWHEEL_TRACE_FILE"], "w") as f:
+            for s in spans:
+                f.write(json.dumps(s) + "\n")
+        with open(os.path.join(out, "summary_answer.md"), "w") as f:
+            f.write("# Answer %d\n\nEXTERNAL-ARTIFACT for: %s\n" % (n, task))
+        print("EXTERNAL-ANSWER-%d: %s" % (n, task))
+        """#
+
+    @Test("an external agent's spans, artifacts and answers are committed per task")
+    func externalAgent() throws {
+        let folder = try LoopTest.example("external")
+        try Self.agent.write(to: folder.appendingPathComponent("agent.py"), atomically: true, encoding: .utf8)
+        #expect(try flywheel(["cycle", "start"], in: folder).status == 0)
+        let r = try flywheel(["run", "--agent-cmd", "python3 agent.py", "--tasks", "2", "--json"], in: folder)
+        try #require(r.status == 0, "\(r.stderr)\n\(r.stdout)")
+        let report = try LoopTest.object(r.stdout)
+        let ids = try #require(report["trace_ids"] as? [String])
+        #expect(ids.count == 2)
+        #expect(report["spans"] as? Int == 4)
+        #expect(report["simulation"] as? Bool == false)
+
+        let traces = try #require(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/traces.jsonl"))
+        let spans = traces.split(separator: "\n").compactMap { try? json(String($0)) as? [String: Any] }
+        #expect(spans.count == 4)
+        #expect(Set(spans.compactMap { $0["trace_id"] as? String }) == Set(ids))
+        #expect(traces.contains("EXTERNAL-ANSWER-1") && traces.contains("EXTERNAL-ANSWER-2"))
+        for (i, id) in ids.enumerated() {
+            let base = "cycles/0001/outputs/\(id)/"
+            let summary = try #require(try LoopTest.show(folder, "refs/heads/main", base + "summary_answer.md"))
+            #expect(summary.contains("EXTERNAL-ARTIFACT"))
+            let answer = try #require(try LoopTest.show(folder, "refs/heads/main", base + "final_answer.md"))
+            #expect(answer.hasPrefix("EXTERNAL-ANSWER-\(i + 1):"))
+            let task = try LoopTest.object(try LoopTest.show(folder, "refs/heads/main", base + "task.json"))
+            #expect(task["trace_id"] as? String == id)
+            #expect(task["question_id"] as? String == String(format: "q%02d", i + 1))
+        }
+        let cycle = try LoopTest.object(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/cycle.json"))
+        #expect(((cycle["models"] as? [String: Any])?["agent"] as? String)?.contains("python3 agent.py") == true)
+
+        // The rest of the loop works on an external agent's traces.
+        let critique = try flywheel(["feedback", "critique"], in: folder)
+        #expect(critique.status == 0, "\(critique.stderr)")
+        let diagnose = try flywheel(["diagnose", "--json"], in: folder)
+        #expect(diagnose.status == 0, "\(diagnose.stderr)")
+    }
+
+    @Test("an external agent that fails, or writes no trace, commits nothing")
+    func failingAgent() throws {
+        let folder = try LoopTest.example("external-fail")
+        try "import sys\nsys.stderr.write('agent broke: no credentials\\n')\nsys.exit(1)\n"
+            .write(to: folder.appendingPathComponent("fail.py"), atomically: true, encoding: .utf8)
+        try "print('an answer but no trace')\n".write(to: folder.appendingPathComponent("notrace.py"), atomically: true, encoding: .utf8)
+        try "import os\nopen(os.environ['FLYWHEEL_TRACE_FILE'], 'w').write('{not a span}\\n')\nprint('x')\n"
+            .write(to: folder.appendingPathComponent("badtrace.py"), atomically: true, encoding: .utf8)
+        #expect(try flywheel(["cycle", "start"], in: folder).status == 0)
+        try LoopTest.expectRefused(["run", "--agent-cmd", "python3 fail.py", "--tasks", "2"], in: folder,
+                                   mentions: ["exited with 1", "agent broke: no credentials", "q01"])
+        try LoopTest.expectRefused(["run", "--agent-cmd", "python3 notrace.py", "--tasks", "2"], in: folder,
+                                   mentions: ["FLYWHEEL_TRACE_FILE"])
+        try LoopTest.expectRefused(["run", "--agent-cmd", "python3 badtrace.py", "--tasks", "1"], in: folder,
+                                   mentions: ["not valid HALO JSONL"])
+        // Nothing was half-written: a good run still goes in afterwards.
+        try RunExternalAgentTests.agent.write(to: folder.appendingPathComponent("agent.py"), atomically: true, encoding: .utf8)
+        let r = try flywheel(["run", "--agent-cmd", "python3 agent.py", "--tasks", "1"], in: folder)
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+}
