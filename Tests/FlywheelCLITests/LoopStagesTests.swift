@@ -107,6 +107,44 @@ struct LoopStagesTests {
         #expect(again.status == gate.status)
         #expect(again.stdout.contains("closed"))
         #expect(try LoopTest.head(folder) == before)
+        // Re-diagnosing the closed cycle gives what was committed (deterministic) and commits nothing.
+        let rediagnosed = try ok(["diagnose", "--cycle", "1", "--json"]).stdout
+        #expect(try LoopTest.object(rediagnosed) as NSDictionary == diagnosis as NSDictionary)
+        #expect(try LoopTest.head(folder) == before)
+
+        // Play the coding agent: apply the handoff's first machine-applicable change, then `flywheel loop` runs
+        // cycle 2 end to end and follows up on it.
+        let patched = try #require(recs.first { rec in
+            let patch = rec["patch"] as? [String: Any]
+            return patch?["file"] as? String == "harness/instructions.md" && patch?["append"] is String
+        }, "no recommendation with an instructions.md patch")
+        let patch = try #require(patched["patch"] as? [String: Any])
+        let instructions = folder.appendingPathComponent("harness/instructions.md")
+        var text = try String(contentsOf: instructions, encoding: .utf8)
+        text += (text.hasSuffix("\n") ? "" : "\n") + (patch["append"] as? String ?? "")
+        try text.write(to: instructions, atomically: true, encoding: .utf8)
+        let loop = try LoopTest.object(try ok(["loop", "--tasks", "4", "--summary", "applied \(patched["id"] ?? "")", "--json"]).stdout)
+        #expect(loop["cycle"] as? Int == 2)
+        #expect(loop["tag"] as? String == "cycle-0002")
+        #expect(loop["traces"] as? Int == 4)
+        #expect((loop["suite_size"] as? Int ?? 0) >= added.count, "the suite is a ratchet")
+        let outcome = (loop["outcomes"] as? [String: String])?[patched["id"] as? String ?? ""]
+        #expect(outcome != nil && outcome != "pending", "the applied change was not followed up: \(loop["outcomes"] ?? "nil")")
+        print("cycle 1 pass rate \(rate), cycle 2 \(loop["pass_rate"] ?? "?"); outcome of \(patched["id"] ?? ""): \(outcome ?? "nil")")
+        let diff = try LoopTest.object("{\"files\":" + (try ok(["diff", "1", "2", "--json"]).stdout) + "}")
+        let changed = (diff["files"] as? [[String: Any]])?.compactMap { $0["path"] as? String }
+        #expect(changed == ["harness/instructions.md"])
+        let stages = try LoopTest.trailers(folder).filter { $0.cycle == "2" }.map(\.stage)
+        #expect(stages == ["start", "traces", "feedback", "evals", "results", "diagnosis", "handoff", "close"])
+        let start = try LoopTest.object(try LoopTest.show(folder, "cycle-0002", "cycles/0002/cycle.json"))
+        #expect((start["summary"] as? String)?.hasPrefix("applied rec-") == true)
+
+        // The site renders both cycles from the history alone.
+        let site = try ok(["site", "build", "--out", "site"])
+        #expect(site.stdout.contains("index.html"))
+        for page in ["site/index.html", "site/cycles/0001.html", "site/cycles/0002.html"] {
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(page).path), "\(page) missing")
+        }
     }
 
     @Test("bad input fails with a clear message and commits nothing")

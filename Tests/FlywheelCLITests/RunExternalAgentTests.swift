@@ -75,6 +75,30 @@ struct RunExternalAgentTests {
         #expect(diagnose.status == 0, "\(diagnose.stderr)")
     }
 
+    @Test("secrets an external agent leaks into its trace, artifacts and answer never reach git")
+    func externalAgentLeaks() throws {
+        let folder = try LoopTest.example("external-leak")
+        let key = "sk-proj-LEAKED0123456789abcdefghij"
+        let token = "ghp_" + String(repeating: "Z9", count: 18)
+        let leaky = Self.agent
+            .replacingOccurrences(of: #""output.value": "overview.md""#, with: #""output.value": "token " + os.environ["LEAK_TOKEN"]"#)
+            .replacingOccurrences(of: #"EXTERNAL-ARTIFACT for: %s\n" % (n, task)"#, with: #"EXTERNAL-ARTIFACT for: %s key=%s\n" % (n, task, os.environ["OPENAI_API_KEY"])"#)
+            .replacingOccurrences(of: #"print("EXTERNAL-ANSWER-%d: %s" % (n, task))"#, with: #"print("EXTERNAL-ANSWER-%d: Authorization: Bearer %s" % (n, os.environ["OPENAI_API_KEY"]))"#)
+        #expect(leaky != Self.agent)
+        try leaky.write(to: folder.appendingPathComponent("agent.py"), atomically: true, encoding: .utf8)
+        #expect(try flywheel(["cycle", "start"], in: folder).status == 0)
+        let env = ["OPENAI_API_KEY": key, "LEAK_TOKEN": token]
+        let r = try flywheel(["run", "--agent-cmd", "python3 agent.py", "--tasks", "2", "--json"], in: folder, env: env)
+        try #require(r.status == 0, "\(r.stderr)")
+        let redactions = try #require(try LoopTest.object(r.stdout)["redactions"] as? [String: Int])
+        #expect(!redactions.isEmpty, "nothing reported redacted")
+        let all = try LoopTest.git(folder.appendingPathComponent("loop-history"), ["cat-file", "--batch-all-objects", "--batch"]).stdout
+        #expect(all.contains("EXTERNAL-ARTIFACT"), "the artifacts were committed")
+        #expect(!all.contains(key) && !all.contains("LEAKED0123456789"), "the API key reached git")
+        #expect(!all.contains(token), "the GitHub token reached git")
+        #expect(!(r.stdout + r.stderr).contains(key))
+    }
+
     @Test("an external agent that fails, or writes no trace, commits nothing")
     func failingAgent() throws {
         let folder = try LoopTest.example("external-fail")

@@ -162,4 +162,35 @@ struct RunModelServerTests {
             #expect(try LoopTest.head(missed) == before, "\(label): a failed replay committed something")
         }
     }
+
+    @Test("a cassette of the offline model replays offline and stays labelled a simulation everywhere")
+    func offlineCassetteStaysSimulation() throws {
+        let cassette = TestPaths.scratch("offline-cassette").appendingPathComponent("offline.jsonl")
+        let env = ["SOURCE_DATE_EPOCH": "1700000000"]
+        var traces: [String] = []
+        for (label, mode) in [("offline-rec", "record"), ("offline-play", "replay")] {
+            let folder = try LoopTest.example(label)
+            for args in [["cycle", "start"], ["run", "--tasks", "2", "--cassette", cassette.path, "--cassette-mode", mode],
+                         ["feedback", "critique"], ["evals", "generate"]] {
+                let r = try flywheel(args, in: folder, env: env)
+                try #require(r.status == 0, "\(label) \(args): \(r.stderr)")
+            }
+            let gate = try flywheel(["evals", "run"], in: folder, env: env)
+            #expect(gate.status == 0 || gate.status == 100)
+            for args in [["diagnose"], ["handoff", "--quiet"]] {
+                let r = try flywheel(args, in: folder, env: env)
+                try #require(r.status == 0, "\(label) \(args): \(r.stderr)")
+            }
+            let t = try #require(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/traces.jsonl"))
+            #expect(t.contains("offline simulation"))
+            traces.append(t)
+            let handoff = try #require(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/handoff.md"))
+            #expect(handoff.contains("Its answers are simulated"), "\(label): the handoff does not say the answers are simulated")
+            let cycle = try LoopTest.object(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/cycle.json"))
+            let agent = (cycle["models"] as? [String: Any])?["agent"] as? String ?? ""
+            #expect(agent.contains("offline simulation"))
+            #expect(agent.contains("cassette replay") == (mode == "replay"), "\(label): models.agent = \(agent)")
+        }
+        #expect(traces.count == 2 && traces[0] == traces[1], "a replay of the offline model differs from its recording")
+    }
 }

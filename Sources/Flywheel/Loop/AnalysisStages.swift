@@ -58,7 +58,8 @@ public enum AnalysisStages {
         }
         let previous = try ctx.history.cycles().last(where: { $0.number < cycle.number })
         let agentModel = data.cycle.models["agent"]
-        let simulation = agentModel == HandoffWriter.simulationLabel || agentModel == ModelResolver.offlineExampleName
+        // The label may carry a suffix (a cassette replay of the offline model is still the simulation).
+        let simulation = agentModel.map { $0 == ModelResolver.offlineExampleName || $0.contains(HandoffWriter.simulationLabel) } ?? false
         let markdown = HandoffWriter.render(HandoffContext(
             cycle: cycle.number, diagnosis: diagnosis, scores: data.cycle.scores, previousScores: previous?.scores,
             feedback: data.feedback, agentModel: agentModel, agentIsSimulation: simulation))
