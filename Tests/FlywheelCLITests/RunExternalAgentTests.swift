@@ -99,6 +99,39 @@ struct RunExternalAgentTests {
         #expect(!(r.stdout + r.stderr).contains(key))
     }
 
+    @Test("an agent whose tracer picks its own trace id has its outputs filed under that id; two traces per run are refused")
+    func ownTraceIDs() throws {
+        let folder = try LoopTest.example("external-ids")
+        let own = Self.agent.replacingOccurrences(
+            of: #"trace = os.environ["FLYWHEEL_TRACE_ID"]"#, with: #"trace = "%032x" % (0xfeed0000 + int(os.environ["FLYWHEEL_TASK_ID"].lstrip("q")))"#)
+        #expect(own != Self.agent)
+        try own.write(to: folder.appendingPathComponent("own.py"), atomically: true, encoding: .utf8)
+        #expect(try flywheel(["cycle", "start"], in: folder).status == 0)
+        let r = try flywheel(["run", "--agent-cmd", "python3 own.py", "--tasks", "2", "--json"], in: folder)
+        try #require(r.status == 0, "\(r.stderr)")
+        let ids = try #require(try LoopTest.object(r.stdout)["trace_ids"] as? [String])
+        #expect(ids == [String(format: "%032x", 0xfeed0001), String(format: "%032x", 0xfeed0002)])
+        let files = try LoopTest.git(folder.appendingPathComponent("loop-history"), ["ls-tree", "-r", "--name-only", "refs/heads/main", "cycles/0001/outputs"])
+            .stdout.split(separator: "\n").map(String.init)
+        let folders = Set(files.map { $0.split(separator: "/")[3] }.map(String.init))
+        #expect(folders == Set(ids), "outputs are filed under other ids: \(folders)")
+        for id in ids {
+            let task = try LoopTest.object(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/outputs/\(id)/task.json"))
+            #expect(task["trace_id"] as? String == id)
+        }
+        // The loop goes on: the critics' feedback names traces of the cycle.
+        let critique = try flywheel(["feedback", "critique"], in: folder)
+        #expect(critique.status == 0, "\(critique.stderr)")
+
+        let two = Self.agent.replacingOccurrences(
+            of: "for s in spans:", with: #"for s in spans + [dict(spans[1], trace_id="%032x" % 7, span_id="%016x" % 7)]:"#)
+        #expect(two != Self.agent)
+        let other = try LoopTest.example("external-two")
+        try two.write(to: other.appendingPathComponent("two.py"), atomically: true, encoding: .utf8)
+        #expect(try flywheel(["cycle", "start"], in: other).status == 0)
+        try LoopTest.expectRefused(["run", "--agent-cmd", "python3 two.py", "--tasks", "1"], in: other, mentions: ["wrote 2 traces", "FLYWHEEL_TRACE_ID"])
+    }
+
     @Test("an external agent that fails, or writes no trace, commits nothing")
     func failingAgent() throws {
         let folder = try LoopTest.example("external-fail")

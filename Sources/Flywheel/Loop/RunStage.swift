@@ -190,10 +190,12 @@ public enum RunStage {
     ) throws -> Data {
         let runner = ExternalAgentRunner(command: command, workingDirectory: ctx.workspace.folder, environment: ctx.environment)
         var traces = Data()
+        var taken: [String: String] = [:]  // trace id → task id
         for (i, task) in tasks.enumerated() {
             progress(i, tasks.count, task.question)
-            let traceID = AnalystAgent.traceID(seed: seed, index: i + 1)
-            let dir = outputsRoot.appendingPathComponent(traceID)
+            let expected = AnalystAgent.traceID(seed: seed, index: i + 1)
+            var traceID = expected
+            var dir = outputsRoot.appendingPathComponent(traceID)
             let traceFile = scratch.appendingPathComponent("trace-\(i + 1).jsonl")
             let result: ExternalRunResult
             do {
@@ -208,6 +210,26 @@ public enum RunStage {
                 throw StageError("run", "external agent on \(task.id) wrote no trace to $FLYWHEEL_TRACE_FILE")
             }
             if data.last != 0x0A { data.append(0x0A) }
+            // One run is one trace. An agent whose tracer makes its own trace id is taken at its word (its outputs are
+            // filed under that id); several traces, or an id another task used, are refused.
+            if let ids = try? TraceStore(data: data, name: "$FLYWHEEL_TRACE_FILE of \(task.id)").traces.map(\.traceID) {
+                guard ids.count == 1, let id = ids.first else {
+                    throw StageError("run", "external agent on \(task.id) wrote \(ids.count) traces (\(ids.prefix(3).joined(separator: ", "))); one run is one trace: use $FLYWHEEL_TRACE_ID (\(expected))")
+                }
+                if let other = taken[id] {
+                    throw StageError("run", "external agent on \(task.id) wrote trace \(id), the trace of \(other); use $FLYWHEEL_TRACE_ID (\(expected))")
+                }
+                if id != expected {
+                    let adopted = outputsRoot.appendingPathComponent(id)
+                    guard !id.isEmpty, !id.contains("/"), id != ".", id != "..", !FileManager.default.fileExists(atPath: adopted.path) else {
+                        throw StageError("run", "external agent on \(task.id) wrote trace id \"\(id)\", not usable as a folder name; use $FLYWHEEL_TRACE_ID (\(expected))")
+                    }
+                    try FileManager.default.moveItem(at: dir, to: adopted)
+                    dir = adopted
+                    traceID = id
+                }
+                taken[id] = task.id
+            }
             traces.append(data)
             if let answer = result.finalAnswer, !answer.isEmpty {
                 try? Data((answer + "\n").utf8).write(to: dir.appendingPathComponent("final_answer.md"))
