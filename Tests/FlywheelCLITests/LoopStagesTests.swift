@@ -88,8 +88,15 @@ struct LoopStagesTests {
         #expect((diagnosis["outcomes"] as? [Any])?.isEmpty == true, "the first cycle has nothing to follow up")
 
         let handoff = try ok(["handoff"]).stdout
-        #expect(handoff.contains("```json"))
-        #expect(handoff.contains(recs[0]["id"] as? String ?? "?"))
+        // It ends with a fenced JSON block of the top priorities, in the diagnosis's order.
+        let fence = try #require(handoff.range(of: "```json\n", options: .backwards), "no ```json block")
+        let block = handoff[fence.upperBound...]
+        let close = try #require(block.range(of: "\n```"))
+        #expect(block[close.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "the JSON block is not last")
+        let priorities = try #require(try json(String(block[..<close.lowerBound])) as? [[String: Any]])
+        #expect(!priorities.isEmpty)
+        #expect(priorities.compactMap { $0["id"] as? String } == recs.prefix(priorities.count).compactMap { $0["id"] as? String })
+        #expect(handoff.contains("offline simulation"))
         _ = try ok(["cycle", "close"])
 
         // The log: one commit per stage, in order, with the trailers git reads too.
@@ -145,6 +152,69 @@ struct LoopStagesTests {
         for page in ["site/index.html", "site/cycles/0001.html", "site/cycles/0002.html"] {
             #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(page).path), "\(page) missing")
         }
+    }
+
+    @Test("a human note becomes an eval case with its provenance; a prune is recorded and the ratchet honours it")
+    func humanNoteAndPrune() throws {
+        let folder = try LoopTest.example("prune")
+        func ok(_ args: [String]) throws -> ProcessResult {
+            let r = try flywheel(args, in: folder)
+            #expect(r.status == 0 || (args.first == "loop" && r.status == 100), "\(args): exit \(r.status): \(r.stderr)")
+            return r
+        }
+        _ = try ok(["cycle", "start"])
+        let traceIDs = try #require(try json(try ok(["run", "--tasks", "2", "--json"]).stdout) as? [String: Any])["trace_ids"] as? [String]
+        let trace = try #require(traceIDs?.last)
+        let added = try LoopTest.object(try ok([
+            "feedback", "add", "--trace", trace, "--category", "arr-basis", "--severity", "high", "--author", "Reviewer <b>R</b>",
+            "--observation", "State the ARR basis (<script>alert(1)</script>).", "--require", "PHRASE-XYZ", "--prohibit", "CLAIM-QQQ", "--json",
+        ]).stdout)
+        #expect((added["added"] as? [String: Int])?["human"] == 1)
+        let feedback = try #require(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/feedback.jsonl"))
+        let note = try #require(feedback.split(separator: "\n").compactMap { try? json(String($0)) as? [String: Any] }.first { $0["source"] as? String == "human" })
+        let feedbackID = try #require(note["feedback_id"] as? String)
+        #expect(note["trace_id"] as? String == trace)
+        #expect(note["required_observations"] as? [String] == ["PHRASE-XYZ"])
+        let generated = try LoopTest.object(try ok(["evals", "generate", "--json"]).stdout)
+        let ids = try #require(generated["added"] as? [String])
+        let caseID = try #require(ids.first { $0.hasPrefix(feedbackID) }, "no case from \(feedbackID): \(ids)")
+        let cycleEvals = try #require(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/evals.yaml"))
+        #expect(cycleEvals.contains("PHRASE-XYZ") && cycleEvals.contains("CLAIM-QQQ"))
+        let gate = try flywheel(["evals", "run", "-o", "r.json"], in: folder)
+        #expect(gate.status == 100, "the simulated answer does not contain PHRASE-XYZ, so the gate fails")
+        let rows = try #require((try LoopTest.object(try String(contentsOf: folder.appendingPathComponent("r.json"), encoding: .utf8))["results"] as? [String: Any])?["results"] as? [[String: Any]])
+        let row = try #require(rows.first { (($0["testCase"] as? [String: Any])?["metadata"] as? [String: Any])?["id"] as? String == caseID })
+        let meta = try #require((row["testCase"] as? [String: Any])?["metadata"] as? [String: Any])
+        #expect(meta["feedback_id"] as? String == feedbackID)
+        #expect(meta["trace_id"] as? String == trace)
+        #expect(meta["category"] as? String == "arr-basis")
+        #expect(row["success"] as? Bool == false)
+        for args in [["diagnose"], ["handoff", "--quiet"], ["cycle", "close"]] { _ = try ok(args) }
+
+        // Prune: usage error without a reason, then recorded with it.
+        let sizeBefore = try EvalSuite.parse(yaml: try #require(try LoopTest.show(folder, "refs/heads/main", "evals/promptfooconfig.yaml")), file: folder.appendingPathComponent("s.yaml")).tests.count
+        let pruned = try ok(["evals", "prune", caseID, "--why", "the ARR basis is now in the task itself"])
+        #expect(pruned.stdout.contains(caseID))
+        let top = try #require((try json(try ok(["log", "--json", "-l", "1"]).stdout) as? [[String: Any]])?.first)
+        #expect(top["stage"] as? String == "prune")
+        let message = try LoopTest.git(folder.appendingPathComponent("loop-history"), ["log", "-1", "--format=%B"]).stdout
+        #expect(message.contains("the ARR basis is now in the task itself"))
+        let suiteText = try #require(try LoopTest.show(folder, "refs/heads/main", "evals/promptfooconfig.yaml"))
+        let suite = try EvalSuite.parse(yaml: suiteText, file: folder.appendingPathComponent("s.yaml"))
+        #expect(suite.tests.count == sizeBefore - 1)
+        #expect(suiteText.contains("the ARR basis is now in the task itself"), "the reason is kept in the suite")
+        try LoopTest.expectRefused(["evals", "prune", caseID, "--why", "again"], in: folder, mentions: [caseID])
+
+        // The same note in the next cycle does not bring the pruned case back.
+        _ = try ok(["cycle", "start"])
+        let run2 = try #require(try json(try ok(["run", "--tasks", "2", "--json"]).stdout) as? [String: Any])
+        let trace2 = try #require((run2["trace_ids"] as? [String])?.last)
+        _ = try ok(["feedback", "add", "--trace", trace2, "--category", "arr-basis", "--severity", "high", "--author", "Reviewer <b>R</b>",
+                    "--observation", "State the ARR basis (<script>alert(1)</script>).", "--require", "PHRASE-XYZ", "--prohibit", "CLAIM-QQQ"])
+        let generated2 = try LoopTest.object(try ok(["evals", "generate", "--json"]).stdout)
+        #expect(!((generated2["added"] as? [String]) ?? []).contains(caseID), "the pruned case came back")
+        let after = try EvalSuite.parse(yaml: try #require(try LoopTest.show(folder, "refs/heads/main", "evals/promptfooconfig.yaml")), file: folder.appendingPathComponent("s.yaml"))
+        #expect(!after.tests.contains { $0.raw.jsonValue["metadata"]?["id"]?.stringValue == caseID })
     }
 
     @Test("bad input fails with a clear message and commits nothing")
