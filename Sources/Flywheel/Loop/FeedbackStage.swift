@@ -1,4 +1,5 @@
 import Foundation
+import GitStore
 
 /// What a feedback stage committed.
 public struct FeedbackReport: Sendable, Codable {
@@ -28,12 +29,19 @@ public enum FeedbackStage {
         let redactor = try ctx.redactor()
         var report = RedactionReport()
         let clean = records.map { redact($0, redactor, &report) }
-        let merged = FeedbackStore.merge(data.feedback, clean)
+        // Merged with feedback.jsonl as it is at the tip committed onto: a reviewer adding notes at the same time as
+        // another keeps both (the merge runs again when the other commit lands first).
+        var merged: [FeedbackRecord] = []
         var added: [String: Int] = [:]
-        let before = Set(data.feedback.map(\.feedbackID))
-        for r in merged where !before.contains(r.feedbackID) { added[r.source.rawValue, default: 0] += 1 }
-        let encoded = FeedbackStore.encode(merged)
-        let (_, commit) = try ctx.history.commitToOpenCycle(.feedback, files: [Layout.CycleFile.feedback: encoded], body: note)
+        let (_, commit) = try ctx.history.commitMerging(.feedback, body: note) { snap, open in
+            let name = Layout.cycleFile(open.number, Layout.CycleFile.feedback)
+            let current = try snap.cycleFile(open.number, Layout.CycleFile.feedback).map { try FeedbackStore.decode($0, file: name) } ?? []
+            merged = FeedbackStore.merge(current, clean)
+            let before = Set(current.map(\.feedbackID))
+            added = [:]
+            for r in merged where !before.contains(r.feedbackID) { added[r.source.rawValue, default: 0] += 1 }
+            return ([Layout.CycleFile.feedback: FeedbackStore.encode(merged)], TreeChanges())
+        }
         return FeedbackReport(cycle: cycle.number, added: added, total: merged.count, rejected: rejected, redactions: report.counts, commit: commit?.hex)
     }
 

@@ -170,13 +170,19 @@ public enum RunStage {
         let traceIDs = store.traces.map(\.traceID)
         let body = "Ran \(traceIDs.count) task(s) with \(modelLabel); \(spans) spans, \(toolErrors) tool errors."
             + (redactions.isEmpty ? "" : " Redacted: " + redactions.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") + ".")
-        let (_, commit) = try history.commitToOpenCycle(.traces, files: files, body: body) { c in
+        // Checked again on the tip committed onto: two runs of one cycle at once must not overwrite each other.
+        let (_, commit) = try history.commitMerging(.traces, body: body, updateCycle: { c in
             c.scores.traces = traceIDs.count
             c.scores.spans = spans
             c.scores.toolErrors = toolErrors
             c.scores.tokens = tokens
             c.scores.latencyMs = meanLatency
             c.models["agent"] = modelLabel
+        }) { snap, open in
+            guard try snap.cycleFile(open.number, Layout.CycleFile.traces) == nil else {
+                throw StageError("run", "cycle \(open.number) got traces from another run while this one ran; nothing committed (start a new cycle to run again)")
+            }
+            return (files, TreeChanges())
         }
         return RunReport(
             cycle: cycle.number, model: modelLabel, simulation: simulation, traceIDs: traceIDs, spans: spans, toolErrors: toolErrors,

@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Several `flywheel` processes writing one history at once: each writer's work survives or is refused, never lost.
+@Suite("Loop: concurrent writers")
+struct LoopConcurrencyTests {
+    /// Runs every argument list as its own `flywheel` process, all at once; results in the same order.
+    static func together(_ runs: [[String]], in folder: URL) -> [ProcessResult?] {
+        final class Box: @unchecked Sendable {
+            let lock = NSLock()
+            var results: [ProcessResult?]
+            init(_ n: Int) { results = Array(repeating: nil, count: n) }
+        }
+        let box = Box(runs.count)
+        DispatchQueue.concurrentPerform(iterations: runs.count) { i in
+            let r = try? flywheel(runs[i], in: folder)
+            box.lock.withLock { box.results[i] = r }
+        }
+        return box.results
+    }
+
+    @Test("reviewers adding feedback at the same moment keep every note")
+    func concurrentFeedback() throws {
+        let folder = try LoopTest.example("concurrent-feedback")
+        #expect(try flywheel(["cycle", "start"], in: folder).status == 0)
+        let run = try LoopTest.object(try flywheel(["run", "--tasks", "2", "--json"], in: folder).stdout)
+        let trace = try #require((run["trace_ids"] as? [String])?.first)
+        let n = 6
+        let results = Self.together((1...n).map {
+            ["feedback", "add", "--trace", trace, "--category", "note-\($0)", "--severity", "low", "--observation", "Reviewer note \($0)."]
+        }, in: folder)
+        for (i, r) in results.enumerated() { #expect(r?.status == 0, "writer \(i + 1): \(r?.stderr ?? "did not run")") }
+        let feedback = try #require(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/feedback.jsonl"))
+        let categories = Set(feedback.split(separator: "\n").compactMap { (try? json(String($0)) as? [String: Any])?["category"] as? String })
+        #expect(categories == Set((1...n).map { "note-\($0)" }), "lost notes: \(categories.sorted())")
+        #expect(try LoopTest.trailers(folder).filter { $0.stage == "feedback" }.count == n)
+    }
+
+    @Test("two runs of one cycle at once: one commits, the other is refused")
+    func concurrentRuns() throws {
+        let folder = try LoopTest.example("concurrent-run")
+        // A slow external agent, so both runs are past their start before either commits.
+        try ("import time\ntime.sleep(1.5)\n" + RunExternalAgentTests.agent)
+            .write(to: folder.appendingPathComponent("slow.py"), atomically: true, encoding: .utf8)
+        #expect(try flywheel(["cycle", "start"], in: folder).status == 0)
+        let results = Self.together([
+            ["run", "--agent-cmd", "python3 slow.py", "--tasks", "3", "--seed", "1"],
+            ["run", "--agent-cmd", "python3 slow.py", "--tasks", "2", "--seed", "2"],
+        ], in: folder)
+        let statuses = results.map { $0?.status }
+        #expect(statuses.filter { $0 == 0 }.count == 1 && statuses.filter { $0 == 1 }.count == 1, "exits \(statuses)")
+        if let loser = results.first(where: { $0?.status == 1 }) ?? nil {
+            #expect(loser.stderr.contains("traces"), "\(loser.stderr)")
+        }
+        #expect(try LoopTest.trailers(folder).filter { $0.stage == "traces" }.count == 1)
+        // What is committed is one run's, whole: its trace ids and outputs agree.
+        let winner = statuses[0] == 0 ? 3 : 2
+        let traces = try #require(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/traces.jsonl"))
+        let ids = Set(traces.split(separator: "\n").compactMap { (try? json(String($0)) as? [String: Any])?["trace_id"] as? String })
+        #expect(ids.count == winner)
+        let files = try LoopTest.git(folder.appendingPathComponent("loop-history"), ["ls-tree", "-r", "--name-only", "refs/heads/main", "cycles/0001/outputs"])
+            .stdout.split(separator: "\n").map { String($0.split(separator: "/")[3]) }
+        #expect(Set(files) == ids)
+    }
+}
