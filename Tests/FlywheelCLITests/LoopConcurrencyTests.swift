@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 import Testing
 import TestSupport
@@ -62,5 +63,34 @@ struct LoopConcurrencyTests {
         let files = try LoopTest.git(folder.appendingPathComponent("loop-history"), ["ls-tree", "-r", "--name-only", "refs/heads/main", "cycles/0001/outputs"])
             .stdout.split(separator: "\n").map { String($0.split(separator: "/")[3]) }
         #expect(Set(files) == ids)
+    }
+
+    @Test("concurrent prunes: every prune that reports success is in the suite's ledger and its case is gone")
+    func concurrentPrunes() throws {
+        let folder = try LoopTest.example("concurrent-prune")
+        let loop = try flywheel(["loop", "--tasks", "4", "--feedback", "feedback/cycle-1-human.jsonl"], in: folder)
+        try #require(loop.status == 0, "\(loop.stderr)")
+        let suiteFile = folder.appendingPathComponent("s.yaml")
+        let before = try EvalSuite.parse(yaml: try #require(try LoopTest.show(folder, "refs/heads/main", "evals/promptfooconfig.yaml")), file: suiteFile)
+        let ids = before.tests.compactMap { $0.raw.jsonValue["metadata"]?["id"]?.stringValue }.prefix(5)
+        try #require(ids.count == 5)
+        let results = Self.together(ids.map { ["evals", "prune", $0, "--why", "reason for \($0)"] }, in: folder)
+        var pruned: Set<String> = []
+        for (id, r) in zip(ids, results) {
+            let r = try #require(r)
+            if r.status == 0 { pruned.insert(id) } else {
+                #expect(r.status == 1 && r.stderr.contains("changed while pruning"), "\(id): \(r.stderr)")
+            }
+        }
+        #expect(!pruned.isEmpty)
+        let text = try #require(try LoopTest.show(folder, "refs/heads/main", "evals/promptfooconfig.yaml"))
+        let after = try EvalSuite.parse(yaml: text, file: suiteFile)
+        let left = Set(after.tests.compactMap { $0.raw.jsonValue["metadata"]?["id"]?.stringValue })
+        #expect(after.tests.count == before.tests.count - pruned.count, "pruned \(pruned.sorted()) but the suite has \(after.tests.count) of \(before.tests.count)")
+        for id in ids {
+            #expect(left.contains(id) != pruned.contains(id), "\(id): reported \(pruned.contains(id) ? "pruned" : "refused") but is \(left.contains(id) ? "in" : "not in") the suite")
+            #expect(text.contains("reason for \(id)") == pruned.contains(id), "\(id): ledger disagrees")
+        }
+        #expect(try LoopTest.trailers(folder).filter { $0.stage == "prune" }.count == pruned.count)
     }
 }

@@ -217,6 +217,24 @@ struct LoopStagesTests {
         #expect(!after.tests.contains { $0.raw.jsonValue["metadata"]?["id"]?.stringValue == caseID })
     }
 
+    @Test("evals generate twice in a cycle: the cycle's evals.yaml and evals_added cover both calls")
+    func generateTwice() throws {
+        let folder = try LoopTest.example("generate-twice")
+        #expect(try flywheel(["cycle", "start"], in: folder).status == 0)
+        let run = try LoopTest.object(try flywheel(["run", "--tasks", "2", "--json"], in: folder).stdout)
+        let trace = try #require((run["trace_ids"] as? [String])?.first)
+        #expect(try flywheel(["feedback", "critique"], in: folder).status == 0)
+        let first = try #require(try LoopTest.object(try flywheel(["evals", "generate", "--json"], in: folder).stdout)["added"] as? [String])
+        #expect(try flywheel(["feedback", "add", "--trace", trace, "--category", "late", "--severity", "low",
+                              "--observation", "A late note.", "--require", "LATE-PHRASE"], in: folder).status == 0)
+        let second = try #require(try LoopTest.object(try flywheel(["evals", "generate", "--json"], in: folder).stdout)["added"] as? [String])
+        #expect(!first.isEmpty && !second.isEmpty)
+        let cycleEvals = try #require(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/evals.yaml"))
+        for id in first + second { #expect(cycleEvals.contains("id: \(id)"), "\(id) missing from the cycle's evals.yaml") }
+        let cycle = try LoopTest.object(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/cycle.json"))
+        #expect((cycle["scores"] as? [String: Any])?["evals_added"] as? Int == first.count + second.count)
+    }
+
     @Test("bad input fails with a clear message and commits nothing")
     func badInputCommitsNothing() throws {
         let folder = try LoopTest.example("bad-input")

@@ -75,7 +75,9 @@ public enum EvalStages {
                 throw StageError("evals", "eval-generation model \(model.id): \(error)")
             }
         }
-        var suite = try suite(ctx)
+        // The suite as read now; the commit is refused if another writer changes it meanwhile (nothing lost).
+        let suiteBefore = try ctx.history.snapshot().text(Layout.suite)
+        var suite = try EvalSuite.parse(yaml: suiteBefore ?? baseSuite(project: ctx.config.project), file: suiteURL(ctx))
         let existing = suite.tests.map(\.raw.jsonValue)
         let pruned = EvalRatchet.ledger(fromSuiteMetadata: suite.document["metadata"].map(\.jsonValue))
         let merge = EvalRatchet.merge(existing: existing, candidates: candidates, pruned: pruned)
@@ -92,12 +94,22 @@ public enum EvalStages {
         var extra = TreeChanges()
         extra.write(Layout.suite, text: suiteText)
         let ids = merge.added.compactMap(EvalRatchet.id(of:))
-        let (_, commit) = try ctx.history.commitToOpenCycle(
-            .evals, files: [Layout.CycleFile.evals: Data(EvalRatchet.renderCycleEvals(merge.added).utf8)], extra: extra,
-            body: "Added \(ids.count) case(s) from \(data.feedback.count) feedback record(s); suite has \(suite.tests.count) case(s)."
-        ) { c in
-            c.scores.suiteSize = suite.tests.count
-            c.scores.evalsAdded = ids.count
+        // The cycle's evals.yaml lists every case this cycle added, across repeated `evals generate` calls.
+        let earlier = existing.filter { $0["metadata"]?["cycle"]?.intValue == Int64(cycle.number) }
+        let cycleCases = earlier + merge.added
+        let suiteSize = suite.tests.count
+        let (_, commit) = try ctx.history.commitMerging(
+            .evals,
+            body: "Added \(ids.count) case(s) from \(data.feedback.count) feedback record(s); suite has \(suiteSize) case(s).",
+            updateCycle: { c in
+                c.scores.suiteSize = suiteSize
+                c.scores.evalsAdded = cycleCases.count
+            }
+        ) { snap, _ in
+            guard try snap.text(Layout.suite) == suiteBefore else {
+                throw StageError("evals", "\(Layout.suite) changed while the cases were generated (another writer); nothing committed: run `flywheel evals generate` again")
+            }
+            return ([Layout.CycleFile.evals: Data(EvalRatchet.renderCycleEvals(cycleCases).utf8)], extra)
         }
         return GenerateReport(
             cycle: cycle.number, added: ids, skipped: merge.skipped.map { "\($0.id): \($0.reason)" }, proposedByModel: proposed,
@@ -107,13 +119,18 @@ public enum EvalStages {
     /// Removes a case from the suite on purpose, recording why (stage `prune`).
     public static func prune(_ ctx: LoopContext, id: String, reason: String) throws -> String? {
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw StageError("evals", "prune needs --why: the reason is recorded") }
-        var suite = try suite(ctx)
+        let before = try ctx.history.snapshot().text(Layout.suite)
+        var suite = try EvalSuite.parse(yaml: before ?? baseSuite(project: ctx.config.project), file: suiteURL(ctx))
         guard suite.remove(id: id, reason: reason) != nil else {
             throw StageError("evals", "no case \(id) in \(Layout.suite) (only inline cases can be pruned)")
         }
         let text = suite.yamlText()
         let cycle = try? ctx.history.openCycle().number
-        let commit = try ctx.history.commitStage(.prune, cycle: cycle, title: "evals: prune \(id)", body: "Why: \(reason)") { _ in
+        let commit = try ctx.history.commitStage(.prune, cycle: cycle, title: "evals: prune \(id)", body: "Why: \(reason)") { snap in
+            // Refused, not overwritten, when another writer changed the suite meanwhile.
+            guard try snap.text(Layout.suite) == before else {
+                throw StageError("evals", "\(Layout.suite) changed while pruning (another writer); nothing committed: run `flywheel evals prune` again")
+            }
             var changes = TreeChanges()
             changes.write(Layout.suite, text: text)
             return changes
