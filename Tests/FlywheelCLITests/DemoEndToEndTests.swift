@@ -95,6 +95,32 @@ struct DemoEndToEndTests {
         }
     }
 
+    @Test("the loop goes on after the critics stop finding problems: a clean cycle adds no case and still gates")
+    func demoPastCleanCycle() throws {
+        let parent = TestPaths.scratch("demo-long")
+        let folder = parent.appendingPathComponent("demo")
+        let r = try flywheel(["demo", "--dir", folder.path, "--cycles", "7"], in: parent, timeout: 300)
+        try #require(r.status == 0, "the demo stopped: \(r.stderr)")
+        let tags = try LoopTest.git(folder.appendingPathComponent("loop-history"), ["tag", "--list"]).stdout.split(separator: "\n")
+        #expect(tags.count == 7)
+        var clean: [Int] = []
+        for n in 1...7 {
+            let tag = String(format: "cycle-%04d", n)
+            let feedback = try #require(try LoopTest.show(folder, tag, String(format: "cycles/%04d/feedback.jsonl", n)))
+            guard feedback.isEmpty else { continue }
+            clean.append(n)
+            let evals = try #require(try LoopTest.show(folder, tag, String(format: "cycles/%04d/evals.yaml", n)), "cycle \(n): no evals.yaml")
+            #expect(evals.trimmingCharacters(in: .whitespacesAndNewlines) == "[]", "cycle \(n) added cases without feedback: \(evals)")
+            let cycle = try LoopTest.object(try LoopTest.show(folder, tag, String(format: "cycles/%04d/cycle.json", n)))
+            let scores = try #require(cycle["scores"] as? [String: Any])
+            #expect(scores["evals_added"] as? Int == 0)
+            #expect(scores["pass_rate"] as? Double != nil, "cycle \(n) was not gated")
+            #expect((scores["suite_size"] as? Int ?? 0) > 0, "the suite is kept")
+        }
+        #expect(!clean.isEmpty, "no cycle of the example came out clean, so this test proves nothing")
+        print("cycles without feedback: \(clean)")
+    }
+
     @Test("demo refuses a folder that already holds a loop, changing nothing")
     func demoRefusesExistingLoop() throws {
         let folder = try LoopTest.example("demo-existing")

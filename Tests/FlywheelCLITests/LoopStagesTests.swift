@@ -245,6 +245,7 @@ struct LoopStagesTests {
         try LoopTest.expectRefused(["feedback", "critique"], in: folder, mentions: ["no traces"])
         #expect(try flywheel(["run", "--tasks", "2"], in: folder).status == 0)
         try LoopTest.expectRefused(["run", "--tasks", "2"], in: folder, mentions: ["already has traces"])
+        try LoopTest.expectRefused(["evals", "generate"], in: folder, mentions: ["no feedback yet"])
 
         // Feedback: an unknown trace, a malformed file, and human notes about questions that did not run.
         try LoopTest.expectRefused(

@@ -57,7 +57,10 @@ public enum EvalStages {
     public static func generate(_ ctx: LoopContext) throws -> GenerateReport {
         let cycle = try ctx.history.openCycle()
         let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
-        guard !data.feedback.isEmpty else {
+        // A feedback stage that found nothing (a good cycle) adds no case; only a cycle with no feedback stage at all
+        // is refused, so the loop goes on once the agent stops failing.
+        let feedbackStageRan = try ctx.history.snapshot().cycleFile(cycle.number, Layout.CycleFile.feedback) != nil
+        guard !data.feedback.isEmpty || feedbackStageRan else {
             throw StageError("evals", "cycle \(cycle.number) has no feedback yet: run `flywheel feedback critique` or `feedback add` first")
         }
         let questions = data.questions
@@ -65,7 +68,7 @@ public enum EvalStages {
         var candidates = EvalCompiler(cycle: cycle.number, includeRubric: judge).compile(data.feedback, questions: questions)
         var proposed = 0
         var rejected: [String] = []
-        if let model = try ctx.model(for: .evalGeneration) {
+        if !data.feedback.isEmpty, let model = try ctx.model(for: .evalGeneration) {
             do {
                 let result = try EvalProposer(model: model, modelName: model.id, cycle: cycle.number).propose(data.feedback, questions: questions)
                 candidates += result.tests
