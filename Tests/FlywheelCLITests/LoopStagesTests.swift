@@ -235,6 +235,19 @@ struct LoopStagesTests {
         #expect((cycle["scores"] as? [String: Any])?["evals_added"] as? Int == first.count + second.count)
     }
 
+    @Test("flywheel loop checks what it is given before it starts a cycle")
+    func loopPreflight() throws {
+        let folder = try LoopTest.example("loop-preflight")
+        try LoopTest.expectRefused(["loop", "--tasks", "2", "--feedback", "feedback/nope.jsonl"], in: folder, mentions: ["nope.jsonl"])
+        try LoopTest.expectRefused(["loop", "--tasks", "0"], in: folder, status: 2, mentions: ["--tasks"])
+        try LoopTest.expectRefused(["loop", "--tasks", "99"], in: folder, mentions: ["--tasks 99"])
+        try LoopTest.expectRefused(["loop", "--tasks", "1", "--model", "nosuch"], in: folder, mentions: ["--model", "nosuch"])
+        // None of these left a cycle open: a good loop runs right after.
+        let r = try flywheel(["loop", "--tasks", "1", "--json"], in: folder)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try LoopTest.object(r.stdout)["cycle"] as? Int == 1)
+    }
+
     @Test("bad input fails with a clear message and commits nothing")
     func badInputCommitsNothing() throws {
         let folder = try LoopTest.example("bad-input")

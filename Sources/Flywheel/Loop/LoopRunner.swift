@@ -49,6 +49,7 @@ public enum LoopRunner {
     public static func runCycle(_ ctx: LoopContext, options: LoopOptions, taskProgress: @escaping (Int, Int, String) -> Void = { _, _, _ in }) throws -> LoopReport {
         let total = stageNames.count
         func step(_ i: Int) { ctx.progress("[\(i)/\(total)] \(stageNames[i - 1])") }
+        try preflight(ctx, options: options)
         step(1)
         if !ctx.history.exists {
             var files: [String: Data] = [:]
@@ -81,6 +82,24 @@ public enum LoopRunner {
             gateMessage: gate.decision.message, failureModes: diagnosis.failureModes.count,
             topRecommendation: diagnosis.recommendations.first.map { "\($0.id): \($0.title)" }, outcomes: outcomes,
             tag: Layout.cycleTag(closed.number))
+    }
+
+    /// Checks what the user brings before the cycle starts, so a typo does not leave a cycle open with half its
+    /// stages: the feedback files are readable, the task count fits the task set, the agent's model name resolves.
+    static func preflight(_ ctx: LoopContext, options: LoopOptions) throws {
+        for url in options.feedbackFiles where !FileManager.default.isReadableFile(atPath: url.path) {
+            throw StageError("loop", "cannot read feedback file \(url.path); nothing started")
+        }
+        guard options.run.agentCommand ?? ctx.config.agentCommand == nil else { return }
+        let tasksPath = ctx.config.tasks ?? "tasks/questions.yaml"
+        _ = try TaskSet.load(ctx.workspace.url(tasksPath), name: tasksPath).selected(options.run.tasks, file: tasksPath)
+        if let name = ctx.modelName(for: .agent, override: options.run.model) {
+            do {
+                _ = try ctx.model(for: .agent, override: name)
+            } catch let error as ConfigError where options.run.model != nil {
+                throw ConfigError(file: "--model", line: nil, field: nil, reason: error.reason)
+            }
+        }
     }
 
     /// Plays the coding agent: applies the concrete change of the highest-ranked recommendation that has one to the

@@ -69,6 +69,10 @@ struct Loop: ParsableCommand {
     @Option(name: .long, help: "The seed.") var seed: UInt64?
     @Option(name: .long, help: "An external agent command per task.") var agentCmd: String?
 
+    func validate() throws {
+        if let tasks, tasks < 1 { throw ValidationError("--tasks must be at least 1") }
+    }
+
     func run() throws {
         let ctx = try loopContext(repoOptions, quiet: output.json)
         let report = try LoopRunner.runCycle(ctx, options: LoopOptions(
