@@ -31,6 +31,7 @@ final class LineAnalyzer {
         var hasToolName = false
     }
 
+    static let requiredBits = [0, 1, 4, 5, 6, 7, 8, 9, 10, 11]
     static let requiredTop: [String] = ["trace_id", "span_id", "name", "kind", "start_time", "end_time", "status", "resource", "scope", "attributes"]
     static let spanKinds: Set<String> = [
         "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER",
@@ -212,11 +213,11 @@ final class LineAnalyzer {
             problems.append(issue(.error, "<line>", "invalid_json", "invalid JSON"))
             return nil
         }
-        local += wrong + wrongNested
+        if !wrong.isEmpty || !wrongNested.isEmpty { local += wrong + wrongNested }
         // Required keys.
-        for (i, name) in Self.requiredTop.enumerated() {
-            let bit = [0, 1, 4, 5, 6, 7, 8, 9, 10, 11][i]
-            if seen & (1 << bit) == 0 {
+        // Bits of the required keys: all twelve but parent_span_id (2) and trace_state (3).
+        if seen & 0b1111_1111_0011 != 0b1111_1111_0011 {
+            for (i, name) in Self.requiredTop.enumerated() where seen & (1 << Self.requiredBits[i]) == 0 {
                 local.append(issue(.error, name, "missing", "required field \(name) is missing"))
             }
         }
@@ -255,7 +256,9 @@ final class LineAnalyzer {
                 local.append(issue(.warning, "attributes[\"inference.observation_kind\"]", "observation_kind_invalid", "inference.observation_kind must be AGENT, LLM, TOOL, CHAIN, GUARDRAIL or SPAN, found \(attrs.observationKind.map(describe) ?? "nothing")"))
             }
             if attrs.spanKind == nil { local.append(issue(.warning, "attributes[\"openinference.span.kind\"]", "span_kind_missing", "openinference.span.kind is missing (tool errors are counted only when it is TOOL)")) }
-            for (v, key) in [(attrs.inputTokens, "inference.llm.input_tokens"), (attrs.outputTokens, "inference.llm.output_tokens")] {
+            for which in 0..<2 {
+                let v = which == 0 ? attrs.inputTokens : attrs.outputTokens
+                let key = which == 0 ? "inference.llm.input_tokens" : "inference.llm.output_tokens"
                 guard let v, v != .null else { continue }
                 if case .int(let i) = v {
                     if i < 0 { local.append(issue(.warning, "attributes[\"\(key)\"]", "token_negative", "\(key) is negative (\(i))")) }
@@ -282,18 +285,22 @@ final class LineAnalyzer {
         if valid {
             // HALO writes these fields raw into its own sidecar index and reads it back with splitlines(), which
             // also splits at U+2028/U+2029: the index build crashes, whatever escaping the trace file used.
-            let indexed: [(String, String?)] = [
-                ("trace_id", facts.traceID), ("start_time", facts.startTime), ("end_time", facts.endTime),
-                ("resource.attributes[\"service.name\"]", facts.serviceName),
-                ("attributes[\"inference.llm.model_name\"]", modelText(attrs)),
-                ("attributes[\"inference.agent_name\"]", attrs.agentName?.stringValue),
-                ("attributes[\"inference.agent_id\"]", attrs.agentID?.stringValue ?? attrs.agentDotID?.stringValue),
-                ("attributes[\"inference.project_id\"]", attrs.projectID?.stringValue),
-            ]
-            for (field, value) in indexed {
-                guard let value, value.utf8.count >= 3, hasE2(value), value.unicodeScalars.contains(where: { $0 == "\u{2028}" || $0 == "\u{2029}" }) else { continue }
-                local.append(issue(.error, field, "line_separator_in_indexed_field", "U+2028/U+2029 in an indexed field: HALO's sidecar index splits there and its index build fails"))
+            func check(_ field: StaticString, _ value: String?) {
+                guard let value, value.utf8.count >= 3, hasE2(value),
+                    value.unicodeScalars.contains(where: { $0 == "\u{2028}" || $0 == "\u{2029}" })
+                else { return }
+                local.append(issue(.error, "\(field)", "line_separator_in_indexed_field", "U+2028/U+2029 in an indexed field: HALO's sidecar index splits there and its index build fails"))
             }
+            check("trace_id", facts.traceID)
+            check("start_time", facts.startTime)
+            check("end_time", facts.endTime)
+            check("resource.attributes[\"service.name\"]", facts.serviceName)
+            if attrs.modelName != nil || attrs.llmModelName != nil { check("attributes[\"inference.llm.model_name\"]", modelText(attrs)) }
+            if let v = attrs.agentName { check("attributes[\"inference.agent_name\"]", v.stringValue) }
+            if attrs.agentID != nil || attrs.agentDotID != nil {
+                check("attributes[\"inference.agent_id\"]", attrs.agentID?.stringValue ?? attrs.agentDotID?.stringValue)
+            }
+            if let v = attrs.projectID { check("attributes[\"inference.project_id\"]", v.stringValue) }
         }
         for var i in local {
             i.line = line
