@@ -13,6 +13,7 @@ public struct FlywheelCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Init.self, CycleCommand.self, Log.self, Show.self, Diff.self,
+            TracesCommand.self,
         ]
     )
 
