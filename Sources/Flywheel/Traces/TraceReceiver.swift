@@ -119,7 +119,7 @@ public actor TraceReceiver {
     /// Commits pending spans (with `flushEvery` > 1), then stops listening.
     public func stop() async {
         _ = try? flush()
-        if let server { await server.stop(timeout: 2) }
+        if let server { await server.stop(timeout: 1) }
         runTask?.cancel()
         server = nil
         runTask = nil
