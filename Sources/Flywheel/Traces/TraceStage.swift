@@ -140,25 +140,39 @@ public enum TraceStage {
             sources.append((url, src, format ?? TraceInputFormat.detect(src.data)))
         }
         var issues: [TraceIssue] = []
-        // HALO files: one dataset scan reports every line of every file (and traces split across files).
-        let halo = sources.filter { $0.2 == .halo }
-        if !halo.isEmpty {
-            let report = TraceDatasetScan.scan(halo.map(\.1), options: options).report
-            issues += report.errors
+        // HALO files: one pass validates every line of every file (and traces split across files) and indexes them.
+        let haloIndices = sources.indices.filter { sources[$0].2 == .halo }
+        var haloSpans: [Int: [Span]] = [:]
+        if !haloIndices.isEmpty {
+            let store = try TraceStore(sources: haloIndices.map { sources[$0].1 }, options: options, skipInvalid: true)
+            issues += store.validation.errors
+            if issues.isEmpty {
+                var rows: [Int: [(Int, Span)]] = [:]
+                for t in store.traces {
+                    for i in 0..<t.spanCount { rows[haloIndices[t.source], default: []].append((t.offsets[i], try store.span(t, at: i))) }
+                }
+                for (k, v) in rows { haloSpans[k] = v.sorted { $0.0 < $1.0 }.map(\.1) }
+            }
         }
         var parts: [(TraceStageFileReport, [Span])] = []
         var redaction = RedactionReport()
-        for (_, src, fmt) in sources {
-            do {
-                let result = try TraceImporter.importData(
-                    src.data, name: src.name, format: fmt, skipInvalid: fmt == .halo, redactor: redactor, options: options)
-                if fmt == .otlpJSON { issues += result.report.errors }
-                redaction.add(result.redaction)
-                let traces = Set(result.spans.map(\.traceID)).count
-                parts.append((TraceStageFileReport(file: src.name, format: fmt, spans: result.spans.count, traces: traces), result.spans))
-            } catch TraceStoreError.invalidDataset(let report) {
-                issues += report.errors
+        for (index, (_, src, fmt)) in sources.enumerated() {
+            var fileSpans: [Span]
+            if fmt == .halo {
+                fileSpans = haloSpans[index] ?? []
+            } else {
+                do {
+                    let result = try TraceImporter.importData(src.data, name: src.name, format: fmt, options: options)
+                    issues += result.report.errors
+                    fileSpans = result.spans
+                } catch TraceStoreError.invalidDataset(let report) {
+                    issues += report.errors
+                    continue
+                }
             }
+            if let redactor { fileSpans = fileSpans.map { redactor.redact($0, report: &redaction) } }
+            let traces = Set(fileSpans.map(\.traceID)).count
+            parts.append((TraceStageFileReport(file: src.name, format: fmt, spans: fileSpans.count, traces: traces), fileSpans))
         }
         if !issues.isEmpty { throw TraceStageError.invalidInput(issues) }
         var spans: [Span] = []
