@@ -116,9 +116,12 @@ public actor TraceReceiver {
         }
     }
 
-    /// Commits pending spans (with `flushEvery` > 1), then stops listening.
+    /// Commits pending spans (with `flushEvery` > 1; a failure is logged and those spans are lost), then stops
+    /// listening.
     public func stop() async {
-        _ = try? flush()
+        do { try flush() } catch {
+            log?("could not commit \(pending.reduce(0) { $0 + $1.spans.count }) pending span(s): \(error)")
+        }
         if let server { await server.stop(timeout: 1) }
         runTask?.cancel()
         server = nil
@@ -150,9 +153,17 @@ public actor TraceReceiver {
         var seen = Set<String>()
         let unique = spans.filter { seen.insert($0.traceID + "/" + $0.spanID).inserted }
         let merged = TraceStage.make(spans: unique, files: files, redaction: redactions, redacted: redactor != nil)
-        let result = try TraceStage.commit(
-            merged, to: history, policy: .appendSkippingDuplicateSpans,
-            message: "OTLP/HTTP receiver: \(batch.count) request\(batch.count == 1 ? "" : "s")\n" + TraceStage.describe(merged.report))
+        let result: TraceCommitResult
+        do {
+            result = try TraceStage.commit(
+                merged, to: history, policy: .appendSkippingDuplicateSpans,
+                message: "OTLP/HTTP receiver: \(batch.count) request\(batch.count == 1 ? "" : "s")\n" + TraceStage.describe(merged.report))
+        } catch {
+            // Keep the batch for the next flush (a retried request is de-duplicated then).
+            pending = batch + pending
+            pendingRequests += batch.count
+            throw error
+        }
         stats.spansCommitted += result.spansAdded
         stats.spansSkipped += result.spansSkipped + (spans.count - unique.count)
         if let c = result.commit { stats.commits.append(c) }
@@ -217,7 +228,7 @@ public actor TraceReceiver {
         pendingRequests += 1
         if pendingRequests >= flushEvery {
             do { try flush() } catch {
-                // Keep nothing half-done: the request's spans are dropped with the batch and the client told why.
+                // Nothing was committed; the batch stays pending and the client is told why (a retry is de-duplicated).
                 let status: HTTPStatusCode = error is HistoryError ? .conflict : .badRequest
                 return Self.text(status, "not committed: \(error)")
             }
