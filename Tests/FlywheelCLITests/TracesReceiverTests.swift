@@ -148,6 +148,27 @@ struct TracesReceiverTests {
         #expect(try traceCommits(history) == 2)
     }
 
+    @Test("concurrent requests: every batch lands, one commit each, nothing lost")
+    func concurrent() async throws {
+        let history = try openCycleHistory("receiver-concurrent")
+        let receiver = TraceReceiver(history: history, redactor: try TraceStage.redactor(config: nil), port: 0)
+        try await receiver.start()
+        let port = try #require(await receiver.port)
+        let suffixes = (0..<8).map { String(format: "%04x", 0xa000 + $0) }
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for s in suffixes { group.addTask { try await post(port, try sampleRequest(traceSuffix: s)).status } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses == Array(repeating: 200, count: suffixes.count))
+        await receiver.stop()
+        #expect(try traceCommits(history) == suffixes.count)
+        let stored = try #require(try storedTraces(history))
+        let perRequest = try decodeOTLPJSON(try sampleRequest()).count
+        #expect(stored.split(separator: "\n").count == perRequest * suffixes.count)
+        let store = try TraceStore(data: Data(stored.utf8))
+        for s in suffixes { #expect(store.traces.contains { $0.traceID.hasSuffix(s) }, "\(s)") }
+    }
+
     @Test("flywheel traces receive --port 0 --once prints its port, commits the first request and exits 0")
     func receiveOnceCLI() async throws {
         let dir = try tracesWorkspace("receiver-cli")

@@ -8,8 +8,8 @@ struct TracesCommand: ParsableCommand {
         commandName: "traces",
         abstract: "Validate, import, explore and receive agent traces (HALO span JSONL, OTLP/JSON).",
         discussion: """
-            validate and import take files; the exploration commands (overview, query, count, view, view-spans,
-            search) read --file F or a cycle's traces.jsonl from git (--cycle N, default the latest cycle) and print
+            validate and import take files; the exploration commands (overview, query, count, view, view-spans, \
+            search) read --file F or a cycle's traces.jsonl from git (--cycle N, default the latest cycle) and print \
             HALO's JSON; receive runs an OTLP/HTTP (JSON) receiver on 127.0.0.1 that commits into the open cycle.
             """,
         subcommands: [
@@ -34,9 +34,9 @@ struct TracesValidate: ParsableCommand {
         commandName: "validate",
         abstract: "Check trace files against HALO's span format; list every problem as file:line: field: reason.",
         discussion: """
-            Errors (HALO would reject the file) exit 1. Warnings (HALO accepts the file but results degrade) are
-            listed and exit 1 only with --strict, which also stops at the first failing problem. Notes never fail.
-            --json prints {"file","verdict","spans_ok","errors","warnings","notes","problems":[…]} for one file,
+            Errors (HALO would reject the file) exit 1. Warnings (HALO accepts the file but results degrade) are \
+            listed and exit 1 only with --strict, which also stops at the first failing problem. Notes never fail. \
+            --json prints {"file","verdict","spans_ok","errors","warnings","notes","problems":[…]} for one file, \
             an array of those for several.
             """)
 
@@ -98,9 +98,9 @@ struct TracesImport: ParsableCommand {
         commandName: "import",
         abstract: "Validate, normalize and redact trace files, then commit them into the open cycle's traces.jsonl.",
         discussion: """
-            One commit (stage traces). Secrets are replaced by [REDACTED:<kind>] before anything reaches git:
-            sk-… API keys, Bearer tokens, AWS keys, GitHub tokens, PEM private keys, and loop.yaml's
-            redact.patterns. When the cycle already has traces.jsonl the new spans are appended; a trace id that is
+            One commit (stage traces). Secrets are replaced by [REDACTED:<kind>] before anything reaches git: \
+            sk-… API keys, Bearer tokens, AWS keys, GitHub tokens, PEM private keys, and loop.yaml's \
+            redact.patterns. When the cycle already has traces.jsonl the new spans are appended; a trace id that is \
             already in the cycle is refused. Any invalid input: every problem is listed and nothing is committed.
             """)
 

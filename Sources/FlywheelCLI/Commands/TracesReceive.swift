@@ -8,11 +8,11 @@ struct TracesReceive: AsyncParsableCommand {
         commandName: "receive",
         abstract: "Receive OTLP/HTTP JSON traces on 127.0.0.1 and commit them into the open cycle's traces.jsonl.",
         discussion: """
-            Point an OpenTelemetry exporter at http://127.0.0.1:PORT/v1/traces with protocol http/json
-            (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/json). Each request is decoded, validated and redacted, then
-            committed (one traces commit per request, or per --flush-every N requests). Answers 200 {} on success,
-            400 on bad input, 409 when no cycle is open, 413 over --max-body-bytes, 415 for protobuf (JSON only).
-            Prints "listening on http://127.0.0.1:PORT/v1/traces" first (with --port 0, the port picked).
+            Point an OpenTelemetry exporter at http://127.0.0.1:PORT/v1/traces with protocol http/json \
+            (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/json). Each request is decoded, validated and redacted, then \
+            committed (one traces commit per request, or per --flush-every N requests). Answers 200 {} on success, \
+            400 on bad input, 409 when no cycle is open, 413 over --max-body-bytes, 415 for protobuf (JSON only). \
+            Prints "listening on http://127.0.0.1:PORT/v1/traces" first (with --port 0, the port picked). \
             Stops on Ctrl-C / SIGTERM (committing what is pending), or after the first accepted request with --once.
             """)
 
