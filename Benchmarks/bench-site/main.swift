@@ -1,1 +1,248 @@
-print("bench-site: not yet")
+// bench-site: builds the static site for a generated history (50 cycles × 100 traces × ~20 spans by default),
+// then adds one cycle and rebuilds incrementally, then renders a 5,000-span trace and measures its first paint in
+// headless Chromium when available. Release build: `swift build -c release --product bench-site`.
+//
+//   bench-site [--cycles 50] [--traces 100] [--spans 20] [--keep DIR]
+import Flywheel
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func argument(_ name: String, _ fallback: Int) -> Int {
+    let args = CommandLine.arguments
+    if let i = args.firstIndex(of: name), i + 1 < args.count, let v = Int(args[i + 1]) { return v }
+    return fallback
+}
+let cycles = argument("--cycles", 50), tracesPerCycle = argument("--traces", 100), spansPerTrace = argument("--spans", 20)
+let keep: URL? = CommandLine.arguments.firstIndex(of: "--keep").flatMap { i in
+    i + 1 < CommandLine.arguments.count ? URL(fileURLWithPath: CommandLine.arguments[i + 1]) : nil
+}
+let work = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("bench-site-\(getpid())")
+try? FileManager.default.removeItem(at: work)
+try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+defer { if keep == nil { try? FileManager.default.removeItem(at: work) } }
+
+func peakRSSMB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
+}
+
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// CPU seconds (user + system) of the last `time` call: the machine is shared, so wall time alone overstates.
+nonisolated(unsafe) var lastCPU = 0.0
+
+func time<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    let c0 = cpuSeconds()
+    let r = try body()
+    lastCPU = cpuSeconds() - c0
+    return (r, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+}
+
+let epoch = 1_780_000_000.0
+let stamp: DateFormatter = {
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.timeZone = TimeZone(identifier: "UTC")
+    f.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+    return f
+}()
+func ts(_ seconds: Double) -> String {
+    let whole = floor(seconds)
+    return stamp.string(from: Date(timeIntervalSince1970: whole)) + String(format: ".%09dZ", Int((seconds - whole) * 1e9))
+}
+
+/// The spans of one trace as JSONL (root last, as HALO writes them).
+func traceLines(cycle: Int, trace: Int, spans: Int) -> (id: String, text: String) {
+    let tid = String(format: "%016x%016x", cycle, trace)
+    let base = epoch + Double(cycle) * 86_400 + Double(trace) * 30
+    let root = String(format: "%08x%08x", cycle, trace * 10_000)
+    var out = ""
+    for s in 1..<max(2, spans) {
+        let sid = String(format: "%08x%08x", cycle, trace * 10_000 + s)
+        let isLLM = s % 3 == 1
+        let failing = s % 17 == 0
+        var attrs: [String: JSONValue] = [
+            "inference.observation_kind": .string(isLLM ? "LLM" : "TOOL"), "inference.project_id": "bench",
+            "openinference.span.kind": .string(isLLM ? "LLM" : "TOOL"),
+        ]
+        if isLLM {
+            attrs["llm.model_name"] = "offline-example"
+            attrs["inference.llm.model_name"] = "offline-example"
+            attrs["inference.llm.input_tokens"] = .int(Int64(300 + s))
+            attrs["inference.llm.output_tokens"] = 40
+            attrs["llm.input_messages"] = .string(#"[{"content":"You are a diligence analyst. Cite every figure.","role":"system"},{"content":"What is the ARR?","role":"user"}]"#)
+            attrs["llm.output_messages"] = .string(#"[{"content":"The ARR is $46.9M as of 2026-09.","role":"assistant"}]"#)
+        } else {
+            attrs["tool.name"] = "read_file"
+            attrs["input.value"] = .string("{\"path\":\"financials/file_\(s).csv\"}")
+            attrs["output.value"] = .string(failing ? "An error occurred while running the tool. Please try again. Error: no such file" : "month,arr_usd\n2026-08,46350000")
+        }
+        let span: JSONValue = .object([
+            "trace_id": .string(tid), "span_id": .string(sid), "parent_span_id": .string(root), "trace_state": "",
+            "name": .string(isLLM ? "generation.offline-example" : "function.read_file"),
+            "kind": .string(isLLM ? "SPAN_KIND_CLIENT" : "SPAN_KIND_INTERNAL"),
+            "start_time": .string(ts(base + Double(s) * 0.1)), "end_time": .string(ts(base + Double(s) * 0.1 + 0.08)),
+            "status": .object(["code": .string(failing ? "STATUS_CODE_ERROR" : "STATUS_CODE_OK"), "message": .string(failing ? "Error running tool (non-fatal)" : "")]),
+            "resource": .object(["attributes": .object(["service.name": "bench"])]),
+            "scope": .object(["name": "flywheel", "version": "0.1.0"]), "attributes": .object(attrs),
+        ])
+        out += span.canonicalText + "\n"
+    }
+    let rootSpan: JSONValue = .object([
+        "trace_id": .string(tid), "span_id": .string(root), "parent_span_id": "", "trace_state": "", "name": "agent.DiligenceAnalyst",
+        "kind": "SPAN_KIND_INTERNAL", "start_time": .string(ts(base)), "end_time": .string(ts(base + Double(spans) * 0.1)),
+        "status": .object(["code": "STATUS_CODE_OK", "message": ""]), "resource": .object(["attributes": .object(["service.name": "bench"])]),
+        "scope": .object(["name": "flywheel", "version": "0.1.0"]),
+        "attributes": .object(["inference.observation_kind": "AGENT", "openinference.span.kind": "AGENT", "inference.project_id": "bench"]),
+    ])
+    out += rootSpan.canonicalText + "\n"
+    return (tid, out)
+}
+
+/// One complete cycle through LoopHistory (traces + outputs, feedback, results, diagnosis, handoff, close).
+func addCycle(_ history: LoopHistory, _ n: Int, traces: Int, spans: Int) throws {
+    let harness = "# Harness\n\nRule \(n): cite the ARR date.\n" + (1...n).map { "- rule \($0)\n" }.joined()
+    _ = try history.startCycle(harness: ["instructions.md": Data(harness.utf8)], models: ["agent": "offline-example"],
+                               now: Date(timeIntervalSince1970: epoch + Double(n) * 86_400))
+    var files: [String: Data] = [:]
+    var lines = ""
+    var ids: [String] = []
+    for t in 0..<traces {
+        let (id, text) = traceLines(cycle: n, trace: t, spans: spans)
+        ids.append(id)
+        lines += text
+        files["outputs/\(id)/summary_answer.md"] = Data("# Answer \(t)\n\nThe ARR is $46.9M.\n".utf8)
+        files["outputs/\(id)/task.json"] = Data("{\"question\":\"Question \(t)\",\"question_id\":\"q\(t)\",\"trace_id\":\"\(id)\"}\n".utf8)
+    }
+    files["traces.jsonl"] = Data(lines.utf8)
+    try history.commitToOpenCycle(.traces, files: files)
+    let feedback = ids.prefix(20).enumerated().map { i, id in
+        "{\"author\":\"bench\",\"category\":\"citation\",\"created_at\":\"2026-05-28T00:00:00Z\",\"evidence\":\"\",\"feedback_id\":\"fb-\(n)-\(i)\",\"observation\":\"Missing date\",\"prohibited_claims\":[],\"required_observations\":[],\"severity\":\"high\",\"source\":\"human\",\"trace_id\":\"\(id)\"}"
+    }.joined(separator: "\n") + "\n"
+    try history.commitToOpenCycle(.feedback, files: ["feedback.jsonl": Data(feedback.utf8)])
+    var rows: [JSONValue] = []
+    var passed = 0
+    for c in 0..<min(100, 20 + n * 2) {
+        let pass = (c * 7 + n * 3) % 5 != 0
+        if pass { passed += 1 }
+        rows.append(.object([
+            "testIdx": .int(Int64(c)), "success": .bool(pass), "score": .double(pass ? 1 : 0), "failureReason": .int(pass ? 0 : 1),
+            "description": .string("case \(c)"),
+            "testCase": .object(["metadata": .object(["id": .string("case-\(c)"), "cycle": .int(Int64(max(1, c / 2 - 9))), "category": .string(c % 2 == 0 ? "citation" : "tools")]),
+                                 "vars": .object(["trace_id": .string(ids[c % ids.count])])]),
+            "namedScores": .object(["citations": .double(pass ? 1 : 0)]),
+            "gradingResult": .object(["pass": .bool(pass), "reason": .string(pass ? "ok" : "missing date")]),
+        ]))
+    }
+    let results: JSONValue = .object(["results": .object(["version": 3, "results": .array(rows)])])
+    try history.commitToOpenCycle(.results, files: ["results.json": Data(results.canonicalText.utf8)]) { c in
+        c.scores.passRate = Double(passed) / Double(rows.count)
+        c.scores.meanScore = c.scores.passRate
+        c.scores.passed = passed
+        c.scores.failed = rows.count - passed
+        c.scores.total = rows.count
+        c.scores.gatePassed = (c.scores.passRate ?? 0) > 0.7
+        c.scores.tokens = traces * spans * 120
+        c.scores.costUSD = Double(traces) * 0.001
+        c.scores.latencyMs = 2000 + Double(n)
+        c.scores.metrics = ["citations": c.scores.passRate ?? 0]
+        c.scores.failuresByCategory = ["citation": (rows.count - passed) / 2, "tools": (rows.count - passed + 1) / 2]
+    }
+    let diag = "{\"cycle\":\(n),\"failure_modes\":[{\"count\":3,\"evidence\":[{\"note\":\"x\",\"span_id\":\"\",\"trace_id\":\"\(ids[0])\"}],\"id\":\"fm-a\",\"kind\":\"missing requirement\",\"title\":\"Missing date\"}],\"generated_by\":\"deterministic\",\"outcomes\":[],\"recommendations\":[{\"change\":\"Add a rule\",\"id\":\"rec-a\",\"rank\":1,\"title\":\"Cite dates\"}]}\n"
+    try history.commitToOpenCycle(.diagnosis, files: ["diagnosis.json": Data(diag.utf8)])
+    try history.commitToOpenCycle(.handoff, files: ["handoff.md": Data("# Handoff \(n)\n\n- cite the ARR date (cycle \(n))\n".utf8)])
+    _ = try history.closeCycle(now: Date(timeIntervalSince1970: epoch + Double(n) * 86_400 + 3600))
+}
+
+setenv("SOURCE_DATE_EPOCH", "1780000000", 1)
+let history = LoopHistory(repository: work.appendingPathComponent("history.git"))
+try history.initialize(files: ["loop.yaml": Data("project: bench\n".utf8), "harness/instructions.md": Data("# Harness\n".utf8)])
+let (_, genSeconds) = try time { for n in 1...cycles { try addCycle(history, n, traces: tracesPerCycle, spans: spansPerTrace) } }
+print(String(format: "generated %d cycles × %d traces × %d spans in %.1f s", cycles, tracesPerCycle, spansPerTrace, genSeconds))
+let rssBefore = peakRSSMB()
+
+let out = work.appendingPathComponent("site")
+print(String(format: "load average at start: %@", (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"))
+let (full, fullSeconds) = try time { try SiteBuilder.build(history: history, options: SiteOptions(outputDirectory: out)) }
+print(String(format: "full build: %.2f s wall (%.2f s CPU), %d pages written, peak RSS %.0f MB (before build %.0f MB) [targets ≤ 30 s, ≤ 1.5 GB]",
+             fullSeconds, lastCPU, full.pagesWritten, peakRSSMB(), rssBefore))
+
+let (same, sameSeconds) = try time { try SiteBuilder.build(history: history, options: SiteOptions(outputDirectory: out)) }
+print(String(format: "no-change rebuild: %.2f s wall (%.2f s CPU), %d written, %d skipped", sameSeconds, lastCPU, same.pagesWritten, same.pagesSkipped))
+
+try addCycle(history, cycles + 1, traces: tracesPerCycle, spans: spansPerTrace)
+let (inc, incSeconds) = try time { try SiteBuilder.build(history: history, options: SiteOptions(outputDirectory: out)) }
+print(String(format: "incremental build after one more cycle: %.2f s wall (%.2f s CPU), %d pages written, %d skipped [target ≤ 2 s]",
+             incSeconds, lastCPU, inc.pagesWritten, inc.pagesSkipped))
+
+// A 5,000-span trace page and its first paint.
+let big = LoopHistory(repository: work.appendingPathComponent("big.git"))
+try big.initialize(files: ["loop.yaml": Data("project: big trace\n".utf8)])
+_ = try big.startCycle(harness: nil, now: Date(timeIntervalSince1970: epoch))
+let (bigID, bigText) = traceLines(cycle: 1, trace: 1, spans: 5000)
+try big.commitToOpenCycle(.traces, files: ["traces.jsonl": Data(bigText.utf8)])
+let bigOut = work.appendingPathComponent("big-site")
+let (_, bigSeconds) = try time { try SiteBuilder.build(history: big, options: SiteOptions(outputDirectory: bigOut)) }
+let page = bigOut.appendingPathComponent("traces/0001/\(bigID).html")
+let pageSize = (try? FileManager.default.attributesOfItem(atPath: page.path)[.size] as? Int) ?? 0
+let dataSize = (try? FileManager.default.attributesOfItem(atPath: page.deletingPathExtension().appendingPathExtension("data.js").path)[.size] as? Int) ?? 0
+print(String(format: "5,000-span trace: site built in %.2f s; page %d KB, data file %d KB", bigSeconds, pageSize / 1024, dataSize / 1024))
+
+func which(_ name: String) -> String? {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+        let p = "\(dir)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return nil
+}
+if let chromium = which("chromium") ?? which("chromium-browser") ?? which("google-chrome") {
+    // A copy of the page with a probe that writes the paint timings into the DOM.
+    let probe = """
+        <script>window.addEventListener("load",function(){setTimeout(function(){var d=document.createElement("pre");d.id="paint";
+        d.textContent=JSON.stringify(performance.getEntriesByType("paint").map(function(e){return [e.name,e.startTime]}).concat([["domContentLoaded",performance.timing.domContentLoadedEventEnd-performance.timing.navigationStart],["load",performance.timing.loadEventEnd-performance.timing.navigationStart]]));
+        document.body.appendChild(d);},300);});</script></body>
+        """
+    let html = try String(contentsOf: page, encoding: .utf8).replacingOccurrences(of: "</body>", with: probe)
+    let probed = page.deletingLastPathComponent().appendingPathComponent("paint-probe.html")
+    try Data(html.utf8).write(to: probed)
+    var firstPaints: [Double] = []
+    for run in 0..<3 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: chromium)
+        let profile = work.appendingPathComponent("chromium-\(run)")
+        p.arguments = ["--headless=new", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(profile.path)", "--virtual-time-budget=5000", "--dump-dom", probed.absoluteString]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let dom = String(decoding: data, as: UTF8.self)
+        if let r = dom.range(of: "<pre id=\"paint\">"), let e = dom[r.upperBound...].range(of: "</pre>") {
+            let json = String(dom[r.upperBound..<e.lowerBound]).replacingOccurrences(of: "&quot;", with: "\"")
+            if run == 0 { print("  paint timings (ms): \(json)") }
+            if let v = try? JSONValue.parse(json), let arr = v.arrayValue {
+                for entry in arr where entry.arrayValue?.first?.stringValue == "first-contentful-paint" {
+                    if let t = entry.arrayValue?.last?.doubleValue { firstPaints.append(t) }
+                }
+            }
+        }
+    }
+    if firstPaints.isEmpty {
+        print("5,000-span trace first paint: no paint entry reported by headless Chromium")
+    } else {
+        let sorted = firstPaints.sorted()
+        print(String(format: "5,000-span trace first contentful paint: median %.0f ms over %d runs [target ≤ 300 ms]", sorted[sorted.count / 2], sorted.count))
+    }
+} else {
+    print("5,000-span trace first paint: chromium not installed, not measured")
+}

@@ -49,13 +49,15 @@ extension AnalystAgent {
     ///   - clock: time source (a `SteppingAgentClock` makes the traces byte-for-byte reproducible).
     public func runBatch(
         tasks: [AgentTask], seed: UInt64, outputsRoot: URL, projectID: String = "lumora-diligence",
-        serviceName: String = "diligence-analyst", clock: any AgentClock = SystemAgentClock()
+        serviceName: String = "diligence-analyst", clock: any AgentClock = SystemAgentClock(),
+        progress: (_ done: Int, _ total: Int, _ task: AgentTask) -> Void = { _, _, _ in }
     ) -> AgentBatchResult {
         var runs: [AgentRunResult] = []
         var traces = Data()
         var agent = self
         if agent.seed == nil { agent.seed = seed }
         for (i, task) in tasks.enumerated() {
+            progress(i, tasks.count, task)
             let traceID = Self.traceID(seed: seed, index: i + 1)
             let dir = outputsRoot.appendingPathComponent(traceID)
             let tracer = HALOTracer(projectID: projectID, serviceName: serviceName, seed: seed)
@@ -66,6 +68,7 @@ extension AnalystAgent {
             traces.append(tracer.jsonl)
             runs.append(r)
         }
+        if let last = tasks.last { progress(tasks.count, tasks.count, last) }
         return AgentBatchResult(runs: runs, traces: traces)
     }
 }

@@ -1,0 +1,90 @@
+import Foundation
+import Markdown
+
+/// Turns untrusted Markdown into safe HTML for the site. The real implementation is the cmark-gfm wrapper
+/// (`CmarkMarkdown`: tagfilter, no raw HTML, unsafe URL schemes dropped); `EscapingMarkdown` is a fallback that keeps
+/// every byte escaped.
+public protocol MarkdownRendering: Sendable {
+    /// Safe HTML for `markdown` (no raw HTML passes through); heading anchors start with `idPrefix`.
+    func html(_ markdown: String, idPrefix: String) -> String
+}
+
+extension MarkdownRendering {
+    /// Safe HTML for `markdown`.
+    public func html(_ markdown: String) -> String { html(markdown, idPrefix: "") }
+}
+
+/// cmark-gfm through the `Markdown` wrapper module (GFM tables, strikethrough, autolinks, task lists, tagfilter;
+/// raw HTML omitted).
+public struct CmarkMarkdown: MarkdownRendering {
+    public init() {}
+
+    public func html(_ markdown: String, idPrefix: String) -> String {
+        Markdown.renderHTML(markdown, idPrefix: idPrefix).html
+    }
+}
+
+/// A minimal, always-safe renderer: headings, fenced code and paragraphs, every piece of text HTML-escaped.
+public struct EscapingMarkdown: MarkdownRendering {
+    public init() {}
+
+    public func html(_ markdown: String, idPrefix: String) -> String {
+        var out: [String] = []
+        var paragraph: [String] = []
+        var code: [String]? = nil
+        var codeLang = ""
+        func flush() {
+            if !paragraph.isEmpty {
+                out.append("<p>" + paragraph.map(HTML.escape).joined(separator: "\n") + "</p>")
+                paragraph = []
+            }
+        }
+        for rawLine in markdown.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = String(rawLine).replacingOccurrences(of: "\r", with: "")
+            if var c = code {
+                if line.hasPrefix("```") {
+                    let cls = codeLang.isEmpty ? "" : " class=\"language-\(HTML.escape(HTML.fileName(codeLang)))\""
+                    out.append("<pre><code\(cls)>" + c.map(HTML.escape).joined(separator: "\n") + "</code></pre>")
+                    code = nil
+                } else {
+                    c.append(line)
+                    code = c
+                }
+                continue
+            }
+            if line.hasPrefix("```") {
+                flush()
+                code = []
+                codeLang = String(line.dropFirst(3)).trimmingCharacters(in: .whitespaces)
+                continue
+            }
+            let hashes = line.prefix(while: { $0 == "#" }).count
+            if hashes >= 1, hashes <= 6, line.dropFirst(hashes).hasPrefix(" ") {
+                flush()
+                let text = String(line.dropFirst(hashes + 1)).trimmingCharacters(in: .whitespaces)
+                out.append("<h\(hashes + 1) id=\"\(HTML.escape(HTML.anchor(idPrefix)))\(Self.slug(text))\">\(HTML.escape(text))</h\(hashes + 1)>")
+                continue
+            }
+            if line.trimmingCharacters(in: .whitespaces).isEmpty { flush(); continue }
+            if line.hasPrefix("- ") || line.hasPrefix("* ") {
+                flush()
+                out.append("<ul><li>" + HTML.escape(String(line.dropFirst(2))) + "</li></ul>")
+                continue
+            }
+            paragraph.append(line)
+        }
+        flush()
+        if let c = code { out.append("<pre><code>" + c.map(HTML.escape).joined(separator: "\n") + "</code></pre>") }
+        return out.joined(separator: "\n").replacingOccurrences(of: "</ul>\n<ul>", with: "")
+    }
+
+    /// GitHub-like heading anchor: lowercase letters, digits, `-`.
+    static func slug(_ text: String) -> String {
+        var out = ""
+        for ch in text.lowercased().unicodeScalars {
+            if CharacterSet.alphanumerics.contains(ch) && ch.isASCII { out.unicodeScalars.append(ch) }
+            else if ch == " " || ch == "-" || ch == "_" { out += "-" }
+        }
+        return out.isEmpty ? "section" : out
+    }
+}

@@ -1,0 +1,267 @@
+import Foundation
+import GitStore
+import FlywheelTemplates
+import FlywheelSiteAssets
+
+/// What `SiteBuilder.build` is asked to do.
+public struct SiteOptions: Sendable {
+    /// Where the site is written (created when missing).
+    public var outputDirectory: URL
+    /// Absolute base URL of the published site, used only for canonical links (every other link is relative).
+    public var baseURL: String?
+    /// Render the site exactly as it was at this cycle (from the cycle's tag commit only).
+    public var atCycle: Int?
+    /// Rewrite only pages whose inputs (git object ids) changed since the last build in `outputDirectory`.
+    public var incremental: Bool
+    /// The revision to read (default: the history's ref); ignored when `atCycle` is set.
+    public var revision: String?
+    /// Markdown renderer for handoffs and Markdown artifacts (safe HTML only).
+    public var markdown: any MarkdownRendering
+
+    public init(
+        outputDirectory: URL, baseURL: String? = nil, atCycle: Int? = nil, incremental: Bool = true,
+        revision: String? = nil, markdown: any MarkdownRendering = SiteMarkdown.default
+    ) {
+        self.outputDirectory = outputDirectory
+        self.baseURL = baseURL
+        self.atCycle = atCycle
+        self.incremental = incremental
+        self.revision = revision
+        self.markdown = markdown
+    }
+}
+
+/// What a build did.
+public struct SiteReport: Sendable {
+    /// Pages (HTML and data files) written in this build.
+    public var pagesWritten: Int
+    /// Pages whose inputs had not changed (left as they were).
+    public var pagesSkipped: Int
+    /// The site's entry page (`index.html`).
+    public var indexPath: URL
+    /// The written pages, relative to the output folder, sorted.
+    public var written: [String]
+    /// Files of an earlier build removed because the history no longer has them (e.g. a build `--at` an older cycle).
+    public var removed: [String]
+}
+
+/// The Markdown renderer the site uses by default.
+public enum SiteMarkdown {
+    /// The default renderer: cmark-gfm (safe mode, tagfilter).
+    public static let `default`: any MarkdownRendering = CmarkMarkdown()
+}
+
+/// Errors of a site build.
+public enum SiteError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// A template is missing or does not parse.
+    case template(name: String, reason: String)
+    /// The output folder cannot be written.
+    case output(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .template(let name, let reason): return "site template \(name): \(reason)"
+        case .output(let path, let reason): return "cannot write \(path): \(reason)"
+        }
+    }
+}
+
+/// Renders the static site from the artifact repository alone.
+public enum SiteBuilder {
+    /// Bumped whenever the page format changes in a way the template hash does not capture.
+    static let formatVersion = "site-1"
+    /// Name of the manifest in the output folder.
+    public static let manifestName = ".flywheel-site.json"
+
+    /// Builds (or incrementally updates) the site for `history` into `options.outputDirectory`.
+    public static func build(history: LoopHistory, options: SiteOptions) throws -> SiteReport {
+        let fm = FileManager.default
+        let out = options.outputDirectory
+        do { try fm.createDirectory(at: out, withIntermediateDirectories: true) } catch {
+            throw SiteError.output(path: out.path, reason: error.localizedDescription)
+        }
+        let timing = ProcessInfo.processInfo.environment["FLYWHEEL_SITE_TIMING"] == "1"
+        var t0 = DispatchTime.now().uptimeNanoseconds
+        func mark(_ label: String) {
+            guard timing else { return }
+            let t = DispatchTime.now().uptimeNanoseconds
+            FileHandle.standardError.write(Data(String(format: "site: %@ %.3f s\n", label, Double(t - t0) / 1e9).utf8))
+            t0 = t
+        }
+        let renderer = try PageRenderer.load(markdown: options.markdown, baseURL: options.baseURL)
+        let oldManifest = options.incremental ? Manifest.read(out.appendingPathComponent(manifestName)) : Manifest()
+
+        // 1. The one synchronous read step: every git object id, then the inputs of the pages to rebuild.
+        let revision: String?
+        if let n = options.atCycle { revision = try history.revision(ofCycle: n) } else { revision = options.revision }
+        mark("templates")
+        let snap = try history.snapshot(at: revision)
+        let reader = try SiteReader(snapshot: snap, atCycle: options.atCycle)
+        mark("index")
+        let plan = SitePlan(index: reader.index, renderer: renderer)
+        var skipped = 0
+        var newManifest = Manifest()
+        var written: [String] = []
+        var made = Set<String>()
+        var pending: [PageJob] = []
+        var readSeconds = 0.0, renderSeconds = 0.0, writeSeconds = 0.0, units = 0
+        func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        // Rendering runs in batches so a large history never holds every cycle's spans at once.
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            let t1 = now()
+            let results = renderAll(pending, renderer: renderer)
+            let t2 = now()
+            renderSeconds += t2 - t1
+            for (job, files) in zip(pending, results) {
+                for (path, data) in files {
+                    let url = out.appendingPathComponent(path)
+                    do {
+                        let folder = url.deletingLastPathComponent()
+                        if made.insert(folder.path).inserted {
+                            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+                        }
+                        try writeFile(data, to: url)
+                    } catch {
+                        throw SiteError.output(path: url.path, reason: error.localizedDescription)
+                    }
+                    written.append(path)
+                }
+                newManifest.units[job.unitID] = Manifest.Unit(key: job.key, files: files.map(\.0).sorted())
+            }
+            writeSeconds += now() - t2
+            pending.removeAll()
+        }
+        let batch = max(4, ProcessInfo.processInfo.activeProcessorCount * 2)
+        for unit in plan.units {
+            let key = unit.key
+            let old = oldManifest.units[unit.id]
+            if let old, old.key == key, old.files.allSatisfy({ fm.fileExists(atPath: out.appendingPathComponent($0).path) }) {
+                newManifest.units[unit.id] = old
+                skipped += old.files.count
+                continue
+            }
+            let t0 = now()
+            var job = try unit.prepare(reader)
+            readSeconds += now() - t0
+            job.unitID = unit.id
+            job.key = key
+            pending.append(job)
+            units += 1
+            if pending.count >= batch { try flush() }
+        }
+        try flush()
+        if timing {
+            FileHandle.standardError.write(Data(
+                "site: \(units) units: read \(Format.fixed(readSeconds, 3)) s, render \(Format.fixed(renderSeconds, 3)) s, write \(Format.fixed(writeSeconds, 3)) s\n".utf8))
+        }
+        try copyAssets(to: out)
+        mark("write")
+
+        // 4. Files of the old build that this build no longer has.
+        let keep = Set(newManifest.units.values.flatMap(\.files))
+        var removed: [String] = []
+        for path in Set(oldManifest.units.values.flatMap(\.files)).subtracting(keep).sorted() {
+            let url = out.appendingPathComponent(path)
+            if (try? fm.removeItem(at: url)) != nil { removed.append(path) }
+        }
+        do {
+            try newManifest.encoded().write(to: out.appendingPathComponent(manifestName), options: .atomic)
+        } catch {
+            throw SiteError.output(path: out.appendingPathComponent(manifestName).path, reason: error.localizedDescription)
+        }
+        return SiteReport(
+            pagesWritten: written.count, pagesSkipped: skipped, indexPath: out.appendingPathComponent("index.html"),
+            written: written.sorted(), removed: removed)
+    }
+
+    /// Renders each job's pages; jobs run concurrently (they only touch immutable values).
+    static func renderAll(_ jobs: [PageJob], renderer: PageRenderer) -> [[(String, Data)]] {
+        final class Box: @unchecked Sendable {
+            var results: [[(String, Data)]]
+            let lock = NSLock()
+            init(_ n: Int) { results = Array(repeating: [], count: n) }
+        }
+        let box = Box(jobs.count)
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
+            let files = jobs[i].render(renderer)
+            box.lock.lock()
+            box.results[i] = files
+            box.lock.unlock()
+        }
+        return box.results
+    }
+
+    /// Writes `data` to `url` with plain POSIX calls (Foundation's `Data.write` is several times slower here).
+    static func writeFile(_ data: Data, to url: URL) throws {
+        guard let f = fopen(url.path, "wb") else {
+            throw SiteError.output(path: url.path, reason: String(cString: strerror(errno)))
+        }
+        let n = data.withUnsafeBytes { raw in raw.count == 0 ? 0 : fwrite(raw.baseAddress, 1, raw.count, f) }
+        let closed = fclose(f)
+        if n != data.count || closed != 0 {
+            throw SiteError.output(path: url.path, reason: String(cString: strerror(errno)))
+        }
+    }
+
+    /// Copies the static assets (CSS, JS, icons) into `assets/`, rewriting only files whose bytes differ.
+    static func copyAssets(to out: URL) throws {
+        let fm = FileManager.default
+        let src = FlywheelSiteAssets.directory
+        let dst = out.appendingPathComponent("assets", isDirectory: true)
+        try? fm.createDirectory(at: dst, withIntermediateDirectories: true)
+        for name in (try? fm.contentsOfDirectory(atPath: src.path))?.sorted() ?? [] {
+            let from = src.appendingPathComponent(name), to = dst.appendingPathComponent(name)
+            guard let data = fm.contents(atPath: from.path) else { continue }
+            if fm.contents(atPath: to.path) == data { continue }
+            do { try data.write(to: to, options: .atomic) } catch {
+                throw SiteError.output(path: to.path, reason: error.localizedDescription)
+            }
+        }
+    }
+
+    /// A hash of the templates and assets, part of every page key (a new renderer re-renders everything).
+    static func rendererFingerprint() -> String {
+        var parts: [String] = [formatVersion]
+        let fm = FileManager.default
+        for dir in [FlywheelTemplates.directory, FlywheelSiteAssets.directory] {
+            for name in (try? fm.contentsOfDirectory(atPath: dir.path))?.sorted() ?? [] {
+                let data = fm.contents(atPath: dir.appendingPathComponent(name).path) ?? Data()
+                parts.append(name + ":" + SiteHash.hex(SiteHash.value(data)))
+            }
+        }
+        return SiteHash.hex(parts.joined(separator: "\n"))
+    }
+}
+
+/// The incremental-build manifest: each unit (a page, or a trace group's pages) with the key it was built from.
+struct Manifest: Sendable {
+    struct Unit: Sendable, Hashable {
+        var key: String
+        var files: [String]
+    }
+    var units: [String: Unit] = [:]
+
+    static func read(_ url: URL) -> Manifest {
+        guard let data = FileManager.default.contents(atPath: url.path), let v = try? JSONValue.parse(data),
+            v["version"]?.intValue == 1, let units = v["units"]?.objectValue
+        else { return Manifest() }
+        var m = Manifest()
+        for (id, u) in units {
+            guard let key = u["key"]?.stringValue, let files = u["files"]?.arrayValue?.compactMap(\.stringValue) else { continue }
+            // Never trust a path that could leave the output folder.
+            guard files.allSatisfy({ !$0.hasPrefix("/") && !$0.split(separator: "/").contains("..") }) else { continue }
+            m.units[id] = Unit(key: key, files: files)
+        }
+        return m
+    }
+
+    func encoded() -> Data {
+        var units: [String: JSONValue] = [:]
+        for (id, u) in self.units {
+            units[id] = .object(["key": .string(u.key), "files": .array(u.files.map { .string($0) })])
+        }
+        let v: JSONValue = .object(["version": 1, "units": .object(units)])
+        return Data((v.canonicalText + "\n").utf8)
+    }
+}

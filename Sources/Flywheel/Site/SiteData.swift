@@ -1,0 +1,334 @@
+import Foundation
+
+// Pure, Sendable models of what the site shows, parsed leniently from the artifacts (ARTIFACTS.md): a missing
+// file means "stage not run yet", a missing or mistyped field falls back to a default.
+
+/// One row of a cycle's gate results.
+struct SiteEvalRow: Sendable, Hashable {
+    enum Status: String, Sendable, CaseIterable { case pass, fail, error, skipped }
+    var caseID: String
+    var description: String
+    var status: Status
+    var score: Double?
+    var namedScores: [String: Double]
+    var category: String
+    var traceID: String?
+    var feedbackID: String?
+    var addedCycle: Int?
+    var reason: String
+    var output: String
+    var latencyMs: Double?
+    var testIdx: Int
+
+    /// The anchor of this row on the cycle page.
+    var anchor: String { "eval-" + HTML.anchor(caseID) }
+}
+
+/// One feedback record.
+struct FeedbackItem: Sendable, Hashable {
+    var id: String
+    var traceID: String
+    var source: String
+    var author: String
+    var category: String
+    var severity: String
+    var observation: String
+    var evidence: String
+    var required: [String]
+    var prohibited: [String]
+    var createdAt: String
+}
+
+/// A pointer into the record (a trace, a span, an eval row) with a note.
+struct SiteEvidence: Sendable, Hashable {
+    var traceID: String?
+    var spanID: String?
+    var evalID: String?
+    var note: String
+}
+
+struct SiteFailureMode: Sendable, Hashable {
+    var id, title, kind, category: String
+    var count: Int
+    var traceIDs: [String]
+    var evalIDs: [String]
+    var evidence: [SiteEvidence]
+}
+
+struct SiteRecommendation: Sendable, Hashable {
+    var id, title, area, change, confidence, effort, validation, impact: String
+    var rank: Int
+    var patchFile: String?
+    var patchAppend: String?
+    var evidence: [SiteEvidence]
+    var failureModeIDs: [String]
+}
+
+struct SiteOutcome: Sendable, Hashable {
+    var recommendationID: String
+    var fromCycle: Int?
+    var implemented: Bool
+    var status: String
+    var flippedToPass: [String]
+    var stillFailing: [String]
+    var regressed: [String]
+    var note: String
+}
+
+struct SiteDiagnosis: Sendable, Hashable {
+    var generatedBy: String
+    var failureModes: [SiteFailureMode]
+    var recommendations: [SiteRecommendation]
+    var outcomes: [SiteOutcome]
+}
+
+/// One span of a trace (HALO span JSONL), the fields the site shows.
+struct SpanRecord: Sendable, Hashable {
+    var traceID: String
+    var spanID: String
+    var parentID: String
+    var name: String
+    var kind: String
+    var start: String
+    var end: String
+    var statusCode: String
+    var statusMessage: String
+    var attributes: [String: JSONValue]
+    var service: String
+
+    var isError: Bool { statusCode == "STATUS_CODE_ERROR" }
+    var startNs: Int64? { Timestamp.nanoseconds(start) }
+    var endNs: Int64? { Timestamp.nanoseconds(end) }
+    var observationKind: String {
+        attributes["openinference.span.kind"]?.stringValue ?? attributes["inference.observation_kind"]?.stringValue ?? ""
+    }
+    var model: String? {
+        for key in ["inference.llm.model_name", "llm.model_name"] {
+            if let s = attributes[key]?.stringValue, !s.isEmpty { return s }
+        }
+        return nil
+    }
+    var inputTokens: Int { Int(attributes["inference.llm.input_tokens"]?.intValue ?? 0) }
+    var outputTokens: Int { Int(attributes["inference.llm.output_tokens"]?.intValue ?? 0) }
+}
+
+/// The spans of one trace in file order.
+struct TraceRecord: Sendable, Hashable {
+    var id: String
+    var spans: [SpanRecord]
+
+    var root: SpanRecord? { spans.first(where: { $0.parentID.isEmpty }) ?? spans.last }
+    var name: String { root?.name ?? id }
+    var errorCount: Int { spans.filter(\.isError).count }
+    var tokens: Int { spans.reduce(0) { $0 + $1.inputTokens + $1.outputTokens } }
+    var startNs: Int64? { spans.compactMap(\.startNs).min() }
+    var endNs: Int64? { spans.compactMap(\.endNs).max() }
+    var durationMs: Double? {
+        guard let s = startNs, let e = endNs else { return nil }
+        return Double(e - s) / 1_000_000
+    }
+    var models: [String] { Array(Set(spans.compactMap(\.model))).sorted() }
+    /// The file-name-safe id of this trace's pages.
+    var fileID: String { HTML.fileName(id) }
+}
+
+/// Parses HALO timestamps (`YYYY-MM-DDTHH:MM:SS[.f…]Z`) to nanoseconds since the epoch without Foundation dates.
+enum Timestamp {
+    static func nanoseconds(_ s: String) -> Int64? {
+        let u = Array(s.utf8)
+        guard u.count >= 20, u[4] == 45, u[7] == 45, u[10] == 84 || u[10] == 32, u[13] == 58, u[16] == 58 else { return nil }
+        func num(_ r: Range<Int>) -> Int64? {
+            var v: Int64 = 0
+            for i in r { let d = Int64(u[i]) - 48; guard d >= 0 && d <= 9 else { return nil }; v = v * 10 + d }
+            return v
+        }
+        guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16),
+            let se = num(17..<19)
+        else { return nil }
+        var frac: Int64 = 0
+        var i = 19
+        if i < u.count, u[i] == 46 {
+            i += 1
+            var digits = 0
+            while i < u.count, u[i] >= 48, u[i] <= 57 {
+                if digits < 9 { frac = frac * 10 + Int64(u[i] - 48); digits += 1 }
+                i += 1
+            }
+            while digits < 9 { frac *= 10; digits += 1 }
+        }
+        // Days from civil (Howard Hinnant).
+        let yy = mo <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let mp = (mo + 9) % 12
+        let doy = (153 * mp + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146097 + doe - 719468
+        return ((days * 86400 + h * 3600 + mi * 60 + se) * 1_000_000_000) + frac
+    }
+}
+
+// MARK: - Parsing
+
+enum ArtifactParser {
+    static func string(_ v: JSONValue?) -> String {
+        guard let v else { return "" }
+        switch v {
+        case .string(let s): return s
+        case .null: return ""
+        case .int(let i): return String(i)
+        case .double(let d): return Format.number(d, digits: 3)
+        case .bool(let b): return b ? "true" : "false"
+        default: return v.canonicalText
+        }
+    }
+
+    static func optString(_ v: JSONValue?) -> String? {
+        let s = string(v)
+        return s.isEmpty ? nil : s
+    }
+
+    static func strings(_ v: JSONValue?) -> [String] {
+        (v?.arrayValue ?? []).map { string($0) }.filter { !$0.isEmpty }
+    }
+
+    static func int(_ v: JSONValue?) -> Int? {
+        if let i = v?.intValue { return Int(clamping: i) }
+        if let s = v?.stringValue { return Int(s) }
+        return nil
+    }
+
+    /// Rows of `results.json` (v3, v2 or legacy layouts).
+    static func results(_ data: Data) -> [SiteEvalRow] {
+        guard let json = FastJSON.parse(data) else { return [] }
+        let rowsValue = json["results"]?["results"] ?? json["results"]
+        let rows = rowsValue?.arrayValue ?? []
+        var out: [SiteEvalRow] = []
+        for (i, row) in rows.enumerated() {
+            guard row.objectValue != nil else { continue }
+            let meta = row["testCase"]?["metadata"]?.objectValue ?? row["metadata"]?.objectValue ?? [:]
+            let rowMeta = row["metadata"]?.objectValue ?? [:]
+            let vars = row["testCase"]?["vars"]?.objectValue ?? row["vars"]?.objectValue ?? [:]
+            let success = row["success"]?.boolValue ?? false
+            let skipped =
+                rowMeta["flywheel"]?["status"]?.stringValue == "skipped" || meta["flywheel"]?["status"]?.stringValue == "skipped"
+            let failureReason = int(row["failureReason"])
+            let status: SiteEvalRow.Status =
+                success ? .pass : skipped ? .skipped : (failureReason == 2 ? .error : .fail)
+            let description = optString(row["description"]) ?? optString(row["testCase"]?["description"]) ?? ""
+            let caseID =
+                optString(meta["id"]) ?? optString(meta["flywheelCaseId"]) ?? (description.isEmpty ? nil : description)
+                ?? "row-\(int(row["testIdx"]) ?? i)"
+            var named: [String: Double] = [:]
+            for (k, v) in row["namedScores"]?.objectValue ?? [:] { if let d = v.doubleValue { named[k] = d } }
+            let output: String
+            if let o = row["response"]?["output"] { output = string(o) } else { output = "" }
+            let reason = optString(row["gradingResult"]?["reason"]) ?? optString(row["error"]) ?? ""
+            out.append(SiteEvalRow(
+                caseID: caseID, description: description, status: status, score: row["score"]?.doubleValue,
+                namedScores: named, category: optString(meta["category"]) ?? "uncategorised",
+                // The trace the gate actually graded (a case keyed to an earlier cycle's trace is graded on the
+                // trace that answered the same question in this cycle), else the one the case names.
+                traceID: optString(row["response"]?["metadata"]?["traceId"]) ?? optString(vars["trace_id"]) ?? optString(meta["trace_id"]),
+                feedbackID: optString(meta["feedback_id"]), addedCycle: int(meta["cycle"]), reason: reason,
+                output: output, latencyMs: row["latencyMs"]?.doubleValue, testIdx: int(row["testIdx"]) ?? i))
+        }
+        return out
+    }
+
+    /// Records of `feedback.jsonl` (bad lines skipped).
+    static func feedback(_ data: Data) -> [FeedbackItem] {
+        var out: [FeedbackItem] = []
+        for line in data.split(separator: 0x0A) {
+            guard let v = FastJSON.parse(Data(line)), v.objectValue != nil else { continue }
+            out.append(FeedbackItem(
+                id: string(v["feedback_id"]), traceID: string(v["trace_id"]), source: string(v["source"]),
+                author: string(v["author"]), category: string(v["category"]), severity: string(v["severity"]),
+                observation: string(v["observation"]), evidence: string(v["evidence"]),
+                required: strings(v["required_observations"]), prohibited: strings(v["prohibited_claims"]),
+                createdAt: string(v["created_at"])))
+        }
+        return out
+    }
+
+    static func evidence(_ v: JSONValue?) -> [SiteEvidence] {
+        (v?.arrayValue ?? []).compactMap { e in
+            guard e.objectValue != nil else { return nil }
+            return SiteEvidence(
+                traceID: optString(e["trace_id"]), spanID: optString(e["span_id"]), evalID: optString(e["eval_id"]),
+                note: string(e["note"]))
+        }
+    }
+
+    /// `diagnosis.json`, or nil when it does not parse as an object.
+    static func diagnosis(_ data: Data) -> SiteDiagnosis? {
+        guard let v = FastJSON.parse(data), v.objectValue != nil else { return nil }
+        let modes = (v["failure_modes"]?.arrayValue ?? []).map { m in
+            SiteFailureMode(
+                id: string(m["id"]), title: string(m["title"]), kind: string(m["kind"]), category: string(m["category"]),
+                count: int(m["count"]) ?? 0, traceIDs: strings(m["trace_ids"]), evalIDs: strings(m["eval_ids"]),
+                evidence: evidence(m["evidence"]))
+        }
+        let recs = (v["recommendations"]?.arrayValue ?? []).enumerated().map { (i, r) in
+            SiteRecommendation(
+                id: string(r["id"]), title: string(r["title"]), area: string(r["area"]), change: string(r["change"]),
+                confidence: string(r["confidence"]), effort: string(r["effort"]), validation: string(r["validation"]),
+                impact: string(r["predicted_impact"]?["summary"]), rank: int(r["rank"]) ?? (i + 1),
+                patchFile: optString(r["patch"]?["file"]), patchAppend: optString(r["patch"]?["append"]),
+                evidence: evidence(r["evidence"]), failureModeIDs: strings(r["failure_mode_ids"]))
+        }.sorted { ($0.rank, $0.id) < ($1.rank, $1.id) }
+        let outcomes = (v["outcomes"]?.arrayValue ?? []).map { o in
+            SiteOutcome(
+                recommendationID: string(o["recommendation_id"]), fromCycle: int(o["from_cycle"]),
+                implemented: o["implemented"]?.boolValue ?? false, status: string(o["status"]),
+                flippedToPass: strings(o["flipped_to_pass"]), stillFailing: strings(o["still_failing"]),
+                regressed: strings(o["regressed"]), note: string(o["note"]))
+        }
+        return SiteDiagnosis(
+            generatedBy: string(v["generated_by"]), failureModes: modes, recommendations: recs, outcomes: outcomes)
+    }
+
+    /// Spans of `traces.jsonl` grouped by trace, traces in order of their first line (bad lines skipped).
+    static func traces(_ data: Data) -> [TraceRecord] {
+        var order: [String] = []
+        var byID: [String: [SpanRecord]] = [:]
+        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
+            guard let v = FastJSON.parse(Data(line)), let o = v.objectValue else { continue }
+            let span: SpanRecord
+            if let s = try? Span(json: v) {
+                // A valid HALO span: the traces stage's model.
+                span = SpanRecord(
+                    traceID: s.traceID, spanID: s.spanID, parentID: s.parentSpanID, name: s.name, kind: s.kind,
+                    start: s.startTime, end: s.endTime, statusCode: s.status.code, statusMessage: s.status.message,
+                    attributes: s.attributes, service: s.serviceName ?? "")
+            } else {
+                // Lenient: a line HALO would reject still shows what it has.
+                span = SpanRecord(
+                    traceID: string(o["trace_id"]), spanID: string(o["span_id"]), parentID: string(o["parent_span_id"]),
+                    name: string(o["name"]), kind: string(o["kind"]), start: string(o["start_time"]),
+                    end: string(o["end_time"]), statusCode: string(o["status"]?["code"]),
+                    statusMessage: string(o["status"]?["message"]), attributes: o["attributes"]?.objectValue ?? [:],
+                    service: string(o["resource"]?["attributes"]?["service.name"]))
+            }
+            let tid = span.traceID
+            if byID[tid] == nil { order.append(tid) }
+            byID[tid, default: []].append(span)
+        }
+        return order.map { TraceRecord(id: $0, spans: byID[$0] ?? []) }
+    }
+
+    /// `project` (or `name`) from `loop.yaml`, read line-wise so a broken file never stops the site.
+    static func projectName(_ yaml: String?) -> String {
+        guard let yaml else { return "Flywheel" }
+        for key in ["project", "name"] {
+            for line in yaml.split(separator: "\n") where line.hasPrefix(key + ":") {
+                var v = line.dropFirst(key.count + 1).trimmingCharacters(in: .whitespaces)
+                if v.count >= 2, (v.hasPrefix("\"") && v.hasSuffix("\"")) || (v.hasPrefix("'") && v.hasSuffix("'")) {
+                    v = String(v.dropFirst().dropLast())
+                }
+                if !v.isEmpty { return v }
+            }
+        }
+        return "Flywheel"
+    }
+}

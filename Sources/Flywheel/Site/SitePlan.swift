@@ -1,0 +1,55 @@
+import Foundation
+
+/// Every unit of the site with the key of the git objects it is built from. A key changes exactly when an input
+/// of that unit changes, so adding a cycle re-renders that cycle, the overview, the matrix, the diff index and the
+/// search index, and leaves older cycles' pages and trace pages alone.
+struct SitePlan {
+    var units: [SiteUnit] = []
+
+    init(index: HistoryIndex, renderer: PageRenderer) {
+        let common = [renderer.fingerprint, index.loopID, renderer.baseURL ?? "", index.project].joined(separator: "|")
+        func key(_ parts: [String]) -> String { SiteHash.hex(([common] + parts).joined(separator: "|")) }
+        let cycleJSONs = index.cycles.map { "\($0.number):\($0.id(Layout.CycleFile.cycle))" }
+
+        units.append(SiteUnit(id: "overview", key: key(["overview"] + cycleJSONs)) { reader in
+            OverviewPage.job(index: reader.index)
+        })
+        for (i, e) in index.cycles.enumerated() {
+            let prev = i > 0 ? index.cycles[i - 1] : nil
+            let n = e.number
+            units.append(SiteUnit(
+                id: "cycle-\(Layout.cycleName(n))",
+                key: key(["cycle", e.folderID, prev?.folderID ?? "-", e.harnessTree ?? "-", prev?.harnessTree ?? "-",
+                    String(prev?.number ?? 0)])
+            ) { reader in try CyclePage.job(reader: reader, number: n) })
+            units.append(SiteUnit(
+                id: "traces-\(Layout.cycleName(n))",
+                key: key(["traces", e.id(Layout.CycleFile.traces), e.id(Layout.CycleFile.outputs),
+                    e.id(Layout.CycleFile.feedback), e.id(Layout.CycleFile.cycle), String(n)])
+            ) { reader in try TracePage.job(reader: reader, number: n) })
+            units.append(SiteUnit(id: "search-\(Layout.cycleName(n))", key: key(["search-shard", e.folderID, String(n)])) {
+                reader in try SearchPage.shardJob(reader: reader, number: n)
+            })
+        }
+        let results = index.cycles.map {
+            "\($0.number):\($0.id(Layout.CycleFile.results)):\($0.id(Layout.CycleFile.evals))"
+        }
+        units.append(SiteUnit(id: "matrix", key: key(["matrix"] + results + cycleJSONs)) { reader in
+            try MatrixPage.job(reader: reader)
+        })
+        let pairs = DiffPage.pairs(index.cycles.map(\.number))
+        let trees = index.cycles.map { "\($0.number):\($0.harnessTree ?? "-")" }
+        units.append(SiteUnit(id: "diffs", key: key(["diffs"] + trees)) { reader in try DiffPage.indexJob(reader: reader) })
+        for (a, b) in pairs {
+            guard let ea = index.entry(a), let eb = index.entry(b) else { continue }
+            units.append(SiteUnit(
+                id: "diff-\(Layout.cycleName(a))-\(Layout.cycleName(b))",
+                key: key(["diff", ea.harnessTree ?? "-", eb.harnessTree ?? "-", ea.id(Layout.CycleFile.handoff),
+                    eb.id(Layout.CycleFile.handoff), String(a), String(b)])
+            ) { reader in try DiffPage.job(reader: reader, from: a, to: b) })
+        }
+        units.append(SiteUnit(id: "search", key: key(["search"] + cycleJSONs)) { reader in
+            SearchPage.job(index: reader.index)
+        })
+    }
+}

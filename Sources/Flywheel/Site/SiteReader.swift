@@ -1,0 +1,235 @@
+import Foundation
+import GitStore
+import Mustache
+import Yams
+import FlywheelTemplates
+
+/// The git object ids of everything the site is built from (cheap to read: no blob is parsed).
+struct HistoryIndex: Sendable {
+    struct CycleEntry: Sendable {
+        var cycle: Cycle
+        var folderID: String
+        var files: [String: String]
+        var harnessTree: String?
+        var number: Int { cycle.number }
+        func id(_ name: String) -> String { files[name] ?? "-" }
+    }
+    var project: String
+    var loopID: String
+    var cycles: [CycleEntry]
+
+    func entry(_ n: Int) -> CycleEntry? { cycles.first { $0.number == n } }
+    func previous(of n: Int) -> CycleEntry? { cycles.last { $0.number < n } }
+}
+
+/// The synchronous read step: holds the snapshot (and its C handles) and parses artifacts once each.
+final class SiteReader {
+    let snap: HistorySnapshot
+    let index: HistoryIndex
+    private var resultsCache: [Int: [SiteEvalRow]?] = [:]
+    private var tracesCache: [Int: [TraceRecord]] = [:]
+    private var feedbackCache: [Int: [FeedbackItem]?] = [:]
+    private var diagnosisCache: [Int: SiteDiagnosis?] = [:]
+
+    init(snapshot: HistorySnapshot, atCycle: Int?) throws {
+        snap = snapshot
+        var cycles = try snapshot.cycles()
+        if let atCycle { cycles = cycles.filter { $0.number <= atCycle } }
+        let loopText = try snapshot.text(Layout.loopConfig)
+        let project = loopText.flatMap { try? LoopConfig.parse($0, file: Layout.loopConfig).project }
+            ?? ArtifactParser.projectName(loopText)
+        let loopID = try snapshot.treeID(of: Layout.loopConfig)?.hex ?? "-"
+        var entries: [HistoryIndex.CycleEntry] = []
+        let tipHarness = try snapshot.treeID(of: Layout.harness)?.hex
+        for (i, c) in cycles.enumerated() {
+            let folder = try snapshot.treeID(of: Layout.cycleFolder(c.number))
+            var files: [String: String] = [:]
+            if let folder {
+                for e in try snapshot.repo.entries(ofTree: folder) { files[e.name] = e.id.hex }
+            }
+            let harness = c.harnessTree ?? (i == cycles.count - 1 ? tipHarness : nil)
+            entries.append(.init(cycle: c, folderID: folder?.hex ?? "-", files: files, harnessTree: harness))
+        }
+        index = HistoryIndex(project: project, loopID: loopID, cycles: entries)
+    }
+
+    func data(_ n: Int, _ name: String) throws -> Data? { try snap.cycleFile(n, name) }
+
+    func results(_ n: Int) throws -> [SiteEvalRow]? {
+        if let cached = resultsCache[n] { return cached }
+        let v = try data(n, Layout.CycleFile.results).map(ArtifactParser.results)
+        resultsCache[n] = .some(v)
+        return v
+    }
+
+    func feedback(_ n: Int) throws -> [FeedbackItem]? {
+        if let cached = feedbackCache[n] { return cached }
+        let v = try data(n, Layout.CycleFile.feedback).map(ArtifactParser.feedback)
+        feedbackCache[n] = .some(v)
+        return v
+    }
+
+    func diagnosis(_ n: Int) throws -> SiteDiagnosis? {
+        if let cached = diagnosisCache[n] { return cached }
+        let v = try data(n, Layout.CycleFile.diagnosis).flatMap(ArtifactParser.diagnosis)
+        diagnosisCache[n] = .some(v)
+        return v
+    }
+
+    func traces(_ n: Int) throws -> [TraceRecord] {
+        if let cached = tracesCache[n] { return cached }
+        let v = try data(n, Layout.CycleFile.traces).map(ArtifactParser.traces) ?? []
+        // Units of a cycle are prepared one after the other: keep only the latest cycle's spans in memory.
+        tracesCache.removeAll()
+        tracesCache[n] = v
+        return v
+    }
+
+    /// Case id → the cycle whose `evals.yaml` added it (provenance of the suite's ratchet).
+    func evalProvenance() throws -> [String: Int] {
+        var out: [String: Int] = [:]
+        for e in index.cycles where e.files[Layout.CycleFile.evals] != nil {
+            guard let data = try data(e.number, Layout.CycleFile.evals),
+                let list = (try? Yams.load(yaml: String(decoding: data, as: UTF8.self))) as? [Any]
+            else { continue }
+            for item in list {
+                guard let test = item as? [String: Any], let meta = test["metadata"] as? [String: Any],
+                    let id = meta["id"].map({ "\($0)" }), !id.isEmpty
+                else { continue }
+                if out[id] == nil { out[id] = e.number }
+            }
+        }
+        return out
+    }
+
+    func handoff(_ n: Int) throws -> String? {
+        try data(n, Layout.CycleFile.handoff).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The output artifacts of one trace (`outputs/<trace_id>/…`), path → bytes.
+    func outputs(_ n: Int, traceID: String) throws -> [String: Data] {
+        guard !traceID.contains("/"), traceID != "..", traceID != "." else { return [:] }
+        return try snap.files(under: Layout.cycleFile(n, Layout.CycleFile.outputs) + "/" + traceID)
+    }
+
+    /// The harness diff between two cycles' harness trees (libgit2's diff).
+    func harnessDiff(_ a: String?, _ b: String?) throws -> TreeDiff {
+        guard a != nil || b != nil else { return TreeDiff(files: []) }
+        do {
+            return try snap.repo.diff(from: a.flatMap(ObjectID.init(hex:)), to: b.flatMap(ObjectID.init(hex:)))
+        } catch { throw HistoryError.git("cannot diff harness trees: \(error.description)") }
+    }
+
+    /// The diff of `handoff.md` between two cycle folders (libgit2's diff over the two folder trees).
+    func handoffDiff(_ a: Int, _ b: Int) throws -> TreeDiff {
+        let ta = index.entry(a).flatMap { ObjectID(hex: $0.folderID) }
+        let tb = index.entry(b).flatMap { ObjectID(hex: $0.folderID) }
+        guard ta != nil || tb != nil else { return TreeDiff(files: []) }
+        do {
+            return try snap.repo.diff(from: ta, to: tb, paths: [Layout.CycleFile.handoff])
+        } catch { throw HistoryError.git("cannot diff handoffs: \(error.description)") }
+    }
+}
+
+/// One unit of the site (a page, or all trace pages of a cycle) with the key of its inputs.
+struct SiteUnit {
+    var id: String
+    var key: String
+    var prepare: (SiteReader) throws -> PageJob
+}
+
+/// A unit ready to render: pure values only.
+struct PageJob: Sendable {
+    var unitID: String
+    var key: String
+    var render: @Sendable (PageRenderer) -> [(String, Data)]
+}
+
+/// Templates, layout and shared rendering settings (immutable, shared by the rendering tasks).
+struct PageRenderer: Sendable {
+    let library: MustacheLibrary
+    let markdown: any MarkdownRendering
+    let baseURL: String?
+    let fingerprint: String
+
+    static let kinds = ["layout", "overview", "cycle", "trace", "matrix", "diffs", "diff", "search"]
+
+    static func load(markdown: any MarkdownRendering, baseURL: String?) throws -> PageRenderer {
+        var library = MustacheLibrary()
+        let dir = FlywheelTemplates.directory
+        for name in kinds {
+            let url = dir.appendingPathComponent(name + ".mustache")
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw SiteError.template(name: name, reason: "missing \(url.path)")
+            }
+            do { try library.register(String(decoding: data, as: UTF8.self), named: name) } catch {
+                throw SiteError.template(name: name, reason: "\(error)")
+            }
+        }
+        var base = baseURL
+        if let b = baseURL {
+            let lower = b.lowercased()
+            base = (lower.hasPrefix("https://") || lower.hasPrefix("http://")) ? (b.hasSuffix("/") ? b : b + "/") : nil
+        }
+        return PageRenderer(
+            library: library, markdown: markdown, baseURL: base, fingerprint: SiteBuilder.rendererFingerprint())
+    }
+
+    /// Renders a page template with `view`, wrapped in the layout.
+    func page(
+        kind: String, path: String, title: String, project: String, view: Any, crumbs: [Crumb] = [],
+        scripts: [String] = []
+    ) -> Data {
+        let body = library.render(view, withTemplate: kind) ?? ""
+        let root = PageRenderer.root(of: path)
+        let layout = LayoutView(
+            title: title, project: project, root: root, kind: kind, body: body,
+            hasCanonical: baseURL != nil, canonical: (baseURL ?? "") + path,
+            navOverview: kind == "overview", navMatrix: kind == "matrix", navDiffs: kind == "diffs" || kind == "diff",
+            navSearch: kind == "search", hasBreadcrumbs: !crumbs.isEmpty, breadcrumbs: crumbs,
+            scripts: scripts.map { ScriptRef(src: $0) })
+        let html = library.render(layout, withTemplate: "layout") ?? ""
+        return Data(html.utf8)
+    }
+
+    /// `""`, `"../"`, `"../../"` for a page at `path`.
+    static func root(of path: String) -> String {
+        String(repeating: "../", count: path.split(separator: "/").count - 1)
+    }
+}
+
+struct Crumb: Sendable {
+    var label: String
+    var href: String
+    /// Stored (Mustache reads stored properties only).
+    var hasHref: Bool
+    init(label: String, href: String) {
+        self.label = label
+        self.href = href
+        hasHref = !href.isEmpty
+    }
+}
+
+struct ScriptRef: Sendable { var src: String }
+
+struct LayoutView {
+    var title, project, root, kind, body: String
+    var hasCanonical: Bool
+    var canonical: String
+    var navOverview, navMatrix, navDiffs, navSearch: Bool
+    var hasBreadcrumbs: Bool
+    var breadcrumbs: [Crumb]
+    var scripts: [ScriptRef]
+}
+
+/// Where pages live (all relative to the site root).
+enum SitePaths {
+    static func cycle(_ n: Int) -> String { "cycles/\(Layout.cycleName(n)).html" }
+    static func traceFolder(_ n: Int) -> String { "traces/\(Layout.cycleName(n))" }
+    static func trace(_ n: Int, _ id: String) -> String { "\(traceFolder(n))/\(HTML.fileName(id)).html" }
+    static func traceData(_ n: Int, _ id: String) -> String { "\(traceFolder(n))/\(HTML.fileName(id)).data.js" }
+    static func diff(_ a: Int, _ b: Int) -> String { "diffs/\(Layout.cycleName(a))-\(Layout.cycleName(b)).html" }
+    static func searchShard(_ n: Int) -> String { "search/\(Layout.cycleName(n)).js" }
+    /// `target` (a site-root-relative path) as seen from the page at `from`.
+    static func rel(_ target: String, from: String) -> String { PageRenderer.root(of: from) + target }
+}

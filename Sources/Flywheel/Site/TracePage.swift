@@ -1,0 +1,270 @@
+import Foundation
+
+/// One page per trace (`traces/NNNN/<id>.html`) plus its span bodies in `traces/NNNN/<id>.data.js`.
+enum TracePage {
+    /// Attribute previews are capped at this many code points; the full value is in the data file.
+    static let previewCap = 4096
+    /// Above this many spans the tree starts collapsed below the first level.
+    static let collapseAbove = 300
+    /// Output artifacts above this size are shown truncated.
+    static let artifactCap = 200_000
+
+    struct FeedbackView: Sendable { var category, severity, source, author, observation, href: String }
+    struct OutputView: Sendable { var name, anchor, size, html: String }
+    struct View: Sendable {
+        var id, name, cycle, cycleHref, spanCount, errorCount, duration, tokens, models, started, task, dataFile: String
+        var spanTree: String
+        var simulated, hasErrors, hasTask, hasFeedback, hasOutputs, collapsed: Bool
+        var feedback: [FeedbackView]
+        var outputs: [OutputView]
+    }
+
+    struct Inputs: Sendable {
+        var project: String
+        var cycle: Cycle
+        var trace: TraceRecord
+        var outputs: [String: Data]
+        var feedback: [FeedbackItem]
+    }
+
+    static func job(reader: SiteReader, number: Int) throws -> PageJob {
+        guard let e = reader.index.entry(number) else { throw HistoryError.noSuchCycle(number) }
+        let traces = try reader.traces(number)
+        let feedback = try reader.feedback(number) ?? []
+        var inputs: [Inputs] = []
+        var seen = Set<String>()
+        for t in traces where seen.insert(t.fileID).inserted {
+            inputs.append(Inputs(
+                project: reader.index.project, cycle: e.cycle, trace: t, outputs: try reader.outputs(number, traceID: t.id),
+                feedback: feedback.filter { $0.traceID == t.id }))
+        }
+        let all = inputs
+        return PageJob(unitID: "", key: "") { r in
+            var files: [(String, Data)] = []
+            for i in all { files += render(i, renderer: r) }
+            return files
+        }
+    }
+
+    static func render(_ i: Inputs, renderer r: PageRenderer) -> [(String, Data)] {
+        let n = i.cycle.number
+        let path = SitePaths.trace(n, i.trace.id)
+        let dataPath = SitePaths.traceData(n, i.trace.id)
+        let dataName = String(dataPath.split(separator: "/").last!)
+        let (tree, bodies, full) = spanTree(i.trace)
+        let t = i.trace
+        var task = ""
+        var outputs: [OutputView] = []
+        for name in i.outputs.keys.sorted() {
+            let data = i.outputs[name]!
+            if name == "task.json", let v = FastJSON.parse(data) { task = ArtifactParser.string(v["question"]) }
+            outputs.append(OutputView(
+                name: name, anchor: "artifact-" + HTML.anchor(name), size: Format.int(data.count) + " bytes",
+                html: artifactHTML(name: name, data: data, markdown: r.markdown)))
+        }
+        let view = View(
+            id: t.id, name: t.name, cycle: String(n), cycleHref: SitePaths.rel(SitePaths.cycle(n), from: path),
+            spanCount: Format.int(t.spans.count), errorCount: Format.int(t.errorCount), duration: Format.ms(t.durationMs),
+            tokens: Format.int(t.tokens), models: t.models.isEmpty ? "–" : t.models.joined(separator: ", "),
+            started: t.spans.map(\.start).min() ?? "–", task: task, dataFile: dataName, spanTree: tree,
+            simulated: CyclePage.isSimulated(i.cycle), hasErrors: t.errorCount > 0, hasTask: !task.isEmpty,
+            hasFeedback: !i.feedback.isEmpty, hasOutputs: !outputs.isEmpty, collapsed: t.spans.count > collapseAbove,
+            feedback: i.feedback.map {
+                FeedbackView(
+                    category: $0.category, severity: $0.severity, source: $0.source, author: $0.author,
+                    observation: $0.observation,
+                    href: SitePaths.rel(SitePaths.cycle(n), from: path) + "#feedback-" + HTML.anchor($0.id))
+            }, outputs: outputs)
+        let crumbs = [
+            Crumb(label: "Overview", href: "../../index.html"),
+            Crumb(label: "Cycle \(n)", href: SitePaths.rel(SitePaths.cycle(n), from: path)),
+            Crumb(label: "Trace " + CyclePage.shortID(t.id), href: ""),
+        ]
+        let html = r.page(
+            kind: "trace", path: path, title: "Trace \(CyclePage.shortID(t.id)) · cycle \(n)", project: i.project, view: view,
+            crumbs: crumbs, scripts: [dataName])
+        var js: [UInt8] = []
+        js.reserveCapacity(bodies.reduce(64) { $0 + $1.utf8.count + 8 })
+        js.append(contentsOf: Array("window.FLYWHEEL_TRACE = {\"id\":".utf8))
+        JSLiteral.append(t.id, to: &js)
+        js.append(contentsOf: Array(",\"bodies\":".utf8))
+        JSLiteral.array(bodies, to: &js)
+        js.append(contentsOf: Array(",\"full\":".utf8))
+        JSLiteral.array(full, to: &js)
+        js.append(contentsOf: Array("};\n".utf8))
+        return [(path, html), (dataPath, Data(js))]
+    }
+
+    static func artifactHTML(name: String, data: Data, markdown: any MarkdownRendering) -> String {
+        var text = String(decoding: data.prefix(artifactCap), as: UTF8.self)
+        let truncated = data.count > artifactCap
+        if name.lowercased().hasSuffix(".md") {
+            return "<div class=\"markdown\">" + markdown.html(text, idPrefix: "artifact-") + "</div>"
+                + (truncated ? "<p class=\"muted\">Truncated.</p>" : "")
+        }
+        if name.lowercased().hasSuffix(".json"), let v = FastJSON.parse(data), !truncated {
+            text = pretty(v)
+        }
+        return "<pre class=\"artifact-text\">" + HTML.escape(text) + "</pre>" + (truncated ? "<p class=\"muted\">Truncated.</p>" : "")
+    }
+
+    /// Indented JSON with sorted keys (deterministic).
+    static func pretty(_ v: JSONValue, indent: String = "") -> String {
+        switch v {
+        case .array(let a) where !a.isEmpty:
+            let inner = indent + "  "
+            return "[\n" + a.map { inner + pretty($0, indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
+        case .object(let o) where !o.isEmpty:
+            let inner = indent + "  "
+            return "{\n" + o.keys.sorted().map { inner + JSONValue.string($0).canonicalText + ": " + pretty(o[$0]!, indent: inner) }
+                .joined(separator: ",\n") + "\n" + indent + "}"
+        default: return v.canonicalText
+        }
+    }
+
+    /// The span tree rows (HTML), the span bodies (HTML per span, in tree order) and the full attribute values.
+    static func spanTree(_ t: TraceRecord) -> (String, [String], [String]) {
+        let spans = t.spans
+        var byID: [String: Int] = [:]
+        for (i, s) in spans.enumerated() where byID[s.spanID] == nil { byID[s.spanID] = i }
+        var children: [Int: [Int]] = [:]
+        var roots: [Int] = []
+        for (i, s) in spans.enumerated() {
+            if let p = byID[s.parentID], p != i, !s.parentID.isEmpty { children[p, default: []].append(i) } else { roots.append(i) }
+        }
+        func order(_ a: Int, _ b: Int) -> Bool {
+            let sa = spans[a].startNs ?? 0, sb = spans[b].startNs ?? 0
+            return sa != sb ? sa < sb : a < b
+        }
+        // Iterative DFS (deep traces must not overflow the stack); cycles in parent links are broken by `visited`.
+        var ordered: [(Int, Int)] = []
+        var visited = Set<Int>()
+        var stack: [(Int, Int)] = roots.sorted(by: order).reversed().map { ($0, 0) }
+        while let (i, d) = stack.popLast() {
+            guard visited.insert(i).inserted else { continue }
+            ordered.append((i, d))
+            for c in (children[i] ?? []).sorted(by: order).reversed() { stack.append((c, d + 1)) }
+        }
+        for i in spans.indices where !visited.contains(i) { ordered.append((i, 0)) }
+        let t0 = t.startNs ?? 0, t1 = t.endNs ?? 0
+        let total = Double(max(1, t1 - t0))
+        let collapsed = spans.count > collapseAbove
+        // Collapsed: show the first level when it is small enough, else only the roots.
+        let visibleDepth = ordered.filter { $0.1 <= 1 }.count <= collapseAbove ? 1 : 0
+        var rows = ""
+        rows.reserveCapacity(spans.count * 400)
+        var bodies: [String] = []
+        var full: [String] = []
+        for (k, (i, d)) in ordered.enumerated() {
+            let s = spans[i]
+            let hasKids = !(children[i] ?? []).isEmpty
+            let left = s.startNs.map { Double($0 - t0) / total * 100 } ?? 0
+            let width = (s.startNs != nil && s.endNs != nil) ? max(0.2, Double(s.endNs! - s.startNs!) / total * 100) : 0
+            let durMs = (s.startNs != nil && s.endNs != nil) ? Double(s.endNs! - s.startNs!) / 1_000_000 : nil
+            let hidden = collapsed && d > visibleDepth
+            let expanded = !(collapsed && d >= visibleDepth)
+            let anchor = "span-" + HTML.anchor(s.spanID)
+            rows += "<div class=\"span-row\(s.isError ? " err" : "")\" id=\"\(anchor)\" role=\"treeitem\" aria-level=\"\(d + 1)\""
+            if hasKids { rows += " aria-expanded=\"\(expanded)\"" }
+            rows += " data-i=\"\(k)\" data-depth=\"\(d)\" style=\"--d:\(d)\"\(hidden ? " hidden" : "")>"
+            rows += hasKids
+                ? "<button type=\"button\" class=\"tog\" aria-label=\"Toggle children of \(HTML.escape(s.name))\"></button>"
+                : "<span class=\"tog-pad\"></span>"
+            rows += "<a class=\"span-name\" href=\"#\(anchor)\">\(HTML.escape(s.name))</a>"
+            let kind = s.observationKind
+            if !kind.isEmpty { rows += " <span class=\"kind k-\(HTML.escape(HTML.fileName(kind.lowercased())))\">\(HTML.escape(kind))</span>" }
+            if s.isError { rows += " <span class=\"st st-error\">error</span>" }
+            if let m = s.model { rows += " <span class=\"model\">\(HTML.escape(m))</span>" }
+            let tok = s.inputTokens + s.outputTokens
+            if tok > 0 { rows += " <span class=\"tok\">\(Format.int(tok)) tok</span>" }
+            rows += " <span class=\"dur\">\(Format.ms(durMs))</span>"
+            rows += "<span class=\"bar\" aria-hidden=\"true\"><span style=\"left:\(Format.number(left, digits: 2))%;width:\(Format.number(width, digits: 2))%\"></span></span></div>\n"
+            bodies.append(spanBody(s, durationMs: durMs, full: &full, childCount: children[i]?.count ?? 0))
+        }
+        return (rows, bodies, full)
+    }
+
+    /// A preview capped at `previewCap` code points (nil when the text is short enough).
+    static func cap(_ text: String) -> (String, Bool) {
+        let scalars = text.unicodeScalars
+        guard scalars.count > previewCap else { return (text, false) }
+        return (String(String.UnicodeScalarView(scalars.prefix(previewCap))), true)
+    }
+
+    static func capped(_ text: String, full: inout [String], cls: String = "value") -> String {
+        let (preview, cut) = cap(text)
+        var out = "<pre class=\"\(cls)\">\(HTML.escape(preview))</pre>"
+        if cut {
+            full.append("<pre class=\"\(cls)\">\(HTML.escape(text))</pre>")
+            out += "<button type=\"button\" class=\"show-full\" data-full=\"\(full.count - 1)\">Show full value (\(Format.int(text.unicodeScalars.count)) characters)</button>"
+        }
+        return out
+    }
+
+    static func spanBody(_ s: SpanRecord, durationMs: Double?, full: inout [String], childCount: Int) -> String {
+        var out = "<h3>\(HTML.escape(s.name))</h3><dl class=\"span-meta\">"
+        func item(_ k: String, _ v: String) { out += "<div><dt>\(HTML.escape(k))</dt><dd>\(HTML.escape(v))</dd></div>" }
+        item("Span", s.spanID)
+        item("Parent", s.parentID.isEmpty ? "(root)" : s.parentID)
+        item("Kind", [s.kind, s.observationKind].filter { !$0.isEmpty }.joined(separator: " · "))
+        item("Status", s.statusCode)
+        item("Start", s.start)
+        item("End", s.end)
+        item("Duration", Format.ms(durationMs))
+        if let m = s.model { item("Model", m) }
+        if s.inputTokens + s.outputTokens > 0 { item("Tokens", "\(s.inputTokens) in / \(s.outputTokens) out") }
+        if !s.service.isEmpty { item("Service", s.service) }
+        item("Children", String(childCount))
+        out += "</dl>"
+        if s.isError || !s.statusMessage.isEmpty {
+            out += "<div class=\"\(s.isError ? "error-box" : "status-box")\" role=\"note\"><strong>\(s.isError ? "Error" : "Status")</strong>: \(HTML.escape(s.statusMessage))"
+            if let et = s.attributes["error.type"] { out += " <code>\(HTML.escape(ArtifactParser.string(et)))</code>" }
+            out += "</div>"
+        }
+        var shown = Set<String>()
+        // LLM messages as a conversation.
+        for (key, label) in [("llm.input_messages", "Input messages"), ("llm.output_messages", "Output messages")] {
+            guard let raw = s.attributes[key] else { continue }
+            let parsed: [JSONValue]? = raw.arrayValue ?? raw.stringValue.flatMap { FastJSON.parse($0) }?.arrayValue
+            guard let messages = parsed else { continue }
+            shown.insert(key)
+            out += "<h4>\(label)</h4><ol class=\"conversation\">"
+            for m in messages {
+                let role = ArtifactParser.string(m["role"])
+                let roleClass = ["system", "user", "assistant", "tool"].contains(role) ? role : "other"
+                out += "<li class=\"msg role-\(roleClass)\"><span class=\"role\">\(HTML.escape(role.isEmpty ? "message" : role))</span>"
+                if let id = m["tool_call_id"]?.stringValue { out += " <span class=\"muted\">reply to \(HTML.escape(id))</span>" }
+                if let content = m["content"], !content.isNull {
+                    let text: String
+                    if let parts = content.arrayValue {
+                        text = parts.map { ArtifactParser.string($0["text"] ?? $0) }.joined(separator: "\n")
+                    } else { text = ArtifactParser.string(content) }
+                    out += capped(text, full: &full, cls: "content")
+                }
+                for call in m["tool_calls"]?.arrayValue ?? [] {
+                    let name = ArtifactParser.string(call["function"]?["name"])
+                    let args = ArtifactParser.string(call["function"]?["arguments"])
+                    out += "<div class=\"tool-call\"><span class=\"muted\">calls</span> <code>\(HTML.escape(name))</code> <span class=\"muted\">\(HTML.escape(ArtifactParser.string(call["id"])))</span>"
+                    out += capped(args, full: &full, cls: "args") + "</div>"
+                }
+                out += "</li>"
+            }
+            out += "</ol>"
+        }
+        // Tool input and output.
+        for (key, label) in [("input.value", "Tool input"), ("output.value", "Tool output")] {
+            guard let v = s.attributes[key] else { continue }
+            shown.insert(key)
+            out += "<h4>\(label)</h4>" + capped(ArtifactParser.string(v), full: &full, cls: key == "output.value" && s.isError ? "value err" : "value")
+        }
+        // Every attribute (the above included, so nothing is hidden).
+        out += "<h4>Attributes</h4><table class=\"attrs\"><tbody>"
+        for k in s.attributes.keys.sorted() {
+            let v = s.attributes[k]!
+            let cell = shown.contains(k) ? "<span class=\"muted\">shown above</span>" : capped(ArtifactParser.string(v), full: &full)
+            out += "<tr><th scope=\"row\"><code>\(HTML.escape(k))</code></th><td>" + cell + "</td></tr>"
+        }
+        out += "</tbody></table>"
+        return out
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Flywheel
+
+/// Headless-Chromium tests: every page loads from file:// without console errors, screenshots for people, and the
+/// XSS corpus never executes. Skipped (with a message) when Chromium is not installed.
+@Suite("Site in a browser", .serialized, .enabled(if: Chromium.available, Comment(rawValue: Chromium.skipMessage)))
+struct BrowserTests {
+    static let probe = """
+        (function () {
+          function report() {
+            var pwned = window.__xss !== undefined || document.title.indexOf("PWNED") >= 0;
+            var d = document.createElement("div");
+            d.id = "xss-probe";
+            d.setAttribute("data-result", pwned ? "pwned" : "clean");
+            document.body.appendChild(d);
+          }
+          window.addEventListener("load", function () { setTimeout(report, 800); });
+        })();
+        """
+
+    @Test("every page of a generated site loads from file:// with no console errors; screenshots kept")
+    func pagesLoadCleanly() throws {
+        let dir = TestPaths.testOutput.appendingPathComponent("site-browser", isDirectory: true)
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let f = try SiteFixture.standard(in: dir)
+        let out = dir.appendingPathComponent("site")
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out))
+        let pages = try FileManager.default.subpathsOfDirectory(atPath: out.path).filter { $0.hasSuffix(".html") }.sorted()
+        #expect(pages.count >= 15)
+        let loads = Chromium.parallel(pages) { page in try Chromium.load(out.appendingPathComponent(page).absoluteString) }
+        for (page, result) in zip(pages, loads) {
+            let load = try result.get()
+            #expect(load.dom.contains("</main>"), "\(page) did not render")
+            #expect(load.console.isEmpty, "\(page) console: \(load.console.joined(separator: "\n"))")
+        }
+        // Search works from file:// (the index scripts load and a query finds the case).
+        let search = try Chromium.load(out.appendingPathComponent("search.html").absoluteString + "?q=case-b")
+        #expect(search.dom.contains("Case case-b") || search.dom.contains(">case-b<"), "search found nothing")
+        // A span anchor opens that span's details from the data file.
+        let tid = f.traceID(2, 1)
+        let span = String(format: "d%015x", 2 * 100 + 1)
+        let trace = try Chromium.load(out.appendingPathComponent("traces/0002/\(tid).html").absoluteString + "#span-\(span)")
+        #expect(trace.dom.contains("Tool output"), "span details not shown")
+        #expect(trace.dom.contains("error-box"))
+
+        let shots: [(String, String)] = [
+            ("index.html", "overview"), ("cycles/0002.html", "cycle"), ("traces/0002/\(tid).html", "trace"),
+            ("matrix.html", "matrix"), ("diffs/0001-0002.html", "diff"),
+        ]
+        let shotDir = TestPaths.testOutput.appendingPathComponent("screenshots", isDirectory: true)
+        try FileManager.default.createDirectory(at: shotDir, withIntermediateDirectories: true)
+        let results = Chromium.parallel(shots) { (page, name) -> Bool in
+            let file = shotDir.appendingPathComponent("\(name).png")
+            let base = out.absoluteString.hasSuffix("/") ? out.absoluteString : out.absoluteString + "/"
+            try Chromium.screenshot(base + page, to: file)
+            return FileManager.default.fileExists(atPath: file.path)
+        }
+        for ((_, name), r) in zip(shots, results) { #expect((try? r.get()) == true, "no screenshot for \(name)") }
+    }
+
+    @Test("the XSS corpus never executes in Chromium (every page, span details expanded)")
+    func xssInBrowser() throws {
+        let (_, out) = try XSSTests.hostileSite()
+        defer { try? FileManager.default.removeItem(at: out.deletingLastPathComponent()) }
+        let probeFile = out.appendingPathComponent("xss-probe.js")
+        try Data(Self.probe.utf8).write(to: probeFile)
+        var pages = try FileManager.default.subpathsOfDirectory(atPath: out.path).filter { $0.hasSuffix(".html") }.sorted()
+        // Inject the probe into each page (a copy: the site's own pages carry no test code).
+        var urls: [String] = []
+        for page in pages {
+            let url = out.appendingPathComponent(page)
+            let html = try String(contentsOf: url, encoding: .utf8)
+            let probed = html.replacingOccurrences(of: "</body>", with: "<script src=\"\(probeFile.absoluteString)\"></script></body>")
+            let copy = url.deletingPathExtension().appendingPathExtension("probe.html")
+            try Data(probed.utf8).write(to: copy)
+            urls.append(copy.absoluteString + (page.hasPrefix("traces/") ? "#all-spans" : ""))
+        }
+        urls.append(out.appendingPathComponent("search.probe.html").absoluteString + "?q=script")
+        pages.append("search.html?q=script")
+        // A canary proves the probe can see an executed payload.
+        let canary = out.appendingPathComponent("canary.html")
+        try Data("<html><body><img src=x onerror=window.__xss=1><script src=\"\(probeFile.absoluteString)\"></script></body></html>".utf8).write(to: canary)
+        let canaryLoad = try Chromium.load(canary.absoluteString)
+        #expect(canaryLoad.dom.contains("data-result=\"pwned\""), "the probe cannot detect an executed payload")
+        #expect(urls.count >= 10)
+        let loads = Chromium.parallel(urls) { try Chromium.load($0, budgetMs: 4000) }
+        for (page, r) in zip(pages, loads) {
+            let load = try r.get()
+            #expect(load.dom.contains("id=\"xss-probe\" data-result=\"clean\""), "\(page): probe did not report clean")
+            #expect(!load.dom.contains("data-result=\"pwned\""), "\(page): XSS executed")
+        }
+    }
+}

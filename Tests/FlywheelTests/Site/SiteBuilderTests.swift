@@ -1,0 +1,231 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Flywheel
+
+@Suite("Site builder")
+struct SiteBuilderTests {
+    static func build(_ f: SiteFixture, out: URL, atCycle: Int? = nil, incremental: Bool = true) throws -> SiteReport {
+        try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out, atCycle: atCycle, incremental: incremental))
+    }
+
+    static func read(_ out: URL, _ path: String) throws -> String {
+        try String(contentsOf: out.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    @Test("golden pages: overview, cycle, trace, matrix, diffs, search")
+    func goldenPages() throws {
+        let dir = TestPaths.scratch("site-golden")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SiteFixture.standard(in: dir)
+        let out = dir.appendingPathComponent("site")
+        let report = try Self.build(f, out: out)
+        #expect(report.pagesSkipped == 0)
+        let tid = f.traceID(2, 1)
+        let pages: [(String, String)] = [
+            ("index.html", "overview.html"), ("cycles/0002.html", "cycle-0002.html"), ("cycles/0001.html", "cycle-0001.html"),
+            ("traces/0002/\(tid).html", "trace.html"), ("traces/0002/\(tid).data.js", "trace.data.js"),
+            ("matrix.html", "matrix.html"), ("diffs.html", "diffs.html"), ("diffs/0001-0002.html", "diff-0001-0002.html"),
+            ("search.html", "search.html"), ("search-index.js", "search-index.js"), ("search/0002.js", "search-0002.js"),
+        ]
+        for (path, golden) in pages {
+            Golden.check(try Self.read(out, path), named: golden)
+        }
+    }
+
+    @Test("the site is deterministic: two builds of the same history are byte-identical")
+    func deterministic() throws {
+        let dir = TestPaths.scratch("site-det")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SiteFixture.standard(in: dir, cycles: 2)
+        let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b")
+        let ra = try Self.build(f, out: a), rb = try Self.build(f, out: b, incremental: false)
+        #expect(ra.written == rb.written)
+        for p in ra.written { #expect(try Self.read(a, p) == (try Self.read(b, p)), "\(p)") }
+    }
+
+    @Test("incremental: unchanged history rewrites nothing; a new cycle rewrites only what depends on it")
+    func incremental() throws {
+        let dir = TestPaths.scratch("site-incr")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SiteFixture.standard(in: dir, cycles: 2)
+        let out = dir.appendingPathComponent("site")
+        let first = try Self.build(f, out: out)
+        #expect(first.pagesWritten > 10)
+        #expect(first.written.contains("traces/0001/\(f.traceID(1, 0)).html"))
+
+        let again = try Self.build(f, out: out)
+        #expect(again.pagesWritten == 0)
+        #expect(again.written.isEmpty)
+        #expect(again.pagesSkipped == first.pagesWritten)
+
+        try f.addCycle(3)
+        let third = try Self.build(f, out: out)
+        let t0 = f.traceID(3, 0), t1 = f.traceID(3, 1)
+        let expected = [
+            "cycles/0003.html", "diffs.html", "diffs/0001-0003.html", "diffs/0002-0003.html", "index.html", "matrix.html",
+            "search-index.js", "search.html", "search/0003.js", "traces/0003/\(t0).data.js", "traces/0003/\(t0).html",
+            "traces/0003/\(t1).data.js", "traces/0003/\(t1).html",
+        ].sorted()
+        #expect(third.written == expected)
+        #expect(!third.written.contains("cycles/0002.html"))
+        // The new cycle is linked from the overview.
+        #expect(try Self.read(out, "index.html").contains("href=\"cycles/0003.html\""))
+    }
+
+    @Test("--at CYCLE renders the site as it was at that cycle's tag")
+    func atCycle() throws {
+        let dir = TestPaths.scratch("site-at")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SiteFixture.standard(in: dir, cycles: 3)
+        let out = dir.appendingPathComponent("site")
+        _ = try Self.build(f, out: out)
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("cycles/0003.html").path))
+        let at = try Self.build(f, out: out, atCycle: 2)
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("cycles/0003.html").path))
+        #expect(at.removed.contains("cycles/0003.html"))
+        let index = try Self.read(out, "index.html")
+        #expect(index.contains("href=\"cycles/0002.html\""))
+        #expect(!index.contains("cycles/0003.html"))
+        // Same as a fresh build of the tag.
+        let fresh = dir.appendingPathComponent("fresh")
+        _ = try Self.build(f, out: fresh, atCycle: 2)
+        #expect(try Self.read(fresh, "index.html") == index)
+        #expect(throws: HistoryError.noSuchCycle(9)) { try Self.build(f, out: fresh, atCycle: 9) }
+    }
+
+    @Test("stages not run yet render placeholders")
+    func placeholders() throws {
+        let dir = TestPaths.scratch("site-partial")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = SiteFixture(directory: dir)
+        try f.initialize()
+        let out = dir.appendingPathComponent("site")
+        _ = try Self.build(f, out: out)
+        #expect(try Self.read(out, "index.html").contains("No cycle has been recorded yet"))
+        try f.addCycle(1, stages: [])
+        _ = try Self.build(f, out: out)
+        let page = try Self.read(out, "cycles/0001.html")
+        #expect(page.contains("The gate has not run for this cycle yet"))
+        #expect(page.contains("No feedback recorded for this cycle yet"))
+        #expect(page.contains("The diagnosis has not run for this cycle yet"))
+        #expect(page.contains("No handoff written for this cycle yet"))
+    }
+
+    @Test("links are relative (file:// and sub-path safe); --base-url only adds canonical links")
+    func relativeLinks() throws {
+        let dir = TestPaths.scratch("site-links")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SiteFixture.standard(in: dir, cycles: 2)
+        let out = dir.appendingPathComponent("site")
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out, baseURL: "https://example.org/loop"))
+        let files = try FileManager.default.subpathsOfDirectory(atPath: out.path).filter { $0.hasSuffix(".html") }
+        #expect(files.count > 8)
+        let attr = try NSRegularExpression(pattern: "(?:href|src)=\"([^\"]*)\"")
+        for file in files {
+            let html = try Self.read(out, file)
+            for m in attr.matches(in: html, range: NSRange(html.startIndex..., in: html)) {
+                let value = String(html[Range(m.range(at: 1), in: html)!])
+                if html[Range(m.range, in: html)!].hasPrefix("href=\"https://example.org/loop/") { continue }
+                #expect(!value.hasPrefix("/") && !value.contains("://"), "\(file): \(value)")
+                // Every relative link resolves to a file of the site.
+                let target = value.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
+                    .split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+                if target.isEmpty { continue }
+                let resolved = out.appendingPathComponent(file).deletingLastPathComponent()
+                    .appendingPathComponent(String(target)).standardized
+                #expect(FileManager.default.fileExists(atPath: resolved.path), "\(file) links to missing \(value)")
+            }
+        }
+        #expect(try Self.read(out, "cycles/0001.html").contains("<link rel=\"canonical\" href=\"https://example.org/loop/cycles/0001.html\">"))
+    }
+}
+
+@Suite("Site pieces")
+struct SitePieceTests {
+    @Test("matrix facts: first failed, fixed, flips, flaky")
+    func matrixFacts() {
+        let h = MatrixPage.History(statuses: [1: .pass, 2: .fail, 3: .pass, 5: .fail, 6: .pass], addedCycle: nil, category: "")
+        let f = MatrixPage.facts(h, cycles: [1, 2, 3, 4, 5, 6])
+        #expect(f.added == 1)
+        #expect(f.firstFailed == 2)
+        #expect(f.fixed == 6)
+        #expect(f.flips == 4)
+        #expect(f.flipCycles == [2: 1, 3: 2, 5: 3, 6: 5])
+        let still = MatrixPage.facts(MatrixPage.History(statuses: [2: .pass, 3: .error], addedCycle: 2, category: ""), cycles: [1, 2, 3])
+        #expect(still.fixed == nil && still.firstFailed == 3 && still.flips == 1)
+    }
+
+    @Test("timestamps parse to nanoseconds (9, 3 and 0 fraction digits)")
+    func timestamps() {
+        #expect(Timestamp.nanoseconds("1970-01-01T00:00:01.000000001Z") == 1_000_000_001)
+        #expect(Timestamp.nanoseconds("2026-03-02T14:05:11.204Z") == 1_772_460_311_204_000_000)
+        #expect(Timestamp.nanoseconds("2026-03-02T14:05:11Z") == 1_772_460_311_000_000_000)
+        #expect(Timestamp.nanoseconds("garbage") == nil)
+    }
+
+    @Test("lenient artifact parsing: missing and mistyped fields fall back")
+    func lenient() {
+        let rows = ArtifactParser.results(Data(#"{"results":{"results":[{"success":true},{"success":false,"failureReason":2,"testCase":{"metadata":{"id":7}}},{"success":false,"metadata":{"flywheel":{"status":"skipped"}}},"junk"]}}"#.utf8))
+        #expect(rows.map(\.status) == [.pass, .error, .skipped])
+        #expect(rows[1].caseID == "7")
+        #expect(ArtifactParser.results(Data("not json".utf8)).isEmpty)
+        #expect(ArtifactParser.diagnosis(Data("[]".utf8)) == nil)
+        let fb = ArtifactParser.feedback(Data("{\"feedback_id\":\"a\"}\nnot json\n{\"feedback_id\":\"b\",\"severity\":3}\n".utf8))
+        #expect(fb.map(\.id) == ["a", "b"])
+        #expect(fb[1].severity == "3")
+        #expect(ArtifactParser.traces(Data("{\"trace_id\":\"t\",\"span_id\":\"s\"}\n{broken\n".utf8)).first?.spans.count == 1)
+    }
+
+    @Test("numbers format without Foundation's locale-dependent formatting")
+    func formatting() {
+        #expect(Format.fixed(0.125, 2) == "0.13")
+        #expect(Format.fixed(-1.5, 0) == "-2")
+        #expect(Format.fixed(0.004, 2) == "0.00")
+        #expect(Format.fixed(-0.004, 2) == "0.00")
+        #expect(Format.percent(0.6667) == "66.7%")
+        #expect(Format.int(1234567) == "1,234,567")
+        #expect(Format.ms(1500) == "1.50 s")
+        #expect(Format.deltaPoints(0.5, 0.6667) == "+16.7 pp")
+    }
+
+    @Test("a 5,000-span trace starts collapsed and keeps every span in the data file")
+    func bigTrace() {
+        var spans: [SpanRecord] = []
+        let root = SpanRecord(traceID: "t", spanID: "r", parentID: "", name: "root", kind: "", start: "2026-01-01T00:00:00.000000000Z",
+                              end: "2026-01-01T00:00:10.000000000Z", statusCode: "STATUS_CODE_OK", statusMessage: "", attributes: [:], service: "")
+        spans.append(root)
+        for i in 0..<4999 {
+            spans.append(SpanRecord(traceID: "t", spanID: "s\(i)", parentID: i < 100 ? "r" : "s\(i % 100)", name: "n\(i)", kind: "",
+                                    start: "2026-01-01T00:00:01.000000000Z", end: "2026-01-01T00:00:02.000000000Z",
+                                    statusCode: "STATUS_CODE_OK", statusMessage: "", attributes: ["k": .string(String(repeating: "x", count: i == 7 ? 5000 : 3))], service: ""))
+        }
+        let (rows, bodies, full) = TracePage.spanTree(TraceRecord(id: "t", spans: spans))
+        #expect(bodies.count == 5000)
+        #expect(full.count == 1)
+        #expect(rows.components(separatedBy: " hidden>").count - 1 == 4899)
+        #expect(rows.contains("id=\"span-s7\""))
+    }
+}
+
+@Suite("Site JSON reader")
+struct FastJSONTests {
+    @Test("agrees with Foundation's parser on valid documents")
+    func agrees() throws {
+        let docs = [
+            #"{"a":1,"b":-2.5,"c":"x\ny\"z\\\/","d":[true,false,null],"e":{"f":"\u00e9\ud83d\ude00"},"i":12345678901234,"j":0.5}"#,
+            #"[]"#, #"{}"#, #" [ 1 , "two" , { } ] "#, #""’ raw UTF-8 ’""#, #"{"k":"\u2028"}"#,
+        ]
+        for d in docs {
+            #expect(FastJSON.parse(d) == (try JSONValue.parse(d)), "\(d)")
+        }
+        #expect(FastJSON.parse("null") == Optional(JSONValue.null))
+    }
+
+    @Test("rejects malformed input")
+    func rejects() {
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "\"unterminated", "{\"a\":1}{", "tru", "\"\\ud800\"", "[01x]", "{\"a\":\"\u{1}\"}"] {
+            #expect(FastJSON.parse(bad) == Optional<JSONValue>.none, "\(bad)")
+        }
+    }
+}
