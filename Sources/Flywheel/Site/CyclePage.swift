@@ -183,10 +183,17 @@ enum CyclePage {
         let metrics = metricSums.keys.sorted().map { k in
             Metric(name: k, mean: Format.number(metricSums[k]!.0 / Double(metricSums[k]!.1)), count: String(metricSums[k]!.1))
         }
+        var usedAnchors = Set<String>()
+        func unique(_ a: String) -> String {
+            var candidate = a
+            var k = 2
+            while !usedAnchors.insert(candidate).inserted { candidate = "\(a)-\(k)"; k += 1 }
+            return candidate
+        }
         let rowViews = rows.map { r -> Row in
             let traceKnown = r.traceID.map { traceIDs.contains($0) } ?? false
             return Row(
-                caseID: r.caseID, anchor: r.anchor, status: r.status.rawValue, score: Format.number(r.score),
+                caseID: r.caseID, anchor: unique(r.anchor), status: r.status.rawValue, score: Format.number(r.score),
                 category: r.category,
                 metricText: r.namedScores.keys.sorted().map { "\($0) \(Format.number(r.namedScores[$0]))" }.joined(separator: ", "),
                 metricKey: r.namedScores.keys.sorted().first ?? "none",
@@ -207,7 +214,7 @@ enum CyclePage {
         // Feedback.
         let feedback = (i.feedback ?? []).map { f in
             FeedbackView(
-                anchor: "feedback-" + HTML.anchor(f.id), category: f.category, severity: f.severity,
+                anchor: unique("feedback-" + HTML.anchor(f.id)), category: f.category, severity: f.severity,
                 severityClass: ["low", "medium", "high", "critical"].contains(f.severity) ? f.severity : "other",
                 source: f.source, author: f.author, createdAt: f.createdAt, observation: f.observation, evidence: f.evidence,
                 traceHref: SitePaths.rel(SitePaths.trace(n, f.traceID), from: path), traceLabel: shortID(f.traceID),
@@ -223,12 +230,12 @@ enum CyclePage {
                     + m.evalIDs.map { SiteEvidence(traceID: nil, spanID: nil, evalID: $0, note: "") }
             }
             return ModeView(
-                anchor: "fm-" + HTML.anchor(m.id), title: m.title, kind: m.kind, category: m.category, count: String(m.count),
+                anchor: unique("fm-" + HTML.anchor(m.id)), title: m.title, kind: m.kind, category: m.category, count: String(m.count),
                 evidenceHTML: evidenceHTML(ev, cycle: n, traceIDs: traceIDs, caseIDs: caseIDs, path: path))
         }
         let recs = (d?.recommendations ?? []).map { r in
             RecView(
-                anchor: "rec-" + HTML.anchor(r.id), rank: String(r.rank), title: r.title, area: r.area,
+                anchor: unique("rec-" + HTML.anchor(r.id)), rank: String(r.rank), title: r.title, area: r.area,
                 confidence: r.confidence, effort: r.effort, change: r.change, patchFile: r.patchFile ?? "",
                 patchAppend: r.patchAppend ?? "", impact: r.impact, validation: r.validation,
                 evidenceHTML: evidenceHTML(r.evidence, cycle: n, traceIDs: traceIDs, caseIDs: caseIDs, path: path),
@@ -264,7 +271,7 @@ enum CyclePage {
             hasTraces: !traceRows.isEmpty, traces: traceRows, hasFeedback: !feedback.isEmpty, feedback: feedback,
             hasDiagnosis: d != nil, generatedBy: d?.generatedBy ?? "", hasFailureModes: !modes.isEmpty, failureModes: modes,
             hasRecommendations: !recs.isEmpty, recommendations: recs, hasOutcomes: !outcomes.isEmpty, outcomes: outcomes,
-            hasHandoff: i.handoff != nil, handoffHTML: i.handoff.map { markdown.html($0, idPrefix: "handoff-") } ?? "")
+            hasHandoff: i.handoff != nil, handoffHTML: i.handoff.map { markdown.html($0, idPrefix: "md-") } ?? "")
     }
 }
 
