@@ -167,6 +167,8 @@ enum CyclePage {
         for name in Set((s.metrics ?? [:]).keys).union((p?.metrics ?? [:]).keys).sorted() {
             figures.append(fig("Metric: \(name)", { $0.metrics?[name] }, { Format.number($0) }))
         }
+        // Figures no stage has filled in either cycle are left out.
+        figures = figures.filter { $0.value != "–" || ($0.hasPrevious && $0.previousValue != "–") }
         var flips: [Flip] = []
         if let rows = i.rows, let prevRows = i.previousRows {
             let before = Dictionary(prevRows.map { ($0.caseID, $0.status) }, uniquingKeysWith: { a, _ in a })
