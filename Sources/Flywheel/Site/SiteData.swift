@@ -198,6 +198,25 @@ enum ArtifactParser {
         return nil
     }
 
+    /// The JSON value of every line of a JSONL file that parses (others skipped), read straight from the bytes.
+    static func jsonLines(_ data: Data) -> [JSONValue] {
+        data.withUnsafeBytes { raw -> [JSONValue] in
+            guard let base = raw.baseAddress else { return [] }
+            var out: [JSONValue] = []
+            var start = 0
+            let n = raw.count
+            while start < n {
+                let rest = UnsafeRawBufferPointer(start: base + start, count: n - start)
+                let end = rest.firstIndex(of: 0x0A).map { start + $0 } ?? n
+                if end > start, let v = try? JSONValue.parse(bytes: UnsafeRawBufferPointer(start: base + start, count: end - start)) {
+                    out.append(v)
+                }
+                start = end + 1
+            }
+            return out
+        }
+    }
+
     /// Rows of `results.json` (v3, v2 or legacy layouts).
     static func results(_ data: Data) -> [SiteEvalRow] {
         guard let json = FastJSON.parse(data) else { return [] }
@@ -237,8 +256,8 @@ enum ArtifactParser {
     /// Records of `feedback.jsonl` (bad lines skipped).
     static func feedback(_ data: Data) -> [FeedbackItem] {
         var out: [FeedbackItem] = []
-        for line in data.split(separator: 0x0A) {
-            guard let v = FastJSON.parse(Data(line)), v.objectValue != nil else { continue }
+        for v in jsonLines(data) {
+            guard v.objectValue != nil else { continue }
             out.append(FeedbackItem(
                 id: string(v["feedback_id"]), traceID: string(v["trace_id"]), source: string(v["source"]),
                 author: string(v["author"]), category: string(v["category"]), severity: string(v["severity"]),
@@ -290,8 +309,8 @@ enum ArtifactParser {
     static func traces(_ data: Data) -> [TraceRecord] {
         var order: [String] = []
         var byID: [String: [SpanRecord]] = [:]
-        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            guard let v = FastJSON.parse(Data(line)), let o = v.objectValue else { continue }
+        for v in jsonLines(data) {
+            guard let o = v.objectValue else { continue }
             let span: SpanRecord
             if let s = try? Span(json: v) {
                 // A valid HALO span: the traces stage's model.
