@@ -1,6 +1,7 @@
 // bench-git: how long GitStore takes to commit one big cycle, against the git CLI doing the same.
 //
 //   swift build -c release --product bench-git && .build/release/bench-git [--runs N] [--files N] [--megabytes N]
+//                                                                          [--level 0-9] [--gitstore-only]
 //
 // Makes `files` files totalling `megabytes` MB (deterministic: mixed sizes, mostly word-like text that compresses
 // like logs and traces do, some random bytes), then times
@@ -16,6 +17,7 @@ var runs = 3
 var fileCount = 500
 var megabytes = 50
 var gitStoreOnly = false
+var level = 1
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let arg = arguments.next() {
     switch arg {
@@ -23,8 +25,10 @@ while let arg = arguments.next() {
     case "--files": fileCount = Int(arguments.next() ?? "") ?? fileCount
     case "--megabytes": megabytes = Int(arguments.next() ?? "") ?? megabytes
     case "--gitstore-only": gitStoreOnly = true  // for profiling
+    case "--level": level = Int(arguments.next() ?? "") ?? level  // Repository.packCompressionLevel
     default:
-        FileHandle.standardError.write(Data("usage: bench-git [--runs N] [--files N] [--megabytes N]\n".utf8))
+        FileHandle.standardError.write(
+            Data("usage: bench-git [--runs N] [--files N] [--megabytes N] [--level 0-9] [--gitstore-only]\n".utf8))
         exit(2)
     }
 }
@@ -119,6 +123,14 @@ func sh(_ command: String, cwd: URL) -> (Int32, String) {
 
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
+/// CPU seconds (user + system) used so far by this process, or by its waited-for children.
+func cpuSeconds(children: Bool = false) -> Double {
+    var usage = rusage()
+    getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &usage)
+    func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return s(usage.ru_utime) + s(usage.ru_stime)
+}
+
 func peakMemoryMB() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -130,10 +142,13 @@ func peakMemoryMB() -> Double {
 let fm = FileManager.default
 let files = makeFiles(count: fileCount, totalBytes: megabytes * 1_000_000)
 let total = files.values.reduce(0) { $0 + $1.count }
-print("bench-git: \(files.count) files, \(String(format: "%.1f", Double(total) / 1e6)) MB, \(runs) run(s)")
+print("bench-git: \(files.count) files, \(String(format: "%.1f", Double(total) / 1e6)) MB, \(runs) run(s),"
+    + " packCompressionLevel \(level), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
 var storeTimes: [Double] = []
 var cliTimes: [Double] = []
+var storeCPU: [Double] = []
+var cliCPU: [Double] = []
 var storeTree = "", cliTree = ""
 var storeSize = "", cliSize = ""
 let author = Signature(name: "Bench", email: "bench@localhost", time: 1_700_000_000)
@@ -147,18 +162,21 @@ for run in 1...runs {
     // GitStore
     let bare = root.appendingPathComponent("store.git")
     let repo = try Repository.create(at: bare)
+    repo.packCompressionLevel = level
     var commit: ObjectID?
+    let c1 = cpuSeconds()
     let t1 = try seconds {
         commit = try repo.commit(onto: "refs/heads/main", message: "cycle 1\n", author: author) { _ in
             TreeChanges(writes: files)
         }
     }
     storeTimes.append(t1)
+    storeCPU.append(cpuSeconds() - c1)
     storeTree = try repo.treeOfCommit(commit!).hex
     storeSize = sh("du -sk store.git | cut -f1", cwd: root).1.trimmingCharacters(in: .whitespacesAndNewlines)
 
     if gitStoreOnly {
-        print(String(format: "  run %d: GitStore %.3f s", run, t1))
+        print(String(format: "  run %d: GitStore %.3f s (cpu %.3f)", run, t1, storeCPU.last!))
         continue
     }
 
@@ -172,12 +190,14 @@ for run in 1...runs {
     sh("git init -q -b main .", cwd: work)
     sh("sync", cwd: work)
     var status: Int32 = 0
+    let c2 = cpuSeconds(children: true)
     let t2 = seconds { status = sh("git add -A && git commit -q -m 'cycle 1'", cwd: work).0 }
     guard status == 0 else { print("git CLI failed"); exit(1) }
     cliTimes.append(t2)
+    cliCPU.append(cpuSeconds(children: true) - c2)
     cliTree = sh("git rev-parse HEAD^{tree}", cwd: work).1.trimmingCharacters(in: .whitespacesAndNewlines)
     cliSize = sh("du -sk .git/objects | cut -f1", cwd: work).1.trimmingCharacters(in: .whitespacesAndNewlines)
-    print(String(format: "  run %d: GitStore %.3f s, git CLI %.3f s", run, t1, t2))
+    print(String(format: "  run %d: GitStore %.3f s (cpu %.3f), git CLI %.3f s (cpu %.3f)", run, t1, storeCPU.last!, t2, cliCPU.last!))
 }
 
 if gitStoreOnly { exit(0) }
@@ -185,6 +205,9 @@ let s = median(storeTimes), c = median(cliTimes)
 print(String(format: "GitStore commit:        %.3f s (median)", s))
 print(String(format: "git add -A && commit:   %.3f s (median)", c))
 print(String(format: "ratio GitStore/CLI:     %.2f (target <= 0.50)", s / c))
+print(String(format: "cpu time (user+sys):    GitStore %.3f s, git CLI %.3f s (median; GitStore uses every core)",
+             median(storeCPU), median(cliCPU)))
+print("load average at end:    \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?")")
 print("object store size:      GitStore \(storeSize) KB, git CLI \(cliSize) KB")
 print("same root tree:         \(storeTree == cliTree ? "yes" : "NO") (\(storeTree.prefix(12)))")
 print(String(format: "peak memory (maxrss):   %.1f MB", peakMemoryMB()))

@@ -12,7 +12,8 @@ public struct FlywheelCommand: AsyncParsableCommand {
             else loop-history/).
             """,
         subcommands: [
-            Init.self, CycleCommand.self, Log.self, Show.self, Diff.self,
+            Init.self, CycleCommand.self, Run.self, FeedbackCommand.self, EvalsCommand.self, Diagnose.self, Handoff.self,
+            Loop.self, Log.self, Show.self, Diff.self, Push.self, SiteCommand.self, DemoCommand.self,
         ]
     )
 

@@ -13,11 +13,12 @@ extension Repository {
     public static let packThreshold = 64
 
     /// Runs `body` against a second handle on this repository whose new objects go to an in-memory backend
-    /// (`git_mempack`), then stores every object `body` created (and the disk does not hold yet) as one pack.
+    /// (`git_mempack`), then stores every object `body` created (and the disk does not hold yet) as one pack,
+    /// deflated at `packCompressionLevel`.
     /// Nothing is written when `body` throws.
     ///
-    /// The pack and its index (formats version 2, objects deflated in parallel at zlib's fastest level as git does
-    /// for loose objects, no deltas: `git gc` can repack later) are written under temporary names and renamed into
+    /// The pack and its index (formats version 2, objects deflated in parallel, no deltas: `git gc` can repack
+    /// later) are written under temporary names and renamed into
     /// `objects/pack` only when complete; libgit2 then reads every new object id back through the new index before
     /// this returns. So a reference moved afterwards never points at a missing object, and a kill part-way leaves
     /// at most an unreferenced temporary file. Object ids are libgit2's (computed when `body` wrote them);
@@ -40,6 +41,7 @@ extension Repository {
         }
         let batch = PackBatch(odb: memoryODB, mempack: mempack)
         handle.batch = batch
+        handle.packCompressionLevel = packCompressionLevel
         defer { handle.batch = nil }
         let result = try body(handle)
 
@@ -63,6 +65,15 @@ extension Repository {
         return result
     }
 
+    /// The object folder (in the common folder of a linked work tree).
+    /// - SeeAlso: git_repository_item_path
+    func objectsDirectory() throws(GitError) -> URL {
+        var buf = git_buf()
+        defer { git_buf_dispose(&buf) }
+        try check(git_repository_item_path(&buf, pointer, GIT_REPOSITORY_ITEM_OBJECTS), "git_repository_item_path")
+        return URL(fileURLWithPath: String(cString: buf.ptr), isDirectory: true)
+    }
+
     /// Records an object written through this handle while `withPackedWrites` collects them.
     func recordWritten(_ id: ObjectID) {
         batch?.written.append(id)
@@ -73,6 +84,7 @@ extension Repository {
     /// - SeeAlso: git_odb_hash
     func prepareBlobs(_ writes: [String: Data], in batch: PackBatch) throws(GitError) -> [String: git_oid] {
         let items = Array(writes)
+        let level = Int32(max(0, min(9, packCompressionLevel)))
         var results = [(oid: git_oid, entry: PackEntry)?](repeating: nil, count: items.count)
         results.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let out = out
@@ -80,7 +92,8 @@ extension Repository {
                 items[i].value.withUnsafeBytes { raw in
                     var oid = git_oid()
                     guard git_odb_hash(&oid, raw.baseAddress, raw.count, GIT_OBJECT_BLOB) == 0,
-                        let entry = Self.packEntry(type: UInt8(GIT_OBJECT_BLOB.rawValue), raw.baseAddress, raw.count)
+                        let entry = Self.packEntry(
+                            type: UInt8(GIT_OBJECT_BLOB.rawValue), raw.baseAddress, raw.count, level: level)
                     else { return }
                     out[i] = (oid, entry)
                 }
@@ -107,11 +120,12 @@ extension Repository {
 
     /// Writes `ids` (read from `source`) as one undeltified version-2 pack with its version-2 index into
     /// `objects/pack`: each file is written under a temporary name and renamed when complete, the pack first and
-    /// the index last (readers find a pack through its index), so a kill leaves either nothing visible or both.
+    /// the index last (readers find a pack through its index, and ignore a pack without one), so a kill never
+    /// leaves an index pointing at an incomplete pack. Leftover `tmp_*` files are removed by `git prune`.
     private func writePackFiles(
         _ ids: [git_oid], from source: OpaquePointer?, prepared: [ObjectID: PackEntry]
     ) throws(GitError) {
-        let packDir = gitDirectory.appendingPathComponent("objects/pack", isDirectory: true)
+        let packDir = try objectsDirectory().appendingPathComponent("pack", isDirectory: true)
         try? FileManager.default.createDirectory(at: packDir, withIntermediateDirectories: true)
         let tag = "\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
         let tmpPack = packDir.appendingPathComponent("tmp_pack_flywheel_\(tag)").path
@@ -164,7 +178,8 @@ extension Repository {
                 raw += git_odb_object_size(obj)
                 next += 1
             }
-            for (k, entry) in try Self.packEntries(objects).enumerated() { try add(others[first + k], entry) }
+            let level = Int32(max(0, min(9, packCompressionLevel)))
+            for (k, entry) in try Self.packEntries(objects, level: level).enumerated() { try add(others[first + k], entry) }
         }
         let packSum = sum.finish()
         try pack.append(packSum)
@@ -237,7 +252,7 @@ extension Repository {
     }
 
     /// Each object's pack entry, compressed on all cores.
-    private static func packEntries(_ objects: [OpaquePointer]) throws(GitError) -> [PackEntry] {
+    private static func packEntries(_ objects: [OpaquePointer], level: Int32) throws(GitError) -> [PackEntry] {
         // The objects stay alive (and unchanged) until the caller frees them, after this returns.
         nonisolated(unsafe) let inputs = objects.map {
             (UnsafeRawPointer(git_odb_object_data($0)), git_odb_object_size($0), UInt8(git_odb_object_type($0).rawValue))
@@ -246,7 +261,7 @@ extension Repository {
         results.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let out = out
             DispatchQueue.concurrentPerform(iterations: inputs.count) { i in
-                out[i] = packEntry(type: inputs[i].2, inputs[i].0, inputs[i].1)
+                out[i] = packEntry(type: inputs[i].2, inputs[i].0, inputs[i].1, level: level)
             }
         }
         var entries: [PackEntry] = []
@@ -258,18 +273,18 @@ extension Repository {
         return entries
     }
 
-    /// One object's pack entry: header, deflated data (zlib, fastest level) and the CRC-32 of both.
-    static func packEntry(type: UInt8, _ data: UnsafeRawPointer?, _ size: Int) -> PackEntry? {
+    /// One object's pack entry: header, deflated data (zlib at `level`) and the CRC-32 of both.
+    static func packEntry(type: UInt8, _ data: UnsafeRawPointer?, _ size: Int, level: Int32) -> PackEntry? {
         let header = packEntryHeader(type: type, size: size)
-        guard let compressed = deflate(data, size) else { return nil }
+        guard let compressed = deflate(data, size, level: level) else { return nil }
         var crc = header.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
         crc = compressed.withUnsafeBufferPointer { crc32(crc, $0.baseAddress, uInt($0.count)) }
         return PackEntry(header: header, data: compressed, crc: UInt32(truncatingIfNeeded: crc))
     }
 
-    private static func deflate(_ data: UnsafeRawPointer?, _ size: Int) -> [UInt8]? {
+    private static func deflate(_ data: UnsafeRawPointer?, _ size: Int, level: Int32) -> [UInt8]? {
         var stream = z_stream()
-        guard deflateInit_(&stream, Z_BEST_SPEED, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+        guard deflateInit_(&stream, level, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             return nil
         }
         defer { deflateEnd(&stream) }

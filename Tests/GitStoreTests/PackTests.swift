@@ -104,5 +104,37 @@ struct PackTests {
         #expect(try Self.packs(url).count == 2)
         let leftovers = try Self.packs(url).filter { $0.hasPrefix("tmp") }
         #expect(leftovers.isEmpty)
+
+        // Stored uncompressed (level 0): larger, equally valid.
+        repo.packCompressionLevel = 0
+        let plain = Self.files(80, seed: 5, prefix: "plain")
+        let plainTree = try repo.writeTree(files: plain)
+        #expect(try Self.packs(url).count == 4)
+        #expect(try Repository.open(at: url).files(inTree: plainTree) == plain)
+        try StressTests.expectFsckClean(url)
+        let sizes = try Self.packs(url).filter { $0.hasSuffix(".pack") }.map {
+            try FileManager.default.attributesOfItem(atPath: url.appendingPathComponent("objects/pack/" + $0).path)[.size] as? Int ?? 0
+        }
+        #expect(sizes.max()! > 2 * sizes.min()!, "level 0 should be much larger than level 1: \(sizes)")
+    }
+
+    @Test("a packed commit through a linked work tree lands in the shared object folder")
+    func linkedWorkTree() throws {
+        let dir = TestPaths.scratch("gitstore-worktree")
+        let main = dir.appendingPathComponent("main")
+        try FileManager.default.createDirectory(at: main, withIntermediateDirectories: true)
+        try git(["init", "-q", "-b", "main", "."], in: main)
+        try git(["commit", "-q", "--allow-empty", "-m", "root"], in: main)
+        try git(["worktree", "add", "-q", "-b", "side", dir.appendingPathComponent("side").path], in: main)
+
+        let repo = try Repository.open(at: dir.appendingPathComponent("side"))
+        let files = Self.files(70, seed: 4)
+        let commit = try #require(try repo.commit(onto: "refs/heads/loop", message: "packed\n", author: fixedAuthor) { _ in
+            TreeChanges(writes: files)
+        })
+        #expect(try Self.packs(main.appendingPathComponent(".git")).count == 2)
+        #expect(try git(["rev-parse", "refs/heads/loop"], in: main).trimmed == commit.hex)
+        #expect(try git(["ls-tree", "-r", "--name-only", "loop"], in: main).split(separator: "\n").count == files.count)
+        try StressTests.expectFsckClean(main)
     }
 }

@@ -10,8 +10,8 @@ if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import engine.traces.trac
     exit 0
 fi
 python3 -m venv "$venv" || { echo "halo-venv: python3 -m venv failed" >&2; exit 2; }
-if ! "$venv/bin/pip" install --quiet --disable-pip-version-check pydantic==2.13.3 >&2 ||
-   ! "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps halo-engine==0.3.5 >&2; then
+if ! "$venv/bin/pip" install --quiet --disable-pip-version-check --timeout 20 --retries 2 pydantic==2.13.3 >&2 ||
+   ! "$venv/bin/pip" install --quiet --disable-pip-version-check --timeout 20 --retries 2 --no-deps halo-engine==0.3.5 >&2; then
     echo "halo-venv: could not install pydantic/halo-engine from PyPI" >&2
     exit 2
 fi

@@ -5,6 +5,7 @@ import Foundation
 public struct ToolError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A short class name for traces' `error.type` (e.g. `FileNotFoundError`, `PathEscapeError`).
     public var type: String
+    /// What went wrong (the model sees it after the HALO error prefix).
     public var message: String
     /// True when the call could not even be made (undecodable arguments): HALO's "Error running tool".
     public var isInvalidCall: Bool
@@ -23,23 +24,30 @@ public struct ToolError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// One problem found by `validate_artifacts`.
 public struct ArtifactProblem: Sendable, Hashable, CustomStringConvertible {
+    /// What is wrong with the artifact.
     public enum Kind: String, Sendable, Hashable { case missing, unparsable, missingKeys = "missing_keys", badHeader = "bad_header", empty }
     /// Artifact path relative to the output folder.
     public var path: String
+    /// The kind of problem.
     public var kind: Kind
+    /// Human-readable detail.
     public var detail: String
     public var description: String { "\(path): \(kind.rawValue): \(detail)" }
 }
 
 /// One problem found by `check_citations`.
 public struct CitationProblem: Sendable, Hashable, CustomStringConvertible {
+    /// What is wrong with the citation.
     public enum Kind: String, Sendable, Hashable {
         case unreadable, noSuchFile = "no_such_file", quoteNotFound = "quote_not_found", malformed
     }
     /// 0-based index of the citation in the array (-1 for the whole file).
     public var index: Int
+    /// The cited path (empty when missing).
     public var path: String
+    /// The kind of problem.
     public var kind: Kind
+    /// Human-readable detail.
     public var detail: String
     public var description: String { index < 0 ? "\(kind.rawValue): \(detail)" : "citation \(index) (\(path)): \(kind.rawValue): \(detail)" }
 }

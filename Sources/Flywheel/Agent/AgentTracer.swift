@@ -45,6 +45,7 @@ public struct AgentOutcome: Sendable, Hashable {
         /// The model call failed (transport, HTTP, …).
         case modelError = "model_error"
     }
+    /// Why the run stopped.
     public var stopReason: StopReason
     /// `success` (final answer, all artifacts valid), `partial` (final answer but artifact problems),
     /// `failed` (no final answer).
@@ -106,6 +107,7 @@ public final class InMemoryAgentTracer: AgentTracer {
 
 /// Sends each event to several tracers.
 public final class FanOutAgentTracer: AgentTracer {
+    /// The receivers, in order.
     public let tracers: [any AgentTracer]
     public init(_ tracers: [any AgentTracer]) { self.tracers = tracers }
     public func agentStarted(_ info: AgentRunInfo, at time: Date) { tracers.forEach { $0.agentStarted(info, at: time) } }

@@ -12,34 +12,63 @@ public struct AgentBatchResult: Sendable {
 
 // MARK: - Task sets
 
+/// One task of a task set.
+public struct AgentTask: Sendable, Hashable, Codable {
+    /// Stable id (`q01`).
+    public var id: String
+    /// The question.
+    public var question: String
+
+    public init(id: String, question: String) {
+        self.id = id
+        self.question = question
+    }
+}
+
 extension AnalystAgent {
-    /// Runs the agent over `questions`, one run each, in order. Run `i` gets trace id
-    /// `traceID(seed: seed, index: i + 1)` and writes its artifacts to `outputsRoot/<trace_id>/`; its spans are
-    /// appended to the batch's traces.
+    /// Runs the agent over `questions` (ids `q01`, `q02`, …); see `runBatch(tasks:seed:outputsRoot:projectID:serviceName:clock:)`.
+    public func runBatch(
+        questions: [String], seed: UInt64, outputsRoot: URL, projectID: String = "lumora-diligence",
+        serviceName: String = "diligence-analyst", clock: any AgentClock = SystemAgentClock()
+    ) -> AgentBatchResult {
+        let tasks = questions.enumerated().map { AgentTask(id: String(format: "q%02d", $0.offset + 1), question: $0.element) }
+        return runBatch(tasks: tasks, seed: seed, outputsRoot: outputsRoot, projectID: projectID, serviceName: serviceName, clock: clock)
+    }
+
+    /// Runs the agent over `tasks`, one run each, in order. Run `i` gets trace id
+    /// `traceID(seed: seed, index: i + 1)` and writes its artifacts to `outputsRoot/<trace_id>/`, plus
+    /// `final_answer.md` (the final answer, when there is one) and `task.json` (`{"question","question_id","trace_id"}`);
+    /// its spans are appended to the batch's traces.
     /// - Parameters:
-    ///   - questions: the task set.
-    ///   - seed: the batch seed (trace ids, span ids, and the model's seed when it uses the request's).
+    ///   - tasks: the task set.
+    ///   - seed: the batch seed (trace ids, span ids, and the model's seed through `ChatRequest.seed` when the
+    ///     agent has none). Use a different seed per cycle so runs vary from cycle to cycle.
     ///   - outputsRoot: the `outputs/` folder.
     ///   - projectID: `inference.project_id` of the spans.
     ///   - serviceName: `service.name` of the spans.
     ///   - clock: time source (a `SteppingAgentClock` makes the traces byte-for-byte reproducible).
     public func runBatch(
-        questions: [String], seed: UInt64, outputsRoot: URL, projectID: String = "lumora-diligence",
-        serviceName: String = "diligence-analyst", clock: any AgentClock = SystemAgentClock()
+        tasks: [AgentTask], seed: UInt64, outputsRoot: URL, projectID: String = "lumora-diligence",
+        serviceName: String = "diligence-analyst", clock: any AgentClock = SystemAgentClock(),
+        progress: (_ done: Int, _ total: Int, _ task: AgentTask) -> Void = { _, _, _ in }
     ) -> AgentBatchResult {
         var runs: [AgentRunResult] = []
         var traces = Data()
         var agent = self
         if agent.seed == nil { agent.seed = seed }
-        for (i, question) in questions.enumerated() {
+        for (i, task) in tasks.enumerated() {
+            progress(i, tasks.count, task)
             let traceID = Self.traceID(seed: seed, index: i + 1)
+            let dir = outputsRoot.appendingPathComponent(traceID)
             let tracer = HALOTracer(projectID: projectID, serviceName: serviceName, seed: seed)
-            let r = agent.run(
-                question: question, traceID: traceID, outputDirectory: outputsRoot.appendingPathComponent(traceID),
-                tracer: tracer, clock: clock)
+            let r = agent.run(question: task.question, traceID: traceID, outputDirectory: dir, tracer: tracer, clock: clock)
+            if let answer = r.finalAnswer { try? Data((answer + "\n").utf8).write(to: dir.appendingPathComponent("final_answer.md")) }
+            let meta: JSONValue = ["question_id": .string(task.id), "question": .string(task.question), "trace_id": .string(traceID)]
+            try? Data((meta.canonicalText + "\n").utf8).write(to: dir.appendingPathComponent("task.json"))
             traces.append(tracer.jsonl)
             runs.append(r)
         }
+        if let last = tasks.last { progress(tasks.count, tasks.count, last) }
         return AgentBatchResult(runs: runs, traces: traces)
     }
 }

@@ -32,9 +32,11 @@ public struct AgentRunResult: Sendable {
 
 /// One tool call and what came of it.
 public struct ToolCallRecord: Sendable, Hashable {
+    /// The call as the model made it.
     public var call: ToolCall
     /// What the model received.
     public var output: String
+    /// The failure, when the tool failed.
     public var error: ToolError?
 }
 
@@ -46,9 +48,11 @@ public struct ToolCallRecord: Sendable, Hashable {
 public struct AnalystAgent {
     /// The agent's name in traces (`agent.DiligenceAnalyst`).
     public var name: String
+    /// Instructions, tools, artifacts and model settings.
     public var harness: Harness
     /// The data room folder (read-only to the agent).
     public var dataRoom: URL
+    /// The chat model that plays the analyst.
     public var model: any ChatModel
     /// Seed passed to the model with each request (`ChatRequest.seed`).
     public var seed: UInt64?

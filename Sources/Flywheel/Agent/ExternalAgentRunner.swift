@@ -10,7 +10,9 @@ public struct ExternalRunResult: Sendable {
     public var exitStatus: Int32
     /// True when the time limit was hit and the process group was killed.
     public var timedOut: Bool
+    /// Everything the command wrote to standard output.
     public var stdout: String
+    /// Everything the command wrote to standard error.
     public var stderr: String
     /// Standard output, trimmed: the agent's final answer by convention (nil when empty).
     public var finalAnswer: String?
@@ -29,7 +31,9 @@ public struct ExternalRunResult: Sendable {
 
 /// A failure to start an external agent.
 public struct ExternalAgentError: Error, Sendable, CustomStringConvertible {
+    /// The command that failed to start.
     public var command: String
+    /// Why.
     public var reason: String
     public var description: String { "agent command '\(command)': \(reason)" }
 }

@@ -65,6 +65,7 @@ public struct ArtifactSpec: Sendable, Hashable, Codable {
     }
     /// Path relative to the run's output folder.
     public var path: String
+    /// How the artifact is checked.
     public var format: Format
     /// For `json_array`: keys every element must have.
     public var requiredKeys: [String]
@@ -83,9 +84,18 @@ public struct ArtifactSpec: Sendable, Hashable, Codable {
 
 /// One entry of `harness/tools.yaml`.
 public struct HarnessTool: Sendable, Hashable {
+    /// The tool.
     public var name: AgentToolName
+    /// Whether the model is offered the tool.
     public var enabled: Bool
+    /// The description offered to the model.
     public var description: String
+
+    public init(name: AgentToolName, enabled: Bool, description: String? = nil) {
+        self.name = name
+        self.enabled = enabled
+        self.description = description ?? name.defaultDescription
+    }
 }
 
 /// A harness folder read into values: system prompt, tools, required artifacts, model settings.
@@ -242,6 +252,7 @@ public struct HarnessError: Error, Sendable, CustomStringConvertible, Equatable 
     public var line: Int?
     /// The field, e.g. `tools[3].enabled`.
     public var field: String?
+    /// What is wrong.
     public var reason: String
 
     public var description: String {

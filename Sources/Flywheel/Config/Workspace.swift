@@ -14,7 +14,7 @@ public struct Workspace: Sendable {
     public static let defaultRepository = "loop-history"
 
     public init(folder: URL, config: LoopConfig?, history: LoopHistory) {
-        self.folder = folder
+        self.folder = URL(fileURLWithPath: folder.path, isDirectory: true)
         self.config = config
         self.history = history
     }
@@ -22,6 +22,7 @@ public struct Workspace: Sendable {
     /// Resolves the workspace: `--repo` wins, else the repository named by `loop.yaml` in `cwd`, else `loop-history/`.
     /// - Throws: `ConfigError` when `loop.yaml` exists but does not parse.
     public static func resolve(repo: String?, ref: String?, cwd: URL) throws -> Workspace {
+        let cwd = URL(fileURLWithPath: cwd.path, isDirectory: true)
         let configURL = cwd.appendingPathComponent(Layout.loopConfig)
         var config: LoopConfig?
         if FileManager.default.fileExists(atPath: configURL.path) {

@@ -12,7 +12,9 @@ public struct EvalAssertionContext: Sendable {
     public var test: EvalJSON
     /// Provider id / label / config (`config.tools` for is-valid-openai-tools-call).
     public var providerId: String
+    /// The provider label.
     public var providerLabel: String?
+    /// The provider config (`tools`, `functions`).
     public var providerConfig: EvalJSON?
     /// Test metadata (for transforms).
     public var metadata: EvalObject
@@ -168,8 +170,8 @@ public final class EvalAssertionEngine: @unchecked Sendable {
 
     static func notS(_ inv: Bool) -> String { inv ? "not " : "" }
 
-    static func res(_ pass: Bool, _ reason: String) -> EvalGradingResult {
-        EvalGradingResult(pass: pass, score: pass ? 1 : 0, reason: pass ? "Assertion passed" : reason)
+    static func res(_ pass: Bool, _ reason: @autoclosure () -> String) -> EvalGradingResult {
+        EvalGradingResult(pass: pass, score: pass ? 1 : 0, reason: pass ? "Assertion passed" : reason())
     }
 
     // MARK: - Handlers
@@ -226,7 +228,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             return Self.res(JSText.startsWith(outputString, s) != inv, "Expected output to \(Self.notS(inv))start with \"\(s)\"")
 
         case "regex":
-            guard let s = value?.stringValue else { throw EvalAssertionError("\"regex\" assertion type must have a string value") }
+            guard let s = value?.stringValue, !s.isEmpty else { throw EvalAssertionError("\"regex\" assertion type must have a string value") }
             switch regex(s) {
             case .failure(let e):
                 return EvalGradingResult(pass: false, score: 0, reason: "Invalid regex pattern: \(e.message)")
@@ -464,6 +466,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         context["provider"] = .obj([("id", .string(ctx.providerId)), ("label", ctx.providerLabel.map(EvalJSON.string) ?? .null)])
         context["providerResponse"] = .obj([("output", o.output), ("metadata", o.metadata.map(EvalJSON.object) ?? .null)])
         if let m = o.metadata { context["metadata"] = .object(m) }
+        if let spans = o.traceSpans { context["trace"] = Self.traceJSON(traceId: o.traceId, spans: spans) }
         let isJS = base == "javascript"
         let req = EvalScriptRequest(language: isJS ? .javascript : .python,
                                     body: isJS ? EvalScriptBody.javascript(code) : EvalScriptBody.python(code),
@@ -478,6 +481,23 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         case .value(let v):
             return isJS ? try Self.interpretJS(v, code: code, threshold: T, inverse: inv) : try Self.interpretPython(v, code: code, threshold: T)
         }
+    }
+
+    /// Promptfoo's trace shape: `{traceId, spans:[{spanId, name, startTime, endTime (ms), attributes, statusCode, statusMessage}]}`.
+    public static func traceJSON(traceId: String?, spans: [EvalTraceSpan]) -> EvalJSON {
+        .obj([("traceId", traceId.map(EvalJSON.string) ?? .null), ("spans", .array(spans.map { s in
+            var o = EvalObject()
+            o["spanId"] = .string(s.spanId)
+            o["name"] = .string(s.name)
+            if let t = s.startMs { o["startTime"] = .number(t) }
+            if let t = s.endMs { o["endTime"] = .number(t) }
+            var attrs = EvalObject()
+            for k in s.attributes.keys.sorted() { attrs[k] = s.attributes[k] }
+            o["attributes"] = .object(attrs)
+            if let c = s.statusCode { o["statusCode"] = .int(Int64(c)) }
+            if let m = s.statusMessage { o["statusMessage"] = .string(m) }
+            return .object(o)
+        }))])
     }
 
     static func gradingResult(_ o: EvalObject) -> EvalGradingResult? {

@@ -29,28 +29,39 @@ public enum EvalTemplate {
     /// Renders `s` with `vars`.
     public static func render(_ s: String, vars: EvalObject) throws -> String {
         guard hasSyntax(s) else { return s }
-        var out = ""
-        var rest = Substring(s)
-        while let open = rest.range(of: "{") {
-            out += rest[..<open.lowerBound]
-            let after = rest[open.upperBound...]
-            if after.hasPrefix("{") {
-                guard let close = after.range(of: "}}") else { throw TemplateError(message: "unterminated {{ in template") }
-                let expr = after[after.index(after: after.startIndex)..<close.lowerBound]
-                out += try evaluate(String(expr), vars: vars)
-                rest = after[close.upperBound...]
-            } else if after.hasPrefix("#") {
-                guard let close = after.range(of: "#}") else { throw TemplateError(message: "unterminated {# in template") }
-                rest = after[close.upperBound...]
-            } else if after.hasPrefix("%") {
-                throw TemplateError(message: "template tags ({% … %}) are not supported")
-            } else {
-                out += "{"
-                rest = after
+        let u = Array(s.utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(u.count)
+        var i = 0
+        func find(_ a: UInt8, _ b: UInt8, from: Int) -> Int? {
+            var j = from
+            while j + 1 < u.count {
+                if u[j] == a && u[j + 1] == b { return j }
+                j += 1
             }
+            return nil
         }
-        out += rest
-        return out
+        while i < u.count {
+            if u[i] == UInt8(ascii: "{"), i + 1 < u.count {
+                let n = u[i + 1]
+                if n == UInt8(ascii: "{") {
+                    guard let close = find(UInt8(ascii: "}"), UInt8(ascii: "}"), from: i + 2) else { throw TemplateError(message: "unterminated {{ in template") }
+                    let expr = String(decoding: u[(i + 2)..<close], as: UTF8.self)
+                    out.append(contentsOf: try evaluate(expr, vars: vars).utf8)
+                    i = close + 2
+                    continue
+                }
+                if n == UInt8(ascii: "#") {
+                    guard let close = find(UInt8(ascii: "#"), UInt8(ascii: "}"), from: i + 2) else { throw TemplateError(message: "unterminated {# in template") }
+                    i = close + 2
+                    continue
+                }
+                if n == UInt8(ascii: "%") { throw TemplateError(message: "template tags ({% … %}) are not supported") }
+            }
+            out.append(u[i])
+            i += 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Renders, leaving the text verbatim when it cannot be rendered (Promptfoo's rule for `metric`).
@@ -184,14 +195,18 @@ public enum EvalJSONExtractor {
         var out: [EvalJSON] = []
         var i = 0
         let maxLen = 100_000
+        // Work budget: hostile text with many unbalanced `{` would otherwise make this quadratic.
+        var budget = 64 * u.count + 4_000_000
         while i < u.count {
             guard u[i] == UInt8(ascii: "{") else { i += 1; continue }
+            if budget <= 0 { break }
             var depth = 0
             var inString = false
             var escape = false
             var j = i
             var end: Int? = nil
-            while j < u.count {
+            while j < u.count && j - i < maxLen {
+                budget -= 1
                 let c = u[j]
                 if inString {
                     if escape { escape = false } else if c == UInt8(ascii: "\\") { escape = true } else if c == UInt8(ascii: "\"") { inString = false }
@@ -210,6 +225,9 @@ public enum EvalJSONExtractor {
             if let end {
                 candidate = String(decoding: u[i..<end], as: UTF8.self)
                 stop = end
+            } else if j < u.count {
+                i += 1  // longer than the limit: not a candidate
+                continue
             } else {
                 candidate = String(decoding: u[i...], as: UTF8.self) + String(repeating: "}", count: max(depth, 1))
                 stop = u.count
@@ -513,9 +531,14 @@ enum EvalRefusal {
 
     static func isBasicRefusal(_ s: String) -> Bool {
         var t = JSText.lower(JSText.trim(s))
-        t = t.replacingOccurrences(of: "\u{2019}", with: "'").replacingOccurrences(of: "\u{2032}", with: "'")
+        if t.unicodeScalars.contains(where: { $0 == "\u{2019}" || $0 == "\u{2032}" }) {
+            t = String(String.UnicodeScalarView(t.unicodeScalars.map { $0 == "\u{2019}" || $0 == "\u{2032}" ? "'" : $0 }))
+        }
         if prefixes.contains(where: { t.hasPrefix($0) }) { return true }
-        return phraseRegexes.contains { $0.test(t) }
+        for (i, p) in phrases.enumerated() where JSText.includes(t, p) {
+            if phraseRegexes[i].test(t) { return true }
+        }
+        return false
     }
 }
 

@@ -187,8 +187,8 @@ extension EvalJSON {
     }
 
     func writePretty(to out: inout String, indent: Int, level: Int) {
-        let pad = String(repeating: " ", count: indent * (level + 1))
-        let closePad = String(repeating: " ", count: indent * level)
+        let pad = EvalJSON.spaces(indent * (level + 1))
+        let closePad = EvalJSON.spaces(indent * level)
         switch self {
         case .array(let a) where !a.isEmpty:
             out += "[\n"
@@ -212,6 +212,9 @@ extension EvalJSON {
             writeCompact(to: &out)
         }
     }
+
+    static let padCache: [String] = (0..<64).map { String(repeating: " ", count: $0) }
+    static func spaces(_ n: Int) -> String { n < padCache.count ? padCache[n] : String(repeating: " ", count: n) }
 
     /// `String(value)` as JavaScript would print it for scalars; objects and arrays give JSON
     /// (used where Promptfoo interpolates a value that is not a string).

@@ -4,18 +4,25 @@ import Foundation
 
 /// A results file read back (v3, v2 or legacy).
 public struct EvalResultsFile: Sendable {
+    /// The eval id (`evalId`, or `id` in the legacy shape).
     public var evalId: String
     /// 3 for files we write; 2 or the legacy `version` otherwise.
     public var version: Int
+    /// When the eval ran.
     public var timestamp: String?
+    /// The rows, read leniently.
     public var rows: [EvalRow]
     /// `stats` as written.
     public var successes: Int
+    /// `stats.failures`.
     public var failures: Int
+    /// `stats.errors`.
     public var errors: Int
     /// The prompts (CompletedPrompt) as written.
     public var prompts: [EvalJSON]
+    /// The suite as recorded.
     public var config: EvalJSON?
+    /// The file's metadata.
     public var metadata: EvalJSON?
 }
 
@@ -30,10 +37,15 @@ public struct EvalResultsError: Error, Sendable, CustomStringConvertible {
 public enum EvalResultsJSON {
     /// Options of a written file.
     public struct Options: Sendable {
+        /// The eval id (derived from the suite, cycle and time when nil).
         public var evalId: String?
+        /// When the evaluation was created.
         public var createdAt: Date
+        /// When the file was written.
         public var exportedAt: Date
+        /// Flywheel's version, in `metadata.flywheel.version`.
         public var flywheelVersion: String
+        /// The loop cycle, in `metadata.flywheel.cycle`.
         public var cycle: Int?
         public init(evalId: String? = nil, createdAt: Date, exportedAt: Date? = nil, flywheelVersion: String = "0.1.0", cycle: Int? = nil) {
             self.evalId = evalId
@@ -379,12 +391,15 @@ public enum EvalSummaryTable {
 public struct EvalGateDecision: Sendable, Equatable {
     /// 0 when the pass rate reaches the threshold, else the failed-test exit code (default 100).
     public var exitCode: Int32
+    /// The CLI pass rate, percent.
     public var passRate: Double
     /// Threshold in percent.
     public var threshold: Double
+    /// A one-line explanation for logs.
     public var message: String
 }
 
+/// The CI gate: pass rate against a threshold gives the exit code.
 public enum EvalGate {
     /// Decides the exit code. Threshold: `loopThreshold` (percent) if given, else the suite's `env:`, else the process
     /// environment `PROMPTFOO_PASS_RATE_THRESHOLD`, else 100. The failure code comes from `PROMPTFOO_FAILED_TEST_EXIT_CODE`

@@ -9,46 +9,69 @@ public enum EvalRowStatus: String, Sendable, Codable {
 public struct EvalRowKey: Sendable {
     /// Index of the test in `suite.tests`.
     public var testIndex: Int
+    /// The test as written (before the defaultTest merge).
     public var test: EvalTestCase
     /// The row's vars (after defaultTest merge and expansion).
     public var vars: EvalObject
     /// The merged metadata (look here for `trace_id`, `flywheelCaseId`, …).
     public var metadata: EvalObject
+    /// The prompt (column).
     public var prompt: EvalPrompt
     /// The prompt rendered with `vars`.
     public var renderedPrompt: String
+    /// The provider (column).
     public var provider: EvalProvider
+    /// Which repetition (0-based, `evaluateOptions.repeat`).
     public var repeatIndex: Int
 }
 
 /// One graded row: Promptfoo's EvaluateResult plus Flywheel's status.
 public struct EvalRow: Sendable, Equatable {
+    /// Row id: a deterministic UUID-shaped string.
     public var id: String
+    /// Promptfoo's testIdx: counts (test, var combination, repeat).
     public var testIdx: Int
+    /// The column index (provider-major).
     public var promptIdx: Int
+    /// Which repetition (0-based, `evaluateOptions.repeat`).
     public var repeatIndex: Int
+    /// SHA-256 of the prompt label (Promptfoo's promptId).
     public var promptId: String
     /// The rendered prompt.
     public var promptRaw: String
+    /// The prompt's label.
     public var promptLabel: String
+    /// The provider id.
     public var providerId: String
+    /// The provider label, when set.
     public var providerLabel: String?
     /// The test case, merged and expanded.
     public var testCase: EvalJSON
+    /// The row's vars.
     public var vars: EvalObject
+    /// The test description.
     public var description: String?
     /// The graded output (nil when the row had none).
     public var response: EvalOutput?
+    /// Promptfoo's `success` (true only for passed rows).
     public var success: Bool
+    /// The weighted test score (0 for errors).
     public var score: Double
+    /// The output's latency (0 when unknown).
     public var latencyMs: Double
+    /// The output's cost, when known.
     public var cost: Double?
+    /// The aggregate grading (nil when a handler threw).
     public var gradingResult: EvalGradingResult?
+    /// Named metric scores of the row.
     public var namedScores: [String: Double]
     /// 0 none, 1 assertion failure, 2 error (skips included).
     public var failureReason: Int
+    /// Why the row did not pass (failure reason, error or skip reason).
     public var error: String?
+    /// Test metadata merged with response metadata, plus `flywheelTestId`.
     public var metadata: EvalObject
+    /// Flywheel's status (passed / failed / error / skipped).
     public var status: EvalRowStatus
     /// The test's id (`metadata.id` or the content hash).
     public var testId: String
@@ -56,14 +79,19 @@ public struct EvalRow: Sendable, Equatable {
 
 /// Totals of a run.
 public struct EvalSummary: Sendable, Equatable {
+    /// All rows.
     public var total: Int
+    /// Rows that passed.
     public var passed: Int
+    /// Rows whose assertions failed (including `No output`).
     public var failed: Int
     /// Rows that errored (skipped rows not included).
     public var errors: Int
     /// Rows that could not be fully graded (a judge, runtime or module was missing).
     public var skipped: Int
+    /// Summed response token usage.
     public var tokenUsage: EvalTokenUsage
+    /// Wall time of the grading.
     public var durationMs: Double?
 
     /// Promptfoo's CLI pass rate, in percent: `passed / (passed + failed + errors)`, where errors include skipped rows
@@ -81,20 +109,32 @@ public struct EvalSummary: Sendable, Equatable {
 
     public init(rows: [EvalRow], durationMs: Double? = nil) {
         total = rows.count
-        passed = rows.filter { $0.status == .passed }.count
-        failed = rows.filter { $0.status == .failed }.count
-        errors = rows.filter { $0.status == .error }.count
-        skipped = rows.filter { $0.status == .skipped }.count
-        tokenUsage = rows.reduce(EvalTokenUsage()) { $0 + ($1.response?.tokenUsage ?? EvalTokenUsage()) }
+        var p = 0, f = 0, e = 0, s = 0
+        var tokens = EvalTokenUsage()
+        for r in rows {
+            switch r.status {
+            case .passed: p += 1
+            case .failed: f += 1
+            case .error: e += 1
+            case .skipped: s += 1
+            }
+            if let t = r.response?.tokenUsage { tokens = tokens + t }
+        }
+        (passed, failed, errors, skipped) = (p, f, e, s)
+        tokenUsage = tokens
         self.durationMs = durationMs
     }
 }
 
 /// The outcome of grading a suite.
 public struct EvalRunResult: Sendable {
+    /// Rows sorted by (testIdx, promptIdx).
     public var rows: [EvalRow]
+    /// Totals and pass rates.
     public var summary: EvalSummary
+    /// The suite's prompts.
     public var prompts: [EvalPrompt]
+    /// The suite's providers.
     public var providers: [EvalProvider]
     /// One entry per column (provider-major): (provider, prompt).
     public var columns: [(provider: EvalProvider, prompt: EvalPrompt)]
@@ -102,6 +142,7 @@ public struct EvalRunResult: Sendable {
 
 /// Grades a suite against outputs: a test's `providerOutput`, else the caller's lookup, else (for `echo`) the rendered prompt.
 public struct EvalRunner: Sendable {
+    /// The assertion engine (judge, script runner).
     public let engine: EvalAssertionEngine
 
     public init(engine: EvalAssertionEngine = EvalAssertionEngine()) {
@@ -120,49 +161,84 @@ public struct EvalRunner: Sendable {
         }
         var tests = suite.tests.enumerated().map { ($0.offset, $0.element) }
         if tests.isEmpty, let empty = try? EvalTestCase(node: .obj([]), file: suite.file.path) { tests = [(0, empty)] }
-        var rows: [EvalRow] = []
+        let promptIds = columns.map { $0.1.promptId }
+        typealias Merged = (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject)
+        struct Job: Sendable {
+            var test: EvalTestCase, testIndex: Int, merged: Merged, vars: EvalObject, column: (EvalProvider, EvalPrompt)
+            var promptIdx: Int, testIdx: Int, repeatIndex: Int, promptId: String, output: EvalOutput?
+        }
+        // 1. Rows and their outputs, in order (the caller's lookup runs on this thread).
+        var jobs: [Job] = []
         var testIdx = 0
         for r in 0..<suite.repeatCount {
             for (ti, test) in tests {
                 let m = suite.merged(test)
                 let disable = m.options["disableVarExpansion"]?.isTruthy ?? false
+                let providerFilter = Self.labels(m.raw["providers"])
+                let promptFilter = Self.labels(m.raw["prompts"])
                 for combo in EvalSuite.expand(m.vars, disabled: disable) {
                     for (ci, col) in columns.enumerated() {
-                        rows.append(gradeRow(suite: suite, test: test, testIndex: ti, merged: m, vars: combo, column: col, promptIdx: ci,
-                                             testIdx: testIdx, repeatIndex: r, outputs: outputs))
+                        if let f = providerFilter, !f.contains(where: { EvalGlob.matches(col.0.key, $0) || EvalGlob.matches(col.0.id, $0) }) { continue }
+                        if let f = promptFilter, !f.contains(where: { p in EvalGlob.matches(col.1.label, p) || (col.1.id.map { EvalGlob.matches($0, p) } ?? false) }) { continue }
+                        var output: EvalOutput? = nil
+                        if let po = test.providerOutput ?? suite.defaultTest?.providerOutput {
+                            output = EvalOutput(output: po)
+                        } else {
+                            let key = EvalRowKey(testIndex: ti, test: test, vars: combo, metadata: m.metadata, prompt: col.1,
+                                                 renderedPrompt: Self.renderPrompt(col.1, combo, m.options), provider: col.0, repeatIndex: r)
+                            output = outputs(key)
+                        }
+                        jobs.append(Job(test: test, testIndex: ti, merged: m, vars: combo, column: col, promptIdx: ci, testIdx: testIdx,
+                                        repeatIndex: r, promptId: promptIds[ci], output: output))
                     }
                     testIdx += 1
                 }
             }
         }
-        rows.sort { ($0.testIdx, $0.promptIdx) < ($1.testIdx, $1.promptIdx) }
+        // 2. Grading, in parallel over chunks of rows (the engine is thread-safe). A judge model is confined to one
+        //    thread (ChatModel's contract), so with a judge the rows are graded in order on this thread.
+        let allJobs = jobs
+        var rows = [EvalRow?](repeating: nil, count: allJobs.count)
+        let chunk = 256
+        let chunks = (allJobs.count + chunk - 1) / chunk
+        if chunks > 0 { rows.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let dest = out.baseAddress!
+            let work: @Sendable (Int) -> Void = { c in
+                for i in (c * chunk)..<min(allJobs.count, (c + 1) * chunk) {
+                    let j = allJobs[i]
+                    dest[i] = gradeRow(suite: suite, test: j.test, testIndex: j.testIndex, merged: j.merged, vars: j.vars, column: j.column,
+                                       promptIdx: j.promptIdx, testIdx: j.testIdx, repeatIndex: j.repeatIndex, promptId: j.promptId, resolved: j.output)
+                }
+            }
+            if engine.judge == nil {
+                DispatchQueue.concurrentPerform(iterations: chunks, execute: work)
+            } else {
+                for c in 0..<chunks { work(c) }
+            }
+        } }
+        // Jobs were built in (testIdx, promptIdx) order, which is the order Promptfoo sorts rows into.
+        let rows2 = rows.map { $0! }
         let ms = Date().timeIntervalSince(start) * 1000
-        return EvalRunResult(rows: rows, summary: EvalSummary(rows: rows, durationMs: ms), prompts: suite.prompts, providers: suite.providers,
+        return EvalRunResult(rows: rows2, summary: EvalSummary(rows: rows2, durationMs: ms), prompts: suite.prompts, providers: suite.providers,
                              columns: columns.map { (provider: $0.0, prompt: $0.1) })
     }
 
     func gradeRow(suite: EvalSuite, test: EvalTestCase, testIndex: Int, merged m: (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject),
-                  vars: EvalObject, column: (EvalProvider, EvalPrompt), promptIdx: Int, testIdx: Int, repeatIndex: Int,
-                  outputs: (EvalRowKey) -> EvalOutput?) -> EvalRow {
+                  vars: EvalObject, column: (EvalProvider, EvalPrompt), promptIdx: Int, testIdx: Int, repeatIndex: Int, promptId: String,
+                  resolved: EvalOutput?) -> EvalRow {
         let (provider, prompt) = column
-        var promptText = EvalTemplate.renderLenient(prompt.raw, vars: vars)
-        if let pre = m.options["prefix"]?.stringValue { promptText = pre + promptText }
-        if let suf = m.options["suffix"]?.stringValue { promptText += suf }
+        let promptText = Self.renderPrompt(prompt, vars, m.options)
         var testCase = m.raw.objectValue ?? EvalObject()
         testCase["vars"] = .object(vars)
         var metadata = m.metadata
         metadata["flywheelTestId"] = .string(test.id)
-        let key = EvalRowKey(testIndex: testIndex, test: test, vars: vars, metadata: metadata, prompt: prompt, renderedPrompt: promptText,
-                             provider: provider, repeatIndex: repeatIndex)
         var row = EvalRow(id: Self.rowId(test.id, testIdx, promptIdx, repeatIndex), testIdx: testIdx, promptIdx: promptIdx, repeatIndex: repeatIndex,
-                          promptId: prompt.promptId, promptRaw: promptText, promptLabel: prompt.label, providerId: provider.id,
+                          promptId: promptId, promptRaw: promptText, promptLabel: prompt.label, providerId: provider.id,
                           providerLabel: provider.label, testCase: .object(testCase), vars: vars, description: test.description, response: nil,
                           success: false, score: 0, latencyMs: 0, cost: nil, gradingResult: nil, namedScores: [:], failureReason: 2,
                           error: nil, metadata: metadata, status: .error, testId: test.id)
-        let output: EvalOutput
-        if let po = test.providerOutput ?? suite.defaultTest?.providerOutput {
-            output = EvalOutput(output: po)
-        } else if let o = outputs(key) {
+        var output: EvalOutput
+        if let o = resolved {
             output = o
         } else if provider.id == "echo" {
             output = EvalOutput(output: .string(promptText), latencyMs: 0)
@@ -178,6 +254,20 @@ public struct EvalRunner: Sendable {
         if let e = output.error {
             row.error = e
             return row
+        }
+        if let t = (m.options["transform"] ?? m.options["postprocess"])?.stringValue {
+            guard let scripts = engine.scripts else {
+                row.error = "The test's output transform needs node, and scripts are disabled"
+                return row
+            }
+            let ctx = EvalJSON.obj([("vars", .object(vars)), ("prompt", .obj([("label", .string(prompt.label))])), ("metadata", .object(metadata))])
+            switch scripts.run(EvalScriptRequest(language: .javascript, body: EvalScriptBody.javascript(t), output: output.output, context: ctx)) {
+            case .value(let v): output.output = v
+            case .failure(let msg, _): row.error = "Error in the test's output transform: \(msg)"; return row
+            case .unavailable(let why): row.error = "The test's output transform cannot run: \(why)"; return row
+            case .timedOut: row.error = "The test's output transform timed out"; return row
+            }
+            row.response = output
         }
         if output.output.isNull {
             row.error = "No output"
@@ -219,10 +309,36 @@ public struct EvalRunner: Sendable {
         return row
     }
 
+    static func labels(_ v: EvalJSON?) -> [String]? {
+        guard let v else { return nil }
+        if let s = v.stringValue { return [s] }
+        return v.arrayValue?.compactMap(\.stringValue)
+    }
+
+    static func renderPrompt(_ prompt: EvalPrompt, _ vars: EvalObject, _ options: EvalObject) -> String {
+        var text = EvalTemplate.renderLenient(prompt.raw, vars: vars)
+        if let pre = options["prefix"]?.stringValue { text = pre + text }
+        if let suf = options["suffix"]?.stringValue { text += suf }
+        return text
+    }
+
     /// A deterministic UUID-shaped id for a row.
     static func rowId(_ testId: String, _ testIdx: Int, _ promptIdx: Int, _ rep: Int) -> String {
-        let h = Array(EvalSHA256.hex("\(testId)|\(testIdx)|\(promptIdx)|\(rep)").prefix(32))
-        var s = String(h)
+        // Two FNV-1a 64-bit hashes with different offsets: 128 deterministic bits, cheap per row.
+        func fnv(_ seed: UInt64) -> UInt64 {
+            var h = seed
+            for b in testId.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+            for v in [testIdx, promptIdx, rep] {
+                var x = UInt64(truncatingIfNeeded: v)
+                for _ in 0..<8 { h = (h ^ (x & 0xff)) &* 0x100000001b3; x >>= 8 }
+            }
+            return h
+        }
+        func hex(_ v: UInt64) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }
+        var s = hex(fnv(0xcbf29ce484222325)) + hex(fnv(0x84222325cbf29ce4))
         s.insert("-", at: s.index(s.startIndex, offsetBy: 20))
         s.insert("-", at: s.index(s.startIndex, offsetBy: 16))
         s.insert("-", at: s.index(s.startIndex, offsetBy: 12))

@@ -2,7 +2,9 @@ import Foundation
 
 /// One call of a `javascript` / `python` assertion (or a JS transform) in a script runtime.
 public struct EvalScriptRequest: Sendable {
+    /// The runtime.
     public enum Language: String, Sendable { case javascript, python }
+    /// Which runtime runs the body.
     public var language: Language
     /// The function body as Flywheel built it (§2.5).
     public var body: String
@@ -31,8 +33,11 @@ public protocol EvalScriptRunner: Sendable {
 
 /// Runs scripts in `node` / `python3` found on PATH, one process per call, with a time limit.
 public struct SubprocessScriptRunner: EvalScriptRunner {
+    /// Seconds before a script is killed (an ERROR row).
     public var timeout: TimeInterval
+    /// The `node` found on PATH (nil: javascript is skipped).
     public var nodePath: String?
+    /// The `python3` found on PATH (nil: python is skipped).
     public var pythonPath: String?
 
     public init(timeout: TimeInterval = 30, environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -48,6 +53,9 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
         }
         return nil
     }
+
+    /// A child that exits before reading its input must not kill us with SIGPIPE.
+    static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
     static let nodeHarness = #"""
     let input = '';
@@ -78,6 +86,7 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
         print(json.dumps({"ok": False, "error": str(e), "stack": traceback.format_exc()}))
     """#
 
+    /// Runs one script in a new process.
     public func run(_ request: EvalScriptRequest) -> EvalScriptResult {
         let exe: String?
         let args: [String]
@@ -96,8 +105,9 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
         p.standardError = errPipe
         do { try p.run() } catch { return .unavailable("cannot start \(exe): \(error)") }
         let writer = inPipe.fileHandleForWriting
+        _ = SubprocessScriptRunner.ignoreSIGPIPE
         DispatchQueue.global().async {
-            writer.write(Data(payload.utf8))
+            try? writer.write(contentsOf: Data(payload.utf8))
             try? writer.close()
         }
         let box = OutputBox()

@@ -2,9 +2,13 @@ import Foundation
 
 /// A prompt of a suite: `{id?, label, raw, config?}`.
 public struct EvalPrompt: Sendable, Equatable {
+    /// The prompt id, when given.
     public var id: String?
+    /// The label (a string prompt's label is its text).
     public var label: String
+    /// The template text.
     public var raw: String
+    /// Per-prompt config.
     public var config: EvalJSON?
     /// Promptfoo's promptId: hex SHA-256 of the label, else of `id`, else of `raw`.
     public var promptId: String { EvalSHA256.hex(!label.isEmpty ? label : (id ?? raw)) }
@@ -19,8 +23,11 @@ public struct EvalPrompt: Sendable, Equatable {
 
 /// A provider (column) of a suite.
 public struct EvalProvider: Sendable, Equatable {
+    /// The provider id (`echo`, `openai:gpt-4.1-mini`, …).
     public var id: String
+    /// The label, when set.
     public var label: String?
+    /// Per-prompt config.
     public var config: EvalJSON?
     /// Labels/ids of the prompts it runs (nil: all).
     public var prompts: [String]?
@@ -39,9 +46,13 @@ public struct EvalProvider: Sendable, Equatable {
 public struct EvalTestCase: Sendable, Equatable {
     /// The node as written; edits go through it so a save keeps unknown keys.
     public private(set) var raw: EvalJSON
+    /// The description.
     public var description: String? { raw["description"]?.stringValue }
-    public var vars: EvalObject { raw["vars"]?.objectValue ?? EvalObject() }
+    /// The vars, with `file://` vars read (`.txt` as text, `.json`/`.yaml` parsed).
+    public private(set) var vars: EvalObject
+    /// The test metadata.
     public var metadata: EvalObject { raw["metadata"]?.objectValue ?? EvalObject() }
+    /// The test options.
     public var options: EvalObject { raw["options"]?.objectValue ?? EvalObject() }
     /// `threshold` when truthy (0 means none).
     public var threshold: Double? {
@@ -54,12 +65,16 @@ public struct EvalTestCase: Sendable, Equatable {
     public private(set) var assertions: [EvalAssertion]
     /// Where the test came from (the suite file, or the `file://` tests file).
     public var sourceFile: String
+    /// Accepted-but-ignored forms in this test (e.g. `not-levenshtein`, which acts as `levenshtein`).
+    public private(set) var warnings: [EvalSuiteError] = []
 
     /// The test id: `metadata.id` when it is a string, else `t-` + the first 16 hex digits of the SHA-256 of the
     /// canonical JSON (sorted keys) of `{description, vars, assert}` — stable across runs, key order and reformatting.
-    public var id: String {
-        if let s = metadata["id"]?.stringValue, !s.isEmpty { return s }
-        return EvalTestCase.contentHash(raw)
+    public let id: String
+
+    static func computeId(_ raw: EvalJSON) -> String {
+        if let s = raw["metadata"]?["id"]?.stringValue, !s.isEmpty { return s }
+        return contentHash(raw)
     }
 
     static func contentHash(_ raw: EvalJSON) -> String {
@@ -70,9 +85,12 @@ public struct EvalTestCase: Sendable, Equatable {
     /// Builds a test from a node, checking it (errors name `file` and the key path `path`).
     public init(node: EvalJSON, file: String, path: String = "tests[0]", lines: [String: Int] = [:], baseDirectory: URL? = nil) throws {
         self.raw = node
+        self.id = EvalTestCase.computeId(node)
         self.sourceFile = file
         self.assertions = []
-        self.assertions = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines, base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent())
+        self.vars = EvalObject()
+        (self.assertions, self.vars, self.warnings) = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines,
+                                                                                    base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent())
     }
 
     /// A new test from parts (for generated cases).
@@ -100,7 +118,9 @@ public struct EvalSuite: Sendable {
     public private(set) var document: EvalObject
     /// Line of each key path, for messages.
     public let lines: [String: Int]
+    /// The prompts (`file://` prompts read).
     public private(set) var prompts: [EvalPrompt]
+    /// The providers (`targets` accepted).
     public private(set) var providers: [EvalProvider]
     /// The tests (inline and from `file://` tests files), in order.
     public private(set) var tests: [EvalTestCase]
@@ -118,6 +138,9 @@ public struct EvalSuite: Sendable {
     public var description: String? { document["description"]?.stringValue }
     /// Warnings about accepted-but-ignored forms (file, line, key, reason).
     public private(set) var warnings: [EvalSuiteError]
+    /// The text as loaded, and the tests appended since (while nothing else changed), so a save can keep comments.
+    var originalText: String?
+    var appendedSinceLoad: [EvalJSON] = []
 
     /// Loads and checks a suite file.
     public static func load(from url: URL) throws -> EvalSuite {
@@ -139,7 +162,9 @@ public struct EvalSuite: Sendable {
     /// Parses suite text as if read from `file` (whose folder anchors `file://` paths).
     public static func parse(yaml: String, file: URL) throws -> EvalSuite {
         let doc = try EvalYAML.load(yaml, file: file.path)
-        return try EvalSuite(document: doc.value, lines: doc.lines, file: file)
+        var suite = try EvalSuite(document: doc.value, lines: doc.lines, file: file)
+        suite.originalText = yaml
+        return suite
     }
 
     init(document value: EvalJSON, lines: [String: Int], file: URL) throws {
@@ -156,8 +181,19 @@ public struct EvalSuite: Sendable {
         self.providers = try loader.providers(doc["providers"] ?? doc["targets"], key: doc["providers"] != nil ? "providers" : "targets")
         self.defaultTest = try loader.defaultTest(doc["defaultTest"])
         self.tests = try loader.tests(doc["tests"])
-        self.warnings = loader.warnings
+        self.warnings = loader.warnings + (defaultTest?.warnings ?? []) + tests.flatMap(\.warnings)
         try loader.checkProviders(providers, tests: tests, defaultTest: defaultTest)
+    }
+
+    /// A new suite with no tests (for `flywheel init`); `save()` writes it to `file`.
+    public static func make(file: URL, description: String?, prompts: [String] = ["{{question}}"], providers: [String] = ["echo"]) throws -> EvalSuite {
+        var o = EvalObject()
+        if let description { o["description"] = .string(description) }
+        o["prompts"] = .array(prompts.map(EvalJSON.string))
+        o["providers"] = .array(providers.map(EvalJSON.string))
+        o["tests"] = .array([])
+        let text = EvalYAMLWriter.write(.object(o))
+        return try parse(yaml: text, file: file)
     }
 
     // MARK: - Editing
@@ -170,6 +206,7 @@ public struct EvalSuite: Sendable {
         if let s = document["tests"]?.stringValue { arr = [.string(s)] }
         arr.append(test.raw)
         document["tests"] = .array(arr)
+        appendedSinceLoad.append(test.raw)
         var t = test
         t.sourceFile = file.path
         tests.append(t)
@@ -185,6 +222,7 @@ public struct EvalSuite: Sendable {
         guard var arr = document["tests"]?.arrayValue, let at = arr.firstIndex(where: { $0 == test.raw }) else { return nil }
         arr.remove(at: at)
         document["tests"] = .array(arr)
+        originalText = nil
         tests.remove(at: idx)
         var md = document["metadata"]?.objectValue ?? EvalObject()
         var fw = md["flywheel"]?.objectValue ?? EvalObject()
@@ -196,8 +234,53 @@ public struct EvalSuite: Sendable {
         return test
     }
 
-    /// The suite as YAML (keys in their original order; comments are not kept).
-    public func yamlText() -> String { EvalYAMLWriter.write(.object(document)) }
+    /// The suite as YAML. When the only edits since loading are appended tests and the file has a block `tests:` list,
+    /// the new tests are spliced into the original text (comments and layout kept); otherwise the document is written
+    /// anew with keys in their original order (comments are then lost).
+    public func yamlText() -> String {
+        if let original = originalText {
+            if appendedSinceLoad.isEmpty { return original }
+            if let spliced = EvalSuite.splice(original, appending: appendedSinceLoad),
+               let check = try? EvalYAML.load(spliced, file: file.path).value, check == .object(document) {
+                return spliced
+            }
+        }
+        return EvalYAMLWriter.write(.object(document))
+    }
+
+    /// Inserts `tests` at the end of the top-level block `tests:` sequence of `text`; nil when there is none.
+    static func splice(_ text: String, appending tests: [EvalJSON]) -> String? {
+        var lines = text.components(separatedBy: "\n")
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("tests:") && JSText.trim(String($0.dropFirst(6))).isEmpty || $0.hasPrefix("tests:") && JSText.trim(String($0.dropFirst(6))).hasPrefix("#") }) else {
+            return nil
+        }
+        func isContent(_ l: String) -> Bool {
+            let t = JSText.trim(l)
+            return !t.isEmpty && !t.hasPrefix("#")
+        }
+        var end = start  // last content line of the block
+        var indent: Int? = nil
+        var i = start + 1
+        while i < lines.count {
+            let l = lines[i]
+            if isContent(l) {
+                let lead = l.prefix { $0 == " " }.count
+                if lead == 0 && !l.hasPrefix("-") { break }
+                if indent == nil {
+                    guard l.dropFirst(lead).hasPrefix("-") else { return nil }
+                    indent = lead
+                }
+                end = i
+            }
+            i += 1
+        }
+        guard let indent else { return nil }
+        var block = ""
+        EvalYAMLWriter.writeSequence(tests, indent: indent, to: &block)
+        if block.hasSuffix("\n") { block.removeLast() }
+        lines.insert(contentsOf: block.components(separatedBy: "\n"), at: end + 1)
+        return lines.joined(separator: "\n")
+    }
 
     /// Writes `yamlText()` to `url` (default: the suite file).
     public func save(to url: URL? = nil) throws {

@@ -245,8 +245,19 @@ final class EvalSuiteLoader {
             if let s = t.stringValue {
                 guard s.hasPrefix("file://") else { throw err(key, "a test must be a mapping or file://…, not the string \"\(s)\"") }
                 let ext = URL(fileURLWithPath: String(s.dropFirst(7))).pathExtension.lowercased()
-                if ext == "csv" || ext == "xlsx" { throw err(key, "\(ext.uppercased()) tests are not supported yet (\(s))") }
+                if ext == "xlsx" || ext == "xls" { throw err(key, "spreadsheet tests are not supported (\(s))") }
                 let url = try resolve(s, key: key)
+                if ext == "csv" {
+                    let rows: [[(String, String)]]
+                    do { rows = try EvalCSVTests.parse(try readText(url, key: key)) } catch let e as EvalCSVTests.CSVError {
+                        throw EvalSuiteError(file: url.path, line: e.line, key: "", reason: "invalid CSV: \(e.reason)")
+                    }
+                    for (j, r) in rows.enumerated() {
+                        out.append(try EvalTestCase(node: EvalCSVTests.testCase(fromRow: r), file: url.path, path: "row \(j + 2)", lines: ["row \(j + 2)": j + 2],
+                                                    baseDirectory: url.deletingLastPathComponent()))
+                    }
+                    continue
+                }
                 let (d, l) = try loadData(url, key: key)
                 let list = d.arrayValue ?? [d]
                 for (j, node) in list.enumerated() {
@@ -262,21 +273,33 @@ final class EvalSuiteLoader {
 
     // MARK: One test
 
-    static func checkTest(_ node: EvalJSON, file: String, path: String, lines: [String: Int], base: URL) throws -> [EvalAssertion] {
+    static func checkTest(_ node: EvalJSON, file: String, path: String, lines: [String: Int], base: URL) throws -> ([EvalAssertion], EvalObject, [EvalSuiteError]) {
         let l = EvalSuiteLoader(file: file, lines: lines, base: base)
-        return try l.checkTest(node, path: path)
+        let (a, v) = try l.checkTest(node, path: path)
+        return (a, v, l.warnings)
     }
 
-    func checkTest(_ node: EvalJSON, path: String) throws -> [EvalAssertion] {
+    func checkTest(_ node: EvalJSON, path: String) throws -> ([EvalAssertion], EvalObject) {
         func k(_ s: String) -> String { path.isEmpty ? s : "\(path).\(s)" }
         guard let o = node.objectValue else { throw err(path, "a test must be a mapping, not a \(Self.typeName(node))") }
         if let d = o["description"], d.stringValue == nil { throw err(k("description"), "must be a string, not a \(Self.typeName(d))") }
+        var vars = EvalObject()
         if let v = o["vars"] {
             guard let vo = v.objectValue else { throw err(k("vars"), "must be a mapping of names to values, not a \(Self.typeName(v))") }
             for (name, x) in vo.pairs {
+                vars[name] = x
                 if let s = x.stringValue {
-                    if s.hasPrefix("file://") { _ = try loadVarFile(s, key: k("vars.\(name)")) } else { try checkTemplate(s, key: k("vars.\(name)")) }
+                    if s.hasPrefix("file://") { vars[name] = try loadVarFile(s, key: k("vars.\(name)")) } else { try checkTemplate(s, key: k("vars.\(name)")) }
                 }
+            }
+        }
+        for key in ["provider", "providers", "prompts"] where o[key] != nil {
+            let isLabels = o[key]!.stringValue != nil || (o[key]!.arrayValue?.allSatisfy { $0.stringValue != nil } ?? false)
+            if key != "provider", !isLabels {
+                throw err(k(key), "must be a label or a list of labels (with * wildcards)")
+            }
+            if key == "provider" {
+                warnings.append(err(k(key), "a per-test provider override is kept but not used when grading recorded outputs"))
             }
         }
         if let t = o["threshold"], !t.isNull, t.doubleValue == nil { throw err(k("threshold"), "must be a number, not \(t.jsonString)") }
@@ -286,9 +309,9 @@ final class EvalSuiteLoader {
             for key in ["prefix", "suffix"] where mo[key] != nil && mo[key]!.stringValue == nil { throw err(k("options.\(key)"), "must be a string") }
             if let t = mo["transform"] ?? mo["postprocess"] { if t.stringValue == nil { throw err(k("options.transform"), "must be a JavaScript string") } }
         }
-        guard let a = o["assert"] else { return [] }
+        guard let a = o["assert"] else { return ([], vars) }
         guard let list = a.arrayValue else { throw err(k("assert"), "must be a list of assertions, not a \(Self.typeName(a))") }
-        return try list.enumerated().map { i, x in try checkAssertion(x, path: k("assert[\(i)]"), allowSet: true) }
+        return (try list.enumerated().map { i, x in try checkAssertion(x, path: k("assert[\(i)]"), allowSet: true) }, vars)
     }
 
     func loadVarFile(_ s: String, key: String) throws -> EvalJSON {
@@ -375,7 +398,7 @@ final class EvalSuiteLoader {
         case "starts-with", "levenshtein", "rouge-n", "finish-reason":
             try need(v?.stringValue != nil, "\"\(a.baseType)\" needs a string value, not \(v?.jsonString ?? "nothing")")
         case "regex":
-            guard let s = v?.stringValue else { throw err(key, "\"regex\" needs a string value, not \(v?.jsonString ?? "nothing")") }
+            guard let s = v?.stringValue, !s.isEmpty else { throw err(key, "\"regex\" needs a non-empty string value, not \(v?.jsonString ?? "nothing")") }
             do { _ = try JSRegex(s) } catch { throw err(key, "invalid regex: \(error)") }
         case "word-count":
             switch v {

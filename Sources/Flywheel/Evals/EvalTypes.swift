@@ -96,10 +96,15 @@ extension EvalJSON {
 
 /// Token counts of a response or a grading.
 public struct EvalTokenUsage: Sendable, Equatable {
+    /// Total tokens.
     public var total: Int
+    /// Prompt tokens.
     public var prompt: Int
+    /// Completion tokens.
     public var completion: Int
+    /// Cached tokens.
     public var cached: Int
+    /// Number of model requests.
     public var numRequests: Int
 
     public init(total: Int = 0, prompt: Int = 0, completion: Int = 0, cached: Int = 0, numRequests: Int = 0) {
@@ -128,13 +133,17 @@ public struct EvalTokenUsage: Sendable, Equatable {
 
 /// Promptfoo's GradingResult: one assertion's (or a whole test's) verdict.
 public struct EvalGradingResult: Sendable, Equatable {
+    /// Whether it passed (never true for a skip).
     public var pass: Bool
+    /// The score (usually 0...1; javascript may return any number).
     public var score: Double
+    /// Why (Promptfoo's exact texts).
     public var reason: String
     /// Named metric scores (a test's, or a set's inner metrics).
     public var namedScores: [String: Double]
     /// Weights behind `namedScores` (tests only; empty means absent).
     public var namedScoreWeights: [String: Double]
+    /// Tokens a model-graded assertion used.
     public var tokensUsed: EvalTokenUsage?
     /// Component results (flattened for a test).
     public var componentResults: [EvalGradingResult]
@@ -179,7 +188,9 @@ public struct EvalAssertionError: Error, Sendable, CustomStringConvertible {
 
 /// One span of a trace as trace assertions see it (the lead maps Traces spans into this).
 public struct EvalTraceSpan: Sendable, Equatable {
+    /// The span id.
     public var spanId: String
+    /// The span name (what trace patterns match).
     public var name: String
     /// OTel span kind (`INTERNAL`, `CLIENT`, …), informative only.
     public var kind: String?
@@ -189,6 +200,7 @@ public struct EvalTraceSpan: Sendable, Equatable {
     public var endNs: Int64?
     /// Status: 0 unset, 1 ok, 2 error (or an HTTP-like code as some exporters write).
     public var statusCode: Int?
+    /// The status message (matched by trace-error-spans).
     public var statusMessage: String?
     /// True when the producer marked the span as failed (adds to the attribute rules).
     public var isError: Bool
@@ -223,12 +235,17 @@ public struct EvalTraceSpan: Sendable, Equatable {
 public struct EvalOutput: Sendable, Equatable {
     /// The output: usually a string; structured outputs are JSON.
     public var output: EvalJSON
+    /// Latency in milliseconds (latency assertions need it).
     public var latencyMs: Double?
+    /// Cost in US dollars (cost assertions need it).
     public var cost: Double?
+    /// Token usage of the call.
     public var tokenUsage: EvalTokenUsage?
+    /// The finish reason (`stop`, `length`, `tool_calls`, …).
     public var finishReason: String?
     /// OpenAI-shaped tool calls (`[{id, type, function:{name, arguments}}]`), when the provider returned them apart.
     public var toolCalls: [EvalJSON]?
+    /// Token log probabilities (perplexity assertions need them).
     public var logProbs: [Double]?
     /// The trace id the spans belong to.
     public var traceId: String?
@@ -238,6 +255,7 @@ public struct EvalOutput: Sendable, Equatable {
     public var metadata: EvalObject?
     /// A provider error (the row becomes an ERROR with this text).
     public var error: String?
+    /// True when the output came from a cache.
     public var cached: Bool
 
     public init(output: EvalJSON, latencyMs: Double? = nil, cost: Double? = nil, tokenUsage: EvalTokenUsage? = nil,

@@ -46,7 +46,9 @@ public enum EvalYAML {
 
     /// A parsed document plus the line of each key path (`tests[0].assert[1].type` → 12).
     public struct Document: Sendable {
+        /// The document.
         public var value: EvalJSON
+        /// Line of each key path.
         public var lines: [String: Int]
     }
 
@@ -57,7 +59,7 @@ public enum EvalYAML {
         }
         let node: Node?
         do {
-            node = try Yams.compose(yaml: text, EvalYAML.resolver)
+            node = try Yams.compose(yaml: text, Resolver.basic)
         } catch let e as YamlError {
             throw yamlError(e, file: file)
         } catch {
@@ -149,9 +151,9 @@ public enum EvalYAML {
         }
     }
 
+    /// Untagged scalars keep Yams' implicit tag (compose does not resolve values; only mapping keys get resolved,
+    /// by the duplicate-key check, and keys are read as text), so `resolvePlain` types them as js-yaml would.
     static let implicitTag = "tag:flywheel,2026:implicit"
-    /// A resolver that leaves every untagged plain scalar for `resolvePlain` to type.
-    static let resolver: Resolver = Resolver.basic.appending(try! Resolver.Rule(Tag.Name(rawValue: implicitTag), "^"))
 
     static func resolveScalar(_ s: Node.Scalar) -> EvalJSON {
         let str = s.string

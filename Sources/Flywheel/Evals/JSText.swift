@@ -37,9 +37,9 @@ public enum JSText {
     /// `a.includes(b)` on UTF-16 code units.
     public static func includes(_ hay: String, _ needle: String) -> Bool {
         if needle.isEmpty { return true }
-        // Fast path: byte search on UTF-8 is equivalent to UTF-16 unit search for well-formed strings.
-        let h = Array(hay.utf8), n = Array(needle.utf8)
-        return indexOf(h, n) != nil
+        // Byte search on UTF-8 is equivalent to UTF-16 unit search for well-formed strings.
+        var hay = hay, needle = needle
+        return hay.withUTF8 { h in needle.withUTF8 { n in indexOf(h, n) != nil } }
     }
 
     /// `a.startsWith(b)` on code units.
@@ -50,25 +50,21 @@ public enum JSText {
     /// `a === b` on code units.
     public static func equal(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
 
-    static func indexOf(_ h: [UInt8], _ n: [UInt8]) -> Int? {
-        if n.isEmpty { return 0 }
-        if n.count > h.count { return nil }
-        let first = n[0]
-        let limit = h.count - n.count
+    static func indexOf(_ hb: UnsafeBufferPointer<UInt8>, _ nb: UnsafeBufferPointer<UInt8>) -> Int? {
+        if nb.isEmpty { return 0 }
+        if nb.count > hb.count { return nil }
+        let first = nb[0]
+        let limit = hb.count - nb.count
         var i = 0
-        return h.withUnsafeBufferPointer { hb in
-            n.withUnsafeBufferPointer { nb in
-                while i <= limit {
-                    if hb[i] == first {
-                        var j = 1
-                        while j < nb.count && hb[i + j] == nb[j] { j += 1 }
-                        if j == nb.count { return i }
-                    }
-                    i += 1
-                }
-                return nil
+        while i <= limit {
+            if hb[i] == first {
+                var j = 1
+                while j < nb.count && hb[i + j] == nb[j] { j += 1 }
+                if j == nb.count { return i }
             }
+            i += 1
         }
+        return nil
     }
 
     /// Non-empty pieces of `s.trim().split(/\s+/)`.
@@ -132,7 +128,7 @@ public struct JSRegex: @unchecked Sendable {
 
     /// `re.test(s)`.
     public func test(_ s: String) -> Bool {
-        regex.firstMatch(in: s, options: [], range: NSRange(location: 0, length: (s as NSString).length)) != nil
+        regex.firstMatch(in: s, options: [], range: NSRange(location: 0, length: s.utf16.count)) != nil
     }
 
     /// The first match's text, when there is one.

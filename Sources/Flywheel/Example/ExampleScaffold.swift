@@ -76,7 +76,8 @@ public enum ExampleScaffold {
     /// Where the cycle-1 human feedback is written, relative to the scaffold folder.
     public static let feedbackPath = "feedback/cycle-1-human.jsonl"
 
-    /// The task set: the first five are the default questions, the rest the bank for `--tasks N`.
+    /// The task set: the first five are the default questions; with the twelve after them they form the bank
+    /// that `--tasks N` draws from (the first N).
     public static let questions: [ExampleQuestion] = [
         .init(id: "q01", question: "What is Lumora's current ARR, and how confident should we be in that figure?", topic: "arr"),
         .init(id: "q02", question: "What is net revenue retention, and is it validated?", topic: "nrr"),
@@ -96,6 +97,9 @@ public enum ExampleScaffold {
         .init(id: "q12", question: "Is the leadership team complete, and what are the key-person risks?", topic: "team"),
         .init(id: "q13", question: "How exposed is Lumora to its relationship with Helix Group?", topic: "concentration"),
         .init(id: "q14", question: "Do management's narratives agree with the structured exports? List each conflict.", topic: "conflicts"),
+        .init(id: "q15", question: "Which figures in the board deck should the investment committee not rely on?", topic: "conflicts"),
+        .init(id: "q16", question: "Is Lumora's SOC 2 status a blocker for enterprise customers?", topic: "security"),
+        .init(id: "q17", question: "What does the cohort data say about expansion by customer cohort?", topic: "nrr"),
     ]
 
     /// The number of default questions (`flywheel run` without `--tasks`).

@@ -48,7 +48,9 @@ public enum LumoraDataRoom {
     public struct File: Sendable {
         /// Path relative to the data room root (forward slashes).
         public let path: String
+        /// Structured export or narrative.
         public let kind: Kind
+        /// The file's text (UTF-8).
         public let contents: String
     }
 

@@ -68,7 +68,7 @@ public enum ExampleRules {
         func any(_ words: [String]) -> Bool { words.contains { t.contains($0) } }
         var out: Set<ExampleFailureMode> = []
         if any(["structured export", "structured data", "exports over", "export over"])
-            && any(["narrative", "prefer", "precedence", "over management", "win"])
+            && any(["narrative", "prefer", "precedence", "over management", "take priority", "wins over", "win over"])
         {
             out.insert(.narrativeOverExport)
         }
@@ -231,7 +231,7 @@ struct OfflineRunPlan {
         case "pipeline": return ["sales/pipeline.csv", "sales/pipeline_notes.md", "go_to_market.md", "board_deck.md", qa]
         case "legal": return ["legal/contracts_summary.md", "legal/open_issues.md", "customers/customers.csv", qa]
         case "growth": return ["financials/arr_by_month.csv", "customers/cohort_retention.csv", "product_strategy.md", qa]
-        case "open_questions": return [qa, "financials/revenue_recognition_notes.md", "legal/open_issues.md"]
+        case "open_questions": return [qa, "financials/revenue_recognition_notes.md", "legal/open_issues.md", "financials/arr_by_month.csv"]
         case "team": return ["hr/org_chart.md", qa]
         default:
             return [

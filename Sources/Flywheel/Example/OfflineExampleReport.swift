@@ -362,8 +362,13 @@ struct OfflineReport {
         case "open_questions":
             let open = a.unansweredQuestions
             guard !open.isEmpty, let q = a.quote("notes/qa_log.md", containing: open[0].id) else { return nil }
+            var text = "\(open.count) diligence questions remain unanswered: " + open.map { "\($0.id) (\($0.question))" }.joined(separator: "; ") + " (notes/qa_log.md)."
+            if let last = a.arrRows.last, open.contains(where: { $0.question.contains("ARR") }) {
+                // Quoting a question that carries a narrative figure: put the recognised figure beside it.
+                text += " For context, recognised ARR in financials/arr_by_month.csv is \(OfflineMoney.m(last.arr)) at \(last.month)."
+            }
             return OfflineFinding(
-                text: "\(open.count) diligence questions remain unanswered: " + open.map { "\($0.id) (\($0.question))" }.joined(separator: "; ") + " (notes/qa_log.md).",
+                text: text,
                 citations: [.init(claim: "\(open[0].id) is unanswered", path: "notes/qa_log.md", quote: q)], risks: [])
 
         case "team":

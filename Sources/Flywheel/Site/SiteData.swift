@@ -246,7 +246,9 @@ enum ArtifactParser {
             out.append(SiteEvalRow(
                 caseID: caseID, description: description, status: status, score: row["score"]?.doubleValue,
                 namedScores: named, category: optString(meta["category"]) ?? "uncategorised",
-                traceID: optString(vars["trace_id"]) ?? optString(meta["trace_id"]),
+                // The trace the gate actually graded (a case keyed to an earlier cycle's trace is graded on the
+                // trace that answered the same question in this cycle), else the one the case names.
+                traceID: optString(row["response"]?["metadata"]?["traceId"]) ?? optString(vars["trace_id"]) ?? optString(meta["trace_id"]),
                 feedbackID: optString(meta["feedback_id"]), addedCycle: int(meta["cycle"]), reason: reason,
                 output: output, latencyMs: row["latencyMs"]?.doubleValue, testIdx: int(row["testIdx"]) ?? i))
         }

@@ -330,6 +330,17 @@ public struct JSONScanner {
                 pos += 1
                 return
             }
+            // Common escapes inline; \u and oddities take the slow path.
+            if pos + 1 < end {
+                switch base[pos + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "n"), UInt8(ascii: "t"), UInt8(ascii: "r"),
+                    UInt8(ascii: "b"), UInt8(ascii: "f"):
+                    pos += 2
+                    continue
+                default:
+                    break
+                }
+            }
             try skipEscape()
         }
     }
@@ -337,17 +348,18 @@ public struct JSONScanner {
     /// Advances over plain string bytes (validating UTF-8) and stops at `"` or `\`, returning that byte.
     @inline(__always) mutating func scanPlain() throws -> UInt8 {
         while true {
-            // 8 bytes at a time while all are plain ASCII.
+            // 8 bytes at a time; the lowest flagged byte of the masks is exact, so jump straight to it.
             while end - pos >= 8 {
                 let w = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
-                let high = w & 0x8080_8080_8080_8080
                 let q = w ^ 0x2222_2222_2222_2222
                 let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
                 let lo: UInt64 = 0x0101_0101_0101_0101
-                let hasQ = (q &- lo) & ~q & 0x8080_8080_8080_8080
-                let hasB = (b &- lo) & ~b & 0x8080_8080_8080_8080
-                let hasCtl = (w &- 0x2020_2020_2020_2020) & ~w & 0x8080_8080_8080_8080
-                if (high | hasQ | hasB | hasCtl) != 0 { break }
+                let hi: UInt64 = 0x8080_8080_8080_8080
+                let mask = (((q &- lo) & ~q) | ((b &- lo) & ~b) | ((w &- 0x2020_2020_2020_2020) & ~w) | w) & hi
+                if mask != 0 {
+                    pos += mask.trailingZeroBitCount >> 3
+                    break
+                }
                 pos += 8
             }
             guard pos < end else { throw fail("unterminated string (truncated JSON)") }

@@ -2,10 +2,12 @@ import Foundation
 
 /// Validates one JSONL line against HALO's span model and the spec checks, collecting the facts the index needs.
 /// Only the fields HALO reads are materialized; everything else is validated and skipped.
-struct LineAnalyzer {
+final class LineAnalyzer {
     let file: String
     let options: TraceValidationOptions
     var keyHashes: [UInt64] = []
+    /// Decoded bytes of keys that had escapes (rare); freed after each line.
+    var escapedKeys: [UnsafeMutableBufferPointer<UInt8>] = []
 
     init(file: String, options: TraceValidationOptions) {
         self.file = file
@@ -29,6 +31,7 @@ struct LineAnalyzer {
         var hasToolName = false
     }
 
+    static let requiredBits = [0, 1, 4, 5, 6, 7, 8, 9, 10, 11]
     static let requiredTop: [String] = ["trace_id", "span_id", "name", "kind", "start_time", "end_time", "status", "resource", "scope", "attributes"]
     static let spanKinds: Set<String> = [
         "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER",
@@ -37,9 +40,17 @@ struct LineAnalyzer {
     static let statusCodes: Set<String> = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"]
     static let observationKinds: Set<String> = ["LLM", "TOOL", "AGENT", "CHAIN", "GUARDRAIL", "SPAN"]
 
-    mutating func analyze(
+    deinit { freeEscapedKeys() }
+
+    func freeEscapedKeys() {
+        for b in escapedKeys { b.deallocate() }
+        escapedKeys.removeAll(keepingCapacity: true)
+    }
+
+    func analyze(
         _ p: UnsafePointer<UInt8>, _ len: Int, line: Int, offset: Int, into problems: inout [TraceIssue]
     ) -> SpanFacts? {
+        defer { if !escapedKeys.isEmpty { freeEscapedKeys() } }
         func issue(_ sev: TraceSeverity, _ field: String, _ code: String, _ message: String) -> TraceIssue {
             TraceIssue(file: file, line: line, byteOffset: offset, severity: sev, field: field, code: code, message: message)
         }
@@ -164,12 +175,15 @@ struct LineAnalyzer {
                             }
                         }
                     case 11:
-                        keyHashes.removeAll(keepingCapacity: true)
+                        var hashes = keyHashes
+                        keyHashes = []
+                        hashes.removeAll(keepingCapacity: true)
+                        defer { keyHashes = hashes }
                         attrs = Attrs()
                         try readObject(&s, "attributes", &wrong, arrayHint: true) { s, key in
                             let h = keyHash(key)
-                            if keyHashes.contains(h) { attrDuplicate = true }
-                            keyHashes.append(h)
+                            if hashes.contains(h) { attrDuplicate = true }
+                            hashes.append(h)
                             try readAttribute(&s, key, &attrs)
                         }
                     default:
@@ -199,11 +213,11 @@ struct LineAnalyzer {
             problems.append(issue(.error, "<line>", "invalid_json", "invalid JSON"))
             return nil
         }
-        local += wrong + wrongNested
+        if !wrong.isEmpty || !wrongNested.isEmpty { local += wrong + wrongNested }
         // Required keys.
-        for (i, name) in Self.requiredTop.enumerated() {
-            let bit = [0, 1, 4, 5, 6, 7, 8, 9, 10, 11][i]
-            if seen & (1 << bit) == 0 {
+        // Bits of the required keys: all twelve but parent_span_id (2) and trace_state (3).
+        if seen & 0b1111_1111_0011 != 0b1111_1111_0011 {
+            for (i, name) in Self.requiredTop.enumerated() where seen & (1 << Self.requiredBits[i]) == 0 {
                 local.append(issue(.error, name, "missing", "required field \(name) is missing"))
             }
         }
@@ -242,7 +256,9 @@ struct LineAnalyzer {
                 local.append(issue(.warning, "attributes[\"inference.observation_kind\"]", "observation_kind_invalid", "inference.observation_kind must be AGENT, LLM, TOOL, CHAIN, GUARDRAIL or SPAN, found \(attrs.observationKind.map(describe) ?? "nothing")"))
             }
             if attrs.spanKind == nil { local.append(issue(.warning, "attributes[\"openinference.span.kind\"]", "span_kind_missing", "openinference.span.kind is missing (tool errors are counted only when it is TOOL)")) }
-            for (v, key) in [(attrs.inputTokens, "inference.llm.input_tokens"), (attrs.outputTokens, "inference.llm.output_tokens")] {
+            for which in 0..<2 {
+                let v = which == 0 ? attrs.inputTokens : attrs.outputTokens
+                let key = which == 0 ? "inference.llm.input_tokens" : "inference.llm.output_tokens"
                 guard let v, v != .null else { continue }
                 if case .int(let i) = v {
                     if i < 0 { local.append(issue(.warning, "attributes[\"\(key)\"]", "token_negative", "\(key) is negative (\(i))")) }
@@ -260,18 +276,38 @@ struct LineAnalyzer {
             if s.flags.nonstandardNumber { local.append(issue(.warning, "<line>", "nonstandard_number", "NaN or Infinity is not standard JSON")) }
             if s.flags.escapedSlash { local.append(issue(.warning, "<line>", "escaped_slash", "\\/ escape: HALO's regex tools search the raw line, so a\\/b misses a/b")) }
             // Notes.
-            if !TraceIDs.isCanonicalTraceID(facts.traceID) { local.append(issue(.note, "trace_id", "id_format", "trace_id \(quoted(facts.traceID)) is not 32 lowercase hex digits")) }
-            if !TraceIDs.isCanonicalSpanID(facts.spanID) { local.append(issue(.note, "span_id", "id_format", "span_id \(quoted(facts.spanID)) is not 16 lowercase hex digits")) }
+            if !TraceIDs.isCanonicalTraceID(facts.traceID) { local.append(issue(.note, "trace_id", "id_format", "trace_id is not 32 lowercase hex digits")) }
+            if !TraceIDs.isCanonicalSpanID(facts.spanID) { local.append(issue(.note, "span_id", "id_format", "span_id is not 16 lowercase hex digits (HALO's SDK exporter writes 24)")) }
             if !truthy(attrs.agentName), !truthy(attrs.agentID), !truthy(attrs.agentDotID) {
                 local.append(issue(.note, "attributes[\"inference.agent_name\"]", "missing_agent_identity", "no inference.agent_name / inference.agent_id / agent.id"))
             }
+        }
+        if valid {
+            // HALO writes these fields raw into its own sidecar index and reads it back with splitlines(), which
+            // also splits at U+2028/U+2029: the index build crashes, whatever escaping the trace file used.
+            func check(_ field: StaticString, _ value: String?) {
+                guard let value, value.utf8.count >= 3, hasE2(value),
+                    value.unicodeScalars.contains(where: { $0 == "\u{2028}" || $0 == "\u{2029}" })
+                else { return }
+                local.append(issue(.error, "\(field)", "line_separator_in_indexed_field", "U+2028/U+2029 in an indexed field: HALO's sidecar index splits there and its index build fails"))
+            }
+            check("trace_id", facts.traceID)
+            check("start_time", facts.startTime)
+            check("end_time", facts.endTime)
+            check("resource.attributes[\"service.name\"]", facts.serviceName)
+            if attrs.modelName != nil || attrs.llmModelName != nil { check("attributes[\"inference.llm.model_name\"]", modelText(attrs)) }
+            if let v = attrs.agentName { check("attributes[\"inference.agent_name\"]", v.stringValue) }
+            if attrs.agentID != nil || attrs.agentDotID != nil {
+                check("attributes[\"inference.agent_id\"]", attrs.agentID?.stringValue ?? attrs.agentDotID?.stringValue)
+            }
+            if let v = attrs.projectID { check("attributes[\"inference.project_id\"]", v.stringValue) }
         }
         for var i in local {
             i.line = line
             i.byteOffset = offset
             problems.append(i)
         }
-        guard valid else { return nil }
+        guard valid, !local.contains(where: { $0.severity == .error }) else { return nil }
         // Facts with HALO's rules.
         facts.isError = facts.statusCode == "STATUS_CODE_ERROR"
         facts.isTool = attrs.spanKind == .string("TOOL")
@@ -288,10 +324,9 @@ struct LineAnalyzer {
 
     // MARK: - Helpers
 
-    /// A key as raw bytes (no escapes) or decoded text.
-    enum Key {
-        case raw(UnsafeBufferPointer<UInt8>)
-        case text(String)
+    /// A key's bytes (decoded when it had escapes); valid until the end of the line.
+    struct Key {
+        var bytes: UnsafeBufferPointer<UInt8>
     }
 
     func readKey(_ s: inout JSONScanner) throws -> Key {
@@ -302,40 +337,37 @@ struct LineAnalyzer {
         if c == UInt8(ascii: "\"") {
             let r = UnsafeBufferPointer(start: s.base + start, count: s.pos - start)
             s.pos += 1
-            return .raw(r)
+            return Key(bytes: r)
         }
         s.pos = open
-        return .text(try s.parseString())
+        let text = try s.parseString()
+        let buf = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, text.utf8.count))
+        _ = buf.initialize(from: text.utf8)
+        escapedKeys.append(buf)
+        return Key(bytes: UnsafeBufferPointer(start: buf.baseAddress, count: text.utf8.count))
     }
 
-    func keyText(_ k: Key) -> String {
-        switch k {
-        case .raw(let b): return String(decoding: b, as: UTF8.self)
-        case .text(let t): return t
-        }
-    }
-
-    @inline(__always) func withKeyBytes<R>(_ k: Key, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        switch k {
-        case .raw(let b): return body(b)
-        case .text(let t):
-            var t = t
-            return t.withUTF8 { body($0) }
-        }
-    }
+    func keyText(_ k: Key) -> String { String(decoding: k.bytes, as: UTF8.self) }
 
     @inline(__always) func keyIs(_ k: Key, _ lit: StaticString) -> Bool {
-        withKeyBytes(k) { b in
-            b.count == lit.utf8CodeUnitCount && memcmp(b.baseAddress!, lit.utf8Start, b.count) == 0
-        }
+        k.bytes.count == lit.utf8CodeUnitCount && (k.bytes.count == 0 || memcmp(k.bytes.baseAddress!, lit.utf8Start, k.bytes.count) == 0)
     }
 
-    func keyHash(_ k: Key) -> UInt64 {
-        withKeyBytes(k) { b in
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for c in b { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
-            return h
+    @inline(__always) func keyHash(_ k: Key) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(k.bytes.count)
+        guard let p = k.bytes.baseAddress else { return h }
+        var i = 0
+        let n = k.bytes.count
+        while n - i >= 8 {
+            h = (h ^ UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)) &* 0x100_0000_01b3
+            h ^= h >> 29
+            i += 8
         }
+        while i < n {
+            h = (h ^ UInt64(p[i])) &* 0x100_0000_01b3
+            i += 1
+        }
+        return h
     }
 
     static let topKeys: [StaticString] = [
@@ -344,13 +376,13 @@ struct LineAnalyzer {
     ]
 
     func topKey(_ k: Key) -> Int {
-        withKeyBytes(k) { b in
-            for (i, lit) in Self.topKeys.enumerated()
-            where b.count == lit.utf8CodeUnitCount && memcmp(b.baseAddress!, lit.utf8Start, b.count) == 0 {
-                return i
-            }
-            return -1
+        let b = k.bytes
+        guard b.count > 0 else { return -1 }
+        for (i, lit) in Self.topKeys.enumerated()
+        where b.count == lit.utf8CodeUnitCount && memcmp(b.baseAddress!, lit.utf8Start, b.count) == 0 {
+            return i
         }
+        return -1
     }
 
     /// Reads a string value; a non-string (including null) is a `wrong_type` error and is skipped.
@@ -408,11 +440,10 @@ struct LineAnalyzer {
     }
 
     func readAttribute(_ s: inout JSONScanner, _ key: Key, _ a: inout Attrs) throws {
-        let handled: Bool = withKeyBytes(key) { b in
-            switch b.count {
-            case 8, 9, 14, 18, 20, 23, 24, 26, 27, 31: return true
-            default: return false
-            }
+        let handled: Bool
+        switch key.bytes.count {
+        case 8, 9, 14, 18, 20, 23, 24, 26, 27, 31: handled = true
+        default: handled = false
         }
         guard handled else {
             try s.skipValue()
@@ -432,6 +463,17 @@ struct LineAnalyzer {
         else if keyIs(key, "tool.name") { a.hasToolName = true; try s.skipValue() }
         else { try s.skipValue() }
     }
+}
+
+/// True when the UTF-8 of `s` contains 0xE2 (the lead byte of U+2028/U+2029).
+func hasE2(_ s: String) -> Bool {
+    var s = s
+    return s.withUTF8 { b in b.count > 0 && memchr(b.baseAddress!, 0xE2, b.count) != nil }
+}
+
+/// The model name HALO would index (first truthy of the two keys) as text.
+func modelText(_ a: LineAnalyzer.Attrs) -> String? {
+    (truthy(a.modelName) ? a.modelName : a.llmModelName)?.stringValue
 }
 
 /// Python truthiness of an optional JSON value.

@@ -334,24 +334,26 @@ public enum TraceTime {
 
     /// Parses a 9-digit HALO timestamp back to nanoseconds; nil if it is not in that exact format.
     public static func parse(_ s: String) -> Int64? {
-        let b = Array(s.utf8)
-        guard b.count == 30, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A, b[19] == 0x2E,
-            b[29] == 0x5A
-        else { return nil }
-        func num(_ r: Range<Int>) -> Int64? {
-            var v: Int64 = 0
-            for i in r {
-                guard b[i] >= 0x30, b[i] <= 0x39 else { return nil }
-                v = v * 10 + Int64(b[i] - 0x30)
+        var s = s
+        return s.withUTF8 { b -> Int64? in
+            guard b.count == 30, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A, b[19] == 0x2E,
+                b[29] == 0x5A
+            else { return nil }
+            func num(_ r: Range<Int>) -> Int64? {
+                var v: Int64 = 0
+                for i in r {
+                    guard b[i] >= 0x30, b[i] <= 0x39 else { return nil }
+                    v = v * 10 + Int64(b[i] - 0x30)
+                }
+                return v
             }
-            return v
+            guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
+                let mi = num(14..<16), let se = num(17..<19), let ns = num(20..<29),
+                (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61
+            else { return nil }
+            let days = daysFromCivil(y, mo, d)
+            return ((days * 86400 + h * 3600 + mi * 60 + se) * 1_000_000_000) + ns
         }
-        guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
-            let mi = num(14..<16), let se = num(17..<19), let ns = num(20..<29),
-            (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61
-        else { return nil }
-        let days = daysFromCivil(y, mo, d)
-        return ((days * 86400 + h * 3600 + mi * 60 + se) * 1_000_000_000) + ns
     }
 
     /// True when `s` is a valid 9-digit UTC timestamp.

@@ -41,7 +41,10 @@ public indirect enum OrderedJSON: Sendable, Hashable {
         case .int(let i): out += String(i)
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .value(let v):
-            if pretty { OrderedJSON(v).write(&out, pretty: true, indent: indent) } else { v.write(to: &out) }
+            switch v {
+            case .array where pretty, .object where pretty: OrderedJSON(v).write(&out, pretty: true, indent: indent)
+            default: v.write(to: &out)
+            }
         case .array(let a):
             if a.isEmpty {
                 out += "[]"

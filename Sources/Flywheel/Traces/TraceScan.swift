@@ -47,11 +47,8 @@ public struct IndexedTrace: Sendable, Hashable {
     /// Line bytes without `\n`, summed.
     public var rawJSONLBytes: Int { lengths.reduce(0, +) }
 
-    /// Distinct non-empty parent ids with no span of that id in the trace.
-    public var missingParentCount: Int {
-        let ids = Set(spanIDs)
-        return Set(parentIDs.filter { !$0.isEmpty }).filter { !ids.contains($0) }.count
-    }
+    /// Distinct non-empty parent ids with no span of that id in the trace (settled after the scan).
+    public internal(set) var missingParentCount = 0
     public var projectIDMismatchCount: Int { max(0, projectIDs.count - 1) }
 
     /// Duration from the first start to the last end when both are 9-digit timestamps.
@@ -128,7 +125,15 @@ struct TraceDatasetScan: Sendable {
                     traces.append(t)
                 }
             }
-            problems.sort { ($0.line, $0.severity.rank) < ($1.line, $1.severity.rank) }
+            let inOrder = zip(problems, problems.dropFirst()).allSatisfy { a, b in
+                (a.line, a.severity.rank) <= (b.line, b.severity.rank)
+            }
+            if !inOrder {
+                let order = problems.indices.sorted {
+                    (problems[$0].line, problems[$0].severity.rank, $0) < (problems[$1].line, problems[$1].severity.rank, $1)
+                }
+                problems = order.map { problems[$0] }
+            }
             if options.stopAtFirstError, let first = problems.first(where: { $0.severity == .error }) {
                 problems = [first]
                 stopped = true
@@ -245,7 +250,7 @@ struct FileScan {
         options: TraceValidationOptions
     ) -> FileScan {
         var f = FileScan()
-        var analyzer = LineAnalyzer(file: name, options: options)
+        let analyzer = LineAnalyzer(file: name, options: options)
         var pos = from
         var line = firstLine
         while pos < to {
@@ -271,7 +276,9 @@ struct FileScan {
 
     mutating func absorb(_ s: SpanFacts, offset: Int, length: Int, line: Int, source: Int) {
         let ti: Int
-        if let j = traceIndex[s.traceID] {
+        if let last = traces.indices.last, traces[last].traceID == s.traceID {
+            ti = last
+        } else if let j = traceIndex[s.traceID] {
             ti = j
         } else {
             ti = traces.count
@@ -282,25 +289,33 @@ struct FileScan {
     }
 
     /// Checks that need the whole trace: duplicate span ids, missing parents, parent cycles, project id
-    /// mismatches, negative token totals.
+    /// mismatches, negative token totals. Also settles each trace's missing-parent count.
     mutating func crossLineChecks(name: String) {
-        for t in traces {
-            var firstLineOf: [String: Int] = [:]
+        for ti in traces.indices {
+            let t = traces[ti]
+            let n = t.spanIDs.count
+            var indexOf: [String: Int] = [:]
+            indexOf.reserveCapacity(n)
             for (i, id) in t.spanIDs.enumerated() {
-                if let first = firstLineOf[id] {
+                if let first = indexOf[id] {
                     problems.append(
                         TraceIssue(
                             file: name, line: t.lines[i], byteOffset: t.offsets[i], severity: .warning, field: "span_id",
                             code: "duplicate_span_id",
-                            message: "span_id \(id) already used at line \(first) in trace \(t.traceID)"))
+                            message: "span_id \(id) already used at line \(t.lines[first]) in trace \(t.traceID)"))
                 } else {
-                    firstLineOf[id] = t.lines[i]
+                    indexOf[id] = i
                 }
             }
-            var parentOf: [String: String] = [:]
-            for (i, p) in t.parentIDs.enumerated() {
-                if parentOf[t.spanIDs[i]] == nil { parentOf[t.spanIDs[i]] = p }
-                if !p.isEmpty, firstLineOf[p] == nil {
+            // parent[i]: index of the parent span, -1 for a root, -2 for a parent that does not exist.
+            var parent = [Int](repeating: -1, count: n)
+            var missing = Set<String>()
+            for (i, p) in t.parentIDs.enumerated() where !p.isEmpty {
+                if let j = indexOf[p] {
+                    parent[i] = j
+                } else {
+                    parent[i] = -2
+                    missing.insert(p)
                     problems.append(
                         TraceIssue(
                             file: name, line: t.lines[i], byteOffset: t.offsets[i], severity: .warning,
@@ -308,29 +323,31 @@ struct FileScan {
                             message: "parent_span_id \(p) names no span of trace \(t.traceID)"))
                 }
             }
-            // Cycles: follow parent links; a walk that returns to a visited span of the same walk is a cycle.
-            var state: [String: UInt8] = [:]  // 1 = on the current walk, 2 = done
-            for (i, id) in t.spanIDs.enumerated() where state[id] == nil {
-                var walk: [String] = []
-                var cur = id
-                var cycle = false
+            traces[ti].missingParentCount = missing.count
+            // Cycles: follow parent links; a walk that meets a span of the same walk is a cycle.
+            var state = [UInt8](repeating: 0, count: n)  // 1 = on the current walk, 2 = done
+            var walk: [Int] = []
+            for i in 0..<n where state[i] == 0 && indexOf[t.spanIDs[i]] == i {
+                walk.removeAll(keepingCapacity: true)
+                var cur = i
+                var cycleAt = -1
                 while true {
-                    if let st = state[cur] {
-                        if st == 1 { cycle = true }
+                    if state[cur] != 0 {
+                        if state[cur] == 1 { cycleAt = cur }
                         break
                     }
                     state[cur] = 1
                     walk.append(cur)
-                    guard let p = parentOf[cur], !p.isEmpty, parentOf[p] != nil else { break }
-                    cur = p
+                    guard parent[cur] >= 0 else { break }
+                    cur = parent[cur]
                 }
                 for w in walk { state[w] = 2 }
-                if cycle {
+                if cycleAt >= 0 {
                     problems.append(
                         TraceIssue(
                             file: name, line: t.lines[i], byteOffset: t.offsets[i], severity: .warning,
                             field: "parent_span_id", code: "parent_cycle",
-                            message: "parent links of trace \(t.traceID) form a cycle through span \(cur)"))
+                            message: "parent links of trace \(t.traceID) form a cycle through span \(t.spanIDs[cycleAt])"))
                 }
             }
             if t.projectIDs.count > 1 {

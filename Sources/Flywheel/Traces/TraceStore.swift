@@ -255,13 +255,22 @@ public final class TraceStore: Sendable {
         let top = order.enumerated().sorted { a, b in
             counts[a.element]! != counts[b.element]! ? counts[a.element]! > counts[b.element]! : a.offset < b.offset
         }.prefix(10).map { SpanNameCount(name: $0.element, count: counts[$0.element]!) }
-        let recommendation =
-            "This trace exceeds the per-call view budget (\(groupedThousands(total)) bytes > \(groupedThousands(Self.responseBytesBudget))). "
-            + "Do not retry \(tool). Instead: (1) call search_trace(trace_id, regex_pattern) with a specific regex "
-            + "(error string, tool name, attribute key) to surface the spans you actually need; or (2) call "
-            + "view_spans(trace_id, span_ids=[...]) with specific span ids you've already seen in search_trace results. "
-            + "If a single span surfaces as too large, use search_span(trace_id, span_id, regex_pattern) to extract "
-            + "matches from inside that span. The top_span_names below give a sense of what's in the trace."
+        let recommendation: String
+        if tool == "view_spans" {
+            recommendation =
+                "The selected spans exceed the per-call view budget (\(groupedThousands(total)) bytes > \(groupedThousands(Self.responseBytesBudget))). "
+                + "Do not retry view_spans with the same set. Instead: (1) call search_span(trace_id, span_id, regex_pattern) "
+                + "on individual large spans (look at span_response_bytes_max below) to extract only the regex matches you "
+                + "need; or (2) call view_spans with a smaller subset of span_ids."
+        } else {
+            recommendation =
+                "This trace exceeds the per-call view budget (\(groupedThousands(total)) bytes > \(groupedThousands(Self.responseBytesBudget))). "
+                + "Do not retry view_trace. Instead: (1) call search_trace(trace_id, regex_pattern) with a specific regex "
+                + "(error string, tool name, attribute key) to surface the spans you actually need; or (2) call "
+                + "view_spans(trace_id, span_ids=[...]) with specific span ids you've already seen in search_trace results. "
+                + "If a single span surfaces as too large, use search_span(trace_id, span_id, regex_pattern) to extract "
+                + "matches from inside that span. The top_span_names below give a sense of what's in the trace."
+        }
         return TraceView(
             traceID: traceID, spans: [],
             oversized: OversizedTraceSummary(
@@ -529,4 +538,45 @@ func byteSearch(_ hay: UnsafeRawPointer, _ n: Int, _ needle: UnsafeRawPointer, _
         p = hp + 1
     }
     return false
+}
+
+// MARK: - Rendering for synthesize_traces
+
+extension TraceStore {
+    /// A trace as plain text, as HALO's `render_trace` writes it for `synthesize_traces`: ids, name, kind, status,
+    /// times, model and tokens per span (from `view`, so an oversized trace renders with 0 spans), cut at `budget`
+    /// code points with `... [truncated]`.
+    public func render(traceID: String, budget: Int = 8000) throws -> String {
+        let view = try view(traceID: traceID)
+        var lines = ["trace_id: \(traceID)", "spans: \(view.spans.count)"]
+        for s in view.spans {
+            lines.append(
+                "- span_id=\(s.spanID) parent=\(s.parentSpanID.isEmpty ? "∅" : s.parentSpanID) name=\(s.name) kind=\(s.kind) status=\(s.status.code)")
+            lines.append("  start=\(s.startTime) end=\(s.endTime)")
+            let a = s.attributes["inference.llm.model_name"]
+            let model = truthy(a) ? a : s.attributes["llm.model_name"]
+            if truthy(model), let model { lines.append("  model=\(pythonStr(model))") }
+            let i = s.attributes["inference.llm.input_tokens"], o = s.attributes["inference.llm.output_tokens"]
+            if (i != nil && i != .null) || (o != nil && o != .null) {
+                lines.append("  tokens: input=\(i.map(pythonStr) ?? "None") output=\(o.map(pythonStr) ?? "None")")
+            }
+        }
+        let text = lines.joined(separator: "\n")
+        return text.unicodeScalars.count > budget ? prefixScalars(text, budget) + "... [truncated]" : text
+    }
+}
+
+/// Python's `str()` of a JSON value (approximately, for containers).
+func pythonStr(_ v: JSONValue) -> String {
+    switch v {
+    case .null: return "None"
+    case .bool(let b): return b ? "True" : "False"
+    case .int(let i): return String(i)
+    case .double(let d): return JSONValue.format(d)
+    case .string(let s): return s
+    default:
+        var out = ""
+        pythonJSON(v, &out)
+        return out
+    }
 }

@@ -132,3 +132,29 @@ public struct TraceSource: Sendable {
         }
     }
 }
+
+// MARK: - JSON in the spec's field order
+
+extension TraceIssue {
+    /// `{"file","line","byte_offset","severity","field","code","message"}`.
+    public var orderedJSON: OrderedJSON {
+        .obj([
+            ("file", .string(file)), ("line", .int(line)), ("byte_offset", .int(byteOffset)),
+            ("severity", .string(severity.rawValue)), ("field", .string(field)), ("code", .string(code)),
+            ("message", .string(message)),
+        ])
+    }
+}
+
+extension TraceFileReport {
+    /// `{"file","verdict","spans_ok","errors","warnings","notes","problems":[…]}` (spec §6, `validate --json`).
+    public var orderedJSON: OrderedJSON {
+        .obj([
+            ("file", .string(file)), ("verdict", .string(verdict)), ("spans_ok", .int(spansOK)), ("errors", .int(errors)),
+            ("warnings", .int(warnings)), ("notes", .int(notes)), ("problems", .array(problems.map(\.orderedJSON))),
+        ])
+    }
+
+    /// The report as JSON text (compact, or indented when `pretty`).
+    public func jsonText(pretty: Bool = false) -> String { orderedJSON.text(pretty: pretty) }
+}

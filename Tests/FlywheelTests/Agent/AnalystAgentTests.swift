@@ -109,6 +109,40 @@ struct AnalystAgentTests {
         let r = agent.run(question: ExampleScaffold.questions[5].question, traceID: "p", outputDirectory: TestPaths.scratch("pipe"))
         #expect(r.finalAnswer?.contains("2.1× coverage") == true, "\(r.finalAnswer ?? "")")
         #expect(r.finalAnswer?.contains("$6.3M") == true)
+        let open = agent.run(question: ExampleScaffold.questions[10].question, traceID: "o", outputDirectory: TestPaths.scratch("open"))
+        for n in ["Q-04", "Q-06", "$46.9M"] { #expect(open.finalAnswer?.contains(n) == true, "\(open.finalAnswer ?? "")") }
+    }
+
+    @Test func fixedHarnessAnswersNeverRepeatANarrativeFigureWithoutTheExportFigure() {
+        let fixed = ExampleHarness.with(rules: [.narrativeOverExport, .unvalidatedNRR, .legalEntityConcentration, .soc2Overstated])
+        let prohibited = ExampleScaffold.cycle1Feedback.flatMap { $0["prohibited_claims"]!.arrayValue!.compactMap(\.stringValue) }
+            + ["ARR is $52.0M", "NRR is ~130%"]
+        // (narrative figure, export figure that must accompany it)
+        let pairs = [("$52.0M", "46.9"), ("$50M+", "46.9"), ("130%", "112%"), ("4×", "2.1×"), ("12%", "31%")]
+        var v1Hits = 0
+        for seed in UInt64(1)...3 {
+            for q in 1...ExampleScaffold.questions.count {
+                let good = runExample(question: q, seed: seed, harness: fixed)
+                let bad = runExample(question: q, seed: seed)
+                for (r, isFixed) in [(good, true), (bad, false)] {
+                    for name in ["summary_answer.md", "investment_memo.md"] {
+                        guard let data = r.artifacts[name] else { continue }
+                        let text = String(decoding: data, as: UTF8.self)
+                        func has(_ figure: String) -> Bool {
+                            text.range(of: "(?<![0-9.])" + NSRegularExpression.escapedPattern(for: figure), options: .regularExpression) != nil
+                        }
+                        let violations = pairs.filter { has($0.0) && !has($0.1) }.map(\.0)
+                            + prohibited.filter { text.lowercased().contains($0.lowercased()) }
+                        if isFixed {
+                            #expect(violations.isEmpty, "seed \(seed) q\(q) \(name): \(violations)")
+                        } else if !violations.isEmpty {
+                            v1Hits += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(v1Hits >= 3 * 8, "v1 answers show the narrative figures (\(v1Hits) artifacts)")
     }
 
     @Test func failureModesOneToFourFollowTheHarnessRules() {
@@ -134,6 +168,22 @@ struct AnalystAgentTests {
         #expect(ExampleRules.addressed(in: "Say whether the SOC 2 report is Type I or Type II.") == [.soc2Overstated])
         #expect(ExampleRules.addressed(in: "Mention SOC 2 and NRR carefully.").isEmpty)
         #expect(ExampleRules.addressed(in: ExampleScaffold.instructionsV1).isEmpty)
+        // The rules the diagnosis stage's catalogue proposes as patches (copied verbatim) are recognised.
+        let catalogue: [(String, ExampleFailureMode)] = [
+            ("- Do not report management's NRR estimate as validated; use finance-validated cohort data (customers/cohort_retention.csv) and call the estimate unvalidated.", .unvalidatedNRR),
+            ("- Measure customer concentration by parent account, rolling up legal entities, and name the largest parent account with its share of ARR.", .legalEntityConcentration),
+            ("- State SOC 2 status precisely: Type I report issued, Type II pending; never call SOC 2 complete or fully compliant.", .soc2Overstated),
+            ("- Prefer structured exports over narrative documents when figures disagree: report the structured figure and label the narrative figure as an unverified claim.", .narrativeOverExport),
+        ]
+        for (rule, mode) in catalogue { #expect(ExampleRules.addressed(in: rule) == [mode], "\(rule)") }
+        // Unrelated rules address nothing.
+        for rule in [
+            "- Budget your turns: read the structured exports first and write all required artifacts before exploring further.",
+            "- Never repeat an identical tool call: reuse the earlier result, and after two identical calls change approach or finish.",
+            "- Keep the observation window of each review short.",
+        ] {
+            #expect(ExampleRules.addressed(in: rule).isEmpty, "\(rule)")
+        }
     }
 
     @Test func brokenArtifactRateFollowsTheProbabilityAndValidationToolsFixIt() {

@@ -14,10 +14,15 @@ struct BatchAndFixTests {
         let clock = { SteppingAgentClock(start: Date(timeIntervalSince1970: 1_790_000_000)) }
         let b = agent.runBatch(questions: questions(5), seed: 2, outputsRoot: root.appendingPathComponent("outputs"), clock: clock())
         #expect(b.runs.count == 5)
+        #expect(b.runs.map(\.question) == questions(5))
         #expect(b.traceIDs == (1...5).map { AnalystAgent.traceID(seed: 2, index: $0) })
         for r in b.runs {
             let dir = root.appendingPathComponent("outputs/\(r.traceID)")
             for (path, data) in r.artifacts { #expect(FileManager.default.contents(atPath: dir.appendingPathComponent(path).path) == data) }
+            #expect(try String(contentsOf: dir.appendingPathComponent("final_answer.md"), encoding: .utf8) == (r.finalAnswer ?? "") + "\n")
+            let task = try JSONValue.parse(Data(contentsOf: dir.appendingPathComponent("task.json")))
+            #expect(task["trace_id"] == .string(r.traceID))
+            #expect(task["question"] == .string(r.question))
         }
         let spans = try String(decoding: b.traces, as: UTF8.self).split(separator: "\n").map { try Span(line: String($0)) }
         #expect(Set(spans.map(\.traceID)) == Set(b.traceIDs))

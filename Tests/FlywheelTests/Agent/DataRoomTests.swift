@@ -149,7 +149,8 @@ struct DataRoomTests {
 
         let questions = try scaffoldText("tasks/questions.yaml")
         #expect(questions.contains("default_count: 5"))
-        #expect(ExampleScaffold.questions.count >= 12)
+        #expect(ExampleScaffold.questions.count >= 5 + 12)
+        #expect(Set(ExampleScaffold.questions.map(\.id)).count == ExampleScaffold.questions.count)
         for q in ExampleScaffold.questions { #expect(questions.contains(q.question)) }
 
         let lines = try scaffoldText(ExampleScaffold.feedbackPath).split(separator: "\n")

@@ -18,7 +18,6 @@ struct EvalConformanceTests {
         "is-valid-openai-tools-call-007": "the vars that render {{unit}} are not in the vector",
         "is-valid-openai-tools-call-013": "the vars that render {{unit}} are not in the vector",
         "tool-call-f1-029": "the handler got renderedValue undefined while the vector's value is [\"placeholder\"]",
-        "contains-004": "valueFromScript stands in for the value (same outcome either way)",
     ]
 
     struct StubPython: EvalScriptRunner {
@@ -152,8 +151,16 @@ struct EvalConformanceTests {
                 let i = v["input"]!
                 let got = EvalGlob.matches(i["spanName"]!.stringValue!, i["pattern"]!.stringValue!)
                 return got == v["expected"]!.boolValue! ? .agree : .disagree("got \(got)")
+            case "@csv-expected-string":
+                let got = EvalCSVTests.assertion(fromString: v["input"]!.stringValue!)
+                if let full = v["expected"] { return got == full ? .agree : .disagree("got \(got.jsonString)") }
+                return partial(v["expected_partial"]!, got) ? .agree : .disagree("got \(got.jsonString)")
+            case "@csv-row":
+                let row = v["input"]!.objectValue!.pairs.map { ($0.key, $0.value.stringValue ?? $0.value.jsonString) }
+                let got = EvalCSVTests.testCase(fromRow: row)
+                return got == v["expected"]! ? .agree : .disagree("got \(got.jsonString)")
             default:
-                return .unsupported("CSV tests are a later feature (spec §1 \"Next\")")
+                return .unsupported("unknown helper \(type)")
             }
         case "metric":
             let refs = v["value"]!.arrayValue!.compactMap(\.stringValue)

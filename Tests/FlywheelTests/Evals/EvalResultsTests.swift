@@ -127,3 +127,19 @@ struct EvalResultsTests {
         #expect(t.contains("6 rows: 4 passed, 1 failed, 0 errors, 1 skipped. Pass rate 66.67%"))
     }
 }
+
+@Suite("Evals stage in one call")
+struct EvalStageTests {
+    @Test("Evals.run renders every artifact and decides the gate")
+    func stage() throws {
+        let suite = try EvalSuite.load(from: EvalRunnerTests.suiteURL)
+        let report = Evals.run(suite: suite, engine: EvalAssertionEngine(scripts: nil), options: .init(createdAt: EvalResultsTests.created, cycle: 1))
+        #expect(report.run.rows.count == 6)
+        #expect(try EvalResultsJSON.read(report.resultsJSON).rows.count == 6)
+        #expect(report.junitXML.hasPrefix("<?xml"))
+        #expect(report.table.contains("Pass rate 66.67%"))
+        #expect(report.gate.exitCode == 0 && report.gate.threshold == 50)
+        let strict = Evals.run(suite: suite, engine: EvalAssertionEngine(scripts: nil), options: .init(createdAt: EvalResultsTests.created), loopThreshold: 100)
+        #expect(strict.gate.exitCode == 100)
+    }
+}

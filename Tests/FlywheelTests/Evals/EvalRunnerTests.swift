@@ -159,6 +159,9 @@ struct EvalRunnerTests {
             #expect(try e.run(EvalAssertion(type: "javascript", value: "output.includes('world')"), output: out, context: .init()).pass)
             let r = try e.run(EvalAssertion(type: "javascript", value: "if (output) {\n  throw new Error('bad');\n}"), output: out, context: .init())
             #expect(!r.pass && r.reason.hasPrefix("Custom function threw error: bad"))
+            let traced = EvalOutput(output: "x", traceId: "t", traceSpans: [EvalTraceSpan(name: "a", startNs: 1_000_000, endNs: 3_500_000)])
+            let t = try e.run(EvalAssertion(type: "javascript", value: "context.trace.spans[0].endTime - context.trace.spans[0].startTime"), output: traced, context: .init())
+            #expect(t.pass && t.score == 2.5)
         }
         if runner.pythonPath != nil {
             let r = try e.run(EvalAssertion(type: "python", value: "len(output) / 100"), output: out, context: .init())
@@ -183,7 +186,7 @@ struct EvalRunnerTests {
 
     @Test("JS number formatting matches node")
     func jsNumbers() throws {
-        let values: [Double] = [1, 0.1, 1e-7, 1e21, 123456789012345680000, 0.000001, 1.5e-10, -0.5, 0.125, 1.005, 2.5, 0.0020, 1234.5678, 66.66666666666667]
+        let values: [Double] = [1, 0.1, 1e-7, 1e21, 1.2345678901234568e20, 0.000001, 1.5e-10, -0.5, 0.125, 1.005, 2.5, 0.0020, 1234.5678, 66.66666666666667]
         #expect(JSNumber.toFixed(0.125, 2) == "0.13")
         #expect(JSNumber.toFixed(1.005, 2) == "1.00")
         #expect(JSNumber.toPrecision(0.002, 2) == "0.0020")
@@ -216,5 +219,119 @@ struct EvalRunnerTests {
         #expect(JSText.lower("ΟΔΟΣ") == "οδος")
         #expect(JSText.trim("\u{FEFF} x \u{3000}") == "x")
         #expect(!JSText.equal("é", "e\u{301}"))
+    }
+}
+
+@Suite("Evals suite features in grading")
+struct EvalRunnerFeatureTests {
+    @Test("file:// vars, prompt filters, prefix/suffix and output transforms")
+    func features() throws {
+        let dir = TestPaths.scratch("evals-features")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("Where is my parcel?\n".utf8).write(to: dir.appendingPathComponent("question.txt"))
+        try Data("{\"tier\": \"gold\"}".utf8).write(to: dir.appendingPathComponent("customer.json"))
+        let yaml = """
+        prompts:
+          - {label: A, raw: 'A: {{question}}'}
+          - {label: B, raw: 'B: {{question}} ({{customer.tier}})'}
+        tests:
+          - vars: {question: file://question.txt, customer: file://customer.json}
+            prompts: ['B*']
+            options: {prefix: '>> ', transform: 'output.toUpperCase()'}
+            assert:
+              - {type: starts-with, value: '>> B: WHERE IS MY PARCEL?'}
+              - {type: contains, value: '(GOLD)'}
+        """
+        let url = dir.appendingPathComponent("promptfooconfig.yaml")
+        try Data(yaml.utf8).write(to: url)
+        let suite = try EvalSuite.load(from: url)
+        #expect(suite.tests[0].vars["question"] == .string("Where is my parcel?\n"))
+        #expect(suite.tests[0].vars["customer"]?["tier"] == .string("gold"))
+        let scripts = SubprocessScriptRunner(timeout: 20)
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: scripts)).grade(suite: suite)
+        #expect(run.rows.count == 1)
+        #expect(run.rows[0].promptLabel == "B")
+        #expect(run.rows[0].promptRaw == ">> B: Where is my parcel?\n (gold)")
+        if scripts.nodePath != nil {
+            #expect(run.rows[0].status == .passed, "\(run.rows[0].error ?? "")")
+        }
+        // Without scripts the transform cannot run: an ERROR, never a silent pass.
+        let none = EvalRunner(engine: EvalAssertionEngine(scripts: nil)).grade(suite: suite)
+        #expect(none.rows[0].status == .error)
+    }
+}
+
+@Suite("Evals CSV tests")
+struct EvalCSVSuiteTests {
+    @Test("tests: file://tests.csv with __expected columns, quoted fields and metadata")
+    func csvSuite() throws {
+        let dir = TestPaths.scratch("evals-csv")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let csv = "question,__expected1,__expected2,__providerOutput,__metadata:tags[],__description\n"
+            + "Where is my parcel?,icontains:PARCEL,\"not-contains:sorry, no\",\"Your parcel ships today, promise\",\"a,b\\,c\",parcel\n"
+            + "\"Refund?\",contains-any:refund,levenshtein(3):No refunds,No refunds.,,refund\r\n"
+        try Data(csv.utf8).write(to: dir.appendingPathComponent("tests.csv"))
+        let url = dir.appendingPathComponent("promptfooconfig.yaml")
+        try Data("prompts: ['{{question}}']\ntests: file://tests.csv\n".utf8).write(to: url)
+        let suite = try EvalSuite.load(from: url)
+        #expect(suite.tests.count == 2)
+        #expect(suite.tests[0].metadata["tags"] == .array(["a", "b,c"]))
+        #expect(suite.tests[1].assertions.map(\.type) == ["contains-any", "levenshtein"])
+        #expect(suite.tests[1].assertions[1].threshold == 3)
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: nil)).grade(suite: suite)
+        #expect(run.rows.map(\.status) == [.passed, .passed])
+        #expect(run.rows.map(\.description) == ["parcel", "refund"])
+    }
+}
+
+@Suite("Evals JS regex parity")
+struct EvalRegexParityTests {
+    static let patterns = [
+        "^\\d{3}-\\d{2}-\\d{4}$", "\\w+@\\w+\\.com", "colou?r", "^(yes|no)$", "a.c", "[^]", "a{", "a{2}", "a{2,}", "a{,2}", "]",
+        "\\bword\\b", "\\Bor\\B", "\\s+$", "^\\S+", "[\\d-]+", "[a-z&&[^c]]", "[[a]]", "x--y", "\\p{L}", "\\u0041", "\\x41", "\\101",
+        "\\8", "(a)\\1", "(?<n>b)\\k<n>", "(?=a)a", "(?<=a)b", "(?<!a)b", "[.]", "\\.", "\\/", "\\cJ", "é", "\\v", "[\\b]", "\\t",
+        "^$", "$", "^", "a|b|", "\\n$", "[\\s\\S]+", "\\W", "\\D", "#notcomment", "a b", "(?:ab)+", "[-a]", "[a-]", "[\\]]", "\\$\\d",
+    ]
+    static let inputs = ["123-45-6789", "me@x.com", "color", "colour", "yes", "abc", "a\nc", "a{", "aa", "a{,2}", "]", "a word here", "words",
+                         "trailing  ", "", "\n", "x\n", "\u{0B}", "\u{08}", "É", "étude", "A", "8", "bb", "ab", "cb", "x-y", "x--y", "#notcomment",
+                         "a b", "$5", "[a]", "c", "p{L}", "\u{FEFF}", "١٢٣", "tab\there"]
+
+    @Test("translated patterns match as V8 does (node as the peer)")
+    func parity() throws {
+        let runner = SubprocessScriptRunner(timeout: 30)
+        guard runner.nodePath != nil else { return }
+        let body = """
+        return context.patterns.map(p => { try { const r = new RegExp(p); return context.inputs.map(s => r.test(s)); } catch (e) { return null; } })
+        """
+        let ctx = EvalJSON.obj([("patterns", .array(Self.patterns.map(EvalJSON.string))), ("inputs", .array(Self.inputs.map(EvalJSON.string)))])
+        guard case .value(let v) = runner.run(EvalScriptRequest(language: .javascript, body: body, output: .null, context: ctx)), let rows = v.arrayValue else {
+            Issue.record("node failed")
+            return
+        }
+        var mismatches: [String] = []
+        for (p, row) in zip(Self.patterns, rows) {
+            let ours = try? JSRegex(p)
+            if row.isNull {
+                if ours != nil { mismatches.append("/\(p)/ compiles here but not in V8") }
+                continue
+            }
+            guard let ours else { mismatches.append("/\(p)/ fails to compile here"); continue }
+            for (s, want) in zip(Self.inputs, row.arrayValue!) where ours.test(s) != want.boolValue! {
+                mismatches.append("/\(p)/ on \(EvalJSON.string(s).jsonString): V8 \(want.boolValue!)")
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
+    }
+}
+
+@Suite("Evals hostile outputs")
+struct EvalHostileOutputTests {
+    @Test("contains-json on a megabyte of unbalanced braces finishes quickly")
+    func braces() throws {
+        let text = String(repeating: "{\"a\": [", count: 150_000)
+        let start = Date()
+        let r = try EvalAssertionEngine(scripts: nil).run(EvalAssertion(type: "contains-json"), output: EvalOutput(text: text), context: .init())
+        #expect(!r.pass)
+        #expect(Date().timeIntervalSince(start) < 20)
     }
 }

@@ -49,15 +49,16 @@ struct EvalSuiteTests {
     @Test("load → save → load keeps every key, in order")
     func roundTrip() throws {
         let suite = try EvalSuite.load(from: Self.suiteURL)
-        let text = suite.yamlText()
+        #expect(suite.yamlText() == (try String(contentsOf: Self.suiteURL, encoding: .utf8)))  // unedited: the file as it was
+        let text = EvalYAMLWriter.write(.object(suite.document))
         let again = try EvalSuite.parse(yaml: text, file: Self.suiteURL)
         #expect(EvalJSON.object(again.document) == EvalJSON.object(suite.document))
         #expect(again.document.keys == suite.document.keys)
         #expect(again.tests.map(\.id) == suite.tests.map(\.id))
         #expect(text.contains("x-custom-key: kept"))
         #expect(text.contains("sharing: false"))
-        // Second save is byte-identical.
-        #expect(again.yamlText() == text)
+        // Writing again is byte-identical.
+        #expect(EvalYAMLWriter.write(.object(again.document)) == text)
     }
 
     @Test("writer round-trips awkward scalars")
@@ -96,6 +97,25 @@ struct EvalSuiteTests {
         #expect(again.tests.map(\.description) == ["greeting", "json reply", "rubric without judge", "word count", "new case"])
         #expect(again.document["metadata"]?["flywheel"]?["removed"]?.arrayValue?.first?["reason"] == .string("obsolete policy"))
         #expect(again.tests.contains { $0.id == new.id })
+    }
+
+    @Test("appending only keeps the file's comments and layout")
+    func appendKeepsComments() throws {
+        var suite = try EvalSuite.load(from: Self.suiteURL)
+        let original = try String(contentsOf: Self.suiteURL, encoding: .utf8)
+        var vars = EvalObject()
+        vars["message"] = "Is it raining?"
+        let t1 = try EvalTestCase(description: "weather: multi\nline", vars: vars, assertions: [EvalAssertion(type: "icontains", value: "rain")])
+        let t2 = try EvalTestCase(description: "second", assertions: [EvalAssertion(type: "equals", value: .obj([("a", .array([1, 2]))]))])
+        suite.append(t1)
+        suite.append(t2)
+        let text = suite.yamlText()
+        #expect(text.hasPrefix("# A support-gate suite exercising the loader.\n"))
+        #expect(text.contains("  - file://more-tests.yaml\n  - description:"))
+        #expect(text.hasSuffix(original.components(separatedBy: "\n").suffix(5).joined(separator: "\n")))
+        let again = try EvalSuite.parse(yaml: text, file: Self.suiteURL)
+        #expect(again.tests.map(\.id) == suite.tests.map(\.id))
+        #expect(EvalJSON.object(again.document) == EvalJSON.object(suite.document))
     }
 
     @Test("the bad-input corpus: every suite fails with file, key and line")
@@ -156,5 +176,41 @@ struct EvalSuiteTests {
         #expect(v["h"] == .double(1500))
         #expect(v["i"] == .string("12"))
         #expect(v["j"] == .string("12"))
+    }
+}
+
+@Suite("Evals new suites")
+struct EvalNewSuiteTests {
+    @Test("make → append → save → load")
+    func makeAppendSave() throws {
+        let dir = TestPaths.scratch("evals-new")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("promptfooconfig.yaml")
+        var suite = try EvalSuite.make(file: url, description: "ratchet", prompts: ["{{question}}"], providers: ["openai:gpt-4.1-mini"])
+        var md = EvalObject()
+        md["id"] = "case-0001"
+        md["trace_id"] = "0af7651916cd43dd8448eb211c80319c"
+        var vars = EvalObject()
+        vars["question"] = "Where is my parcel?"
+        suite.append(try EvalTestCase(description: "parcel", vars: vars, assertions: [EvalAssertion(type: "icontains", value: "parcel")], metadata: md))
+        try suite.save()
+        let loaded = try EvalSuite.load(from: url)
+        #expect(loaded.tests.map(\.id) == ["case-0001"])
+        #expect(loaded.providers.map(\.id) == ["openai:gpt-4.1-mini"])
+        #expect(loaded.tests[0].metadata["trace_id"] == .string("0af7651916cd43dd8448eb211c80319c"))
+    }
+}
+
+@Suite("Evals suite warnings")
+struct EvalSuiteWarningTests {
+    @Test("ignored forms are warned about with file, line and key")
+    func warnings() throws {
+        let yaml = "prompts: [a]\nshiny: 1\ntests:\n  - providerOutput: x\n    assert:\n      - type: not-levenshtein\n        value: y\n"
+        let suite = try EvalSuite.parse(yaml: yaml, file: URL(fileURLWithPath: "/tmp/w/promptfooconfig.yaml"))
+        #expect(suite.warnings.map(\.key) == ["shiny", "tests[0].assert[0].type"])
+        #expect(suite.warnings[1].line == 6 && suite.warnings[1].reason.contains("acts as \"levenshtein\""))
+        #expect(throws: EvalSuiteError.self) {
+            try EvalSuite.parse(yaml: "prompts: [a]\ntests:\n  - assert: [{type: regex, value: ''}]\n", file: URL(fileURLWithPath: "/tmp/w/p.yaml"))
+        }
     }
 }

@@ -58,6 +58,13 @@ struct TraceStoreTests {
             "total_input_tokens", "total_output_tokens", "raw_jsonl_bytes", "sample_trace_ids",
         ])
         #expect(ov.envelopeText(pretty: true).contains("\n  \"result\": {\n    \"total_traces\": 1,"))
+        // Pretty output of spans holding doubles and nested values parses back to the same values as compact output.
+        var span = try #require(try store.spans(traceID: "7d3f1c9a2b4e4f6a8c0d1e2f3a4b5c6d").first)
+        span.attributes["flywheel.score"] = .double(0.25)
+        span.attributes["flywheel.nested"] = ["a": [.double(1.5), .null, "x"]]
+        let view = TraceView(traceID: span.traceID, spans: [span], oversized: nil)
+        #expect(try JSONValue.scan(view.envelopeText(pretty: true)) == (try JSONValue.scan(view.envelopeText())))
+        #expect(view.envelopeText(pretty: true).contains("\"flywheel.score\": 0.25"))
     }
 
     @Test("filters, counts and pagination")
@@ -219,5 +226,23 @@ struct TraceStoreTests {
             #expect(o.topSpanNames.count <= 10 && o.topSpanNames.first.map { $0.count >= 1 } == true)
             #expect(o.recommendation.contains("search_trace"))
         }
+    }
+}
+
+@Suite("Traces: rendering")
+struct TraceRenderTests {
+    @Test("render writes HALO's plain-text form and respects the budget")
+    func render() throws {
+        let store = try TraceStore(data: try TraceFixtures.data("spec_examples.jsonl"))
+        let id = "7d3f1c9a2b4e4f6a8c0d1e2f3a4b5c6d"
+        let text = try store.render(traceID: id)
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines[0] == "trace_id: \(id)" && lines[1] == "spans: 4")
+        #expect(lines[2] == "- span_id=a1b2c3d4e5f60718 parent=∅ name=agent.DiligenceAnalyst kind=SPAN_KIND_INTERNAL status=STATUS_CODE_OK")
+        #expect(lines.contains("  model=gpt-4.1-mini"))
+        #expect(lines.contains("  tokens: input=412 output=58"))
+        #expect(lines.filter { $0.hasPrefix("- span_id=") }.count == 4)
+        let short = try store.render(traceID: id, budget: 20)
+        #expect(short == String(text.prefix(20)) + "... [truncated]")
     }
 }

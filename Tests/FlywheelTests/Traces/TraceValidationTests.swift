@@ -162,5 +162,9 @@ struct TraceValidationTests {
         let p = try #require(json["problems"]?.arrayValue?.first)
         #expect(Set(p.objectValue!.keys) == ["file", "line", "byte_offset", "severity", "field", "code", "message"])
         #expect(p["severity"] == "error")
+        let text = r.files[0].jsonText()
+        #expect(try topLevelKeys(Array(text.utf8)) == ["file", "verdict", "spans_ok", "errors", "warnings", "notes", "problems"])
+        #expect(text.contains(#""problems":[{"file":"x.jsonl","line":1,"byte_offset":0,"severity":"error","field":"#))
+        #expect(try JSONValue.scan(text) == json)
     }
 }

@@ -258,6 +258,15 @@ a, b = base(), base(span_id="b2c3d4e5f6071829", parent="a1b2c3d4e5f60718")
 b["attributes"]["inference.project_id"] = "other"
 add("project_id_mismatch.jsonl", dump(b) + b"\n" + dump(a) + b"\n", True, [{"line": 1, "code": "project_id_mismatch"}])
 
+# U+2028 in an indexed field breaks HALO's sidecar index (escaped or not).
+o = base()
+o["resource"]["attributes"]["service.name"] = "svc\u2028x"
+add("line_separator_service_name.jsonl", json.dumps(o, separators=(",", ":")).encode() + b"\n", False,
+    [{"line": 1, "code": "line_separator_in_indexed_field", "field": 'resource.attributes["service.name"]'}])
+o = base()
+o["attributes"]["flywheel.note"] = "a\u2028b"
+add("line_separator_attribute_ok.jsonl", dump(o) + b"\n", True, [])
+
 # 23. Every error kind in one file, each line reported.
 mixed = [GOOD, b"{", b"null", b"   ", dump({**base(), "name": None}), GOOD.replace(b"agent.X", b"agent.\xff"),
          b"\xef\xbb\xbf" + GOOD, dump({k: v for k, v in base().items() if k != "kind"})]

@@ -1,0 +1,70 @@
+import Foundation
+import GitStore
+
+/// Diagnosis (failure modes, ranked recommendations, outcomes of the previous cycle's recommendations) and the handoff.
+public enum AnalysisStages {
+    /// Diagnoses a cycle from its traces, feedback, gate results and harness; in the open cycle it commits
+    /// `diagnosis.json` (stage `diagnosis`).
+    public static func diagnose(_ ctx: LoopContext, cycle: Int? = nil) throws -> (diagnosis: Diagnosis, commit: String?) {
+        let number = try cycle ?? ctx.history.openCycle().number
+        let data = try CycleData.read(ctx.history, cycle: number)
+        guard !data.traces.isEmpty else { throw StageError("diagnosis", "cycle \(number) has no traces to diagnose") }
+        let harness = harnessFiles(data)
+        let input = DiagnosisInput(
+            spans: try data.spans(), feedback: data.feedback, results: try data.resultRows(), harness: harness,
+            artifacts: data.outputs.mapValues { Set($0.keys) })
+        var diagnosis = Diagnoser.diagnose(input, cycle: number, finalAnswers: data.outputs.compactMapValues { $0["final_answer.md"] })
+        if let model = try ctx.model(for: .diagnosis) {
+            do {
+                let store = try TraceStore(data: data.traces)
+                let result = try ModelDiagnosisPass(model: model).run(store: store, deterministic: diagnosis)
+                diagnosis = ModelDiagnosisPass.merge(diagnosis, result, modelID: model.id)
+            } catch {
+                throw StageError("diagnosis", "diagnosis model \(model.id): \(error)")
+            }
+        }
+        diagnosis.outcomes = try outcomes(ctx, current: data, diagnosis: diagnosis)
+        guard data.cycle.status == .open else { return (diagnosis, nil) }
+        let top = diagnosis.recommendations.first.map { "Top recommendation: \($0.id) — \($0.title)." } ?? "No recommendation."
+        let (_, commit) = try ctx.history.commitToOpenCycle(
+            .diagnosis, files: [Layout.CycleFile.diagnosis: diagnosis.encoded()],
+            body: "\(diagnosis.failureModes.count) failure mode(s), \(diagnosis.recommendations.count) recommendation(s). \(top)")
+        return (diagnosis, commit?.hex)
+    }
+
+    /// How the previous cycle's recommendations fared: implemented (the harness diff touches them) and whether their
+    /// predicted cases flipped to pass (verified), did not (ineffective) or others broke (regressed).
+    static func outcomes(_ ctx: LoopContext, current: CycleData, diagnosis: Diagnosis) throws -> [Outcome] {
+        guard let previous = try ctx.history.cycles().last(where: { $0.number < current.cycle.number }) else { return [] }
+        let before = try CycleData.read(ctx.history, cycle: previous.number)
+        guard let previousDiagnosis = before.diagnosis else { return [] }
+        let treeDiff = try ctx.history.diff(from: before.revision, to: current.revision, path: Layout.harness)
+        let newTexts = Dictionary(uniqueKeysWithValues: current.harness.map { ("\(Layout.harness)/\($0.key)", $0.value) })
+        return OutcomeTracker.classify(
+            previous: previousDiagnosis, diff: HarnessDiff(treeDiff, newTexts: newTexts), previousResults: try before.resultRows(),
+            currentResults: try current.resultRows(), currentFailureModeIDs: Set(diagnosis.failureModes.map(\.id)))
+    }
+
+    static func harnessFiles(_ data: CycleData) -> HarnessFiles {
+        HarnessFiles(files: Dictionary(uniqueKeysWithValues: data.harness.map { ("\(Layout.harness)/\($0.key)", $0.value) }))
+    }
+
+    /// Writes the open cycle's `handoff.md` (stage `handoff`) from its diagnosis, figures and feedback.
+    public static func handoff(_ ctx: LoopContext) throws -> (markdown: String, commit: String?) {
+        let cycle = try ctx.history.openCycle()
+        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
+        guard let diagnosis = data.diagnosis else {
+            throw StageError("handoff", "cycle \(cycle.number) has no diagnosis yet: run `flywheel diagnose` first")
+        }
+        let previous = try ctx.history.cycles().last(where: { $0.number < cycle.number })
+        let agentModel = data.cycle.models["agent"]
+        let simulation = agentModel == HandoffWriter.simulationLabel || agentModel == ModelResolver.offlineExampleName
+        let markdown = HandoffWriter.render(HandoffContext(
+            cycle: cycle.number, diagnosis: diagnosis, scores: data.cycle.scores, previousScores: previous?.scores,
+            feedback: data.feedback, agentModel: agentModel, agentIsSimulation: simulation))
+        let (_, commit) = try ctx.history.commitToOpenCycle(
+            .handoff, files: [Layout.CycleFile.handoff: Data(markdown.utf8)],
+            body: diagnosis.recommendations.first.map { "Implement exactly one change: \($0.id) — \($0.title)." } ?? "Nothing to change.")
+        return (markdown, commit?.hex)
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import GitStore
+
+/// Everything a cycle holds, read from the history in one synchronous step (values only).
+public struct CycleData: Sendable {
+    public var cycle: Cycle
+    /// The revision it was read at (the cycle's tag when closed, else the ref).
+    public var revision: String
+    /// `traces.jsonl` bytes (empty when the stage has not run).
+    public var traces: Data
+    /// `outputs/<trace_id>/<file>` → text.
+    public var outputs: [String: [String: String]]
+    public var feedback: [FeedbackRecord]
+    /// `results.json` bytes, when the gate ran.
+    public var results: Data?
+    public var diagnosis: Diagnosis?
+    public var handoff: String?
+    /// `harness/` files at this revision, path (relative to harness/) → text.
+    public var harness: [String: String]
+
+    /// Trace ids with their question, from each run's `task.json` (or the root span's input).
+    public var questions: [String: String] {
+        var out: [String: String] = [:]
+        for (trace, files) in outputs {
+            if let task = files["task.json"], let v = try? JSONValue.parse(task), let q = v["question"]?.stringValue { out[trace] = q }
+        }
+        return out
+    }
+
+    /// Question number (1-based, from `q03`) → trace id.
+    public var traceIDsByQuestionNumber: [String: String] {
+        var out: [String: String] = [:]
+        for (trace, files) in outputs {
+            guard let task = files["task.json"], let v = try? JSONValue.parse(task), let id = v["question_id"]?.stringValue else { continue }
+            let digits = id.drop { !$0.isNumber }
+            if let n = Int(digits) { out[String(n)] = trace }
+        }
+        return out
+    }
+
+    /// The spans (validated when committed; a damaged file is an error naming the cycle).
+    public func spans() throws -> [Span] {
+        guard !traces.isEmpty else { return [] }
+        do {
+            return try TraceStore(data: traces, name: Layout.cycleFile(cycle.number, Layout.CycleFile.traces)).allSpans()
+        } catch {
+            throw StageError("traces", "\(Layout.cycleFile(cycle.number, Layout.CycleFile.traces)): \(error)")
+        }
+    }
+
+    /// Trace ids in file order.
+    public func traceIDs() throws -> [String] {
+        guard !traces.isEmpty else { return [] }
+        return try TraceStore(data: traces).traces.map(\.traceID)
+    }
+
+    /// The run artifacts the critics read.
+    public var runs: [RunArtifacts] {
+        let q = questions
+        return outputs.keys.sorted().map { RunArtifacts(traceID: $0, question: q[$0], files: outputs[$0] ?? [:]) }
+    }
+
+    /// Result rows for diagnosis and outcome tracking.
+    public func resultRows() throws -> [ResultRowFacts] {
+        guard let results else { return [] }
+        return try ResultRowFacts.rows(fromResultsJSON: results)
+    }
+
+    /// Reads cycle `number` at `revision` (default: where the cycle's state lives).
+    public static func read(_ history: LoopHistory, cycle number: Int, revision: String? = nil) throws -> CycleData {
+        let rev = try revision ?? history.revision(ofCycle: number)
+        let snap = try history.snapshot(at: rev)
+        guard let cycle = try snap.cycles().first(where: { $0.number == number }) else { throw HistoryError.noSuchCycle(number) }
+        let folder = Layout.cycleFolder(number)
+        var outputs: [String: [String: String]] = [:]
+        for (path, data) in try snap.files(under: "\(folder)/\(Layout.CycleFile.outputs)") {
+            let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            outputs[parts[0], default: [:]][parts[1]] = String(decoding: data, as: UTF8.self)
+        }
+        var feedback: [FeedbackRecord] = []
+        if let data = try snap.cycleFile(number, Layout.CycleFile.feedback) {
+            feedback = try FeedbackStore.decode(data, file: Layout.cycleFile(number, Layout.CycleFile.feedback))
+        }
+        var diagnosis: Diagnosis?
+        if let data = try snap.cycleFile(number, Layout.CycleFile.diagnosis) {
+            do { diagnosis = try JSONDecoder().decode(Diagnosis.self, from: data) } catch {
+                throw HistoryError.corrupt(path: Layout.cycleFile(number, Layout.CycleFile.diagnosis), reason: describeDecodingError(error))
+            }
+        }
+        return CycleData(
+            cycle: cycle, revision: rev, traces: try snap.cycleFile(number, Layout.CycleFile.traces) ?? Data(), outputs: outputs,
+            feedback: feedback, results: try snap.cycleFile(number, Layout.CycleFile.results), diagnosis: diagnosis,
+            handoff: try snap.cycleFile(number, Layout.CycleFile.handoff).map { String(decoding: $0, as: UTF8.self) },
+            harness: try snap.files(under: Layout.harness).mapValues { String(decoding: $0, as: UTF8.self) })
+    }
+}

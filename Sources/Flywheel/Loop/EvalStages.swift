@@ -1,0 +1,304 @@
+import Foundation
+import GitStore
+
+/// What `flywheel evals generate` committed.
+public struct GenerateReport: Sendable, Codable {
+    public var cycle: Int
+    public var added: [String]
+    public var skipped: [String]
+    public var proposedByModel: Int
+    public var rejectedProposals: [String]
+    public var suiteSize: Int
+    public var commit: String?
+}
+
+/// What the gate decided.
+public struct GateReport: Sendable {
+    public var run: EvalRunResult
+    public var decision: EvalGateDecision
+    public var resultsJSON: String
+    public var junitXML: String
+    public var cycle: Int?
+    public var commit: String?
+    /// Why nothing was committed (standalone, or a closed cycle), when so.
+    public var note: String?
+}
+
+/// Eval generation (feedback → Promptfoo tests, a ratchet) and the gate.
+public enum EvalStages {
+    /// The suite's path inside the history and, for `file://` resolution, in the workspace.
+    static func suiteURL(_ ctx: LoopContext) -> URL { ctx.workspace.url(Layout.suite) }
+
+    /// The suite at `revision` (a new empty one when the history has none yet).
+    public static func suite(_ ctx: LoopContext, at revision: String? = nil) throws -> EvalSuite {
+        let snap = try ctx.history.snapshot(at: revision)
+        let text = try snap.text(Layout.suite) ?? baseSuite(project: ctx.config.project)
+        return try EvalSuite.parse(yaml: text, file: suiteURL(ctx))
+    }
+
+    /// The suite a loop starts with: one prompt (the task's question) and the provider that stands for the
+    /// cycle's recorded outputs.
+    public static func baseSuite(project: String) -> String {
+        """
+        description: \(JSONValue.string("\(project): Flywheel eval suite (a ratchet: it grows each cycle; remove cases only with flywheel evals prune)").canonicalText)
+        prompts:
+          - "{{question}}"
+        providers:
+          - id: flywheel:cycle-outputs
+            label: the cycle's agent outputs
+        tests: []
+
+        """
+    }
+
+    /// Compiles the open cycle's feedback into tests and merges them into `evals/promptfooconfig.yaml` (never
+    /// dropping a case), writing the cycle's `evals.yaml`; one commit, stage `evals`. llm-rubric cases are added
+    /// when a judge model is configured (without one they could only be reported as skipped).
+    public static func generate(_ ctx: LoopContext) throws -> GenerateReport {
+        let cycle = try ctx.history.openCycle()
+        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
+        guard !data.feedback.isEmpty else {
+            throw StageError("evals", "cycle \(cycle.number) has no feedback yet: run `flywheel feedback critique` or `feedback add` first")
+        }
+        let questions = data.questions
+        let judge = ctx.modelName(for: .judge) != nil
+        var candidates = EvalCompiler(cycle: cycle.number, includeRubric: judge).compile(data.feedback, questions: questions)
+        var proposed = 0
+        var rejected: [String] = []
+        if let model = try ctx.model(for: .evalGeneration) {
+            do {
+                let result = try EvalProposer(model: model, modelName: model.id, cycle: cycle.number).propose(data.feedback, questions: questions)
+                candidates += result.tests
+                proposed = result.tests.count
+                rejected = result.rejected.map { "\($0)" }
+            } catch {
+                throw StageError("evals", "eval-generation model \(model.id): \(error)")
+            }
+        }
+        var suite = try suite(ctx)
+        let existing = suite.tests.map(\.raw.jsonValue)
+        let pruned = EvalRatchet.ledger(fromSuiteMetadata: suite.document["metadata"].map(\.jsonValue))
+        let merge = EvalRatchet.merge(existing: existing, candidates: candidates, pruned: pruned)
+        for test in merge.added {
+            do {
+                _ = suite.append(try EvalTestCase(node: EvalJSON(test), file: Layout.suite))
+            } catch {
+                throw StageError("evals", "generated case \(EvalRatchet.id(of: test) ?? "?") is invalid: \(error)")
+            }
+        }
+        let suiteText = suite.yamlText()
+        // The written suite must load back (nothing half-valid reaches the history).
+        _ = try EvalSuite.parse(yaml: suiteText, file: suiteURL(ctx))
+        var extra = TreeChanges()
+        extra.write(Layout.suite, text: suiteText)
+        let ids = merge.added.compactMap(EvalRatchet.id(of:))
+        let (_, commit) = try ctx.history.commitToOpenCycle(
+            .evals, files: [Layout.CycleFile.evals: Data(EvalRatchet.renderCycleEvals(merge.added).utf8)], extra: extra,
+            body: "Added \(ids.count) case(s) from \(data.feedback.count) feedback record(s); suite has \(suite.tests.count) case(s)."
+        ) { c in
+            c.scores.suiteSize = suite.tests.count
+            c.scores.evalsAdded = ids.count
+        }
+        return GenerateReport(
+            cycle: cycle.number, added: ids, skipped: merge.skipped.map { "\($0.id): \($0.reason)" }, proposedByModel: proposed,
+            rejectedProposals: rejected, suiteSize: suite.tests.count, commit: commit?.hex)
+    }
+
+    /// Removes a case from the suite on purpose, recording why (stage `prune`).
+    public static func prune(_ ctx: LoopContext, id: String, reason: String) throws -> String? {
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw StageError("evals", "prune needs --why: the reason is recorded") }
+        var suite = try suite(ctx)
+        guard suite.remove(id: id, reason: reason) != nil else {
+            throw StageError("evals", "no case \(id) in \(Layout.suite) (only inline cases can be pruned)")
+        }
+        let text = suite.yamlText()
+        let cycle = try? ctx.history.openCycle().number
+        let commit = try ctx.history.commitStage(.prune, cycle: cycle, title: "evals: prune \(id)", body: "Why: \(reason)") { _ in
+            var changes = TreeChanges()
+            changes.write(Layout.suite, text: text)
+            return changes
+        }
+        return commit?.hex
+    }
+
+    // MARK: - The gate
+
+    /// Options of `flywheel evals run`.
+    public struct GateOptions: Sendable {
+        public var suite: URL?
+        public var cycle: Int?
+        public var minPassRate: Double?
+        public var standalone: Bool
+        public init(suite: URL? = nil, cycle: Int? = nil, minPassRate: Double? = nil, standalone: Bool = false) {
+            self.suite = suite
+            self.cycle = cycle
+            self.minPassRate = minPassRate
+            self.standalone = standalone
+        }
+    }
+
+    /// Grades the suite: tests with `providerOutput` on it; otherwise, in a cycle, on the cycle's outputs (the final
+    /// answer and summary of the trace named by `vars.trace_id` / `metadata.trace_id`, else the trace that answered the
+    /// same question). In the open cycle it commits `results.json` (stage `results`) and the figures in `cycle.json`.
+    public static func gate(_ ctx: LoopContext, options: GateOptions) throws -> GateReport {
+        var data: CycleData?
+        if !options.standalone, ctx.history.exists {
+            let number = try options.cycle ?? (try? ctx.history.openCycle().number) ?? ctx.history.cycles().last?.number
+            if let number { data = try CycleData.read(ctx.history, cycle: number) }
+        }
+        let suite: EvalSuite
+        if let file = options.suite {
+            suite = try EvalSuite.load(from: file)
+        } else if let data {
+            suite = try self.suite(ctx, at: data.revision)
+        } else {
+            throw StageError("evals", "no suite: pass --suite FILE or run inside a loop with a history")
+        }
+        let judge = try ctx.model(for: .judge)
+        let runner = EvalRunner(engine: EvalAssertionEngine(judge: judge))
+        let outputs = try data.map { try CycleOutputs($0) }
+        let run = runner.grade(suite: suite) { key in outputs?.output(for: key) }
+        let percent = (options.minPassRate ?? ctx.workspace.config?.gate.minPassRate).map { $0 * 100 }
+        let decision = EvalGate.decide(run.summary, suiteEnv: suite.env, environment: ctx.environment, loopThreshold: percent)
+        let results = EvalResultsJSON.write(run, suite: suite, options: .init(createdAt: ctx.now(), cycle: data?.cycle.number))
+        let junit = EvalJUnit.write(run, name: suite.description ?? "flywheel gate")
+        var report = GateReport(run: run, decision: decision, resultsJSON: results, junitXML: junit, cycle: data?.cycle.number)
+        guard let data else { report.note = "standalone: nothing committed"; return report }
+        guard data.cycle.status == .open else {
+            report.note = "cycle \(data.cycle.number) is closed: results not committed"
+            return report
+        }
+        let scores = figures(run, decision: decision, minPassRate: percent.map { $0 / 100 })
+        let (_, commit) = try ctx.history.commitToOpenCycle(
+            .results, files: [Layout.CycleFile.results: Data(results.utf8)], body: decision.message
+        ) { c in
+            c.scores.passRate = scores.passRate
+            c.scores.meanScore = scores.meanScore
+            c.scores.passed = scores.passed
+            c.scores.failed = scores.failed
+            c.scores.errors = scores.errors
+            c.scores.skipped = scores.skipped
+            c.scores.total = scores.total
+            c.scores.gatePassed = scores.gatePassed
+            c.scores.minPassRate = scores.minPassRate
+            c.scores.metrics = scores.metrics
+            c.scores.failuresByCategory = scores.failuresByCategory
+            c.scores.suiteSize = suite.tests.count
+        }
+        report.commit = commit?.hex
+        return report
+    }
+
+    /// The cycle figures of a run.
+    static func figures(_ run: EvalRunResult, decision: EvalGateDecision, minPassRate: Double?) -> CycleScores {
+        var s = CycleScores()
+        let sum = run.summary
+        s.passRate = sum.passRate / 100
+        s.passed = sum.passed
+        s.failed = sum.failed
+        s.errors = sum.errors
+        s.skipped = sum.skipped
+        s.total = sum.total
+        s.gatePassed = decision.exitCode == 0
+        s.minPassRate = minPassRate ?? decision.threshold / 100
+        s.meanScore = run.rows.isEmpty ? nil : run.rows.map(\.score).reduce(0, +) / Double(run.rows.count)
+        var metricSum: [String: Double] = [:], metricCount: [String: Int] = [:]
+        var byCategory: [String: Int] = [:]
+        for row in run.rows {
+            for (k, v) in row.namedScores { metricSum[k, default: 0] += v; metricCount[k, default: 0] += 1 }
+            if row.status == .failed || row.status == .error {
+                let category = row.metadata["category"]?.stringValue ?? "uncategorised"
+                byCategory[category, default: 0] += 1
+            }
+        }
+        s.metrics = metricSum.isEmpty ? nil : metricSum.reduce(into: [:]) { $0[$1.key] = $1.value / Double(metricCount[$1.key]!) }
+        s.failuresByCategory = byCategory
+        return s
+    }
+
+    /// Reads a results file written by Promptfoo itself (any of the three shapes) into the open cycle.
+    public static func importResults(_ ctx: LoopContext, file: URL) throws -> (rows: Int, commit: String?) {
+        guard let bytes = FileManager.default.contents(atPath: file.path) else { throw StageError("evals", "cannot read \(file.path)") }
+        let text = String(decoding: bytes, as: UTF8.self)
+        let parsed: EvalResultsFile
+        do { parsed = try EvalResultsJSON.read(text) } catch { throw StageError("evals", "\(file.path): \(error)") }
+        let summary = EvalSummary(rows: parsed.rows)
+        let decision = EvalGate.decide(summary, loopThreshold: ctx.workspace.config.map { $0.gate.minPassRate * 100 })
+        let run = EvalRunResult(rows: parsed.rows, summary: summary, prompts: [], providers: [], columns: [])
+        let scores = figures(run, decision: decision, minPassRate: ctx.workspace.config?.gate.minPassRate)
+        let (_, commit) = try ctx.history.commitToOpenCycle(
+            .results, files: [Layout.CycleFile.results: bytes], body: "Imported Promptfoo results from \(file.lastPathComponent). \(decision.message)"
+        ) { c in
+            c.scores.passRate = scores.passRate
+            c.scores.passed = scores.passed
+            c.scores.failed = scores.failed
+            c.scores.errors = scores.errors
+            c.scores.skipped = scores.skipped
+            c.scores.total = scores.total
+            c.scores.gatePassed = scores.gatePassed
+            c.scores.meanScore = scores.meanScore
+            c.scores.failuresByCategory = scores.failuresByCategory
+        }
+        return (parsed.rows.count, commit?.hex)
+    }
+}
+
+/// A cycle's outputs as the gate sees them: per trace, the text graded and the spans.
+struct CycleOutputs {
+    var byTrace: [String: EvalOutput] = [:]
+    var traceByQuestion: [String: String] = [:]
+
+    init(_ data: CycleData) throws {
+        let spans = try data.spans()
+        var spansByTrace: [String: [Span]] = [:]
+        for s in spans { spansByTrace[s.traceID, default: []].append(s) }
+        let questions = data.questions
+        for (trace, q) in questions.sorted(by: { $0.key < $1.key }) where traceByQuestion[Self.normalize(q)] == nil {
+            traceByQuestion[Self.normalize(q)] = trace
+        }
+        for (trace, traceSpans) in spansByTrace {
+            let files = data.outputs[trace] ?? [:]
+            var parts: [String] = []
+            if let answer = files["final_answer.md"] { parts.append(answer) }
+            if let summary = files["summary_answer.md"] { parts.append(summary) }
+            if parts.isEmpty, let root = traceSpans.first(where: { $0.parentSpanID.isEmpty }),
+               let out = root.attributes["output.value"]?.stringValue {
+                parts.append(out)
+            }
+            let starts = traceSpans.compactMap { TraceTime.parse($0.startTime) }
+            let ends = traceSpans.compactMap { TraceTime.parse($0.endTime) }
+            let latency = (starts.min().flatMap { s in ends.max().map { Double($0 - s) / 1e6 } })
+            var prompt = 0, completion = 0
+            for s in traceSpans {
+                prompt += Int(s.attributes["llm.token_count.prompt"]?.intValue ?? 0)
+                completion += Int(s.attributes["llm.token_count.completion"]?.intValue ?? 0)
+            }
+            byTrace[trace] = EvalOutput(
+                output: .string(parts.joined(separator: "\n\n")), latencyMs: latency,
+                tokenUsage: EvalTokenUsage(total: prompt + completion, prompt: prompt, completion: completion, numRequests: 1),
+                traceId: trace, traceSpans: traceSpans.map(Self.evalSpan))
+        }
+    }
+
+    func output(for key: EvalRowKey) -> EvalOutput? {
+        for candidate in [key.vars["trace_id"], key.metadata["trace_id"]] {
+            if let id = candidate?.stringValue, let out = byTrace[id] { return out }
+        }
+        if let q = key.vars["question"]?.stringValue, let trace = traceByQuestion[Self.normalize(q)] { return byTrace[trace] }
+        if let trace = traceByQuestion[Self.normalize(key.renderedPrompt)] { return byTrace[trace] }
+        return nil
+    }
+
+    static func normalize(_ q: String) -> String {
+        q.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    }
+
+    static func evalSpan(_ s: Span) -> EvalTraceSpan {
+        let isError = s.status.code == "STATUS_CODE_ERROR"
+        return EvalTraceSpan(
+            spanId: s.spanID, name: s.name, kind: s.kind, startNs: TraceTime.parse(s.startTime), endNs: TraceTime.parse(s.endTime),
+            statusCode: isError ? 2 : (s.status.code == "STATUS_CODE_OK" ? 1 : 0), statusMessage: s.status.message, isError: isError,
+            attributes: s.attributes.mapValues { EvalJSON($0) })
+    }
+}
+

@@ -1,0 +1,106 @@
+import Foundation
+
+/// What a feedback stage committed.
+public struct FeedbackReport: Sendable, Codable {
+    public var cycle: Int
+    /// Records added by this call, by source.
+    public var added: [String: Int]
+    /// Records in the cycle's feedback.jsonl after the commit.
+    public var total: Int
+    /// Model critic findings that failed validation, with why.
+    public var rejected: [String]
+    public var redactions: [String: Int]
+    public var commit: String?
+}
+
+/// The feedback stage: human notes (`add`, `import`), the rule critic (always) and an LLM critic (when configured),
+/// all validated, redacted and committed as the open cycle's `feedback.jsonl` (stage `feedback`).
+public enum FeedbackStage {
+    /// Adds records to the open cycle (merged with what is there, deduplicated by id).
+    /// - Throws: when a record's trace id is not a trace of the cycle; nothing is committed then.
+    public static func commit(_ ctx: LoopContext, records: [FeedbackRecord], rejected: [String] = [], note: String) throws -> FeedbackReport {
+        let cycle = try ctx.history.openCycle()
+        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
+        let known = Set(try data.traceIDs())
+        for r in records where !known.contains(r.traceID) {
+            throw StageError("feedback", "feedback \(r.feedbackID): trace_id \(r.traceID) is not a trace of cycle \(cycle.number)")
+        }
+        let redactor = try ctx.redactor()
+        var report = RedactionReport()
+        let clean = records.map { redact($0, redactor, &report) }
+        let merged = FeedbackStore.merge(data.feedback, clean)
+        var added: [String: Int] = [:]
+        let before = Set(data.feedback.map(\.feedbackID))
+        for r in merged where !before.contains(r.feedbackID) { added[r.source.rawValue, default: 0] += 1 }
+        let encoded = FeedbackStore.encode(merged)
+        let (_, commit) = try ctx.history.commitToOpenCycle(.feedback, files: [Layout.CycleFile.feedback: encoded], body: note)
+        return FeedbackReport(cycle: cycle.number, added: added, total: merged.count, rejected: rejected, redactions: report.counts, commit: commit?.hex)
+    }
+
+    /// Reads feedback files (JSONL or a JSON array), validated against the open cycle's traces. Records keyed by
+    /// `question: N` instead of a trace id are mapped to the trace of that question.
+    public static func load(_ ctx: LoopContext, files: [URL]) throws -> [FeedbackRecord] {
+        let cycle = try ctx.history.openCycle()
+        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
+        let known = Set(try data.traceIDs())
+        var out: [FeedbackRecord] = []
+        for url in files {
+            guard let bytes = FileManager.default.contents(atPath: url.path) else {
+                throw StageError("feedback", "cannot read \(url.path)")
+            }
+            out += try FeedbackParser.load(
+                bytes, file: url.path, knownTraceIDs: known, defaultCreatedAt: ctx.timestamp,
+                traceIDsByQuestion: data.traceIDsByQuestionNumber)
+        }
+        return out
+    }
+
+    /// The critics over the open cycle's runs: the deterministic rule critic always, the LLM critic when
+    /// `models.critic` is set. Human files given are imported in the same commit.
+    public static func critique(_ ctx: LoopContext, humanFiles: [URL] = []) throws -> FeedbackReport {
+        let cycle = try ctx.history.openCycle()
+        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
+        guard !data.traces.isEmpty else { throw StageError("feedback", "cycle \(cycle.number) has no traces yet: run `flywheel run` first") }
+        var records = try load(ctx, files: humanFiles)
+        let room = try dataRoom(ctx)
+        // Prohibited claims of earlier cycles' feedback keep being checked.
+        var earlier: [FeedbackRecord] = []
+        for c in try ctx.history.cycles() where c.number < cycle.number {
+            earlier += (try? CycleData.read(ctx.history, cycle: c.number).feedback) ?? []
+        }
+        let critic = RuleCritic(createdAt: ctx.timestamp)
+        records += critic.critique(runs: data.runs, dataRoom: room, earlierFeedback: earlier + records)
+        var rejected: [String] = []
+        if let model = try ctx.model(for: .critic) {
+            let llm = ModelCritic(model: model, modelName: model.id, createdAt: ctx.timestamp)
+            for run in data.runs {
+                do {
+                    let result = try llm.critique(run: run, dataRoom: room)
+                    records += result.records
+                    rejected += result.rejected
+                } catch {
+                    throw StageError("feedback", "critic model \(model.id) on trace \(run.traceID): \(error)")
+                }
+            }
+        }
+        let note = "Rule critic\(ctx.modelName(for: .critic).map { " and model critic (\($0))" } ?? "") over \(data.runs.count) run(s)"
+            + (humanFiles.isEmpty ? "" : "; human feedback from " + humanFiles.map(\.lastPathComponent).joined(separator: ", "))
+        return try commit(ctx, records: records, rejected: rejected, note: note + ".")
+    }
+
+    /// The data room the critics check citations against (empty when the loop has none).
+    static func dataRoom(_ ctx: LoopContext) throws -> DataRoom {
+        let url = ctx.workspace.url(ctx.config.dataroom ?? "dataroom")
+        guard FileManager.default.fileExists(atPath: url.path) else { return DataRoom(files: [:]) }
+        return try DataRoom.load(from: url)
+    }
+
+    static func redact(_ r: FeedbackRecord, _ redactor: Redactor, _ report: inout RedactionReport) -> FeedbackRecord {
+        var r = r
+        r.observation = redactor.redact(r.observation, report: &report)
+        r.evidence = redactor.redact(r.evidence, report: &report)
+        r.requiredObservations = r.requiredObservations.map { redactor.redact($0, report: &report) }
+        r.prohibitedClaims = r.prohibitedClaims.map { redactor.redact($0, report: &report) }
+        return r
+    }
+}

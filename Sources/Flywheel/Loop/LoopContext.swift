@@ -1,0 +1,51 @@
+import Foundation
+import GitStore
+
+/// What every stage needs: the workspace (loop.yaml, folder, history), the environment, a clock and a place to
+/// report progress. Stages read their inputs from the history (never the working folder, except the inputs a user
+/// brings: harness at cycle start, feedback files, the data room and the task set).
+public struct LoopContext: Sendable {
+    public let workspace: Workspace
+    public let environment: [String: String]
+    /// Progress lines (`[i/n] name`), printed by the CLI.
+    public let progress: @Sendable (String) -> Void
+    /// The time recorded in artifacts.
+    public let now: @Sendable () -> Date
+
+    public init(
+        workspace: Workspace, environment: [String: String] = ProcessInfo.processInfo.environment,
+        progress: @escaping @Sendable (String) -> Void = { _ in }, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.workspace = workspace
+        self.environment = environment
+        self.progress = progress
+        self.now = now
+    }
+
+    public var history: LoopHistory { workspace.history }
+    public var config: LoopConfig { workspace.config ?? LoopConfig(project: "Flywheel loop") }
+
+    /// The secret filter of this loop: the built-in kinds plus `loop.yaml`'s `redact.patterns`.
+    public func redactor() throws -> Redactor {
+        let patterns = (config.redact?.patterns ?? [:]).sorted { $0.key < $1.key }.map { RedactionPattern(kind: $0.key, pattern: $0.value) }
+        do {
+            return try Redactor(extraPatterns: patterns)
+        } catch {
+            throw ConfigError(file: Layout.loopConfig, line: nil, field: "redact.patterns", reason: "\(error)")
+        }
+    }
+
+    /// The time as ISO-8601 UTC seconds.
+    public var timestamp: String { ISO8601.string(now()) }
+}
+
+/// A stage failed with a message for the user, naming the stage (`[stage] …`).
+public struct StageError: Error, Sendable, CustomStringConvertible {
+    public var stage: String
+    public var message: String
+    public init(_ stage: String, _ message: String) {
+        self.stage = stage
+        self.message = message
+    }
+    public var description: String { "[\(stage)] \(message)" }
+}

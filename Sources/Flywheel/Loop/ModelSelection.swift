@@ -1,0 +1,47 @@
+import Foundation
+
+/// The loop's stages that may use a model.
+public enum ModelStage: String, Sendable, CaseIterable {
+    case agent, critic, evalGeneration = "eval_generation", judge, diagnosis
+}
+
+extension LoopContext {
+    /// The resolver of this loop: `openai:NAME` (OpenAI-compatible over libcurl, `OPENAI_BASE_URL`/`OPENAI_API_KEY`)
+    /// and `offline-example` (the labelled simulation).
+    public func modelResolver(seed: UInt64 = 1) -> ModelResolver {
+        var resolver = ModelResolver(environment: environment)
+        resolver.register(ModelResolver.offlineExampleName) { _ in OfflineExampleModel(seed: seed) }
+        return resolver
+    }
+
+    /// The model name configured for `stage` (`override` wins for the agent), nil when the stage runs deterministic only.
+    public func modelName(for stage: ModelStage, override: String? = nil) -> String? {
+        if let override, !override.isEmpty { return override }
+        let m = config.models
+        let name: String?
+        switch stage {
+        case .agent: name = m.agent
+        case .critic: name = m.critic
+        case .evalGeneration: name = m.evalGeneration
+        case .judge: name = m.judge
+        case .diagnosis: name = m.diagnosis
+        }
+        guard let name, !name.isEmpty, name != "none", name != "null" else { return nil }
+        return name
+    }
+
+    /// The model of `stage`, or nil when none is configured. The offline example model only plays the analyst, so
+    /// it is refused for the other stages with a clear message.
+    public func model(for stage: ModelStage, override: String? = nil, cassette: URL? = nil, cassetteMode: CassetteModel.Mode = .replayOrRecord, seed: UInt64 = 1) throws -> (any ChatModel)? {
+        guard let name = modelName(for: stage, override: override) else { return nil }
+        if stage != .agent, name == ModelResolver.offlineExampleName {
+            throw ConfigError(file: Layout.loopConfig, line: nil, field: "models.\(stage.rawValue)",
+                              reason: "offline-example only plays the analyst agent; use openai:NAME or leave \(stage.rawValue) empty")
+        }
+        do {
+            return try modelResolver(seed: seed).resolve(name, cassette: cassette, mode: cassetteMode)
+        } catch {
+            throw ConfigError(file: Layout.loopConfig, line: nil, field: "models.\(stage.rawValue)", reason: error.description)
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import GitStore
+
+/// Options of `flywheel run`.
+public struct RunOptions: Sendable {
+    /// How many questions of the task set (default: its `default_count`).
+    public var tasks: Int?
+    /// Overrides the agent's model (`openai:NAME`, `offline-example`).
+    public var model: String?
+    /// The batch seed (default: derived from the cycle number, so cycles differ but reruns repeat).
+    public var seed: UInt64?
+    /// An external agent command run per task instead of the built-in analyst.
+    public var agentCommand: String?
+    /// Record/replay the agent's model calls in this cassette.
+    public var cassette: URL?
+    public var cassetteMode: CassetteModel.Mode
+    /// Leave secrets in (explicit opt-out).
+    public var noRedact: Bool
+
+    public init(tasks: Int? = nil, model: String? = nil, seed: UInt64? = nil, agentCommand: String? = nil,
+                cassette: URL? = nil, cassetteMode: CassetteModel.Mode = .replayOrRecord, noRedact: Bool = false) {
+        self.tasks = tasks
+        self.model = model
+        self.seed = seed
+        self.agentCommand = agentCommand
+        self.cassette = cassette
+        self.cassetteMode = cassetteMode
+        self.noRedact = noRedact
+    }
+}
+
+/// What a run committed.
+public struct RunReport: Sendable, Codable {
+    public var cycle: Int
+    public var model: String
+    public var simulation: Bool
+    public var traceIDs: [String]
+    public var spans: Int
+    public var toolErrors: Int
+    public var tokens: Int
+    public var costUSD: Double?
+    public var meanLatencyMs: Double?
+    public var redactions: [String: Int]
+    public var commit: String?
+
+    enum CodingKeys: String, CodingKey {
+        case cycle, model, simulation, traceIDs = "trace_ids", spans, toolErrors = "tool_errors", tokens
+        case costUSD = "cost_usd", meanLatencyMs = "mean_latency_ms", redactions, commit
+    }
+}
+
+/// `flywheel run`: runs the task set against the open cycle's harness and commits `traces.jsonl` and `outputs/`
+/// (stage `traces`, one commit). Secrets are redacted from both before anything is written to git.
+public enum RunStage {
+    /// - Parameter progress: called before each task (`done`, `total`, question) and once at the end.
+    public static func run(_ ctx: LoopContext, options: RunOptions, progress: @escaping (Int, Int, String) -> Void = { _, _, _ in }) throws -> RunReport {
+        let history = ctx.history
+        let cycle = try history.openCycle()
+        let data = try CycleData.read(history, cycle: cycle.number, revision: history.ref)
+        guard data.traces.isEmpty else {
+            throw StageError("run", "cycle \(cycle.number) already has traces; start a new cycle to run again")
+        }
+        let tasksPath = ctx.config.tasks ?? "tasks/questions.yaml"
+        let tasks = try TaskSet.load(ctx.workspace.url(tasksPath), name: tasksPath).selected(options.tasks, file: tasksPath)
+        let seed = options.seed ?? UInt64(1000 + cycle.number)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("flywheel-run-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let outputsRoot = scratch.appendingPathComponent("outputs")
+        try FileManager.default.createDirectory(at: outputsRoot, withIntermediateDirectories: true)
+
+        var traces = Data()
+        var modelLabel = "external agent"
+        var simulation = false
+        var tokens = 0
+        if let command = options.agentCommand ?? ctx.config.agentCommand {
+            traces = try runExternal(command, tasks: tasks, seed: seed, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, progress: progress)
+            modelLabel = "external: \(command)"
+        } else {
+            // The harness is the cycle's (from git), not whatever the working folder holds now.
+            let harnessDir = scratch.appendingPathComponent("harness")
+            for (path, text) in data.harness {
+                let url = harnessDir.appendingPathComponent(path)
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data(text.utf8).write(to: url)
+            }
+            let harness: Harness
+            do { harness = try Harness.load(from: harnessDir) } catch {
+                throw StageError("run", "the harness of cycle \(cycle.number) (harness/ in the history): \(error)")
+            }
+            let modelName = ctx.modelName(for: .agent, override: options.model) ?? harness.modelName
+            guard let model = try ctx.model(for: .agent, override: modelName, cassette: options.cassette, cassetteMode: options.cassetteMode, seed: seed) else {
+                throw StageError("run", "no agent model: set models.agent in loop.yaml or pass --model")
+            }
+            modelLabel = model.label
+            simulation = model.isSimulation
+            let dataroomPath = ctx.config.dataroom ?? "dataroom"
+            let dataroom = ctx.workspace.url(dataroomPath)
+            guard FileManager.default.fileExists(atPath: dataroom.path) else {
+                throw ConfigError(file: Layout.loopConfig, line: nil, field: "dataroom", reason: "no such folder: \(dataroomPath)")
+            }
+            let agent = AnalystAgent(harness: harness, dataRoom: dataroom, model: model, seed: seed)
+            // SOURCE_DATE_EPOCH makes span times reproducible (a replayed cassette then gives byte-identical traces).
+            let clock: any AgentClock = ctx.environment["SOURCE_DATE_EPOCH"].flatMap(Double.init)
+                .map { SteppingAgentClock(start: Date(timeIntervalSince1970: $0)) } ?? SystemAgentClock()
+            let batch = agent.runBatch(tasks: tasks, seed: seed, outputsRoot: outputsRoot, projectID: ctx.config.project,
+                                       serviceName: "flywheel-agent", clock: clock) { done, total, task in progress(done, total, task.question) }
+            traces = batch.traces
+            tokens = batch.runs.reduce(0) { $0 + $1.usage.totalTokens }
+            if let failure = batch.runs.first(where: { $0.finalAnswer == nil && $0.events.isEmpty }) {
+                throw StageError("run", "the agent produced nothing for \"\(failure.question)\"")
+            }
+        }
+
+        // Redact, validate and normalise before anything reaches git.
+        let redactor: Redactor? = options.noRedact ? nil : try ctx.redactor()
+        let imported: TraceImportResult
+        do {
+            imported = try TraceImporter.importData(traces, name: Layout.cycleFile(cycle.number, Layout.CycleFile.traces), format: .halo, redactor: redactor)
+        } catch {
+            throw StageError("run", "the run's traces are not valid HALO JSONL: \(error)")
+        }
+        var redactions = imported.redaction.counts
+        var files: [String: Data] = [Layout.CycleFile.traces: imported.normalizedData]
+        let fm = FileManager.default
+        if let walker = fm.enumerator(at: outputsRoot, includingPropertiesForKeys: [.isRegularFileKey]) {
+            let base = outputsRoot.resolvingSymlinksInPath().path
+            for case let url as URL in walker where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+                let rel = String(url.resolvingSymlinksInPath().path.dropFirst(base.count + 1))
+                var bytes = try Data(contentsOf: url)
+                if let redactor, let text = String(data: bytes, encoding: .utf8) {
+                    var report = RedactionReport()
+                    bytes = Data(redactor.redact(text, report: &report).utf8)
+                    for (k, v) in report.counts { redactions[k, default: 0] += v }
+                }
+                files["\(Layout.CycleFile.outputs)/\(rel)"] = bytes
+            }
+        }
+
+        let store = try TraceStore(data: imported.normalizedData)
+        let spans = store.traces.reduce(0) { $0 + $1.spanCount }
+        let toolErrors = store.traces.reduce(0) { $0 + $1.toolErrorSpanCount }
+        if tokens == 0 { tokens = Int(store.traces.reduce(Int64(0)) { $0 + $1.inputTokens + $1.outputTokens }) }
+        let durations = store.traces.compactMap(\.durationNanos).map { Double($0) / 1e6 }
+        let meanLatency = durations.isEmpty ? nil : durations.reduce(0, +) / Double(durations.count)
+        let traceIDs = store.traces.map(\.traceID)
+        let body = "Ran \(traceIDs.count) task(s) with \(modelLabel); \(spans) spans, \(toolErrors) tool errors."
+            + (redactions.isEmpty ? "" : " Redacted: " + redactions.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") + ".")
+        let (_, commit) = try history.commitToOpenCycle(.traces, files: files, body: body) { c in
+            c.scores.traces = traceIDs.count
+            c.scores.spans = spans
+            c.scores.toolErrors = toolErrors
+            c.scores.tokens = tokens
+            c.scores.latencyMs = meanLatency
+            c.models["agent"] = modelLabel
+        }
+        return RunReport(
+            cycle: cycle.number, model: modelLabel, simulation: simulation, traceIDs: traceIDs, spans: spans, toolErrors: toolErrors,
+            tokens: tokens, costUSD: nil, meanLatencyMs: meanLatency, redactions: redactions, commit: commit?.hex)
+    }
+
+    /// Runs an external agent per task; its spans (HALO JSONL written to `$FLYWHEEL_TRACE_FILE`) are concatenated.
+    static func runExternal(
+        _ command: String, tasks: [AgentTask], seed: UInt64, outputsRoot: URL, scratch: URL, ctx: LoopContext,
+        progress: (Int, Int, String) -> Void
+    ) throws -> Data {
+        let runner = ExternalAgentRunner(command: command, workingDirectory: ctx.workspace.folder, environment: ctx.environment)
+        var traces = Data()
+        for (i, task) in tasks.enumerated() {
+            progress(i, tasks.count, task.question)
+            let traceID = AnalystAgent.traceID(seed: seed, index: i + 1)
+            let dir = outputsRoot.appendingPathComponent(traceID)
+            let traceFile = scratch.appendingPathComponent("trace-\(i + 1).jsonl")
+            let result: ExternalRunResult
+            do {
+                result = try runner.run(task: task.question, taskID: task.id, traceID: traceID, outputDirectory: dir, traceFile: traceFile)
+            } catch {
+                throw StageError("run", "external agent on \(task.id): \(error)")
+            }
+            guard result.exitStatus == 0, !result.timedOut else {
+                throw StageError("run", "external agent on \(task.id) \(result.timedOut ? "timed out" : "exited with \(result.exitStatus)"): \(result.stderr.suffix(500))")
+            }
+            guard var data = result.traceData, !data.isEmpty else {
+                throw StageError("run", "external agent on \(task.id) wrote no trace to $FLYWHEEL_TRACE_FILE")
+            }
+            if data.last != 0x0A { data.append(0x0A) }
+            traces.append(data)
+            if let answer = result.finalAnswer, !answer.isEmpty {
+                try? Data((answer + "\n").utf8).write(to: dir.appendingPathComponent("final_answer.md"))
+            }
+            let meta: JSONValue = ["question_id": .string(task.id), "question": .string(task.question), "trace_id": .string(traceID)]
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try Data((meta.canonicalText + "\n").utf8).write(to: dir.appendingPathComponent("task.json"))
+        }
+        progress(tasks.count, tasks.count, tasks.last?.question ?? "")
+        return traces
+    }
+}

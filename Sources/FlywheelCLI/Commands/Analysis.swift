@@ -1,0 +1,85 @@
+import ArgumentParser
+import Flywheel
+import Foundation
+
+/// `flywheel diagnose`.
+struct Diagnose: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find failure modes and rank harness changes, with trace ids as evidence (stage diagnosis).")
+    @OptionGroup var repoOptions: RepoOptions
+    @OptionGroup var output: JSONOption
+    @Option(name: .long, help: "Diagnose this cycle (default: the open cycle).") var cycle: String?
+    @Option(name: .long, help: "Diagnose a bare HALO trace file instead of a cycle (nothing committed).") var traces: String?
+
+    func validate() throws {
+        if cycle != nil && traces != nil { throw ValidationError("use --cycle or --traces, not both") }
+    }
+
+    func run() throws {
+        let diagnosis: Diagnosis
+        var commit: String?
+        if let traces {
+            let url = URL(fileURLWithPath: traces, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+            diagnosis = try Diagnoser.diagnose(traces: url)
+        } else {
+            let ctx = try loopContext(repoOptions, quiet: true)
+            let number = try cycle.map { try parseCycle($0, history: ctx.history) }
+            (diagnosis, commit) = try AnalysisStages.diagnose(ctx, cycle: number)
+        }
+        if output.json {
+            print(String(decoding: diagnosis.encoded(), as: UTF8.self), terminator: "")
+            return
+        }
+        print("Failure modes (most important first):")
+        for fm in diagnosis.failureModes {
+            print("  \(fm.id) — \(fm.title) [\(fm.kind.rawValue)] ×\(fm.count), traces: \(fm.traceIDs.prefix(3).joined(separator: ", "))\(fm.traceIDs.count > 3 ? ", …" : "")")
+        }
+        print("Recommendations:")
+        for r in diagnosis.recommendations {
+            print("  \(r.rank). \(r.title) [\(r.area.rawValue), confidence \(r.confidence.rawValue), effort \(r.effort.rawValue)] (\(r.id))")
+        }
+        for o in diagnosis.outcomes { print("  outcome of \(o.recommendationID): \(o.status.rawValue)") }
+        if let commit { print("Committed diagnosis.json (\(commit.prefix(7)))") }
+    }
+}
+
+/// `flywheel handoff`.
+struct Handoff: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write handoff.md for a coding agent (stage handoff) and print it.")
+    @OptionGroup var repoOptions: RepoOptions
+    @Flag(name: .long, help: "Do not print the handoff.") var quiet = false
+
+    func run() throws {
+        let (markdown, _) = try AnalysisStages.handoff(try loopContext(repoOptions, quiet: true))
+        if !quiet { print(markdown, terminator: markdown.hasSuffix("\n") ? "" : "\n") }
+    }
+}
+
+/// `flywheel loop`: one cycle end to end.
+struct Loop: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One cycle end to end: start, run, critique, evals, gate, diagnose, handoff, close — each stage its own commit.")
+    @OptionGroup var repoOptions: RepoOptions
+    @OptionGroup var output: JSONOption
+    @Option(name: .long, help: "Human feedback files to import this cycle.") var feedback: [String] = []
+    @Option(name: .long, parsing: .upToNextOption, help: "Harness paths to snapshot (default: loop.yaml's).") var harness: [String] = []
+    @Option(name: .long, help: "What changed in the harness since the last cycle.") var summary: String?
+    @Option(name: .long, help: "Run the first N questions.") var tasks: Int?
+    @Option(name: .long, help: "The agent's model.") var model: String?
+    @Option(name: .long, help: "The seed.") var seed: UInt64?
+    @Option(name: .long, help: "An external agent command per task.") var agentCmd: String?
+
+    func run() throws {
+        let ctx = try loopContext(repoOptions, quiet: output.json)
+        let report = try LoopRunner.runCycle(ctx, options: LoopOptions(
+            run: RunOptions(tasks: tasks, model: model, seed: seed, agentCommand: agentCmd),
+            feedbackFiles: feedback.map { ctx.workspace.url($0) }, harnessPaths: harness, summary: summary)
+        ) { done, total, question in
+            if !output.json { Terminal.progress(done, total, String(question.prefix(60))) }
+        }
+        if output.json { try Terminal.printJSON(report); return }
+        print(String(format: "Cycle %d closed (%@): gate %@, pass rate %.1f%%; %d eval case(s), %d failure mode(s)",
+                     report.cycle, report.tag, report.gatePassed ? "passed" : "failed", report.passRate * 100, report.suiteSize, report.failureModes))
+        if let top = report.topRecommendation { print("Next change (see handoff.md): \(top)") }
+    }
+}

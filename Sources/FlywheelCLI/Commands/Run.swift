@@ -1,0 +1,51 @@
+import ArgumentParser
+import Flywheel
+import Foundation
+
+/// `flywheel run`: run the task set against the open cycle's harness.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the task set against the open cycle's harness; commit traces.jsonl and outputs/ (stage traces).",
+        discussion: """
+            The agent's model is models.agent of loop.yaml (or --model): openai:NAME for an OpenAI-compatible server \
+            (OPENAI_BASE_URL, OPENAI_API_KEY), offline-example for the offline simulation. With --agent-cmd, an \
+            external agent runs per task: the question on stdin and in FLYWHEEL_TASK; it writes HALO JSONL to \
+            $FLYWHEEL_TRACE_FILE (trace id $FLYWHEEL_TRACE_ID) and artifacts to $FLYWHEEL_OUTPUT_DIR.
+            """)
+
+    @OptionGroup var repoOptions: RepoOptions
+    @OptionGroup var output: JSONOption
+    @Option(name: .long, help: "Run the first N questions of the task set.") var tasks: Int?
+    @Option(name: .long, help: "The agent's model (overrides loop.yaml).") var model: String?
+    @Option(name: .long, help: "The seed (default: derived from the cycle number).") var seed: UInt64?
+    @Option(name: .long, help: "Run this external agent command per task instead of the built-in analyst.") var agentCmd: String?
+    @Option(name: .long, help: "Record model calls into / replay them from this cassette file.") var cassette: String?
+    @Option(name: .long, help: "Cassette mode: record, replay, or auto (replay what is there, record the rest).") var cassetteMode: String = "auto"
+    @Flag(name: .long, help: "Do not redact secrets from traces and outputs (explicit opt-out).") var noRedact = false
+
+    func validate() throws {
+        if let tasks, tasks < 1 { throw ValidationError("--tasks must be at least 1") }
+        guard ["record", "replay", "auto"].contains(cassetteMode) else { throw ValidationError("--cassette-mode must be record, replay or auto") }
+    }
+
+    func run() throws {
+        let ctx = try loopContext(repoOptions)
+        let mode: CassetteModel.Mode = cassetteMode == "record" ? .record : cassetteMode == "replay" ? .replay : .replayOrRecord
+        let options = RunOptions(
+            tasks: tasks, model: model, seed: seed, agentCommand: agentCmd, cassette: cassette.map { ctx.workspace.url($0) },
+            cassetteMode: mode, noRedact: noRedact)
+        let report = try RunStage.run(ctx, options: options) { done, total, question in
+            if !output.json { Terminal.progress(done, total, String(question.prefix(60))) }
+        }
+        if output.json { try Terminal.printJSON(report); return }
+        print("Cycle \(report.cycle): \(report.traceIDs.count) trace(s), \(report.spans) spans, \(report.toolErrors) tool errors, \(report.tokens) tokens — \(report.model)")
+        if !report.redactions.isEmpty {
+            print("Redacted: " + report.redactions.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
+        }
+    }
+}
+
+/// The loop context of a command: workspace, environment, progress lines on stdout.
+func loopContext(_ repoOptions: RepoOptions, quiet: Bool = false) throws -> LoopContext {
+    LoopContext(workspace: try repoOptions.workspace(), progress: { line in if !quiet { print(line) } })
+}
