@@ -139,12 +139,12 @@ enum CyclePage {
         let hasPrev = i.previous != nil
         let traceIDs = Set(i.traces.map(\.id))
         let caseIDs = Set((i.rows ?? []).map(\.caseID))
-        func fig(_ label: String, _ f: (CycleScores) -> Double?, _ fmt: (Double?) -> String, rate: Bool = false, higherIsBetter: Bool = true, digits: Int = 2, unit: String = "") -> Figure {
+        func fig(_ label: String, _ f: (CycleScores) -> Double?, _ fmt: (Double?) -> String, rate: Bool = false, higherIsBetter: Bool? = true, digits: Int = 2, unit: String = "") -> Figure {
             let a = p.flatMap(f), b = f(s)
             var delta = rate ? Format.deltaPoints(a, b) : Format.delta(a, b, digits: digits)
             if !unit.isEmpty, !delta.isEmpty { delta += unit }
             var cls = ""
-            if let a, let b, abs(b - a) > 1e-9 { cls = ((b > a) == higherIsBetter) ? "better" : "worse" }
+            if let a, let b, abs(b - a) > 1e-9, let higherIsBetter { cls = ((b > a) == higherIsBetter) ? "better" : "worse" }
             return Figure(label: label, value: fmt(b), previousValue: fmt(a), delta: delta, deltaClass: cls, hasPrevious: hasPrev)
         }
         let dbl: (Int?) -> Double? = { $0.map(Double.init) }
@@ -155,10 +155,10 @@ enum CyclePage {
             fig("Failed", { dbl($0.failed) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: false, digits: 0),
             fig("Errors", { dbl($0.errors) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: false, digits: 0),
             fig("Skipped", { dbl($0.skipped) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: false, digits: 0),
-            fig("Suite size", { dbl($0.suiteSize) }, { Format.int($0.map { Int($0) }) }, digits: 0),
-            fig("Evals added", { dbl($0.evalsAdded) }, { Format.int($0.map { Int($0) }) }, digits: 0),
-            fig("Traces", { dbl($0.traces) }, { Format.int($0.map { Int($0) }) }, digits: 0),
-            fig("Spans", { dbl($0.spans) }, { Format.int($0.map { Int($0) }) }, digits: 0),
+            fig("Suite size", { dbl($0.suiteSize) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: nil, digits: 0),
+            fig("Evals added", { dbl($0.evalsAdded) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: nil, digits: 0),
+            fig("Traces", { dbl($0.traces) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: nil, digits: 0),
+            fig("Spans", { dbl($0.spans) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: nil, digits: 0),
             fig("Tool errors", { dbl($0.toolErrors) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: false, digits: 0),
             fig("Tokens", { dbl($0.tokens) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: false, digits: 0),
             fig("Cost", \.costUSD, Format.cost, higherIsBetter: false, digits: 4, unit: " USD"),

@@ -232,6 +232,7 @@ enum Format {
     static func ms(_ v: Double?) -> String {
         guard let v, v.isFinite else { return "–" }
         if v >= 1000 { return fixed(v / 1000, 2) + " s" }
+        if v < 10 { return fixed(v, 1) + " ms" }
         return fixed(v, 0) + " ms"
     }
 
