@@ -215,7 +215,7 @@ enum Format {
     static func int(_ v: Int?) -> String {
         guard let v else { return "–" }
         // Thousands separators, deterministic.
-        let s = String(abs(v))
+        let s = String(v.magnitude)
         var out = ""
         for (i, c) in s.enumerated() {
             if i > 0 && (s.count - i) % 3 == 0 { out += "," }

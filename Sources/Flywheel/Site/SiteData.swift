@@ -108,8 +108,10 @@ struct SpanRecord: Sendable, Hashable {
         }
         return nil
     }
-    var inputTokens: Int { Int(attributes["inference.llm.input_tokens"]?.intValue ?? 0) }
-    var outputTokens: Int { Int(attributes["inference.llm.output_tokens"]?.intValue ?? 0) }
+    var inputTokens: Int { Self.tokens(attributes["inference.llm.input_tokens"]) }
+    var outputTokens: Int { Self.tokens(attributes["inference.llm.output_tokens"]) }
+    /// A token count, clamped so sums can never overflow (bad input shows as a large number, never a crash).
+    static func tokens(_ v: JSONValue?) -> Int { Int(min(max(v?.intValue ?? 0, 0), 1_000_000_000_000)) }
 }
 
 /// The spans of one trace in file order.
@@ -145,6 +147,8 @@ enum Timestamp {
         guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16),
             let se = num(17..<19)
         else { return nil }
+        // Nanoseconds since 1970 fit in Int64 (and differences never overflow) only for a bounded range of years.
+        guard (1970...2250).contains(y), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61 else { return nil }
         var frac: Int64 = 0
         var i = 19
         if i < u.count, u[i] == 46 {
