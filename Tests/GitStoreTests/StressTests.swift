@@ -76,7 +76,7 @@ struct StressTests {
         try Self.expectFsckClean(url)
     }
 
-    @Test("a writer killed at random moments (10 times) leaves a consistent repository")
+    @Test("a writer killed at random moments (10 times, some in large commits) leaves a consistent repository")
     func killedWriter() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.stress.path), "build gitstore-stress first")
         let dir = TestPaths.scratch("gitstore-crash")
@@ -86,8 +86,11 @@ struct StressTests {
         var staleLocks = 0
         for round in 1...10 {
             let out = dir.appendingPathComponent("round\(round).out")
+            // Every third round commits 80 files at a time: blobs written on several threads.
+            let (files, bytes) = round % 3 == 0 ? (80, 20_000) : (3, 2000)
             let p = try Self.start(
-                [url.path, "--ref", ref, "--count", "0", "--files-per-commit", "3", "--bytes", "2000", "--label", "r\(round)"],
+                [url.path, "--ref", ref, "--count", "0", "--files-per-commit", "\(files)", "--bytes", "\(bytes)",
+                 "--label", "r\(round)"],
                 output: out)
             usleep(UInt32.random(in: 80_000...400_000))
             kill(p.processIdentifier, SIGKILL)
