@@ -225,6 +225,7 @@ for run in 1...runs {
     }
     print("  run \(run): GitStore \(format(store.last!))")
     print("         git CLI  \(format(cli.last!))")
+    print(String(format: "         ratio    wall %.2f, cpu %.2f", store.last!.wall / cli.last!.wall, store.last!.cpu / cli.last!.cpu))
 }
 
 cleanUp()
@@ -236,6 +237,8 @@ print(String(format: "git add -A && commit:   %.3f s wall, %.3f s cpu (median)",
 print(String(format: "ratio GitStore/CLI:     wall %.2f, cpu %.2f (target <= 0.50)", s / c, sc / cc))
 print(String(format: "best run:               GitStore %.3f s, git CLI %.3f s wall (ratio %.2f)",
              store.map(\.wall).min()!, cli.map(\.wall).min()!, store.map(\.wall).min()! / cli.map(\.wall).min()!))
+print(String(format: "cores busy (cpu/wall):  GitStore %.2f, git CLI %.2f (median)",
+             median(store.map { $0.cpu / $0.wall }), median(cli.map { $0.cpu / $0.wall })))
 print("load average at end:    \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?")")
 print("object store size:      GitStore \(storeSize) KB, git CLI \(cliSize) KB")
 print("same root tree:         \(storeTree == cliTree ? "yes" : "NO") (\(storeTree.prefix(12)))")
