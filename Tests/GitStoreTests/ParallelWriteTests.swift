@@ -99,7 +99,7 @@ struct ParallelWriteTests {
     @Test("one large change set makes the same ids as the same files written a few at a time")
     func sameIDsAsSerial() throws {
         let files = Self.files(90, seed: 7, prefix: "evals")
-        let (big, bigURL) = try makeRepository("parallel-one")
+        let (big, bigURL) = try makeRepository("parallel-one", bare: false)  // workers open its .git folder
         let (small, _) = try makeRepository("parallel-steps")
         let whole = try big.writeTree(files: files)
 
