@@ -1,13 +1,15 @@
 // bench-git: how long GitStore takes to commit one big cycle, against the git CLI doing the same.
 //
 //   swift build -c release --product bench-git && .build/release/bench-git [--runs N] [--files N] [--megabytes N]
-//                                                                          [--level 0-9] [--gitstore-only]
+//                                                                          [--gitstore-only]
 //
 // Makes `files` files totalling `megabytes` MB (deterministic: mixed sizes, mostly word-like text that compresses
 // like logs and traces do, some random bytes), then times
 //   GitStore: `commit(onto:message:author:change:)` of all of them into a new bare repository, and
 //   git CLI: `git add -A && git commit -q` in a work tree holding the same files (both commands timed).
-// Both must produce the same root tree id (checked). Prints the median of `runs` runs, the ratio and peak memory.
+// Both must produce the same root tree id (checked). Prints each run's wall and CPU time (user + system, from
+// getrusage: the machine is shared, so wall time is noisy and CPU time is the steadier figure), the medians of `runs`
+// runs, the ratios and peak memory. The two sides alternate which goes first.
 import Foundation
 import GitStore
 
@@ -17,7 +19,6 @@ var runs = 3
 var fileCount = 500
 var megabytes = 50
 var gitStoreOnly = false
-var level = 1
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let arg = arguments.next() {
     switch arg {
@@ -25,10 +26,9 @@ while let arg = arguments.next() {
     case "--files": fileCount = Int(arguments.next() ?? "") ?? fileCount
     case "--megabytes": megabytes = Int(arguments.next() ?? "") ?? megabytes
     case "--gitstore-only": gitStoreOnly = true  // for profiling
-    case "--level": level = Int(arguments.next() ?? "") ?? level  // Repository.packCompressionLevel
     default:
         FileHandle.standardError.write(
-            Data("usage: bench-git [--runs N] [--files N] [--megabytes N] [--level 0-9] [--gitstore-only]\n".utf8))
+            Data("usage: bench-git [--runs N] [--files N] [--megabytes N] [--gitstore-only]\n".utf8))
         exit(2)
     }
 }
@@ -123,12 +123,25 @@ func sh(_ command: String, cwd: URL) -> (Int32, String) {
 
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
-/// CPU seconds (user + system) used so far by this process, or by its waited-for children.
-func cpuSeconds(children: Bool = false) -> Double {
+/// CPU seconds (user, system) used so far by this process (all its threads), or by its waited-for children.
+func cpuSeconds(children: Bool = false) -> (user: Double, system: Double) {
     var usage = rusage()
     getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &usage)
     func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-    return s(usage.ru_utime) + s(usage.ru_stime)
+    return (s(usage.ru_utime), s(usage.ru_stime))
+}
+
+/// Wall time and CPU time (user, system) of `body`.
+struct Timing {
+    var wall = 0.0, user = 0.0, system = 0.0
+    var cpu: Double { user + system }
+}
+
+func measure(children: Bool, _ body: () throws -> Void) rethrows -> Timing {
+    let c0 = cpuSeconds(children: children)
+    let wall = try seconds(body)
+    let c1 = cpuSeconds(children: children)
+    return Timing(wall: wall, user: c1.user - c0.user, system: c1.system - c0.system)
 }
 
 func peakMemoryMB() -> Double {
@@ -143,70 +156,89 @@ let fm = FileManager.default
 let files = makeFiles(count: fileCount, totalBytes: megabytes * 1_000_000)
 let total = files.values.reduce(0) { $0 + $1.count }
 print("bench-git: \(files.count) files, \(String(format: "%.1f", Double(total) / 1e6)) MB, \(runs) run(s),"
-    + " packCompressionLevel \(level), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    + " \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
-var storeTimes: [Double] = []
-var cliTimes: [Double] = []
-var storeCPU: [Double] = []
-var cliCPU: [Double] = []
+var store: [Timing] = []
+var cli: [Timing] = []
 var storeTree = "", cliTree = ""
 var storeSize = "", cliSize = ""
 let author = Signature(name: "Bench", email: "bench@localhost", time: 1_700_000_000)
+// Every run's folders are removed at the end, not between runs: ext4 skips recently freed inodes when it allocates
+// new ones, so deleting thousands of files right before a timed run would slow down whichever side runs next.
+var roots: [URL] = []
+@MainActor func cleanUp() { for root in roots { try? fm.removeItem(at: root) } }
+
+func format(_ t: Timing) -> String {
+    String(format: "%.3f s (cpu %.3f = user %.3f + sys %.3f)", t.wall, t.cpu, t.user, t.system)
+}
 
 for run in 1...runs {
     let root = fm.temporaryDirectory.appendingPathComponent("bench-git-\(getpid())-\(run)", isDirectory: true)
     try? fm.removeItem(at: root)
     try fm.createDirectory(at: root, withIntermediateDirectories: true)
-    defer { try? fm.removeItem(at: root) }
+    roots.append(root)
 
-    // GitStore
+    // The CLI's work tree and an empty repository for each side, written before any timing starts.
     let bare = root.appendingPathComponent("store.git")
     let repo = try Repository.create(at: bare)
-    repo.packCompressionLevel = level
-    var commit: ObjectID?
-    let c1 = cpuSeconds()
-    let t1 = try seconds {
-        commit = try repo.commit(onto: "refs/heads/main", message: "cycle 1\n", author: author) { _ in
-            TreeChanges(writes: files)
+    let work = root.appendingPathComponent("work")
+    if !gitStoreOnly {
+        for (path, data) in files {
+            let url = work.appendingPathComponent(path)
+            try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try data.write(to: url)
         }
+        sh("git init -q -b main .", cwd: work)
     }
-    storeTimes.append(t1)
-    storeCPU.append(cpuSeconds() - c1)
-    storeTree = try repo.treeOfCommit(commit!).hex
-    storeSize = sh("du -sk store.git | cut -f1", cwd: root).1.trimmingCharacters(in: .whitespacesAndNewlines)
+    sh("sync", cwd: root)
+
+    func runGitStore() throws {
+        var commit: ObjectID?
+        store.append(try measure(children: false) {
+            commit = try repo.commit(onto: "refs/heads/main", message: "cycle 1\n", author: author) { _ in
+                TreeChanges(writes: files)
+            }
+        })
+        storeTree = try repo.treeOfCommit(commit!).hex
+        storeSize = sh("du -sk store.git | cut -f1", cwd: root).1.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    func runCLI() {
+        var status: Int32 = 0
+        cli.append(measure(children: true) { status = sh("git add -A && git commit -q -m 'cycle 1'", cwd: work).0 })
+        guard status == 0 else { print("git CLI failed"); cleanUp(); exit(1) }
+        cliTree = sh("git rev-parse HEAD^{tree}", cwd: work).1.trimmingCharacters(in: .whitespacesAndNewlines)
+        cliSize = sh("du -sk .git/objects | cut -f1", cwd: work).1.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 
     if gitStoreOnly {
-        print(String(format: "  run %d: GitStore %.3f s (cpu %.3f)", run, t1, storeCPU.last!))
+        try runGitStore()
+        print("  run \(run): GitStore \(format(store.last!))")
         continue
     }
-
-    // git CLI (files written before timing starts)
-    let work = root.appendingPathComponent("work")
-    for (path, data) in files {
-        let url = work.appendingPathComponent(path)
-        try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try data.write(to: url)
+    // Alternate which side goes first, so neither always meets a busier page cache or disk.
+    if run % 2 == 1 {
+        try runGitStore()
+        runCLI()
+    } else {
+        runCLI()
+        try runGitStore()
     }
-    sh("git init -q -b main .", cwd: work)
-    sh("sync", cwd: work)
-    var status: Int32 = 0
-    let c2 = cpuSeconds(children: true)
-    let t2 = seconds { status = sh("git add -A && git commit -q -m 'cycle 1'", cwd: work).0 }
-    guard status == 0 else { print("git CLI failed"); exit(1) }
-    cliTimes.append(t2)
-    cliCPU.append(cpuSeconds(children: true) - c2)
-    cliTree = sh("git rev-parse HEAD^{tree}", cwd: work).1.trimmingCharacters(in: .whitespacesAndNewlines)
-    cliSize = sh("du -sk .git/objects | cut -f1", cwd: work).1.trimmingCharacters(in: .whitespacesAndNewlines)
-    print(String(format: "  run %d: GitStore %.3f s (cpu %.3f), git CLI %.3f s (cpu %.3f)", run, t1, storeCPU.last!, t2, cliCPU.last!))
+    print("  run \(run): GitStore \(format(store.last!))")
+    print("         git CLI  \(format(cli.last!))")
+    print(String(format: "         ratio    wall %.2f, cpu %.2f", store.last!.wall / cli.last!.wall, store.last!.cpu / cli.last!.cpu))
 }
 
+cleanUp()
 if gitStoreOnly { exit(0) }
-let s = median(storeTimes), c = median(cliTimes)
-print(String(format: "GitStore commit:        %.3f s (median)", s))
-print(String(format: "git add -A && commit:   %.3f s (median)", c))
-print(String(format: "ratio GitStore/CLI:     %.2f (target <= 0.50)", s / c))
-print(String(format: "cpu time (user+sys):    GitStore %.3f s, git CLI %.3f s (median; GitStore uses every core)",
-             median(storeCPU), median(cliCPU)))
+let s = median(store.map(\.wall)), c = median(cli.map(\.wall))
+let sc = median(store.map(\.cpu)), cc = median(cli.map(\.cpu))
+print(String(format: "GitStore commit:        %.3f s wall, %.3f s cpu (median)", s, sc))
+print(String(format: "git add -A && commit:   %.3f s wall, %.3f s cpu (median)", c, cc))
+print(String(format: "ratio GitStore/CLI:     wall %.2f, cpu %.2f (target <= 0.50)", s / c, sc / cc))
+print(String(format: "best run:               GitStore %.3f s, git CLI %.3f s wall (ratio %.2f)",
+             store.map(\.wall).min()!, cli.map(\.wall).min()!, store.map(\.wall).min()! / cli.map(\.wall).min()!))
+print(String(format: "cores busy (cpu/wall):  GitStore %.2f, git CLI %.2f (median)",
+             median(store.map { $0.cpu / $0.wall }), median(cli.map { $0.cpu / $0.wall })))
 print("load average at end:    \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?")")
 print("object store size:      GitStore \(storeSize) KB, git CLI \(cliSize) KB")
 print("same root tree:         \(storeTree == cliTree ? "yes" : "NO") (\(storeTree.prefix(12)))")

@@ -64,9 +64,7 @@ extension Repository {
                 _ = try check(rc, "git_commit_create")
             }
         }
-        let id = ObjectID(oid)
-        recordWritten(id)
-        return id
+        return ObjectID(oid)
     }
 
     /// Reads a commit.

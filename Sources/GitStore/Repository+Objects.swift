@@ -22,9 +22,7 @@ extension Repository {
             git_blob_create_from_buffer(&oid, pointer, raw.baseAddress, raw.count)
         }
         try check(rc, "git_blob_create_from_buffer")
-        let id = ObjectID(oid)
-        recordWritten(id)
-        return id
+        return ObjectID(oid)
     }
 
     /// The bytes of a blob.

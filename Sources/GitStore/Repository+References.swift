@@ -62,12 +62,8 @@ extension Repository {
             let tip = try referenceTarget(ref)
             guard let changes = try change(tip) else { return nil }
             let baseTree = try tip.map { (t) throws(GitError) in try treeOfCommit(t) }
-            let write = { (repo: Repository) throws(GitError) -> ObjectID in
-                let tree = try repo.writeTree(base: baseTree, changes: changes)
-                return try repo.createCommit(tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: author)
-            }
-            let commit = batch == nil && changes.writes.count >= Self.packThreshold
-                ? try withPackedWrites(write) : try write(self)
+            let tree = try writeTree(base: baseTree, changes: changes)
+            let commit = try createCommit(tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: author)
             let moved: Bool
             do {
                 try setReference(ref, to: commit, expected: tip, logMessage: "flywheel: " + (message.split(separator: "\n").first.map(String.init) ?? ""))

@@ -9,11 +9,10 @@ extension Repository {
     /// - Returns: the id of the new root tree.
     /// - SeeAlso: git_treebuilder_new, git_treebuilder_write
     ///
-    /// A change set writing `packThreshold` files or more is written as one pack (see `withPackedWrites`).
+    /// Every path is checked before anything is written. The blobs are written first (on all cores for a large
+    /// change set, see `writeBlobs(_:)`), then the trees on this handle, deepest first, so every object a tree
+    /// names exists before the tree does.
     public func writeTree(base: ObjectID?, changes: TreeChanges) throws(GitError) -> ObjectID {
-        if batch == nil && changes.writes.count >= Self.packThreshold {
-            return try withPackedWrites { (handle) throws(GitError) in try handle.writeTree(base: base, changes: changes) }
-        }
         var node = Node()
         for path in changes.removals {
             let parts = try pathComponents(path)
@@ -23,8 +22,7 @@ extension Repository {
             let parts = try pathComponents(path)
             try node.add(parts, data: data)
         }
-        // Collecting a pack: hash and compress every file at once, on all cores.
-        let blobIDs = try batch.map { (b) throws(GitError) in try prepareBlobs(changes.writes, in: b) } ?? [:]
+        let blobIDs = try writeBlobs(changes.writes)
         if let tree = try build(node, base: base, path: "", blobIDs: blobIDs) { return tree }
         return try emptyTree()
     }
@@ -40,16 +38,14 @@ extension Repository {
         defer { git_treebuilder_free(builder) }
         var oid = git_oid()
         try check(git_treebuilder_write(&oid, builder), "git_treebuilder_write")
-        let id = ObjectID(oid)
-        recordWritten(id)
-        return id
+        return ObjectID(oid)
     }
 
     /// Builds one level; nil when the result is empty.
     /// - Parameters:
     ///   - path: the folder's path with a trailing slash ("" for the root).
     ///   - blobIDs: blobs already written, by path.
-    private func build(_ node: Node, base: ObjectID?, path: String, blobIDs: [String: git_oid]) throws(GitError) -> ObjectID? {
+    private func build(_ node: Node, base: ObjectID?, path: String, blobIDs: [String: ObjectID]) throws(GitError) -> ObjectID? {
         var baseTree: OpaquePointer?
         if let base { baseTree = try lookup(base, GIT_OBJECT_TREE, "git_tree_lookup") }
         defer { if let baseTree { git_object_free(baseTree) } }
@@ -62,7 +58,7 @@ extension Repository {
         }
         for (name, data) in node.files.sorted(by: { $0.key < $1.key }) {
             var blob: git_oid
-            if let known = blobIDs[path + name] { blob = known } else { blob = try writeBlob(data).oid }
+            if let known = blobIDs[path + name] { blob = known.oid } else { blob = try writeBlob(data).oid }
             try check(git_treebuilder_insert(nil, builder, name, &blob, GIT_FILEMODE_BLOB), "git_treebuilder_insert")
         }
         for (name, child) in node.children.sorted(by: { $0.key < $1.key }) {
@@ -82,9 +78,7 @@ extension Repository {
         if git_treebuilder_entrycount(builder) == 0 { return nil }
         var oid = git_oid()
         try check(git_treebuilder_write(&oid, builder), "git_treebuilder_write")
-        let id = ObjectID(oid)
-        recordWritten(id)
-        return id
+        return ObjectID(oid)
     }
 }
 

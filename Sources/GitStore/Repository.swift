@@ -8,14 +8,6 @@ internal import CGit2
 /// `Repository` to one task (see CONVENTIONS 3.7) and pass its `Sendable` value results around.
 public final class Repository {
     let pointer: OpaquePointer
-    /// While `withPackedWrites` collects objects for one pack: what this handle wrote.
-    var batch: PackBatch?
-
-    /// The zlib level (0–9) of the objects GitStore stores as one pack (change sets of `packThreshold` files or
-    /// more). The default, 1, is git's own for loose objects: the same size as `git add` would store, and most of
-    /// the time of a large commit. 0 stores objects uncompressed: about three times faster on two cores, and about
-    /// twice the size on disk for text (`git repack -a -d -F` recompresses them).
-    public var packCompressionLevel = 1
 
     private init(pointer: OpaquePointer) {
         self.pointer = pointer

@@ -76,7 +76,48 @@ struct StressTests {
         try Self.expectFsckClean(url)
     }
 
-    @Test("a writer killed at random moments (10 times) leaves a consistent repository")
+    @Test("4 processes × 4 large commits (blobs on several threads each) on one ref: nothing lost, fsck clean")
+    func largeConcurrentWriters() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.stress.path), "build gitstore-stress first")
+        let dir = TestPaths.scratch("gitstore-large-writers")
+        let url = dir.appendingPathComponent("repo.git")
+        _ = try Repository.create(at: url)
+        let ref = "refs/heads/main"
+        let writers = 4, each = 4, files = 60
+        var processes: [(Process, URL)] = []
+        for w in 0..<writers {
+            let out = dir.appendingPathComponent("w\(w).out")
+            processes.append((try Self.start(
+                [url.path, "--ref", ref, "--count", "\(each)", "--files-per-commit", "\(files)", "--bytes", "30000",
+                 "--label", "w\(w)"],
+                output: out), out))
+        }
+        let deadline = Date().addingTimeInterval(180)
+        for (p, _) in processes {
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+        for (p, out) in processes {
+            let text = try String(contentsOf: out, encoding: .utf8)
+            #expect(p.terminationStatus == 0, "\(text)")
+            #expect(text.split(separator: "\n").count == each, "\(text)")
+        }
+        let repo = try Repository.open(at: url)
+        let log = try repo.log(from: ref)
+        #expect(log.count == writers * each)
+        let tree = try repo.fileIDs(inTree: try repo.treeOfCommit(try #require(log.first).id))
+        #expect(tree.count == writers * each * files)
+        for w in 0..<writers {
+            for n in 1...each {
+                let text = try repo.file("cycles/w\(w)/\(n)-\(files - 1).txt", at: ref).map { String(decoding: $0, as: UTF8.self) }
+                #expect(text?.hasPrefix("w\(w) \(n) \(files - 1)\n") == true, "cycles/w\(w)/\(n)-\(files - 1).txt")
+            }
+        }
+        try Self.expectFsckClean(url)
+    }
+
+    @Test("a writer killed at random moments (10 times, some in large commits) leaves a consistent repository")
     func killedWriter() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.stress.path), "build gitstore-stress first")
         let dir = TestPaths.scratch("gitstore-crash")
@@ -86,8 +127,11 @@ struct StressTests {
         var staleLocks = 0
         for round in 1...10 {
             let out = dir.appendingPathComponent("round\(round).out")
+            // Every third round commits 80 files at a time: blobs written on several threads.
+            let (files, bytes) = round % 3 == 0 ? (80, 20_000) : (3, 2000)
             let p = try Self.start(
-                [url.path, "--ref", ref, "--count", "0", "--files-per-commit", "3", "--bytes", "2000", "--label", "r\(round)"],
+                [url.path, "--ref", ref, "--count", "0", "--files-per-commit", "\(files)", "--bytes", "\(bytes)",
+                 "--label", "r\(round)"],
                 output: out)
             usleep(UInt32.random(in: 80_000...400_000))
             kill(p.processIdentifier, SIGKILL)

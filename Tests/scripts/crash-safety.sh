@@ -4,12 +4,12 @@
 #   Tests/scripts/crash-safety.sh [ROUNDS]        (default 50; run from anywhere)
 #
 # Each round starts `gitstore-stress` committing in a loop (3 loose files per commit; every fifth round 80 files per
-# commit, which GitStore stores as one pack each), kills it with SIGKILL after a random delay, then checks:
+# commit, whose blobs GitStore writes on several threads), kills it with SIGKILL after a random delay, then checks:
 #   - `git fsck --strict` exits 0 and reports no error or warning (dangling objects of a killed commit are fine);
 #   - the ref resolves to a commit whose whole tree is readable (`git ls-tree -r`, `git cat-file` of every blob);
 #   - the history only grows (the new tip contains the previous one).
 # A ref lock left by a kill between taking and releasing it is counted and removed, as one does for git; temporary
-# object and pack files a kill leaves (never referenced) are counted at the end.
+# object files a kill leaves (never referenced) are counted at the end.
 # KEEP=1 keeps the scratch repository for a look afterwards. Exits 1 on the first inconsistency. Needs the debug build (`swift build`); builds gitstore-stress when missing.
 set -euo pipefail
 
@@ -31,7 +31,8 @@ kills=0 locks=0 previous="" failures=0
 fail() { echo "FAIL round $round: $*" >&2; failures=$((failures + 1)); exit 1; }
 
 for round in $(seq 1 "$ROUNDS"); do
-  # Mostly small stage commits; every fifth round commits 80 files at a time (the packed path).
+  # Mostly small stage commits; every fifth round commits 80 files at a time (blobs written
+  # on several threads).
   files=3 bytes=2000
   if (( round % 5 == 0 )); then files=80 bytes=20000; fi
   "$BIN" "$REPO" --ref "$REF" --count 0 --files-per-commit "$files" --bytes "$bytes" --label "r$round" \
@@ -67,7 +68,7 @@ for round in $(seq 1 "$ROUNDS"); do
     "$round" "$delay_ms" "$commits" "$(wc -l <"$WORK/tree" 2>/dev/null || echo 0)"
 done
 
-temps="$(find "$REPO/objects" -name 'tmp*' | wc -l)"
-packs="$(find "$REPO/objects/pack" -name '*.pack' | wc -l)"
+# libgit2 writes each loose object as `<final name>_git2_XXXXXX` first, then links it into place.
+temps="$(find "$REPO/objects" -type f \( -name 'tmp*' -o -name '*_git2_*' \) | wc -l)"
 echo "crash-safety: $ROUNDS rounds, $kills kills, $locks stale ref locks removed, fsck clean every round," \
-  "$(git -C "$REPO" rev-list --count "$REF") commits reachable, $packs packs, $temps temporary files left by kills"
+  "$(git -C "$REPO" rev-list --count "$REF") commits reachable, $temps temporary files left by kills"

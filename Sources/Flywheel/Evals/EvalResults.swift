@@ -67,7 +67,7 @@ public enum EvalResultsJSON {
     /// `eval-<3 chars>-<YYYY-MM-DDTHH:MM:SS>`, the 3 characters derived from `seed` (deterministic).
     public static func evalId(createdAt: Date, seed: String) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-        let d = EvalSHA256.digest(Array(seed.utf8))
+        let d = SHA256.digest(Array(seed.utf8))
         let tag = String((0..<3).map { alphabet[Int(d[$0]) % alphabet.count] })
         return "eval-\(tag)-\(iso(createdAt, millis: false))"
     }

@@ -11,7 +11,7 @@ public struct EvalPrompt: Sendable, Equatable {
     /// Per-prompt config.
     public var config: EvalJSON?
     /// Promptfoo's promptId: hex SHA-256 of the label, else of `id`, else of `raw`.
-    public var promptId: String { EvalSHA256.hex(!label.isEmpty ? label : (id ?? raw)) }
+    public var promptId: String { SHA256.hex(!label.isEmpty ? label : (id ?? raw)) }
 
     public init(id: String? = nil, label: String, raw: String, config: EvalJSON? = nil) {
         self.id = id
@@ -79,7 +79,7 @@ public struct EvalTestCase: Sendable, Equatable {
 
     static func contentHash(_ raw: EvalJSON) -> String {
         let key = EvalJSON.obj([("description", raw["description"] ?? .null), ("vars", raw["vars"] ?? .obj([])), ("assert", raw["assert"] ?? .array([]))])
-        return "t-" + String(EvalSHA256.hex(key.jsonValue.canonicalText).prefix(16))
+        return "t-" + String(SHA256.hex(key.jsonValue.canonicalText).prefix(16))
     }
 
     /// Builds a test from a node, checking it (errors name `file` and the key path `path`).

@@ -84,7 +84,7 @@ public enum LumoraDataRoom {
         for (i, f) in files.enumerated() {
             let data = Data(f.contents.utf8)
             s += "    {\"bytes\": \(data.count), \"kind\": \"\(f.kind.rawValue)\", \"path\": \"\(f.path)\", "
-            s += "\"sha256\": \"\(ExampleSHA256.hex(data))\"}"
+            s += "\"sha256\": \"\(SHA256.hex(data))\"}"
             s += i == files.count - 1 ? "\n" : ",\n"
         }
         s += "  ]\n}\n"
@@ -92,7 +92,7 @@ public enum LumoraDataRoom {
     }
 
     /// The sha256 (64 lowercase hex digits) of `data`.
-    public static func sha256Hex(_ data: Data) -> String { ExampleSHA256.hex(data) }
+    public static func sha256Hex(_ data: Data) -> String { SHA256.hex(data) }
 
     /// Writes every file and `manifest.json` under `folder` (created if needed).
     /// - Throws: file-system errors.

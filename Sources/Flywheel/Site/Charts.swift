@@ -28,7 +28,7 @@ enum Charts {
         if zeroBased { lo = min(0, lo) }
         if hi - lo < 1e-12 { hi = lo + (lo == 0 ? 1 : abs(lo) * 0.1) }
         let plotW = width - left - right, plotH = height - top - bottom
-        func px(_ x: Int) -> Double { maxX == minX ? left + plotW / 2 : left + Double(x - minX) / Double(maxX - minX) * plotW }
+        func px(_ x: Int) -> Double { maxX == minX ? left + plotW / 2 : left + (Double(x) - Double(minX)) / (Double(maxX) - Double(minX)) * plotW }
         func py(_ y: Double) -> Double { top + (1 - (y - lo) / (hi - lo)) * plotH }
         func f(_ d: Double) -> String { Format.fixed(d, 1) }
         // Axes and labels.

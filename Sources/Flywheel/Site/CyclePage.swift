@@ -139,12 +139,12 @@ enum CyclePage {
         let hasPrev = i.previous != nil
         let traceIDs = Set(i.traces.map(\.id))
         let caseIDs = Set((i.rows ?? []).map(\.caseID))
-        func fig(_ label: String, _ f: (CycleScores) -> Double?, _ fmt: (Double?) -> String, rate: Bool = false, higherIsBetter: Bool = true, digits: Int = 2, unit: String = "") -> Figure {
+        func fig(_ label: String, _ f: (CycleScores) -> Double?, _ fmt: (Double?) -> String, rate: Bool = false, higherIsBetter: Bool? = true, digits: Int = 2, unit: String = "") -> Figure {
             let a = p.flatMap(f), b = f(s)
             var delta = rate ? Format.deltaPoints(a, b) : Format.delta(a, b, digits: digits)
             if !unit.isEmpty, !delta.isEmpty { delta += unit }
             var cls = ""
-            if let a, let b, abs(b - a) > 1e-9 { cls = ((b > a) == higherIsBetter) ? "better" : "worse" }
+            if let a, let b, abs(b - a) > 1e-9, let higherIsBetter { cls = ((b > a) == higherIsBetter) ? "better" : "worse" }
             return Figure(label: label, value: fmt(b), previousValue: fmt(a), delta: delta, deltaClass: cls, hasPrevious: hasPrev)
         }
         let dbl: (Int?) -> Double? = { $0.map(Double.init) }
@@ -155,10 +155,10 @@ enum CyclePage {
             fig("Failed", { dbl($0.failed) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: false, digits: 0),
             fig("Errors", { dbl($0.errors) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: false, digits: 0),
             fig("Skipped", { dbl($0.skipped) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: false, digits: 0),
-            fig("Suite size", { dbl($0.suiteSize) }, { Format.int($0.map { Int($0) }) }, digits: 0),
-            fig("Evals added", { dbl($0.evalsAdded) }, { Format.int($0.map { Int($0) }) }, digits: 0),
-            fig("Traces", { dbl($0.traces) }, { Format.int($0.map { Int($0) }) }, digits: 0),
-            fig("Spans", { dbl($0.spans) }, { Format.int($0.map { Int($0) }) }, digits: 0),
+            fig("Suite size", { dbl($0.suiteSize) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: nil, digits: 0),
+            fig("Evals added", { dbl($0.evalsAdded) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: nil, digits: 0),
+            fig("Traces", { dbl($0.traces) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: nil, digits: 0),
+            fig("Spans", { dbl($0.spans) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: nil, digits: 0),
             fig("Tool errors", { dbl($0.toolErrors) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: false, digits: 0),
             fig("Tokens", { dbl($0.tokens) }, { Format.int($0.map { Int($0) }) }, higherIsBetter: false, digits: 0),
             fig("Cost", \.costUSD, Format.cost, higherIsBetter: false, digits: 4, unit: " USD"),
@@ -167,6 +167,8 @@ enum CyclePage {
         for name in Set((s.metrics ?? [:]).keys).union((p?.metrics ?? [:]).keys).sorted() {
             figures.append(fig("Metric: \(name)", { $0.metrics?[name] }, { Format.number($0) }))
         }
+        // Figures no stage has filled in either cycle are left out.
+        figures = figures.filter { $0.value != "–" || ($0.hasPrevious && $0.previousValue != "–") }
         var flips: [Flip] = []
         if let rows = i.rows, let prevRows = i.previousRows {
             let before = Dictionary(prevRows.map { ($0.caseID, $0.status) }, uniquingKeysWith: { a, _ in a })
@@ -183,10 +185,17 @@ enum CyclePage {
         let metrics = metricSums.keys.sorted().map { k in
             Metric(name: k, mean: Format.number(metricSums[k]!.0 / Double(metricSums[k]!.1)), count: String(metricSums[k]!.1))
         }
+        var usedAnchors = Set<String>()
+        func unique(_ a: String) -> String {
+            var candidate = a
+            var k = 2
+            while !usedAnchors.insert(candidate).inserted { candidate = "\(a)-\(k)"; k += 1 }
+            return candidate
+        }
         let rowViews = rows.map { r -> Row in
             let traceKnown = r.traceID.map { traceIDs.contains($0) } ?? false
             return Row(
-                caseID: r.caseID, anchor: r.anchor, status: r.status.rawValue, score: Format.number(r.score),
+                caseID: r.caseID, anchor: unique(r.anchor), status: r.status.rawValue, score: Format.number(r.score),
                 category: r.category,
                 metricText: r.namedScores.keys.sorted().map { "\($0) \(Format.number(r.namedScores[$0]))" }.joined(separator: ", "),
                 metricKey: r.namedScores.keys.sorted().first ?? "none",
@@ -207,7 +216,7 @@ enum CyclePage {
         // Feedback.
         let feedback = (i.feedback ?? []).map { f in
             FeedbackView(
-                anchor: "feedback-" + HTML.anchor(f.id), category: f.category, severity: f.severity,
+                anchor: unique("feedback-" + HTML.anchor(f.id)), category: f.category, severity: f.severity,
                 severityClass: ["low", "medium", "high", "critical"].contains(f.severity) ? f.severity : "other",
                 source: f.source, author: f.author, createdAt: f.createdAt, observation: f.observation, evidence: f.evidence,
                 traceHref: SitePaths.rel(SitePaths.trace(n, f.traceID), from: path), traceLabel: shortID(f.traceID),
@@ -223,12 +232,12 @@ enum CyclePage {
                     + m.evalIDs.map { SiteEvidence(traceID: nil, spanID: nil, evalID: $0, note: "") }
             }
             return ModeView(
-                anchor: "fm-" + HTML.anchor(m.id), title: m.title, kind: m.kind, category: m.category, count: String(m.count),
+                anchor: unique("fm-" + HTML.anchor(m.id)), title: m.title, kind: m.kind, category: m.category, count: String(m.count),
                 evidenceHTML: evidenceHTML(ev, cycle: n, traceIDs: traceIDs, caseIDs: caseIDs, path: path))
         }
         let recs = (d?.recommendations ?? []).map { r in
             RecView(
-                anchor: "rec-" + HTML.anchor(r.id), rank: String(r.rank), title: r.title, area: r.area,
+                anchor: unique("rec-" + HTML.anchor(r.id)), rank: String(r.rank), title: r.title, area: r.area,
                 confidence: r.confidence, effort: r.effort, change: r.change, patchFile: r.patchFile ?? "",
                 patchAppend: r.patchAppend ?? "", impact: r.impact, validation: r.validation,
                 evidenceHTML: evidenceHTML(r.evidence, cycle: n, traceIDs: traceIDs, caseIDs: caseIDs, path: path),
@@ -264,7 +273,7 @@ enum CyclePage {
             hasTraces: !traceRows.isEmpty, traces: traceRows, hasFeedback: !feedback.isEmpty, feedback: feedback,
             hasDiagnosis: d != nil, generatedBy: d?.generatedBy ?? "", hasFailureModes: !modes.isEmpty, failureModes: modes,
             hasRecommendations: !recs.isEmpty, recommendations: recs, hasOutcomes: !outcomes.isEmpty, outcomes: outcomes,
-            hasHandoff: i.handoff != nil, handoffHTML: i.handoff.map { markdown.html($0, idPrefix: "handoff-") } ?? "")
+            hasHandoff: i.handoff != nil, handoffHTML: i.handoff.map { markdown.html($0, idPrefix: "md-") } ?? "")
     }
 }
 

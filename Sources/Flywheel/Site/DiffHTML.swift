@@ -30,7 +30,7 @@ enum DiffHTML {
     }
 
     static func unified(_ f: FileDiff) -> String {
-        var out = "<table class=\"diff unified\"><tbody>"
+        var out = "<table class=\"diff unified\"><colgroup><col class=\"ln\"><col class=\"ln\"><col></colgroup><tbody>"
         for h in f.hunks {
             out += "<tr class=\"hunk\"><td colspan=\"3\">\(HTML.escape(h.header))</td></tr>"
             for l in h.lines {
@@ -43,7 +43,7 @@ enum DiffHTML {
 
     /// Side by side: within a hunk, each run of removed lines is paired with the following run of added lines.
     static func split(_ f: FileDiff) -> String {
-        var out = "<table class=\"diff split\" hidden><tbody>"
+        var out = "<table class=\"diff split\" hidden><colgroup><col class=\"ln\"><col><col class=\"ln\"><col></colgroup><tbody>"
         for h in f.hunks {
             out += "<tr class=\"hunk\"><td colspan=\"4\">\(HTML.escape(h.header))</td></tr>"
             var removed: [DiffLine] = [], added: [DiffLine] = []

@@ -126,24 +126,30 @@ enum JSLiteral {
         out.append(0x22)
         text.withUTF8 { buf in
             var i = 0
+            var run = 0  // start of the pending run of bytes that need no escaping
             let n = buf.count
             while i < n {
                 let b = buf[i]
+                let special = b < 0x20 || b == 0x22 || b == 0x5C || b == 0x3C || b == 0x3E || b == 0x26
+                    || (b == 0xE2 && i + 2 < n && buf[i + 1] == 0x80 && (buf[i + 2] == 0xA8 || buf[i + 2] == 0xA9))
+                if !special { i += 1; continue }
+                if run < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[run..<i])) }
                 switch b {
                 case 0x22: out.append(0x5C); out.append(0x22)
                 case 0x5C: out.append(0x5C); out.append(0x5C)
                 case 0x0A: out.append(0x5C); out.append(0x6E)
                 case 0x0D: out.append(0x5C); out.append(0x72)
                 case 0x09: out.append(0x5C); out.append(0x74)
-                case 0x00..<0x20, 0x3C, 0x3E, 0x26:
-                    out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-                case 0xE2 where i + 2 < n && buf[i + 1] == 0x80 && (buf[i + 2] == 0xA8 || buf[i + 2] == 0xA9):
+                case 0xE2:
                     out.append(contentsOf: [0x5C, 0x75, 0x32, 0x30, 0x32, buf[i + 2] == 0xA8 ? 0x38 : 0x39])
                     i += 2
-                default: out.append(b)
+                default:
+                    out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
                 }
                 i += 1
+                run = i
             }
+            if run < n { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[run..<n])) }
         }
         out.append(0x22)
     }
@@ -209,7 +215,7 @@ enum Format {
     static func int(_ v: Int?) -> String {
         guard let v else { return "–" }
         // Thousands separators, deterministic.
-        let s = String(abs(v))
+        let s = String(v.magnitude)
         var out = ""
         for (i, c) in s.enumerated() {
             if i > 0 && (s.count - i) % 3 == 0 { out += "," }
@@ -226,6 +232,7 @@ enum Format {
     static func ms(_ v: Double?) -> String {
         guard let v, v.isFinite else { return "–" }
         if v >= 1000 { return fixed(v / 1000, 2) + " s" }
+        if v < 10 { return fixed(v, 1) + " ms" }
         return fixed(v, 0) + " ms"
     }
 

@@ -68,6 +68,8 @@ enum MatrixPage {
         let byCase = histories
         return PageJob(unitID: "", key: "") { r in
             let path = "matrix.html"
+            var previousCycle: [Int: Int] = [:]
+            for (a, b) in zip(numbers, numbers.dropFirst()) { previousCycle[b] = a }
             let cols = numbers.map { CycleCol(number: String($0), href: SitePaths.cycle($0)) }
             let ordered = byCase.keys.sorted { a, b in
                 let fa = facts(byCase[a]!, cycles: numbers).added ?? 0, fb = facts(byCase[b]!, cycles: numbers).added ?? 0
@@ -82,9 +84,10 @@ enum MatrixPage {
                     let label = "\(s.rawValue) in cycle \(n)"
                     let mark: String
                     switch s { case .pass: mark = "✓"; case .fail: mark = "✗"; case .error: mark = "!"; case .skipped: mark = "–" }
-                    if let from = f.flipCycles[n] {
-                        let title = "\(label) (was \(h.statuses[from]!.rawValue) in cycle \(from)); harness diff \(from) → \(n)"
-                        cells += "<td class=\"cell st-\(s.rawValue) flip\"><a href=\"\(SitePaths.diff(from, n))\" title=\"\(HTML.escape(title))\" aria-label=\"\(HTML.escape(title))\">\(mark)</a></td>"
+                    if let from = f.flipCycles[n], let before = previousCycle[n] {
+                        // The flip links to that cycle's own harness diff (against the cycle just before it).
+                        let title = "\(label) (was \(h.statuses[from]!.rawValue) in cycle \(from)); harness diff \(before) → \(n)"
+                        cells += "<td class=\"cell st-\(s.rawValue) flip\"><a href=\"\(SitePaths.diff(before, n))\" title=\"\(HTML.escape(title))\" aria-label=\"\(HTML.escape(title))\">\(mark)</a></td>"
                     } else {
                         cells += "<td class=\"cell st-\(s.rawValue)\" title=\"\(HTML.escape(label))\"><span aria-label=\"\(HTML.escape(label))\">\(mark)</span></td>"
                     }

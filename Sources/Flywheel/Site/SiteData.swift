@@ -108,8 +108,10 @@ struct SpanRecord: Sendable, Hashable {
         }
         return nil
     }
-    var inputTokens: Int { Int(attributes["inference.llm.input_tokens"]?.intValue ?? 0) }
-    var outputTokens: Int { Int(attributes["inference.llm.output_tokens"]?.intValue ?? 0) }
+    var inputTokens: Int { Self.tokens(attributes["inference.llm.input_tokens"]) }
+    var outputTokens: Int { Self.tokens(attributes["inference.llm.output_tokens"]) }
+    /// A token count, clamped so sums can never overflow (bad input shows as a large number, never a crash).
+    static func tokens(_ v: JSONValue?) -> Int { Int(min(max(v?.intValue ?? 0, 0), 1_000_000_000_000)) }
 }
 
 /// The spans of one trace in file order.
@@ -145,6 +147,8 @@ enum Timestamp {
         guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16),
             let se = num(17..<19)
         else { return nil }
+        // Nanoseconds since 1970 fit in Int64 (and differences never overflow) only for a bounded range of years.
+        guard (1970...2250).contains(y), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61 else { return nil }
         var frac: Int64 = 0
         var i = 19
         if i < u.count, u[i] == 46 {
@@ -198,6 +202,25 @@ enum ArtifactParser {
         return nil
     }
 
+    /// The JSON value of every line of a JSONL file that parses (others skipped), read straight from the bytes.
+    static func jsonLines(_ data: Data) -> [JSONValue] {
+        data.withUnsafeBytes { raw -> [JSONValue] in
+            guard let base = raw.baseAddress else { return [] }
+            var out: [JSONValue] = []
+            var start = 0
+            let n = raw.count
+            while start < n {
+                let rest = UnsafeRawBufferPointer(start: base + start, count: n - start)
+                let end = rest.firstIndex(of: 0x0A).map { start + $0 } ?? n
+                if end > start, let v = try? JSONValue.parse(bytes: UnsafeRawBufferPointer(start: base + start, count: end - start)) {
+                    out.append(v)
+                }
+                start = end + 1
+            }
+            return out
+        }
+    }
+
     /// Rows of `results.json` (v3, v2 or legacy layouts).
     static func results(_ data: Data) -> [SiteEvalRow] {
         guard let json = FastJSON.parse(data) else { return [] }
@@ -227,7 +250,9 @@ enum ArtifactParser {
             out.append(SiteEvalRow(
                 caseID: caseID, description: description, status: status, score: row["score"]?.doubleValue,
                 namedScores: named, category: optString(meta["category"]) ?? "uncategorised",
-                traceID: optString(vars["trace_id"]) ?? optString(meta["trace_id"]),
+                // The trace the gate actually graded (a case keyed to an earlier cycle's trace is graded on the
+                // trace that answered the same question in this cycle), else the one the case names.
+                traceID: optString(row["response"]?["metadata"]?["traceId"]) ?? optString(vars["trace_id"]) ?? optString(meta["trace_id"]),
                 feedbackID: optString(meta["feedback_id"]), addedCycle: int(meta["cycle"]), reason: reason,
                 output: output, latencyMs: row["latencyMs"]?.doubleValue, testIdx: int(row["testIdx"]) ?? i))
         }
@@ -237,8 +262,8 @@ enum ArtifactParser {
     /// Records of `feedback.jsonl` (bad lines skipped).
     static func feedback(_ data: Data) -> [FeedbackItem] {
         var out: [FeedbackItem] = []
-        for line in data.split(separator: 0x0A) {
-            guard let v = FastJSON.parse(Data(line)), v.objectValue != nil else { continue }
+        for v in jsonLines(data) {
+            guard v.objectValue != nil else { continue }
             out.append(FeedbackItem(
                 id: string(v["feedback_id"]), traceID: string(v["trace_id"]), source: string(v["source"]),
                 author: string(v["author"]), category: string(v["category"]), severity: string(v["severity"]),
@@ -290,8 +315,8 @@ enum ArtifactParser {
     static func traces(_ data: Data) -> [TraceRecord] {
         var order: [String] = []
         var byID: [String: [SpanRecord]] = [:]
-        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            guard let v = FastJSON.parse(Data(line)), let o = v.objectValue else { continue }
+        for v in jsonLines(data) {
+            guard let o = v.objectValue else { continue }
             let span: SpanRecord
             if let s = try? Span(json: v) {
                 // A valid HALO span: the traces stage's model.

@@ -99,7 +99,7 @@ enum TracePage {
         var text = String(decoding: data.prefix(artifactCap), as: UTF8.self)
         let truncated = data.count > artifactCap
         if name.lowercased().hasSuffix(".md") {
-            return "<div class=\"markdown\">" + markdown.html(text, idPrefix: "artifact-") + "</div>"
+            return "<div class=\"markdown\">" + markdown.html(text, idPrefix: "md-art-") + "</div>"
                 + (truncated ? "<p class=\"muted\">Truncated.</p>" : "")
         }
         if name.lowercased().hasSuffix(".json"), let v = FastJSON.parse(data), !truncated {

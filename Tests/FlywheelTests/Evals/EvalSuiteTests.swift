@@ -13,7 +13,7 @@ struct EvalSuiteTests {
         let suite = try EvalSuite.load(from: Self.suiteURL)
         #expect(suite.description == "support gate")
         #expect(suite.prompts.map(\.label) == ["Reply: {{message}}"])
-        #expect(suite.prompts[0].promptId == EvalSHA256.hex("Reply: {{message}}"))
+        #expect(suite.prompts[0].promptId == SHA256.hex("Reply: {{message}}"))
         #expect(suite.providers.map(\.id) == ["echo"])
         #expect(suite.tests.count == 5)
         #expect(suite.tests.map(\.description) == ["cancellation", "greeting", "json reply", "rubric without judge", "word count"])

@@ -94,3 +94,61 @@ struct BrowserTests {
         }
     }
 }
+
+extension BrowserTests {
+    /// A trace of `count` spans: a root, 20 children, the rest grandchildren spread over them.
+    static func bigTraceHistory(in dir: URL, count: Int) throws -> (LoopHistory, String) {
+        let history = LoopHistory(repository: dir.appendingPathComponent("big.git"))
+        try history.initialize(files: ["loop.yaml": Data("project: big\n".utf8)])
+        _ = try history.startCycle(harness: nil, now: Date(timeIntervalSince1970: SiteFixture.epoch))
+        let tid = "0123456789abcdef0123456789abcdef"
+        var lines = ""
+        func line(_ sid: String, _ parent: String, _ name: String, _ s: Int, error: Bool = false) -> String {
+            JSONValue.object([
+                "trace_id": .string(tid), "span_id": .string(sid), "parent_span_id": .string(parent), "trace_state": "",
+                "name": .string(name), "kind": "SPAN_KIND_INTERNAL",
+                "start_time": .string(String(format: "2026-05-28T20:26:%02d.%09dZ", s / 1000, (s % 1000) * 1_000_000)),
+                "end_time": .string(String(format: "2026-05-28T20:26:%02d.%09dZ", (s + 1) / 1000, ((s + 1) % 1000) * 1_000_000)),
+                "status": .object(["code": error ? "STATUS_CODE_ERROR" : "STATUS_CODE_OK", "message": error ? "boom" : ""]),
+                "resource": .object(["attributes": .object([:])]), "scope": .object(["name": "t", "version": ""]),
+                "attributes": .object(["output.value": .string("value of \(sid)")]),
+            ]).canonicalText + "\n"
+        }
+        for i in 0..<(count - 21) {
+            lines += line(String(format: "%016x", 1000 + i), String(format: "%016x", 1 + i % 20), "leaf \(i)", 10 + i, error: i == count - 22)
+        }
+        for c in 0..<20 { lines += line(String(format: "%016x", 1 + c), String(format: "%016x", 0), "child \(c)", 5 + c) }
+        lines += line(String(format: "%016x", 0), "", "root", 0)
+        try history.commitToOpenCycle(.traces, files: ["traces.jsonl": Data(lines.utf8)])
+        return (history, tid)
+    }
+
+    @Test("a big trace starts collapsed; a deep span anchor expands its ancestors and shows its details")
+    func bigTraceCollapsed() throws {
+        let dir = TestPaths.scratch("site-bigtrace")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (history, tid) = try Self.bigTraceHistory(in: dir, count: 600)
+        let out = dir.appendingPathComponent("site")
+        _ = try SiteBuilder.build(history: history, options: SiteOptions(outputDirectory: out))
+        let page = out.appendingPathComponent("traces/0001/\(tid).html")
+        let html = try String(contentsOf: page, encoding: .utf8)
+        // Server side: the 579 grandchildren start hidden, the root and its 20 children are shown.
+        #expect(html.components(separatedBy: " hidden>").count - 1 == 579)
+        let deep = String(format: "%016x", 1000 + 578)  // the failing leaf
+        func rowTag(_ dom: String) throws -> String {
+            let row = try #require(dom.range(of: "id=\"span-\(deep)\""))
+            let start = try #require(dom[..<row.lowerBound].range(of: "<div", options: .backwards))
+            let end = try #require(dom[row.upperBound...].range(of: ">"))
+            return String(dom[start.lowerBound..<end.upperBound])
+        }
+        // Without the anchor the row stays hidden (the control for the check below).
+        let plain = try Chromium.load(page.absoluteString)
+        #expect(try rowTag(plain.dom).contains("hidden"))
+        let load = try Chromium.load(page.absoluteString + "#span-\(deep)")
+        #expect(load.console.isEmpty, "\(load.console)")
+        // Its row is revealed (no longer hidden) and its details are shown.
+        #expect(try !rowTag(load.dom).contains("hidden"))
+        #expect(load.dom.contains("value of \(deep)"))
+        #expect(load.dom.contains("error-box"))
+    }
+}

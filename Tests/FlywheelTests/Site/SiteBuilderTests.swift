@@ -229,3 +229,23 @@ struct FastJSONTests {
         }
     }
 }
+
+@Suite("Site hostile numbers")
+struct SiteHostileNumberTests {
+    @Test("extreme timestamps, token counts and figures never trap")
+    func extremes() {
+        #expect(Timestamp.nanoseconds("9999-12-31T23:59:59.999999999Z") == nil)
+        #expect(Timestamp.nanoseconds("0000-01-01T00:00:00Z") == nil)
+        #expect(Timestamp.nanoseconds("2026-13-01T00:00:00Z") == nil)
+        #expect(Format.int(Int.min).hasPrefix("-9,223"))
+        #expect(Format.fixed(1e300, 2) == String(1e300))
+        let huge = SpanRecord(traceID: "t", spanID: "s", parentID: "", name: "n", kind: "", start: "1970-01-01T00:00:00Z",
+                              end: "2250-01-01T00:00:00Z", statusCode: "", statusMessage: "",
+                              attributes: ["inference.llm.input_tokens": .int(.max), "inference.llm.output_tokens": .int(.max)], service: "")
+        let t = TraceRecord(id: "t", spans: [huge, huge])
+        #expect(t.tokens == 4_000_000_000_000)
+        #expect((t.durationMs ?? 0) > 0)
+        let (rows, bodies, _) = TracePage.spanTree(t)
+        #expect(bodies.count == 2 && rows.contains("span-s"))
+    }
+}

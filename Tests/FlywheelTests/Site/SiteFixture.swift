@@ -250,7 +250,7 @@ struct SiteFixture {
                 ## Priorities
 
                 - \(text("State the ARR date"))
-                - [evidence](\(payload.isEmpty ? "#handoff-priorities" : "javascript:window.__xss=1"))
+                - [evidence](\(payload.isEmpty ? "#md-priorities" : "javascript:window.__xss=1"))
 
                 ```json
                 {"priorities": ["rec-cite-dates"]}

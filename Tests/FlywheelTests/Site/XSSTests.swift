@@ -20,7 +20,7 @@ struct XSSTests {
         "main", "footer", "p", "script", "h1", "h2", "h3", "h4", "h5", "h6", "section", "dl", "dt", "dd", "div", "span",
         "code", "pre", "strong", "em", "table", "caption", "thead", "tbody", "tr", "th", "td", "figure", "figcaption",
         "svg", "title", "g", "line", "text", "path", "circle", "button", "select", "option", "details", "summary",
-        "article", "noscript", "br", "blockquote", "hr", "del", "img", "sup", "input",
+        "article", "noscript", "br", "blockquote", "hr", "del", "img", "sup", "input", "colgroup", "col",
     ]
 
     /// Problems in one HTML text: unknown tags, `on*` attributes, script elements other than the site's own

@@ -1,4 +1,7 @@
-/// SHA-256 (FIPS 180-4) in plain Swift, for content keys such as cassette request hashes.
+import Foundation
+
+/// SHA-256 (FIPS 180-4) in plain Swift — the one implementation for every content key (cassette request hashes,
+/// feedback and eval ids, Promptfoo's promptId, the data room manifest). Foundation on Linux has no CryptoKit.
 /// Not for secrets handling: no constant-time guarantees are needed or given.
 public enum SHA256 {
     /// The 32-byte digest of `bytes`.
@@ -70,6 +73,9 @@ public enum SHA256 {
 
     /// The hex digest of a string's UTF-8 bytes.
     public static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
+
+    /// The hex digest of `data`.
+    public static func hex(_ data: Data) -> String { hex([UInt8](data)) }
 
     private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 
