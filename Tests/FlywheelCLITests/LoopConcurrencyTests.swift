@@ -69,7 +69,7 @@ struct LoopConcurrencyTests {
     func concurrentPrunes() throws {
         let folder = try LoopTest.example("concurrent-prune")
         let loop = try flywheel(["loop", "--tasks", "4", "--feedback", "feedback/cycle-1-human.jsonl"], in: folder)
-        try #require(loop.status == 0, "\(loop.stderr)")
+        try #require(loop.status == 0 || loop.status == 100, "\(loop.stderr)")  // 100: the gate failed, the cycle is recorded
         let suiteFile = folder.appendingPathComponent("s.yaml")
         let before = try EvalSuite.parse(yaml: try #require(try LoopTest.show(folder, "refs/heads/main", "evals/promptfooconfig.yaml")), file: suiteFile)
         let ids = before.tests.compactMap { $0.raw.jsonValue["metadata"]?["id"]?.stringValue }.prefix(5)

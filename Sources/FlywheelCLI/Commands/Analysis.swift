@@ -58,7 +58,8 @@ struct Handoff: ParsableCommand {
 /// `flywheel loop`: one cycle end to end.
 struct Loop: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "One cycle end to end: start, run, critique, evals, gate, diagnose, handoff, close — each stage its own commit.")
+        abstract: "One cycle end to end: start, run, critique, evals, gate, diagnose, handoff, close — each stage its own commit.",
+        discussion: "The whole cycle is recorded either way; the exit code is the gate's: 0 passed, 100 failed (1 on error).")
     @OptionGroup var repoOptions: RepoOptions
     @OptionGroup var output: JSONOption
     @Option(name: .long, help: "Human feedback files to import this cycle.") var feedback: [String] = []
@@ -81,7 +82,15 @@ struct Loop: ParsableCommand {
         ) { done, total, question in
             if !output.json { Terminal.progress(done, total, String(question.prefix(60))) }
         }
-        if output.json { try Terminal.printJSON(report); return }
+        if output.json {
+            try Terminal.printJSON(report)
+        } else {
+            printSummary(report)
+        }
+        if !report.gatePassed { throw ExitCode(100) }
+    }
+
+    private func printSummary(_ report: LoopReport) {
         print(String(format: "Cycle %d closed (%@): gate %@, pass rate %.1f%%; %d eval case(s), %d failure mode(s)",
                      report.cycle, report.tag, report.gatePassed ? "passed" : "failed", report.passRate * 100, report.suiteSize, report.failureModes))
         if let top = report.topRecommendation { print("Next change (see handoff.md): \(top)") }
