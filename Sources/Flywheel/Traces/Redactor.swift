@@ -51,7 +51,9 @@ public struct RedactionReport: Sendable, Hashable, Codable {
 public struct Redactor: @unchecked Sendable {
     // NSRegularExpression is immutable and thread-safe for matching.
     let rules: [(RedactionPattern, NSRegularExpression)]
-    let hasCustom: Bool
+    /// Per rule: literals (lowercase) one of which must occur for the rule's regex to be worth running; empty for
+    /// custom patterns (always run). Most text holds no credential, so most regexes never run.
+    let ruleTriggers: [[String]]
 
     /// Built-in patterns plus `extraPatterns`; throws ``TraceStoreError/badRegex(pattern:reason:)`` for a bad regex.
     public init(extraPatterns: [RedactionPattern] = []) throws {
@@ -60,7 +62,7 @@ public struct Redactor: @unchecked Sendable {
             rules.append((p, try compileRegex(p.pattern)))
         }
         self.rules = rules
-        hasCustom = !extraPatterns.isEmpty
+        self.ruleTriggers = rules.map { Self.builtInTriggers[$0.0.pattern] ?? [] }
     }
 
     /// Built-in patterns plus plain regexes labelled `custom`.
@@ -68,16 +70,27 @@ public struct Redactor: @unchecked Sendable {
         try self.init(extraPatterns: extraRegexes.map { RedactionPattern(kind: "custom", pattern: $0) })
     }
 
-    static let triggers = ["sk-", "bearer", "akia", "asia", "secret", "gh", "github_pat_", "private key"]
+    /// Literal hints of the built-in patterns, keyed by pattern.
+    static let builtInTriggers: [String: [String]] = {
+        var t: [String: [String]] = [:]
+        let hints: [[String]] = [
+            ["private key"], ["github_pat_"], ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"], ["aws_secret", "awssecret"],
+            ["akia", "asia"], ["sk-"], ["bearer"],
+        ]
+        for (p, h) in zip(RedactionPattern.builtIn, hints) { t[p.pattern] = h }
+        return t
+    }()
 
     /// Redacts `text`, adding counts to `report`.
     public func redact(_ text: String, report: inout RedactionReport) -> String {
-        if !hasCustom {
-            let lower = text.lowercased()
-            if !Self.triggers.contains(where: { lower.contains($0) }) { return text }
-        }
+        var lower: String?
         var s = text
-        for (p, re) in rules {
+        for (i, (p, re)) in rules.enumerated() {
+            let triggers = ruleTriggers[i]
+            if !triggers.isEmpty {
+                if lower == nil { lower = text.lowercased() }
+                guard triggers.contains(where: { lower!.contains($0) }) else { continue }
+            }
             let ns = s as NSString
             let found = re.matches(in: s, range: NSRange(location: 0, length: ns.length))
             if found.isEmpty { continue }
