@@ -81,15 +81,47 @@ public struct Redactor: @unchecked Sendable {
         return t
     }()
 
+    /// Every distinct hint, as lowercase ASCII bytes, and the rules' hints as indices into it.
+    static let hintBytes: [[UInt8]] = Array(Set(builtInTriggers.values.joined())).sorted().map { Array($0.utf8) }
+
+    /// Which hints occur in `text`, ASCII case-insensitively, in one pass over its UTF-8 bytes (no allocation for
+    /// native strings; most text holds none).
+    static func hintsPresent(_ text: String) -> Set<String> {
+        var found = Set<String>()
+        func scan(_ buf: UnsafeBufferPointer<UInt8>) {
+            let n = buf.count
+            var i = 0
+            while i < n {
+                let c = buf[i] | 0x20  // ASCII lowercase (harmless for the non-letters we compare below)
+                if c == 0x70 || c == 0x67 || c == 0x61 || c == 0x73 || c == 0x62 {  // p g a s b: first bytes of the hints
+                    for h in hintBytes where h[0] == c && i + h.count <= n {
+                        var k = 1
+                        while k < h.count {
+                            let b = buf[i + k]
+                            let lb = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
+                            if lb != h[k] { break }
+                            k += 1
+                        }
+                        if k == h.count { found.insert(String(decoding: h, as: UTF8.self)) }
+                    }
+                }
+                i += 1
+            }
+        }
+        var text = text
+        text.withUTF8 { scan($0) }
+        return found
+    }
+
     /// Redacts `text`, adding counts to `report`.
     public func redact(_ text: String, report: inout RedactionReport) -> String {
-        var lower: String?
+        var present: Set<String>?
         var s = text
         for (i, (p, re)) in rules.enumerated() {
             let triggers = ruleTriggers[i]
             if !triggers.isEmpty {
-                if lower == nil { lower = text.lowercased() }
-                guard triggers.contains(where: { lower!.contains($0) }) else { continue }
+                if present == nil { present = Self.hintsPresent(text) }
+                guard triggers.contains(where: { present!.contains($0) }) else { continue }
             }
             let ns = s as NSString
             let found = re.matches(in: s, range: NSRange(location: 0, length: ns.length))
