@@ -79,6 +79,8 @@ public enum EvalRatchet {
             keys[assertionKey(of: t)] = id(of: t) ?? "(a test without metadata.id)"
         }
         let prunedByID = Dictionary(pruned.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // A pruned case stays out when it comes back under another id (the same checks raised on a later run).
+        let prunedByKey = Dictionary(pruned.filter { $0.test != .null }.map { (assertionKey(of: $0.test), $0) }, uniquingKeysWith: { a, _ in a })
         var added: [JSONValue] = []
         var skipped: [Skipped] = []
         for c in candidates {
@@ -92,6 +94,10 @@ public enum EvalRatchet {
             }
             if let p = prunedByID[cid] {
                 skipped.append(Skipped(id: cid, reason: "pruned in cycle \(p.cycle): \(p.reason)"))
+                continue
+            }
+            if let p = prunedByKey[assertionKey(of: test)] {
+                skipped.append(Skipped(id: cid, reason: "the same checks as \(p.id), pruned in cycle \(p.cycle): \(p.reason)"))
                 continue
             }
             if ids[cid] != nil {

@@ -213,7 +213,7 @@ public struct EvalSuite: Sendable {
         return true
     }
 
-    /// Removes the inline test with `id`, recording `reason` under `metadata.flywheel.removed`; returns the removed test.
+    /// Removes the inline test with `id`, recording it and `reason` under `metadata.flywheel.removed`; returns the removed test.
     /// Tests that live in a `file://` tests file are not removed (nil).
     @discardableResult
     public mutating func remove(id: String, reason: String) -> EvalTestCase? {
@@ -227,7 +227,9 @@ public struct EvalSuite: Sendable {
         var md = document["metadata"]?.objectValue ?? EvalObject()
         var fw = md["flywheel"]?.objectValue ?? EvalObject()
         var removed = fw["removed"]?.arrayValue ?? []
-        removed.append(.obj([("id", .string(id)), ("reason", .string(reason)), ("description", test.raw["description"] ?? .null)]))
+        // The case itself is kept in the ledger, so the ratchet can keep an equivalent case (the same checks raised
+        // again on a later run, under another id) out too.
+        removed.append(.obj([("id", .string(id)), ("reason", .string(reason)), ("description", test.raw["description"] ?? .null), ("test", test.raw)]))
         fw["removed"] = .array(removed)
         md["flywheel"] = .object(fw)
         document["metadata"] = .object(md)

@@ -187,3 +187,28 @@ final class CannedModel: ChatModel, @unchecked Sendable {
         if case .jsonSchema(_, let schema, _)? = request.responseFormat { #expect(schema == ModelCritic.schema) } else { Issue.record("no schema") }
     }
 }
+
+@Suite struct PrunedCasesStayOutTests {
+    @Test("a pruned case stays out when the same checks come back under another id")
+    func prunedCaseComesBackUnderANewID() throws {
+        let old: JSONValue = [
+            "vars": ["question": "What is NRR?", "trace_id": "t1"],
+            "assert": [["type": "icontains", "value": "112%"]],
+            "metadata": ["id": "fb-aaa-1"],
+        ]
+        let again: JSONValue = [
+            "vars": ["question": "What is NRR?", "trace_id": "t2"],
+            "assert": [["type": "icontains", "value": "112%"]],
+            "metadata": ["id": "fb-bbb-1"],
+        ]
+        let other: JSONValue = [
+            "vars": ["question": "What is NRR?", "trace_id": "t2"],
+            "assert": [["type": "icontains", "value": "cohort"]],
+            "metadata": ["id": "fb-ccc-1"],
+        ]
+        let pruned = [PrunedTest(id: "fb-aaa-1", reason: "too strict", cycle: 2, test: old)]
+        let merged = EvalRatchet.merge(existing: [], candidates: [again, other], pruned: pruned)
+        #expect(merged.added.compactMap(EvalRatchet.id(of:)) == ["fb-ccc-1"])
+        #expect(merged.skipped.map(\.reason) == ["the same checks as fb-aaa-1, pruned in cycle 2: too strict"])
+    }
+}
