@@ -542,33 +542,7 @@ public enum JSNumber {
 
     /// Appends `s` as a JSON string literal with `JSON.stringify`'s escaping.
     public static func writeJSONString(_ s: String, to out: inout String) {
-        out += "\""
-        var needs = false
-        for u in s.utf8 where u < 0x20 || u == 0x22 || u == 0x5C { needs = true; break }
-        if !needs {
-            out += s
-            out += "\""
-            return
-        }
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    let h = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
+        JSONValue.writeString(s, to: &out, escapeLineSeparators: false)
     }
 
     /// A JSON string literal.

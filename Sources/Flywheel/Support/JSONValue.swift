@@ -145,8 +145,21 @@ extension JSONValue {
         return "\(d)"
     }
 
-    static func writeString(_ s: String, to out: inout String) {
+    /// Appends `s` as a JSON string literal: `"`, `\\` and U+0000–U+001F escaped (`\n \r \t \b \f`, else lowercase
+    /// `\u00xx`), everything else raw UTF-8 — Python's `json.dumps(ensure_ascii=False)` and JavaScript's
+    /// `JSON.stringify` agree on this. `escapeLineSeparators` also escapes U+2028/U+2029 (files Flywheel writes for HALO).
+    public static func writeString(_ s: String, to out: inout String, escapeLineSeparators: Bool = true) {
         out += "\""
+        var plain = true
+        for u in s.utf8 where u < 0x20 || u == 0x22 || u == 0x5C || (escapeLineSeparators && u == 0xE2) {
+            plain = false
+            break
+        }
+        if plain {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -156,11 +169,12 @@ extension JSONValue {
             case "\t": out += "\\t"
             case "\u{08}": out += "\\b"
             case "\u{0C}": out += "\\f"
-            case "\u{2028}": out += "\\u2028"
-            case "\u{2029}": out += "\\u2029"
+            case "\u{2028}" where escapeLineSeparators: out += "\\u2028"
+            case "\u{2029}" where escapeLineSeparators: out += "\\u2029"
             default:
                 if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
+                    let h = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
                 } else {
                     out.unicodeScalars.append(scalar)
                 }

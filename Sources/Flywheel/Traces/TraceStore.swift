@@ -481,23 +481,8 @@ func pythonJSON(_ v: JSONValue, _ out: inout String) {
     }
 }
 
-func pythonString(_ s: String, _ out: inout String) {
-    out += "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "\u{08}": out += "\\b"
-        case "\u{0C}": out += "\\f"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    out += "\""
-}
+/// A JSON string literal as Python's `json.dumps(ensure_ascii=False)` writes it.
+func pythonString(_ s: String, _ out: inout String) { JSONValue.writeString(s, to: &out, escapeLineSeparators: false) }
 
 /// UTF-8 size of `v` serialized compactly as HALO's pydantic does (raw UTF-8, U+2028/9 not escaped).
 func haloJSONSize(_ v: JSONValue) -> Int {
