@@ -152,7 +152,7 @@ public enum FailureCatalog {
                 id: "rec-tool-error-\(slug)-tools", title: "Fix \(tool) errors (\(RuleCritic.clip(normalized, 60)))", area: .tools,
                 change: "Fix or guard the \(tool) tool: calls fail with \"\(normalized)\". Make the tool handle this case or return an actionable error, and tell the agent how to avoid it (e.g. list files before reading them).",
                 patch: nil, effort: .medium,
-                validation: "Re-run and check `flywheel traces query --has-errors true`: no \(tool) ERROR spans with this message."))
+                validation: "Re-run and check `flywheel traces query --has-errors`: no \(tool) ERROR spans with this message."))
     }
 
     /// A topic for a feedback / eval category nothing else matched.
