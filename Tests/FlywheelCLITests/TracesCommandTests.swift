@@ -101,12 +101,16 @@ struct TracesImportCommandTests {
         #expect(report["cycle"] as? Int == 1)
         #expect(try stages(dir) == ["traces", "start", "init"])
 
-        // The commit as git sees it: stage trailer, one file, the span count.
+        // The commit as git sees it: stage trailer, the traces and the cycle's figures, the span count.
         let message = try git(dir, ["log", "-1", "--format=%B"]).stdout
         #expect(message.contains("Flywheel-Stage: traces"))
         #expect(message.contains("Flywheel-Cycle: 1"))
         let changed = lines(try git(dir, ["show", "--name-only", "--format=", "HEAD"]).stdout)
-        #expect(changed == ["cycles/0001/traces.jsonl"])
+        #expect(changed == ["cycles/0001/cycle.json", "cycles/0001/traces.jsonl"])
+        let figures = try JSONSerialization.jsonObject(with: Data(try git(dir, ["show", "HEAD:cycles/0001/cycle.json"]).stdout.utf8)) as? [String: Any]
+        let scores = figures?["scores"] as? [String: Any]
+        #expect(scores?["spans"] as? Int == 51 + otlpSpans)
+        #expect(scores?["traces"] as? Int == 3 + Set(decoded.map(\.traceID)).count)
         let stored = try git(dir, ["show", "HEAD:cycles/0001/traces.jsonl"]).stdout
         #expect(lines(stored).count == 51 + otlpSpans)
         #expect(stored.hasSuffix("\n") && !stored.contains("\r") && !stored.contains("\n\n"))

@@ -290,7 +290,16 @@ public enum TraceStage {
             var merged = existing
             if let last = merged.last, last != 0x0A { merged.append(0x0A) }
             merged.append(added)
-            return TreeChanges(writes: [path: merged])
+            // The cycle's figures follow its traces (the site's trends and the handoff read them from cycle.json).
+            var cycle = open
+            let all = try TraceStore(data: merged, name: path, skipInvalid: true).traces
+            cycle.scores.traces = all.count
+            cycle.scores.spans = all.reduce(0) { $0 + $1.spanCount }
+            cycle.scores.toolErrors = all.reduce(0) { $0 + $1.toolErrorSpanCount }
+            cycle.scores.tokens = Int(all.reduce(Int64(0)) { $0 + $1.inputTokens + $1.outputTokens })
+            let durations = all.compactMap(\.durationNanos).map { Double($0) / 1e6 }
+            if !durations.isEmpty { cycle.scores.latencyMs = durations.reduce(0, +) / Double(durations.count) }
+            return TreeChanges(writes: [path: merged, Layout.cycleFile(number, Layout.CycleFile.cycle): cycle.encoded()])
         }
         result.commit = commit?.hex
         if commit == nil { result.spansAdded = 0 }
