@@ -82,24 +82,66 @@ public struct LoopConfig: Sendable, Codable, Hashable {
         site = try c.decodeIfPresent(SiteSettings.self, forKey: .site)
     }
 
-    /// The model of each stage; nil means "deterministic only" for the optional stages.
+    /// The model of each stage; nil means "deterministic only" for the optional stages. Each entry is a model name
+    /// (`openai:NAME`, `offline-example`) or a mapping that also points the stage at its own endpoint:
+    ///
+    /// ```yaml
+    /// judge:
+    ///   model: openai:gpt-4.1
+    ///   base_url: https://api.openai.com/v1   # else OPENAI_BASE_URL
+    ///   api_key_env: JUDGE_API_KEY             # the variable holding the key (else OPENAI_API_KEY)
+    ///   timeout: 60                            # seconds per attempt
+    ///   max_retries: 3
+    /// ```
     public struct StageModels: Sendable, Codable, Hashable {
         public var agent: String?
         public var critic: String?
         public var evalGeneration: String?
         public var judge: String?
         public var diagnosis: String?
+        /// Stage (`agent`, `critic`, `eval_generation`, `judge`, `diagnosis`) → its own endpoint settings.
+        public var endpoints: [String: ModelEndpoint]
 
-        public init(agent: String? = "offline-example", critic: String? = nil, evalGeneration: String? = nil, judge: String? = nil, diagnosis: String? = nil) {
+        public init(agent: String? = "offline-example", critic: String? = nil, evalGeneration: String? = nil, judge: String? = nil, diagnosis: String? = nil, endpoints: [String: ModelEndpoint] = [:]) {
             self.agent = agent
             self.critic = critic
             self.evalGeneration = evalGeneration
             self.judge = judge
             self.diagnosis = diagnosis
+            self.endpoints = endpoints
         }
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case agent, critic, evalGeneration = "eval_generation", judge, diagnosis
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            var names: [CodingKeys: String] = [:]
+            var endpoints: [String: ModelEndpoint] = [:]
+            for key in CodingKeys.allCases where c.contains(key) {
+                if try c.decodeNil(forKey: key) { continue }
+                if let name = try? c.decode(String.self, forKey: key) {
+                    names[key] = name
+                } else {
+                    let endpoint = try c.decode(ModelEndpoint.self, forKey: key)
+                    names[key] = endpoint.model
+                    endpoints[key.rawValue] = endpoint
+                }
+            }
+            self.init(agent: names[.agent], critic: names[.critic], evalGeneration: names[.evalGeneration],
+                      judge: names[.judge], diagnosis: names[.diagnosis], endpoints: endpoints)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            for key in CodingKeys.allCases {
+                if let endpoint = endpoints[key.rawValue] {
+                    try c.encode(endpoint, forKey: key)
+                } else {
+                    try c.encodeIfPresent(asDictionary[key.rawValue], forKey: key)
+                }
+            }
         }
 
         /// stage name → model, for `cycle.json`.
@@ -111,6 +153,28 @@ public struct LoopConfig: Sendable, Codable, Hashable {
             d["judge"] = judge
             d["diagnosis"] = diagnosis
             return d
+        }
+    }
+
+    /// A stage's own endpoint (an OpenAI-compatible server other than `OPENAI_BASE_URL`).
+    public struct ModelEndpoint: Sendable, Codable, Hashable {
+        public var model: String
+        public var baseURL: String?
+        /// The environment variable holding the API key (the key itself never goes in loop.yaml).
+        public var apiKeyEnv: String?
+        public var timeout: Double?
+        public var maxRetries: Int?
+
+        public init(model: String, baseURL: String? = nil, apiKeyEnv: String? = nil, timeout: Double? = nil, maxRetries: Int? = nil) {
+            self.model = model
+            self.baseURL = baseURL
+            self.apiKeyEnv = apiKeyEnv
+            self.timeout = timeout
+            self.maxRetries = maxRetries
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case model, baseURL = "base_url", apiKeyEnv = "api_key_env", timeout, maxRetries = "max_retries"
         }
     }
 

@@ -18,7 +18,8 @@ public enum ExampleWorkspace {
         tasks: tasks/questions.yaml
         dataroom: dataroom
         # Models per stage. `offline-example` is a deterministic offline simulation of the analyst;
-        # `openai:NAME` uses any OpenAI-compatible server (OPENAI_BASE_URL, OPENAI_API_KEY).
+        # `openai:NAME` uses any OpenAI-compatible server (OPENAI_BASE_URL, OPENAI_API_KEY); a stage may
+        # name its own server: `judge: {model: openai:NAME, base_url: URL, api_key_env: VAR}`.
         # Optional stages left empty run deterministic analysis only; without a judge, llm-rubric
         # cases are not generated (they could only be reported as skipped).
         models:

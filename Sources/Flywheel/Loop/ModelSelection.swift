@@ -39,9 +39,26 @@ extension LoopContext {
                               reason: "offline-example only plays the analyst agent; use openai:NAME or leave \(stage.rawValue) empty")
         }
         do {
-            return try modelResolver(seed: seed).resolve(name, cassette: cassette, mode: cassetteMode)
+            var resolver = modelResolver(seed: seed)
+            // A stage's own endpoint (loop.yaml `models.<stage>: {model, base_url, api_key_env, …}`), unless the agent's
+            // model was overridden on the command line.
+            if let endpoint = config.models.endpoints[stage.rawValue], override == nil || override == endpoint.model {
+                if let url = endpoint.baseURL { resolver.environment["OPENAI_BASE_URL"] = url }
+                if let variable = endpoint.apiKeyEnv {
+                    guard let key = environment[variable], !key.isEmpty else {
+                        throw ConfigError(file: Layout.loopConfig, line: nil, field: "models.\(stage.rawValue).api_key_env",
+                                          reason: "the environment variable \(variable) is not set")
+                    }
+                    resolver.environment["OPENAI_API_KEY"] = key
+                }
+                if let t = endpoint.timeout { resolver.timeout = t }
+                if let r = endpoint.maxRetries { resolver.maxRetries = r }
+            }
+            return try resolver.resolve(name, cassette: cassette, mode: cassetteMode)
+        } catch let error as ConfigError {
+            throw error
         } catch {
-            throw ConfigError(file: Layout.loopConfig, line: nil, field: "models.\(stage.rawValue)", reason: error.description)
+            throw ConfigError(file: Layout.loopConfig, line: nil, field: "models.\(stage.rawValue)", reason: "\(error)")
         }
     }
 }

@@ -149,3 +149,52 @@ struct LoopConfigTests {
         #expect(throws: ConfigError.self) { try LoopConfig.parse("gate:\n  min_pass_rate: 3\n", file: "loop.yaml") }
     }
 }
+
+@Suite("loop.yaml: per-stage model endpoints")
+struct StageEndpointTests {
+    let yaml = """
+        project: x
+        models:
+          agent: openai:local-model
+          judge:
+            model: openai:gpt-4.1
+            base_url: http://127.0.0.1:9/v1
+            api_key_env: JUDGE_KEY
+            timeout: 7
+            max_retries: 1
+        """
+
+    @Test("a stage given as a mapping gets its own base URL, key variable, timeout and retries")
+    func endpoints() throws {
+        let config = try LoopConfig.parse(yaml, file: "loop.yaml")
+        #expect(config.models.judge == "openai:gpt-4.1")
+        #expect(config.models.endpoints["judge"]?.baseURL == "http://127.0.0.1:9/v1")
+        #expect(config.models.endpoints["agent"] == nil)
+        let history = LoopHistory(repository: TestPaths.scratch("endpoints").appendingPathComponent("r"))
+        let ctx = LoopContext(
+            workspace: Workspace(folder: TestPaths.scratch("ws"), config: config, history: history),
+            environment: ["OPENAI_BASE_URL": "http://127.0.0.1:8/v1", "JUDGE_KEY": "sk-judge-0123456789abcdef"])
+        let judge = try #require(try ctx.model(for: .judge) as? OpenAICompatibleModel)
+        #expect(judge.baseURL == "http://127.0.0.1:9/v1")
+        #expect(judge.hasAPIKey)
+        #expect(judge.timeout == 7)
+        let agent = try #require(try ctx.model(for: .agent) as? OpenAICompatibleModel)
+        #expect(agent.baseURL == "http://127.0.0.1:8/v1", "stages without a mapping use OPENAI_BASE_URL")
+        // The round trip keeps the mapping.
+        let again = try LoopConfig.parse(try config.yamlText(), file: "loop.yaml")
+        #expect(again.models == config.models)
+    }
+
+    @Test("a missing key variable is a clear error naming the field")
+    func missingKey() throws {
+        let config = try LoopConfig.parse(yaml, file: "loop.yaml")
+        let ctx = LoopContext(
+            workspace: Workspace(folder: TestPaths.scratch("ws"), config: config, history: LoopHistory(repository: TestPaths.scratch("r"))),
+            environment: [:])
+        #expect(throws: ConfigError.self) { try ctx.model(for: .judge) }
+        do { _ = try ctx.model(for: .judge) } catch let error as ConfigError {
+            #expect(error.field == "models.judge.api_key_env")
+            #expect(error.reason.contains("JUDGE_KEY"))
+        }
+    }
+}
