@@ -1,53 +1,15 @@
 import Foundation
 
-/// A small JSON Schema (draft-07 subset) checker for the schemas Flywheel itself sends as `response_format`:
-/// `type` (object, array, string, number, integer, boolean), `enum`, `required`, `properties`,
-/// `additionalProperties: false`, `items`, `minLength`, `minItems`. Returns the first problem in Ajv's wording
-/// (`data/findings/0 must have required property 'severity'`), or nil.
+/// Checks model replies against the JSON Schemas Flywheel sends as `response_format`, through the evals stage's
+/// draft-07 validator (one validator for the whole loop). Messages read as Ajv's
+/// (`data/findings/0 must have required property 'severity'`).
 enum MiniSchema {
+    /// The first problem of `value` against `schema`, prefixed with `path`, or nil when it conforms.
     static func firstError(_ value: JSONValue, schema: JSONValue, path: String = "data") -> String? {
-        if let type = schema["type"]?.stringValue {
-            let ok: Bool
-            switch type {
-            case "object": ok = value.objectValue != nil
-            case "array": ok = value.arrayValue != nil
-            case "string": ok = value.stringValue != nil
-            case "number": ok = value.doubleValue != nil
-            case "integer": ok = value.intValue != nil
-            case "boolean": ok = value.boolValue != nil
-            case "null": ok = value.isNull
-            default: ok = true
-            }
-            if !ok { return "\(path) must be \(type)" }
-        }
-        if let options = schema["enum"]?.arrayValue, !options.contains(value) {
-            return "\(path) must be equal to one of the allowed values"
-        }
-        if let s = value.stringValue, let min = schema["minLength"]?.intValue, s.count < min {
-            return "\(path) must NOT have fewer than \(min) characters"
-        }
-        if let object = value.objectValue {
-            for key in schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where object[key] == nil {
-                return "\(path) must have required property '\(key)'"
-            }
-            let properties = schema["properties"]?.objectValue ?? [:]
-            for key in object.keys.sorted(by: byteOrder) {
-                if let sub = properties[key] {
-                    if let e = firstError(object[key]!, schema: sub, path: "\(path)/\(key)") { return e }
-                } else if schema["additionalProperties"] == .bool(false) {
-                    return "\(path) must NOT have additional properties ('\(key)')"
-                }
-            }
-        }
-        if let array = value.arrayValue {
-            if let min = schema["minItems"]?.intValue, array.count < min { return "\(path) must NOT have fewer than \(min) items" }
-            if let items = schema["items"] {
-                for (i, element) in array.enumerated() {
-                    if let e = firstError(element, schema: items, path: "\(path)/\(i)") { return e }
-                }
-            }
-        }
-        return nil
+        let validator: JSONSchemaValidator
+        do { validator = try JSONSchemaValidator(schema: EvalJSON(schema)) } catch { return "\(path): invalid schema: \(error)" }
+        guard let failure = validator.validate(EvalJSON(value)) else { return nil }
+        return "\(path)\(failure.instancePath) \(failure.message)"
     }
 
     /// Parses a model reply as JSON: the whole text, else the first `{…}` block (models sometimes wrap JSON in prose
