@@ -77,22 +77,24 @@ public struct ResultRowFacts: Sendable, Hashable, Codable {
     /// Reads the rows of a Promptfoo results JSON (v3, v2 or legacy): provenance from `testCase.metadata` (else the
     /// row's `metadata`), `vars.trace_id` as a fallback trace id. Rows without an id get `row-<testIdx>`.
     public static func rows(fromResultsJSON data: Data) throws -> [ResultRowFacts] {
-        let v = try JSONValue.parse(data)
-        let rows = v["results"]?["results"]?.arrayValue ?? v["results"]?.arrayValue ?? []
-        return rows.enumerated().map { i, row in
-            let meta = row["testCase"]?["metadata"]?.objectValue ?? row["metadata"]?.objectValue ?? [:]
-            let vars = row["testCase"]?["vars"] ?? row["vars"]
-            let id = meta["id"]?.stringValue ?? meta["flywheelCaseId"]?.stringValue ?? "row-\(row["testIdx"]?.intValue ?? Int64(i))"
-            let success = row["success"]?.boolValue ?? false
-            let code = row["failureReason"]?.intValue ?? 0
-            let error = row["error"]?.stringValue ?? ""
-            let skipped = row["metadata"]?["flywheel"]?["status"]?.stringValue == "skipped" || error.hasPrefix("Skipped:")
-            let status: Status = success ? .pass : skipped ? .skipped : code == 2 ? .error : .fail
+        // One reader of results files for the whole loop (version 3, version 2 and the legacy shape).
+        let file = try EvalResultsJSON.read(String(decoding: data, as: UTF8.self))
+        return file.rows.map { row in
+            let meta = row.testCase["metadata"]?.objectValue ?? row.metadata
+            let error = row.error ?? ""
+            let status: Status
+            switch row.status {
+            case .passed: status = .pass
+            case .failed: status = .fail
+            case .error: status = .error
+            case .skipped: status = .skipped
+            }
             return ResultRowFacts(
-                evalID: id, traceID: meta["trace_id"]?.stringValue ?? vars?["trace_id"]?.stringValue,
+                evalID: row.testId,
+                traceID: meta["trace_id"]?.stringValue ?? row.testCase["vars"]?["trace_id"]?.stringValue ?? row.vars["trace_id"]?.stringValue,
                 feedbackID: meta["feedback_id"]?.stringValue, category: meta["category"]?.stringValue,
                 severity: meta["severity"]?.stringValue.flatMap(FeedbackRecord.Severity.init(rawValue:)), status: status,
-                reason: error.isEmpty ? (row["gradingResult"]?["reason"]?.stringValue ?? "") : error)
+                reason: error.isEmpty ? (row.gradingResult?.reason ?? "") : error)
         }
     }
 }
