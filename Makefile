@@ -2,8 +2,6 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libgit2-dev libcurl4-openssl-dev libcmark-gfm-dev libcmark-gfm-extensions-dev pkg-config
-# Used by tests: python3-venv for HALO's own parser (a peer), git as a peer, chromium for browser tests.
-TEST_APT_PACKAGES := git python3 python3-venv chromium
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 DEMO_DIR ?= demo
 DEMO_OUT ?= $(DEMO_DIR)/site
@@ -19,11 +17,13 @@ deps:
 		$(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(APT_PACKAGES); \
 	fi
 
-## test-deps: what the tests use besides the libraries (peers and the headless browser).
+## test-deps: what the tests use besides the libraries: git and node as peers, python3-venv for HALO's own
+## parser, chromium for the browser tests (installed when missing).
 test-deps: deps
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
 	python3 -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \

@@ -55,10 +55,9 @@ struct HistoryCommandTests {
         #expect(r.stdout.contains("+Cite the file you used."))
         #expect(!r.stdout.contains("\u{1B}["), "no colour when not a terminal")
         // The same diff as plain git prints (git is a peer here, never in the product).
-        if toolExists("git") {
-            let git = try runTool("git", ["-C", dir.appendingPathComponent("loop-history").path, "diff", "--no-color", "cycle-0001", "cycle-0002", "--", "harness/"])
-            #expect(git.stdout == r.stdout)
-        }
+        try #require(toolExists("git"), "git is the peer here (make test installs it)")
+        let git = try runTool("git", ["-C", dir.appendingPathComponent("loop-history").path, "diff", "--no-color", "cycle-0001", "cycle-0002", "--", "harness/"])
+        #expect(git.stdout == r.stdout)
         r = try flywheel(["diff", "1", "2", "--json"], in: dir)
         let files = try #require(try json(r.stdout) as? [[String: Any]])
         #expect(files.first?["path"] as? String == "harness/system.md")

@@ -35,7 +35,7 @@ struct ExternalAgentRunnerTests {
     }
 
     @Test func pythonAgentWritesHALOSpans() throws {
-        guard toolExists("python3") else { return }
+        try #require(toolExists("python3"), "python3 is needed (make test installs it)")
         let (out, trace) = paths("ext-py")
         let script = TestPaths.scratch("ext-py-script").appendingPathComponent("agent.py")
         try #"""

@@ -193,7 +193,7 @@ struct EvalRunnerTests {
         #expect(JSNumber.toPrecision(123, 2) == "1.2e+2")
         #expect(JSNumber.toPrecision(1e-7, 2) == "1.0e-7")
         let runner = SubprocessScriptRunner(timeout: 20)
-        guard runner.nodePath != nil else { return }
+        try #require(runner.nodePath != nil, "node is the peer here (make test installs nodejs)")
         let body = "return context.map(v => [String(v), v.toFixed(2), v.toFixed(4), v.toPrecision(2), (v*7).toFixed(1)])"
         guard case .value(let v) = runner.run(EvalScriptRequest(language: .javascript, body: body, output: .null, context: .array(values.map(EvalJSON.double)))),
               let rows = v.arrayValue else { Issue.record("node failed"); return }
@@ -299,7 +299,7 @@ struct EvalRegexParityTests {
     @Test("translated patterns match as V8 does (node as the peer)")
     func parity() throws {
         let runner = SubprocessScriptRunner(timeout: 30)
-        guard runner.nodePath != nil else { return }
+        try #require(runner.nodePath != nil, "node is the peer here (make test installs nodejs)")
         let body = """
         return context.patterns.map(p => { try { const r = new RegExp(p); return context.inputs.map(s => r.test(s)); } catch (e) { return null; } })
         """
