@@ -106,27 +106,15 @@ extension ExampleScaffold {
     /// - Throws: file-system errors, or `HarnessError` when tools.yaml does not parse.
     @discardableResult
     public static func applyFix(for mode: ExampleFailureMode, toHarness folder: URL) throws -> [String] {
-        if let rule = mode.instructionRule {
-            let url = folder.appendingPathComponent("instructions.md")
-            var text = try String(contentsOf: url, encoding: .utf8)
-            guard !text.contains(rule) else { return [] }
-            if !text.contains("## Evidence rules") {
-                if !text.hasSuffix("\n") { text += "\n" }
-                text += "## Evidence rules\n\n"
-            }
-            if !text.hasSuffix("\n") { text += "\n" }
-            text += rule + "\n"
-            try writeText(text, to: url)
-            return ["instructions.md"]
-        }
-        let url = folder.appendingPathComponent("tools.yaml")
-        let text = try String(contentsOf: url, encoding: .utf8)
-        let h = try Harness.parse(instructions: "", toolsYAML: text, outputYAML: "artifacts: []\n", modelYAML: "model: x\n")
-        var enabled = Set(h.tools.filter(\.enabled).map(\.name.rawValue))
-        let before = enabled
-        enabled.formUnion(mode.toolsToEnable)
-        guard enabled != before else { return [] }
-        try writeText(toolsYAML(enabled: enabled), to: url)
-        return ["tools.yaml"]
+        // The same mechanism the demo uses to play the coding agent: a harness patch.
+        let patch = mode.instructionRule.map { HarnessPatch(file: "harness/instructions.md", append: $0) }
+            ?? HarnessPatch(file: "harness/tools.yaml", enableTools: mode.toolsToEnable.sorted())
+        let name = String(patch.file.dropFirst("harness/".count))
+        let url = folder.appendingPathComponent(name)
+        let before = try String(contentsOf: url, encoding: .utf8)
+        let after = patch.apply(to: before)
+        guard after != before else { return [] }
+        try writeText(after, to: url)
+        return [name]
     }
 }
