@@ -78,23 +78,31 @@ public enum Markdown {
         return RenderedMarkdown(html: html, headings: headings)
     }
 
-    /// Escapes `&`, `<`, `>`, `"` and `'` for HTML text or attribute values.
+    /// Escapes `&`, `<`, `>`, `"` and `'` for HTML text or attribute values; NUL becomes U+FFFD. Works on UTF-8 bytes and
+    /// returns the string itself when nothing needs escaping.
     /// - Parameter text: untrusted text.
     /// - Returns: the escaped text.
     public static func escapeHTML(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for c in text.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
+        var text = text
+        return text.withUTF8 { buf -> String in
+            guard buf.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 || $0 == 0 }) else {
+                return String(decoding: buf, as: UTF8.self)
             }
+            var out: [UInt8] = []
+            out.reserveCapacity(buf.count + buf.count / 8 + 16)
+            for b in buf {
+                switch b {
+                case 0x26: out.append(contentsOf: [0x26, 0x61, 0x6D, 0x70, 0x3B])  // &amp;
+                case 0x3C: out.append(contentsOf: [0x26, 0x6C, 0x74, 0x3B])  // &lt;
+                case 0x3E: out.append(contentsOf: [0x26, 0x67, 0x74, 0x3B])  // &gt;
+                case 0x22: out.append(contentsOf: [0x26, 0x71, 0x75, 0x6F, 0x74, 0x3B])  // &quot;
+                case 0x27: out.append(contentsOf: [0x26, 0x23, 0x33, 0x39, 0x3B])  // &#39;
+                case 0: out.append(contentsOf: [0xEF, 0xBF, 0xBD])  // U+FFFD
+                default: out.append(b)
+                }
+            }
+            return String(decoding: out, as: UTF8.self)
         }
-        return out
     }
 }
 

@@ -164,5 +164,7 @@ struct MarkdownTests {
 
     @Test func escapeHTMLEscapesAllFive() {
         #expect(Markdown.escapeHTML("<a href='x'>\"&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt;")
+        #expect(Markdown.escapeHTML("a\u{0}b é") == "a\u{FFFD}b é")
+        #expect(Markdown.escapeHTML("plain ünïcode") == "plain ünïcode")
     }
 }

@@ -1,32 +1,12 @@
 import Foundation
+import Markdown
 
 /// Escaping and sanitising helpers for everything the site builds itself. Untrusted text only ever reaches a page
 /// through `HTML.escape` (or Mustache's `{{ }}`), URLs through `HTML.safeURL`, file names through `HTML.fileName`.
 enum HTML {
     /// Escapes `& < > " '` (safe in text and in quoted attribute values); NUL becomes U+FFFD. Works on UTF-8 bytes
     /// and returns the string itself when nothing needs escaping.
-    static func escape(_ text: String) -> String {
-        var text = text
-        return text.withUTF8 { buf -> String in
-            guard buf.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 || $0 == 0 }) else {
-                return String(decoding: buf, as: UTF8.self)
-            }
-            var out: [UInt8] = []
-            out.reserveCapacity(buf.count + buf.count / 8 + 16)
-            for b in buf {
-                switch b {
-                case 0x26: out.append(contentsOf: [0x26, 0x61, 0x6D, 0x70, 0x3B])  // &amp;
-                case 0x3C: out.append(contentsOf: [0x26, 0x6C, 0x74, 0x3B])  // &lt;
-                case 0x3E: out.append(contentsOf: [0x26, 0x67, 0x74, 0x3B])  // &gt;
-                case 0x22: out.append(contentsOf: [0x26, 0x71, 0x75, 0x6F, 0x74, 0x3B])  // &quot;
-                case 0x27: out.append(contentsOf: [0x26, 0x23, 0x33, 0x39, 0x3B])  // &#39;
-                case 0: out.append(contentsOf: [0xEF, 0xBF, 0xBD])  // U+FFFD
-                default: out.append(b)
-                }
-            }
-            return String(decoding: out, as: UTF8.self)
-        }
-    }
+    static func escape(_ text: String) -> String { Markdown.escapeHTML(text) }
 
     /// An element with escaped text content: `tag("td", "a<b", ["class": "x"])`.
     static func tag(_ name: String, _ text: String, _ attributes: KeyValuePairs<String, String> = [:]) -> String {
