@@ -86,41 +86,19 @@ struct LoopModelStagesTests {
         server.serve_forever()
         """#
 
-    /// Starts the server script; returns the process, its port and the request log.
-    static func start(in folder: URL) throws -> (Process, Int, URL) {
-        let script = folder.appendingPathComponent("server.py")
+    /// Starts the server script; returns the server and the request log.
+    static func start(in folder: URL) throws -> (PythonServer, URL) {
         let log = folder.appendingPathComponent("requests.jsonl")
-        try server.write(to: script, atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-u", script.path, log.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        var text = ""
-        let deadline = Date().addingTimeInterval(10)
-        while !text.contains("\n") && Date() < deadline {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            kill(p.processIdentifier, SIGKILL)
-            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(text)"])
-        }
-        return (p, port, log)
+        return (try PythonServer(script: server, arguments: [log.path], in: folder), log)
     }
 
     @Test("critic, eval generation, judge and diagnosis models each do their part; unverifiable model claims are dropped")
     func modelStages() throws {
         let folder = try LoopTest.example("model-stages")
         let scratch = TestPaths.scratch("model-stages-server")
-        let (server, port, log) = try Self.start(in: scratch)
-        defer {
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-        }
+        let (server, log) = try Self.start(in: scratch)
+        defer { server.stop() }
+        let port = server.port
         let config = folder.appendingPathComponent("loop.yaml")
         var yaml = try String(contentsOf: config, encoding: .utf8)
         for (stage, model) in [("critic", "critic-model"), ("eval_generation", "gen-model"), ("judge", "judge-model"), ("diagnosis", "diag-model")] {

@@ -78,7 +78,7 @@ public final class ScriptedHTTPServer: @unchecked Sendable {
     /// `http://127.0.0.1:PORT`.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    private let process: Process
+    private let server: PythonServer
     private let folder: URL
     private let logFile: URL
 
@@ -87,46 +87,16 @@ public final class ScriptedHTTPServer: @unchecked Sendable {
     public init(steps: [Step], default fallback: Step = .echo()) throws {
         folder = TestPaths.scratch("http-server")
         logFile = folder.appendingPathComponent("requests.jsonl")
-        let scriptFile = folder.appendingPathComponent("server.py")
         let stepsFile = folder.appendingPathComponent("steps.json")
-        try Self.python.write(to: scriptFile, atomically: true, encoding: .utf8)
         let script: [String: Any] = ["steps": steps.map(\.jsonObject), "default": fallback.jsonObject]
         try JSONSerialization.data(withJSONObject: script).write(to: stepsFile)
 
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-u", scriptFile.path, stepsFile.path, logFile.path]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-
-        var text = ""
-        let deadline = Date().addingTimeInterval(10)
-        while !text.contains("\n") && Date() < deadline {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let line = text.split(separator: "\n").first, let port = Int(line.trimmingCharacters(in: .whitespaces))
-        else {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "test server did not start: \(text)"])
-        }
-        self.port = port
+        server = try PythonServer(script: Self.python, arguments: [stepsFile.path, logFile.path], in: folder)
+        port = server.port
     }
-
-    deinit { stop() }
 
     /// Stops the server and waits for it to exit. Idempotent.
-    public func stop() {
-        // SIGKILL: children of test threads may inherit a mask that blocks SIGTERM.
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
+    public func stop() { server.stop() }
 
     /// The requests received so far, in arrival order.
     public func requests() -> [Request] {
