@@ -239,9 +239,11 @@ enum ArtifactParser {
             let status: SiteEvalRow.Status =
                 success ? .pass : skipped ? .skipped : (failureReason == 2 ? .error : .fail)
             let description = optString(row["description"]) ?? optString(row["testCase"]?["description"]) ?? ""
+            // The evals stage's case id (metadata.id, else its content hash), so matrix rows, diagnosis evidence and
+            // the suite name a case the same way.
             let caseID =
-                optString(meta["id"]) ?? optString(meta["flywheelCaseId"]) ?? (description.isEmpty ? nil : description)
-                ?? "row-\(int(row["testIdx"]) ?? i)"
+                optString(meta["id"]) ?? optString(meta["flywheelCaseId"])
+                ?? row["testCase"].map { EvalTestCase.contentHash(EvalJSON($0)) } ?? "row-\(int(row["testIdx"]) ?? i)"
             var named: [String: Double] = [:]
             for (k, v) in row["namedScores"]?.objectValue ?? [:] { if let d = v.doubleValue { named[k] = d } }
             let output: String
