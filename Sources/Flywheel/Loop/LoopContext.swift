@@ -25,14 +25,11 @@ public struct LoopContext: Sendable {
     public var history: LoopHistory { workspace.history }
     public var config: LoopConfig { workspace.config ?? LoopConfig(project: "Flywheel loop") }
 
-    /// The secret filter of this loop: the built-in kinds plus `loop.yaml`'s `redact.patterns`.
+    /// The secret filter of this loop: the built-in kinds plus `loop.yaml`'s `redact.patterns` (the same filter
+    /// `flywheel traces import` and `receive` use).
     public func redactor() throws -> Redactor {
-        let patterns = (config.redact?.patterns ?? [:]).sorted { $0.key < $1.key }.map { RedactionPattern(kind: $0.key, pattern: $0.value) }
-        do {
-            return try Redactor(extraPatterns: patterns)
-        } catch {
-            throw ConfigError(file: Layout.loopConfig, line: nil, field: "redact.patterns", reason: "\(error)")
-        }
+        // `enabled: true` always yields a redactor.
+        try TraceStage.redactor(config: workspace.config, enabled: true)!
     }
 
     /// The time as ISO-8601 UTC seconds.
