@@ -68,7 +68,8 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(name: "MarkdownTests", dependencies: ["Markdown"]),
         .testTarget(
-            name: "FlywheelTests", dependencies: ["Flywheel", "GitStore", "TestSupport"],
+            name: "FlywheelTests",
+            dependencies: ["Flywheel", "GitStore", "TestSupport", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Fixtures"), .copy("Golden")]),
         .testTarget(
             name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "GitStore", "TestSupport"]),

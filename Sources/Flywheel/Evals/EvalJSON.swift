@@ -544,13 +544,6 @@ public enum JSNumber {
     public static func writeJSONString(_ s: String, to out: inout String) {
         JSONValue.writeString(s, to: &out, escapeLineSeparators: false)
     }
-
-    /// A JSON string literal.
-    public static func quote(_ s: String) -> String {
-        var out = ""
-        writeJSONString(s, to: &out)
-        return out
-    }
 }
 
 // MARK: - Literals

@@ -277,10 +277,10 @@ public struct EvalSuite: Sendable {
             i += 1
         }
         guard let indent else { return nil }
-        var block = ""
-        EvalYAMLWriter.writeSequence(tests, indent: indent, to: &block)
+        let pad = String(repeating: " ", count: indent)
+        var block = EvalYAMLWriter.write(.array(tests))
         if block.hasSuffix("\n") { block.removeLast() }
-        lines.insert(contentsOf: block.components(separatedBy: "\n"), at: end + 1)
+        lines.insert(contentsOf: block.components(separatedBy: "\n").map { $0.isEmpty ? $0 : pad + $0 }, at: end + 1)
         return lines.joined(separator: "\n")
     }
 

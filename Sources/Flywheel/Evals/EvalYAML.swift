@@ -196,7 +196,7 @@ public enum EvalYAML {
         if clean.hasPrefix("0o"), let v = Int64(clean.dropFirst(2), radix: 8), !clean.dropFirst(2).isEmpty { return .int(neg ? -v : v) }
         if clean.hasPrefix("0b"), let v = Int64(clean.dropFirst(2), radix: 2), !clean.dropFirst(2).isEmpty { return .int(neg ? -v : v) }
         if !clean.isEmpty, clean.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-            if let v = Int64(clean) { return .int(neg ? -v : v) }
+            if let v = Int64(neg ? "-" + clean : clean) { return .int(v) }  // signed, so Int64.min stays an int
             return .double((neg ? -1 : 1) * (Double(clean) ?? 0))
         }
         // float: (\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
@@ -223,120 +223,72 @@ public enum EvalYAML {
 
 // MARK: - Writing
 
-/// Writes `EvalJSON` as block YAML that `EvalYAML.load` reads back to an equal value, keeping key order.
+/// Writes `EvalJSON` as block YAML through Yams' emitter (libyaml), keeping key order; `EvalYAML.load`, js-yaml,
+/// Yams and YAML 1.1 readers (PyYAML) all read it back to an equal value. This is the one YAML writer: suites,
+/// spliced tests and `EvalTestsYAML.render` all come through `write`.
 public enum EvalYAMLWriter {
     /// The YAML text of a document (ends with a newline).
     public static func write(_ v: EvalJSON) -> String {
-        var out = ""
+        // libyaml fails only on malformed event streams, which a tree built by `node(_:)` cannot produce.
+        guard var text = try? Yams.serialize(node: node(v), indent: 2, width: -1, allowUnicode: true, sequenceStyle: .block, mappingStyle: .block)
+        else { preconditionFailure("Yams could not serialize a JSON tree") }
+        // A bare scalar document gets libyaml's document-end marker; readers do not need it.
+        if text.hasSuffix("\n...\n") { text.removeLast(4) }
+        return text
+    }
+
+    /// The YAML node of a value: strings plain only when no reader could take them for anything else, otherwise
+    /// double-quoted (multi-line ones as literal blocks; libyaml itself falls back to double quotes where a block is not allowed).
+    static func node(_ v: EvalJSON) -> Node {
         switch v {
-        case .object(let o) where !o.isEmpty: writeMapping(o, indent: 0, to: &out)
-        case .array(let a) where !a.isEmpty: writeSequence(a, indent: 0, to: &out)
-        default: out += scalar(v, indent: 0) + "\n"
-        }
-        return out
-    }
-
-    static func writeMapping(_ o: EvalObject, indent: Int, to out: inout String) {
-        let pad = String(repeating: " ", count: indent)
-        for (k, v) in o.pairs {
-            out += pad + key(k) + ":"
-            writeValue(v, indent: indent, to: &out)
+        case .null: return Node("null", .implicit, .plain)
+        case .bool(let b): return Node(b ? "true" : "false", .implicit, .plain)
+        case .int(let i): return Node(String(i), .implicit, .plain)
+        case .double(let d): return Node(number(d), .implicit, .plain)
+        case .string(let s): return Node(s, .implicit, style(s))
+        case .array(let a): return Node(a.map(node), .implicit, .block)
+        case .object(let o): return Node(o.pairs.map { (Node($0.key, .implicit, style($0.key)), node($0.value)) }, .implicit, .block)
         }
     }
 
-    static func writeSequence(_ a: [EvalJSON], indent: Int, to out: inout String) {
-        let pad = String(repeating: " ", count: indent)
-        for v in a {
-            out += pad + "-"
-            switch v {
-            case .object(let o) where !o.isEmpty:
-                // First key on the dash line.
-                var sub = ""
-                writeMapping(o, indent: indent + 2, to: &sub)
-                out += " " + sub.dropFirst(indent + 2)
-            case .array(let inner) where !inner.isEmpty:
-                out += "\n"
-                writeSequence(inner, indent: indent + 2, to: &out)
-            default:
-                out += " " + scalar(v, indent: indent + 2) + "\n"
+    /// A double as a YAML float that reads back as the same double: always with a `.` in the mantissa
+    /// (YAML 1.1 needs one), `-0.0` kept, `.inf`/`.nan` for the non-finite.
+    static func number(_ d: Double) -> String {
+        if d.isNaN { return ".nan" }
+        if d.isInfinite { return d < 0 ? "-.inf" : ".inf" }
+        if d == 0 { return d.sign == .minus ? "-0.0" : "0.0" }
+        let s = JSNumber.string(d)
+        let parts = s.split(separator: "e", maxSplits: 1)
+        let mantissa = parts[0].contains(".") ? String(parts[0]) : parts[0] + ".0"
+        return parts.count == 2 ? mantissa + "e" + parts[1] : mantissa
+    }
+
+    /// YAML 1.1 booleans that neither js-yaml nor Yams' resolver types.
+    static let yaml11Bools: Set<String> = ["y", "Y", "n", "N"]
+
+    static func style(_ s: String) -> Node.Scalar.Style {
+        if s.contains("\n") {
+            // Other line breaks (CR, NEL, LS, PS) would be normalized to LF inside a block.
+            let breaks: Set<Unicode.Scalar> = ["\r", "\u{85}", "\u{2028}", "\u{2029}"]
+            return s.unicodeScalars.contains(where: breaks.contains) ? .doubleQuoted : .literal
+        }
+        return plainIsSafe(s) ? .plain : .doubleQuoted
+    }
+
+    /// Plain only for text that starts with a letter (so no indicator, number, date or `.inf`), has no spaces at
+    /// the ends, no `: ` / ` #` / trailing `:`, nothing unprintable, and stays a string under every resolver.
+    static func plainIsSafe(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, let last = s.unicodeScalars.last,
+              first == "_" || first.properties.isAlphabetic, !last.properties.isWhitespace, last != ":",
+              !s.contains(": "), !s.contains(" #")
+        else { return false }
+        for u in s.unicodeScalars where !(u.value >= 0x20 && u.value <= 0x7E) {
+            switch u.properties.generalCategory {
+            case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator, .spaceSeparator: return false
+            default: continue
             }
         }
-    }
-
-    static func writeValue(_ v: EvalJSON, indent: Int, to out: inout String) {
-        switch v {
-        case .object(let o) where !o.isEmpty:
-            out += "\n"
-            writeMapping(o, indent: indent + 2, to: &out)
-        case .array(let a) where !a.isEmpty:
-            out += "\n"
-            writeSequence(a, indent: indent, to: &out)
-        default:
-            out += " " + scalar(v, indent: indent + 2) + "\n"
-        }
-    }
-
-    static func key(_ k: String) -> String { isPlainSafe(k) ? k : JSNumber.quote(k) }
-
-    static func scalar(_ v: EvalJSON, indent: Int) -> String {
-        switch v {
-        case .null: return "null"
-        case .bool(let b): return b ? "true" : "false"
-        case .int(let i): return String(i)
-        case .double(let d):
-            if d.isNaN { return ".nan" }
-            if d.isInfinite { return d < 0 ? "-.inf" : ".inf" }
-            let s = JSNumber.string(d)
-            return s.contains(".") || s.contains("e") ? s : s + ".0"
-        case .string(let s): return string(s, indent: indent)
-        case .array: return "[]"
-        case .object: return "{}"
-        }
-    }
-
-    static func string(_ s: String, indent: Int) -> String {
-        if isPlainSafe(s) { return s }
-        if s.contains("\n"), literalBlockSafe(s) {
-            let pad = String(repeating: " ", count: indent)
-            var chomp = "-"
-            var body = s
-            if s.hasSuffix("\n") {
-                chomp = s.hasSuffix("\n\n") ? "+" : ""
-                body = String(s.dropLast())
-            }
-            var out = "|" + chomp
-            for line in body.split(separator: "\n", omittingEmptySubsequences: false) {
-                out += "\n" + (line.isEmpty ? "" : pad + line)
-            }
-            return out
-        }
-        return JSNumber.quote(s)
-    }
-
-    static func literalBlockSafe(_ s: String) -> Bool {
-        guard let first = s.unicodeScalars.first, first != " ", first != "\n" else { return false }
-        for u in s.unicodeScalars {
-            if u.value < 0x20 && u != "\n" { return false }
-            if u.value == 0x7F || u.value == 0x85 || u.value == 0xFEFF || u.value == 0x2028 || u.value == 0x2029 { return false }
-        }
-        // Trailing spaces on a line and lines of only spaces would survive, but keep it simple.
-        for line in s.split(separator: "\n", omittingEmptySubsequences: false) where line.hasSuffix(" ") || line.hasSuffix("\t") {
-            return false
-        }
-        return true
-    }
-
-    static func isPlainSafe(_ s: String) -> Bool {
-        guard let f = s.unicodeScalars.first, let l = s.unicodeScalars.last else { return false }
-        if JSText.isSpace(f.value) || JSText.isSpace(l.value) { return false }
-        if "-?:,[]{}#&*!|>'\"%@`".unicodeScalars.contains(f) { return false }
-        for u in s.unicodeScalars {
-            let ok = (u.value >= 0x30 && u.value <= 0x39) || (u.value >= 0x41 && u.value <= 0x5A) || (u.value >= 0x61 && u.value <= 0x7A)
-                || " _-./()$+=~^;?'\"<>|\\".unicodeScalars.contains(u) || (u.value >= 0xA0 && u.value < 0xD800 && !JSText.isSpace(u.value))
-            if !ok { return false }
-        }
-        if case .string = EvalYAML.resolvePlain(s) {} else { return false }
-        if s.hasPrefix("---") || s.hasPrefix("...") { return false }
-        return true
+        guard case .string = EvalYAML.resolvePlain(s), Resolver.default.resolveTag(of: Node(s)) == .str else { return false }
+        return !yaml11Bools.contains(s)
     }
 }
