@@ -57,12 +57,6 @@ public final class Repository {
         return try create(at: url, bare: bare)
     }
 
-    /// Opens the repository, runs `body`, and releases the handle before returning (CONVENTIONS 3.9).
-    public static func withOpened<R>(at url: URL, _ body: (Repository) throws -> R) throws -> R {
-        let repo = try open(at: url)
-        return try withExtendedLifetime(repo) { try body(repo) }
-    }
-
     /// True for a repository without a work tree.
     public var isBare: Bool { git_repository_is_bare(pointer) == 1 }
 
