@@ -49,14 +49,9 @@ struct EvalsCommand: ParsableCommand {
         func run() throws {
             let ctx = try loopContext(repoOptions, quiet: true)
             let number = try cycle.map { try parseCycle($0, history: ctx.history) }
-            let report: GateReport
-            do {
-                report = try EvalStages.gate(ctx, options: .init(
-                    suite: suite.map { ctx.workspace.url($0) }, cycle: number, minPassRate: minPassRate,
-                    standalone: standalone || (suite != nil && !ctx.history.exists)))
-            } catch let error as EvalSuiteError {
-                throw error
-            }
+            let report = try EvalStages.gate(ctx, options: .init(
+                suite: suite.map { ctx.workspace.url($0) }, cycle: number, minPassRate: minPassRate,
+                standalone: standalone || (suite != nil && !ctx.history.exists)))
             if let output { try Data(report.resultsJSON.utf8).write(to: ctx.workspace.url(output)) }
             if let junit { try Data(report.junitXML.utf8).write(to: ctx.workspace.url(junit)) }
             if json {
