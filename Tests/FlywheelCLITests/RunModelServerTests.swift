@@ -92,6 +92,7 @@ struct RunModelServerTests {
         let cycle = try LoopTest.object(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/cycle.json"))
         #expect(((cycle["models"] as? [String: Any])?["agent"] as? String)?.contains("test-model") == true)
         #expect(((cycle["scores"] as? [String: Any])?["traces"] as? Int) == 2)
+        #expect((cycle["scores"] as? [String: Any])?["cost_usd"] == nil, "an unpriced model has no cost, not a cost of 0")
         let files = try LoopTest.git(folder.appendingPathComponent("loop-history"), ["ls-tree", "-r", "--name-only", "refs/heads/main", "cycles/0001/outputs"])
             .stdout.split(separator: "\n").map(String.init)
         #expect(files.filter { $0.hasSuffix("/summary_answer.md") }.count == 2)

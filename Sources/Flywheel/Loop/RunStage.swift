@@ -72,6 +72,7 @@ public enum RunStage {
         var modelLabel = "external agent"
         var simulation = false
         var tokens = 0
+        var cost: Double?
         if let command = options.agentCommand ?? ctx.config.agentCommand {
             traces = try runExternal(command, tasks: tasks, seed: seed, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, progress: progress)
             modelLabel = "external: \(command)"
@@ -126,6 +127,12 @@ public enum RunStage {
                                        serviceName: "flywheel-agent", clock: clock) { done, total, task in progress(done, total, task.question) }
             traces = batch.traces
             tokens = batch.runs.reduce(0) { $0 + $1.usage.totalTokens }
+            // The model's own cost estimates (nil when no call priced itself, e.g. the offline model).
+            let costs = batch.runs.flatMap(\.events).compactMap { event -> Double? in
+                if case .llmCall(_, let response?, _, _, _) = event { return response.costUSD }
+                return nil
+            }
+            cost = costs.isEmpty ? nil : costs.reduce(0, +)
             if let failure = batch.runs.first(where: { $0.finalAnswer == nil && $0.events.isEmpty }) {
                 throw StageError("run", "the agent produced nothing for \"\(failure.question)\"")
             }
@@ -176,6 +183,7 @@ public enum RunStage {
             c.scores.spans = spans
             c.scores.toolErrors = toolErrors
             c.scores.tokens = tokens
+            c.scores.costUSD = cost
             c.scores.latencyMs = meanLatency
             c.models["agent"] = modelLabel
         }) { snap, open in
@@ -186,7 +194,7 @@ public enum RunStage {
         }
         return RunReport(
             cycle: cycle.number, model: modelLabel, simulation: simulation, traceIDs: traceIDs, spans: spans, toolErrors: toolErrors,
-            tokens: tokens, costUSD: nil, meanLatencyMs: meanLatency, redactions: redactions, commit: commit?.hex)
+            tokens: tokens, costUSD: cost, meanLatencyMs: meanLatency, redactions: redactions, commit: commit?.hex)
     }
 
     /// Runs an external agent per task; its spans (HALO JSONL written to `$FLYWHEEL_TRACE_FILE`) are concatenated.
