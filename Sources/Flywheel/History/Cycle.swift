@@ -164,6 +164,8 @@ public struct CycleScores: Sendable, Codable, Hashable {
     public var latencyMs: Double?
     public var suiteSize: Int?
     public var evalsAdded: Int?
+    /// Runs recorded as failed traces (non-zero exit, signal, timeout, no or invalid trace).
+    public var failedTasks: Int?
 
     public init() {}
 
@@ -172,6 +174,7 @@ public struct CycleScores: Sendable, Codable, Hashable {
         case gatePassed = "gate_passed", minPassRate = "min_pass_rate", metrics
         case failuresByCategory = "failures_by_category", traces, spans, toolErrors = "tool_errors", tokens
         case costUSD = "cost_usd", latencyMs = "latency_ms", suiteSize = "suite_size", evalsAdded = "evals_added"
+        case failedTasks = "failed_tasks"
     }
 }
 
