@@ -79,6 +79,10 @@ enum TaskRunner {
             reason = "timed out after \(formatSeconds(runner.timeout)) s (its process group was killed)"
         } else if let signal = result.signal {
             reason = "killed by signal \(signal)\(signalName(signal).map { " (\($0))" } ?? "")"
+        } else if result.exitStatus > 128, result.exitStatus < 160 {
+            // The shell reports a command a signal ended as 128 + the signal.
+            let signal = result.exitStatus - 128
+            reason = "exited with \(result.exitStatus) (killed by signal \(signal)\(signalName(signal).map { ", \($0)" } ?? ""))"
         } else if result.exitStatus != 0 {
             reason = "exited with \(result.exitStatus)"
         } else if let data = result.traceData, !data.isEmpty {
