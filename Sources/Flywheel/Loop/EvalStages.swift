@@ -70,7 +70,9 @@ public enum EvalStages {
         var rejected: [String] = []
         if !data.feedback.isEmpty, let model = try ctx.model(for: .evalGeneration) {
             do {
-                let result = try EvalProposer(model: model, modelName: model.id, cycle: cycle.number).propose(data.feedback, questions: questions)
+                let brief = ProjectBrief(config: ctx.config, harness: data.harnessFiles, rules: data.rules)
+                let result = try EvalProposer(model: model, modelName: model.id, cycle: cycle.number, brief: brief)
+                    .propose(data.feedback, questions: questions)
                 candidates += result.tests
                 proposed = result.tests.count
                 rejected = result.rejected.map { "\($0)" }
