@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
     targets: [
         // MARK: C shims (module map + shim header only)
@@ -50,6 +51,7 @@ let package = Package(
             dependencies: [
                 "Flywheel", "FlywheelExample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "MCP", package: "swift-sdk"),
             ]
         ),
         .executableTarget(name: "flywheel", dependencies: ["FlywheelCLI"]),
@@ -77,7 +79,8 @@ let package = Package(
             name: "FlywheelExampleTests",
             dependencies: ["FlywheelExample", "Flywheel", "GitStore", "TestSupport"]),
         .testTarget(
-            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "FlywheelExample", "GitStore", "TestSupport"]),
+            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "FlywheelExample", "GitStore", "TestSupport"],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,9 +4,9 @@
 #
 #   Tests/scripts/kill-resume.sh [ROUNDS]        (default 20; run from anywhere; needs the debug build)
 #
-# Each round: a fresh project that is not the example (a shell agent over 6 tasks, ~0.1-0.4 s each, task t04 crashing),
-# `flywheel loop --concurrency 2` killed after a random 0.05-2.5 s, then `flywheel loop --resume` (or `flywheel loop`
-# when the kill came before the cycle started). A ref lock the kill left is reported by flywheel with the command that
+# Each round: a fresh project that is not the example (a shell agent over 6 tasks, ~0.2-0.8 s each, task t04 crashing),
+# `flywheel loop` (loop.yaml: concurrency 2) killed after a random 0.05-2.5 s, then `flywheel loop --resume` (or
+# `flywheel loop` when the kill came before the cycle started; nothing when it came after the close). A ref lock the kill left is reported by flywheel with the command that
 # clears it; the script clears it the same way and counts it. KEEP=1 keeps the scratch folder. Exits 1 on the first
 # inconsistency.
 set -euo pipefail
@@ -36,7 +36,7 @@ YAML
   { echo "questions:"; for i in 1 2 3 4 5 6; do printf '  - id: t%02d\n    question: "Where is order %d?"\n' "$i" "$i"; done; } > "$dir/tasks.yaml"
   cat > "$dir/agent.sh" <<'SH'
 n=${FLYWHEEL_TASK_ID#t}; n=${n#0}
-sleep "0.$(( (n * 7) % 4 + 1 ))"
+sleep "0.$(( (n * 7) % 4 * 2 + 2 ))"
 if [ "$FLYWHEEL_TASK_ID" = t04 ]; then echo "KeyError: 'email'" >&2; exit 3; fi
 printf '{"trace_id":"%s","span_id":"%016x","parent_span_id":"","trace_state":"","name":"agent.Sh","kind":"SPAN_KIND_INTERNAL","start_time":"2026-01-01T00:00:00.000000000Z","end_time":"2026-01-01T00:00:01.000000000Z","status":{"code":"STATUS_CODE_OK","message":""},"resource":{"attributes":{"service.name":"sh"}},"scope":{"name":"sh","version":"1"},"attributes":{"inference.project_id":"p","inference.observation_kind":"AGENT","inference.agent_name":"Sh","output.value":"Order %s has shipped."}}\n' "$FLYWHEEL_TRACE_ID" "$n" "$n" > "$FLYWHEEL_TRACE_FILE"
 echo "Order $n has shipped."
@@ -55,6 +55,9 @@ for round in $(seq 1 "$ROUNDS"); do
   wait "$pid" 2>/dev/null || true
   cmd=(loop --resume)
   git -C "$dir/loop-history" cat-file -e refs/heads/main:cycles/0001/cycle.json 2>/dev/null || cmd=(loop)
+  if git -C "$dir/loop-history" show refs/heads/main:cycles/0001/cycle.json 2>/dev/null | grep -q '"status" : "closed"'; then
+    cmd=(log)   # the kill came after the close: nothing to resume
+  fi
   set +e
   out="$(cd "$dir" && "$FW" "${cmd[@]}" 2>&1)"; status=$?
   if [[ $status -ne 0 && $status -ne 100 && "$out" == *"rm '"* ]]; then
