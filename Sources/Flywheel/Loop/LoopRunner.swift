@@ -61,6 +61,9 @@ public enum LoopRunner {
             cycle = open
             step(1, skipped: true)
         } else {
+            if ctx.history.exists, let open = try? ctx.history.openCycle() {
+                throw StageError("loop", "cycle \(open.number) is still open: continue it with `flywheel loop --resume` (or close it with `flywheel cycle close`)")
+            }
             try preflight(ctx, options: options)
             step(1)
             cycle = try CycleStart.start(ctx, harnessPaths: options.harnessPaths, summary: options.summary, agentCommand: options.run.agentCommand)
