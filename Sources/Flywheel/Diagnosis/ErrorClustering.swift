@@ -47,10 +47,10 @@ enum ErrorText {
 
     static let contextOverflow = regex(
         #"context_length_exceeded|maximum context length|context (?:window|length) (?:exceeded|is exceeded|limit)|exceeds? (?:the )?(?:model'?s? )?(?:maximum )?context|too many tokens|prompt is too long|input is too long|reduce the length of the (?:messages|prompt|input)|(?:input|prompt) tokens? exceed"#)
-    static let rateLimit = regex(#"rate[ _-]?limit|too many requests|\b429\b|quota exceeded|resource[_ ]exhausted|throttl|requests per minute|tokens per minute"#)
+    static let rateLimit = regex(#"rate[ _-]?limit|too many requests|\b429\b|quota exceeded|exceeded (?:your |the )?(?:current )?quota|resource[_ ]exhausted|throttl|requests per minute|tokens per minute"#)
     static let invalidArguments = regex(
         #"invalid json|json ?decode|jsondecodeerror|expecting (?:value|property name|',' delimiter)|unterminated string|malformed (?:json|arguments)|(?:could not|cannot|failed to|unable to) (?:parse|decode) (?:the )?(?:tool )?(?:call )?arguments|unexpected (?:token|end of (?:json|input))|not valid json|arguments (?:are|is) not (?:valid )?json"#)
-    static let timeout = regex(#"timed? ?out|timeout|deadline exceeded|took too long|time limit exceeded"#)
+    static let timeout = regex(#"timed? ?out|timeout|deadline exceeded|took too long|time ?limit exceeded|exceeded (?:the |its )?time ?limit"#)
     static let limit = regex(
         #"exceeds?(?: the)?(?: allowed)? (?:max|limit|allowed|maximum)|must be (?:<=|<|less than|at most|no (?:more|greater|larger) than|smaller than|below|between|in range)|too (?:large|long|many|big)|out of range|greater than (?:the )?max|(?:max|maximum|limit) exceeded|above (?:the )?(?:max|limit)|must not exceed|cannot exceed|over the limit|maximum (?:allowed|is|of)|\bmax(?:imum)? \d|<= ?\d|at most \d"#)
     static let notFound = regex(
