@@ -471,4 +471,32 @@ struct PlantedCorpus {
         PlantedCorpus(agent: ops, modes: [.toolPermission("run_runbook"), .toolLimit("query_metrics"), .unknownTool], seed: 105, wordings: [3, 5, 6, 7]),
         PlantedCorpus(agent: research, modes: [.guardrail, .toolTimeout("fetch_page"), .refusal], seed: 106, wordings: [2, 3, 4, 5]),
     ]
+
+    /// Corpora drawn at random: any agent, three distinct modes (tool modes on distinct tools), any wordings.
+    static func random(count: Int, seed: UInt64) -> [PlantedCorpus] {
+        var rng = RNG(state: seed)
+        let agents = [travel, ops, commerce, research, support, legal, hr, coding, logistics]
+        return (0..<count).map { i in
+            let agent = rng.pick(agents)
+            var modes: [Mode] = []
+            var usedTools = Set<String>()
+            while modes.count < 3 {
+                let tool = rng.pick(agent.tools)
+                let all: [Mode] = [
+                    .toolLimit(tool), .toolNotFound(tool), .toolTimeout(tool), .toolPermission(tool), .contextOverflow, .invalidArguments, .rateLimit,
+                    .emptyAnswer, .handoffLoop, .guardrail, .refusal, .loop, .unknownTool, .maxTurns,
+                ]
+                let m = rng.pick(all)
+                let isTool: Bool
+                switch m {
+                case .toolLimit, .toolNotFound, .toolTimeout, .toolPermission: isTool = true
+                default: isTool = false
+                }
+                if modes.contains(m) || (isTool && usedTools.contains(tool)) { continue }
+                if isTool { usedTools.insert(tool) }
+                modes.append(m)
+            }
+            return PlantedCorpus(agent: agent, modes: modes, seed: seed &+ UInt64(i) &* 7919, wordings: Array(0..<8))
+        }
+    }
 }

@@ -144,6 +144,13 @@ import TestSupport
         #expect(s.precision >= 0.90, "precision@3 \(s.precision): \(s.misses)")
     }
 
+    @Test func randomCorporaMeetRecallAndPrecisionAtThree() {
+        let s = Self.score(PlantedCorpus.random(count: 30, seed: 4242))
+        #expect(s.planted == 90)
+        #expect(s.recall >= 0.95, "recall@3 \(s.recall): \(s.misses)")
+        #expect(s.precision >= 0.90, "precision@3 \(s.precision): \(s.misses)")
+    }
+
     @Test func oneRootCauseWordedManyWaysIsOneMode() throws {
         let c = PlantedCorpus.tuning[0]  // search_flights fails with five wordings of one limit
         let out = c.generate()
