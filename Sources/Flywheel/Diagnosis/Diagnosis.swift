@@ -214,43 +214,36 @@ public struct Ranking: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey { case formula, severityWeights = "severity_weights", confirmationFactors = "confirmation_factors" }
 }
 
-/// A machine-applicable harness edit: append text to a file, replace a passage of it, or enable tools in a tools
-/// file. JSON: `{"file", "append"}`, `{"file", "replace": {"find", "with"}}` or `{"file", "enable_tools": [names]}`
+/// A machine-applicable harness edit: append text to a file, replace text in it, or enable tools in a tools file.
+/// JSON: `{"file", "append"}`, `{"file", "replace", "with"}`, or `{"file": "harness/tools.yaml", "enable_tools": [names]}`
 /// (absent keys are left out).
 public struct HarnessPatch: Sendable, Hashable, Codable {
-    /// Replace the first occurrence of `find` with `with`.
-    public struct Replace: Sendable, Hashable, Codable {
-        public var find: String
-        public var with: String
-        public init(find: String, with: String) {
-            self.find = find
-            self.with = with
-        }
-    }
-
     public var file: String
     public var append: String?
-    public var replace: Replace?
+    /// Text to find (its first occurrence is replaced by `with`).
+    public var replace: String?
+    public var with: String?
     public var enableTools: [String]?
 
-    public init(file: String, append: String? = nil, replace: Replace? = nil, enableTools: [String]? = nil) {
+    public init(file: String, append: String? = nil, replace: String? = nil, with: String? = nil, enableTools: [String]? = nil) {
         self.file = file
         self.append = append
         self.replace = replace
+        self.with = with
         self.enableTools = enableTools
     }
 
-    enum CodingKeys: String, CodingKey { case file, append, replace, enableTools = "enable_tools" }
+    enum CodingKeys: String, CodingKey { case file, append, replace, with, enableTools = "enable_tools" }
 
-    /// Applies the patch to the file's current text. `replace` swaps the first occurrence of its `find` text (a file
+    /// Applies the patch to the file's current text. `replace` swaps the first occurrence of its text for `with` (a file
     /// without it is left as is). `append` adds its text on a new line at the end (once: a file
     /// already containing the text is returned unchanged). `enable_tools` sets `enabled: true` for each named tool
     /// (a `- name: X` list item or an `X:` mapping key followed by an `enabled:` line), adding a list item when the
     /// tool is not declared.
     public func apply(to text: String) -> String {
         var out = text
-        if let replace, !replace.find.isEmpty, let r = out.range(of: replace.find) {
-            out.replaceSubrange(r, with: replace.with)
+        if let replace, let with, !replace.isEmpty, let r = out.range(of: replace) {
+            out.replaceSubrange(r, with: with)
         }
         if let append, !append.isEmpty {
             if !out.contains(append) {

@@ -43,7 +43,7 @@ public struct HarnessDiff: Sendable, Hashable {
 ///
 /// - implemented: only when the harness diff between the two cycles makes the recommendation's change. With a patch:
 ///   the diff touches the patch's file and `append` text appears in its added lines (or the file's new text),
-///   `replace` removed its `find` text and added its `with` text, and every `enable_tools` tool is enabled in the new
+///   `replace` removed its text and added its `with` text, and every `enable_tools` tool is enabled in the new
 ///   text (or, without it, named in an added line). Without a patch: its `target_file` changed in a line that names
 ///   its subject (a word of its title other than the generic verbs). A recommendation
 ///   whose change lies outside the harness files (no target file) cannot be observed and stays pending.
@@ -136,12 +136,13 @@ public enum OutcomeTracker {
             checked = true
             guard covers(added, text) else { return false }
         }
-        if let r = patch.replace, !r.find.isEmpty {
+        if let find = patch.replace, !find.isEmpty {
             checked = true
+            let with = patch.with ?? ""
             if let newText {
-                guard normalizedForQuote(newText).contains(normalizedForQuote(r.with)), r.with.contains(r.find) || !newText.contains(r.find) else { return false }
+                guard normalizedForQuote(newText).contains(normalizedForQuote(with)), with.contains(find) || !newText.contains(find) else { return false }
             }
-            guard covers(removed, r.find), r.with.isEmpty || covers(added, r.with) else { return false }
+            guard covers(removed, find), with.isEmpty || covers(added, with) else { return false }
         }
         for tool in patch.enableTools ?? [] {
             checked = true
@@ -173,7 +174,7 @@ public enum OutcomeTracker {
             // that mention its subject.
             if recs.contains(where: { $0.patch?.file == f.path && !($0.patch?.enableTools ?? []).isEmpty }) { continue }
             let owners = recs.filter { $0.patch == nil && $0.targetFile == f.path }
-            let texts = recs.compactMap(\.patch).filter { $0.file == f.path }.flatMap { [$0.append, $0.replace?.find, $0.replace?.with].compactMap { $0 } }
+            let texts = recs.compactMap(\.patch).filter { $0.file == f.path }.flatMap { [$0.append, $0.replace, $0.with].compactMap { $0 } }
             let allowed = Set(texts.flatMap { words(of: $0) })
             let stray = (f.addedLines + f.removedLines).filter { line in
                 let w = words(of: line)

@@ -243,7 +243,7 @@ import TestSupport
         let wrong = HarnessDiff(files: [HarnessDiff.File(path: "harness/tools.yaml", addedLines: ["    enabled: true"], newText: v1)])
         #expect(!OutcomeTracker.isImplemented(rec, diff: wrong))
         // A replace patch: implemented when the diff removes `find` and adds `with`.
-        rec.patch = HarnessPatch(file: "harness/AGENTS.md", replace: .init(find: "- Be polite.", with: "- Be polite and state the policy that applies."))
+        rec.patch = HarnessPatch(file: "harness/AGENTS.md", replace: "- Be polite.", with: "- Be polite and state the policy that applies.")
         #expect(rec.patch!.apply(to: "A\n- Be polite.\n") == "A\n- Be polite and state the policy that applies.\n")
         let replaced = HarnessDiff(files: [HarnessDiff.File(path: "harness/AGENTS.md", addedLines: ["- Be polite and state the policy that applies."], removedLines: ["- Be polite."])])
         #expect(OutcomeTracker.isImplemented(rec, diff: replaced))
@@ -273,7 +273,7 @@ import TestSupport
         #expect(t.apply(to: "tools:\n  verify_identity:\n    description: x\n    enabled: false\n") == "tools:\n  verify_identity:\n    description: x\n    enabled: true\n")
         #expect(t.apply(to: "tools:\n  - name: lookup_order\n") == "tools:\n  - name: lookup_order\n  - name: verify_identity\n    enabled: true\n")
         #expect(HarnessFiles(files: ["harness/tools.yaml": t.apply(to: "tools:\n  - name: lookup_order\n")]).tools == ["lookup_order": true, "verify_identity": true])
-        let r = HarnessPatch(file: "f", replace: .init(find: "absent", with: "x"))
+        let r = HarnessPatch(file: "f", replace: "absent", with: "x")
         #expect(r.apply(to: "keep\n") == "keep\n")
     }
 }
