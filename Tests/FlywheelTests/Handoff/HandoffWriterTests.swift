@@ -8,7 +8,7 @@ import TestSupport
     static func context(simulation: Bool = true) -> HandoffContext {
         var d = DiagnosisFeedbackTests.previous()
         d.cycle = 2
-        d.outcomes = [Outcome(recommendationID: "rec-soc2-status-prompt", fromCycle: 1, implemented: true, status: .verified, flippedToPass: ["fb-soc-1"], note: "Implemented; all 1 predicted eval(s) pass.")]
+        d.outcomes = [Outcome(recommendationID: "rec-refund-window", fromCycle: 1, implemented: true, status: .verified, flippedToPass: ["fb-refund1-1"], note: "Implemented; all 1 predicted eval(s) pass.")]
         var scores = CycleScores()
         scores.passRate = 0.6
         scores.gatePassed = false
@@ -40,9 +40,14 @@ import TestSupport
         #expect(md.contains("re-run the gate"))
         #expect(md.contains("flywheel-example-model (offline simulation)"))
         #expect(md.contains("| Rank | Recommendation | Impact | Confidence | Effort | Evidence | Validation |"))
-        #expect(md.contains("`rec-soc2-status-prompt` | 1 | yes | verified"))
-        #expect(md.contains("`fm-structured-over-narrative`"))
-        #expect(md.contains("`fb-arr-1`"))
+        #expect(md.contains("`rec-refund-window` | 1 | yes | verified"))
+        #expect(md.contains("`fm-security`"))
+        #expect(md.contains("`fb-refund1-1`"))
+        // The ranking formula and each mode's numbers.
+        #expect(md.contains("Ranked by impact: score = severity_weight × (traces + 2 × failing_evals) × confirmation_factor"))
+        #expect(md.contains("| 2 | `fm-security` | 1 | 1 | critical (5) | human (2) | 1 | 30 |"), "\(md)")
+        #expect(md.contains("- Impact: 5 × (1 + 2 × 1) × 2 = 30 (tier 1: human-reported, critical)"))
+        #expect(!md.contains("Attribution unsure"))
         #expect(md.hasSuffix("```\n"))
     }
 
@@ -58,7 +63,7 @@ import TestSupport
         for item in items {
             for key in ["id", "title", "area", "change", "validation"] { #expect(item[key]?.stringValue?.isEmpty == false, "\(key)") }
         }
-        #expect(items[0]["patch"]?["file"] == "harness/instructions.md")
+        #expect(items[0]["patch"]?["file"] == "harness/AGENTS.md")
     }
 
     @Test func deterministicAndLabelsRealModels() {
@@ -66,6 +71,18 @@ import TestSupport
         let real = HandoffWriter.render(Self.context(simulation: false))
         #expect(!real.contains("offline simulation"))
         #expect(real.contains("`openai:gpt-4.1-mini`"))
+    }
+
+    @Test func saysWhenAttributionIsUnsureAndShowsTemplatesAndReplacePatches() {
+        var ctx = Self.context()
+        ctx.diagnosis.outcomes[0].attributionUnsure = true
+        ctx.diagnosis.failureModes[0].templates = [ErrorTemplate(template: "parameter <q> must be <= <n>", count: 3, example: "parameter 'limit' must be <= 25")]
+        ctx.diagnosis.recommendations[0].patch = HarnessPatch(file: "harness/AGENTS.md", replace: "- Be polite.", with: "- Be polite; state the policy.")
+        let md = HandoffWriter.render(ctx)
+        #expect(md.contains("**Attribution unsure:**"))
+        #expect(md.contains("| yes (attribution unsure) | verified |"))
+        #expect(md.contains("  - 3× `parameter <q> must be <= <n>` — e.g. parameter 'limit' must be <= 25"))
+        #expect(md.contains("```diff\n-- Be polite.\n+- Be polite; state the policy.\n```"))
     }
 
     @Test func untrustedTextCannotBreakTheTable() {
