@@ -17,7 +17,15 @@ public enum Diagnoser {
         traces: URL, feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
         cycle: Int = 0
     ) throws -> Diagnosis {
-        diagnose(DiagnosisInput(spans: try DiagnosisTraces.spans(at: traces), feedback: feedback, results: results, harness: harness), cycle: cycle)
+        var isDir: ObjCBool = false
+        let files = FileManager.default.fileExists(atPath: traces.path, isDirectory: &isDir) && isDir.boolValue ? try TraceStore.jsonlFiles(in: traces) : [traces]
+        return try diagnose(store: TraceStore(files: files), input: DiagnosisInput(spans: [], feedback: feedback, results: results, harness: harness), cycle: cycle)
+    }
+
+    /// Diagnoses the traces of a store (its spans are read straight from its lines, in parallel, without the
+    /// attributes diagnosis never reads); `input.spans` is ignored.
+    public static func diagnose(store: TraceStore, input: DiagnosisInput, cycle: Int, finalAnswers: [String: String] = [:]) throws -> Diagnosis {
+        run(input, traces: try DiagnosisLoading.traces(store), cycle: cycle, finalAnswers: finalAnswers)
     }
 
     /// Diagnoses spans (and optionally feedback, results, harness).
@@ -32,16 +40,20 @@ public enum Diagnoser {
     /// - Parameter finalAnswers: trace id → the agent's final answer text (`final_answer.md`), when known; otherwise
     ///   the last assistant message without tool calls in the trace's LLM spans.
     public static func diagnose(_ input: DiagnosisInput, cycle: Int, finalAnswers: [String: String] = [:]) -> Diagnosis {
+        run(input, traces: groupByTrace(input.spans), cycle: cycle, finalAnswers: finalAnswers)
+    }
+
+    static func run(_ input: DiagnosisInput, traces: [(id: String, spans: [Span])], cycle: Int, finalAnswers: [String: String]) -> Diagnosis {
         let layout = HarnessLayout(input.harness, instructionsFile: input.instructionsFile)
         var builder = Builder(harness: input.harness)
-        let traces = groupByTrace(input.spans)
         builder.totalTraces = Set(traces.map(\.id)).union(finalAnswers.keys).count
-        let offered = offeredTools(input)
+        let offered = offeredTools(input, traces: traces)
+        let answers = traces.map { answerFacts($0.spans) }
         detectSpanProblems(traces, offered: offered, layout: layout, into: &builder)
         detectLoops(traces, layout: layout, into: &builder)
-        detectRefusals(traces, finalAnswers: finalAnswers, expectedDeclines: input.expectedDeclines, layout: layout, into: &builder)
+        detectRefusals(traces, answers: answers, finalAnswers: finalAnswers, expectedDeclines: input.expectedDeclines, layout: layout, into: &builder)
         detectMaxTurns(traces, layout: layout, into: &builder)
-        detectEmptyAnswers(traces, finalAnswers: finalAnswers, layout: layout, into: &builder)
+        detectEmptyAnswers(traces, answers: answers, finalAnswers: finalAnswers, layout: layout, into: &builder)
         detectHandoffLoops(traces, layout: layout, into: &builder)
         detectGuardrails(traces, layout: layout, into: &builder)
         detectOutliers(traces, layout: layout, into: &builder)
@@ -66,10 +78,10 @@ public enum Diagnoser {
         return order.map { ($0, groups[$0]!) }
     }
 
-    static func offeredTools(_ input: DiagnosisInput) -> Set<String> {
+    static func offeredTools(_ input: DiagnosisInput, traces: [(id: String, spans: [Span])]) -> Set<String> {
         if let o = input.offeredTools { return o }
         var set = Set<String>()
-        for s in input.spans {
+        for s in traces.lazy.flatMap(\.spans) {
             guard let v = s.attributes["agent.tools"] else { continue }
             let list = v.arrayValue ?? v.stringValue.flatMap { try? JSONValue.parse($0) }?.arrayValue ?? []
             for t in list {
@@ -110,6 +122,7 @@ public enum Diagnoser {
         let context = FailureCatalog.contextOverflow(layout), rate = FailureCatalog.rateLimit(layout)
         let invalid = FailureCatalog.invalidToolArguments(layout)
         var clusterer = ErrorClusterer()
+        var classes: [String: (global: GlobalErrorClass?, local: ErrorClass, type: String?)] = [:]
         for (traceID, unordered) in traces {
             let spans = chronological(unordered)
             var consecutive: [String: Int] = [:]
@@ -128,8 +141,8 @@ public enum Diagnoser {
                         continue
                     }
                     // Arguments that are not JSON although they look like it.
-                    if let input = s.inputValueText, let first = input.trimmingCharacters(in: .whitespaces).first, first == "{" || first == "[",
-                        (try? JSONValue.parse(input)) == nil
+                    if let input = s.inputValueText, let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
+                        first == UInt8(ascii: "{") || first == UInt8(ascii: "["), !DiagnosisLoading.isValidJSON(input)
                     {
                         b.add(invalid, traceID: traceID, spanID: s.spanID, note: "\(source) called with arguments that are not valid JSON: \(DiagnosisText.clip(input, 100))",
                               quote: DiagnosisText.clip(input, 120))
@@ -142,7 +155,12 @@ public enum Diagnoser {
                     continue
                 }
                 let text = detail + " " + (s.attributes["error.type"]?.stringValue ?? "")
-                if let global = ErrorText.globalClass(text) {
+                let known = classes[text] ?? {
+                    let c = (global: ErrorText.globalClass(text), local: ErrorText.errorClass(text), type: ErrorText.exceptionType(s, detail))
+                    classes[text] = c
+                    return c
+                }()
+                if let global = known.global {
                     let topic = global == .contextOverflow ? context : global == .rateLimit ? rate : invalid
                     if global == .rateLimit { rateHits += 1 }
                     b.add(topic, traceID: traceID, spanID: s.spanID, note: "\(source): \(DiagnosisText.clip(DiagnosisText.oneLine(detail), 160))",
@@ -154,7 +172,7 @@ public enum Diagnoser {
                 if ErrorText.test(maxTurnsPattern, text) || ErrorText.test(guardrailText, text) { continue }
                 if isTool { consecutive[source, default: 0] += 1 }
                 clusterer.add(
-                    source: source, isTool: isTool, errorClass: ErrorText.errorClass(text), exceptionType: ErrorText.exceptionType(s, detail),
+                    source: source, isTool: isTool, errorClass: known.local, exceptionType: known.type,
                     traceID: traceID, spanID: s.spanID, detail: detail, consecutive: consecutive[source] ?? 1)
             }
             if rateHits >= 3 { b.note(rate, traceID: traceID, "\(rateHits) rate-limited calls in one trace (retry storm)") }
@@ -179,7 +197,9 @@ public enum Diagnoser {
             reason = "finish_reason=\(f)"
         } else if let list = s.attributes["gen_ai.response.finish_reasons"]?.arrayValue, list.contains(where: { $0.stringValue == "length" }) {
             reason = "finish_reason=length"
-        } else if let out = s.attributes["llm.output_messages"]?.stringValue, out.contains("\"finish_reason\":\"length\"") || out.contains("\"finish_reason\": \"length\"") {
+        } else if let out = s.attributes["llm.output_messages"]?.stringValue,
+            DiagnosisLoading.contains(out, "\"finish_reason\":\"length\"") || DiagnosisLoading.contains(out, "\"finish_reason\": \"length\"")
+        {
             reason = "finish_reason=length"
         } else if let window = contextWindowKeys.lazy.compactMap({ s.attributes[$0]?.doubleValue }).first, window > 0,
             let input = (s.attributes["inference.llm.input_tokens"] ?? s.attributes["llm.token_count.prompt"])?.doubleValue, input >= 0.98 * window
@@ -198,7 +218,7 @@ public enum Diagnoser {
             var groups: [String: [Span]] = [:]
             var order: [String] = []
             for s in spans where s.isToolSpan {
-                let args = s.inputValueText.map { (try? JSONValue.parse($0))?.canonicalText ?? $0 } ?? ""
+                let args = (s.inputValueText ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
                 let key = (s.toolNameForDiagnosis ?? s.name) + "\u{0}" + args
                 if groups[key] == nil { order.append(key) }
                 groups[key, default: []].append(s)
@@ -250,10 +270,23 @@ public enum Diagnoser {
         return (out, root.spanID)
     }
 
-    static func finalAnswer(_ spans: [Span]) -> (text: String, spanID: String)? {
-        if let root = rootAgentOutput(spans), !root.text.isEmpty { return root }
-        if let last = lastAssistantMessage(spans), !last.toolCalls, !last.text.isEmpty { return (last.text, last.spanID) }
-        return nil
+    static func finalAnswer(_ spans: [Span]) -> (text: String, spanID: String)? { answerFacts(spans).final }
+
+    /// What a trace says about its final answer, computed once per trace.
+    struct AnswerFacts {
+        var root: (text: String, spanID: String)?
+        var last: (text: String, toolCalls: Bool, spanID: String)?
+        var final: (text: String, spanID: String)? {
+            if let root, !root.text.isEmpty { return root }
+            if let last, !last.toolCalls, !last.text.isEmpty { return (last.text, last.spanID) }
+            return nil
+        }
+    }
+
+    static func answerFacts(_ spans: [Span]) -> AnswerFacts {
+        let root = rootAgentOutput(spans)
+        if let root, !root.text.isEmpty { return AnswerFacts(root: root, last: nil) }
+        return AnswerFacts(root: root, last: lastAssistantMessage(spans))
     }
 
     /// Whether the answer declines without answering: it opens with a refusal phrase, states no rule or reason, and
@@ -266,7 +299,10 @@ public enum Diagnoser {
         return m.range
     }
 
-    static func detectRefusals(_ traces: [(id: String, spans: [Span])], finalAnswers: [String: String], expectedDeclines: [String], layout: HarnessLayout, into b: inout Builder) {
+    static func detectRefusals(
+        _ traces: [(id: String, spans: [Span])], answers: [AnswerFacts], finalAnswers: [String: String], expectedDeclines: [String], layout: HarnessLayout,
+        into b: inout Builder
+    ) {
         let topic = FailureCatalog.refusal(layout)
         let expected = expectedDeclines.compactMap { try? NSRegularExpression(pattern: $0, options: [.caseInsensitive]) }
         func check(_ traceID: String, _ text: String, _ spanID: String?) {
@@ -276,17 +312,21 @@ public enum Diagnoser {
                   quote: DiagnosisText.clip(DiagnosisText.oneLine(head), 200))
         }
         var seen = Set<String>()
-        for (traceID, spans) in traces {
+        for (i, (traceID, _)) in traces.enumerated() {
             seen.insert(traceID)
-            if let given = finalAnswers[traceID] { check(traceID, given, nil) } else if let a = finalAnswer(spans) { check(traceID, a.text, a.spanID) }
+            if let given = finalAnswers[traceID] { check(traceID, given, nil) } else if let a = answers[i].final { check(traceID, a.text, a.spanID) }
         }
         for (traceID, text) in finalAnswers.sorted(by: { byteOrder($0.key, $1.key) }) where !seen.contains(traceID) { check(traceID, text, nil) }
     }
 
-    static func detectEmptyAnswers(_ traces: [(id: String, spans: [Span])], finalAnswers: [String: String], layout: HarnessLayout, into b: inout Builder) {
+    static func detectEmptyAnswers(
+        _ traces: [(id: String, spans: [Span])], answers: [AnswerFacts], finalAnswers: [String: String], layout: HarnessLayout, into b: inout Builder
+    ) {
         let topic = FailureCatalog.emptyAnswer(layout)
-        for (traceID, spans) in traces {
-            if b.hasMode("fm-max-turns", traceID: traceID) { continue }  // a run stopped by the turn limit is reported there
+        for (i, (traceID, spans)) in traces.enumerated() {
+            let facts = answers[i]
+            // A run stopped by the turn limit or a context overflow is reported there.
+            if b.hasMode("fm-max-turns", traceID: traceID) || b.hasMode("fm-context-overflow", traceID: traceID) { continue }
             if !finalAnswers.isEmpty {
                 if let given = finalAnswers[traceID] {
                     if given.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
@@ -294,16 +334,16 @@ public enum Diagnoser {
                     }
                     continue
                 }
-                if finalAnswer(spans) == nil {
+                if facts.final == nil {
                     b.add(topic, traceID: traceID, spanID: spans.first { $0.parentSpanID.isEmpty }?.spanID, note: "no final answer was written")
                     continue
                 }
             }
-            if let root = rootAgentOutput(spans), root.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            if let root = facts.root, root.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 b.add(topic, traceID: traceID, spanID: root.spanID, note: "the agent's output is empty")
                 continue
             }
-            if rootAgentOutput(spans) == nil, let last = lastAssistantMessage(spans), !last.toolCalls,
+            if facts.root == nil, let last = facts.last, !last.toolCalls,
                 last.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
             {
                 b.add(topic, traceID: traceID, spanID: last.spanID, note: "the last model message is empty and calls no tool")
@@ -322,8 +362,8 @@ public enum Diagnoser {
                 let texts = [
                     s.attributes["agent.stop_reason"]?.stringValue, s.attributes["agent.outcome"]?.stringValue,
                     s.attributes["error.type"]?.stringValue, s.status.message,
-                ].compactMap { $0 }
-                guard let hit = texts.first(where: { ErrorText.test(maxTurnsPattern, $0) }) else { continue }
+                ].compactMap { $0 }.filter { !$0.isEmpty }
+                guard !texts.isEmpty, let hit = texts.first(where: { ErrorText.test(maxTurnsPattern, $0) }) else { continue }
                 b.add(topic, traceID: traceID, spanID: s.spanID, note: "\(s.name) stopped: \(DiagnosisText.clip(hit, 120))", quote: DiagnosisText.clip(hit, 120))
                 break
             }

@@ -167,9 +167,14 @@ struct ErrorCluster {
 struct ErrorClusterer {
     private var clusters: [ErrorCluster] = []
     private var index: [String: Int] = [:]
+    private var templates: [String: String] = [:]
 
     mutating func add(source: String, isTool: Bool, errorClass: ErrorClass, exceptionType: String?, traceID: String, spanID: String, detail: String, consecutive: Int) {
-        let template = ErrorText.template(detail)
+        let template = templates[detail] ?? {
+            let t = ErrorText.template(detail)
+            templates[detail] = t
+            return t
+        }()
         let key = errorClass == .other
             ? "\(source)\u{0}\(errorClass.rawValue)\u{0}\(exceptionType ?? "")\u{0}\(template)"
             : "\(source)\u{0}\(errorClass.rawValue)"
