@@ -145,15 +145,14 @@ if withDiagnose {
     var diagnoseTimes: [Double] = []
     var modes = 0, top = ""
     for i in 0..<max(1, min(repeats, 3)) {
+        // What `flywheel diagnose --traces FILE` does: validate + index, read the spans, run the detectors.
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let spans = try DiagnosisTraces.spans(at: file)
-        let t1 = DispatchTime.now().uptimeNanoseconds
-        let d = Diagnoser.diagnose(DiagnosisInput(spans: spans), cycle: 0)
+        let d = try Diagnoser.diagnose(traces: file)
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         diagnoseTimes.append(dt)
         modes = d.failureModes.count
         top = d.failureModes.prefix(3).map { "\($0.id) (\($0.traceIDs.count) traces)" }.joined(separator: ", ")
-        print(String(format: "  diagnose run %d: %.3fs (load spans %.3fs, detectors %.3fs)", i + 1, dt, Double(t1 - t0) / 1e9, Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9))
+        print(String(format: "  diagnose run %d: %.3fs", i + 1, dt))
     }
     let diagnose = diagnoseTimes.sorted()[diagnoseTimes.count / 2]
     print("diagnose: \(modes) failure modes; top: \(top)")

@@ -375,7 +375,7 @@ public enum Diagnoser {
     static func detectHandoffLoops(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
         let topic = FailureCatalog.handoffLoop(layout)
         for (traceID, spans) in traces {
-            let handoffs = chronological(spans).filter { $0.attributes["agent.handoff.to"] != nil || $0.name == "handoff" }
+            let handoffs = chronological(spans.filter { $0.attributes["agent.handoff.to"] != nil || $0.name == "handoff" })
             guard handoffs.count >= 3 else { continue }
             let targets = handoffs.map { $0.attributes["agent.handoff.to"]?.stringValue ?? $0.attributes["inference.agent_name"]?.stringValue ?? "" }
             var visits: [String: Int] = [:]
@@ -452,11 +452,11 @@ public enum Diagnoser {
             for s in spans {
                 if let a = seconds(s.startTime) { start = min(start, a) }
                 if let z = seconds(s.endTime) { end = max(end, z) }
-                if s.observationKindForDiagnosis == "LLM" {
+                if s.attributes["inference.llm.input_tokens"] != nil || s.attributes["llm.token_count.prompt"] != nil || s.attributes["inference.llm.output_tokens"] != nil {
                     if let i = s.attributes["inference.llm.input_tokens"]?.doubleValue ?? s.attributes["llm.token_count.prompt"]?.doubleValue { tokens += i; sawTokens = true }
                     if let o = s.attributes["inference.llm.output_tokens"]?.doubleValue ?? s.attributes["llm.token_count.completion"]?.doubleValue { tokens += o; sawTokens = true }
                 }
-                if task == nil { task = taskKeys.lazy.compactMap { s.attributes[$0]?.stringValue }.first }
+                if task == nil, s.parentSpanID.isEmpty || s.observationKindForDiagnosis == "AGENT" { task = taskKeys.lazy.compactMap { s.attributes[$0]?.stringValue }.first }
             }
             facts.append(Facts(id: traceID, root: spans.first { $0.parentSpanID.isEmpty }?.spanID, task: task ?? "",
                                duration: end > start ? end - start : nil, tokens: sawTokens ? tokens : nil))

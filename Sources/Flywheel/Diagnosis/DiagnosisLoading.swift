@@ -10,32 +10,32 @@ import Foundation
 /// leaving out the attributes diagnosis never reads (the prompt messages sent to the model and the flat per-message
 /// projections), which are most of a trace file's bytes.
 enum DiagnosisLoading {
-    /// Attribute keys skipped while decoding (prefix match): the input messages (blob and flat copies), the flat
-    /// copies of the output messages (the blob `llm.output_messages` is kept), and tool listings.
-    @inline(__always) static func skipped(_ key: [UInt8]) -> Bool {
-        func has(_ p: StaticString) -> Bool {
-            let n = p.utf8CodeUnitCount
-            guard key.count >= n else { return false }
-            return p.withUTF8Buffer { buf in
-                for i in 0..<n where key[i] != buf[i] { return false }
-                return true
-            }
-        }
-        return has("llm.input_messages") || has("llm.output_messages.") || has("mcp.tools") || has("llm.tools")
-    }
+    /// The attributes diagnosis reads; every other attribute (prompt messages, flat per-message copies, model
+    /// parameters, …) is skipped without being decoded.
+    static let wanted = Set<String>([
+        "openinference.span.kind", "inference.observation_kind", "tool.name", "agent.tools", "agent.name", "agent.stop_reason", "agent.outcome",
+        "agent.final_output", "error.type", "exception.type", "exception.message", "error.message", "llm.finish_reason",
+        "gen_ai.response.finish_reason", "gen_ai.response.finish_reasons", "inference.llm.input_tokens", "inference.llm.output_tokens",
+        "llm.token_count.prompt", "llm.token_count.completion", "agent.handoff.from", "agent.handoff.to", "inference.agent_name",
+        "guardrail.name", "guardrail.triggered",
+    ] + Diagnoser.contextWindowKeys + Diagnoser.taskKeys)
 
-    /// One span from its JSONL line, without the skipped attributes. Falls back to the full decoder on anything
-    /// unusual (the line was validated when the store was built).
+    /// Large text attributes decoded only on the spans that need them: `input.value` and `output.value` (tool and
+    /// agent spans) and `llm.output_messages` (model spans).
+    static let lazy: Set<String> = ["input.value", "output.value", "llm.output_messages"]
+
+    /// One span from its JSONL line with only the attributes diagnosis reads. Falls back to the full decoder on
+    /// anything unusual (the line was validated when the store was built).
     static func span(_ line: UnsafeRawBufferPointer) throws -> Span {
         var sc = JSONScanner(line)
         sc.skipWhitespace()
         guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else { return try Span(line: line) }
         sc.pos += 1
-        var traceID = "", spanID = "", parent = "", traceState = "", name = "", kind = "", start = "", end = ""
+        var traceID = "", spanID = "", parent = "", traceState = "", name = "", kind = ""
+        var start = "", end = ""
         var status = SpanStatus.unset
-        var resource: [String: JSONValue] = [:]
-        var scope = SpanScope(name: "")
         var attributes: [String: JSONValue] = [:]
+        var deferred: [(key: String, from: Int, to: Int)] = []
         sc.skipWhitespace()
         if !sc.atEnd, sc.peek() == UInt8(ascii: "}") { return try Span(line: line) }
         while true {
@@ -55,11 +55,6 @@ enum DiagnosisLoading {
             case "status":
                 let v = try sc.parseValue()
                 status = SpanStatus(code: v["code"]?.stringValue ?? "STATUS_CODE_UNSET", message: v["message"]?.stringValue ?? "")
-            case "resource":
-                resource = try sc.parseValue()["attributes"]?.objectValue ?? [:]
-            case "scope":
-                let v = try sc.parseValue()
-                scope = SpanScope(name: v["name"]?.stringValue ?? "", version: v["version"]?.stringValue ?? "")
             case "attributes":
                 sc.skipWhitespace()
                 guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else {
@@ -76,7 +71,16 @@ enum DiagnosisLoading {
                     sc.skipWhitespace()
                     let k = try sc.parseString()
                     try sc.expectColon()
-                    if skipped(Array(k.utf8)) { try sc.skipValue() } else { attributes[k] = try sc.parseValue() }
+                    if wanted.contains(k) {
+                        attributes[k] = try sc.parseValue()
+                    } else if lazy.contains(k) {
+                        sc.skipWhitespace()
+                        let from = sc.pos
+                        try sc.skipValue()
+                        deferred.append((k, from, sc.pos))
+                    } else {
+                        try sc.skipValue()
+                    }
                     sc.skipWhitespace()
                     guard !sc.atEnd else { return try Span(line: line) }
                     let c = sc.peek()
@@ -86,7 +90,7 @@ enum DiagnosisLoading {
                     return try Span(line: line)
                 }
             default:
-                try sc.skipValue()
+                try sc.skipValue()  // resource, scope and extra keys are not read by diagnosis
             }
             sc.skipWhitespace()
             guard !sc.atEnd else { return try Span(line: line) }
@@ -96,9 +100,19 @@ enum DiagnosisLoading {
             if c == UInt8(ascii: "}") { break }
             return try Span(line: line)
         }
-        return Span(
+        var result = Span(
             traceID: traceID, spanID: spanID, parentSpanID: parent, traceState: traceState, name: name, kind: kind, startTime: start,
-            endTime: end, status: status, resourceAttributes: resource, scope: scope, attributes: attributes)
+            endTime: end, status: status, scope: SpanScope(name: ""), attributes: attributes)
+        if !deferred.isEmpty {
+            let observed = result.observationKindForDiagnosis
+            for d in deferred {
+                let needed = d.key == "llm.output_messages" ? observed == "LLM" : (observed == "TOOL" || observed == "AGENT" || d.key == "output.value" && result.isErrorSpan)
+                guard needed else { continue }
+                var sub = JSONScanner(UnsafeRawBufferPointer(rebasing: line[d.from..<d.to]))
+                result.attributes[d.key] = try sub.parseValue()
+            }
+        }
+        return result
     }
 
     @inline(__always) static func stringValue(_ sc: inout JSONScanner) throws -> String {
