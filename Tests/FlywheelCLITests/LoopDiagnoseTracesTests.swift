@@ -12,8 +12,9 @@ struct LoopDiagnoseTracesTests {
     static let modes: [String: [(name: String, matches: @Sendable (String) -> Bool)]] = [
         "errors.jsonl": [("tool_error", { $0.hasPrefix("fm-tool-error-read-file-permission-denied") }), ("unknown_tool", { $0 == "fm-unknown-tools" })],
         "loops.jsonl": [("loop", { $0 == "fm-repeated-tool-calls" }), ("refusal", { $0 == "fm-refusals" })],
-        // Missing artifacts need the project's required outputs (its rules); a bare trace file has none.
-        "turns.jsonl": [("max_turns", { $0 == "fm-max-turns" })],
+        // Missing artifacts need the project's required outputs: the rules file lists them, and its `artifacts` topic
+        // (owning the detector's category `artifact-missing`) names the mode and its recommendation.
+        "turns.jsonl": [("max_turns", { $0 == "fm-max-turns" }), ("missing_artifacts", { $0 == "fm-artifacts" })],
     ]
 
     @Test("planted failure modes rank in the top three with their true trace ids", arguments: ["errors.jsonl", "loops.jsonl", "turns.jsonl"])
@@ -21,7 +22,8 @@ struct LoopDiagnoseTracesTests {
         let expected = try LoopTest.object(try String(contentsOf: Self.corpus.appendingPathComponent("expected.json"), encoding: .utf8))
         let truth = try #require(expected[file] as? [String: Any])
         let cwd = TestPaths.scratch("diagnose-traces")  // no loop.yaml, no history: nothing is needed or written
-        let r = try flywheel(["diagnose", "--traces", Self.corpus.appendingPathComponent(file).path, "--json"], in: cwd)
+        let rules = Self.corpus.appendingPathComponent("rules-artifacts.yaml").path
+        let r = try flywheel(["diagnose", "--traces", Self.corpus.appendingPathComponent(file).path, "--rules", rules, "--json"], in: cwd)
         try #require(r.status == 0, "\(r.stderr)")
         let diagnosis = try LoopTest.object(r.stdout)
         let modes = try #require(diagnosis["failure_modes"] as? [[String: Any]])
@@ -35,8 +37,9 @@ struct LoopDiagnoseTracesTests {
         let recs = try #require(diagnosis["recommendations"] as? [[String: Any]])
         #expect(!recs.isEmpty)
         #expect(!modes.contains { ($0["id"] as? String) == "fm-missing-artifacts" })
-        // Without a harness, no recommendation names a file or a tool it cannot know.
-        #expect(recs.allSatisfy { ($0["patch"] as? [String: Any]) == nil && $0["target_file"] == nil }, "\(recs.compactMap { $0["patch"] })")
+        // Without a harness, only the rules' own recommendation carries a patch; the generic ones name no file or tool.
+        #expect(recs.filter { $0["id"] as? String != "rec-enable-validate-artifacts-tools" }
+            .allSatisfy { ($0["patch"] as? [String: Any]) == nil && $0["target_file"] == nil }, "\(recs.compactMap { $0["patch"] })")
         #expect(FileManager.default.subpaths(atPath: cwd.path)?.isEmpty == true, "diagnose --traces wrote files")
     }
 

@@ -15,11 +15,14 @@ public enum Diagnoser {
     /// Diagnoses a HALO JSONL file (or a folder of them); `feedback`, `results` and `harness` are optional.
     public static func diagnose(
         traces: URL, feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
-        cycle: Int = 0
+        rules: ProjectRules = .none, cycle: Int = 0
     ) throws -> Diagnosis {
         var isDir: ObjCBool = false
         let files = FileManager.default.fileExists(atPath: traces.path, isDirectory: &isDir) && isDir.boolValue ? try TraceStore.jsonlFiles(in: traces) : [traces]
-        return try diagnose(store: TraceStore(files: files), input: DiagnosisInput(spans: [], feedback: feedback, results: results, harness: harness), cycle: cycle)
+        let input = DiagnosisInput(
+            spans: [], feedback: feedback, results: results, harness: harness, requiredArtifacts: rules.requiredArtifacts, topics: rules.failureTopics,
+            expectedDeclines: rules.expectedDeclines)
+        return try diagnose(store: TraceStore(files: files), input: input, cycle: cycle)
     }
 
     /// Diagnoses the traces of a store (its spans are read straight from its lines, in parallel, without the
@@ -46,6 +49,7 @@ public enum Diagnoser {
     static func run(_ input: DiagnosisInput, traces: [(id: String, spans: [Span])], cycle: Int, finalAnswers: [String: String]) -> Diagnosis {
         let layout = HarnessLayout(input.harness, instructionsFile: input.instructionsFile)
         var builder = Builder(harness: input.harness)
+        builder.projectTopics = input.topics
         builder.totalTraces = Set(traces.map(\.id)).union(finalAnswers.keys).count
         let offered = offeredTools(input, traces: traces)
         let answers = traces.map { answerFacts($0.spans) }
@@ -326,7 +330,7 @@ public enum Diagnoser {
         for (i, (traceID, spans)) in traces.enumerated() {
             let facts = answers[i]
             // A run stopped by the turn limit or a context overflow is reported there.
-            if b.hasMode("fm-max-turns", traceID: traceID) || b.hasMode("fm-context-overflow", traceID: traceID) { continue }
+            if b.hasCategory("max-turns", traceID: traceID) || b.hasCategory("context-overflow", traceID: traceID) { continue }
             if !finalAnswers.isEmpty {
                 if let given = finalAnswers[traceID] {
                     if given.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
@@ -579,6 +583,8 @@ public enum Diagnoser {
         var topic: FailureTopic
         var severity: FeedbackRecord.Severity
         var confirmation: Confirmation = .heuristic
+        /// The highest severity a human reviewer gave (nil: no human record).
+        var humanSeverity: FeedbackRecord.Severity?
         var traceIDs: [String] = []
         var traceSet: Set<String> = []
         var spanIDs: [String] = []
@@ -590,25 +596,37 @@ public enum Diagnoser {
         var templates: [ErrorTemplate]?
         var count = 0
 
-        var impact: Impact { Impact(traces: traceIDs.count, failingEvals: evalIDs.count, severity: severity, confirmation: confirmation) }
+        var impact: Impact {
+            Impact(traces: traceIDs.count, failingEvals: evalIDs.count, severity: severity, confirmation: confirmation, humanSeverity: humanSeverity ?? .low)
+        }
     }
 
     struct Builder {
         var harness: HarnessFiles
+        /// A project topic owning a detector's category (e.g. `artifact-missing`) takes that detector's findings.
+        var projectTopics: [FailureTopic] = []
         var totalTraces = 0
         var modes: [String: Accumulator] = [:]
 
         func hasMode(_ id: String, traceID: String) -> Bool { modes[id]?.traceSet.contains(traceID) ?? false }
+
+        /// Whether the trace is in the mode of a detector's category (whichever topic took it).
+        func hasCategory(_ category: String, traceID: String) -> Bool {
+            modes.values.contains { $0.topic.category == category && $0.traceSet.contains(traceID) }
+                || modes.values.contains { $0.topic.categories.contains(category) && $0.traceSet.contains(traceID) }
+        }
 
         mutating func add(
             _ topic: FailureTopic, traceID: String?, spanID: String? = nil, spanIDs: [String] = [], count: Int = 1,
             severity: FeedbackRecord.Severity? = nil, evalID: String? = nil, feedbackID: String? = nil, confirmation: Confirmation = .heuristic,
             note: String, quote: String? = nil
         ) {
+            let topic = projectTopics.first { $0.categories.contains { FailureCatalog.sameCategory($0, topic.category) } } ?? topic
             let id = "fm-" + topic.id
             var acc = modes[id] ?? Accumulator(topic: topic, severity: topic.severity)
             if let severity, severity > acc.severity { acc.severity = severity }
             if confirmation > acc.confirmation { acc.confirmation = confirmation }
+            if confirmation == .human, feedbackID != nil, let severity { acc.humanSeverity = max(acc.humanSeverity ?? severity, severity) }
             if let traceID, !traceID.isEmpty, acc.traceSet.insert(traceID).inserted { acc.traceIDs.append(traceID) }
             for s in ([spanID].compactMap { $0 } + spanIDs) where !s.isEmpty && acc.spanSet.insert(s).inserted { acc.spanIDs.append(s) }
             if let evalID, !evalID.isEmpty, !acc.evalIDs.contains(evalID) { acc.evalIDs.append(evalID) }
@@ -691,5 +709,5 @@ public enum Diagnoser {
 
 extension FeedbackRecord {
     /// Praise (a good verdict) is never a failure mode.
-    var isPraise: Bool { false }
+    var isPraise: Bool { verdict == .good }
 }

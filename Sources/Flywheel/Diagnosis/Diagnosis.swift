@@ -172,14 +172,17 @@ public struct Impact: Sendable, Hashable, Codable {
     public var tier: Int
     public var score: Double
 
-    public init(traces: Int, failingEvals: Int, severity: FeedbackRecord.Severity, confirmation: Confirmation) {
+    /// - Parameter humanSeverity: the highest severity a human reviewer gave the mode (tier 1 when high or critical);
+    ///   when nil, a human-confirmed mode's own severity counts.
+    public init(traces: Int, failingEvals: Int, severity: FeedbackRecord.Severity, confirmation: Confirmation, humanSeverity: FeedbackRecord.Severity? = nil) {
         self.traces = traces
         self.failingEvals = failingEvals
         self.severity = severity
         self.severityWeight = severity.weight
         self.confirmation = confirmation
         self.confirmationFactor = confirmation.factor
-        self.tier = confirmation == .human && severity >= .high ? 1 : 0
+        let human = humanSeverity ?? (confirmation == .human ? severity : .low)
+        self.tier = confirmation == .human && human >= .high ? 1 : 0
         self.score = (severity.weight * Double(traces + 2 * failingEvals) * confirmation.factor * 100).rounded() / 100
     }
 

@@ -113,7 +113,7 @@ public struct HarnessFiles: Sendable, Hashable {
 
     /// Reads every file under `directory` as `<prefix>/<relative path>` (prefix `harness`).
     public static func load(from directory: URL, prefix: String = "harness") throws -> HarnessFiles {
-        let room = try DataRoom.load(from: directory)
+        let room = try SourceFolder.load(from: directory)
         return HarnessFiles(files: Dictionary(uniqueKeysWithValues: room.files.map { ("\(prefix)/\($0.key)", $0.value) }))
     }
 
@@ -168,7 +168,7 @@ public struct DiagnosisInput: Sendable {
     public init(
         spans: [Span], feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
         artifacts: [String: Set<String>] = [:], requiredArtifacts: [String] = [], topics: [FailureTopic] = [],
-        offeredTools: Set<String>? = nil, instructionsFile: String? = nil, expectedDeclines: [String] = []
+        expectedDeclines: [String] = [], offeredTools: Set<String>? = nil, instructionsFile: String? = nil
     ) {
         self.topics = topics
         self.instructionsFile = instructionsFile

@@ -70,7 +70,9 @@ public enum EvalStages {
         var rejected: [String] = []
         if !data.feedback.isEmpty, let model = try ctx.model(for: .evalGeneration) {
             do {
-                let result = try EvalProposer(model: model, modelName: model.id, cycle: cycle.number).propose(data.feedback, questions: questions)
+                let brief = ProjectBrief(config: ctx.config, harness: data.harnessFiles, rules: data.rules)
+                let result = try EvalProposer(model: model, modelName: model.id, cycle: cycle.number, brief: brief)
+                    .propose(data.feedback, questions: questions)
                 candidates += result.tests
                 proposed = result.tests.count
                 rejected = result.rejected.map { "\($0)" }
@@ -279,8 +281,10 @@ struct CycleOutputs {
         for (trace, traceSpans) in spansByTrace {
             let files = data.outputs[trace] ?? [:]
             var parts: [String] = []
-            if let answer = files["final_answer.md"] { parts.append(answer) }
-            if let summary = files["summary_answer.md"] { parts.append(summary) }
+            // The graded text: the final answer, and the project's answer artifact when its rules name another.
+            for name in [RunFiles.finalAnswer, data.rules.answerFile].uniqued() {
+                if let text = files[name] { parts.append(text) }
+            }
             if parts.isEmpty, let root = traceSpans.first(where: { $0.parentSpanID.isEmpty }),
                let out = root.attributes["output.value"]?.stringValue {
                 parts.append(out)

@@ -20,7 +20,7 @@ import TestSupport
         before.passRate = 0.4
         return HandoffContext(
             cycle: 2, diagnosis: d, scores: scores, previousScores: before, feedback: DiagnosisFeedbackTests.feedback,
-            agentModel: simulation ? HandoffWriter.simulationLabel : "openai:gpt-4.1-mini", agentIsSimulation: simulation)
+            agentModel: simulation ? "support-sim (offline simulation)" : "openai:gpt-4.1-mini", agentIsSimulation: simulation)
     }
 
     @Test func hasEveryRequiredSection() throws {
@@ -38,7 +38,7 @@ import TestSupport
         #expect(md.contains("pass rate 40.0% → 60.0% (+20.0 pp)"))
         #expect(md.contains("Implement **exactly one change**"))
         #expect(md.contains("re-run the gate"))
-        #expect(md.contains("flywheel-example-model (offline simulation)"))
+        #expect(md.contains("support-sim (offline simulation)"))
         #expect(md.contains("| Rank | Recommendation | Impact | Confidence | Effort | Evidence | Validation |"))
         #expect(md.contains("`rec-refund-window` | 1 | yes | verified"))
         #expect(md.contains("`fm-security`"))
