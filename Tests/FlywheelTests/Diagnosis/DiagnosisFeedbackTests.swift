@@ -82,6 +82,20 @@ import TestSupport
         #expect(d.recommendations.map(\.rank) == Array(1...d.recommendations.count))
     }
 
+    @Test func praiseNeverBecomesAFailureMode() throws {
+        var praise = Self.fb("fb-good", "t9", "refund-policy", .low, "The refund answer is now correct and cites the 30-day window.")
+        praise.verdict = .good
+        var regression = ResultRowFacts(evalID: "fb-good-1", traceID: "t9", feedbackID: "fb-good", status: .pass)
+        let d = Diagnoser.diagnose(DiagnosisInput(spans: [], feedback: [praise], results: [regression], harness: Self.harnessV1, topics: [Self.refundTopic]), cycle: 1)
+        #expect(d.failureModes.isEmpty && d.recommendations.isEmpty)
+        // Its regression case failing later is a failure (of the case), not praise turned into a mode.
+        regression.status = .fail
+        let later = Diagnoser.diagnose(DiagnosisInput(spans: [], feedback: [praise], results: [regression], harness: Self.harnessV1, topics: [Self.refundTopic]), cycle: 2)
+        #expect(later.failureModes.map(\.id) == ["fm-refund-window"])
+        #expect(later.failureModes.first?.feedbackIDs == [] && later.failureModes.first?.evalIDs == ["fb-good-1"])
+        #expect(later.failureModes.first?.impact?.confirmation == .model)
+    }
+
     @Test func humanHighFindingsOutrankHeuristicsAndTheFormulaIsRecorded() throws {
         // A heuristic loop on twenty traces outscores the human findings, yet ranks below those of high or critical severity.
         var spans: [Span] = []
