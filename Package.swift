@@ -79,7 +79,7 @@ let package = Package(
             dependencies: ["FlywheelExample", "Flywheel", "GitStore", "TestSupport"]),
         .testTarget(
             name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "FlywheelExample", "GitStore", "TestSupport"],
-            exclude: ["Fixtures"]),
+            exclude: ["Fixtures", "Golden"]),
     ],
     swiftLanguageModes: [.v6]
 )
