@@ -14,7 +14,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
         // OTLP/HTTP protobuf: the runtime only; the opentelemetry-proto Swift code is generated once and committed
         // (Sources/Flywheel/Traces/OTLP/Generated), so no build runs the protoc plugin.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -46,8 +45,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
-                .product(name: "FlyingFox", package: "FlyingFox"),
             ],
+            exclude: ["Traces/OTLP/Generated/README.md"],
             resources: [.copy("Resources")]
         ),
         .target(

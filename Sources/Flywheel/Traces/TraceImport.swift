@@ -139,7 +139,11 @@ public struct OTLPDecoder: Sendable {
             status.message = st["message"]?.stringValue ?? ""
         }
         let kind = try Self.enumName(o["kind"], names: Self.kinds, prefix: "SPAN_KIND_") ?? "SPAN_KIND_UNSPECIFIED"
-        var attrs = try keyValues(o["attributes"], path: "\(path).attributes", line: line)
+        var attrs: [String: JSONValue]
+        do { attrs = try keyValues(o["attributes"], path: "\(path).attributes", line: line) } catch var e as OTLPDecodingError {
+            if !label.isEmpty { e.message += " (\(label))" }
+            throw e
+        }
         if case .array(let events)? = o["events"], !events.isEmpty {
             let mapped: [JSONValue] = try events.enumerated().map { i, e in
                 guard case .object(let eo) = e else { throw fail("events[\(i)]", "expected an object") }
