@@ -69,7 +69,15 @@ public actor TraceReceiver {
     var pending: [(PreparedTraces, CheckedContinuation<LoopbackHTTPServer.Response, Never>)] = []
     var flushGeneration = 0
     var stopping = false
-    public private(set) var stats = Stats()
+    var counters = Stats()
+    /// Requests refused before their body was read (401, 405, 415), counted from the server's threads.
+    let earlyRefusals = RefusalCounter()
+    /// What the receiver has done so far.
+    public var stats: Stats {
+        var s = counters
+        s.refused += earlyRefusals.value
+        return s
+    }
     var waiters: [CheckedContinuation<Void, Never>] = []
     let log: (@Sendable (String) -> Void)?
 
@@ -113,9 +121,14 @@ public actor TraceReceiver {
         // Compressed bodies are read up to the same limit; the decompressed size is checked again.
         l.maxBodyBytes = maxBodyBytes
         let token = token
+        let refusals = earlyRefusals
         let server = LoopbackHTTPServer(
             host: host == "localhost" ? "127.0.0.1" : host, port: requestedPort, limits: l,
-            preflight: { head in Self.preflight(head, token: token) },
+            preflight: { head in
+                let r = Self.preflight(head, token: token)
+                if let r, r.status != 404 { refusals.add() }
+                return r
+            },
             handler: { [weak self] head, body in
                 guard let self else { return Self.text(503, "the receiver is gone") }
                 return await self.handle(head, body)
@@ -138,14 +151,20 @@ public actor TraceReceiver {
         }
         if let server {
             self.server = nil
-            await Task.detached { server.stop() }.value
+            // Blocking waits run on a thread of their own, not on the cooperative pool the handlers need.
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                Thread {
+                    server.stop()
+                    c.resume()
+                }.start()
+            }
         }
         // A request that finished decoding after the flush above committed itself (stopping is set).
     }
 
     /// Waits until at least one request has been accepted (and committed).
     public func waitForFirstAccepted() async {
-        if stats.accepted > 0 { return }
+        if counters.accepted > 0 { return }
         await withCheckedContinuation { waiters.append($0) }
     }
 
@@ -179,11 +198,11 @@ public actor TraceReceiver {
             for (_, c) in batch { c.resume(returning: Self.text(status, "not committed: \(error)")) }
             throw error
         }
-        stats.spansCommitted += result.spansAdded
-        stats.spansSkipped += result.spansSkipped + (spans.count - unique.count)
-        if let c = result.commit { stats.commits.append(c) }
+        counters.spansCommitted += result.spansAdded
+        counters.spansSkipped += result.spansSkipped + (spans.count - unique.count)
+        if let c = result.commit { counters.commits.append(c) }
         for (p, _) in batch {
-            for (k, v) in p.report.redactions { stats.redactions[k, default: 0] += v }
+            for (k, v) in p.report.redactions { counters.redactions[k, default: 0] += v }
         }
         log?("committed \(result.spansAdded) span(s) into cycle \(result.cycle)" + (result.commit.map { " (\($0.prefix(7)))" } ?? ""))
         for (_, c) in batch { c.resume(returning: Self.ok) }
@@ -233,12 +252,12 @@ public actor TraceReceiver {
     func handle(_ head: LoopbackHTTPServer.Head, _ body: Data) async -> LoopbackHTTPServer.Response {
         let response = await respond(head, body)
         if response.status == 200 {
-            stats.accepted += 1
+            counters.accepted += 1
             let w = waiters
             waiters = []
             for c in w { c.resume() }
         } else {
-            stats.refused += 1
+            counters.refused += 1
         }
         return response
     }
@@ -309,4 +328,12 @@ public actor TraceReceiver {
         return LoopbackHTTPServer.Response(
             status: status, headers: ["Content-Type": "application/json"], body: Data(body.utf8), close: status == 413)
     }
+}
+
+/// A thread-safe count.
+final class RefusalCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.withLock { n += 1 } }
+    var value: Int { lock.withLock { n } }
 }
