@@ -231,4 +231,51 @@ struct TracesReceiverOTLPTests {
         #expect(Date().timeIntervalSince(stopStarted) < 3)
         _ = await hold.value
     }
+
+    @Test("SIGTERM stops `flywheel traces receive` at once, with a slow client connected, committing and answering what it holds")
+    func sigterm() async throws {
+        let dir = try tracesWorkspace("receiver-sigterm")
+        let outFile = dir.appendingPathComponent("receive.out")
+        _ = FileManager.default.createFile(atPath: outFile.path, contents: nil)
+        let p = Process()
+        p.executableURL = TestPaths.product("flywheel")
+        p.arguments = ["traces", "receive", "--port", "0", "--flush-every", "5", "--flush-interval", "30", "--token", "tok-123"]
+        p.currentDirectoryURL = dir
+        p.standardOutput = try FileHandle(forWritingTo: outFile)
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        var port: UInt16?
+        for _ in 0..<200 where port == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            let text = (try? String(contentsOf: outFile, encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"127\.0\.0\.1:(\d+)/v1/traces"#, options: .regularExpression) {
+                port = UInt16(text[range].dropFirst("127.0.0.1:".count).prefix { $0.isNumber })
+            }
+        }
+        let listening = try #require(port)
+        // A client trickling header lines, and two requests waiting for their batch.
+        let slow = Task { await exchange(listening, (0..<40).map { Data("X-Slow-\($0): \(String(repeating: "z", count: 200))\r\n".utf8) }, pause: 0.2, timeout: 15) }
+        let headers = ["Content-Type": "application/x-protobuf", "Authorization": "Bearer tok-123"]
+        let a = Task { await exchange(listening, [httpRequest(headers: headers, body: try otlpFixture("genai_traces.binpb"))], timeout: 15) }
+        let b = Task { await exchange(listening, [httpRequest("/v1/logs", headers: headers, body: try otlpFixture("codex_logs.binpb"))], timeout: 15) }
+        try await Task.sleep(for: .milliseconds(700))
+        let signalled = Date()
+        kill(p.processIdentifier, SIGTERM)
+        for _ in 0..<100 where p.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!p.isRunning, "still running 5 s after SIGTERM")
+        #expect(Date().timeIntervalSince(signalled) < 5)
+        #expect(p.terminationStatus == 0)
+        #expect(status(try await a.value) == 200)
+        #expect(status(try await b.value) == 200)
+        _ = await slow.value
+        let stored = try git(dir, ["show", "HEAD:cycles/0001/traces.jsonl"])
+        #expect(stored.status == 0)
+        #expect(stored.stdout.contains("00f067aa0ba902b7"), "the acknowledged protobuf spans are committed")
+        #expect(stored.stdout.contains("codex.response"), "the acknowledged log records are committed")
+        let fsck = try git(dir, ["fsck", "--strict"])
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+        let out = try String(contentsOf: outFile, encoding: .utf8)
+        #expect(out.contains("2 requests accepted"), "\(out)")
+    }
 }
