@@ -287,7 +287,10 @@ public actor TraceReceiver {
             return Self.text(400, "\(error)")
         }
         if prepared.spans.isEmpty { return Self.ok }
-        log?("accepted \(prepared.report.spans) span(s) in \(prepared.report.traces) trace(s) from POST \(signal.path)")
+        let coding = (head.header("content-encoding") ?? "").lowercased()
+        log?(
+            "accepted \(prepared.report.spans) span(s) in \(prepared.report.traces) trace(s) from POST \(signal.path) "
+                + "(\(encoding.rawValue)\(coding.isEmpty || coding == "identity" ? "" : ", \(coding)"))")
         return await withCheckedContinuation { c in
             pending.append((prepared, c))
             if pending.count >= flushEvery || stopping {
