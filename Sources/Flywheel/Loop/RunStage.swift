@@ -11,6 +11,8 @@ public struct RunOptions: Sendable {
     public var seed: UInt64?
     /// An external agent command run per task instead of the built-in analyst.
     public var agentCommand: String?
+    /// What the external agent's stdout is (default: loop.yaml `agent_format`, else `halo`).
+    public var agentFormat: AgentOutputFormat?
     /// Record/replay the agent's model calls in this cassette.
     public var cassette: URL?
     public var cassetteMode: CassetteModel.Mode
@@ -18,7 +20,9 @@ public struct RunOptions: Sendable {
     public var noRedact: Bool
 
     public init(tasks: Int? = nil, model: String? = nil, seed: UInt64? = nil, agentCommand: String? = nil,
-                cassette: URL? = nil, cassetteMode: CassetteModel.Mode = .replayOrRecord, noRedact: Bool = false) {
+                cassette: URL? = nil, cassetteMode: CassetteModel.Mode = .replayOrRecord, noRedact: Bool = false,
+                agentFormat: AgentOutputFormat? = nil) {
+        self.agentFormat = agentFormat
         self.tasks = tasks
         self.model = model
         self.seed = seed
@@ -74,7 +78,9 @@ public enum RunStage {
         var tokens = 0
         var cost: Double?
         if let command = options.agentCommand ?? ctx.config.agentCommand {
-            traces = try runExternal(command, tasks: tasks, seed: seed, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, progress: progress)
+            traces = try runExternal(
+                command, format: options.agentFormat ?? ctx.config.agentFormat ?? .halo, tasks: tasks, seed: seed,
+                outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, progress: progress)
             modelLabel = "external: \(command)"
         } else {
             // The harness is the cycle's (from git), not whatever the working folder holds now.
@@ -199,7 +205,7 @@ public enum RunStage {
 
     /// Runs an external agent per task; its spans (HALO JSONL written to `$FLYWHEEL_TRACE_FILE`) are concatenated.
     static func runExternal(
-        _ command: String, tasks: [AgentTask], seed: UInt64, outputsRoot: URL, scratch: URL, ctx: LoopContext,
+        _ command: String, format: AgentOutputFormat = .halo, tasks: [AgentTask], seed: UInt64, outputsRoot: URL, scratch: URL, ctx: LoopContext,
         progress: (Int, Int, String) -> Void
     ) throws -> Data {
         let runner = ExternalAgentRunner(command: command, workingDirectory: ctx.workspace.folder, environment: ctx.environment)
@@ -211,9 +217,17 @@ public enum RunStage {
             var traceID = expected
             var dir = outputsRoot.appendingPathComponent(traceID)
             let traceFile = scratch.appendingPathComponent("trace-\(i + 1).jsonl")
-            let result: ExternalRunResult
+            var result: ExternalRunResult
+            // Event-stream agents (--agent-format): Flywheel writes the trace from their stdout (AgentStreams/).
+            let stream = AgentStreamFeed(format, traceID: traceID, task: task.question, project: ctx.config.project)
             do {
-                result = try runner.run(task: task.question, taskID: task.id, traceID: traceID, outputDirectory: dir, traceFile: traceFile)
+                result = try runner.run(
+                    task: task.question, taskID: task.id, traceID: traceID, outputDirectory: dir, traceFile: traceFile,
+                    onStdoutLine: stream.map { s -> @Sendable (String, Int64) -> Void in { line, t in s.feed(line, t) } })
+                if let converted = stream?.finish(exitStatus: result.exitStatus) {
+                    result.traceData = SpanWriter.data(converted.spans)
+                    result.finalAnswer = converted.finalAnswer
+                }
             } catch {
                 throw StageError("run", "external agent on \(task.id): \(error)")
             }

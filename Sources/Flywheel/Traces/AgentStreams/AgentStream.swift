@@ -100,3 +100,28 @@ extension JSONValue {
         return n
     }
 }
+
+/// A converter shared between the thread reading an agent's stdout and the run stage (the hook into
+/// ``ExternalAgentRunner``).
+public final class AgentStreamFeed: @unchecked Sendable {
+    private let lock = NSLock()
+    private var converter: any AgentStreamConverter
+
+    /// nil for `halo` (the agent writes its own trace).
+    public init?(_ format: AgentOutputFormat, traceID: String, task: String, project: String, model: String? = nil) {
+        let agent = format == .codexJSON ? "codex" : "claude-code"
+        let builder = SpanBuilder(projectID: project, agentName: agent, serviceName: agent)
+        guard let c = format.converter(AgentStreamContext(traceID: traceID, task: task, builder: builder, model: model)) else { return nil }
+        converter = c
+    }
+
+    /// Feeds one stdout line with its arrival time.
+    public func feed(_ line: String, _ nanos: Int64) {
+        lock.withLock { converter.feed(line, at: nanos) }
+    }
+
+    /// Ends the stream now.
+    public func finish(exitStatus: Int32?) -> AgentStreamResult {
+        lock.withLock { converter.finish(at: TraceTime.nowNanos(), exitStatus: exitStatus) }
+    }
+}
