@@ -79,7 +79,7 @@ public enum RunStage {
         var cost: Double?
         if let command = options.agentCommand ?? ctx.config.agentCommand {
             traces = try runExternal(
-                command, format: options.agentFormat ?? ctx.config.agentFormat ?? .halo, tasks: tasks, seed: seed,
+                command, format: options.agentFormat ?? ctx.config.agentFormat ?? .halo, streamModel: options.model, tasks: tasks, seed: seed,
                 outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, progress: progress)
             modelLabel = "external: \(command)"
         } else {
@@ -205,7 +205,7 @@ public enum RunStage {
 
     /// Runs an external agent per task; its spans (HALO JSONL written to `$FLYWHEEL_TRACE_FILE`) are concatenated.
     static func runExternal(
-        _ command: String, format: AgentOutputFormat = .halo, tasks: [AgentTask], seed: UInt64, outputsRoot: URL, scratch: URL, ctx: LoopContext,
+        _ command: String, format: AgentOutputFormat = .halo, streamModel: String? = nil, tasks: [AgentTask], seed: UInt64, outputsRoot: URL, scratch: URL, ctx: LoopContext,
         progress: (Int, Int, String) -> Void
     ) throws -> Data {
         let runner = ExternalAgentRunner(command: command, workingDirectory: ctx.workspace.folder, environment: ctx.environment)
@@ -219,7 +219,9 @@ public enum RunStage {
             let traceFile = scratch.appendingPathComponent("trace-\(i + 1).jsonl")
             var result: ExternalRunResult
             // Event-stream agents (--agent-format): Flywheel writes the trace from their stdout (AgentStreams/).
-            let stream = AgentStreamFeed(format, traceID: traceID, task: task.question, project: ctx.config.project)
+            let stream = AgentStreamFeed(
+                format, traceID: traceID, task: task.question, project: ctx.config.project,
+                model: streamModel.map { $0.hasPrefix("openai:") ? String($0.dropFirst(7)) : $0 })
             do {
                 result = try runner.run(
                     task: task.question, taskID: task.id, traceID: traceID, outputDirectory: dir, traceFile: traceFile,
