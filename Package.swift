@@ -46,13 +46,14 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
-            exclude: ["Traces/OTLP/Generated/README.md"],
-            resources: [.copy("Resources")]
+            exclude: ["Traces/OTLP/Generated/README.md"]
         ),
+        // The embedded diligence example: one user of the product (its agent, offline model, scaffold, rules file).
+        .target(name: "FlywheelExample", dependencies: ["Flywheel"], resources: [.copy("Resources/example")]),
         .target(
             name: "FlywheelCLI",
             dependencies: [
-                "Flywheel",
+                "Flywheel", "FlywheelExample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -80,7 +81,10 @@ let package = Package(
             ],
             resources: [.copy("Fixtures"), .copy("Golden")]),
         .testTarget(
-            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "GitStore", "TestSupport"]),
+            name: "FlywheelExampleTests",
+            dependencies: ["FlywheelExample", "Flywheel", "GitStore", "TestSupport"]),
+        .testTarget(
+            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "FlywheelExample", "GitStore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
