@@ -14,7 +14,7 @@ func otlpFixture(_ name: String) throws -> Data {
 
 /// A raw TCP client: sends `chunks` (pausing `pause` seconds between them), then reads the reply until the server
 /// closes or `timeout` passes. Returns the reply text ("" when none came).
-func rawExchange(_ port: UInt16, _ chunks: [Data], pause: TimeInterval = 0, timeout: TimeInterval = 10) -> String {
+func rawExchange(_ port: UInt16, _ chunks: [Data], pause: TimeInterval = 0, timeout: TimeInterval = 60) -> String {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return "" }
     defer { close(fd) }
@@ -52,7 +52,7 @@ func rawExchange(_ port: UInt16, _ chunks: [Data], pause: TimeInterval = 0, time
 
 /// ``rawExchange`` on a thread of its own (blocking calls must not hold the cooperative pool the receiver's
 /// handlers run on).
-func exchange(_ port: UInt16, _ chunks: [Data], pause: TimeInterval = 0, timeout: TimeInterval = 10) async -> String {
+func exchange(_ port: UInt16, _ chunks: [Data], pause: TimeInterval = 0, timeout: TimeInterval = 60) async -> String {
     await withCheckedContinuation { c in
         Thread { c.resume(returning: rawExchange(port, chunks, pause: pause, timeout: timeout)) }.start()
     }

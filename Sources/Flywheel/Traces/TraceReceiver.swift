@@ -13,7 +13,10 @@ import Foundation
 /// decompression, so a zip bomb is refused), `415` for any other content type (a browser's no-cors POST has none
 /// or a CORS-safelisted one), `431`/`408` for oversized or slow headers, `503` when a commit fails or the receiver
 /// is stopping.
-public actor TraceReceiver {
+///
+/// Requests are handled on the server's own threads (never on Swift's cooperative pool, so a host process whose
+/// pool is busy does not stall the receiver); the state is guarded by one lock.
+public final class TraceReceiver: @unchecked Sendable {
     /// What the receiver has done so far.
     public struct Stats: Sendable, Hashable, Codable {
         /// Requests accepted (200).
@@ -64,22 +67,21 @@ public actor TraceReceiver {
     public let flushInterval: TimeInterval
     let token: String?
     let limits: Limits
-
-    var server: LoopbackHTTPServer?
-    var pending: [(PreparedTraces, CheckedContinuation<LoopbackHTTPServer.Response, Never>)] = []
-    var flushGeneration = 0
-    var stopping = false
-    var counters = Stats()
-    /// Requests refused before their body was read (401, 405, 415), counted from the server's threads.
-    let earlyRefusals = RefusalCounter()
-    /// What the receiver has done so far.
-    public var stats: Stats {
-        var s = counters
-        s.refused += earlyRefusals.value
-        return s
-    }
-    var waiters: [CheckedContinuation<Void, Never>] = []
     let log: (@Sendable (String) -> Void)?
+
+    /// Guards everything below; requests waiting for their commit wait on it.
+    private let state = NSCondition()
+    private var server: LoopbackHTTPServer?
+    private final class Ticket {
+        var response: LoopbackHTTPServer.Response?
+    }
+    private var pending: [(PreparedTraces, Ticket)] = []
+    private var flushGeneration = 0
+    private var stopping = false
+    private var counters = Stats()
+    private var firstAcceptedWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Requests refused before their body was read (401, 405, 415).
+    private let earlyRefusals = RefusalCounter()
 
     /// A receiver committing into `history`'s open cycle. `port` 0 picks an ephemeral port (see ``port``).
     /// `host` must be a loopback IPv4 address (the receiver never listens on other interfaces). With a `token`,
@@ -108,7 +110,7 @@ public actor TraceReceiver {
 
     /// Binds and starts serving in the background; returns once listening.
     public func start() async throws {
-        guard server == nil else { return }
+        if state.withLock({ self.server != nil }) { return }
         guard host.hasPrefix("127.") || host == "localhost" else {
             throw StartError(description: "the receiver listens on loopback only (127.0.0.1), not \(host)")
         }
@@ -125,57 +127,81 @@ public actor TraceReceiver {
         let server = LoopbackHTTPServer(
             host: host == "localhost" ? "127.0.0.1" : host, port: requestedPort, limits: l,
             preflight: { head in
-                let r = Self.preflight(head, token: token)
+                let r = TraceReceiver.preflight(head, token: token)
                 if let r, r.status != 404 { refusals.add() }
                 return r
             },
             handler: { [weak self] head, body in
-                guard let self else { return Self.text(503, "the receiver is gone") }
-                return await self.handle(head, body)
+                guard let self else { return TraceReceiver.text(503, "the receiver is gone") }
+                return self.handle(head, body)
             })
         do { try server.start() } catch {
             throw StartError(description: "cannot listen on \(host):\(requestedPort): \(error)")
         }
-        self.server = server
+        state.withLock { self.server = server }
     }
 
     /// The port the receiver listens on (the ephemeral one when started with port 0), nil before ``start()``.
-    public var port: UInt16? { server?.port }
+    public var port: UInt16? {
+        get async { state.withLock { server?.port } }
+    }
+
+    /// What the receiver has done so far.
+    public var stats: Stats {
+        get async {
+            var s = state.withLock { counters }
+            s.refused += earlyRefusals.value
+            return s
+        }
+    }
 
     /// Stops: new requests get 503, pending requests are committed (and answered), open connections are shut and
     /// requests in progress are answered. Always returns (within a few seconds, whatever the clients do).
     public func stop() async {
-        stopping = true
-        do { try flush() } catch {
-            log?("could not commit \(pending.count) pending request(s): \(error)")
-        }
-        if let server {
-            self.server = nil
-            // Blocking waits run on a thread of their own, not on the cooperative pool the handlers need.
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                Thread {
-                    server.stop()
-                    c.resume()
-                }.start()
+        let server: LoopbackHTTPServer? = state.withLock {
+            stopping = true
+            do { _ = try flushLocked() } catch {
+                log?("could not commit pending requests: \(error)")
             }
+            let s = self.server
+            self.server = nil
+            return s
         }
-        // A request that finished decoding after the flush above committed itself (stopping is set).
+        guard let server else { return }
+        // Blocking waits run on a thread of their own, not on the cooperative pool.
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            Thread {
+                server.stop()
+                c.resume()
+            }.start()
+        }
     }
 
     /// Waits until at least one request has been accepted (and committed).
     public func waitForFirstAccepted() async {
-        if counters.accepted > 0 { return }
-        await withCheckedContinuation { waiters.append($0) }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now: Bool = state.withLock {
+                if counters.accepted > 0 { return true }
+                firstAcceptedWaiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
     }
 
     /// Commits the spans of the requests waiting for their batch, as one `traces` commit, and answers them
-    /// (200 when committed, 503 when the commit failed: nothing is acknowledged that was not committed).
+    /// (200 when committed, 409/503 when the commit failed: nothing is acknowledged that was not committed).
     @discardableResult
     public func flush() throws -> TraceCommitResult? {
+        try state.withLock { try flushLocked() }
+    }
+
+    private func flushLocked() throws -> TraceCommitResult? {
         guard !pending.isEmpty else { return nil }
         let batch = pending
         pending = []
         flushGeneration += 1
+        defer { state.broadcast() }
         var spans: [Span] = []
         var files: [TraceStageFileReport] = []
         var redactions = RedactionReport()
@@ -195,7 +221,7 @@ public actor TraceReceiver {
                 message: "OTLP/HTTP receiver: \(batch.count) request\(batch.count == 1 ? "" : "s")\n" + TraceStage.describe(merged.report))
         } catch {
             let status = error is HistoryError ? 409 : 503
-            for (_, c) in batch { c.resume(returning: Self.text(status, "not committed: \(error)")) }
+            for (_, t) in batch { t.response = Self.text(status, "not committed: \(error)") }
             throw error
         }
         counters.spansCommitted += result.spansAdded
@@ -205,8 +231,15 @@ public actor TraceReceiver {
             for (k, v) in p.report.redactions { counters.redactions[k, default: 0] += v }
         }
         log?("committed \(result.spansAdded) span(s) into cycle \(result.cycle)" + (result.commit.map { " (\($0.prefix(7)))" } ?? ""))
-        for (_, c) in batch { c.resume(returning: Self.ok) }
+        for (_, t) in batch { t.response = Self.ok }
         return result
+    }
+
+    private func flushIfStill(_ generation: Int) {
+        state.withLock {
+            guard generation == flushGeneration, !pending.isEmpty else { return }
+            do { _ = try flushLocked() } catch { log?("commit failed: \(error)") }
+        }
     }
 
     // MARK: - Requests
@@ -249,20 +282,24 @@ public actor TraceReceiver {
         return diff == 0
     }
 
-    func handle(_ head: LoopbackHTTPServer.Head, _ body: Data) async -> LoopbackHTTPServer.Response {
-        let response = await respond(head, body)
-        if response.status == 200 {
-            counters.accepted += 1
-            let w = waiters
-            waiters = []
-            for c in w { c.resume() }
-        } else {
+    /// Handles one request on the calling (server) thread; returns once it is committed or refused.
+    func handle(_ head: LoopbackHTTPServer.Head, _ body: Data) -> LoopbackHTTPServer.Response {
+        let response = respond(head, body)
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock {
+            if response.status == 200 {
+                counters.accepted += 1
+                let w = firstAcceptedWaiters
+                firstAcceptedWaiters = []
+                return w
+            }
             counters.refused += 1
+            return []
         }
+        for c in waiters { c.resume() }
         return response
     }
 
-    func respond(_ head: LoopbackHTTPServer.Head, _ raw: Data) async -> LoopbackHTTPServer.Response {
+    func respond(_ head: LoopbackHTTPServer.Head, _ raw: Data) -> LoopbackHTTPServer.Response {
         let signal: OTLPSignal = head.path == OTLPSignal.logs.path ? .logs : .traces
         guard let encoding = OTLPPayload.encoding(contentType: head.header("content-type")) else {
             return Self.text(415, "unsupported content type")
@@ -272,7 +309,7 @@ public actor TraceReceiver {
             return Self.text(error.status, error.message)
         }
         if body.isEmpty, encoding == .json { return Self.text(400, "empty body: expected an OTLP/JSON Export request") }
-        if stopping { return Self.text(503, "the receiver is stopping") }
+        if state.withLock({ stopping }) { return Self.text(503, "the receiver is stopping") }
         do { _ = try history.openCycle() } catch {
             return Self.text(409, "not committed: \(error)")
         }
@@ -291,24 +328,23 @@ public actor TraceReceiver {
         log?(
             "accepted \(prepared.report.spans) span(s) in \(prepared.report.traces) trace(s) from POST \(signal.path) "
                 + "(\(encoding.rawValue)\(coding.isEmpty || coding == "identity" ? "" : ", \(coding)"))")
-        return await withCheckedContinuation { c in
-            pending.append((prepared, c))
-            if pending.count >= flushEvery || stopping {
-                do { try flush() } catch { log?("commit failed: \(error)") }
-            } else if pending.count == 1 {
-                let generation = flushGeneration
-                let delay = flushInterval
-                Task { [weak self] in
-                    try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
-                    await self?.flushIfStill(generation)
-                }
-            }
+        // Group commit: wait (on this thread) until the commit holding this request is made.
+        let ticket = Ticket()
+        state.lock()
+        defer { state.unlock() }
+        pending.append((prepared, ticket))
+        if pending.count >= flushEvery || stopping {
+            do { _ = try flushLocked() } catch { log?("commit failed: \(error)") }
+        } else if pending.count == 1 {
+            let generation = flushGeneration
+            let delay = flushInterval
+            Thread { [weak self] in
+                Thread.sleep(forTimeInterval: delay)
+                self?.flushIfStill(generation)
+            }.start()
         }
-    }
-
-    func flushIfStill(_ generation: Int) {
-        guard generation == flushGeneration, !pending.isEmpty else { return }
-        do { try flush() } catch { log?("commit failed: \(error)") }
+        while ticket.response == nil { state.wait() }
+        return ticket.response!
     }
 
     static var ok: LoopbackHTTPServer.Response {

@@ -46,7 +46,7 @@ final class LoopbackHTTPServer: @unchecked Sendable {
 
     /// Checked after the headers, before any of the body is read; a response here ends the request.
     typealias Preflight = @Sendable (Head) -> Response?
-    typealias Handler = @Sendable (Head, Data) async -> Response
+    typealias Handler = @Sendable (Head, Data) -> Response
 
     let host: String
     let requestedPort: UInt16
@@ -268,16 +268,7 @@ final class LoopbackHTTPServer: @unchecked Sendable {
     }
 
     private func runHandler(_ head: Head, _ body: Data) -> Response {
-        final class Box: @unchecked Sendable { var response = Response(status: 500) }
-        let box = Box()
-        let done = DispatchSemaphore(value: 0)
-        let handler = handler
-        Task.detached {
-            box.response = await handler(head, body)
-            done.signal()
-        }
-        done.wait()
-        return box.response
+        handler(head, body)
     }
 
     private func reply(_ c: Int32, _ r: Response) {
