@@ -154,6 +154,7 @@ struct OTLPDecodingTests {
         #expect(t.agentNames == ["codex_cli_rs"])
         #expect(t.toolErrorSpanCount == 1)
         #expect(t.rootSpanName == "codex.conversation")
+        #expect(t.missingAgentIdentityCount == 0, "the session's agent is every span's agent")
         // The same request decodes to the same ids (an exporter retry is de-duplicated).
         #expect(try decodeOTLPProtobuf(try OTLPFixtures.data("codex_logs.binpb"), logs: true) == spans)
     }

@@ -209,6 +209,10 @@ public struct OTLPLogMapper: Sendable {
                     status: failed ? .error("a model request failed") : .unset, resourceAttributes: first.resource, scope: first.scope,
                     attributes: attrs)
                 out.append(root)
+                // The session's agent is every span's agent (HALO counts spans without one).
+                for i in children.indices where children[i].attributes["inference.agent_name"] == nil {
+                    children[i].attributes["inference.agent_name"] = attrs["inference.agent_name"]
+                }
             }
             out += children
         }
