@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
         // OTLP/HTTP protobuf: the runtime only; the opentelemetry-proto Swift code is generated once and committed
         // (Sources/Flywheel/Traces/OTLP/Generated), so no build runs the protoc plugin.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -55,6 +56,7 @@ let package = Package(
             dependencies: [
                 "Flywheel", "FlywheelExample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "MCP", package: "swift-sdk"),
             ]
         ),
         .executableTarget(name: "flywheel", dependencies: ["FlywheelCLI"]),
@@ -84,7 +86,8 @@ let package = Package(
             name: "FlywheelExampleTests",
             dependencies: ["FlywheelExample", "Flywheel", "GitStore", "TestSupport"]),
         .testTarget(
-            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "FlywheelExample", "GitStore", "TestSupport"]),
+            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "FlywheelExample", "GitStore", "TestSupport"],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )
