@@ -136,6 +136,29 @@ struct OtherDomainLoopTests {
             mentions: ["nosuch"])
     }
 
+    @Test("a cycle that only imports traces: its cases are not run, neither failed nor flipped")
+    func importOnlyCycle() throws {
+        try #require(toolExists("python3"))
+        let dir = try Self.project("other-domain-import")
+        _ = try Self.cycle(dir, feedback: "feedback/cycle-1.jsonl")
+        _ = try Self.run(["cycle", "start"], in: dir)
+        let traces = TestPaths.packageRoot.appendingPathComponent("Tests/FlywheelTests/Fixtures/Traces/gen_small_3traces.jsonl")
+        _ = try Self.run(["traces", "import", traces.path], in: dir)
+        let gate = try Self.run(["evals", "run", "--json"], in: dir, allow: [100])
+        let report = try LoopTest.object(gate.stdout)
+        let suite = try #require(try LoopTest.show(dir, "refs/heads/main", "evals/promptfooconfig.yaml"))
+        let notRun = try #require(report["not_run"] as? [String])
+        #expect(!notRun.isEmpty && notRun.allSatisfy { suite.contains($0) })
+        #expect(report["total"] as? Int == 0 && report["failed"] as? Int == 0)
+        let cycle = try LoopTest.object(try LoopTest.show(dir, "refs/heads/main", "cycles/0002/cycle.json"))
+        let scores = try #require(cycle["scores"] as? [String: Any])
+        #expect(scores["not_run"] as? Int == notRun.count)
+        #expect(scores["pass_rate"] == nil, "an import-only cycle has no pass rate, not 100%")
+        let results = try LoopTest.object(try LoopTest.show(dir, "refs/heads/main", "cycles/0002/results.json"))
+        let rows = ((results["results"] as? [String: Any])?["results"] as? [Any]) ?? []
+        #expect(rows.isEmpty)
+    }
+
     /// task id → trace id, from each run's task.json at `rev`.
     static func traceIDsByTask(_ dir: URL, _ rev: String) throws -> [String: String] {
         let listing = try LoopTest.git(dir.appendingPathComponent("loop-history"), ["ls-tree", "-r", "--name-only", rev, "cycles"]).stdout
