@@ -277,7 +277,7 @@ struct CycleOutputs {
             traceByQuestion[Self.normalize(q)] = trace
         }
         for (trace, traceSpans) in spansByTrace {
-            let files = data.outputs[trace] ?? [:]
+            let files = data.outputs[SafeName.treeName(trace)] ?? [:]
             var parts: [String] = []
             if let answer = files["final_answer.md"] { parts.append(answer) }
             if let summary = files["summary_answer.md"] { parts.append(summary) }
@@ -287,15 +287,15 @@ struct CycleOutputs {
             }
             let starts = traceSpans.compactMap { TraceTime.parse($0.startTime) }
             let ends = traceSpans.compactMap { TraceTime.parse($0.endTime) }
-            let latency = (starts.min().flatMap { s in ends.max().map { Double($0 - s) / 1e6 } })
+            let latency = (starts.min().flatMap { s in ends.max().map { (Double($0) - Double(s)) / 1e6 } })
             var prompt = 0, completion = 0
             for s in traceSpans {
-                prompt += Int(s.attributes["llm.token_count.prompt"]?.intValue ?? 0)
-                completion += Int(s.attributes["llm.token_count.completion"]?.intValue ?? 0)
+                prompt = Int(TraceLimits.adding(Int64(prompt), s.attributes["llm.token_count.prompt"]?.intValue ?? 0))
+                completion = Int(TraceLimits.adding(Int64(completion), s.attributes["llm.token_count.completion"]?.intValue ?? 0))
             }
             byTrace[trace] = EvalOutput(
                 output: .string(parts.joined(separator: "\n\n")), latencyMs: latency,
-                tokenUsage: EvalTokenUsage(total: prompt + completion, prompt: prompt, completion: completion, numRequests: 1),
+                tokenUsage: EvalTokenUsage(total: Int(TraceLimits.adding(Int64(prompt), Int64(completion))), prompt: prompt, completion: completion, numRequests: 1),
                 traceId: trace, traceSpans: traceSpans.map(Self.evalSpan))
         }
     }

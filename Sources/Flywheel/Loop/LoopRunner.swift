@@ -58,10 +58,11 @@ public enum LoopRunner {
         }
         let paths = options.harnessPaths.isEmpty ? ctx.workspace.harnessPaths : options.harnessPaths
         let cycle = try ctx.history.startCycle(
-            harness: try ctx.workspace.readHarness(paths), sourceCommit: ctx.workspace.sourceCommit,
+            harness: try ctx.workspace.readHarness(paths, redactor: (try? ctx.redactor()) ?? (try? Redactor())), sourceCommit: ctx.workspace.sourceCommit,
             models: ctx.config.models.asDictionary, summary: options.summary, now: ctx.now())
         step(2)
         let run = try RunStage.run(ctx, options: options.run, progress: taskProgress)
+        for w in run.warnings { ctx.progress("warning: \(w)") }
         step(3)
         let feedback = try FeedbackStage.critique(ctx, humanFiles: options.feedbackFiles)
         step(4)

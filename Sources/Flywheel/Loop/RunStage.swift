@@ -42,10 +42,12 @@ public struct RunReport: Sendable, Codable {
     public var meanLatencyMs: Double?
     public var redactions: [String: Int]
     public var commit: String?
+    /// Output files refused or renamed (links, special files, names git refuses), one line each.
+    public var warnings: [String] = []
 
     enum CodingKeys: String, CodingKey {
         case cycle, model, simulation, traceIDs = "trace_ids", spans, toolErrors = "tool_errors", tokens
-        case costUSD = "cost_usd", meanLatencyMs = "mean_latency_ms", redactions, commit
+        case costUSD = "cost_usd", meanLatencyMs = "mean_latency_ms", redactions, commit, warnings
     }
 }
 
@@ -73,9 +75,12 @@ public enum RunStage {
         var simulation = false
         var tokens = 0
         var cost: Double?
+        var warnings: [String] = []
+        let redactor: Redactor? = options.noRedact ? nil : try ctx.redactor()
         if let command = options.agentCommand ?? ctx.config.agentCommand {
-            traces = try runExternal(command, tasks: tasks, seed: seed, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, progress: progress)
-            modelLabel = "external: \(command)"
+            traces = try runExternal(command, tasks: tasks, seed: seed, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, warnings: &warnings, progress: progress)
+            // The command text may hold a key (`--api-key sk-…`): redacted before cycle.json, the commit and the site.
+            modelLabel = "external: \(redactor.map { $0.redact(command).0 } ?? command)"
         } else {
             // The harness is the cycle's (from git), not whatever the working folder holds now.
             let harnessDir = scratch.appendingPathComponent("harness")
@@ -143,8 +148,7 @@ public enum RunStage {
             }
         }
 
-        // Redact, validate and normalise before anything reaches git.
-        let redactor: Redactor? = options.noRedact ? nil : try ctx.redactor()
+        // Validate and normalise before anything reaches git.
         let imported: TraceImportResult
         do {
             imported = try TraceImporter.importData(traces, name: Layout.cycleFile(cycle.number, Layout.CycleFile.traces), format: .halo, redactor: redactor)
@@ -153,25 +157,23 @@ public enum RunStage {
         }
         var redactions = imported.redaction.counts
         var files: [String: Data] = [Layout.CycleFile.traces: imported.normalizedData]
-        let fm = FileManager.default
-        if let walker = fm.enumerator(at: outputsRoot, includingPropertiesForKeys: [.isRegularFileKey]) {
-            let base = outputsRoot.resolvingSymlinksInPath().path
-            for case let url as URL in walker where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-                let rel = String(url.resolvingSymlinksInPath().path.dropFirst(base.count + 1))
-                var bytes = try Data(contentsOf: url)
-                if let redactor, let text = String(data: bytes, encoding: .utf8) {
-                    var report = RedactionReport()
-                    bytes = Data(redactor.redact(text, report: &report).utf8)
-                    for (k, v) in report.counts { redactions[k, default: 0] += v }
-                }
-                files["\(Layout.CycleFile.outputs)/\(rel)"] = bytes
+        // No link is followed and no file outside the folder is read (OutputFolder); every byte is redacted.
+        let collected = OutputFolder.collect(outputsRoot, label: Layout.CycleFile.outputs)
+        warnings += collected.warnings
+        for (rel, raw) in collected.files {
+            var bytes = raw
+            if let redactor {
+                var report = RedactionReport()
+                bytes = redactor.redact(bytes: raw, report: &report)
+                for (k, v) in report.counts { redactions[k, default: 0] += v }
             }
+            files["\(Layout.CycleFile.outputs)/\(rel)"] = bytes
         }
 
         let store = try TraceStore(data: imported.normalizedData)
         let spans = store.traces.reduce(0) { $0 + $1.spanCount }
         let toolErrors = store.traces.reduce(0) { $0 + $1.toolErrorSpanCount }
-        if tokens == 0 { tokens = Int(store.traces.reduce(Int64(0)) { $0 + $1.inputTokens + $1.outputTokens }) }
+        if tokens == 0 { tokens = Int(store.traces.reduce(Int64(0)) { TraceLimits.adding($0, $1.inputTokens, $1.outputTokens) }) }
         let durations = store.traces.compactMap(\.durationNanos).map { Double($0) / 1e6 }
         let meanLatency = durations.isEmpty ? nil : durations.reduce(0, +) / Double(durations.count)
         let traceIDs = store.traces.map(\.traceID)
@@ -194,13 +196,13 @@ public enum RunStage {
         }
         return RunReport(
             cycle: cycle.number, model: modelLabel, simulation: simulation, traceIDs: traceIDs, spans: spans, toolErrors: toolErrors,
-            tokens: tokens, costUSD: cost, meanLatencyMs: meanLatency, redactions: redactions, commit: commit?.hex)
+            tokens: tokens, costUSD: cost, meanLatencyMs: meanLatency, redactions: redactions, commit: commit?.hex, warnings: warnings)
     }
 
     /// Runs an external agent per task; its spans (HALO JSONL written to `$FLYWHEEL_TRACE_FILE`) are concatenated.
     static func runExternal(
         _ command: String, tasks: [AgentTask], seed: UInt64, outputsRoot: URL, scratch: URL, ctx: LoopContext,
-        progress: (Int, Int, String) -> Void
+        warnings: inout [String], progress: (Int, Int, String) -> Void
     ) throws -> Data {
         let runner = ExternalAgentRunner(command: command, workingDirectory: ctx.workspace.folder, environment: ctx.environment)
         var traces = Data()
@@ -234,9 +236,14 @@ public enum RunStage {
                     throw StageError("run", "external agent on \(task.id) wrote trace \(id), the trace of \(other); use $FLYWHEEL_TRACE_ID (\(expected))")
                 }
                 if id != expected {
-                    let adopted = outputsRoot.appendingPathComponent(id)
-                    guard !id.isEmpty, !id.contains("/"), id != ".", id != "..", !FileManager.default.fileExists(atPath: adopted.path) else {
-                        throw StageError("run", "external agent on \(task.id) wrote trace id \"\(id)\", not usable as a folder name; use $FLYWHEEL_TRACE_ID (\(expected))")
+                    // The id names the outputs folder: a name git refuses is mapped to a safe one (SafeName).
+                    let folder = SafeName.treeName(id)
+                    if folder != id {
+                        warnings.append("external agent on \(task.id) wrote trace id \"\(PathRules.printable(id))\", not a name git accepts (\(PathRules.problem(component: id) ?? "invalid")); its outputs are filed under outputs/\(folder)")
+                    }
+                    let adopted = outputsRoot.appendingPathComponent(folder)
+                    guard !FileManager.default.fileExists(atPath: adopted.path) else {
+                        throw StageError("run", "external agent on \(task.id) wrote trace id \"\(PathRules.printable(id))\", whose outputs folder another task already has; use $FLYWHEEL_TRACE_ID (\(expected))")
                     }
                     try FileManager.default.moveItem(at: dir, to: adopted)
                     dir = adopted
@@ -245,12 +252,12 @@ public enum RunStage {
                 taken[id] = task.id
             }
             traces.append(data)
+            // Written without following links the agent may have planted (OutputFolder.write).
             if let answer = result.finalAnswer, !answer.isEmpty {
-                try? Data((answer + "\n").utf8).write(to: dir.appendingPathComponent("final_answer.md"))
+                if let w = try OutputFolder.write(Data((answer + "\n").utf8), named: "final_answer.md", in: dir) { warnings.append(w) }
             }
             let meta: JSONValue = ["question_id": .string(task.id), "question": .string(task.question), "trace_id": .string(traceID)]
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            try Data((meta.canonicalText + "\n").utf8).write(to: dir.appendingPathComponent("task.json"))
+            if let w = try OutputFolder.write(Data((meta.canonicalText + "\n").utf8), named: "task.json", in: dir) { warnings.append(w) }
         }
         progress(tasks.count, tasks.count, tasks.last?.question ?? "")
         return traces

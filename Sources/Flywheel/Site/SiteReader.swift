@@ -108,8 +108,7 @@ final class SiteReader {
 
     /// The output artifacts of one trace (`outputs/<trace_id>/…`), path → bytes.
     func outputs(_ n: Int, traceID: String) throws -> [String: Data] {
-        guard !traceID.contains("/"), traceID != "..", traceID != "." else { return [:] }
-        return try snap.files(under: Layout.cycleFile(n, Layout.CycleFile.outputs) + "/" + traceID)
+        try snap.files(under: Layout.cycleFile(n, Layout.CycleFile.outputs) + "/" + SafeName.treeName(traceID))
     }
 
     /// The harness diff between two cycles' harness trees (libgit2's diff).

@@ -54,7 +54,9 @@ func startCycle(_ workspace: Workspace, harnessPaths: [String], summary: String?
     var harness: [String: Data]?
     let anyExists = paths.contains { FileManager.default.fileExists(atPath: workspace.url($0).path) }
     if !harnessPaths.isEmpty || anyExists {
-        harness = try workspace.readHarness(paths)
+        // A bad redact pattern is reported by the stage that imports traces; the harness still gets the built-in ones.
+        let redactor = (try? TraceStage.redactor(config: workspace.config)) ?? (try? Redactor())
+        harness = try workspace.readHarness(paths, redactor: redactor)
     }
     return try workspace.history.startCycle(
         harness: harness, sourceCommit: workspace.sourceCommit,
