@@ -160,17 +160,19 @@ public struct EvalSuite: Sendable {
     }
 
     /// Parses suite text as if read from `file` (whose folder anchors `file://` paths).
-    public static func parse(yaml: String, file: URL) throws -> EvalSuite {
-        let doc = try EvalYAML.load(yaml, file: file.path)
-        var suite = try EvalSuite(document: doc.value, lines: doc.lines, file: file)
+    /// - Parameter label: how errors name the file when it is not read from `file` (a suite from the history:
+    ///   `evals/promptfooconfig.yaml at refs/heads/main`); `file` still anchors relative `file://` references.
+    public static func parse(yaml: String, file: URL, label: String? = nil) throws -> EvalSuite {
+        let doc = try EvalYAML.load(yaml, file: label ?? file.path)
+        var suite = try EvalSuite(document: doc.value, lines: doc.lines, file: file, label: label)
         suite.originalText = yaml
         return suite
     }
 
-    init(document value: EvalJSON, lines: [String: Int], file: URL) throws {
+    init(document value: EvalJSON, lines: [String: Int], file: URL, label: String? = nil) throws {
         self.file = file
         self.lines = lines
-        let path = file.path
+        let path = label ?? file.path
         guard case .object(let doc) = value else {
             throw EvalSuiteError(file: path, line: 1, key: "", reason: "a suite must be a YAML mapping (found \(value.isNull ? "an empty document" : "a \(EvalSuiteLoader.typeName(value))"))")
         }
