@@ -102,20 +102,20 @@ public enum EvalStages {
             suite = whole
             added = merge.added
         } else {
-          for test in merge.added {
-            do {
-                let candidate = try EvalTestCase(node: EvalJSON(test), file: Layout.suite)
-                var probe = suite
-                _ = probe.append(candidate)
-                _ = try EvalSuite.parse(yaml: probe.yamlText(), file: suiteURL(ctx), label: generatedLabel)
-                suite = probe
-                added.append(test)
-            } catch {
-                let why = "\(EvalRatchet.id(of: test) ?? "?"): skipped, the generated case is invalid: \(error)"
-                invalid.append(why)
-                ctx.progress("warning: \(why)")
+            for test in merge.added {
+                do {
+                    let candidate = try EvalTestCase(node: EvalJSON(test), file: Layout.suite)
+                    var probe = suite
+                    _ = probe.append(candidate)
+                    _ = try EvalSuite.parse(yaml: probe.yamlText(), file: suiteURL(ctx), label: generatedLabel)
+                    suite = probe
+                    added.append(test)
+                } catch {
+                    let why = "\(EvalRatchet.id(of: test) ?? "?"): skipped, the generated case is invalid: \(error)"
+                    invalid.append(why)
+                    ctx.progress("warning: \(why)")
+                }
             }
-          }
         }
         let suiteText = suite.yamlText()
         // The written suite must load back (nothing half-valid reaches the history).

@@ -23,12 +23,13 @@ public enum FeedbackStage {
         let cycle = try ctx.history.openCycle()
         let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
         let known = Set(try data.traceIDs())
-        for r in records where !known.contains(r.traceID) {
-            throw StageError("feedback", "feedback \(r.feedbackID): trace_id \(r.traceID) is not a trace of cycle \(cycle.number)")
-        }
+        // Redacted first: a trace id holding a secret was stored under its redacted form (Redactor.redactID).
         let redactor = try ctx.redactor()
         var report = RedactionReport()
         let clean = records.map { redact($0, redactor, &report) }
+        for r in clean where !known.contains(r.traceID) {
+            throw StageError("feedback", "feedback \(r.feedbackID): trace_id \(r.traceID) is not a trace of cycle \(cycle.number)")
+        }
         // Merged with feedback.jsonl as it is at the tip committed onto: a reviewer adding notes at the same time as
         // another keeps both (the merge runs again when the other commit lands first).
         var merged: [FeedbackRecord] = []
@@ -105,6 +106,10 @@ public enum FeedbackStage {
 
     static func redact(_ r: FeedbackRecord, _ redactor: Redactor, _ report: inout RedactionReport) -> FeedbackRecord {
         var r = r
+        r.feedbackID = redactor.redactID(r.feedbackID, report: &report)
+        r.traceID = redactor.redactID(r.traceID, report: &report)
+        r.author = redactor.redact(r.author, report: &report)
+        r.category = redactor.redact(r.category, report: &report)
         r.observation = redactor.redact(r.observation, report: &report)
         r.evidence = redactor.redact(r.evidence, report: &report)
         r.requiredObservations = r.requiredObservations.map { redactor.redact($0, report: &report) }

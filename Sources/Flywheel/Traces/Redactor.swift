@@ -35,6 +35,7 @@ public struct RedactionPattern: Sendable, Hashable, Codable {
             kind: "aws_secret_access_key",
             pattern: #"(?i)(aws_?secret(?:_?access)?(?:_?key)?\\?["']?\s*(?:[:=]|=>)\s*\\?["']?)([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"#,
             secretGroup: 2), ["aws_secret", "awssecret"]),
+        (RedactionPattern(kind: "gitlab_token", pattern: #"(?<![A-Za-z0-9])gl(?:pat|ptt|rt)-[0-9A-Za-z_\-]{20,}"#), ["glpat-", "glptt-", "glrt-"]),
         (RedactionPattern(kind: "aws_access_key_id", pattern: #"(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"#), ["akia", "asia"]),
         (RedactionPattern(kind: "stripe_key", pattern: #"(?<![A-Za-z0-9])[sr]k_(?:live|test)_[0-9A-Za-z]{10,}"#), ["k_live_", "k_test_"]),
         (RedactionPattern(kind: "api_key", pattern: #"(?<![A-Za-z0-9])sk-(?:proj-|ant-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}"#), ["sk-"]),

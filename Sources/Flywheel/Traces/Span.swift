@@ -354,8 +354,10 @@ public enum TraceTime {
             // Nanoseconds since 1970 fit Int64 only from 1677-09-21 to 2262-04-11: outside, nil (never a trap).
             let days = daysFromCivil(y, mo, d)
             let secs = days * 86400 + h * 3600 + mi * 60 + se
-            let (n, o1) = secs.multipliedReportingOverflow(by: 1_000_000_000)
-            let (t, o2) = n.addingReportingOverflow(ns)
+            // Before 1970 the seconds are borrowed from first, so Int64.min itself is reachable.
+            let borrow: Int64 = secs < 0 ? 1 : 0
+            let (n, o1) = (secs + borrow).multipliedReportingOverflow(by: 1_000_000_000)
+            let (t, o2) = n.addingReportingOverflow(ns - borrow * 1_000_000_000)
             return o1 || o2 ? nil : t
         }
     }
