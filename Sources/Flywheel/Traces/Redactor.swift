@@ -241,31 +241,34 @@ public struct Redactor: @unchecked Sendable {
     /// byte, so a file with one bad byte is still redacted. Bytes are returned unchanged when nothing was found.
     public func redact(bytes: Data, report: inout RedactionReport) -> Data {
         if bytes.isEmpty { return bytes }
-        // UTF-16 first: its ASCII is valid UTF-8 too, with a zero between letters that no pattern matches.
-        if let (text, encoding, bom) = Self.decodeUTF16(bytes) {
+        var data = bytes
+        // UTF-16 first: its ASCII is valid UTF-8 too, with a zero between letters that no pattern matches. A file
+        // that only looks like UTF-16 (a stray FF FE) still gets the passes below.
+        if let (text, encoding, bom) = Self.decodeUTF16(data) {
             var r = RedactionReport()
             let out = redact(text, report: &r)
-            if r.total == 0 { return bytes }
-            report.add(r)
-            return bom + (out.data(using: encoding) ?? Data())
+            if r.total > 0, let encoded = out.data(using: encoding) {
+                report.add(r)
+                data = bom + encoded
+            }
         }
-        if let text = String(data: bytes, encoding: .utf8) {
+        if let text = String(data: data, encoding: .utf8) {
             var r = RedactionReport()
             let out = redact(text, report: &r)
-            if r.total == 0 { return bytes }
+            if r.total == 0 { return data }
             report.add(r)
             return Data(out.utf8)
         }
         // Byte for byte: each byte one scalar (U+0000…U+00FF), so the ASCII patterns match and nothing is lost.
         var scalars = String.UnicodeScalarView()
-        scalars.reserveCapacity(bytes.count)
-        for b in bytes { scalars.append(Unicode.Scalar(b)) }
+        scalars.reserveCapacity(data.count)
+        for b in data { scalars.append(Unicode.Scalar(b)) }
         var r = RedactionReport()
         let out = redact(String(scalars), report: &r)
-        if r.total == 0 { return bytes }
+        if r.total == 0 { return data }
         report.add(r)
         var result = Data()
-        result.reserveCapacity(bytes.count)
+        result.reserveCapacity(data.count)
         for u in out.unicodeScalars {
             if u.value < 0x100 { result.append(UInt8(u.value)) } else { result.append(contentsOf: Array(String(u).utf8)) }
         }

@@ -64,6 +64,7 @@ struct RedactionCorpusTests {
         let tail = String(secret.suffix(12))
         let variants: [(String, Data, Data)] = [
             ("invalid byte", Data([0xFF, 0x20]) + Data(text.utf8) + Data([0xC3]), Data(tail.utf8)),
+            ("a stray FF FE, then invalid UTF-8", Data([0xFF, 0xFE, 0x2D, 0x80, 0x20]) + Data(text.utf8), Data(tail.utf8)),
             ("latin-1", Data([0x63, 0x61, 0x66, 0xE9, 0x20]) + Data(text.utf8), Data(tail.utf8)),
             ("utf-16le bom", Data([0xFF, 0xFE]) + text.data(using: .utf16LittleEndian)!, tail.data(using: .utf16LittleEndian)!),
             ("utf-16be bom", Data([0xFE, 0xFF]) + text.data(using: .utf16BigEndian)!, tail.data(using: .utf16BigEndian)!),
