@@ -138,4 +138,59 @@ struct HostileRunTests {
             #expect(!r.stderr.contains("Fatal error"))
         }
     }
+
+    /// A folder whose open cycle holds one run of the support agent; returns the folder and a trace id.
+    static func ranFolder(_ label: String) throws -> (URL, String) {
+        let folder = try LoopTest.example(label)
+        try Self.agent.write(to: folder.appendingPathComponent("support.py"), atomically: true, encoding: .utf8)
+        let outside = folder.deletingLastPathComponent().appendingPathComponent("o.txt")
+        try "x\n".write(to: outside, atomically: true, encoding: .utf8)
+        #expect(try flywheel(["cycle", "start"], in: folder).status == 0)
+        let env = ["LEAK_KEY": "k", "OUTSIDE": outside.path, "OUTSIDE_HARD": outside.path]
+        let r = try flywheel(["run", "--agent-cmd", "python3 support.py", "--tasks", "2", "--json"], in: folder, env: env)
+        try #require(r.status == 0, "\(r.stderr)")
+        let ids = try #require(try LoopTest.object(r.stdout)["trace_ids"] as? [String])
+        return (folder, try #require(ids.last))
+    }
+
+    @Test("`{{{` in one feedback phrase skips that one case with a warning; the other cases are added")
+    func brokenTemplatePhrase() throws {
+        let (folder, trace) = try Self.ranFolder("hostile-template")
+        for (category, phrase) in [("broken", "must say {{{ x"), ("fine", "ticket closed")] {
+            let r = try flywheel(["feedback", "add", "--trace", trace, "--category", category, "--severity", "high", "--observation", "o \(category)", "--require", phrase], in: folder)
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let r = try flywheel(["evals", "generate", "--json"], in: folder)
+        try #require(r.status == 0, "\(r.stderr)")
+        let report = try LoopTest.object(r.stdout)
+        let added = try #require(report["added"] as? [String])
+        let skipped = try #require(report["skipped"] as? [String])
+        #expect(added.count == 1, "\(added)")
+        #expect(skipped.contains { $0.contains("skipped, the generated case is invalid") && $0.contains("{{") }, "\(skipped)")
+        let suite = try #require(try LoopTest.show(folder, "refs/heads/main", "evals/promptfooconfig.yaml"))
+        #expect(suite.contains("ticket closed") && !suite.contains("{{{"))
+        let fsck = try LoopTest.git(folder.appendingPathComponent("loop-history"), ["fsck", "--strict", "--no-dangling"])
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+    }
+
+    @Test("an invalid suite in the history is reported at its history path, not a working-folder path")
+    func invalidSuiteInHistory() throws {
+        let (folder, _) = try Self.ranFolder("hostile-suite")
+        let repo = folder.appendingPathComponent("loop-history")
+        // Another writer commits a broken suite (git as a peer).
+        let blob = try runTool("git", ["-C", repo.path, "hash-object", "-w", "--stdin"], stdin: "tests:\n  - assert: [oops\n").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let base = try LoopTest.git(repo, ["rev-parse", "refs/heads/main"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let index = folder.deletingLastPathComponent().appendingPathComponent("peer-index")
+        let env = ["GIT_INDEX_FILE": index.path]
+        #expect(try runTool("git", ["-C", repo.path, "read-tree", base], environment: ProcessInfo.processInfo.environment.merging(env) { $1 }).status == 0)
+        #expect(try runTool("git", ["-C", repo.path, "update-index", "--add", "--cacheinfo", "100644,\(blob),evals/promptfooconfig.yaml"], environment: ProcessInfo.processInfo.environment.merging(env) { $1 }).status == 0)
+        let tree = try runTool("git", ["-C", repo.path, "write-tree"], environment: ProcessInfo.processInfo.environment.merging(env) { $1 }).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let commitEnv = ProcessInfo.processInfo.environment.merging(["GIT_AUTHOR_NAME": "peer", "GIT_AUTHOR_EMAIL": "p@x.invalid", "GIT_COMMITTER_NAME": "peer", "GIT_COMMITTER_EMAIL": "p@x.invalid"]) { $1 }
+        let commit = try runTool("git", ["-C", repo.path, "commit-tree", tree, "-p", base, "-m", "peer: broken suite"], environment: commitEnv).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try LoopTest.git(repo, ["update-ref", "refs/heads/main", commit]).status == 0)
+        let r = try flywheel(["evals", "run"], in: folder)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("evals/promptfooconfig.yaml at refs/heads/main"), "\(r.stderr)")
+        #expect(!r.stderr.contains(folder.path), "names a working-folder path: \(r.stderr)")
+    }
 }
