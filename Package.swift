@@ -61,6 +61,8 @@ let package = Package(
 
         // MARK: test tools (built by `swift build` / `swift test`; run by tests and Tests/scripts)
         .executableTarget(name: "gitstore-stress", dependencies: ["GitStore"], path: "Tests/Tools/gitstore-stress"),
+        // Fuzz harness (Tests/fuzz/run.sh): a built-in mutation fuzzer, or libFuzzer with -D FLYWHEEL_LIBFUZZER.
+        .executableTarget(name: "flywheel-fuzz", dependencies: ["Flywheel", "Markdown"], path: "Tests/fuzz/flywheel-fuzz"),
 
         // MARK: tests
         .target(name: "TestSupport", dependencies: ["GitStore"], path: "Tests/TestSupport"),
