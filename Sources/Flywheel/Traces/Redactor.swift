@@ -259,17 +259,58 @@ public struct Redactor: @unchecked Sendable {
             report.add(r)
             return Data(out.utf8)
         }
-        // Byte for byte: each byte one scalar (U+0000…U+00FF), so the ASCII patterns match and nothing is lost.
-        var scalars = String.UnicodeScalarView()
-        scalars.reserveCapacity(data.count)
-        for b in data { scalars.append(Unicode.Scalar(b)) }
+        // Byte for byte: each byte one scalar (U+0000…U+00FF), so the ASCII patterns match and nothing is lost. A
+        // large blob is matched only in windows around the built-in patterns' hints, as long text is.
+        let builtInCount = RedactionPattern.builtInTable.count
+        var result = data
         var r = RedactionReport()
-        let out = redact(String(scalars), report: &r)
+        if data.count > Self.windowThreshold {
+            var windows: [Range<Int>] = []
+            data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                Self.scanHints(raw.bindMemory(to: UInt8.self)) { _, off in
+                    let lo = max(0, off - Self.windowBefore), hi = min(raw.count, off + Self.windowAfter)
+                    if let last = windows.last, lo <= last.upperBound {
+                        windows[windows.count - 1] = last.lowerBound..<max(last.upperBound, hi)
+                    } else {
+                        windows.append(lo..<hi)
+                    }
+                }
+            }
+            if !windows.isEmpty {
+                var out = Data()
+                out.reserveCapacity(data.count)
+                var pos = 0
+                for w in windows {
+                    out.append(data[(data.startIndex + pos)..<(data.startIndex + w.lowerBound)])
+                    let piece = Self.latin1String(data[(data.startIndex + w.lowerBound)..<(data.startIndex + w.upperBound)])
+                    out.append(Self.latin1Bytes(redact(piece, rules: 0..<builtInCount, report: &r)))
+                    pos = w.upperBound
+                }
+                out.append(data[(data.startIndex + pos)...])
+                result = out
+            }
+            if rules.count > builtInCount {
+                result = Self.latin1Bytes(redact(Self.latin1String(result), rules: builtInCount..<rules.count, report: &r))
+            }
+        } else {
+            result = Self.latin1Bytes(redact(Self.latin1String(data), rules: rules.indices, report: &r))
+        }
         if r.total == 0 { return data }
         report.add(r)
+        return result
+    }
+
+    /// Each byte as one scalar U+0000…U+00FF.
+    static func latin1String(_ bytes: Data) -> String {
+        String(data: bytes, encoding: .isoLatin1) ?? String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+    }
+
+    /// Back to bytes: scalars below U+0100 as one byte each (the original bytes), others (replacement labels) as UTF-8.
+    static func latin1Bytes(_ text: String) -> Data {
+        if let d = text.data(using: .isoLatin1) { return d }
         var result = Data()
-        result.reserveCapacity(data.count)
-        for u in out.unicodeScalars {
+        result.reserveCapacity(text.utf8.count)
+        for u in text.unicodeScalars {
             if u.value < 0x100 { result.append(UInt8(u.value)) } else { result.append(contentsOf: Array(String(u).utf8)) }
         }
         return result
