@@ -13,8 +13,8 @@ struct HostileRunTests {
         task = os.environ["FLYWHEEL_TASK"]
         n = int(os.environ["FLYWHEEL_TASK_ID"].lstrip("q"))
         out = os.environ["FLYWHEEL_OUTPUT_DIR"]
-        # Task 1 picks a trace id git would refuse as a folder name.
-        trace = ".git\u200c" if n == 1 else os.environ["FLYWHEEL_TRACE_ID"]
+        # Task 1 picks a trace id git would refuse as a folder name; task 2 uses a key as its trace id.
+        trace = ".git\u200c" if n == 1 else os.environ.get("ID_KEY", os.environ["FLYWHEEL_TRACE_ID"])
         span = {"trace_id": trace, "span_id": "%016x" % n, "parent_span_id": "", "trace_state": "", "name": "agent.support",
                 "kind": "SPAN_KIND_INTERNAL", "start_time": "2026-01-01T00:00:00.000000000Z", "end_time": "2026-01-01T00:00:01.000000000Z",
                 "status": {"code": "STATUS_CODE_OK", "message": ""}, "resource": {"attributes": {"service.name": "support-bot"}},
@@ -51,7 +51,8 @@ struct HostileRunTests {
         let key = "sk-proj-" + String(repeating: "H0st", count: 6)
         let cmdKey = "sk-" + String(repeating: "CmdK", count: 6)
         #expect(try flywheel(["cycle", "start"], in: folder).status == 0)
-        let env = ["LEAK_KEY": key, "OUTSIDE": outside.path, "OUTSIDE_HARD": outsideHard.path]
+        let idKey = "xo" + "xb-" + "123456789012-" + String(repeating: "IdK3", count: 6)
+        let env = ["LEAK_KEY": key, "OUTSIDE": outside.path, "OUTSIDE_HARD": outsideHard.path, "ID_KEY": idKey]
         let r = try flywheel(["run", "--agent-cmd", "python3 support.py --api-key \(cmdKey)", "--tasks", "2", "--json"], in: folder, env: env)
         try #require(r.status == 0, "\(r.stderr)\n\(r.stdout)")
         let report = try LoopTest.object(r.stdout)
@@ -77,7 +78,11 @@ struct HostileRunTests {
         let all = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["git", "-C", repo.path, "cat-file", "--batch-all-objects", "--batch"], timeout: 60)
         let raw = all.stdout
         #expect(raw.contains("Resolved ticket"))
-        for secret in [key, cmdKey, outsideText.trimmingCharacters(in: .newlines)] { #expect(!raw.contains(secret), "\(secret) reached git") }
+        for secret in [key, cmdKey, idKey, outsideText.trimmingCharacters(in: .newlines)] { #expect(!raw.contains(secret), "\(secret) reached git") }
+        // The key used as a trace id is neither a tree entry nor a trace id in traces.jsonl.
+        #expect(!files.contains { $0.contains("IdK3") }, "\(files)")
+        let ids = try #require(report["trace_ids"] as? [String])
+        #expect(ids.contains { $0.hasPrefix("redacted-slack_token-") }, "\(ids)")
         let utf16 = String(decoding: ("token " + key).data(using: .utf16LittleEndian)!, as: UTF8.self)
         #expect(!raw.contains(utf16), "the UTF-16 key reached git")
         let cycle = try LoopTest.object(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/cycle.json"))
@@ -90,7 +95,9 @@ struct HostileRunTests {
         #expect(s.status == 0, "\(s.stderr)")
         let siteText = try FileManager.default.subpathsOfDirectory(atPath: site.path).compactMap { try? String(contentsOf: site.appendingPathComponent($0), encoding: .utf8) }.joined()
         #expect(siteText.contains("Resolved ticket"))
-        for secret in [key, cmdKey] { #expect(!siteText.contains(secret), "\(secret) reached the site") }
+        for secret in [key, cmdKey, idKey] { #expect(!siteText.contains(secret), "\(secret) reached the site") }
+        let siteNames = try FileManager.default.subpathsOfDirectory(atPath: site.path)
+        #expect(!siteNames.contains { $0.contains("IdK3") }, "a key became a site file name")
         let remote = folder.deletingLastPathComponent().appendingPathComponent("strict.git")
         #expect(try runTool("git", ["init", "--bare", "-q", remote.path]).status == 0)
         #expect(try LoopTest.git(remote, ["config", "receive.fsckObjects", "true"]).status == 0)
@@ -115,6 +122,8 @@ struct HostileRunTests {
         #expect(try flywheel(["cycle", "start"], in: folder).status == 0)
         let snap = try #require(try LoopTest.show(folder, "refs/heads/main", "harness/instructions.md"))
         #expect(!snap.contains(key) && snap.contains("[REDACTED:google_api_key]"))
+        let fsck = try LoopTest.git(folder.appendingPathComponent("loop-history"), ["fsck", "--strict", "--no-dangling"])
+        #expect(fsck.status == 0, "\(fsck.stderr)")
     }
 
     @Test("a corrupt blob is reported with its path, cycle and commit by site build and loop stages")
@@ -150,6 +159,8 @@ struct HostileRunTests {
         let r = try flywheel(["run", "--agent-cmd", "python3 support.py", "--tasks", "2", "--json"], in: folder, env: env)
         try #require(r.status == 0, "\(r.stderr)")
         let ids = try #require(try LoopTest.object(r.stdout)["trace_ids"] as? [String])
+        let fsck = try LoopTest.git(folder.appendingPathComponent("loop-history"), ["fsck", "--strict", "--no-dangling"])
+        #expect(fsck.status == 0, "\(fsck.stderr)")
         return (folder, try #require(ids.last))
     }
 
@@ -190,7 +201,7 @@ struct HostileRunTests {
         #expect(try LoopTest.git(repo, ["update-ref", "refs/heads/main", commit]).status == 0)
         let r = try flywheel(["evals", "run"], in: folder)
         #expect(r.status != 0)
-        #expect(r.stderr.contains("evals/promptfooconfig.yaml at refs/heads/main"), "\(r.stderr)")
+        #expect(r.stderr.contains("refs/heads/main:evals/promptfooconfig.yaml:3"), "\(r.stderr)")
         #expect(!r.stderr.contains(folder.path), "names a working-folder path: \(r.stderr)")
     }
 }

@@ -29,8 +29,9 @@ public enum EvalStages {
     /// The suite's path inside the history and, for `file://` resolution, in the workspace.
     static func suiteURL(_ ctx: LoopContext) -> URL { ctx.workspace.url(Layout.suite) }
 
-    /// How an error names a file read from the history: `evals/promptfooconfig.yaml at refs/heads/main`.
-    static func historyLabel(_ path: String, _ revision: String) -> String { "\(path) at \(revision)" }
+    /// How an error names a file read from the history: git's `REV:PATH` (`refs/heads/main:evals/promptfooconfig.yaml`,
+    /// which `git show` reads), never a working-folder path that may not exist.
+    static func historyLabel(_ path: String, _ revision: String) -> String { "\(revision):\(path)" }
 
     /// The suite at `revision` (a new empty one when the history has none yet).
     public static func suite(_ ctx: LoopContext, at revision: String? = nil) throws -> EvalSuite {

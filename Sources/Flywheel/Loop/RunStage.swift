@@ -78,7 +78,7 @@ public enum RunStage {
         var warnings: [String] = []
         let redactor: Redactor? = options.noRedact ? nil : try ctx.redactor()
         if let command = options.agentCommand ?? ctx.config.agentCommand {
-            traces = try runExternal(command, tasks: tasks, seed: seed, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, warnings: &warnings, progress: progress)
+            traces = try runExternal(command, tasks: tasks, seed: seed, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, redactor: redactor, warnings: &warnings, progress: progress)
             // The command text may hold a key (`--api-key sk-…`): redacted before cycle.json, the commit and the site.
             modelLabel = "external: \(redactor.map { $0.redact(command).0 } ?? command)"
         } else {
@@ -202,7 +202,7 @@ public enum RunStage {
     /// Runs an external agent per task; its spans (HALO JSONL written to `$FLYWHEEL_TRACE_FILE`) are concatenated.
     static func runExternal(
         _ command: String, tasks: [AgentTask], seed: UInt64, outputsRoot: URL, scratch: URL, ctx: LoopContext,
-        warnings: inout [String], progress: (Int, Int, String) -> Void
+        redactor: Redactor? = nil, warnings: inout [String], progress: (Int, Int, String) -> Void
     ) throws -> Data {
         let runner = ExternalAgentRunner(command: command, workingDirectory: ctx.workspace.folder, environment: ctx.environment)
         var traces = Data()
@@ -229,9 +229,12 @@ public enum RunStage {
             // One run is one trace. An agent whose tracer makes its own trace id is taken at its word (its outputs are
             // filed under that id); several traces, or an id another task used, are refused.
             if let ids = try? TraceStore(data: data, name: "$FLYWHEEL_TRACE_FILE of \(task.id)").traces.map(\.traceID) {
-                guard ids.count == 1, let id = ids.first else {
+                guard ids.count == 1, let agentsID = ids.first else {
                     throw StageError("run", "external agent on \(task.id) wrote \(ids.count) traces (\(ids.prefix(3).joined(separator: ", "))); one run is one trace: use $FLYWHEEL_TRACE_ID (\(expected))")
                 }
+                // An id holding a secret is filed under its redacted form, as the import stores it.
+                var scratchReport = RedactionReport()
+                let id = redactor?.redactID(agentsID, report: &scratchReport) ?? agentsID
                 if let other = taken[id] {
                     throw StageError("run", "external agent on \(task.id) wrote trace \(id), the trace of \(other); use $FLYWHEEL_TRACE_ID (\(expected))")
                 }

@@ -42,8 +42,6 @@ public struct RedactionPattern: Sendable, Hashable, Codable {
         (RedactionPattern(kind: "google_api_key", pattern: #"(?<![A-Za-z0-9])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"#), ["aiza"]),
         (RedactionPattern(kind: "slack_token", pattern: #"(?<![A-Za-z0-9])xox[abposr]-[0-9A-Za-z\-]{10,}"#), ["xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-"]),
         (RedactionPattern(kind: "huggingface_token", pattern: #"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}"#), ["hf_"]),
-        (RedactionPattern(
-            kind: "jwt", pattern: #"(?<![A-Za-z0-9_\-])ey[A-Za-z0-9_\-]{10,}\.ey[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*"#), [".ey"]),
         // user:password@ in a URL (postgres://u:pw@host, https://u:pw@host): the password only.
         (RedactionPattern(
             kind: "url_password", pattern: #"(?i)(?<![A-Za-z0-9+.\-])([a-z][a-z0-9+.\-]{0,30}://[^\s:/@"'<>]{1,256}:)([^\s/@"'<>]{1,256})@"#,
@@ -53,6 +51,8 @@ public struct RedactionPattern: Sendable, Hashable, Codable {
         (RedactionPattern(
             kind: "basic_auth", pattern: #"(?i)\b(basic)(\s+)((?=[A-Za-z0-9+/]{0,512}[0-9+/=])[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])"#,
             secretGroup: 3), ["basic"]),
+        (RedactionPattern(
+            kind: "jwt", pattern: #"(?<![A-Za-z0-9_\-])ey[A-Za-z0-9_\-]{10,}\.ey[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*"#), [".ey"]),
         (RedactionPattern(
             kind: "api_key_header",
             pattern: #"(?i)(?<![A-Za-z0-9])((?:x-)?api[-_]?key\\?["']?\s*[:=]\s*\\?["']?)(?!\[REDACTED)([A-Za-z0-9._~+/\-]{12,})"#,

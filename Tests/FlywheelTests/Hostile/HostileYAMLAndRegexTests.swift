@@ -45,10 +45,10 @@ struct HostileYAMLAndRegexTests {
                 #expect(error.file == "tools.yaml" && error.reason.contains(what), "\(error)")
             }
             do {
-                _ = try EvalSuite.parse(yaml: text, file: URL(fileURLWithPath: "/nonexistent/evals/promptfooconfig.yaml"), label: "evals/promptfooconfig.yaml at refs/heads/main")
+                _ = try EvalSuite.parse(yaml: text, file: URL(fileURLWithPath: "/nonexistent/evals/promptfooconfig.yaml"), label: "refs/heads/main:evals/promptfooconfig.yaml")
                 Issue.record("suite accepted \(what)")
             } catch let e as EvalSuiteError {
-                #expect(e.description.contains("evals/promptfooconfig.yaml at refs/heads/main"), "\(e)")
+                #expect(e.description.contains("refs/heads/main:evals/promptfooconfig.yaml"), "\(e)")
                 #expect(!e.description.contains("/nonexistent"), "\(e)")
             }
         }
