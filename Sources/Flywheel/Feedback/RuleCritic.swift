@@ -86,7 +86,10 @@ public struct RuleCritic: Sendable {
             for name in Self.answerArtifacts {
                 guard let text = run.files[name] else { continue }
                 let range = NSRange(text.startIndex..., in: text)
-                guard let match = pattern.firstMatch(in: text, range: range), truth.firstMatch(in: text, range: range) == nil else { continue }
+                // The rules' regexes come from files: each match gets the time limit (a timeout counts as no match).
+                guard case .some(let found) = RegexSafety.firstMatch(pattern, in: text, range: range), let match = found,
+                    case .some(nil) = RegexSafety.firstMatch(truth, in: text, range: range)
+                else { continue }
                 let quoted = Self.excerpt(text, around: match.range)
                 add(
                     rule.category, rule.severity, rule.observation,
