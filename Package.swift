@@ -42,12 +42,13 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
             ],
-            resources: [.copy("Resources")]
         ),
+        // The embedded diligence example: one user of the product (its agent, offline model, scaffold, rules file).
+        .target(name: "FlywheelExample", dependencies: ["Flywheel"], resources: [.copy("Resources/example")]),
         .target(
             name: "FlywheelCLI",
             dependencies: [
-                "Flywheel",
+                "Flywheel", "FlywheelExample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -75,7 +76,10 @@ let package = Package(
             dependencies: ["Flywheel", "GitStore", "TestSupport", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Fixtures"), .copy("Golden")]),
         .testTarget(
-            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "GitStore", "TestSupport"]),
+            name: "FlywheelExampleTests",
+            dependencies: ["FlywheelExample", "Flywheel", "GitStore", "TestSupport"]),
+        .testTarget(
+            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "FlywheelExample", "GitStore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -89,6 +89,12 @@ struct HostileRunTests {
         let agentLabel = try #require((cycle["models"] as? [String: Any])?["agent"] as? String)
         #expect(agentLabel.contains("python3 support.py") && agentLabel.contains("[REDACTED:api_key]"), "\(agentLabel)")
 
+        // The loop goes on over the mapped names: the critics read every run (its outputs found under the safe folder).
+        let critique = try flywheel(["feedback", "critique", "--json"], in: folder)
+        #expect(critique.status == 0, "\(critique.stderr)")
+        let fsck2 = try LoopTest.git(repo, ["fsck", "--strict", "--no-dangling"])
+        #expect(fsck2.status == 0, "git fsck --strict after critique: \(fsck2.stdout)\(fsck2.stderr)")
+
         // The site shows the run without the secrets, and the push to a strict remote is accepted.
         let site = folder.appendingPathComponent("site")
         let s = try flywheel(["site", "build", "--out", site.path], in: folder)

@@ -20,7 +20,8 @@ struct LoopDiagnoseTracesTests {
         let expected = try LoopTest.object(try String(contentsOf: Self.corpus.appendingPathComponent("expected.json"), encoding: .utf8))
         let truth = try #require(expected[file] as? [String: Any])
         let cwd = TestPaths.scratch("diagnose-traces")  // no loop.yaml, no history: nothing is needed or written
-        let r = try flywheel(["diagnose", "--traces", Self.corpus.appendingPathComponent(file).path, "--json"], in: cwd)
+        let rules = Self.corpus.appendingPathComponent("rules-artifacts.yaml").path
+        let r = try flywheel(["diagnose", "--traces", Self.corpus.appendingPathComponent(file).path, "--rules", rules, "--json"], in: cwd)
         try #require(r.status == 0, "\(r.stderr)")
         let diagnosis = try LoopTest.object(r.stdout)
         let modes = try #require(diagnosis["failure_modes"] as? [[String: Any]])

@@ -275,7 +275,7 @@ struct LoopStagesTests {
         try (good + "\n{not json\n").write(to: folder.appendingPathComponent("bad.jsonl"), atomically: true, encoding: .utf8)
         try LoopTest.expectRefused(["feedback", "import", "bad.jsonl"], in: folder, mentions: ["bad.jsonl:2"])
         try LoopTest.expectRefused(["feedback", "critique", "--feedback", "feedback/cycle-1-human.jsonl"], in: folder,
-                                   mentions: ["cycle-1-human.jsonl:1", "question 3"])
+                                   mentions: ["cycle-1-human.jsonl:1", "no run of task 3"])
         // The good line alone goes in (the refusals above did not poison anything).
         try (good + "\n").write(to: folder.appendingPathComponent("good.jsonl"), atomically: true, encoding: .utf8)
         #expect(try flywheel(["feedback", "import", "good.jsonl"], in: folder).status == 0)

@@ -63,7 +63,7 @@ struct RunExternalAgentTests {
             #expect(answer.hasPrefix("EXTERNAL-ANSWER-\(i + 1):"))
             let task = try LoopTest.object(try LoopTest.show(folder, "refs/heads/main", base + "task.json"))
             #expect(task["trace_id"] as? String == id)
-            #expect(task["question_id"] as? String == String(format: "q%02d", i + 1))
+            #expect(task["task_id"] as? String == String(format: "q%02d", i + 1))
         }
         let cycle = try LoopTest.object(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/cycle.json"))
         #expect(((cycle["models"] as? [String: Any])?["agent"] as? String)?.contains("python3 agent.py") == true)

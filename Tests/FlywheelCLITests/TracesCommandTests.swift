@@ -242,9 +242,17 @@ struct TracesRedactionTests {
 
     @Test("a bad redact pattern in loop.yaml is an error naming the field")
     func badPattern() throws {
-        let dir = try tracesWorkspace("traces-badpattern", loopYAML: "project: x\nredact:\n  patterns:\n    broken: \"([a-z\"\n")
+        let broken = "project: x\nredact:\n  patterns:\n    broken: \"([a-z\"\n"
+        let dir = try tracesWorkspace("traces-badpattern")
+        try broken.write(to: dir.appendingPathComponent("loop.yaml"), atomically: true, encoding: .utf8)
         let r = try flywheel(["traces", "import", TraceFixtures.clean], in: dir)
         #expect(r.status == 1)
         #expect(r.stderr.contains("redact.patterns.broken"), "\(r.stderr)")
+        // A cycle does not start with a secret filter that cannot be built (loop.yaml itself is snapshotted redacted).
+        let fresh = TestPaths.scratch("traces-badpattern-start")
+        try broken.write(to: fresh.appendingPathComponent("loop.yaml"), atomically: true, encoding: .utf8)
+        let start = try flywheel(["cycle", "start"], in: fresh)
+        #expect(start.status == 1)
+        #expect(start.stderr.contains("redact.patterns.broken"), "\(start.stderr)")
     }
 }

@@ -111,3 +111,21 @@ public func runTool(
 public func toolExists(_ name: String) -> Bool {
     (try? runTool("sh", ["-c", "command -v \(name)"]).status) == 0
 }
+
+/// HALO's own parser and indexer (PyPI halo-engine in a venv made by Tests/scripts/halo-venv.sh), shared by the
+/// test targets that use it as a peer. nil when the venv cannot be made (no PyPI): those tests are skipped with
+/// the reason, never passed.
+public enum HALOVenv {
+    public static let folder: URL? = {
+        let script = TestPaths.packageRoot.appendingPathComponent("Tests/scripts/halo-venv.sh")
+        guard let r = try? runProcess(URL(fileURLWithPath: "/bin/sh"), [script.path], timeout: 600), r.status == 0 else {
+            print("HALO peer tests skipped: Tests/scripts/halo-venv.sh could not create the venv (PyPI unreachable?)")
+            return nil
+        }
+        return URL(fileURLWithPath: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    }()
+    /// The venv's python.
+    public static var python: URL? { folder?.appendingPathComponent("bin/python") }
+    /// HALO's index check script, kept beside the trace fixtures.
+    public static let indexCheckScript = TestPaths.packageRoot.appendingPathComponent("Tests/FlywheelTests/Fixtures/Traces/tools/halo_index_check.py")
+}

@@ -4,15 +4,18 @@ import Yams
 /// `loop.yaml`: the loop's configuration (agent, models per stage, task set, gate, redaction).
 ///
 /// ```yaml
-/// project: Lumora diligence
+/// project: Acme support bot
+/// description: Answers customers' order questions by chat.   # told to every model stage
 /// repository: loop-history          # the artifact repository, relative to this file
 /// ref: refs/heads/main
 /// harness: [harness]                # files or folders snapshotted into harness/ at cycle start
+/// instructions: harness/AGENTS.md   # the main instructions file (default: found in the harness)
 /// tasks: tasks/questions.yaml
-/// dataroom: dataroom
+/// rules: rules.yaml                 # the project's rules (default rules.yaml when present)
+/// agent_cmd: python3 agent.py       # the agent under test (or `agent:` naming one built into this program)
 /// feedback: [feedback]              # human feedback files or folders
 /// models:
-///   agent: offline-example          # or openai:NAME
+///   agent: openai:gpt-4.1-mini      # the agent's model, for agents that take one
 ///   critic: null                    # optional stages: null = deterministic only
 ///   eval_generation: null
 ///   judge: null
@@ -24,11 +27,20 @@ import Yams
 /// ```
 public struct LoopConfig: Sendable, Codable, Hashable {
     public var project: String
+    /// What the agent does, in a sentence or two (given to the critic, eval generation and diagnosis models).
+    public var description: String?
     public var repository: String?
     public var ref: String?
     public var harness: [String]
     public var tasks: String?
-    public var dataroom: String?
+    /// The project's rules file (default `rules.yaml` when it exists).
+    public var rules: String?
+    /// The harness file holding the agent's main instructions (default: found in the harness).
+    public var instructions: String?
+    /// An agent built into this program (e.g. the embedded example's), used when there is no `agent_cmd`.
+    public var agent: String?
+    /// Settings for that built-in agent (name → text).
+    public var agentSettings: [String: String]?
     public var feedback: [String]?
     public var models: StageModels
     public var gate: Gate
@@ -40,15 +52,20 @@ public struct LoopConfig: Sendable, Codable, Hashable {
 
     public init(
         project: String, repository: String? = "loop-history", ref: String? = nil, harness: [String] = ["harness"],
-        tasks: String? = nil, dataroom: String? = nil, feedback: [String]? = nil, models: StageModels = StageModels(),
-        gate: Gate = Gate(), redact: Redaction? = nil, agentCommand: String? = nil, site: SiteSettings? = nil
+        tasks: String? = nil, rules: String? = nil, instructions: String? = nil, agent: String? = nil,
+        agentSettings: [String: String]? = nil, feedback: [String]? = nil, models: StageModels = StageModels(),
+        gate: Gate = Gate(), redact: Redaction? = nil, agentCommand: String? = nil, site: SiteSettings? = nil, description: String? = nil
     ) {
         self.project = project
+        self.description = description
+        self.rules = rules
+        self.instructions = instructions
+        self.agent = agent
+        self.agentSettings = agentSettings
         self.repository = repository
         self.ref = ref
         self.harness = harness
         self.tasks = tasks
-        self.dataroom = dataroom
         self.feedback = feedback
         self.models = models
         self.gate = gate
@@ -58,7 +75,8 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case project, repository, ref, harness, tasks, dataroom, feedback, models, gate, redact
+        case project, description, repository, ref, harness, tasks, rules, instructions, agent
+        case agentSettings = "agent_settings", feedback, models, gate, redact
         case agentCommand = "agent_cmd", site
     }
 
@@ -72,8 +90,12 @@ public struct LoopConfig: Sendable, Codable, Hashable {
         } else {
             harness = try c.decodeIfPresent([String].self, forKey: .harness) ?? ["harness"]
         }
+        description = try c.decodeIfPresent(String.self, forKey: .description)
         tasks = try c.decodeIfPresent(String.self, forKey: .tasks)
-        dataroom = try c.decodeIfPresent(String.self, forKey: .dataroom)
+        rules = try c.decodeIfPresent(String.self, forKey: .rules)
+        instructions = try c.decodeIfPresent(String.self, forKey: .instructions)
+        agent = try c.decodeIfPresent(String.self, forKey: .agent)
+        agentSettings = try c.decodeIfPresent([String: String].self, forKey: .agentSettings)
         feedback = try c.decodeIfPresent([String].self, forKey: .feedback)
         models = try c.decodeIfPresent(StageModels.self, forKey: .models) ?? StageModels()
         gate = try c.decodeIfPresent(Gate.self, forKey: .gate) ?? Gate()
@@ -102,7 +124,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
         /// Stage (`agent`, `critic`, `eval_generation`, `judge`, `diagnosis`) → its own endpoint settings.
         public var endpoints: [String: ModelEndpoint]
 
-        public init(agent: String? = "offline-example", critic: String? = nil, evalGeneration: String? = nil, judge: String? = nil, diagnosis: String? = nil, endpoints: [String: ModelEndpoint] = [:]) {
+        public init(agent: String? = nil, critic: String? = nil, evalGeneration: String? = nil, judge: String? = nil, diagnosis: String? = nil, endpoints: [String: ModelEndpoint] = [:]) {
             self.agent = agent
             self.critic = critic
             self.evalGeneration = evalGeneration

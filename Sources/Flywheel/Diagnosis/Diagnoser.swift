@@ -10,12 +10,16 @@ import Foundation
 /// Impact = severity weight × (2 × failing evals + traces affected) (+ a tiny count tie-break); failure modes and
 /// recommendations are ordered by it, ties by id.
 public enum Diagnoser {
-    /// Diagnoses a HALO JSONL file (or a folder of them); `feedback`, `results` and `harness` are optional.
+    /// Diagnoses a HALO JSONL file (or a folder of them); `feedback`, `results`, `harness` and the project's rules are optional.
     public static func diagnose(
         traces: URL, feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
-        cycle: Int = 0
+        rules: ProjectRules = .none, cycle: Int = 0
     ) throws -> Diagnosis {
-        diagnose(DiagnosisInput(spans: try DiagnosisTraces.spans(at: traces), feedback: feedback, results: results, harness: harness), cycle: cycle)
+        diagnose(
+            DiagnosisInput(
+                spans: try DiagnosisTraces.spans(at: traces), feedback: feedback, results: results, harness: harness,
+                requiredArtifacts: rules.requiredArtifacts, topics: rules.failureTopics),
+            cycle: cycle)
     }
 
     /// Diagnoses spans (and optionally feedback, results, harness).
@@ -38,8 +42,8 @@ public enum Diagnoser {
         detectRefusals(traces, finalAnswers: finalAnswers, into: &builder)
         detectMaxTurns(traces, into: &builder)
         detectMissingArtifacts(traces, input: input, into: &builder)
-        addFeedback(input.feedback, into: &builder)
-        addResults(input.results, feedback: input.feedback, into: &builder)
+        addFeedback(input.feedback, topics: input.topics, into: &builder)
+        addResults(input.results, feedback: input.feedback, topics: input.topics, into: &builder)
         return builder.build(cycle: cycle)
     }
 
@@ -212,7 +216,8 @@ public enum Diagnoser {
     // MARK: - Missing artifacts
 
     static func detectMissingArtifacts(_ traces: [(id: String, spans: [Span])], input: DiagnosisInput, into b: inout Builder) {
-        let topic = FailureCatalog.topics.first { $0.id == "artifacts" }!
+        // The project's topic for missing artifacts when it has one, else the generic topic.
+        let topic = input.topics.first { $0.categories.contains { FailureCatalog.sameCategory($0, "artifact-missing") } } ?? FailureCatalog.missingArtifacts
         var seen = Set<String>()
         for (traceID, spans) in traces {
             seen.insert(traceID)
@@ -244,19 +249,19 @@ public enum Diagnoser {
 
     // MARK: - Feedback and results
 
-    static func addFeedback(_ feedback: [FeedbackRecord], into b: inout Builder) {
-        for r in FeedbackStore.sorted(feedback) {
-            let topic = FailureCatalog.topic(category: r.category, observation: r.observation)
+    static func addFeedback(_ feedback: [FeedbackRecord], topics: [FailureTopic], into b: inout Builder) {
+        for r in FeedbackStore.sorted(feedback) where r.verdict != .good {
+            let topic = FailureCatalog.topic(category: r.category, observation: r.observation, topics: topics)
             b.add(topic, traceID: r.traceID, spanID: nil, severity: r.severity, feedbackID: r.feedbackID,
                   note: "\(r.source.rawValue) feedback \(r.feedbackID) (\(r.author)): \(RuleCritic.clip(r.observation, 200))")
         }
     }
 
-    static func addResults(_ results: [ResultRowFacts], feedback: [FeedbackRecord], into b: inout Builder) {
+    static func addResults(_ results: [ResultRowFacts], feedback: [FeedbackRecord], topics: [FailureTopic], into b: inout Builder) {
         let byID = Dictionary(feedback.map { ($0.feedbackID, $0) }, uniquingKeysWith: { a, _ in a })
         for row in results where row.failedForReal {
             let record = row.feedbackID.flatMap { byID[$0] }
-            let topic = FailureCatalog.topic(category: record?.category ?? row.category ?? "uncategorized", observation: record?.observation ?? row.reason)
+            let topic = FailureCatalog.topic(category: record?.category ?? row.category ?? "uncategorized", observation: record?.observation ?? row.reason, topics: topics)
             b.add(topic, traceID: row.traceID, spanID: nil, severity: record?.severity ?? row.severity, evalID: row.evalID,
                   note: "eval \(row.evalID) \(row.status.rawValue)" + (row.reason.isEmpty ? "" : ": " + RuleCritic.clip(row.reason, 160)))
         }

@@ -103,21 +103,26 @@ public struct FailureMode: Sendable, Hashable, Codable {
     }
 }
 
-/// A machine-applicable harness edit: append text to a file, or enable tools in `harness/tools.yaml`.
-/// JSON: `{"file", "append"}`; a tool patch is `{"file": "harness/tools.yaml", "enable_tools": [names]}` (the key
-/// `append` is then absent).
+/// A machine-applicable harness edit: append text to a file, replace text in it, or enable tools in a tools file.
+/// JSON: `{"file", "append"}`, `{"file", "replace", "with"}`, or `{"file": "harness/tools.yaml", "enable_tools": [names]}`
+/// (absent keys are left out).
 public struct HarnessPatch: Sendable, Hashable, Codable {
     public var file: String
     public var append: String?
+    /// Text to find (its first occurrence is replaced by `with`).
+    public var replace: String?
+    public var with: String?
     public var enableTools: [String]?
 
-    public init(file: String, append: String? = nil, enableTools: [String]? = nil) {
+    public init(file: String, append: String? = nil, replace: String? = nil, with: String? = nil, enableTools: [String]? = nil) {
         self.file = file
         self.append = append
+        self.replace = replace
+        self.with = with
         self.enableTools = enableTools
     }
 
-    enum CodingKeys: String, CodingKey { case file, append, enableTools = "enable_tools" }
+    enum CodingKeys: String, CodingKey { case file, append, replace, with, enableTools = "enable_tools" }
 
     /// Applies the patch to the file's current text. `append` adds its text on a new line at the end (once: a file
     /// already containing the text is returned unchanged). `enable_tools` sets `enabled: true` for each named tool
@@ -125,6 +130,9 @@ public struct HarnessPatch: Sendable, Hashable, Codable {
     /// tool is not declared.
     public func apply(to text: String) -> String {
         var out = text
+        if let replace, let with, !replace.isEmpty, let r = out.range(of: replace) {
+            out.replaceSubrange(r, with: with)
+        }
         if let append, !append.isEmpty {
             if !out.contains(append) {
                 if !out.isEmpty && !out.hasSuffix("\n") { out += "\n" }

@@ -108,7 +108,7 @@ public struct HarnessFiles: Sendable, Hashable {
 
     /// Reads every file under `directory` as `<prefix>/<relative path>` (prefix `harness`).
     public static func load(from directory: URL, prefix: String = "harness") throws -> HarnessFiles {
-        let room = try DataRoom.load(from: directory)
+        let room = try SourceFolder.load(from: directory)
         return HarnessFiles(files: Dictionary(uniqueKeysWithValues: room.files.map { ("\(prefix)/\($0.key)", $0.value) }))
     }
 
@@ -145,16 +145,20 @@ public struct DiagnosisInput: Sendable {
     /// trace id → the artifact names present in `outputs/<trace_id>/`. When absent for a trace, presence is inferred
     /// from successful `write_artifact` tool spans.
     public var artifacts: [String: Set<String>]
+    /// The artifacts the project's rules require of every run (empty: no missing-artifact detector).
     public var requiredArtifacts: [String]
+    /// The project's own topics (from its rules file), matched before a category becomes a topic of its own.
+    public var topics: [FailureTopic]
     /// Tools the agent was offered; when nil: the union of `agent.tools` span attributes and the enabled tools of
     /// `harness/tools.yaml`.
     public var offeredTools: Set<String>?
 
     public init(
         spans: [Span], feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
-        artifacts: [String: Set<String>] = [:], requiredArtifacts: [String] = RuleCritic.defaultRequiredArtifacts,
-        offeredTools: Set<String>? = nil
+        artifacts: [String: Set<String>] = [:], requiredArtifacts: [String] = [],
+        topics: [FailureTopic] = [], offeredTools: Set<String>? = nil
     ) {
+        self.topics = topics
         self.spans = spans
         self.feedback = feedback
         self.results = results

@@ -1,12 +1,14 @@
 import Foundation
 
 /// What diagnosis knows about a class of failure: how to recognise it in feedback and eval categories, whether
-/// the harness already has a rule for it, and the recommendation that addresses it. The rule texts are phrased
-/// so the offline example model recognises them (example-diligence.md, failure modes 1–5).
+/// the harness already has a rule for it, and the recommendation that addresses it. The core holds only generic
+/// topics (trace-level detectors); a project's own come from its rules file (`TopicRule`).
 public struct FailureTopic: Sendable {
     public var id: String
     public var title: String
     public var category: String
+    /// Categories this topic owns (compared case-insensitively, `-` and `_` alike).
+    public var categories: [String]
     /// Matched (lowercased substring) against a feedback or eval category first, then the observation text.
     public var keywords: [String]
     public var defaultKind: FailureMode.Kind
@@ -14,6 +16,21 @@ public struct FailureTopic: Sendable {
     /// True when the harness already contains a rule (or setting) for this topic.
     public var hasRule: @Sendable (HarnessFiles) -> Bool
     public var recommendation: RecommendationTemplate
+
+    public init(
+        id: String, title: String, category: String, categories: [String] = [], keywords: [String], defaultKind: FailureMode.Kind,
+        severity: FeedbackRecord.Severity, hasRule: @escaping @Sendable (HarnessFiles) -> Bool, recommendation: RecommendationTemplate
+    ) {
+        self.id = id
+        self.title = title
+        self.category = category
+        self.categories = categories
+        self.keywords = keywords
+        self.defaultKind = defaultKind
+        self.severity = severity
+        self.hasRule = hasRule
+        self.recommendation = recommendation
+    }
 }
 
 /// The fixed parts of a recommendation.
@@ -25,6 +42,19 @@ public struct RecommendationTemplate: Sendable, Hashable {
     public var patch: HarnessPatch?
     public var effort: Recommendation.Effort
     public var validation: String
+
+    public init(
+        id: String, title: String, area: Recommendation.Area, change: String, patch: HarnessPatch?, effort: Recommendation.Effort,
+        validation: String
+    ) {
+        self.id = id
+        self.title = title
+        self.area = area
+        self.change = change
+        self.patch = patch
+        self.effort = effort
+        self.validation = validation
+    }
 }
 
 public enum FailureCatalog {
@@ -34,71 +64,14 @@ public enum FailureCatalog {
         HarnessPatch(file: "harness/instructions.md", append: "- " + text)
     }
 
-    /// The topics, in matching order (the first match wins).
-    public static let topics: [FailureTopic] = [
-        FailureTopic(
-            id: "unvalidated-nrr", title: "Unvalidated NRR estimate reported as a validated metric", category: "unvalidated-metric",
-            keywords: ["nrr", "net revenue retention", "unvalidated", "retention"], defaultKind: .missingRequirement, severity: .high,
-            hasRule: { h in lines(h) { $0.contains("nrr") && ($0.contains("validat") || $0.contains("cohort")) } },
-            recommendation: RecommendationTemplate(
-                id: "rec-validated-nrr-prompt", title: "Report only finance-validated NRR", area: .prompt,
-                change: "Add a rule to harness/instructions.md: do not report management's NRR estimate as validated; use finance-validated cohort data (customers/cohort_retention.csv, 112%) and label the ~130% figure as an unvalidated estimate.",
-                patch: instructionsRule("Do not report management's NRR estimate as validated; use finance-validated cohort data (customers/cohort_retention.csv) and call the estimate unvalidated."),
-                effort: .small, validation: "Re-run the gate: the NRR eval cases (icontains 112%, not-icontains the 130% claims) pass and the rule critic reports no unvalidated-metric finding.")),
-        FailureTopic(
-            id: "concentration-parent-account", title: "Customer concentration judged by legal entity instead of parent account",
-            category: "concentration-by-entity", keywords: ["concentration", "parent account", "legal entity", "helix"],
-            defaultKind: .missingRequirement, severity: .high,
-            hasRule: { h in lines(h) { $0.contains("parent account") } },
-            recommendation: RecommendationTemplate(
-                id: "rec-parent-account-concentration-prompt", title: "Measure concentration by parent account", area: .prompt,
-                change: "Add a rule to harness/instructions.md: measure customer concentration by parent account, rolling up legal entities (customers/customers.csv parent_account), and name the largest parent account and its share of ARR.",
-                patch: instructionsRule("Measure customer concentration by parent account, rolling up legal entities, and name the largest parent account with its share of ARR."),
-                effort: .small, validation: "Re-run the gate: the concentration cases (Helix Group, 31%) pass; answers no longer say \"no customer above 15%\".")),
-        FailureTopic(
-            id: "soc2-precision", title: "SOC 2 status overstated (Type I only, Type II pending)", category: "security-overstatement",
-            keywords: ["soc 2", "soc2", "security-overstatement", "type ii", "certification", "security"],
-            defaultKind: .missingRequirement, severity: .high,
-            hasRule: { h in lines(h) { $0.contains("soc 2") && $0.contains("type i") } },
-            recommendation: RecommendationTemplate(
-                id: "rec-soc2-status-prompt", title: "State SOC 2 status precisely", area: .prompt,
-                change: "Add a rule to harness/instructions.md: state SOC 2 status precisely — Type I report issued, Type II pending (security/security_overview.md); never call SOC 2 complete or fully compliant.",
-                patch: instructionsRule("State SOC 2 status precisely: Type I report issued, Type II pending; never call SOC 2 complete or fully compliant."),
-                effort: .small, validation: "Re-run the gate: the SOC 2 cases (Type I, Type II, not-icontains \"SOC 2 complete\") pass.")),
-        FailureTopic(
-            id: "citations", title: "Citations to files or quotes that do not exist", category: "citation-invalid",
-            keywords: ["citation", "quote", "cite"], defaultKind: .missingRequirement, severity: .high,
-            hasRule: { h in h.tools["check_citations"] == true },
-            recommendation: RecommendationTemplate(
-                id: "rec-enable-check-citations-tools", title: "Enable check_citations", area: .tools,
-                change: "Enable the check_citations tool in harness/tools.yaml so the agent verifies that every cited path exists and every quote appears in it before finishing.",
-                patch: HarnessPatch(file: "harness/tools.yaml", enableTools: ["check_citations"]),
-                effort: .small, validation: "Re-run: the rule critic reports no citation-invalid findings; traces show check_citations calls.")),
-        FailureTopic(
-            id: "artifacts", title: "Required artifacts missing or malformed", category: "artifact-missing",
-            keywords: ["artifact", "risk_register", "evidence_table", "malformed"], defaultKind: .missingRequirement, severity: .high,
-            hasRule: { h in h.tools["validate_artifacts"] == true },
-            recommendation: RecommendationTemplate(
-                id: "rec-enable-validate-artifacts-tools", title: "Enable validate_artifacts", area: .tools,
-                change: "Enable the validate_artifacts tool in harness/tools.yaml so the agent checks that all six artifacts exist and parse before finishing.",
-                patch: HarnessPatch(file: "harness/tools.yaml", enableTools: ["validate_artifacts"]),
-                effort: .small, validation: "Re-run: every outputs/<trace_id>/ holds the six artifacts and the rule critic reports no artifact-missing or artifact-malformed finding.")),
-        FailureTopic(
-            id: "structured-over-narrative", title: "Narrative figures reported where structured exports disagree",
-            category: "narrative-over-structured", keywords: ["narrative", "structured", "arr", "pipeline", "board deck", "52.0"],
-            defaultKind: .missingRequirement, severity: .high,
-            hasRule: { h in
-                lines(h) {
-                    ($0.contains("structured export") || $0.contains("structured data") || $0.contains("exports over"))
-                        && ($0.contains("prefer") || $0.contains("precedence") || $0.contains(" over "))
-                }
-            },
-            recommendation: RecommendationTemplate(
-                id: "rec-prefer-structured-exports-prompt", title: "Prefer structured exports over narratives", area: .prompt,
-                change: "Add a rule to harness/instructions.md: prefer structured exports over narrative documents when figures disagree; report the structured figure (e.g. ARR $46.9M from financials/arr_by_month.csv, 2.1x pipeline coverage) and label narrative figures ($52.0M, 4x) as unverified claims.",
-                patch: instructionsRule("Prefer structured exports over narrative documents when figures disagree: report the structured figure and label the narrative figure as an unverified claim."),
-                effort: .small, validation: "Re-run the gate: the ARR and pipeline cases (icontains 46.9M / 2.1x, not-icontains the narrative figures) pass.")),
-    ]
+    /// A topic for runs that did not leave the artifacts the project's rules require.
+    static let missingArtifacts = FailureTopic(
+        id: "artifacts", title: "Required artifacts missing", category: "artifact-missing", keywords: [],
+        defaultKind: .missingRequirement, severity: .high, hasRule: { _ in false },
+        recommendation: RecommendationTemplate(
+            id: "rec-required-artifacts-prompt", title: "Leave every required artifact", area: .prompt,
+            change: "Tell the agent which artifacts every run must leave (the project's rules list them) and to check they exist before finishing.",
+            patch: nil, effort: .small, validation: "Re-run: every run leaves the required artifacts and the rule critic reports no artifact-missing finding."))
 
     /// Topics of trace-level detectors.
     static let loop = FailureTopic(
@@ -117,8 +90,8 @@ public enum FailureCatalog {
         hasRule: { h in lines(h) { $0.contains("refuse") } },
         recommendation: RecommendationTemplate(
             id: "rec-refusals-prompt", title: "Answer instead of refusing", area: .prompt,
-            change: "Add a rule to harness/instructions.md: do not refuse questions about the data room; answer from the evidence, and when evidence is missing say what is missing and list it in open_questions.md.",
-            patch: instructionsRule("Do not refuse questions about the data room: answer from the evidence, and when evidence is missing say what is missing and add it to open_questions.md."),
+            change: "Add a rule to harness/instructions.md: do not refuse tasks within your scope; answer from the evidence you have, and when something is missing say what is missing. When a rule forbids the request, decline by stating the rule.",
+            patch: instructionsRule("Do not refuse tasks within your scope: answer from the evidence you have, and when something is missing say what is missing; when a rule forbids the request, decline by stating the rule."),
             effort: .small, validation: "Re-run: no final answer matches a refusal pattern; the affected questions get answers with citations."))
 
     static let maxTurns = FailureTopic(
@@ -175,8 +148,16 @@ public enum FailureCatalog {
         return text.range(of: "(^|[^a-z0-9])\(escaped)($|[^a-z0-9])", options: .regularExpression) != nil
     }
 
-    /// The topic a category (then an observation) belongs to.
-    static func topic(category: String, observation: String) -> FailureTopic {
+    /// Category names compared case-insensitively, `-` and `_` alike.
+    static func sameCategory(_ a: String, _ b: String) -> Bool {
+        func key(_ s: String) -> String { s.lowercased().replacingOccurrences(of: "_", with: "-").replacingOccurrences(of: " ", with: "-") }
+        return key(a) == key(b)
+    }
+
+    /// The topic a category (then an observation) belongs to: the project's topics first (by category, then by
+    /// keyword on the category, then on the observation), else a topic of the category itself.
+    static func topic(category: String, observation: String, topics: [FailureTopic]) -> FailureTopic {
+        if let t = topics.first(where: { $0.categories.contains(where: { sameCategory($0, category) }) }) { return t }
         let c = category.lowercased()
         if let t = topics.first(where: { $0.keywords.contains(where: { matches(c, $0) }) }) { return t }
         let o = observation.lowercased()

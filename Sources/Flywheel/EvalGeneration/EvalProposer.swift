@@ -15,10 +15,14 @@ public struct EvalProposer: Sendable {
         "contains-json",
     ]
 
-    public init(model: any ChatModel, modelName: String? = nil, cycle: Int) {
+    /// What the model is told about the project.
+    public var brief: ProjectBrief
+
+    public init(model: any ChatModel, modelName: String? = nil, cycle: Int, brief: ProjectBrief = ProjectBrief(name: "an AI agent")) {
         self.model = model
         self.modelName = modelName ?? model.id
         self.cycle = cycle
+        self.brief = brief
     }
 
     /// The outcome: tests to add and why other proposals were dropped.
@@ -53,9 +57,12 @@ public struct EvalProposer: Sendable {
     /// Asks the model for extra cases covering `records`.
     public func propose(_ records: [FeedbackRecord], questions: [String: String] = [:]) throws -> Result {
         let system = """
-            You write regression tests (Promptfoo assertions) for an AI analyst from reviewer feedback. For each \
-            feedback record you may propose extra cases that check the answer text: use icontains / not-icontains / \
-            icontains-any / regex (JavaScript syntax) / llm-rubric. Reply only with JSON matching the schema.
+            You write regression tests (Promptfoo assertions) for an AI agent from reviewer feedback. \(brief.context)
+
+            For each feedback record that reports a problem you may propose extra cases that check the agent's answer \
+            text: use icontains / not-icontains / icontains-any / regex (JavaScript syntax) / llm-rubric. Records with \
+            verdict "good" describe behaviour to keep: a case for one checks that the answer keeps it. Reply only with \
+            JSON matching the schema.
             """
         let listing = records.sorted { byteOrder($0.feedbackID, $1.feedbackID) }.map { $0.jsonLine }.joined(separator: "\n")
         let request = ChatRequest(

@@ -5,13 +5,33 @@ public struct RunArtifacts: Sendable, Hashable {
     public var traceID: String
     /// The task's question, when known (from `task.json`).
     public var question: String?
-    /// Artifact file name (`summary_answer.md`, `citations.json`, …, `final_answer.md`) → its text.
+    /// The task's id, when known.
+    public var taskID: String?
+    /// Artifact file name (`final_answer.md`, `task.json`, and whatever the agent wrote) → its text.
     public var files: [String: String]
+    /// The run's tool calls in trace order (empty when the critic was given no spans).
+    public var toolCalls: [ToolCall]
 
-    public init(traceID: String, question: String? = nil, files: [String: String]) {
+    /// One TOOL span of the run.
+    public struct ToolCall: Sendable, Hashable {
+        public var name: String
+        public var input: String
+        public var failed: Bool
+        public var spanID: String
+        public init(name: String, input: String, failed: Bool, spanID: String) {
+            self.name = name
+            self.input = input
+            self.failed = failed
+            self.spanID = spanID
+        }
+    }
+
+    public init(traceID: String, question: String? = nil, taskID: String? = nil, files: [String: String], toolCalls: [ToolCall] = []) {
         self.traceID = traceID
         self.question = question
+        self.taskID = taskID
         self.files = files
+        self.toolCalls = toolCalls
     }
 
     /// Reads every regular file of `outputs/<trace_id>/` (non-recursive); `question` from `task.json` when present.
@@ -25,54 +45,49 @@ public struct RunArtifacts: Sendable, Hashable {
             files[name] = String(decoding: try Data(contentsOf: url), as: UTF8.self)
         }
         var question: String?
-        if let task = files["task.json"], let v = try? JSONValue.parse(task) { question = v["question"]?.stringValue }
-        return RunArtifacts(traceID: traceID ?? directory.lastPathComponent, question: question, files: files)
+        var taskID: String?
+        if let task = files[RunFiles.task], let v = try? JSONValue.parse(task) {
+            question = v["question"]?.stringValue
+            taskID = v["task_id"]?.stringValue ?? v["question_id"]?.stringValue
+        }
+        return RunArtifacts(traceID: traceID ?? directory.lastPathComponent, question: question, taskID: taskID, files: files)
     }
 }
 
-/// The data room the agent read: file texts by relative path, and each file's kind (`structured` / `narrative`).
-public struct DataRoom: Sendable, Hashable {
-    /// Relative path (`financials/arr_by_month.csv`) → text.
+/// A folder of files by relative path (the sources a project's agent cites, or a harness folder).
+public struct SourceFolder: Sendable, Hashable {
+    /// Relative path (`policies/returns.md`) → text.
     public var files: [String: String]
-    /// Relative path → `structured` or `narrative` (from `manifest.json`).
-    public var kinds: [String: String]
+    /// The folder's own name, accepted as a prefix of cited paths (`docs/x.md` for `x.md` in `docs/`).
+    public var name: String?
 
-    public init(files: [String: String], kinds: [String: String] = [:]) {
+    public init(files: [String: String], name: String? = nil) {
         self.files = files
-        self.kinds = kinds
+        self.name = name
     }
 
-    /// Reads every file under `directory` recursively; kinds from `manifest.json` (`{"files":[{"path","kind"}]}` or
-    /// a bare array of such objects) when present.
-    public static func load(from directory: URL) throws -> DataRoom {
+    /// Reads every regular file under `directory` recursively (symbolic links are not followed out of it).
+    public static func load(from directory: URL) throws -> SourceFolder {
         let fm = FileManager.default
         var files: [String: String] = [:]
-        let base = directory.standardizedFileURL.path
+        let base = directory.resolvingSymlinksInPath().standardizedFileURL.path
         if let e = fm.enumerator(at: directory, includingPropertiesForKeys: [.isRegularFileKey]) {
             for case let url as URL in e {
                 guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
-                var rel = url.standardizedFileURL.path
-                if rel.hasPrefix(base) { rel.removeFirst(base.count) }
-                while rel.hasPrefix("/") { rel.removeFirst() }
-                files[rel] = String(decoding: try Data(contentsOf: url), as: UTF8.self)
+                let full = url.resolvingSymlinksInPath().standardizedFileURL.path
+                guard full.hasPrefix(base + "/") else { continue }
+                files[String(full.dropFirst(base.count + 1))] = String(decoding: try Data(contentsOf: url), as: UTF8.self)
             }
         }
-        var kinds: [String: String] = [:]
-        if let manifest = files["manifest.json"], let v = try? JSONValue.parse(manifest) {
-            let list = v["files"]?.arrayValue ?? v.arrayValue ?? []
-            for item in list {
-                if let p = item["path"]?.stringValue, let k = item["kind"]?.stringValue { kinds[p] = k }
-            }
-        }
-        return DataRoom(files: files, kinds: kinds)
+        return SourceFolder(files: files, name: directory.lastPathComponent)
     }
 
-    /// The text at `path`, tolerating `./` and `dataroom/` prefixes.
+    /// The text at `path`, tolerating `./` and the folder's own name as prefixes.
     public func text(at path: String) -> String? {
         var p = path.trimmingCharacters(in: .whitespaces)
         while p.hasPrefix("./") { p.removeFirst(2) }
         if let t = files[p] { return t }
-        if p.hasPrefix("dataroom/"), let t = files[String(p.dropFirst("dataroom/".count))] { return t }
+        if let name, p.hasPrefix(name + "/"), let t = files[String(p.dropFirst(name.count + 1))] { return t }
         return nil
     }
 }

@@ -25,7 +25,7 @@ public enum FeedbackParser {
     ///   - defaultCreatedAt: the time given to records without `created_at`.
     public static func parse(
         _ data: Data, file: String, knownTraceIDs: Set<String>? = nil, defaultCreatedAt: String = "1970-01-01T00:00:00Z",
-        traceIDsByQuestion: [String: String] = [:]
+        traceIDsByQuestion: [String: String] = [:], targets: FeedbackTargets? = nil
     ) -> Result {
         guard let text = String(data: data, encoding: .utf8) else {
             return Result(records: [], issues: [FeedbackIssue(file: file, line: 1, field: "<file>", message: "not valid UTF-8")])
@@ -57,7 +57,10 @@ public enum FeedbackParser {
                 issues.append(FeedbackIssue(file: file, line: line, field: "<line>", message: "malformed JSON"))
                 continue
             }
-            switch validate(value, file: file, line: line, knownTraceIDs: knownTraceIDs, defaultCreatedAt: defaultCreatedAt, traceIDsByQuestion: traceIDsByQuestion) {
+            switch validate(
+                value, file: file, line: line, knownTraceIDs: knownTraceIDs, defaultCreatedAt: defaultCreatedAt,
+                traceIDsByQuestion: traceIDsByQuestion, targets: targets)
+            {
             case .success(let record): records.append(record)
             case .failure(let error): issues.append(contentsOf: error.issues)
             }
@@ -68,9 +71,11 @@ public enum FeedbackParser {
     /// Parses and validates; throws every problem when there is any (nothing half-valid is returned).
     public static func load(
         _ data: Data, file: String, knownTraceIDs: Set<String>? = nil, defaultCreatedAt: String = "1970-01-01T00:00:00Z",
-        traceIDsByQuestion: [String: String] = [:]
+        traceIDsByQuestion: [String: String] = [:], targets: FeedbackTargets? = nil
     ) throws(FeedbackValidationError) -> [FeedbackRecord] {
-        let result = parse(data, file: file, knownTraceIDs: knownTraceIDs, defaultCreatedAt: defaultCreatedAt, traceIDsByQuestion: traceIDsByQuestion)
+        let result = parse(
+            data, file: file, knownTraceIDs: knownTraceIDs, defaultCreatedAt: defaultCreatedAt, traceIDsByQuestion: traceIDsByQuestion,
+            targets: targets)
         if !result.issues.isEmpty { throw FeedbackValidationError(issues: result.issues) }
         return result.records
     }
@@ -78,7 +83,7 @@ public enum FeedbackParser {
     /// Validates one JSON object as a feedback record.
     public static func validate(
         _ value: JSONValue, file: String, line: Int, knownTraceIDs: Set<String>? = nil,
-        defaultCreatedAt: String = "1970-01-01T00:00:00Z", traceIDsByQuestion: [String: String] = [:]
+        defaultCreatedAt: String = "1970-01-01T00:00:00Z", traceIDsByQuestion: [String: String] = [:], targets: FeedbackTargets? = nil
     ) -> Swift.Result<FeedbackRecord, FeedbackValidationError> {
         var issues: [FeedbackIssue] = []
         func issue(_ field: String, _ message: String) {
@@ -124,19 +129,51 @@ public enum FeedbackParser {
             return out
         }
         let feedbackID = string("feedback_id", required: false)
+        var aboutCycle: Int?
+        if let c = object["cycle"], !c.isNull {
+            if let n = c.intValue, n >= 1 { aboutCycle = Int(n) } else { issue("cycle", "must be a cycle number (1, 2, …)") }
+        }
+        var taskID = string("task_id", required: false)
         var traceID: String?
-        if object["trace_id"] == nil || object["trace_id"] == .null, let q = object["question"], !q.isNull {
+        let hasTrace = object["trace_id"].map { !$0.isNull } ?? false
+        if !hasTrace, let q = object["question"], !q.isNull {
+            // `question` names the task: its id in any format, or (legacy) its 1-based position in the task set.
             let key = q.intValue.map { String($0) } ?? q.stringValue ?? q.canonicalText
-            if let mapped = traceIDsByQuestion[key] {
+            if let mapped = targets?.trace(forTask: key, cycle: aboutCycle) ?? traceIDsByQuestion[key] {
+                traceID = mapped
+                taskID = taskID ?? targets?.taskOfTrace[mapped] ?? (q.stringValue.flatMap { targets?.trace(forTask: $0, cycle: aboutCycle) != nil ? $0 : nil })
+            } else {
+                issue("question", "no run of task \(key) in \(aboutCycle.map { "cycle \($0)" } ?? "this cycle") (trace_id is null)")
+            }
+        } else if !hasTrace, let t = taskID {
+            if let mapped = targets?.trace(forTask: t, cycle: aboutCycle) {
                 traceID = mapped
             } else {
-                issue("question", "no trace for question \(key) (trace_id is null)")
+                issue("task_id", "no run of task \"\(t)\" in \(aboutCycle.map { "cycle \($0)" } ?? "this cycle")")
             }
         } else {
             traceID = string("trace_id", required: true)
         }
-        if let traceID, let knownTraceIDs, !knownTraceIDs.contains(traceID) {
-            issue("trace_id", "unknown trace id \"\(traceID)\" (not in this cycle's traces)")
+        if let id = traceID {
+            if let targets {
+                if let owner = targets.traces[id] {
+                    if let aboutCycle, aboutCycle != owner {
+                        issue("cycle", "trace \(id) belongs to cycle \(owner), not \(aboutCycle)")
+                    }
+                    if owner != targets.cycle { aboutCycle = owner }
+                    if taskID == nil { taskID = targets.taskOfTrace[id] }
+                } else {
+                    issue("trace_id", "unknown trace id \"\(id)\" (not a trace of this cycle or an earlier one)")
+                }
+            } else if let knownTraceIDs, !knownTraceIDs.contains(id) {
+                issue("trace_id", "unknown trace id \"\(id)\" (not in this cycle's traces)")
+            }
+        }
+        if aboutCycle == targets?.cycle { aboutCycle = nil }
+        var verdict: FeedbackRecord.Verdict?
+        if let v = string("verdict", required: false) {
+            verdict = FeedbackRecord.Verdict(rawValue: v.lowercased())
+            if verdict == nil { issue("verdict", "unknown verdict \"\(v)\" (expected good or bad)") }
         }
         let sourceText = string("source", required: true)
         let source = sourceText.flatMap(FeedbackRecord.Source.init(rawValue:))
@@ -145,7 +182,8 @@ public enum FeedbackParser {
         }
         let author = string("author", required: true)
         let category = string("category", required: true)
-        let severityText = string("severity", required: true)
+        // Praise needs no severity.
+        let severityText = verdict == .good && object["severity"] == nil ? "low" : string("severity", required: true)
         let severity = severityText.flatMap(FeedbackRecord.Severity.init(rawValue:))
         if let severityText, severity == nil {
             issue("severity", "unknown severity \"\(severityText)\" (expected low, medium, high or critical)")
@@ -177,7 +215,7 @@ public enum FeedbackParser {
             FeedbackRecord(
                 feedbackID: feedbackID, traceID: traceID, source: source, author: author, category: category,
                 severity: severity, observation: observation, evidence: evidence, requiredObservations: required,
-                prohibitedClaims: prohibited, createdAt: createdAt))
+                prohibitedClaims: prohibited, createdAt: createdAt, taskID: taskID, cycle: aboutCycle, verdict: verdict))
     }
 
     /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`.
@@ -240,5 +278,45 @@ public enum FeedbackParser {
         }
         if !closed { return .failure(SplitIssue(line: line, message: "malformed JSON array (not closed)")) }
         return .success(elements)
+    }
+}
+
+/// The runs feedback may name, for resolving `task_id` / `question` to a trace and accepting late reviews.
+public struct FeedbackTargets: Sendable, Hashable {
+    /// The cycle feedback is filed in (the open cycle).
+    public var cycle: Int
+    /// Trace id → the cycle it belongs to (this cycle and earlier ones).
+    public var traces: [String: Int]
+    /// Cycle → task id → trace id.
+    public var tasks: [Int: [String: String]]
+    /// Cycle → 1-based position in the run's task order (as text) → trace id (legacy `question: N`).
+    public var positions: [Int: [String: String]]
+    /// Trace id → task id.
+    public var taskOfTrace: [String: String]
+
+    public init(cycle: Int, traces: [String: Int] = [:], tasks: [Int: [String: String]] = [:], positions: [Int: [String: String]] = [:], taskOfTrace: [String: String] = [:]) {
+        self.cycle = cycle
+        self.traces = traces
+        self.tasks = tasks
+        self.positions = positions
+        self.taskOfTrace = taskOfTrace
+    }
+
+    /// The trace of `task` (a task id, else a 1-based position) in `cycle` (default: this cycle).
+    public func trace(forTask task: String, cycle: Int? = nil) -> String? {
+        let c = cycle ?? self.cycle
+        return tasks[c]?[task] ?? positions[c]?[task]
+    }
+
+    /// Adds one cycle's runs: trace id → task id, in run order.
+    public mutating func add(cycle: Int, runs: [(traceID: String, taskID: String?)]) {
+        for (i, run) in runs.enumerated() {
+            traces[run.traceID] = cycle
+            positions[cycle, default: [:]][String(i + 1)] = run.traceID
+            if let t = run.taskID {
+                tasks[cycle, default: [:]][t] = run.traceID
+                taskOfTrace[run.traceID] = t
+            }
+        }
     }
 }

@@ -23,8 +23,18 @@ public struct FeedbackRecord: Sendable, Hashable, Codable {
         public static func < (a: Severity, b: Severity) -> Bool { a.weight < b.weight }
     }
 
+    /// A reviewer's overall judgement of the run: `bad` (a problem; the default) or `good` (behaviour to keep, never a
+    /// failure mode; it may become a regression case).
+    public enum Verdict: String, Sendable, Hashable, Codable, CaseIterable { case good, bad }
+
     public var feedbackID: String
     public var traceID: String
+    /// The task the run answered (when the feedback named it, or the run's task.json says).
+    public var taskID: String?
+    /// The cycle the feedback is about, when it is not the cycle it was filed in (a late review of an earlier run).
+    public var cycle: Int?
+    /// nil: a finding (as `bad`).
+    public var verdict: Verdict?
     public var source: Source
     public var author: String
     public var category: String
@@ -39,10 +49,13 @@ public struct FeedbackRecord: Sendable, Hashable, Codable {
     public init(
         feedbackID: String? = nil, traceID: String, source: Source, author: String, category: String, severity: Severity,
         observation: String, evidence: String = "", requiredObservations: [String] = [], prohibitedClaims: [String] = [],
-        createdAt: String
+        createdAt: String, taskID: String? = nil, cycle: Int? = nil, verdict: Verdict? = nil
     ) {
         self.feedbackID = ""
         self.traceID = traceID
+        self.taskID = taskID
+        self.cycle = cycle
+        self.verdict = verdict
         self.source = source
         self.author = author
         self.category = category
@@ -58,8 +71,11 @@ public struct FeedbackRecord: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case feedbackID = "feedback_id", traceID = "trace_id", source, author, category, severity, observation, evidence
         case requiredObservations = "required_observations", prohibitedClaims = "prohibited_claims"
-        case createdAt = "created_at"
+        case createdAt = "created_at", taskID = "task_id", cycle, verdict
     }
+
+    /// True for a record that reports a problem (any verdict but `good`).
+    public var isProblem: Bool { verdict != .good }
 
     /// A content-derived id, `fb-<12 hex of SHA-256>` over every field except the id and the time, so the same
     /// finding gets the same id on every run.
@@ -69,18 +85,27 @@ public struct FeedbackRecord: Sendable, Hashable, Codable {
             .string(observation), .string(evidence), .array(requiredObservations.map { .string($0) }),
             .array(prohibitedClaims.map { .string($0) }),
         ]
+        // Fields added later enter the hash only when set, so earlier records keep their ids.
+        var extra: [JSONValue] = []
+        if let verdict { extra.append(.string("verdict:" + verdict.rawValue)) }
+        if let cycle { extra.append(.string("cycle:\(cycle)")) }
+        if !extra.isEmpty { return "fb-" + StableHash.short(JSONValue.array(parts + extra).canonicalText) }
         return "fb-" + StableHash.short(JSONValue.array(parts).canonicalText)
     }
 
     /// The record as a JSON object (snake_case keys).
     public var jsonValue: JSONValue {
-        .object([
+        var o: [String: JSONValue] = [
             "feedback_id": .string(feedbackID), "trace_id": .string(traceID), "source": .string(source.rawValue),
             "author": .string(author), "category": .string(category), "severity": .string(severity.rawValue),
             "observation": .string(observation), "evidence": .string(evidence),
             "required_observations": .array(requiredObservations.map { .string($0) }),
             "prohibited_claims": .array(prohibitedClaims.map { .string($0) }), "created_at": .string(createdAt),
-        ])
+        ]
+        if let taskID { o["task_id"] = .string(taskID) }
+        if let cycle { o["cycle"] = .int(Int64(cycle)) }
+        if let verdict { o["verdict"] = .string(verdict.rawValue) }
+        return .object(o)
     }
 
     /// One compact JSON line with sorted keys (no trailing newline).

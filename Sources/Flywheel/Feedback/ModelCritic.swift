@@ -1,7 +1,7 @@
 import Foundation
 
-/// The LLM critic (`models.critic` in loop.yaml): asks a model to review one run against the data room, with a
-/// JSON-schema response format, and keeps only findings that validate. Each kept finding is a `FeedbackRecord`
+/// The LLM critic (`models.critic` in loop.yaml): asks a model to review one run, told about the project by its
+/// brief (description, the agent's instructions, the team's categories), with a JSON-schema response format, and keeps only findings that validate. Each kept finding is a `FeedbackRecord`
 /// with `source: model` and `author` = the model's id.
 public struct ModelCritic: Sendable {
     public var model: any ChatModel
@@ -48,21 +48,28 @@ public struct ModelCritic: Sendable {
         ],
     ]
 
-    /// Builds the request for one run.
-    public func request(run: RunArtifacts, dataRoom: DataRoom) -> ChatRequest {
+    /// Builds the request for one run: the project's brief, the task, the run's artifacts and tool calls, and the
+    /// names of the sources it could cite.
+    public func request(run: RunArtifacts, brief: ProjectBrief, sources: SourceFolder? = nil) -> ChatRequest {
         let system = """
-            You review the work of an acquisition-diligence analyst agent. Compare its answer and artifacts with the \
-            data room. Report each concrete problem: figures taken from narrative documents where structured exports \
-            disagree, unvalidated estimates presented as validated, wrong aggregation, overstated certifications, \
-            missing or malformed artifacts, citations that do not support the claim. For each, give a short category \
-            (kebab-case), a severity, the observation, the evidence (file paths and quotes), phrases a correct answer \
-            must contain (required_observations) and phrases it must not contain (prohibited_claims). \
-            Reply only with JSON matching the schema. Report nothing you cannot support with the data room.
+            You review one run of an AI agent and report concrete problems in what it produced. \(brief.context)
+
+            Report each problem you can support from the task, the run's outputs, its tool calls or the listed \
+            sources: wrong or unsupported claims, instructions the agent did not follow, a task left unanswered or \
+            declined without a reason, missing or malformed outputs. Do not report what is correct. For each problem \
+            give a short category (kebab-case), a severity, the observation, the evidence (quotes, file paths, tool \
+            calls), phrases a correct answer must contain (required_observations) and phrases it must not contain \
+            (prohibited_claims). Reply only with JSON matching the schema; an empty findings list is a valid reply.
             """
-        var user = "Question: \(run.question ?? "(unknown)")\nTrace: \(run.traceID)\n\n"
-        user += "Data-room files:\n" + dataRoom.files.keys.sorted(by: byteOrder).map { "- \($0)" + (dataRoom.kinds[$0].map { " (\($0))" } ?? "") }.joined(separator: "\n")
-        for name in run.files.keys.sorted(by: byteOrder) where name != "task.json" {
-            user += "\n\n=== \(name) ===\n" + RuleCritic.clip(run.files[name]!, maxArtifactChars)
+        var user = "Task: \(run.question ?? "(unknown)")\nTrace: \(run.traceID)\n"
+        if let sources, !sources.files.isEmpty {
+            user += "\nSource files the agent could cite:\n" + sources.files.keys.sorted(by: byteOrder).prefix(200).map { "- \($0)" }.joined(separator: "\n") + "\n"
+        }
+        if !run.toolCalls.isEmpty {
+            user += "\nTool calls:\n" + run.toolCalls.prefix(50).map { "- \($0.name)(\(RuleCritic.clip($0.input, 200)))\($0.failed ? " FAILED" : "")" }.joined(separator: "\n") + "\n"
+        }
+        for name in run.files.keys.sorted(by: byteOrder) where name != RunFiles.task {
+            user += "\n=== \(name) ===\n" + RuleCritic.clip(run.files[name]!, maxArtifactChars) + "\n"
         }
         return ChatRequest(
             model: modelName, messages: [.system(system), .user(user)],
@@ -71,8 +78,8 @@ public struct ModelCritic: Sendable {
 
     /// Runs the critic on one run. Throws only when the model call fails; an invalid reply yields no records and a
     /// reason in `rejected`.
-    public func critique(run: RunArtifacts, dataRoom: DataRoom) throws -> Result {
-        let response = try model.complete(request(run: run, dataRoom: dataRoom))
+    public func critique(run: RunArtifacts, brief: ProjectBrief, sources: SourceFolder? = nil) throws -> Result {
+        let response = try model.complete(request(run: run, brief: brief, sources: sources))
         return parse(reply: response.message.content ?? "", traceID: run.traceID)
     }
 

@@ -1,44 +1,44 @@
 import Foundation
 
-/// The deterministic critic that always runs: checks a run's artifacts against the data room and the harness's
-/// output contract, flags narrative figures that contradict structured exports, and flags claims earlier
-/// feedback prohibited. Every finding is a `FeedbackRecord` with `source: rule`, author `flywheel-rule-critic`.
+/// The deterministic critic that always runs. It knows no domain: what it checks comes from the project's rules
+/// (`ProjectRules`): the artifacts a run must leave and their shape, the sources citations must point to, and the
+/// project's critic rules on answers, artifacts and tool calls. One generic check needs no rules: claims earlier
+/// feedback prohibited must not come back. Every finding is a `FeedbackRecord` with `source: rule`, author
+/// `flywheel-rule-critic`.
 public struct RuleCritic: Sendable {
     /// The author written on every finding.
     public static let author = "flywheel-rule-critic"
-    /// The six artifacts of the example.
-    public static let defaultRequiredArtifacts = [
-        "summary_answer.md", "investment_memo.md", "risk_register.json", "open_questions.md", "citations.json",
-        "evidence_table.csv",
-    ]
-    /// Artifacts that hold the answer's prose (checked for narrative figures and prohibited claims).
-    public static let answerArtifacts = ["summary_answer.md", "investment_memo.md", "final_answer.md"]
 
-    public var rules: [NarrativeConflictRule]
-    public var requiredArtifacts: [String]
+    public var rules: ProjectRules
+    /// The sources citations are checked against (loaded from `rules.sources.folder`; nil when the project has none).
+    public var sources: SourceFolder?
     /// The `created_at` of every finding (pass the cycle's time; deterministic).
     public var createdAt: String
 
-    public init(
-        rules: [NarrativeConflictRule] = NarrativeConflictRule.lumoraDefaults,
-        requiredArtifacts: [String] = RuleCritic.defaultRequiredArtifacts, createdAt: String
-    ) {
+    public init(rules: ProjectRules, sources: SourceFolder? = nil, createdAt: String) {
         self.rules = rules
-        self.requiredArtifacts = requiredArtifacts
+        self.sources = sources
         self.createdAt = createdAt
     }
 
+    /// The files a text rule reads when it names none: the answer file and `final_answer.md`.
+    var answerFiles: [String] { [rules.answerFile, RunFiles.finalAnswer].uniqued() }
+    /// The files holding prose a claim can appear in: the answer files and the project's text and Markdown artifacts.
+    var proseFiles: [String] {
+        (answerFiles + rules.artifacts.filter { $0.format == .markdown || $0.format == .text }.map(\.path)).uniqued()
+    }
+
     /// Critiques several runs; findings in run order (runs sorted by trace id), deduplicated by id.
-    public func critique(runs: [RunArtifacts], dataRoom: DataRoom, earlierFeedback: [FeedbackRecord] = []) -> [FeedbackRecord] {
+    public func critique(runs: [RunArtifacts], earlierFeedback: [FeedbackRecord] = []) -> [FeedbackRecord] {
         FeedbackStore.dedupe(runs.sorted { byteOrder($0.traceID, $1.traceID) }.flatMap {
-            critique(run: $0, dataRoom: dataRoom, earlierFeedback: earlierFeedback)
+            critique(run: $0, earlierFeedback: earlierFeedback)
         })
     }
 
-    /// Critiques one run. Checks, in order: required artifacts present and non-empty; `risk_register.json`,
-    /// `citations.json` and `evidence_table.csv` well-formed; citations point to data-room files that contain the
-    /// quote; narrative figures contradicted by structured exports; prohibited claims of earlier feedback.
-    public func critique(run: RunArtifacts, dataRoom: DataRoom, earlierFeedback: [FeedbackRecord] = []) -> [FeedbackRecord] {
+    /// Critiques one run. Checks, in order: required artifacts present and non-empty; artifacts well-formed (JSON
+    /// Schema, required keys, CSV header); citations point to source files that contain the quote; the project's
+    /// critic rules; prohibited claims of earlier feedback (in the answer and the text artifacts).
+    public func critique(run: RunArtifacts, earlierFeedback: [FeedbackRecord] = []) -> [FeedbackRecord] {
         var findings: [FeedbackRecord] = []
         func add(
             _ category: String, _ severity: FeedbackRecord.Severity, _ observation: String, _ evidence: String,
@@ -50,61 +50,57 @@ public struct RuleCritic: Sendable {
                     observation: observation, evidence: evidence, requiredObservations: required,
                     prohibitedClaims: prohibited, createdAt: createdAt))
         }
+        func nonEmpty(_ name: String) -> String? {
+            guard let t = run.files[name], !t.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return nil }
+            return t
+        }
 
         // 1. Presence.
-        let missing = requiredArtifacts.filter { (run.files[$0] ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+        let required = rules.requiredArtifacts
+        let missing = required.filter { nonEmpty($0) == nil }
         if !missing.isEmpty {
             add(
                 "artifact-missing", .high,
-                "The run is missing \(missing.count) of the \(requiredArtifacts.count) required artifacts: \(missing.joined(separator: ", ")).",
+                "The run is missing \(missing.count) of the \(required.count) required artifacts: \(missing.joined(separator: ", ")).",
                 "outputs/\(run.traceID)/ lacks (or has empty) \(missing.joined(separator: ", "))")
         }
-
-        // 2. risk_register.json
-        if let text = run.files["risk_register.json"], !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            for problem in checkRiskRegister(text, dataRoom: dataRoom) {
-                add(problem.category, problem.severity, problem.observation, "risk_register.json: " + problem.evidence)
+        // 2. Shape.
+        for artifact in rules.artifacts {
+            guard let text = nonEmpty(artifact.path) else { continue }
+            for problem in ArtifactChecks.shapeProblems(artifact, text) {
+                add("artifact-malformed", .high, "\(artifact.path) is malformed: \(problem.observation)", "\(artifact.path): \(problem.evidence)")
             }
         }
-        // 3. citations.json
-        if let text = run.files["citations.json"], !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            for problem in checkCitations(text, dataRoom: dataRoom) {
-                add(problem.category, problem.severity, problem.observation, "citations.json: " + problem.evidence)
+        // 3. Citations.
+        if let sourcesRule = rules.sources, let sources {
+            for citation in sourcesRule.citations {
+                guard let text = nonEmpty(citation.artifact) else { continue }
+                let found = ArtifactChecks.citationProblems(citation, text, sources: sources)
+                if !found.badPaths.isEmpty {
+                    add(
+                        "citation-invalid", .high, "\(citation.artifact) cites files that do not exist in \(sourcesRule.folder)/.",
+                        "\(citation.artifact): path not found: " + found.badPaths.joined(separator: "; "))
+                }
+                if !found.badQuotes.isEmpty {
+                    add(
+                        "citation-invalid", .high, "Quotes in \(citation.artifact) do not appear in the cited files.",
+                        "\(citation.artifact): " + found.badQuotes.joined(separator: "; "))
+                }
             }
         }
-        // 4. evidence_table.csv
-        if let text = run.files["evidence_table.csv"], !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            for problem in checkEvidenceTable(text, dataRoom: dataRoom) {
-                add(problem.category, problem.severity, problem.observation, "evidence_table.csv: " + problem.evidence)
-            }
+        // 4. The project's critic rules.
+        for rule in rules.critic {
+            guard let hit = evaluate(rule.when, on: run) else { continue }
+            let evidence = [hit, rule.evidence.map { "\($0)" }, "[rule \(rule.id)]"].compactMap { $0 }.joined(separator: " ")
+            add(rule.category, rule.severity, rule.observation, evidence, required: rule.requiredObservations, prohibited: rule.prohibitedClaims)
         }
-        // 5. Narrative conflicts.
-        for rule in rules {
-            guard let pattern = try? NSRegularExpression(pattern: rule.pattern, options: [.caseInsensitive]),
-                let truth = try? NSRegularExpression(pattern: rule.truthPattern, options: [.caseInsensitive])
-            else { continue }
-            for name in Self.answerArtifacts {
-                guard let text = run.files[name] else { continue }
-                let range = NSRange(text.startIndex..., in: text)
-                // The rules' regexes come from files: each match gets the time limit (a timeout counts as no match).
-                guard case .some(let found) = RegexSafety.firstMatch(pattern, in: text, range: range), let match = found,
-                    case .some(nil) = RegexSafety.firstMatch(truth, in: text, range: range)
-                else { continue }
-                let quoted = Self.excerpt(text, around: match.range)
-                add(
-                    rule.category, rule.severity, rule.observation,
-                    "\(name): \"\(quoted)\" (narrative: \(rule.narrativeSources.joined(separator: ", "))); structured truth: \(rule.structuredTruth) (\(rule.truthSource)) [rule \(rule.id)]",
-                    required: rule.requiredObservations, prohibited: rule.prohibitedClaims)
-                break
-            }
-        }
-        // 6. Prohibited claims from earlier feedback.
+        // 5. Prohibited claims from earlier feedback.
         var seenClaims = Set<String>()
-        for record in earlierFeedback.sorted(by: { byteOrder($0.feedbackID, $1.feedbackID) }) {
+        for record in earlierFeedback.sorted(by: { byteOrder($0.feedbackID, $1.feedbackID) }) where record.verdict != .good {
             for claim in record.prohibitedClaims {
                 let key = normalizedForQuote(claim)
                 guard !key.isEmpty, !seenClaims.contains(key) else { continue }
-                for name in Self.answerArtifacts {
+                for name in proseFiles {
                     guard let text = run.files[name], normalizedForQuote(text).contains(key) else { continue }
                     seenClaims.insert(key)
                     add(
@@ -119,108 +115,50 @@ public struct RuleCritic: Sendable {
         return FeedbackStore.dedupe(findings)
     }
 
-    struct Problem {
-        var category: String
-        var severity: FeedbackRecord.Severity
-        var observation: String
-        var evidence: String
-    }
-
-    func checkRiskRegister(_ text: String, dataRoom: DataRoom) -> [Problem] {
-        guard let value = try? JSONValue.parse(text) else {
-            return [Problem(category: "artifact-malformed", severity: .high, observation: "risk_register.json is not valid JSON.", evidence: "not valid JSON")]
-        }
-        guard let items = value.arrayValue else {
-            return [Problem(category: "artifact-malformed", severity: .high, observation: "risk_register.json must be an array of {risk, severity, evidence:[path]}.", evidence: "top level is not an array")]
-        }
-        var problems: [Problem] = []
-        var badShape: [String] = []
-        var badPaths: [String] = []
-        for (i, item) in items.enumerated() {
-            guard item.objectValue != nil else { badShape.append("[\(i)] is not an object"); continue }
-            if (item["risk"]?.stringValue ?? "").isEmpty { badShape.append("[\(i)].risk missing") }
-            if (item["severity"]?.stringValue ?? "").isEmpty { badShape.append("[\(i)].severity missing") }
-            guard let evidence = item["evidence"]?.arrayValue else { badShape.append("[\(i)].evidence is not an array of paths"); continue }
-            for (j, e) in evidence.enumerated() {
-                guard let path = e.stringValue else { badShape.append("[\(i)].evidence[\(j)] is not a string"); continue }
-                if dataRoom.text(at: path) == nil { badPaths.append("[\(i)].evidence[\(j)] \(path)") }
+    /// The evidence text when `condition` holds for the run, else nil.
+    func evaluate(_ condition: CriticRule.Condition, on run: RunArtifacts) -> String? {
+        var parts: [String] = []
+        if condition.matches != nil || condition.lacks != nil {
+            let files = condition.files.isEmpty ? answerFiles : condition.files
+            var hit: String?
+            for name in files {
+                guard let text = run.files[name] else { continue }
+                let range = NSRange(text.startIndex..., in: text)
+                var quote: String?
+                if let p = condition.matches {
+                    // The rules' regexes run under the match time limit (a timeout counts as no match).
+                    guard let re = try? NSRegularExpression(pattern: p, options: [.caseInsensitive]),
+                        case .some(let found) = RegexSafety.firstMatch(re, in: text, range: range), let m = found
+                    else { continue }
+                    quote = Self.excerpt(text, around: m.range)
+                }
+                if let p = condition.lacks {
+                    guard let re = try? NSRegularExpression(pattern: p, options: [.caseInsensitive]),
+                        case .some(nil) = RegexSafety.firstMatch(re, in: text, range: range)
+                    else { continue }
+                }
+                hit = quote.map { "\(name): \"\($0)\"" } ?? "\(name) lacks /\(condition.lacks ?? "")/"
+                break
             }
+            guard let hit else { return nil }
+            parts.append(hit)
         }
-        if items.isEmpty { badShape.append("the register is empty") }
-        if !badShape.isEmpty {
-            problems.append(Problem(category: "artifact-malformed", severity: .high, observation: "risk_register.json does not follow the schema {risk, severity, evidence:[path]}.", evidence: badShape.joined(separator: "; ")))
-        }
-        if !badPaths.isEmpty {
-            problems.append(Problem(category: "citation-invalid", severity: .high, observation: "risk_register.json cites evidence files that do not exist in the data room.", evidence: badPaths.joined(separator: "; ")))
-        }
-        return problems
-    }
-
-    func checkCitations(_ text: String, dataRoom: DataRoom) -> [Problem] {
-        guard let value = try? JSONValue.parse(text) else {
-            return [Problem(category: "artifact-malformed", severity: .high, observation: "citations.json is not valid JSON.", evidence: "not valid JSON")]
-        }
-        guard let items = value.arrayValue else {
-            return [Problem(category: "artifact-malformed", severity: .high, observation: "citations.json must be an array of {claim, path, quote}.", evidence: "top level is not an array")]
-        }
-        var badShape: [String] = []
-        var badPaths: [String] = []
-        var badQuotes: [String] = []
-        for (i, item) in items.enumerated() {
-            guard let path = item["path"]?.stringValue, let quote = item["quote"]?.stringValue, item["claim"]?.stringValue != nil else {
-                badShape.append("[\(i)] lacks claim, path or quote")
-                continue
+        if let tool = condition.tool {
+            let inputPattern = condition.toolInputMatches.flatMap { try? NSRegularExpression(pattern: $0, options: [.caseInsensitive]) }
+            let call = run.toolCalls.first { c in
+                guard c.name == tool, !condition.toolError || c.failed else { return false }
+                guard let inputPattern else { return true }
+                if case .some(let m?) = RegexSafety.firstMatch(inputPattern, in: c.input, range: NSRange(c.input.startIndex..., in: c.input)) { return m.range.location != NSNotFound }
+                return false
             }
-            guard let source = dataRoom.text(at: path) else {
-                badPaths.append("[\(i)] \(path)")
-                continue
-            }
-            let q = normalizedForQuote(quote)
-            if q.isEmpty || !normalizedForQuote(source).contains(q) {
-                badQuotes.append("[\(i)] \"\(Self.clip(quote, 120))\" not found in \(path)")
-            }
+            guard let call else { return nil }
+            parts.append("tool \(tool)\(call.failed ? " failed" : " called") (span \(call.spanID)): \(Self.clip(call.input, 120))")
         }
-        var problems: [Problem] = []
-        if !badShape.isEmpty {
-            problems.append(Problem(category: "artifact-malformed", severity: .high, observation: "citations.json does not follow the schema {claim, path, quote}.", evidence: badShape.joined(separator: "; ")))
+        if let tool = condition.toolNotCalled {
+            guard !run.toolCalls.contains(where: { $0.name == tool }) else { return nil }
+            parts.append("tool \(tool) never called")
         }
-        if !badPaths.isEmpty {
-            problems.append(Problem(category: "citation-invalid", severity: .high, observation: "Citations point to files that do not exist in the data room.", evidence: "path not found: " + badPaths.joined(separator: "; ")))
-        }
-        if !badQuotes.isEmpty {
-            problems.append(Problem(category: "citation-invalid", severity: .high, observation: "Cited quotes do not appear in the cited files.", evidence: badQuotes.joined(separator: "; ")))
-        }
-        return problems
-    }
-
-    func checkEvidenceTable(_ text: String, dataRoom: DataRoom) -> [Problem] {
-        let rows = parseCSV(text).filter { !($0.count == 1 && $0[0].isEmpty) }
-        guard let header = rows.first else { return [] }
-        let trimmedHeader = header.map { $0.trimmingCharacters(in: .whitespaces) }
-        guard trimmedHeader == ["claim", "source_path", "source_kind"] else {
-            return [Problem(category: "artifact-malformed", severity: .medium, observation: "evidence_table.csv must have the header claim,source_path,source_kind.", evidence: "header is \(trimmedHeader.joined(separator: ","))")]
-        }
-        var badRows: [String] = []
-        var badPaths: [String] = []
-        for (i, row) in rows.dropFirst().enumerated() {
-            let line = i + 2
-            guard row.count == 3 else { badRows.append("line \(line) has \(row.count) fields"); continue }
-            let path = row[1].trimmingCharacters(in: .whitespaces), kind = row[2].trimmingCharacters(in: .whitespaces)
-            if kind != "structured" && kind != "narrative" { badRows.append("line \(line) source_kind \"\(kind)\"") }
-            if dataRoom.text(at: path) == nil {
-                badPaths.append("line \(line) \(path)")
-            } else if let actual = dataRoom.kinds[path], actual != kind, kind == "structured" || kind == "narrative" {
-                badRows.append("line \(line) labels \(path) \(kind), the manifest says \(actual)")
-            }
-        }
-        var problems: [Problem] = []
-        if !badRows.isEmpty {
-            problems.append(Problem(category: "artifact-malformed", severity: .medium, observation: "evidence_table.csv has malformed rows.", evidence: badRows.joined(separator: "; ")))
-        }
-        if !badPaths.isEmpty {
-            problems.append(Problem(category: "citation-invalid", severity: .high, observation: "evidence_table.csv cites files that do not exist in the data room.", evidence: badPaths.joined(separator: "; ")))
-        }
-        return problems
+        return parts.joined(separator: "; ")
     }
 
     static func excerpt(_ text: String, around range: NSRange, radius: Int = 60) -> String {
@@ -231,4 +169,82 @@ public struct RuleCritic: Sendable {
     }
 
     static func clip(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n)) + "…" }
+}
+
+/// Shape and citation checks of one artifact, as the project's rules describe it.
+enum ArtifactChecks {
+    struct Problem {
+        var observation: String
+        var evidence: String
+    }
+
+    static func shapeProblems(_ rule: ArtifactRule, _ text: String) -> [Problem] {
+        switch rule.format {
+        case .text, .markdown:
+            return []
+        case .json:
+            guard let value = try? JSONValue.parse(text) else { return [Problem(observation: "not valid JSON.", evidence: "not valid JSON")] }
+            var problems: [Problem] = []
+            if let schema = rule.schema, let validator = try? JSONSchemaValidator(schema: EvalJSON(schema)),
+                let failure = validator.validate(EvalJSON(value))
+            {
+                problems.append(Problem(observation: "it does not match its schema (\(failure.description)).", evidence: failure.description))
+            }
+            if !rule.requiredKeys.isEmpty {
+                let items = value.arrayValue ?? [value]
+                var bad: [String] = []
+                for (i, item) in items.enumerated() {
+                    let missing = rule.requiredKeys.filter { item[$0] == nil }
+                    if !missing.isEmpty { bad.append((value.arrayValue == nil ? "" : "[\(i)] ") + "lacks " + missing.joined(separator: ", ")) }
+                }
+                if !bad.isEmpty {
+                    problems.append(Problem(observation: "items lack required keys (\(rule.requiredKeys.joined(separator: ", "))).", evidence: bad.prefix(10).joined(separator: "; ")))
+                }
+            }
+            return problems
+        case .csv:
+            guard !rule.header.isEmpty else { return [] }
+            let rows = parseCSV(text).filter { !($0.count == 1 && $0[0].isEmpty) }
+            guard let header = rows.first?.map({ $0.trimmingCharacters(in: .whitespaces) }) else { return [] }
+            guard header == rule.header else {
+                return [Problem(observation: "its header must be \(rule.header.joined(separator: ",")).", evidence: "header is \(header.joined(separator: ","))")]
+            }
+            let bad = rows.dropFirst().enumerated().filter { $0.element.count != header.count }.map { "line \($0.offset + 2) has \($0.element.count) fields" }
+            return bad.isEmpty ? [] : [Problem(observation: "rows do not have \(header.count) fields.", evidence: bad.prefix(10).joined(separator: "; "))]
+        }
+    }
+
+    /// Cited paths that do not exist in `sources`, and quotes that do not occur in the cited file.
+    static func citationProblems(_ rule: CitationRule, _ text: String, sources: SourceFolder) -> (badPaths: [String], badQuotes: [String]) {
+        var badPaths: [String] = [], badQuotes: [String] = []
+        if let column = rule.pathColumn {
+            let rows = parseCSV(text).filter { !($0.count == 1 && $0[0].isEmpty) }
+            guard let header = rows.first?.map({ $0.trimmingCharacters(in: .whitespaces) }), let index = header.firstIndex(of: column) else {
+                return ([], [])
+            }
+            for (i, row) in rows.dropFirst().enumerated() where index < row.count {
+                let path = row[index].trimmingCharacters(in: .whitespaces)
+                if !path.isEmpty, sources.text(at: path) == nil { badPaths.append("line \(i + 2) \(path)") }
+            }
+            return (badPaths, badQuotes)
+        }
+        guard let field = rule.pathField, let value = try? JSONValue.parse(text) else { return ([], []) }
+        for (i, item) in (value.arrayValue ?? [value]).enumerated() {
+            let cited = item[field]
+            let paths = cited?.arrayValue?.compactMap(\.stringValue) ?? [cited?.stringValue].compactMap { $0 }
+            for path in paths {
+                guard let source = sources.text(at: path) else {
+                    badPaths.append("[\(i)] \(path)")
+                    continue
+                }
+                if let quoteField = rule.quoteField, let quote = item[quoteField]?.stringValue {
+                    let q = normalizedForQuote(quote)
+                    if q.isEmpty || !normalizedForQuote(source).contains(q) {
+                        badQuotes.append("[\(i)] \"\(RuleCritic.clip(quote, 120))\" not found in \(path)")
+                    }
+                }
+            }
+        }
+        return (badPaths, badQuotes)
+    }
 }

@@ -32,8 +32,8 @@ public struct HandoffContext: Sendable {
 /// Renders `handoff.md`: the brief a coding agent (Codex, Claude Code) acts on. Deterministic: the same context
 /// gives the same bytes.
 public enum HandoffWriter {
-    /// The label of the offline example model.
-    public static let simulationLabel = "flywheel-example-model (offline simulation)"
+    /// Agent model labels containing this word are simulations (a program's offline model), said so in the handoff.
+    public static let simulationMarker = "simulation"
     /// How many recommendations the "top" sections and the JSON block carry.
     public static let topCount = 3
 
@@ -45,7 +45,7 @@ public enum HandoffWriter {
         var md = "# Flywheel handoff — cycle \(ctx.cycle)\n\n"
 
         if ctx.agentIsSimulation {
-            md += "> **Note:** the agent model of this cycle is **\(simulationLabel)**. Its answers are simulated by a deterministic offline model; the loop, traces, evals and diagnosis are real.\n\n"
+            md += "> **Note:** the agent model of this cycle is **\(ctx.agentModel ?? "a simulation")**. Its answers are simulated by a deterministic offline model; the loop, traces, evals and diagnosis are real.\n\n"
         } else if let model = ctx.agentModel {
             md += "Agent model: `\(model)`.\n\n"
         }

@@ -21,6 +21,8 @@ public struct Cycle: Sendable, Codable, Hashable {
     public var summary: String?
     /// Free-form notes by stage (kept as-is).
     public var notes: [String: String]
+    /// What the cycle ran, so two cycles can be compared honestly: loop.yaml, the rules, the task set, the agent.
+    public var experiment: Experiment?
 
     public init(
         number: Int, status: Status = .open, startedAt: String, closedAt: String? = nil, harnessTree: String? = nil,
@@ -41,7 +43,7 @@ public struct Cycle: Sendable, Codable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case number, status, startedAt = "started_at", closedAt = "closed_at", harnessTree = "harness_tree"
-        case sourceCommit = "source_commit", models, scores, summary, notes
+        case sourceCommit = "source_commit", models, scores, summary, notes, experiment
     }
 
     public init(from decoder: any Decoder) throws {
@@ -56,6 +58,7 @@ public struct Cycle: Sendable, Codable, Hashable {
         scores = try c.decodeIfPresent(CycleScores.self, forKey: .scores) ?? CycleScores()
         summary = try c.decodeIfPresent(String.self, forKey: .summary)
         notes = try c.decodeIfPresent([String: String].self, forKey: .notes) ?? [:]
+        experiment = try c.decodeIfPresent(Experiment.self, forKey: .experiment)
     }
 
     /// Pretty, sorted-keys JSON with a final newline (deterministic in git).
@@ -74,6 +77,67 @@ public struct Cycle: Sendable, Codable, Hashable {
         } catch {
             throw HistoryError.corrupt(path: path, reason: describeDecodingError(error))
         }
+    }
+}
+
+/// What a cycle ran: the configuration and rules (their snapshots sit in the cycle folder), the task set and the
+/// agent. Secrets in the agent command are redacted before it is recorded.
+public struct Experiment: Sendable, Codable, Hashable {
+    /// SHA-256 of loop.yaml as run (`cycles/NNNN/loop.yaml`).
+    public var loopConfigSHA256: String?
+    /// The rules file and its SHA-256 (`cycles/NNNN/rules.yaml`), when the project has one.
+    public var rulesFile: String?
+    public var rulesSHA256: String?
+    public var taskSet: TaskSetRecord?
+    public var agent: AgentRecord?
+
+    public init(loopConfigSHA256: String? = nil, rulesFile: String? = nil, rulesSHA256: String? = nil, taskSet: TaskSetRecord? = nil, agent: AgentRecord? = nil) {
+        self.loopConfigSHA256 = loopConfigSHA256
+        self.rulesFile = rulesFile
+        self.rulesSHA256 = rulesSHA256
+        self.taskSet = taskSet
+        self.agent = agent
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case loopConfigSHA256 = "loop_config_sha256", rulesFile = "rules_file", rulesSHA256 = "rules_sha256", taskSet = "task_set", agent
+    }
+
+    /// The task set: its file (snapshotted as `cycles/NNNN/tasks/<name>`), hash and size; the tasks the run took.
+    public struct TaskSetRecord: Sendable, Codable, Hashable {
+        public var file: String
+        public var sha256: String
+        public var count: Int
+        /// True when the task set differs from the previous cycle's (pass rates then have other denominators).
+        public var changed: Bool?
+        /// The task ids the run took, in order (set by the run stage).
+        public var selected: [String]?
+
+        public init(file: String, sha256: String, count: Int, changed: Bool? = nil, selected: [String]? = nil) {
+            self.file = file
+            self.sha256 = sha256
+            self.count = count
+            self.changed = changed
+            self.selected = selected
+        }
+    }
+
+    /// The agent under test: its command (secrets redacted) or built-in name, and the commit of its source.
+    public struct AgentRecord: Sendable, Codable, Hashable {
+        public var command: String?
+        public var builtIn: String?
+        public var sourceCommit: String?
+        /// True when the agent's work tree had uncommitted changes at cycle start.
+        public var dirty: Bool?
+
+        public init(command: String? = nil, builtIn: String? = nil, sourceCommit: String? = nil, dirty: Bool? = nil) {
+            self.command = command
+            self.builtIn = builtIn
+            self.sourceCommit = sourceCommit
+            self.dirty = dirty
+        }
+
+        enum CodingKeys: String, CodingKey { case command, builtIn = "built_in", sourceCommit = "source_commit", dirty }
     }
 }
 

@@ -26,6 +26,12 @@ public enum Layout {
         public static let results = "results.json"
         public static let diagnosis = "diagnosis.json"
         public static let handoff = "handoff.md"
+        /// The project's rules file as the cycle ran it (snapshotted at cycle start).
+        public static let rules = "rules.yaml"
+        /// loop.yaml as the cycle ran it (snapshotted at cycle start).
+        public static let loopConfig = "loop.yaml"
+        /// The task set file as the cycle ran it: `tasks/<its file name>`.
+        public static let tasks = "tasks"
     }
 
     /// The cycle number a repository path belongs to (`cycles/0003/x` → 3), nil outside cycle folders.

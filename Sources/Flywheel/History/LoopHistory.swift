@@ -164,7 +164,8 @@ public struct LoopHistory: Sendable {
     /// nil keeps the harness as it is), writes `cycles/NNNN/cycle.json` with status open, one commit (stage `start`).
     public func startCycle(
         harness: [String: Data]?, sourceCommit: String? = nil, models: [String: String] = [:],
-        summary: String? = nil, now: Date = Date()
+        summary: String? = nil, now: Date = Date(), cycleFiles: [String: Data] = [:],
+        experiment: ((_ previous: Cycle?) -> Experiment)? = nil
     ) throws -> Cycle {
         var started: Cycle?
         // The commit's subject names the number seen now; if another writer starts a cycle meanwhile the
@@ -185,10 +186,12 @@ public struct LoopHistory: Sendable {
             } else {
                 harnessTree = try snap.treeID(of: Layout.harness)?.hex
             }
-            let cycle = Cycle(
+            var cycle = Cycle(
                 number: number, startedAt: ISO8601.string(now), harnessTree: harnessTree, sourceCommit: sourceCommit,
                 models: models, summary: summary)
+            cycle.experiment = experiment?(cycles.last)
             changes.write(Layout.cycleFile(number, Layout.CycleFile.cycle), cycle.encoded())
+            for (name, data) in cycleFiles { changes.write(Layout.cycleFile(number, name), data) }
             started = cycle
             return changes
         }

@@ -9,11 +9,13 @@ public enum AnalysisStages {
         let number = try cycle ?? ctx.history.openCycle().number
         let data = try CycleData.read(ctx.history, cycle: number)
         guard !data.traces.isEmpty else { throw StageError("diagnosis", "cycle \(number) has no traces to diagnose") }
-        let harness = harnessFiles(data)
+        let harness = data.harnessFiles
         let input = DiagnosisInput(
             spans: try data.spans(), feedback: data.feedback, results: try data.resultRows(), harness: harness,
-            artifacts: data.outputs.mapValues { Set($0.keys) })
-        var diagnosis = Diagnoser.diagnose(input, cycle: number, finalAnswers: data.outputs.compactMapValues { $0["final_answer.md"] })
+            artifacts: data.outputs.mapValues { Set($0.keys) }, requiredArtifacts: data.rules.requiredArtifacts,
+            topics: data.rules.failureTopics)
+        var diagnosis = Diagnoser.diagnose(
+            input, cycle: number, finalAnswers: data.outputs.compactMapValues { $0[data.rules.answerFile] ?? $0[RunFiles.finalAnswer] })
         if let model = try ctx.model(for: .diagnosis) {
             do {
                 let store = try TraceStore(data: data.traces)
@@ -45,10 +47,6 @@ public enum AnalysisStages {
             currentResults: try current.resultRows(), currentFailureModeIDs: Set(diagnosis.failureModes.map(\.id)))
     }
 
-    static func harnessFiles(_ data: CycleData) -> HarnessFiles {
-        HarnessFiles(files: Dictionary(uniqueKeysWithValues: data.harness.map { ("\(Layout.harness)/\($0.key)", $0.value) }))
-    }
-
     /// Writes the open cycle's `handoff.md` (stage `handoff`) from its diagnosis, figures and feedback.
     public static func handoff(_ ctx: LoopContext) throws -> (markdown: String, commit: String?) {
         let cycle = try ctx.history.openCycle()
@@ -59,7 +57,7 @@ public enum AnalysisStages {
         let previous = try ctx.history.cycles().last(where: { $0.number < cycle.number })
         let agentModel = data.cycle.models["agent"]
         // The label may carry a suffix (a cassette replay of the offline model is still the simulation).
-        let simulation = agentModel.map { $0 == ModelResolver.offlineExampleName || $0.contains(HandoffWriter.simulationLabel) } ?? false
+        let simulation = agentModel.map { $0.contains(HandoffWriter.simulationMarker) } ?? false
         let markdown = HandoffWriter.render(HandoffContext(
             cycle: cycle.number, diagnosis: diagnosis, scores: data.cycle.scores, previousScores: previous?.scores,
             feedback: data.feedback, agentModel: agentModel, agentIsSimulation: simulation))

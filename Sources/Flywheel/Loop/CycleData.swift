@@ -8,7 +8,7 @@ public struct CycleData: Sendable {
     public var revision: String
     /// `traces.jsonl` bytes (empty when the stage has not run).
     public var traces: Data
-    /// `outputs/<trace_id>/<file>` → text.
+    /// `outputs/<trace_id>/<file>` → text, keyed by trace id (also when the folder has the id's safe name).
     public var outputs: [String: [String: String]]
     public var feedback: [FeedbackRecord]
     /// `results.json` bytes, when the gate ran.
@@ -17,6 +17,11 @@ public struct CycleData: Sendable {
     public var handoff: String?
     /// `harness/` files at this revision, path (relative to harness/) → text.
     public var harness: [String: String]
+
+    /// The harness as diagnosis and prompts read it (paths with their `harness/` prefix).
+    public var harnessFiles: HarnessFiles {
+        HarnessFiles(files: Dictionary(uniqueKeysWithValues: harness.map { ("\(Layout.harness)/\($0.key)", $0.value) }))
+    }
 
     /// Trace ids with their question, from each run's `task.json` (or the root span's input).
     public var questions: [String: String] {
@@ -27,15 +32,23 @@ public struct CycleData: Sendable {
         return out
     }
 
-    /// Question number (1-based, from `q03`) → trace id.
-    public var traceIDsByQuestionNumber: [String: String] {
+    /// Trace id → task id, from each run's `task.json` (`task_id`, or `question_id` of histories written before it).
+    public var taskIDs: [String: String] {
         var out: [String: String] = [:]
         for (trace, files) in outputs {
-            guard let task = files["task.json"], let v = try? JSONValue.parse(task), let id = v["question_id"]?.stringValue else { continue }
-            let digits = id.drop { !$0.isNumber }
-            if let n = Int(digits) { out[String(n)] = trace }
+            guard let task = files[RunFiles.task], let v = try? JSONValue.parse(task) else { continue }
+            if let id = v["task_id"]?.stringValue ?? v["question_id"]?.stringValue { out[trace] = id }
         }
         return out
+    }
+
+    /// The project's rules as this cycle ran them (its snapshot), none when the cycle has no rules file.
+    public var rules: ProjectRules
+
+    /// The cycle's runs in trace-file order, with their task ids.
+    public func runOrder() throws -> [(traceID: String, taskID: String?)] {
+        let tasks = taskIDs
+        return try traceIDs().map { ($0, tasks[$0]) }
     }
 
     /// The spans (validated when committed; a damaged file is an error naming the cycle).
@@ -56,8 +69,15 @@ public struct CycleData: Sendable {
 
     /// The run artifacts the critics read.
     public var runs: [RunArtifacts] {
-        let q = questions
-        return outputs.keys.sorted().map { RunArtifacts(traceID: $0, question: q[$0], files: outputs[$0] ?? [:]) }
+        let q = questions, tasks = taskIDs
+        var calls: [String: [RunArtifacts.ToolCall]] = [:]
+        for s in (try? spans()) ?? [] where s.isToolSpan {
+            calls[s.traceID, default: []].append(
+                RunArtifacts.ToolCall(name: s.toolNameForDiagnosis ?? s.name, input: s.inputValueText ?? "", failed: s.isErrorSpan, spanID: s.spanID))
+        }
+        return outputs.keys.sorted().map {
+            RunArtifacts(traceID: $0, question: q[$0], taskID: tasks[$0], files: outputs[$0] ?? [:], toolCalls: calls[$0] ?? [])
+        }
     }
 
     /// Result rows for diagnosis and outcome tracking.
@@ -78,6 +98,15 @@ public struct CycleData: Sendable {
             guard parts.count == 2 else { continue }
             outputs[parts[0], default: [:]][parts[1]] = String(decoding: data, as: UTF8.self)
         }
+        // A folder whose trace id git would not accept as a name is filed under its safe form (SafeName); its task.json
+        // names the trace. Keyed by trace id from here on (only when the id maps back to that very folder).
+        for (folder, files) in outputs {
+            guard let task = files[RunFiles.task], let id = (try? JSONValue.parse(task))?["trace_id"]?.stringValue,
+                id != folder, SafeName.treeName(id) == folder, outputs[id] == nil
+            else { continue }
+            outputs[id] = files
+            outputs[folder] = nil
+        }
         var feedback: [FeedbackRecord] = []
         if let data = try snap.cycleFile(number, Layout.CycleFile.feedback) {
             feedback = try FeedbackStore.decode(data, file: Layout.cycleFile(number, Layout.CycleFile.feedback))
@@ -88,10 +117,17 @@ public struct CycleData: Sendable {
                 throw HistoryError.corrupt(path: Layout.cycleFile(number, Layout.CycleFile.diagnosis), reason: describeDecodingError(error))
             }
         }
+        var rules = ProjectRules.none
+        if let data = try snap.cycleFile(number, Layout.CycleFile.rules) {
+            let name = Layout.cycleFile(number, Layout.CycleFile.rules)
+            do { rules = try ProjectRules.parse(String(decoding: data, as: UTF8.self), file: name) } catch {
+                throw HistoryError.corrupt(path: name, reason: "\(error)")
+            }
+        }
         return CycleData(
             cycle: cycle, revision: rev, traces: try snap.cycleFile(number, Layout.CycleFile.traces) ?? Data(), outputs: outputs,
             feedback: feedback, results: try snap.cycleFile(number, Layout.CycleFile.results), diagnosis: diagnosis,
             handoff: try snap.cycleFile(number, Layout.CycleFile.handoff).map { String(decoding: $0, as: UTF8.self) },
-            harness: try snap.files(under: Layout.harness).mapValues { String(decoding: $0, as: UTF8.self) })
+            harness: try snap.files(under: Layout.harness).mapValues { String(decoding: $0, as: UTF8.self) }, rules: rules)
     }
 }

@@ -304,10 +304,12 @@ struct CycleOutputs {
             traceByQuestion[Self.normalize(q)] = trace
         }
         for (trace, traceSpans) in spansByTrace {
-            let files = data.outputs[SafeName.treeName(trace)] ?? [:]
+            let files = data.outputs[trace] ?? [:]
             var parts: [String] = []
-            if let answer = files["final_answer.md"] { parts.append(answer) }
-            if let summary = files["summary_answer.md"] { parts.append(summary) }
+            // The graded text: the final answer, and the project's answer artifact when its rules name another.
+            for name in [RunFiles.finalAnswer, data.rules.answerFile].uniqued() {
+                if let text = files[name] { parts.append(text) }
+            }
             if parts.isEmpty, let root = traceSpans.first(where: { $0.parentSpanID.isEmpty }),
                let out = root.attributes["output.value"]?.stringValue {
                 parts.append(out)

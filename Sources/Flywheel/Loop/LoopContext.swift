@@ -3,7 +3,7 @@ import GitStore
 
 /// What every stage needs: the workspace (loop.yaml, folder, history), the environment, a clock and a place to
 /// report progress. Stages read their inputs from the history (never the working folder, except the inputs a user
-/// brings: harness at cycle start, feedback files, the data room and the task set).
+/// brings: harness at cycle start, feedback files, the rules file and the task set).
 public struct LoopContext: Sendable {
     public let workspace: Workspace
     public let environment: [String: String]
@@ -11,11 +11,15 @@ public struct LoopContext: Sendable {
     public let progress: @Sendable (String) -> Void
     /// The time recorded in artifacts.
     public let now: @Sendable () -> Date
+    /// Built-in agents and models the program adds (the command line adds the embedded example's).
+    public let plugins: LoopPlugins
 
     public init(
         workspace: Workspace, environment: [String: String] = ProcessInfo.processInfo.environment,
-        progress: @escaping @Sendable (String) -> Void = { _ in }, now: @escaping @Sendable () -> Date = { Date() }
+        progress: @escaping @Sendable (String) -> Void = { _ in }, now: @escaping @Sendable () -> Date = { Date() },
+        plugins: LoopPlugins = LoopPlugins()
     ) {
+        self.plugins = plugins
         self.workspace = workspace
         self.environment = environment
         self.progress = progress

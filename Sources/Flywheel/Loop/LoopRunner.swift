@@ -51,15 +51,7 @@ public enum LoopRunner {
         func step(_ i: Int) { ctx.progress("[\(i)/\(total)] \(stageNames[i - 1])") }
         try preflight(ctx, options: options)
         step(1)
-        if !ctx.history.exists {
-            var files: [String: Data] = [:]
-            if let data = FileManager.default.contents(atPath: ctx.workspace.url(Layout.loopConfig).path) { files[Layout.loopConfig] = data }
-            try ctx.history.initialize(files: files)
-        }
-        let paths = options.harnessPaths.isEmpty ? ctx.workspace.harnessPaths : options.harnessPaths
-        let cycle = try ctx.history.startCycle(
-            harness: try ctx.workspace.readHarness(paths, redactor: (try? ctx.redactor()) ?? (try? Redactor())), sourceCommit: ctx.workspace.sourceCommit,
-            models: ctx.config.models.asDictionary, summary: options.summary, now: ctx.now())
+        let cycle = try CycleStart.start(ctx, harnessPaths: options.harnessPaths, summary: options.summary, agentCommand: options.run.agentCommand)
         step(2)
         let run = try RunStage.run(ctx, options: options.run, progress: taskProgress)
         for w in run.warnings { ctx.progress("warning: \(w)") }
@@ -91,8 +83,9 @@ public enum LoopRunner {
         for url in options.feedbackFiles where !FileManager.default.isReadableFile(atPath: url.path) {
             throw StageError("loop", "cannot read feedback file \(url.path); nothing started")
         }
+        _ = try CycleStart.workingRules(ctx)
         guard options.run.agentCommand ?? ctx.config.agentCommand == nil else { return }
-        let tasksPath = ctx.config.tasks ?? "tasks/questions.yaml"
+        let tasksPath = ctx.config.tasks ?? TaskSet.defaultPath
         _ = try TaskSet.load(ctx.workspace.url(tasksPath), name: tasksPath).selected(options.run.tasks, file: tasksPath)
         if let name = ctx.modelName(for: .agent, override: options.run.model) {
             do {

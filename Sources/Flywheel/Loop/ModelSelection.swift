@@ -7,10 +7,10 @@ public enum ModelStage: String, Sendable, CaseIterable {
 
 extension LoopContext {
     /// The resolver of this loop: `openai:NAME` (OpenAI-compatible over libcurl, `OPENAI_BASE_URL`/`OPENAI_API_KEY`)
-    /// and `offline-example` (the labelled simulation).
+    /// and the models the program's plugins add.
     public func modelResolver(seed: UInt64 = 1) -> ModelResolver {
         var resolver = ModelResolver(environment: environment)
-        resolver.register(ModelResolver.offlineExampleName) { _ in OfflineExampleModel(seed: seed) }
+        for (name, factory) in plugins.models { resolver.register(name) { _ in factory(seed) } }
         return resolver
     }
 
@@ -30,13 +30,13 @@ extension LoopContext {
         return name
     }
 
-    /// The model of `stage`, or nil when none is configured. The offline example model only plays the analyst, so
-    /// it is refused for the other stages with a clear message.
+    /// The model of `stage`, or nil when none is configured. A model that only plays an agent (a plugin's simulation)
+    /// is refused for the other stages with a clear message.
     public func model(for stage: ModelStage, override: String? = nil, cassette: URL? = nil, cassetteMode: CassetteModel.Mode = .replayOrRecord, seed: UInt64 = 1) throws -> (any ChatModel)? {
         guard let name = modelName(for: stage, override: override) else { return nil }
-        if stage != .agent, name == ModelResolver.offlineExampleName {
+        if stage != .agent, plugins.agentOnlyModels.contains(name) {
             throw ConfigError(file: Layout.loopConfig, line: nil, field: "models.\(stage.rawValue)",
-                              reason: "offline-example only plays the analyst agent; use openai:NAME or leave \(stage.rawValue) empty")
+                              reason: "\(name) only plays an agent; use openai:NAME or leave \(stage.rawValue) empty")
         }
         do {
             var resolver = modelResolver(seed: seed)

@@ -9,7 +9,7 @@ public struct RunOptions: Sendable {
     public var model: String?
     /// The batch seed (default: derived from the cycle number, so cycles differ but reruns repeat).
     public var seed: UInt64?
-    /// An external agent command run per task instead of the built-in analyst.
+    /// An external agent command run per task (instead of loop.yaml's `agent_cmd` or built-in `agent`).
     public var agentCommand: String?
     /// Record/replay the agent's model calls in this cassette.
     public var cassette: URL?
@@ -62,9 +62,10 @@ public enum RunStage {
         guard data.traces.isEmpty else {
             throw StageError("run", "cycle \(cycle.number) already has traces; start a new cycle to run again")
         }
-        let tasksPath = ctx.config.tasks ?? "tasks/questions.yaml"
+        let tasksPath = ctx.config.tasks ?? TaskSet.defaultPath
         let tasks = try TaskSet.load(ctx.workspace.url(tasksPath), name: tasksPath).selected(options.tasks, file: tasksPath)
         let seed = options.seed ?? UInt64(1000 + cycle.number)
+        let traceIDs = tasks.map { TraceIdentity.traceID(project: ctx.config.project, cycle: cycle.number, taskID: $0.id) }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("flywheel-run-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let outputsRoot = scratch.appendingPathComponent("outputs")
@@ -77,75 +78,38 @@ public enum RunStage {
         var cost: Double?
         var warnings: [String] = []
         let redactor: Redactor? = options.noRedact ? nil : try ctx.redactor()
+        var runTraceIDs = traceIDs
         if let command = options.agentCommand ?? ctx.config.agentCommand {
-            traces = try runExternal(command, tasks: tasks, seed: seed, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, redactor: redactor, warnings: &warnings, progress: progress)
+            (traces, runTraceIDs) = try runExternal(
+                command, tasks: tasks, traceIDs: traceIDs, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, redactor: redactor,
+                warnings: &warnings, progress: progress)
             // The command text may hold a key (`--api-key sk-…`): redacted before cycle.json, the commit and the site.
-            modelLabel = "external: \(redactor.map { $0.redact(command).0 } ?? command)"
+            modelLabel = "external: \(try ctx.redactor().redact(command).0)"
         } else {
-            // The harness is the cycle's (from git), not whatever the working folder holds now.
-            let harnessDir = scratch.appendingPathComponent("harness")
-            for (path, text) in data.harness {
-                let url = harnessDir.appendingPathComponent(path)
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Data(text.utf8).write(to: url)
+            guard let name = ctx.config.agent else {
+                throw StageError("run", "no agent to run: set agent_cmd in loop.yaml (or pass --agent-cmd) to the command that runs your agent"
+                    + (ctx.plugins.agents.isEmpty ? "" : ", or agent: to one built in (\(ctx.plugins.agents.map(\.name).joined(separator: ", ")))"))
             }
-            let harness: Harness
-            do { harness = try Harness.load(from: harnessDir) } catch {
-                throw StageError("run", "the harness of cycle \(cycle.number) (harness/ in the history): \(error)")
+            guard let agent = ctx.plugins.agent(named: name) else {
+                throw ConfigError(file: Layout.loopConfig, line: nil, field: "agent",
+                                  reason: "no built-in agent \"\(name)\"" + (ctx.plugins.agents.isEmpty ? "" : " (known: \(ctx.plugins.agents.map(\.name).joined(separator: ", ")))"))
             }
-            let modelName = ctx.modelName(for: .agent, override: options.model) ?? harness.modelName
-            let resolved: (any ChatModel)?
-            do {
-                resolved = try ctx.model(for: .agent, override: modelName, cassette: options.cassette, cassetteMode: options.cassetteMode, seed: seed)
-            } catch let error as ConfigError {
-                // Name where the model name came from: --model, loop.yaml's models.agent, or the harness's model.yaml.
-                if options.model != nil { throw ConfigError(file: "--model", line: nil, field: nil, reason: error.reason) }
-                if ctx.modelName(for: .agent) == nil {
-                    throw ConfigError(file: "\(Layout.harness)/model.yaml", line: nil, field: "model", reason: error.reason)
-                }
-                throw error
-            }
-            guard let model = resolved else {
-                throw StageError("run", "no agent model: set models.agent in loop.yaml or pass --model")
-            }
-            // The requests name the model that was chosen (--model or models.agent), not the harness's default.
-            var agentHarness = harness
-            agentHarness.modelName = modelName
-            // A cassette replay serves the recorded responses: the spans carry the recorded model's label, so a replay is
-            // byte-identical to the recorded run; cycle.json and the commit still say it was a replay (`modelLabel`).
-            var spanModel: any ChatModel = model
-            if options.cassette != nil, let base = try? ctx.model(for: .agent, override: modelName, seed: seed) {
-                spanModel = RelabelledModel(base: model, label: base.label)
-            }
-            modelLabel = model.label
-            simulation = model.isSimulation
-            let dataroomPath = ctx.config.dataroom ?? "dataroom"
-            let dataroom = ctx.workspace.url(dataroomPath)
-            guard FileManager.default.fileExists(atPath: dataroom.path) else {
-                throw ConfigError(file: Layout.loopConfig, line: nil, field: "dataroom", reason: "no such folder: \(dataroomPath)")
-            }
-            let agent = AnalystAgent(harness: agentHarness, dataRoom: dataroom, model: spanModel, seed: seed)
-            // SOURCE_DATE_EPOCH makes span times reproducible (a replayed cassette then gives byte-identical traces).
-            let clock: any AgentClock = ctx.environment["SOURCE_DATE_EPOCH"].flatMap(Double.init)
-                .map { SteppingAgentClock(start: Date(timeIntervalSince1970: $0)) } ?? SystemAgentClock()
-            let batch = agent.runBatch(tasks: tasks, seed: seed, outputsRoot: outputsRoot, projectID: ctx.config.project,
-                                       serviceName: "flywheel-agent", clock: clock) { done, total, task in progress(done, total, task.question) }
-            traces = batch.traces
-            tokens = batch.runs.reduce(0) { $0 + $1.usage.totalTokens }
-            // The model's own cost estimates (nil when no call priced itself, e.g. the offline model).
-            let costs = batch.runs.flatMap(\.events).compactMap { event -> Double? in
-                if case .llmCall(_, let response?, _, _, _) = event { return response.costUSD }
-                return nil
-            }
-            cost = costs.isEmpty ? nil : costs.reduce(0, +)
-            if let failure = batch.runs.first(where: { $0.finalAnswer == nil && $0.events.isEmpty }) {
-                throw StageError("run", "the agent produced nothing for \"\(failure.question)\"")
-            }
-            // A run the model failed (after its retries), or a cassette miss, measures the endpoint, not the harness:
-            // nothing is committed, and the message says which task and why.
-            if let failure = batch.runs.first(where: { $0.outcome.stopReason == .modelError }) {
-                throw StageError("run", "the agent's model \(model.id) failed on \"\(failure.question)\" (nothing committed): \(failure.outcome.error ?? "unknown error")")
-            }
+            let result = try agent.run(
+                BuiltInAgentRun(context: ctx, cycle: cycle.number, tasks: tasks, traceIDs: traceIDs, seed: seed, harness: data.harness,
+                                options: options, outputsRoot: outputsRoot, scratch: scratch), progress: progress)
+            traces = result.traces
+            modelLabel = result.modelLabel
+            simulation = result.simulation
+            tokens = result.tokens
+            cost = result.costUSD
+        }
+        // Flywheel's own record of each run: the task it answered.
+        // Written without following links the agent may have planted (OutputFolder.write), in the folder named by the
+        // trace id's safe form (SafeName).
+        for (task, traceID) in zip(tasks, runTraceIDs) {
+            let dir = outputsRoot.appendingPathComponent(SafeName.treeName(traceID))
+            let meta: JSONValue = ["task_id": .string(task.id), "question": .string(task.question), "trace_id": .string(traceID)]
+            if let w = try OutputFolder.write(Data((meta.canonicalText + "\n").utf8), named: RunFiles.task, in: dir) { warnings.append(w) }
         }
 
         // Validate and normalise before anything reaches git.
@@ -176,18 +140,23 @@ public enum RunStage {
         if tokens == 0 { tokens = Int(store.traces.reduce(Int64(0)) { TraceLimits.adding($0, $1.inputTokens, $1.outputTokens) }) }
         let durations = store.traces.compactMap(\.durationNanos).map { Double($0) / 1e6 }
         let meanLatency = durations.isEmpty ? nil : durations.reduce(0, +) / Double(durations.count)
-        let traceIDs = store.traces.map(\.traceID)
-        let body = "Ran \(traceIDs.count) task(s) with \(modelLabel); \(spans) spans, \(toolErrors) tool errors."
+        let committedIDs = store.traces.map(\.traceID)
+        let body = "Ran \(committedIDs.count) task(s) with \(modelLabel); \(spans) spans, \(toolErrors) tool errors."
             + (redactions.isEmpty ? "" : " Redacted: " + redactions.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") + ".")
         // Checked again on the tip committed onto: two runs of one cycle at once must not overwrite each other.
         let (_, commit) = try history.commitMerging(.traces, body: body, updateCycle: { c in
-            c.scores.traces = traceIDs.count
+            c.scores.traces = committedIDs.count
             c.scores.spans = spans
             c.scores.toolErrors = toolErrors
             c.scores.tokens = tokens
             c.scores.costUSD = cost
             c.scores.latencyMs = meanLatency
             c.models["agent"] = modelLabel
+            if c.experiment == nil { c.experiment = Experiment() }
+            c.experiment?.taskSet?.selected = tasks.map(\.id)
+            if let command = options.agentCommand {
+                c.experiment?.agent?.command = modelLabel.hasPrefix("external: ") ? String(modelLabel.dropFirst("external: ".count)) : command
+            }
         }) { snap, open in
             guard try snap.cycleFile(open.number, Layout.CycleFile.traces) == nil else {
                 throw StageError("run", "cycle \(open.number) got traces from another run while this one ran; nothing committed (start a new cycle to run again)")
@@ -195,21 +164,23 @@ public enum RunStage {
             return (files, TreeChanges())
         }
         return RunReport(
-            cycle: cycle.number, model: modelLabel, simulation: simulation, traceIDs: traceIDs, spans: spans, toolErrors: toolErrors,
+            cycle: cycle.number, model: modelLabel, simulation: simulation, traceIDs: committedIDs, spans: spans, toolErrors: toolErrors,
             tokens: tokens, costUSD: cost, meanLatencyMs: meanLatency, redactions: redactions, commit: commit?.hex, warnings: warnings)
     }
 
     /// Runs an external agent per task; its spans (HALO JSONL written to `$FLYWHEEL_TRACE_FILE`) are concatenated.
+    /// Returns the traces and the trace id each task's run ended up with.
     static func runExternal(
-        _ command: String, tasks: [AgentTask], seed: UInt64, outputsRoot: URL, scratch: URL, ctx: LoopContext,
+        _ command: String, tasks: [AgentTask], traceIDs: [String], outputsRoot: URL, scratch: URL, ctx: LoopContext,
         redactor: Redactor? = nil, warnings: inout [String], progress: (Int, Int, String) -> Void
-    ) throws -> Data {
+    ) throws -> (Data, [String]) {
         let runner = ExternalAgentRunner(command: command, workingDirectory: ctx.workspace.folder, environment: ctx.environment)
         var traces = Data()
+        var finalIDs: [String] = []
         var taken: [String: String] = [:]  // trace id → task id
         for (i, task) in tasks.enumerated() {
             progress(i, tasks.count, task.question)
-            let expected = AnalystAgent.traceID(seed: seed, index: i + 1)
+            let expected = traceIDs[i]
             var traceID = expected
             var dir = outputsRoot.appendingPathComponent(traceID)
             let traceFile = scratch.appendingPathComponent("trace-\(i + 1).jsonl")
@@ -248,7 +219,7 @@ public enum RunStage {
                     guard !FileManager.default.fileExists(atPath: adopted.path) else {
                         throw StageError("run", "external agent on \(task.id) wrote trace id \"\(PathRules.printable(id))\", whose outputs folder another task already has; use $FLYWHEEL_TRACE_ID (\(expected))")
                     }
-                    try FileManager.default.moveItem(at: dir, to: adopted)
+                    if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.moveItem(at: dir, to: adopted) }
                     dir = adopted
                     traceID = id
                 }
@@ -257,21 +228,11 @@ public enum RunStage {
             traces.append(data)
             // Written without following links the agent may have planted (OutputFolder.write).
             if let answer = result.finalAnswer, !answer.isEmpty {
-                if let w = try OutputFolder.write(Data((answer + "\n").utf8), named: "final_answer.md", in: dir) { warnings.append(w) }
+                if let w = try OutputFolder.write(Data((answer + "\n").utf8), named: RunFiles.finalAnswer, in: dir) { warnings.append(w) }
             }
-            let meta: JSONValue = ["question_id": .string(task.id), "question": .string(task.question), "trace_id": .string(traceID)]
-            if let w = try OutputFolder.write(Data((meta.canonicalText + "\n").utf8), named: "task.json", in: dir) { warnings.append(w) }
+            finalIDs.append(traceID)
         }
         progress(tasks.count, tasks.count, tasks.last?.question ?? "")
-        return traces
+        return (traces, finalIDs)
     }
-}
-
-/// A model that answers as `base` but shows another label (the recorded model's, during a cassette replay).
-struct RelabelledModel: ChatModel {
-    let base: any ChatModel
-    let label: String
-    var id: String { base.id }
-    var isSimulation: Bool { base.isSimulation }
-    func complete(_ request: ChatRequest) throws -> ChatResponse { try base.complete(request) }
 }

@@ -7,11 +7,13 @@ import Yams
 /// default_count: 5        # how many run by default (`--tasks N` takes the first N)
 /// questions:
 ///   - id: q01
-///     question: "What is Lumora's current ARR…?"
+///     question: "Where is my order A1001?"
 ///     topic: arr          # optional
 /// ```
 /// A plain list of strings is accepted too.
 public struct TaskSet: Sendable, Hashable {
+    /// Where loop.yaml's `tasks` points by default.
+    public static let defaultPath = "tasks/questions.yaml"
     public var defaultCount: Int?
     public var tasks: [AgentTask]
 
@@ -86,5 +88,18 @@ public struct TaskSet: Sendable, Hashable {
             throw ConfigError(file: name, line: nil, field: "tasks", reason: "cannot read \(url.path)")
         }
         return try parse(String(decoding: data, as: UTF8.self), file: name)
+    }
+}
+
+/// One task of a task set.
+public struct AgentTask: Sendable, Hashable, Codable {
+    /// Stable id (`q01`, `order-status-3`, any format).
+    public var id: String
+    /// The question or instruction given to the agent.
+    public var question: String
+
+    public init(id: String, question: String) {
+        self.id = id
+        self.question = question
     }
 }

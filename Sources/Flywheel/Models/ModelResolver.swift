@@ -3,14 +3,11 @@ import Foundation
 /// Turns model names from configuration into models.
 ///
 /// Built in: `openai:NAME` → `OpenAICompatibleModel(model: NAME)` with `OPENAI_BASE_URL` and
-/// `OPENAI_API_KEY` from `environment`. Other names (notably `offline-example`, reserved for the
-/// offline example model) are added with `register(_:_:)`; prefixes with `register(prefix:_:)`.
+/// `OPENAI_API_KEY` from `environment`. Other names (a program's own models, such as the embedded example's
+/// simulation) are added with `register(_:_:)`; prefixes with `register(prefix:_:)`.
 public struct ModelResolver: Sendable {
     /// Makes a model from its full name.
     public typealias Factory = @Sendable (_ name: String) throws -> any ChatModel
-
-    /// The name reserved for the offline example model (registered by the code that provides it).
-    public static let offlineExampleName = "offline-example"
 
     /// Where `openai:` models read `OPENAI_BASE_URL` and `OPENAI_API_KEY`.
     public var environment: [String: String]
@@ -54,7 +51,7 @@ public struct ModelResolver: Sendable {
     /// - Parameter name: e.g. `openai:gpt-4.1-mini`, `offline-example`.
     /// - Returns: the model.
     /// - Throws: `ModelError(.configuration)` for an unknown or malformed name, the reserved
-    ///   offline name when nothing registered it, or what a factory throws (wrapped as `.configuration`
+    ///   or what a factory throws (wrapped as `.configuration`
     ///   unless it already is a `ModelError`).
     public func resolve(_ name: String) throws(ModelError) -> any ChatModel {
         let name = name.trimmingCharacters(in: .whitespaces)
@@ -66,9 +63,6 @@ public struct ModelResolver: Sendable {
             let model = String(name.dropFirst("openai:".count))
             guard !model.isEmpty else { throw ModelError(.configuration, "model name \"\(name)\" has no model after openai:") }
             return OpenAICompatibleModel(model: model, timeout: timeout, maxRetries: maxRetries, environment: environment)
-        }
-        if name == Self.offlineExampleName {
-            throw ModelError(.configuration, "the offline example model (\(name)) is not available in this build")
         }
         let hint = name.contains(":") ? "" : " (for an OpenAI-compatible endpoint write openai:\(name))"
         throw ModelError(
@@ -102,7 +96,7 @@ public struct ModelResolver: Sendable {
 }
 
 extension Array where Element: Hashable {
-    fileprivate func uniqued() -> [Element] {
+    func uniqued() -> [Element] {
         var seen = Set<Element>()
         return filter { seen.insert($0).inserted }
     }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// SHA-256 (FIPS 180-4) in plain Swift — the one implementation for every content key (cassette request hashes,
-/// feedback and eval ids, Promptfoo's promptId, the data room manifest). Foundation on Linux has no CryptoKit.
+/// feedback and eval ids, Promptfoo's promptId, cycle records). Foundation on Linux has no CryptoKit.
 /// Not for secrets handling: no constant-time guarantees are needed or given.
 public enum SHA256 {
     /// The 32-byte digest of `bytes`.

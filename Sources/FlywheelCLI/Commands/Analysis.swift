@@ -10,17 +10,26 @@ struct Diagnose: ParsableCommand {
     @OptionGroup var output: JSONOption
     @Option(name: .long, help: "Diagnose this cycle (default: the open cycle).") var cycle: String?
     @Option(name: .long, help: "Diagnose a bare HALO trace file instead of a cycle (nothing committed).") var traces: String?
+    @Option(name: .long, help: "With --traces: the project's rules file (default: rules.yaml of loop.yaml, when present).") var rules: String?
 
     func validate() throws {
         if cycle != nil && traces != nil { throw ValidationError("use --cycle or --traces, not both") }
+        if rules != nil && traces == nil { throw ValidationError("--rules goes with --traces (a cycle uses the rules it ran with)") }
     }
 
     func run() throws {
         let diagnosis: Diagnosis
         var commit: String?
         if let traces {
-            let url = URL(fileURLWithPath: traces, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-            diagnosis = try Diagnoser.diagnose(traces: url)
+            let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            let url = URL(fileURLWithPath: traces, relativeTo: cwd)
+            var projectRules = ProjectRules.none
+            if let rules {
+                projectRules = try ProjectRules.load(URL(fileURLWithPath: rules, relativeTo: cwd), name: rules)
+            } else if let ctx = try? loopContext(repoOptions, quiet: true), let working = try CycleStart.workingRules(ctx) {
+                projectRules = working.rules
+            }
+            diagnosis = try Diagnoser.diagnose(traces: url, rules: projectRules)
         } else {
             let ctx = try loopContext(repoOptions, quiet: true)
             let number = try cycle.map { try parseCycle($0, history: ctx.history) }

@@ -19,8 +19,9 @@ struct CycleCommand: ParsableCommand {
         var summary: String?
 
         func run() throws {
-            let workspace = try repoOptions.workspace()
-            let cycle = try startCycle(workspace, harnessPaths: harness, summary: summary)
+            let ctx = try loopContext(repoOptions, quiet: true)
+            let workspace = ctx.workspace
+            let cycle = try CycleStart.start(ctx, harnessPaths: harness, summary: summary)
             if output.json { try Terminal.printJSON(cycle) } else {
                 print("Started cycle \(cycle.number) (harness tree \(cycle.harnessTree.map { String($0.prefix(7)) } ?? "none")) in \(workspace.history.repository.path)")
             }
@@ -43,22 +44,3 @@ struct CycleCommand: ParsableCommand {
     }
 }
 
-/// Starts a cycle from the workspace: harness from `paths` or loop.yaml, creating the history if needed.
-func startCycle(_ workspace: Workspace, harnessPaths: [String], summary: String?) throws -> Cycle {
-    if !workspace.history.exists {
-        var files: [String: Data] = [:]
-        if let data = FileManager.default.contents(atPath: workspace.url(Layout.loopConfig).path) { files[Layout.loopConfig] = data }
-        try workspace.history.initialize(files: files)
-    }
-    let paths = harnessPaths.isEmpty ? workspace.harnessPaths : harnessPaths
-    var harness: [String: Data]?
-    let anyExists = paths.contains { FileManager.default.fileExists(atPath: workspace.url($0).path) }
-    if !harnessPaths.isEmpty || anyExists {
-        // A bad redact pattern is reported by the stage that imports traces; the harness still gets the built-in ones.
-        let redactor = (try? TraceStage.redactor(config: workspace.config)) ?? (try? Redactor())
-        harness = try workspace.readHarness(paths, redactor: redactor)
-    }
-    return try workspace.history.startCycle(
-        harness: harness, sourceCommit: workspace.sourceCommit,
-        models: workspace.config?.models.asDictionary ?? [:], summary: summary)
-}

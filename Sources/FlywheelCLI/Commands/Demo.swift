@@ -1,5 +1,6 @@
 import ArgumentParser
 import Flywheel
+import FlywheelExample
 import Foundation
 
 /// `flywheel demo`: the embedded example, offline.

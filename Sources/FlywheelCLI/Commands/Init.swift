@@ -1,5 +1,6 @@
 import ArgumentParser
 import Flywheel
+import FlywheelExample
 import Foundation
 
 /// `flywheel init`: create the artifact repository.
@@ -25,7 +26,7 @@ struct Init: ParsableCommand {
             let folder = URL(fileURLWithPath: directory ?? ".", relativeTo: cwd).standardizedFileURL
             let workspace = try ExampleWorkspace.scaffold(example, at: folder)
             print("Scaffolded the \(example) example in \(folder.path)")
-            print("  loop.yaml, harness/, tasks/questions.yaml, feedback/, dataroom/")
+            print("  loop.yaml, rules.yaml, harness/, tasks/questions.yaml, feedback/, dataroom/")
             print("  history: \(workspace.history.repository.path) (\(workspace.history.ref))")
             print("Next: cd \(directory ?? ".") && flywheel loop --feedback \(ExampleScaffold.feedbackPath)")
             return

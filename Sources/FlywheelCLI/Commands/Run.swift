@@ -1,5 +1,6 @@
 import ArgumentParser
 import Flywheel
+import FlywheelExample
 import Foundation
 
 /// `flywheel run`: run the task set against the open cycle's harness.
@@ -46,7 +47,8 @@ struct Run: ParsableCommand {
     }
 }
 
-/// The loop context of a command: workspace, environment, progress lines on stdout.
+/// The loop context of a command: workspace, environment, progress lines on stdout, and the embedded example's
+/// agent and offline model as plugins (used only when loop.yaml names them).
 func loopContext(_ repoOptions: RepoOptions, quiet: Bool = false) throws -> LoopContext {
-    LoopContext(workspace: try repoOptions.workspace(), progress: { line in if !quiet { print(line) } })
+    LoopContext(workspace: try repoOptions.workspace(), progress: { line in if !quiet { print(line) } }, plugins: ExamplePlugin.plugins)
 }

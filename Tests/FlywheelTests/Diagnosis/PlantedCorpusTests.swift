@@ -14,7 +14,9 @@ import TestSupport
     }
 
     static func diagnose(_ file: String) throws -> Diagnosis {
-        try Diagnoser.diagnose(traces: folder.appendingPathComponent(file), cycle: 1)
+        // The corpus's project rules: the artifacts its runs must leave (a project without rules has no such detector).
+        let rules = try ProjectRules.load(folder.appendingPathComponent("rules-artifacts.yaml"))
+        return try Diagnoser.diagnose(traces: folder.appendingPathComponent(file), rules: rules, cycle: 1)
     }
 
     static func trueIDs(_ file: String, _ mode: String) throws -> [String] {

@@ -166,24 +166,36 @@ final class CannedModel: ChatModel, @unchecked Sendable {
     @Test func modelCriticValidatesFindings() throws {
         let reply = """
             {"findings": [
-              {"category": "Unvalidated Metric", "severity": "high", "observation": "NRR 130% presented as validated", "evidence": "summary_answer.md", "required_observations": ["112%"], "prohibited_claims": ["NRR is 130%"]},
+              {"category": "Refund Policy", "severity": "high", "observation": "Refund approved outside the 30-day window", "evidence": "final_answer.md", "required_observations": ["30 days"], "prohibited_claims": ["refund approved"]},
               {"category": "x", "severity": "severe", "observation": "bad severity", "evidence": "", "required_observations": [], "prohibited_claims": []},
               {"category": "x", "severity": "low", "observation": "missing lists", "evidence": ""}
             ]}
             """
         let model = CannedModel(reply: reply)
         let critic = ModelCritic(model: model, createdAt: "2026-09-30T12:00:00Z")
-        let result = try critic.critique(run: RunArtifacts(traceID: "t9", question: "NRR?", files: ["summary_answer.md": "NRR is 130%"]), dataRoom: RuleCriticTests.room)
+        let brief = ProjectBrief(
+            name: "Acme support", description: "A chat agent that answers order questions.", instructionsPath: "harness/AGENTS.md",
+            instructions: "Refunds only within 30 days of delivery.", categories: ["refund-policy", "tone"])
+        let run = RunArtifacts(
+            traceID: "t9", question: "Can I return order A1001?", files: ["final_answer.md": "Refund approved for A1001."],
+            toolCalls: [.init(name: "lookup_order", input: #"{"id":"A1001"}"#, failed: false, spanID: "s1")])
+        let result = try critic.critique(run: run, brief: brief)
         #expect(result.records.count == 1)
         #expect(result.records[0].source == .model && result.records[0].author == "openai:test-critic")
-        #expect(result.records[0].category == "unvalidated-metric")
+        #expect(result.records[0].category == "refund-policy")
         #expect(result.records[0].traceID == "t9")
         #expect(result.rejected == [
             "findings[1]: data/findings/1/severity must be equal to one of the allowed values",
             "findings[2]: data/findings/2 must have required property 'required_observations'",
         ])
         let request = try #require(model.requests.first)
-        #expect(request.messages.last?.content?.contains("NRR is 130%") == true)
+        #expect(request.messages.last?.content?.contains("Refund approved for A1001.") == true)
+        #expect(request.messages.last?.content?.contains("lookup_order") == true)
+        // The prompt is the project's: its description, instructions and categories; no domain of Flywheel's own.
+        let system = request.messages.first?.content ?? ""
+        #expect(system.contains("A chat agent that answers order questions.") && system.contains("Refunds only within 30 days"))
+        #expect(system.contains("refund-policy, tone"))
+        for word in ["diligence", "data room", "analyst", "NRR", "SOC 2"] { #expect(!system.localizedCaseInsensitiveContains(word), "\(word)") }
         if case .jsonSchema(_, let schema, _)? = request.responseFormat { #expect(schema == ModelCritic.schema) } else { Issue.record("no schema") }
     }
 }

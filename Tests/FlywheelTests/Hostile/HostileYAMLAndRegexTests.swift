@@ -39,10 +39,10 @@ struct HostileYAMLAndRegexTests {
                 #expect(e.file == "tasks/q.yaml" && e.reason.contains(what), "\(e)")
             }
             do {
-                _ = try Harness.parse(instructions: "x", toolsYAML: text, outputYAML: "artifacts: []\n", modelYAML: "model: m\n")
-                Issue.record("harness accepted \(what)")
-            } catch {
-                #expect(error.file == "tools.yaml" && error.reason.contains(what), "\(error)")
+                _ = try ProjectRules.parse(text, file: "rules.yaml")
+                Issue.record("rules accepted \(what)")
+            } catch let e as RulesError {
+                #expect(e.issues.first?.file == "rules.yaml" && e.issues.first?.reason.contains(what) == true, "\(e)")
             }
             do {
                 _ = try EvalSuite.parse(yaml: text, file: URL(fileURLWithPath: "/nonexistent/evals/promptfooconfig.yaml"), label: "refs/heads/main:evals/promptfooconfig.yaml")

@@ -168,11 +168,11 @@ struct ModelResolverTests {
         #expect(model.id == "openai:gpt-4.1-mini")
     }
 
-    @Test func offlineExampleIsReservedUntilRegistered() throws {
+    @Test func aProgramsOwnModelIsUnknownUntilRegistered() throws {
         var resolver = ModelResolver(environment: [:])
         let error = try #require(throws: ModelError.self) { try resolver.resolve("offline-example") }
         #expect(error.kind == .configuration)
-        resolver.register(ModelResolver.offlineExampleName) { _ in Fake() }
+        resolver.register("offline-example") { _ in Fake() }
         let model = try resolver.resolve("offline-example")
         #expect(model.isSimulation)
         #expect(try model.complete(ChatRequest(model: "", messages: [])).message.content == "simulated")

@@ -7,14 +7,7 @@ import TestSupport
 /// HALO's own parser and indexer (PyPI halo-engine 0.3.5 in a venv made by Tests/scripts/halo-venv.sh) as a peer.
 /// When the venv cannot be made (no PyPI), these tests are skipped with the reason, never passed.
 enum HALOPeer {
-    static let venv: URL? = {
-        let script = TestPaths.packageRoot.appendingPathComponent("Tests/scripts/halo-venv.sh")
-        guard let r = try? runProcess(URL(fileURLWithPath: "/bin/sh"), [script.path], timeout: 600), r.status == 0 else {
-            print("HALO peer tests skipped: Tests/scripts/halo-venv.sh could not create the venv (PyPI unreachable?)")
-            return nil
-        }
-        return URL(fileURLWithPath: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
-    }()
+    static var venv: URL? { HALOVenv.folder }
     static var available: Bool { venv != nil }
 
     /// Runs halo_index_check.py (copied beside the fixtures) with `--json`.

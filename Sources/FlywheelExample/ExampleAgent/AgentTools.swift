@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 
 /// A tool call that failed. The agent loop feeds it back to the model as a non-fatal tool error

@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 import Yams
 

@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 
 /// Turns the agent loop's events into HALO spans (specs/halo-trace-format.md): an AGENT root `agent.<Name>`,

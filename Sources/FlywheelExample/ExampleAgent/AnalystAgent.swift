@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 
 /// The result of one agent run.

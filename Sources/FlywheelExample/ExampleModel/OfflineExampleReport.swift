@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 
 // The offline example model's "reading" and "writing": figures computed from the file contents it received

@@ -3,10 +3,11 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelExample
 
 @Suite struct HandoffWriterTests {
     static func context(simulation: Bool = true) -> HandoffContext {
-        var d = DiagnosisFeedbackTests.previous()
+        var d = ExampleDiagnosisTests.previous()
         d.cycle = 2
         d.outcomes = [Outcome(recommendationID: "rec-soc2-status-prompt", fromCycle: 1, implemented: true, status: .verified, flippedToPass: ["fb-soc-1"], note: "Implemented; all 1 predicted eval(s) pass.")]
         var scores = CycleScores()
@@ -19,8 +20,8 @@ import TestSupport
         var before = CycleScores()
         before.passRate = 0.4
         return HandoffContext(
-            cycle: 2, diagnosis: d, scores: scores, previousScores: before, feedback: DiagnosisFeedbackTests.feedback,
-            agentModel: simulation ? HandoffWriter.simulationLabel : "openai:gpt-4.1-mini", agentIsSimulation: simulation)
+            cycle: 2, diagnosis: d, scores: scores, previousScores: before, feedback: ExampleDiagnosisTests.feedback,
+            agentModel: simulation ? "flywheel-example-model (offline simulation)" : "openai:gpt-4.1-mini", agentIsSimulation: simulation)
     }
 
     @Test func hasEveryRequiredSection() throws {

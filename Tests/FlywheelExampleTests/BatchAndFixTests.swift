@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelExample
 
 @Suite("Example batches, feedback keying and harness fixes")
 struct BatchAndFixTests {

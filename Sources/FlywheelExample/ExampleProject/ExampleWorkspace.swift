@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 
 /// `flywheel init --example diligence DIR` and the demo's working folder.
@@ -5,36 +6,8 @@ public enum ExampleWorkspace {
     /// The examples that exist.
     public static let names = ["diligence"]
 
-    /// The example's `loop.yaml`.
-    public static let loopYAML = """
-        # Flywheel loop configuration of the embedded example (an acquisition-diligence analyst).
-        project: Lumora Systems diligence (Flywheel example)
-        # The artifact repository (bare git, written through libgit2) and its ref.
-        repository: loop-history
-        ref: refs/heads/main
-        # Files or folders snapshotted into harness/ at every `flywheel cycle start`.
-        harness:
-          - harness
-        tasks: tasks/questions.yaml
-        dataroom: dataroom
-        # Models per stage. `offline-example` is a deterministic offline simulation of the analyst;
-        # `openai:NAME` uses any OpenAI-compatible server (OPENAI_BASE_URL, OPENAI_API_KEY); a stage may
-        # name its own server: `judge: {model: openai:NAME, base_url: URL, api_key_env: VAR}`.
-        # Optional stages left empty run deterministic analysis only; without a judge, llm-rubric
-        # cases are not generated (they could only be reported as skipped).
-        models:
-          agent: offline-example
-          critic:
-          eval_generation:
-          judge:
-          diagnosis:
-        gate:
-          min_pass_rate: 0.8
-        # Extra secret patterns (name: regular expression), redacted before anything is committed.
-        redact:
-          patterns: {}
-
-        """
+    /// The example's `loop.yaml` (shipped with its resources).
+    public static var loopYAML: String { ExampleScaffold.text(Layout.loopConfig) }
 
     /// Writes the example into `folder` (harness, tasks, feedback, data room, loop.yaml) and creates its history.
     /// - Throws: when `folder` already holds a `loop.yaml` (nothing is overwritten).
@@ -75,7 +48,7 @@ public enum Demo {
         progress: @escaping @Sendable (String) -> Void = { _ in }
     ) throws -> Report {
         let workspace = try ExampleWorkspace.scaffold("diligence", at: folder, repository: repository)
-        let ctx = LoopContext(workspace: workspace, environment: environment, progress: progress)
+        let ctx = LoopContext(workspace: workspace, environment: environment, progress: progress, plugins: ExamplePlugin.plugins)
         var reports: [LoopReport] = []
         var applied: [String] = []
         var summary = "Harness v1, as shipped with the example."

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelExample
 
 /// Harness variants of the example.
 enum ExampleHarness {

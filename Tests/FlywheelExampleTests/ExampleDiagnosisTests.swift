@@ -4,9 +4,12 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelExample
 
-/// Diagnosis from feedback and gate results (the example's failure modes), outcome tracking, and patches.
-@Suite struct DiagnosisFeedbackTests {
+/// Diagnosis from feedback and gate results with the example's topics (its rules file), outcome tracking, and patches.
+@Suite struct ExampleDiagnosisTests {
+    static let rules = try! ProjectRules.parse(ExampleScaffold.text("rules.yaml"), file: "rules.yaml")
+
     static func fb(_ id: String, _ trace: String, _ category: String, _ severity: FeedbackRecord.Severity, _ observation: String, source: FeedbackRecord.Source = .human) -> FeedbackRecord {
         FeedbackRecord(feedbackID: id, traceID: trace, source: source, author: "finance-lead", category: category, severity: severity,
                        observation: observation, createdAt: "2026-09-30T12:00:00Z")
@@ -37,7 +40,7 @@ import TestSupport
     ])
 
     @Test func feedbackAndEvalsMapToTheExampleRecommendations() throws {
-        let d = Diagnoser.diagnose(DiagnosisInput(spans: [], feedback: Self.feedback, results: Self.results, harness: Self.harnessV1), cycle: 1)
+        let d = Diagnoser.diagnose(DiagnosisInput(spans: [], feedback: Self.feedback, results: Self.results, harness: Self.harnessV1, topics: Self.rules.failureTopics), cycle: 1)
         let ids = d.failureModes.map(\.id)
         #expect(ids.first == "fm-structured-over-narrative")  // 2 failing evals × high, 2 traces
         #expect(Set(ids) == ["fm-structured-over-narrative", "fm-unvalidated-nrr", "fm-concentration-parent-account", "fm-soc2-precision", "fm-artifacts"])
@@ -65,7 +68,7 @@ import TestSupport
         var h = Self.harnessV1
         h.files["harness/instructions.md"]! += "- Prefer structured exports over narrative documents when figures disagree.\n"
         h.files["harness/tools.yaml"] = "tools:\n  - name: validate_artifacts\n    enabled: true\n"
-        let d = Diagnoser.diagnose(DiagnosisInput(spans: [], feedback: Self.feedback, results: Self.results, harness: h), cycle: 2)
+        let d = Diagnoser.diagnose(DiagnosisInput(spans: [], feedback: Self.feedback, results: Self.results, harness: h, topics: Self.rules.failureTopics), cycle: 2)
         #expect(d.failureModes.first { $0.id == "fm-structured-over-narrative" }?.kind == .presentButNotFollowed)
         #expect(d.failureModes.first { $0.id == "fm-artifacts" }?.kind == .presentButNotFollowed)
         #expect(d.failureModes.first { $0.id == "fm-unvalidated-nrr" }?.kind == .missingRequirement)
@@ -93,7 +96,7 @@ import TestSupport
     // MARK: - Outcomes
 
     static func previous() -> Diagnosis {
-        Diagnoser.diagnose(DiagnosisInput(spans: [], feedback: Self.feedback, results: Self.results, harness: Self.harnessV1), cycle: 1)
+        Diagnoser.diagnose(DiagnosisInput(spans: [], feedback: Self.feedback, results: Self.results, harness: Self.harnessV1, topics: Self.rules.failureTopics), cycle: 1)
     }
 
     static func diffAppending(_ rec: Recommendation) -> HarnessDiff {
@@ -181,8 +184,8 @@ import TestSupport
         let dir = TestPaths.scratch("harness-diff")
         defer { try? FileManager.default.removeItem(at: dir) }
         let repo = try Repository.create(at: dir)
-        let v1 = DiagnosisFeedbackTests.harnessV1.files
-        let rec = try #require(DiagnosisFeedbackTests.previous().recommendations.first { $0.id == "rec-validated-nrr-prompt" })
+        let v1 = ExampleDiagnosisTests.harnessV1.files
+        let rec = try #require(ExampleDiagnosisTests.previous().recommendations.first { $0.id == "rec-validated-nrr-prompt" })
         var v2 = v1
         v2["harness/instructions.md"] = rec.patch!.apply(to: v1["harness/instructions.md"]!)
         let t1 = try repo.writeTree(files: v1.mapValues { Data($0.utf8) })

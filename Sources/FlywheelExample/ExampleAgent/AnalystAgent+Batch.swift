@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 
 /// The runs of a task set and their traces.
@@ -11,19 +12,6 @@ public struct AgentBatchResult: Sendable {
 }
 
 // MARK: - Task sets
-
-/// One task of a task set.
-public struct AgentTask: Sendable, Hashable, Codable {
-    /// Stable id (`q01`).
-    public var id: String
-    /// The question.
-    public var question: String
-
-    public init(id: String, question: String) {
-        self.id = id
-        self.question = question
-    }
-}
 
 extension AnalystAgent {
     /// Runs the agent over `questions` (ids `q01`, `q02`, …); see `runBatch(tasks:seed:outputsRoot:projectID:serviceName:clock:)`.
@@ -48,7 +36,7 @@ extension AnalystAgent {
     ///   - serviceName: `service.name` of the spans.
     ///   - clock: time source (a `SteppingAgentClock` makes the traces byte-for-byte reproducible).
     public func runBatch(
-        tasks: [AgentTask], seed: UInt64, outputsRoot: URL, projectID: String = "lumora-diligence",
+        tasks: [AgentTask], traceIDs: [String]? = nil, seed: UInt64, outputsRoot: URL, projectID: String = "lumora-diligence",
         serviceName: String = "diligence-analyst", clock: any AgentClock = SystemAgentClock(),
         progress: (_ done: Int, _ total: Int, _ task: AgentTask) -> Void = { _, _, _ in }
     ) -> AgentBatchResult {
@@ -58,12 +46,12 @@ extension AnalystAgent {
         if agent.seed == nil { agent.seed = seed }
         for (i, task) in tasks.enumerated() {
             progress(i, tasks.count, task)
-            let traceID = Self.traceID(seed: seed, index: i + 1)
+            let traceID = traceIDs?[i] ?? Self.traceID(seed: seed, index: i + 1)
             let dir = outputsRoot.appendingPathComponent(traceID)
             let tracer = HALOTracer(projectID: projectID, serviceName: serviceName, seed: seed)
             let r = agent.run(question: task.question, traceID: traceID, outputDirectory: dir, tracer: tracer, clock: clock)
             if let answer = r.finalAnswer { try? Data((answer + "\n").utf8).write(to: dir.appendingPathComponent("final_answer.md")) }
-            let meta: JSONValue = ["question_id": .string(task.id), "question": .string(task.question), "trace_id": .string(traceID)]
+            let meta: JSONValue = ["task_id": .string(task.id), "question": .string(task.question), "trace_id": .string(traceID)]
             try? Data((meta.canonicalText + "\n").utf8).write(to: dir.appendingPathComponent("task.json"))
             traces.append(tracer.jsonl)
             runs.append(r)

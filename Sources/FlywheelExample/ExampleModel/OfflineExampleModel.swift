@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 
 /// The offline example model: a deterministic stand-in for a real model that plays the diligence analyst of

@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 
 /// A small deterministic random number generator (SplitMix64). Same seed, same sequence, on every platform;

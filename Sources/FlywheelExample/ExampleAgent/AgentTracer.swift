@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 
 /// What the agent loop knows about a run when it starts.

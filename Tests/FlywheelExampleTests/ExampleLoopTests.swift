@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelExample
 
 /// The analysis stages on the embedded example, end to end: the offline analyst runs the v1 harness, the rule
 /// critic and the shipped human feedback become evals, diagnosis ranks recommendations, the top one is applied as
@@ -54,13 +55,14 @@ import TestSupport
         try ExampleScaffold.write(to: root)
         let harnessDir = root.appendingPathComponent("harness")
         let dataRoomDir = root.appendingPathComponent("dataroom")
-        let room = try DataRoom.load(from: dataRoomDir)
-        #expect(room.kinds["financials/arr_by_month.csv"] == "structured")
+        let room = try SourceFolder.load(from: dataRoomDir)
+        #expect(room.text(at: "financials/arr_by_month.csv") != nil)
+        let rules = try ProjectRules.load(root.appendingPathComponent("rules.yaml"))
 
         // Cycle 1
         let c1 = try Self.run(harness: harnessDir, dataRoom: dataRoomDir, outputs: root.appendingPathComponent("c1"))
-        let critic = RuleCritic(createdAt: "2026-10-06T00:00:00Z")
-        let ruleFeedback = critic.critique(runs: c1.runs, dataRoom: room)
+        let critic = RuleCritic(rules: rules, sources: room, createdAt: "2026-10-06T00:00:00Z")
+        let ruleFeedback = critic.critique(runs: c1.runs)
         let byQuestion = Dictionary(uniqueKeysWithValues: c1.traceIDs.enumerated().map { (String($0.offset + 1), $0.element) })
         let human = try FeedbackParser.load(
             Data(ExampleScaffold.cycle1FeedbackJSONL().utf8), file: ExampleScaffold.feedbackPath, knownTraceIDs: Set(c1.traceIDs),
@@ -75,13 +77,15 @@ import TestSupport
         #expect(results1.contains { $0.status == .fail })
 
         let harness1 = try HarnessFiles.load(from: harnessDir)
-        let d1 = Diagnoser.diagnose(DiagnosisInput(spans: c1.spans, feedback: feedback, results: results1, harness: harness1), cycle: 1)
+        let d1 = Diagnoser.diagnose(DiagnosisInput(
+            spans: c1.spans, feedback: feedback, results: results1, harness: harness1, requiredArtifacts: rules.requiredArtifacts,
+            topics: rules.failureTopics), cycle: 1)
         // v1 has none of the four rules: each is a missing requirement (v1 mentions "structured or narrative" kinds only)
         #expect(d1.failureModes.filter { ["narrative-over-structured", "unvalidated-metric", "concentration-by-entity", "security-overstatement"].contains($0.category) }
             .allSatisfy { $0.kind == .missingRequirement })
         let top = try #require(d1.recommendations.first)
         let patch = try #require(top.patch, "top recommendation \(top.id) has no patch")
-        let handoff = HandoffWriter.render(HandoffContext(cycle: 1, diagnosis: d1, feedback: feedback, agentModel: HandoffWriter.simulationLabel, agentIsSimulation: true))
+        let handoff = HandoffWriter.render(HandoffContext(cycle: 1, diagnosis: d1, feedback: feedback, agentModel: OfflineExampleModel(seed: 1).label, agentIsSimulation: true))
         #expect(handoff.contains(top.id))
 
         // The demo plays the coding agent: apply exactly the top patch.
@@ -113,7 +117,7 @@ import TestSupport
         #expect(outcomes.filter { $0.recommendationID != top.id }.allSatisfy { $0.status == .pending || $0.status == .regressed })
         // the rule critic no longer reports the fixed mode's category
         let fixedCategories = Set(d1.failureModes.filter { top.failureModeIDs.contains($0.id) }.map(\.category))
-        let ruleFeedback2 = critic.critique(runs: c2.runs, dataRoom: room)
+        let ruleFeedback2 = critic.critique(runs: c2.runs)
         #expect(Set(ruleFeedback2.map(\.category)).isDisjoint(with: fixedCategories), "\(fixedCategories)")
     }
 }

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelExample
 
 /// Runs the offline analyst over questions `qs` with a seeded HALO tracer and a stepping clock; returns the
 /// JSONL of all runs and the results.
@@ -99,10 +100,10 @@ struct HALOTracerTests {
 
     /// Peer check against HALO's own parser (venv made by `Tests/scripts/halo-venv.sh`; skipped, with the reason,
     /// when PyPI cannot be reached).
-    @Test(.enabled(if: HALOPeer.available, "HALO venv unavailable (no PyPI); see Tests/scripts/halo-venv.sh"))
+    @Test(.enabled(if: (HALOVenv.folder != nil), "HALO venv unavailable (no PyPI); see Tests/scripts/halo-venv.sh"))
     func haloIndexesTheTraces() throws {
-        let venv = HALOPeer.venv!.appendingPathComponent("bin/python")
-        let script = TraceFixtures.url("tools/halo_index_check.py")
+        let venv = HALOVenv.python!
+        let script = HALOVenv.indexCheckScript
         let (data, results) = tracedRuns([1, 2, 3, 4, 5], seed: 4)
         let file = TestPaths.scratch("halo").appendingPathComponent("traces.jsonl")
         try data.write(to: file)

@@ -2,19 +2,19 @@ import Foundation
 import Testing
 
 @testable import Flywheel
+@testable import FlywheelExample
 
-@Suite struct RuleCriticTests {
-    static let room = DataRoom(
+/// The rule critic driven by the example's rules file (Resources/example/rules.yaml).
+@Suite struct ExampleRuleCriticTests {
+    static let room = SourceFolder(
         files: [
             "financials/arr_by_month.csv": "month,arr_usd\n2026-08,46350000\n2026-09,46900000\n",
             "board_deck.md": "# Board deck\nARR $52.0M. SOC 2 complete. No customer above 15 %.\n",
             "security/security_overview.md": "SOC 2 Type I report issued 2026-03; Type II observation window ends 2026-12.\n",
             "customers/customers.csv": "customer_id,legal_entity,parent_account\n1,Helix Labs,Helix Group\n",
-        ],
-        kinds: [
-            "financials/arr_by_month.csv": "structured", "board_deck.md": "narrative", "security/security_overview.md": "narrative",
-            "customers/customers.csv": "structured",
-        ])
+        ], name: "dataroom")
+
+    static let rules = try! ProjectRules.parse(ExampleScaffold.text("rules.yaml"), file: "rules.yaml")
 
     static func goodFiles() -> [String: String] {
         [
@@ -27,12 +27,12 @@ import Testing
         ]
     }
 
-    static let critic = RuleCritic(createdAt: "2026-09-30T12:00:00Z")
+    static let critic = RuleCritic(rules: rules, sources: room, createdAt: "2026-09-30T12:00:00Z")
 
     static func run(_ change: (inout [String: String]) -> Void) -> [FeedbackRecord] {
         var files = goodFiles()
         change(&files)
-        return critic.critique(run: RunArtifacts(traceID: "t1", files: files), dataRoom: room)
+        return critic.critique(run: RunArtifacts(traceID: "t1", files: files))
     }
 
     @Test func cleanRunHasNoFindings() {
@@ -50,7 +50,7 @@ import Testing
     @Test func quoteNotInFile() {
         let f = Self.run { $0["citations.json"] = #"[{"claim":"ARR","path":"board_deck.md","quote":"ARR of $60M"}]"# }
         #expect(f.map(\.category) == ["citation-invalid"])
-        #expect(f[0].observation.contains("quotes do not appear"))
+        #expect(f[0].observation.contains("do not appear"))
         // whitespace and case differences are not a mismatch
         #expect(Self.run { $0["citations.json"] = #"[{"claim":"x","path":"board_deck.md","quote":"soc 2   COMPLETE."}]"# }.isEmpty)
     }
@@ -69,8 +69,8 @@ import Testing
         #expect(f.map(\.category).sorted() == ["artifact-malformed", "artifact-malformed"])
         let shape = Self.run { $0["risk_register.json"] = #"[{"risk":"x","severity":"high","evidence":"board_deck.md"}]"# }
         #expect(shape.map(\.category) == ["artifact-malformed"])
-        let kind = Self.run { $0["evidence_table.csv"] = "claim,source_path,source_kind\nARR,board_deck.md,structured\n" }
-        #expect(kind.first?.evidence.contains("manifest says narrative") == true)
+        let path = Self.run { $0["evidence_table.csv"] = "claim,source_path,source_kind\nARR,board_2026.md,structured\n" }
+        #expect(path.map(\.category) == ["citation-invalid"])
     }
 
     @Test func narrativeFigureQuoted() {
@@ -84,17 +84,21 @@ import Testing
         // The same figure reported as a narrative claim beside the structured truth is fine (goodFiles does that).
     }
 
-    @Test func ruleTableIsDataDriven() {
+    @Test func ruleTableIsDataDriven() throws {
         let custom = RuleCritic(
-            rules: [NarrativeConflictRule(
-                id: "headcount", category: "narrative-over-structured", severity: .low, pattern: #"\b250 employees"#,
-                structuredTruth: "212", truthSource: "hr/org_chart.md", truthPattern: "212", narrativeSources: ["overview.md"],
-                observation: "Headcount from narrative.", requiredObservations: ["212"], prohibitedClaims: [])],
+            rules: try ProjectRules.parse("""
+                critic:
+                  - id: headcount
+                    category: narrative-over-structured
+                    severity: low
+                    when: {matches: '\\b250 employees', lacks: '212'}
+                    observation: Headcount from narrative.
+                """, file: "custom.yaml"),
             createdAt: "2026-09-30T12:00:00Z")
         var files = Self.goodFiles()
-        files["summary_answer.md"] = "Lumora has 250 employees and ARR $52.0M."
-        let f = custom.critique(run: RunArtifacts(traceID: "t", files: files), dataRoom: Self.room)
-        #expect(f.map(\.severity) == [.low])  // only the custom rule, not the default ARR rule
+        files["final_answer.md"] = "Lumora has 250 employees and ARR $52.0M."
+        let f = custom.critique(run: RunArtifacts(traceID: "t", files: files))
+        #expect(f.map(\.severity) == [.low])  // only the custom rule, not the example's ARR rule
     }
 
     @Test func prohibitedClaimsFromEarlierFeedback() {
@@ -103,7 +107,7 @@ import Testing
             observation: "Use parent accounts.", prohibitedClaims: ["largest customer is only 12%"], createdAt: "2026-09-01T00:00:00Z")
         var files = Self.goodFiles()
         files["investment_memo.md"] = "Concentration is low: the largest customer is only 12% of ARR (31% by parent is ignored)."
-        let f = Self.critic.critique(run: RunArtifacts(traceID: "t2", files: files), dataRoom: Self.room, earlierFeedback: [earlier])
+        let f = Self.critic.critique(run: RunArtifacts(traceID: "t2", files: files), earlierFeedback: [earlier])
         #expect(f.count == 1)
         #expect(f[0].category == "concentration")
         #expect(f[0].prohibitedClaims == ["largest customer is only 12%"])

@@ -1,0 +1,103 @@
+import Flywheel
+import Foundation
+
+/// The embedded example as a plugin of the loop: its analyst agent (`agent: diligence-analyst` in loop.yaml, with
+/// `agent_settings.dataroom`) and its offline model (`offline-example`, a labelled simulation that only plays the
+/// analyst). The command line adds these to every loop; the core knows nothing of them.
+public enum ExamplePlugin {
+    /// The name of the example's agent in loop.yaml.
+    public static let agentName = "diligence-analyst"
+    /// The name of the example's offline model.
+    public static let modelName = "offline-example"
+
+    /// The plugins to pass to `LoopContext`.
+    public static var plugins: LoopPlugins {
+        LoopPlugins(
+            agents: [AnalystBuiltInAgent()], models: [modelName: { seed in OfflineExampleModel(seed: seed) }],
+            agentOnlyModels: [modelName])
+    }
+}
+
+/// The analyst agent, run in-process over the cycle's harness (from the history) and the data room.
+struct AnalystBuiltInAgent: BuiltInAgent {
+    var name: String { ExamplePlugin.agentName }
+
+    func run(_ run: BuiltInAgentRun, progress: @escaping (Int, Int, String) -> Void) throws -> BuiltInAgentResult {
+        let ctx = run.context
+        let options = run.options
+        // The harness is the cycle's (from git), not whatever the working folder holds now.
+        let harnessDir = run.scratch.appendingPathComponent("harness")
+        for (path, text) in run.harness {
+            let url = harnessDir.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: url)
+        }
+        let harness: Harness
+        do { harness = try Harness.load(from: harnessDir) } catch {
+            throw StageError("run", "the harness of cycle \(run.cycle) (harness/ in the history): \(error)")
+        }
+        let modelName = ctx.modelName(for: .agent, override: options.model) ?? harness.modelName
+        let resolved: (any ChatModel)?
+        do {
+            resolved = try ctx.model(for: .agent, override: modelName, cassette: options.cassette, cassetteMode: options.cassetteMode, seed: run.seed)
+        } catch let error as ConfigError {
+            // Name where the model name came from: --model, loop.yaml's models.agent, or the harness's model.yaml.
+            if options.model != nil { throw ConfigError(file: "--model", line: nil, field: nil, reason: error.reason) }
+            if ctx.modelName(for: .agent) == nil {
+                throw ConfigError(file: "harness/model.yaml", line: nil, field: "model", reason: error.reason)
+            }
+            throw error
+        }
+        guard let model = resolved else {
+            throw StageError("run", "no agent model: set models.agent in loop.yaml or pass --model")
+        }
+        // The requests name the model that was chosen (--model or models.agent), not the harness's default.
+        var agentHarness = harness
+        agentHarness.modelName = modelName
+        // A cassette replay serves the recorded responses: the spans carry the recorded model's label, so a replay is
+        // byte-identical to the recorded run; cycle.json and the commit still say it was a replay (`label`).
+        var spanModel: any ChatModel = model
+        if options.cassette != nil, let base = try? ctx.model(for: .agent, override: modelName, seed: run.seed) {
+            spanModel = RelabelledModel(base: model, label: base.label)
+        }
+        let dataroomPath = ctx.config.agentSettings?["dataroom"] ?? "dataroom"
+        let dataroom = ctx.workspace.url(dataroomPath)
+        guard FileManager.default.fileExists(atPath: dataroom.path) else {
+            throw ConfigError(file: "loop.yaml", line: nil, field: "agent_settings.dataroom", reason: "no such folder: \(dataroomPath)")
+        }
+        let agent = AnalystAgent(harness: agentHarness, dataRoom: dataroom, model: spanModel, seed: run.seed)
+        // SOURCE_DATE_EPOCH makes span times reproducible (a replayed cassette then gives byte-identical traces).
+        let clock: any AgentClock = ctx.environment["SOURCE_DATE_EPOCH"].flatMap(Double.init)
+            .map { SteppingAgentClock(start: Date(timeIntervalSince1970: $0)) } ?? SystemAgentClock()
+        let batch = agent.runBatch(
+            tasks: run.tasks, traceIDs: run.traceIDs, seed: run.seed, outputsRoot: run.outputsRoot, projectID: ctx.config.project,
+            serviceName: "flywheel-agent", clock: clock
+        ) { done, total, task in progress(done, total, task.question) }
+        let tokens = batch.runs.reduce(0) { $0 + $1.usage.totalTokens }
+        // The model's own cost estimates (nil when no call priced itself, e.g. the offline model).
+        let costs = batch.runs.flatMap(\.events).compactMap { event -> Double? in
+            if case .llmCall(_, let response?, _, _, _) = event { return response.costUSD }
+            return nil
+        }
+        if let failure = batch.runs.first(where: { $0.finalAnswer == nil && $0.events.isEmpty }) {
+            throw StageError("run", "the agent produced nothing for \"\(failure.question)\"")
+        }
+        // A run the model failed (after its retries), or a cassette miss, measures the endpoint, not the harness:
+        // nothing is committed, and the message says which task and why.
+        if let failure = batch.runs.first(where: { $0.outcome.stopReason == .modelError }) {
+            throw StageError("run", "the agent's model \(model.id) failed on \"\(failure.question)\" (nothing committed): \(failure.outcome.error ?? "unknown error")")
+        }
+        return BuiltInAgentResult(
+            traces: batch.traces, modelLabel: model.label, simulation: model.isSimulation, tokens: tokens,
+            costUSD: costs.isEmpty ? nil : costs.reduce(0, +))
+    }
+}
+
+/// A model that answers as `base` but shows another label (the recorded model's, during a cassette replay).
+struct RelabelledModel: ChatModel {
+    let base: any ChatModel
+    let label: String
+    var id: String { base.id }
+    var isSimulation: Bool { base.isSimulation }
+    func complete(_ request: ChatRequest) throws -> ChatResponse { try base.complete(request) }
+}
