@@ -79,7 +79,8 @@ let package = Package(
             name: "FlywheelExampleTests",
             dependencies: ["FlywheelExample", "Flywheel", "GitStore", "TestSupport"]),
         .testTarget(
-            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "FlywheelExample", "GitStore", "TestSupport"]),
+            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "FlywheelExample", "GitStore", "TestSupport"],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

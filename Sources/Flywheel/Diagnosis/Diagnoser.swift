@@ -39,7 +39,7 @@ public enum Diagnoser {
         let offered = offeredTools(input)
         detectToolProblems(traces, offered: offered, into: &builder)
         detectLoops(traces, into: &builder)
-        detectRefusals(traces, finalAnswers: finalAnswers, into: &builder)
+        detectRefusals(traces, finalAnswers: finalAnswers, expectedDeclines: input.expectedDeclines, into: &builder)
         detectMaxTurns(traces, into: &builder)
         detectMissingArtifacts(traces, input: input, into: &builder)
         addFeedback(input.feedback, topics: input.topics, into: &builder)
@@ -178,18 +178,22 @@ public enum Diagnoser {
         return nil
     }
 
-    static func detectRefusals(_ traces: [(id: String, spans: [Span])], finalAnswers: [String: String], into b: inout Builder) {
+    static func detectRefusals(
+        _ traces: [(id: String, spans: [Span])], finalAnswers: [String: String], expectedDeclines: [String] = [], into b: inout Builder
+    ) {
+        let declines = expectedDeclines.compactMap { try? NSRegularExpression(pattern: $0, options: [.caseInsensitive]) }
+        func expected(_ text: String) -> Bool { declines.contains { $0.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil } }
         for (traceID, spans) in traces {
             let answer: (text: String, spanID: String?)?
             if let given = finalAnswers[traceID] { answer = (given, nil) } else { answer = finalAnswer(spans).map { ($0.text, $0.spanID) } }
             guard let answer else { continue }
             let head = String(answer.text.prefix(600))
-            guard let m = refusalPattern.firstMatch(in: head, range: NSRange(head.startIndex..., in: head)) else { continue }
+            guard !expected(answer.text), let m = refusalPattern.firstMatch(in: head, range: NSRange(head.startIndex..., in: head)) else { continue }
             b.add(FailureCatalog.refusal, traceID: traceID, spanID: answer.spanID, note: "final answer refuses: \"\(RuleCritic.excerpt(head, around: m.range, radius: 50))\"")
         }
         for (traceID, text) in finalAnswers.sorted(by: { byteOrder($0.key, $1.key) }) where !traces.contains(where: { $0.id == traceID }) {
             let head = String(text.prefix(600))
-            if let m = refusalPattern.firstMatch(in: head, range: NSRange(head.startIndex..., in: head)) {
+            if !expected(text), let m = refusalPattern.firstMatch(in: head, range: NSRange(head.startIndex..., in: head)) {
                 b.add(FailureCatalog.refusal, traceID: traceID, spanID: nil, note: "final answer refuses: \"\(RuleCritic.excerpt(head, around: m.range, radius: 50))\"")
             }
         }

@@ -149,6 +149,8 @@ public struct DiagnosisInput: Sendable {
     public var requiredArtifacts: [String]
     /// The project's own topics (from its rules file), matched before a category becomes a topic of its own.
     public var topics: [FailureTopic]
+    /// Patterns of answers that decline by the project's rules (never refusals).
+    public var expectedDeclines: [String]
     /// Tools the agent was offered; when nil: the union of `agent.tools` span attributes and the enabled tools of
     /// `harness/tools.yaml`.
     public var offeredTools: Set<String>?
@@ -156,9 +158,10 @@ public struct DiagnosisInput: Sendable {
     public init(
         spans: [Span], feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
         artifacts: [String: Set<String>] = [:], requiredArtifacts: [String] = [],
-        topics: [FailureTopic] = [], offeredTools: Set<String>? = nil
+        topics: [FailureTopic] = [], expectedDeclines: [String] = [], offeredTools: Set<String>? = nil
     ) {
         self.topics = topics
+        self.expectedDeclines = expectedDeclines
         self.spans = spans
         self.feedback = feedback
         self.results = results

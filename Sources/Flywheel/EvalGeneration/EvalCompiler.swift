@@ -57,10 +57,10 @@ public struct EvalCompiler: Sendable {
         let metadata: [String: JSONValue] = [
             "id": .string(id), "feedback_id": .string(record.feedbackID), "trace_id": .string(record.traceID),
             "cycle": .int(Int64(cycle)), "category": .string(record.category), "severity": .string(record.severity.rawValue),
-            "source": .string(record.source.rawValue), "kind": .string(kind),
+            "source": .string(record.source.rawValue), "kind": .string(record.verdict == .good ? "regression-\(kind)" : kind),
         ]
         return .object([
-            "description": .string("[\(record.category)] \(RuleCritic.clip(record.observation, 100))"),
+            "description": .string((record.verdict == .good ? "[keep: \(record.category)] " : "[\(record.category)] ") + RuleCritic.clip(record.observation, 100)),
             "vars": .object(vars), "assert": .array(assertions), "metadata": .object(metadata),
         ])
     }
@@ -88,8 +88,16 @@ public struct EvalCompiler: Sendable {
         return out
     }
 
-    /// The `llm-rubric` assertion of a record.
+    /// The `llm-rubric` assertion of a record. A `good` verdict becomes a regression check: the answer keeps what
+    /// the reviewer praised.
     public static func rubric(_ record: FeedbackRecord) -> JSONValue {
+        if record.verdict == .good {
+            var text = "Reviewer praised this behaviour (\(record.category)); the answer must keep it: \(record.observation)"
+            if !record.requiredObservations.isEmpty { text += "\nThe answer states: " + record.requiredObservations.joined(separator: "; ") }
+            if !record.prohibitedClaims.isEmpty { text += "\nThe answer does not claim: " + record.prohibitedClaims.joined(separator: "; ") }
+            text += "\nPass only if the answer still shows the praised behaviour."
+            return ["type": "llm-rubric", "value": .string(text)]
+        }
         var text = "Reviewer finding to check (\(record.category), \(record.severity.rawValue)): \(record.observation)"
         if !record.requiredObservations.isEmpty {
             text += "\nA correct answer states: " + record.requiredObservations.joined(separator: "; ")

@@ -142,6 +142,8 @@ public struct EvalRunResult: Sendable {
 
 /// Grades a suite against outputs: a test's `providerOutput`, else the caller's lookup, else (for `echo`) the rendered prompt.
 public struct EvalRunner: Sendable {
+    /// How the error of a row without any output begins.
+    public static let noOutputPrefix = "No output recorded for this row"
     /// The assertion engine (judge, script runner).
     public let engine: EvalAssertionEngine
 
@@ -243,7 +245,7 @@ public struct EvalRunner: Sendable {
         } else if provider.id == "echo" {
             output = EvalOutput(output: .string(promptText), latencyMs: 0)
         } else {
-            row.error = "No output recorded for this row (provider \(provider.id) is not run by the grader)"
+            row.error = Self.noOutputPrefix + " (provider \(provider.id) is not run by the grader)"
             return row
         }
         row.response = output

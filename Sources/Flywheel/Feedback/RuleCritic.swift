@@ -94,9 +94,11 @@ public struct RuleCritic: Sendable {
             let evidence = [hit, rule.evidence.map { "\($0)" }, "[rule \(rule.id)]"].compactMap { $0 }.joined(separator: " ")
             add(rule.category, rule.severity, rule.observation, evidence, required: rule.requiredObservations, prohibited: rule.prohibitedClaims)
         }
-        // 5. Prohibited claims from earlier feedback.
+        // 5. Prohibited claims from earlier feedback (unless a rule above already reported that category on this run).
         var seenClaims = Set<String>()
-        for record in earlierFeedback.sorted(by: { byteOrder($0.feedbackID, $1.feedbackID) }) where record.verdict != .good {
+        let reported = Set(findings.map(\.category))
+        for record in earlierFeedback.sorted(by: { byteOrder($0.feedbackID, $1.feedbackID) })
+        where record.verdict != .good && record.traceID != run.traceID && !reported.contains(record.category) {
             for claim in record.prohibitedClaims {
                 let key = normalizedForQuote(claim)
                 guard !key.isEmpty, !seenClaims.contains(key) else { continue }

@@ -13,7 +13,7 @@ public enum AnalysisStages {
         let input = DiagnosisInput(
             spans: try data.spans(), feedback: data.feedback, results: try data.resultRows(), harness: harness,
             artifacts: data.outputs.mapValues { Set($0.keys) }, requiredArtifacts: data.rules.requiredArtifacts,
-            topics: data.rules.failureTopics)
+            topics: data.rules.failureTopics, expectedDeclines: data.rules.expectedDeclines)
         var diagnosis = Diagnoser.diagnose(
             input, cycle: number, finalAnswers: data.outputs.compactMapValues { $0[data.rules.answerFile] ?? $0[RunFiles.finalAnswer] })
         if let model = try ctx.model(for: .diagnosis) {

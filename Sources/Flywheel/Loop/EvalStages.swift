@@ -22,6 +22,9 @@ public struct GateReport: Sendable {
     public var commit: String?
     /// Why nothing was committed (standalone, or a closed cycle), when so.
     public var note: String?
+    /// Cases of the suite whose task has no run in this cycle (an import-only cycle, a smaller task set): "not run",
+    /// neither failed nor passed, left out of the pass rate and of every comparison.
+    public var notRun: [String] = []
 }
 
 /// Eval generation (feedback → Promptfoo tests, a ratchet) and the gate.
@@ -74,7 +77,9 @@ public enum EvalStages {
         var rejected: [String] = []
         if !data.feedback.isEmpty, let model = try ctx.model(for: .evalGeneration) {
             do {
-                let result = try EvalProposer(model: model, modelName: model.id, cycle: cycle.number).propose(data.feedback, questions: questions)
+                let brief = ProjectBrief(config: ctx.config, harness: data.harnessFiles, rules: data.rules)
+                let result = try EvalProposer(model: model, modelName: model.id, cycle: cycle.number, brief: brief)
+                    .propose(data.feedback, questions: questions)
                 candidates += result.tests
                 proposed = result.tests.count
                 rejected = result.rejected.map { "\($0)" }
@@ -204,18 +209,37 @@ public enum EvalStages {
         let judge = try ctx.model(for: .judge)
         let runner = EvalRunner(engine: EvalAssertionEngine(judge: judge))
         let outputs = try data.map { try CycleOutputs($0) }
-        let run = runner.grade(suite: suite) { key in outputs?.output(for: key) }
+        var run = runner.grade(suite: suite) { key in outputs?.output(for: key) }
+        // In a cycle, a case whose task did not run here is "not run": no row, so it neither fails nor flips.
+        var notRun: [String] = []
+        if data != nil {
+            let (kept, dropped) = run.rows.reduce(into: ([EvalRow](), [EvalRow]())) { acc, row in
+                if row.response == nil, row.error?.hasPrefix(EvalRunner.noOutputPrefix) == true { acc.1.append(row) } else { acc.0.append(row) }
+            }
+            if !dropped.isEmpty {
+                notRun = dropped.map(\.testId)
+                run.rows = kept
+                run.summary = EvalSummary(rows: kept, durationMs: run.summary.durationMs)
+            }
+        }
         let percent = (options.minPassRate ?? ctx.workspace.config?.gate.minPassRate).map { $0 * 100 }
-        let decision = EvalGate.decide(run.summary, suiteEnv: suite.env, environment: ctx.environment, loopThreshold: percent)
+        var decision = EvalGate.decide(run.summary, suiteEnv: suite.env, environment: ctx.environment, loopThreshold: percent)
+        if run.rows.isEmpty, !notRun.isEmpty {
+            // Nothing could be graded (e.g. a cycle that only imported traces): the gate cannot vouch for anything.
+            decision.exitCode = decision.exitCode == 0 ? 100 : decision.exitCode
+            decision.message = "No case ran in this cycle (\(notRun.count) not run: their tasks have no run here); nothing to gate"
+        }
         let results = EvalResultsJSON.write(run, suite: suite, options: .init(createdAt: ctx.now(), cycle: data?.cycle.number))
         let junit = EvalJUnit.write(run, name: suite.description ?? "flywheel gate")
         var report = GateReport(run: run, decision: decision, resultsJSON: results, junitXML: junit, cycle: data?.cycle.number)
+        report.notRun = notRun
         guard let data else { report.note = "standalone: nothing committed"; return report }
         guard data.cycle.status == .open else {
             report.note = "cycle \(data.cycle.number) is closed: results not committed"
             return report
         }
-        let scores = figures(run, decision: decision, minPassRate: percent.map { $0 / 100 })
+        var scores = figures(run, decision: decision, minPassRate: percent.map { $0 / 100 })
+        if run.rows.isEmpty { scores.passRate = nil }
         let (_, commit) = try ctx.history.commitToOpenCycle(
             .results, files: [Layout.CycleFile.results: Data(results.utf8)], body: decision.message
         ) { c in
@@ -231,6 +255,7 @@ public enum EvalStages {
             c.scores.metrics = scores.metrics
             c.scores.failuresByCategory = scores.failuresByCategory
             c.scores.suiteSize = suite.tests.count
+            c.scores.notRun = notRun.isEmpty ? nil : notRun.count
         }
         report.commit = commit?.hex
         return report

@@ -61,10 +61,14 @@ struct EvalsCommand: ParsableCommand {
                     "errors": .int(Int64(s.errors)), "skipped": .int(Int64(s.skipped)), "total": .int(Int64(s.total)),
                     "gate_passed": .bool(report.decision.exitCode == 0), "threshold": .double(report.decision.threshold / 100),
                     "cycle": report.cycle.map { .int(Int64($0)) } ?? .null, "commit": report.commit.map { .string($0) } ?? .null,
+                    "not_run": .array(report.notRun.map { .string($0) }),
                 ])
             } else {
                 print(EvalSummaryTable.render(report.run))
                 print(report.decision.message)
+                if !report.notRun.isEmpty {
+                    print("\(report.notRun.count) case(s) not run: their task has no run in this cycle (not in the pass rate).")
+                }
                 if let note = report.note { print("(\(note))") }
             }
             if report.decision.exitCode != 0 { throw ExitCode(report.decision.exitCode) }
