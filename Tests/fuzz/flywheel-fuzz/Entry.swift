@@ -3,10 +3,25 @@ import Foundation
 #if FLYWHEEL_LIBFUZZER
 /// libFuzzer entry (`Tests/fuzz/run.sh --libfuzzer`): the target comes from `FLYWHEEL_FUZZ_TARGET`.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOne(_ bytes: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+public func fuzzOne(_ bytes: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let target = ProcessInfo.processInfo.environment["FLYWHEEL_FUZZ_TARGET"] ?? "trace-line"
-    FuzzTargets.run(target, Data(bytes: bytes, count: size))
+    FuzzTargets.run(target, bytes.map { Data(bytes: $0, count: size) } ?? Data())
     return 0
+}
+
+/// libFuzzer's driver (SwiftPM links an executable's entry point as `<module>_main`, so libFuzzer's own `main` is not
+/// used: this entry point hands over to the driver).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+@_cdecl("flywheel_fuzz_main")
+public func flywheelFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var vector = argv
+    return LLVMFuzzerRunDriver(&count, &vector, fuzzOne)
 }
 #else
 /// A self-contained mutation fuzzer for builds without libFuzzer:
