@@ -52,6 +52,8 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     public var agentCommand: String?
     /// How the run stage runs tasks (concurrency, time limit).
     public var run: RunSettings?
+    /// What the external agent's stdout is: `halo` (default), `codex-json`, `claude-stream-json`.
+    public var agentFormat: AgentOutputFormat?
     /// Anything else in the file, kept as-is.
     public var site: SiteSettings?
 
@@ -82,7 +84,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case project, description, repository, ref, harness, tasks, rules, instructions, agent
         case agentSettings = "agent_settings", feedback, models, gate, redact
-        case agentCommand = "agent_cmd", site, run
+        case agentCommand = "agent_cmd", site, run, agentFormat = "agent_format"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -106,6 +108,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
         gate = try c.decodeIfPresent(Gate.self, forKey: .gate) ?? Gate()
         redact = try c.decodeIfPresent(Redaction.self, forKey: .redact)
         agentCommand = try c.decodeIfPresent(String.self, forKey: .agentCommand)
+        agentFormat = try c.decodeIfPresent(AgentOutputFormat.self, forKey: .agentFormat)
         site = try c.decodeIfPresent(SiteSettings.self, forKey: .site)
         run = try c.decodeIfPresent(RunSettings.self, forKey: .run)
     }
@@ -259,6 +262,11 @@ public struct LoopConfig: Sendable, Codable, Hashable {
 
     /// Parses `loop.yaml` text; errors name the file, the line and the field.
     public static func parse(_ text: String, file: String) throws -> LoopConfig {
+        do {
+            try YAMLLimits.check(text, file: file)
+        } catch let e as YAMLLimits.Exceeded {
+            throw ConfigError(file: file, line: e.line, field: nil, reason: e.reason)
+        }
         do {
             return try YAMLDecoder().decode(LoopConfig.self, from: text)
         } catch {

@@ -209,7 +209,7 @@ public enum HistorySync {
         var incoming: [TaskRecord] = []
         for id in new.order where old.spans[id] == nil || old.spans[id] != new.spans[id] {
             guard let task = new.tasks[id] else { continue }
-            let files = try after.files(under: "\(outputs)/\(id)")
+            let files = try after.files(under: "\(outputs)/\(SafeName.treeName(id))")
             let failed = new.spans[id]?.contains { $0.parentSpanID.isEmpty && $0.attributes[TraceIdentity.failedAttribute] == .bool(true) } ?? false
             incoming.append(TaskRecord(taskID: task, traceID: id, spans: new.spans[id] ?? [], outputs: files, failed: failed))
         }

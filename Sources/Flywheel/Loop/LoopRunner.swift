@@ -72,6 +72,7 @@ public enum LoopRunner {
         step(2)
         // Runs only the tasks the cycle does not hold yet (all of them in a fresh cycle).
         let run = try RunStage.run(ctx, options: options.run, progress: taskProgress)
+        for w in run.warnings { ctx.progress("warning: \(w)") }
         let feedbackDone = resume ? try has(Layout.CycleFile.feedback) : false
         step(3, skipped: feedbackDone)
         if !feedbackDone { _ = try FeedbackStage.critique(ctx, humanFiles: options.feedbackFiles) }

@@ -64,7 +64,7 @@ public enum RunMerge {
         var tasks: [String: String] = [:]
         let folder = Layout.cycleFile(number, Layout.CycleFile.outputs)
         for id in order {
-            guard let data = try snap.file("\(folder)/\(id)/\(RunFiles.task)"), let v = try? JSONValue.parse(String(decoding: data, as: UTF8.self)),
+            guard let data = try snap.file("\(folder)/\(SafeName.treeName(id))/\(RunFiles.task)"), let v = try? JSONValue.parse(String(decoding: data, as: UTF8.self)),
                   let task = v["task_id"]?.stringValue ?? v["question_id"]?.stringValue else {
                 // A run without task.json (e.g. traces imported by hand) is named by its root span's task attribute.
                 if let task = spans[id]?.first(where: { $0.parentSpanID.isEmpty })?.attributes[TraceIdentity.taskAttribute]?.stringValue {
@@ -99,13 +99,13 @@ public enum RunMerge {
                     order.removeAll { $0 == old }
                     spans[old] = nil
                     tasks[old] = nil
-                    extra.remove("\(outputsFolder)/\(old)")
+                    extra.remove("\(outputsFolder)/\(SafeName.treeName(old))")
                 }
             }
             order.append(record.traceID)
             spans[record.traceID] = record.spans
             tasks[record.traceID] = record.taskID
-            for (path, data) in record.outputs { files["\(Layout.CycleFile.outputs)/\(record.traceID)/\(path)"] = data }
+            for (path, data) in record.outputs { files["\(Layout.CycleFile.outputs)/\(SafeName.treeName(record.traceID))/\(path)"] = data }
             added.append(record.taskID)
         }
         // Task-set order, so the file is the same whoever ran which task first.
@@ -116,7 +116,7 @@ public enum RunMerge {
             return pa != pb ? pa < pb : before[a]! < before[b]!
         }
         // A replaced run's folder is removed only when the new run does not write the same folder.
-        for id in order { extra.removals.remove("\(outputsFolder)/\(id)") }
+        for id in order { extra.removals.remove("\(outputsFolder)/\(SafeName.treeName(id))") }
         let all = order.flatMap { spans[$0] ?? [] }
         let data = SpanWriter.data(all)
         files[Layout.CycleFile.traces] = data
@@ -128,7 +128,7 @@ public enum RunMerge {
         return Merged(
             files: files, extra: extra, added: added, skipped: skipped, traceIDs: order, taskIDs: order.compactMap { tasks[$0] },
             spans: store.traces.reduce(0) { $0 + $1.spanCount }, toolErrors: store.traces.reduce(0) { $0 + $1.toolErrorSpanCount },
-            tokens: Int(store.traces.reduce(Int64(0)) { $0 + $1.inputTokens + $1.outputTokens }),
+            tokens: Int(store.traces.reduce(Int64(0)) { TraceLimits.adding($0, $1.inputTokens, $1.outputTokens) }),
             meanLatencyMs: durations.isEmpty ? nil : durations.reduce(0, +) / Double(durations.count),
             failedTasks: failed.compactMap { tasks[$0] })
     }

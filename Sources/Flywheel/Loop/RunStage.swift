@@ -24,10 +24,14 @@ public struct RunOptions: Sendable {
     public var rerun: Bool
     /// Run only this slice of the selected tasks.
     public var shard: Shard?
+    /// What the external agent's stdout is (default: loop.yaml `agent_format`, else `halo`).
+    public var agentFormat: AgentOutputFormat?
 
     public init(tasks: Int? = nil, model: String? = nil, seed: UInt64? = nil, agentCommand: String? = nil,
                 cassette: URL? = nil, cassetteMode: CassetteModel.Mode = .replayOrRecord, noRedact: Bool = false,
-                concurrency: Int? = nil, taskTimeout: Double? = nil, rerun: Bool = false, shard: Shard? = nil) {
+                concurrency: Int? = nil, taskTimeout: Double? = nil, rerun: Bool = false, shard: Shard? = nil,
+                agentFormat: AgentOutputFormat? = nil) {
+        self.agentFormat = agentFormat
         self.tasks = tasks
         self.model = model
         self.seed = seed
@@ -98,10 +102,12 @@ public struct RunReport: Sendable, Codable {
     public var meanLatencyMs: Double?
     public var redactions: [String: Int]
     public var commit: String?
+    /// Output files refused or renamed (links, special files, names git refuses), one line each.
+    public var warnings: [String] = []
 
     enum CodingKeys: String, CodingKey {
         case cycle, model, simulation, traceIDs = "trace_ids", ran, skipped, failed, cycleTraces = "cycle_traces", spans
-        case toolErrors = "tool_errors", tokens, costUSD = "cost_usd", meanLatencyMs = "mean_latency_ms", redactions, commit
+        case toolErrors = "tool_errors", tokens, costUSD = "cost_usd", meanLatencyMs = "mean_latency_ms", redactions, commit, warnings
     }
 }
 
@@ -145,8 +151,12 @@ public enum RunStage {
                     command: command, timeout: options.taskTimeout ?? ctx.config.run?.taskTimeout ?? 600,
                     workingDirectory: ctx.workspace.folder, environment: ctx.environment)
                 let failure = FailureTrace(project: ctx.config.project, agentName: "ExternalAgent", epoch: epoch)
+                // Event-stream agents (--agent-format): Flywheel writes the trace from their stdout (AgentStreams/).
+                let stream = TaskRunner.StreamFormat(
+                    format: options.agentFormat ?? ctx.config.agentFormat ?? .halo, project: ctx.config.project,
+                    model: options.model.map { $0.hasPrefix("openai:") ? String($0.dropFirst(7)) : $0 })
                 runs = try TaskRunner.perform(count: tasks.count, concurrency: concurrency, label: label, progress: progress) { i in
-                    try TaskRunner.external(runner, task: tasks[i], index: i, traceID: traceIDs[i], scratch: scratch, failure: failure)
+                    try TaskRunner.external(runner, stream: stream, task: tasks[i], index: i, traceID: traceIDs[i], scratch: scratch, failure: failure)
                 }
             }
         } else {
@@ -172,6 +182,7 @@ public enum RunStage {
         // In task order: one trace per task, its root span naming the task; secrets redacted before anything reaches git.
         let redactor: Redactor? = options.noRedact ? nil : try ctx.redactor()
         var redactions: [String: Int] = [:]
+        var warnings: [String] = []
         var records: [TaskRecord] = []
         var failed: [FailedTask] = []
         var taken: [String: String] = [:]  // trace id → task id
@@ -192,14 +203,19 @@ public enum RunStage {
             }
             let meta: JSONValue = ["task_id": .string(run.task.id), "question": .string(run.task.question), "trace_id": .string(run.traceID)]
             run.outputs[RunFiles.task] = Data((meta.canonicalText + "\n").utf8)
+            warnings += run.warnings
             if let redactor {
                 var report = RedactionReport()
                 run.spans = run.spans.map { redactor.redact($0, report: &report) }
-                for (path, bytes) in run.outputs {
-                    if let text = String(data: bytes, encoding: .utf8) { run.outputs[path] = Data(redactor.redact(text, report: &report).utf8) }
-                }
+                // An adopted id holding a secret is filed under its redacted form, as the spans carry it.
+                if run.traceID != expected { run.traceID = redactor.redactID(run.traceID, report: &report) }
+                for (path, bytes) in run.outputs { run.outputs[path] = redactor.redact(bytes: bytes, report: &report) }
                 if let reason = run.failure { run.failure = redactor.redact(reason, report: &report) }
                 for (k, v) in report.counts { redactions[k, default: 0] += v }
+            }
+            let folder = SafeName.treeName(run.traceID)
+            if folder != run.traceID {
+                warnings.append("the agent on \(run.task.id) wrote trace id \"\(PathRules.printable(run.traceID))\", not a name git accepts; its outputs are filed under outputs/\(folder)")
             }
             if let reason = run.failure { failed.append(FailedTask(taskID: run.task.id, traceID: run.traceID, reason: reason)) }
             tokens += run.tokens
@@ -241,6 +257,6 @@ public enum RunStage {
             cycle: cycle.number, model: modelLabel, simulation: simulation, traceIDs: committed.map(\.traceID), ran: records.count,
             skipped: skipped + (merged?.skipped ?? []), failed: failed.filter { added.contains($0.taskID) }, cycleTraces: final.traceIDs.count,
             spans: final.spans, toolErrors: final.toolErrors, tokens: final.tokens > 0 ? final.tokens : tokens, costUSD: cost,
-            meanLatencyMs: final.meanLatencyMs, redactions: redactions, commit: commit?.hex)
+            meanLatencyMs: final.meanLatencyMs, redactions: redactions, commit: commit?.hex, warnings: warnings)
     }
 }

@@ -23,6 +23,8 @@ struct TaskRun: Sendable {
     var failure: String?
     var tokens: Int = 0
     var costUSD: Double?
+    /// Output files refused or renamed while collecting.
+    var warnings: [String] = []
 }
 
 /// Runs a run's tasks, one at a time or several at once, each task's failure recorded as data (a failed trace)
@@ -58,22 +60,38 @@ enum TaskRunner {
 
     /// Runs the external agent on one task. Anything the task does wrong (exit, signal, timeout, no or invalid trace,
     /// several traces) is its failure; only a command that cannot start at all throws.
+    /// What an external agent's stdout is, and what its converted spans name.
+    struct StreamFormat: Sendable {
+        var format: AgentOutputFormat
+        var project: String
+        var model: String?
+    }
+
     static func external(
-        _ runner: ExternalAgentRunner, task: AgentTask, index: Int, traceID expected: String, scratch: URL, failure: FailureTrace
+        _ runner: ExternalAgentRunner, stream: StreamFormat, task: AgentTask, index: Int, traceID expected: String, scratch: URL,
+        failure: FailureTrace
     ) throws -> TaskRun {
         let folder = scratch.appendingPathComponent("task-\(index + 1)")
         let outputDir = folder.appendingPathComponent("outputs")
         let traceFile = folder.appendingPathComponent("trace.jsonl")
         let started = Date()
-        let result: ExternalRunResult
+        var result: ExternalRunResult
+        let feed = AgentStreamFeed(stream.format, traceID: expected, task: task.question, project: stream.project, model: stream.model)
         do {
-            result = try runner.run(task: task.question, taskID: task.id, traceID: expected, outputDirectory: outputDir, traceFile: traceFile)
+            result = try runner.run(
+                task: task.question, taskID: task.id, traceID: expected, outputDirectory: outputDir, traceFile: traceFile,
+                onStdoutLine: feed.map { s -> @Sendable (String, Int64) -> Void in { line, t in s.feed(line, t) } })
         } catch {
             throw StageError("run", "external agent on \(task.id): \(error)")
         }
-        var outputs = try readOutputs(outputDir)
+        if let converted = feed?.finish(exitStatus: result.exitStatus) {
+            result.traceData = SpanWriter.data(converted.spans)
+            result.finalAnswer = converted.finalAnswer
+        }
+        let collected = OutputFolder.collect(outputDir, label: "outputs of \(task.id)")
+        var outputs = collected.files
         if let answer = result.finalAnswer, !answer.isEmpty { outputs[RunFiles.finalAnswer] = Data((answer + "\n").utf8) }
-        var run = TaskRun(index: index, task: task, traceID: expected, spans: [], outputs: outputs)
+        var run = TaskRun(index: index, task: task, traceID: expected, spans: [], outputs: outputs, warnings: collected.warnings)
         var reason: String?
         if result.timedOut {
             reason = "timed out after \(formatSeconds(runner.timeout)) s (its process group was killed)"
@@ -92,8 +110,6 @@ enum TaskRunner {
                 for s in spans where !ids.contains(s.traceID) { ids.append(s.traceID) }
                 if ids.count != 1 {
                     reason = "wrote \(ids.count) traces (\(ids.prefix(3).joined(separator: ", "))); one run is one trace: use $FLYWHEEL_TRACE_ID (\(expected))"
-                } else if let id = ids.first, id != expected, !usableFolderName(id) {
-                    reason = "wrote trace id \"\(id)\", not usable as a folder name; use $FLYWHEEL_TRACE_ID (\(expected))"
                 } else {
                     // An agent whose tracer makes its own trace id is taken at its word (its outputs are filed under it).
                     run.traceID = ids.first ?? expected
@@ -124,8 +140,9 @@ enum TaskRunner {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let started = Date()
         let result = try session.runTask(task, index: index, traceID: traceID, outputDirectory: dir)
-        var run = TaskRun(index: index, task: task, traceID: traceID, spans: [], outputs: try readOutputs(dir),
-                          tokens: result.tokens, costUSD: result.costUSD)
+        let collected = OutputFolder.collect(dir, label: "outputs of \(task.id)")
+        var run = TaskRun(index: index, task: task, traceID: traceID, spans: [], outputs: collected.files,
+                          tokens: result.tokens, costUSD: result.costUSD, warnings: collected.warnings)
         var reason = result.failure
         if reason == nil {
             do {
@@ -148,29 +165,11 @@ enum TaskRunner {
 
     // MARK: - Helpers
 
-    /// The files an agent left in its output folder: relative path → bytes (regular files inside the folder only).
-    static func readOutputs(_ folder: URL) throws -> [String: Data] {
-        var out: [String: Data] = [:]
-        let fm = FileManager.default
-        guard let walker = fm.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey]) else { return out }
-        let base = folder.resolvingSymlinksInPath().path
-        for case let url as URL in walker where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-            let full = url.resolvingSymlinksInPath().path
-            guard full.hasPrefix(base + "/") else { continue }
-            out[String(full.dropFirst(base.count + 1))] = try Data(contentsOf: url)
-        }
-        return out
-    }
-
     /// The last lines of standard error (at most 1,000 characters), for the failed trace's status message.
     static func stderrTail(_ text: String, limit: Int = 1000) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard trimmed.count > limit else { return trimmed }
         return "…" + String(trimmed.suffix(limit))
-    }
-
-    static func usableFolderName(_ id: String) -> Bool {
-        !id.isEmpty && !id.contains("/") && id != "." && id != ".." && id.lowercased() != ".git" && !id.utf8.contains(0)
     }
 
     static func formatSeconds(_ t: TimeInterval) -> String {

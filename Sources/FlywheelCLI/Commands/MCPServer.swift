@@ -27,9 +27,9 @@ struct MCPCommand: AsyncParsableCommand {
             do {
                 let arguments = try MCPValues.json(.object(params.arguments ?? [:]))
                 let text = try tools.call(params.name, arguments: arguments)
-                return .init(content: [.text(text)], isError: false)
+                return .init(content: [.text(text: text, annotations: nil, _meta: nil)], isError: false)
             } catch {
-                return .init(content: [.text("\(error)")], isError: true)
+                return .init(content: [.text(text: "\(error)", annotations: nil, _meta: nil)], isError: true)
             }
         }
         try await server.start(transport: StdioTransport())

@@ -20,6 +20,8 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "The agent's model (overrides loop.yaml).") var model: String?
     @Option(name: .long, help: "The seed (default: derived from the cycle number).") var seed: UInt64?
     @Option(name: .long, help: "Run this external agent command per task instead of the built-in analyst.") var agentCmd: String?
+    @Option(name: .long, help: "What --agent-cmd prints: halo (it writes $FLYWHEEL_TRACE_FILE; default), codex-json (codex exec --json) or claude-stream-json (claude -p --output-format stream-json --verbose).")
+    var agentFormat: String?
     @Option(name: .long, help: "Record model calls into / replay them from this cassette file.") var cassette: String?
     @Option(name: .long, help: "Cassette mode: record, replay, or auto (replay what is there, record the rest).") var cassetteMode: String = "auto"
     @Flag(name: .long, help: "Do not redact secrets from traces and outputs (explicit opt-out).") var noRedact = false
@@ -32,6 +34,9 @@ struct Run: ParsableCommand {
         guard ["record", "replay", "auto"].contains(cassetteMode) else { throw ValidationError("--cassette-mode must be record, replay or auto") }
         if let shard, Shard(shard) == nil { throw ValidationError("--shard must be K/N with 1 ≤ K ≤ N (e.g. 2/4), not \"\(shard)\"") }
         try runFlags.validate()
+        if let agentFormat, AgentOutputFormat(rawValue: agentFormat) == nil {
+            throw ValidationError("--agent-format must be halo, codex-json or claude-stream-json, not \(agentFormat)")
+        }
     }
 
     func run() throws {
@@ -40,9 +45,10 @@ struct Run: ParsableCommand {
         let options = RunOptions(
             tasks: tasks, model: model, seed: seed, agentCommand: agentCmd, cassette: cassette.map { ctx.workspace.url($0) },
             cassetteMode: mode, noRedact: noRedact, concurrency: runFlags.concurrency, taskTimeout: runFlags.taskTimeout,
-            rerun: runFlags.rerun, shard: shard.flatMap(Shard.init))
+            rerun: runFlags.rerun, shard: shard.flatMap(Shard.init), agentFormat: agentFormat.flatMap(AgentOutputFormat.init(rawValue:)))
         let json = output.json
         let report = try RunStage.run(ctx, options: options) { p in if !json { Terminal.runProgress(p) } }
+        for w in report.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         if output.json {
             try Terminal.printJSON(report)
         } else {
