@@ -90,8 +90,16 @@ enum TaskRunner {
         }
         let collected = OutputFolder.collect(outputDir, label: "outputs of \(task.id)")
         var outputs = collected.files
-        if let answer = result.finalAnswer, !answer.isEmpty { outputs[RunFiles.finalAnswer] = Data((answer + "\n").utf8) }
-        var run = TaskRun(index: index, task: task, traceID: expected, spans: [], outputs: outputs, warnings: collected.warnings)
+        var warnings = collected.warnings
+        if let answer = result.finalAnswer, !answer.isEmpty {
+            // Held in memory, never written through what the agent left there (a link is not followed).
+            var info = stat()
+            if lstat(outputDir.appendingPathComponent(RunFiles.finalAnswer).path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK {
+                warnings.append("outputs of \(task.id)/\(RunFiles.finalAnswer): the agent left a symbolic link; replaced by its answer on stdout")
+            }
+            outputs[RunFiles.finalAnswer] = Data((answer + "\n").utf8)
+        }
+        var run = TaskRun(index: index, task: task, traceID: expected, spans: [], outputs: outputs, warnings: warnings)
         var reason: String?
         if result.timedOut {
             reason = "timed out after \(formatSeconds(runner.timeout)) s (its process group was killed)"
