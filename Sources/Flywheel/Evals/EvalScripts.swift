@@ -31,19 +31,31 @@ public protocol EvalScriptRunner: Sendable {
     func run(_ request: EvalScriptRequest) -> EvalScriptResult
 }
 
-/// Runs scripts in `node` / `python3` found on PATH, one process per call, with a time limit.
+/// Runs scripts in `node` / `python3` found on PATH, one process per call, under an `EvalScriptPolicy`: a scrubbed
+/// environment, the policy's working folder, and a time limit that kills the script's whole process tree.
 public struct SubprocessScriptRunner: EvalScriptRunner {
     /// Seconds before a script is killed (an ERROR row).
-    public var timeout: TimeInterval
+    public var timeout: TimeInterval { policy.timeout }
+    /// The environment, working folder and time limit scripts run under.
+    public var policy: EvalScriptPolicy
     /// The `node` found on PATH (nil: javascript is skipped).
     public var nodePath: String?
     /// The `python3` found on PATH (nil: python is skipped).
     public var pythonPath: String?
 
     public init(timeout: TimeInterval = 30, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        self.timeout = timeout
+        self.init(policy: EvalScriptPolicy(timeout: timeout), environment: environment)
+    }
+
+    public init(policy: EvalScriptPolicy, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.policy = policy
         self.nodePath = SubprocessScriptRunner.which("node", environment)
         self.pythonPath = SubprocessScriptRunner.which("python3", environment)
+    }
+
+    /// The runner a policy asks for: scripts on, or a runner that skips every script with the policy's reason.
+    public static func forPolicy(_ policy: EvalScriptPolicy) -> any EvalScriptRunner {
+        policy.allowScripts ? SubprocessScriptRunner(policy: policy) : DisabledScriptRunner(reason: policy.disabledReason)
     }
 
     static func which(_ name: String, _ env: [String: String]) -> String? {
@@ -53,9 +65,6 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
         }
         return nil
     }
-
-    /// A child that exits before reading its input must not kill us with SIGPIPE.
-    static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
     static let nodeHarness = #"""
     let input = '';
@@ -88,6 +97,7 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
 
     /// Runs one script in a new process.
     public func run(_ request: EvalScriptRequest) -> EvalScriptResult {
+        guard policy.allowScripts else { return .unavailable(policy.disabledReason) }
         let exe: String?
         let args: [String]
         switch request.language {
@@ -96,46 +106,15 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
         }
         guard let exe else { return .unavailable("no \(request.language == .javascript ? "node" : "python3") on PATH") }
         let payload = EvalJSON.obj([("body", .string(request.body)), ("output", request.output), ("context", request.context)]).jsonString
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
-        p.standardInput = inPipe
-        p.standardOutput = outPipe
-        p.standardError = errPipe
-        do { try p.run() } catch { return .unavailable("cannot start \(exe): \(error)") }
-        let writer = inPipe.fileHandleForWriting
-        _ = SubprocessScriptRunner.ignoreSIGPIPE
-        DispatchQueue.global().async {
-            try? writer.write(contentsOf: Data(payload.utf8))
-            try? writer.close()
-        }
-        let box = OutputBox()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            box.set(outPipe.fileHandleForReading.readDataToEndOfFile())
-            _ = errPipe.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        if group.wait(timeout: .now() + timeout) == .timedOut {
-            p.terminate()
-            return .timedOut
-        }
-        p.waitUntilExit()
-        let text = String(decoding: box.get(), as: UTF8.self)
+        let r = SandboxedProcess.run(exe, args, stdin: Data(payload.utf8), policy: policy)
+        if let why = r.launchError { return .unavailable(why) }
+        if r.timedOut { return .timedOut }
+        let text = String(decoding: r.stdout, as: UTF8.self)
         guard let line = text.split(separator: "\n").last, let reply = EvalJSONParser.parseOrNil(String(line)) else {
-            return .failure(message: "script produced no result (exit \(p.terminationStatus))", stack: "")
+            return .failure(message: "script produced no result (exit \(r.status))", stack: "")
         }
         if reply["ok"]?.boolValue == true { return .value(reply["value"] ?? .null) }
         return .failure(message: reply["error"]?.stringValue ?? "unknown error", stack: reply["stack"]?.stringValue ?? "")
-    }
-
-    final class OutputBox: @unchecked Sendable {
-        private let lock = NSLock()
-        private var data = Data()
-        func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
-        func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
     }
 }
 

@@ -6,11 +6,24 @@ final class EvalSuiteLoader {
     let lines: [String: Int]
     let base: URL
     var warnings: [EvalSuiteError] = []
+    /// Folders `file://` references may read from (nil: anywhere).
+    let allowedRoots: [URL]?
 
-    init(file: String, lines: [String: Int], base: URL) {
+    init(file: String, lines: [String: Int], base: URL, allowedRoots: [URL]? = nil) {
         self.file = file
         self.lines = lines
         self.base = base
+        self.allowedRoots = allowedRoots
+    }
+
+    /// Whether `url` (symlinks resolved) lies inside one of the allowed roots.
+    func isAllowed(_ url: URL) -> Bool {
+        guard let roots = allowedRoots else { return true }
+        let path = url.standardizedFileURL.resolvingSymlinksInPath().path
+        return roots.contains { root in
+            let r = root.standardizedFileURL.resolvingSymlinksInPath().path
+            return path == r || path.hasPrefix(r.hasSuffix("/") ? r : r + "/")
+        }
     }
 
     static let loadErrorKeys = ["scenarios", "derivedMetrics", "extensions", "nunjucksFilters", "redteam"]
@@ -90,6 +103,9 @@ final class EvalSuiteLoader {
         if rel.isEmpty { throw err(key, "empty file:// path") }
         if rel.contains("*") { throw err(key, "globs in file:// paths are not supported yet (\(ref))") }
         let url = rel.hasPrefix("/") ? URL(fileURLWithPath: rel) : base.appendingPathComponent(rel)
+        guard isAllowed(url) else {
+            throw err(key, "\(ref) is outside the working folder; Flywheel reads such files only when told (--allow-outside-files, or evals.allow_outside_files in loop.yaml)")
+        }
         guard FileManager.default.fileExists(atPath: url.path) else { throw err(key, "file not found: \(ref) (looked for \(url.path))") }
         if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size > Self.maxFileBytes {
             throw err(key, "\(ref) is \(size) bytes, more than the limit of \(Self.maxFileBytes)")
@@ -226,9 +242,9 @@ final class EvalSuiteLoader {
             guard s.hasPrefix("file://") else { throw err("defaultTest", "must be a mapping or file://…") }
             let url = try resolve(s, key: "defaultTest")
             let (d, l) = try loadData(url, key: "defaultTest")
-            return try EvalTestCase(node: d, file: url.path, path: "", lines: l, baseDirectory: url.deletingLastPathComponent())
+            return try EvalTestCase(node: d, file: url.path, path: "", lines: l, baseDirectory: url.deletingLastPathComponent(), allowedRoots: allowedRoots)
         }
-        return try EvalTestCase(node: v, file: file, path: "defaultTest", lines: lines, baseDirectory: base)
+        return try EvalTestCase(node: v, file: file, path: "defaultTest", lines: lines, baseDirectory: base, allowedRoots: allowedRoots)
     }
 
     func tests(_ v: EvalJSON?) throws -> [EvalTestCase] {
@@ -254,7 +270,7 @@ final class EvalSuiteLoader {
                     }
                     for (j, r) in rows.enumerated() {
                         out.append(try EvalTestCase(node: EvalCSVTests.testCase(fromRow: r), file: url.path, path: "row \(j + 2)", lines: ["row \(j + 2)": j + 2],
-                                                    baseDirectory: url.deletingLastPathComponent()))
+                                                    baseDirectory: url.deletingLastPathComponent(), allowedRoots: allowedRoots))
                     }
                     continue
                 }
@@ -262,10 +278,10 @@ final class EvalSuiteLoader {
                 let list = d.arrayValue ?? [d]
                 for (j, node) in list.enumerated() {
                     let p = d.arrayValue == nil ? "" : "[\(j)]"
-                    out.append(try EvalTestCase(node: node, file: url.path, path: p, lines: l, baseDirectory: url.deletingLastPathComponent()))
+                    out.append(try EvalTestCase(node: node, file: url.path, path: p, lines: l, baseDirectory: url.deletingLastPathComponent(), allowedRoots: allowedRoots))
                 }
             } else {
-                out.append(try EvalTestCase(node: t, file: file, path: key, lines: lines, baseDirectory: base))
+                out.append(try EvalTestCase(node: t, file: file, path: key, lines: lines, baseDirectory: base, allowedRoots: allowedRoots))
             }
         }
         return out
@@ -273,8 +289,9 @@ final class EvalSuiteLoader {
 
     // MARK: One test
 
-    static func checkTest(_ node: EvalJSON, file: String, path: String, lines: [String: Int], base: URL) throws -> ([EvalAssertion], EvalObject, [EvalSuiteError]) {
-        let l = EvalSuiteLoader(file: file, lines: lines, base: base)
+    static func checkTest(_ node: EvalJSON, file: String, path: String, lines: [String: Int], base: URL,
+                          allowedRoots: [URL]? = nil) throws -> ([EvalAssertion], EvalObject, [EvalSuiteError]) {
+        let l = EvalSuiteLoader(file: file, lines: lines, base: base, allowedRoots: allowedRoots)
         let (a, v) = try l.checkTest(node, path: path)
         return (a, v, l.warnings)
     }
