@@ -468,9 +468,14 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         if let m = o.metadata { context["metadata"] = .object(m) }
         if let spans = o.traceSpans { context["trace"] = Self.traceJSON(traceId: o.traceId, spans: spans) }
         let isJS = base == "javascript"
-        let req = EvalScriptRequest(language: isJS ? .javascript : .python,
+        var req = EvalScriptRequest(language: isJS ? .javascript : .python,
                                     body: isJS ? EvalScriptBody.javascript(code) : EvalScriptBody.python(code),
                                     output: o.output, context: .object(context))
+        if code.hasPrefix("file://") {
+            // Resolved to an absolute path by the loader.
+            let ref = EvalScriptRequest.fileReference(code)
+            (req.file, req.function, req.body) = (ref.path, ref.function, "")
+        }
         let T = a.threshold
         switch scripts.run(req) {
         case .unavailable(let why): return .skip(why, assertion: a)
@@ -577,13 +582,39 @@ public final class EvalAssertionEngine: @unchecked Sendable {
 extension EvalAssertionEngine {
     /// Grades a test's assertions in list order and aggregates them (§4). Throws `EvalAssertionError` when an
     /// assertion's input is invalid (the row is an ERROR).
-    public func runAssertions(_ assertions: [EvalAssertion], threshold: Double?, output: EvalOutput, context: EvalAssertionContext) throws -> (result: EvalGradingResult, aggregator: EvalAggregator) {
+    public func runAssertions(_ assertions: [EvalAssertion], threshold: Double?, output: EvalOutput, context: EvalAssertionContext,
+                              scoringFunction: String? = nil) throws -> (result: EvalGradingResult, aggregator: EvalAggregator) {
         var agg = EvalAggregator(threshold: threshold)
         for (i, a) in assertions.enumerated() {
             let r = try run(a, output: output, context: context)
             let metric = a.metric.map { EvalTemplate.renderLenient($0, vars: context.vars) }
             agg.add(index: i, result: r, metric: metric, weight: a.weight ?? 1)
         }
-        return (agg.result(), agg)
+        guard let ref = scoringFunction else { return (agg.result(), agg) }
+        // Promptfoo's assertScoringFunction: fn(namedScores, {threshold, tokensUsed, componentResults}) → GradingResult.
+        let plain = agg.result()
+        var unavailable: String?
+        let result = agg.result { named in
+            guard let scripts = self.scripts else { unavailable = "assertScoringFunction needs a script runtime"; return nil }
+            let (path, fn) = EvalScriptRequest.fileReference(ref)
+            var ns = EvalObject()
+            for k in named.keys.sorted() { ns[k] = .number(named[k]!) }
+            let ctx = EvalJSON.obj([("threshold", threshold.map(EvalJSON.number) ?? .null),
+                                    ("tokensUsed", .obj([("total", .int(Int64(plain.tokensUsed?.total ?? 0)))])),
+                                    ("componentResults", .array(plain.componentResults.map { c in
+                                        .obj([("pass", .bool(c.pass)), ("score", .number(c.score)), ("reason", .string(c.reason))]) }))])
+            let req = EvalScriptRequest(language: path.hasSuffix(".py") ? .python : .javascript, body: "", output: .object(ns), context: ctx,
+                                        file: path, function: fn ?? (path.hasSuffix(".py") ? "get_assert" : nil))
+            switch scripts.run(req) {
+            case .value(let v):
+                guard let o = v.objectValue, let r = Self.gradingResult(o) else { return nil }
+                return r
+            case .failure(let m, _): throw EvalAssertionError(m)
+            case .unavailable(let why): unavailable = why; return nil
+            case .timedOut: throw EvalAssertionError("the scoring function timed out")
+            }
+        }
+        if let why = unavailable { agg.markSkipped("assertScoringFunction: \(why)"); return (plain, agg) }
+        return (result, agg)
     }
 }

@@ -12,6 +12,30 @@ public struct EvalScriptRequest: Sendable {
     public var output: EvalJSON
     /// `{prompt, vars, test, logProbs, config, provider:{id,label}, providerResponse, trace?}`.
     public var context: EvalJSON
+    /// A script file to load instead of `body` (absolute path): its function is called as `fn(output, context)`.
+    public var file: String?
+    /// The function of `file` (nil: the module's export for JavaScript, `get_assert` for Python).
+    public var function: String?
+
+    public init(language: Language, body: String, output: EvalJSON, context: EvalJSON, file: String? = nil, function: String? = nil) {
+        self.language = language
+        self.body = body
+        self.output = output
+        self.context = context
+        self.file = file
+        self.function = function
+    }
+
+    /// Splits `file://path[:function]` into the path and the function name (a Windows drive letter is not a function).
+    public static func fileReference(_ ref: String) -> (path: String, function: String?) {
+        var rest = ref.hasPrefix("file://") ? String(ref.dropFirst(7)) : ref
+        if let colon = rest.lastIndex(of: ":"), !rest[rest.index(after: colon)...].contains("/") {
+            let fn = String(rest[rest.index(after: colon)...])
+            rest = String(rest[..<colon])
+            return (rest, fn.isEmpty ? nil : fn)
+        }
+        return (rest, nil)
+    }
 }
 
 /// What the script returned.
@@ -73,7 +97,15 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
     process.stdin.on('end', async () => {
       try {
         const req = JSON.parse(input);
-        const fn = new Function('output', 'context', 'process', req.body);
+        let fn;
+        if (req.file) {
+          let m = req.file.endsWith('.mjs') ? await import(require('url').pathToFileURL(req.file).href) : require(req.file);
+          fn = req.function ? m[req.function] : (typeof m === 'function' ? m : m.default);
+          if (fn && typeof fn !== 'function' && typeof fn.default === 'function') fn = fn.default;
+          if (typeof fn !== 'function') throw new Error(`${req.file} does not export a function${req.function ? ' ' + req.function : ''}`);
+        } else {
+          fn = new Function('output', 'context', 'process', req.body);
+        }
         const v = await fn(req.output, req.context, process);
         const kind = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
         process.stdout.write(JSON.stringify({ ok: true, kind, value: v === undefined ? null : v }));
@@ -87,9 +119,20 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
     import json, sys, traceback
     req = json.loads(sys.stdin.read())
     try:
-        ns = {}
-        exec(req["body"], ns)
-        v = ns["main"](req["output"], req["context"])
+        if req.get("file"):
+            import importlib.util, os
+            sys.path.insert(0, os.path.dirname(req["file"]))
+            spec = importlib.util.spec_from_file_location("flywheel_suite_module", req["file"])
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            name = req.get("function") or "get_assert"
+            if not hasattr(mod, name):
+                raise Exception(f"{req['file']} has no function {name}")
+            v = getattr(mod, name)(req["output"], req["context"])
+        else:
+            ns = {}
+            exec(req["body"], ns)
+            v = ns["main"](req["output"], req["context"])
         print(json.dumps({"ok": True, "kind": type(v).__name__, "value": v}))
     except Exception as e:
         print(json.dumps({"ok": False, "error": str(e), "stack": traceback.format_exc()}))
@@ -105,7 +148,10 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
         case .python: exe = pythonPath; args = ["-c", SubprocessScriptRunner.pythonHarness]
         }
         guard let exe else { return .unavailable("no \(request.language == .javascript ? "node" : "python3") on PATH") }
-        let payload = EvalJSON.obj([("body", .string(request.body)), ("output", request.output), ("context", request.context)]).jsonString
+        var fields: [(String, EvalJSON)] = [("body", .string(request.body)), ("output", request.output), ("context", request.context)]
+        if let f = request.file { fields.append(("file", .string(f))) }
+        if let f = request.function { fields.append(("function", .string(f))) }
+        let payload = EvalJSON.obj(fields).jsonString
         let r = SandboxedProcess.run(exe, args, stdin: Data(payload.utf8), policy: policy)
         if let why = r.launchError { return .unavailable(why) }
         if r.timedOut { return .timedOut }

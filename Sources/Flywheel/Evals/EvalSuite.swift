@@ -67,6 +67,8 @@ public struct EvalTestCase: Sendable, Equatable {
     public var sourceFile: String
     /// Accepted-but-ignored forms in this test (e.g. `not-levenshtein`, which acts as `levenshtein`).
     public private(set) var warnings: [EvalSuiteError] = []
+    /// `file://` references of test keys (`assertScoringFunction`, `options.transformVars`), made absolute at load time.
+    public private(set) var resolvedFiles: [String: String] = [:]
 
     /// The test id: `metadata.id` when it is a string, else `t-` + the first 16 hex digits of the SHA-256 of the
     /// canonical JSON (sorted keys) of `{description, vars, assert}` — stable across runs, key order and reformatting.
@@ -90,7 +92,7 @@ public struct EvalTestCase: Sendable, Equatable {
         self.sourceFile = file
         self.assertions = []
         self.vars = EvalObject()
-        (self.assertions, self.vars, self.warnings) = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines,
+        (self.assertions, self.vars, self.warnings, self.resolvedFiles) = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines,
                                                                                     base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent(),
                                                                                     allowedRoots: allowedRoots)
     }

@@ -6,6 +6,8 @@ final class EvalSuiteLoader {
     let lines: [String: Int]
     let base: URL
     var warnings: [EvalSuiteError] = []
+    /// `file://` references of test keys, made absolute (key → `file:///abs[:fn]`).
+    var resolvedFiles: [String: String] = [:]
     /// Folders `file://` references may read from (nil: anywhere).
     let allowedRoots: [URL]?
 
@@ -210,6 +212,10 @@ final class EvalSuiteLoader {
                         guard let arr = pr.arrayValue, arr.allSatisfy({ $0.stringValue != nil }) else { throw err(k + ".prompts", "must be a list of prompt labels") }
                         ps = arr.compactMap(\.stringValue)
                     }
+                    for key in o.keys where !["id", "label", "config", "prompts", "env", "delay", "transform"].contains(key) {
+                        warnings.append(err(k + ".\(key)", "provider key \"\(key)\" is kept but not used by Flywheel"))
+                    }
+                    if o["delay"] != nil { warnings.append(err(k + ".delay", "provider delay is not applied when grading recorded outputs")) }
                     out.append(EvalProvider(id: s, label: o["label"]?.stringValue, config: o["config"], prompts: ps))
                 } else if o.count == 1, let (id, cfg) = o.pairs.first, let co = cfg.objectValue {
                     out.append(EvalProvider(id: co["id"]?.stringValue ?? id, label: co["label"]?.stringValue, config: co["config"]))
@@ -290,10 +296,10 @@ final class EvalSuiteLoader {
     // MARK: One test
 
     static func checkTest(_ node: EvalJSON, file: String, path: String, lines: [String: Int], base: URL,
-                          allowedRoots: [URL]? = nil) throws -> ([EvalAssertion], EvalObject, [EvalSuiteError]) {
+                          allowedRoots: [URL]? = nil) throws -> ([EvalAssertion], EvalObject, [EvalSuiteError], [String: String]) {
         let l = EvalSuiteLoader(file: file, lines: lines, base: base, allowedRoots: allowedRoots)
         let (a, v) = try l.checkTest(node, path: path)
-        return (a, v, l.warnings)
+        return (a, v, l.warnings, l.resolvedFiles)
     }
 
     func checkTest(_ node: EvalJSON, path: String) throws -> ([EvalAssertion], EvalObject) {
@@ -325,10 +331,37 @@ final class EvalSuiteLoader {
             guard let mo = m.objectValue else { throw err(k("options"), "must be a mapping, not a \(Self.typeName(m))") }
             for key in ["prefix", "suffix"] where mo[key] != nil && mo[key]!.stringValue == nil { throw err(k("options.\(key)"), "must be a string") }
             if let t = mo["transform"] ?? mo["postprocess"] { if t.stringValue == nil { throw err(k("options.transform"), "must be a JavaScript string") } }
+            if let t = mo["transformVars"] {
+                guard let ts = t.stringValue else { throw err(k("options.transformVars"), "must be JavaScript code or file://…") }
+                if ts.hasPrefix("file://") { resolvedFiles["transformVars"] = try scriptFile(ts, key: k("options.transformVars")) }
+            }
+            if let t = mo["storeOutputAs"], t.stringValue.map({ $0.isEmpty }) ?? true {
+                throw err(k("options.storeOutputAs"), "must be a variable name")
+            }
+            let known: Set<String> = ["prefix", "suffix", "transform", "postprocess", "transformVars", "storeOutputAs", "disableVarExpansion",
+                                      "disableConversationVar", "runSerially", "provider", "rubricPrompt"]
+            for key in mo.keys where !known.contains(key) {
+                warnings.append(err(k("options.\(key)"), "test option \"\(key)\" is kept but not used by Flywheel"))
+            }
+        }
+        if let f = o["assertScoringFunction"] {
+            guard let fs = f.stringValue, fs.hasPrefix("file://") else {
+                throw err(k("assertScoringFunction"), "must be a file://path.js[:function] or file://path.py[:function] reference")
+            }
+            resolvedFiles["assertScoringFunction"] = try scriptFile(fs, key: k("assertScoringFunction"))
         }
         guard let a = o["assert"] else { return ([], vars) }
         guard let list = a.arrayValue else { throw err(k("assert"), "must be a list of assertions, not a \(Self.typeName(a))") }
         return (try list.enumerated().map { i, x in try checkAssertion(x, path: k("assert[\(i)]"), allowSet: true) }, vars)
+    }
+
+    /// A `file://x.js|py[:fn]` reference made absolute (checked: inside the allowed folders, exists, a script type).
+    func scriptFile(_ ref: String, key: String) throws -> String {
+        let (path, fn) = EvalScriptRequest.fileReference(ref)
+        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+        guard ["js", "cjs", "mjs", "py"].contains(ext) else { throw err(key, "\(ref) must be a .js or .py file") }
+        let url = try resolve("file://" + path, key: key)
+        return "file://" + url.standardizedFileURL.path + (fn.map { ":" + $0 } ?? "")
     }
 
     func loadVarFile(_ s: String, key: String) throws -> EvalJSON {
@@ -368,11 +401,24 @@ final class EvalSuiteLoader {
             warnings.append(err("\(path).type", "\"\(type)\" acts as \"\(base)\" in Promptfoo 0.121.3 (the not- is ignored)"))
         }
         try checkCommon(o, path: path)
+        if o["contextTransform"] != nil {
+            warnings.append(err("\(path).contextTransform", "contextTransform is kept but not used: Flywheel does not evaluate \"\(type)\" with retrieved context"))
+        }
         // Resolve a file:// value.
         if let s = o["value"]?.stringValue, s.hasPrefix("file://") {
             let ext = URL(fileURLWithPath: String(s.dropFirst(7)).split(separator: ":").first.map(String.init) ?? "").pathExtension.lowercased()
-            if ext == "js" || ext == "py" || ext == "cjs" || ext == "mjs" {
-                throw err("\(path).value", "script files as values are not supported yet (\(s))")
+            if ext == "js" || ext == "py" || ext == "cjs" || ext == "mjs" || ext == "ts" {
+                guard (base == "javascript" && ext != "py") || (base == "python" && ext == "py") else {
+                    throw err("\(path).value", "a script file as the value of \"\(type)\" is not supported (\(s)); use a javascript or python assertion")
+                }
+                if ext == "ts" { throw err("\(path).value", "TypeScript files are not supported (\(s)); compile it to .js") }
+                let ref = EvalScriptRequest.fileReference(s)
+                let url = try resolve("file://" + ref.path, key: "\(path).value")
+                o["value"] = .string("file://" + url.standardizedFileURL.path + (ref.function.map { ":" + $0 } ?? ""))
+                var a: EvalAssertion
+                do { a = try EvalAssertion(parsing: .object(o)) } catch let e as EvalAssertionError { throw err(path, e.message) }
+                a.raw = node
+                return a
             }
             let url = try resolve(s, key: "\(path).value")
             switch ext {
