@@ -136,4 +136,30 @@ struct EvalsScriptsCLITests {
         let w = try #require(try Self.summary(r)["warnings"] as? [String])
         #expect(w.count == 1 && w[0].contains("somethingElse"))
     }
+
+    @Test("exec: provider end to end: a named suite calls the agent command; the same suite from the history does not")
+    func execProvider() throws {
+        try #require(toolExists("python3"), "python3 is needed")
+        let suite = """
+            prompts: ["{{q}}"]
+            providers: ["exec: python3 bot.py"]
+            tests:
+              - vars: {q: where is my order}
+                assert: [{type: icontains, value: tracking}]
+
+            """
+        let bot = "import sys\nprint('Your tracking link is in the email for: ' + sys.argv[1])\n"
+        let named = TestPaths.scratch("scripts-exec")
+        try suite.write(to: named.appendingPathComponent("suite.yaml"), atomically: true, encoding: .utf8)
+        try bot.write(to: named.appendingPathComponent("bot.py"), atomically: true, encoding: .utf8)
+        var r = try flywheel(["evals", "run", "--suite", "suite.yaml", "--standalone", "--json"], in: named)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Self.summary(r)["passed"] as? Int == 1)
+        let dir = try Self.workspace("scripts-exec-history", suite: suite)
+        try bot.write(to: dir.appendingPathComponent("bot.py"), atomically: true, encoding: .utf8)
+        r = try flywheel(["evals", "run", "--json"], in: dir)
+        #expect(try Self.summary(r)["skipped"] as? Int == 1, "\(r.stdout)")
+        r = try flywheel(["evals", "run", "--json", "--allow-scripts"], in: dir)
+        #expect(try Self.summary(r)["passed"] as? Int == 1, "\(r.stdout) \(r.stderr)")
+    }
 }

@@ -33,6 +33,8 @@ public struct EvalProvider: Sendable, Equatable {
     public var prompts: [String]?
     /// The column key: `label || id`.
     public var key: String { label ?? id }
+    /// For a `file://provider.py[:fn]` provider: the file, made absolute at load time (`file:///abs[:fn]`).
+    public var resolvedFile: String?
 
     public init(id: String, label: String? = nil, config: EvalJSON? = nil, prompts: [String]? = nil) {
         self.id = id

@@ -200,8 +200,9 @@ final class EvalSuiteLoader {
             switch p {
             case .string(let s):
                 if s.isEmpty { throw err(k, "empty provider id") }
-                if s.hasPrefix("file://") { throw err(k, "provider files are not supported (\(s))") }
-                out.append(EvalProvider(id: s))
+                var p = EvalProvider(id: s)
+                try resolveProviderFile(&p, key: k)
+                out.append(p)
             case .object(let o):
                 if let id = o["id"] {
                     guard let s = id.stringValue, !s.isEmpty else { throw err(k + ".id", "must be a non-empty string") }
@@ -216,9 +217,13 @@ final class EvalSuiteLoader {
                         warnings.append(err(k + ".\(key)", "provider key \"\(key)\" is kept but not used by Flywheel"))
                     }
                     if o["delay"] != nil { warnings.append(err(k + ".delay", "provider delay is not applied when grading recorded outputs")) }
-                    out.append(EvalProvider(id: s, label: o["label"]?.stringValue, config: o["config"], prompts: ps))
+                    var p = EvalProvider(id: s, label: o["label"]?.stringValue, config: o["config"], prompts: ps)
+                    try resolveProviderFile(&p, key: k + ".id")
+                    out.append(p)
                 } else if o.count == 1, let (id, cfg) = o.pairs.first, let co = cfg.objectValue {
-                    out.append(EvalProvider(id: co["id"]?.stringValue ?? id, label: co["label"]?.stringValue, config: co["config"]))
+                    var p = EvalProvider(id: co["id"]?.stringValue ?? id, label: co["label"]?.stringValue, config: co["config"])
+                    try resolveProviderFile(&p, key: k)
+                    out.append(p)
                 } else {
                     throw err(k, "a provider needs an \"id\"")
                 }
@@ -229,8 +234,21 @@ final class EvalSuiteLoader {
         return out
     }
 
+    /// A `file://provider.py[:fn]` (or `python:provider.py`) provider: the file is checked and made absolute.
+    func resolveProviderFile(_ p: inout EvalProvider, key: String) throws {
+        let ref: String
+        if p.id.hasPrefix("file://") { ref = p.id } else if p.id.hasPrefix("python:") { ref = "file://" + p.id.dropFirst("python:".count) } else { return }
+        let path = EvalScriptRequest.fileReference(ref).path
+        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+        guard ext == "py" else {
+            throw err(key, "provider files other than Python are not supported (\(p.id)); use a .py file with call_api, or exec:")
+        }
+        p.resolvedFile = try scriptFile(ref, key: key)
+    }
+
     static func isRunnable(_ id: String) -> Bool {
         id == "echo" || id.hasPrefix("openai:") || id == "loop" || id == "flywheel:agent" || id.hasPrefix("flywheel:")
+            || id.hasPrefix("exec:") || id.hasPrefix("python:") || (id.hasPrefix("file://") && id.contains(".py"))
     }
 
     func checkProviders(_ providers: [EvalProvider], tests: [EvalTestCase], defaultTest: EvalTestCase?) throws {

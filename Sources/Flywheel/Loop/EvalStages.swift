@@ -221,7 +221,8 @@ public enum EvalStages {
         }
         let policy = scriptPolicy(ctx, options: options)
         let judge = try ctx.model(for: .judge)
-        let runner = EvalRunner(engine: EvalAssertionEngine(judge: judge, scripts: SubprocessScriptRunner.forPolicy(policy)))
+        let runner = EvalRunner(engine: EvalAssertionEngine(judge: judge, scripts: SubprocessScriptRunner.forPolicy(policy)),
+                                providers: EvalProviderCaller(policy: policy, environment: ctx.environment))
         let outputs = try data.map { try CycleOutputs($0) }
         var run = runner.grade(suite: suite) { key in outputs?.output(for: key) }
         // In a cycle, a case whose task did not run here is "not run": no row, so it neither fails nor flips.
