@@ -241,4 +241,39 @@ public final class EvalProviderCaller: @unchecked Sendable {
         return EvalOutput(output: o["output"] ?? .null, latencyMs: ms, cost: o["cost"]?.doubleValue, tokenUsage: usage,
                           metadata: o["metadata"]?.objectValue)
     }
+
+    // MARK: embeddings
+
+    /// The default embedding model of `similar` (Promptfoo's).
+    public static let defaultEmbeddingProvider = "openai:embedding:text-embedding-3-large"
+
+    private var embeddingCache: [String: [Double]] = [:]
+
+    /// Embeds `texts` with `provider` (an id or `{id, config}`; nil: the default OpenAI embedding model). With scripts
+    /// off, the suite's `apiBaseUrl`/`apiKey`/`apiKeyEnvar` are ignored: the key only goes to the environment's server.
+    public func embed(provider: EvalJSON?, texts: [String]) throws -> [[Double]] {
+        let id = provider?.stringValue ?? provider?["id"]?.stringValue ?? Self.defaultEmbeddingProvider
+        guard id.hasPrefix("openai:") else { throw EvalAssertionError("similar: embedding provider \(id) is not supported (openai:embedding:MODEL)") }
+        var name = String(id.dropFirst("openai:".count))
+        for p in ["embedding:", "embeddings:"] where name.hasPrefix(p) { name = String(name.dropFirst(p.count)) }
+        let cfg = policy.allowScripts ? (provider?["config"]?.objectValue ?? EvalObject()) : EvalObject()
+        let base = cfg["apiBaseUrl"]?.stringValue ?? cfg["apiHost"]?.stringValue.map { "https://\($0)/v1" }
+            ?? environment["OPENAI_BASE_URL"] ?? environment["OPENAI_API_BASE_URL"]
+        let key = cfg["apiKey"]?.stringValue ?? environment[cfg["apiKeyEnvar"]?.stringValue ?? "OPENAI_API_KEY"]
+        let model = OpenAICompatibleModel(model: name, baseURL: base, apiKey: key, timeout: timeout, maxRetries: maxRetries, environment: environment)
+        let prefix = "\(name)|\(base ?? "")|"
+        lock.lock()
+        let missing = Array(Set(texts.filter { embeddingCache[prefix + $0] == nil })).sorted()
+        lock.unlock()
+        if !missing.isEmpty {
+            let vectors: [[Double]]
+            do { vectors = try model.embed(missing) } catch { throw EvalAssertionError("similar: embedding API error from \(id): \(error)") }
+            lock.lock()
+            for (t, v) in zip(missing, vectors) { embeddingCache[prefix + t] = v }
+            lock.unlock()
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        return texts.map { embeddingCache[prefix + $0] ?? [] }
+    }
 }

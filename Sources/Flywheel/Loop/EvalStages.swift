@@ -221,8 +221,10 @@ public enum EvalStages {
         }
         let policy = scriptPolicy(ctx, options: options)
         let judge = try ctx.model(for: .judge)
-        let runner = EvalRunner(engine: EvalAssertionEngine(judge: judge, scripts: SubprocessScriptRunner.forPolicy(policy)),
-                                providers: EvalProviderCaller(policy: policy, environment: ctx.environment))
+        let caller = EvalProviderCaller(policy: policy, environment: ctx.environment)
+        let runner = EvalRunner(engine: EvalAssertionEngine(judge: judge, scripts: SubprocessScriptRunner.forPolicy(policy),
+                                                            embedder: { p, texts in try caller.embed(provider: p, texts: texts) }),
+                                providers: caller)
         let outputs = try data.map { try CycleOutputs($0) }
         var run = runner.grade(suite: suite) { key in outputs?.output(for: key) }
         // In a cycle, a case whose task did not run here is "not run": no row, so it neither fails nor flips.

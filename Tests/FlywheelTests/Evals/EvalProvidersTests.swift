@@ -172,3 +172,43 @@ struct EvalProvidersTests {
         }
     }
 }
+
+/// `similar` through an embeddings endpoint (the loopback server's bag-of-letters vectors).
+@Suite("Evals similar")
+struct EvalSimilarTests {
+    @Test("similar and not-similar: cosine of embeddings against the threshold, lists, provider from the assertion; skipped without an embedder")
+    func similar() throws {
+        let dir = TestPaths.scratch("providers-similar")
+        let (server, log) = try EvalProvidersTests.startServer(dir)
+        defer { server.stop() }
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ["{{q}}"]
+            providers: [echo]
+            tests:
+              - vars: {q: abc abc}
+                assert:
+                  - {type: similar, value: cab, threshold: 0.99}
+                  - {type: similar, value: [xyz, bca]}
+                  - {type: not-similar, value: xyz}
+              - vars: {q: abc}
+                assert:
+                  - type: similar
+                    value: xyz
+                    provider: {id: "openai:embedding:letters", config: {apiBaseUrl: "http://127.0.0.1:\(server.port)/v1", apiKeyEnvar: LETTERS_KEY}}
+            """, file: dir.appendingPathComponent("s.yaml"))
+        let caller = EvalProvidersTests.caller(dir, env: ["OPENAI_BASE_URL": "http://127.0.0.1:\(server.port)/v1", "OPENAI_API_KEY": "sk-loopback",
+                                                          "LETTERS_KEY": "sk-loopback"])
+        let engine = EvalAssertionEngine(scripts: nil, embedder: { p, t in try caller.embed(provider: p, texts: t) })
+        let run = EvalRunner(engine: engine).grade(suite: suite)
+        #expect(run.rows.map(\.status) == [.passed, .failed], "\(run.rows.map { $0.error ?? "" })")
+        let comps = try #require(run.rows.first?.gradingResult?.componentResults)
+        #expect(comps[0].reason == "Similarity 1.00 is greater than threshold 0.99")
+        #expect(comps[2].reason == "Similarity 0.00 is less than threshold 0.75" && comps[2].score == 1)
+        #expect(run.rows[1].error == "Similarity 0.00 is less than threshold 0.75")
+        let models = EvalProvidersTests.requests(log).compactMap { ($0["body"] as? [String: Any])?["model"] as? String }
+        #expect(models.contains("text-embedding-3-large") && models.contains("letters"))
+        // Without an embedder the rows are skipped, never passed.
+        let skipped = EvalRunner(engine: EvalAssertionEngine(scripts: nil)).grade(suite: suite)
+        #expect(skipped.rows.map(\.status) == [.skipped, .skipped])
+    }
+}
