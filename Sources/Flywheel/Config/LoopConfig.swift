@@ -47,6 +47,8 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     public var redact: Redaction?
     /// An external agent command (`flywheel run --agent-cmd` default).
     public var agentCommand: String?
+    /// What the external agent's stdout is: `halo` (default), `codex-json`, `claude-stream-json`.
+    public var agentFormat: AgentOutputFormat?
     /// Anything else in the file, kept as-is.
     public var site: SiteSettings?
     /// When and how suite code runs (`evals:`); nil: the defaults (no scripts for a suite from the history).
@@ -79,7 +81,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case project, description, repository, ref, harness, tasks, rules, instructions, agent
         case agentSettings = "agent_settings", feedback, models, gate, redact
-        case agentCommand = "agent_cmd", site, evals
+        case agentCommand = "agent_cmd", site, agentFormat = "agent_format", evals
     }
 
     public init(from decoder: any Decoder) throws {
@@ -103,6 +105,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
         gate = try c.decodeIfPresent(Gate.self, forKey: .gate) ?? Gate()
         redact = try c.decodeIfPresent(Redaction.self, forKey: .redact)
         agentCommand = try c.decodeIfPresent(String.self, forKey: .agentCommand)
+        agentFormat = try c.decodeIfPresent(AgentOutputFormat.self, forKey: .agentFormat)
         site = try c.decodeIfPresent(SiteSettings.self, forKey: .site)
         evals = try c.decodeIfPresent(EvalSettings.self, forKey: .evals)
     }
