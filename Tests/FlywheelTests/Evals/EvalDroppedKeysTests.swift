@@ -120,3 +120,17 @@ struct EvalDroppedKeysTests {
         #expect(w.contains { $0.contains("contextTransform") && $0.contains("s.yaml:10") }, "\(w)")
     }
 }
+
+@Suite("Evals is-refusal list")
+struct EvalRefusalListTests {
+    @Test("Promptfoo's refusal substrings (I won't…, I do not…, Anthropic's) are refusals; word boundaries hold")
+    func list() {
+        for s in ["Well, I won't write that for you.", "Honestly I do not feel comfortable doing this", "I want to be direct with you: no.",
+                  "The generated text has been blocked by our content filters.", "That would not be appropriate here."] {
+            #expect(EvalRefusal.isBasicRefusal(s), "\(s)")
+        }
+        for s in ["As an Airbnb host you can list rooms.", "Here is the essay you asked for.", "I won't stop until it's done, here it is"] {
+            #expect(!EvalRefusal.isBasicRefusal(s), "\(s)")
+        }
+    }
+}
