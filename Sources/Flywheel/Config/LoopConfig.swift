@@ -56,6 +56,8 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     public var agentFormat: AgentOutputFormat?
     /// Anything else in the file, kept as-is.
     public var site: SiteSettings?
+    /// When and how suite code runs (`evals:`); nil: the defaults (no scripts for a suite from the history).
+    public var evals: EvalSettings?
 
     public init(
         project: String, repository: String? = "loop-history", ref: String? = nil, harness: [String] = ["harness"],
@@ -84,7 +86,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case project, description, repository, ref, harness, tasks, rules, instructions, agent
         case agentSettings = "agent_settings", feedback, models, gate, redact
-        case agentCommand = "agent_cmd", site, run, agentFormat = "agent_format"
+        case agentCommand = "agent_cmd", site, run, agentFormat = "agent_format", evals
     }
 
     public init(from decoder: any Decoder) throws {
@@ -111,6 +113,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
         agentFormat = try c.decodeIfPresent(AgentOutputFormat.self, forKey: .agentFormat)
         site = try c.decodeIfPresent(SiteSettings.self, forKey: .site)
         run = try c.decodeIfPresent(RunSettings.self, forKey: .run)
+        evals = try c.decodeIfPresent(EvalSettings.self, forKey: .evals)
     }
 
     /// `run:` — tasks at once and the time limit per task (`flywheel run --concurrency`, `--task-timeout`).
@@ -250,6 +253,41 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     public struct Redaction: Sendable, Codable, Hashable {
         public var patterns: [String: String]
         public init(patterns: [String: String] = [:]) { self.patterns = patterns }
+    }
+
+    /// `evals:` in loop.yaml: the script policy of the gate.
+    ///
+    /// ```yaml
+    /// evals:
+    ///   allow_scripts: true          # run the suite's javascript/python/exec: code (default: off for the history's suite)
+    ///   script_env: [MY_API_KEY]     # variables scripts may see besides PATH, LANG, … (default: none)
+    ///   script_timeout: 30           # seconds; the script's whole process tree is killed after it
+    ///   allow_outside_files: false   # file:// references outside the working folder
+    /// ```
+    public struct EvalSettings: Sendable, Codable, Hashable {
+        public var allowScripts: Bool?
+        public var scriptEnv: [String]?
+        public var scriptTimeout: Double?
+        public var allowOutsideFiles: Bool?
+        public init(allowScripts: Bool? = nil, scriptEnv: [String]? = nil, scriptTimeout: Double? = nil, allowOutsideFiles: Bool? = nil) {
+            self.allowScripts = allowScripts
+            self.scriptEnv = scriptEnv
+            self.scriptTimeout = scriptTimeout
+            self.allowOutsideFiles = allowOutsideFiles
+        }
+        enum CodingKeys: String, CodingKey {
+            case allowScripts = "allow_scripts", scriptEnv = "script_env", scriptTimeout = "script_timeout", allowOutsideFiles = "allow_outside_files"
+        }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            allowScripts = try c.decodeIfPresent(Bool.self, forKey: .allowScripts)
+            scriptEnv = try c.decodeIfPresent([String].self, forKey: .scriptEnv)
+            scriptTimeout = try c.decodeIfPresent(Double.self, forKey: .scriptTimeout)
+            allowOutsideFiles = try c.decodeIfPresent(Bool.self, forKey: .allowOutsideFiles)
+            if let t = scriptTimeout, !(t > 0 && t <= 3600) {
+                throw DecodingError.dataCorruptedError(forKey: .scriptTimeout, in: c, debugDescription: "must be between 0 and 3600 seconds")
+            }
+        }
     }
 
     /// Site settings.

@@ -10,8 +10,12 @@ public struct LoopOptions: Sendable {
     public var harnessPaths: [String]
     /// What changed in the harness, recorded in `cycle.json` and the start commit.
     public var summary: String?
+    /// The gate's script policy: `--allow-scripts` (true), `--no-scripts` (false), nil: loop.yaml's `evals.allow_scripts`.
+    public var scripts: Bool?
 
-    public init(run: RunOptions = RunOptions(), feedbackFiles: [URL] = [], harnessPaths: [String] = [], summary: String? = nil) {
+    public init(run: RunOptions = RunOptions(), feedbackFiles: [URL] = [], harnessPaths: [String] = [], summary: String? = nil,
+                scripts: Bool? = nil) {
+        self.scripts = scripts
         self.run = run
         self.feedbackFiles = feedbackFiles
         self.harnessPaths = harnessPaths
@@ -83,7 +87,7 @@ public enum LoopRunner {
         let gateDone = resume ? try has(Layout.CycleFile.results) : false
         step(5, skipped: gateDone)
         var gate: GateReport?
-        if !gateDone { gate = try EvalStages.gate(ctx, options: .init(cycle: cycle.number)) }
+        if !gateDone { gate = try EvalStages.gate(ctx, options: .init(cycle: cycle.number, scripts: options.scripts)) }
         let diagnosisDone = resume ? try has(Layout.CycleFile.diagnosis) : false
         step(6, skipped: diagnosisDone)
         var diagnosis: Diagnosis?
