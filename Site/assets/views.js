@@ -91,7 +91,8 @@
         selA.appendChild(option(i, label));
         selB.appendChild(option(i, label));
       });
-      selA.value = String(runs.length - 2);
+      // The first run against the latest: what the loop has done to this answer so far.
+      selA.value = "0";
       selB.value = String(runs.length - 1);
       var names = [];
       runs.forEach(function (r) { (r.order || []).forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); }); });

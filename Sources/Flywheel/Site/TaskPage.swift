@@ -52,14 +52,16 @@ enum TaskPage {
             let map = try reader.taskMap(n)
             guard !map.isEmpty else { continue }
             let outputs = try reader.runOutputs(n)
-            let traced = Set(try reader.traces(n).map(\.id))
+            // Which runs have a trace page: a byte search for the quoted id in traces.jsonl (parsing every cycle's
+            // spans again on each new cycle would make this unit the slowest of the site).
+            let traceBytes = try reader.data(n, Layout.CycleFile.traces) ?? Data()
             for (trace, task) in map.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) {
                 var t = tasks[task] ?? Task(id: task, question: "", runs: [], rows: [], feedback: [])
                 let files = outputs[trace] ?? [:]
                 if let data = files[RunFiles.task], let v = FastJSON.parse(data), let q = v["question"]?.stringValue, !q.isEmpty {
                     t.question = q
                 }
-                t.runs.append(Run(cycle: n, traceID: trace, hasTrace: traced.contains(trace), files: files.filter { $0.key != RunFiles.task }))
+                t.runs.append(Run(cycle: n, traceID: trace, hasTrace: traceBytes.range(of: Data(("\"" + trace + "\"").utf8)) != nil, files: files.filter { $0.key != RunFiles.task }))
                 tasks[task] = t
             }
             for r in try reader.results(n) ?? [] {

@@ -132,10 +132,11 @@ extension BrowserTests {
         #expect(b.dom.contains("3 case(s), cycle 3 2; 2 were graded in both"))
         #expect(!b.dom.contains("Other changes"))
         #expect(b.dom.contains("1 of 2 tasks answered in both cycles changed their answer; 1 answered only in A, 0 only in B."))
-        // The task page diffs the last two runs' answers by default.
         let task = try Chromium.load(out.appendingPathComponent("tasks/ticket-1.html").absoluteString)
         #expect(task.console.isEmpty, "\(task.console)")
-        #expect(task.dom.contains("class=\"diff unified\"") || task.dom.contains("No change."), "no diff rendered")
+        // The task page diffs the first run's answer against the latest by default (cycle 1 → 3 added a greeting).
+        #expect(task.dom.contains("class=\"diff unified\""), "no diff rendered")
+        #expect(task.dom.contains("<span class=\"sign\">+</span>Hi Dana,"), "the added line is not in the diff")
         let shotDir = TestPaths.testOutput.appendingPathComponent("screenshots", isDirectory: true)
         try FileManager.default.createDirectory(at: shotDir, withIntermediateDirectories: true)
         let base = out.absoluteString.hasSuffix("/") ? out.absoluteString : out.absoluteString + "/"
