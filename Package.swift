@@ -14,8 +14,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+        // OTLP/HTTP protobuf: the runtime only; the opentelemetry-proto Swift code is generated once and committed
+        // (Sources/Flywheel/Traces/OTLP/Generated), so no build runs the protoc plugin.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: C shims (module map + shim header only)
@@ -24,11 +26,13 @@ let package = Package(
         .systemLibrary(
             name: "CCmark", pkgConfig: "libcmark-gfm",
             providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: C wrappers (the only modules that import a C module)
         .target(name: "GitStore", dependencies: ["CGit2"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
         .target(name: "Markdown", dependencies: ["CCmark"]),
+        .target(name: "Inflate", dependencies: ["CZlib"]),
 
         // MARK: resources
         .target(name: "FlywheelTemplates", path: "Templates", resources: [.copy("pages")]),
@@ -38,11 +42,12 @@ let package = Package(
         .target(
             name: "Flywheel",
             dependencies: [
-                "GitStore", "HTTP", "Markdown", "FlywheelTemplates", "FlywheelSiteAssets",
+                "GitStore", "HTTP", "Markdown", "Inflate", "FlywheelTemplates", "FlywheelSiteAssets",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
-                .product(name: "FlyingFox", package: "FlyingFox"),
             ],
+            exclude: ["Traces/OTLP/Generated/README.md"]
         ),
         // The embedded diligence example: one user of the product (its agent, offline model, scaffold, rules file).
         .target(name: "FlywheelExample", dependencies: ["Flywheel"], resources: [.copy("Resources/example")]),
@@ -72,7 +77,10 @@ let package = Package(
         .testTarget(name: "MarkdownTests", dependencies: ["Markdown"]),
         .testTarget(
             name: "FlywheelTests",
-            dependencies: ["Flywheel", "GitStore", "TestSupport", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "Flywheel", "GitStore", "Inflate", "TestSupport", .product(name: "Yams", package: "Yams"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             resources: [.copy("Fixtures"), .copy("Golden")]),
         .testTarget(
             name: "FlywheelExampleTests",

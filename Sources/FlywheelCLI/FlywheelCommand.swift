@@ -14,7 +14,7 @@ public struct FlywheelCommand: AsyncParsableCommand {
         subcommands: [
             Init.self, CycleCommand.self, Run.self, FeedbackCommand.self, EvalsCommand.self, Diagnose.self, Handoff.self,
             Loop.self, Log.self, Show.self, Diff.self, Push.self, SiteCommand.self, DemoCommand.self,
-            TracesCommand.self, RulesCommand.self, MCPCommand.self, ReportCommand.self,
+            TracesCommand.self, RulesCommand.self, MCPCommand.self, ReportCommand.self, GC.self,
         ]
     )
 

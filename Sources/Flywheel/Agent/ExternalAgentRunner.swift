@@ -80,10 +80,15 @@ public struct ExternalAgentRunner: Sendable {
     ///   - traceID: `FLYWHEEL_TRACE_ID`.
     ///   - outputDirectory: `FLYWHEEL_OUTPUT_DIR` (created).
     ///   - traceFile: `FLYWHEEL_TRACE_FILE` (its folder is created; an old file there is removed first).
+    ///   - onStdoutLine: called with each line of standard output as it arrives, and its arrival time (ns since the
+    ///     epoch), for event-stream agents (`--agent-format`); stdout is still collected whole.
     /// - Returns: exit status, output, trace bytes and artifacts. A non-zero exit or a timeout is reported in
     ///   the result, not thrown.
     /// - Throws: `ExternalAgentError` when the command cannot be started.
-    public func run(task: String, taskID: String? = nil, traceID: String, outputDirectory: URL, traceFile: URL) throws(ExternalAgentError)
+    public func run(
+        task: String, taskID: String? = nil, traceID: String, outputDirectory: URL, traceFile: URL,
+        onStdoutLine: (@Sendable (String, Int64) -> Void)? = nil
+    ) throws(ExternalAgentError)
         -> ExternalRunResult
     {
         _ = Self.ignoreSIGPIPE
@@ -124,7 +129,7 @@ public struct ExternalAgentRunner: Sendable {
         for (handle, isErr) in [(out.fileHandleForReading, false), (err.fileHandleForReading, true)] {
             group.enter()
             DispatchQueue.global().async {
-                let data = handle.readDataToEndOfFile()
+                let data = isErr || onStdoutLine == nil ? handle.readDataToEndOfFile() : Self.readLines(handle, onStdoutLine!)
                 collector.set(data, isErr: isErr)
                 group.leave()
             }
@@ -170,6 +175,28 @@ public struct ExternalAgentRunner: Sendable {
             stderr: String(decoding: stderrData, as: UTF8.self), finalAnswer: answer.isEmpty ? nil : answer,
             traceFile: traceFile, traceData: fm.contents(atPath: traceFile.path), artifacts: artifacts,
             duration: Date().timeIntervalSince(started))
+    }
+}
+
+extension ExternalAgentRunner {
+    /// Reads `handle` to its end, calling `body` with each complete line (and the last unterminated one) as it
+    /// arrives, stamped with the arrival time; returns all the bytes.
+    static func readLines(_ handle: FileHandle, _ body: (String, Int64) -> Void) -> Data {
+        var all = Data()
+        var pending = Data()
+        while true {
+            let chunk = handle.availableData
+            let now = TraceTime.nowNanos()
+            if chunk.isEmpty { break }
+            all.append(chunk)
+            pending.append(chunk)
+            while let nl = pending.firstIndex(of: 0x0A) {
+                body(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self), now)
+                pending = Data(pending[(nl + 1)...])
+            }
+        }
+        if !pending.isEmpty { body(String(decoding: pending, as: UTF8.self), TraceTime.nowNanos()) }
+        return all
     }
 }
 

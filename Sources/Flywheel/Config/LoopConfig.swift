@@ -47,6 +47,8 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     public var redact: Redaction?
     /// An external agent command (`flywheel run --agent-cmd` default).
     public var agentCommand: String?
+    /// What the external agent's stdout is: `halo` (default), `codex-json`, `claude-stream-json`.
+    public var agentFormat: AgentOutputFormat?
     /// Anything else in the file, kept as-is.
     public var site: SiteSettings?
 
@@ -77,7 +79,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case project, description, repository, ref, harness, tasks, rules, instructions, agent
         case agentSettings = "agent_settings", feedback, models, gate, redact
-        case agentCommand = "agent_cmd", site
+        case agentCommand = "agent_cmd", site, agentFormat = "agent_format"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -101,6 +103,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
         gate = try c.decodeIfPresent(Gate.self, forKey: .gate) ?? Gate()
         redact = try c.decodeIfPresent(Redaction.self, forKey: .redact)
         agentCommand = try c.decodeIfPresent(String.self, forKey: .agentCommand)
+        agentFormat = try c.decodeIfPresent(AgentOutputFormat.self, forKey: .agentFormat)
         site = try c.decodeIfPresent(SiteSettings.self, forKey: .site)
     }
 

@@ -218,7 +218,24 @@ public struct LoopHistory: Sendable {
             let msg = "Flywheel cycle \(closed.number)" + (closed.scores.passRate.map { String(format: ", pass rate %.1f%%", $0 * 100) } ?? "")
             try repo.createTag(Layout.cycleTag(closed.number), target: commit, message: msg + "\n")
         }
+        // Closing a cycle packs the history once loose objects pile up (as git's gc.auto does); a failed pack
+        // leaves the loose objects as they were, so the close itself stands.
+        _ = try? gc(ifLooseObjectsExceed: Self.autoPackThreshold)
         return closed
+    }
+
+    /// Loose objects above which `closeCycle` packs the history (git's gc.auto default is 6700; cycles write a few
+    /// hundred objects each).
+    public static let autoPackThreshold = 2000
+
+    /// Packs the history's reachable objects into one pack (libgit2's packbuilder) and removes the loose copies;
+    /// with a threshold, only when there are more loose objects than that. nil when nothing was done.
+    @discardableResult
+    public func gc(ifLooseObjectsExceed threshold: Int = 0) throws -> Repository.PackReport? {
+        try withRepository { repo -> Repository.PackReport? in
+            guard repo.looseObjectFiles().count > threshold else { return nil }
+            do { return try repo.pack() } catch { throw HistoryError.git("\(error)") }
+        }
     }
 }
 

@@ -11,6 +11,8 @@ public struct RunOptions: Sendable {
     public var seed: UInt64?
     /// An external agent command run per task (instead of loop.yaml's `agent_cmd` or built-in `agent`).
     public var agentCommand: String?
+    /// What the external agent's stdout is (default: loop.yaml `agent_format`, else `halo`).
+    public var agentFormat: AgentOutputFormat?
     /// Record/replay the agent's model calls in this cassette.
     public var cassette: URL?
     public var cassetteMode: CassetteModel.Mode
@@ -18,7 +20,9 @@ public struct RunOptions: Sendable {
     public var noRedact: Bool
 
     public init(tasks: Int? = nil, model: String? = nil, seed: UInt64? = nil, agentCommand: String? = nil,
-                cassette: URL? = nil, cassetteMode: CassetteModel.Mode = .replayOrRecord, noRedact: Bool = false) {
+                cassette: URL? = nil, cassetteMode: CassetteModel.Mode = .replayOrRecord, noRedact: Bool = false,
+                agentFormat: AgentOutputFormat? = nil) {
+        self.agentFormat = agentFormat
         self.tasks = tasks
         self.model = model
         self.seed = seed
@@ -76,7 +80,9 @@ public enum RunStage {
         var cost: Double?
         var runTraceIDs = traceIDs
         if let command = options.agentCommand ?? ctx.config.agentCommand {
-            (traces, runTraceIDs) = try runExternal(command, tasks: tasks, traceIDs: traceIDs, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, progress: progress)
+            (traces, runTraceIDs) = try runExternal(
+                command, format: options.agentFormat ?? ctx.config.agentFormat ?? .halo, streamModel: options.model, tasks: tasks,
+                traceIDs: traceIDs, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, progress: progress)
             modelLabel = "external: \(try ctx.redactor().redact(command).0)"
         } else {
             guard let name = ctx.config.agent else {
@@ -166,7 +172,8 @@ public enum RunStage {
     /// Runs an external agent per task; its spans (HALO JSONL written to `$FLYWHEEL_TRACE_FILE`) are concatenated.
     /// Returns the traces and the trace id each task's run ended up with.
     static func runExternal(
-        _ command: String, tasks: [AgentTask], traceIDs: [String], outputsRoot: URL, scratch: URL, ctx: LoopContext,
+        _ command: String, format: AgentOutputFormat = .halo, streamModel: String? = nil, tasks: [AgentTask], traceIDs: [String],
+        outputsRoot: URL, scratch: URL, ctx: LoopContext,
         progress: (Int, Int, String) -> Void
     ) throws -> (Data, [String]) {
         let runner = ExternalAgentRunner(command: command, workingDirectory: ctx.workspace.folder, environment: ctx.environment)
@@ -179,9 +186,19 @@ public enum RunStage {
             var traceID = expected
             var dir = outputsRoot.appendingPathComponent(traceID)
             let traceFile = scratch.appendingPathComponent("trace-\(i + 1).jsonl")
-            let result: ExternalRunResult
+            var result: ExternalRunResult
+            // Event-stream agents (--agent-format): Flywheel writes the trace from their stdout (AgentStreams/).
+            let stream = AgentStreamFeed(
+                format, traceID: traceID, task: task.question, project: ctx.config.project,
+                model: streamModel.map { $0.hasPrefix("openai:") ? String($0.dropFirst(7)) : $0 })
             do {
-                result = try runner.run(task: task.question, taskID: task.id, traceID: traceID, outputDirectory: dir, traceFile: traceFile)
+                result = try runner.run(
+                    task: task.question, taskID: task.id, traceID: traceID, outputDirectory: dir, traceFile: traceFile,
+                    onStdoutLine: stream.map { s -> @Sendable (String, Int64) -> Void in { line, t in s.feed(line, t) } })
+                if let converted = stream?.finish(exitStatus: result.exitStatus) {
+                    result.traceData = SpanWriter.data(converted.spans)
+                    result.finalAnswer = converted.finalAnswer
+                }
             } catch {
                 throw StageError("run", "external agent on \(task.id): \(error)")
             }

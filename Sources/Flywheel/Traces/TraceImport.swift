@@ -66,8 +66,18 @@ public struct OTLPDecoder: Sendable {
         }
     }
 
-    /// Decodes one parsed `ExportTraceServiceRequest`.
+    /// Decodes one parsed `ExportTraceServiceRequest` (or `ExportLogsServiceRequest`, whose records become spans:
+    /// see ``OTLPLogMapper``). Semantic conventions (GenAI, OpenInference) fill HALO's `inference.*` fields.
     public func decode(request: JSONValue, line: Int = 1) throws -> [Span] {
+        if case .object(let root) = request, root["resourceSpans"] == nil, root["resource_spans"] == nil,
+            root["resourceLogs"] != nil || root["resource_logs"] != nil
+        {
+            return try OTLPLogMapper().decode(request: request, line: line)
+        }
+        return try decodeSpans(request: request, line: line)
+    }
+
+    func decodeSpans(request: JSONValue, line: Int) throws -> [Span] {
         func fail(_ field: String, _ msg: String) -> OTLPDecodingError { OTLPDecodingError(line: line, field: field, message: msg) }
         guard case .object(let root) = request else { throw fail("<root>", "an ExportTraceServiceRequest must be a JSON object") }
         guard let rsv = root["resourceSpans"] ?? root["resource_spans"] else {
@@ -94,7 +104,10 @@ public struct OTLPDecoder: Sendable {
                 }
                 guard case .array(let spans) = sso["spans"] ?? .array([]) else { throw fail("\(sp).spans", "expected an array") }
                 for (i, s) in spans.enumerated() {
-                    out.append(try span(s, path: "\(sp).spans[\(i)]", line: line, resource: resourceAttrs, scope: scope))
+                    let path = "\(sp).spans[\(i)]"
+                    var decoded = try span(s, path: path, line: line, resource: resourceAttrs, scope: scope)
+                    try SemanticConventions.apply(to: &decoded, path: path, line: line)
+                    out.append(decoded)
                 }
             }
         }
@@ -102,8 +115,12 @@ public struct OTLPDecoder: Sendable {
     }
 
     func span(_ v: JSONValue, path: String, line: Int, resource: [String: JSONValue], scope: SpanScope) throws -> Span {
-        func fail(_ field: String, _ msg: String) -> OTLPDecodingError { OTLPDecodingError(line: line, field: "\(path).\(field)", message: msg) }
         guard case .object(let o) = v else { throw OTLPDecodingError(line: line, field: path, message: "expected an object") }
+        // Errors name the span (its name and id when readable) as well as the field path.
+        let label = OTLPDecoder.spanLabel(o)
+        func fail(_ field: String, _ msg: String) -> OTLPDecodingError {
+            OTLPDecodingError(line: line, field: "\(path).\(field)", message: label.isEmpty ? msg : msg.isEmpty ? "(\(label))" : "\(msg) (\(label))")
+        }
         func str(_ k: String, _ alt: String? = nil) throws -> String? {
             switch o[k] ?? alt.flatMap({ o[$0] }) {
             case nil, .null?: return nil
@@ -122,7 +139,11 @@ public struct OTLPDecoder: Sendable {
             status.message = st["message"]?.stringValue ?? ""
         }
         let kind = try Self.enumName(o["kind"], names: Self.kinds, prefix: "SPAN_KIND_") ?? "SPAN_KIND_UNSPECIFIED"
-        var attrs = try keyValues(o["attributes"], path: "\(path).attributes", line: line)
+        var attrs: [String: JSONValue]
+        do { attrs = try keyValues(o["attributes"], path: "\(path).attributes", line: line) } catch var e as OTLPDecodingError {
+            if !label.isEmpty { e.message += " (\(label))" }
+            throw e
+        }
         if case .array(let events)? = o["events"], !events.isEmpty {
             let mapped: [JSONValue] = try events.enumerated().map { i, e in
                 guard case .object(let eo) = e else { throw fail("events[\(i)]", "expected an object") }
@@ -154,6 +175,14 @@ public struct OTLPDecoder: Sendable {
             endTime: end, status: status, resourceAttributes: resource, scope: scope, attributes: attrs)
     }
 
+    /// `span "name" 0123abcd…` for error messages (empty when neither is a string).
+    static func spanLabel(_ o: [String: JSONValue]) -> String {
+        let name = (o["name"]?.stringValue).map { "\"\(String($0.prefix(80)))\"" }
+        let id = (o["spanId"] ?? o["span_id"])?.stringValue.map { normalizeID(String($0.prefix(40)), bytes: 8) }
+        let parts = [name, id.map { "spanId \($0)" }].compactMap { $0 }
+        return parts.isEmpty ? "" : "span " + parts.joined(separator: " ")
+    }
+
     static let kinds = [
         "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER",
         "SPAN_KIND_CONSUMER",
@@ -172,20 +201,35 @@ public struct OTLPDecoder: Sendable {
 
     func time(_ v: JSONValue?, _ err: OTLPDecodingError) throws -> String {
         var e = err
+        func outOfRange(_ text: String) -> OTLPDecodingError {
+            var r = e
+            r.message = "\(text) is out of range: nanoseconds since the epoch must be 0…\(Int64.max) (1970 to 2262)"
+                + (e.message.isEmpty ? "" : " \(e.message)")
+            return r
+        }
         switch v {
         case .string(let s)?:
             guard let n = Int64(s) else {
-                e.message = "expected nanoseconds since the epoch, found \(quoted(s))"
+                if s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) || (s.hasPrefix("-") && Int64(s.dropFirst()) != nil) || Double(s) != nil {
+                    throw outOfRange(s)
+                }
+                e.message = "expected nanoseconds since the epoch, found \(quoted(s))" + (e.message.isEmpty ? "" : " \(e.message)")
                 throw e
             }
+            guard n >= 0 else { throw outOfRange(s) }
             return TraceTime.format(unixNanos: n)
-        case .int(let n)?: return TraceTime.format(unixNanos: n)
-        case .double(let d)? where d.isFinite: return TraceTime.format(unixNanos: Int64(d))
+        case .int(let n)?:
+            guard n >= 0 else { throw outOfRange(String(n)) }
+            return TraceTime.format(unixNanos: n)
+        case .double(let d)?:
+            // 2^63 is the first double past Int64.max; NaN and infinities fail the range too.
+            guard d >= 0, d < 9_223_372_036_854_775_808.0 else { throw outOfRange("\(d)") }
+            return TraceTime.format(unixNanos: Int64(d))
         case nil, .null?:
-            e.message = "missing"
+            e.message = "missing" + (e.message.isEmpty ? "" : " \(e.message)")
             throw e
         case let other?:
-            e.message = "expected a string of nanoseconds, found \(other.typeName)"
+            e.message = "expected a string of nanoseconds, found \(other.typeName)" + (e.message.isEmpty ? "" : " \(e.message)")
             throw e
         }
     }
@@ -231,18 +275,33 @@ public struct OTLPDecoder: Sendable {
             case .int: return i
             case .string(let s):
                 guard let n = Int64(s) else {
-                    throw OTLPDecodingError(line: line, field: "\(path).intValue", message: "not an integer: \(quoted(s))")
+                    throw OTLPDecodingError(
+                        line: line, field: "\(path).intValue",
+                        message: "not an integer in the int64 range (\(Int64.min)…\(Int64.max)): \(quoted(String(s.prefix(40))))")
                 }
                 return .int(n)
-            case .double(let d): return .int(Int64(d))
+            case .double(let d):
+                guard d.rounded() == d, d >= -9_223_372_036_854_775_808.0, d < 9_223_372_036_854_775_808.0 else {
+                    throw OTLPDecodingError(
+                        line: line, field: "\(path).intValue",
+                        message: "\(d) is not an integer in the int64 range (\(Int64.min)…\(Int64.max))")
+                }
+                return .int(Int64(d))
             default: throw OTLPDecodingError(line: line, field: "\(path).intValue", message: "not an integer")
             }
         }
         if let d = o["doubleValue"] ?? o["double_value"] {
             switch d {
             case .int(let i): return .double(Double(i))
-            case .string(let s): return .double(Double(s) ?? .nan)
-            default: return d
+            case .string(let s):
+                // Proto3 JSON writes non-finite doubles as "NaN", "Infinity", "-Infinity"; they stay strings (JSON
+                // has no such numbers).
+                guard let v = Double(s) else {
+                    throw OTLPDecodingError(line: line, field: "\(path).doubleValue", message: "not a number: \(quoted(String(s.prefix(40))))")
+                }
+                return v.isFinite ? .double(v) : .string(s)
+            case .double: return d
+            default: throw OTLPDecodingError(line: line, field: "\(path).doubleValue", message: "expected a number, found \(d.typeName)")
             }
         }
         if let a = o["arrayValue"] ?? o["array_value"] {
@@ -261,15 +320,28 @@ public struct OTLPDecoder: Sendable {
 
 /// The input formats of `traces import`.
 public enum TraceInputFormat: String, Sendable, Hashable, Codable {
-    case halo, otlpJSON = "otlp-json"
+    /// HALO JSONL; `otlp-json`: an OTLP/JSON `ExportTraceServiceRequest` or `ExportLogsServiceRequest` (or JSONL of
+    /// them); `otlp-protobuf`: either request in protobuf. OTLP files may be gzip-compressed.
+    case halo, otlpJSON = "otlp-json", otlpProtobuf = "otlp-protobuf"
 
-    /// Guesses the format: a document (or first line) that is an object with `resourceSpans` is OTLP/JSON.
+    /// The largest decompressed size of a gzip-compressed OTLP file (1 GiB).
+    public static let maxDecompressedBytes = 1 << 30
+
+    /// Guesses the format: a document (or first line) that is an object with `resourceSpans` or `resourceLogs` is
+    /// OTLP/JSON; bytes that start like a protobuf request (field 1, length-delimited) are OTLP protobuf; gzip is
+    /// looked into.
     public static func detect(_ data: Data) -> TraceInputFormat {
+        if OTLPPayload.isGzip(data) {
+            guard let plain = try? OTLPPayload.decompress(data, contentEncoding: "gzip", maxBytes: maxDecompressedBytes) else { return .halo }
+            let inner = detect(plain)
+            return inner == .halo ? .halo : inner
+        }
+        if let first = data.first, first == 0x0A { return .otlpProtobuf }
         let head = data.prefix(4096)
         let text = String(decoding: head, as: UTF8.self)
         let trimmed = text.drop { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
         if trimmed.hasPrefix("{"), let r = trimmed.range(of: "\""),
-            trimmed[r.upperBound...].hasPrefix("resourceSpans") || trimmed[r.upperBound...].hasPrefix("resource_spans")
+            ["resourceSpans", "resource_spans", "resourceLogs", "resource_logs"].contains(where: { trimmed[r.upperBound...].hasPrefix($0) })
         {
             return .otlpJSON
         }
@@ -305,9 +377,17 @@ public enum TraceImporter {
         var report: TraceValidationReport
         var dropped: [TraceIssue] = []
         switch fmt {
-        case .otlpJSON:
+        case .otlpJSON, .otlpProtobuf:
             do {
-                spans = try decodeOTLPJSON(data)
+                var plain = data
+                if OTLPPayload.isGzip(data) {
+                    do {
+                        plain = try OTLPPayload.decompress(data, contentEncoding: "gzip", maxBytes: TraceInputFormat.maxDecompressedBytes)
+                    } catch {
+                        throw OTLPDecodingError(line: 1, field: "<file>", message: error.description)
+                    }
+                }
+                spans = fmt == .otlpJSON ? try decodeOTLPJSON(plain) : try OTLPPayload.decodeProtobufFile(plain)
             } catch let e as OTLPDecodingError {
                 let issue = TraceIssue(
                     file: name, line: e.line, byteOffset: 0, severity: .error, field: e.field, code: "otlp_invalid",

@@ -1,19 +1,27 @@
-import FlyingFox
-import FlyingSocks
 import Foundation
 
-/// A live OTLP/HTTP receiver (JSON encoding only) bound to 127.0.0.1: `POST /v1/traces` with an
-/// `ExportTraceServiceRequest` body is decoded, validated, redacted and committed into the open cycle's
-/// `traces.jsonl` (one `traces` stage commit per request, or per `flushEvery` requests).
+/// A live OTLP/HTTP receiver bound to a loopback address: `POST /v1/traces` (an `ExportTraceServiceRequest`) and
+/// `POST /v1/logs` (an `ExportLogsServiceRequest`, whose records become spans: see ``OTLPLogMapper``), in protobuf
+/// (`application/x-protobuf`) or JSON (`application/json`), plain or with `Content-Encoding: gzip` / `deflate`.
+/// Each request is decoded, range-checked, mapped (semantic conventions), validated and redacted, then committed
+/// into the open cycle's `traces.jsonl`.
 ///
-/// Answers `200 {}` (an empty `ExportTraceServiceResponse`) on success, `400` with a message for bad input or when no
-/// cycle is open, `413` over `maxBodyBytes`, `415` for protobuf (or any non-JSON) content types.
-public actor TraceReceiver {
+/// The receiver acknowledges only what it committed: a request is answered `200` after the commit holding its
+/// spans (one commit per request, or one per `flushEvery` requests or `flushInterval` seconds, whichever comes
+/// first). Answers: `400` for bad input (naming the span and field), `401` without the bearer token when one is set,
+/// `404`/`405` for other paths and methods, `409` when no cycle is open, `413` over `maxBodyBytes` (checked after
+/// decompression, so a zip bomb is refused), `415` for any other content type (a browser's no-cors POST has none
+/// or a CORS-safelisted one), `431`/`408` for oversized or slow headers, `503` when a commit fails or the receiver
+/// is stopping.
+///
+/// Requests are handled on the server's own threads (never on Swift's cooperative pool, so a host process whose
+/// pool is busy does not stall the receiver); the state is guarded by one lock.
+public final class TraceReceiver: @unchecked Sendable {
     /// What the receiver has done so far.
     public struct Stats: Sendable, Hashable, Codable {
         /// Requests accepted (200).
         public var accepted = 0
-        /// Requests refused (4xx).
+        /// Requests refused (4xx, 5xx).
         public var refused = 0
         /// Spans committed.
         public var spansCommitted = 0
@@ -28,32 +36,60 @@ public actor TraceReceiver {
 
     /// The default OTLP/HTTP port.
     public static let defaultPort: UInt16 = 4318
-    /// The default request body limit (OTLP's collector default is 20 MiB; 16 MiB is plenty for JSON batches).
+    /// The default request body limit, after decompression (OTLP's collector default is 20 MiB).
     public static let defaultMaxBodyBytes = 16 << 20
+    /// The environment variable holding the bearer token (``init(history:redactor:port:host:maxBodyBytes:flushEvery:flushInterval:token:limits:log:)``'s `token`).
+    public static let tokenEnvironmentVariable = "FLYWHEEL_RECEIVER_TOKEN"
+
+    /// Connection limits of the HTTP server.
+    public struct Limits: Sendable {
+        /// Request line plus headers, bytes (over: 431).
+        public var maxHeaderBytes = 16 * 1024
+        /// Seconds to receive the request line and headers once the request has started (over: 408).
+        public var headerTimeout: TimeInterval = 10
+        /// Seconds any one read may wait (also the keep-alive idle time).
+        public var readTimeout: TimeInterval = 10
+        /// Seconds to receive a whole body.
+        public var bodyTimeout: TimeInterval = 60
+        /// Open connections at once (over: 503).
+        public var maxConnections = 64
+        public init() {}
+    }
 
     public let history: LoopHistory
     public let redactor: Redactor?
     public let host: String
     public let requestedPort: UInt16
     public let maxBodyBytes: Int
-    /// Commit after this many accepted requests (1 = every request); pending spans are committed by ``flush()`` and
-    /// ``stop()``.
+    /// Commit after this many accepted requests (1 = every request).
     public let flushEvery: Int
-
-    var server: HTTPServer?
-    var runTask: Task<Void, any Error>?
-    var pending: [PreparedTraces] = []
-    var pendingRequests = 0
-    public private(set) var stats = Stats()
-    var waiters: [CheckedContinuation<Void, Never>] = []
+    /// With `flushEvery` > 1, the longest a request waits for its batch to fill before it is committed anyway.
+    public let flushInterval: TimeInterval
+    let token: String?
+    let limits: Limits
     let log: (@Sendable (String) -> Void)?
 
+    /// Guards everything below; requests waiting for their commit wait on it.
+    private let state = NSCondition()
+    private var server: LoopbackHTTPServer?
+    private final class Ticket {
+        var response: LoopbackHTTPServer.Response?
+    }
+    private var pending: [(PreparedTraces, Ticket)] = []
+    private var flushGeneration = 0
+    private var stopping = false
+    private var counters = Stats()
+    private var firstAcceptedWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Requests refused before their body was read (401, 405, 415).
+    private let earlyRefusals = RefusalCounter()
+
     /// A receiver committing into `history`'s open cycle. `port` 0 picks an ephemeral port (see ``port``).
-    /// `host` must be a loopback IPv4 address (the receiver never listens on other interfaces).
+    /// `host` must be a loopback IPv4 address (the receiver never listens on other interfaces). With a `token`,
+    /// every request needs `Authorization: Bearer TOKEN`.
     public init(
         history: LoopHistory, redactor: Redactor?, port: UInt16 = TraceReceiver.defaultPort, host: String = "127.0.0.1",
-        maxBodyBytes: Int = TraceReceiver.defaultMaxBodyBytes, flushEvery: Int = 1,
-        log: (@Sendable (String) -> Void)? = nil
+        maxBodyBytes: Int = TraceReceiver.defaultMaxBodyBytes, flushEvery: Int = 1, flushInterval: TimeInterval = 1,
+        token: String? = nil, limits: Limits = Limits(), log: (@Sendable (String) -> Void)? = nil
     ) {
         self.history = history
         self.redactor = redactor
@@ -61,6 +97,9 @@ public actor TraceReceiver {
         self.host = host
         self.maxBodyBytes = maxBodyBytes
         self.flushEvery = max(1, flushEvery)
+        self.flushInterval = max(0.01, flushInterval)
+        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+        self.limits = limits
         self.log = log
     }
 
@@ -71,80 +110,102 @@ public actor TraceReceiver {
 
     /// Binds and starts serving in the background; returns once listening.
     public func start() async throws {
-        guard server == nil else { return }
+        if state.withLock({ self.server != nil }) { return }
         guard host.hasPrefix("127.") || host == "localhost" else {
             throw StartError(description: "the receiver listens on loopback only (127.0.0.1), not \(host)")
         }
-        let address: sockaddr_in
-        do { address = try .inet(ip4: host == "localhost" ? "127.0.0.1" : host, port: requestedPort) } catch {
-            throw StartError(description: "bad host \(host): \(error)")
+        var l = LoopbackHTTPServer.Limits()
+        l.maxHeaderBytes = limits.maxHeaderBytes
+        l.headerTimeout = limits.headerTimeout
+        l.readTimeout = limits.readTimeout
+        l.bodyTimeout = limits.bodyTimeout
+        l.maxConnections = limits.maxConnections
+        // Compressed bodies are read up to the same limit; the decompressed size is checked again.
+        l.maxBodyBytes = maxBodyBytes
+        let token = token
+        let refusals = earlyRefusals
+        let server = LoopbackHTTPServer(
+            host: host == "localhost" ? "127.0.0.1" : host, port: requestedPort, limits: l,
+            preflight: { head in
+                let r = TraceReceiver.preflight(head, token: token)
+                if let r, r.status != 404 { refusals.add() }
+                return r
+            },
+            handler: { [weak self] head, body in
+                guard let self else { return TraceReceiver.text(503, "the receiver is gone") }
+                return self.handle(head, body)
+            })
+        do { try server.start() } catch {
+            throw StartError(description: "cannot listen on \(host):\(requestedPort): \(error)")
         }
-        let server = HTTPServer(address: address, timeout: 30, logger: .disabled)
-        await server.appendRoute("POST /v1/traces") { [weak self] request in
-            guard let self else { return HTTPResponse(statusCode: .serviceUnavailable) }
-            return await self.handle(request)
-        }
-        await server.appendRoute("*") { _ in
-            Self.text(.notFound, "not found: this receiver accepts POST /v1/traces (OTLP/HTTP, JSON encoding)")
-        }
-        self.server = server
-        runTask = Task { try await server.run() }
-        do {
-            try await server.waitUntilListening(timeout: 10)
-        } catch {
-            runTask?.cancel()
-            let reason = await Self.failure(of: runTask)
-            self.server = nil
-            runTask = nil
-            throw StartError(description: "cannot listen on \(host):\(requestedPort): \(reason ?? "\(error)")")
-        }
-    }
-
-    static func failure(of task: Task<Void, any Error>?) async -> String? {
-        guard let task else { return nil }
-        do { try await task.value; return nil } catch { return "\(error)" }
+        state.withLock { self.server = server }
     }
 
     /// The port the receiver listens on (the ephemeral one when started with port 0), nil before ``start()``.
     public var port: UInt16? {
+        get async { state.withLock { server?.port } }
+    }
+
+    /// What the receiver has done so far.
+    public var stats: Stats {
         get async {
-            guard let server else { return nil }
-            switch await server.listeningAddress {
-            case .ip4(_, let port)?, .ip6(_, let port)?: return port
-            default: return nil
-            }
+            var s = state.withLock { counters }
+            s.refused += earlyRefusals.value
+            return s
         }
     }
 
-    /// Commits pending spans (with `flushEvery` > 1; a failure is logged and those spans are lost), then stops
-    /// listening.
+    /// Stops: new requests get 503, pending requests are committed (and answered), open connections are shut and
+    /// requests in progress are answered. Always returns (within a few seconds, whatever the clients do).
     public func stop() async {
-        do { try flush() } catch {
-            log?("could not commit \(pending.reduce(0) { $0 + $1.spans.count }) pending span(s): \(error)")
+        let server: LoopbackHTTPServer? = state.withLock {
+            stopping = true
+            do { _ = try flushLocked() } catch {
+                log?("could not commit pending requests: \(error)")
+            }
+            let s = self.server
+            self.server = nil
+            return s
         }
-        if let server { await server.stop(timeout: 1) }
-        runTask?.cancel()
-        server = nil
-        runTask = nil
+        guard let server else { return }
+        // Blocking waits run on a thread of their own, not on the cooperative pool.
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            Thread {
+                server.stop()
+                c.resume()
+            }.start()
+        }
     }
 
-    /// Waits until at least one request has been accepted (and committed, with `flushEvery` 1).
+    /// Waits until at least one request has been accepted (and committed).
     public func waitForFirstAccepted() async {
-        if stats.accepted > 0 { return }
-        await withCheckedContinuation { waiters.append($0) }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now: Bool = state.withLock {
+                if counters.accepted > 0 { return true }
+                firstAcceptedWaiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
     }
 
-    /// Commits the spans of the requests accepted since the last commit, as one `traces` commit.
+    /// Commits the spans of the requests waiting for their batch, as one `traces` commit, and answers them
+    /// (200 when committed, 409/503 when the commit failed: nothing is acknowledged that was not committed).
     @discardableResult
     public func flush() throws -> TraceCommitResult? {
+        try state.withLock { try flushLocked() }
+    }
+
+    private func flushLocked() throws -> TraceCommitResult? {
         guard !pending.isEmpty else { return nil }
         let batch = pending
         pending = []
-        pendingRequests = 0
+        flushGeneration += 1
+        defer { state.broadcast() }
         var spans: [Span] = []
         var files: [TraceStageFileReport] = []
         var redactions = RedactionReport()
-        for p in batch {
+        for (p, _) in batch {
             spans += p.spans
             files += p.report.files
             redactions.add(RedactionReport(counts: p.report.redactions))
@@ -159,100 +220,143 @@ public actor TraceReceiver {
                 merged, to: history, policy: .appendSkippingDuplicateSpans,
                 message: "OTLP/HTTP receiver: \(batch.count) request\(batch.count == 1 ? "" : "s")\n" + TraceStage.describe(merged.report))
         } catch {
-            // Keep the batch for the next flush (a retried request is de-duplicated then).
-            pending = batch + pending
-            pendingRequests += batch.count
+            let status = error is HistoryError ? 409 : 503
+            for (_, t) in batch { t.response = Self.text(status, "not committed: \(error)") }
             throw error
         }
-        stats.spansCommitted += result.spansAdded
-        stats.spansSkipped += result.spansSkipped + (spans.count - unique.count)
-        if let c = result.commit { stats.commits.append(c) }
+        counters.spansCommitted += result.spansAdded
+        counters.spansSkipped += result.spansSkipped + (spans.count - unique.count)
+        if let c = result.commit { counters.commits.append(c) }
+        for (p, _) in batch {
+            for (k, v) in p.report.redactions { counters.redactions[k, default: 0] += v }
+        }
         log?("committed \(result.spansAdded) span(s) into cycle \(result.cycle)" + (result.commit.map { " (\($0.prefix(7)))" } ?? ""))
+        for (_, t) in batch { t.response = Self.ok }
         return result
+    }
+
+    private func flushIfStill(_ generation: Int) {
+        state.withLock {
+            guard generation == flushGeneration, !pending.isEmpty else { return }
+            do { _ = try flushLocked() } catch { log?("commit failed: \(error)") }
+        }
     }
 
     // MARK: - Requests
 
-    func handle(_ request: HTTPRequest) async -> HTTPResponse {
-        let response = await respond(request)
-        if response.statusCode == .ok {
-            stats.accepted += 1
-            let w = waiters
-            waiters = []
-            for c in w { c.resume() }
-        } else {
-            stats.refused += 1
+    /// Checks made before the body is read: path, method, token, content type and coding.
+    static func preflight(_ head: LoopbackHTTPServer.Head, token: String?) -> LoopbackHTTPServer.Response? {
+        guard head.path == OTLPSignal.traces.path || head.path == OTLPSignal.logs.path else {
+            return text(404, "not found: this receiver accepts POST /v1/traces and POST /v1/logs (OTLP/HTTP)")
         }
+        guard head.method == "POST" else {
+            var r = text(405, "method \(head.method.prefix(20)) not allowed: POST an OTLP request")
+            r.headers["Allow"] = "POST"
+            return r
+        }
+        if let token {
+            let given = head.header("authorization") ?? ""
+            guard constantTimeEqual(given, "Bearer " + token) else {
+                var r = text(401, "missing or wrong bearer token (Authorization: Bearer …; see --token / \(tokenEnvironmentVariable))")
+                r.headers["WWW-Authenticate"] = "Bearer"
+                return r
+            }
+        }
+        guard OTLPPayload.encoding(contentType: head.header("content-type")) != nil else {
+            let given = head.header("content-type").map { "\($0.prefix(60))" } ?? "none"
+            return text(
+                415,
+                "unsupported content type (\(given)): send Content-Type application/x-protobuf or application/json (OTLP/HTTP)")
+        }
+        let coding = (head.header("content-encoding") ?? "").lowercased()
+        guard ["", "identity", "gzip", "x-gzip", "deflate"].contains(coding) else {
+            return text(415, "unsupported Content-Encoding \(coding.prefix(40)): send gzip, deflate or identity")
+        }
+        return nil
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var diff = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) { diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0) }
+        return diff == 0
+    }
+
+    /// Handles one request on the calling (server) thread; returns once it is committed or refused.
+    func handle(_ head: LoopbackHTTPServer.Head, _ body: Data) -> LoopbackHTTPServer.Response {
+        let response = respond(head, body)
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock {
+            if response.status == 200 {
+                counters.accepted += 1
+                let w = firstAcceptedWaiters
+                firstAcceptedWaiters = []
+                return w
+            }
+            counters.refused += 1
+            return []
+        }
+        for c in waiters { c.resume() }
         return response
     }
 
-    func respond(_ request: HTTPRequest) async -> HTTPResponse {
-        let type = (request.headers[.contentType] ?? "").lowercased()
-        let mediaType = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        if mediaType.contains("protobuf") || (!mediaType.isEmpty && !mediaType.hasSuffix("json")) {
-            return Self.text(
-                .unsupportedMediaType,
-                "unsupported content type \(mediaType): this receiver accepts OTLP/HTTP with JSON encoding only "
-                    + "(Content-Type: application/json); configure the exporter with protocol http/json")
+    func respond(_ head: LoopbackHTTPServer.Head, _ raw: Data) -> LoopbackHTTPServer.Response {
+        let signal: OTLPSignal = head.path == OTLPSignal.logs.path ? .logs : .traces
+        guard let encoding = OTLPPayload.encoding(contentType: head.header("content-type")) else {
+            return Self.text(415, "unsupported content type")
         }
-        if let enc = request.headers[.contentEncoding]?.lowercased(), !enc.isEmpty, enc != "identity" {
-            return Self.text(.unsupportedMediaType, "unsupported Content-Encoding \(enc): send uncompressed JSON")
+        let body: Data
+        do { body = try OTLPPayload.decompress(raw, contentEncoding: head.header("content-encoding"), maxBytes: maxBodyBytes) } catch {
+            return Self.text(error.status, error.message)
         }
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
-            return Self.tooLarge(length, limit: maxBodyBytes)
-        }
-        var body = Data()
-        do {
-            for try await chunk in request.bodySequence {
-                body.append(chunk)
-                if body.count > maxBodyBytes { return Self.tooLarge(body.count, limit: maxBodyBytes) }
-            }
-        } catch {
-            return Self.text(.badRequest, "cannot read the request body: \(error)")
-        }
-        if body.isEmpty { return Self.text(.badRequest, "empty body: expected an OTLP/JSON ExportTraceServiceRequest") }
+        if body.isEmpty, encoding == .json { return Self.text(400, "empty body: expected an OTLP/JSON Export request") }
+        if state.withLock({ stopping }) { return Self.text(503, "the receiver is stopping") }
         do { _ = try history.openCycle() } catch {
-            return Self.text(.conflict, "not committed: \(error)")
+            return Self.text(409, "not committed: \(error)")
         }
         let prepared: PreparedTraces
         do {
-            let spans = try decodeOTLPJSON(body)
-            prepared = try TraceStage.prepare(spans: spans, label: "POST /v1/traces", redactor: redactor)
+            let spans = try OTLPPayload.decode(body, encoding: encoding, signal: signal)
+            prepared = try TraceStage.prepare(
+                spans: spans, label: "POST \(signal.path)", format: encoding == .json ? .otlpJSON : .otlpProtobuf, redactor: redactor)
         } catch let e as OTLPDecodingError {
-            return Self.text(.badRequest, "invalid OTLP/JSON ExportTraceServiceRequest: \(e.field): \(e.message)")
+            return Self.text(400, "invalid OTLP \(encoding == .json ? "JSON" : "protobuf") request: \(e.field): \(e.message)")
         } catch {
-            return Self.text(.badRequest, "\(error)")
+            return Self.text(400, "\(error)")
         }
         if prepared.spans.isEmpty { return Self.ok }
-        pending.append(prepared)
-        pendingRequests += 1
-        if pendingRequests >= flushEvery {
-            do { try flush() } catch {
-                // Nothing was committed; the batch stays pending and the client is told why (a retry is de-duplicated).
-                let status: HTTPStatusCode = error is HistoryError ? .conflict : .badRequest
-                return Self.text(status, "not committed: \(error)")
-            }
+        let coding = (head.header("content-encoding") ?? "").lowercased()
+        log?(
+            "accepted \(prepared.report.spans) span(s) in \(prepared.report.traces) trace(s) from POST \(signal.path) "
+                + "(\(encoding.rawValue)\(coding.isEmpty || coding == "identity" ? "" : ", \(coding)"))")
+        // Group commit: wait (on this thread) until the commit holding this request is made.
+        let ticket = Ticket()
+        state.lock()
+        defer { state.unlock() }
+        pending.append((prepared, ticket))
+        if pending.count >= flushEvery || stopping {
+            do { _ = try flushLocked() } catch { log?("commit failed: \(error)") }
+        } else if pending.count == 1 {
+            let generation = flushGeneration
+            let delay = flushInterval
+            Thread { [weak self] in
+                Thread.sleep(forTimeInterval: delay)
+                self?.flushIfStill(generation)
+            }.start()
         }
-        for (k, v) in prepared.report.redactions { stats.redactions[k, default: 0] += v }
-        log?("accepted \(prepared.report.spans) span(s) in \(prepared.report.traces) trace(s)")
-        return Self.ok
+        while ticket.response == nil { state.wait() }
+        return ticket.response!
     }
 
-    static var ok: HTTPResponse {
-        HTTPResponse(statusCode: .ok, headers: [.contentType: "application/json"], body: Data("{}".utf8))
-    }
-
-    static func tooLarge(_ n: Int, limit: Int) -> HTTPResponse {
-        var r = text(.payloadTooLarge, "request body of \(n)+ bytes is over the limit of \(limit) bytes (--max-body-bytes)")
-        r.headers[.connection] = "close"
-        return r
+    static var ok: LoopbackHTTPServer.Response {
+        LoopbackHTTPServer.Response(status: 200, headers: ["Content-Type": "application/json"], body: Data("{}".utf8))
     }
 
     /// A JSON error body in OTLP's `Status` shape (`{"code", "message"}`, code a gRPC status code), which
     /// exporters log.
-    static func text(_ status: HTTPStatusCode, _ message: String) -> HTTPResponse {
+    static func text(_ status: Int, _ message: String) -> LoopbackHTTPServer.Response {
         let grpc: Int64
-        switch status.code {
+        switch status {
+        case 401: grpc = 16  // UNAUTHENTICATED
         case 404: grpc = 5  // NOT_FOUND
         case 409: grpc = 9  // FAILED_PRECONDITION
         case 413: grpc = 8  // RESOURCE_EXHAUSTED
@@ -260,6 +364,15 @@ public actor TraceReceiver {
         default: grpc = 3  // INVALID_ARGUMENT
         }
         let body = OrderedJSON.obj([("code", .int(grpc)), ("message", .string(message))]).text()
-        return HTTPResponse(statusCode: status, headers: [.contentType: "application/json"], body: Data(body.utf8))
+        return LoopbackHTTPServer.Response(
+            status: status, headers: ["Content-Type": "application/json"], body: Data(body.utf8), close: status == 413)
     }
+}
+
+/// A thread-safe count.
+final class RefusalCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.withLock { n += 1 } }
+    var value: Int { lock.withLock { n } }
 }

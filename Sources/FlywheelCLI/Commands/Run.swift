@@ -20,6 +20,8 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "The agent's model (overrides loop.yaml).") var model: String?
     @Option(name: .long, help: "The seed (default: derived from the cycle number).") var seed: UInt64?
     @Option(name: .long, help: "Run this external agent command per task instead of the built-in analyst.") var agentCmd: String?
+    @Option(name: .long, help: "What --agent-cmd prints: halo (it writes $FLYWHEEL_TRACE_FILE; default), codex-json (codex exec --json) or claude-stream-json (claude -p --output-format stream-json --verbose).")
+    var agentFormat: String?
     @Option(name: .long, help: "Record model calls into / replay them from this cassette file.") var cassette: String?
     @Option(name: .long, help: "Cassette mode: record, replay, or auto (replay what is there, record the rest).") var cassetteMode: String = "auto"
     @Flag(name: .long, help: "Do not redact secrets from traces and outputs (explicit opt-out).") var noRedact = false
@@ -27,6 +29,9 @@ struct Run: ParsableCommand {
     func validate() throws {
         if let tasks, tasks < 1 { throw ValidationError("--tasks must be at least 1") }
         guard ["record", "replay", "auto"].contains(cassetteMode) else { throw ValidationError("--cassette-mode must be record, replay or auto") }
+        if let agentFormat, AgentOutputFormat(rawValue: agentFormat) == nil {
+            throw ValidationError("--agent-format must be halo, codex-json or claude-stream-json, not \(agentFormat)")
+        }
     }
 
     func run() throws {
@@ -34,7 +39,7 @@ struct Run: ParsableCommand {
         let mode: CassetteModel.Mode = cassetteMode == "record" ? .record : cassetteMode == "replay" ? .replay : .replayOrRecord
         let options = RunOptions(
             tasks: tasks, model: model, seed: seed, agentCommand: agentCmd, cassette: cassette.map { ctx.workspace.url($0) },
-            cassetteMode: mode, noRedact: noRedact)
+            cassetteMode: mode, noRedact: noRedact, agentFormat: agentFormat.flatMap(AgentOutputFormat.init(rawValue:)))
         let report = try RunStage.run(ctx, options: options) { done, total, question in
             if !output.json { Terminal.progress(done, total, String(question.prefix(60))) }
         }

@@ -23,7 +23,7 @@ struct TracesCommand: ParsableCommand {
 func parseTraceFormat(_ text: String?) throws -> TraceInputFormat? {
     guard let text else { return nil }
     guard let f = TraceInputFormat(rawValue: text) else {
-        throw ValidationError("--format must be halo or otlp-json, not \(text)")
+        throw ValidationError("--format must be halo, otlp-json or otlp-protobuf, not \(text)")
     }
     return f
 }
@@ -107,7 +107,7 @@ struct TracesImport: ParsableCommand {
     @OptionGroup var repoOptions: RepoOptions
     @Argument(help: "Trace files: HALO JSONL or OTLP/JSON (ExportTraceServiceRequest, or JSONL of them).")
     var files: [String]
-    @Option(name: .long, help: "Input format: halo or otlp-json (default: detected per file).")
+    @Option(name: .long, help: "Input format: halo, otlp-json or otlp-protobuf (traces or logs; gzip allowed; default: detected per file).")
     var format: String?
     @Flag(name: .long, help: "Do not redact secrets (they will be committed as they are).")
     var noRedact = false
