@@ -66,9 +66,12 @@ let package = Package(
         .executableTarget(name: "bench-traces", dependencies: ["Flywheel"], path: "Benchmarks/bench-traces"),
         .executableTarget(name: "bench-evals", dependencies: ["Flywheel"], path: "Benchmarks/bench-evals"),
         .executableTarget(name: "bench-site", dependencies: ["Flywheel"], path: "Benchmarks/bench-site"),
+        .executableTarget(name: "bench-redact", dependencies: ["Flywheel"], path: "Benchmarks/bench-redact"),
 
         // MARK: test tools (built by `swift build` / `swift test`; run by tests and Tests/scripts)
         .executableTarget(name: "gitstore-stress", dependencies: ["GitStore"], path: "Tests/Tools/gitstore-stress"),
+        // Fuzz harness (Tests/fuzz/run.sh): a built-in mutation fuzzer, or libFuzzer with -D FLYWHEEL_LIBFUZZER.
+        .executableTarget(name: "flywheel-fuzz", dependencies: ["Flywheel", "Markdown"], path: "Tests/fuzz/flywheel-fuzz"),
 
         // MARK: tests
         .target(name: "TestSupport", dependencies: ["GitStore"], path: "Tests/TestSupport"),

@@ -5,6 +5,8 @@
 // Generates the file with `gen_spans.py` defaults (deterministic) under .build/bench-traces/ unless --file is
 // given, makes HALO's venv with Tests/scripts/halo-venv.sh, and prints both times, the ratio and Flywheel's peak
 // memory (getrusage). Targets: Flywheel ≥ 10× faster than HALO's build_index; peak memory < 2× the file size.
+// It also times `flywheel diagnose --traces FILE` (load every span + deterministic diagnosis) against
+// `flywheel traces overview` (validate + index + overview) on the same file. Target: diagnose ≤ 2× overview.
 import Flywheel
 import Foundation
 
@@ -23,6 +25,7 @@ let sharedTools = URL(
 var repeats = 5
 var fileArg: String?
 var withHALO = true
+var withDiagnose = true
 var args = CommandLine.arguments.dropFirst()
 while let a = args.first {
     args = args.dropFirst()
@@ -30,6 +33,7 @@ while let a = args.first {
     case "--repeats": repeats = Int(args.first ?? "") ?? repeats; args = args.dropFirst()
     case "--file": fileArg = args.first; args = args.dropFirst()
     case "--no-halo": withHALO = false
+    case "--no-diagnose": withDiagnose = false
     case "--raw-scan":
         // Diagnostic: one thread, memchr + JSONScanner.skipValue per line (the floor of validation cost).
         let data = try Data(contentsOf: URL(fileURLWithPath: fileArg ?? ""), options: .alwaysMapped)
@@ -57,7 +61,7 @@ while let a = args.first {
         let store = try TraceStore(files: [URL(fileURLWithPath: fileArg ?? "")])
         print(try store.overview().haloJSON.text())
         exit(0)
-    default: print("usage: bench-traces [--repeats N] [--file PATH] [--no-halo]"); exit(2)
+    default: print("usage: bench-traces [--repeats N] [--file PATH] [--no-halo] [--no-diagnose]"); exit(2)
     }
 }
 
@@ -135,6 +139,25 @@ let peak = peakRSSBytes()
 print("flywheel: \(summary)")
 print(String(format: "FLYWHEEL validate+index (median of %d): %.3fs  ->  %.0f MB/s", times.count, flywheel, Double(size) / 1e6 / flywheel))
 print("flywheel peak RSS: \(mb(peak)) (before indexing: \(mb(rssBefore))) = \(String(format: "%.2f", Double(peak) / Double(max(size, 1))))× file size (target < 2×)")
+
+// 2b. `diagnose --traces FILE` against `traces overview` on the same file.
+if withDiagnose {
+    var diagnoseTimes: [Double] = []
+    var modes = 0, top = ""
+    for i in 0..<max(1, min(repeats, 3)) {
+        // What `flywheel diagnose --traces FILE` does: validate + index, read the spans, run the detectors.
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let d = try Diagnoser.diagnose(traces: file)
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        diagnoseTimes.append(dt)
+        modes = d.failureModes.count
+        top = d.failureModes.prefix(3).map { "\($0.id) (\($0.traceIDs.count) traces)" }.joined(separator: ", ")
+        print(String(format: "  diagnose run %d: %.3fs", i + 1, dt))
+    }
+    let diagnose = diagnoseTimes.sorted()[diagnoseTimes.count / 2]
+    print("diagnose: \(modes) failure modes; top: \(top)")
+    print(String(format: "TRACES OVERVIEW (median): %.3fs   DIAGNOSE (median): %.3fs   RATIO diagnose/overview = %.2f×  (target ≤ 2×)", flywheel, diagnose, diagnose / flywheel))
+}
 
 // 3. HALO's own indexer on the same file, in its venv.
 if !withHALO { exit(0) }

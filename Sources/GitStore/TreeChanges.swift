@@ -26,13 +26,10 @@ public struct TreeChanges: Sendable, Equatable {
     public var touchedPaths: [String] { (Array(removals) + Array(writes.keys)).sorted() }
 }
 
-/// Splits a repository path into its components, rejecting anything that could escape or confuse a tree.
+/// Splits a repository path into its components, rejecting anything git itself would refuse (see ``PathRules``).
 func pathComponents(_ path: String) throws(GitError) -> [String] {
-    let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-    guard !path.isEmpty, !path.hasPrefix("/"), !parts.contains(where: {
-        $0.isEmpty || $0 == "." || $0 == ".." || $0.lowercased() == ".git" || $0.utf8.contains(0)
-    }) else {
-        throw .store("TreeChanges", "invalid repository path \"\(path)\" (empty, absolute, '.', '..' or '.git' component)")
+    if let problem = PathRules.problem(path: path) {
+        throw .store("TreeChanges", "invalid repository path \"\(PathRules.printable(path))\": \(problem); nothing was written")
     }
-    return parts
+    return path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
 }

@@ -12,6 +12,8 @@ struct LoopDiagnoseTracesTests {
     static let modes: [String: [(name: String, matches: @Sendable (String) -> Bool)]] = [
         "errors.jsonl": [("tool_error", { $0.hasPrefix("fm-tool-error-read-file-permission-denied") }), ("unknown_tool", { $0 == "fm-unknown-tools" })],
         "loops.jsonl": [("loop", { $0 == "fm-repeated-tool-calls" }), ("refusal", { $0 == "fm-refusals" })],
+        // Missing artifacts need the project's required outputs: the rules file lists them, and its `artifacts` topic
+        // (owning the detector's category `artifact-missing`) names the mode and its recommendation.
         "turns.jsonl": [("max_turns", { $0 == "fm-max-turns" }), ("missing_artifacts", { $0 == "fm-artifacts" })],
     ]
 
@@ -34,6 +36,10 @@ struct LoopDiagnoseTracesTests {
         }
         let recs = try #require(diagnosis["recommendations"] as? [[String: Any]])
         #expect(!recs.isEmpty)
+        #expect(!modes.contains { ($0["id"] as? String) == "fm-missing-artifacts" })
+        // Without a harness, only the rules' own recommendation carries a patch; the generic ones name no file or tool.
+        #expect(recs.filter { $0["id"] as? String != "rec-enable-validate-artifacts-tools" }
+            .allSatisfy { ($0["patch"] as? [String: Any]) == nil && $0["target_file"] == nil }, "\(recs.compactMap { $0["patch"] })")
         #expect(FileManager.default.subpaths(atPath: cwd.path)?.isEmpty == true, "diagnose --traces wrote files")
     }
 

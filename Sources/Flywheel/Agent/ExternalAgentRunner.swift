@@ -161,15 +161,8 @@ public struct ExternalAgentRunner: Sendable {
         let stdout = String(decoding: stdoutData, as: UTF8.self)
         let answer = stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
-        var artifacts: [String: Data] = [:]
-        let root = outputDirectory.resolvingSymlinksInPath().path
-        if let e = fm.enumerator(at: outputDirectory, includingPropertiesForKeys: [.isRegularFileKey]) {
-            for case let url as URL in e where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-                let full = url.resolvingSymlinksInPath().path
-                guard full.hasPrefix(root + "/"), let data = fm.contents(atPath: full) else { continue }
-                artifacts[String(full.dropFirst(root.count + 1))] = data
-            }
-        }
+        // No link followed, nothing outside the folder read (OutputFolder).
+        let artifacts = OutputFolder.collect(outputDirectory, label: "FLYWHEEL_OUTPUT_DIR").files
         return ExternalRunResult(
             traceID: traceID, task: task, exitStatus: p.terminationStatus, timedOut: timedOut, stdout: stdout,
             stderr: String(decoding: stderrData, as: UTF8.self), finalAnswer: answer.isEmpty ? nil : answer,

@@ -234,6 +234,11 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     /// Parses `loop.yaml` text; errors name the file, the line and the field.
     public static func parse(_ text: String, file: String) throws -> LoopConfig {
         do {
+            try YAMLLimits.check(text, file: file)
+        } catch let e as YAMLLimits.Exceeded {
+            throw ConfigError(file: file, line: e.line, field: nil, reason: e.reason)
+        }
+        do {
             return try YAMLDecoder().decode(LoopConfig.self, from: text)
         } catch {
             throw ConfigError.from(error, file: file, text: text)

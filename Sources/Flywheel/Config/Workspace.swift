@@ -41,12 +41,24 @@ public struct Workspace: Sendable {
 
     /// Reads the harness files to snapshot: each path a file (placed by its name) or a folder (its contents,
     /// relative to it). Hidden files and folders are skipped.
-    /// - Throws: `ConfigError` naming a path that does not exist.
-    public func readHarness(_ paths: [String]) throws -> [String: Data] {
+    /// - Throws: `ConfigError` naming a path that does not exist or lies outside the working folder.
+    ///
+    /// Every path must stay inside the working folder: no absolute path, no `..`, no symbolic link out of it (a
+    /// harness of `/proc/self/environ` would publish the environment). With a `redactor`, secrets in the files are
+    /// replaced before the snapshot reaches the history.
+    public func readHarness(_ paths: [String], redactor: Redactor? = nil) throws -> [String: Data] {
         var files: [String: Data] = [:]
         let fm = FileManager.default
+        let root = folder.resolvingSymlinksInPath().path
         for path in paths {
+            if path.hasPrefix("/") || path.hasPrefix("~") || path.split(separator: "/").contains("..") {
+                throw ConfigError(file: Layout.loopConfig, line: nil, field: "harness", reason: "\(path) is outside the working folder (harness paths are relative, without '..')")
+            }
             let url = self.url(path)
+            let resolved = url.resolvingSymlinksInPath().path
+            guard resolved == root || resolved.hasPrefix(root + "/") else {
+                throw ConfigError(file: Layout.loopConfig, line: nil, field: "harness", reason: "\(path) leads outside the working folder (a symbolic link to \(resolved))")
+            }
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: url.path, isDirectory: &isDir) else {
                 throw ConfigError(file: path, line: nil, field: "harness", reason: "no such file or folder")
@@ -64,6 +76,7 @@ public struct Workspace: Sendable {
                 files[String(full.dropFirst(base.count + 1))] = try Data(contentsOf: file)
             }
         }
+        if let redactor { files = files.mapValues { redactor.redact(bytes: $0).0 } }
         return files
     }
 

@@ -1,25 +1,34 @@
 import Foundation
 
 /// Deterministic diagnosis: failure modes from traces, feedback and gate results, ranked by impact, each mapped to
-/// a concrete recommendation.
+/// a concrete recommendation. It knows no domain: a project's own topics come in `DiagnosisInput.topics`.
 ///
-/// Detectors (traces): tool-error clusters (by tool and normalised error text), calls to unknown tools, repeated
-/// identical tool calls (≥ 3 in a trace), refusals in final answers, turn-limit exhaustion, missing artifacts.
-/// Feedback records and failing eval rows are grouped by topic (`FailureCatalog`), else by category.
+/// Trace detectors: root-cause clusters of tool and step errors (messages normalised into templates, grouped by
+/// source, class and exception type, merged when they share key tokens), context-window overflow, rate limits and
+/// retries, invalid JSON tool arguments, calls to unknown tools, repeated identical calls, refusals, turn-limit
+/// exhaustion, empty or missing final answers, handoff loops, guardrail trips, latency and token outliers per task,
+/// and missing required outputs. Feedback (praise excluded) and failing eval rows are grouped by a project topic
+/// when one matches, else one mode per category (eval rows without feedback: per category and metric).
 ///
-/// Impact = severity weight × (2 × failing evals + traces affected) (+ a tiny count tie-break); failure modes and
-/// recommendations are ordered by it, ties by id.
+/// Ranking: see `Ranking.standardFormula`.
 public enum Diagnoser {
-    /// Diagnoses a HALO JSONL file (or a folder of them); `feedback`, `results`, `harness` and the project's rules are optional.
+    /// Diagnoses a HALO JSONL file (or a folder of them); `feedback`, `results` and `harness` are optional.
     public static func diagnose(
         traces: URL, feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
         rules: ProjectRules = .none, cycle: Int = 0
     ) throws -> Diagnosis {
-        diagnose(
-            DiagnosisInput(
-                spans: try DiagnosisTraces.spans(at: traces), feedback: feedback, results: results, harness: harness,
-                requiredArtifacts: rules.requiredArtifacts, topics: rules.failureTopics),
-            cycle: cycle)
+        var isDir: ObjCBool = false
+        let files = FileManager.default.fileExists(atPath: traces.path, isDirectory: &isDir) && isDir.boolValue ? try TraceStore.jsonlFiles(in: traces) : [traces]
+        let input = DiagnosisInput(
+            spans: [], feedback: feedback, results: results, harness: harness, requiredArtifacts: rules.requiredArtifacts, topics: rules.failureTopics,
+            expectedDeclines: rules.expectedDeclines)
+        return try diagnose(store: TraceStore(files: files), input: input, cycle: cycle)
+    }
+
+    /// Diagnoses the traces of a store (its spans are read straight from its lines, in parallel, without the
+    /// attributes diagnosis never reads); `input.spans` is ignored.
+    public static func diagnose(store: TraceStore, input: DiagnosisInput, cycle: Int, finalAnswers: [String: String] = [:]) throws -> Diagnosis {
+        run(input, traces: try DiagnosisLoading.traces(store), cycle: cycle, finalAnswers: finalAnswers)
     }
 
     /// Diagnoses spans (and optionally feedback, results, harness).
@@ -34,16 +43,27 @@ public enum Diagnoser {
     /// - Parameter finalAnswers: trace id → the agent's final answer text (`final_answer.md`), when known; otherwise
     ///   the last assistant message without tool calls in the trace's LLM spans.
     public static func diagnose(_ input: DiagnosisInput, cycle: Int, finalAnswers: [String: String] = [:]) -> Diagnosis {
+        run(input, traces: groupByTrace(input.spans), cycle: cycle, finalAnswers: finalAnswers)
+    }
+
+    static func run(_ input: DiagnosisInput, traces: [(id: String, spans: [Span])], cycle: Int, finalAnswers: [String: String]) -> Diagnosis {
+        let layout = HarnessLayout(input.harness, instructionsFile: input.instructionsFile)
         var builder = Builder(harness: input.harness)
-        let traces = groupByTrace(input.spans)
-        let offered = offeredTools(input)
-        detectToolProblems(traces, offered: offered, into: &builder)
-        detectLoops(traces, into: &builder)
-        detectRefusals(traces, finalAnswers: finalAnswers, expectedDeclines: input.expectedDeclines, into: &builder)
-        detectMaxTurns(traces, into: &builder)
-        detectMissingArtifacts(traces, input: input, into: &builder)
-        addFeedback(input.feedback, topics: input.topics, into: &builder)
-        addResults(input.results, feedback: input.feedback, topics: input.topics, into: &builder)
+        builder.projectTopics = input.topics
+        builder.totalTraces = Set(traces.map(\.id)).union(finalAnswers.keys).count
+        let offered = offeredTools(input, traces: traces)
+        let answers = traces.map { answerFacts($0.spans) }
+        detectSpanProblems(traces, offered: offered, layout: layout, into: &builder)
+        detectLoops(traces, layout: layout, into: &builder)
+        detectRefusals(traces, answers: answers, finalAnswers: finalAnswers, expectedDeclines: input.expectedDeclines, layout: layout, into: &builder)
+        detectMaxTurns(traces, layout: layout, into: &builder)
+        detectEmptyAnswers(traces, answers: answers, finalAnswers: finalAnswers, layout: layout, into: &builder)
+        detectHandoffLoops(traces, layout: layout, into: &builder)
+        detectGuardrails(traces, layout: layout, into: &builder)
+        detectOutliers(traces, layout: layout, into: &builder)
+        if !input.requiredArtifacts.isEmpty { detectMissingArtifacts(traces, input: input, layout: layout, into: &builder) }
+        addFeedback(input.feedback, topics: input.topics, layout: layout, into: &builder)
+        addResults(input.results, feedback: input.feedback, topics: input.topics, layout: layout, into: &builder)
         return builder.build(cycle: cycle)
     }
 
@@ -62,10 +82,10 @@ public enum Diagnoser {
         return order.map { ($0, groups[$0]!) }
     }
 
-    static func offeredTools(_ input: DiagnosisInput) -> Set<String> {
+    static func offeredTools(_ input: DiagnosisInput, traces: [(id: String, spans: [Span])]) -> Set<String> {
         if let o = input.offeredTools { return o }
         var set = Set<String>()
-        for s in input.spans {
+        for s in traces.lazy.flatMap(\.spans) {
             guard let v = s.attributes["agent.tools"] else { continue }
             let list = v.arrayValue ?? v.stringValue.flatMap { try? JSONValue.parse($0) }?.arrayValue ?? []
             for t in list {
@@ -76,7 +96,12 @@ public enum Diagnoser {
         return set
     }
 
-    // MARK: - Tool errors and unknown tools
+    /// Spans in start order (file order breaks ties).
+    static func chronological(_ spans: [Span]) -> [Span] {
+        spans.enumerated().sorted { ($0.element.startTime, $0.offset) < ($1.element.startTime, $1.offset) }.map(\.element)
+    }
+
+    // MARK: - Errors, unknown tools, context, rate limits, invalid arguments
 
     static let unknownToolPattern = try! NSRegularExpression(
         pattern: #"unknown tool|no such tool|tool\s+['"`]?[\w.-]+['"`]?\s+(is )?not found|not a valid tool|invalid tool|tool not found|unknown function"#,
@@ -86,59 +111,118 @@ public enum Diagnoser {
         if let out = s.outputValueText, let r = out.range(of: "Error: ") { return String(out[r.upperBound...]) }
         if !s.status.message.isEmpty, !s.status.message.hasPrefix("Error running tool") { return s.status.message }
         if let out = s.outputValueText, !out.isEmpty { return out }
+        if let m = s.attributes["exception.message"]?.stringValue ?? s.attributes["error.message"]?.stringValue, !m.isEmpty { return m }
         if let t = s.attributes["error.type"]?.stringValue { return t }
         return s.status.message
     }
 
-    /// Lowercased error text with quoted strings, paths, ids and numbers replaced by placeholders.
-    public static func normalizeError(_ text: String) -> String {
-        var s = text.lowercased()
-        let rules: [(String, String)] = [
-            (#"'[^']*'|"[^"]*"|`[^`]*`|“[^”]*”"#, "<q>"),
-            (#"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"#, "<id>"),
-            (#"(?<![\w/])(?:[\w.-]+/)+[\w.-]*|[\w-]+\.(?:csv|md|json|jsonl|yaml|yml|txt|pdf|xlsx|py|swift)\b"#, "<path>"),
-            (#"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b"#, "<id>"),
-            (#"\d+(?:\.\d+)?"#, "<n>"),
-            (#"\s+"#, " "),
-        ]
-        for (pattern, replacement) in rules {
-            s = s.replacingOccurrences(of: pattern, with: replacement, options: .regularExpression)
-        }
-        s = s.trimmingCharacters(in: .whitespaces)
-        return s.count > 120 ? String(s.prefix(120)) : s
-    }
+    /// Lowercased error text with quoted values, timestamps, ids, paths and numbers replaced by placeholders.
+    public static func normalizeError(_ text: String) -> String { ErrorText.template(text) }
 
-    static func detectToolProblems(_ traces: [(id: String, spans: [Span])], offered: Set<String>, into b: inout Builder) {
-        let unknown = FailureCatalog.unknownTool(offered: offered.sorted(by: byteOrder))
-        for (traceID, spans) in traces {
-            for s in spans where s.isToolSpan {
-                let tool = s.toolNameForDiagnosis ?? s.name
+    static let guardrailText = try! NSRegularExpression(pattern: #"guardrail|tripwire"#, options: [.caseInsensitive])
+
+    static func detectSpanProblems(_ traces: [(id: String, spans: [Span])], offered: Set<String>, layout: HarnessLayout, into b: inout Builder) {
+        let unknown = FailureCatalog.unknownTool(layout, offered: offered.sorted(by: byteOrder))
+        let context = FailureCatalog.contextOverflow(layout), rate = FailureCatalog.rateLimit(layout)
+        let invalid = FailureCatalog.invalidToolArguments(layout)
+        var clusterer = ErrorClusterer()
+        var classes: [String: (global: GlobalErrorClass?, local: ErrorClass, type: String?)] = [:]
+        for (traceID, unordered) in traces {
+            let spans = chronological(unordered)
+            var consecutive: [String: Int] = [:]
+            var rateHits = 0
+            for s in spans {
+                let kind = s.observationKindForDiagnosis
+                let isTool = kind == "TOOL"
+                let source = isTool ? (s.toolNameForDiagnosis ?? s.name) : s.name
                 let detail = s.isErrorSpan ? errorDetail(s) : ""
-                let saysUnknown = s.isErrorSpan && unknownToolPattern.firstMatch(in: detail, range: NSRange(detail.startIndex..., in: detail)) != nil
-                if (!offered.isEmpty && !offered.contains(tool)) || saysUnknown {
-                    b.add(
-                        unknown, traceID: traceID, spanID: s.spanID,
-                        note: "called tool \"\(tool)\"" + (offered.isEmpty ? "" : " (not offered)") + (saysUnknown ? ": \(RuleCritic.clip(detail, 120))" : ""))
+                if isTool {
+                    let saysUnknown = s.isErrorSpan && ErrorText.test(unknownToolPattern, detail)
+                    if (!offered.isEmpty && !offered.contains(source)) || saysUnknown {
+                        b.add(unknown, traceID: traceID, spanID: s.spanID,
+                              note: "called tool \"\(source)\"" + (offered.isEmpty ? "" : " (not offered)") + (saysUnknown ? ": \(DiagnosisText.clip(detail, 120))" : ""),
+                              quote: saysUnknown ? DiagnosisText.clip(detail, 200) : nil)
+                        continue
+                    }
+                    // Arguments that are not JSON although they look like it.
+                    if let input = s.inputValueText, let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
+                        first == UInt8(ascii: "{") || first == UInt8(ascii: "["), !DiagnosisLoading.isValidJSON(input)
+                    {
+                        b.add(invalid, traceID: traceID, spanID: s.spanID, note: "\(source) called with arguments that are not valid JSON: \(DiagnosisText.clip(input, 100))",
+                              quote: DiagnosisText.clip(input, 120))
+                        if s.isErrorSpan { continue }
+                    }
+                }
+                if kind == "LLM" { checkTruncation(s, traceID: traceID, topic: context, into: &b) }
+                guard s.isErrorSpan else {
+                    if isTool { consecutive[source] = 0 }
                     continue
                 }
-                guard s.isErrorSpan else { continue }
-                let normalized = normalizeError(detail)
-                let slug = slugify(tool, max: 24) + "-" + slugify(normalized.replacingOccurrences(of: #"<(q|n|id|path)>"#, with: " ", options: .regularExpression), max: 32)
-                b.add(
-                    FailureCatalog.toolError(tool: tool, normalized: normalized, slug: slug), traceID: traceID, spanID: s.spanID,
-                    note: "\(tool) error: \(RuleCritic.clip(detail, 160))")
+                let text = detail + " " + (s.attributes["error.type"]?.stringValue ?? "")
+                let known = classes[text] ?? {
+                    let c = (global: ErrorText.globalClass(text), local: ErrorText.errorClass(text), type: ErrorText.exceptionType(s, detail))
+                    classes[text] = c
+                    return c
+                }()
+                if let global = known.global {
+                    let topic = global == .contextOverflow ? context : global == .rateLimit ? rate : invalid
+                    if global == .rateLimit { rateHits += 1 }
+                    b.add(topic, traceID: traceID, spanID: s.spanID, note: "\(source): \(DiagnosisText.clip(DiagnosisText.oneLine(detail), 160))",
+                          quote: DiagnosisText.clip(detail, 200))
+                    continue
+                }
+                // The agent's own span repeats a child's failure; turn limits and guardrails have their detectors.
+                if kind == "AGENT" || kind == "GUARDRAIL" || (!isTool && s.parentSpanID.isEmpty) { continue }
+                if ErrorText.test(maxTurnsPattern, text) || ErrorText.test(guardrailText, text) { continue }
+                if isTool { consecutive[source, default: 0] += 1 }
+                clusterer.add(
+                    source: source, isTool: isTool, errorClass: known.local, exceptionType: known.type,
+                    traceID: traceID, spanID: s.spanID, detail: detail, consecutive: consecutive[source] ?? 1)
             }
+            if rateHits >= 3 { b.note(rate, traceID: traceID, "\(rateHits) rate-limited calls in one trace (retry storm)") }
         }
+        for c in clusterer.merged() {
+            let topic = FailureCatalog.errorCluster(layout, c)
+            for o in c.occurrences {
+                b.add(topic, traceID: o.traceID, spanID: o.spanID, note: "\(c.source) error: \(DiagnosisText.clip(DiagnosisText.oneLine(o.detail), 160))",
+                      quote: DiagnosisText.clip(o.detail, 200))
+            }
+            b.setTemplates("fm-" + topic.id, c.templates.map { ErrorTemplate(template: $0.template, count: $0.count, example: DiagnosisText.clip($0.example, 200)) })
+        }
+    }
+
+    /// Attributes that state the model's context window, when an exporter records it.
+    static let contextWindowKeys = ["llm.context_window", "llm.max_context_tokens", "gen_ai.request.context_window", "llm.model_context_window"]
+
+    /// An LLM span whose output stopped for length, or whose input filled the stated context window.
+    static func checkTruncation(_ s: Span, traceID: String, topic: FailureTopic, into b: inout Builder) {
+        var reason: String?
+        if let f = s.attributes["llm.finish_reason"]?.stringValue ?? s.attributes["gen_ai.response.finish_reason"]?.stringValue, f == "length" || f == "max_tokens" {
+            reason = "finish_reason=\(f)"
+        } else if let list = s.attributes["gen_ai.response.finish_reasons"]?.arrayValue, list.contains(where: { $0.stringValue == "length" }) {
+            reason = "finish_reason=length"
+        } else if let out = s.attributes["llm.output_messages"]?.stringValue,
+            DiagnosisLoading.contains(out, "\"finish_reason\":\"length\"") || DiagnosisLoading.contains(out, "\"finish_reason\": \"length\"")
+        {
+            reason = "finish_reason=length"
+        } else if let window = contextWindowKeys.lazy.compactMap({ s.attributes[$0]?.doubleValue }).first, window > 0,
+            let input = (s.attributes["inference.llm.input_tokens"] ?? s.attributes["llm.token_count.prompt"])?.doubleValue, input >= 0.98 * window
+        {
+            reason = "input tokens \(Int(input)) of a \(Int(window))-token context window"
+        }
+        guard let reason else { return }
+        b.add(topic, traceID: traceID, spanID: s.spanID, note: "\(s.name): output truncated or context full (\(reason))", quote: reason)
     }
 
     // MARK: - Loops
 
-    static func detectLoops(_ traces: [(id: String, spans: [Span])], into b: inout Builder) {
+    static func detectLoops(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
+        let topic = FailureCatalog.loop(layout)
         for (traceID, spans) in traces {
             var groups: [String: [Span]] = [:]
             var order: [String] = []
             for s in spans where s.isToolSpan {
-                let args = s.inputValueText.map { (try? JSONValue.parse($0))?.canonicalText ?? $0 } ?? ""
+                let args = (s.inputValueText ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
                 let key = (s.toolNameForDiagnosis ?? s.name) + "\u{0}" + args
                 if groups[key] == nil { order.append(key) }
                 groups[key, default: []].append(s)
@@ -146,55 +230,127 @@ public enum Diagnoser {
             for key in order {
                 let calls = groups[key]!
                 guard calls.count >= 3 else { continue }
+                // Mostly failing calls are retries: their error cluster reports them.
+                guard calls.filter(\.isErrorSpan).count * 2 < calls.count else { continue }
                 let tool = calls[0].toolNameForDiagnosis ?? calls[0].name
                 b.add(
-                    FailureCatalog.loop, traceID: traceID, spanIDs: calls.map(\.spanID), count: calls.count,
-                    note: "\(tool) called \(calls.count)× with the same arguments \(RuleCritic.clip(calls[0].inputValueText ?? "", 100))")
+                    topic, traceID: traceID, spanIDs: calls.map(\.spanID), count: calls.count,
+                    note: "\(tool) called \(calls.count)× with the same arguments \(DiagnosisText.clip(calls[0].inputValueText ?? "", 100))",
+                    quote: DiagnosisText.clip(calls[0].inputValueText ?? "", 120))
             }
         }
     }
 
-    // MARK: - Refusals
+    // MARK: - Final answers: refusals and empty answers
 
     static let refusalPattern = try! NSRegularExpression(
-        pattern: #"\b(i(?:'|’)?m sorry,? but|i(?:'|’)?m (?:unable|not able) to|i am (?:unable|not able) to|i can(?:not|'t|’t) (?:help|assist|provide|answer|comply|do that|complete)|i (?:won't|will not) be able to|i must decline|as an ai(?: language model)?,? i)"#,
+        pattern: #"\b(i(?:'|’)?m sorry,? but|i(?:'|’)?m (?:unable|not able) to|i am (?:unable|not able) to|i can(?:not|'t|’t) (?:help|assist|provide|answer|comply|do that|complete|share|give)|i (?:won't|will not) be able to|i must decline|as an ai(?: language model)?,? i|unfortunately,? i can(?:not|'t|’t))"#,
         options: [.caseInsensitive])
 
-    static func finalAnswer(_ spans: [Span]) -> (text: String, spanID: String)? {
-        if let root = spans.first(where: { $0.parentSpanID.isEmpty && $0.observationKindForDiagnosis == "AGENT" }),
-            let out = root.attributes["output.value"]?.stringValue ?? root.attributes["agent.final_output"]?.stringValue, !out.isEmpty
-        {
-            return (out, root.spanID)
-        }
+    /// A decline that states the rule or reason that applies is an answer, not a refusal.
+    static let statedReasonPattern = try! NSRegularExpression(
+        pattern: #"\b(because|since|as per|per (?:our|the)|under (?:our|the)|due to|policy|policies|rule|rules|terms|window|limit|eligib\w*|allowed|permitted|requires?|required|restricted|only (?:available|for|within|if|after|before|to)|past (?:the|our)|outside (?:the|our)|exceeds?|expired|no longer|more than \d+|at least \d+)\b"#,
+        options: [.caseInsensitive])
+
+    /// The last assistant message of the trace's last LLM span: its text (possibly empty), whether it called tools,
+    /// and the span.
+    static func lastAssistantMessage(_ spans: [Span]) -> (text: String, toolCalls: Bool, spanID: String)? {
         let llm = spans.enumerated().filter { $0.element.observationKindForDiagnosis == "LLM" }
             .sorted { ($0.element.endTime, $0.offset) < ($1.element.endTime, $1.offset) }
         for (_, s) in llm.reversed() {
             guard let text = s.attributes["llm.output_messages"]?.stringValue, let messages = (try? JSONValue.parse(text))?.arrayValue else { continue }
             for m in messages.reversed() where m["role"]?.stringValue == "assistant" {
                 let calls = m["tool_calls"]?.arrayValue ?? []
-                if calls.isEmpty, let content = m["content"]?.stringValue, !content.isEmpty { return (content, s.spanID) }
+                return (m["content"]?.stringValue ?? "", !calls.isEmpty, s.spanID)
             }
         }
         return nil
     }
 
-    static func detectRefusals(
-        _ traces: [(id: String, spans: [Span])], finalAnswers: [String: String], expectedDeclines: [String] = [], into b: inout Builder
-    ) {
-        let declines = expectedDeclines.compactMap { try? NSRegularExpression(pattern: $0, options: [.caseInsensitive]) }
-        func expected(_ text: String) -> Bool { declines.contains { $0.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil } }
-        for (traceID, spans) in traces {
-            let answer: (text: String, spanID: String?)?
-            if let given = finalAnswers[traceID] { answer = (given, nil) } else { answer = finalAnswer(spans).map { ($0.text, $0.spanID) } }
-            guard let answer else { continue }
-            let head = String(answer.text.prefix(600))
-            guard !expected(answer.text), let m = refusalPattern.firstMatch(in: head, range: NSRange(head.startIndex..., in: head)) else { continue }
-            b.add(FailureCatalog.refusal, traceID: traceID, spanID: answer.spanID, note: "final answer refuses: \"\(RuleCritic.excerpt(head, around: m.range, radius: 50))\"")
+    static func rootAgentOutput(_ spans: [Span]) -> (text: String, spanID: String)? {
+        guard let root = spans.first(where: { $0.parentSpanID.isEmpty && $0.observationKindForDiagnosis == "AGENT" }) ?? spans.first(where: { $0.observationKindForDiagnosis == "AGENT" }),
+            let out = root.attributes["output.value"]?.stringValue ?? root.attributes["agent.final_output"]?.stringValue
+        else { return nil }
+        return (out, root.spanID)
+    }
+
+    static func finalAnswer(_ spans: [Span]) -> (text: String, spanID: String)? { answerFacts(spans).final }
+
+    /// What a trace says about its final answer, computed once per trace.
+    struct AnswerFacts {
+        var root: (text: String, spanID: String)?
+        var last: (text: String, toolCalls: Bool, spanID: String)?
+        var final: (text: String, spanID: String)? {
+            if let root, !root.text.isEmpty { return root }
+            if let last, !last.toolCalls, !last.text.isEmpty { return (last.text, last.spanID) }
+            return nil
         }
-        for (traceID, text) in finalAnswers.sorted(by: { byteOrder($0.key, $1.key) }) where !traces.contains(where: { $0.id == traceID }) {
+    }
+
+    static func answerFacts(_ spans: [Span]) -> AnswerFacts {
+        let root = rootAgentOutput(spans)
+        if let root, !root.text.isEmpty { return AnswerFacts(root: root, last: nil) }
+        return AnswerFacts(root: root, last: lastAssistantMessage(spans))
+    }
+
+    /// Whether the answer declines without answering: it opens with a refusal phrase, states no rule or reason, and
+    /// matches none of the project's expected declines.
+    static func refusalMatch(_ text: String, expected: [NSRegularExpression]) -> NSRange? {
+        let head = String(text.prefix(600))
+        guard let m = refusalPattern.firstMatch(in: head, range: NSRange(head.startIndex..., in: head)) else { return nil }
+        if expected.contains(where: { ErrorText.test($0, text) }) { return nil }
+        if ErrorText.test(statedReasonPattern, head) { return nil }
+        return m.range
+    }
+
+    static func detectRefusals(
+        _ traces: [(id: String, spans: [Span])], answers: [AnswerFacts], finalAnswers: [String: String], expectedDeclines: [String], layout: HarnessLayout,
+        into b: inout Builder
+    ) {
+        let topic = FailureCatalog.refusal(layout)
+        let expected = expectedDeclines.compactMap { try? NSRegularExpression(pattern: $0, options: [.caseInsensitive]) }
+        func check(_ traceID: String, _ text: String, _ spanID: String?) {
+            guard let r = refusalMatch(text, expected: expected) else { return }
             let head = String(text.prefix(600))
-            if !expected(text), let m = refusalPattern.firstMatch(in: head, range: NSRange(head.startIndex..., in: head)) {
-                b.add(FailureCatalog.refusal, traceID: traceID, spanID: nil, note: "final answer refuses: \"\(RuleCritic.excerpt(head, around: m.range, radius: 50))\"")
+            b.add(topic, traceID: traceID, spanID: spanID, note: "final answer declines without a reason: \"\(DiagnosisText.excerpt(head, around: r, radius: 50))\"",
+                  quote: DiagnosisText.clip(DiagnosisText.oneLine(head), 200))
+        }
+        var seen = Set<String>()
+        for (i, (traceID, _)) in traces.enumerated() {
+            seen.insert(traceID)
+            if let given = finalAnswers[traceID] { check(traceID, given, nil) } else if let a = answers[i].final { check(traceID, a.text, a.spanID) }
+        }
+        for (traceID, text) in finalAnswers.sorted(by: { byteOrder($0.key, $1.key) }) where !seen.contains(traceID) { check(traceID, text, nil) }
+    }
+
+    static func detectEmptyAnswers(
+        _ traces: [(id: String, spans: [Span])], answers: [AnswerFacts], finalAnswers: [String: String], layout: HarnessLayout, into b: inout Builder
+    ) {
+        let topic = FailureCatalog.emptyAnswer(layout)
+        for (i, (traceID, spans)) in traces.enumerated() {
+            let facts = answers[i]
+            // A run stopped by the turn limit or a context overflow is reported there.
+            if b.hasCategory("max-turns", traceID: traceID) || b.hasCategory("context-overflow", traceID: traceID) { continue }
+            if !finalAnswers.isEmpty {
+                if let given = finalAnswers[traceID] {
+                    if given.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                        b.add(topic, traceID: traceID, spanID: nil, note: "the final answer file is empty", quote: "")
+                    }
+                    continue
+                }
+                if facts.final == nil {
+                    b.add(topic, traceID: traceID, spanID: spans.first { $0.parentSpanID.isEmpty }?.spanID, note: "no final answer was written")
+                    continue
+                }
+            }
+            if let root = facts.root, root.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                b.add(topic, traceID: traceID, spanID: root.spanID, note: "the agent's output is empty")
+                continue
+            }
+            if facts.root == nil, let last = facts.last, !last.toolCalls,
+                last.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            {
+                b.add(topic, traceID: traceID, spanID: last.spanID, note: "the last model message is empty and calls no tool")
             }
         }
     }
@@ -203,25 +359,140 @@ public enum Diagnoser {
 
     static let maxTurnsPattern = try! NSRegularExpression(pattern: #"max(?:imum)?[ _-]?turns|maxturnsexceeded|turn limit"#, options: [.caseInsensitive])
 
-    static func detectMaxTurns(_ traces: [(id: String, spans: [Span])], into b: inout Builder) {
+    static func detectMaxTurns(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
+        let topic = FailureCatalog.maxTurns(layout)
         for (traceID, spans) in traces {
             for s in spans {
                 let texts = [
                     s.attributes["agent.stop_reason"]?.stringValue, s.attributes["agent.outcome"]?.stringValue,
                     s.attributes["error.type"]?.stringValue, s.status.message,
-                ].compactMap { $0 }
-                guard let hit = texts.first(where: { maxTurnsPattern.firstMatch(in: $0, range: NSRange($0.startIndex..., in: $0)) != nil }) else { continue }
-                b.add(FailureCatalog.maxTurns, traceID: traceID, spanID: s.spanID, note: "\(s.name) stopped: \(RuleCritic.clip(hit, 120))")
+                ].compactMap { $0 }.filter { !$0.isEmpty }
+                guard !texts.isEmpty, let hit = texts.first(where: { ErrorText.test(maxTurnsPattern, $0) }) else { continue }
+                b.add(topic, traceID: traceID, spanID: s.spanID, note: "\(s.name) stopped: \(DiagnosisText.clip(hit, 120))", quote: DiagnosisText.clip(hit, 120))
                 break
+            }
+        }
+    }
+
+    // MARK: - Handoffs and guardrails
+
+    static func detectHandoffLoops(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
+        let topic = FailureCatalog.handoffLoop(layout)
+        for (traceID, spans) in traces {
+            let handoffs = chronological(spans.filter { $0.attributes["agent.handoff.to"] != nil || $0.name == "handoff" })
+            guard handoffs.count >= 3 else { continue }
+            let targets = handoffs.map { $0.attributes["agent.handoff.to"]?.stringValue ?? $0.attributes["inference.agent_name"]?.stringValue ?? "" }
+            var visits: [String: Int] = [:]
+            for t in targets where !t.isEmpty { visits[t, default: 0] += 1 }
+            guard visits.values.contains(where: { $0 >= 2 }) else { continue }
+            let path = handoffs.map { ($0.attributes["agent.handoff.from"]?.stringValue ?? "?") + "→" + ($0.attributes["agent.handoff.to"]?.stringValue ?? "?") }
+            b.add(topic, traceID: traceID, spanIDs: handoffs.map(\.spanID), count: handoffs.count,
+                  note: "\(handoffs.count) handoffs: \(path.joined(separator: ", "))", quote: path.joined(separator: ", "))
+        }
+    }
+
+    static func detectGuardrails(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
+        for (traceID, spans) in traces {
+            for s in spans {
+                let isGuardrail = s.observationKindForDiagnosis == "GUARDRAIL" || s.attributes["guardrail.name"] != nil
+                let triggered = s.attributes["guardrail.triggered"]?.boolValue == true
+                let text = s.isErrorSpan ? errorDetail(s) + " " + (s.attributes["error.type"]?.stringValue ?? "") : ""
+                let errorSays = s.isErrorSpan && ErrorText.test(guardrailText, text) && s.observationKindForDiagnosis != "AGENT"
+                guard (isGuardrail && (triggered || s.isErrorSpan)) || errorSays else { continue }
+                let name = s.attributes["guardrail.name"]?.stringValue
+                    ?? (s.name.hasPrefix("guardrail.") ? String(s.name.dropFirst("guardrail.".count)) : s.name)
+                b.add(FailureCatalog.guardrail(layout, name: name), traceID: traceID, spanID: s.spanID,
+                      note: "guardrail \(name) tripped" + (text.isEmpty ? "" : ": \(DiagnosisText.clip(DiagnosisText.oneLine(text), 140))"),
+                      quote: text.isEmpty ? nil : DiagnosisText.clip(text, 160))
+            }
+        }
+    }
+
+    // MARK: - Latency and token outliers
+
+    /// Seconds since 1970 of an ISO-8601 UTC time `YYYY-MM-DDTHH:MM:SS[.fff…]Z` (nil otherwise).
+    static func seconds(_ t: String) -> Double? {
+        let u = Array(t.utf8)
+        guard u.count >= 19 else { return nil }
+        func num(_ a: Int, _ n: Int) -> Int? {
+            var v = 0
+            for i in a..<(a + n) {
+                let c = u[i]
+                guard c >= 48 && c <= 57 else { return nil }
+                v = v * 10 + Int(c - 48)
+            }
+            return v
+        }
+        guard let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2), let s = num(17, 2) else { return nil }
+        var frac = 0.0
+        if u.count > 20, u[19] == 46 {
+            var scale = 0.1
+            var i = 20
+            while i < u.count, u[i] >= 48, u[i] <= 57 {
+                frac += Double(u[i] - 48) * scale
+                scale /= 10
+                i += 1
+            }
+        }
+        // days from civil (Howard Hinnant)
+        let yy = mo <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146097 + doe - 719468
+        return Double(days * 86400 + h * 3600 + mi * 60 + s) + frac
+    }
+
+    static let taskKeys = ["flywheel.task_id", "task.id", "task_id", "inference.task_id"]
+
+    static func detectOutliers(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
+        struct Facts { var id: String; var root: String?; var task: String; var duration: Double?; var tokens: Double? }
+        var facts: [Facts] = []
+        for (traceID, spans) in traces {
+            var start = Double.infinity, end = -Double.infinity
+            var tokens = 0.0, sawTokens = false
+            var task: String?
+            for s in spans {
+                if let a = seconds(s.startTime) { start = min(start, a) }
+                if let z = seconds(s.endTime) { end = max(end, z) }
+                if s.attributes["inference.llm.input_tokens"] != nil || s.attributes["llm.token_count.prompt"] != nil || s.attributes["inference.llm.output_tokens"] != nil {
+                    if let i = s.attributes["inference.llm.input_tokens"]?.doubleValue ?? s.attributes["llm.token_count.prompt"]?.doubleValue { tokens += i; sawTokens = true }
+                    if let o = s.attributes["inference.llm.output_tokens"]?.doubleValue ?? s.attributes["llm.token_count.completion"]?.doubleValue { tokens += o; sawTokens = true }
+                }
+                if task == nil, s.parentSpanID.isEmpty || s.observationKindForDiagnosis == "AGENT" { task = taskKeys.lazy.compactMap { s.attributes[$0]?.stringValue }.first }
+            }
+            facts.append(Facts(id: traceID, root: spans.first { $0.parentSpanID.isEmpty }?.spanID, task: task ?? "",
+                               duration: end > start ? end - start : nil, tokens: sawTokens ? tokens : nil))
+        }
+        func median(_ v: [Double]) -> Double {
+            let s = v.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        for (metric, value) in [("latency", \Facts.duration), ("tokens", \Facts.tokens)] as [(String, KeyPath<Facts, Double?>)] {
+            let topic = FailureCatalog.outlier(layout, metric: metric)
+            let groups = Dictionary(grouping: facts.filter { $0[keyPath: value] != nil }, by: \.task)
+            for task in groups.keys.sorted(by: byteOrder) {
+                let group = groups[task]!
+                guard group.count >= 5 else { continue }
+                let values = group.map { $0[keyPath: value]! }
+                let m = median(values)
+                let mad = median(values.map { abs($0 - m) })
+                guard m > 0 else { continue }
+                for f in group {
+                    let v = f[keyPath: value]!
+                    guard v > 4 * m, v > m + 6 * max(mad, m * 0.05) else { continue }
+                    let shown = metric == "latency" ? String(format: "%.1fs vs a median of %.1fs", v, m) : String(format: "%.0f tokens vs a median of %.0f", v, m)
+                    b.add(topic, traceID: f.id, spanID: f.root, note: (task.isEmpty ? "" : "task \(task): ") + shown, quote: shown)
+                }
             }
         }
     }
 
     // MARK: - Missing artifacts
 
-    static func detectMissingArtifacts(_ traces: [(id: String, spans: [Span])], input: DiagnosisInput, into b: inout Builder) {
-        // The project's topic for missing artifacts when it has one, else the generic topic.
-        let topic = input.topics.first { $0.categories.contains { FailureCatalog.sameCategory($0, "artifact-missing") } } ?? FailureCatalog.missingArtifacts
+    static func detectMissingArtifacts(_ traces: [(id: String, spans: [Span])], input: DiagnosisInput, layout: HarnessLayout, into b: inout Builder) {
+        let topic = FailureCatalog.missingArtifacts(layout, required: input.requiredArtifacts)
         var seen = Set<String>()
         for (traceID, spans) in traces {
             seen.insert(traceID)
@@ -230,7 +501,7 @@ public enum Diagnoser {
             if let given = input.artifacts[traceID] {
                 present = given
             } else {
-                let writes = spans.filter { ($0.toolNameForDiagnosis ?? "") == "write_artifact" }
+                let writes = spans.filter { ($0.toolNameForDiagnosis ?? "") == "write_artifact" || ($0.toolNameForDiagnosis ?? "") == "write_file" }
                 guard !writes.isEmpty else { continue }
                 present = []
                 for w in writes where !w.isErrorSpan {
@@ -241,33 +512,68 @@ public enum Diagnoser {
                 }
                 anchor = anchor ?? writes.last?.spanID
             }
-            let missing = input.requiredArtifacts.filter { !present.contains($0) }
+            let missing = input.requiredArtifacts.filter { !present.contains($0) && !present.contains(($0 as NSString).lastPathComponent) }
             guard !missing.isEmpty else { continue }
-            b.add(topic, traceID: traceID, spanID: anchor, count: missing.count, note: "missing artifacts: \(missing.joined(separator: ", "))")
+            b.add(topic, traceID: traceID, spanID: anchor, count: missing.count, note: "missing outputs: \(missing.joined(separator: ", "))")
         }
         for (traceID, present) in input.artifacts.sorted(by: { byteOrder($0.key, $1.key) }) where !seen.contains(traceID) {
             let missing = input.requiredArtifacts.filter { !present.contains($0) }
-            if !missing.isEmpty { b.add(topic, traceID: traceID, spanID: nil, count: missing.count, note: "missing artifacts: \(missing.joined(separator: ", "))") }
+            if !missing.isEmpty { b.add(topic, traceID: traceID, spanID: nil, count: missing.count, note: "missing outputs: \(missing.joined(separator: ", "))") }
         }
     }
 
     // MARK: - Feedback and results
 
-    static func addFeedback(_ feedback: [FeedbackRecord], topics: [FailureTopic], into b: inout Builder) {
-        for r in FeedbackStore.sorted(feedback) where r.verdict != .good {
-            let topic = FailureCatalog.topic(category: r.category, observation: r.observation, topics: topics)
-            b.add(topic, traceID: r.traceID, spanID: nil, severity: r.severity, feedbackID: r.feedbackID,
-                  note: "\(r.source.rawValue) feedback \(r.feedbackID) (\(r.author)): \(RuleCritic.clip(r.observation, 200))")
+    static func confirmation(_ source: FeedbackRecord.Source) -> Confirmation {
+        switch source {
+        case .human: return .human
+        case .model: return .model
+        case .rule: return .heuristic
         }
     }
 
-    static func addResults(_ results: [ResultRowFacts], feedback: [FeedbackRecord], topics: [FailureTopic], into b: inout Builder) {
+    /// The topic of a category: the project's topic when one matches, else the category's own (titled with `words`).
+    static func topic(category: String, observation: String, words: String, source: String, topics: [FailureTopic], layout: HarnessLayout) -> FailureTopic {
+        FailureCatalog.projectTopic(category: category, observation: observation, topics: topics)
+            ?? FailureCatalog.category(layout, category: category, words: words, source: source)
+    }
+
+    static func addFeedback(_ feedback: [FeedbackRecord], topics: [FailureTopic], layout: HarnessLayout, into b: inout Builder) {
+        // Most severe first, so a category's mode is titled with its most severe observation.
+        let ordered = FeedbackStore.sorted(feedback).enumerated().sorted { a, c in
+            a.element.severity != c.element.severity ? a.element.severity > c.element.severity : a.offset < c.offset
+        }.map(\.element)
+        for r in ordered where !r.isPraise {
+            let topic = topic(category: r.category, observation: r.observation, words: r.observation, source: "feedback", topics: topics, layout: layout)
+            b.add(topic, traceID: r.traceID, spanID: nil, severity: r.severity, feedbackID: r.feedbackID, confirmation: confirmation(r.source),
+                  note: "\(r.source.rawValue) feedback \(r.feedbackID) (\(r.author)): \(DiagnosisText.clip(DiagnosisText.oneLine(r.observation), 200))",
+                  quote: DiagnosisText.clip(r.observation, 300))
+        }
+    }
+
+    static func addResults(_ results: [ResultRowFacts], feedback: [FeedbackRecord], topics: [FailureTopic], layout: HarnessLayout, into b: inout Builder) {
         let byID = Dictionary(feedback.map { ($0.feedbackID, $0) }, uniquingKeysWith: { a, _ in a })
         for row in results where row.failedForReal {
-            let record = row.feedbackID.flatMap { byID[$0] }
-            let topic = FailureCatalog.topic(category: record?.category ?? row.category ?? "uncategorized", observation: record?.observation ?? row.reason, topics: topics)
-            b.add(topic, traceID: row.traceID, spanID: nil, severity: record?.severity ?? row.severity, evalID: row.evalID,
-                  note: "eval \(row.evalID) \(row.status.rawValue)" + (row.reason.isEmpty ? "" : ": " + RuleCritic.clip(row.reason, 160)))
+            let note = "eval \(row.evalID) \(row.status.rawValue)" + (row.reason.isEmpty ? "" : ": " + DiagnosisText.clip(DiagnosisText.oneLine(row.reason), 160))
+            if let record = row.feedbackID.flatMap({ byID[$0] }) {
+                // The case compiled from a feedback record joins that record's mode (praise's cases included: a good
+                // verdict's regression case failing is a failure).
+                let topic = topic(category: record.category, observation: record.observation, words: record.observation, source: "feedback", topics: topics, layout: layout)
+                b.add(topic, traceID: row.traceID, spanID: nil, severity: record.isPraise ? row.severity : record.severity, evalID: row.evalID,
+                      confirmation: record.isPraise ? .model : max(confirmation(record.source), .model), note: note)
+                continue
+            }
+            let category = row.category ?? "uncategorized"
+            if let t = FailureCatalog.projectTopic(category: category, observation: row.reason, topics: topics) {
+                b.add(t, traceID: row.traceID, spanID: nil, severity: row.severity, evalID: row.evalID, confirmation: .model, note: note)
+                continue
+            }
+            let label = row.metric.map { "\(category) (\($0))" } ?? category
+            var topic = FailureCatalog.category(layout, category: label, words: row.reason.isEmpty ? "failing eval cases" : row.reason, source: "eval cases")
+            topic.id = "eval-" + slugify(label, max: 48)
+            topic.category = category
+            topic.recommendation.id = "rec-" + topic.id + "-prompt"
+            b.add(topic, traceID: row.traceID, spanID: nil, severity: row.severity, evalID: row.evalID, confirmation: .model, note: note)
         }
     }
 
@@ -276,88 +582,132 @@ public enum Diagnoser {
     struct Accumulator {
         var topic: FailureTopic
         var severity: FeedbackRecord.Severity
+        var confirmation: Confirmation = .heuristic
+        /// The highest severity a human reviewer gave (nil: no human record).
+        var humanSeverity: FeedbackRecord.Severity?
         var traceIDs: [String] = []
+        var traceSet: Set<String> = []
         var spanIDs: [String] = []
+        var spanSet: Set<String> = []
         var evalIDs: [String] = []
         var feedbackIDs: [String] = []
         var evidence: [EvidenceRef] = []
+        var evidenceTraces: Set<String> = []
+        var templates: [ErrorTemplate]?
         var count = 0
 
-        mutating func addUnique(_ v: String?, to keyPath: WritableKeyPath<Accumulator, [String]>) {
-            guard let v, !v.isEmpty, !self[keyPath: keyPath].contains(v) else { return }
-            self[keyPath: keyPath].append(v)
-        }
-
-        var impact: Double {
-            severity.weight * Double(2 * evalIDs.count + traceIDs.count) + 0.001 * Double(min(count, 999))
+        var impact: Impact {
+            Impact(traces: traceIDs.count, failingEvals: evalIDs.count, severity: severity, confirmation: confirmation, humanSeverity: humanSeverity ?? .low)
         }
     }
 
     struct Builder {
         var harness: HarnessFiles
+        /// A project topic owning a detector's category (e.g. `artifact-missing`) takes that detector's findings.
+        var projectTopics: [FailureTopic] = []
+        var totalTraces = 0
         var modes: [String: Accumulator] = [:]
+
+        func hasMode(_ id: String, traceID: String) -> Bool { modes[id]?.traceSet.contains(traceID) ?? false }
+
+        /// Whether the trace is in the mode of a detector's category (whichever topic took it).
+        func hasCategory(_ category: String, traceID: String) -> Bool {
+            modes.values.contains { $0.topic.category == category && $0.traceSet.contains(traceID) }
+                || modes.values.contains { $0.topic.categories.contains(category) && $0.traceSet.contains(traceID) }
+        }
 
         mutating func add(
             _ topic: FailureTopic, traceID: String?, spanID: String? = nil, spanIDs: [String] = [], count: Int = 1,
-            severity: FeedbackRecord.Severity? = nil, evalID: String? = nil, feedbackID: String? = nil, note: String
+            severity: FeedbackRecord.Severity? = nil, evalID: String? = nil, feedbackID: String? = nil, confirmation: Confirmation = .heuristic,
+            note: String, quote: String? = nil
         ) {
+            let topic = projectTopics.first { $0.categories.contains { FailureCatalog.sameCategory($0, topic.category) } } ?? topic
             let id = "fm-" + topic.id
             var acc = modes[id] ?? Accumulator(topic: topic, severity: topic.severity)
             if let severity, severity > acc.severity { acc.severity = severity }
-            acc.addUnique(traceID, to: \.traceIDs)
-            for s in ([spanID].compactMap { $0 } + spanIDs) { acc.addUnique(s, to: \.spanIDs) }
-            acc.addUnique(evalID, to: \.evalIDs)
-            acc.addUnique(feedbackID, to: \.feedbackIDs)
+            if confirmation > acc.confirmation { acc.confirmation = confirmation }
+            if confirmation == .human, feedbackID != nil, let severity { acc.humanSeverity = max(acc.humanSeverity ?? severity, severity) }
+            if let traceID, !traceID.isEmpty, acc.traceSet.insert(traceID).inserted { acc.traceIDs.append(traceID) }
+            for s in ([spanID].compactMap { $0 } + spanIDs) where !s.isEmpty && acc.spanSet.insert(s).inserted { acc.spanIDs.append(s) }
+            if let evalID, !evalID.isEmpty, !acc.evalIDs.contains(evalID) { acc.evalIDs.append(evalID) }
+            if let feedbackID, !feedbackID.isEmpty, !acc.feedbackIDs.contains(feedbackID) { acc.feedbackIDs.append(feedbackID) }
             acc.count += count
-            acc.evidence.append(EvidenceRef(traceID: traceID ?? "", spanID: spanID ?? spanIDs.first, evalID: evalID, note: note))
+            // Evidence: one item per trace first (so the kept items cover many traces), then more up to the cap.
+            let ref = EvidenceRef(traceID: traceID ?? "", spanID: spanID ?? spanIDs.first, evalID: evalID, note: note, quote: quote)
+            if acc.evidence.count < Diagnoser.maxEvidencePerMode * 4 { acc.evidence.append(ref) }
             modes[id] = acc
         }
 
+        /// Adds a note to a trace's evidence of a mode it is already in.
+        mutating func note(_ topic: FailureTopic, traceID: String, _ note: String) {
+            guard var acc = modes["fm-" + topic.id] else { return }
+            acc.evidence.append(EvidenceRef(traceID: traceID, note: note))
+            modes["fm-" + topic.id] = acc
+        }
+
+        mutating func setTemplates(_ id: String, _ templates: [ErrorTemplate]) { modes[id]?.templates = templates }
+
+        /// Evidence spread over traces: the first item of each trace, then the rest, capped.
+        static func spread(_ evidence: [EvidenceRef]) -> [EvidenceRef] {
+            var seen = Set<String>()
+            var first: [EvidenceRef] = [], rest: [EvidenceRef] = []
+            for e in evidence { if seen.insert(e.traceID).inserted { first.append(e) } else { rest.append(e) } }
+            return Array((first + rest).prefix(Diagnoser.maxEvidencePerMode))
+        }
+
         func build(cycle: Int) -> Diagnosis {
-            let ranked = modes.sorted { a, b in
-                a.value.impact != b.value.impact ? a.value.impact > b.value.impact : byteOrder(a.key, b.key)
-            }
+            let ranked = modes.sorted { a, b in Impact.ranksBefore(a.value.impact, b.value.impact) ?? byteOrder(a.key, b.key) }
             let failureModes = ranked.map { id, acc in
                 FailureMode(
                     id: id, title: acc.topic.title, kind: acc.topic.hasRule(harness) ? .presentButNotFollowed : acc.topic.defaultKind,
                     category: acc.topic.category, count: acc.count, traceIDs: acc.traceIDs, spanIDs: acc.spanIDs, evalIDs: acc.evalIDs,
-                    feedbackIDs: acc.feedbackIDs, evidence: Array(acc.evidence.prefix(Diagnoser.maxEvidencePerMode)))
+                    feedbackIDs: acc.feedbackIDs, evidence: Self.spread(acc.evidence), impact: acc.impact, templates: acc.templates,
+                    traceShare: totalTraces > 0 && !acc.traceIDs.isEmpty ? (Double(acc.traceIDs.count) / Double(totalTraces) * 1000).rounded() / 1000 : nil)
             }
             var recs: [Recommendation] = []
             var index: [String: Int] = [:]
-            var impacts: [String: Double] = [:]
+            var scores: [String: (tier: Int, score: Double)] = [:]
             for (id, acc) in ranked {
                 let t = acc.topic.recommendation
+                let impact = acc.impact
                 if let i = index[t.id] {
                     recs[i].failureModeIDs.append(id)
                     recs[i].predictedImpact.evalIDs += acc.evalIDs.filter { !recs[i].predictedImpact.evalIDs.contains($0) }
                     recs[i].predictedImpact.traceIDs += acc.traceIDs.filter { !recs[i].predictedImpact.traceIDs.contains($0) }
-                    recs[i].evidence = Array((recs[i].evidence + acc.evidence).prefix(8))
-                    impacts[t.id, default: 0] += acc.impact
+                    recs[i].evidence = Array((recs[i].evidence + Self.spread(acc.evidence)).prefix(8))
+                    let s = scores[t.id]!
+                    scores[t.id] = (max(s.tier, impact.tier), s.score + impact.score)
                     continue
                 }
                 index[t.id] = recs.count
-                impacts[t.id] = acc.impact
+                scores[t.id] = (impact.tier, impact.score)
                 recs.append(
                     Recommendation(
                         id: t.id, rank: 0, title: t.title, area: t.area, change: t.change, patch: t.patch,
                         predictedImpact: PredictedImpact(evalIDs: acc.evalIDs, traceIDs: acc.traceIDs, summary: ""),
-                        confidence: .low, effort: t.effort, evidence: Array(acc.evidence.prefix(8)), validation: t.validation,
-                        failureModeIDs: [id]))
+                        confidence: .low, effort: t.effort, evidence: Array(Self.spread(acc.evidence).prefix(8)), validation: t.validation,
+                        failureModeIDs: [id], targetFile: t.targetFile))
             }
             for i in recs.indices {
                 let r = recs[i]
                 let evals = r.predictedImpact.evalIDs.count, traces = r.predictedImpact.traceIDs.count
                 recs[i].confidence = r.patch != nil && (evals > 0 || traces >= 2) ? .high : (r.patch != nil || traces >= 2) ? .medium : .low
+                let s = scores[r.id] ?? (0, 0)
                 recs[i].predictedImpact.summary =
-                    "Should fix \(evals) failing eval\(evals == 1 ? "" : "s") across \(traces) trace\(traces == 1 ? "" : "s") (impact score \(String(format: "%.1f", impacts[r.id] ?? 0)))."
+                    "Should fix \(evals) failing eval\(evals == 1 ? "" : "s") across \(traces) trace\(traces == 1 ? "" : "s") (impact score \(String(format: "%.1f", s.score))\(s.tier > 0 ? ", human-reported high severity" : ""))."
             }
             recs.sort { a, b in
-                let ia = impacts[a.id] ?? 0, ib = impacts[b.id] ?? 0
-                return ia != ib ? ia > ib : byteOrder(a.id, b.id)
+                let sa = scores[a.id] ?? (0, 0), sb = scores[b.id] ?? (0, 0)
+                if sa.tier != sb.tier { return sa.tier > sb.tier }
+                return sa.score != sb.score ? sa.score > sb.score : byteOrder(a.id, b.id)
             }
             for i in recs.indices { recs[i].rank = i + 1 }
-            return Diagnosis(cycle: cycle, failureModes: failureModes, recommendations: recs)
+            return Diagnosis(cycle: cycle, failureModes: failureModes, recommendations: recs, ranking: Ranking())
         }
     }
+}
+
+extension FeedbackRecord {
+    /// Praise (a good verdict) is never a failure mode.
+    var isPraise: Bool { verdict == .good }
 }

@@ -9,17 +9,24 @@ public struct Diagnosis: Sendable, Hashable, Codable {
     public var failureModes: [FailureMode]
     public var recommendations: [Recommendation]
     public var outcomes: [Outcome]
+    /// How failure modes were ranked (the formula and its weights); nil in diagnoses written before ranking was
+    /// recorded.
+    public var ranking: Ranking?
 
-    public init(cycle: Int, generatedBy: String = "deterministic", failureModes: [FailureMode], recommendations: [Recommendation], outcomes: [Outcome] = []) {
+    public init(
+        cycle: Int, generatedBy: String = "deterministic", failureModes: [FailureMode], recommendations: [Recommendation], outcomes: [Outcome] = [],
+        ranking: Ranking? = nil
+    ) {
         self.cycle = cycle
         self.generatedBy = generatedBy
         self.failureModes = failureModes
         self.recommendations = recommendations
         self.outcomes = outcomes
+        self.ranking = ranking
     }
 
     enum CodingKeys: String, CodingKey {
-        case cycle, generatedBy = "generated_by", failureModes = "failure_modes", recommendations, outcomes
+        case cycle, generatedBy = "generated_by", failureModes = "failure_modes", recommendations, outcomes, ranking
     }
 
     public init(from decoder: any Decoder) throws {
@@ -29,7 +36,12 @@ public struct Diagnosis: Sendable, Hashable, Codable {
         failureModes = try c.decodeIfPresent([FailureMode].self, forKey: .failureModes) ?? []
         recommendations = try c.decodeIfPresent([Recommendation].self, forKey: .recommendations) ?? []
         outcomes = try c.decodeIfPresent([Outcome].self, forKey: .outcomes) ?? []
+        ranking = try c.decodeIfPresent(Ranking.self, forKey: .ranking)
     }
+
+    /// True when some outcome's attribution is unsure (the harness diff implemented several recommendations, or
+    /// changed what no recommendation asked).
+    public var attributionUnsure: Bool { outcomes.contains { $0.attributionUnsure } }
 
     /// Pretty JSON with sorted keys, `/` unescaped, ending in a newline (the bytes committed as diagnosis.json).
     public func encoded() -> Data {
@@ -50,15 +62,18 @@ public struct EvidenceRef: Sendable, Hashable, Codable {
     public var spanID: String?
     public var evalID: String?
     public var note: String
+    /// The text copied verbatim from the span (or record) that shows the problem, when there is one.
+    public var quote: String?
 
-    public init(traceID: String, spanID: String? = nil, evalID: String? = nil, note: String) {
+    public init(traceID: String, spanID: String? = nil, evalID: String? = nil, note: String, quote: String? = nil) {
         self.traceID = traceID
         self.spanID = spanID
         self.evalID = evalID
         self.note = note
+        self.quote = quote
     }
 
-    enum CodingKeys: String, CodingKey { case traceID = "trace_id", spanID = "span_id", evalID = "eval_id", note }
+    enum CodingKeys: String, CodingKey { case traceID = "trace_id", spanID = "span_id", evalID = "eval_id", note, quote }
 }
 
 /// A failure mode found in the cycle.
@@ -80,10 +95,17 @@ public struct FailureMode: Sendable, Hashable, Codable {
     public var evalIDs: [String]
     public var feedbackIDs: [String]
     public var evidence: [EvidenceRef]
+    /// The numbers the mode was ranked by (see `Diagnosis.ranking`).
+    public var impact: Impact?
+    /// For error clusters: the normalised message templates merged into the mode, with how many spans each.
+    public var templates: [ErrorTemplate]?
+    /// The share of the diagnosed traces the mode touches (0…1), when traces were diagnosed.
+    public var traceShare: Double?
 
     public init(
         id: String, title: String, kind: Kind, category: String, count: Int, traceIDs: [String], spanIDs: [String] = [],
-        evalIDs: [String] = [], feedbackIDs: [String] = [], evidence: [EvidenceRef] = []
+        evalIDs: [String] = [], feedbackIDs: [String] = [], evidence: [EvidenceRef] = [], impact: Impact? = nil,
+        templates: [ErrorTemplate]? = nil, traceShare: Double? = nil
     ) {
         self.id = id
         self.title = title
@@ -95,12 +117,104 @@ public struct FailureMode: Sendable, Hashable, Codable {
         self.evalIDs = evalIDs
         self.feedbackIDs = feedbackIDs
         self.evidence = evidence
+        self.impact = impact
+        self.templates = templates
+        self.traceShare = traceShare
     }
 
     enum CodingKeys: String, CodingKey {
         case id, title, kind, category, count, traceIDs = "trace_ids", spanIDs = "span_ids", evalIDs = "eval_ids"
-        case feedbackIDs = "feedback_ids", evidence
+        case feedbackIDs = "feedback_ids", evidence, impact, templates, traceShare = "trace_share"
     }
+}
+
+/// One normalised error message of a cluster (numbers, ids, paths, quoted values and timestamps replaced by
+/// placeholders) and how many error spans had it.
+public struct ErrorTemplate: Sendable, Hashable, Codable {
+    public var template: String
+    public var count: Int
+    /// One original message with this template.
+    public var example: String
+
+    public init(template: String, count: Int, example: String) {
+        self.template = template
+        self.count = count
+        self.example = example
+    }
+}
+
+/// Where a failure mode's evidence came from, strongest first: a human reviewer, a model (LLM critic or judge, or
+/// a failing eval case), or a heuristic (a trace detector or the rule critic).
+public enum Confirmation: String, Sendable, Hashable, Codable, Comparable {
+    case human, model, heuristic
+
+    /// The ranking factor: human 2, model 1.5, heuristic 1.
+    public var factor: Double {
+        switch self {
+        case .human: return 2
+        case .model: return 1.5
+        case .heuristic: return 1
+        }
+    }
+
+    public static func < (a: Confirmation, b: Confirmation) -> Bool { a.factor < b.factor }
+}
+
+/// The numbers a failure mode is ranked by: `score = severity_weight × (traces + 2 × failing_evals) × confirmation`,
+/// and modes confirmed by a human at high or critical severity (`tier` 1) rank above every other (`tier` 0).
+public struct Impact: Sendable, Hashable, Codable {
+    public var traces: Int
+    public var failingEvals: Int
+    public var severity: FeedbackRecord.Severity
+    public var severityWeight: Double
+    public var confirmation: Confirmation
+    public var confirmationFactor: Double
+    public var tier: Int
+    public var score: Double
+
+    /// - Parameter humanSeverity: the highest severity a human reviewer gave the mode (tier 1 when high or critical);
+    ///   when nil, a human-confirmed mode's own severity counts.
+    public init(traces: Int, failingEvals: Int, severity: FeedbackRecord.Severity, confirmation: Confirmation, humanSeverity: FeedbackRecord.Severity? = nil) {
+        self.traces = traces
+        self.failingEvals = failingEvals
+        self.severity = severity
+        self.severityWeight = severity.weight
+        self.confirmation = confirmation
+        self.confirmationFactor = confirmation.factor
+        let human = humanSeverity ?? (confirmation == .human ? severity : .low)
+        self.tier = confirmation == .human && human >= .high ? 1 : 0
+        self.score = (severity.weight * Double(traces + 2 * failingEvals) * confirmation.factor * 100).rounded() / 100
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case traces, failingEvals = "failing_evals", severity, severityWeight = "severity_weight", confirmation
+        case confirmationFactor = "confirmation_factor", tier, score
+    }
+
+    /// Ranking order: tier, then score (higher first).
+    public static func ranksBefore(_ a: Impact, _ b: Impact) -> Bool? {
+        if a.tier != b.tier { return a.tier > b.tier }
+        if a.score != b.score { return a.score > b.score }
+        return nil
+    }
+}
+
+/// How the failure modes of a diagnosis were ordered (written to diagnosis.json and the handoff).
+public struct Ranking: Sendable, Hashable, Codable {
+    public var formula: String
+    public var severityWeights: [String: Double]
+    public var confirmationFactors: [String: Double]
+
+    public init(formula: String = Ranking.standardFormula, severityWeights: [String: Double]? = nil, confirmationFactors: [String: Double]? = nil) {
+        self.formula = formula
+        self.severityWeights = severityWeights ?? Dictionary(uniqueKeysWithValues: FeedbackRecord.Severity.allCases.map { ($0.rawValue, $0.weight) })
+        self.confirmationFactors = confirmationFactors ?? ["human": Confirmation.human.factor, "model": Confirmation.model.factor, "heuristic": Confirmation.heuristic.factor]
+    }
+
+    public static let standardFormula =
+        "score = severity_weight × (traces + 2 × failing_evals) × confirmation_factor; modes a human reported at high or critical severity (tier 1) rank above all others, then by score, then by id"
+
+    enum CodingKeys: String, CodingKey { case formula, severityWeights = "severity_weights", confirmationFactors = "confirmation_factors" }
 }
 
 /// A machine-applicable harness edit: append text to a file, replace text in it, or enable tools in a tools file.
@@ -124,7 +238,8 @@ public struct HarnessPatch: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey { case file, append, replace, with, enableTools = "enable_tools" }
 
-    /// Applies the patch to the file's current text. `append` adds its text on a new line at the end (once: a file
+    /// Applies the patch to the file's current text. `replace` swaps the first occurrence of its text for `with` (a file
+    /// without it is left as is). `append` adds its text on a new line at the end (once: a file
     /// already containing the text is returned unchanged). `enable_tools` sets `enabled: true` for each named tool
     /// (a `- name: X` list item or an `X:` mapping key followed by an `enabled:` line), adding a list item when the
     /// tool is not declared.
@@ -256,10 +371,14 @@ public struct Recommendation: Sendable, Hashable, Codable {
     public var evidence: [EvidenceRef]
     public var validation: String
     public var failureModeIDs: [String]
+    /// The harness file the change goes into (the patch's file when there is a patch); nil when the change is
+    /// outside the harness files Flywheel sees (e.g. a tool's implementation). Outcome tracking credits a patch-less
+    /// recommendation only when this file changed.
+    public var targetFile: String?
 
     public init(
         id: String, rank: Int, title: String, area: Area, change: String, patch: HarnessPatch?, predictedImpact: PredictedImpact,
-        confidence: Level, effort: Effort, evidence: [EvidenceRef], validation: String, failureModeIDs: [String]
+        confidence: Level, effort: Effort, evidence: [EvidenceRef], validation: String, failureModeIDs: [String], targetFile: String? = nil
     ) {
         self.id = id
         self.rank = rank
@@ -273,11 +392,29 @@ public struct Recommendation: Sendable, Hashable, Codable {
         self.evidence = evidence
         self.validation = validation
         self.failureModeIDs = failureModeIDs
+        self.targetFile = targetFile ?? patch?.file
     }
 
     enum CodingKeys: String, CodingKey {
         case id, rank, title, area, change, patch, predictedImpact = "predicted_impact", confidence, effort, evidence
-        case validation, failureModeIDs = "failure_mode_ids"
+        case validation, failureModeIDs = "failure_mode_ids", targetFile = "target_file"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        rank = try c.decode(Int.self, forKey: .rank)
+        title = try c.decode(String.self, forKey: .title)
+        area = try c.decode(Area.self, forKey: .area)
+        change = try c.decode(String.self, forKey: .change)
+        patch = try c.decodeIfPresent(HarnessPatch.self, forKey: .patch)
+        predictedImpact = try c.decode(PredictedImpact.self, forKey: .predictedImpact)
+        confidence = try c.decode(Level.self, forKey: .confidence)
+        effort = try c.decode(Effort.self, forKey: .effort)
+        evidence = try c.decodeIfPresent([EvidenceRef].self, forKey: .evidence) ?? []
+        validation = try c.decodeIfPresent(String.self, forKey: .validation) ?? ""
+        failureModeIDs = try c.decodeIfPresent([String].self, forKey: .failureModeIDs) ?? []
+        targetFile = try c.decodeIfPresent(String.self, forKey: .targetFile)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -294,6 +431,7 @@ public struct Recommendation: Sendable, Hashable, Codable {
         try c.encode(evidence, forKey: .evidence)
         try c.encode(validation, forKey: .validation)
         try c.encode(failureModeIDs, forKey: .failureModeIDs)
+        try c.encodeIfPresent(targetFile, forKey: .targetFile)
     }
 }
 
@@ -309,10 +447,13 @@ public struct Outcome: Sendable, Hashable, Codable {
     public var stillFailing: [String]
     public var regressed: [String]
     public var note: String
+    /// True when the harness diff that implemented this recommendation also implemented others, or changed what no
+    /// recommendation asked: the result cannot be pinned on this change alone.
+    public var attributionUnsure: Bool
 
     public init(
         recommendationID: String, fromCycle: Int, implemented: Bool, status: Status, flippedToPass: [String] = [],
-        stillFailing: [String] = [], regressed: [String] = [], note: String
+        stillFailing: [String] = [], regressed: [String] = [], note: String, attributionUnsure: Bool = false
     ) {
         self.recommendationID = recommendationID
         self.fromCycle = fromCycle
@@ -322,10 +463,25 @@ public struct Outcome: Sendable, Hashable, Codable {
         self.stillFailing = stillFailing
         self.regressed = regressed
         self.note = note
+        self.attributionUnsure = attributionUnsure
     }
 
     enum CodingKeys: String, CodingKey {
         case recommendationID = "recommendation_id", fromCycle = "from_cycle", implemented, status
         case flippedToPass = "flipped_to_pass", stillFailing = "still_failing", regressed, note
+        case attributionUnsure = "attribution_unsure"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        recommendationID = try c.decode(String.self, forKey: .recommendationID)
+        fromCycle = try c.decode(Int.self, forKey: .fromCycle)
+        implemented = try c.decode(Bool.self, forKey: .implemented)
+        status = try c.decode(Status.self, forKey: .status)
+        flippedToPass = try c.decodeIfPresent([String].self, forKey: .flippedToPass) ?? []
+        stillFailing = try c.decodeIfPresent([String].self, forKey: .stillFailing) ?? []
+        regressed = try c.decodeIfPresent([String].self, forKey: .regressed) ?? []
+        note = try c.decodeIfPresent(String.self, forKey: .note) ?? ""
+        attributionUnsure = try c.decodeIfPresent(Bool.self, forKey: .attributionUnsure) ?? false
     }
 }

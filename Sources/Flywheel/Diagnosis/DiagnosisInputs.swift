@@ -10,7 +10,8 @@ extension Span {
         if let k = attributes["inference.observation_kind"]?.stringValue, !k.isEmpty { return k.uppercased() }
         if name.hasPrefix("function.") { return "TOOL" }
         if name.hasPrefix("agent.") { return "AGENT" }
-        if name.hasPrefix("generation.") { return "LLM" }
+        if name.hasPrefix("generation.") || name.hasPrefix("response.") { return "LLM" }
+        if name.hasPrefix("guardrail.") { return "GUARDRAIL" }
         return "CHAIN"
     }
 
@@ -56,10 +57,12 @@ public struct ResultRowFacts: Sendable, Hashable, Codable {
     public var severity: FeedbackRecord.Severity?
     public var status: Status
     public var reason: String
+    /// The metric (or assertion type) of the first failing assertion, when the results say.
+    public var metric: String?
 
     public init(
         evalID: String, traceID: String? = nil, feedbackID: String? = nil, category: String? = nil,
-        severity: FeedbackRecord.Severity? = nil, status: Status, reason: String = ""
+        severity: FeedbackRecord.Severity? = nil, status: Status, reason: String = "", metric: String? = nil
     ) {
         self.evalID = evalID
         self.traceID = traceID
@@ -68,6 +71,7 @@ public struct ResultRowFacts: Sendable, Hashable, Codable {
         self.severity = severity
         self.status = status
         self.reason = reason
+        self.metric = metric
     }
 
     public var passed: Bool { status == .pass }
@@ -94,7 +98,8 @@ public struct ResultRowFacts: Sendable, Hashable, Codable {
                 traceID: meta["trace_id"]?.stringValue ?? row.testCase["vars"]?["trace_id"]?.stringValue ?? row.vars["trace_id"]?.stringValue,
                 feedbackID: meta["feedback_id"]?.stringValue, category: meta["category"]?.stringValue,
                 severity: meta["severity"]?.stringValue.flatMap(FeedbackRecord.Severity.init(rawValue:)), status: status,
-                reason: error.isEmpty ? (row.gradingResult?.reason ?? "") : error)
+                reason: error.isEmpty ? (row.gradingResult?.reason ?? "") : error,
+                metric: (row.gradingResult?.componentResults ?? []).first { !$0.pass && !$0.skipped }?.assertion.map { $0.metric ?? $0.type })
         }
     }
 }
@@ -147,20 +152,26 @@ public struct DiagnosisInput: Sendable {
     public var artifacts: [String: Set<String>]
     /// The artifacts the project's rules require of every run (empty: no missing-artifact detector).
     public var requiredArtifacts: [String]
-    /// The project's own topics (from its rules file), matched before a category becomes a topic of its own.
+    /// The project's own topics (from its rules file), matched in order before a category becomes a topic of its
+    /// own.
     public var topics: [FailureTopic]
-    /// Patterns of answers that decline by the project's rules (never refusals).
-    public var expectedDeclines: [String]
     /// Tools the agent was offered; when nil: the union of `agent.tools` span attributes and the enabled tools of
     /// `harness/tools.yaml`.
     public var offeredTools: Set<String>?
+    /// The harness's main instructions file (e.g. declared in loop.yaml); when nil it is found in the harness
+    /// (`HarnessFiles.mainInstructionsFile`).
+    public var instructionsFile: String?
+    /// Regular expressions (case-insensitive) of answers that decline by the project's rules: such an answer is not
+    /// a refusal.
+    public var expectedDeclines: [String]
 
     public init(
         spans: [Span], feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
-        artifacts: [String: Set<String>] = [:], requiredArtifacts: [String] = [],
-        topics: [FailureTopic] = [], expectedDeclines: [String] = [], offeredTools: Set<String>? = nil
+        artifacts: [String: Set<String>] = [:], requiredArtifacts: [String] = [], topics: [FailureTopic] = [],
+        expectedDeclines: [String] = [], offeredTools: Set<String>? = nil, instructionsFile: String? = nil
     ) {
         self.topics = topics
+        self.instructionsFile = instructionsFile
         self.expectedDeclines = expectedDeclines
         self.spans = spans
         self.feedback = feedback

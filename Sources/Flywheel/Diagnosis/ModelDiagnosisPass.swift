@@ -2,9 +2,12 @@ import Foundation
 
 /// The optional LLM pass of diagnosis (`models.diagnosis` in loop.yaml): a tool-calling loop in which the model
 /// explores the traces through the same surface as `flywheel traces …` (HALO's tools over a `TraceStore`) and
-/// reports failure modes the deterministic analysis missed. Every reported claim is checked against the traces
-/// (the trace ids and span ids exist, each quote appears in its span) before it is kept; rejected reports go back to
-/// the model as tool errors and are listed in `Result.rejected`.
+/// reports failure modes the deterministic analysis missed. Like HALO's engine starting from its overview, it starts
+/// from the deterministic clusters (ids, titles, shares of traces, message templates and evidence) and may merge
+/// clusters that share a root cause or split one that mixes causes. Every claim is checked against the traces (the
+/// trace ids and span ids exist, each quote appears in its span; a split's evidence lies in the cluster's traces)
+/// before it is kept; rejected reports go back to the model as tool errors and are listed in `Result.rejected`. The
+/// prompt names no domain: what it knows of the agent comes from the traces and the clusters.
 ///
 /// Limits follow HALO's: a maximum number of model turns, and every tool response capped.
 public struct ModelDiagnosisPass: Sendable {
@@ -36,6 +39,28 @@ public struct ModelDiagnosisPass: Sendable {
         public var toolCalls: Int
         /// The model's final answer (its report), when it gave one.
         public var answer: String?
+        /// Deterministic clusters the model merged (verified: every id exists).
+        public var merges: [Merge] = []
+        /// Deterministic clusters the model split (verified: every part's evidence is quoted from the cluster's traces).
+        public var splits: [Split] = []
+    }
+
+    /// Clusters that share one root cause.
+    public struct Merge: Sendable, Hashable {
+        public var ids: [String]
+        public var title: String
+        public var reason: String
+    }
+
+    /// A cluster that mixes causes, and its parts.
+    public struct Split: Sendable, Hashable {
+        public struct Part: Sendable, Hashable {
+            public var title: String
+            public var evidence: [EvidenceRef]
+        }
+        public var id: String
+        public var parts: [Part]
+        public var reason: String
     }
 
     // MARK: - Tools
@@ -76,6 +101,22 @@ public struct ModelDiagnosisPass: Sendable {
                     "area": ["type": "string", "enum": .array(Recommendation.Area.allCases.map { .string($0.rawValue) })],
                 ], required: ["title", "area", "change"]),
             ], required: ["title", "category", "kind", "evidence"])),
+        ToolDefinition(
+            name: "merge_failure_modes",
+            description: "Merge clusters of the deterministic analysis (two or more ids from the list you were given) that share one root cause.",
+            parameters: object([
+                "ids": ["type": "array", "items": ["type": "string"]], "title": ["type": "string"], "reason": ["type": "string"],
+            ], required: ["ids", "title", "reason"])),
+        ToolDefinition(
+            name: "split_failure_mode",
+            description: "Split one cluster of the deterministic analysis that mixes root causes into parts; each part gives evidence (trace_id, span_id, verbatim quote) from the cluster's own traces.",
+            parameters: object([
+                "id": ["type": "string"], "reason": ["type": "string"],
+                "parts": ["type": "array", "items": object([
+                    "title": ["type": "string"],
+                    "evidence": ["type": "array", "items": object(["trace_id": ["type": "string"], "span_id": ["type": "string"], "quote": ["type": "string"]], required: ["trace_id", "span_id", "quote"])],
+                ], required: ["title", "evidence"])],
+            ], required: ["id", "parts", "reason"])),
         ToolDefinition(name: "final_answer", description: "Finish with a short Markdown report of what you found.",
                        parameters: object(["answer": ["type": "string"]], required: ["answer"])),
     ]
@@ -85,16 +126,8 @@ public struct ModelDiagnosisPass: Sendable {
     /// Runs the loop over `store`, telling the model what the deterministic analysis already found.
     /// - Throws: only when a model call fails.
     public func run(store: TraceStore, deterministic: Diagnosis) throws -> Result {
-        let known = deterministic.failureModes.prefix(12).map { "- \($0.id): \($0.title) (\($0.traceIDs.count) traces)" }.joined(separator: "\n")
-        let system = """
-            You diagnose an AI agent's failures from its traces (HALO span JSONL). Explore with the trace tools, find \
-            failure modes that matter for the agent's task, and report each with report_failure_mode: give evidence as \
-            (trace_id, span_id, quote) where the quote is copied verbatim from that span. Do not report modes already \
-            found by the deterministic analysis. Finish with final_answer.
-            """
-        let user = "Failure modes already found:\n" + (known.isEmpty ? "(none)" : known) + "\n\nStart with get_dataset_overview."
-        var messages: [ChatMessage] = [.system(system), .user(user)]
-        var state = State(existingIDs: Set(deterministic.failureModes.map(\.id)))
+        var messages: [ChatMessage] = [.system(Self.systemPrompt), .user(Self.userPrompt(deterministic))]
+        var state = State(existingIDs: Set(deterministic.failureModes.map(\.id)), clusters: deterministic.failureModes)
         var turns = 0, calls = 0
         var answer: String?
         loop: while turns < maxTurns {
@@ -122,14 +155,46 @@ public struct ModelDiagnosisPass: Sendable {
             if finished { break loop }
         }
         if turns >= maxTurns && answer == nil { state.rejected.append("stopped after \(maxTurns) turns (max turns)") }
-        return Result(failureModes: state.modes, recommendations: state.recommendations, rejected: state.rejected, turns: turns, toolCalls: calls, answer: answer)
+        return Result(
+            failureModes: state.modes, recommendations: state.recommendations, rejected: state.rejected, turns: turns, toolCalls: calls, answer: answer,
+            merges: state.merges, splits: state.splits)
+    }
+
+    /// The system prompt: the task and the rules of evidence, with no domain words (the agent's domain is whatever
+    /// its traces show).
+    public static let systemPrompt = """
+        You diagnose an AI agent's failures from its traces (HALO span JSONL). A deterministic analysis has already \
+        clustered the errors and problems it could detect; you are given its clusters. Start from them: check them with \
+        the trace tools, merge clusters that share one root cause (merge_failure_modes), split a cluster that mixes \
+        causes (split_failure_mode), and report failure modes the clusters miss (report_failure_mode). Every claim needs \
+        evidence as (trace_id, span_id, quote) with the quote copied verbatim from that span. Finish with final_answer.
+        """
+
+    /// The user prompt: the deterministic clusters with their numbers, templates and evidence.
+    public static func userPrompt(_ d: Diagnosis) -> String {
+        var lines: [String] = []
+        for fm in d.failureModes.prefix(12) {
+            var line = "- \(fm.id): \(fm.title) — \(fm.traceIDs.count) trace(s)"
+            if let share = fm.traceShare { line += " (\(String(format: "%.1f", share * 100))% of traces)" }
+            if let x = fm.impact { line += ", impact \(x.score)" }
+            lines.append(line)
+            for t in (fm.templates ?? []).prefix(3) { lines.append("    template ×\(t.count): \(DiagnosisText.clip(t.template, 120))") }
+            for e in fm.evidence.prefix(2) where !e.traceID.isEmpty {
+                lines.append("    evidence: trace \(e.traceID)" + (e.spanID.map { ", span \($0)" } ?? "") + ": \(DiagnosisText.clip(DiagnosisText.oneLine(e.quote ?? e.note), 160))")
+            }
+        }
+        return "Clusters of the deterministic analysis (most important first):\n" + (lines.isEmpty ? "(none)" : lines.joined(separator: "\n"))
+            + "\n\nStart with get_dataset_overview."
     }
 
     struct State {
         var existingIDs: Set<String>
+        var clusters: [FailureMode] = []
         var modes: [FailureMode] = []
         var recommendations: [Recommendation] = []
         var rejected: [String] = []
+        var merges: [Merge] = []
+        var splits: [Split] = []
     }
 
     func cap(_ text: String) -> String {
@@ -163,6 +228,10 @@ public struct ModelDiagnosisPass: Sendable {
                 return try store.searchSpan(traceID: str("trace_id"), spanID: str("span_id"), pattern: str("pattern"), contextBufferChars: int("context_buffer_chars", 100), maxMatches: int("max_matches", 50)).envelopeText()
             case "report_failure_mode":
                 return report(args, store: store, state: &state)
+            case "merge_failure_modes":
+                return mergeRequest(args, state: &state)
+            case "split_failure_mode":
+                return splitRequest(args, store: store, state: &state)
             default:
                 return Self.toolError("unknown tool \(call.name)")
             }
@@ -187,17 +256,13 @@ public struct ModelDiagnosisPass: Sendable {
         var refs: [EvidenceRef] = []
         var traceIDs: [String] = [], spanIDs: [String] = []
         for (i, e) in evidence.enumerated() {
-            guard let traceID = e["trace_id"]?.stringValue, let spanID = e["span_id"]?.stringValue, let quote = e["quote"]?.stringValue else {
-                return refuse("evidence[\(i)] needs trace_id, span_id and quote")
+            switch Self.verify(e, "evidence[\(i)]", store: store) {
+            case .failure(let r): return refuse(r.why)
+            case .success(let ref):
+                refs.append(ref)
+                if !traceIDs.contains(ref.traceID) { traceIDs.append(ref.traceID) }
+                if let s = ref.spanID, !spanIDs.contains(s) { spanIDs.append(s) }
             }
-            guard let spans = try? store.spans(traceID: traceID) else { return refuse("evidence[\(i)]: unknown trace \(traceID)") }
-            guard let span = spans.first(where: { $0.spanID == spanID }) else { return refuse("evidence[\(i)]: no span \(spanID) in trace \(traceID)") }
-            let q = normalizedForQuote(quote)
-            guard q.count >= 3 else { return refuse("evidence[\(i)]: the quote is too short") }
-            guard Self.spanText(span).contains(q) else { return refuse("evidence[\(i)]: quote not found in span \(spanID)") }
-            refs.append(EvidenceRef(traceID: traceID, spanID: spanID, note: "model: \"\(RuleCritic.clip(quote, 160))\""))
-            if !traceIDs.contains(traceID) { traceIDs.append(traceID) }
-            if !spanIDs.contains(spanID) { spanIDs.append(spanID) }
         }
         let id = "fm-model-" + slugify(title, max: 40)
         guard !state.existingIDs.contains(id) else { return refuse("already reported (\(id))") }
@@ -218,6 +283,71 @@ public struct ModelDiagnosisPass: Sendable {
         return "{\"result\":{\"recorded\":\"\(id)\"}}"
     }
 
+    /// Checks one evidence item against the traces: the trace and span exist and the quote occurs in the span.
+    struct Refusal: Error { var why: String }
+
+    static func verify(_ e: JSONValue, _ label: String, store: TraceStore) -> Swift.Result<EvidenceRef, Refusal> {
+        guard let traceID = e["trace_id"]?.stringValue, let spanID = e["span_id"]?.stringValue, let quote = e["quote"]?.stringValue else {
+            return .failure(Refusal(why: "\(label) needs trace_id, span_id and quote"))
+        }
+        guard let spans = try? store.spans(traceID: traceID) else { return .failure(Refusal(why: "\(label): unknown trace \(traceID)")) }
+        guard let span = spans.first(where: { $0.spanID == spanID }) else { return .failure(Refusal(why: "\(label): no span \(spanID) in trace \(traceID)")) }
+        let q = normalizedForQuote(quote)
+        guard q.count >= 3 else { return .failure(Refusal(why: "\(label): the quote is too short")) }
+        guard spanText(span).contains(q) else { return .failure(Refusal(why: "\(label): quote not found in span \(spanID)")) }
+        return .success(EvidenceRef(traceID: traceID, spanID: spanID, note: "model: \"\(DiagnosisText.clip(quote, 160))\"", quote: quote))
+    }
+
+    func mergeRequest(_ args: JSONValue, state: inout State) -> String {
+        func refuse(_ why: String) -> String {
+            state.rejected.append("merge: \(why)")
+            return Self.toolError("merge refused: \(why)")
+        }
+        let ids = args["ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        guard Set(ids).count >= 2 else { return refuse("give two or more cluster ids") }
+        let known = Set(state.clusters.map(\.id))
+        if let bad = ids.first(where: { !known.contains($0) }) { return refuse("unknown cluster \(bad)") }
+        let taken = Set(state.merges.flatMap(\.ids) + state.splits.map(\.id))
+        if let used = ids.first(where: { taken.contains($0) }) { return refuse("\(used) is already merged or split") }
+        guard let title = args["title"]?.stringValue, !title.trimmingCharacters(in: .whitespaces).isEmpty else { return refuse("title is required") }
+        var unique: [String] = []
+        for id in ids where !unique.contains(id) { unique.append(id) }
+        state.merges.append(Merge(ids: unique, title: title, reason: args["reason"]?.stringValue ?? ""))
+        return "{\"result\":{\"merged\":\"\(Self.mergedID(title))\"}}"
+    }
+
+    func splitRequest(_ args: JSONValue, store: TraceStore, state: inout State) -> String {
+        func refuse(_ why: String) -> String {
+            state.rejected.append("split: \(why)")
+            return Self.toolError("split refused: \(why)")
+        }
+        guard let id = args["id"]?.stringValue, let cluster = state.clusters.first(where: { $0.id == id }) else { return refuse("unknown cluster id") }
+        if state.merges.contains(where: { $0.ids.contains(id) }) || state.splits.contains(where: { $0.id == id }) { return refuse("\(id) is already merged or split") }
+        let parts = args["parts"]?.arrayValue ?? []
+        guard parts.count >= 2 else { return refuse("give two or more parts") }
+        let traces = Set(cluster.traceIDs)
+        var out: [Split.Part] = []
+        for (i, p) in parts.enumerated() {
+            guard let title = p["title"]?.stringValue, !title.isEmpty else { return refuse("parts[\(i)] needs a title") }
+            let evidence = p["evidence"]?.arrayValue ?? []
+            guard !evidence.isEmpty else { return refuse("parts[\(i)] needs evidence") }
+            var refs: [EvidenceRef] = []
+            for (j, e) in evidence.enumerated() {
+                switch Self.verify(e, "parts[\(i)].evidence[\(j)]", store: store) {
+                case .failure(let r): return refuse(r.why)
+                case .success(let ref):
+                    guard traces.contains(ref.traceID) else { return refuse("parts[\(i)].evidence[\(j)]: trace \(ref.traceID) is not in \(id)") }
+                    refs.append(ref)
+                }
+            }
+            out.append(Split.Part(title: title, evidence: refs))
+        }
+        state.splits.append(Split(id: id, parts: out, reason: args["reason"]?.stringValue ?? ""))
+        return "{\"result\":{\"split\":\"\(id)\",\"parts\":\(out.count)}}"
+    }
+
+    static func mergedID(_ title: String) -> String { "fm-merged-" + slugify(title, max: 40) }
+
     /// The span's text a quote may come from: its compact JSON line and every string attribute, normalised.
     static func spanText(_ span: Span) -> String {
         var parts = [span.jsonLine, span.name, span.status.message]
@@ -230,6 +360,7 @@ public struct ModelDiagnosisPass: Sendable {
     public static func merge(_ d: Diagnosis, _ r: Result, modelID: String) -> Diagnosis {
         var out = d
         out.generatedBy = "deterministic+model:\(modelID)"
+        out.failureModes = restructure(d.failureModes, merges: r.merges, splits: r.splits, recommendations: &out.recommendations)
         out.failureModes += r.failureModes
         var next = (d.recommendations.map(\.rank).max() ?? 0) + 1
         for var rec in r.recommendations where !out.recommendations.contains(where: { $0.id == rec.id }) {
@@ -239,4 +370,83 @@ public struct ModelDiagnosisPass: Sendable {
         }
         return out
     }
+
+    /// Applies verified merges and splits to the deterministic modes (re-ranked by impact) and points recommendations
+    /// at the new ids.
+    static func restructure(_ modes: [FailureMode], merges: [Merge], splits: [Split], recommendations: inout [Recommendation]) -> [FailureMode] {
+        guard !merges.isEmpty || !splits.isEmpty else { return modes }
+        var out = modes
+        var renamed: [String: [String]] = [:]
+        for m in merges {
+            let parts = out.filter { m.ids.contains($0.id) }
+            guard parts.count >= 2 else { continue }
+            let id = mergedID(m.title)
+            func union(_ k: KeyPath<FailureMode, [String]>) -> [String] {
+                var seen = Set<String>(), list: [String] = []
+                for p in parts { for v in p[keyPath: k] where seen.insert(v).inserted { list.append(v) } }
+                return list
+            }
+            let severity = parts.compactMap { $0.impact?.severity }.max() ?? .medium
+            let confirmation = parts.compactMap { $0.impact?.confirmation }.max() ?? .heuristic
+            let traces = union(\.traceIDs), evals = union(\.evalIDs)
+            var share: Double?
+            if let p = parts.first(where: { $0.traceShare != nil && !$0.traceIDs.isEmpty }), let s = p.traceShare {
+                let total = Double(p.traceIDs.count) / s
+                share = (Double(traces.count) / total * 1000).rounded() / 1000
+            }
+            let merged = FailureMode(
+                id: id, title: m.title, kind: parts[0].kind, category: parts[0].category, count: parts.map(\.count).reduce(0, +), traceIDs: traces,
+                spanIDs: union(\.spanIDs), evalIDs: evals, feedbackIDs: union(\.feedbackIDs),
+                evidence: Array(parts.flatMap(\.evidence).prefix(Diagnoser.maxEvidencePerMode)) + [EvidenceRef(traceID: "", note: "model merged \(m.ids.joined(separator: ", ")): \(m.reason)")],
+                impact: Impact(traces: traces.count, failingEvals: evals.count, severity: severity, confirmation: confirmation),
+                templates: parts.compactMap(\.templates).flatMap { $0 }.nilIfEmpty, traceShare: share)
+            out.removeAll { m.ids.contains($0.id) }
+            out.append(merged)
+            for old in m.ids { renamed[old] = [id] }
+        }
+        for s in splits {
+            guard let i = out.firstIndex(where: { $0.id == s.id }) else { continue }
+            let original = out[i]
+            var newIDs: [String] = []
+            var assigned = Set<String>()
+            var parts: [FailureMode] = []
+            for p in s.parts {
+                let id = original.id + "--" + slugify(p.title, max: 32)
+                var traces: [String] = []
+                for e in p.evidence where !traces.contains(e.traceID) { traces.append(e.traceID) }
+                assigned.formUnion(traces)
+                let severity = original.impact?.severity ?? .medium
+                parts.append(FailureMode(
+                    id: id, title: p.title, kind: original.kind, category: original.category, count: p.evidence.count, traceIDs: traces,
+                    spanIDs: p.evidence.compactMap(\.spanID), evidence: p.evidence,
+                    impact: Impact(traces: traces.count, failingEvals: 0, severity: severity, confirmation: max(original.impact?.confirmation ?? .heuristic, .model))))
+                newIDs.append(id)
+            }
+            var rest = original
+            rest.traceIDs = original.traceIDs.filter { !assigned.contains($0) }
+            rest.evidence = original.evidence.filter { !assigned.contains($0.traceID) }
+            out.remove(at: i)
+            out += parts
+            if !rest.traceIDs.isEmpty {
+                rest.impact = rest.impact.map { Impact(traces: rest.traceIDs.count, failingEvals: $0.failingEvals, severity: $0.severity, confirmation: $0.confirmation) }
+                out.append(rest)
+                newIDs.append(rest.id)
+            }
+            renamed[s.id] = newIDs
+        }
+        out.sort { a, b in
+            guard let x = a.impact, let y = b.impact else { return a.impact != nil }
+            return Impact.ranksBefore(x, y) ?? byteOrder(a.id, b.id)
+        }
+        for i in recommendations.indices {
+            var ids: [String] = []
+            for id in recommendations[i].failureModeIDs { for n in renamed[id] ?? [id] where !ids.contains(n) { ids.append(n) } }
+            recommendations[i].failureModeIDs = ids
+        }
+        return out
+    }
+}
+
+extension Array {
+    var nilIfEmpty: [Element]? { isEmpty ? nil : self }
 }

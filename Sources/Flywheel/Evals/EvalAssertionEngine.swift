@@ -233,7 +233,10 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             case .failure(let e):
                 return EvalGradingResult(pass: false, score: 0, reason: "Invalid regex pattern: \(e.message)")
             case .success(let re):
-                return Self.res(re.test(outputString) != inv, "Expected output to \(Self.notS(inv))match regex \"\(s)\"")
+                guard let matched = re.testWithinLimit(outputString) else {
+                    return EvalGradingResult(pass: false, score: 0, reason: "Regex \"\(s)\" took longer than \(Int(RegexSafety.matchTimeLimit)) s on this output (catastrophic backtracking?); counted as a failure")
+                }
+                return Self.res(matched != inv, "Expected output to \(Self.notS(inv))match regex \"\(s)\"")
             }
 
         case "word-count":

@@ -114,6 +114,8 @@ public struct EvalTestCase: Sendable, Equatable {
 public struct EvalSuite: Sendable {
     /// The suite file.
     public let file: URL
+    /// How messages name the suite: `file`'s path, or the label it was read under (`REV:PATH` of the history).
+    public let name: String
     /// The whole document, in order (unknown keys kept).
     public private(set) var document: EvalObject
     /// Line of each key path, for messages.
@@ -160,17 +162,20 @@ public struct EvalSuite: Sendable {
     }
 
     /// Parses suite text as if read from `file` (whose folder anchors `file://` paths).
-    public static func parse(yaml: String, file: URL) throws -> EvalSuite {
-        let doc = try EvalYAML.load(yaml, file: file.path)
-        var suite = try EvalSuite(document: doc.value, lines: doc.lines, file: file)
+    /// - Parameter label: how errors name the file when it is not read from `file` (a suite from the history:
+    ///   `refs/heads/main:evals/promptfooconfig.yaml`); `file` still anchors relative `file://` references.
+    public static func parse(yaml: String, file: URL, label: String? = nil) throws -> EvalSuite {
+        let doc = try EvalYAML.load(yaml, file: label ?? file.path)
+        var suite = try EvalSuite(document: doc.value, lines: doc.lines, file: file, label: label)
         suite.originalText = yaml
         return suite
     }
 
-    init(document value: EvalJSON, lines: [String: Int], file: URL) throws {
+    init(document value: EvalJSON, lines: [String: Int], file: URL, label: String? = nil) throws {
         self.file = file
+        self.name = label ?? file.path
         self.lines = lines
-        let path = file.path
+        let path = label ?? file.path
         guard case .object(let doc) = value else {
             throw EvalSuiteError(file: path, line: 1, key: "", reason: "a suite must be a YAML mapping (found \(value.isNull ? "an empty document" : "a \(EvalSuiteLoader.typeName(value))"))")
         }
@@ -208,7 +213,7 @@ public struct EvalSuite: Sendable {
         document["tests"] = .array(arr)
         appendedSinceLoad.append(test.raw)
         var t = test
-        t.sourceFile = file.path
+        t.sourceFile = name
         tests.append(t)
         return true
     }
@@ -217,7 +222,7 @@ public struct EvalSuite: Sendable {
     /// Tests that live in a `file://` tests file are not removed (nil).
     @discardableResult
     public mutating func remove(id: String, reason: String) -> EvalTestCase? {
-        guard let idx = tests.firstIndex(where: { $0.id == id && $0.sourceFile == file.path }) else { return nil }
+        guard let idx = tests.firstIndex(where: { $0.id == id && $0.sourceFile == name }) else { return nil }
         let test = tests[idx]
         guard var arr = document["tests"]?.arrayValue, let at = arr.firstIndex(where: { $0 == test.raw }) else { return nil }
         arr.remove(at: at)
@@ -243,7 +248,7 @@ public struct EvalSuite: Sendable {
         if let original = originalText {
             if appendedSinceLoad.isEmpty { return original }
             if let spliced = EvalSuite.splice(original, appending: appendedSinceLoad),
-               let check = try? EvalYAML.load(spliced, file: file.path).value, check == .object(document) {
+               let check = try? EvalYAML.load(spliced, file: name).value, check == .object(document) {
                 return spliced
             }
         }

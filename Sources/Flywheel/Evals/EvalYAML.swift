@@ -57,6 +57,12 @@ public enum EvalYAML {
         if text.utf8.count > limits.maxBytes {
             throw EvalSuiteError(file: file, line: nil, key: "", reason: "file is \(text.utf8.count) bytes, more than the limit of \(limits.maxBytes)")
         }
+        // Counted on the composed nodes first (cheap), so an alias bomb is refused before anything is built.
+        do {
+            try YAMLLimits.check(text, file: file, maxNodes: limits.maxNodes, maxDepth: limits.maxDepth)
+        } catch let e as YAMLLimits.Exceeded {
+            throw EvalSuiteError(file: file, line: e.line, key: e.key, reason: e.reason)
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text, Resolver.basic)

@@ -126,15 +126,24 @@ public struct JSRegex: @unchecked Sendable {
         }
     }
 
-    /// `re.test(s)`.
-    public func test(_ s: String) -> Bool {
-        regex.firstMatch(in: s, options: [], range: NSRange(location: 0, length: s.utf16.count)) != nil
+    /// `re.test(s)`; false when the match ran out of time (``RegexSafety/matchTimeLimit``).
+    public func test(_ s: String) -> Bool { testWithinLimit(s) ?? false }
+
+    /// `re.test(s)`, or nil when matching took longer than `limit` seconds (a pattern from a suite may backtrack
+    /// catastrophically: `(x+x+)+y`).
+    public func testWithinLimit(_ s: String, limit: TimeInterval = RegexSafety.matchTimeLimit) -> Bool? {
+        switch RegexSafety.firstMatch(regex, in: s, range: NSRange(location: 0, length: s.utf16.count), limit: limit) {
+        case .none: return nil
+        case .some(let m): return m != nil
+        }
     }
 
-    /// The first match's text, when there is one.
+    /// The first match's text, when there is one (nil too when matching ran out of time).
     public func firstMatch(_ s: String) -> String? {
         let ns = s as NSString
-        guard let m = regex.firstMatch(in: s, options: [], range: NSRange(location: 0, length: ns.length)) else { return nil }
+        guard case .some(let found) = RegexSafety.firstMatch(regex, in: s, range: NSRange(location: 0, length: ns.length)),
+            let m = found
+        else { return nil }
         return ns.substring(with: m.range)
     }
 

@@ -128,12 +128,15 @@ public struct RuleCritic: Sendable {
                 let range = NSRange(text.startIndex..., in: text)
                 var quote: String?
                 if let p = condition.matches {
-                    guard let re = try? NSRegularExpression(pattern: p, options: [.caseInsensitive]), let m = re.firstMatch(in: text, range: range)
+                    // The rules' regexes run under the match time limit (a timeout counts as no match).
+                    guard let re = try? NSRegularExpression(pattern: p, options: [.caseInsensitive]),
+                        case .some(let found) = RegexSafety.firstMatch(re, in: text, range: range), let m = found
                     else { continue }
                     quote = Self.excerpt(text, around: m.range)
                 }
                 if let p = condition.lacks {
-                    guard let re = try? NSRegularExpression(pattern: p, options: [.caseInsensitive]), re.firstMatch(in: text, range: range) == nil
+                    guard let re = try? NSRegularExpression(pattern: p, options: [.caseInsensitive]),
+                        case .some(nil) = RegexSafety.firstMatch(re, in: text, range: range)
                     else { continue }
                 }
                 hit = quote.map { "\(name): \"\($0)\"" } ?? "\(name) lacks /\(condition.lacks ?? "")/"
@@ -147,7 +150,8 @@ public struct RuleCritic: Sendable {
             let call = run.toolCalls.first { c in
                 guard c.name == tool, !condition.toolError || c.failed else { return false }
                 guard let inputPattern else { return true }
-                return inputPattern.firstMatch(in: c.input, range: NSRange(c.input.startIndex..., in: c.input)) != nil
+                if case .some(let m?) = RegexSafety.firstMatch(inputPattern, in: c.input, range: NSRange(c.input.startIndex..., in: c.input)) { return m.range.location != NSNotFound }
+                return false
             }
             guard let call else { return nil }
             parts.append("tool \(tool)\(call.failed ? " failed" : " called") (span \(call.spanID)): \(Self.clip(call.input, 120))")

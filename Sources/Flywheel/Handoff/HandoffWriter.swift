@@ -61,6 +61,9 @@ public enum HandoffWriter {
         let verified = d.outcomes.filter { $0.status == .verified }.count
         if !d.outcomes.isEmpty {
             md += "- **Previous recommendations:** \(verified) verified, \(d.outcomes.filter { $0.status == .ineffective }.count) ineffective, \(d.outcomes.filter { $0.status == .regressed }.count) regressed, \(d.outcomes.filter { $0.status == .pending }.count) pending.\n"
+            if d.attributionUnsure {
+                md += "- **Attribution unsure:** the harness diff since the previous cycle made more than one change (or changed what no recommendation asked), so these outcomes cannot be pinned on a single change. One change per cycle is the loop's rule.\n"
+            }
         }
         md += "\n"
 
@@ -97,9 +100,34 @@ public enum HandoffWriter {
         // Failure modes
         md += "## Failure modes\n\n"
         if d.failureModes.isEmpty { md += "None found.\n\n" }
+        if let ranking = d.ranking, !d.failureModes.isEmpty {
+            let weights = FeedbackRecord.Severity.allCases.map { "\($0.rawValue) \(number(ranking.severityWeights[$0.rawValue] ?? $0.weight))" }.joined(separator: ", ")
+            let factors = ["human", "model", "heuristic"].map { "\($0) \(number(ranking.confirmationFactors[$0] ?? 1))" }.joined(separator: ", ")
+            md += "Ranked by impact: \(cell(ranking.formula)). Severity weights: \(weights); confirmation factors: \(factors).\n\n"
+            md += "| # | Failure mode | Traces | Failing evals | Severity (weight) | Confirmation (factor) | Tier | Score |\n"
+            md += "|---:|---|---:|---:|---|---|---:|---:|\n"
+            for (i, fm) in d.failureModes.enumerated() {
+                guard let x = fm.impact else {
+                    md += "| \(i + 1) | `\(fm.id)` | \(fm.traceIDs.count) | \(fm.evalIDs.count) | — | — | — | — |\n"
+                    continue
+                }
+                md += "| \(i + 1) | `\(fm.id)` | \(x.traces) | \(x.failingEvals) | \(x.severity.rawValue) (\(number(x.severityWeight))) | \(x.confirmation.rawValue) (\(number(x.confirmationFactor))) | \(x.tier) | \(number(x.score)) |\n"
+            }
+            md += "\n"
+        }
         for (i, fm) in d.failureModes.enumerated() {
             md += "### \(i + 1). \(cell(fm.title)) (`\(fm.id)`)\n\n"
-            md += "- Kind: \(fm.kind.rawValue); category: `\(fm.category)`; count: \(fm.count)\n"
+            md += "- Kind: \(fm.kind.rawValue); category: `\(fm.category)`; count: \(fm.count)"
+            if let share = fm.traceShare { md += "; \(String(format: "%.1f", share * 100))% of traces" }
+            md += "\n"
+            if let x = fm.impact {
+                md += "- Impact: \(number(x.severityWeight)) × (\(x.traces) + 2 × \(x.failingEvals)) × \(number(x.confirmationFactor)) = \(number(x.score))" + (x.tier > 0 ? " (tier 1: human-reported, \(x.severity.rawValue))" : "") + "\n"
+            }
+            if let templates = fm.templates, !templates.isEmpty {
+                md += "- Message templates:\n"
+                for t in templates.prefix(6) { md += "  - \(t.count)× `\(code(t.template))` — e.g. \(cell(t.example))\n" }
+                if templates.count > 6 { md += "  - … and \(templates.count - 6) more\n" }
+            }
             md += "- Traces: \(ids(fm.traceIDs))\n"
             md += "- Spans: \(ids(fm.spanIDs))\n"
             md += "- Evals: \(ids(fm.evalIDs))\n"
@@ -159,7 +187,7 @@ public enum HandoffWriter {
             md += "| Recommendation | From cycle | Implemented | Status | Flipped to pass | Still failing | Regressed | Note |\n"
             md += "|---|---:|---|---|---|---|---|---|\n"
             for o in d.outcomes {
-                md += "| `\(o.recommendationID)` | \(o.fromCycle) | \(o.implemented ? "yes" : "no") | \(o.status.rawValue) | \(ids(o.flippedToPass)) | \(ids(o.stillFailing)) | \(ids(o.regressed)) | \(cell(o.note)) |\n"
+                md += "| `\(o.recommendationID)` | \(o.fromCycle) | \(o.implemented ? (o.attributionUnsure ? "yes (attribution unsure)" : "yes") : "no") | \(o.status.rawValue) | \(ids(o.flippedToPass)) | \(ids(o.stillFailing)) | \(ids(o.regressed)) | \(cell(o.note)) |\n"
             }
             md += "\n"
         }
@@ -208,6 +236,14 @@ public enum HandoffWriter {
         return s + "."
     }
 
+    /// A number without a trailing `.0` (`3`, `1.5`, `30`).
+    static func number(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(format: "%.2f", v).replacingOccurrences(of: #"0+$"#, with: "", options: .regularExpression)
+    }
+
+    /// Text for an inline code span: one line, no backticks.
+    static func code(_ text: String) -> String { cell(text).replacingOccurrences(of: "`", with: "'") }
+
     static func percent(_ fraction: Double) -> String { String(format: "%.1f%%", fraction * 100) }
     static func plural(_ n: Int) -> String { n == 1 ? "" : "s" }
 
@@ -226,10 +262,18 @@ public enum HandoffWriter {
 
     static func patchBlock(_ p: HarnessPatch, indent: String = "") -> String {
         var body = ""
-        if let a = p.append { body += a.hasSuffix("\n") ? a : a + "\n" }
+        var lang = p.file.hasSuffix(".yaml") || p.file.hasSuffix(".yml") ? "yaml" : "markdown"
+        if let find = p.replace, !find.isEmpty {
+            // A replacement reads best as a diff; an append in the same patch becomes added lines.
+            lang = "diff"
+            body += find.split(separator: "\n", omittingEmptySubsequences: false).map { "-" + $0 + "\n" }.joined()
+            body += (p.with ?? "").split(separator: "\n", omittingEmptySubsequences: false).map { "+" + $0 + "\n" }.joined()
+            if let a = p.append { body += a.split(separator: "\n").map { "+" + $0 + "\n" }.joined() }
+        } else if let a = p.append {
+            body += a.hasSuffix("\n") ? a : a + "\n"
+        }
         if let tools = p.enableTools, !tools.isEmpty { body += tools.map { "# enable tool: \($0)\n" }.joined() }
         let fence = body.contains("```") ? "~~~~" : "```"
-        let lang = p.file.hasSuffix(".yaml") ? "yaml" : "markdown"
         return indent + fence + lang + "\n" + body.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map { indent + $0 }.joined(separator: "\n") + "\n" + indent + fence + "\n"
     }
 }

@@ -27,7 +27,17 @@ public struct HistorySnapshot {
     /// The bytes of `path`, or nil when there is no such file.
     public func file(_ path: String) throws -> Data? {
         guard let e = try repo.entry(atPath: path, inTree: tree), e.kind == .blob else { return nil }
-        return try repo.blob(e.id)
+        return try blob(e.id, path: path)
+    }
+
+    /// Reads a blob; a damaged object is reported with its path, its cycle and the commit, not libgit2's words alone.
+    func blob(_ id: ObjectID, path: String) throws -> Data {
+        do { return try repo.blob(id) } catch {
+            let cycle = Layout.cycleNumber(ofPath: path).map { " (cycle \($0))" } ?? ""
+            throw HistoryError.corrupt(
+                path: "\(path)\(cycle) at commit \(String(commit.hex.prefix(12)))",
+                reason: "the stored object \(String(id.hex.prefix(12))) cannot be read (\(error.message)); restore it from a clone of the history (git fsck names every damaged object)")
+        }
     }
 
     /// The UTF-8 text of `path`, or nil.
@@ -37,12 +47,12 @@ public struct HistorySnapshot {
 
     /// Every file under `prefix`, path (relative to `prefix`) → bytes.
     public func files(under prefix: String) throws -> [String: Data] {
-        let all = try repo.files(inTree: tree, under: prefix)
+        let all = try repo.fileIDs(inTree: tree, under: prefix)
         let base = prefix.split(separator: "/").joined(separator: "/")
         var out: [String: Data] = [:]
-        for (path, data) in all {
+        for (path, id) in all {
             let rel = base.isEmpty ? path : String(path.dropFirst(base.count + 1))
-            out[rel] = data
+            out[rel] = try blob(id, path: path)
         }
         return out
     }

@@ -11,14 +11,19 @@ public enum AnalysisStages {
         guard !data.traces.isEmpty else { throw StageError("diagnosis", "cycle \(number) has no traces to diagnose") }
         let harness = data.harnessFiles
         let input = DiagnosisInput(
-            spans: try data.spans(), feedback: data.feedback, results: try data.resultRows(), harness: harness,
+            spans: [], feedback: data.feedback, results: try data.resultRows(), harness: harness,
             artifacts: data.outputs.mapValues { Set($0.keys) }, requiredArtifacts: data.rules.requiredArtifacts,
-            topics: data.rules.failureTopics, expectedDeclines: data.rules.expectedDeclines)
-        var diagnosis = Diagnoser.diagnose(
-            input, cycle: number, finalAnswers: data.outputs.compactMapValues { $0[data.rules.answerFile] ?? $0[RunFiles.finalAnswer] })
+            topics: data.rules.failureTopics, expectedDeclines: data.rules.expectedDeclines,
+            instructionsFile: harness.mainInstructionsPath(declared: ctx.config.instructions))
+        let store: TraceStore
+        do { store = try TraceStore(data: data.traces, name: Layout.cycleFile(number, Layout.CycleFile.traces)) } catch {
+            throw StageError("diagnosis", "\(Layout.cycleFile(number, Layout.CycleFile.traces)): \(error)")
+        }
+        var diagnosis = try Diagnoser.diagnose(
+            store: store, input: input, cycle: number,
+            finalAnswers: data.outputs.compactMapValues { $0[data.rules.answerFile] ?? $0[RunFiles.finalAnswer] })
         if let model = try ctx.model(for: .diagnosis) {
             do {
-                let store = try TraceStore(data: data.traces)
                 let result = try ModelDiagnosisPass(model: model).run(store: store, deterministic: diagnosis)
                 diagnosis = ModelDiagnosisPass.merge(diagnosis, result, modelID: model.id)
             } catch {

@@ -8,7 +8,7 @@ public struct CycleData: Sendable {
     public var revision: String
     /// `traces.jsonl` bytes (empty when the stage has not run).
     public var traces: Data
-    /// `outputs/<trace_id>/<file>` → text.
+    /// `outputs/<trace_id>/<file>` → text, keyed by trace id (also when the folder has the id's safe name).
     public var outputs: [String: [String: String]]
     public var feedback: [FeedbackRecord]
     /// `results.json` bytes, when the gate ran.
@@ -97,6 +97,15 @@ public struct CycleData: Sendable {
             let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }
             outputs[parts[0], default: [:]][parts[1]] = String(decoding: data, as: UTF8.self)
+        }
+        // A folder whose trace id git would not accept as a name is filed under its safe form (SafeName); its task.json
+        // names the trace. Keyed by trace id from here on (only when the id maps back to that very folder).
+        for (folder, files) in outputs {
+            guard let task = files[RunFiles.task], let id = (try? JSONValue.parse(task))?["trace_id"]?.stringValue,
+                id != folder, SafeName.treeName(id) == folder, outputs[id] == nil
+            else { continue }
+            outputs[id] = files
+            outputs[folder] = nil
         }
         var feedback: [FeedbackRecord] = []
         if let data = try snap.cycleFile(number, Layout.CycleFile.feedback) {

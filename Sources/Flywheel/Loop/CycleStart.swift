@@ -20,11 +20,12 @@ public enum CycleStart {
             try ctx.history.initialize(files: files)
         }
         let paths = harnessPaths.isEmpty ? workspace.harnessPaths : harnessPaths
+        let redactor = try ctx.redactor()
         var harness: [String: Data]?
         if !harnessPaths.isEmpty || paths.contains(where: { fm.fileExists(atPath: workspace.url($0).path) }) {
-            harness = try workspace.readHarness(paths)
+            // Confined to the working folder and redacted (Workspace.readHarness).
+            harness = try workspace.readHarness(paths, redactor: redactor)
         }
-        let redactor = try ctx.redactor()
         var cycleFiles: [String: Data] = [:]
         var experiment = Experiment()
         if let configData {
@@ -35,14 +36,14 @@ public enum CycleStart {
         }
         if let (name, data) = try rulesFile(ctx) {
             _ = try ProjectRules.parse(String(decoding: data, as: UTF8.self), file: name)
-            cycleFiles[Layout.CycleFile.rules] = data
+            cycleFiles[Layout.CycleFile.rules] = redactor.redact(bytes: data).0
             experiment.rulesFile = name
             experiment.rulesSHA256 = SHA256.hex(data)
         }
         let tasksPath = ctx.config.tasks ?? TaskSet.defaultPath
         if let data = fm.contents(atPath: workspace.url(tasksPath).path) {
             let name = (tasksPath as NSString).lastPathComponent
-            cycleFiles["\(Layout.CycleFile.tasks)/\(name)"] = data
+            cycleFiles["\(Layout.CycleFile.tasks)/\(name)"] = redactor.redact(bytes: data).0
             let count = (try? TaskSet.parse(String(decoding: data, as: UTF8.self), file: tasksPath).tasks.count) ?? 0
             experiment.taskSet = Experiment.TaskSetRecord(file: tasksPath, sha256: SHA256.hex(data), count: count)
         }

@@ -32,11 +32,15 @@ public enum EvalStages {
     /// The suite's path inside the history and, for `file://` resolution, in the workspace.
     static func suiteURL(_ ctx: LoopContext) -> URL { ctx.workspace.url(Layout.suite) }
 
+    /// How an error names a file read from the history: git's `REV:PATH` (`refs/heads/main:evals/promptfooconfig.yaml`,
+    /// which `git show` reads), never a working-folder path that may not exist.
+    static func historyLabel(_ path: String, _ revision: String) -> String { "\(revision):\(path)" }
+
     /// The suite at `revision` (a new empty one when the history has none yet).
     public static func suite(_ ctx: LoopContext, at revision: String? = nil) throws -> EvalSuite {
         let snap = try ctx.history.snapshot(at: revision)
         let text = try snap.text(Layout.suite) ?? baseSuite(project: ctx.config.project)
-        return try EvalSuite.parse(yaml: text, file: suiteURL(ctx))
+        return try EvalSuite.parse(yaml: text, file: suiteURL(ctx), label: historyLabel(Layout.suite, revision ?? ctx.history.ref))
     }
 
     /// The suite a loop starts with: one prompt (the task's question) and the provider that stands for the
@@ -85,26 +89,49 @@ public enum EvalStages {
         }
         // The suite as read now; the commit is refused if another writer changes it meanwhile (nothing lost).
         let suiteBefore = try ctx.history.snapshot().text(Layout.suite)
-        var suite = try EvalSuite.parse(yaml: suiteBefore ?? baseSuite(project: ctx.config.project), file: suiteURL(ctx))
+        var suite = try EvalSuite.parse(yaml: suiteBefore ?? baseSuite(project: ctx.config.project), file: suiteURL(ctx), label: historyLabel(Layout.suite, ctx.history.ref))
         let existing = suite.tests.map(\.raw.jsonValue)
         let pruned = EvalRatchet.ledger(fromSuiteMetadata: suite.document["metadata"].map(\.jsonValue))
         let merge = EvalRatchet.merge(existing: existing, candidates: candidates, pruned: pruned)
+        // One case that does not load (a phrase with `{{{`, say) is skipped with a warning; the others go in.
+        var added: [JSONValue] = []
+        var invalid: [String] = []
+        let generatedLabel = "\(Layout.suite) (as generated in cycle \(cycle.number))"
+        // Usually every case loads: one parse of the whole suite. Otherwise each case is tried on its own.
+        var whole = suite
+        var allLoad = true
         for test in merge.added {
-            do {
-                _ = suite.append(try EvalTestCase(node: EvalJSON(test), file: Layout.suite))
-            } catch {
-                throw StageError("evals", "generated case \(EvalRatchet.id(of: test) ?? "?") is invalid: \(error)")
+            guard let c = try? EvalTestCase(node: EvalJSON(test), file: Layout.suite) else { allLoad = false; break }
+            _ = whole.append(c)
+        }
+        if allLoad, (try? EvalSuite.parse(yaml: whole.yamlText(), file: suiteURL(ctx), label: generatedLabel)) != nil {
+            suite = whole
+            added = merge.added
+        } else {
+            for test in merge.added {
+                do {
+                    let candidate = try EvalTestCase(node: EvalJSON(test), file: Layout.suite)
+                    var probe = suite
+                    _ = probe.append(candidate)
+                    _ = try EvalSuite.parse(yaml: probe.yamlText(), file: suiteURL(ctx), label: generatedLabel)
+                    suite = probe
+                    added.append(test)
+                } catch {
+                    let why = "\(EvalRatchet.id(of: test) ?? "?"): skipped, the generated case is invalid: \(error)"
+                    invalid.append(why)
+                    ctx.progress("warning: \(why)")
+                }
             }
         }
         let suiteText = suite.yamlText()
         // The written suite must load back (nothing half-valid reaches the history).
-        _ = try EvalSuite.parse(yaml: suiteText, file: suiteURL(ctx))
+        _ = try EvalSuite.parse(yaml: suiteText, file: suiteURL(ctx), label: "\(Layout.suite) (as generated in cycle \(cycle.number))")
         var extra = TreeChanges()
         extra.write(Layout.suite, text: suiteText)
-        let ids = merge.added.compactMap(EvalRatchet.id(of:))
+        let ids = added.compactMap(EvalRatchet.id(of:))
         // The cycle's evals.yaml lists every case this cycle added, across repeated `evals generate` calls.
         let earlier = existing.filter { $0["metadata"]?["cycle"]?.intValue == Int64(cycle.number) }
-        let cycleCases = earlier + merge.added
+        let cycleCases = earlier + added
         let suiteSize = suite.tests.count
         let (_, commit) = try ctx.history.commitMerging(
             .evals,
@@ -120,7 +147,7 @@ public enum EvalStages {
             return ([Layout.CycleFile.evals: Data(EvalRatchet.renderCycleEvals(cycleCases).utf8)], extra)
         }
         return GenerateReport(
-            cycle: cycle.number, added: ids, skipped: merge.skipped.map { "\($0.id): \($0.reason)" }, proposedByModel: proposed,
+            cycle: cycle.number, added: ids, skipped: merge.skipped.map { "\($0.id): \($0.reason)" } + invalid, proposedByModel: proposed,
             rejectedProposals: rejected, suiteSize: suite.tests.count, commit: commit?.hex)
     }
 
@@ -128,7 +155,7 @@ public enum EvalStages {
     public static func prune(_ ctx: LoopContext, id: String, reason: String) throws -> String? {
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw StageError("evals", "prune needs --why: the reason is recorded") }
         let before = try ctx.history.snapshot().text(Layout.suite)
-        var suite = try EvalSuite.parse(yaml: before ?? baseSuite(project: ctx.config.project), file: suiteURL(ctx))
+        var suite = try EvalSuite.parse(yaml: before ?? baseSuite(project: ctx.config.project), file: suiteURL(ctx), label: historyLabel(Layout.suite, ctx.history.ref))
         guard suite.remove(id: id, reason: reason) != nil else {
             throw StageError("evals", "no case \(id) in \(Layout.suite) (only inline cases can be pruned)")
         }
@@ -314,15 +341,15 @@ struct CycleOutputs {
             }
             let starts = traceSpans.compactMap { TraceTime.parse($0.startTime) }
             let ends = traceSpans.compactMap { TraceTime.parse($0.endTime) }
-            let latency = (starts.min().flatMap { s in ends.max().map { Double($0 - s) / 1e6 } })
+            let latency = (starts.min().flatMap { s in ends.max().map { (Double($0) - Double(s)) / 1e6 } })
             var prompt = 0, completion = 0
             for s in traceSpans {
-                prompt += Int(s.attributes["llm.token_count.prompt"]?.intValue ?? 0)
-                completion += Int(s.attributes["llm.token_count.completion"]?.intValue ?? 0)
+                prompt = Int(TraceLimits.adding(Int64(prompt), s.attributes["llm.token_count.prompt"]?.intValue ?? 0))
+                completion = Int(TraceLimits.adding(Int64(completion), s.attributes["llm.token_count.completion"]?.intValue ?? 0))
             }
             byTrace[trace] = EvalOutput(
                 output: .string(parts.joined(separator: "\n\n")), latencyMs: latency,
-                tokenUsage: EvalTokenUsage(total: prompt + completion, prompt: prompt, completion: completion, numRequests: 1),
+                tokenUsage: EvalTokenUsage(total: Int(TraceLimits.adding(Int64(prompt), Int64(completion))), prompt: prompt, completion: completion, numRequests: 1),
                 traceId: trace, traceSpans: traceSpans.map(Self.evalSpan))
         }
     }

@@ -22,12 +22,13 @@ public enum FeedbackStage {
     public static func commit(_ ctx: LoopContext, records: [FeedbackRecord], rejected: [String] = [], note: String) throws -> FeedbackReport {
         let cycle = try ctx.history.openCycle()
         let targets = try targets(ctx, cycle: cycle.number)
-        for r in records where targets.traces[r.traceID] == nil {
-            throw StageError("feedback", "feedback \(r.feedbackID): trace_id \(r.traceID) is not a trace of cycle \(cycle.number) or an earlier one")
-        }
+        // Redacted first: a trace id holding a secret was stored under its redacted form (Redactor.redactID).
         let redactor = try ctx.redactor()
         var report = RedactionReport()
         let clean = records.map { redact($0, redactor, &report) }
+        for r in clean where targets.traces[r.traceID] == nil {
+            throw StageError("feedback", "feedback \(r.feedbackID): trace_id \(r.traceID) is not a trace of cycle \(cycle.number) or an earlier one")
+        }
         // Merged with feedback.jsonl as it is at the tip committed onto: a reviewer adding notes at the same time as
         // another keeps both (the merge runs again when the other commit lands first).
         var merged: [FeedbackRecord] = []
@@ -118,9 +119,12 @@ public enum FeedbackStage {
 
     static func redact(_ r: FeedbackRecord, _ redactor: Redactor, _ report: inout RedactionReport) -> FeedbackRecord {
         var r = r
-        r.observation = redactor.redact(r.observation, report: &report)
+        r.feedbackID = redactor.redactID(r.feedbackID, report: &report)
+        r.traceID = redactor.redactID(r.traceID, report: &report)
+        r.taskID = r.taskID.map { redactor.redactID($0, report: &report) }
         r.author = redactor.redact(r.author, report: &report)
         r.category = redactor.redact(r.category, report: &report)
+        r.observation = redactor.redact(r.observation, report: &report)
         r.evidence = redactor.redact(r.evidence, report: &report)
         r.requiredObservations = r.requiredObservations.map { redactor.redact($0, report: &report) }
         r.prohibitedClaims = r.prohibitedClaims.map { redactor.redact($0, report: &report) }

@@ -54,6 +54,7 @@ public enum LoopRunner {
         let cycle = try CycleStart.start(ctx, harnessPaths: options.harnessPaths, summary: options.summary, agentCommand: options.run.agentCommand)
         step(2)
         let run = try RunStage.run(ctx, options: options.run, progress: taskProgress)
+        for w in run.warnings { ctx.progress("warning: \(w)") }
         step(3)
         let feedback = try FeedbackStage.critique(ctx, humanFiles: options.feedbackFiles)
         step(4)

@@ -46,10 +46,12 @@ public struct RunReport: Sendable, Codable {
     public var meanLatencyMs: Double?
     public var redactions: [String: Int]
     public var commit: String?
+    /// Output files refused or renamed (links, special files, names git refuses), one line each.
+    public var warnings: [String] = []
 
     enum CodingKeys: String, CodingKey {
         case cycle, model, simulation, traceIDs = "trace_ids", spans, toolErrors = "tool_errors", tokens
-        case costUSD = "cost_usd", meanLatencyMs = "mean_latency_ms", redactions, commit
+        case costUSD = "cost_usd", meanLatencyMs = "mean_latency_ms", redactions, commit, warnings
     }
 }
 
@@ -78,11 +80,15 @@ public enum RunStage {
         var simulation = false
         var tokens = 0
         var cost: Double?
+        var warnings: [String] = []
+        let redactor: Redactor? = options.noRedact ? nil : try ctx.redactor()
         var runTraceIDs = traceIDs
         if let command = options.agentCommand ?? ctx.config.agentCommand {
             (traces, runTraceIDs) = try runExternal(
                 command, format: options.agentFormat ?? ctx.config.agentFormat ?? .halo, streamModel: options.model, tasks: tasks,
-                traceIDs: traceIDs, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, progress: progress)
+                traceIDs: traceIDs, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, redactor: redactor,
+                warnings: &warnings, progress: progress)
+            // The command text may hold a key (`--api-key sk-…`): redacted before cycle.json, the commit and the site.
             modelLabel = "external: \(try ctx.redactor().redact(command).0)"
         } else {
             guard let name = ctx.config.agent else {
@@ -103,15 +109,15 @@ public enum RunStage {
             cost = result.costUSD
         }
         // Flywheel's own record of each run: the task it answered.
+        // Written without following links the agent may have planted (OutputFolder.write), in the folder named by the
+        // trace id's safe form (SafeName).
         for (task, traceID) in zip(tasks, runTraceIDs) {
-            let dir = outputsRoot.appendingPathComponent(traceID)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let dir = outputsRoot.appendingPathComponent(SafeName.treeName(traceID))
             let meta: JSONValue = ["task_id": .string(task.id), "question": .string(task.question), "trace_id": .string(traceID)]
-            try Data((meta.canonicalText + "\n").utf8).write(to: dir.appendingPathComponent(RunFiles.task))
+            if let w = try OutputFolder.write(Data((meta.canonicalText + "\n").utf8), named: RunFiles.task, in: dir) { warnings.append(w) }
         }
 
-        // Redact, validate and normalise before anything reaches git.
-        let redactor: Redactor? = options.noRedact ? nil : try ctx.redactor()
+        // Validate and normalise before anything reaches git.
         let imported: TraceImportResult
         do {
             imported = try TraceImporter.importData(traces, name: Layout.cycleFile(cycle.number, Layout.CycleFile.traces), format: .halo, redactor: redactor)
@@ -120,25 +126,23 @@ public enum RunStage {
         }
         var redactions = imported.redaction.counts
         var files: [String: Data] = [Layout.CycleFile.traces: imported.normalizedData]
-        let fm = FileManager.default
-        if let walker = fm.enumerator(at: outputsRoot, includingPropertiesForKeys: [.isRegularFileKey]) {
-            let base = outputsRoot.resolvingSymlinksInPath().path
-            for case let url as URL in walker where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-                let rel = String(url.resolvingSymlinksInPath().path.dropFirst(base.count + 1))
-                var bytes = try Data(contentsOf: url)
-                if let redactor, let text = String(data: bytes, encoding: .utf8) {
-                    var report = RedactionReport()
-                    bytes = Data(redactor.redact(text, report: &report).utf8)
-                    for (k, v) in report.counts { redactions[k, default: 0] += v }
-                }
-                files["\(Layout.CycleFile.outputs)/\(rel)"] = bytes
+        // No link is followed and no file outside the folder is read (OutputFolder); every byte is redacted.
+        let collected = OutputFolder.collect(outputsRoot, label: Layout.CycleFile.outputs)
+        warnings += collected.warnings
+        for (rel, raw) in collected.files {
+            var bytes = raw
+            if let redactor {
+                var report = RedactionReport()
+                bytes = redactor.redact(bytes: raw, report: &report)
+                for (k, v) in report.counts { redactions[k, default: 0] += v }
             }
+            files["\(Layout.CycleFile.outputs)/\(rel)"] = bytes
         }
 
         let store = try TraceStore(data: imported.normalizedData)
         let spans = store.traces.reduce(0) { $0 + $1.spanCount }
         let toolErrors = store.traces.reduce(0) { $0 + $1.toolErrorSpanCount }
-        if tokens == 0 { tokens = Int(store.traces.reduce(Int64(0)) { $0 + $1.inputTokens + $1.outputTokens }) }
+        if tokens == 0 { tokens = Int(store.traces.reduce(Int64(0)) { TraceLimits.adding($0, $1.inputTokens, $1.outputTokens) }) }
         let durations = store.traces.compactMap(\.durationNanos).map { Double($0) / 1e6 }
         let meanLatency = durations.isEmpty ? nil : durations.reduce(0, +) / Double(durations.count)
         let committedIDs = store.traces.map(\.traceID)
@@ -166,7 +170,7 @@ public enum RunStage {
         }
         return RunReport(
             cycle: cycle.number, model: modelLabel, simulation: simulation, traceIDs: committedIDs, spans: spans, toolErrors: toolErrors,
-            tokens: tokens, costUSD: cost, meanLatencyMs: meanLatency, redactions: redactions, commit: commit?.hex)
+            tokens: tokens, costUSD: cost, meanLatencyMs: meanLatency, redactions: redactions, commit: commit?.hex, warnings: warnings)
     }
 
     /// Runs an external agent per task; its spans (HALO JSONL written to `$FLYWHEEL_TRACE_FILE`) are concatenated.
@@ -174,7 +178,7 @@ public enum RunStage {
     static func runExternal(
         _ command: String, format: AgentOutputFormat = .halo, streamModel: String? = nil, tasks: [AgentTask], traceIDs: [String],
         outputsRoot: URL, scratch: URL, ctx: LoopContext,
-        progress: (Int, Int, String) -> Void
+        redactor: Redactor? = nil, warnings: inout [String], progress: (Int, Int, String) -> Void
     ) throws -> (Data, [String]) {
         let runner = ExternalAgentRunner(command: command, workingDirectory: ctx.workspace.folder, environment: ctx.environment)
         var traces = Data()
@@ -212,16 +216,24 @@ public enum RunStage {
             // One run is one trace. An agent whose tracer makes its own trace id is taken at its word (its outputs are
             // filed under that id); several traces, or an id another task used, are refused.
             if let ids = try? TraceStore(data: data, name: "$FLYWHEEL_TRACE_FILE of \(task.id)").traces.map(\.traceID) {
-                guard ids.count == 1, let id = ids.first else {
+                guard ids.count == 1, let agentsID = ids.first else {
                     throw StageError("run", "external agent on \(task.id) wrote \(ids.count) traces (\(ids.prefix(3).joined(separator: ", "))); one run is one trace: use $FLYWHEEL_TRACE_ID (\(expected))")
                 }
+                // An id holding a secret is filed under its redacted form, as the import stores it.
+                var scratchReport = RedactionReport()
+                let id = redactor?.redactID(agentsID, report: &scratchReport) ?? agentsID
                 if let other = taken[id] {
                     throw StageError("run", "external agent on \(task.id) wrote trace \(id), the trace of \(other); use $FLYWHEEL_TRACE_ID (\(expected))")
                 }
                 if id != expected {
-                    let adopted = outputsRoot.appendingPathComponent(id)
-                    guard !id.isEmpty, !id.contains("/"), id != ".", id != "..", !FileManager.default.fileExists(atPath: adopted.path) else {
-                        throw StageError("run", "external agent on \(task.id) wrote trace id \"\(id)\", not usable as a folder name; use $FLYWHEEL_TRACE_ID (\(expected))")
+                    // The id names the outputs folder: a name git refuses is mapped to a safe one (SafeName).
+                    let folder = SafeName.treeName(id)
+                    if folder != id {
+                        warnings.append("external agent on \(task.id) wrote trace id \"\(PathRules.printable(id))\", not a name git accepts (\(PathRules.problem(component: id) ?? "invalid")); its outputs are filed under outputs/\(folder)")
+                    }
+                    let adopted = outputsRoot.appendingPathComponent(folder)
+                    guard !FileManager.default.fileExists(atPath: adopted.path) else {
+                        throw StageError("run", "external agent on \(task.id) wrote trace id \"\(PathRules.printable(id))\", whose outputs folder another task already has; use $FLYWHEEL_TRACE_ID (\(expected))")
                     }
                     if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.moveItem(at: dir, to: adopted) }
                     dir = adopted
@@ -230,9 +242,9 @@ public enum RunStage {
                 taken[id] = task.id
             }
             traces.append(data)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            // Written without following links the agent may have planted (OutputFolder.write).
             if let answer = result.finalAnswer, !answer.isEmpty {
-                try? Data((answer + "\n").utf8).write(to: dir.appendingPathComponent(RunFiles.finalAnswer))
+                if let w = try OutputFolder.write(Data((answer + "\n").utf8), named: RunFiles.finalAnswer, in: dir) { warnings.append(w) }
             }
             finalIDs.append(traceID)
         }

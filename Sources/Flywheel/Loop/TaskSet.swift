@@ -35,6 +35,9 @@ public struct TaskSet: Sendable, Hashable {
     /// Parses the YAML; errors name the file, line and field.
     public static func parse(_ text: String, file: String) throws -> TaskSet {
         let node: Node?
+        do { try YAMLLimits.check(text, file: file) } catch let e as YAMLLimits.Exceeded {
+            throw ConfigError(file: file, line: e.line, field: nil, reason: e.reason)
+        }
         do { node = try Yams.compose(yaml: text) } catch {
             throw ConfigError.from(error, file: file, text: text)
         }

@@ -10,6 +10,9 @@ extension ProjectRules {
     /// - Throws: `RulesError` listing every problem found.
     public static func parse(_ text: String, file: String) throws -> ProjectRules {
         let node: Node?
+        do { try YAMLLimits.check(text, file: file) } catch let e as YAMLLimits.Exceeded {
+            throw RulesError(issues: [ConfigError(file: file, line: e.line, field: nil, reason: e.reason)])
+        }
         do { node = try Yams.compose(yaml: text) } catch {
             let c = ConfigError.from(error, file: file, text: text)
             throw RulesError(issues: [c])
@@ -110,6 +113,10 @@ struct RulesReader {
         guard let pattern = string(node, field) else { return nil }
         do { _ = try NSRegularExpression(pattern: pattern, options: [.caseInsensitive]) } catch {
             fail(node, field, "not a valid regular expression: \(pattern)")
+            return nil
+        }
+        if let problem = RegexSafety.problem(pattern) {
+            fail(node, field, "the regular expression \(pattern) \(problem)")
             return nil
         }
         return pattern

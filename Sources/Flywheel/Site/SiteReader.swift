@@ -90,8 +90,11 @@ final class SiteReader {
     func evalProvenance() throws -> [String: Int] {
         var out: [String: Int] = [:]
         for e in index.cycles where e.files[Layout.CycleFile.evals] != nil {
-            guard let data = try data(e.number, Layout.CycleFile.evals),
-                let list = (try? Yams.load(yaml: String(decoding: data, as: UTF8.self))) as? [Any]
+            guard let data = try data(e.number, Layout.CycleFile.evals) else { continue }
+            let text = String(decoding: data, as: UTF8.self)
+            // An alias bomb in the history must not expand here (the evals stage reports the file).
+            guard (try? YAMLLimits.check(text, file: Layout.cycleFile(e.number, Layout.CycleFile.evals))) != nil,
+                let list = (try? Yams.load(yaml: text)) as? [Any]
             else { continue }
             for item in list {
                 guard let test = item as? [String: Any], let meta = test["metadata"] as? [String: Any],
@@ -144,8 +147,7 @@ final class SiteReader {
 
     /// The output artifacts of one trace (`outputs/<trace_id>/…`), path → bytes.
     func outputs(_ n: Int, traceID: String) throws -> [String: Data] {
-        guard !traceID.contains("/"), traceID != "..", traceID != "." else { return [:] }
-        return try snap.files(under: Layout.cycleFile(n, Layout.CycleFile.outputs) + "/" + traceID)
+        try snap.files(under: Layout.cycleFile(n, Layout.CycleFile.outputs) + "/" + SafeName.treeName(traceID))
     }
 
     /// The harness diff between two cycles' harness trees (libgit2's diff).

@@ -230,6 +230,18 @@ final class LineAnalyzer {
         if seen & (1 << 10) != 0, !scopeNameSeen, !local.contains(where: { $0.field == "scope" }) {
             local.append(issue(.error, "scope.name", "missing", "required field scope.name is missing"))
         }
+        // Numbers Flywheel computes with must fit: times in 64-bit nanoseconds, token counts below 2^53.
+        for (field, value) in [("start_time", facts.startTime), ("end_time", facts.endTime)] where TraceTime.isOutOfRange(value) {
+            local.append(issue(.error, field, "time_out_of_range", "\(field) \(quoted(value)) is outside 1677-09-21 … 2262-04-11, the range of nanoseconds since 1970 in 64 bits"))
+        }
+        if let st = TraceTime.parse(facts.startTime), let et = TraceTime.parse(facts.endTime), et.subtractingReportingOverflow(st).overflow {
+            local.append(issue(.error, "end_time", "duration_out_of_range", "the span lasts from \(facts.startTime) to \(facts.endTime): longer than 64-bit nanoseconds can hold"))
+        }
+        for (key, v) in [("inference.llm.input_tokens", attrs.inputTokens), ("inference.llm.output_tokens", attrs.outputTokens)] {
+            if case .int(let i)? = v, i > TraceLimits.maxTokens {
+                local.append(issue(.error, "attributes[\"\(key)\"]", "token_out_of_range", "\(key) is \(i), above the limit of \(TraceLimits.maxTokens)"))
+            }
+        }
         let valid = !local.contains { $0.severity == .error }
         if valid {
             // Spec warnings (HALO accepts the line).
@@ -462,6 +474,22 @@ final class LineAnalyzer {
         else if keyIs(key, "inference.export.schema_version") { a.schemaVersion = try s.parseValue() }
         else if keyIs(key, "tool.name") { a.hasToolName = true; try s.skipValue() }
         else { try s.skipValue() }
+    }
+}
+
+/// Ranges Flywheel accepts for numbers from outside (a trace file, a request).
+public enum TraceLimits {
+    /// Largest token count of one span (2^53: exact in a double, summable over millions of spans in Int64).
+    public static let maxTokens: Int64 = 1 << 53
+
+    /// Sums clamped to `0 ... Int64.max`: a total of hostile counts saturates instead of trapping.
+    public static func adding(_ values: Int64...) -> Int64 {
+        var total: Int64 = 0
+        for v in values {
+            let (t, o) = total.addingReportingOverflow(max(0, v))
+            total = o ? .max : t
+        }
+        return total
     }
 }
 

@@ -351,9 +351,32 @@ public enum TraceTime {
                 let mi = num(14..<16), let se = num(17..<19), let ns = num(20..<29),
                 (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61
             else { return nil }
+            // Nanoseconds since 1970 fit Int64 only from 1677-09-21 to 2262-04-11: outside, nil (never a trap).
             let days = daysFromCivil(y, mo, d)
-            return ((days * 86400 + h * 3600 + mi * 60 + se) * 1_000_000_000) + ns
+            let secs = days * 86400 + h * 3600 + mi * 60 + se
+            // Before 1970 the seconds are borrowed from first, so Int64.min itself is reachable.
+            let borrow: Int64 = secs < 0 ? 1 : 0
+            let (n, o1) = (secs + borrow).multipliedReportingOverflow(by: 1_000_000_000)
+            let (t, o2) = n.addingReportingOverflow(ns - borrow * 1_000_000_000)
+            return o1 || o2 ? nil : t
         }
+    }
+
+    /// True when `s` has the 9-digit UTC shape but lies outside what nanoseconds since 1970 in 64 bits can hold
+    /// (before 1677-09-21T00:12:43.145224192Z or after 2262-04-11T23:47:16.854775807Z).
+    public static func isOutOfRange(_ s: String) -> Bool {
+        guard parse(s) == nil, s.utf8.count == 30 else { return false }
+        // Same shape with an in-range year: then only the year was the problem.
+        var probe = Array(s.utf8)
+        for (i, b) in "2000".utf8.enumerated() { probe[i] = b }
+        return parse(String(decoding: probe, as: UTF8.self)) != nil
+    }
+
+    /// `end - start` in nanoseconds, nil when either is not a representable timestamp or the difference overflows.
+    public static func duration(from start: String, to end: String) -> Int64? {
+        guard let s = parse(start), let e = parse(end) else { return nil }
+        let (d, o) = e.subtractingReportingOverflow(s)
+        return o ? nil : d
     }
 
     /// True when `s` is a valid 9-digit UTC timestamp.

@@ -53,8 +53,7 @@ public struct IndexedTrace: Sendable, Hashable {
 
     /// Duration from the first start to the last end when both are 9-digit timestamps.
     public var durationNanos: Int64? {
-        guard let s = TraceTime.parse(startTime), let e = TraceTime.parse(endTime) else { return nil }
-        return e - s
+        TraceTime.duration(from: startTime, to: endTime)
     }
 
     mutating func merge(_ o: IndexedTrace) {

@@ -120,6 +120,9 @@ public enum TraceStage {
             do { _ = try NSRegularExpression(pattern: regex) } catch {
                 throw TraceStageError.badRedactionPattern(name: name, reason: "invalid regular expression \(quoted(regex))")
             }
+            if let problem = RegexSafety.problem(regex) {
+                throw TraceStageError.badRedactionPattern(name: name, reason: "the regular expression \(quoted(regex)) \(problem)")
+            }
             patterns.append(RedactionPattern(kind: name, pattern: regex))
         }
         return try Redactor(extraPatterns: patterns)
@@ -296,7 +299,7 @@ public enum TraceStage {
             cycle.scores.traces = all.count
             cycle.scores.spans = all.reduce(0) { $0 + $1.spanCount }
             cycle.scores.toolErrors = all.reduce(0) { $0 + $1.toolErrorSpanCount }
-            cycle.scores.tokens = Int(all.reduce(Int64(0)) { $0 + $1.inputTokens + $1.outputTokens })
+            cycle.scores.tokens = Int(all.reduce(Int64(0)) { TraceLimits.adding($0, $1.inputTokens, $1.outputTokens) })
             let durations = all.compactMap(\.durationNanos).map { Double($0) / 1e6 }
             if !durations.isEmpty { cycle.scores.latencyMs = durations.reduce(0, +) / Double(durations.count) }
             return TreeChanges(writes: [path: merged, Layout.cycleFile(number, Layout.CycleFile.cycle): cycle.encoded()])

@@ -43,6 +43,7 @@ struct Run: ParsableCommand {
         let report = try RunStage.run(ctx, options: options) { done, total, question in
             if !output.json { Terminal.progress(done, total, String(question.prefix(60))) }
         }
+        for w in report.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         if output.json { try Terminal.printJSON(report); return }
         print("Cycle \(report.cycle): \(report.traceIDs.count) trace(s), \(report.spans) spans, \(report.toolErrors) tool errors, \(report.tokens) tokens — \(report.model)")
         if !report.redactions.isEmpty {

@@ -229,7 +229,10 @@ public struct Harness: Sendable, Hashable {
     private static func yamlMapping(_ text: String, file: String) throws(HarnessError) -> [String: Any] {
         let value: Any?
         do {
+            try YAMLLimits.check(text, file: file)
             value = try Yams.load(yaml: text)
+        } catch let error as YAMLLimits.Exceeded {
+            throw HarnessError(file: file, line: error.line, field: nil, reason: error.reason)
         } catch let error as YamlError {
             var line: Int?
             if case .scanner(_, _, let mark, _) = error { line = mark.line }

@@ -86,4 +86,74 @@ final class ScriptedModel: ChatModel, @unchecked Sendable {
         #expect(toolMessage.contains("[truncated:"))
         #expect(toolMessage.count < 700)
     }
+
+    /// The example's vocabulary: none of it may appear in a prompt the core builds for another agent.
+    static let exampleVocabulary = ["nrr", "soc 2", "data room", "dataroom", "diligence", "investment memo", "lumora", "arr", "board deck", "analyst"]
+
+    @Test func startsFromTheClustersAndMayMergeOrSplitThemWithVerifiedEvidence() throws {
+        let corpus = PlantedCorpus(agent: PlantedCorpus.travel, modes: [.toolLimit("search_flights"), .toolNotFound("get_booking"), .refusal], seed: 11, wordings: [0, 1, 2, 3, 4])
+        let out = corpus.generate()
+        let store = try TraceStore(data: Data(out.spans.map { $0.jsonLine + "\n" }.joined().utf8))
+        let deterministic = Diagnoser.diagnose(DiagnosisInput(spans: out.spans), cycle: 2)
+        let limit = try #require(deterministic.failureModes.first { $0.id == "fm-tool-error-search-flights-limit" })
+        let notFound = try #require(deterministic.failureModes.first { $0.id == "fm-tool-error-get-booking-not-found" })
+        let refusal = try #require(deterministic.failureModes.first { $0.id == "fm-refusals" })
+        func evidence(_ fm: FailureMode, _ i: Int) -> JSONValue {
+            let e = fm.evidence[i]
+            return ["trace_id": .string(e.traceID), "span_id": .string(e.spanID!), "quote": .string(String(e.quote!.prefix(30)))]
+        }
+        let outsider = try #require(out.traceIDs.first { !refusal.traceIDs.contains($0) })
+        let outsiderSpan = try #require(out.spans.first { $0.traceID == outsider && $0.parentSpanID.isEmpty })
+        let model = ScriptedModel([
+            ScriptedModel.call("split_failure_mode", [
+                "id": .string(limit.id), "reason": "outside",
+                "parts": [
+                    ["title": "a", "evidence": [evidence(limit, 0)]],
+                    ["title": "b", "evidence": [["trace_id": .string(outsider), "span_id": .string(outsiderSpan.spanID), "quote": .string(outsiderSpan.name)]]],
+                ],
+            ]),
+            ScriptedModel.call("merge_failure_modes", ["ids": [.string(limit.id), .string(notFound.id)], "title": "Booking tools reject the agent's arguments", "reason": "both are argument validation"]),
+            ScriptedModel.call("merge_failure_modes", ["ids": [.string(limit.id), "fm-nope"], "title": "x", "reason": "y"]),
+            ScriptedModel.call("split_failure_mode", [
+                "id": .string(refusal.id), "reason": "two wordings",
+                "parts": [["title": "Declines curtly", "evidence": [evidence(refusal, 0)]], ["title": "Declines without reason", "evidence": [evidence(refusal, 1)]]],
+            ]),
+            ScriptedModel.call("split_failure_mode", [
+                "id": .string(refusal.id), "reason": "again",
+                "parts": [["title": "a", "evidence": [evidence(refusal, 0)]], ["title": "b", "evidence": [evidence(refusal, 1)]]],
+            ]),
+            ScriptedModel.call("final_answer", ["answer": "Merged and split."]),
+        ])
+        let result = try ModelDiagnosisPass(model: model, maxTurns: 10).run(store: store, deterministic: deterministic)
+        // The prompts start from the clusters, with numbers, templates and evidence, and name no domain.
+        let request = try #require(model.requests.first)
+        let system = try #require(request.messages.first?.content), user = try #require(request.messages.dropFirst().first?.content)
+        #expect(user.contains("- \(limit.id): \(limit.title) — \(limit.traceIDs.count) trace(s)"))
+        #expect(user.contains("template ×") && user.contains("evidence: trace \(limit.evidence[0].traceID), span \(limit.evidence[0].spanID!)"))
+        for word in Self.exampleVocabulary {
+            #expect(!ModelDiagnosisPass.systemPrompt.lowercased().contains(word), "\(word)")
+            #expect(!system.lowercased().contains(word) && !user.lowercased().contains(" \(word) "), "\(word)")
+        }
+        #expect(request.tools.map(\.name).contains("merge_failure_modes") && request.tools.map(\.name).contains("split_failure_mode"))
+        // Verified requests are kept; the rest are refused and listed.
+        #expect(result.merges.map(\.ids) == [[limit.id, notFound.id]])
+        #expect(result.splits.map(\.id) == [refusal.id] && result.splits[0].parts.count == 2)
+        #expect(result.rejected.count == 3, "\(result.rejected)")
+        #expect(result.rejected.contains { $0.contains("unknown cluster fm-nope") })
+        #expect(result.rejected.contains { $0.contains("already merged or split") })
+        #expect(result.rejected.contains { $0.contains("is not in \(limit.id)") })
+        // Applied: one merged mode with both clusters' traces; the split's parts; recommendations follow the new ids.
+        let merged = ModelDiagnosisPass.merge(deterministic, result, modelID: model.id)
+        let mergedMode = try #require(merged.failureModes.first { $0.id == ModelDiagnosisPass.mergedID("Booking tools reject the agent's arguments") })
+        #expect(Set(mergedMode.traceIDs) == Set(limit.traceIDs + notFound.traceIDs))
+        #expect(mergedMode.impact?.traces == mergedMode.traceIDs.count)
+        #expect(!merged.failureModes.contains { $0.id == limit.id || $0.id == notFound.id })
+        let parts = merged.failureModes.filter { $0.id.hasPrefix(refusal.id + "--") }
+        #expect(parts.map(\.traceIDs) == [[refusal.evidence[0].traceID], [refusal.evidence[1].traceID]])
+        #expect(merged.failureModes.contains { $0.id == refusal.id && $0.traceIDs.count == refusal.traceIDs.count - 2 })
+        let limitRec = try #require(merged.recommendations.first { $0.id == "rec-tool-error-search-flights-limit-tools" })
+        #expect(limitRec.failureModeIDs == [mergedMode.id])
+        let ids = Set(merged.failureModes.map(\.id))
+        #expect(merged.recommendations.allSatisfy { $0.failureModeIDs.allSatisfy(ids.contains) })
+    }
 }

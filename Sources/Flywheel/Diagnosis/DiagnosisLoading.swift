@@ -1,0 +1,189 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Fast loading of spans for diagnosis: straight from a `TraceStore`'s memory-mapped lines, in parallel per trace,
+/// leaving out the attributes diagnosis never reads (the prompt messages sent to the model and the flat per-message
+/// projections), which are most of a trace file's bytes.
+enum DiagnosisLoading {
+    /// The attributes diagnosis reads; every other attribute (prompt messages, flat per-message copies, model
+    /// parameters, …) is skipped without being decoded.
+    static let wanted = Set<String>([
+        "openinference.span.kind", "inference.observation_kind", "tool.name", "agent.tools", "agent.name", "agent.stop_reason", "agent.outcome",
+        "agent.final_output", "error.type", "exception.type", "exception.message", "error.message", "llm.finish_reason",
+        "gen_ai.response.finish_reason", "gen_ai.response.finish_reasons", "inference.llm.input_tokens", "inference.llm.output_tokens",
+        "llm.token_count.prompt", "llm.token_count.completion", "agent.handoff.from", "agent.handoff.to", "inference.agent_name",
+        "guardrail.name", "guardrail.triggered",
+    ] + Diagnoser.contextWindowKeys + Diagnoser.taskKeys)
+
+    /// Large text attributes decoded only on the spans that need them: `input.value` and `output.value` (tool and
+    /// agent spans) and `llm.output_messages` (model spans).
+    static let lazy: Set<String> = ["input.value", "output.value", "llm.output_messages"]
+
+    /// One span from its JSONL line with only the attributes diagnosis reads. Falls back to the full decoder on
+    /// anything unusual (the line was validated when the store was built).
+    static func span(_ line: UnsafeRawBufferPointer) throws -> Span {
+        var sc = JSONScanner(line)
+        sc.skipWhitespace()
+        guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else { return try Span(line: line) }
+        sc.pos += 1
+        var traceID = "", spanID = "", parent = "", traceState = "", name = "", kind = ""
+        var start = "", end = ""
+        var status = SpanStatus.unset
+        var attributes: [String: JSONValue] = [:]
+        var deferred: [(key: String, from: Int, to: Int)] = []
+        sc.skipWhitespace()
+        if !sc.atEnd, sc.peek() == UInt8(ascii: "}") { return try Span(line: line) }
+        while true {
+            sc.skipWhitespace()
+            guard !sc.atEnd, sc.peek() == UInt8(ascii: "\"") else { return try Span(line: line) }
+            let key = try sc.parseString()
+            try sc.expectColon()
+            switch key {
+            case "trace_id": traceID = try stringValue(&sc)
+            case "span_id": spanID = try stringValue(&sc)
+            case "parent_span_id": parent = try stringValue(&sc)
+            case "trace_state": traceState = try stringValue(&sc)
+            case "name": name = try stringValue(&sc)
+            case "kind": kind = try stringValue(&sc)
+            case "start_time": start = try stringValue(&sc)
+            case "end_time": end = try stringValue(&sc)
+            case "status":
+                let v = try sc.parseValue()
+                status = SpanStatus(code: v["code"]?.stringValue ?? "STATUS_CODE_UNSET", message: v["message"]?.stringValue ?? "")
+            case "attributes":
+                sc.skipWhitespace()
+                guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else {
+                    try sc.skipValue()
+                    break
+                }
+                sc.pos += 1
+                sc.skipWhitespace()
+                if !sc.atEnd, sc.peek() == UInt8(ascii: "}") {
+                    sc.pos += 1
+                    break
+                }
+                while true {
+                    sc.skipWhitespace()
+                    let k = try sc.parseString()
+                    try sc.expectColon()
+                    if wanted.contains(k) {
+                        attributes[k] = try sc.parseValue()
+                    } else if lazy.contains(k) {
+                        sc.skipWhitespace()
+                        let from = sc.pos
+                        try sc.skipValue()
+                        deferred.append((k, from, sc.pos))
+                    } else {
+                        try sc.skipValue()
+                    }
+                    sc.skipWhitespace()
+                    guard !sc.atEnd else { return try Span(line: line) }
+                    let c = sc.peek()
+                    sc.pos += 1
+                    if c == UInt8(ascii: ",") { continue }
+                    if c == UInt8(ascii: "}") { break }
+                    return try Span(line: line)
+                }
+            default:
+                try sc.skipValue()  // resource, scope and extra keys are not read by diagnosis
+            }
+            sc.skipWhitespace()
+            guard !sc.atEnd else { return try Span(line: line) }
+            let c = sc.peek()
+            sc.pos += 1
+            if c == UInt8(ascii: ",") { continue }
+            if c == UInt8(ascii: "}") { break }
+            return try Span(line: line)
+        }
+        var result = Span(
+            traceID: traceID, spanID: spanID, parentSpanID: parent, traceState: traceState, name: name, kind: kind, startTime: start,
+            endTime: end, status: status, scope: SpanScope(name: ""), attributes: attributes)
+        if !deferred.isEmpty {
+            let observed = result.observationKindForDiagnosis
+            for d in deferred {
+                let needed = d.key == "llm.output_messages" ? observed == "LLM" : (observed == "TOOL" || observed == "AGENT" || d.key == "output.value" && result.isErrorSpan)
+                guard needed else { continue }
+                var sub = JSONScanner(UnsafeRawBufferPointer(rebasing: line[d.from..<d.to]))
+                result.attributes[d.key] = try sub.parseValue()
+            }
+        }
+        return result
+    }
+
+    @inline(__always) static func stringValue(_ sc: inout JSONScanner) throws -> String {
+        sc.skipWhitespace()
+        if !sc.atEnd, sc.peek() == UInt8(ascii: "\"") { return try sc.parseString() }
+        return try sc.parseValue().stringValue ?? ""
+    }
+
+    /// Every trace of the store with its spans (file order), decoded in parallel.
+    static func traces(_ store: TraceStore) throws -> [(id: String, spans: [Span])] {
+        let traces = store.traces
+        let n = traces.count
+        guard n > 0 else { return [] }
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let chunk = (n + workers * 4 - 1) / (workers * 4)
+        let chunks = (n + chunk - 1) / chunk
+        nonisolated(unsafe) var parts = [[(id: String, spans: [Span])]?](repeating: nil, count: chunks)
+        nonisolated(unsafe) var failure: (any Error)?
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            var out: [(id: String, spans: [Span])] = []
+            do {
+                for t in traces[(c * chunk)..<min(n, (c + 1) * chunk)] {
+                    var spans: [Span] = []
+                    spans.reserveCapacity(t.spanCount)
+                    for i in 0..<t.spanCount { spans.append(try store.withLine(t, i) { try span($0) }) }
+                    out.append((t.traceID, spans))
+                }
+                lock.lock()
+                parts[c] = out
+                lock.unlock()
+            } catch {
+                lock.lock()
+                failure = error
+                lock.unlock()
+            }
+        }
+        if let failure { throw failure }
+        return parts.flatMap { $0 ?? [] }
+    }
+
+    /// Whether `hay` contains the bytes of `needle`.
+    static func contains(_ hay: String, _ needle: StaticString) -> Bool {
+        var h = hay
+        return h.withUTF8 { hb in
+            needle.withUTF8Buffer { nb in
+                guard nb.count > 0, hb.count >= nb.count, let hp = hb.baseAddress, let np = nb.baseAddress else { return false }
+                let first = Int32(np[0])
+                var i = 0
+                let last = hb.count - nb.count
+                while i <= last {
+                    guard let hit = memchr(hp + i, first, last - i + 1) else { return false }
+                    let at = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - hp
+                    if memcmp(hp + at, np, nb.count) == 0 { return true }
+                    i = at + 1
+                }
+                return false
+            }
+        }
+    }
+
+    /// Whether `text` is one valid JSON value.
+    static func isValidJSON(_ text: String) -> Bool {
+        var t = text
+        return t.withUTF8 { buf in
+            var sc = JSONScanner(UnsafeRawBufferPointer(buf))
+            do {
+                try sc.skipValue()
+                sc.skipWhitespace()
+                return sc.atEnd
+            } catch { return false }
+        }
+    }
+}
