@@ -19,6 +19,11 @@ enum Terminal {
         isInteractive ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
     }
 
+    /// One line on standard error.
+    static func warn(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
     /// Prints `value` as pretty, sorted-keys JSON.
     static func printJSON<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()

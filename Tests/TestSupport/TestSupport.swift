@@ -129,3 +129,16 @@ public enum HALOVenv {
     /// HALO's index check script, kept beside the trace fixtures.
     public static let indexCheckScript = TestPaths.packageRoot.appendingPathComponent("Tests/FlywheelTests/Fixtures/Traces/tools/halo_index_check.py")
 }
+
+/// lxml in a venv made by Tests/scripts/lxml-venv.sh (to validate XML against an XSD). nil when PyPI is unreachable:
+/// the tests that need it are skipped with the reason, never passed.
+public enum LXMLVenv {
+    public static let python: URL? = {
+        let script = TestPaths.packageRoot.appendingPathComponent("Tests/scripts/lxml-venv.sh")
+        guard let r = try? runProcess(URL(fileURLWithPath: "/bin/sh"), [script.path], timeout: 600), r.status == 0 else {
+            print("XSD validation skipped: Tests/scripts/lxml-venv.sh could not create the venv (PyPI unreachable?)")
+            return nil
+        }
+        return URL(fileURLWithPath: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).appendingPathComponent("bin/python")
+    }()
+}

@@ -51,6 +51,8 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     public var agentFormat: AgentOutputFormat?
     /// Anything else in the file, kept as-is.
     public var site: SiteSettings?
+    /// When and how suite code runs (`evals:`); nil: the defaults (no scripts for a suite from the history).
+    public var evals: EvalSettings?
 
     public init(
         project: String, repository: String? = "loop-history", ref: String? = nil, harness: [String] = ["harness"],
@@ -79,7 +81,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case project, description, repository, ref, harness, tasks, rules, instructions, agent
         case agentSettings = "agent_settings", feedback, models, gate, redact
-        case agentCommand = "agent_cmd", site, agentFormat = "agent_format"
+        case agentCommand = "agent_cmd", site, agentFormat = "agent_format", evals
     }
 
     public init(from decoder: any Decoder) throws {
@@ -105,6 +107,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
         agentCommand = try c.decodeIfPresent(String.self, forKey: .agentCommand)
         agentFormat = try c.decodeIfPresent(AgentOutputFormat.self, forKey: .agentFormat)
         site = try c.decodeIfPresent(SiteSettings.self, forKey: .site)
+        evals = try c.decodeIfPresent(EvalSettings.self, forKey: .evals)
     }
 
     /// The model of each stage; nil means "deterministic only" for the optional stages. Each entry is a model name
@@ -221,6 +224,41 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     public struct Redaction: Sendable, Codable, Hashable {
         public var patterns: [String: String]
         public init(patterns: [String: String] = [:]) { self.patterns = patterns }
+    }
+
+    /// `evals:` in loop.yaml: the script policy of the gate.
+    ///
+    /// ```yaml
+    /// evals:
+    ///   allow_scripts: true          # run the suite's javascript/python/exec: code (default: off for the history's suite)
+    ///   script_env: [MY_API_KEY]     # variables scripts may see besides PATH, LANG, … (default: none)
+    ///   script_timeout: 30           # seconds; the script's whole process tree is killed after it
+    ///   allow_outside_files: false   # file:// references outside the working folder
+    /// ```
+    public struct EvalSettings: Sendable, Codable, Hashable {
+        public var allowScripts: Bool?
+        public var scriptEnv: [String]?
+        public var scriptTimeout: Double?
+        public var allowOutsideFiles: Bool?
+        public init(allowScripts: Bool? = nil, scriptEnv: [String]? = nil, scriptTimeout: Double? = nil, allowOutsideFiles: Bool? = nil) {
+            self.allowScripts = allowScripts
+            self.scriptEnv = scriptEnv
+            self.scriptTimeout = scriptTimeout
+            self.allowOutsideFiles = allowOutsideFiles
+        }
+        enum CodingKeys: String, CodingKey {
+            case allowScripts = "allow_scripts", scriptEnv = "script_env", scriptTimeout = "script_timeout", allowOutsideFiles = "allow_outside_files"
+        }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            allowScripts = try c.decodeIfPresent(Bool.self, forKey: .allowScripts)
+            scriptEnv = try c.decodeIfPresent([String].self, forKey: .scriptEnv)
+            scriptTimeout = try c.decodeIfPresent(Double.self, forKey: .scriptTimeout)
+            allowOutsideFiles = try c.decodeIfPresent(Bool.self, forKey: .allowOutsideFiles)
+            if let t = scriptTimeout, !(t > 0 && t <= 3600) {
+                throw DecodingError.dataCorruptedError(forKey: .scriptTimeout, in: c, debugDescription: "must be between 0 and 3600 seconds")
+            }
+        }
     }
 
     /// Site settings.

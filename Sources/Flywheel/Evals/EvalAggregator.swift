@@ -53,6 +53,15 @@ public struct EvalAggregator: Sendable {
         namedW[k, default: 0] += w
     }
 
+    /// Records that the row could not be fully graded (e.g. its scoring function could not run).
+    public mutating func markSkipped(_ reason: String) {
+        firstSkip = reason
+        verdictSkipped = true
+    }
+    /// True when the verdict itself could not be formed (the scoring function did not run): the row is skipped
+    /// whatever its components say.
+    public private(set) var verdictSkipped = false
+
     /// True when no component was added.
     public var isEmpty: Bool { components.isEmpty }
 

@@ -40,6 +40,8 @@ public final class EvalAssertionEngine: @unchecked Sendable {
     public let judge: (any ChatModel)?
     /// Runs javascript/python assertions and transforms (nil: they are skipped).
     public let scripts: (any EvalScriptRunner)?
+    /// Embeds texts for `similar` (provider from the assertion or test options; nil: `similar` is skipped).
+    public let embedder: (@Sendable (_ provider: EvalJSON?, _ texts: [String]) throws -> [[Double]])?
     /// The ROUGE-N scorer (a seam so tests can stub js-rouge).
     public let rougeN: @Sendable (_ candidate: String, _ reference: String) -> Double
 
@@ -55,11 +57,11 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         "is-valid-openai-tools-call", "is-valid-openai-function-call", "is-valid-function-call", "tool-call-f1",
         "trace-span-count", "trace-span-duration", "trace-error-spans", "trajectory:tool-used", "trajectory:tool-sequence",
         "trajectory:tool-args-match", "trajectory:step-count", "skill-used", "javascript", "python", "assert-set",
-        "llm-rubric", "model-graded-closedqa", "factuality", "g-eval", "trajectory:goal-success",
+        "llm-rubric", "model-graded-closedqa", "factuality", "g-eval", "trajectory:goal-success", "similar",
     ]
     /// Types that are always skipped (§3): accepted in suites, never evaluated.
     public static let skippedTypes: Set<String> = [
-        "answer-relevance", "context-faithfulness", "context-recall", "context-relevance", "similar", "classifier",
+        "answer-relevance", "context-faithfulness", "context-recall", "context-relevance", "classifier",
         "moderation", "pi", "select-best", "max-score", "human", "webhook", "ruby", "meteor", "is-sql", "contains-sql",
         "guardrails", "conversation-relevance", "model-graded-factuality",
     ]
@@ -67,7 +69,9 @@ public final class EvalAssertionEngine: @unchecked Sendable {
     public static let laterTypes: Set<String> = ["ends-with", "character-count", "normalizeUnicode"]
 
     public init(judge: (any ChatModel)? = nil, scripts: (any EvalScriptRunner)? = SubprocessScriptRunner(),
-                rougeN: @escaping @Sendable (String, String) -> Double = EvalTextMetrics.rougeN) {
+                rougeN: @escaping @Sendable (String, String) -> Double = EvalTextMetrics.rougeN,
+                embedder: (@Sendable (_ provider: EvalJSON?, _ texts: [String]) throws -> [[Double]])? = nil) {
+        self.embedder = embedder
         self.judge = judge
         self.scripts = scripts
         self.rougeN = rougeN
@@ -186,6 +190,8 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             return .skip("\(base) is not supported by Flywheel", assertion: a)
         }
         switch base {
+        case "similar":
+            return try similar(a, value: value, output: outputString, context: ctx, inverse: inv)
         case "equals":
             let v = value ?? .null
             switch v {
@@ -471,9 +477,14 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         if let m = o.metadata { context["metadata"] = .object(m) }
         if let spans = o.traceSpans { context["trace"] = Self.traceJSON(traceId: o.traceId, spans: spans) }
         let isJS = base == "javascript"
-        let req = EvalScriptRequest(language: isJS ? .javascript : .python,
+        var req = EvalScriptRequest(language: isJS ? .javascript : .python,
                                     body: isJS ? EvalScriptBody.javascript(code) : EvalScriptBody.python(code),
                                     output: o.output, context: .object(context))
+        if code.hasPrefix("file://") {
+            // Resolved to an absolute path by the loader.
+            let ref = EvalScriptRequest.fileReference(code)
+            (req.file, req.function, req.body) = (ref.path, ref.function, "")
+        }
         let T = a.threshold
         switch scripts.run(req) {
         case .unavailable(let why): return .skip(why, assertion: a)
@@ -484,6 +495,39 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         case .value(let v):
             return isJS ? try Self.interpretJS(v, code: code, threshold: T, inverse: inv) : try Self.interpretPython(v, code: code, threshold: T)
         }
+    }
+
+    /// Promptfoo's `similar`: cosine similarity of the embeddings of the expected value(s) and the output, pass iff
+    /// ≥ (threshold ?? 0.75) (below, for not-similar); with a list, the first value that passes, else the lowest score.
+    func similar(_ a: EvalAssertion, value: EvalJSON?, output: String, context ctx: EvalAssertionContext, inverse inv: Bool) throws -> EvalGradingResult {
+        guard let embedder else { return .skip("similar needs an embedding model and none is configured", assertion: a) }
+        let expected: [String]
+        if let arr = value?.arrayValue { expected = arr.map { $0.stringValue ?? $0.jsonString } } else if let s = value?.stringValue { expected = [s] } else {
+            throw EvalAssertionError("Similarity assertion type must have a string or array of strings value")
+        }
+        let threshold = a.threshold ?? 0.75
+        let provider = a.provider ?? ctx.test["options"]?["provider"].flatMap { p in p["embedding"] ?? p }
+        let vectors = try embedder(provider, expected + [output])
+        let out = vectors.last ?? []
+        var minScore = Double.infinity
+        for (i, _) in expected.enumerated() {
+            let sim = Self.cosine(vectors[i], out)
+            let pass = inv ? sim < threshold : sim >= threshold
+            let greater = "Similarity \(JSNumber.toFixed(sim, 2)) is greater than threshold \(JSNumber.string(threshold))"
+            let less = "Similarity \(JSNumber.toFixed(sim, 2)) is less than threshold \(JSNumber.string(threshold))"
+            let score = inv ? 1 - sim : sim
+            if pass { return EvalGradingResult(pass: true, score: score, reason: inv ? less : greater) }
+            if expected.count == 1 { return EvalGradingResult(pass: false, score: score, reason: inv ? greater : less) }
+            minScore = min(minScore, score)
+        }
+        return EvalGradingResult(pass: false, score: minScore, reason: "None of the provided values met the similarity threshold")
+    }
+
+    static func cosine(_ a: [Double], _ b: [Double]) -> Double {
+        guard a.count == b.count, !a.isEmpty else { return 0 }
+        var dot = 0.0, na = 0.0, nb = 0.0
+        for i in a.indices { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i] }
+        return na == 0 || nb == 0 ? 0 : dot / (na.squareRoot() * nb.squareRoot())
     }
 
     /// Promptfoo's trace shape: `{traceId, spans:[{spanId, name, startTime, endTime (ms), attributes, statusCode, statusMessage}]}`.
@@ -580,13 +624,39 @@ public final class EvalAssertionEngine: @unchecked Sendable {
 extension EvalAssertionEngine {
     /// Grades a test's assertions in list order and aggregates them (§4). Throws `EvalAssertionError` when an
     /// assertion's input is invalid (the row is an ERROR).
-    public func runAssertions(_ assertions: [EvalAssertion], threshold: Double?, output: EvalOutput, context: EvalAssertionContext) throws -> (result: EvalGradingResult, aggregator: EvalAggregator) {
+    public func runAssertions(_ assertions: [EvalAssertion], threshold: Double?, output: EvalOutput, context: EvalAssertionContext,
+                              scoringFunction: String? = nil) throws -> (result: EvalGradingResult, aggregator: EvalAggregator) {
         var agg = EvalAggregator(threshold: threshold)
         for (i, a) in assertions.enumerated() {
             let r = try run(a, output: output, context: context)
             let metric = a.metric.map { EvalTemplate.renderLenient($0, vars: context.vars) }
             agg.add(index: i, result: r, metric: metric, weight: a.weight ?? 1)
         }
-        return (agg.result(), agg)
+        guard let ref = scoringFunction else { return (agg.result(), agg) }
+        // Promptfoo's assertScoringFunction: fn(namedScores, {threshold, tokensUsed, componentResults}) → GradingResult.
+        let plain = agg.result()
+        var unavailable: String?
+        let result = agg.result { named in
+            guard let scripts = self.scripts else { unavailable = "assertScoringFunction needs a script runtime"; return nil }
+            let (path, fn) = EvalScriptRequest.fileReference(ref)
+            var ns = EvalObject()
+            for k in named.keys.sorted() { ns[k] = .number(named[k]!) }
+            let ctx = EvalJSON.obj([("threshold", threshold.map(EvalJSON.number) ?? .null),
+                                    ("tokensUsed", .obj([("total", .int(Int64(plain.tokensUsed?.total ?? 0)))])),
+                                    ("componentResults", .array(plain.componentResults.map { c in
+                                        .obj([("pass", .bool(c.pass)), ("score", .number(c.score)), ("reason", .string(c.reason))]) }))])
+            let req = EvalScriptRequest(language: path.hasSuffix(".py") ? .python : .javascript, body: "", output: .object(ns), context: ctx,
+                                        file: path, function: fn ?? (path.hasSuffix(".py") ? "get_assert" : nil))
+            switch scripts.run(req) {
+            case .value(let v):
+                guard let o = v.objectValue, let r = Self.gradingResult(o) else { return nil }
+                return r
+            case .failure(let m, _): throw EvalAssertionError(m)
+            case .unavailable(let why): unavailable = why; return nil
+            case .timedOut: throw EvalAssertionError("the scoring function timed out")
+            }
+        }
+        if let why = unavailable { agg.markSkipped("assertScoringFunction: \(why)"); return (plain, agg) }
+        return (result, agg)
     }
 }

@@ -177,7 +177,15 @@ public enum EvalResultsJSON {
         stats["successes"] = .int(Int64(run.summary.passed))
         stats["failures"] = .int(Int64(run.summary.failed))
         stats["errors"] = .int(Int64(run.summary.errors + run.summary.skipped))
-        stats["tokenUsage"] = tokenJSON(run.summary.tokenUsage)
+        // Promptfoo's OutputFile: tokenUsage with completionDetails, and the graders' own usage under `assertions`.
+        let details = EvalJSON.obj([("reasoning", .int(0)), ("acceptedPrediction", .int(0)), ("rejectedPrediction", .int(0))])
+        var usage = tokenJSON(run.summary.tokenUsage).objectValue ?? EvalObject()
+        usage["completionDetails"] = details
+        let graders = run.rows.reduce(EvalTokenUsage()) { $0 + ($1.gradingResult?.tokensUsed ?? EvalTokenUsage()) }
+        var assertions = tokenJSON(graders).objectValue ?? EvalObject()
+        assertions["completionDetails"] = details
+        usage["assertions"] = .object(assertions)
+        stats["tokenUsage"] = .object(usage)
         if let d = run.summary.durationMs { stats["durationMs"] = .number(d.rounded()) }
         results["stats"] = .object(stats)
         var fw = EvalObject()
@@ -189,6 +197,8 @@ public enum EvalResultsJSON {
         md["promptfooVersion"] = .string("0.121.3")
         md["exportedAt"] = .string(iso(options.exportedAt))
         md["evaluationCreatedAt"] = .string(iso(options.createdAt))
+        // Required by Promptfoo's OutputFile type; Flywheel runs no Node, so the field says so.
+        md["nodeVersion"] = .string("n/a (flywheel \(options.flywheelVersion))")
         md["platform"] = .string("linux")
         md["arch"] = .string("x64")
         md["flywheel"] = .object(fw)
@@ -209,7 +219,13 @@ public enum EvalResultsJSON {
         if o["outputs"] != nil || o["results"]?["outputs"] != nil || (o["providers"] != nil && o["results"]?.arrayValue != nil) {
             throw EvalResultsError(key: "results", reason: "this is the stale documentation shape (providers/outputs), not a Promptfoo results file")
         }
-        guard let res = o["results"]?.objectValue else { throw EvalResultsError(key: "results", reason: "missing the \"results\" object") }
+        // Promptfoo's legacy summary at the top level: `{version: 1, results: [rows], stats?, table}`.
+        let isLegacyList = o["results"]?.arrayValue != nil && (o["table"] != nil || o["version"] != nil)
+        guard let res = isLegacyList ? o : o["results"]?.objectValue else {
+            throw EvalResultsError(key: "results", reason: o["results"]?.arrayValue != nil
+                ? "\"results\" is a list but there is no \"version\" or \"table\" beside it (not a Promptfoo results file)"
+                : "missing the \"results\" object")
+        }
         guard let list = res["results"]?.arrayValue else { throw EvalResultsError(key: "results.results", reason: "missing the list of rows") }
         let version: Int
         let evalId: String
@@ -259,7 +275,7 @@ public enum EvalResultsJSON {
         let testId = md["flywheelTestId"]?.stringValue ?? testCase["metadata"]?["id"]?.stringValue ?? EvalTestCase.contentHash(testCase)
         return EvalRow(id: o["id"]?.stringValue ?? "", testIdx: Int(o["testIdx"]?.doubleValue ?? Double(i)), promptIdx: Int(o["promptIdx"]?.doubleValue ?? 0),
                        repeatIndex: 0, promptId: o["promptId"]?.stringValue ?? "", promptRaw: o["prompt"]?["raw"]?.stringValue ?? "",
-                       promptLabel: o["prompt"]?["label"]?.stringValue ?? "", providerId: o["provider"]?["id"]?.stringValue ?? o["provider"]?.stringValue ?? "",
+                       promptLabel: o["prompt"]?["label"]?.stringValue ?? o["prompt"]?["display"]?.stringValue ?? "", providerId: o["provider"]?["id"]?.stringValue ?? o["provider"]?.stringValue ?? "",
                        providerLabel: o["provider"]?["label"]?.stringValue, testCase: testCase, vars: o["vars"]?.objectValue ?? EvalObject(),
                        description: o["description"]?.stringValue ?? testCase["description"]?.stringValue, response: response, success: success,
                        score: o["score"]?.doubleValue ?? (success ? 1 : 0), latencyMs: o["latencyMs"]?.doubleValue ?? 0, cost: o["cost"]?.doubleValue,
@@ -332,8 +348,11 @@ public enum EvalJUnit {
                     e += 1
                     cases += "      <error type=\"error\" message=\"\(escape(r.error ?? ""))\">\(escape(r.error ?? ""))</error>\n"
                 case .skipped:
+                    // The gate counts a skipped row as an error (it could not be graded), so JUnit does too.
+                    e += 1
                     s += 1
-                    cases += "      <skipped message=\"\(escape(r.error ?? "Skipped"))\"/>\n"
+                    let why = r.error ?? "Skipped"
+                    cases += "      <error type=\"skipped\" message=\"\(escape(why))\">\(escape(why))</error>\n"
                 }
                 if r.status != .passed, let out = r.response?.outputString {
                     var bytes = Array(out.utf8)
@@ -346,11 +365,11 @@ public enum EvalJUnit {
                 }
                 cases += "    </testcase>\n"
             }
-            suites.append("  <testsuite name=\"\(escape(suiteName))\" tests=\"\(rows.count)\" failures=\"\(f)\" errors=\"\(e)\" skipped=\"\(s)\" time=\"\(seconds(t))\">\n\(cases)  </testsuite>\n")
+            suites.append("  <testsuite name=\"\(escape(suiteName))\" tests=\"\(rows.count)\" failures=\"\(f)\" errors=\"\(e)\" time=\"\(seconds(t))\">\n\(cases)  </testsuite>\n")
             totals.tests += rows.count; totals.failures += f; totals.errors += e; totals.skipped += s; totals.time += t
         }
         return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-            + "<testsuites name=\"\(escape(name))\" tests=\"\(totals.tests)\" failures=\"\(totals.failures)\" errors=\"\(totals.errors)\" skipped=\"\(totals.skipped)\" time=\"\(seconds(totals.time))\">\n"
+            + "<testsuites name=\"\(escape(name))\" tests=\"\(totals.tests)\" failures=\"\(totals.failures)\" errors=\"\(totals.errors)\" time=\"\(seconds(totals.time))\">\n"
             + suites.joined() + "</testsuites>\n"
     }
 }

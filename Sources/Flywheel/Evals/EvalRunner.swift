@@ -146,9 +146,12 @@ public struct EvalRunner: Sendable {
     public static let noOutputPrefix = "No output recorded for this row"
     /// The assertion engine (judge, script runner).
     public let engine: EvalAssertionEngine
+    /// Calls providers for rows without a recorded output (nil: such rows are ERRORs, `No output recorded …`).
+    public let providers: EvalProviderCaller?
 
-    public init(engine: EvalAssertionEngine = EvalAssertionEngine()) {
+    public init(engine: EvalAssertionEngine = EvalAssertionEngine(), providers: EvalProviderCaller? = nil) {
         self.engine = engine
+        self.providers = providers
     }
 
     /// Grades every row of `suite`. `outputs` supplies recorded outputs (e.g. a cycle's trace outputs by `trace_id`);
@@ -168,7 +171,16 @@ public struct EvalRunner: Sendable {
         struct Job: Sendable {
             var test: EvalTestCase, testIndex: Int, merged: Merged, vars: EvalObject, column: (EvalProvider, EvalPrompt)
             var promptIdx: Int, testIdx: Int, repeatIndex: Int, promptId: String, output: EvalOutput?
+            var preError: String? = nil
+            var scoringFunction: String? = nil
+            var skipReason: String? = nil
+            var needsCall = false
+            var renderedPrompt = ""
         }
+        let suiteEnv = suite.env
+        let caller = providers
+        // `options.storeOutputAs`: a test's output becomes a var of the tests after it (in order).
+        var registers = EvalObject()
         // 1. Rows and their outputs, in order (the caller's lookup runs on this thread).
         var jobs: [Job] = []
         var testIdx = 0
@@ -178,22 +190,85 @@ public struct EvalRunner: Sendable {
                 let disable = m.options["disableVarExpansion"]?.isTruthy ?? false
                 let providerFilter = Self.labels(m.raw["providers"])
                 let promptFilter = Self.labels(m.raw["prompts"])
-                for combo in EvalSuite.expand(m.vars, disabled: disable) {
+                let scoring = test.raw["assertScoringFunction"] != nil ? test.resolvedFiles["assertScoringFunction"]
+                    : suite.defaultTest?.resolvedFiles["assertScoringFunction"]
+                for expanded in EvalSuite.expand(m.vars, disabled: disable) {
+                    var combo = expanded
+                    for (k, v) in registers.pairs { combo[k] = v }
+                    var preError: String? = nil
+                    if let tv = m.options["transformVars"]?.stringValue {
+                        let file = test.raw["options"]?["transformVars"] != nil ? test.resolvedFiles["transformVars"]
+                            : suite.defaultTest?.resolvedFiles["transformVars"]
+                        switch transformVars(tv, file: file, vars: combo, promptLabel: columns.first?.1.label ?? "") {
+                        case .success(let v): combo = v
+                        case .failure(let e): preError = e.message
+                        }
+                    }
                     for (ci, col) in columns.enumerated() {
                         if let f = providerFilter, !f.contains(where: { EvalGlob.matches(col.0.key, $0) || EvalGlob.matches(col.0.id, $0) }) { continue }
                         if let f = promptFilter, !f.contains(where: { p in EvalGlob.matches(col.1.label, p) || (col.1.id.map { EvalGlob.matches($0, p) } ?? false) }) { continue }
                         var output: EvalOutput? = nil
+                        var rendered = ""
                         if let po = test.providerOutput ?? suite.defaultTest?.providerOutput {
                             output = EvalOutput(output: po)
                         } else {
                             let key = EvalRowKey(testIndex: ti, test: test, vars: combo, metadata: m.metadata, prompt: col.1,
                                                  renderedPrompt: Self.renderPrompt(col.1, combo, m.options), provider: col.0, repeatIndex: r)
                             output = outputs(key)
+                            if output == nil, col.0.id == "echo", preError == nil {
+                                output = EvalOutput(output: .string(key.renderedPrompt), latencyMs: 0)
+                            }
+                            rendered = key.renderedPrompt
+                        }
+                        var skipReason: String? = nil
+                        var needsCall = false
+                        if output == nil, preError == nil, let caller, EvalProviderCaller.isCallable(col.0.id) {
+                            if m.options["storeOutputAs"] != nil || !registers.isEmpty {
+                                // Later tests read this output: call now, in order.
+                                switch caller.call(col.0, prompt: rendered, promptLabel: col.1.label, vars: combo, suiteEnv: suiteEnv, useCache: r == 0) {
+                                case .success(let o): output = o
+                                case .failure(let s): skipReason = s.reason
+                                }
+                            } else {
+                                needsCall = true
+                            }
+                        }
+                        if let name = m.options["storeOutputAs"]?.stringValue, let o = output, o.error == nil, preError == nil {
+                            registers[name] = o.output
                         }
                         jobs.append(Job(test: test, testIndex: ti, merged: m, vars: combo, column: col, promptIdx: ci, testIdx: testIdx,
-                                        repeatIndex: r, promptId: promptIds[ci], output: output))
+                                        repeatIndex: r, promptId: promptIds[ci], output: output, preError: preError, scoringFunction: scoring,
+                                        skipReason: skipReason, needsCall: needsCall, renderedPrompt: rendered))
                     }
                     testIdx += 1
+                }
+            }
+        }
+        // 1b. Provider calls, `evaluateOptions.maxConcurrency` at a time (default 4).
+        let pending = jobs.indices.filter { jobs[$0].needsCall }
+        if let caller, !pending.isEmpty {
+            let limit = max(1, min(pending.count, Int(suite.document["evaluateOptions"]?["maxConcurrency"]?.doubleValue ?? 4)))
+            let results = CallResults(count: jobs.count)
+            let next = CallResults.Counter()
+            let snapshot = jobs
+            let group = DispatchGroup()
+            for _ in 0..<limit {
+                group.enter()
+                DispatchQueue.global().async {
+                    while let k = next.take(below: pending.count) {
+                        let j = snapshot[pending[k]]
+                        results.set(pending[k], caller.call(j.column.0, prompt: j.renderedPrompt, promptLabel: j.column.1.label, vars: j.vars,
+                                                            suiteEnv: suiteEnv, useCache: j.repeatIndex == 0))
+                    }
+                    group.leave()
+                }
+            }
+            group.wait()
+            for i in pending {
+                switch results.get(i) {
+                case .success(let o)?: jobs[i].output = o
+                case .failure(let s)?: jobs[i].skipReason = s.reason
+                case nil: break
                 }
             }
         }
@@ -209,7 +284,8 @@ public struct EvalRunner: Sendable {
                 for i in (c * chunk)..<min(allJobs.count, (c + 1) * chunk) {
                     let j = allJobs[i]
                     dest[i] = gradeRow(suite: suite, test: j.test, testIndex: j.testIndex, merged: j.merged, vars: j.vars, column: j.column,
-                                       promptIdx: j.promptIdx, testIdx: j.testIdx, repeatIndex: j.repeatIndex, promptId: j.promptId, resolved: j.output)
+                                       promptIdx: j.promptIdx, testIdx: j.testIdx, repeatIndex: j.repeatIndex, promptId: j.promptId, resolved: j.output,
+                                       preError: j.preError, scoringFunction: j.scoringFunction, skipReason: j.skipReason)
                 }
             }
             if engine.judge == nil {
@@ -227,7 +303,7 @@ public struct EvalRunner: Sendable {
 
     func gradeRow(suite: EvalSuite, test: EvalTestCase, testIndex: Int, merged m: (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject),
                   vars: EvalObject, column: (EvalProvider, EvalPrompt), promptIdx: Int, testIdx: Int, repeatIndex: Int, promptId: String,
-                  resolved: EvalOutput?) -> EvalRow {
+                  resolved: EvalOutput?, preError: String? = nil, scoringFunction: String? = nil, skipReason: String? = nil) -> EvalRow {
         let (provider, prompt) = column
         let promptText = Self.renderPrompt(prompt, vars, m.options)
         var testCase = m.raw.objectValue ?? EvalObject()
@@ -239,6 +315,18 @@ public struct EvalRunner: Sendable {
                           providerLabel: provider.label, testCase: .object(testCase), vars: vars, description: test.description, response: nil,
                           success: false, score: 0, latencyMs: 0, cost: nil, gradingResult: nil, namedScores: [:], failureReason: 2,
                           error: nil, metadata: metadata, status: .error, testId: test.id)
+        if let preError {
+            row.error = preError
+            return row
+        }
+        if let skipReason {
+            row.error = skipReason
+            row.status = .skipped
+            var fw = row.metadata["flywheel"]?.objectValue ?? EvalObject()
+            fw["status"] = .string("skipped")
+            row.metadata["flywheel"] = .object(fw)
+            return row
+        }
         var output: EvalOutput
         if let o = resolved {
             output = o
@@ -280,11 +368,11 @@ public struct EvalRunner: Sendable {
         let ctx = EvalAssertionContext(vars: vars, prompt: promptText, promptLabel: prompt.label, test: .object(testCase),
                                        providerId: provider.id, providerLabel: provider.label, providerConfig: provider.config, metadata: metadata)
         do {
-            let (r, agg) = try engine.runAssertions(m.assertions, threshold: m.threshold, output: output, context: ctx)
+            let (r, agg) = try engine.runAssertions(m.assertions, threshold: m.threshold, output: output, context: ctx, scoringFunction: scoringFunction)
             row.gradingResult = r
             row.score = r.score
             row.namedScores = r.namedScores
-            if let skip = agg.firstSkip, !(agg.hasRealFailure && agg.threshold == nil) {
+            if let skip = agg.firstSkip, agg.verdictSkipped || !(agg.hasRealFailure && agg.threshold == nil) {
                 row.success = false
                 row.failureReason = 2
                 row.error = skip
@@ -309,6 +397,45 @@ public struct EvalRunner: Sendable {
             row.score = 0
         }
         return row
+    }
+
+    struct TransformError: Error { let message: String }
+
+    /// Provider results gathered from worker threads.
+    final class CallResults: @unchecked Sendable {
+        private let lock = NSLock()
+        private var items: [Result<EvalOutput, EvalProviderCaller.Skip>?]
+        init(count: Int) { items = Array(repeating: nil, count: count) }
+        func set(_ i: Int, _ r: Result<EvalOutput, EvalProviderCaller.Skip>) { lock.lock(); items[i] = r; lock.unlock() }
+        func get(_ i: Int) -> Result<EvalOutput, EvalProviderCaller.Skip>? { lock.lock(); defer { lock.unlock() }; return items[i] }
+        final class Counter: @unchecked Sendable {
+            private let lock = NSLock()
+            private var n = 0
+            func take(below limit: Int) -> Int? { lock.lock(); defer { lock.unlock() }; guard n < limit else { return nil }; n += 1; return n - 1 }
+        }
+    }
+
+    /// Promptfoo's `options.transformVars`: code (or a file's function) given `(vars, context)` returning vars to merge.
+    func transformVars(_ code: String, file: String?, vars: EvalObject, promptLabel: String) -> Result<EvalObject, TransformError> {
+        guard let scripts = engine.scripts else { return .failure(TransformError(message: "options.transformVars needs a script runtime")) }
+        let ctx = EvalJSON.obj([("prompt", .obj([("label", .string(promptLabel))]))])
+        var req = EvalScriptRequest(language: .javascript, body: "const vars = output;\n" + EvalScriptBody.javascript(code), output: .object(vars), context: ctx)
+        if let file {
+            let (path, fn) = EvalScriptRequest.fileReference(file)
+            req.file = path
+            req.body = ""
+            if path.hasSuffix(".py") { req.language = .python; req.function = fn ?? "get_transform" } else { req.function = fn }
+        }
+        switch scripts.run(req) {
+        case .value(let v):
+            guard let o = v.objectValue else { return .failure(TransformError(message: "options.transformVars did not return an object (got \(v.jsonString))")) }
+            var out = vars
+            for (k, x) in o.pairs { out[k] = x }
+            return .success(out)
+        case .failure(let m, _): return .failure(TransformError(message: "Error in options.transformVars: \(m)"))
+        case .unavailable(let why): return .failure(TransformError(message: "options.transformVars cannot run: \(why)"))
+        case .timedOut: return .failure(TransformError(message: "options.transformVars timed out"))
+        }
     }
 
     static func labels(_ v: EvalJSON?) -> [String]? {

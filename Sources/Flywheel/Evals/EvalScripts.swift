@@ -12,6 +12,30 @@ public struct EvalScriptRequest: Sendable {
     public var output: EvalJSON
     /// `{prompt, vars, test, logProbs, config, provider:{id,label}, providerResponse, trace?}`.
     public var context: EvalJSON
+    /// A script file to load instead of `body` (absolute path): its function is called as `fn(output, context)`.
+    public var file: String?
+    /// The function of `file` (nil: the module's export for JavaScript, `get_assert` for Python).
+    public var function: String?
+
+    public init(language: Language, body: String, output: EvalJSON, context: EvalJSON, file: String? = nil, function: String? = nil) {
+        self.language = language
+        self.body = body
+        self.output = output
+        self.context = context
+        self.file = file
+        self.function = function
+    }
+
+    /// Splits `file://path[:function]` into the path and the function name (a Windows drive letter is not a function).
+    public static func fileReference(_ ref: String) -> (path: String, function: String?) {
+        var rest = ref.hasPrefix("file://") ? String(ref.dropFirst(7)) : ref
+        if let colon = rest.lastIndex(of: ":"), !rest[rest.index(after: colon)...].contains("/") {
+            let fn = String(rest[rest.index(after: colon)...])
+            rest = String(rest[..<colon])
+            return (rest, fn.isEmpty ? nil : fn)
+        }
+        return (rest, nil)
+    }
 }
 
 /// What the script returned.
@@ -31,19 +55,31 @@ public protocol EvalScriptRunner: Sendable {
     func run(_ request: EvalScriptRequest) -> EvalScriptResult
 }
 
-/// Runs scripts in `node` / `python3` found on PATH, one process per call, with a time limit.
+/// Runs scripts in `node` / `python3` found on PATH, one process per call, under an `EvalScriptPolicy`: a scrubbed
+/// environment, the policy's working folder, and a time limit that kills the script's whole process tree.
 public struct SubprocessScriptRunner: EvalScriptRunner {
     /// Seconds before a script is killed (an ERROR row).
-    public var timeout: TimeInterval
+    public var timeout: TimeInterval { policy.timeout }
+    /// The environment, working folder and time limit scripts run under.
+    public var policy: EvalScriptPolicy
     /// The `node` found on PATH (nil: javascript is skipped).
     public var nodePath: String?
     /// The `python3` found on PATH (nil: python is skipped).
     public var pythonPath: String?
 
     public init(timeout: TimeInterval = 30, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        self.timeout = timeout
+        self.init(policy: EvalScriptPolicy(timeout: timeout), environment: environment)
+    }
+
+    public init(policy: EvalScriptPolicy, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.policy = policy
         self.nodePath = SubprocessScriptRunner.which("node", environment)
         self.pythonPath = SubprocessScriptRunner.which("python3", environment)
+    }
+
+    /// The runner a policy asks for: scripts on, or a runner that skips every script with the policy's reason.
+    public static func forPolicy(_ policy: EvalScriptPolicy) -> any EvalScriptRunner {
+        policy.allowScripts ? SubprocessScriptRunner(policy: policy) : DisabledScriptRunner(reason: policy.disabledReason)
     }
 
     static func which(_ name: String, _ env: [String: String]) -> String? {
@@ -54,9 +90,6 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
         return nil
     }
 
-    /// A child that exits before reading its input must not kill us with SIGPIPE.
-    static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
-
     static let nodeHarness = #"""
     let input = '';
     process.stdin.setEncoding('utf8');
@@ -64,7 +97,15 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
     process.stdin.on('end', async () => {
       try {
         const req = JSON.parse(input);
-        const fn = new Function('output', 'context', 'process', req.body);
+        let fn;
+        if (req.file) {
+          let m = req.file.endsWith('.mjs') ? await import(require('url').pathToFileURL(req.file).href) : require(req.file);
+          fn = req.function ? m[req.function] : (typeof m === 'function' ? m : m.default);
+          if (fn && typeof fn !== 'function' && typeof fn.default === 'function') fn = fn.default;
+          if (typeof fn !== 'function') throw new Error(`${req.file} does not export a function${req.function ? ' ' + req.function : ''}`);
+        } else {
+          fn = new Function('output', 'context', 'process', req.body);
+        }
         const v = await fn(req.output, req.context, process);
         const kind = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
         process.stdout.write(JSON.stringify({ ok: true, kind, value: v === undefined ? null : v }));
@@ -78,9 +119,20 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
     import json, sys, traceback
     req = json.loads(sys.stdin.read())
     try:
-        ns = {}
-        exec(req["body"], ns)
-        v = ns["main"](req["output"], req["context"])
+        if req.get("file"):
+            import importlib.util, os
+            sys.path.insert(0, os.path.dirname(req["file"]))
+            spec = importlib.util.spec_from_file_location("flywheel_suite_module", req["file"])
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            name = req.get("function") or "get_assert"
+            if not hasattr(mod, name):
+                raise Exception(f"{req['file']} has no function {name}")
+            v = getattr(mod, name)(req["output"], req["context"])
+        else:
+            ns = {}
+            exec(req["body"], ns)
+            v = ns["main"](req["output"], req["context"])
         print(json.dumps({"ok": True, "kind": type(v).__name__, "value": v}))
     except Exception as e:
         print(json.dumps({"ok": False, "error": str(e), "stack": traceback.format_exc()}))
@@ -88,6 +140,7 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
 
     /// Runs one script in a new process.
     public func run(_ request: EvalScriptRequest) -> EvalScriptResult {
+        guard policy.allowScripts else { return .unavailable(policy.disabledReason) }
         let exe: String?
         let args: [String]
         switch request.language {
@@ -95,47 +148,19 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
         case .python: exe = pythonPath; args = ["-c", SubprocessScriptRunner.pythonHarness]
         }
         guard let exe else { return .unavailable("no \(request.language == .javascript ? "node" : "python3") on PATH") }
-        let payload = EvalJSON.obj([("body", .string(request.body)), ("output", request.output), ("context", request.context)]).jsonString
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
-        p.standardInput = inPipe
-        p.standardOutput = outPipe
-        p.standardError = errPipe
-        do { try p.run() } catch { return .unavailable("cannot start \(exe): \(error)") }
-        let writer = inPipe.fileHandleForWriting
-        _ = SubprocessScriptRunner.ignoreSIGPIPE
-        DispatchQueue.global().async {
-            try? writer.write(contentsOf: Data(payload.utf8))
-            try? writer.close()
-        }
-        let box = OutputBox()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            box.set(outPipe.fileHandleForReading.readDataToEndOfFile())
-            _ = errPipe.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        if group.wait(timeout: .now() + timeout) == .timedOut {
-            p.terminate()
-            return .timedOut
-        }
-        p.waitUntilExit()
-        let text = String(decoding: box.get(), as: UTF8.self)
+        var fields: [(String, EvalJSON)] = [("body", .string(request.body)), ("output", request.output), ("context", request.context)]
+        if let f = request.file { fields.append(("file", .string(f))) }
+        if let f = request.function { fields.append(("function", .string(f))) }
+        let payload = EvalJSON.obj(fields).jsonString
+        let r = SandboxedProcess.run(exe, args, stdin: Data(payload.utf8), policy: policy)
+        if let why = r.launchError { return .unavailable(why) }
+        if r.timedOut { return .timedOut }
+        let text = String(decoding: r.stdout, as: UTF8.self)
         guard let line = text.split(separator: "\n").last, let reply = EvalJSONParser.parseOrNil(String(line)) else {
-            return .failure(message: "script produced no result (exit \(p.terminationStatus))", stack: "")
+            return .failure(message: "script produced no result (exit \(r.status))", stack: "")
         }
         if reply["ok"]?.boolValue == true { return .value(reply["value"] ?? .null) }
         return .failure(message: reply["error"]?.stringValue ?? "unknown error", stack: reply["stack"]?.stringValue ?? "")
-    }
-
-    final class OutputBox: @unchecked Sendable {
-        private let lock = NSLock()
-        private var data = Data()
-        func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
-        func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
     }
 }
 

@@ -33,6 +33,8 @@ public struct EvalProvider: Sendable, Equatable {
     public var prompts: [String]?
     /// The column key: `label || id`.
     public var key: String { label ?? id }
+    /// For a `file://provider.py[:fn]` provider: the file, made absolute at load time (`file:///abs[:fn]`).
+    public var resolvedFile: String?
 
     public init(id: String, label: String? = nil, config: EvalJSON? = nil, prompts: [String]? = nil) {
         self.id = id
@@ -67,6 +69,8 @@ public struct EvalTestCase: Sendable, Equatable {
     public var sourceFile: String
     /// Accepted-but-ignored forms in this test (e.g. `not-levenshtein`, which acts as `levenshtein`).
     public private(set) var warnings: [EvalSuiteError] = []
+    /// `file://` references of test keys (`assertScoringFunction`, `options.transformVars`), made absolute at load time.
+    public private(set) var resolvedFiles: [String: String] = [:]
 
     /// The test id: `metadata.id` when it is a string, else `t-` + the first 16 hex digits of the SHA-256 of the
     /// canonical JSON (sorted keys) of `{description, vars, assert}` — stable across runs, key order and reformatting.
@@ -83,14 +87,16 @@ public struct EvalTestCase: Sendable, Equatable {
     }
 
     /// Builds a test from a node, checking it (errors name `file` and the key path `path`).
-    public init(node: EvalJSON, file: String, path: String = "tests[0]", lines: [String: Int] = [:], baseDirectory: URL? = nil) throws {
+    public init(node: EvalJSON, file: String, path: String = "tests[0]", lines: [String: Int] = [:], baseDirectory: URL? = nil,
+                allowedRoots: [URL]? = nil) throws {
         self.raw = node
         self.id = EvalTestCase.computeId(node)
         self.sourceFile = file
         self.assertions = []
         self.vars = EvalObject()
-        (self.assertions, self.vars, self.warnings) = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines,
-                                                                                    base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent())
+        (self.assertions, self.vars, self.warnings, self.resolvedFiles) = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines,
+                                                                                    base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent(),
+                                                                                    allowedRoots: allowedRoots)
     }
 
     /// A new test from parts (for generated cases).
@@ -138,14 +144,23 @@ public struct EvalSuite: Sendable {
     }
     /// `description`.
     public var description: String? { document["description"]?.stringValue }
+    /// Whether the suite names its providers (`providers:` / `targets:`); without them only `echo` is implied.
+    public var hasExplicitProviders: Bool {
+        let p = document["providers"] ?? document["targets"]
+        return p != nil && !(p!.isNull) && !(p!.arrayValue?.isEmpty ?? false)
+    }
+    /// Whether every row has a recorded output (`providerOutput` on every test, or on `defaultTest`).
+    public var allTestsRecorded: Bool {
+        defaultTest?.providerOutput != nil || (!tests.isEmpty && tests.allSatisfy { $0.providerOutput != nil })
+    }
     /// Warnings about accepted-but-ignored forms (file, line, key, reason).
     public private(set) var warnings: [EvalSuiteError]
     /// The text as loaded, and the tests appended since (while nothing else changed), so a save can keep comments.
     var originalText: String?
     var appendedSinceLoad: [EvalJSON] = []
 
-    /// Loads and checks a suite file.
-    public static func load(from url: URL) throws -> EvalSuite {
+    /// Loads and checks a suite file. `allowedRoots`: the folders its `file://` references may read (nil: anywhere).
+    public static func load(from url: URL, allowedRoots: [URL]? = nil) throws -> EvalSuite {
         let text: String
         do {
             let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
@@ -158,20 +173,21 @@ public struct EvalSuite: Sendable {
         } catch {
             throw EvalSuiteError(file: url.path, line: nil, key: "", reason: "cannot read the suite: \(error.localizedDescription)")
         }
-        return try parse(yaml: text, file: url)
+        return try parse(yaml: text, file: url, allowedRoots: allowedRoots)
     }
 
     /// Parses suite text as if read from `file` (whose folder anchors `file://` paths).
     /// - Parameter label: how errors name the file when it is not read from `file` (a suite from the history:
     ///   `refs/heads/main:evals/promptfooconfig.yaml`); `file` still anchors relative `file://` references.
-    public static func parse(yaml: String, file: URL, label: String? = nil) throws -> EvalSuite {
+    /// - Parameter allowedRoots: the folders its `file://` references may read (nil: anywhere).
+    public static func parse(yaml: String, file: URL, label: String? = nil, allowedRoots: [URL]? = nil) throws -> EvalSuite {
         let doc = try EvalYAML.load(yaml, file: label ?? file.path)
-        var suite = try EvalSuite(document: doc.value, lines: doc.lines, file: file, label: label)
+        var suite = try EvalSuite(document: doc.value, lines: doc.lines, file: file, label: label, allowedRoots: allowedRoots)
         suite.originalText = yaml
         return suite
     }
 
-    init(document value: EvalJSON, lines: [String: Int], file: URL, label: String? = nil) throws {
+    init(document value: EvalJSON, lines: [String: Int], file: URL, label: String? = nil, allowedRoots: [URL]? = nil) throws {
         self.file = file
         self.name = label ?? file.path
         self.lines = lines
@@ -180,7 +196,7 @@ public struct EvalSuite: Sendable {
             throw EvalSuiteError(file: path, line: 1, key: "", reason: "a suite must be a YAML mapping (found \(value.isNull ? "an empty document" : "a \(EvalSuiteLoader.typeName(value))"))")
         }
         self.document = doc
-        let loader = EvalSuiteLoader(file: path, lines: lines, base: file.deletingLastPathComponent())
+        let loader = EvalSuiteLoader(file: path, lines: lines, base: file.deletingLastPathComponent(), allowedRoots: allowedRoots)
         try loader.checkTopLevel(doc)
         self.prompts = try loader.prompts(doc["prompts"])
         self.providers = try loader.providers(doc["providers"] ?? doc["targets"], key: doc["providers"] != nil ? "providers" : "targets")

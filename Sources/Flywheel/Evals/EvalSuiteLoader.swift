@@ -6,11 +6,26 @@ final class EvalSuiteLoader {
     let lines: [String: Int]
     let base: URL
     var warnings: [EvalSuiteError] = []
+    /// `file://` references of test keys, made absolute (key → `file:///abs[:fn]`).
+    var resolvedFiles: [String: String] = [:]
+    /// Folders `file://` references may read from (nil: anywhere).
+    let allowedRoots: [URL]?
 
-    init(file: String, lines: [String: Int], base: URL) {
+    init(file: String, lines: [String: Int], base: URL, allowedRoots: [URL]? = nil) {
         self.file = file
         self.lines = lines
         self.base = base
+        self.allowedRoots = allowedRoots
+    }
+
+    /// Whether `url` (symlinks resolved) lies inside one of the allowed roots.
+    func isAllowed(_ url: URL) -> Bool {
+        guard let roots = allowedRoots else { return true }
+        let path = url.standardizedFileURL.resolvingSymlinksInPath().path
+        return roots.contains { root in
+            let r = root.standardizedFileURL.resolvingSymlinksInPath().path
+            return path == r || path.hasPrefix(r.hasSuffix("/") ? r : r + "/")
+        }
     }
 
     static let loadErrorKeys = ["scenarios", "derivedMetrics", "extensions", "nunjucksFilters", "redteam"]
@@ -90,6 +105,9 @@ final class EvalSuiteLoader {
         if rel.isEmpty { throw err(key, "empty file:// path") }
         if rel.contains("*") { throw err(key, "globs in file:// paths are not supported yet (\(ref))") }
         let url = rel.hasPrefix("/") ? URL(fileURLWithPath: rel) : base.appendingPathComponent(rel)
+        guard isAllowed(url) else {
+            throw err(key, "\(ref) is outside the working folder; Flywheel reads such files only when told (--allow-outside-files, or evals.allow_outside_files in loop.yaml)")
+        }
         guard FileManager.default.fileExists(atPath: url.path) else { throw err(key, "file not found: \(ref) (looked for \(url.path))") }
         if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size > Self.maxFileBytes {
             throw err(key, "\(ref) is \(size) bytes, more than the limit of \(Self.maxFileBytes)")
@@ -182,8 +200,9 @@ final class EvalSuiteLoader {
             switch p {
             case .string(let s):
                 if s.isEmpty { throw err(k, "empty provider id") }
-                if s.hasPrefix("file://") { throw err(k, "provider files are not supported (\(s))") }
-                out.append(EvalProvider(id: s))
+                var p = EvalProvider(id: s)
+                try resolveProviderFile(&p, key: k)
+                out.append(p)
             case .object(let o):
                 if let id = o["id"] {
                     guard let s = id.stringValue, !s.isEmpty else { throw err(k + ".id", "must be a non-empty string") }
@@ -194,9 +213,17 @@ final class EvalSuiteLoader {
                         guard let arr = pr.arrayValue, arr.allSatisfy({ $0.stringValue != nil }) else { throw err(k + ".prompts", "must be a list of prompt labels") }
                         ps = arr.compactMap(\.stringValue)
                     }
-                    out.append(EvalProvider(id: s, label: o["label"]?.stringValue, config: o["config"], prompts: ps))
+                    for key in o.keys where !["id", "label", "config", "prompts", "env", "delay", "transform"].contains(key) {
+                        warnings.append(err(k + ".\(key)", "provider key \"\(key)\" is kept but not used by Flywheel"))
+                    }
+                    if o["delay"] != nil { warnings.append(err(k + ".delay", "provider delay is not applied when grading recorded outputs")) }
+                    var p = EvalProvider(id: s, label: o["label"]?.stringValue, config: o["config"], prompts: ps)
+                    try resolveProviderFile(&p, key: k + ".id")
+                    out.append(p)
                 } else if o.count == 1, let (id, cfg) = o.pairs.first, let co = cfg.objectValue {
-                    out.append(EvalProvider(id: co["id"]?.stringValue ?? id, label: co["label"]?.stringValue, config: co["config"]))
+                    var p = EvalProvider(id: co["id"]?.stringValue ?? id, label: co["label"]?.stringValue, config: co["config"])
+                    try resolveProviderFile(&p, key: k)
+                    out.append(p)
                 } else {
                     throw err(k, "a provider needs an \"id\"")
                 }
@@ -207,8 +234,21 @@ final class EvalSuiteLoader {
         return out
     }
 
+    /// A `file://provider.py[:fn]` (or `python:provider.py`) provider: the file is checked and made absolute.
+    func resolveProviderFile(_ p: inout EvalProvider, key: String) throws {
+        let ref: String
+        if p.id.hasPrefix("file://") { ref = p.id } else if p.id.hasPrefix("python:") { ref = "file://" + p.id.dropFirst("python:".count) } else { return }
+        let path = EvalScriptRequest.fileReference(ref).path
+        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+        guard ext == "py" else {
+            throw err(key, "provider files other than Python are not supported (\(p.id)); use a .py file with call_api, or exec:")
+        }
+        p.resolvedFile = try scriptFile(ref, key: key)
+    }
+
     static func isRunnable(_ id: String) -> Bool {
         id == "echo" || id.hasPrefix("openai:") || id == "loop" || id == "flywheel:agent" || id.hasPrefix("flywheel:")
+            || id.hasPrefix("exec:") || id.hasPrefix("python:") || (id.hasPrefix("file://") && id.contains(".py"))
     }
 
     func checkProviders(_ providers: [EvalProvider], tests: [EvalTestCase], defaultTest: EvalTestCase?) throws {
@@ -226,9 +266,9 @@ final class EvalSuiteLoader {
             guard s.hasPrefix("file://") else { throw err("defaultTest", "must be a mapping or file://…") }
             let url = try resolve(s, key: "defaultTest")
             let (d, l) = try loadData(url, key: "defaultTest")
-            return try EvalTestCase(node: d, file: url.path, path: "", lines: l, baseDirectory: url.deletingLastPathComponent())
+            return try EvalTestCase(node: d, file: url.path, path: "", lines: l, baseDirectory: url.deletingLastPathComponent(), allowedRoots: allowedRoots)
         }
-        return try EvalTestCase(node: v, file: file, path: "defaultTest", lines: lines, baseDirectory: base)
+        return try EvalTestCase(node: v, file: file, path: "defaultTest", lines: lines, baseDirectory: base, allowedRoots: allowedRoots)
     }
 
     func tests(_ v: EvalJSON?) throws -> [EvalTestCase] {
@@ -254,7 +294,7 @@ final class EvalSuiteLoader {
                     }
                     for (j, r) in rows.enumerated() {
                         out.append(try EvalTestCase(node: EvalCSVTests.testCase(fromRow: r), file: url.path, path: "row \(j + 2)", lines: ["row \(j + 2)": j + 2],
-                                                    baseDirectory: url.deletingLastPathComponent()))
+                                                    baseDirectory: url.deletingLastPathComponent(), allowedRoots: allowedRoots))
                     }
                     continue
                 }
@@ -262,10 +302,10 @@ final class EvalSuiteLoader {
                 let list = d.arrayValue ?? [d]
                 for (j, node) in list.enumerated() {
                     let p = d.arrayValue == nil ? "" : "[\(j)]"
-                    out.append(try EvalTestCase(node: node, file: url.path, path: p, lines: l, baseDirectory: url.deletingLastPathComponent()))
+                    out.append(try EvalTestCase(node: node, file: url.path, path: p, lines: l, baseDirectory: url.deletingLastPathComponent(), allowedRoots: allowedRoots))
                 }
             } else {
-                out.append(try EvalTestCase(node: t, file: file, path: key, lines: lines, baseDirectory: base))
+                out.append(try EvalTestCase(node: t, file: file, path: key, lines: lines, baseDirectory: base, allowedRoots: allowedRoots))
             }
         }
         return out
@@ -273,10 +313,11 @@ final class EvalSuiteLoader {
 
     // MARK: One test
 
-    static func checkTest(_ node: EvalJSON, file: String, path: String, lines: [String: Int], base: URL) throws -> ([EvalAssertion], EvalObject, [EvalSuiteError]) {
-        let l = EvalSuiteLoader(file: file, lines: lines, base: base)
+    static func checkTest(_ node: EvalJSON, file: String, path: String, lines: [String: Int], base: URL,
+                          allowedRoots: [URL]? = nil) throws -> ([EvalAssertion], EvalObject, [EvalSuiteError], [String: String]) {
+        let l = EvalSuiteLoader(file: file, lines: lines, base: base, allowedRoots: allowedRoots)
         let (a, v) = try l.checkTest(node, path: path)
-        return (a, v, l.warnings)
+        return (a, v, l.warnings, l.resolvedFiles)
     }
 
     func checkTest(_ node: EvalJSON, path: String) throws -> ([EvalAssertion], EvalObject) {
@@ -308,10 +349,37 @@ final class EvalSuiteLoader {
             guard let mo = m.objectValue else { throw err(k("options"), "must be a mapping, not a \(Self.typeName(m))") }
             for key in ["prefix", "suffix"] where mo[key] != nil && mo[key]!.stringValue == nil { throw err(k("options.\(key)"), "must be a string") }
             if let t = mo["transform"] ?? mo["postprocess"] { if t.stringValue == nil { throw err(k("options.transform"), "must be a JavaScript string") } }
+            if let t = mo["transformVars"] {
+                guard let ts = t.stringValue else { throw err(k("options.transformVars"), "must be JavaScript code or file://…") }
+                if ts.hasPrefix("file://") { resolvedFiles["transformVars"] = try scriptFile(ts, key: k("options.transformVars")) }
+            }
+            if let t = mo["storeOutputAs"], t.stringValue.map({ $0.isEmpty }) ?? true {
+                throw err(k("options.storeOutputAs"), "must be a variable name")
+            }
+            let known: Set<String> = ["prefix", "suffix", "transform", "postprocess", "transformVars", "storeOutputAs", "disableVarExpansion",
+                                      "disableConversationVar", "runSerially", "provider", "rubricPrompt"]
+            for key in mo.keys where !known.contains(key) {
+                warnings.append(err(k("options.\(key)"), "test option \"\(key)\" is kept but not used by Flywheel"))
+            }
+        }
+        if let f = o["assertScoringFunction"] {
+            guard let fs = f.stringValue, fs.hasPrefix("file://") else {
+                throw err(k("assertScoringFunction"), "must be a file://path.js[:function] or file://path.py[:function] reference")
+            }
+            resolvedFiles["assertScoringFunction"] = try scriptFile(fs, key: k("assertScoringFunction"))
         }
         guard let a = o["assert"] else { return ([], vars) }
         guard let list = a.arrayValue else { throw err(k("assert"), "must be a list of assertions, not a \(Self.typeName(a))") }
         return (try list.enumerated().map { i, x in try checkAssertion(x, path: k("assert[\(i)]"), allowSet: true) }, vars)
+    }
+
+    /// A `file://x.js|py[:fn]` reference made absolute (checked: inside the allowed folders, exists, a script type).
+    func scriptFile(_ ref: String, key: String) throws -> String {
+        let (path, fn) = EvalScriptRequest.fileReference(ref)
+        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+        guard ["js", "cjs", "mjs", "py"].contains(ext) else { throw err(key, "\(ref) must be a .js or .py file") }
+        let url = try resolve("file://" + path, key: key)
+        return "file://" + url.standardizedFileURL.path + (fn.map { ":" + $0 } ?? "")
     }
 
     func loadVarFile(_ s: String, key: String) throws -> EvalJSON {
@@ -351,11 +419,24 @@ final class EvalSuiteLoader {
             warnings.append(err("\(path).type", "\"\(type)\" acts as \"\(base)\" in Promptfoo 0.121.3 (the not- is ignored)"))
         }
         try checkCommon(o, path: path)
+        if o["contextTransform"] != nil {
+            warnings.append(err("\(path).contextTransform", "contextTransform is kept but not used: Flywheel does not evaluate \"\(type)\" with retrieved context"))
+        }
         // Resolve a file:// value.
         if let s = o["value"]?.stringValue, s.hasPrefix("file://") {
             let ext = URL(fileURLWithPath: String(s.dropFirst(7)).split(separator: ":").first.map(String.init) ?? "").pathExtension.lowercased()
-            if ext == "js" || ext == "py" || ext == "cjs" || ext == "mjs" {
-                throw err("\(path).value", "script files as values are not supported yet (\(s))")
+            if ext == "js" || ext == "py" || ext == "cjs" || ext == "mjs" || ext == "ts" {
+                guard (base == "javascript" && ext != "py") || (base == "python" && ext == "py") else {
+                    throw err("\(path).value", "a script file as the value of \"\(type)\" is not supported (\(s)); use a javascript or python assertion")
+                }
+                if ext == "ts" { throw err("\(path).value", "TypeScript files are not supported (\(s)); compile it to .js") }
+                let ref = EvalScriptRequest.fileReference(s)
+                let url = try resolve("file://" + ref.path, key: "\(path).value")
+                o["value"] = .string("file://" + url.standardizedFileURL.path + (ref.function.map { ":" + $0 } ?? ""))
+                var a: EvalAssertion
+                do { a = try EvalAssertion(parsing: .object(o)) } catch let e as EvalAssertionError { throw err(path, e.message) }
+                a.raw = node
+                return a
             }
             let url = try resolve(s, key: "\(path).value")
             switch ext {

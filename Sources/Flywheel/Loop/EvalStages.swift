@@ -25,6 +25,10 @@ public struct GateReport: Sendable {
     /// Cases of the suite whose task has no run in this cycle (an import-only cycle, a smaller task set): "not run",
     /// neither failed nor passed, left out of the pass rate and of every comparison.
     public var notRun: [String] = []
+    /// The suite loader's warnings (accepted-but-ignored forms), as `file:line: key: reason`.
+    public var warnings: [String] = []
+    /// Whether suite code was allowed to run, and why not when it was not.
+    public var scriptsAllowed: Bool = true
 }
 
 /// Eval generation (feedback → Promptfoo tests, a ratchet) and the gate.
@@ -37,10 +41,11 @@ public enum EvalStages {
     static func historyLabel(_ path: String, _ revision: String) -> String { "\(revision):\(path)" }
 
     /// The suite at `revision` (a new empty one when the history has none yet).
-    public static func suite(_ ctx: LoopContext, at revision: String? = nil) throws -> EvalSuite {
+    public static func suite(_ ctx: LoopContext, at revision: String? = nil, allowedRoots: [URL]? = nil) throws -> EvalSuite {
         let snap = try ctx.history.snapshot(at: revision)
         let text = try snap.text(Layout.suite) ?? baseSuite(project: ctx.config.project)
-        return try EvalSuite.parse(yaml: text, file: suiteURL(ctx), label: historyLabel(Layout.suite, revision ?? ctx.history.ref))
+        return try EvalSuite.parse(yaml: text, file: suiteURL(ctx), label: historyLabel(Layout.suite, revision ?? ctx.history.ref),
+                                   allowedRoots: allowedRoots)
     }
 
     /// The suite a loop starts with: one prompt (the task's question) and the provider that stands for the
@@ -181,12 +186,44 @@ public enum EvalStages {
         public var cycle: Int?
         public var minPassRate: Double?
         public var standalone: Bool
-        public init(suite: URL? = nil, cycle: Int? = nil, minPassRate: Double? = nil, standalone: Bool = false) {
+        /// `--allow-scripts` (true) / `--no-scripts` (false); nil: loop.yaml's `evals.allow_scripts`, else scripts run
+        /// only for a suite the user named (`suite`), never for the history's.
+        public var scripts: Bool?
+        /// `--allow-outside-files`; nil: loop.yaml's `evals.allow_outside_files`, else false.
+        public var allowOutsideFiles: Bool?
+        public init(suite: URL? = nil, cycle: Int? = nil, minPassRate: Double? = nil, standalone: Bool = false,
+                    scripts: Bool? = nil, allowOutsideFiles: Bool? = nil) {
             self.suite = suite
             self.cycle = cycle
             self.minPassRate = minPassRate
             self.standalone = standalone
+            self.scripts = scripts
+            self.allowOutsideFiles = allowOutsideFiles
         }
+    }
+
+    /// The script policy of a gate run (see `GateOptions.scripts`).
+    public static func scriptPolicy(_ ctx: LoopContext, options: GateOptions) -> EvalScriptPolicy {
+        let settings = ctx.workspace.config?.evals
+        let fromHistory = options.suite == nil
+        let allow = options.scripts ?? settings?.allowScripts ?? !fromHistory
+        let reason: String
+        if options.scripts == false {
+            reason = "scripts are off (--no-scripts)"
+        } else if settings?.allowScripts == false {
+            reason = "scripts are off (evals.allow_scripts: false in loop.yaml)"
+        } else {
+            reason = "scripts are off for a suite from the history (another writer may have put code in it): pass --allow-scripts or set evals.allow_scripts: true in loop.yaml"
+        }
+        return EvalScriptPolicy(allowScripts: allow, disabledReason: reason, passEnvironment: settings?.scriptEnv ?? [],
+                                timeout: settings?.scriptTimeout ?? 30, workingDirectory: ctx.workspace.folder)
+    }
+
+    /// The folders a gate's suite may read `file://` references from (nil: anywhere): the working folder, and the
+    /// folder of a suite the user named.
+    public static func allowedRoots(_ ctx: LoopContext, options: GateOptions) -> [URL]? {
+        if options.allowOutsideFiles ?? ctx.workspace.config?.evals?.allowOutsideFiles ?? false { return nil }
+        return [ctx.workspace.folder] + (options.suite.map { [$0.deletingLastPathComponent()] } ?? [])
     }
 
     /// Grades the suite: tests with `providerOutput` on it; otherwise, in a cycle, on the cycle's outputs (the final
@@ -199,15 +236,23 @@ public enum EvalStages {
             if let number { data = try CycleData.read(ctx.history, cycle: number) }
         }
         let suite: EvalSuite
+        let roots = allowedRoots(ctx, options: options)
         if let file = options.suite {
-            suite = try EvalSuite.load(from: file)
+            suite = try EvalSuite.load(from: file, allowedRoots: roots)
         } else if let data {
-            suite = try self.suite(ctx, at: data.revision)
+            suite = try self.suite(ctx, at: data.revision, allowedRoots: roots)
         } else {
             throw StageError("evals", "no suite: pass --suite FILE or run inside a loop with a history")
         }
+        if data == nil, !suite.hasExplicitProviders, !suite.allTestsRecorded {
+            throw StageError("evals", "\(suite.file.path): no providers and no recorded outputs: you must specify at least 1 provider (e.g. providers: [echo], openai:chat:MODEL or exec: COMMAND), or give every test a providerOutput")
+        }
+        let policy = scriptPolicy(ctx, options: options)
         let judge = try ctx.model(for: .judge)
-        let runner = EvalRunner(engine: EvalAssertionEngine(judge: judge))
+        let caller = EvalProviderCaller(policy: policy, environment: ctx.environment)
+        let runner = EvalRunner(engine: EvalAssertionEngine(judge: judge, scripts: SubprocessScriptRunner.forPolicy(policy),
+                                                            embedder: { p, texts in try caller.embed(provider: p, texts: texts) }),
+                                providers: caller)
         let outputs = try data.map { try CycleOutputs($0) }
         var run = runner.grade(suite: suite) { key in outputs?.output(for: key) }
         // In a cycle, a case whose task did not run here is "not run": no row, so it neither fails nor flips.
@@ -233,6 +278,8 @@ public enum EvalStages {
         let junit = EvalJUnit.write(run, name: suite.description ?? "flywheel gate")
         var report = GateReport(run: run, decision: decision, resultsJSON: results, junitXML: junit, cycle: data?.cycle.number)
         report.notRun = notRun
+        report.warnings = suite.warnings.map { "\($0)" }
+        report.scriptsAllowed = policy.allowScripts
         guard let data else { report.note = "standalone: nothing committed"; return report }
         guard data.cycle.status == .open else {
             report.note = "cycle \(data.cycle.number) is closed: results not committed"

@@ -10,8 +10,12 @@ public struct LoopOptions: Sendable {
     public var harnessPaths: [String]
     /// What changed in the harness, recorded in `cycle.json` and the start commit.
     public var summary: String?
+    /// The gate's script policy: `--allow-scripts` (true), `--no-scripts` (false), nil: loop.yaml's `evals.allow_scripts`.
+    public var scripts: Bool?
 
-    public init(run: RunOptions = RunOptions(), feedbackFiles: [URL] = [], harnessPaths: [String] = [], summary: String? = nil) {
+    public init(run: RunOptions = RunOptions(), feedbackFiles: [URL] = [], harnessPaths: [String] = [], summary: String? = nil,
+                scripts: Bool? = nil) {
+        self.scripts = scripts
         self.run = run
         self.feedbackFiles = feedbackFiles
         self.harnessPaths = harnessPaths
@@ -60,7 +64,7 @@ public enum LoopRunner {
         step(4)
         let generated = try EvalStages.generate(ctx)
         step(5)
-        let gate = try EvalStages.gate(ctx, options: .init(cycle: cycle.number))
+        let gate = try EvalStages.gate(ctx, options: .init(cycle: cycle.number, scripts: options.scripts))
         step(6)
         let (diagnosis, _) = try AnalysisStages.diagnose(ctx)
         step(7)

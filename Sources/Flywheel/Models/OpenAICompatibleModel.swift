@@ -104,6 +104,39 @@ public struct OpenAICompatibleModel: ChatModel {
         }
     }
 
+    /// The embeddings of `texts` (`POST {base}/embeddings`), in input order, with the same retries as `complete`.
+    public func embed(_ texts: [String]) throws(ModelError) -> [[Double]] {
+        var modelName = model
+        if modelName.hasPrefix("openai:") { modelName.removeFirst("openai:".count) }
+        let body: Data
+        do { body = try JSONSerialization.data(withJSONObject: ["model": modelName, "input": texts]) } catch {
+            throw ModelError(.configuration, "cannot encode the embeddings request")
+        }
+        var attempt = 0
+        while true {
+            switch attemptOnce(body, url: baseURL + "/embeddings") {
+            case .success(let response):
+                guard let root = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
+                      let data = root["data"] as? [[String: Any]] else {
+                    throw ModelError(.invalidResponse, "embeddings response without a data list")
+                }
+                var out = [[Double]](repeating: [], count: texts.count)
+                for (i, item) in data.enumerated() {
+                    let idx = (item["index"] as? Int) ?? i
+                    guard idx >= 0, idx < out.count, let v = item["embedding"] as? [Any] else { continue }
+                    out[idx] = v.compactMap { ($0 as? NSNumber)?.doubleValue }
+                }
+                if out.contains(where: \.isEmpty) { throw ModelError(.invalidResponse, "embeddings response lacks a vector") }
+                return out
+            case .failure(let failure):
+                guard failure.retryable, attempt < retry.maxRetries else { throw redacted(failure.error) }
+                let wait = retry.delay(beforeRetry: attempt, retryAfter: failure.retryAfter)
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+                attempt += 1
+            }
+        }
+    }
+
     // MARK: - Internals
 
     private struct Failure: Error {
@@ -112,11 +145,11 @@ public struct OpenAICompatibleModel: ChatModel {
         var retryAfter: Double?
     }
 
-    private func attemptOnce(_ body: Data) -> Result<HTTPResponse, Failure> {
+    private func attemptOnce(_ body: Data, url: String? = nil) -> Result<HTTPResponse, Failure> {
         var headers: HTTPHeaders = ["Content-Type": "application/json", "Accept": "application/json"]
         if let apiKey { headers["Authorization"] = "Bearer \(apiKey.value)" }
         let request = HTTPRequest(
-            method: "POST", url: endpoint, headers: headers, body: body, timeout: timeout,
+            method: "POST", url: url ?? endpoint, headers: headers, body: body, timeout: timeout,
             connectTimeout: connectTimeout, maxResponseBytes: maxResponseBytes)
         let response: HTTPResponse
         do {

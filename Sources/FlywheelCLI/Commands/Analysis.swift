@@ -78,16 +78,18 @@ struct Loop: ParsableCommand {
     @Option(name: .long, help: "The agent's model.") var model: String?
     @Option(name: .long, help: "The seed.") var seed: UInt64?
     @Option(name: .long, help: "An external agent command per task.") var agentCmd: String?
+    @OptionGroup var scripts: ScriptOptions
 
     func validate() throws {
         if let tasks, tasks < 1 { throw ValidationError("--tasks must be at least 1") }
+        try scripts.validate()
     }
 
     func run() throws {
         let ctx = try loopContext(repoOptions, quiet: output.json)
         let report = try LoopRunner.runCycle(ctx, options: LoopOptions(
             run: RunOptions(tasks: tasks, model: model, seed: seed, agentCommand: agentCmd),
-            feedbackFiles: feedback.map { ctx.workspace.url($0) }, harnessPaths: harness, summary: summary)
+            feedbackFiles: feedback.map { ctx.workspace.url($0) }, harnessPaths: harness, summary: summary, scripts: scripts.choice)
         ) { done, total, question in
             if !output.json { Terminal.progress(done, total, String(question.prefix(60))) }
         }

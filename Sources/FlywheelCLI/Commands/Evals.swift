@@ -41,9 +41,12 @@ struct EvalsCommand: ParsableCommand {
         @Option(name: .long, help: "The threshold, 0…1 (e.g. 0.8).") var minPassRate: Double?
         @Flag(name: .long, help: "Ignore the history: grade providerOutput only.") var standalone = false
         @Flag(name: .long, help: "Print the summary as JSON.") var json = false
+        @OptionGroup var scripts: ScriptOptions
+        @Flag(name: .long, help: "Let file:// references read files outside the working folder.") var allowOutsideFiles = false
 
         func validate() throws {
             if let p = minPassRate, !(0...1).contains(p) { throw ValidationError("--min-pass-rate must be between 0 and 1") }
+            try scripts.validate()
         }
 
         func run() throws {
@@ -51,7 +54,9 @@ struct EvalsCommand: ParsableCommand {
             let number = try cycle.map { try parseCycle($0, history: ctx.history) }
             let report = try EvalStages.gate(ctx, options: .init(
                 suite: suite.map { ctx.workspace.url($0) }, cycle: number, minPassRate: minPassRate,
-                standalone: standalone || (suite != nil && !ctx.history.exists)))
+                standalone: standalone || (suite != nil && !ctx.history.exists), scripts: scripts.choice,
+                allowOutsideFiles: allowOutsideFiles ? true : nil))
+            if !json { for w in report.warnings { Terminal.warn("warning: \(w)") } }
             if let output { try Data(report.resultsJSON.utf8).write(to: ctx.workspace.url(output)) }
             if let junit { try Data(report.junitXML.utf8).write(to: ctx.workspace.url(junit)) }
             if json {
@@ -62,6 +67,8 @@ struct EvalsCommand: ParsableCommand {
                     "gate_passed": .bool(report.decision.exitCode == 0), "threshold": .double(report.decision.threshold / 100),
                     "cycle": report.cycle.map { .int(Int64($0)) } ?? .null, "commit": report.commit.map { .string($0) } ?? .null,
                     "not_run": .array(report.notRun.map { .string($0) }),
+                    "warnings": .array(report.warnings.map { .string($0) }),
+                    "scripts_allowed": .bool(report.scriptsAllowed),
                 ])
             } else {
                 print(EvalSummaryTable.render(report.run))
@@ -99,4 +106,18 @@ struct EvalsCommand: ParsableCommand {
             print("Imported \(rows) row(s)\(commit.map { " (\($0.prefix(7)))" } ?? "")")
         }
     }
+}
+
+/// `--allow-scripts` / `--no-scripts`: whether the suite's code (javascript, python, exec: providers) may run.
+struct ScriptOptions: ParsableArguments {
+    @Flag(name: .long, help: "Run the suite's code (javascript/python assertions, transforms, script and exec: providers) even for a suite from the history.")
+    var allowScripts = false
+    @Flag(name: .long, help: "Never run the suite's code (rows that need it are skipped).") var noScripts = false
+
+    func validate() throws {
+        if allowScripts && noScripts { throw ValidationError("--allow-scripts and --no-scripts cannot be used together") }
+    }
+
+    /// true: allowed, false: refused, nil: the default (loop.yaml, else by where the suite came from).
+    var choice: Bool? { noScripts ? false : allowScripts ? true : nil }
 }

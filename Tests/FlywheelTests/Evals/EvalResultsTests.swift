@@ -70,7 +70,8 @@ struct EvalResultsTests {
         let xml = EvalJUnit.write(run, name: suite.description ?? "evals")
         #expect(xml.contains("<failure type=\"assertion\" message=\"Expected output to not be a refusal\">"))
         #expect(xml.contains("FAIL not-is-refusal: Expected output to not be a refusal"))
-        #expect(xml.contains("<skipped message=\"Skipped: llm-rubric needs a judge model and none is configured\"/>"))
+        // A skipped row is an error for the gate, so it is an <error> in JUnit too (type "skipped").
+        #expect(xml.contains("<error type=\"skipped\" message=\"Skipped: llm-rubric needs a judge model and none is configured\">"))
         let dir = TestPaths.scratch("evals-junit")
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("results.junit.xml")
@@ -85,7 +86,8 @@ struct EvalResultsTests {
         """
         let r = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", py, url.path], timeout: 60)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout == "testsuites 6 1 0 1 1 6 1 0 1\n[0] cancellation\n", "\(r.stdout)")
+        #expect(r.stdout == "testsuites 6 1 1 None 1 6 1 1 0\n[0] cancellation\n", "\(r.stdout)")
+        #expect(run.summary.errors + run.summary.skipped == 1)
         // Hostile text is escaped and forbidden characters dropped.
         var evil = run
         evil.rows[0].error = "<b>&\"'\u{01}</b>"
@@ -95,6 +97,69 @@ struct EvalResultsTests {
         try Data(x2.utf8).write(to: url)
         let r2 = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", py, url.path], timeout: 60)
         #expect(r2.status == 0, "\(r2.stderr)")
+    }
+
+    @Test("JUnit XML is valid against the Jenkins xunit junit-10.xsd (lxml), hostile text included",
+          .enabled(if: LXMLVenv.python != nil, "lxml venv unavailable (no PyPI); see Tests/scripts/lxml-venv.sh"))
+    func junitSchema() throws {
+        let (suite, run) = try EvalRunnerTests.run()
+        var evil = run
+        evil.rows[0].error = "<b>&\"'\u{01}</b> ]]>"
+        let dir = TestPaths.scratch("evals-junit-xsd")
+        let xsd = TestPaths.packageRoot.appendingPathComponent("Tests/FlywheelTests/Fixtures/JUnit/junit-10.xsd")
+        let py = """
+        import sys
+        from lxml import etree
+        schema = etree.XMLSchema(etree.parse(sys.argv[1]))
+        for f in sys.argv[2:]:
+            doc = etree.parse(f)
+            print("ok" if schema.validate(doc) else "invalid: " + str(schema.error_log))
+        """
+        var files: [String] = []
+        for (i, r) in [run, evil].enumerated() {
+            let url = dir.appendingPathComponent("r\(i).xml")
+            try Data(EvalJUnit.write(r, name: suite.description ?? "evals").utf8).write(to: url)
+            files.append(url.path)
+        }
+        // The old shape (a skipped attribute on <testsuites>) is rejected by the schema: the check can fail.
+        let old = dir.appendingPathComponent("old.xml")
+        try "<?xml version=\"1.0\"?>\n<testsuites tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"1\"><testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\"><testcase name=\"c\"><skipped/></testcase></testsuite></testsuites>\n"
+            .write(to: old, atomically: true, encoding: .utf8)
+        let r = try runProcess(try #require(LXMLVenv.python), ["-c", py, xsd.path] + files + [old.path], timeout: 120)
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        #expect(lines.prefix(2).allSatisfy { $0 == "ok" }, "\(r.stdout)")
+        #expect(lines.last?.hasPrefix("invalid") == true, "\(r.stdout)")
+    }
+
+    @Test("Promptfoo's legacy summary {version: 1, results: [...], table} is read; a bare list is refused clearly")
+    func legacyList() throws {
+        let text = """
+            {"version": 1, "results": [
+              {"prompt": {"raw": "Q: hi", "display": "Q: {{q}}"}, "vars": {"q": "hi"}, "response": {"output": "hello"}, "success": true, "score": 1},
+              {"prompt": {"raw": "Q: x", "display": "Q: {{q}}"}, "vars": {"q": "x"}, "response": {"output": "no"}, "success": false, "score": 0,
+               "error": "Expected output to contain yes"}],
+             "stats": {"successes": 1, "failures": 1}, "table": {"head": {"prompts": [], "vars": ["q"]}, "body": []}}
+            """
+        let f = try EvalResultsJSON.read(text)
+        #expect(f.version == 1)
+        #expect(f.rows.map(\.status) == [.passed, .failed])
+        #expect(f.rows[0].promptLabel == "Q: {{q}}" && f.rows[1].error == "Expected output to contain yes")
+        #expect(f.successes == 1 && f.failures == 1)
+        #expect(throws: EvalResultsError.self) { try EvalResultsJSON.read(#"{"results": [{"success": true}]}"#) }
+    }
+
+    @Test("results JSON carries the fields Promptfoo's OutputFile type requires: metadata.nodeVersion, stats.tokenUsage details")
+    func outputFileFields() throws {
+        let (suite, run) = try EvalRunnerTests.run()
+        let text = EvalResultsJSON.write(run, suite: suite, options: .init(createdAt: Date(timeIntervalSince1970: 0)))
+        let o = try EvalJSONParser.parse(text)
+        #expect(o["metadata"]?["nodeVersion"]?.stringValue?.isEmpty == false)
+        let usage = try #require(o["results"]?["stats"]?["tokenUsage"])
+        #expect(usage["completionDetails"]?["reasoning"]?.doubleValue == 0)
+        #expect(usage["assertions"]?["total"]?.doubleValue != nil)
+        #expect(usage["assertions"]?["completionDetails"] != nil)
     }
 
     @Test("import-results reads v2 and the legacy shape, and rejects the stale doc shape")

@@ -1,0 +1,214 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Flywheel
+
+/// Providers called for rows without a recorded output, against loopback servers and local commands.
+@Suite("Evals providers")
+struct EvalProvidersTests {
+    /// An OpenAI-compatible server: chat answers "ECHO: <last user message>" with usage, and checks the bearer key;
+    /// embeddings answer a bag-of-letters vector; every request is logged as one JSON line.
+    static let server = #"""
+    import http.server, json, sys, threading
+    log = open(sys.argv[1], "a")
+    lock = threading.Lock()
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a): pass
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            with lock:
+                log.write(json.dumps({"path": self.path, "auth": self.headers.get("Authorization"), "body": body}) + "\n"); log.flush()
+            if self.headers.get("Authorization") != "Bearer sk-loopback":
+                return self.send(401, {"error": {"message": "bad key"}})
+            if self.path.endswith("/chat/completions"):
+                text = body["messages"][-1]["content"]
+                self.send(200, {"id": "x", "object": "chat.completion", "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ECHO: " + text}}],
+                    "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}})
+            elif self.path.endswith("/embeddings"):
+                inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                data = [{"index": i, "embedding": [s.lower().count(c) for c in "abcdefghijklmnopqrstuvwxyz"]} for i, s in enumerate(inputs)]
+                self.send(200, {"data": data, "model": body["model"], "usage": {"prompt_tokens": 2, "total_tokens": 2}})
+            else:
+                self.send(404, {"error": {"message": "no route"}})
+        def send(self, code, obj):
+            b = json.dumps(obj).encode()
+            self.send_response(code); self.send_header("Content-Type", "application/json"); self.send_header("Content-Length", str(len(b))); self.end_headers()
+            self.wfile.write(b)
+    s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    print(s.server_address[1], flush=True)
+    s.serve_forever()
+    """#
+
+    static func startServer(_ dir: URL) throws -> (PythonServer, URL) {
+        let log = dir.appendingPathComponent("requests.jsonl")
+        return (try PythonServer(script: server, arguments: [log.path], in: dir), log)
+    }
+
+    static func requests(_ log: URL) -> [[String: Any]] {
+        ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+    }
+
+    static func caller(_ dir: URL, allow: Bool = true, env: [String: String] = [:]) -> EvalProviderCaller {
+        EvalProviderCaller(policy: EvalScriptPolicy(allowScripts: allow, disabledReason: "scripts are off", workingDirectory: dir),
+                           environment: env, maxRetries: 0, timeout: 20)
+    }
+
+    @Test("openai:chat with apiBaseUrl and apiKeyEnvar: rows graded on the server's answers, with tokens, latency; cached per prompt")
+    func openAIChat() throws {
+        let dir = TestPaths.scratch("providers-openai")
+        let (server, log) = try Self.startServer(dir)
+        defer { server.stop() }
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ["Say {{word}}"]
+            providers:
+              - id: openai:chat:local-model
+                config: {apiBaseUrl: "http://127.0.0.1:\(server.port)/v1", apiKeyEnvar: LOCAL_KEY, temperature: 0}
+              - id: openai:other-model
+            evaluateOptions: {maxConcurrency: 3}
+            tests:
+              - vars: {word: [apple, pear, plum]}
+                assert: [{type: starts-with, value: "ECHO: Say"}]
+              - vars: {word: apple}
+                assert: [{type: contains, value: banana}]
+            """, file: dir.appendingPathComponent("s.yaml"))
+        let env = ["LOCAL_KEY": "sk-loopback", "OPENAI_BASE_URL": "http://127.0.0.1:\(server.port)/v1", "OPENAI_API_KEY": "sk-loopback"]
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: nil), providers: Self.caller(dir, env: env)).grade(suite: suite)
+        #expect(run.rows.count == 8)
+        #expect(run.rows.filter { $0.status == .passed }.count == 6, "\(run.rows.map { "\($0.status) \($0.error ?? "")" })")
+        #expect(run.rows.filter { $0.status == .failed }.count == 2)
+        let first = try #require(run.rows.first)
+        #expect(first.response?.output.stringValue == "ECHO: Say apple")
+        #expect(first.response?.tokenUsage?.total == 10)
+        #expect(first.response?.finishReason == "stop")
+        #expect(run.summary.tokenUsage.total > 0)
+        let reqs = Self.requests(log)
+        #expect(reqs.allSatisfy { $0["auth"] as? String == "Bearer sk-loopback" })
+        #expect(reqs.contains { (($0["body"] as? [String: Any])?["model"] as? String) == "other-model" })
+        // "Say apple" for each provider was asked once: the second test's row came from the cache.
+        let applePerModel = reqs.filter { (($0["body"] as? [String: Any])?["model"] as? String) == "local-model" }
+            .filter { "\($0["body"]!)".contains("Say apple") }
+        #expect(applePerModel.count == 1)
+        #expect(run.rows.filter { $0.response?.cached == true }.count == 2)
+    }
+
+    @Test("an HTTP error is an ERROR row naming the provider; scripts off: no request at all, rows skipped")
+    func openAIErrorsAndPolicy() throws {
+        let dir = TestPaths.scratch("providers-openai-err")
+        let (server, log) = try Self.startServer(dir)
+        defer { server.stop() }
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ["{{q}}"]
+            providers: [{id: "openai:chat:m", config: {apiBaseUrl: "http://127.0.0.1:\(server.port)/v1", apiKeyEnvar: WRONG_KEY}}]
+            tests: [{vars: {q: hi}, assert: [{type: contains, value: hi}]}]
+            """, file: dir.appendingPathComponent("s.yaml"))
+        var run = EvalRunner(engine: EvalAssertionEngine(scripts: nil), providers: Self.caller(dir, env: ["WRONG_KEY": "sk-nope"])).grade(suite: suite)
+        #expect(run.rows.first?.status == .error)
+        #expect(run.rows.first?.error?.contains("openai:chat:m") == true, "\(run.rows.first?.error ?? "")")
+        let before = Self.requests(log).count
+        run = EvalRunner(engine: EvalAssertionEngine(scripts: nil), providers: Self.caller(dir, allow: false, env: ["WRONG_KEY": "sk-loopback"])).grade(suite: suite)
+        #expect(run.rows.first?.status == .skipped)
+        #expect(run.rows.first?.error?.contains("scripts are off") == true)
+        #expect(Self.requests(log).count == before)
+    }
+
+    @Test("exec: runs the candidate agent as a command with the prompt, options and context as arguments")
+    func execProvider() throws {
+        try #require(toolExists("python3"))
+        let dir = TestPaths.scratch("providers-exec")
+        try """
+            import json, os, sys
+            prompt, options, context = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+            if context["vars"].get("fail"):
+                sys.stderr.write("agent crashed"); sys.exit(3)
+            print(f"answer to {prompt} ({context['vars']['q']}) key={os.environ.get('FLYWHEEL_PROVIDER_TEST_SECRET')}")
+            """.write(to: dir.appendingPathComponent("agent.py"), atomically: true, encoding: .utf8)
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ["Q: {{q}}"]
+            providers: ["exec: python3 agent.py"]
+            tests:
+              - vars: {q: refunds}
+                assert: [{type: icontains, value: "answer to q: refunds"}, {type: contains, value: "key=None"}]
+              - vars: {q: x, fail: true}
+            """, file: dir.appendingPathComponent("s.yaml"))
+        // A variable of Flywheel's own environment does not reach the command (a name no other test reads).
+        setenv("FLYWHEEL_PROVIDER_TEST_SECRET", "sk-from-flywheel-env", 1)
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: nil), providers: Self.caller(dir)).grade(suite: suite)
+        #expect(run.rows.map(\.status) == [.passed, .error], "\(run.rows.map { $0.error ?? "" })")
+        #expect(run.rows[1].error?.contains("agent crashed") == true)
+        #expect(run.rows[0].latencyMs > 0)
+    }
+
+    @Test("file://provider.py[:fn]: Promptfoo's call_api contract, output, tokenUsage, cost and errors")
+    func pythonProvider() throws {
+        try #require(toolExists("python3"))
+        let dir = TestPaths.scratch("providers-python")
+        try """
+            def call_api(prompt, options, context):
+                print("noise on stdout")
+                return {"output": prompt.upper() + " " + options["config"]["suffix"], "tokenUsage": {"total": 5, "prompt": 2, "completion": 3}, "cost": 0.25}
+
+            async def other(prompt, options, context):
+                return {"error": "model overloaded"}
+            """.write(to: dir.appendingPathComponent("provider.py"), atomically: true, encoding: .utf8)
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ["hi {{name}}"]
+            providers:
+              - {id: file://provider.py, config: {suffix: "!"}}
+              - file://provider.py:other
+            tests:
+              - vars: {name: bo}
+                assert: [{type: equals, value: "HI BO !"}, {type: cost, threshold: 1}]
+            """, file: dir.appendingPathComponent("s.yaml"), allowedRoots: [dir])
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: nil), providers: Self.caller(dir)).grade(suite: suite)
+        #expect(run.rows.map(\.status) == [.passed, .error], "\(run.rows.map { $0.error ?? "" })")
+        #expect(run.rows[0].cost == 0.25 && run.rows[0].response?.tokenUsage?.total == 5)
+        #expect(run.rows[1].error == "model overloaded")
+        // A JavaScript provider file is refused at load time with the key.
+        #expect(throws: EvalSuiteError.self) {
+            try EvalSuite.parse(yaml: "prompts: [x]\nproviders: [file://p.js]\n", file: dir.appendingPathComponent("s2.yaml"))
+        }
+    }
+}
+
+/// `similar` through an embeddings endpoint (the loopback server's bag-of-letters vectors).
+@Suite("Evals similar")
+struct EvalSimilarTests {
+    @Test("similar and not-similar: cosine of embeddings against the threshold, lists, provider from the assertion; skipped without an embedder")
+    func similar() throws {
+        let dir = TestPaths.scratch("providers-similar")
+        let (server, log) = try EvalProvidersTests.startServer(dir)
+        defer { server.stop() }
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ["{{q}}"]
+            providers: [echo]
+            tests:
+              - vars: {q: abc abc}
+                assert:
+                  - {type: similar, value: cab, threshold: 0.99}
+                  - {type: similar, value: [xyz, bca]}
+                  - {type: not-similar, value: xyz}
+              - vars: {q: abc}
+                assert:
+                  - type: similar
+                    value: xyz
+                    provider: {id: "openai:embedding:letters", config: {apiBaseUrl: "http://127.0.0.1:\(server.port)/v1", apiKeyEnvar: LETTERS_KEY}}
+            """, file: dir.appendingPathComponent("s.yaml"))
+        let caller = EvalProvidersTests.caller(dir, env: ["OPENAI_BASE_URL": "http://127.0.0.1:\(server.port)/v1", "OPENAI_API_KEY": "sk-loopback",
+                                                          "LETTERS_KEY": "sk-loopback"])
+        let engine = EvalAssertionEngine(scripts: nil, embedder: { p, t in try caller.embed(provider: p, texts: t) })
+        let run = EvalRunner(engine: engine).grade(suite: suite)
+        #expect(run.rows.map(\.status) == [.passed, .failed], "\(run.rows.map { $0.error ?? "" })")
+        let comps = try #require(run.rows.first?.gradingResult?.componentResults)
+        #expect(comps[0].reason == "Similarity 1.00 is greater than threshold 0.99")
+        #expect(comps[2].reason == "Similarity 0.00 is less than threshold 0.75" && comps[2].score == 1)
+        #expect(run.rows[1].error == "Similarity 0.00 is less than threshold 0.75")
+        let models = EvalProvidersTests.requests(log).compactMap { ($0["body"] as? [String: Any])?["model"] as? String }
+        #expect(models.contains("text-embedding-3-large") && models.contains("letters"))
+        // Without an embedder the rows are skipped, never passed.
+        let skipped = EvalRunner(engine: EvalAssertionEngine(scripts: nil)).grade(suite: suite)
+        #expect(skipped.rows.map(\.status) == [.skipped, .skipped])
+    }
+}
