@@ -11,7 +11,10 @@ struct ReportTests {
     func demoReport() throws {
         let parent = TestPaths.scratch("report")
         let demo = parent.appendingPathComponent("demo")
-        let d = try flywheel(["demo", "--dir", demo.path, "--out", demo.appendingPathComponent("site").path], in: parent, timeout: 300)
+        // Fixed span times (the example's agent steps its clock from SOURCE_DATE_EPOCH): the report is byte-stable.
+        let d = try flywheel(
+            ["demo", "--dir", demo.path, "--out", demo.appendingPathComponent("site").path], in: parent,
+            env: ["SOURCE_DATE_EPOCH": "1760000000"], timeout: 300)
         try #require(d.status == 0, "\(d.stderr)")
         let md = try flywheel(["report", "--base-url", "https://acme.github.io/loop"], in: demo)
         try #require(md.status == 0, "\(md.stderr)")

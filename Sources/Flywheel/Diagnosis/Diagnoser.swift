@@ -444,7 +444,7 @@ public enum Diagnoser {
         return Double(days * 86400 + h * 3600 + mi * 60 + s) + frac
     }
 
-    static let taskKeys = ["flywheel.task_id", "task.id", "task_id", "inference.task_id"]
+    static let taskKeys = [TraceIdentity.taskAttribute, "flywheel.task_id", "task.id", "task_id", "inference.task_id"]
 
     static func detectOutliers(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
         struct Facts { var id: String; var root: String?; var task: String; var duration: Double?; var tokens: Double? }
@@ -472,7 +472,8 @@ public enum Diagnoser {
         for (metric, value) in [("latency", \Facts.duration), ("tokens", \Facts.tokens)] as [(String, KeyPath<Facts, Double?>)] {
             let topic = FailureCatalog.outlier(layout, metric: metric)
             let groups = Dictionary(grouping: facts.filter { $0[keyPath: value] != nil }, by: \.task)
-            for task in groups.keys.sorted(by: byteOrder) {
+            // Per task only: runs of different tasks are not compared with each other.
+            for task in groups.keys.sorted(by: byteOrder) where !task.isEmpty {
                 let group = groups[task]!
                 guard group.count >= 5 else { continue }
                 let values = group.map { $0[keyPath: value]! }
@@ -481,7 +482,9 @@ public enum Diagnoser {
                 guard m > 0 else { continue }
                 for f in group {
                     let v = f[keyPath: value]!
-                    guard v > 4 * m, v > m + 6 * max(mad, m * 0.05) else { continue }
+                    // Relative and absolute: a run 4× slower by milliseconds is timing noise, not a failure mode.
+                    let floor = metric == "latency" ? 2.0 : 2000.0
+                    guard v > 4 * m, v > m + 6 * max(mad, m * 0.05), v - m >= floor else { continue }
                     let shown = metric == "latency" ? String(format: "%.1fs vs a median of %.1fs", v, m) : String(format: "%.0f tokens vs a median of %.0f", v, m)
                     b.add(topic, traceID: f.id, spanID: f.root, note: (task.isEmpty ? "" : "task \(task): ") + shown, quote: shown)
                 }

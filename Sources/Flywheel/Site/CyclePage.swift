@@ -9,10 +9,13 @@ enum CyclePage {
     struct Metric: Sendable { var name, mean, count: String }
     struct Row: Sendable {
         var caseID, anchor, status, score, category, metricText, metricKey, traceHref, traceLabel, added, reason: String
-        var description: String
-        var hasDescription, hasTrace: Bool
+        var description, taskHref, task: String
+        var hasDescription, hasTrace, hasTask: Bool
     }
-    struct TraceRow: Sendable { var id, href, name, spans, errors, duration, tokens, models: String; var hasErrors: Bool }
+    struct TraceRow: Sendable {
+        var id, href, name, spans, errors, duration, tokens, models, taskHref, task: String
+        var hasErrors, hasTask: Bool
+    }
     struct FeedbackView: Sendable {
         var anchor, category, severity, severityClass, source, author, createdAt, observation, evidence, traceHref, traceLabel: String
         var required, prohibited: [String]
@@ -70,6 +73,8 @@ enum CyclePage {
         var previousDiagnosis: SiteDiagnosis?
         var handoff: String?
         var harnessDiff: TreeDiff
+        /// Trace id → task id (the task pages).
+        var tasks: [String: String] = [:]
     }
 
     /// What the cycle page lists of a trace (no span bodies).
@@ -98,7 +103,8 @@ enum CyclePage {
             traces: try reader.traces(number).map(TraceSummary.init), feedback: try reader.feedback(number),
             diagnosis: try reader.diagnosis(number), previousDiagnosis: try prev.flatMap { try reader.diagnosis($0.number) },
             handoff: try reader.handoff(number),
-            harnessDiff: prev == nil ? TreeDiff(files: []) : try reader.harnessDiff(prev?.harnessTree, e.harnessTree))
+            harnessDiff: prev == nil ? TreeDiff(files: []) : try reader.harnessDiff(prev?.harnessTree, e.harnessTree),
+            tasks: try reader.taskMap(number))
         return PageJob(unitID: "", key: "") { r in
             let path = SitePaths.cycle(number)
             let view = makeView(inputs, path: path, markdown: r.markdown)
@@ -194,6 +200,7 @@ enum CyclePage {
         }
         let rowViews = rows.map { r -> Row in
             let traceKnown = r.traceID.map { traceIDs.contains($0) } ?? false
+            let task = r.traceID.flatMap { i.tasks[$0] }
             return Row(
                 caseID: r.caseID, anchor: unique(r.anchor), status: r.status.rawValue, score: Format.number(r.score),
                 category: r.category,
@@ -202,16 +209,19 @@ enum CyclePage {
                 traceHref: r.traceID.map { SitePaths.rel(SitePaths.trace(n, $0), from: path) } ?? "",
                 traceLabel: r.traceID.map(shortID) ?? "–", added: r.addedCycle.map { "cycle \($0)" } ?? "–",
                 reason: String(r.reason.prefix(600)), description: r.description == r.caseID ? "" : r.description,
-                hasDescription: !r.description.isEmpty && r.description != r.caseID, hasTrace: traceKnown)
+                taskHref: task.map { SitePaths.rel(SitePaths.task($0), from: path) } ?? "", task: task ?? "",
+                hasDescription: !r.description.isEmpty && r.description != r.caseID, hasTrace: traceKnown, hasTask: task != nil)
         }
         let counts = Dictionary(grouping: rows, by: \.status).mapValues(\.count)
         let evalCounts = "\(rows.count) rows: " + SiteEvalRow.Status.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
         // Traces.
         let traceRows = i.traces.map { t in
-            TraceRow(
+            let task = i.tasks[t.id]
+            return TraceRow(
                 id: t.id, href: SitePaths.rel(SitePaths.trace(n, t.id), from: path), name: t.name, spans: Format.int(t.spans),
                 errors: Format.int(t.errors), duration: Format.ms(t.durationMs), tokens: Format.int(t.tokens),
-                models: t.models.joined(separator: ", "), hasErrors: t.errors > 0)
+                models: t.models.joined(separator: ", "), taskHref: task.map { SitePaths.rel(SitePaths.task($0), from: path) } ?? "",
+                task: task ?? "", hasErrors: t.errors > 0, hasTask: task != nil)
         }
         // Feedback.
         let feedback = (i.feedback ?? []).map { f in

@@ -4,8 +4,8 @@ import Foundation
 enum MatrixPage {
     struct CycleCol: Sendable { var number, href: String }
     struct CaseRow: Sendable {
-        var caseID, anchor, category, added, firstFailed, fixed, flips, latest, cellsHTML: String
-        var hasCategory, flaky: Bool
+        var caseID, anchor, category, added, firstFailed, fixed, flips, latest, cellsHTML, taskHref, task: String
+        var hasCategory, flaky, hasTask: Bool
     }
     struct View: Sendable {
         var hasCases: Bool
@@ -56,8 +56,12 @@ enum MatrixPage {
         let numbers = reader.index.cycles.map(\.number)
         let provenance = try reader.evalProvenance()
         var histories: [String: History] = [:]
+        var taskOf: [String: String] = [:]
         for n in numbers {
+            let tasks = try reader.taskMap(n)
             for r in try reader.results(n) ?? [] {
+                // The task of the run the case graded, the latest cycle's wins.
+                if let t = r.traceID.flatMap({ tasks[$0] }) { taskOf[r.caseID] = t }
                 var h = histories[r.caseID] ?? History(statuses: [:], addedCycle: nil, category: r.category)
                 if h.statuses[n] == nil || r.status != .pass { h.statuses[n] = r.status }
                 if h.addedCycle == nil { h.addedCycle = provenance[r.caseID] ?? r.addedCycle }
@@ -66,6 +70,7 @@ enum MatrixPage {
         }
         let project = reader.index.project
         let byCase = histories
+        let caseTasks = taskOf
         return PageJob(unitID: "", key: "") { r in
             let path = "matrix.html"
             var previousCycle: [Int: Int] = [:]
@@ -97,7 +102,8 @@ enum MatrixPage {
                     caseID: id, anchor: "case-" + HTML.anchor(id), category: h.category,
                     added: f.added.map { "cycle \($0)" } ?? "–", firstFailed: f.firstFailed.map { "cycle \($0)" } ?? "–",
                     fixed: f.fixed.map { "cycle \($0)" } ?? "–", flips: String(f.flips), latest: latest, cellsHTML: cells,
-                    hasCategory: !h.category.isEmpty, flaky: f.flips > 1)
+                    taskHref: caseTasks[id].map(SitePaths.task) ?? "", task: caseTasks[id] ?? "",
+                    hasCategory: !h.category.isEmpty, flaky: f.flips > 1, hasTask: caseTasks[id] != nil)
             }
             let view = View(hasCases: !rows.isEmpty, cycles: cols, cases: rows)
             return [(path, r.page(kind: "matrix", path: path, title: "Eval matrix", project: project, view: view))]

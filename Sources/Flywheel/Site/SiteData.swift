@@ -58,6 +58,8 @@ struct SiteFailureMode: Sendable, Hashable {
 struct SiteRecommendation: Sendable, Hashable {
     var id, title, area, change, confidence, effort, validation, impact: String
     var rank: Int
+    /// The eval cases the recommendation predicts to fix (`predicted_impact.eval_ids`).
+    var predictedEvals: [String] = []
     var patchFile: String?
     var patchAppend: String?
     var evidence: [SiteEvidence]
@@ -299,6 +301,7 @@ enum ArtifactParser {
                 id: string(r["id"]), title: string(r["title"]), area: string(r["area"]), change: string(r["change"]),
                 confidence: string(r["confidence"]), effort: string(r["effort"]), validation: string(r["validation"]),
                 impact: string(r["predicted_impact"]?["summary"]), rank: int(r["rank"]) ?? (i + 1),
+                predictedEvals: strings(r["predicted_impact"]?["eval_ids"]),
                 patchFile: optString(r["patch"]?["file"]), patchAppend: optString(r["patch"]?["append"]),
                 evidence: evidence(r["evidence"]), failureModeIDs: strings(r["failure_mode_ids"]))
         }.sorted { ($0.rank, $0.id) < ($1.rank, $1.id) }

@@ -1,8 +1,9 @@
 import Foundation
 
 /// Every unit of the site with the key of the git objects it is built from. A key changes exactly when an input
-/// of that unit changes, so adding a cycle re-renders that cycle, the overview, the matrix, the diff index and the
-/// search index, and leaves older cycles' pages and trace pages alone.
+/// of that unit changes, so adding a cycle re-renders that cycle, the overview, the matrix, the diff index, the
+/// search index, the task pages, the compare page and the recommendation timeline, and leaves older cycles' pages,
+/// trace pages and compare data alone.
 struct SitePlan {
     var units: [SiteUnit] = []
 
@@ -31,8 +32,9 @@ struct SitePlan {
                 reader in try SearchPage.shardJob(reader: reader, number: n)
             })
         }
+        // The matrix links each case to its task page (the task of the run it graded: outputs/<trace>/task.json).
         let results = index.cycles.map {
-            "\($0.number):\($0.id(Layout.CycleFile.results)):\($0.id(Layout.CycleFile.evals))"
+            "\($0.number):\($0.id(Layout.CycleFile.results)):\($0.id(Layout.CycleFile.evals)):\($0.id(Layout.CycleFile.outputs))"
         }
         units.append(SiteUnit(id: "matrix", key: key(["matrix"] + results + cycleJSONs)) { reader in
             try MatrixPage.job(reader: reader)
@@ -50,6 +52,28 @@ struct SitePlan {
         }
         units.append(SiteUnit(id: "search", key: key(["search"] + cycleJSONs)) { reader in
             SearchPage.job(index: reader.index)
+        })
+        // Task pages read every cycle's runs, results, feedback and trace ids.
+        let taskInputs = index.cycles.map {
+            [String($0.number), $0.id(Layout.CycleFile.outputs), $0.id(Layout.CycleFile.results),
+                $0.id(Layout.CycleFile.feedback), $0.id(Layout.CycleFile.traces)].joined(separator: ":")
+        }
+        units.append(SiteUnit(id: "tasks", key: key(["tasks"] + taskInputs)) { reader in try TaskPage.job(reader: reader) })
+        // The compare page lists the cycles; each cycle's comparison data is its own unit.
+        units.append(SiteUnit(id: "compare", key: key(["compare"] + index.cycles.map { String($0.number) })) { reader in
+            ComparePage.job(index: reader.index)
+        })
+        for e in index.cycles {
+            let n = e.number
+            units.append(SiteUnit(
+                id: "compare-\(Layout.cycleName(n))", key: key(["compare-shard", e.folderID, e.harnessTree ?? "-", String(n)])
+            ) { reader in try ComparePage.shardJob(reader: reader, number: n) })
+        }
+        let recInputs = index.cycles.map {
+            "\($0.number):\($0.id(Layout.CycleFile.diagnosis)):\($0.id(Layout.CycleFile.cycle)):\($0.harnessTree ?? "-")"
+        }
+        units.append(SiteUnit(id: "recommendations", key: key(["recommendations"] + recInputs)) { reader in
+            try RecommendationsPage.job(reader: reader)
         })
     }
 }

@@ -30,6 +30,7 @@ final class SiteReader {
     private var tracesCache: [Int: [TraceRecord]] = [:]
     private var feedbackCache: [Int: [FeedbackItem]?] = [:]
     private var diagnosisCache: [Int: SiteDiagnosis?] = [:]
+    private var taskMapCache: [Int: [String: String]] = [:]
 
     init(snapshot: HistorySnapshot, atCycle: Int?) throws {
         snap = snapshot
@@ -105,6 +106,41 @@ final class SiteReader {
         return out
     }
 
+    /// Trace id → task id of cycle `n`'s runs, from each `outputs/<trace_id>/task.json` (`task_id`, or `question_id`
+    /// of older histories); only the task files are read.
+    func taskMap(_ n: Int) throws -> [String: String] {
+        if let cached = taskMapCache[n] { return cached }
+        var out: [String: String] = [:]
+        if let outputs = try snap.treeID(of: Layout.cycleFile(n, Layout.CycleFile.outputs)) {
+            for e in try snap.repo.entries(ofTree: outputs) where e.kind == .tree {
+                guard let file = try snap.repo.entry(atPath: RunFiles.task, inTree: e.id), file.kind == .blob,
+                    let v = try? JSONValue.parse(try snap.repo.blob(file.id)),
+                    let id = v["task_id"]?.stringValue ?? v["question_id"]?.stringValue, !id.isEmpty
+                else { continue }
+                out[e.name] = id
+            }
+        }
+        taskMapCache[n] = out
+        return out
+    }
+
+    /// Every run's output files of cycle `n`: trace id → (file path → bytes).
+    func runOutputs(_ n: Int) throws -> [String: [String: Data]] {
+        var out: [String: [String: Data]] = [:]
+        for (path, data) in try snap.files(under: Layout.cycleFile(n, Layout.CycleFile.outputs)) {
+            let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            out[parts[0], default: [:]][parts[1]] = data
+        }
+        return out
+    }
+
+    /// The files of a harness tree (path relative to `harness/` → bytes); empty without a tree.
+    func harnessFiles(_ tree: String?) throws -> [String: Data] {
+        guard let tree, let id = ObjectID(hex: tree) else { return [:] }
+        do { return try snap.repo.files(inTree: id) } catch { throw HistoryError.git("cannot read harness tree: \(error.description)") }
+    }
+
     func handoff(_ n: Int) throws -> String? {
         try data(n, Layout.CycleFile.handoff).map { String(decoding: $0, as: UTF8.self) }
     }
@@ -154,7 +190,9 @@ struct PageRenderer: Sendable {
     let baseURL: String?
     let fingerprint: String
 
-    static let kinds = ["layout", "overview", "cycle", "trace", "matrix", "diffs", "diff", "search"]
+    static let kinds = [
+        "layout", "overview", "cycle", "trace", "matrix", "diffs", "diff", "search", "task", "tasks", "compare", "recommendations",
+    ]
 
     static func load(markdown: any MarkdownRendering, baseURL: String?) throws -> PageRenderer {
         var library = MustacheLibrary()
@@ -188,7 +226,8 @@ struct PageRenderer: Sendable {
             title: title, project: project, root: root, kind: kind, body: body,
             hasCanonical: baseURL != nil, canonical: (baseURL ?? "") + path,
             navOverview: kind == "overview", navMatrix: kind == "matrix", navDiffs: kind == "diffs" || kind == "diff",
-            navSearch: kind == "search", hasBreadcrumbs: !crumbs.isEmpty, breadcrumbs: crumbs,
+            navSearch: kind == "search", navTasks: kind == "tasks" || kind == "task", navCompare: kind == "compare",
+            navRecommendations: kind == "recommendations", hasBreadcrumbs: !crumbs.isEmpty, breadcrumbs: crumbs,
             scripts: scripts.map { ScriptRef(src: $0) })
         let html = library.render(layout, withTemplate: "layout") ?? ""
         return Data(html.utf8)
@@ -218,7 +257,7 @@ struct LayoutView {
     var title, project, root, kind, body: String
     var hasCanonical: Bool
     var canonical: String
-    var navOverview, navMatrix, navDiffs, navSearch: Bool
+    var navOverview, navMatrix, navDiffs, navSearch, navTasks, navCompare, navRecommendations: Bool
     var hasBreadcrumbs: Bool
     var breadcrumbs: [Crumb]
     var scripts: [ScriptRef]
@@ -232,6 +271,9 @@ enum SitePaths {
     static func traceData(_ n: Int, _ id: String) -> String { "\(traceFolder(n))/\(HTML.fileName(id)).data.js" }
     static func diff(_ a: Int, _ b: Int) -> String { "diffs/\(Layout.cycleName(a))-\(Layout.cycleName(b)).html" }
     static func searchShard(_ n: Int) -> String { "search/\(Layout.cycleName(n)).js" }
+    static func task(_ id: String) -> String { "tasks/\(HTML.fileName(id)).html" }
+    static func taskData(_ id: String) -> String { "tasks/\(HTML.fileName(id)).data.js" }
+    static func compareShard(_ n: Int) -> String { "compare/\(Layout.cycleName(n)).js" }
     /// `target` (a site-root-relative path) as seen from the page at `from`.
     static func rel(_ target: String, from: String) -> String { PageRenderer.root(of: from) + target }
 }

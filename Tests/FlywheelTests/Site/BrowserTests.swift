@@ -30,6 +30,9 @@ struct BrowserTests {
         _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out))
         let pages = try FileManager.default.subpathsOfDirectory(atPath: out.path).filter { $0.hasSuffix(".html") }.sorted()
         #expect(pages.count >= 15)
+        for page in ["tasks.html", "tasks/q0.html", "tasks/q1.html", "compare.html", "recommendations.html"] {
+            #expect(pages.contains(page), "\(page) not built")
+        }
         let loads = Chromium.parallel(pages) { page in try Chromium.load(out.appendingPathComponent(page).absoluteString) }
         for (page, result) in zip(pages, loads) {
             let load = try result.get()
@@ -48,7 +51,8 @@ struct BrowserTests {
 
         let shots: [(String, String)] = [
             ("index.html", "overview"), ("cycles/0002.html", "cycle"), ("traces/0002/\(tid).html", "trace"),
-            ("matrix.html", "matrix"), ("diffs/0001-0002.html", "diff"),
+            ("matrix.html", "matrix"), ("diffs/0001-0002.html", "diff"), ("tasks/q0.html", "task"),
+            ("compare.html#a=1&b=3", "compare"), ("recommendations.html", "recommendations"),
         ]
         let shotDir = TestPaths.testOutput.appendingPathComponent("screenshots", isDirectory: true)
         try FileManager.default.createDirectory(at: shotDir, withIntermediateDirectories: true)
@@ -96,6 +100,84 @@ struct BrowserTests {
 }
 
 extension BrowserTests {
+    @Test("cross-cycle views in the browser: the compare page compares any two cycles, the task page diffs answers")
+    func crossCycleViews() throws {
+        let dir = TestPaths.testOutput.appendingPathComponent("site-views", isDirectory: true)
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let f = try SupportFixture.make(in: dir)
+        let out = dir.appendingPathComponent("site")
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out))
+        let pages = try FileManager.default.subpathsOfDirectory(atPath: out.path)
+            .filter { $0.hasSuffix(".html") && ($0.hasPrefix("tasks") || $0 == "compare.html" || $0 == "recommendations.html") }.sorted()
+        #expect(pages.count >= 5)
+        let loads = Chromium.parallel(pages) { page in try Chromium.load(out.appendingPathComponent(page).absoluteString) }
+        for (page, result) in zip(pages, loads) {
+            let load = try result.get()
+            #expect(load.dom.contains("</main>"), "\(page) did not render")
+            #expect(load.console.isEmpty, "\(page) console: \(load.console.joined(separator: "\n"))")
+        }
+        let compare = out.appendingPathComponent("compare.html").absoluteString
+        // 1 → 2: greet fixed, refund broken; the denominators are the same.
+        let a = try Chromium.load(compare + "#a=1&b=2")
+        #expect(a.console.isEmpty, "\(a.console)")
+        #expect(a.dom.contains("Fixed (1)") && a.dom.contains("Broken (1)"), "flips 1→2")
+        #expect(a.dom.contains("Appeared (1)") && a.dom.contains("No refund policy") && a.dom.contains("Resolved (1)"))
+        #expect(a.dom.contains("Greet the customer by name."), "harness diff 1→2")
+        #expect(!a.dom.contains("Different denominators"))
+        // 2 → 3: refund fixed; escalate has no row in 3 and is not a flip; the task set changed.
+        let b = try Chromium.load(compare + "#a=2&b=3")
+        #expect(b.dom.contains("Fixed (1)") && b.dom.contains("Broken (0)"), "flips 2→3")
+        #expect(b.dom.contains("Different denominators") && b.dom.contains("The task set changed in cycle 3"))
+        #expect(b.dom.contains("3 case(s), cycle 3 2; 2 were graded in both"))
+        #expect(!b.dom.contains("Other changes"))
+        #expect(b.dom.contains("1 of 2 tasks answered in both cycles changed their answer; 1 answered only in A, 0 only in B."))
+        let task = try Chromium.load(out.appendingPathComponent("tasks/ticket-1.html").absoluteString)
+        #expect(task.console.isEmpty, "\(task.console)")
+        // The task page diffs the first run's answer against the latest by default (cycle 1 → 3 added a greeting).
+        #expect(task.dom.contains("class=\"diff unified\""), "no diff rendered")
+        #expect(task.dom.contains("<span class=\"sign\">+</span>Hi Dana,"), "the added line is not in the diff")
+        let shotDir = TestPaths.testOutput.appendingPathComponent("screenshots", isDirectory: true)
+        try FileManager.default.createDirectory(at: shotDir, withIntermediateDirectories: true)
+        let base = out.absoluteString.hasSuffix("/") ? out.absoluteString : out.absoluteString + "/"
+        for (page, name) in [("tasks/ticket-1.html", "task-support"), ("compare.html#a=1&b=2", "compare-support")] {
+            let file = shotDir.appendingPathComponent("\(name).png")
+            try Chromium.screenshot(base + page, to: file)
+            #expect(FileManager.default.fileExists(atPath: file.path), "no screenshot for \(name)")
+        }
+    }
+
+    @Test("the XSS corpus never executes on the compare and task pages (their text is rendered by script)")
+    func xssInViews() throws {
+        let dir = TestPaths.scratch("views-xss-browser")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SupportFixture.make(in: dir, payload: XSSPayloads.joined)
+        let out = dir.appendingPathComponent("site")
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out))
+        let probeFile = out.appendingPathComponent("xss-probe.js")
+        try Data(Self.probe.utf8).write(to: probeFile)
+        var urls: [String] = []
+        let pages = try FileManager.default.subpathsOfDirectory(atPath: out.path)
+            .filter { $0.hasSuffix(".html") && ($0.hasPrefix("tasks") || $0 == "compare.html" || $0 == "recommendations.html") }.sorted()
+        for page in pages {
+            let url = out.appendingPathComponent(page)
+            let html = try String(contentsOf: url, encoding: .utf8)
+            let copy = url.deletingPathExtension().appendingPathExtension("probe.html")
+            try Data(html.replacingOccurrences(of: "</body>", with: "<script src=\"\(probeFile.absoluteString)\"></script></body>").utf8).write(to: copy)
+            if page == "compare.html" {
+                for hash in ["#a=1&b=2", "#a=2&b=3", "#a=1&b=3"] { urls.append(copy.absoluteString + hash) }
+            } else {
+                urls.append(copy.absoluteString)
+            }
+        }
+        #expect(urls.count >= 6)
+        let loads = Chromium.parallel(urls) { try Chromium.load($0, budgetMs: 4000) }
+        for (url, r) in zip(urls, loads) {
+            let load = try r.get()
+            #expect(load.dom.contains("id=\"xss-probe\" data-result=\"clean\""), "\(url): probe did not report clean")
+        }
+    }
+
     /// A trace of `count` spans: a root, 20 children, the rest grandchildren spread over them.
     static func bigTraceHistory(in dir: URL, count: Int) throws -> (LoopHistory, String) {
         let history = LoopHistory(repository: dir.appendingPathComponent("big.git"))

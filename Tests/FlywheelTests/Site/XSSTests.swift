@@ -66,7 +66,7 @@ struct XSSTests {
             problems += Self.problems(in: try String(contentsOf: out.appendingPathComponent(file), encoding: .utf8), file: file)
         }
         // The HTML inside the trace data files (inserted with innerHTML by the page) passes the same check.
-        for file in files where file.hasSuffix(".data.js") {
+        for file in files where file.hasSuffix(".data.js") && file.hasPrefix("traces/") {
             dataCount += 1
             let js = try String(contentsOf: out.appendingPathComponent(file), encoding: .utf8)
             #expect(!js.contains("<"), "\(file) has a raw <")
@@ -77,10 +77,14 @@ struct XSSTests {
                 problems += Self.problems(in: body.stringValue ?? "", file: "\(file)[\(i)]")
             }
         }
-        for file in files where file.hasSuffix(".js") && file.hasPrefix("search") {
+        // Search shards, task data and compare data: text only, never a raw < or U+2028.
+        for file in files where file.hasSuffix(".js") && (file.hasPrefix("search") || file.hasPrefix("tasks/") || file.hasPrefix("compare")) {
             let js = try String(contentsOf: out.appendingPathComponent(file), encoding: .utf8)
             #expect(!js.contains("<"), "\(file) has a raw <")
+            #expect(!js.contains("\u{2028}"), "\(file) has a raw U+2028")
         }
+        // The new cross-cycle pages are among the scanned ones.
+        for page in ["tasks.html", "compare.html", "recommendations.html", "tasks/q0.html"] { #expect(files.contains(page), "\(page)") }
         #expect(htmlCount >= 10)
         #expect(dataCount >= 4)
         #expect(problems.isEmpty, "\(problems.prefix(20).joined(separator: "\n"))")
