@@ -53,6 +53,7 @@ bench: release
 	$$($(SWIFT) build -c release --show-bin-path)/bench-traces
 	$$($(SWIFT) build -c release --show-bin-path)/bench-evals
 	$$($(SWIFT) build -c release --show-bin-path)/bench-site
+	$$($(SWIFT) build -c release --show-bin-path)/bench-run
 	$$($(SWIFT) build -c release --show-bin-path)/bench-redact
 
 clean:

@@ -13,7 +13,7 @@ public struct FlywheelCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Init.self, CycleCommand.self, Run.self, FeedbackCommand.self, EvalsCommand.self, Diagnose.self, Handoff.self,
-            Loop.self, Log.self, Show.self, Diff.self, Push.self, SiteCommand.self, DemoCommand.self,
+            Loop.self, Log.self, Show.self, Diff.self, Push.self, Pull.self, SiteCommand.self, DemoCommand.self,
             TracesCommand.self, RulesCommand.self, MCPCommand.self, ReportCommand.self, GC.self,
         ]
     )

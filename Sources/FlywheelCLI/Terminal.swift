@@ -1,3 +1,4 @@
+import Flywheel
 import Foundation
 
 /// Output helpers: stderr without touching C globals, colour only on a terminal, JSON printing.
@@ -41,6 +42,20 @@ enum Terminal {
             if step >= total { print("") }
         } else {
             print("[\(step)/\(total)] \(label)")
+        }
+    }
+
+    /// A run's progress: tasks done of total, running, failed.
+    static func runProgress(_ p: RunProgress) {
+        let counts = "\(p.done)/\(p.total) done, \(p.running) running, \(p.failed) failed"
+        if isInteractive {
+            let width = 24
+            let filled = p.total > 0 ? width * p.done / p.total : width
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            FileHandle.standardOutput.write(Data("\r\u{1B}[2K[\(bar)] \(counts) · \(p.task)".utf8))
+            if p.done >= p.total && p.running == 0 { print("") }
+        } else {
+            print("[\(counts)] \(p.task)")
         }
     }
 }

@@ -50,10 +50,11 @@ extension Repository {
     ///     to make no commit. It may throw to refuse (for example, a closed cycle).
     ///   - maxAttempts: how many lost races to re-apply before giving up with `isConcurrentUpdate` (a lock left by
     ///     a killed writer is one such race that never ends; the error names the lock file).
-    /// - Returns: the new commit, or nil when `change` returned nil.
+    ///   - skipUnchanged: make no commit (return nil) when the edits leave the tip's tree as it is.
+    /// - Returns: the new commit, or nil when `change` returned nil (or changed nothing, with `skipUnchanged`).
     @discardableResult
     public func commit(
-        onto ref: String, message: String, author: Signature, maxAttempts: Int = 1000,
+        onto ref: String, message: String, author: Signature, maxAttempts: Int = 1000, skipUnchanged: Bool = false,
         change: (ObjectID?) throws -> TreeChanges?
     ) throws -> ObjectID? {
         var attempt = 0
@@ -63,6 +64,7 @@ extension Repository {
             guard let changes = try change(tip) else { return nil }
             let baseTree = try tip.map { (t) throws(GitError) in try treeOfCommit(t) }
             let tree = try writeTree(base: baseTree, changes: changes)
+            if skipUnchanged, let baseTree, tree == baseTree { return nil }
             let commit = try createCommit(tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: author)
             let moved: Bool
             do {
@@ -85,7 +87,7 @@ extension Repository {
         let lock = gitDirectory.appendingPathComponent(ref + ".lock").path
         if error.code == GIT_ELOCKED.rawValue || FileManager.default.fileExists(atPath: lock) {
             message += " (the lock \(lock) exists: another writer holds it, or a killed one left it;"
-                + " if no writer is running, remove it)"
+                + " if no writer is running, clear it with: rm '\(lock)')"
         }
         return GitError(code: error.code, klass: error.klass, function: error.function, message: message)
     }

@@ -12,7 +12,7 @@ extension Repository {
     /// - Throws: `GitError` naming `git_remote_push` when the transport fails or the remote rejects a reference
     ///   (for example a non-fast-forward without `+`), with the remote's reason per reference.
     /// - SeeAlso: git_remote_create_anonymous, git_remote_push
-    public func push(to url: String, refspecs: [String]) throws(GitError) {
+    public func push(to url: String, refspecs: [String], credentials: CredentialProvider? = nil) throws(GitError) {
         let expanded = try expandPushRefspecs(refspecs)
         guard !expanded.isEmpty else { return }
         var remote: OpaquePointer?
@@ -21,8 +21,9 @@ extension Repository {
         var opts = git_push_options()
         try check(git_push_options_init(&opts, UInt32(GIT_PUSH_OPTIONS_VERSION)), "git_push_options_init")
         // libgit2 reports a reference the remote refused only through this callback; git_remote_push returns 0.
-        let rejections = PushRejections()
-        opts.callbacks.payload = Unmanaged.passUnretained(rejections).toOpaque()
+        // One payload serves both callbacks: the rejections box is also the credential box.
+        let rejections = PushRejections(credentials)
+        installCredentials(&opts.callbacks, rejections)
         opts.callbacks.push_update_reference = { refname, status, payload in
             if let status, let payload {
                 let box = Unmanaged<PushRejections>.fromOpaque(payload).takeUnretainedValue()
@@ -84,6 +85,6 @@ extension Repository {
 }
 
 /// Collects the references a push was refused for (filled by libgit2's callback on the pushing thread).
-private final class PushRejections {
+private final class PushRejections: CredentialBox {
     var messages: [String] = []
 }

@@ -7,7 +7,7 @@ import TestSupport
 @Suite("Loop: concurrent writers")
 struct LoopConcurrencyTests {
     /// Runs every argument list as its own `flywheel` process, all at once; results in the same order.
-    static func together(_ runs: [[String]], in folder: URL) -> [ProcessResult?] {
+    static func together(_ runs: [[String]], in folder: URL, folders: [URL]? = nil) -> [ProcessResult?] {
         final class Box: @unchecked Sendable {
             let lock = NSLock()
             var results: [ProcessResult?]
@@ -15,7 +15,7 @@ struct LoopConcurrencyTests {
         }
         let box = Box(runs.count)
         DispatchQueue.concurrentPerform(iterations: runs.count) { i in
-            let r = try? flywheel(runs[i], in: folder)
+            let r = try? flywheel(runs[i], in: folders?[i] ?? folder)
             box.lock.withLock { box.results[i] = r }
         }
         return box.results
@@ -38,7 +38,7 @@ struct LoopConcurrencyTests {
         #expect(try LoopTest.trailers(folder).filter { $0.stage == "feedback" }.count == n)
     }
 
-    @Test("two runs of one cycle at once: one commits, the other is refused")
+    @Test("two runs of one cycle at once merge: every task once, outputs and traces agree")
     func concurrentRuns() throws {
         let folder = try LoopTest.example("concurrent-run")
         // A slow external agent, so both runs are past their start before either commits.
@@ -50,19 +50,17 @@ struct LoopConcurrencyTests {
             ["run", "--agent-cmd", "python3 slow.py", "--tasks", "2", "--seed", "2"],
         ], in: folder)
         let statuses = results.map { $0?.status }
-        #expect(statuses.filter { $0 == 0 }.count == 1 && statuses.filter { $0 == 1 }.count == 1, "exits \(statuses)")
-        if let loser = results.first(where: { $0?.status == 1 }) ?? nil {
-            #expect(loser.stderr.contains("traces"), "\(loser.stderr)")
-        }
-        #expect(try LoopTest.trailers(folder).filter { $0.stage == "traces" }.count == 1)
-        // What is committed is one run's, whole: its trace ids and outputs agree.
-        let winner = statuses[0] == 0 ? 3 : 2
+        #expect(statuses == [0, 0], "exits \(statuses): \(results.map { $0?.stderr ?? "" })")
         let traces = try #require(try LoopTest.show(folder, "refs/heads/main", "cycles/0001/traces.jsonl"))
-        let ids = Set(traces.split(separator: "\n").compactMap { (try? json(String($0)) as? [String: Any])?["trace_id"] as? String })
-        #expect(ids.count == winner)
+        let roots = traces.split(separator: "\n").compactMap { try? json(String($0)) as? [String: Any] }
+            .filter { ($0["parent_span_id"] as? String ?? "").isEmpty }
+        let tasks = roots.compactMap { ($0["attributes"] as? [String: Any])?["flywheel.task.id"] as? String }
+        #expect(tasks == ["q01", "q02", "q03"], "a task twice or missing: \(tasks)")
+        let ids = Set(roots.compactMap { $0["trace_id"] as? String })
         let files = try LoopTest.git(folder.appendingPathComponent("loop-history"), ["ls-tree", "-r", "--name-only", "refs/heads/main", "cycles/0001/outputs"])
             .stdout.split(separator: "\n").map { String($0.split(separator: "/")[3]) }
         #expect(Set(files) == ids)
+        #expect(try LoopTest.git(folder.appendingPathComponent("loop-history"), ["fsck", "--strict"]).status == 0)
     }
 
     @Test("concurrent prunes: every prune that reports success is in the suite's ledger and its case is gone")

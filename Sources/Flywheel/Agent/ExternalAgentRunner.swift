@@ -8,6 +8,8 @@ public struct ExternalRunResult: Sendable {
     public var task: String
     /// The process's exit status (the signal number when it was killed).
     public var exitStatus: Int32
+    /// The signal that ended the process, when one did (a timeout's SIGKILL included).
+    public var signal: Int32? = nil
     /// True when the time limit was hit and the process group was killed.
     public var timedOut: Bool
     /// Everything the command wrote to standard output.
@@ -26,7 +28,7 @@ public struct ExternalRunResult: Sendable {
     public var duration: TimeInterval
 
     /// True when the command exited 0 within the time limit.
-    public var succeeded: Bool { exitStatus == 0 && !timedOut }
+    public var succeeded: Bool { exitStatus == 0 && signal == nil && !timedOut }
 }
 
 /// A failure to start an external agent.
@@ -163,11 +165,13 @@ public struct ExternalAgentRunner: Sendable {
 
         // No link followed, nothing outside the folder read (OutputFolder).
         let artifacts = OutputFolder.collect(outputDirectory, label: "FLYWHEEL_OUTPUT_DIR").files
-        return ExternalRunResult(
+        var result = ExternalRunResult(
             traceID: traceID, task: task, exitStatus: p.terminationStatus, timedOut: timedOut, stdout: stdout,
             stderr: String(decoding: stderrData, as: UTF8.self), finalAnswer: answer.isEmpty ? nil : answer,
             traceFile: traceFile, traceData: fm.contents(atPath: traceFile.path), artifacts: artifacts,
             duration: Date().timeIntervalSince(started))
+        if p.terminationReason == .uncaughtSignal { result.signal = p.terminationStatus }
+        return result
     }
 }
 

@@ -22,6 +22,9 @@ import Yams
 ///   diagnosis: null
 /// gate:
 ///   min_pass_rate: 0.8
+/// run:
+///   concurrency: 4                  # tasks run at once (default 1)
+///   task_timeout: 600               # seconds per task before its process group is killed
 /// redact:
 ///   patterns: {internal-token: "itk_[A-Za-z0-9]{20}"}
 /// ```
@@ -47,6 +50,8 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     public var redact: Redaction?
     /// An external agent command (`flywheel run --agent-cmd` default).
     public var agentCommand: String?
+    /// How the run stage runs tasks (concurrency, time limit).
+    public var run: RunSettings?
     /// What the external agent's stdout is: `halo` (default), `codex-json`, `claude-stream-json`.
     public var agentFormat: AgentOutputFormat?
     /// Anything else in the file, kept as-is.
@@ -81,7 +86,7 @@ public struct LoopConfig: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case project, description, repository, ref, harness, tasks, rules, instructions, agent
         case agentSettings = "agent_settings", feedback, models, gate, redact
-        case agentCommand = "agent_cmd", site, agentFormat = "agent_format", evals
+        case agentCommand = "agent_cmd", site, run, agentFormat = "agent_format", evals
     }
 
     public init(from decoder: any Decoder) throws {
@@ -107,7 +112,31 @@ public struct LoopConfig: Sendable, Codable, Hashable {
         agentCommand = try c.decodeIfPresent(String.self, forKey: .agentCommand)
         agentFormat = try c.decodeIfPresent(AgentOutputFormat.self, forKey: .agentFormat)
         site = try c.decodeIfPresent(SiteSettings.self, forKey: .site)
+        run = try c.decodeIfPresent(RunSettings.self, forKey: .run)
         evals = try c.decodeIfPresent(EvalSettings.self, forKey: .evals)
+    }
+
+    /// `run:` — tasks at once and the time limit per task (`flywheel run --concurrency`, `--task-timeout`).
+    public struct RunSettings: Sendable, Codable, Hashable {
+        public var concurrency: Int?
+        /// Seconds.
+        public var taskTimeout: Double?
+        public init(concurrency: Int? = nil, taskTimeout: Double? = nil) {
+            self.concurrency = concurrency
+            self.taskTimeout = taskTimeout
+        }
+        enum CodingKeys: String, CodingKey { case concurrency, taskTimeout = "task_timeout" }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            concurrency = try c.decodeIfPresent(Int.self, forKey: .concurrency)
+            taskTimeout = try c.decodeIfPresent(Double.self, forKey: .taskTimeout)
+            if let n = concurrency, n < 1 {
+                throw DecodingError.dataCorruptedError(forKey: .concurrency, in: c, debugDescription: "must be at least 1")
+            }
+            if let t = taskTimeout, !(t > 0) {
+                throw DecodingError.dataCorruptedError(forKey: .taskTimeout, in: c, debugDescription: "must be a positive number of seconds")
+            }
+        }
     }
 
     /// The model of each stage; nil means "deterministic only" for the optional stages. Each entry is a model name

@@ -164,6 +164,8 @@ public struct CycleScores: Sendable, Codable, Hashable {
     public var latencyMs: Double?
     public var suiteSize: Int?
     public var evalsAdded: Int?
+    /// Runs recorded as failed traces (non-zero exit, signal, timeout, no or invalid trace).
+    public var failedTasks: Int?
     /// Cases of the suite whose task did not run in this cycle (not in the pass rate).
     public var notRun: Int?
 
@@ -174,6 +176,7 @@ public struct CycleScores: Sendable, Codable, Hashable {
         case gatePassed = "gate_passed", minPassRate = "min_pass_rate", metrics
         case failuresByCategory = "failures_by_category", traces, spans, toolErrors = "tool_errors", tokens
         case costUSD = "cost_usd", latencyMs = "latency_ms", suiteSize = "suite_size", evalsAdded = "evals_added", notRun = "not_run"
+        case failedTasks = "failed_tasks"
     }
 }
 

@@ -104,8 +104,10 @@ public struct LoopHistory: Sendable {
         if let cycle { trailers.append(Trailer("Flywheel-Cycle", String(cycle))) }
         trailers.append(Trailer("Flywheel-Stage", stage.rawValue))
         let message = Repository.message([subject, body].compactMap { $0 }.joined(separator: "\n\n"), trailers: trailers)
+        try checkStaleLock()
         return try withRepository { repo in
-            try repo.commit(onto: ref, message: message, author: .flywheel()) { tip in
+            // Re-running a stage whose output did not change commits nothing (no empty commits).
+            try repo.commit(onto: ref, message: message, author: .flywheel(), skipUnchanged: true) { tip in
                 guard let tip else { throw HistoryError.emptyHistory(ref: ref) }
                 let snap = try HistorySnapshot(repo: repo, revision: tip.hex)
                 guard let changes = try change(snap), !changes.isEmpty else { return nil }
@@ -113,6 +115,25 @@ public struct LoopHistory: Sendable {
                 return changes
             }
         }
+    }
+
+    /// The lock file of the ref (`<git dir>/refs/heads/main.lock`): held for an instant by each writer.
+    public var lockFile: URL {
+        let gitDir = (try? withRepository { $0.gitDirectory }) ?? repository
+        return gitDir.appendingPathComponent(ref + ".lock")
+    }
+
+    /// Refuses to write when the ref's lock is older than `staleAfter` seconds: a writer holds it for milliseconds, so
+    /// an old one was left by a killed process. The message names the lock and the command that clears it.
+    public func checkStaleLock(staleAfter: TimeInterval = 10) throws {
+        let lock = lockFile
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: lock.path),
+              let modified = attributes[.modificationDate] as? Date else { return }
+        let age = Date().timeIntervalSince(modified)
+        guard age > staleAfter else { return }
+        throw HistoryError.git(
+            "the ref lock \(lock.path) is \(Int(age)) s old: a killed flywheel (or git) left it. If nothing else is writing to "
+                + "\(repository.path), clear it with: rm '\(lock.path)' — then run the command again (flywheel loop --resume continues a cycle)")
     }
 
     /// Commits a stage's files into the open cycle's folder (`names` relative to `cycles/NNNN/`), refusing when no

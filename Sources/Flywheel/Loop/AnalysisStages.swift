@@ -53,8 +53,15 @@ public enum AnalysisStages {
     }
 
     /// Writes the open cycle's `handoff.md` (stage `handoff`) from its diagnosis, figures and feedback.
+    /// With no open cycle it is read-only: the latest cycle's committed `handoff.md`, nothing committed.
     public static func handoff(_ ctx: LoopContext) throws -> (markdown: String, commit: String?) {
-        let cycle = try ctx.history.openCycle()
+        guard let cycle = try? ctx.history.openCycle() else {
+            guard let last = try ctx.history.cycles().last else { throw HistoryError.noOpenCycle }
+            guard let text = try CycleData.read(ctx.history, cycle: last.number).handoff else {
+                throw StageError("handoff", "no open cycle, and the latest cycle (\(last.number)) has no handoff.md: start a cycle to write one")
+            }
+            return (text, nil)
+        }
         let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
         guard let diagnosis = data.diagnosis else {
             throw StageError("handoff", "cycle \(cycle.number) has no diagnosis yet: run `flywheel diagnose` first")

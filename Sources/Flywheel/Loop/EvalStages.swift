@@ -287,8 +287,14 @@ public enum EvalStages {
         }
         var scores = figures(run, decision: decision, minPassRate: percent.map { $0 / 100 })
         if run.rows.isEmpty { scores.passRate = nil }
+        // Grading the same outputs again writes the same results: keep the committed file (its times differ only).
+        var resultsData = Data(results.utf8)
+        if let old = try ctx.history.snapshot().cycleFile(data.cycle.number, Layout.CycleFile.results),
+           sameResults(old, resultsData) {
+            resultsData = old
+        }
         let (_, commit) = try ctx.history.commitToOpenCycle(
-            .results, files: [Layout.CycleFile.results: Data(results.utf8)], body: decision.message
+            .results, files: [Layout.CycleFile.results: resultsData], body: decision.message
         ) { c in
             c.scores.passRate = scores.passRate
             c.scores.meanScore = scores.meanScore
@@ -306,6 +312,18 @@ public enum EvalStages {
         }
         report.commit = commit?.hex
         return report
+    }
+
+    /// True when two results files differ at most in their times (timestamps, eval id, grading duration).
+    static func sameResults(_ a: Data, _ b: Data) -> Bool {
+        func strip(_ v: JSONValue) -> JSONValue {
+            guard case .object(var o) = v else { return v }
+            for key in ["timestamp", "evalId", "exportedAt", "evaluationCreatedAt", "durationMs"] { o[key] = nil }
+            return .object(o.mapValues(strip))
+        }
+        guard let x = try? JSONValue.parse(String(decoding: a, as: UTF8.self)),
+              let y = try? JSONValue.parse(String(decoding: b, as: UTF8.self)) else { return false }
+        return strip(x) == strip(y)
     }
 
     /// The cycle figures of a run.
@@ -398,6 +416,11 @@ struct CycleOutputs {
                 output: .string(parts.joined(separator: "\n\n")), latencyMs: latency,
                 tokenUsage: EvalTokenUsage(total: Int(TraceLimits.adding(Int64(prompt), Int64(completion))), prompt: prompt, completion: completion, numRequests: 1),
                 traceId: trace, traceSpans: traceSpans.map(Self.evalSpan))
+            // A task whose run failed (crash, timeout, no trace) has no output to grade: its cases are errors.
+            if let root = traceSpans.first(where: { $0.parentSpanID.isEmpty }),
+               root.attributes[TraceIdentity.failedAttribute] == .bool(true) {
+                byTrace[trace]?.error = "the task's run failed: " + (root.status.message.isEmpty ? "no output" : root.status.message)
+            }
         }
     }
 

@@ -2,43 +2,51 @@ import Foundation
 
 /// An agent built into the program that embeds Flywheel, run in-process (the embedded example's agent is one).
 /// loop.yaml names it with `agent: NAME`; any other agent is an external command (`agent_cmd`).
+///
+/// A run prepares the agent once, then runs its tasks through the session, several at once with `--concurrency`.
 public protocol BuiltInAgent: Sendable {
     /// The name loop.yaml's `agent:` uses.
     var name: String { get }
-    /// Runs `run.tasks` in order: task `i` under trace id `run.traceIDs[i]`, its artifacts written to
-    /// `run.outputsRoot/<trace id>/`. Returns the HALO JSONL of every run.
-    func run(_ run: BuiltInAgentRun, progress: @escaping (_ done: Int, _ total: Int, _ task: String) -> Void) throws -> BuiltInAgentResult
+    /// Prepares a run (resolves the model, reads the cycle's harness). Throwing stops the run before any task.
+    func prepare(_ run: BuiltInAgentRun) throws -> any BuiltInAgentSession
+}
+
+/// A prepared built-in agent: runs one task at a time per call, possibly on several threads at once.
+public protocol BuiltInAgentSession: Sendable {
+    /// The model as recorded in cycle.json (`offline-example (simulation)`, `openai:gpt-4.1`, …).
+    var modelLabel: String { get }
+    var simulation: Bool { get }
+    /// Runs `task` (position `index` in the run's task list) under trace id `traceID`, writing its artifacts to
+    /// `outputDirectory`. Its result must not depend on which other tasks run at the same time.
+    /// - Returns: the task's HALO JSONL, and `failure` when the task failed (recorded as a failed trace).
+    /// - Throws: to stop the whole run (nothing is committed), e.g. when the agent's model endpoint fails.
+    func runTask(_ task: AgentTask, index: Int, traceID: String, outputDirectory: URL) throws -> BuiltInTaskResult
 }
 
 /// What a built-in agent is given.
 public struct BuiltInAgentRun: Sendable {
     public var context: LoopContext
     public var cycle: Int
-    public var tasks: [AgentTask]
-    /// One trace id per task, in order.
-    public var traceIDs: [String]
     public var seed: UInt64
     /// The cycle's harness from the history, path relative to `harness/` → text.
     public var harness: [String: String]
     public var options: RunOptions
-    public var outputsRoot: URL
     /// A scratch folder the agent may use (removed after the run).
     public var scratch: URL
 }
 
-/// What a built-in agent ran.
-public struct BuiltInAgentResult: Sendable {
+/// What one task of a built-in agent produced.
+public struct BuiltInTaskResult: Sendable {
+    /// The task's HALO JSONL (one trace).
     public var traces: Data
-    /// The model as recorded in cycle.json (`offline-example (simulation)`, `openai:gpt-4.1`, …).
-    public var modelLabel: String
-    public var simulation: Bool
+    /// Why the task failed, when it did (the run goes on; the task is recorded as a failed trace).
+    public var failure: String?
     public var tokens: Int
     public var costUSD: Double?
 
-    public init(traces: Data, modelLabel: String, simulation: Bool = false, tokens: Int = 0, costUSD: Double? = nil) {
+    public init(traces: Data, failure: String? = nil, tokens: Int = 0, costUSD: Double? = nil) {
         self.traces = traces
-        self.modelLabel = modelLabel
-        self.simulation = simulation
+        self.failure = failure
         self.tokens = tokens
         self.costUSD = costUSD
     }
@@ -70,6 +78,10 @@ public enum TraceIdentity {
         String(SHA256.hex("flywheel-trace\u{0}\(project)\u{0}\(cycle)\u{0}\(taskID)").prefix(32))
     }
 
-    /// The span attribute on every run's root span that names its task.
+    /// The span attribute on every run's root span that names its task (stamped by `flywheel run` whoever wrote
+    /// the trace).
     public static let taskAttribute = "flywheel.task.id"
+    /// `true` on the root span of a task that failed (non-zero exit, signal, timeout, no or invalid trace); the gate
+    /// counts that task's cases as errors.
+    public static let failedAttribute = "flywheel.task.failed"
 }

@@ -50,34 +50,68 @@ public struct LoopReport: Sendable, Codable {
 public enum LoopRunner {
     public static let stageNames = ["start", "run", "feedback", "evals", "gate", "diagnose", "handoff", "close"]
 
-    public static func runCycle(_ ctx: LoopContext, options: LoopOptions, taskProgress: @escaping (Int, Int, String) -> Void = { _, _, _ in }) throws -> LoopReport {
+    /// Runs one cycle. With `resume`, continues the open cycle from the first stage it has not committed yet (a run
+    /// that was stopped runs only its missing tasks), instead of starting a new one.
+    public static func runCycle(
+        _ ctx: LoopContext, options: LoopOptions, resume: Bool = false, taskProgress: @escaping @Sendable (RunProgress) -> Void = { _ in }
+    ) throws -> LoopReport {
         let total = stageNames.count
-        func step(_ i: Int) { ctx.progress("[\(i)/\(total)] \(stageNames[i - 1])") }
-        try preflight(ctx, options: options)
-        step(1)
-        let cycle = try CycleStart.start(ctx, harnessPaths: options.harnessPaths, summary: options.summary, agentCommand: options.run.agentCommand)
+        func step(_ i: Int, skipped: Bool = false) { ctx.progress("[\(i)/\(total)] \(stageNames[i - 1])" + (skipped ? " (already committed)" : "")) }
+        let cycle: Cycle
+        if resume {
+            guard let open = try? ctx.history.openCycle() else {
+                throw StageError("loop", "no open cycle to resume: start one with `flywheel loop` (without --resume)")
+            }
+            cycle = open
+            step(1, skipped: true)
+        } else {
+            if ctx.history.exists, let open = try? ctx.history.openCycle() {
+                throw StageError("loop", "cycle \(open.number) is still open: continue it with `flywheel loop --resume` (or close it with `flywheel cycle close`)")
+            }
+            try preflight(ctx, options: options)
+            step(1)
+            cycle = try CycleStart.start(ctx, harnessPaths: options.harnessPaths, summary: options.summary, agentCommand: options.run.agentCommand)
+        }
+        func has(_ name: String) throws -> Bool { try ctx.history.snapshot().cycleFile(cycle.number, name) != nil }
         step(2)
+        // Runs only the tasks the cycle does not hold yet (all of them in a fresh cycle).
         let run = try RunStage.run(ctx, options: options.run, progress: taskProgress)
         for w in run.warnings { ctx.progress("warning: \(w)") }
-        step(3)
-        let feedback = try FeedbackStage.critique(ctx, humanFiles: options.feedbackFiles)
-        step(4)
-        let generated = try EvalStages.generate(ctx)
-        step(5)
-        let gate = try EvalStages.gate(ctx, options: .init(cycle: cycle.number, scripts: options.scripts))
-        step(6)
-        let (diagnosis, _) = try AnalysisStages.diagnose(ctx)
-        step(7)
-        _ = try AnalysisStages.handoff(ctx)
+        let feedbackDone = resume ? try has(Layout.CycleFile.feedback) : false
+        step(3, skipped: feedbackDone)
+        if !feedbackDone { _ = try FeedbackStage.critique(ctx, humanFiles: options.feedbackFiles) }
+        let evalsDone = resume ? try has(Layout.CycleFile.evals) : false
+        step(4, skipped: evalsDone)
+        var added = 0
+        if !evalsDone { added = try EvalStages.generate(ctx).added.count }
+        let gateDone = resume ? try has(Layout.CycleFile.results) : false
+        step(5, skipped: gateDone)
+        var gate: GateReport?
+        if !gateDone { gate = try EvalStages.gate(ctx, options: .init(cycle: cycle.number, scripts: options.scripts)) }
+        let diagnosisDone = resume ? try has(Layout.CycleFile.diagnosis) : false
+        step(6, skipped: diagnosisDone)
+        var diagnosis: Diagnosis?
+        if !diagnosisDone { diagnosis = try AnalysisStages.diagnose(ctx).diagnosis }
+        let handoffDone = resume ? try has(Layout.CycleFile.handoff) : false
+        step(7, skipped: handoffDone)
+        if !handoffDone { _ = try AnalysisStages.handoff(ctx) }
         step(8)
         let closed = try ctx.history.closeCycle(now: ctx.now())
+        // The figures as committed (a resumed cycle did some stages in an earlier process).
+        let data = try CycleData.read(ctx.history, cycle: closed.number)
+        let finalDiagnosis = diagnosis ?? data.diagnosis
         var outcomes: [String: String] = [:]
-        for o in diagnosis.outcomes { outcomes[o.recommendationID] = o.status.rawValue }
+        for o in finalDiagnosis?.outcomes ?? [] { outcomes[o.recommendationID] = o.status.rawValue }
+        let scores = closed.scores
+        let passed = gate.map { $0.decision.exitCode == 0 } ?? scores.gatePassed ?? false
+        let message = gate?.decision.message
+            ?? String(format: "pass rate %.1f%% (threshold %.1f%%)", (scores.passRate ?? 0) * 100, (scores.minPassRate ?? 0) * 100)
         return LoopReport(
-            cycle: closed.number, traces: run.traceIDs.count, feedback: feedback.total, evalsAdded: generated.added.count,
-            suiteSize: generated.suiteSize, passRate: gate.run.summary.passRate / 100, gatePassed: gate.decision.exitCode == 0,
-            gateMessage: gate.decision.message, failureModes: diagnosis.failureModes.count,
-            topRecommendation: diagnosis.recommendations.first.map { "\($0.id): \($0.title)" }, outcomes: outcomes,
+            cycle: closed.number, traces: scores.traces ?? run.cycleTraces, feedback: data.feedback.count,
+            evalsAdded: evalsDone ? (scores.evalsAdded ?? 0) : added, suiteSize: scores.suiteSize ?? 0,
+            passRate: gate.map { $0.run.summary.passRate / 100 } ?? scores.passRate ?? 0, gatePassed: passed, gateMessage: message,
+            failureModes: finalDiagnosis?.failureModes.count ?? 0,
+            topRecommendation: finalDiagnosis?.recommendations.first.map { "\($0.id): \($0.title)" }, outcomes: outcomes,
             tag: Layout.cycleTag(closed.number))
     }
 

@@ -11,16 +11,25 @@ public struct RunOptions: Sendable {
     public var seed: UInt64?
     /// An external agent command run per task (instead of loop.yaml's `agent_cmd` or built-in `agent`).
     public var agentCommand: String?
-    /// What the external agent's stdout is (default: loop.yaml `agent_format`, else `halo`).
-    public var agentFormat: AgentOutputFormat?
     /// Record/replay the agent's model calls in this cassette.
     public var cassette: URL?
     public var cassetteMode: CassetteModel.Mode
     /// Leave secrets in (explicit opt-out).
     public var noRedact: Bool
+    /// Tasks run at once (default: loop.yaml's `run.concurrency`, else 1).
+    public var concurrency: Int?
+    /// Seconds per external task before its process group is killed (default: loop.yaml's `run.task_timeout`, else 600).
+    public var taskTimeout: Double?
+    /// Run every selected task again, replacing the runs the cycle holds (default: run only the missing ones).
+    public var rerun: Bool
+    /// Run only this slice of the selected tasks.
+    public var shard: Shard?
+    /// What the external agent's stdout is (default: loop.yaml `agent_format`, else `halo`).
+    public var agentFormat: AgentOutputFormat?
 
     public init(tasks: Int? = nil, model: String? = nil, seed: UInt64? = nil, agentCommand: String? = nil,
                 cassette: URL? = nil, cassetteMode: CassetteModel.Mode = .replayOrRecord, noRedact: Bool = false,
+                concurrency: Int? = nil, taskTimeout: Double? = nil, rerun: Bool = false, shard: Shard? = nil,
                 agentFormat: AgentOutputFormat? = nil) {
         self.agentFormat = agentFormat
         self.tasks = tasks
@@ -30,7 +39,45 @@ public struct RunOptions: Sendable {
         self.cassette = cassette
         self.cassetteMode = cassetteMode
         self.noRedact = noRedact
+        self.concurrency = concurrency
+        self.taskTimeout = taskTimeout
+        self.rerun = rerun
+        self.shard = shard
     }
+}
+
+/// `--shard K/N`: the K-th (1-based) of N deterministic slices of the selected tasks (task `i` goes to slice
+/// `i mod N`), so N machines can run one cycle between them.
+public struct Shard: Sendable, Hashable, CustomStringConvertible {
+    public var index: Int
+    public var count: Int
+
+    public init(index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
+
+    /// Parses `K/N` (1 ≤ K ≤ N).
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]), n >= 1, (1...n).contains(k) else { return nil }
+        self.init(index: k, count: n)
+    }
+
+    public var description: String { "\(index)/\(count)" }
+
+    /// This shard's tasks, in order.
+    public func slice<T>(_ items: [T]) -> [T] {
+        items.enumerated().filter { $0.offset % count == index - 1 }.map(\.element)
+    }
+}
+
+/// A task that failed in a run.
+public struct FailedTask: Sendable, Codable, Hashable {
+    public var taskID: String
+    public var traceID: String
+    public var reason: String
+    enum CodingKeys: String, CodingKey { case taskID = "task_id", traceID = "trace_id", reason }
 }
 
 /// What a run committed.
@@ -38,7 +85,16 @@ public struct RunReport: Sendable, Codable {
     public var cycle: Int
     public var model: String
     public var simulation: Bool
+    /// The traces this run added, in task order.
     public var traceIDs: [String]
+    /// Tasks run by this call.
+    public var ran: Int
+    /// Tasks left out because the cycle already held their runs (run again with `--rerun`).
+    public var skipped: [String]
+    /// Tasks of this run recorded as failed traces.
+    public var failed: [FailedTask]
+    /// Runs the cycle holds after this one.
+    public var cycleTraces: Int
     public var spans: Int
     public var toolErrors: Int
     public var tokens: Int
@@ -50,46 +106,59 @@ public struct RunReport: Sendable, Codable {
     public var warnings: [String] = []
 
     enum CodingKeys: String, CodingKey {
-        case cycle, model, simulation, traceIDs = "trace_ids", spans, toolErrors = "tool_errors", tokens
-        case costUSD = "cost_usd", meanLatencyMs = "mean_latency_ms", redactions, commit, warnings
+        case cycle, model, simulation, traceIDs = "trace_ids", ran, skipped, failed, cycleTraces = "cycle_traces", spans
+        case toolErrors = "tool_errors", tokens, costUSD = "cost_usd", meanLatencyMs = "mean_latency_ms", redactions, commit, warnings
     }
 }
 
 /// `flywheel run`: runs the task set against the open cycle's harness and commits `traces.jsonl` and `outputs/`
 /// (stage `traces`, one commit). Secrets are redacted from both before anything is written to git.
+///
+/// The orchestrator: which tasks run (the missing ones, a shard, or all with `--rerun`), how many at once, and the
+/// one commit merging them into the cycle (`RunMerge`). Each task runs in `TaskRunner`; a task's failure is recorded
+/// as a failed trace and the run goes on.
 public enum RunStage {
-    /// - Parameter progress: called before each task (`done`, `total`, question) and once at the end.
-    public static func run(_ ctx: LoopContext, options: RunOptions, progress: @escaping (Int, Int, String) -> Void = { _, _, _ in }) throws -> RunReport {
+    /// - Parameter progress: called when a task starts and when it ends (tasks done, running, failed).
+    public static func run(_ ctx: LoopContext, options: RunOptions, progress: @escaping @Sendable (RunProgress) -> Void = { _ in }) throws -> RunReport {
         let history = ctx.history
         let cycle = try history.openCycle()
         let data = try CycleData.read(history, cycle: cycle.number, revision: history.ref)
-        guard data.traces.isEmpty else {
-            throw StageError("run", "cycle \(cycle.number) already has traces; start a new cycle to run again")
-        }
         let tasksPath = ctx.config.tasks ?? TaskSet.defaultPath
-        let tasks = try TaskSet.load(ctx.workspace.url(tasksPath), name: tasksPath).selected(options.tasks, file: tasksPath)
+        let taskSet = try TaskSet.load(ctx.workspace.url(tasksPath), name: tasksPath)
+        let selected = try taskSet.selected(options.tasks, file: tasksPath)
+        let slice = options.shard.map { $0.slice(selected) } ?? selected
+        let held = Set(try RunMerge.existing(history.snapshot(), cycle: cycle.number).tasks.values)
+        let tasks = options.rerun ? slice : slice.filter { !held.contains($0.id) }
+        let skipped = options.rerun ? [] : slice.filter { held.contains($0.id) }.map(\.id)
         let seed = options.seed ?? UInt64(1000 + cycle.number)
         let traceIDs = tasks.map { TraceIdentity.traceID(project: ctx.config.project, cycle: cycle.number, taskID: $0.id) }
+        let concurrency = max(1, options.concurrency ?? ctx.config.run?.concurrency ?? 1)
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("flywheel-run-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let outputsRoot = scratch.appendingPathComponent("outputs")
-        try FileManager.default.createDirectory(at: outputsRoot, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let epoch = ctx.environment["SOURCE_DATE_EPOCH"].flatMap(Double.init)
+        let labels = tasks.map { String($0.question.prefix(60)) }
+        let label: @Sendable (Int) -> String = { labels[$0] }
 
-        var traces = Data()
         var modelLabel = "external agent"
         var simulation = false
-        var tokens = 0
-        var cost: Double?
-        var warnings: [String] = []
-        let redactor: Redactor? = options.noRedact ? nil : try ctx.redactor()
-        var runTraceIDs = traceIDs
+        var runs: [TaskRun] = []
+        var agentName = "external"
         if let command = options.agentCommand ?? ctx.config.agentCommand {
-            (traces, runTraceIDs) = try runExternal(
-                command, format: options.agentFormat ?? ctx.config.agentFormat ?? .halo, streamModel: options.model, tasks: tasks,
-                traceIDs: traceIDs, outputsRoot: outputsRoot, scratch: scratch, ctx: ctx, redactor: redactor,
-                warnings: &warnings, progress: progress)
-            // The command text may hold a key (`--api-key sk-…`): redacted before cycle.json, the commit and the site.
             modelLabel = "external: \(try ctx.redactor().redact(command).0)"
+            if !tasks.isEmpty {
+                let runner = ExternalAgentRunner(
+                    command: command, timeout: options.taskTimeout ?? ctx.config.run?.taskTimeout ?? 600,
+                    workingDirectory: ctx.workspace.folder, environment: ctx.environment)
+                let failure = FailureTrace(project: ctx.config.project, agentName: "ExternalAgent", epoch: epoch)
+                // Event-stream agents (--agent-format): Flywheel writes the trace from their stdout (AgentStreams/).
+                let stream = TaskRunner.StreamFormat(
+                    format: options.agentFormat ?? ctx.config.agentFormat ?? .halo, project: ctx.config.project,
+                    model: options.model.map { $0.hasPrefix("openai:") ? String($0.dropFirst(7)) : $0 })
+                runs = try TaskRunner.perform(count: tasks.count, concurrency: concurrency, label: label, progress: progress) { i in
+                    try TaskRunner.external(runner, stream: stream, task: tasks[i], index: i, traceID: traceIDs[i], scratch: scratch, failure: failure)
+                }
+            }
         } else {
             guard let name = ctx.config.agent else {
                 throw StageError("run", "no agent to run: set agent_cmd in loop.yaml (or pass --agent-cmd) to the command that runs your agent"
@@ -99,156 +168,95 @@ public enum RunStage {
                 throw ConfigError(file: Layout.loopConfig, line: nil, field: "agent",
                                   reason: "no built-in agent \"\(name)\"" + (ctx.plugins.agents.isEmpty ? "" : " (known: \(ctx.plugins.agents.map(\.name).joined(separator: ", ")))"))
             }
-            let result = try agent.run(
-                BuiltInAgentRun(context: ctx, cycle: cycle.number, tasks: tasks, traceIDs: traceIDs, seed: seed, harness: data.harness,
-                                options: options, outputsRoot: outputsRoot, scratch: scratch), progress: progress)
-            traces = result.traces
-            modelLabel = result.modelLabel
-            simulation = result.simulation
-            tokens = result.tokens
-            cost = result.costUSD
-        }
-        // Flywheel's own record of each run: the task it answered.
-        // Written without following links the agent may have planted (OutputFolder.write), in the folder named by the
-        // trace id's safe form (SafeName).
-        for (task, traceID) in zip(tasks, runTraceIDs) {
-            let dir = outputsRoot.appendingPathComponent(SafeName.treeName(traceID))
-            let meta: JSONValue = ["task_id": .string(task.id), "question": .string(task.question), "trace_id": .string(traceID)]
-            if let w = try OutputFolder.write(Data((meta.canonicalText + "\n").utf8), named: RunFiles.task, in: dir) { warnings.append(w) }
+            agentName = name
+            let session = try agent.prepare(BuiltInAgentRun(
+                context: ctx, cycle: cycle.number, seed: seed, harness: data.harness, options: options, scratch: scratch.appendingPathComponent("agent")))
+            modelLabel = session.modelLabel
+            simulation = session.simulation
+            let failure = FailureTrace(project: ctx.config.project, agentName: name, epoch: epoch)
+            runs = try TaskRunner.perform(count: tasks.count, concurrency: concurrency, label: label, progress: progress) { i in
+                try TaskRunner.builtIn(session, task: tasks[i], index: i, traceID: traceIDs[i], scratch: scratch, failure: failure)
+            }
         }
 
-        // Validate and normalise before anything reaches git.
-        let imported: TraceImportResult
-        do {
-            imported = try TraceImporter.importData(traces, name: Layout.cycleFile(cycle.number, Layout.CycleFile.traces), format: .halo, redactor: redactor)
-        } catch {
-            throw StageError("run", "the run's traces are not valid HALO JSONL: \(error)")
-        }
-        var redactions = imported.redaction.counts
-        var files: [String: Data] = [Layout.CycleFile.traces: imported.normalizedData]
-        // No link is followed and no file outside the folder is read (OutputFolder); every byte is redacted.
-        let collected = OutputFolder.collect(outputsRoot, label: Layout.CycleFile.outputs)
-        warnings += collected.warnings
-        for (rel, raw) in collected.files {
-            var bytes = raw
+        // In task order: one trace per task, its root span naming the task; secrets redacted before anything reaches git.
+        let redactor: Redactor? = options.noRedact ? nil : try ctx.redactor()
+        var redactions: [String: Int] = [:]
+        var warnings: [String] = []
+        var records: [TaskRecord] = []
+        var failed: [FailedTask] = []
+        var taken: [String: String] = [:]  // trace id → task id
+        var tokens = 0
+        var costs: [Double] = []
+        let failure = FailureTrace(project: ctx.config.project, agentName: agentName, epoch: epoch)
+        for var run in runs {
+            let expected = traceIDs[run.index]
+            if let other = taken[run.traceID] {
+                let message = "agent command wrote trace \(run.traceID), the trace of \(other); use $FLYWHEEL_TRACE_ID (\(expected))"
+                run.failure = message
+                run.traceID = expected
+                run.spans = failure.spans(task: run.task, traceID: expected, message: message, started: Date(), ended: Date())
+            }
+            taken[run.traceID] = run.task.id
+            for i in run.spans.indices where run.spans[i].parentSpanID.isEmpty {
+                run.spans[i].attributes[TraceIdentity.taskAttribute] = .string(run.task.id)
+            }
+            let meta: JSONValue = ["task_id": .string(run.task.id), "question": .string(run.task.question), "trace_id": .string(run.traceID)]
+            run.outputs[RunFiles.task] = Data((meta.canonicalText + "\n").utf8)
+            warnings += run.warnings
             if let redactor {
                 var report = RedactionReport()
-                bytes = redactor.redact(bytes: raw, report: &report)
+                run.spans = run.spans.map { redactor.redact($0, report: &report) }
+                // An adopted id holding a secret is filed under its redacted form, as the spans carry it.
+                if run.traceID != expected { run.traceID = redactor.redactID(run.traceID, report: &report) }
+                for (path, bytes) in run.outputs { run.outputs[path] = redactor.redact(bytes: bytes, report: &report) }
+                if let reason = run.failure { run.failure = redactor.redact(reason, report: &report) }
                 for (k, v) in report.counts { redactions[k, default: 0] += v }
             }
-            files["\(Layout.CycleFile.outputs)/\(rel)"] = bytes
+            let folder = SafeName.treeName(run.traceID)
+            if folder != run.traceID {
+                warnings.append("the agent on \(run.task.id) wrote trace id \"\(PathRules.printable(run.traceID))\", not a name git accepts; its outputs are filed under outputs/\(folder)")
+            }
+            if let reason = run.failure { failed.append(FailedTask(taskID: run.task.id, traceID: run.traceID, reason: reason)) }
+            tokens += run.tokens
+            if let c = run.costUSD { costs.append(c) }
+            records.append(TaskRecord(taskID: run.task.id, traceID: run.traceID, spans: run.spans, outputs: run.outputs, failed: run.failure != nil))
         }
+        let cost: Double? = costs.isEmpty ? nil : costs.reduce(0, +)
 
-        let store = try TraceStore(data: imported.normalizedData)
-        let spans = store.traces.reduce(0) { $0 + $1.spanCount }
-        let toolErrors = store.traces.reduce(0) { $0 + $1.toolErrorSpanCount }
-        if tokens == 0 { tokens = Int(store.traces.reduce(Int64(0)) { TraceLimits.adding($0, $1.inputTokens, $1.outputTokens) }) }
-        let durations = store.traces.compactMap(\.durationNanos).map { Double($0) / 1e6 }
-        let meanLatency = durations.isEmpty ? nil : durations.reduce(0, +) / Double(durations.count)
-        let committedIDs = store.traces.map(\.traceID)
-        let body = "Ran \(committedIDs.count) task(s) with \(modelLabel); \(spans) spans, \(toolErrors) tool errors."
-            + (redactions.isEmpty ? "" : " Redacted: " + redactions.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") + ".")
-        // Checked again on the tip committed onto: two runs of one cycle at once must not overwrite each other.
-        let (_, commit) = try history.commitMerging(.traces, body: body, updateCycle: { c in
-            c.scores.traces = committedIDs.count
-            c.scores.spans = spans
-            c.scores.toolErrors = toolErrors
-            c.scores.tokens = tokens
-            c.scores.costUSD = cost
-            c.scores.latencyMs = meanLatency
-            c.models["agent"] = modelLabel
-            if c.experiment == nil { c.experiment = Experiment() }
-            c.experiment?.taskSet?.selected = tasks.map(\.id)
-            if let command = options.agentCommand {
-                c.experiment?.agent?.command = modelLabel.hasPrefix("external: ") ? String(modelLabel.dropFirst("external: ".count)) : command
+        let body = "Ran \(records.count) task(s) with \(modelLabel)"
+            + (options.shard.map { " (shard \($0))" } ?? "") + (failed.isEmpty ? "" : "; \(failed.count) failed: " + failed.map(\.taskID).joined(separator: ", "))
+            + "." + (redactions.isEmpty ? "" : " Redacted: " + redactions.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") + ".")
+        // Merged with the tip committed onto: runs of other tasks (another shard, another `flywheel run`) are kept,
+        // a task the tip already holds is not added twice.
+        var merged: RunMerge.Merged?
+        let order = taskSet.tasks.map(\.id)
+        let commit: ObjectID?
+        if records.isEmpty {
+            commit = nil
+        } else {
+            (_, commit) = try history.commitMerging(.traces, body: body, updateCycle: { c in
+                guard let m = merged else { return }
+                RunMerge.update(&c, m)
+                if tokens > 0 && m.tokens == 0 { c.scores.tokens = (c.scores.tokens ?? 0) + tokens }
+                if let cost { c.scores.costUSD = (c.scores.costUSD ?? 0) + cost }
+                c.models["agent"] = modelLabel
+                if let command = options.agentCommand {
+                    c.experiment?.agent?.command = modelLabel.hasPrefix("external: ") ? String(modelLabel.dropFirst("external: ".count)) : command
+                }
+            }) { snap, open in
+                let m = try RunMerge.merge(snap, cycle: open.number, incoming: records, replace: options.rerun, taskOrder: order)
+                merged = m
+                return (m.files, m.extra)
             }
-        }) { snap, open in
-            guard try snap.cycleFile(open.number, Layout.CycleFile.traces) == nil else {
-                throw StageError("run", "cycle \(open.number) got traces from another run while this one ran; nothing committed (start a new cycle to run again)")
-            }
-            return (files, TreeChanges())
         }
+        let added = Set(merged?.added ?? [])
+        let committed = records.filter { added.contains($0.taskID) }
+        let final = try merged ?? RunMerge.merge(try history.snapshot(), cycle: cycle.number, incoming: [], replace: false, taskOrder: order)
         return RunReport(
-            cycle: cycle.number, model: modelLabel, simulation: simulation, traceIDs: committedIDs, spans: spans, toolErrors: toolErrors,
-            tokens: tokens, costUSD: cost, meanLatencyMs: meanLatency, redactions: redactions, commit: commit?.hex, warnings: warnings)
-    }
-
-    /// Runs an external agent per task; its spans (HALO JSONL written to `$FLYWHEEL_TRACE_FILE`) are concatenated.
-    /// Returns the traces and the trace id each task's run ended up with.
-    static func runExternal(
-        _ command: String, format: AgentOutputFormat = .halo, streamModel: String? = nil, tasks: [AgentTask], traceIDs: [String],
-        outputsRoot: URL, scratch: URL, ctx: LoopContext,
-        redactor: Redactor? = nil, warnings: inout [String], progress: (Int, Int, String) -> Void
-    ) throws -> (Data, [String]) {
-        let runner = ExternalAgentRunner(command: command, workingDirectory: ctx.workspace.folder, environment: ctx.environment)
-        var traces = Data()
-        var finalIDs: [String] = []
-        var taken: [String: String] = [:]  // trace id → task id
-        for (i, task) in tasks.enumerated() {
-            progress(i, tasks.count, task.question)
-            let expected = traceIDs[i]
-            var traceID = expected
-            var dir = outputsRoot.appendingPathComponent(traceID)
-            let traceFile = scratch.appendingPathComponent("trace-\(i + 1).jsonl")
-            var result: ExternalRunResult
-            // Event-stream agents (--agent-format): Flywheel writes the trace from their stdout (AgentStreams/).
-            let stream = AgentStreamFeed(
-                format, traceID: traceID, task: task.question, project: ctx.config.project,
-                model: streamModel.map { $0.hasPrefix("openai:") ? String($0.dropFirst(7)) : $0 })
-            do {
-                result = try runner.run(
-                    task: task.question, taskID: task.id, traceID: traceID, outputDirectory: dir, traceFile: traceFile,
-                    onStdoutLine: stream.map { s -> @Sendable (String, Int64) -> Void in { line, t in s.feed(line, t) } })
-                if let converted = stream?.finish(exitStatus: result.exitStatus) {
-                    result.traceData = SpanWriter.data(converted.spans)
-                    result.finalAnswer = converted.finalAnswer
-                }
-            } catch {
-                throw StageError("run", "external agent on \(task.id): \(error)")
-            }
-            guard result.exitStatus == 0, !result.timedOut else {
-                throw StageError("run", "external agent on \(task.id) \(result.timedOut ? "timed out" : "exited with \(result.exitStatus)"): \(result.stderr.suffix(500))")
-            }
-            guard var data = result.traceData, !data.isEmpty else {
-                throw StageError("run", "external agent on \(task.id) wrote no trace to $FLYWHEEL_TRACE_FILE")
-            }
-            if data.last != 0x0A { data.append(0x0A) }
-            // One run is one trace. An agent whose tracer makes its own trace id is taken at its word (its outputs are
-            // filed under that id); several traces, or an id another task used, are refused.
-            if let ids = try? TraceStore(data: data, name: "$FLYWHEEL_TRACE_FILE of \(task.id)").traces.map(\.traceID) {
-                guard ids.count == 1, let agentsID = ids.first else {
-                    throw StageError("run", "external agent on \(task.id) wrote \(ids.count) traces (\(ids.prefix(3).joined(separator: ", "))); one run is one trace: use $FLYWHEEL_TRACE_ID (\(expected))")
-                }
-                // An id holding a secret is filed under its redacted form, as the import stores it.
-                var scratchReport = RedactionReport()
-                let id = redactor?.redactID(agentsID, report: &scratchReport) ?? agentsID
-                if let other = taken[id] {
-                    throw StageError("run", "external agent on \(task.id) wrote trace \(id), the trace of \(other); use $FLYWHEEL_TRACE_ID (\(expected))")
-                }
-                if id != expected {
-                    // The id names the outputs folder: a name git refuses is mapped to a safe one (SafeName).
-                    let folder = SafeName.treeName(id)
-                    if folder != id {
-                        warnings.append("external agent on \(task.id) wrote trace id \"\(PathRules.printable(id))\", not a name git accepts (\(PathRules.problem(component: id) ?? "invalid")); its outputs are filed under outputs/\(folder)")
-                    }
-                    let adopted = outputsRoot.appendingPathComponent(folder)
-                    guard !FileManager.default.fileExists(atPath: adopted.path) else {
-                        throw StageError("run", "external agent on \(task.id) wrote trace id \"\(PathRules.printable(id))\", whose outputs folder another task already has; use $FLYWHEEL_TRACE_ID (\(expected))")
-                    }
-                    if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.moveItem(at: dir, to: adopted) }
-                    dir = adopted
-                    traceID = id
-                }
-                taken[id] = task.id
-            }
-            traces.append(data)
-            // Written without following links the agent may have planted (OutputFolder.write).
-            if let answer = result.finalAnswer, !answer.isEmpty {
-                if let w = try OutputFolder.write(Data((answer + "\n").utf8), named: RunFiles.finalAnswer, in: dir) { warnings.append(w) }
-            }
-            finalIDs.append(traceID)
-        }
-        progress(tasks.count, tasks.count, tasks.last?.question ?? "")
-        return (traces, finalIDs)
+            cycle: cycle.number, model: modelLabel, simulation: simulation, traceIDs: committed.map(\.traceID), ran: records.count,
+            skipped: skipped + (merged?.skipped ?? []), failed: failed.filter { added.contains($0.taskID) }, cycleTraces: final.traceIDs.count,
+            spans: final.spans, toolErrors: final.toolErrors, tokens: final.tokens > 0 ? final.tokens : tokens, costUSD: cost,
+            meanLatencyMs: final.meanLatencyMs, redactions: redactions, commit: commit?.hex, warnings: warnings)
     }
 }

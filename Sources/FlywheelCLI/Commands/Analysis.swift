@@ -79,19 +79,27 @@ struct Loop: ParsableCommand {
     @Option(name: .long, help: "The seed.") var seed: UInt64?
     @Option(name: .long, help: "An external agent command per task.") var agentCmd: String?
     @OptionGroup var scripts: ScriptOptions
+    @OptionGroup var runFlags: RunFlags
+    @Flag(name: .long, help: "Continue the open cycle from the first stage not yet committed (a stopped run runs its missing tasks).")
+    var resume = false
 
     func validate() throws {
         if let tasks, tasks < 1 { throw ValidationError("--tasks must be at least 1") }
+        if resume && (!harness.isEmpty || summary != nil) { throw ValidationError("--resume continues the open cycle: --harness and --summary belong to its start") }
+        try runFlags.validate()
         try scripts.validate()
     }
 
     func run() throws {
         let ctx = try loopContext(repoOptions, quiet: output.json)
+        let json = output.json
         let report = try LoopRunner.runCycle(ctx, options: LoopOptions(
-            run: RunOptions(tasks: tasks, model: model, seed: seed, agentCommand: agentCmd),
-            feedbackFiles: feedback.map { ctx.workspace.url($0) }, harnessPaths: harness, summary: summary, scripts: scripts.choice)
-        ) { done, total, question in
-            if !output.json { Terminal.progress(done, total, String(question.prefix(60))) }
+            run: RunOptions(tasks: tasks, model: model, seed: seed, agentCommand: agentCmd, concurrency: runFlags.concurrency,
+                            taskTimeout: runFlags.taskTimeout, rerun: runFlags.rerun),
+            feedbackFiles: feedback.map { ctx.workspace.url($0) }, harnessPaths: harness, summary: summary, scripts: scripts.choice),
+            resume: resume
+        ) { p in
+            if !json { Terminal.runProgress(p) }
         }
         if output.json {
             try Terminal.printJSON(report)

@@ -22,7 +22,7 @@ public enum ExamplePlugin {
 struct AnalystBuiltInAgent: BuiltInAgent {
     var name: String { ExamplePlugin.agentName }
 
-    func run(_ run: BuiltInAgentRun, progress: @escaping (Int, Int, String) -> Void) throws -> BuiltInAgentResult {
+    func prepare(_ run: BuiltInAgentRun) throws -> any BuiltInAgentSession {
         let ctx = run.context
         let options = run.options
         // The harness is the cycle's (from git), not whatever the working folder holds now.
@@ -65,31 +65,50 @@ struct AnalystBuiltInAgent: BuiltInAgent {
         guard FileManager.default.fileExists(atPath: dataroom.path) else {
             throw ConfigError(file: "loop.yaml", line: nil, field: "agent_settings.dataroom", reason: "no such folder: \(dataroomPath)")
         }
-        let agent = AnalystAgent(harness: agentHarness, dataRoom: dataroom, model: spanModel, seed: run.seed)
-        // SOURCE_DATE_EPOCH makes span times reproducible (a replayed cassette then gives byte-identical traces).
-        let clock: any AgentClock = ctx.environment["SOURCE_DATE_EPOCH"].flatMap(Double.init)
-            .map { SteppingAgentClock(start: Date(timeIntervalSince1970: $0)) } ?? SystemAgentClock()
-        let batch = agent.runBatch(
-            tasks: run.tasks, traceIDs: run.traceIDs, seed: run.seed, outputsRoot: run.outputsRoot, projectID: ctx.config.project,
-            serviceName: "flywheel-agent", clock: clock
-        ) { done, total, task in progress(done, total, task.question) }
-        let tokens = batch.runs.reduce(0) { $0 + $1.usage.totalTokens }
-        // The model's own cost estimates (nil when no call priced itself, e.g. the offline model).
-        let costs = batch.runs.flatMap(\.events).compactMap { event -> Double? in
-            if case .llmCall(_, let response?, _, _, _) = event { return response.costUSD }
-            return nil
-        }
-        if let failure = batch.runs.first(where: { $0.finalAnswer == nil && $0.events.isEmpty }) {
-            throw StageError("run", "the agent produced nothing for \"\(failure.question)\"")
+        var agent = AnalystAgent(harness: agentHarness, dataRoom: dataroom, model: spanModel, seed: run.seed)
+        if agent.seed == nil { agent.seed = run.seed }
+        return AnalystSession(
+            agent: agent, modelID: model.id, modelLabel: model.label, simulation: model.isSimulation, seed: run.seed,
+            projectID: ctx.config.project, epoch: ctx.environment["SOURCE_DATE_EPOCH"].flatMap(Double.init))
+    }
+}
+
+/// A prepared analyst: one task per call, each with its own tracer and clock, so tasks may run at once.
+struct AnalystSession: BuiltInAgentSession, @unchecked Sendable {  // AnalystAgent holds only values and a Sendable model
+    let agent: AnalystAgent
+    let modelID: String
+    let modelLabel: String
+    let simulation: Bool
+    let seed: UInt64
+    let projectID: String
+    /// SOURCE_DATE_EPOCH: each task's clock starts at epoch + one hour per task position, so span times are
+    /// reproducible whatever ran alongside (a replayed cassette then gives byte-identical traces).
+    let epoch: Double?
+
+    func runTask(_ task: AgentTask, index: Int, traceID: String, outputDirectory: URL) throws -> BuiltInTaskResult {
+        let clock: any AgentClock = epoch.map { SteppingAgentClock(start: Date(timeIntervalSince1970: $0 + Double(index) * 3600)) }
+            ?? SystemAgentClock()
+        try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+        let tracer = HALOTracer(projectID: projectID, serviceName: "flywheel-agent", seed: seed)
+        let r = agent.run(question: task.question, traceID: traceID, outputDirectory: outputDirectory, tracer: tracer, clock: clock)
+        if r.finalAnswer == nil && r.events.isEmpty {
+            throw StageError("run", "the agent produced nothing for \"\(task.question)\"")
         }
         // A run the model failed (after its retries), or a cassette miss, measures the endpoint, not the harness:
         // nothing is committed, and the message says which task and why.
-        if let failure = batch.runs.first(where: { $0.outcome.stopReason == .modelError }) {
-            throw StageError("run", "the agent's model \(model.id) failed on \"\(failure.question)\" (nothing committed): \(failure.outcome.error ?? "unknown error")")
+        if r.outcome.stopReason == .modelError {
+            throw StageError("run", "the agent's model \(modelID) failed on \"\(task.question)\" (nothing committed): \(r.outcome.error ?? "unknown error")")
         }
-        return BuiltInAgentResult(
-            traces: batch.traces, modelLabel: model.label, simulation: model.isSimulation, tokens: tokens,
-            costUSD: costs.isEmpty ? nil : costs.reduce(0, +))
+        if let answer = r.finalAnswer {
+            try? Data((answer + "\n").utf8).write(to: outputDirectory.appendingPathComponent("final_answer.md"))
+        }
+        // The model's own cost estimates (nil when no call priced itself, e.g. the offline model).
+        let costs = r.events.compactMap { event -> Double? in
+            if case .llmCall(_, let response?, _, _, _) = event { return response.costUSD }
+            return nil
+        }
+        return BuiltInTaskResult(
+            traces: tracer.jsonl, tokens: r.usage.totalTokens, costUSD: costs.isEmpty ? nil : costs.reduce(0, +))
     }
 }
 
