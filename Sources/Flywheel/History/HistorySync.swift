@@ -78,13 +78,25 @@ public enum HistorySync {
             report.upToDate = specs.isEmpty
             if specs.isEmpty { return report }
             do {
-                try repo.push(to: remote, refspecs: specs, credentials: credentials)
+                if local != remoteTip, let remoteRepo = localRepository(remote) {
+                    // A local or file:// remote: libgit2's local transport moves the remote ref without checking
+                    // its old value, so two pushes racing could overwrite each other. The objects go to a ref of
+                    // this push's own, then the remote ref moves by compare-and-swap against the tip fetched above.
+                    let staging = "refs/flywheel/incoming/\(UUID().uuidString)"
+                    try repo.push(to: remote, refspecs: ["\(history.ref):\(staging)"], credentials: credentials)
+                    defer { try? remoteRepo.removeReference(staging) }
+                    try remoteRepo.setReference(history.ref, to: local, expected: remoteTip, logMessage: "flywheel push")
+                    let tagSpecs = Array(specs.dropFirst())
+                    if !tagSpecs.isEmpty { try repo.push(to: remote, refspecs: tagSpecs, credentials: credentials) }
+                } else {
+                    try repo.push(to: remote, refspecs: specs, credentials: credentials)
+                }
                 return report
             } catch {
                 // Lost the race (the remote moved since the fetch, or its ref was locked by the winner): fetch and
                 // re-apply again. Any other failure is reported as it is.
                 let now = try? fetch(repo, history: history, remote: remote, credentials: credentials)
-                let moved = now != remoteTip
+                let moved = now != remoteTip || error.isConcurrentUpdate
                 let locked = error.message.contains("lock")
                 guard (moved || locked), attempt < maxAttempts else {
                     throw HistoryError.git("cannot push to \(remote): \(error.message)" + (attempt >= maxAttempts ? " (after \(attempt) attempts)" : ""))
@@ -92,6 +104,13 @@ public enum HistorySync {
                 usleep(UInt32.random(in: 20_000...(50_000 * UInt32(min(attempt, 10)))))
             }
         }
+    }
+
+    /// The repository of a local remote (a path or a `file://` URL), opened directly; nil for network remotes.
+    static func localRepository(_ remote: String) -> Repository? {
+        let path: String
+        if remote.hasPrefix("file://") { path = String(remote.dropFirst("file://".count)) } else if remote.hasPrefix("/") || remote.hasPrefix(".") { path = remote } else { return nil }
+        return try? Repository.open(at: URL(fileURLWithPath: path))
     }
 
     // MARK: - Fetching
