@@ -209,23 +209,8 @@ public struct ModelDiagnosisPass: Sendable {
             return Self.toolError("arguments are not a JSON object")
         }
         do {
-            let filters = try args["filters"].map { $0.isNull ? TraceFilters() : try TraceFilters(json: $0) } ?? TraceFilters()
-            func str(_ k: String) throws -> String {
-                guard let s = args[k]?.stringValue else { throw TraceStoreError.invalidArgument(name: k, reason: "\(k) is required (a string)") }
-                return s
-            }
-            func int(_ k: String, _ def: Int) -> Int { args[k]?.intValue.map { Int($0) } ?? def }
+            if let answer = try store.callTool(call.name, arguments: args) { return answer }
             switch call.name {
-            case "get_dataset_overview": return try store.overview(filters).envelopeText()
-            case "query_traces": return try store.query(filters, limit: int("limit", 50), offset: int("offset", 0)).envelopeText()
-            case "count_traces": return try store.count(filters).envelopeText()
-            case "view_trace": return try store.view(traceID: str("trace_id")).envelopeText()
-            case "view_spans":
-                return try store.viewSpans(traceID: str("trace_id"), spanIDs: args["span_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []).envelopeText()
-            case "search_trace":
-                return try store.search(traceID: str("trace_id"), pattern: str("pattern"), contextBufferChars: int("context_buffer_chars", 100), maxMatches: int("max_matches", 50)).envelopeText()
-            case "search_span":
-                return try store.searchSpan(traceID: str("trace_id"), spanID: str("span_id"), pattern: str("pattern"), contextBufferChars: int("context_buffer_chars", 100), maxMatches: int("max_matches", 50)).envelopeText()
             case "report_failure_mode":
                 return report(args, store: store, state: &state)
             case "merge_failure_modes":

@@ -71,21 +71,9 @@ public struct LoopTools: Sendable {
             guard let s = args[key]?.stringValue, !s.isEmpty else { throw ToolError(message: "\(key) is required (a string)") }
             return s
         }
-        func int(_ key: String, _ fallback: Int) -> Int { args[key]?.intValue.map { Int($0) } ?? fallback }
         do {
+            if TraceStore.toolNames.contains(name), let answer = try store(args).callTool(name, arguments: .object(args)) { return answer }
             switch name {
-            case "get_dataset_overview": return try store(args).overview(try filters(args)).envelopeText()
-            case "query_traces": return try store(args).query(try filters(args), limit: int("limit", 50), offset: int("offset", 0)).envelopeText()
-            case "count_traces": return try store(args).count(try filters(args)).envelopeText()
-            case "view_trace": return try store(args).view(traceID: try string("trace_id")).envelopeText()
-            case "view_spans":
-                return try store(args).viewSpans(traceID: try string("trace_id"), spanIDs: args["span_ids"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-                    .envelopeText()
-            case "search_trace":
-                return try store(args).search(
-                    traceID: try string("trace_id"), pattern: try string("pattern"), contextBufferChars: int("context_buffer_chars", 100),
-                    maxMatches: int("max_matches", 50)
-                ).envelopeText()
             case "list_cycles": return try json(history.cycles().map(cycleSummary))
             case "get_cycle":
                 let n = try cycle(args)
@@ -187,10 +175,5 @@ public struct LoopTools: Sendable {
             throw ToolError(message: "cycle \(n) has no \(Layout.CycleFile.traces)")
         }
         return try TraceStore(data: data, name: Layout.cycleFile(n, Layout.CycleFile.traces))
-    }
-
-    func filters(_ args: [String: JSONValue]) throws -> TraceFilters {
-        guard let f = args["filters"], !f.isNull else { return TraceFilters() }
-        return try TraceFilters(json: f)
     }
 }
