@@ -125,3 +125,26 @@ public final class AgentStreamFeed: @unchecked Sendable {
         lock.withLock { converter.finish(at: TraceTime.nowNanos(), exitStatus: exitStatus) }
     }
 }
+
+/// The per-line bookkeeping every stream converter shares: line numbers, parse problems, the first arrival.
+protocol StreamLineBookkeeping {
+    var lineNumber: Int { get set }
+    var problems: [String] { get set }
+    var firstArrival: Int64? { get set }
+}
+
+extension StreamLineBookkeeping {
+    /// Numbers the line and parses it as one JSON object; a line that is not one is noted (blank lines silently)
+    /// and gives nil. Records the first arrival time.
+    mutating func acceptLine(_ line: String, at nanos: Int64) -> [String: JSONValue]? {
+        lineNumber += 1
+        switch streamObject(line) {
+        case .success(let object):
+            if firstArrival == nil { firstArrival = nanos }
+            return object
+        case .failure(let e):
+            if !e.reason.isEmpty { problems.append("line \(lineNumber): \(e.reason)") }
+            return nil
+        }
+    }
+}

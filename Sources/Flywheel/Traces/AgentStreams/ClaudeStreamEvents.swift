@@ -57,15 +57,7 @@ public struct ClaudeStreamConverter: AgentStreamConverter {
     }
 
     public mutating func feed(_ line: String, at nanos: Int64) {
-        lineNumber += 1
-        let o: [String: JSONValue]
-        switch streamObject(line) {
-        case .success(let v): o = v
-        case .failure(let e):
-            if !e.reason.isEmpty { problems.append("line \(lineNumber): \(e.reason)") }
-            return
-        }
-        if firstArrival == nil { firstArrival = nanos }
+        guard let o = acceptLine(line, at: nanos) else { return }
         let previous = lastArrival == 0 ? nanos : lastArrival
         defer { lastArrival = max(lastArrival, nanos) }
         let parentTool = o["parent_tool_use_id"]?.stringValue
@@ -224,3 +216,5 @@ public struct ClaudeStreamConverter: AgentStreamConverter {
 extension Optional where Wrapped == String {
     var orEmpty: String { self ?? "" }
 }
+
+extension ClaudeStreamConverter: StreamLineBookkeeping {}

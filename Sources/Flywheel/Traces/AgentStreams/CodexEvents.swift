@@ -43,15 +43,7 @@ public struct CodexEventConverter: AgentStreamConverter {
     }
 
     public mutating func feed(_ line: String, at nanos: Int64) {
-        lineNumber += 1
-        let o: [String: JSONValue]
-        switch streamObject(line) {
-        case .success(let v): o = v
-        case .failure(let e):
-            if !e.reason.isEmpty { problems.append("line \(lineNumber): \(e.reason)") }
-            return
-        }
-        if firstArrival == nil { firstArrival = nanos }
+        guard let o = acceptLine(line, at: nanos) else { return }
         defer { lastArrival = max(lastArrival, nanos) }
         let type = o["type"]?.stringValue ?? ""
         switch type {
@@ -196,3 +188,5 @@ public struct CodexEventConverter: AgentStreamConverter {
         return AgentStreamResult(spans: spans + [root], finalAnswer: finalAnswer, problems: problems)
     }
 }
+
+extension CodexEventConverter: StreamLineBookkeeping {}
