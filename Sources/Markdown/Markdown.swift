@@ -49,6 +49,8 @@ public enum Markdown {
     /// - Returns: the HTML and the headings with their anchors.
     /// - SeeAlso: cmark_parser_new, cmark_render_html
     public static func renderHTML(_ markdown: String, idPrefix: String = "") -> RenderedMarkdown {
+        CmarkLibrary.lock.lock()
+        defer { CmarkLibrary.lock.unlock() }
         _ = CmarkLibrary.registered
         let options = CMARK_OPT_DEFAULT | CMARK_OPT_VALIDATE_UTF8
         guard let parser = cmark_parser_new(options) else { return fallback(markdown) }
