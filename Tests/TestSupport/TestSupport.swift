@@ -69,8 +69,10 @@ public func runProcess(
     p.standardOutput = out
     p.standardError = err
     p.standardInput = inp
+    // A child that exits without reading its stdin must fail the write (EPIPE), not kill the test process.
+    _ = signal(SIGPIPE, SIG_IGN)
     try p.run()
-    if let stdin { inp.fileHandleForWriting.write(Data(stdin.utf8)) }
+    if let stdin { try? inp.fileHandleForWriting.write(contentsOf: Data(stdin.utf8)) }
     try? inp.fileHandleForWriting.close()
     // Drain pipes concurrently so a chatty child never blocks on a full pipe.
     nonisolated(unsafe) var outData = Data(), errData = Data()

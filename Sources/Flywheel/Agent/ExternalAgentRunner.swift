@@ -59,10 +59,6 @@ public struct ExternalAgentRunner: Sendable {
     /// Extra environment variables (added to the inherited environment).
     public var environment: [String: String]
 
-    /// An agent that exits without reading its stdin must not kill Flywheel with SIGPIPE when the task is
-    /// written: the write then fails with EPIPE instead, which is ignored.
-    private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
-
     /// - Parameters:
     ///   - command: run with `/bin/sh -c`.
     ///   - timeout: seconds per task (default 600).
@@ -93,7 +89,7 @@ public struct ExternalAgentRunner: Sendable {
     ) throws(ExternalAgentError)
         -> ExternalRunResult
     {
-        _ = Self.ignoreSIGPIPE
+        _ = BrokenPipe.ignored  // an agent that exits without reading its stdin
         let fm = FileManager.default
         do {
             try fm.createDirectory(at: outputDirectory, withIntermediateDirectories: true)

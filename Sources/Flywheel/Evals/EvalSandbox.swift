@@ -16,12 +16,16 @@ public struct EvalScriptPolicy: Sendable, Equatable {
     public var timeout: TimeInterval
     /// The working folder scripts run in (nil: Flywheel's current folder).
     public var workingDirectory: URL?
+    /// The environment the passed variables are picked from (nil: Flywheel's own process environment).
+    public var inheritedEnvironment: [String: String]?
 
     /// Variables every script gets (no secrets): enough for `node` and `python3` to start.
     public static let baseEnvironment = ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "NODE_PATH", "PYTHONPATH", "VIRTUAL_ENV"]
 
     public init(allowScripts: Bool = true, disabledReason: String = "scripts are disabled (--no-scripts)",
-                passEnvironment: [String] = [], timeout: TimeInterval = 30, workingDirectory: URL? = nil) {
+                passEnvironment: [String] = [], timeout: TimeInterval = 30, workingDirectory: URL? = nil,
+                inheritedEnvironment: [String: String]? = nil) {
+        self.inheritedEnvironment = inheritedEnvironment
         self.allowScripts = allowScripts
         self.disabledReason = disabledReason
         self.passEnvironment = passEnvironment
@@ -29,8 +33,10 @@ public struct EvalScriptPolicy: Sendable, Equatable {
         self.workingDirectory = workingDirectory
     }
 
-    /// The scrubbed environment: the base set and the listed names, taken from `from`, plus `extra`.
-    public func environment(from env: [String: String] = ProcessInfo.processInfo.environment, extra: [String: String] = [:]) -> [String: String] {
+    /// The scrubbed environment: the base set and the listed names, taken from `from` (default: `inheritedEnvironment`,
+    /// else the process environment), plus `extra`.
+    public func environment(from source: [String: String]? = nil, extra: [String: String] = [:]) -> [String: String] {
+        let env = source ?? inheritedEnvironment ?? ProcessInfo.processInfo.environment
         var out: [String: String] = [:]
         for k in Self.baseEnvironment + passEnvironment { if let v = env[k] { out[k] = v } }
         if out["PATH"] == nil { out["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
@@ -58,15 +64,13 @@ public enum SandboxedProcess {
         public var launchError: String?
     }
 
-    static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
-
     /// The environment variable that marks every process of one run (inherited by detached children).
     public static let tokenVariable = "FLYWHEEL_SANDBOX_RUN"
 
     /// Runs `executable args…` with `stdin`, under `policy` (its environment plus `extraEnvironment`).
     public static func run(_ executable: String, _ args: [String], stdin: Data, policy: EvalScriptPolicy,
                            extraEnvironment: [String: String] = [:], timeout: TimeInterval? = nil) -> Outcome {
-        _ = ignoreSIGPIPE
+        _ = BrokenPipe.ignored
         let token = UUID().uuidString
         var env = policy.environment(extra: extraEnvironment)
         env[tokenVariable] = token

@@ -349,6 +349,7 @@ public enum GitCredentials {
         p.standardInput = inPipe
         p.standardOutput = outPipe
         p.standardError = FileHandle.nullDevice
+        _ = BrokenPipe.ignored  // a helper may exit without reading the request
         do { try p.run() } catch { return nil }
         try? inPipe.fileHandleForWriting.write(contentsOf: Data(input.utf8))
         try? inPipe.fileHandleForWriting.close()

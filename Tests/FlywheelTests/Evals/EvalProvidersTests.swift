@@ -51,8 +51,9 @@ struct EvalProvidersTests {
         }
     }
 
-    static func caller(_ dir: URL, allow: Bool = true, env: [String: String] = [:]) -> EvalProviderCaller {
-        EvalProviderCaller(policy: EvalScriptPolicy(allowScripts: allow, disabledReason: "scripts are off", workingDirectory: dir),
+    static func caller(_ dir: URL, allow: Bool = true, env: [String: String] = [:], inherited: [String: String]? = nil) -> EvalProviderCaller {
+        EvalProviderCaller(policy: EvalScriptPolicy(allowScripts: allow, disabledReason: "scripts are off", workingDirectory: dir,
+                                                    inheritedEnvironment: inherited),
                            environment: env, maxRetries: 0, timeout: 20)
     }
 
@@ -133,9 +134,11 @@ struct EvalProvidersTests {
                 assert: [{type: icontains, value: "answer to q: refunds"}, {type: contains, value: "key=None"}]
               - vars: {q: x, fail: true}
             """, file: dir.appendingPathComponent("s.yaml"))
-        // A variable of Flywheel's own environment does not reach the command (a name no other test reads).
-        setenv("FLYWHEEL_PROVIDER_TEST_SECRET", "sk-from-flywheel-env", 1)
-        let run = EvalRunner(engine: EvalAssertionEngine(scripts: nil), providers: Self.caller(dir)).grade(suite: suite)
+        // A variable of Flywheel's own environment does not reach the command. (Injected rather than set with
+        // setenv, which races with every other test thread reading the environment.)
+        let caller = Self.caller(dir, inherited: ProcessInfo.processInfo.environment.merging(
+            ["FLYWHEEL_PROVIDER_TEST_SECRET": "sk-from-flywheel-env"]) { $1 })
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: nil), providers: caller).grade(suite: suite)
         #expect(run.rows.map(\.status) == [.passed, .error], "\(run.rows.map { $0.error ?? "" })")
         #expect(run.rows[1].error?.contains("agent crashed") == true)
         #expect(run.rows[0].latencyMs > 0)
