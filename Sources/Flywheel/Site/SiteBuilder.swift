@@ -96,7 +96,9 @@ public enum SiteBuilder {
         if let n = options.atCycle { revision = try history.revision(ofCycle: n) } else { revision = options.revision }
         mark("templates")
         let snap = try history.snapshot(at: revision)
-        let reader = try SiteReader(snapshot: snap, atCycle: options.atCycle)
+        // A full (non-incremental) build recomputes every cached value as well.
+        if !options.incremental { try? fm.removeItem(at: out.appendingPathComponent(SiteCache.folder)) }
+        let reader = try SiteReader(snapshot: snap, atCycle: options.atCycle, cache: SiteCache(output: out))
         mark("index")
         let plan = SitePlan(index: reader.index, renderer: renderer)
         var skipped = 0

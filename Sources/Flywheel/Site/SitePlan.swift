@@ -31,6 +31,11 @@ struct SitePlan {
             units.append(SiteUnit(id: "search-\(Layout.cycleName(n))", key: key(["search-shard", e.folderID, String(n)])) {
                 reader in try SearchPage.shardJob(reader: reader, number: n)
             })
+            // The cycle's run texts per task, for the task pages' diff (task ids and texts both come from outputs/).
+            units.append(SiteUnit(id: "taskruns-\(Layout.cycleName(n))",
+                                  key: key(["task-runs", e.id(Layout.CycleFile.outputs), String(n)])) {
+                reader in try TaskPage.runsJob(reader: reader, number: n)
+            })
         }
         // The matrix links each case to its task page (the task of the run it graded: outputs/<trace>/task.json).
         let results = index.cycles.map {
@@ -53,7 +58,7 @@ struct SitePlan {
         units.append(SiteUnit(id: "search", key: key(["search"] + cycleJSONs)) { reader in
             SearchPage.job(index: reader.index)
         })
-        // Task pages read every cycle's runs, results, feedback and trace ids.
+        // Task pages read every cycle's summary (runs, statuses) and the recent cycles' runs, results and feedback.
         let taskInputs = index.cycles.map {
             [String($0.number), $0.id(Layout.CycleFile.outputs), $0.id(Layout.CycleFile.results),
                 $0.id(Layout.CycleFile.feedback), $0.id(Layout.CycleFile.traces)].joined(separator: ":")

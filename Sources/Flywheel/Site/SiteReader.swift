@@ -31,9 +31,20 @@ final class SiteReader {
     private var feedbackCache: [Int: [FeedbackItem]?] = [:]
     private var diagnosisCache: [Int: SiteDiagnosis?] = [:]
     private var taskMapCache: [Int: [String: String]] = [:]
+    /// Values of earlier builds (cycle summaries, diff figures).
+    let cache: SiteCache
+    var summaries: [Int: CycleSummary] = [:]
 
-    init(snapshot: HistorySnapshot, atCycle: Int?) throws {
+    /// Per-cycle parse caches hold the two latest cycles asked for (a cycle page also reads the one before it), so
+    /// a large history is never held in memory at once.
+    private static func bounded<V>(_ cache: inout [Int: V], _ n: Int, _ v: V) {
+        if cache.count >= 2 { cache = cache.filter { $0.key == n - 1 || $0.key == n + 1 } }
+        cache[n] = v
+    }
+
+    init(snapshot: HistorySnapshot, atCycle: Int?, cache: SiteCache = SiteCache(output: nil)) throws {
         snap = snapshot
+        self.cache = cache
         var cycles = try snapshot.cycles()
         if let atCycle { cycles = cycles.filter { $0.number <= atCycle } }
         let loopText = try snapshot.text(Layout.loopConfig)
@@ -59,21 +70,21 @@ final class SiteReader {
     func results(_ n: Int) throws -> [SiteEvalRow]? {
         if let cached = resultsCache[n] { return cached }
         let v = try data(n, Layout.CycleFile.results).map(ArtifactParser.results)
-        resultsCache[n] = .some(v)
+        Self.bounded(&resultsCache, n, v)
         return v
     }
 
     func feedback(_ n: Int) throws -> [FeedbackItem]? {
         if let cached = feedbackCache[n] { return cached }
         let v = try data(n, Layout.CycleFile.feedback).map(ArtifactParser.feedback)
-        feedbackCache[n] = .some(v)
+        Self.bounded(&feedbackCache, n, v)
         return v
     }
 
     func diagnosis(_ n: Int) throws -> SiteDiagnosis? {
         if let cached = diagnosisCache[n] { return cached }
         let v = try data(n, Layout.CycleFile.diagnosis).flatMap(ArtifactParser.diagnosis)
-        diagnosisCache[n] = .some(v)
+        Self.bounded(&diagnosisCache, n, v)
         return v
     }
 
@@ -90,18 +101,7 @@ final class SiteReader {
     func evalProvenance() throws -> [String: Int] {
         var out: [String: Int] = [:]
         for e in index.cycles where e.files[Layout.CycleFile.evals] != nil {
-            guard let data = try data(e.number, Layout.CycleFile.evals) else { continue }
-            let text = String(decoding: data, as: UTF8.self)
-            // An alias bomb in the history must not expand here (the evals stage reports the file).
-            guard (try? YAMLLimits.check(text, file: Layout.cycleFile(e.number, Layout.CycleFile.evals))) != nil,
-                let list = (try? Yams.load(yaml: text)) as? [Any]
-            else { continue }
-            for item in list {
-                guard let test = item as? [String: Any], let meta = test["metadata"] as? [String: Any],
-                    let id = meta["id"].map({ "\($0)" }), !id.isEmpty
-                else { continue }
-                if out[id] == nil { out[id] = e.number }
-            }
+            for id in try summary(e.number).evalsListed where out[id] == nil { out[id] = e.number }
         }
         return out
     }
@@ -120,7 +120,7 @@ final class SiteReader {
                 out[e.name] = id
             }
         }
-        taskMapCache[n] = out
+        Self.bounded(&taskMapCache, n, out)
         return out
     }
 
@@ -268,11 +268,14 @@ enum SitePaths {
     static func cycle(_ n: Int) -> String { "cycles/\(Layout.cycleName(n)).html" }
     static func traceFolder(_ n: Int) -> String { "traces/\(Layout.cycleName(n))" }
     static func trace(_ n: Int, _ id: String) -> String { "\(traceFolder(n))/\(HTML.fileName(id)).html" }
-    static func traceData(_ n: Int, _ id: String) -> String { "\(traceFolder(n))/\(HTML.fileName(id)).data.js" }
+    /// Chunk `k` of a trace's span bodies (see `TracePage.chunkSize`).
+    static func traceChunk(_ n: Int, _ id: String, _ k: Int) -> String { "\(traceFolder(n))/\(HTML.fileName(id)).\(k).data.js" }
     static func diff(_ a: Int, _ b: Int) -> String { "diffs/\(Layout.cycleName(a))-\(Layout.cycleName(b)).html" }
     static func searchShard(_ n: Int) -> String { "search/\(Layout.cycleName(n)).js" }
     static func task(_ id: String) -> String { "tasks/\(HTML.fileName(id)).html" }
     static func taskData(_ id: String) -> String { "tasks/\(HTML.fileName(id)).data.js" }
+    /// Cycle `n`'s run texts of a task (for the task page's diff, loaded on demand).
+    static func taskRuns(_ id: String, _ n: Int) -> String { "tasks/\(HTML.fileName(id))/\(Layout.cycleName(n)).js" }
     static func compareShard(_ n: Int) -> String { "compare/\(Layout.cycleName(n)).js" }
     /// `target` (a site-root-relative path) as seen from the page at `from`.
     static func rel(_ target: String, from: String) -> String { PageRenderer.root(of: from) + target }
