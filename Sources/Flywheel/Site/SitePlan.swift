@@ -31,6 +31,10 @@ struct SitePlan {
             units.append(SiteUnit(id: "search-\(Layout.cycleName(n))", key: key(["search-shard", e.folderID, String(n)])) {
                 reader in try SearchPage.shardJob(reader: reader, number: n)
             })
+            // The cycle's comparison data (next to its other units: the cycle's artifacts are read once).
+            units.append(SiteUnit(
+                id: "compare-\(Layout.cycleName(n))", key: key(["compare-shard", e.folderID, e.harnessTree ?? "-", String(n)])
+            ) { reader in try ComparePage.shardJob(reader: reader, number: n) })
             // The cycle's run texts per task, for the task pages' diff (task ids and texts both come from outputs/).
             units.append(SiteUnit(id: "taskruns-\(Layout.cycleName(n))",
                                   key: key(["task-runs", e.id(Layout.CycleFile.outputs), String(n)])) {
@@ -68,12 +72,6 @@ struct SitePlan {
         units.append(SiteUnit(id: "compare", key: key(["compare"] + index.cycles.map { String($0.number) })) { reader in
             ComparePage.job(index: reader.index)
         })
-        for e in index.cycles {
-            let n = e.number
-            units.append(SiteUnit(
-                id: "compare-\(Layout.cycleName(n))", key: key(["compare-shard", e.folderID, e.harnessTree ?? "-", String(n)])
-            ) { reader in try ComparePage.shardJob(reader: reader, number: n) })
-        }
         let recInputs = index.cycles.map {
             "\($0.number):\($0.id(Layout.CycleFile.diagnosis)):\($0.id(Layout.CycleFile.cycle)):\($0.harnessTree ?? "-")"
         }

@@ -31,6 +31,7 @@ final class SiteReader {
     private var feedbackCache: [Int: [FeedbackItem]?] = [:]
     private var diagnosisCache: [Int: SiteDiagnosis?] = [:]
     private var taskMapCache: [Int: [String: String]] = [:]
+    private var outputsCache: [Int: [String: [String: Data]]] = [:]
     /// Values of earlier builds (cycle summaries, diff figures).
     let cache: SiteCache
     var summaries: [Int: CycleSummary] = [:]
@@ -111,27 +112,27 @@ final class SiteReader {
     func taskMap(_ n: Int) throws -> [String: String] {
         if let cached = taskMapCache[n] { return cached }
         var out: [String: String] = [:]
-        if let outputs = try snap.treeID(of: Layout.cycleFile(n, Layout.CycleFile.outputs)) {
-            for e in try snap.repo.entries(ofTree: outputs) where e.kind == .tree {
-                guard let file = try snap.repo.entry(atPath: RunFiles.task, inTree: e.id), file.kind == .blob,
-                    let v = try? JSONValue.parse(try snap.repo.blob(file.id)),
-                    let id = v["task_id"]?.stringValue ?? v["question_id"]?.stringValue, !id.isEmpty
-                else { continue }
-                out[e.name] = id
-            }
+        for (trace, files) in try runOutputs(n) {
+            guard let data = files[RunFiles.task], let v = FastJSON.parse(data),
+                let id = v["task_id"]?.stringValue ?? v["question_id"]?.stringValue, !id.isEmpty
+            else { continue }
+            out[trace] = id
         }
         Self.bounded(&taskMapCache, n, out)
         return out
     }
 
-    /// Every run's output files of cycle `n`: trace id → (file path → bytes).
+    /// Every run's output files of cycle `n`: trace id → (file path → bytes). Read once per cycle (the trace pages,
+    /// the cycle's summary, task run texts and compare data all use it).
     func runOutputs(_ n: Int) throws -> [String: [String: Data]] {
+        if let cached = outputsCache[n] { return cached }
         var out: [String: [String: Data]] = [:]
         for (path, data) in try snap.files(under: Layout.cycleFile(n, Layout.CycleFile.outputs)) {
             let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }
             out[parts[0], default: [:]][parts[1]] = data
         }
+        Self.bounded(&outputsCache, n, out)
         return out
     }
 
@@ -147,7 +148,7 @@ final class SiteReader {
 
     /// The output artifacts of one trace (`outputs/<trace_id>/…`), path → bytes.
     func outputs(_ n: Int, traceID: String) throws -> [String: Data] {
-        try snap.files(under: Layout.cycleFile(n, Layout.CycleFile.outputs) + "/" + SafeName.treeName(traceID))
+        try runOutputs(n)[SafeName.treeName(traceID)] ?? [:]
     }
 
     /// The harness diff between two cycles' harness trees (libgit2's diff).

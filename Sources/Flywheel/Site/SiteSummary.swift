@@ -1,5 +1,4 @@
 import Foundation
-import GitStore
 import Yams
 
 /// Values an earlier build computed, kept in the output folder (`.flywheel-site/`) with the key of their inputs, so a
@@ -80,19 +79,17 @@ struct CycleSummary: Sendable {
         }
         s.evalsListed = try reader.evalsListed(n)
         if !map.isEmpty {
-            let outputs = try reader.runOutputIDs(n)
+            let outputs = try reader.runOutputs(n)
             // Which runs have a trace page: a byte search for the quoted id in traces.jsonl (done once per cycle).
             let traceBytes = try reader.data(n, Layout.CycleFile.traces) ?? Data()
             var byTask: [String: TaskEntry] = [:]
             for (trace, task) in map.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) {
                 var t = byTask[task] ?? TaskEntry(id: task, question: "", status: "none", runs: [])
                 let files = outputs[trace] ?? [:]
-                if let id = files[RunFiles.task], let data = try? reader.snap.repo.blob(id), let v = FastJSON.parse(data),
-                    let q = v["question"]?.stringValue, !q.isEmpty
-                {
+                if let data = files[RunFiles.task], let v = FastJSON.parse(data), let q = v["question"]?.stringValue, !q.isEmpty {
                     t.question = q
                 }
-                let names = TaskPage.orderedFiles(files.filter { $0.key != RunFiles.task }.mapValues { _ in Data() })
+                let names = TaskPage.orderedFiles(files.filter { $0.key != RunFiles.task })
                 t.runs.append(Run(trace: trace, hasTrace: traceBytes.range(of: Data(("\"" + trace + "\"").utf8)) != nil, files: names))
                 byTask[task] = t
             }
@@ -199,17 +196,6 @@ extension SiteReader {
                 let id = meta["id"].map({ "\($0)" }), !id.isEmpty
             else { continue }
             out.append(id)
-        }
-        return out
-    }
-
-    /// Every run's output files of cycle `n` by blob id: trace id → (file path → id), no content read.
-    func runOutputIDs(_ n: Int) throws -> [String: [String: ObjectID]] {
-        var out: [String: [String: ObjectID]] = [:]
-        for (path, id) in try snap.fileIDs(under: Layout.cycleFile(n, Layout.CycleFile.outputs)) {
-            let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { continue }
-            out[parts[0], default: [:]][parts[1]] = id
         }
         return out
     }
