@@ -67,7 +67,11 @@ struct SitePlan {
             [String($0.number), $0.id(Layout.CycleFile.outputs), $0.id(Layout.CycleFile.results),
                 $0.id(Layout.CycleFile.feedback), $0.id(Layout.CycleFile.traces)].joined(separator: ":")
         }
-        units.append(SiteUnit(id: "tasks", key: key(["tasks"] + taskInputs)) { reader in try TaskPage.job(reader: reader) })
+        // A task page's cycle sections are cached per cycle under the renderer (templates, Markdown renderer).
+        let sectionKey = [renderer.fingerprint, String(describing: type(of: renderer.markdown))].joined(separator: "|")
+        units.append(SiteUnit(id: "tasks", key: key(["tasks"] + taskInputs)) { reader in
+            try TaskPage.job(reader: reader, sectionKey: sectionKey)
+        })
         // The compare page lists the cycles; each cycle's comparison data is its own unit.
         units.append(SiteUnit(id: "compare", key: key(["compare"] + index.cycles.map { String($0.number) })) { reader in
             ComparePage.job(index: reader.index)

@@ -192,7 +192,8 @@ struct PageRenderer: Sendable {
     let fingerprint: String
 
     static let kinds = [
-        "layout", "overview", "cycle", "trace", "matrix", "diffs", "diff", "search", "task", "tasks", "compare", "recommendations",
+        "layout", "overview", "cycle", "trace", "matrix", "diffs", "diff", "search", "task", "task-cycle", "tasks", "compare",
+        "recommendations",
     ]
 
     static func load(markdown: any MarkdownRendering, baseURL: String?) throws -> PageRenderer {

@@ -36,7 +36,7 @@ struct SiteCache: @unchecked Sendable {
 /// cycle folder alone (its key is the folder's tree id).
 struct CycleSummary: Sendable {
     /// Bumped whenever the summary's content changes.
-    static let version = "summary-1"
+    static let version = "summary-2"
 
     struct Row: Sendable, Hashable {
         var caseID: String
@@ -80,8 +80,8 @@ struct CycleSummary: Sendable {
         s.evalsListed = try reader.evalsListed(n)
         if !map.isEmpty {
             let outputs = try reader.runOutputs(n)
-            // Which runs have a trace page: a byte search for the quoted id in traces.jsonl (done once per cycle).
-            let traceBytes = try reader.data(n, Layout.CycleFile.traces) ?? Data()
+            // Which runs have a trace page: the trace ids of traces.jsonl (parsed once per cycle, for its trace pages).
+            let traceIDs = Set(try reader.traces(n).map(\.id))
             var byTask: [String: TaskEntry] = [:]
             for (trace, task) in map.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) {
                 var t = byTask[task] ?? TaskEntry(id: task, question: "", status: "none", runs: [])
@@ -90,7 +90,7 @@ struct CycleSummary: Sendable {
                     t.question = q
                 }
                 let names = TaskPage.orderedFiles(files.filter { $0.key != RunFiles.task })
-                t.runs.append(Run(trace: trace, hasTrace: traceBytes.range(of: Data(("\"" + trace + "\"").utf8)) != nil, files: names))
+                t.runs.append(Run(trace: trace, hasTrace: traceIDs.contains(trace), files: names))
                 byTask[task] = t
             }
             var rowsByTask: [String: [SiteEvalRow]] = [:]

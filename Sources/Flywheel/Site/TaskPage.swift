@@ -26,7 +26,7 @@ enum TaskPage {
         var question: String
         /// Every cycle the task ran in (ascending).
         var seen: [Seen]
-        /// The runs, rows and feedback of the recent cycles (in full).
+        /// The runs, rows and feedback of the recent cycles whose sections are not cached.
         var runs: [Run]
         var rows: [Graded]
         var feedback: [Note]
@@ -48,7 +48,8 @@ enum TaskPage {
         var id, question, dataFile: String
         var hasQuestion: Bool
         var summary: [SummaryCell]
-        var cycles: [CycleView]
+        /// The recent cycles' sections (`task-cycle` template), oldest first.
+        var cyclesHTML: String
         var canDiff: Bool
         var hasEarlier: Bool
         var earlier: String
@@ -56,8 +57,16 @@ enum TaskPage {
     struct IndexRow: Sendable { var id, href, question, cycles, latest, latestClass: String }
     struct IndexView: Sendable { var hasTasks: Bool; var tasks: [IndexRow] }
 
-    /// Every task of the history, in id order: every cycle from the summaries, the recent cycles in full.
-    static func collect(reader: SiteReader) throws -> [Task] {
+    /// The rendered cycle sections of one cycle (file name of the task → HTML), kept in the build cache.
+    struct Sections: Sendable {
+        var name: String
+        var key: String
+        var html: [String: String]
+    }
+
+    /// Every task of the history, in id order: every cycle from the summaries, the recent cycles in full (their
+    /// sections from the build cache when it has them, else the cycle's artifacts to render them from).
+    static func collect(reader: SiteReader, sectionKey: String) throws -> (tasks: [Task], sections: [Int: Sections], missing: Set<Int>) {
         var tasks: [String: Task] = [:]
         for e in reader.index.cycles {
             for entry in try reader.summary(e.number).tasks {
@@ -67,11 +76,21 @@ enum TaskPage {
                 tasks[entry.id] = t
             }
         }
-        // The recent cycles of each task, read cycle by cycle (each cycle's artifacts once).
         var wanted: [Int: Set<String>] = [:]
         for t in tasks.values { for s in t.seen.suffix(recentCycles) { wanted[s.cycle, default: []].insert(t.id) } }
+        var sections: [Int: Sections] = [:]
+        var missing = Set<Int>()
         for n in wanted.keys.sorted() {
             let ids = wanted[n]!
+            guard let e = reader.index.entry(n) else { continue }
+            let name = "task-sections-" + Layout.cycleName(n)
+            let key = "task-sections-1|" + sectionKey + "|" + e.folderID
+            var cached: [String: String] = [:]
+            for (k, v) in reader.cache.get(name, key: key)?.objectValue ?? [:] { if let h = v.stringValue { cached[k] = h } }
+            sections[n] = Sections(name: name, key: key, html: cached)
+            if ids.allSatisfy({ cached[HTML.fileName($0)] != nil }) { continue }
+            // Not cached (or not for every task): read the cycle once and render its sections.
+            missing.insert(n)
             let map = try reader.taskMap(n).filter { ids.contains($0.value) }
             let outputs = try reader.runOutputs(n)
             for s in ids.sorted() {
@@ -91,7 +110,7 @@ enum TaskPage {
                 tasks[task]?.feedback.append(Note(cycle: n, item: f))
             }
         }
-        return tasks.keys.sorted().map { tasks[$0]! }
+        return (tasks.keys.sorted().map { tasks[$0]! }, sections, missing)
     }
 
     /// The worst status of a task's rows in one cycle (`none` without a graded row).
@@ -109,15 +128,29 @@ enum TaskPage {
         }
     }
 
-    static func job(reader: SiteReader) throws -> PageJob {
-        let tasks = try collect(reader: reader)
+    static func job(reader: SiteReader, sectionKey: String) throws -> PageJob {
+        let (tasks, cachedSections, missing) = try collect(reader: reader, sectionKey: sectionKey)
         let project = reader.index.project
+        let cache = reader.cache
         return PageJob(unitID: "", key: "") { r in
+            var sections = cachedSections
+            // Render the sections of the cycles the cache did not have, and keep them for the next build.
+            var seenFiles = Set<String>()
+            for t in tasks where seenFiles.insert(HTML.fileName(t.id)).inserted {
+                for s in t.seen.suffix(recentCycles) where missing.contains(s.cycle) {
+                    sections[s.cycle]?.html[HTML.fileName(t.id)] = section(t, s, renderer: r)
+                }
+            }
+            for n in missing.sorted() {
+                guard let s = sections[n] else { continue }
+                cache.put(s.name, key: s.key, value: .object(s.html.mapValues { .string($0) }))
+            }
             var out: [(String, Data)] = []
             var seen = Set<String>()
             var index: [IndexRow] = []
             for t in tasks where seen.insert(HTML.fileName(t.id)).inserted {
-                out += render(t, project: project, renderer: r)
+                let html = t.seen.suffix(recentCycles).map { sections[$0.cycle]?.html[HTML.fileName(t.id)] ?? "" }.joined()
+                out += render(t, sectionsHTML: html, project: project, renderer: r)
                 let latest = t.seen.last?.entry.status ?? "none"
                 index.append(IndexRow(
                     id: t.id, href: SitePaths.task(t.id), question: String(t.question.prefix(300)),
@@ -154,55 +187,60 @@ enum TaskPage {
         return PageJob(unitID: "", key: "") { _ in out }
     }
 
-    static func render(_ t: Task, project: String, renderer r: PageRenderer) -> [(String, Data)] {
+    /// One cycle's section of a task page (`task-cycle` template): its graded rows, runs with their artifacts, feedback.
+    static func section(_ t: Task, _ s: Seen, renderer r: PageRenderer) -> String {
+        let path = SitePaths.task(t.id)
+        let n = s.cycle
+        let st = s.entry.status
+        let rows = t.rows.filter { $0.cycle == n }.map(\.row).sorted { ($0.caseID, $0.testIdx) < ($1.caseID, $1.testIdx) }
+        let runs = t.runs.filter { $0.cycle == n }.map { run -> RunView in
+            let files = orderedFiles(run.files).map { name -> FileView in
+                let data = run.files[name]!
+                return FileView(
+                    name: name, anchor: "c\(n)-" + HTML.anchor(run.traceID) + "-" + HTML.anchor(name),
+                    size: Format.int(data.count) + " bytes",
+                    html: TracePage.artifactHTML(name: name, data: data, markdown: r.markdown), isAnswer: name == RunFiles.finalAnswer)
+            }
+            return RunView(
+                traceID: run.traceID, traceLabel: CyclePage.shortID(run.traceID),
+                traceHref: SitePaths.rel(SitePaths.trace(n, run.traceID), from: path), hasTrace: run.hasTrace,
+                files: files, hasFiles: !files.isEmpty)
+        }
+        let cycleHref = SitePaths.rel(SitePaths.cycle(n), from: path)
+        let rowViews = rows.map {
+            RowView(
+                caseID: $0.caseID, status: $0.status.rawValue, score: Format.number($0.score),
+                reason: String($0.reason.prefix(2000)), cycleHref: cycleHref + "#" + $0.anchor, hasReason: !$0.reason.isEmpty)
+        }
+        let notes = t.feedback.filter { $0.cycle == n }.map(\.item).map {
+            NoteView(
+                category: $0.category, severity: $0.severity, source: $0.source, author: $0.author, observation: $0.observation,
+                href: cycleHref + "#feedback-" + HTML.anchor($0.id))
+        }
+        let view = CycleView(
+            number: String(n), anchor: "cycle-\(n)", href: cycleHref, statusSummary: st, runs: runs, rows: rowViews, notes: notes,
+            hasRuns: !runs.isEmpty, hasRows: !rowViews.isEmpty, hasNotes: !notes.isEmpty)
+        return r.library.render(view, withTemplate: "task-cycle") ?? ""
+    }
+
+    static func render(_ t: Task, sectionsHTML: String, project: String, renderer r: PageRenderer) -> [(String, Data)] {
         let path = SitePaths.task(t.id)
         let dataPath = SitePaths.taskData(t.id)
         let dataName = String(dataPath.split(separator: "/").last!)
         let recent = Set(t.seen.suffix(recentCycles).map(\.cycle))
-        var cycles: [CycleView] = []
         var summary: [SummaryCell] = []
         for s in t.seen {
             let n = s.cycle
             let st = s.entry.status
-            let anchor = "cycle-\(n)"
             summary.append(SummaryCell(
-                number: String(n), href: recent.contains(n) ? "#" + anchor : SitePaths.rel(SitePaths.cycle(n), from: path),
+                number: String(n), href: recent.contains(n) ? "#cycle-\(n)" : SitePaths.rel(SitePaths.cycle(n), from: path),
                 status: st == "none" ? "not graded" : st, statusClass: st))
-            guard recent.contains(n) else { continue }
-            let rows = t.rows.filter { $0.cycle == n }.map(\.row).sorted { ($0.caseID, $0.testIdx) < ($1.caseID, $1.testIdx) }
-            let runs = t.runs.filter { $0.cycle == n }.map { run -> RunView in
-                let files = orderedFiles(run.files).map { name -> FileView in
-                    let data = run.files[name]!
-                    return FileView(
-                        name: name, anchor: "c\(n)-" + HTML.anchor(run.traceID) + "-" + HTML.anchor(name),
-                        size: Format.int(data.count) + " bytes",
-                        html: TracePage.artifactHTML(name: name, data: data, markdown: r.markdown), isAnswer: name == RunFiles.finalAnswer)
-                }
-                return RunView(
-                    traceID: run.traceID, traceLabel: CyclePage.shortID(run.traceID),
-                    traceHref: SitePaths.rel(SitePaths.trace(n, run.traceID), from: path), hasTrace: run.hasTrace,
-                    files: files, hasFiles: !files.isEmpty)
-            }
-            let cycleHref = SitePaths.rel(SitePaths.cycle(n), from: path)
-            let rowViews = rows.map {
-                RowView(
-                    caseID: $0.caseID, status: $0.status.rawValue, score: Format.number($0.score),
-                    reason: String($0.reason.prefix(2000)), cycleHref: cycleHref + "#" + $0.anchor, hasReason: !$0.reason.isEmpty)
-            }
-            let notes = t.feedback.filter { $0.cycle == n }.map(\.item).map {
-                NoteView(
-                    category: $0.category, severity: $0.severity, source: $0.source, author: $0.author, observation: $0.observation,
-                    href: cycleHref + "#feedback-" + HTML.anchor($0.id))
-            }
-            cycles.append(CycleView(
-                number: String(n), anchor: anchor, href: cycleHref, statusSummary: st, runs: runs, rows: rowViews, notes: notes,
-                hasRuns: !runs.isEmpty, hasRows: !rowViews.isEmpty, hasNotes: !notes.isEmpty))
         }
         let allRuns = t.seen.flatMap { s in s.entry.runs.map { (s.cycle, $0) } }
         let earlier = t.seen.count > recentCycles ? t.seen[t.seen.count - recentCycles - 1].cycle : nil
         let view = View(
             id: t.id, question: t.question, dataFile: dataName, hasQuestion: !t.question.isEmpty, summary: summary,
-            cycles: cycles, canDiff: allRuns.count > 1, hasEarlier: earlier != nil,
+            cyclesHTML: sectionsHTML, canDiff: allRuns.count > 1, hasEarlier: earlier != nil,
             earlier: earlier.map { "Cycles up to \($0) are in the summary above, each linked to its cycle page; the latest \(recentCycles) are shown in full here." } ?? "")
         let crumbs = [
             Crumb(label: "Overview", href: "../index.html"), Crumb(label: "Tasks", href: "../tasks.html"),

@@ -61,7 +61,7 @@ struct SiteIncrementalTests {
         let s1 = try Data(contentsOf: cache.appendingPathComponent("summary-0001.json"))
         let key1 = s1.prefix(while: { $0 != 0x0A })
         try (key1 + Data("\n{\"rows\":[[1,2]]".utf8)).write(to: cache.appendingPathComponent("summary-0001.json"))
-        try Data("summary-1|0000\n{\"rows\":[],\"evals\":[],\"tasks\":[],\"diagnosis\":null}".utf8)
+        try Data("summary-2|0000\n{\"rows\":[],\"evals\":[],\"tasks\":[],\"diagnosis\":null}".utf8)
             .write(to: cache.appendingPathComponent("summary-0002.json"))
         try Data("other\n{}".utf8).write(to: cache.appendingPathComponent("diff-stats.json"))
         _ = try f.addCycle(3)
