@@ -193,9 +193,12 @@ let historyURL = cached.appendingPathComponent("history.git")
 var history = LoopHistory(repository: historyURL)
 let existing = (try? history.cycles()) ?? []
 var have = existing.count
-// A generation cut short (an open cycle) starts over.
-if have == 0 || existing.last?.status != .closed {
-    have = 0
+// A generation cut short leaves its last cycle open: it is closed as it is (measure at sizes below it).
+if existing.last?.status == .open {
+    _ = try history.closeCycle(now: Date(timeIntervalSince1970: epoch + Double(have) * 86_400 + 3600))
+    print("history: cycle \(have) was left open by an interrupted generation; closed as it was (partial)")
+}
+if have == 0 {
     try? FileManager.default.removeItem(at: historyURL)
     history = LoopHistory(repository: historyURL)
     try history.initialize(files: ["loop.yaml": Data("project: bench\n".utf8), "harness/instructions.md": Data("# Harness\n".utf8)])
