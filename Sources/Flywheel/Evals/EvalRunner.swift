@@ -138,6 +138,8 @@ public struct EvalRunResult: Sendable {
     public var providers: [EvalProvider]
     /// One entry per column (provider-major): (provider, prompt).
     public var columns: [(provider: EvalProvider, prompt: EvalPrompt)]
+    /// The suite's `derivedMetrics`, computed per column in the results JSON.
+    public var derivedMetrics: [EvalDerivedMetric] = []
 }
 
 /// Grades a suite against outputs: a test's `providerOutput`, else the caller's lookup, else (for `echo`) the rendered prompt.
@@ -298,7 +300,7 @@ public struct EvalRunner: Sendable {
         let rows2 = rows.map { $0! }
         let ms = Date().timeIntervalSince(start) * 1000
         return EvalRunResult(rows: rows2, summary: EvalSummary(rows: rows2, durationMs: ms), prompts: suite.prompts, providers: suite.providers,
-                             columns: columns.map { (provider: $0.0, prompt: $0.1) })
+                             columns: columns.map { (provider: $0.0, prompt: $0.1) }, derivedMetrics: suite.derivedMetrics)
     }
 
     func gradeRow(suite: EvalSuite, test: EvalTestCase, testIndex: Int, merged m: (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject),
