@@ -58,11 +58,12 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         "trace-span-count", "trace-span-duration", "trace-error-spans", "trajectory:tool-used", "trajectory:tool-sequence",
         "trajectory:tool-args-match", "trajectory:step-count", "skill-used", "javascript", "python", "assert-set",
         "llm-rubric", "model-graded-closedqa", "factuality", "g-eval", "trajectory:goal-success", "similar",
+        "is-sql", "contains-sql",
     ]
     /// Types that are always skipped (§3): accepted in suites, never evaluated.
     public static let skippedTypes: Set<String> = [
         "answer-relevance", "context-faithfulness", "context-recall", "context-relevance", "classifier",
-        "moderation", "pi", "select-best", "max-score", "human", "webhook", "ruby", "meteor", "is-sql", "contains-sql",
+        "moderation", "pi", "select-best", "max-score", "human", "webhook", "ruby", "meteor",
         "guardrails", "conversation-relevance", "model-graded-factuality",
     ]
     /// Types from after 0.121.3: load errors.
@@ -190,6 +191,10 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             return .skip("\(base) is not supported by Flywheel", assertion: a)
         }
         switch base {
+        case "is-sql":
+            return try EvalSQL.check(outputString, value: value, inverse: inv)
+        case "contains-sql":
+            return try EvalSQL.check(EvalSQL.extract(outputString), value: value, inverse: inv)
         case "similar":
             return try similar(a, value: value, output: outputString, context: ctx, inverse: inv)
         case "equals":
