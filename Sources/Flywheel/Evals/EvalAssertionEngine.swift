@@ -58,13 +58,13 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         "trace-span-count", "trace-span-duration", "trace-error-spans", "trajectory:tool-used", "trajectory:tool-sequence",
         "trajectory:tool-args-match", "trajectory:step-count", "skill-used", "javascript", "python", "assert-set",
         "llm-rubric", "model-graded-closedqa", "factuality", "g-eval", "trajectory:goal-success", "similar",
-        "is-sql", "contains-sql",
+        "is-sql", "contains-sql", "answer-relevance", "context-faithfulness", "context-recall", "context-relevance",
+        "conversation-relevance",
     ]
     /// Types that are always skipped (§3): accepted in suites, never evaluated.
     public static let skippedTypes: Set<String> = [
-        "answer-relevance", "context-faithfulness", "context-recall", "context-relevance", "classifier",
-        "moderation", "pi", "select-best", "max-score", "human", "webhook", "ruby", "meteor",
-        "guardrails", "conversation-relevance", "model-graded-factuality",
+        "classifier", "moderation", "pi", "select-best", "max-score", "human", "webhook", "ruby", "meteor",
+        "guardrails", "model-graded-factuality",
     ]
     /// Types from after 0.121.3: load errors.
     public static let laterTypes: Set<String> = ["ends-with", "character-count", "normalizeUnicode"]
@@ -191,6 +191,8 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             return .skip("\(base) is not supported by Flywheel", assertion: a)
         }
         switch base {
+        case "answer-relevance", "context-recall", "context-relevance", "context-faithfulness", "conversation-relevance":
+            return try EvalRAGGrading.grade(a, base: base, value: value, output: o, context: ctx, judge: judge, embedder: embedder, scripts: scripts)
         case "is-sql":
             return try EvalSQL.check(outputString, value: value, inverse: inv)
         case "contains-sql":

@@ -586,13 +586,14 @@ final class EvalSuiteLoader {
         if type.hasPrefix("not-"), ["levenshtein", "latency", "cost", "perplexity", "perplexity-score", "finish-reason", "python",
                                     "trace-span-count", "trace-span-duration", "trace-error-spans", "is-valid-openai-tools-call",
                                     "is-valid-openai-function-call", "is-valid-function-call", "llm-rubric", "model-graded-closedqa",
-                                    "factuality", "g-eval"].contains(base) {
+                                    "factuality", "g-eval", "answer-relevance", "context-recall", "context-relevance", "context-faithfulness", "conversation-relevance"].contains(base) {
             warnings.append(err("\(path).type", "\"\(type)\" acts as \"\(base)\" in Promptfoo 0.121.3 (the not- is ignored)"))
         }
         try checkCommon(o, path: path)
-        if o["contextTransform"] != nil {
-            warnings.append(err("\(path).contextTransform", "contextTransform is kept but not used: Flywheel does not evaluate \"\(type)\" with retrieved context"))
+        if o["contextTransform"] != nil, !["context-recall", "context-relevance", "context-faithfulness"].contains(base) {
+            warnings.append(err("\(path).contextTransform", "contextTransform is kept but not used: only the context-* types read a context"))
         }
+        if let ct = o["contextTransform"], ct.stringValue == nil { throw err("\(path).contextTransform", "must be a JavaScript expression (a string)") }
         // Resolve a file:// value.
         if let s = o["value"]?.stringValue, s.hasPrefix("file://") {
             let ext = URL(fileURLWithPath: String(s.dropFirst(7)).split(separator: ":").first.map(String.init) ?? "").pathExtension.lowercased()
