@@ -31,7 +31,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
     /// The provider kinds this caller runs.
     public static func isCallable(_ id: String) -> Bool {
         id == "echo" || id.hasPrefix("openai:") || id.hasPrefix("exec:") || (id.hasPrefix("file://") && id.contains(".py"))
-            || id.hasPrefix("python:")
+            || id.hasPrefix("python:") || isHTTP(id)
     }
 
     /// What the cache is keyed by.
@@ -55,12 +55,14 @@ public final class EvalProviderCaller: @unchecked Sendable {
         let out: EvalOutput
         if provider.id.hasPrefix("openai:") {
             out = callOpenAI(provider, prompt: prompt, suiteEnv: suiteEnv)
+        } else if Self.isHTTP(provider.id) {
+            out = callHTTP(provider, prompt: prompt, vars: vars, suiteEnv: suiteEnv)
         } else if provider.id.hasPrefix("exec:") {
             out = callExec(provider, prompt: prompt, promptLabel: promptLabel, vars: vars)
         } else if provider.id.hasPrefix("file://") || provider.id.hasPrefix("python:") {
             out = callPython(provider, prompt: prompt, promptLabel: promptLabel, vars: vars)
         } else {
-            return .success(EvalOutput(output: .null, error: "provider \(provider.id) is not supported by Flywheel (openai:…, exec:…, file://provider.py, echo)"))
+            return .success(EvalOutput(output: .null, error: "provider \(provider.id) is not supported by Flywheel (openai:…, http, exec:…, file://provider.py, echo)"))
         }
         if useCache, out.error == nil {
             lock.lock()

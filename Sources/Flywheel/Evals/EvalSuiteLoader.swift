@@ -337,13 +337,13 @@ final class EvalSuiteLoader {
 
     static func isRunnable(_ id: String) -> Bool {
         id == "echo" || id.hasPrefix("openai:") || id == "loop" || id == "flywheel:agent" || id.hasPrefix("flywheel:")
-            || id.hasPrefix("exec:") || id.hasPrefix("python:") || (id.hasPrefix("file://") && id.contains(".py"))
+            || id.hasPrefix("exec:") || id.hasPrefix("python:") || (id.hasPrefix("file://") && id.contains(".py")) || EvalProviderCaller.isHTTP(id)
     }
 
     func checkProviders(_ providers: [EvalProvider], tests: [EvalTestCase], defaultTest: EvalTestCase?) throws {
         let allRecorded = !tests.isEmpty && tests.allSatisfy { $0.providerOutput != nil } || defaultTest?.providerOutput != nil
         for (i, p) in providers.enumerated() where !Self.isRunnable(p.id) && !allRecorded {
-            throw err("providers[\(i)]", "provider \"\(p.id)\" cannot be run by Flywheel (echo, openai:…, the loop agent); give every test a providerOutput to grade recorded outputs")
+            throw err("providers[\(i)]", "provider \"\(p.id)\" cannot be run by Flywheel (echo, openai:…, http, exec:…, file://provider.py, the loop agent); give every test a providerOutput to grade recorded outputs")
         }
     }
 
