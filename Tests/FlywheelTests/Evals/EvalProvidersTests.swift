@@ -300,4 +300,39 @@ struct EvalHTTPProviderTests {
         let off = EvalRunner(engine: EvalAssertionEngine(scripts: nil), providers: EvalProvidersTests.caller(dir, allow: false)).grade(suite: suite)
         #expect(off.rows.allSatisfy { $0.status != .passed })
     }
+
+    @Test("the on-disk cache answers a later run without calling the server; --no-cache (no folder) calls it again")
+    func diskCache() throws {
+        let dir = TestPaths.scratch("providers-http-cache")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("requests.jsonl")
+        let server = try PythonServer(script: Self.server, arguments: [log.path], in: dir)
+        defer { server.stop() }
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ["{{q}}"]
+            providers:
+              - id: http://127.0.0.1:\(server.port)/chat
+                config: {body: {input: {question: '{{prompt}}'}}, transformResponse: 'json.result.choices[0].text'}
+            tests:
+              - vars: {q: [one, two]}
+            """, file: dir.appendingPathComponent("s.yaml"))
+        func count() -> Int { ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").count }
+        func run(cache: Bool) -> EvalRunResult {
+            let caller = EvalProvidersTests.caller(dir)
+            if cache { caller.diskCache = EvalProviderCaller.defaultDiskCache(in: dir) }
+            return EvalRunner(engine: EvalAssertionEngine(scripts: nil), providers: caller).grade(suite: suite)
+        }
+        let first = run(cache: true)
+        #expect(count() == 2)
+        #expect(first.rows.map { $0.response?.output } == [.string("ANSWER to one"), .string("ANSWER to two")])
+        let files = FileManager.default.enumerator(atPath: EvalProviderCaller.defaultDiskCache(in: dir).path)?.allObjects.compactMap { $0 as? String }.filter { $0.hasSuffix(".json") }
+        #expect(files?.count == 2)
+        let second = run(cache: true)
+        #expect(count() == 2)   // no new request
+        #expect(second.rows.map { $0.response?.output } == first.rows.map { $0.response?.output })
+        #expect(second.rows.allSatisfy { $0.response?.cached == true && $0.response?.latencyMs == nil })
+        _ = run(cache: false)
+        #expect(count() == 4)
+    }
 }
+
