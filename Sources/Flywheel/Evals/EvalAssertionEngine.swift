@@ -59,11 +59,11 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         "trajectory:tool-args-match", "trajectory:step-count", "skill-used", "javascript", "python", "assert-set",
         "llm-rubric", "model-graded-closedqa", "factuality", "g-eval", "trajectory:goal-success", "similar",
         "is-sql", "contains-sql", "answer-relevance", "context-faithfulness", "context-recall", "context-relevance",
-        "conversation-relevance", "meteor",
+        "conversation-relevance", "meteor", "select-best", "max-score",
     ]
     /// Types that are always skipped (§3): accepted in suites, never evaluated.
     public static let skippedTypes: Set<String> = [
-        "classifier", "moderation", "pi", "select-best", "max-score", "human", "webhook", "ruby",
+        "classifier", "moderation", "pi", "human", "webhook", "ruby",
         "guardrails", "model-graded-factuality",
     ]
     /// Types from after 0.121.3: load errors.
@@ -193,6 +193,8 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         switch base {
         case "answer-relevance", "context-recall", "context-relevance", "context-faithfulness", "conversation-relevance":
             return try EvalRAGGrading.grade(a, base: base, value: value, output: o, context: ctx, judge: judge, embedder: embedder, scripts: scripts)
+        case "select-best", "max-score":
+            return .skip("\(base) compares the outputs of a whole test; it is graded by the runner, not alone", assertion: a)
         case "meteor":
             return try EvalMeteor.assert(a, value: value, output: outputString, inverse: inv)
         case "is-sql":

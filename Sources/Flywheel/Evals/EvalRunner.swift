@@ -297,7 +297,14 @@ public struct EvalRunner: Sendable {
             }
         } }
         // Jobs were built in (testIdx, promptIdx) order, which is the order Promptfoo sorts rows into.
-        let rows2 = rows.map { $0! }
+        var rows2 = rows.map { $0! }
+        // 3. select-best / max-score compare the outputs of each row group.
+        if allJobs.contains(where: { $0.merged.assertions.contains { Self.compareTypes.contains($0.baseType) } }) {
+            let byRow = Dictionary(uniqueKeysWithValues: allJobs.enumerated().map { ($0.offset, $0.element.merged.assertions) })
+            var index: [String: Int] = [:]
+            for (i, r) in rows2.enumerated() { index[r.id] = i }
+            applyCompareAssertions(&rows2) { row in byRow[index[row.id] ?? 0] ?? [] }
+        }
         let ms = Date().timeIntervalSince(start) * 1000
         return EvalRunResult(rows: rows2, summary: EvalSummary(rows: rows2, durationMs: ms), prompts: suite.prompts, providers: suite.providers,
                              columns: columns.map { (provider: $0.0, prompt: $0.1) }, derivedMetrics: suite.derivedMetrics)
@@ -370,7 +377,7 @@ public struct EvalRunner: Sendable {
         let ctx = EvalAssertionContext(vars: vars, prompt: promptText, promptLabel: prompt.label, test: .object(testCase),
                                        providerId: provider.id, providerLabel: provider.label, providerConfig: provider.config, metadata: metadata)
         do {
-            let (r, agg) = try engine.runAssertions(m.assertions, threshold: m.threshold, output: output, context: ctx, scoringFunction: scoringFunction)
+            let (r, agg) = try engine.runAssertions(m.assertions.filter { !Self.compareTypes.contains($0.baseType) }, threshold: m.threshold, output: output, context: ctx, scoringFunction: scoringFunction)
             row.gradingResult = r
             row.score = r.score
             row.namedScores = r.namedScores

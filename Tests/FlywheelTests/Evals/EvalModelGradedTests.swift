@@ -37,6 +37,10 @@ struct EvalModelGradedTests {
             u, a = last.split("\nAssistant: ", 1)
             ok = bool(words(u) & words(a))
             return json.dumps({"verdict": "yes" if ok else "no", "reason": "on topic" if ok else "off topic: " + a})
+        if "Pick the one that best" in system:
+            outs = re.findall(r'<Output index="(\d+)">\n(.*?)\n</Output>', user, re.S)
+            best = max(outs, key=lambda o: len(o[1]))
+            return json.dumps({"best": int(best[0]), "reason": "the most detailed"})
         return "?"
     class H(http.server.BaseHTTPRequestHandler):
         def log_message(self, *a): pass
@@ -159,4 +163,43 @@ struct EvalModelGradedTests {
         let reqs: String = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         #expect(reqs.contains("Cats sleep a lot."))
     }
+
+    @Test("select-best through the judge and max-score over the other assertions pick one row of each test group")
+    func compare() throws {
+        let dir = TestPaths.scratch("evals-compare")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("requests.jsonl")
+        let server = try PythonServer(script: Self.server, arguments: [log.path], in: dir)
+        defer { server.stop() }
+        let judge = OpenAICompatibleModel(model: "judge", baseURL: "http://127.0.0.1:\(server.port)/v1", apiKey: "k", timeout: 20, maxRetries: 0, environment: [:])
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ['short {{x}}', 'a much longer answer about {{x}}']
+            providers: [echo]
+            tests:
+              - vars: {x: trains}
+                assert:
+                  - {type: select-best, value: the most detailed answer}
+              - vars: {x: boats}
+                assert:
+                  - {type: contains, value: boats}
+                  - {type: contains, value: longer}
+                  - {type: max-score}
+              - vars: {x: cars}
+                assert:
+                  - {type: contains, value: nothing}
+                  - {type: max-score, value: {threshold: 0.5}}
+            """, file: dir.appendingPathComponent("s.yaml"))
+        let run = EvalRunner(engine: EvalAssertionEngine(judge: judge, scripts: nil)).grade(suite: suite)
+        #expect(run.rows.count == 6)
+        #expect(run.rows.map(\.status) == [.failed, .passed, .failed, .passed, .failed, .failed], "\(run.rows.map { $0.error ?? "" })")
+        #expect(run.rows[0].error == "Output not selected: the most detailed")
+        #expect(run.rows[1].gradingResult?.componentResults.last?.reason == "Output selected as the best: the most detailed")
+        #expect(run.rows[2].error == "Not selected (score: 0.500, max: 1.000)")
+        #expect(run.rows[3].gradingResult?.componentResults.last?.reason == "Selected as highest scoring output (score: 1.000)")
+        #expect(run.rows[4].gradingResult?.componentResults.last?.reason == "Highest score 0.000 is below threshold 0.5")
+        // Without a judge select-best is skipped, never passed; max-score needs none.
+        let none = EvalRunner(engine: EvalAssertionEngine(judge: nil, scripts: nil)).grade(suite: suite)
+        #expect(none.rows.map(\.status) == [.skipped, .skipped, .failed, .passed, .failed, .failed])
+    }
 }
+
