@@ -160,3 +160,40 @@ extension EvalProviderCaller {
         return .some(cur)
     }
 }
+
+extension EvalProviderCaller {
+    static let defaultModerationProvider = "openai:moderation:omni-moderation-latest"
+
+    /// The categories an OpenAI-compatible `/moderations` endpoint flags in `text` (`openai:moderation:MODEL`; base URL
+    /// and key as for embeddings: the suite's `apiBaseUrl`/`apiKeyEnvar` only when scripts are allowed).
+    public func moderate(provider: EvalJSON?, text: String) throws -> [String] {
+        let id = provider?.stringValue ?? provider?["id"]?.stringValue ?? Self.defaultModerationProvider
+        guard id.hasPrefix("openai:moderation:") || id == "openai:moderation" else {
+            throw EvalAssertionError("moderation: provider \(id) is not supported (openai:moderation:MODEL)")
+        }
+        let model = id == "openai:moderation" ? "omni-moderation-latest" : String(id.dropFirst("openai:moderation:".count))
+        let cfg = policy.allowScripts ? (provider?["config"]?.objectValue ?? EvalObject()) : EvalObject()
+        var base = cfg["apiBaseUrl"]?.stringValue ?? environment["OPENAI_BASE_URL"] ?? environment["OPENAI_API_BASE_URL"] ?? "https://api.openai.com/v1"
+        while base.hasSuffix("/") { base.removeLast() }
+        let key = cfg["apiKey"]?.stringValue ?? environment[cfg["apiKeyEnvar"]?.stringValue ?? "OPENAI_API_KEY"]
+        var headers: HTTPHeaders = ["Content-Type": "application/json"]
+        if let key, !key.isEmpty { headers["Authorization"] = "Bearer \(key)" }
+        let body = EvalJSON.obj([("model", .string(model)), ("input", .string(text))]).jsonString
+        let response: HTTPResponse
+        do {
+            response = try HTTPClient().send(HTTPRequest(method: "POST", url: base + "/moderations", headers: headers, body: Data(body.utf8),
+                                                         timeout: timeout, connectTimeout: min(10, timeout)))
+        } catch { throw EvalAssertionError("moderation API error from \(id): \(error.description)") }
+        guard (200..<300).contains(response.status) else {
+            throw EvalAssertionError("moderation API error from \(id): HTTP \(response.status) \(String(response.text.prefix(500)))")
+        }
+        guard let results = EvalJSONParser.parseOrNil(response.text)?["results"]?.arrayValue else {
+            throw EvalAssertionError("moderation API error from \(id): no results in the answer")
+        }
+        var flags: [String] = []
+        for r in results {
+            for (k, v) in r["categories"]?.objectValue?.pairs ?? [] where v.boolValue == true && !flags.contains(k) { flags.append(k) }
+        }
+        return flags
+    }
+}

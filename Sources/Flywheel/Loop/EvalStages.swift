@@ -255,7 +255,8 @@ public enum EvalStages {
         let caller = EvalProviderCaller(policy: policy, environment: ctx.environment)
         if !options.noCache { caller.diskCache = EvalProviderCaller.defaultDiskCache(in: ctx.workspace.folder) }
         let runner = EvalRunner(engine: EvalAssertionEngine(judge: judge, scripts: SubprocessScriptRunner.forPolicy(policy),
-                                                            embedder: { p, texts in try caller.embed(provider: p, texts: texts) }),
+                                                            embedder: { p, texts in try caller.embed(provider: p, texts: texts) },
+                                                            moderator: { p, text in try caller.moderate(provider: p, text: text) }),
                                 providers: caller)
         let outputs = try data.map { try CycleOutputs($0) }
         var run = runner.grade(suite: suite) { key in outputs?.output(for: key) }

@@ -237,6 +237,10 @@ struct EvalHTTPProviderTests {
             log.write(json.dumps({"method": "POST", "path": self.path, "auth": self.headers.get("X-Api-Key"), "ctype": self.headers.get("Content-Type"), "body": raw.decode()}) + "\n"); log.flush()
             if self.path.startswith("/fail"):
                 return self.reply(503, {"error": "overloaded"})
+            if self.path.endswith("/moderations"):
+                text = json.loads(raw)["input"]
+                cats = {"harassment": "idiot" in text, "violence": "kill" in text, "sexual": False}
+                return self.reply(200, {"id": "m", "model": json.loads(raw)["model"], "results": [{"flagged": any(cats.values()), "categories": cats}]})
             body = json.loads(raw)
             self.reply(200, {"result": {"choices": [{"text": "ANSWER to " + body["input"]["question"]}]}, "usage": 3})
     s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
@@ -333,6 +337,36 @@ struct EvalHTTPProviderTests {
         #expect(second.rows.allSatisfy { $0.response?.cached == true && $0.response?.latencyMs == nil })
         _ = run(cache: false)
         #expect(count() == 4)
+    }
+
+    @Test("moderation: flagged categories of the output from a /moderations endpoint, optionally only the listed ones; skipped without one")
+    func moderation() throws {
+        let dir = TestPaths.scratch("providers-moderation")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("requests.jsonl")
+        let server = try PythonServer(script: Self.server, arguments: [log.path], in: dir)
+        defer { server.stop() }
+        let caller = EvalProvidersTests.caller(dir, env: ["OPENAI_BASE_URL": "http://127.0.0.1:\(server.port)/v1", "OPENAI_API_KEY": "k"])
+        let engine = EvalAssertionEngine(scripts: nil, moderator: { p, t in try caller.moderate(provider: p, text: t) })
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ['{{reply}}']
+            providers: [echo]
+            tests:
+              - vars: {reply: 'Happy to help with your order.'}
+                assert: [{type: moderation}]
+              - vars: {reply: 'you idiot, I will kill it'}
+                assert: [{type: moderation}]
+              - vars: {reply: 'you idiot'}
+                assert: [{type: moderation, value: [violence]}]
+            """, file: dir.appendingPathComponent("s.yaml"))
+        let run = EvalRunner(engine: engine).grade(suite: suite)
+        #expect(run.rows.map(\.status) == [.passed, .failed, .passed], "\(run.rows.map { $0.error ?? "" })")
+        #expect(run.rows[0].gradingResult?.componentResults.first?.reason == "No relevant moderation flags detected")
+        #expect(run.rows[1].error == "Moderation flags detected: harassment, violence")
+        let bodies = ((try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        #expect(bodies.contains("omni-moderation-latest"))
+        let none = EvalRunner(engine: EvalAssertionEngine(scripts: nil)).grade(suite: suite)
+        #expect(none.rows.allSatisfy { $0.status == .skipped })
     }
 }
 
