@@ -157,7 +157,10 @@ final class EvalSuiteLoader {
         var seen = Set<String>()
         let files = found.map { $0.standardizedFileURL.path }.filter { seen.insert($0).inserted }.sorted()
         if files.isEmpty { throw err(key, "no file matches \(ref) (looked under \(root.path))") }
-        return files.map { "file://" + $0 }
+        // Relative to the suite's folder when inside it, so labels (and promptIds) do not depend on the checkout's path.
+        let b = base.standardizedFileURL.path
+        let prefix = b.hasSuffix("/") ? b : b + "/"
+        return files.map { $0.hasPrefix(prefix) && !rel.hasPrefix("/") ? "file://" + String($0.dropFirst(prefix.count)) : "file://" + $0 }
     }
 
     // MARK: Files
@@ -686,6 +689,12 @@ final class EvalSuiteLoader {
             try need(v?.stringValue.map { !JSText.trim($0).isEmpty } ?? (v?.arrayValue.map { !$0.isEmpty } ?? false), "\"tool-call-f1\" assertion requires a value")
         case "javascript", "python":
             try need(v?.stringValue != nil, "\"\(a.baseType)\" needs code as a string value")
+        case "meteor":
+            try need(v?.stringValue != nil || (v?.arrayValue.map { !$0.isEmpty && $0.allSatisfy { $0.stringValue != nil } } ?? false),
+                     "\"meteor\" assertion must have a string or array of strings value")
+        case "is-sql", "contains-sql":
+            try need(v == nil || v!.isNull || v!.objectValue != nil, "is-sql assertion must have a object value ({databaseType?, allowedTables?, allowedColumns?})")
+            if let db = v?["databaseType"]?.stringValue { try need(EvalSQL.dialect(db) != nil, "databaseType \"\(db)\" is not supported by Flywheel (MySQL, PostgreSQL)") }
         case "bleu", "gleu":
             try need(v?.stringValue != nil || (v?.arrayValue.map { !$0.isEmpty && $0.allSatisfy { $0.stringValue != nil } } ?? false),
                      "\"\(a.baseType)\" needs a reference string or a list of them")
