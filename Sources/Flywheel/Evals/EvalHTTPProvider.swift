@@ -67,7 +67,10 @@ extension EvalProviderCaller {
                 response = try HTTPClient().send(HTTPRequest(method: method, url: url, headers: headers, body: body, timeout: timeout,
                                                              connectTimeout: min(10, timeout)))
             } catch {
-                return EvalOutput(output: .null, latencyMs: Date().timeIntervalSince(started) * 1000, error: "HTTP call error: \(error.description)")
+                // Named by the URL as configured (a template), not as rendered: `{{env.KEY}}` in a query must not reach the results.
+                let code = error.curlCode != 0 ? " (curl \(error.curlCode))" : ""
+                return EvalOutput(output: .null, latencyMs: Date().timeIntervalSince(started) * 1000,
+                                  error: "HTTP call error: \(error.kind.rawValue)\(code) for \(cfg["url"]?.stringValue ?? provider.id): \(error.message)")
             }
             let ms = Date().timeIntervalSince(started) * 1000
             let text = response.text

@@ -368,5 +368,25 @@ struct EvalHTTPProviderTests {
         let none = EvalRunner(engine: EvalAssertionEngine(scripts: nil)).grade(suite: suite)
         #expect(none.rows.allSatisfy { $0.status == .skipped })
     }
+
+    @Test("a transport error names the configured URL, never the rendered one (no {{env}} secret in the row)")
+    func transportError() throws {
+        let dir = TestPaths.scratch("providers-http-down")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ["{{q}}"]
+            providers:
+              - id: http
+                config: {url: 'http://127.0.0.1:1/x?key={{env.BOT_SECRET}}', body: {q: '{{prompt}}'}}
+            tests:
+              - vars: {q: hi}
+            """, file: dir.appendingPathComponent("s.yaml"))
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: nil),
+                             providers: EvalProvidersTests.caller(dir, env: ["BOT_SECRET": "sk-do-not-leak-123"])).grade(suite: suite)
+        let error = run.rows.first?.error ?? ""
+        #expect(run.rows.first?.status == .error)
+        #expect(error.hasPrefix("HTTP call error: ") && error.contains("{{env.BOT_SECRET}}"), "\(error)")
+        #expect(!error.contains("sk-do-not-leak-123"))
+    }
 }
 
