@@ -132,6 +132,8 @@ public struct EvalSuite: Sendable {
     public private(set) var providers: [EvalProvider]
     /// The tests (inline and from `file://` tests files), in order.
     public private(set) var tests: [EvalTestCase]
+    /// `extensions`: `file:///abs/hooks.(py|js):function` references, called as `fn(hookName, context)`.
+    public private(set) var extensions: [String] = []
     /// `derivedMetrics`: per column, computed from the summed named scores after the rows.
     public private(set) var derivedMetrics: [EvalDerivedMetric] = []
     /// `defaultTest`, when present.
@@ -207,6 +209,7 @@ public struct EvalSuite: Sendable {
         self.defaultTest = try loader.defaultTest(resolved["defaultTest"])
         self.tests = try loader.tests(resolved["tests"]) + loader.scenarios(resolved["scenarios"])
         self.derivedMetrics = try loader.derivedMetrics(resolved["derivedMetrics"])
+        self.extensions = try loader.extensions(resolved["extensions"])
         self.warnings = loader.warnings + (defaultTest?.warnings ?? []) + tests.flatMap(\.warnings)
         try loader.checkProviders(providers, tests: tests, defaultTest: defaultTest)
     }

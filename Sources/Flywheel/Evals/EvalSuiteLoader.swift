@@ -65,9 +65,6 @@ final class EvalSuiteLoader {
         for k in EvalSuiteLoader.loadErrorKeys where doc[k] != nil {
             throw err(k, "\"\(k)\" is not supported by Flywheel")
         }
-        if let e = doc["extensions"] {
-            warnings.append(err("extensions", "extensions (\(e.arrayValue?.compactMap(\.stringValue).joined(separator: ", ") ?? e.jsonString)) are not run by Flywheel: their hooks (beforeAll, beforeEach, afterEach, afterAll) are ignored"))
-        }
         for k in doc.keys where !EvalSuiteLoader.knownTopLevel.contains(k) {
             warnings.append(err(k, "unknown top-level key \"\(k)\" is kept but ignored"))
         }
@@ -463,6 +460,25 @@ final class EvalSuiteLoader {
                                                 allowedRoots: allowedRoots))
                 }
             }
+        }
+        return out
+    }
+
+    // MARK: Extensions
+
+    /// `extensions: [file://hooks.py:fn, file://hooks.js:fn]`, checked and made absolute. They are suite code: they run
+    /// only when scripts are allowed (a warning says so), for their side effects.
+    func extensions(_ v: EvalJSON?) throws -> [String] {
+        guard let v, !v.isNull else { return [] }
+        guard let a = v.arrayValue else { throw err("extensions", "must be a list of file://path.py:function or file://path.js:function") }
+        let out = try a.enumerated().map { i, x in
+            guard let s = x.stringValue, s.hasPrefix("file://"), EvalScriptRequest.fileReference(s).function != nil else {
+                throw err("extensions[\(i)]", "must be file://path.py:function or file://path.js:function, not \(x.jsonString)")
+            }
+            return try scriptFile(s, key: "extensions[\(i)]")
+        }
+        if !out.isEmpty {
+            warnings.append(err("extensions", "extension hooks (beforeAll, beforeEach, afterEach, afterAll) run only when scripts are allowed, for their side effects: what they return is ignored"))
         }
         return out
     }

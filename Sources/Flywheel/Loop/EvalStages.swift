@@ -283,7 +283,7 @@ public enum EvalStages {
         let junit = EvalJUnit.write(run, name: suite.description ?? "flywheel gate")
         var report = GateReport(run: run, decision: decision, resultsJSON: results, junitXML: junit, cycle: data?.cycle.number)
         report.notRun = notRun
-        report.warnings = suite.warnings.map { "\($0)" }
+        report.warnings = suite.warnings.map { "\($0)" } + run.hookProblems
         report.scriptsAllowed = policy.allowScripts
         guard let data else { report.note = "standalone: nothing committed"; return report }
         guard data.cycle.status == .open else {

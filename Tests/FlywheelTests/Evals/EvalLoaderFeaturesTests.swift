@@ -172,7 +172,6 @@ struct EvalLoaderFeaturesTests {
                 value: tp / (tp + fp)
               - name: doubled
                 value: 'max(precision, 0) * 2'
-            extensions: [file://hooks.py:extension_hook]
             tests:
               - vars: {x: yes}
                 assert: [{type: contains, value: 'yes', metric: tp}, {type: contains, value: 'no', metric: fp}]
@@ -183,7 +182,6 @@ struct EvalLoaderFeaturesTests {
             """])
         let suite = try EvalSuite.load(from: dir.appendingPathComponent("promptfooconfig.yaml"))
         #expect(suite.derivedMetrics.map(\.name) == ["precision", "doubled"])
-        #expect(suite.warnings.contains { $0.key == "extensions" && $0.reason.contains("not run") })
         let run = EvalRunner().grade(suite: suite)
         let json = try EvalJSONParser.parse(EvalResultsJSON.write(run, suite: suite, options: EvalResultsJSON.Options(createdAt: Date(timeIntervalSince1970: 0))))
         let named = json["results"]?["prompts"]?.arrayValue?.first?["metrics"]?["namedScores"]
@@ -199,4 +197,58 @@ struct EvalLoaderFeaturesTests {
         }
         #expect(try EvalMathExpression("-2 ^ 2 + 10 % 4").evaluate([:]) == -2)
     }
+
+    @Test("extensions: hooks run as fn(hookName, context) when scripts are allowed; refused with a warning otherwise")
+    func extensions() throws {
+        let dir = TestPaths.scratch("evals-extensions")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("hooks.log")
+        try Self.write(dir, [
+            "hooks.py": """
+            import json
+            def extension_hook(hook, context):
+                with open(\(String(reflecting: log.path)), "a") as f:
+                    if hook == "afterEach":
+                        f.write(hook + " " + str(context["result"]["success"]) + "\\n")
+                    elif hook == "afterAll":
+                        f.write(hook + " " + str(len(context["results"])) + "\\n")
+                    elif hook == "beforeEach":
+                        f.write(hook + " " + context["test"]["vars"]["q"] + "\\n")
+                    else:
+                        f.write(hook + " " + context["suite"]["description"] + "\\n")
+
+            def broken(hook, context):
+                raise ValueError("boom in " + hook)
+            """,
+            "promptfooconfig.yaml": """
+            description: hooks
+            prompts: ['{{q}}']
+            extensions: [file://hooks.py:extension_hook, file://hooks.py:broken]
+            tests:
+              - vars: {q: [a, b]}
+                assert: [{type: equals, value: a}]
+            """,
+        ])
+        let suite = try EvalSuite.load(from: dir.appendingPathComponent("promptfooconfig.yaml"))
+        #expect(suite.extensions.count == 2 && suite.extensions[0].hasSuffix("hooks.py:extension_hook"))
+        #expect(suite.warnings.contains { $0.key == "extensions" && $0.reason.contains("only when scripts are allowed") })
+        let scripts = SubprocessScriptRunner(timeout: 20)
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: scripts)).grade(suite: suite)
+        #expect(run.rows.map(\.status) == [.passed, .failed])
+        let lines = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        #expect(lines == ["beforeAll hooks", "beforeEach a", "beforeEach b", "afterEach True", "afterEach False", "afterAll 2"], "\(lines)")
+        // One failing hook is reported, never fatal.
+        #expect(run.hookProblems.contains { $0.contains("hooks.py:broken failed in beforeAll") && $0.contains("boom in beforeAll") }, "\(run.hookProblems)")
+        // Without scripts nothing runs, and the run says so.
+        try? FileManager.default.removeItem(at: log)
+        let off = EvalRunner(engine: EvalAssertionEngine(scripts: DisabledScriptRunner(reason: "scripts are off"))).grade(suite: suite)
+        #expect(!FileManager.default.fileExists(atPath: log.path))
+        #expect(off.hookProblems.contains { $0.contains("was not run: scripts are off") })
+        // A hook that is not a file://…:function reference is a load error naming the field.
+        try Self.write(dir, ["bad.yaml": "prompts: [a]\nextensions: [hooks.py]\n"])
+        #expect { try EvalSuite.load(from: dir.appendingPathComponent("bad.yaml")) } throws: { e in
+            (e as? EvalSuiteError).map { $0.key == "extensions[0]" && $0.line == 2 } ?? false
+        }
+    }
 }
+
