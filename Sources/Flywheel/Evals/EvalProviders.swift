@@ -1,11 +1,12 @@
 import Foundation
 
 /// Calls a suite's providers for rows without a recorded output: `openai:…` (any OpenAI-compatible server, through
-/// the model client), `exec:COMMAND` (the candidate agent as a command), `file://provider.py[:fn]` (Promptfoo's
-/// `call_api` contract) and `echo`. Every call obeys the script policy: with scripts off no provider is called (a
+/// the model client), `http` (Promptfoo's HTTP provider, see EvalHTTPProvider.swift), `exec:COMMAND` (the candidate
+/// agent as a command), `file://provider.py[:fn]` (Promptfoo's `call_api` contract) and `echo`. Every call obeys the script policy: with scripts off no provider is called (a
 /// suite from the history must not send your keys to a server it names, nor run a command, by surprise).
 ///
-/// Thread-safe; results are cached per (provider id, provider config, rendered prompt, vars).
+/// Thread-safe; results are cached per (provider id, provider config, rendered prompt, vars) for the run, and for
+/// `openai:`/`http` providers also on disk when `diskCache` is set.
 public final class EvalProviderCaller: @unchecked Sendable {
     /// The policy calls obey (environment, working folder, time limit, whether anything runs).
     public let policy: EvalScriptPolicy
