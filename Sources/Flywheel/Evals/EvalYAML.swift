@@ -102,6 +102,29 @@ public enum EvalYAML {
         let limits: Limits
         var nodes = 0
         var lines: [String: Int] = [:]
+        /// Bytes of the paths kept in `lines`: they are only for messages, so an aliased structure (expanded many times,
+        /// each copy with its own paths) stops adding entries past a budget instead of growing memory with the expansion.
+        var lineBytes = 0
+        static let lineBudget = 4 << 20
+        /// Paths stop growing past this length, and keys longer than `maxPathKey` are shortened in them (a long or
+        /// aliased key repeated at every level would otherwise make the paths, not the document, explode).
+        static let maxPath = 2048
+        static let maxPathKey = 80
+
+        func child(_ path: String, key: String) -> String {
+            guard path.utf8.count < Self.maxPath else { return path }
+            let k = key.utf8.count > Self.maxPathKey ? String(key.prefix(Self.maxPathKey / 2)) + "…" : key
+            return path.isEmpty ? k : "\(path).\(k)"
+        }
+
+        func child(_ path: String, index: Int) -> String {
+            path.utf8.count < Self.maxPath ? "\(path)[\(index)]" : path
+        }
+
+        mutating func record(_ path: String, _ line: Int) {
+            guard lineBytes < Self.lineBudget else { return }
+            if lines.updateValue(line, forKey: path) == nil { lineBytes += path.utf8.count + 16 }
+        }
 
         mutating func convert(_ node: Node, path: String, depth: Int) throws -> EvalJSON {
             nodes += 1
@@ -111,7 +134,7 @@ public enum EvalYAML {
             if depth > limits.maxDepth {
                 throw EvalSuiteError(file: file, line: node.mark?.line, key: EvalYAML.topKey(path), reason: "nesting deeper than \(limits.maxDepth) levels")
             }
-            if let m = node.mark, lines[path] == nil { lines[path] = m.line }
+            if let m = node.mark, lines[path] == nil { record(path, m.line) }
             switch node {
             case .scalar(let s):
                 if s.string.utf8.count > limits.maxScalarBytes {
@@ -121,7 +144,7 @@ public enum EvalYAML {
             case .sequence(let seq):
                 var out: [EvalJSON] = []
                 out.reserveCapacity(seq.count)
-                for (i, n) in seq.enumerated() { out.append(try convert(n, path: "\(path)[\(i)]", depth: depth + 1)) }
+                for (i, n) in seq.enumerated() { out.append(try convert(n, path: child(path, index: i), depth: depth + 1)) }
                 return .array(out)
             case .mapping(let map):
                 var o = EvalObject()
@@ -135,10 +158,15 @@ public enum EvalYAML {
                         }
                         key = ks.string
                     } else {
+                        // A sequence or mapping as a key (YAML allows it) becomes its JSON text, within a size limit.
                         key = try convert(k, path: path, depth: depth + 1).jsonString
+                        if key.utf8.count > 1024 {
+                            throw EvalSuiteError(file: file, line: k.mark?.line, key: EvalYAML.topKey(path),
+                                                 reason: "a mapping key that is a sequence or mapping of \(key.utf8.count) bytes as JSON (the limit is 1024)")
+                        }
                     }
-                    let childPath = path.isEmpty ? key : "\(path).\(key)"
-                    if let m = k.mark { lines[childPath] = m.line }
+                    let childPath = child(path, key: key)
+                    if let m = k.mark { record(childPath, m.line) }
                     o[key] = try convert(v, path: childPath, depth: depth + 1)
                 }
                 for m in merges {

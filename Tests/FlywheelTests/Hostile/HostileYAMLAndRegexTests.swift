@@ -20,6 +20,27 @@ struct HostileYAMLAndRegexTests {
 
     static let deep = "x: " + String(repeating: "[", count: 300) + String(repeating: "]", count: 300) + "\n"
 
+    @Test("aliases used as mapping keys (found by the suite fuzzer) are refused or bounded, never an explosion of key paths")
+    func aliasKeys() throws {
+        // A sequence alias as a key: its JSON text would be megabytes, copied into every path below it.
+        let found = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("Tests/FlywheelTests/Fixtures/Hostile/alias-keys-bomb.yaml"), encoding: .utf8)
+        do {
+            _ = try EvalSuite.parse(yaml: found, file: URL(fileURLWithPath: "/w/promptfooconfig.yaml"))
+            Issue.record("the alias-key bomb was accepted")
+        } catch let e as EvalSuiteError {
+            #expect(e.description.contains("/w/promptfooconfig.yaml") && e.reason.contains("mapping key"), "\(e)")
+        }
+        // A long scalar key (aliased) at every level of a nested mapping that is itself expanded many times: accepted,
+        // with the kept key paths (for messages) short and within their budget.
+        var y = "k: &k \(String(repeating: "q", count: 5_000))\nn: &n "
+        for _ in 0..<60 { y += "{*k: " }
+        y += "leaf" + String(repeating: "}", count: 60) + "\nmany: [" + Array(repeating: "*n", count: 2_000).joined(separator: ", ") + "]\n"
+        let doc = try EvalYAML.load(y, file: "s.yaml")
+        let kept = doc.lines.keys.reduce(0) { $0 + $1.utf8.count }
+        #expect(kept < 6 << 20, "\(kept) bytes of key paths")
+        #expect(doc.lines.keys.allSatisfy { $0.utf8.count < 2_200 })
+    }
+
     @Test("an alias bomb or deep nesting is refused with the file named, wherever YAML is read")
     func bombs() throws {
         for (text, what) in [(Self.bomb(key: "tools"), "alias bomb"), (Self.deep, "deeper")] {
