@@ -140,6 +140,27 @@ public struct Redactor: @unchecked Sendable {
         }
     }
 
+    /// Whether redacting the values decoded from the JSON text `raw` (a span's line) could change anything. False
+    /// only when every rule is a built-in one and no built-in hint occurs in `raw` while no escape that could spell
+    /// one (`\u…`, `\/`) does either: every string decoded from `raw` then lacks every hint, so the per-rule
+    /// prefilter of ``redact(_:report:)`` skips every rule and the text comes back unchanged. Custom patterns always
+    /// run (they have no hints).
+    public func mayFindSecrets(inJSON raw: UnsafeRawBufferPointer) -> Bool {
+        if rules.count > RedactionPattern.builtInTable.count { return true }
+        let bytes = raw.bindMemory(to: UInt8.self)
+        // An escape that could spell a hint's character.
+        var p = 0
+        let n = bytes.count
+        while p < n, let base = bytes.baseAddress, let hit = memchr(base + p, 0x5C, n - p) {
+            let i = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
+            if i + 1 < n, bytes[i + 1] == UInt8(ascii: "u") || bytes[i + 1] == UInt8(ascii: "/") { return true }
+            p = i + 2  // the escaped character is consumed with its backslash
+        }
+        var found = false
+        Self.scanHints(bytes) { _, _ in found = true }
+        return found
+    }
+
     /// Which hints occur in `text` (no allocation for native strings; most text holds none).
     static func hintsPresent(_ text: String) -> Set<String> {
         var found = Set<Int>()
