@@ -128,7 +128,7 @@ extension JSONValue {
             out += "]"
         case .object(let o):
             out += "{"
-            for (i, key) in o.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
+            for (i, key) in o.keys.sorted(by: JSONValue.bytesLess).enumerated() {
                 if i > 0 { out += "," }
                 JSONValue.writeString(key, to: &out)
                 out += ":"
@@ -155,7 +155,7 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let o):
             out.append(UInt8(ascii: "{"))
-            for (i, key) in o.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
+            for (i, key) in o.keys.sorted(by: JSONValue.bytesLess).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 JSONValue.writeString(key, to: &out)
                 out.append(UInt8(ascii: ":"))
@@ -216,6 +216,21 @@ extension JSONValue {
             flush(n)
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// UTF-8 byte order (= code point order), compared with memcmp.
+    static func bytesLess(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { pa in
+            b.withUTF8 { pb in
+                let n = min(pa.count, pb.count)
+                if n > 0, let x = pa.baseAddress, let y = pb.baseAddress {
+                    let c = memcmp(x, y, n)
+                    if c != 0 { return c < 0 }
+                }
+                return pa.count < pb.count
+            }
+        }
     }
 
     /// Shortest round-trip form; integral doubles keep a `.0` as Python writes them; never NaN/Infinity (null).

@@ -280,7 +280,7 @@ extension Span {
         out.append(UInt8(ascii: "}"))
         key("attributes")
         JSONValue.object(attributes).write(to: &out)
-        for k in extra.keys.sorted(by: JSONValue.utf8Less) {
+        for k in extra.keys.sorted(by: JSONValue.bytesLess) {
             out.append(UInt8(ascii: ","))
             JSONValue.writeString(k, to: &out)
             out.append(UInt8(ascii: ":"))

@@ -197,8 +197,19 @@ struct FileScan {
             nonisolated(unsafe) var counts = [Int](repeating: 0, count: chunks)
             let lock = NSLock()
             DispatchQueue.concurrentPerform(iterations: chunks - 1) { i in
-                let c = countNewlines(ubase + cuts[i], cuts[i + 1] - cuts[i])
-                if releasePages { TraceSource.release(ubase, cuts[i]..<cuts[i + 1], count: n) }
+                var c = 0
+                if releasePages {
+                    // 16 MB at a time, each piece's pages given back once counted.
+                    var from = cuts[i]
+                    while from < cuts[i + 1] {
+                        let to = min(cuts[i + 1], from + (16 << 20))
+                        c += countNewlines(ubase + from, to - from)
+                        TraceSource.release(ubase, from..<to, count: n)
+                        from = to
+                    }
+                } else {
+                    c = countNewlines(ubase + cuts[i], cuts[i + 1] - cuts[i])
+                }
                 lock.lock()
                 counts[i] = c
                 lock.unlock()

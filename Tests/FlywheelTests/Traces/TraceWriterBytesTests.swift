@@ -69,4 +69,29 @@ struct TraceWriterBytesTests {
         let text = line("order 42")
         #expect(text.utf8.withContiguousStorageIfAvailable { custom.mayFindSecrets(inJSON: UnsafeRawBufferPointer($0)) } == true)
     }
+
+    @Test("containsHint agrees with scanHints on every hint at every position, in any case")
+    func hintTable() {
+        var rng = SystemRandomNumberGenerator()
+        let filler = Array("abc def, XYZ.:/_-0123 psa kb".utf8)
+        for hint in Redactor.hintBytes {
+            for upper in [false, true] {
+                for at in [0, 1, 7, 40] {
+                    var text = (0..<at).map { _ in filler.randomElement(using: &rng)! }
+                    text += upper ? hint.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 } : hint
+                    text += (0..<5).map { _ in filler.randomElement(using: &rng)! }
+                    var any = false
+                    text.withUnsafeBufferPointer { Redactor.scanHints($0) { _, _ in any = true } }
+                    #expect(any)
+                    #expect(text.withUnsafeBufferPointer { Redactor.containsHint($0) }, "\(String(decoding: text, as: UTF8.self))")
+                }
+            }
+        }
+        for _ in 0..<200 {
+            let text = (0..<Int.random(in: 0..<80, using: &rng)).map { _ in filler.randomElement(using: &rng)! }
+            var any = false
+            text.withUnsafeBufferPointer { Redactor.scanHints($0) { _, _ in any = true } }
+            #expect(text.withUnsafeBufferPointer { Redactor.containsHint($0) } == any, "\(String(decoding: text, as: UTF8.self))")
+        }
+    }
 }
