@@ -31,13 +31,32 @@ public enum TestPaths {
     /// The path of a built executable of this package.
     public static func product(_ name: String) -> URL { productsDirectory.appendingPathComponent(name) }
 
-    /// A new empty folder under the system temp folder, unique per call.
+    /// A new empty folder under this process's scratch root, unique per call.
     public static func scratch(_ label: String = "test") -> URL {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("flywheel-\(label)-\(UUID().uuidString.prefix(8))", isDirectory: true)
+        let url = scratchRoot.appendingPathComponent("\(label)-\(UUID().uuidString.prefix(8))", isDirectory: true)
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+
+    /// Where this test process keeps its scratch folders: `$TMPDIR/flywheel-tests-PID`, removed when the process exits
+    /// (a full run writes hundreds of MB; a CI disk must not fill up run after run). Roots left by processes that are
+    /// gone (a crash) are removed on first use. `FLYWHEEL_KEEP_TEST_FILES=1` keeps them for a look afterwards.
+    public static let scratchRoot: URL = {
+        let fm = FileManager.default
+        let tmp = fm.temporaryDirectory
+        let prefix = "flywheel-tests-"
+        for name in (try? fm.contentsOfDirectory(atPath: tmp.path)) ?? [] where name.hasPrefix(prefix) {
+            if let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
+                try? fm.removeItem(at: tmp.appendingPathComponent(name))
+            }
+        }
+        let root = tmp.appendingPathComponent("\(prefix)\(getpid())", isDirectory: true)
+        try? fm.createDirectory(at: root, withIntermediateDirectories: true)
+        if ProcessInfo.processInfo.environment["FLYWHEEL_KEEP_TEST_FILES"] != "1" {
+            atexit { try? FileManager.default.removeItem(at: TestPaths.scratchRoot) }
+        }
+        return root
+    }()
 
     /// Where tests keep what a person may want to look at afterwards (screenshots, reports); not committed.
     public static var testOutput: URL {

@@ -366,7 +366,10 @@ public enum TraceTime {
 
     /// Formats a `Date` (microsecond precision, padded with `000`).
     public static func format(_ date: Date) -> String {
+        // Dates outside 1970…2262 (a hostile SOURCE_DATE_EPOCH, say) are clamped, never a trap.
         let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        guard micros.isFinite, micros > 0 else { return format(unixNanos: 0) }
+        guard micros < Double(Int64.max / 1000) else { return format(unixNanos: Int64.max / 1000 * 1000) }
         return format(unixNanos: Int64(micros) * 1000)
     }
 

@@ -62,5 +62,10 @@ struct HostileNumbersTests {
         #expect(TraceTime.duration(from: "1677-09-21T00:12:43.145224192Z", to: "2262-04-11T23:47:16.854775807Z") == nil)
         #expect(TraceLimits.adding(.max, .max, -5) == .max)
         #expect(TraceLimits.adding(2, 3) == 5)
+        // Dates from the environment (SOURCE_DATE_EPOCH) or an agent's clock are clamped to the representable range.
+        #expect(TraceTime.format(Date(timeIntervalSince1970: 1e300)).hasPrefix("2262-04-11T23:47:16"))
+        #expect(TraceTime.format(Date(timeIntervalSince1970: -5)) == "1970-01-01T00:00:00.000000000Z")
+        #expect(TraceTime.format(Date(timeIntervalSince1970: .nan)) == "1970-01-01T00:00:00.000000000Z")
+        #expect(TraceTime.format(Date(timeIntervalSince1970: 1.5)) == "1970-01-01T00:00:01.500000000Z")
     }
 }
