@@ -143,10 +143,10 @@ func runChild(_ exe: String, _ arguments: [String], in cwd: URL) -> (status: Int
     var pid: pid_t = 0
     // The child starts in `cwd` (the benchmark is single-threaded here, so changing ours for the spawn is safe).
     let here = FileManager.default.currentDirectoryPath
-    FileManager.default.changeCurrentDirectoryPath(cwd.path)
+    _ = FileManager.default.changeCurrentDirectoryPath(cwd.path)
     let t0 = DispatchTime.now().uptimeNanoseconds
     let spawned = posix_spawn(&pid, exe, &actions, nil, argv, environ)
-    FileManager.default.changeCurrentDirectoryPath(here)
+    _ = FileManager.default.changeCurrentDirectoryPath(here)
     guard spawned == 0 else { return (127, 0, 0, "cannot start \(exe)") }
     var status: Int32 = 0
     var usage = rusage()
