@@ -77,7 +77,27 @@
   // Span tree.
   var tree = document.querySelector(".span-tree");
   if (!tree) return;
-  var data = window.FLYWHEEL_TRACE || { bodies: [], full: [] };
+  // Span bodies live in chunk files (<base>.<k>.data.js, chunkSize spans each) loaded on demand with a script
+  // element: each chunk calls window.FLYWHEEL_SPANS (works from file://, where fetch of local files does not).
+  var chunkBase = tree.getAttribute("data-chunk-base") || "";
+  var chunkSize = parseInt(tree.getAttribute("data-chunk-size"), 10) || 100;
+  var chunks = {}, waiting = {};
+  window.FLYWHEEL_SPANS = function (c) {
+    if (!c || typeof c.chunk !== "number") return;
+    chunks[c.chunk] = c;
+    var cbs = waiting[c.chunk] || [];
+    delete waiting[c.chunk];
+    cbs.forEach(function (f) { f(); });
+  };
+  function withChunk(k, f) {
+    if (chunks[k]) { f(); return; }
+    if (waiting[k]) { waiting[k].push(f); return; }
+    waiting[k] = [f];
+    var s = document.createElement("script");
+    s.src = chunkBase + "." + k + ".data.js";
+    s.onerror = function () { window.FLYWHEEL_SPANS({ chunk: k, bodies: [], full: [] }); };
+    document.head.appendChild(s);
+  }
   var rows = Array.prototype.slice.call(tree.querySelectorAll(".span-row"));
   var detail = document.getElementById("span-detail");
   function depth(r) { return parseInt(r.getAttribute("data-depth"), 10) || 0; }
@@ -102,21 +122,30 @@
   }
   function bodyArticle(i) {
     var a = document.createElement("article");
-    a.innerHTML = data.bodies[i] || "<p>No details.</p>"; // pre-escaped by the site builder
+    var k = Math.floor(i / chunkSize), c = chunks[k] || { bodies: [] };
+    a.setAttribute("data-chunk", String(k));
+    a.innerHTML = c.bodies[i % chunkSize] || "<p>No details.</p>"; // pre-escaped by the site builder
     return a;
   }
+  var selecting = 0;
   function select(i, append) {
     rows.forEach(function (r) { r.classList.remove("selected"); });
     rows[i].classList.add("selected");
-    if (!append) detail.textContent = "";
-    detail.appendChild(bodyArticle(i));
+    var ticket = ++selecting;
+    withChunk(Math.floor(i / chunkSize), function () {
+      if (ticket !== selecting) return; // a later selection won
+      if (!append) detail.textContent = "";
+      detail.appendChild(bodyArticle(i));
+    });
   }
   detail.addEventListener("click", function (e) {
     var b = e.target.closest ? e.target.closest(".show-full") : null;
     if (!b) return;
     var k = parseInt(b.getAttribute("data-full"), 10);
+    var art = b.closest("article");
+    var c = chunks[parseInt(art ? art.getAttribute("data-chunk") : "", 10)] || { full: [] };
     var holder = document.createElement("div");
-    holder.innerHTML = data.full[k] || ""; // pre-escaped by the site builder
+    holder.innerHTML = c.full[k] || ""; // pre-escaped by the site builder
     var prev = b.previousElementSibling;
     if (prev && prev.tagName === "PRE") prev.remove();
     b.replaceWith(holder);
@@ -152,9 +181,14 @@
     var h = decodeURIComponent(location.hash.slice(1));
     if (h === "all-spans") {
       rows.forEach(function (r) { r.hidden = false; });
-      detail.textContent = "";
-      rows.forEach(function (r, i) { detail.appendChild(bodyArticle(i)); });
-      detail.querySelectorAll(".show-full").forEach(function (b) { b.click(); });
+      var count = Math.ceil(rows.length / chunkSize), k = 0;
+      var next = function () {
+        if (k < count) { withChunk(k++, next); return; }
+        detail.textContent = "";
+        rows.forEach(function (r, i) { detail.appendChild(bodyArticle(i)); });
+        detail.querySelectorAll(".show-full").forEach(function (b) { b.click(); });
+      };
+      next();
       return;
     }
     if (h.indexOf("span-") !== 0) return;

@@ -83,8 +83,33 @@
   var task = document.querySelector(".task-diff");
   if (task && window.FLYWHEEL_TASK) {
     var runs = window.FLYWHEEL_TASK.runs || [];
+    var dir = String(window.FLYWHEEL_TASK.dir || "");
     var selA = task.querySelector(".diff-a"), selB = task.querySelector(".diff-b"), selF = task.querySelector(".diff-file");
     var outT = task.querySelector(".diff-out");
+    // Each cycle's run texts are in <dir>/NNNN.js, loaded by a script element when a diff needs them (works from
+    // file://); the file hands them to window.FLYWHEEL_TASK_RUNS.
+    var texts = {}, waitingRuns = {}, taskTicket = 0;
+    window.FLYWHEEL_TASK_RUNS = function (d) {
+      if (!d || typeof d.cycle !== "number") return;
+      var m = Object.create(null);
+      (d.runs || []).forEach(function (r) { if (r && typeof r.trace === "string") m[r.trace] = r.files || {}; });
+      texts[d.cycle] = m;
+      var cbs = waitingRuns[d.cycle] || [];
+      delete waitingRuns[d.cycle];
+      cbs.forEach(function (f) { f(); });
+    };
+    var withCycle = function (n, f) {
+      if (texts[n]) { f(); return; }
+      if (waitingRuns[n]) { waitingRuns[n].push(f); return; }
+      waitingRuns[n] = [f];
+      var p = String(n);
+      while (p.length < 4) p = "0" + p;
+      if (!/^[A-Za-z0-9_-]{1,80}$/.test(dir) || !/^[0-9]+$/.test(p)) { window.FLYWHEEL_TASK_RUNS({ cycle: n, runs: [] }); return; }
+      var s = document.createElement("script");
+      s.src = dir + "/" + p + ".js";
+      s.onerror = function () { window.FLYWHEEL_TASK_RUNS({ cycle: n, runs: [] }); };
+      document.head.appendChild(s);
+    };
     if (selA && selB && selF && outT && runs.length > 1) {
       runs.forEach(function (r, i) {
         var label = "Cycle " + r.cycle + " · " + (r.trace.length > 12 ? r.trace.slice(0, 8) + "…" : r.trace);
@@ -99,13 +124,17 @@
       names.forEach(function (n) { selF.appendChild(option(n, n)); });
       var renderTask = function () {
         var a = runs[+selA.value], b = runs[+selB.value], f = selF.value;
-        outT.textContent = "";
-        if (!a || !b) return;
-        var ta = own(a.files, f), tb = own(b.files, f);
-        if (ta === undefined && tb === undefined) { outT.appendChild(el("p", "placeholder", "Neither run wrote " + f + ".")); return; }
-        if (ta === undefined) outT.appendChild(el("p", "muted", "Cycle " + a.cycle + "'s run did not write " + f + "."));
-        if (tb === undefined) outT.appendChild(el("p", "muted", "Cycle " + b.cycle + "'s run did not write " + f + "."));
-        outT.appendChild(diffTable(ta || "", tb || ""));
+        var ticket = ++taskTicket;
+        if (!a || !b) { outT.textContent = ""; return; }
+        withCycle(a.cycle, function () { withCycle(b.cycle, function () {
+          if (ticket !== taskTicket) return; // a later choice won
+          outT.textContent = "";
+          var ta = own(own(texts[a.cycle], a.trace) || {}, f), tb = own(own(texts[b.cycle], b.trace) || {}, f);
+          if (ta === undefined && tb === undefined) { outT.appendChild(el("p", "placeholder", "Neither run wrote " + f + ".")); return; }
+          if (ta === undefined) outT.appendChild(el("p", "muted", "Cycle " + a.cycle + "'s run did not write " + f + "."));
+          if (tb === undefined) outT.appendChild(el("p", "muted", "Cycle " + b.cycle + "'s run did not write " + f + "."));
+          outT.appendChild(diffTable(ta || "", tb || ""));
+        }); });
       };
       [selA, selB, selF].forEach(function (s) { s.addEventListener("change", renderTask); });
       renderTask();
@@ -115,16 +144,25 @@
   // Compare page.
   var out = document.getElementById("compare-out");
   var pickA = document.getElementById("compare-a"), pickB = document.getElementById("compare-b");
-  var data = window.FLYWHEEL_COMPARE || {}, meta = window.FLYWHEEL_COMPARE_INDEX || { cycles: [], diffs: [] };
+  // Each cycle's data file (compare/NNNN.js) is loaded by a script element when the cycle is picked (works from
+  // file://); it adds itself to window.FLYWHEEL_COMPARE.
+  var data = window.FLYWHEEL_COMPARE = window.FLYWHEEL_COMPARE || {};
+  var meta = window.FLYWHEEL_COMPARE_INDEX || { cycles: [], diffs: [] };
   if (!out || !pickA || !pickB) return;
 
   function pad(n) { n = String(n); while (n.length < 4) n = "0" + n; return n; }
+  var tried = {};
+  function withShard(n, f) {
+    if (own(data, String(n)) || tried[n] || meta.cycles.indexOf(n) < 0) { f(); return; }
+    tried[n] = true;
+    var s = document.createElement("script");
+    s.src = "compare/" + pad(n) + ".js";
+    s.onload = f;
+    s.onerror = f;
+    document.head.appendChild(s);
+  }
   // A task's page file name as the builder wrote it (task_files of either cycle); null when unknown or unsafe.
   var taskFiles = {};
-  Object.keys(data).forEach(function (n) {
-    var tf = data[n].task_files || {};
-    Object.keys(tf).forEach(function (k) { taskFiles[k] = tf[k]; });
-  });
   function fileName(id) {
     var f = Object.prototype.hasOwnProperty.call(taskFiles, id) ? taskFiles[id] : null;
     return typeof f === "string" && /^[A-Za-z0-9_-]{1,80}$/.test(f) ? f : null;
@@ -166,8 +204,18 @@
     return li;
   }
 
+  var ticket = 0;
   function render() {
-    var na = +pickA.value, nb = +pickB.value, A = own(data, String(na)), B = own(data, String(nb));
+    var na = +pickA.value, nb = +pickB.value, mine = ++ticket;
+    withShard(na, function () { withShard(nb, function () { if (mine === ticket) show(na, nb); }); });
+  }
+  function show(na, nb) {
+    var A = own(data, String(na)), B = own(data, String(nb));
+    taskFiles = {};
+    [A, B].forEach(function (C) {
+      var tf = (C && C.task_files) || {};
+      Object.keys(tf).forEach(function (k) { taskFiles[k] = tf[k]; });
+    });
     out.textContent = "";
     try { history.replaceState(null, "", "#a=" + na + "&b=" + nb); } catch (e) { /* file:// may refuse */ }
     if (!A || !B) { out.appendChild(el("p", "placeholder", "The data of one of these cycles is missing.")); return; }
@@ -290,7 +338,7 @@
   }
 
   var m = /a=(\d+)&b=(\d+)/.exec(location.hash || "");
-  if (m && data[+m[1]] && data[+m[2]]) { pickA.value = m[1]; pickB.value = m[2]; }
+  if (m && meta.cycles.indexOf(+m[1]) >= 0 && meta.cycles.indexOf(+m[2]) >= 0) { pickA.value = m[1]; pickB.value = m[2]; }
   pickA.addEventListener("change", render);
   pickB.addEventListener("change", render);
   render();

@@ -162,4 +162,47 @@ struct EvalsScriptsCLITests {
         r = try flywheel(["evals", "run", "--json", "--allow-scripts"], in: dir)
         #expect(try Self.summary(r)["passed"] as? Int == 1, "\(r.stdout) \(r.stderr)")
     }
+
+    @Test("an http provider's answers are cached on disk between runs; --no-cache calls the server again")
+    func httpDiskCache() throws {
+        let dir = TestPaths.scratch("evals-http-cache")
+        let log = dir.appendingPathComponent("requests.log")
+        let server = try PythonServer(script: #"""
+            import http.server, json, sys
+            log = open(sys.argv[1], "a")
+            class H(http.server.BaseHTTPRequestHandler):
+                def log_message(self, *a): pass
+                def do_POST(self):
+                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                    log.write(body["message"] + "\n"); log.flush()
+                    b = json.dumps({"reply": "Your tracking link is on its way: " + body["message"]}).encode()
+                    self.send_response(200); self.send_header("Content-Type", "application/json"); self.send_header("Content-Length", str(len(b))); self.end_headers()
+                    self.wfile.write(b)
+            s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+            print(s.server_address[1], flush=True)
+            s.serve_forever()
+            """#, arguments: [log.path], in: dir)
+        defer { server.stop() }
+        try """
+            prompts: ["{{q}}"]
+            providers:
+              - id: http://127.0.0.1:\(server.port)/bot
+                config: {body: {message: '{{prompt}}'}, transformResponse: json.reply}
+            tests:
+              - vars: {q: where is my order}
+                assert: [{type: icontains, value: tracking}]
+            """.write(to: dir.appendingPathComponent("suite.yaml"), atomically: true, encoding: .utf8)
+        func requests() -> Int { ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").count }
+        var r = try flywheel(["evals", "run", "--suite", "suite.yaml", "--standalone", "--json"], in: dir)
+        #expect(try Self.summary(r)["passed"] as? Int == 1, "\(r.stdout) \(r.stderr)")
+        #expect(requests() == 1)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(".cache/flywheel/evals").path))
+        r = try flywheel(["evals", "run", "--suite", "suite.yaml", "--standalone", "--json"], in: dir)
+        #expect(try Self.summary(r)["passed"] as? Int == 1)
+        #expect(requests() == 1)
+        r = try flywheel(["evals", "run", "--suite", "suite.yaml", "--standalone", "--json", "--no-cache"], in: dir)
+        #expect(try Self.summary(r)["passed"] as? Int == 1)
+        #expect(requests() == 2)
+    }
 }
+

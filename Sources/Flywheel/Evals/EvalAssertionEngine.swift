@@ -42,6 +42,9 @@ public final class EvalAssertionEngine: @unchecked Sendable {
     public let scripts: (any EvalScriptRunner)?
     /// Embeds texts for `similar` (provider from the assertion or test options; nil: `similar` is skipped).
     public let embedder: (@Sendable (_ provider: EvalJSON?, _ texts: [String]) throws -> [[Double]])?
+    /// Returns the categories a moderation endpoint flags in a text (provider from the assertion or test options; nil:
+    /// `moderation` is skipped).
+    public let moderator: (@Sendable (_ provider: EvalJSON?, _ text: String) throws -> [String])?
     /// The ROUGE-N scorer (a seam so tests can stub js-rouge).
     public let rougeN: @Sendable (_ candidate: String, _ reference: String) -> Double
 
@@ -58,20 +61,23 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         "trace-span-count", "trace-span-duration", "trace-error-spans", "trajectory:tool-used", "trajectory:tool-sequence",
         "trajectory:tool-args-match", "trajectory:step-count", "skill-used", "javascript", "python", "assert-set",
         "llm-rubric", "model-graded-closedqa", "factuality", "g-eval", "trajectory:goal-success", "similar",
+        "is-sql", "contains-sql", "answer-relevance", "context-faithfulness", "context-recall", "context-relevance",
+        "conversation-relevance", "meteor", "select-best", "max-score", "moderation",
     ]
     /// Types that are always skipped (§3): accepted in suites, never evaluated.
     public static let skippedTypes: Set<String> = [
-        "answer-relevance", "context-faithfulness", "context-recall", "context-relevance", "classifier",
-        "moderation", "pi", "select-best", "max-score", "human", "webhook", "ruby", "meteor", "is-sql", "contains-sql",
-        "guardrails", "conversation-relevance", "model-graded-factuality",
+        "classifier", "pi", "human", "webhook", "ruby",
+        "guardrails", "model-graded-factuality",
     ]
     /// Types from after 0.121.3: load errors.
     public static let laterTypes: Set<String> = ["ends-with", "character-count", "normalizeUnicode"]
 
     public init(judge: (any ChatModel)? = nil, scripts: (any EvalScriptRunner)? = SubprocessScriptRunner(),
                 rougeN: @escaping @Sendable (String, String) -> Double = EvalTextMetrics.rougeN,
-                embedder: (@Sendable (_ provider: EvalJSON?, _ texts: [String]) throws -> [[Double]])? = nil) {
+                embedder: (@Sendable (_ provider: EvalJSON?, _ texts: [String]) throws -> [[Double]])? = nil,
+                moderator: (@Sendable (_ provider: EvalJSON?, _ text: String) throws -> [String])? = nil) {
         self.embedder = embedder
+        self.moderator = moderator
         self.judge = judge
         self.scripts = scripts
         self.rougeN = rougeN
@@ -190,6 +196,24 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             return .skip("\(base) is not supported by Flywheel", assertion: a)
         }
         switch base {
+        case "answer-relevance", "context-recall", "context-relevance", "context-faithfulness", "conversation-relevance":
+            return try EvalRAGGrading.grade(a, base: base, value: value, output: o, context: ctx, judge: judge, embedder: embedder, scripts: scripts)
+        case "select-best", "max-score":
+            return .skip("\(base) compares the outputs of a whole test; it is graded by the runner, not alone", assertion: a)
+        case "moderation":
+            // Promptfoo: the output is checked; `value` optionally lists the categories that count. `not-` is ignored.
+            guard let moderator else { return .skip("moderation needs a moderation endpoint and none is configured", assertion: a) }
+            let provider = a.provider ?? ctx.test["options"]?["provider"].flatMap { p in p["moderation"] ?? p }
+            var flags = try moderator(provider, outputString)
+            if let only = value?.arrayValue?.compactMap(\.stringValue) ?? value?.stringValue.map({ [$0] }) { flags = flags.filter(only.contains) }
+            return flags.isEmpty ? EvalGradingResult(pass: true, score: 1, reason: "No relevant moderation flags detected")
+                : EvalGradingResult(pass: false, score: 0, reason: "Moderation flags detected: \(flags.joined(separator: ", "))")
+        case "meteor":
+            return try EvalMeteor.assert(a, value: value, output: outputString, inverse: inv)
+        case "is-sql":
+            return try EvalSQL.check(outputString, value: value, inverse: inv)
+        case "contains-sql":
+            return try EvalSQL.check(EvalSQL.extract(outputString), value: value, inverse: inv)
         case "similar":
             return try similar(a, value: value, output: outputString, context: ctx, inverse: inv)
         case "equals":

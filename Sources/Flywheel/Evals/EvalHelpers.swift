@@ -3,7 +3,7 @@ import Foundation
 // MARK: - Templates (Nunjucks subset)
 
 /// The Nunjucks subset suites may use: `{{ name }}`, `{{ a.b }}`, `{{ a[0] }}`, `{{ a["k"] }}`, `{# comment #}`.
-/// Unknown variables render `""`, objects render as compact JSON. Tags (`{% %}`) and filters (`|`) are errors.
+/// Unknown variables render `""`, objects render as compact JSON. Tags (`{% %}`) are errors; the filters in `filters` work as in Nunjucks.
 public enum EvalTemplate {
     /// Why a template cannot be rendered.
     public struct TemplateError: Error, Sendable, CustomStringConvertible {
@@ -69,59 +69,183 @@ public enum EvalTemplate {
         (try? render(s, vars: vars)) ?? s
     }
 
+    /// Filters Flywheel renders, as Nunjucks does (`{{ x | upper }}`, `{{ xs | join(", ") }}`).
+    public static let filters: Set<String> = ["dump", "upper", "lower", "trim", "join", "length", "default", "d", "replace", "first", "last"]
+
     static func evaluate(_ expr: String, vars: EvalObject) throws -> String {
         let e = JSText.trim(expr)
-        if e.contains("|") { throw TemplateError(message: "template filters (\(e)) are not supported") }
         if e.isEmpty { throw TemplateError(message: "empty {{ }} in template") }
-        // Path: ident ( .ident | [number] | ["key"] | ['key'] )*
-        let c = Array(e.unicodeScalars)
+        var p = ExprParser(Array(e.unicodeScalars), text: e, vars: vars)
+        var cur = try p.primary()
+        p.skipSpace()
+        while p.i < p.c.count {
+            guard p.c[p.i] == "|" else { throw TemplateError(message: "unsupported template expression {{ \(e) }}") }
+            p.i += 1
+            p.skipSpace()
+            guard let name = p.ident() else { throw TemplateError(message: "a filter name must follow | in {{ \(e) }}") }
+            var args: [EvalJSON?] = []
+            p.skipSpace()
+            if p.i < p.c.count, p.c[p.i] == "(" {
+                p.i += 1
+                p.skipSpace()
+                while p.i < p.c.count, p.c[p.i] != ")" {
+                    args.append(try p.primary())
+                    p.skipSpace()
+                    if p.i < p.c.count, p.c[p.i] == "," { p.i += 1; p.skipSpace() }
+                }
+                guard p.i < p.c.count else { throw TemplateError(message: "unterminated ( in {{ \(e) }}") }
+                p.i += 1
+            }
+            cur = try applyFilter(name, cur, args, expr: e)
+            p.skipSpace()
+        }
+        return display(cur)
+    }
+
+    /// How a value renders: undefined and null as "", strings as they are, objects and arrays as compact JSON.
+    static func display(_ v: EvalJSON?) -> String {
+        guard let v else { return "" }
+        switch v {
+        case .null: return ""
+        case .string(let s): return s
+        case .object, .array: return v.jsonString
+        default: return v.jsDisplayString
+        }
+    }
+
+    static func applyFilter(_ name: String, _ v: EvalJSON?, _ args: [EvalJSON?], expr: String) throws -> EvalJSON? {
+        func str(_ x: EvalJSON?) -> String {
+            guard let x else { return "" }
+            if let s = x.stringValue { return s }
+            return x.isNull ? "" : x.jsDisplayString
+        }
+        switch name {
+        case "dump":
+            guard let v else { return nil }
+            if let n = args.first??.doubleValue, n > 0 { return .string(v.prettyString(indent: Int(n))) }
+            if let s = args.first??.stringValue, !s.isEmpty { return .string(v.prettyString(indent: s.count)) }
+            return .string(v.jsonString)
+        case "upper": return .string(str(v).uppercased())
+        case "lower": return .string(str(v).lowercased())
+        case "trim": return .string(JSText.trim(str(v)))
+        case "join":
+            guard let a = v?.arrayValue else { return v }
+            let sep = args.first.map { str($0) } ?? ""
+            if args.count > 1, let attr = args[1]?.stringValue { return .string(a.map { str($0[attr]) }.joined(separator: sep)) }
+            return .string(a.map { str($0) }.joined(separator: sep))
+        case "length":
+            switch v {
+            case .string(let s)?: return .int(Int64(s.utf16.count))
+            case .array(let a)?: return .int(Int64(a.count))
+            case .object(let o)?: return .int(Int64(o.count))
+            default: return .int(0)
+            }
+        case "default", "d":
+            let fallback = args.first ?? nil
+            if args.count > 1, args[1]?.isTruthy == true { return (v?.isTruthy ?? false) ? v : fallback }
+            return v == nil ? fallback : v
+        case "replace":
+            guard args.count >= 2 else { throw TemplateError(message: "replace needs two arguments in {{ \(expr) }}") }
+            let s = str(v), old = str(args[0]), new = str(args[1])
+            if let limit = args.count > 2 ? args[2]?.doubleValue : nil {
+                var out = s, n = 0
+                var from = out.startIndex
+                while n < Int(limit), !old.isEmpty, let r = out.range(of: old, range: from..<out.endIndex) {
+                    out.replaceSubrange(r, with: new)
+                    from = out.index(r.lowerBound, offsetBy: new.count)
+                    n += 1
+                }
+                return .string(out)
+            }
+            return .string(old.isEmpty ? s : s.replacingOccurrences(of: old, with: new))
+        case "first":
+            if let a = v?.arrayValue { return a.first }
+            if let s = v?.stringValue { return s.first.map { .string(String($0)) } }
+            return nil
+        case "last":
+            if let a = v?.arrayValue { return a.last }
+            if let s = v?.stringValue { return s.last.map { .string(String($0)) } }
+            return nil
+        default:
+            throw TemplateError(message: "template filter \"\(name)\" is not supported (supported: \(filters.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    /// Parses a value: a variable path (`a.b`, `a[0]`, `a["k"]`), a quoted string, a number, true/false/null.
+    struct ExprParser {
+        let c: [Unicode.Scalar]
+        let text: String
+        let vars: EvalObject
         var i = 0
-        func ident() -> String? {
+        init(_ c: [Unicode.Scalar], text: String, vars: EvalObject) { self.c = c; self.text = text; self.vars = vars }
+
+        mutating func skipSpace() { while i < c.count, c[i] == " " || c[i] == "\t" || c[i] == "\n" { i += 1 } }
+
+        mutating func ident() -> String? {
             var s = ""
             while i < c.count, c[i].properties.isAlphabetic || c[i] == "_" || c[i] == "$" || (c[i].value >= 0x30 && c[i].value <= 0x39 && !s.isEmpty) {
                 s.unicodeScalars.append(c[i]); i += 1
             }
             return s.isEmpty ? nil : s
         }
-        guard let first = ident() else {
-            // A literal string or number renders as itself.
-            if (e.hasPrefix("\"") && e.hasSuffix("\"")) || (e.hasPrefix("'") && e.hasSuffix("'")), e.count >= 2 { return String(e.dropFirst().dropLast()) }
-            if let d = Double(e) { return JSNumber.string(d) }
-            throw TemplateError(message: "unsupported template expression {{ \(e) }}")
-        }
-        var cur: EvalJSON? = vars[first]
-        while i < c.count {
-            while i < c.count, c[i] == " " { i += 1 }
-            if i >= c.count { break }
-            if c[i] == "." {
-                i += 1
-                guard let k = ident() else { throw TemplateError(message: "unsupported template expression {{ \(e) }}") }
-                cur = member(cur, k)
-            } else if c[i] == "[" {
-                i += 1
-                var key = ""
-                if i < c.count, c[i] == "\"" || c[i] == "'" {
-                    let q = c[i]
-                    i += 1
-                    while i < c.count, c[i] != q { key.unicodeScalars.append(c[i]); i += 1 }
-                    i += 1
-                } else {
-                    while i < c.count, c[i] != "]" { key.unicodeScalars.append(c[i]); i += 1 }
-                    key = JSText.trim(key)
-                }
-                guard i < c.count, c[i] == "]" else { throw TemplateError(message: "unsupported template expression {{ \(e) }}") }
-                i += 1
-                cur = member(cur, key)
-            } else {
-                throw TemplateError(message: "unsupported template expression {{ \(e) }}")
+
+        mutating func quoted() throws -> String {
+            let q = c[i]
+            i += 1
+            var s = ""
+            while i < c.count, c[i] != q {
+                if c[i] == "\\", i + 1 < c.count { i += 1 }
+                s.unicodeScalars.append(c[i]); i += 1
             }
+            guard i < c.count else { throw TemplateError(message: "unterminated string in {{ \(text) }}") }
+            i += 1
+            return s
         }
-        guard let v = cur else { return "" }
-        switch v {
-        case .null: return ""
-        case .string(let s): return s
-        case .object, .array: return v.jsonString
-        default: return v.jsDisplayString
+
+        mutating func primary() throws -> EvalJSON? {
+            skipSpace()
+            guard i < c.count else { throw TemplateError(message: "unsupported template expression {{ \(text) }}") }
+            if c[i] == "\"" || c[i] == "'" { return .string(try quoted()) }
+            if c[i] == "-" || (c[i].value >= 0x30 && c[i].value <= 0x39) {
+                var s = ""
+                while i < c.count, c[i] == "-" || c[i] == "." || (c[i].value >= 0x30 && c[i].value <= 0x39) { s.unicodeScalars.append(c[i]); i += 1 }
+                guard let d = Double(s) else { throw TemplateError(message: "unsupported template expression {{ \(text) }}") }
+                return d == d.rounded() && abs(d) < 1e15 ? .int(Int64(d)) : .double(d)
+            }
+            guard let first = ident() else { throw TemplateError(message: "unsupported template expression {{ \(text) }}") }
+            switch first {
+            case "true": return .bool(true)
+            case "false": return .bool(false)
+            case "null", "none": return .null
+            default: break
+            }
+            var cur: EvalJSON? = vars[first]
+            while i < c.count {
+                skipSpace()
+                if i >= c.count { break }
+                if c[i] == "." {
+                    i += 1
+                    guard let k = ident() else { throw TemplateError(message: "unsupported template expression {{ \(text) }}") }
+                    cur = EvalTemplate.member(cur, k)
+                } else if c[i] == "[" {
+                    i += 1
+                    skipSpace()
+                    var key = ""
+                    if i < c.count, c[i] == "\"" || c[i] == "'" {
+                        key = try quoted()
+                    } else {
+                        while i < c.count, c[i] != "]" { key.unicodeScalars.append(c[i]); i += 1 }
+                        key = JSText.trim(key)
+                    }
+                    skipSpace()
+                    guard i < c.count, c[i] == "]" else { throw TemplateError(message: "unsupported template expression {{ \(text) }}") }
+                    i += 1
+                    cur = EvalTemplate.member(cur, key)
+                } else {
+                    break
+                }
+            }
+            return cur
         }
     }
 

@@ -1,11 +1,12 @@
 import Foundation
 
 /// Calls a suite's providers for rows without a recorded output: `openai:…` (any OpenAI-compatible server, through
-/// the model client), `exec:COMMAND` (the candidate agent as a command), `file://provider.py[:fn]` (Promptfoo's
-/// `call_api` contract) and `echo`. Every call obeys the script policy: with scripts off no provider is called (a
+/// the model client), `http` (Promptfoo's HTTP provider, see EvalHTTPProvider.swift), `exec:COMMAND` (the candidate
+/// agent as a command), `file://provider.py[:fn]` (Promptfoo's `call_api` contract) and `echo`. Every call obeys the script policy: with scripts off no provider is called (a
 /// suite from the history must not send your keys to a server it names, nor run a command, by surprise).
 ///
-/// Thread-safe; results are cached per (provider id, provider config, rendered prompt, vars).
+/// Thread-safe; results are cached per (provider id, provider config, rendered prompt, vars) for the run, and for
+/// `openai:`/`http` providers also on disk when `diskCache` is set.
 public final class EvalProviderCaller: @unchecked Sendable {
     /// The policy calls obey (environment, working folder, time limit, whether anything runs).
     public let policy: EvalScriptPolicy
@@ -15,6 +16,10 @@ public final class EvalProviderCaller: @unchecked Sendable {
     public var maxRetries: Int
     /// Seconds per model call.
     public var timeout: Double
+
+    /// A folder for responses kept between runs (`.cache/flywheel/evals` under the working folder; nil: none). Only
+    /// successful responses are stored, one JSON file per key; a hit is reported as cached (no latency).
+    public var diskCache: URL?
 
     private let lock = NSLock()
     private var cache: [String: EvalOutput] = [:]
@@ -31,7 +36,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
     /// The provider kinds this caller runs.
     public static func isCallable(_ id: String) -> Bool {
         id == "echo" || id.hasPrefix("openai:") || id.hasPrefix("exec:") || (id.hasPrefix("file://") && id.contains(".py"))
-            || id.hasPrefix("python:")
+            || id.hasPrefix("python:") || isHTTP(id)
     }
 
     /// What the cache is keyed by.
@@ -51,23 +56,66 @@ public final class EvalProviderCaller: @unchecked Sendable {
             let hit = cache[key]
             lock.unlock()
             if var hit { hit.cached = true; return .success(hit) }
+            if Self.diskCacheable(provider.id), let hit = readDisk(key) {
+                lock.lock()
+                cache[key] = hit
+                lock.unlock()
+                return .success(hit)
+            }
         }
         let out: EvalOutput
         if provider.id.hasPrefix("openai:") {
             out = callOpenAI(provider, prompt: prompt, suiteEnv: suiteEnv)
+        } else if Self.isHTTP(provider.id) {
+            out = callHTTP(provider, prompt: prompt, vars: vars, suiteEnv: suiteEnv)
         } else if provider.id.hasPrefix("exec:") {
             out = callExec(provider, prompt: prompt, promptLabel: promptLabel, vars: vars)
         } else if provider.id.hasPrefix("file://") || provider.id.hasPrefix("python:") {
             out = callPython(provider, prompt: prompt, promptLabel: promptLabel, vars: vars)
         } else {
-            return .success(EvalOutput(output: .null, error: "provider \(provider.id) is not supported by Flywheel (openai:…, exec:…, file://provider.py, echo)"))
+            return .success(EvalOutput(output: .null, error: "provider \(provider.id) is not supported by Flywheel (openai:…, http, exec:…, file://provider.py, echo)"))
         }
         if useCache, out.error == nil {
             lock.lock()
             cache[key] = out
             lock.unlock()
+            if Self.diskCacheable(provider.id) { writeDisk(key, out) }
         }
         return .success(out)
+    }
+
+    /// Only remote model/API providers are kept on disk: `exec:` and Python providers run the candidate agent, whose
+    /// code changes between cycles, so a stored answer would hide the change.
+    static func diskCacheable(_ id: String) -> Bool { id.hasPrefix("openai:") || isHTTP(id) }
+
+    /// The default on-disk cache folder under `folder`.
+    public static func defaultDiskCache(in folder: URL) -> URL {
+        folder.appendingPathComponent(".cache/flywheel/evals", isDirectory: true)
+    }
+
+    func diskURL(_ key: String) -> URL? {
+        diskCache?.appendingPathComponent(String(key.prefix(2)), isDirectory: true).appendingPathComponent(key + ".json")
+    }
+
+    func readDisk(_ key: String) -> EvalOutput? {
+        guard let url = diskURL(key), let data = try? Data(contentsOf: url),
+              let o = EvalJSONParser.parseOrNil(String(decoding: data, as: UTF8.self))?.objectValue, o["version"]?.doubleValue == 1,
+              let output = o["output"] else { return nil }
+        return EvalOutput(output: output, cost: o["cost"]?.doubleValue, tokenUsage: o["tokenUsage"].map { EvalTokenUsage(json: $0) },
+                          finishReason: o["finishReason"]?.stringValue, metadata: o["metadata"]?.objectValue, cached: true)
+    }
+
+    func writeDisk(_ key: String, _ out: EvalOutput) {
+        guard let url = diskURL(key) else { return }
+        var o = EvalObject()
+        o["version"] = .int(1)
+        o["output"] = out.output
+        if let t = out.tokenUsage { o["tokenUsage"] = t.json }
+        if let c = out.cost { o["cost"] = .number(c) }
+        if let f = out.finishReason { o["finishReason"] = .string(f) }
+        if let m = out.metadata { o["metadata"] = .object(m) }
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try? Data(EvalJSON.object(o).jsonString.utf8).write(to: url, options: .atomic)
     }
 
     /// Why a provider was not called.

@@ -142,6 +142,12 @@ public enum EvalResultsJSON {
             for (k, v) in r.namedScores { named[k, default: 0] += v; namedCount[k, default: 0] += 1 }
             for c in r.gradingResult?.componentResults ?? [] where !c.skipped { if c.pass { assertPass += 1 } else { assertFail += 1 } }
         }
+        // Promptfoo's derivedMetrics: after the rows, each expression reads the column's summed named scores
+        // (and the derived metrics before it); its value is stored as a named score.
+        for d in run.derivedMetrics {
+            named[d.name] = d.expression.evaluate(named)
+            namedCount[d.name] = namedCount[d.name] ?? 0
+        }
         let tokens = rows.reduce(EvalTokenUsage()) { $0 + ($1.response?.tokenUsage ?? EvalTokenUsage()) }
         var m = EvalObject()
         m["score"] = .number(rows.reduce(0) { $0 + $1.score })

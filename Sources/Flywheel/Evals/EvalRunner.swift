@@ -138,6 +138,10 @@ public struct EvalRunResult: Sendable {
     public var providers: [EvalProvider]
     /// One entry per column (provider-major): (provider, prompt).
     public var columns: [(provider: EvalProvider, prompt: EvalPrompt)]
+    /// The suite's `derivedMetrics`, computed per column in the results JSON.
+    public var derivedMetrics: [EvalDerivedMetric] = []
+    /// Extension hooks that failed or could not run (`hook file:function: why`).
+    public var hookProblems: [String] = []
 }
 
 /// Grades a suite against outputs: a test's `providerOutput`, else the caller's lookup, else (for `echo`) the rendered prompt.
@@ -181,6 +185,8 @@ public struct EvalRunner: Sendable {
         let caller = providers
         // `options.storeOutputAs`: a test's output becomes a var of the tests after it (in order).
         var registers = EvalObject()
+        var hookProblems: [String] = []
+        runHooks("beforeAll", suite: suite, context: .obj([("suite", .object(suite.document))]), problems: &hookProblems)
         // 1. Rows and their outputs, in order (the caller's lookup runs on this thread).
         var jobs: [Job] = []
         var testIdx = 0
@@ -203,6 +209,11 @@ public struct EvalRunner: Sendable {
                         case .success(let v): combo = v
                         case .failure(let e): preError = e.message
                         }
+                    }
+                    if !suite.extensions.isEmpty {
+                        var t = m.raw.objectValue ?? EvalObject()
+                        t["vars"] = .object(combo)
+                        runHooks("beforeEach", suite: suite, context: .obj([("test", .object(t))]), problems: &hookProblems)
                     }
                     for (ci, col) in columns.enumerated() {
                         if let f = providerFilter, !f.contains(where: { EvalGlob.matches(col.0.key, $0) || EvalGlob.matches(col.0.id, $0) }) { continue }
@@ -295,10 +306,24 @@ public struct EvalRunner: Sendable {
             }
         } }
         // Jobs were built in (testIdx, promptIdx) order, which is the order Promptfoo sorts rows into.
-        let rows2 = rows.map { $0! }
+        var rows2 = rows.map { $0! }
+        // 3. select-best / max-score compare the outputs of each row group.
+        if allJobs.contains(where: { $0.merged.assertions.contains { Self.compareTypes.contains($0.baseType) } }) {
+            let byRow = Dictionary(uniqueKeysWithValues: allJobs.enumerated().map { ($0.offset, $0.element.merged.assertions) })
+            var index: [String: Int] = [:]
+            for (i, r) in rows2.enumerated() { index[r.id] = i }
+            applyCompareAssertions(&rows2) { row in byRow[index[row.id] ?? 0] ?? [] }
+        }
+        if !suite.extensions.isEmpty {
+            for r in rows2 {
+                runHooks("afterEach", suite: suite, context: .obj([("test", r.testCase), ("result", Self.hookResult(r))]), problems: &hookProblems)
+            }
+            runHooks("afterAll", suite: suite, context: .obj([("suite", .object(suite.document)), ("results", .array(rows2.map(Self.hookResult)))]),
+                     problems: &hookProblems)
+        }
         let ms = Date().timeIntervalSince(start) * 1000
         return EvalRunResult(rows: rows2, summary: EvalSummary(rows: rows2, durationMs: ms), prompts: suite.prompts, providers: suite.providers,
-                             columns: columns.map { (provider: $0.0, prompt: $0.1) })
+                             columns: columns.map { (provider: $0.0, prompt: $0.1) }, derivedMetrics: suite.derivedMetrics, hookProblems: hookProblems)
     }
 
     func gradeRow(suite: EvalSuite, test: EvalTestCase, testIndex: Int, merged m: (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject),
@@ -368,7 +393,7 @@ public struct EvalRunner: Sendable {
         let ctx = EvalAssertionContext(vars: vars, prompt: promptText, promptLabel: prompt.label, test: .object(testCase),
                                        providerId: provider.id, providerLabel: provider.label, providerConfig: provider.config, metadata: metadata)
         do {
-            let (r, agg) = try engine.runAssertions(m.assertions, threshold: m.threshold, output: output, context: ctx, scoringFunction: scoringFunction)
+            let (r, agg) = try engine.runAssertions(m.assertions.filter { !Self.compareTypes.contains($0.baseType) }, threshold: m.threshold, output: output, context: ctx, scoringFunction: scoringFunction)
             row.gradingResult = r
             row.score = r.score
             row.namedScores = r.namedScores
@@ -400,6 +425,34 @@ public struct EvalRunner: Sendable {
     }
 
     struct TransformError: Error { let message: String }
+
+    /// Calls every extension as `fn(hookName, context)` (Promptfoo's contract) for its side effects; problems are
+    /// collected, not fatal (one bad hook never sinks the run). Without scripts nothing is called.
+    func runHooks(_ hook: String, suite: EvalSuite, context: EvalJSON, problems: inout [String]) {
+        guard !suite.extensions.isEmpty else { return }
+        for ext in suite.extensions {
+            let (path, fn) = EvalScriptRequest.fileReference(ext)
+            let name = "\(URL(fileURLWithPath: path).lastPathComponent):\(fn ?? "")"
+            guard let scripts = engine.scripts else {
+                if hook == "beforeAll" { problems.append("extension \(name) was not run: scripts are disabled") }
+                continue
+            }
+            let lang: EvalScriptRequest.Language = path.hasSuffix(".py") ? .python : .javascript
+            switch scripts.run(EvalScriptRequest(language: lang, body: "", output: .string(hook), context: context, file: path, function: fn)) {
+            case .value: break
+            case .failure(let m, _): problems.append("extension \(name) failed in \(hook): \(m)")
+            case .unavailable(let why): if hook == "beforeAll" { problems.append("extension \(name) was not run: \(why)") }
+            case .timedOut: problems.append("extension \(name) timed out in \(hook)")
+            }
+        }
+    }
+
+    /// What a hook sees of a row.
+    static func hookResult(_ r: EvalRow) -> EvalJSON {
+        .obj([("success", .bool(r.success)), ("score", .number(r.score)), ("error", r.error.map(EvalJSON.string) ?? .null),
+              ("response", .obj([("output", r.response?.output ?? .null)])), ("vars", .object(r.vars)),
+              ("promptIdx", .int(Int64(r.promptIdx))), ("testIdx", .int(Int64(r.testIdx)))])
+    }
 
     /// Provider results gathered from worker threads.
     final class CallResults: @unchecked Sendable {

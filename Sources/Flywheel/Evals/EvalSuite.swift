@@ -132,6 +132,10 @@ public struct EvalSuite: Sendable {
     public private(set) var providers: [EvalProvider]
     /// The tests (inline and from `file://` tests files), in order.
     public private(set) var tests: [EvalTestCase]
+    /// `extensions`: `file:///abs/hooks.(py|js):function` references, called as `fn(hookName, context)`.
+    public private(set) var extensions: [String] = []
+    /// `derivedMetrics`: per column, computed from the summed named scores after the rows.
+    public private(set) var derivedMetrics: [EvalDerivedMetric] = []
     /// `defaultTest`, when present.
     public private(set) var defaultTest: EvalTestCase?
     /// `evaluateOptions.repeat` (default 1).
@@ -197,11 +201,15 @@ public struct EvalSuite: Sendable {
         }
         self.document = doc
         let loader = EvalSuiteLoader(file: path, lines: lines, base: file.deletingLastPathComponent(), allowedRoots: allowedRoots)
-        try loader.checkTopLevel(doc)
-        self.prompts = try loader.prompts(doc["prompts"])
-        self.providers = try loader.providers(doc["providers"] ?? doc["targets"], key: doc["providers"] != nil ? "providers" : "targets")
-        self.defaultTest = try loader.defaultTest(doc["defaultTest"])
-        self.tests = try loader.tests(doc["tests"])
+        // `$ref`s are resolved for reading; `document` keeps them as written.
+        let resolved = try loader.resolveRefs(doc)
+        try loader.checkTopLevel(resolved)
+        self.prompts = try loader.prompts(resolved["prompts"])
+        self.providers = try loader.providers(resolved["providers"] ?? resolved["targets"], key: resolved["providers"] != nil ? "providers" : "targets")
+        self.defaultTest = try loader.defaultTest(resolved["defaultTest"])
+        self.tests = try loader.tests(resolved["tests"]) + loader.scenarios(resolved["scenarios"])
+        self.derivedMetrics = try loader.derivedMetrics(resolved["derivedMetrics"])
+        self.extensions = try loader.extensions(resolved["extensions"])
         self.warnings = loader.warnings + (defaultTest?.warnings ?? []) + tests.flatMap(\.warnings)
         try loader.checkProviders(providers, tests: tests, defaultTest: defaultTest)
     }

@@ -28,10 +28,10 @@ final class EvalSuiteLoader {
         }
     }
 
-    static let loadErrorKeys = ["scenarios", "derivedMetrics", "extensions", "nunjucksFilters", "redteam"]
+    static let loadErrorKeys = ["nunjucksFilters", "redteam"]
     static let knownTopLevel: Set<String> = [
         "description", "prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions", "env", "tags", "metadata",
-        "sharing", "outputPath", "commandLineOptions", "writeLatestResults", "tracing",
+        "sharing", "outputPath", "commandLineOptions", "writeLatestResults", "tracing", "scenarios", "derivedMetrics", "extensions", "definitions",
     ]
     static let maxFileBytes = 16 * 1024 * 1024
 
@@ -65,7 +65,6 @@ final class EvalSuiteLoader {
         for k in EvalSuiteLoader.loadErrorKeys where doc[k] != nil {
             throw err(k, "\"\(k)\" is not supported by Flywheel")
         }
-        try findRefs(.object(doc), path: "")
         for k in doc.keys where !EvalSuiteLoader.knownTopLevel.contains(k) {
             warnings.append(err(k, "unknown top-level key \"\(k)\" is kept but ignored"))
         }
@@ -84,18 +83,81 @@ final class EvalSuiteLoader {
         }
     }
 
-    func findRefs(_ v: EvalJSON, path: String) throws {
-        switch v {
-        case .object(let o):
-            for (k, x) in o.pairs {
-                let p = path.isEmpty ? k : "\(path).\(k)"
-                if k == "$ref" { throw err(p, "\"$ref\" is not supported by Flywheel") }
-                try findRefs(x, path: p)
+    /// Replaces every `{$ref: "#/…"}` by the node the JSON pointer names in the suite document (Promptfoo dereferences
+    /// the config with json-schema-ref-parser). Only pointers into the same file are followed; sibling keys of `$ref` are
+    /// dropped, as the ref parser does.
+    func resolveRefs(_ doc: EvalObject) throws -> EvalObject {
+        func pointer(_ ref: String, path: String) throws -> EvalJSON {
+            guard ref.hasPrefix("#") else { throw err(path, "\"$ref\": \(ref) points outside the suite file; only \"#/…\" references are supported") }
+            var cur: EvalJSON = .object(doc)
+            for raw in ref.dropFirst().split(separator: "/", omittingEmptySubsequences: true) {
+                let k = String(raw).replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~").removingPercentEncoding ?? String(raw)
+                if let o = cur.objectValue, let x = o[k] { cur = x }
+                else if let a = cur.arrayValue, let i = Int(k), i >= 0, i < a.count { cur = a[i] }
+                else { throw err(path, "\"$ref\": \(ref) does not name anything in the suite (no \"\(k)\")") }
             }
-        case .array(let a):
-            for (i, x) in a.enumerated() { try findRefs(x, path: "\(path)[\(i)]") }
-        default: break
+            return cur
         }
+        func walk(_ v: EvalJSON, path: String, seen: [String]) throws -> EvalJSON {
+            switch v {
+            case .object(let o):
+                if let r = o["$ref"] {
+                    let p = path.isEmpty ? "$ref" : "\(path).$ref"
+                    guard let ref = r.stringValue else { throw err(p, "must be a string") }
+                    if seen.contains(ref) { throw err(p, "\"$ref\": \(ref) refers to itself (\((seen + [ref]).joined(separator: " → ")))") }
+                    if seen.count > 32 { throw err(p, "\"$ref\" chain is deeper than 32") }
+                    return try walk(try pointer(ref, path: p), path: path, seen: seen + [ref])
+                }
+                var out = EvalObject()
+                for (k, x) in o.pairs { out[k] = try walk(x, path: path.isEmpty ? k : "\(path).\(k)", seen: seen) }
+                return .object(out)
+            case .array(let a):
+                return .array(try a.enumerated().map { i, x in try walk(x, path: "\(path)[\(i)]", seen: seen) })
+            default:
+                return v
+            }
+        }
+        return try walk(.object(doc), path: "", seen: []).objectValue ?? doc
+    }
+
+    /// Expands a `file://` reference with `*`, `?` or `**` into the matching files (sorted), as `file://` references;
+    /// one without wildcards is returned as it is. No match is an error.
+    func expandGlob(_ ref: String, key: String) throws -> [String] {
+        let rel = String(ref.dropFirst("file://".count))
+        guard rel.contains("*") || rel.contains("?") else { return [ref] }
+        let root = rel.hasPrefix("/") ? URL(fileURLWithPath: "/") : base
+        let parts = rel.split(separator: "/").map(String.init)
+        var found: [URL] = []
+        func matchName(_ name: String, _ pat: String) -> Bool { fnmatch(pat, name, 0) == 0 }
+        func walk(_ dir: URL, _ i: Int) {
+            if i == parts.count {
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), !isDir.boolValue { found.append(dir) }
+                return
+            }
+            let pat = parts[i]
+            if pat == "**" {
+                walk(dir, i + 1)
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where !name.hasPrefix(".") {
+                    let u = dir.appendingPathComponent(name)
+                    var isDir: ObjCBool = false
+                    if FileManager.default.fileExists(atPath: u.path, isDirectory: &isDir), isDir.boolValue { walk(u, i) }
+                }
+                return
+            }
+            if !pat.contains("*") && !pat.contains("?") { walk(dir.appendingPathComponent(pat), i + 1); return }
+            for name in ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted() where !name.hasPrefix(".") && matchName(name, pat) {
+                walk(dir.appendingPathComponent(name), i + 1)
+            }
+        }
+        walk(root, 0)
+        var seen = Set<String>()
+        let files = found.map { $0.standardizedFileURL.path }.filter { seen.insert($0).inserted }.sorted()
+        if files.isEmpty { throw err(key, "no file matches \(ref) (looked under \(root.path))") }
+        // Relative to the suite's folder when inside it, so labels (and promptIds) do not depend on the checkout's path.
+        let b = base.standardizedFileURL.path
+        let prefix = b.hasSuffix("/") ? b : b + "/"
+        return files.map { $0.hasPrefix(prefix) && !rel.hasPrefix("/") ? "file://" + String($0.dropFirst(prefix.count)) : "file://" + $0 }
     }
 
     // MARK: Files
@@ -103,7 +165,7 @@ final class EvalSuiteLoader {
     func resolve(_ ref: String, key: String) throws -> URL {
         let rel = String(ref.dropFirst("file://".count))
         if rel.isEmpty { throw err(key, "empty file:// path") }
-        if rel.contains("*") { throw err(key, "globs in file:// paths are not supported yet (\(ref))") }
+        if rel.contains("*") { throw err(key, "a glob is not allowed here (\(ref))") }
         let url = rel.hasPrefix("/") ? URL(fileURLWithPath: rel) : base.appendingPathComponent(rel)
         guard isAllowed(url) else {
             throw err(key, "\(ref) is outside the working folder; Flywheel reads such files only when told (--allow-outside-files, or evals.allow_outside_files in loop.yaml)")
@@ -152,27 +214,25 @@ final class EvalSuiteLoader {
             switch p {
             case .string(let s):
                 if s.hasPrefix("file://") {
-                    let url = try resolve(s, key: key)
-                    let text = try readText(url, key: key)
-                    switch url.pathExtension.lowercased() {
-                    case "txt", "md":
-                        let parts = text.components(separatedBy: "\n---\n")
-                        for (j, part) in parts.enumerated() {
-                            try checkTemplate(part, key: key)
-                            out.append(EvalPrompt(label: parts.count > 1 ? "\(s): \(j)" : s, raw: part))
-                        }
-                    case "json":
-                        guard let arr = EvalJSONParser.parseOrNil(text), arr.arrayValue != nil else { throw err(key, "\(s) must hold a JSON chat array") }
-                        out.append(EvalPrompt(label: s, raw: arr.jsonString))
-                    default:
-                        throw err(key, "prompt files must be .txt or .json (\(s))")
-                    }
+                    let files = try expandGlob(s, key: key)
+                    for f in files { out += try promptFile(f, label: files.count > 1 ? f : s, key: key) }
                 } else {
                     try checkTemplate(s, key: key)
                     out.append(EvalPrompt(label: s, raw: s))
                 }
             case .object(let o):
-                guard let raw = o["raw"]?.stringValue else { throw err(key + ".raw", "a prompt object needs a string \"raw\"") }
+                if o["raw"] == nil, let id = o["id"]?.stringValue, id.hasPrefix("file://") {
+                    // {id: file://…, label?, config?}: the file's prompts, under the object's label.
+                    if let l = o["label"], l.stringValue == nil { throw err(key + ".label", "must be a string") }
+                    let loaded = try expandGlob(id, key: key + ".id").flatMap { try promptFile($0, label: $0, key: key + ".id") }
+                    for (j, var p) in loaded.enumerated() {
+                        if let l = o["label"]?.stringValue { p.label = loaded.count > 1 ? "\(l): \(j)" : l }
+                        p.config = o["config"] ?? p.config
+                        out.append(p)
+                    }
+                    continue
+                }
+                guard let raw = o["raw"]?.stringValue else { throw err(key + ".raw", "a prompt object needs a string \"raw\" (or an \"id\" that is a file://)") }
                 try checkTemplate(raw, key: key + ".raw")
                 if let l = o["label"], l.stringValue == nil { throw err(key + ".label", "must be a string") }
                 if let id = o["id"], id.stringValue == nil { throw err(key + ".id", "must be a string") }
@@ -183,6 +243,35 @@ final class EvalSuiteLoader {
         }
         if out.isEmpty { throw err("prompts", "no prompts") }
         return out
+    }
+
+    /// The prompts of one prompt file: `.txt`/`.md` (split on `---` lines), `.json` (a chat array, kept as written),
+    /// `.yaml`/`.yml` (a chat array or object, stored as its JSON).
+    func promptFile(_ s: String, label: String, key: String) throws -> [EvalPrompt] {
+        let url = try resolve(s, key: key)
+        let text = try readText(url, key: key)
+        switch url.pathExtension.lowercased() {
+        case "txt", "md":
+            let parts = text.components(separatedBy: "\n---\n")
+            return try parts.enumerated().map { j, part in
+                try checkTemplate(part, key: key)
+                return EvalPrompt(label: parts.count > 1 ? "\(label): \(j)" : label, raw: part)
+            }
+        case "json":
+            guard let arr = EvalJSONParser.parseOrNil(text), arr.arrayValue != nil else { throw err(key, "\(s) must hold a JSON chat array") }
+            return [EvalPrompt(label: label, raw: arr.jsonString)]
+        case "yaml", "yml":
+            let d: EvalJSON
+            do { d = try EvalYAML.load(text, file: url.path).value } catch { throw err(key, "\(s): \(error)") }
+            if let str = d.stringValue {
+                try checkTemplate(str, key: key)
+                return [EvalPrompt(label: label, raw: str)]
+            }
+            guard d.arrayValue != nil || d.objectValue != nil else { throw err(key, "\(s) must hold a chat array (or a prompt text)") }
+            return [EvalPrompt(label: label, raw: d.jsonString)]
+        default:
+            throw err(key, "prompt files must be .txt, .md, .json or .yaml (\(s)); script prompts (.js/.py) are not supported")
+        }
     }
 
     func checkTemplate(_ s: String, key: String) throws {
@@ -248,13 +337,13 @@ final class EvalSuiteLoader {
 
     static func isRunnable(_ id: String) -> Bool {
         id == "echo" || id.hasPrefix("openai:") || id == "loop" || id == "flywheel:agent" || id.hasPrefix("flywheel:")
-            || id.hasPrefix("exec:") || id.hasPrefix("python:") || (id.hasPrefix("file://") && id.contains(".py"))
+            || id.hasPrefix("exec:") || id.hasPrefix("python:") || (id.hasPrefix("file://") && id.contains(".py")) || EvalProviderCaller.isHTTP(id)
     }
 
     func checkProviders(_ providers: [EvalProvider], tests: [EvalTestCase], defaultTest: EvalTestCase?) throws {
         let allRecorded = !tests.isEmpty && tests.allSatisfy { $0.providerOutput != nil } || defaultTest?.providerOutput != nil
         for (i, p) in providers.enumerated() where !Self.isRunnable(p.id) && !allRecorded {
-            throw err("providers[\(i)]", "provider \"\(p.id)\" cannot be run by Flywheel (echo, openai:…, the loop agent); give every test a providerOutput to grade recorded outputs")
+            throw err("providers[\(i)]", "provider \"\(p.id)\" cannot be run by Flywheel (echo, openai:…, http, exec:…, file://provider.py, the loop agent); give every test a providerOutput to grade recorded outputs")
         }
     }
 
@@ -282,8 +371,9 @@ final class EvalSuiteLoader {
         var out: [EvalTestCase] = []
         for (i, t) in items.enumerated() {
             let key = v.arrayValue == nil ? "tests" : "tests[\(i)]"
-            if let s = t.stringValue {
-                guard s.hasPrefix("file://") else { throw err(key, "a test must be a mapping or file://…, not the string \"\(s)\"") }
+            if let s0 = t.stringValue {
+                guard s0.hasPrefix("file://") else { throw err(key, "a test must be a mapping or file://…, not the string \"\(s0)\"") }
+                for s in try expandGlob(s0, key: key) {
                 let ext = URL(fileURLWithPath: String(s.dropFirst(7))).pathExtension.lowercased()
                 if ext == "xlsx" || ext == "xls" { throw err(key, "spreadsheet tests are not supported (\(s))") }
                 let url = try resolve(s, key: key)
@@ -298,17 +388,117 @@ final class EvalSuiteLoader {
                     }
                     continue
                 }
+                if ext == "js" || ext == "py" || ext == "ts" { throw err(key, "test generator scripts are not supported (\(s))") }
                 let (d, l) = try loadData(url, key: key)
                 let list = d.arrayValue ?? [d]
                 for (j, node) in list.enumerated() {
                     let p = d.arrayValue == nil ? "" : "[\(j)]"
                     out.append(try EvalTestCase(node: node, file: url.path, path: p, lines: l, baseDirectory: url.deletingLastPathComponent(), allowedRoots: allowedRoots))
                 }
+                }
             } else {
                 out.append(try EvalTestCase(node: t, file: file, path: key, lines: lines, baseDirectory: base, allowedRoots: allowedRoots))
             }
         }
         return out
+    }
+
+    // MARK: Scenarios
+
+    /// `scenarios`: each `config` entry × each test gives one test,
+    /// `{…data, …test, vars: {…data.vars, …test.vars}, assert: data.assert + test.assert, metadata: {…data.metadata, …test.metadata}}`
+    /// (Promptfoo's evaluator; `defaultTest` is merged later like for any test). Scenarios, their `config` and `tests`
+    /// may be `file://` YAML/JSON.
+    func scenarios(_ v: EvalJSON?) throws -> [EvalTestCase] {
+        guard let v, !v.isNull else { return [] }
+        func nodes(_ x: EvalJSON, key: String) throws -> (list: [EvalJSON], file: String, lines: [String: Int], base: URL, prefix: String) {
+            if let s = x.stringValue {
+                guard s.hasPrefix("file://") else { throw err(key, "must be a list or file://…, not the string \"\(s)\"") }
+                var all: [EvalJSON] = []
+                var last: (String, [String: Int], URL) = (file, lines, base)
+                for f in try expandGlob(s, key: key) {
+                    let url = try resolve(f, key: key)
+                    let (d, l) = try loadData(url, key: key)
+                    all += d.arrayValue ?? [d]
+                    last = (url.path, l, url.deletingLastPathComponent())
+                }
+                return (all, last.0, last.1, last.2, "")
+            }
+            guard let a = x.arrayValue else { throw err(key, "must be a list, not a \(Self.typeName(x))") }
+            return (a, file, lines, base, key)
+        }
+        var out: [EvalTestCase] = []
+        let scen = try nodes(v, key: "scenarios")
+        for (si, sc) in scen.list.enumerated() {
+            let sk = scen.prefix.isEmpty ? "scenarios[\(si)]" : "\(scen.prefix)[\(si)]"
+            guard let so = sc.objectValue else { throw err(sk, "a scenario must be a mapping with config and tests, not a \(Self.typeName(sc))") }
+            guard let c = so["config"] else { throw err(sk + ".config", "a scenario needs a \"config\" list") }
+            let configs = try nodes(c, key: sk + ".config")
+            let tests = try so["tests"].map { try nodes($0, key: sk + ".tests") } ?? (list: [.object(EvalObject())], file: file, lines: lines, base: base, prefix: sk + ".tests")
+            for (ci, data) in configs.list.enumerated() {
+                guard let d = data.objectValue else { throw err("\(sk).config[\(ci)]", "must be a mapping, not a \(Self.typeName(data))") }
+                for (ti, t) in tests.list.enumerated() {
+                    let tk = tests.prefix.isEmpty ? "\(sk).tests[\(ti)]" : "\(tests.prefix)[\(ti)]"
+                    guard let to = t.objectValue else { throw err(tk, "a test must be a mapping, not a \(Self.typeName(t))") }
+                    var node = d
+                    for (k, x) in to.pairs { node[k] = x }
+                    for key in ["vars", "metadata", "options"] {
+                        let a = d[key]?.objectValue, b = to[key]?.objectValue
+                        if a == nil && b == nil { continue }
+                        if d[key] != nil && a == nil { throw err("\(sk).config[\(ci)].\(key)", "must be a mapping") }
+                        if to[key] != nil && b == nil { throw err("\(tk).\(key)", "must be a mapping") }
+                        var m = a ?? EvalObject()
+                        for (k, x) in (b ?? EvalObject()).pairs { m[k] = x }
+                        node[key] = .object(m)
+                    }
+                    let da = d["assert"], ta = to["assert"]
+                    if let da, da.arrayValue == nil { throw err("\(sk).config[\(ci)].assert", "must be a list of assertions") }
+                    if let ta, ta.arrayValue == nil { throw err("\(tk).assert", "must be a list of assertions") }
+                    if da != nil || ta != nil { node["assert"] = .array((da?.arrayValue ?? []) + (ta?.arrayValue ?? [])) }
+                    if node["description"] == nil, let sd = so["description"]?.stringValue { node["description"] = .string(sd) }
+                    out.append(try EvalTestCase(node: .object(node), file: tests.file, path: tk, lines: tests.lines, baseDirectory: tests.base,
+                                                allowedRoots: allowedRoots))
+                }
+            }
+        }
+        return out
+    }
+
+    // MARK: Extensions
+
+    /// `extensions: [file://hooks.py:fn, file://hooks.js:fn]`, checked and made absolute. They are suite code: they run
+    /// only when scripts are allowed (a warning says so), for their side effects.
+    func extensions(_ v: EvalJSON?) throws -> [String] {
+        guard let v, !v.isNull else { return [] }
+        guard let a = v.arrayValue else { throw err("extensions", "must be a list of file://path.py:function or file://path.js:function") }
+        let out = try a.enumerated().map { i, x in
+            guard let s = x.stringValue, s.hasPrefix("file://"), EvalScriptRequest.fileReference(s).function != nil else {
+                throw err("extensions[\(i)]", "must be file://path.py:function or file://path.js:function, not \(x.jsonString)")
+            }
+            return try scriptFile(s, key: "extensions[\(i)]")
+        }
+        if !out.isEmpty {
+            warnings.append(err("extensions", "extension hooks (beforeAll, beforeEach, afterEach, afterAll) run only when scripts are allowed, for their side effects: what they return is ignored"))
+        }
+        return out
+    }
+
+    // MARK: Derived metrics
+
+    /// `derivedMetrics: [{name, value}]`: `value` is an arithmetic expression over named metrics (checked here).
+    func derivedMetrics(_ v: EvalJSON?) throws -> [EvalDerivedMetric] {
+        guard let v, !v.isNull else { return [] }
+        guard let a = v.arrayValue else { throw err("derivedMetrics", "must be a list of {name, value}") }
+        return try a.enumerated().map { i, x in
+            let k = "derivedMetrics[\(i)]"
+            guard let name = x["name"]?.stringValue, !name.isEmpty else { throw err(k + ".name", "a derived metric needs a string \"name\"") }
+            guard let expr = x["value"]?.stringValue else {
+                throw err(k + ".value", "must be an expression over named metrics (a string); functions are not supported")
+            }
+            do { return EvalDerivedMetric(name: name, expression: try EvalMathExpression(expr)) } catch let e as EvalMathExpression.ParseError {
+                throw err(k + ".value", "invalid expression \"\(expr)\": \(e.message)")
+            }
+        }
     }
 
     // MARK: One test
@@ -415,13 +605,14 @@ final class EvalSuiteLoader {
         if type.hasPrefix("not-"), ["levenshtein", "latency", "cost", "perplexity", "perplexity-score", "finish-reason", "python",
                                     "trace-span-count", "trace-span-duration", "trace-error-spans", "is-valid-openai-tools-call",
                                     "is-valid-openai-function-call", "is-valid-function-call", "llm-rubric", "model-graded-closedqa",
-                                    "factuality", "g-eval"].contains(base) {
+                                    "factuality", "g-eval", "answer-relevance", "context-recall", "context-relevance", "context-faithfulness", "conversation-relevance"].contains(base) {
             warnings.append(err("\(path).type", "\"\(type)\" acts as \"\(base)\" in Promptfoo 0.121.3 (the not- is ignored)"))
         }
         try checkCommon(o, path: path)
-        if o["contextTransform"] != nil {
-            warnings.append(err("\(path).contextTransform", "contextTransform is kept but not used: Flywheel does not evaluate \"\(type)\" with retrieved context"))
+        if o["contextTransform"] != nil, !["context-recall", "context-relevance", "context-faithfulness"].contains(base) {
+            warnings.append(err("\(path).contextTransform", "contextTransform is kept but not used: only the context-* types read a context"))
         }
+        if let ct = o["contextTransform"], ct.stringValue == nil { throw err("\(path).contextTransform", "must be a JavaScript expression (a string)") }
         // Resolve a file:// value.
         if let s = o["value"]?.stringValue, s.hasPrefix("file://") {
             let ext = URL(fileURLWithPath: String(s.dropFirst(7)).split(separator: ":").first.map(String.init) ?? "").pathExtension.lowercased()
@@ -514,6 +705,12 @@ final class EvalSuiteLoader {
             try need(v?.stringValue.map { !JSText.trim($0).isEmpty } ?? (v?.arrayValue.map { !$0.isEmpty } ?? false), "\"tool-call-f1\" assertion requires a value")
         case "javascript", "python":
             try need(v?.stringValue != nil, "\"\(a.baseType)\" needs code as a string value")
+        case "meteor":
+            try need(v?.stringValue != nil || (v?.arrayValue.map { !$0.isEmpty && $0.allSatisfy { $0.stringValue != nil } } ?? false),
+                     "\"meteor\" assertion must have a string or array of strings value")
+        case "is-sql", "contains-sql":
+            try need(v == nil || v!.isNull || v!.objectValue != nil, "is-sql assertion must have a object value ({databaseType?, allowedTables?, allowedColumns?})")
+            if let db = v?["databaseType"]?.stringValue { try need(EvalSQL.dialect(db) != nil, "databaseType \"\(db)\" is not supported by Flywheel (MySQL, PostgreSQL)") }
         case "bleu", "gleu":
             try need(v?.stringValue != nil || (v?.arrayValue.map { !$0.isEmpty && $0.allSatisfy { $0.stringValue != nil } } ?? false),
                      "\"\(a.baseType)\" needs a reference string or a list of them")

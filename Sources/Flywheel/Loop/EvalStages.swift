@@ -191,8 +191,11 @@ public enum EvalStages {
         public var scripts: Bool?
         /// `--allow-outside-files`; nil: loop.yaml's `evals.allow_outside_files`, else false.
         public var allowOutsideFiles: Bool?
+        /// `--no-cache`: neither read nor write the on-disk response cache (`.cache/flywheel/evals`).
+        public var noCache: Bool
         public init(suite: URL? = nil, cycle: Int? = nil, minPassRate: Double? = nil, standalone: Bool = false,
-                    scripts: Bool? = nil, allowOutsideFiles: Bool? = nil) {
+                    scripts: Bool? = nil, allowOutsideFiles: Bool? = nil, noCache: Bool = false) {
+            self.noCache = noCache
             self.suite = suite
             self.cycle = cycle
             self.minPassRate = minPassRate
@@ -250,8 +253,10 @@ public enum EvalStages {
         let policy = scriptPolicy(ctx, options: options)
         let judge = try ctx.model(for: .judge)
         let caller = EvalProviderCaller(policy: policy, environment: ctx.environment)
+        if !options.noCache { caller.diskCache = EvalProviderCaller.defaultDiskCache(in: ctx.workspace.folder) }
         let runner = EvalRunner(engine: EvalAssertionEngine(judge: judge, scripts: SubprocessScriptRunner.forPolicy(policy),
-                                                            embedder: { p, texts in try caller.embed(provider: p, texts: texts) }),
+                                                            embedder: { p, texts in try caller.embed(provider: p, texts: texts) },
+                                                            moderator: { p, text in try caller.moderate(provider: p, text: text) }),
                                 providers: caller)
         let outputs = try data.map { try CycleOutputs($0) }
         var run = runner.grade(suite: suite) { key in outputs?.output(for: key) }
@@ -278,7 +283,7 @@ public enum EvalStages {
         let junit = EvalJUnit.write(run, name: suite.description ?? "flywheel gate")
         var report = GateReport(run: run, decision: decision, resultsJSON: results, junitXML: junit, cycle: data?.cycle.number)
         report.notRun = notRun
-        report.warnings = suite.warnings.map { "\($0)" }
+        report.warnings = suite.warnings.map { "\($0)" } + run.hookProblems
         report.scriptsAllowed = policy.allowScripts
         guard let data else { report.note = "standalone: nothing committed"; return report }
         guard data.cycle.status == .open else {

@@ -2,7 +2,8 @@ import Foundation
 
 /// Any two cycles compared (`compare.html`): the reader picks A and B in the page. Each cycle's facts live in its
 /// own data file (`compare/NNNN.js`: scores, graded rows, answers, failure modes, harness file texts) so a new cycle
-/// writes only its own file and the page; the comparison itself runs in the browser (from file:// as well).
+/// writes only its own file and the page, and the page loads only the two files it compares (script elements, so
+/// from file:// as well); the comparison itself runs in the browser.
 enum ComparePage {
     /// Texts above this size are cut in the data files.
     static let textCap = 100_000
@@ -20,7 +21,8 @@ enum ComparePage {
             let view = View(hasPair: numbers.count >= 2, options: options)
             let diffs = DiffPage.pairs(numbers).map { JSONValue.string("\($0.0)-\($0.1)") }
             let meta: JSONValue = .object(["cycles": .array(numbers.map { .int(Int64($0)) }), "diffs": .array(diffs)])
-            let scripts = ["compare-index.js"] + numbers.map { SitePaths.compareShard($0) } + ["assets/views.js"]
+            // The cycles' data files are loaded on demand by views.js (only the two being compared).
+            let scripts = ["compare-index.js", "assets/views.js"]
             let page = r.page(kind: "compare", path: "compare.html", title: "Compare cycles", project: project, view: view, scripts: scripts)
             let js = "window.FLYWHEEL_COMPARE_INDEX = " + HTML.jsonForScript(meta) + ";\n"
             return [("compare.html", page), ("compare-index.js", Data(js.utf8))]

@@ -21,10 +21,24 @@ enum DiffPage {
     static func indexJob(reader: SiteReader) throws -> PageJob {
         let numbers = reader.index.cycles.map(\.number)
         var stats: [String: String] = [:]
+        // Each pair's figure is kept in the build cache under its two harness trees (a diff per pair on every build
+        // would grow with the history).
+        let cached = reader.cache.get("diff-stats", key: "diff-stats-1")?.objectValue ?? [:]
+        var store: [String: JSONValue] = [:]
         for (a, b) in pairs(numbers) {
-            let d = try reader.harnessDiff(reader.index.entry(a)?.harnessTree, reader.index.entry(b)?.harnessTree)
-            stats["\(a)-\(b)"] = d.isEmpty ? "no harness change" : "\(d.files.count) file(s), +\(d.additions) −\(d.deletions)"
+            let ta = reader.index.entry(a)?.harnessTree, tb = reader.index.entry(b)?.harnessTree
+            let treeKey = (ta ?? "-") + ":" + (tb ?? "-")
+            let stat: String
+            if let s = cached[treeKey]?.stringValue {
+                stat = s
+            } else {
+                let d = try reader.harnessDiff(ta, tb)
+                stat = d.isEmpty ? "no harness change" : "\(d.files.count) file(s), +\(d.additions) −\(d.deletions)"
+            }
+            stats["\(a)-\(b)"] = stat
+            store[treeKey] = .string(stat)
         }
+        if store != cached { reader.cache.put("diff-stats", key: "diff-stats-1", value: .object(store)) }
         let project = reader.index.project
         let statsByPair = stats
         return PageJob(unitID: "", key: "") { r in

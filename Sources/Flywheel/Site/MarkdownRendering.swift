@@ -24,6 +24,47 @@ public struct CmarkMarkdown: MarkdownRendering {
     }
 }
 
+/// Remembers the HTML of each Markdown text it rendered (by text and anchor prefix), so a text that repeats across
+/// pages (answers, handoffs and instructions recur from cycle to cycle) is parsed once per process. cmark-gfm parses
+/// one document at a time (see `CmarkLibrary.lock`), which makes repeats costly in a parallel site build; a cached
+/// rendering is the same bytes, so the output stays deterministic. Texts above `maxText` bytes are not kept, and
+/// the cache is emptied when it holds more than `maxBytes`.
+public final class CachedMarkdown: MarkdownRendering, @unchecked Sendable {
+    let base: any MarkdownRendering
+    let maxText: Int
+    let maxBytes: Int
+    private var cache: [String: String] = [:]
+    private var bytes = 0
+    private let lock = NSLock()
+    /// Lookups answered from the cache / rendered (for the benchmark).
+    public private(set) var hits = 0, misses = 0
+
+    public init(_ base: any MarkdownRendering, maxText: Int = 64 << 10, maxBytes: Int = 64 << 20) {
+        self.base = base
+        self.maxText = maxText
+        self.maxBytes = maxBytes
+    }
+
+    public func html(_ markdown: String, idPrefix: String) -> String {
+        guard markdown.utf8.count <= maxText else { return base.html(markdown, idPrefix: idPrefix) }
+        let key = idPrefix + "\u{0}" + markdown
+        lock.lock()
+        if let hit = cache[key] {
+            hits += 1
+            lock.unlock()
+            return hit
+        }
+        misses += 1
+        lock.unlock()
+        let html = base.html(markdown, idPrefix: idPrefix)
+        lock.lock()
+        if bytes > maxBytes { cache.removeAll(); bytes = 0 }
+        if cache.updateValue(html, forKey: key) == nil { bytes += key.utf8.count + html.utf8.count }
+        lock.unlock()
+        return html
+    }
+}
+
 /// A minimal, always-safe renderer: headings, fenced code and paragraphs, every piece of text HTML-escaped.
 public struct EscapingMarkdown: MarkdownRendering {
     public init() {}

@@ -58,10 +58,10 @@ enum MatrixPage {
         var histories: [String: History] = [:]
         var taskOf: [String: String] = [:]
         for n in numbers {
-            let tasks = try reader.taskMap(n)
-            for r in try reader.results(n) ?? [] {
+            // The cycle's compact summary (cached between builds), not its results file.
+            for r in try reader.summary(n).rows {
                 // The task of the run the case graded, the latest cycle's wins.
-                if let t = r.traceID.flatMap({ tasks[$0] }) { taskOf[r.caseID] = t }
+                if let t = r.task { taskOf[r.caseID] = t }
                 var h = histories[r.caseID] ?? History(statuses: [:], addedCycle: nil, category: r.category)
                 if h.statuses[n] == nil || r.status != .pass { h.statuses[n] = r.status }
                 if h.addedCycle == nil { h.addedCycle = provenance[r.caseID] ?? r.addedCycle }

@@ -23,7 +23,7 @@ enum RecommendationsPage {
         var diagnoses: [Int: SiteDiagnosis] = [:]
         var trees: [Int: String] = [:]
         for e in reader.index.cycles {
-            if let d = try reader.diagnosis(e.number) { diagnoses[e.number] = d }
+            if let d = try reader.summary(e.number).diagnosis { diagnoses[e.number] = d }
             if let t = e.harnessTree { trees[e.number] = t }
         }
         let numbers = reader.index.cycles.map(\.number)

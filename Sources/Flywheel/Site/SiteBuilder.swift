@@ -47,8 +47,8 @@ public struct SiteReport: Sendable {
 
 /// The Markdown renderer the site uses by default.
 public enum SiteMarkdown {
-    /// The default renderer: cmark-gfm (safe mode, tagfilter).
-    public static let `default`: any MarkdownRendering = CmarkMarkdown()
+    /// The default renderer: cmark-gfm (safe mode, tagfilter), each distinct text rendered once per process.
+    public static let `default`: any MarkdownRendering = CachedMarkdown(CmarkMarkdown())
 }
 
 /// Errors of a site build.
@@ -96,7 +96,9 @@ public enum SiteBuilder {
         if let n = options.atCycle { revision = try history.revision(ofCycle: n) } else { revision = options.revision }
         mark("templates")
         let snap = try history.snapshot(at: revision)
-        let reader = try SiteReader(snapshot: snap, atCycle: options.atCycle)
+        // A full (non-incremental) build recomputes every cached value as well.
+        if !options.incremental { try? fm.removeItem(at: out.appendingPathComponent(SiteCache.folder)) }
+        let reader = try SiteReader(snapshot: snap, atCycle: options.atCycle, cache: SiteCache(output: out))
         mark("index")
         let plan = SitePlan(index: reader.index, renderer: renderer)
         var skipped = 0
@@ -105,12 +107,13 @@ public enum SiteBuilder {
         var made = Set<String>()
         var pending: [PageJob] = []
         var readSeconds = 0.0, renderSeconds = 0.0, writeSeconds = 0.0, units = 0
+        let unitTimes = UnitTimes()
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         // Rendering runs in batches so a large history never holds every cycle's spans at once.
         func flush() throws {
             guard !pending.isEmpty else { return }
             let t1 = now()
-            let results = renderAll(pending, renderer: renderer)
+            let results = renderAll(pending, renderer: renderer, timing: timing ? unitTimes : nil)
             let t2 = now()
             renderSeconds += t2 - t1
             for (job, files) in zip(pending, results) {
@@ -136,7 +139,11 @@ public enum SiteBuilder {
         for unit in plan.units {
             let key = unit.key
             let old = oldManifest.units[unit.id]
-            if let old, old.key == key, old.files.allSatisfy({ fm.fileExists(atPath: out.appendingPathComponent($0).path) }) {
+            // A unit whose key is unchanged is kept when its files are still there: its first and last file are
+            // checked (one stat per file of a 500-cycle site would cost more than the rest of an incremental build).
+            if let old, old.key == key,
+                [old.files.first, old.files.last].allSatisfy({ $0.map { fm.fileExists(atPath: out.appendingPathComponent($0).path) } ?? true })
+            {
                 newManifest.units[unit.id] = old
                 skipped += old.files.count
                 continue
@@ -144,6 +151,7 @@ public enum SiteBuilder {
             let t0 = now()
             var job = try unit.prepare(reader)
             readSeconds += now() - t0
+            if timing { unitTimes.add(unit.id.split(separator: "-").first.map(String.init) ?? unit.id, read: now() - t0) }
             job.unitID = unit.id
             job.key = key
             pending.append(job)
@@ -154,6 +162,7 @@ public enum SiteBuilder {
         if timing {
             FileHandle.standardError.write(Data(
                 "site: \(units) units: read \(Format.fixed(readSeconds, 3)) s, render \(Format.fixed(renderSeconds, 3)) s, write \(Format.fixed(writeSeconds, 3)) s\n".utf8))
+            FileHandle.standardError.write(Data(unitTimes.report().utf8))
         }
         try copyAssets(to: out)
         mark("write")
@@ -175,8 +184,25 @@ public enum SiteBuilder {
             written: written.sorted(), removed: removed)
     }
 
+    /// Read and render seconds per kind of unit (`FLYWHEEL_SITE_TIMING=1`).
+    final class UnitTimes: @unchecked Sendable {
+        private var read: [String: Double] = [:], render: [String: Double] = [:]
+        private let lock = NSLock()
+        func add(_ kind: String, read r: Double = 0, render d: Double = 0) {
+            lock.lock()
+            read[kind, default: 0] += r
+            render[kind, default: 0] += d
+            lock.unlock()
+        }
+        func report() -> String {
+            Set(read.keys).union(render.keys).sorted().map {
+                "site:   \($0): read \(Format.fixed(read[$0] ?? 0, 3)) s, render \(Format.fixed(render[$0] ?? 0, 3)) s\n"
+            }.joined()
+        }
+    }
+
     /// Renders each job's pages; jobs run concurrently (they only touch immutable values).
-    static func renderAll(_ jobs: [PageJob], renderer: PageRenderer) -> [[(String, Data)]] {
+    static func renderAll(_ jobs: [PageJob], renderer: PageRenderer, timing: UnitTimes? = nil) -> [[(String, Data)]] {
         final class Box: @unchecked Sendable {
             var results: [[(String, Data)]]
             let lock = NSLock()
@@ -184,7 +210,12 @@ public enum SiteBuilder {
         }
         let box = Box(jobs.count)
         DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
+            let t0 = DispatchTime.now().uptimeNanoseconds
             let files = jobs[i].render(renderer)
+            if let timing {
+                let id = jobs[i].unitID
+                timing.add(id.split(separator: "-").first.map(String.init) ?? id, render: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
             box.lock.lock()
             box.results[i] = files
             box.lock.unlock()

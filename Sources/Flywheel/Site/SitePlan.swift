@@ -31,6 +31,15 @@ struct SitePlan {
             units.append(SiteUnit(id: "search-\(Layout.cycleName(n))", key: key(["search-shard", e.folderID, String(n)])) {
                 reader in try SearchPage.shardJob(reader: reader, number: n)
             })
+            // The cycle's comparison data (next to its other units: the cycle's artifacts are read once).
+            units.append(SiteUnit(
+                id: "compare-\(Layout.cycleName(n))", key: key(["compare-shard", e.folderID, e.harnessTree ?? "-", String(n)])
+            ) { reader in try ComparePage.shardJob(reader: reader, number: n) })
+            // The cycle's run texts per task, for the task pages' diff (task ids and texts both come from outputs/).
+            units.append(SiteUnit(id: "taskruns-\(Layout.cycleName(n))",
+                                  key: key(["task-runs", e.id(Layout.CycleFile.outputs), String(n)])) {
+                reader in try TaskPage.runsJob(reader: reader, number: n)
+            })
         }
         // The matrix links each case to its task page (the task of the run it graded: outputs/<trace>/task.json).
         let results = index.cycles.map {
@@ -53,22 +62,20 @@ struct SitePlan {
         units.append(SiteUnit(id: "search", key: key(["search"] + cycleJSONs)) { reader in
             SearchPage.job(index: reader.index)
         })
-        // Task pages read every cycle's runs, results, feedback and trace ids.
+        // Task pages read every cycle's summary (runs, statuses) and the recent cycles' runs, results and feedback.
         let taskInputs = index.cycles.map {
             [String($0.number), $0.id(Layout.CycleFile.outputs), $0.id(Layout.CycleFile.results),
                 $0.id(Layout.CycleFile.feedback), $0.id(Layout.CycleFile.traces)].joined(separator: ":")
         }
-        units.append(SiteUnit(id: "tasks", key: key(["tasks"] + taskInputs)) { reader in try TaskPage.job(reader: reader) })
+        // A task page's cycle sections are cached per cycle under the renderer (templates, Markdown renderer).
+        let sectionKey = [renderer.fingerprint, String(describing: type(of: renderer.markdown))].joined(separator: "|")
+        units.append(SiteUnit(id: "tasks", key: key(["tasks"] + taskInputs)) { reader in
+            try TaskPage.job(reader: reader, sectionKey: sectionKey)
+        })
         // The compare page lists the cycles; each cycle's comparison data is its own unit.
         units.append(SiteUnit(id: "compare", key: key(["compare"] + index.cycles.map { String($0.number) })) { reader in
             ComparePage.job(index: reader.index)
         })
-        for e in index.cycles {
-            let n = e.number
-            units.append(SiteUnit(
-                id: "compare-\(Layout.cycleName(n))", key: key(["compare-shard", e.folderID, e.harnessTree ?? "-", String(n)])
-            ) { reader in try ComparePage.shardJob(reader: reader, number: n) })
-        }
         let recInputs = index.cycles.map {
             "\($0.number):\($0.id(Layout.CycleFile.diagnosis)):\($0.id(Layout.CycleFile.cycle)):\($0.harnessTree ?? "-")"
         }

@@ -31,9 +31,21 @@ final class SiteReader {
     private var feedbackCache: [Int: [FeedbackItem]?] = [:]
     private var diagnosisCache: [Int: SiteDiagnosis?] = [:]
     private var taskMapCache: [Int: [String: String]] = [:]
+    private var outputsCache: [Int: [String: [String: Data]]] = [:]
+    /// Values of earlier builds (cycle summaries, diff figures).
+    let cache: SiteCache
+    var summaries: [Int: CycleSummary] = [:]
 
-    init(snapshot: HistorySnapshot, atCycle: Int?) throws {
+    /// Per-cycle parse caches hold the two latest cycles asked for (a cycle page also reads the one before it), so
+    /// a large history is never held in memory at once.
+    private static func bounded<V>(_ cache: inout [Int: V], _ n: Int, _ v: V) {
+        if cache.count >= 2 { cache = cache.filter { $0.key == n - 1 || $0.key == n + 1 } }
+        cache[n] = v
+    }
+
+    init(snapshot: HistorySnapshot, atCycle: Int?, cache: SiteCache = SiteCache(output: nil)) throws {
         snap = snapshot
+        self.cache = cache
         var cycles = try snapshot.cycles()
         if let atCycle { cycles = cycles.filter { $0.number <= atCycle } }
         let loopText = try snapshot.text(Layout.loopConfig)
@@ -59,21 +71,21 @@ final class SiteReader {
     func results(_ n: Int) throws -> [SiteEvalRow]? {
         if let cached = resultsCache[n] { return cached }
         let v = try data(n, Layout.CycleFile.results).map(ArtifactParser.results)
-        resultsCache[n] = .some(v)
+        Self.bounded(&resultsCache, n, v)
         return v
     }
 
     func feedback(_ n: Int) throws -> [FeedbackItem]? {
         if let cached = feedbackCache[n] { return cached }
         let v = try data(n, Layout.CycleFile.feedback).map(ArtifactParser.feedback)
-        feedbackCache[n] = .some(v)
+        Self.bounded(&feedbackCache, n, v)
         return v
     }
 
     func diagnosis(_ n: Int) throws -> SiteDiagnosis? {
         if let cached = diagnosisCache[n] { return cached }
         let v = try data(n, Layout.CycleFile.diagnosis).flatMap(ArtifactParser.diagnosis)
-        diagnosisCache[n] = .some(v)
+        Self.bounded(&diagnosisCache, n, v)
         return v
     }
 
@@ -90,18 +102,7 @@ final class SiteReader {
     func evalProvenance() throws -> [String: Int] {
         var out: [String: Int] = [:]
         for e in index.cycles where e.files[Layout.CycleFile.evals] != nil {
-            guard let data = try data(e.number, Layout.CycleFile.evals) else { continue }
-            let text = String(decoding: data, as: UTF8.self)
-            // An alias bomb in the history must not expand here (the evals stage reports the file).
-            guard (try? YAMLLimits.check(text, file: Layout.cycleFile(e.number, Layout.CycleFile.evals))) != nil,
-                let list = (try? Yams.load(yaml: text)) as? [Any]
-            else { continue }
-            for item in list {
-                guard let test = item as? [String: Any], let meta = test["metadata"] as? [String: Any],
-                    let id = meta["id"].map({ "\($0)" }), !id.isEmpty
-                else { continue }
-                if out[id] == nil { out[id] = e.number }
-            }
+            for id in try summary(e.number).evalsListed where out[id] == nil { out[id] = e.number }
         }
         return out
     }
@@ -111,27 +112,27 @@ final class SiteReader {
     func taskMap(_ n: Int) throws -> [String: String] {
         if let cached = taskMapCache[n] { return cached }
         var out: [String: String] = [:]
-        if let outputs = try snap.treeID(of: Layout.cycleFile(n, Layout.CycleFile.outputs)) {
-            for e in try snap.repo.entries(ofTree: outputs) where e.kind == .tree {
-                guard let file = try snap.repo.entry(atPath: RunFiles.task, inTree: e.id), file.kind == .blob,
-                    let v = try? JSONValue.parse(try snap.repo.blob(file.id)),
-                    let id = v["task_id"]?.stringValue ?? v["question_id"]?.stringValue, !id.isEmpty
-                else { continue }
-                out[e.name] = id
-            }
+        for (trace, files) in try runOutputs(n) {
+            guard let data = files[RunFiles.task], let v = FastJSON.parse(data),
+                let id = v["task_id"]?.stringValue ?? v["question_id"]?.stringValue, !id.isEmpty
+            else { continue }
+            out[trace] = id
         }
-        taskMapCache[n] = out
+        Self.bounded(&taskMapCache, n, out)
         return out
     }
 
-    /// Every run's output files of cycle `n`: trace id → (file path → bytes).
+    /// Every run's output files of cycle `n`: trace id → (file path → bytes). Read once per cycle (the trace pages,
+    /// the cycle's summary, task run texts and compare data all use it).
     func runOutputs(_ n: Int) throws -> [String: [String: Data]] {
+        if let cached = outputsCache[n] { return cached }
         var out: [String: [String: Data]] = [:]
         for (path, data) in try snap.files(under: Layout.cycleFile(n, Layout.CycleFile.outputs)) {
             let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }
             out[parts[0], default: [:]][parts[1]] = data
         }
+        Self.bounded(&outputsCache, n, out)
         return out
     }
 
@@ -147,7 +148,7 @@ final class SiteReader {
 
     /// The output artifacts of one trace (`outputs/<trace_id>/…`), path → bytes.
     func outputs(_ n: Int, traceID: String) throws -> [String: Data] {
-        try snap.files(under: Layout.cycleFile(n, Layout.CycleFile.outputs) + "/" + SafeName.treeName(traceID))
+        try runOutputs(n)[SafeName.treeName(traceID)] ?? [:]
     }
 
     /// The harness diff between two cycles' harness trees (libgit2's diff).
@@ -191,7 +192,8 @@ struct PageRenderer: Sendable {
     let fingerprint: String
 
     static let kinds = [
-        "layout", "overview", "cycle", "trace", "matrix", "diffs", "diff", "search", "task", "tasks", "compare", "recommendations",
+        "layout", "overview", "cycle", "trace", "matrix", "diffs", "diff", "search", "task", "task-cycle", "tasks", "compare",
+        "recommendations",
     ]
 
     static func load(markdown: any MarkdownRendering, baseURL: String?) throws -> PageRenderer {
@@ -268,11 +270,14 @@ enum SitePaths {
     static func cycle(_ n: Int) -> String { "cycles/\(Layout.cycleName(n)).html" }
     static func traceFolder(_ n: Int) -> String { "traces/\(Layout.cycleName(n))" }
     static func trace(_ n: Int, _ id: String) -> String { "\(traceFolder(n))/\(HTML.fileName(id)).html" }
-    static func traceData(_ n: Int, _ id: String) -> String { "\(traceFolder(n))/\(HTML.fileName(id)).data.js" }
+    /// Chunk `k` of a trace's span bodies (see `TracePage.chunkSize`).
+    static func traceChunk(_ n: Int, _ id: String, _ k: Int) -> String { "\(traceFolder(n))/\(HTML.fileName(id)).\(k).data.js" }
     static func diff(_ a: Int, _ b: Int) -> String { "diffs/\(Layout.cycleName(a))-\(Layout.cycleName(b)).html" }
     static func searchShard(_ n: Int) -> String { "search/\(Layout.cycleName(n)).js" }
     static func task(_ id: String) -> String { "tasks/\(HTML.fileName(id)).html" }
     static func taskData(_ id: String) -> String { "tasks/\(HTML.fileName(id)).data.js" }
+    /// Cycle `n`'s run texts of a task (for the task page's diff, loaded on demand).
+    static func taskRuns(_ id: String, _ n: Int) -> String { "tasks/\(HTML.fileName(id))/\(Layout.cycleName(n)).js" }
     static func compareShard(_ n: Int) -> String { "compare/\(Layout.cycleName(n)).js" }
     /// `target` (a site-root-relative path) as seen from the page at `from`.
     static func rel(_ target: String, from: String) -> String { PageRenderer.root(of: from) + target }

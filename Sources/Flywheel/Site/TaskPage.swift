@@ -1,10 +1,15 @@
 import Foundation
 
-/// One page per task across every cycle (`tasks/<task id>.html`, with its answers in `tasks/<id>.data.js` for the
-/// in-page diff) and the task index (`tasks.html`). A run's task is `task_id` (or `question_id`) of its `task.json`.
+/// One page per task across every cycle (`tasks/<task id>.html`) and the task index (`tasks.html`). A run's task is
+/// `task_id` (or `question_id`) of its `task.json`. The page shows every cycle in its summary and the latest
+/// `recentCycles` cycles in full; the answer diff loads each cycle's run texts on demand from `tasks/<id>/NNNN.js`
+/// (written once, by that cycle), listed in `tasks/<id>.data.js`. So a new cycle costs each task page the same
+/// whatever the history's length, and the cross-cycle facts come from the cycles' cached summaries.
 enum TaskPage {
-    /// Answer texts above this size are cut in the data file (the diff works on the cut text).
+    /// Answer texts above this size are cut in the data files (the diff works on the cut text).
     static let dataCap = 200_000
+    /// Cycles shown in full on a task page (the latest ones); earlier cycles link to their cycle pages.
+    static let recentCycles = 20
 
     struct Run: Sendable {
         var cycle: Int
@@ -14,9 +19,14 @@ enum TaskPage {
     }
     struct Graded: Sendable { var cycle: Int; var row: SiteEvalRow }
     struct Note: Sendable { var cycle: Int; var item: FeedbackItem }
+    /// One cycle of a task, from the cycle's summary.
+    struct Seen: Sendable { var cycle: Int; var entry: CycleSummary.TaskEntry }
     struct Task: Sendable {
         var id: String
         var question: String
+        /// Every cycle the task ran in (ascending).
+        var seen: [Seen]
+        /// The runs, rows and feedback of the recent cycles whose sections are not cached.
         var runs: [Run]
         var rows: [Graded]
         var feedback: [Note]
@@ -33,36 +43,63 @@ enum TaskPage {
         var notes: [NoteView]
         var hasRuns, hasRows, hasNotes: Bool
     }
-    struct SummaryCell: Sendable { var number, anchor, status, statusClass: String }
+    struct SummaryCell: Sendable { var number, href, status, statusClass: String }
     struct View: Sendable {
         var id, question, dataFile: String
         var hasQuestion: Bool
         var summary: [SummaryCell]
-        var cycles: [CycleView]
+        /// The recent cycles' sections (`task-cycle` template), oldest first.
+        var cyclesHTML: String
         var canDiff: Bool
+        var hasEarlier: Bool
+        var earlier: String
     }
     struct IndexRow: Sendable { var id, href, question, cycles, latest, latestClass: String }
     struct IndexView: Sendable { var hasTasks: Bool; var tasks: [IndexRow] }
 
-    /// Every task of the history, in id order.
-    static func collect(reader: SiteReader) throws -> [Task] {
+    /// The rendered cycle sections of one cycle (file name of the task → HTML), kept in the build cache.
+    struct Sections: Sendable {
+        var name: String
+        var key: String
+        var html: [String: String]
+    }
+
+    /// Every task of the history, in id order: every cycle from the summaries, the recent cycles in full (their
+    /// sections from the build cache when it has them, else the cycle's artifacts to render them from).
+    static func collect(reader: SiteReader, sectionKey: String) throws -> (tasks: [Task], sections: [Int: Sections], missing: Set<Int>) {
         var tasks: [String: Task] = [:]
         for e in reader.index.cycles {
-            let n = e.number
-            let map = try reader.taskMap(n)
-            guard !map.isEmpty else { continue }
+            for entry in try reader.summary(e.number).tasks {
+                var t = tasks[entry.id] ?? Task(id: entry.id, question: "", seen: [], runs: [], rows: [], feedback: [])
+                if !entry.question.isEmpty { t.question = entry.question }
+                t.seen.append(Seen(cycle: e.number, entry: entry))
+                tasks[entry.id] = t
+            }
+        }
+        var wanted: [Int: Set<String>] = [:]
+        for t in tasks.values { for s in t.seen.suffix(recentCycles) { wanted[s.cycle, default: []].insert(t.id) } }
+        var sections: [Int: Sections] = [:]
+        var missing = Set<Int>()
+        for n in wanted.keys.sorted() {
+            let ids = wanted[n]!
+            guard let e = reader.index.entry(n) else { continue }
+            let name = "task-sections-" + Layout.cycleName(n)
+            let key = "task-sections-1|" + sectionKey + "|" + e.folderID
+            var cached: [String: String] = [:]
+            for (k, v) in reader.cache.get(name, key: key)?.objectValue ?? [:] { if let h = v.stringValue { cached[k] = h } }
+            sections[n] = Sections(name: name, key: key, html: cached)
+            if ids.allSatisfy({ cached[HTML.fileName($0)] != nil }) { continue }
+            // Not cached (or not for every task): read the cycle once and render its sections.
+            missing.insert(n)
+            let map = try reader.taskMap(n).filter { ids.contains($0.value) }
             let outputs = try reader.runOutputs(n)
-            // Which runs have a trace page: a byte search for the quoted id in traces.jsonl (parsing every cycle's
-            // spans again on each new cycle would make this unit the slowest of the site).
-            let traceBytes = try reader.data(n, Layout.CycleFile.traces) ?? Data()
-            for (trace, task) in map.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) {
-                var t = tasks[task] ?? Task(id: task, question: "", runs: [], rows: [], feedback: [])
-                let files = outputs[trace] ?? [:]
-                if let data = files[RunFiles.task], let v = FastJSON.parse(data), let q = v["question"]?.stringValue, !q.isEmpty {
-                    t.question = q
+            for s in ids.sorted() {
+                guard let entry = tasks[s]?.seen.first(where: { $0.cycle == n })?.entry else { continue }
+                for run in entry.runs {
+                    tasks[s]?.runs.append(Run(
+                        cycle: n, traceID: run.trace, hasTrace: run.hasTrace,
+                        files: (outputs[run.trace] ?? [:]).filter { $0.key != RunFiles.task }))
                 }
-                t.runs.append(Run(cycle: n, traceID: trace, hasTrace: traceBytes.range(of: Data(("\"" + trace + "\"").utf8)) != nil, files: files.filter { $0.key != RunFiles.task }))
-                tasks[task] = t
             }
             for r in try reader.results(n) ?? [] {
                 guard let trace = r.traceID, let task = map[trace] else { continue }
@@ -73,7 +110,7 @@ enum TaskPage {
                 tasks[task]?.feedback.append(Note(cycle: n, item: f))
             }
         }
-        return tasks.keys.sorted().map { tasks[$0]! }
+        return (tasks.keys.sorted().map { tasks[$0]! }, sections, missing)
     }
 
     /// The worst status of a task's rows in one cycle (`none` without a graded row).
@@ -91,21 +128,33 @@ enum TaskPage {
         }
     }
 
-    static func job(reader: SiteReader) throws -> PageJob {
-        let tasks = try collect(reader: reader)
+    static func job(reader: SiteReader, sectionKey: String) throws -> PageJob {
+        let (tasks, cachedSections, missing) = try collect(reader: reader, sectionKey: sectionKey)
         let project = reader.index.project
+        let cache = reader.cache
         return PageJob(unitID: "", key: "") { r in
+            var sections = cachedSections
+            // Render the sections of the cycles the cache did not have, and keep them for the next build.
+            var seenFiles = Set<String>()
+            for t in tasks where seenFiles.insert(HTML.fileName(t.id)).inserted {
+                for s in t.seen.suffix(recentCycles) where missing.contains(s.cycle) {
+                    sections[s.cycle]?.html[HTML.fileName(t.id)] = section(t, s, renderer: r)
+                }
+            }
+            for n in missing.sorted() {
+                guard let s = sections[n] else { continue }
+                cache.put(s.name, key: s.key, value: .object(s.html.mapValues { .string($0) }))
+            }
             var out: [(String, Data)] = []
             var seen = Set<String>()
             var index: [IndexRow] = []
             for t in tasks where seen.insert(HTML.fileName(t.id)).inserted {
-                out += render(t, project: project, renderer: r)
-                let cycles = Array(Set(t.runs.map(\.cycle))).sorted()
-                let last = cycles.last
-                let latest = status(t.rows.filter { $0.cycle == last }.map(\.row))
+                let html = t.seen.suffix(recentCycles).map { sections[$0.cycle]?.html[HTML.fileName(t.id)] ?? "" }.joined()
+                out += render(t, sectionsHTML: html, project: project, renderer: r)
+                let latest = t.seen.last?.entry.status ?? "none"
                 index.append(IndexRow(
                     id: t.id, href: SitePaths.task(t.id), question: String(t.question.prefix(300)),
-                    cycles: cycles.map(String.init).joined(separator: ", "), latest: latest, latestClass: latest))
+                    cycles: t.seen.map { String($0.cycle) }.joined(separator: ", "), latest: latest, latestClass: latest))
             }
             let view = IndexView(hasTasks: !index.isEmpty, tasks: index)
             out.append(("tasks.html", r.page(kind: "tasks", path: "tasks.html", title: "Tasks", project: project, view: view)))
@@ -113,49 +162,86 @@ enum TaskPage {
         }
     }
 
-    static func render(_ t: Task, project: String, renderer r: PageRenderer) -> [(String, Data)] {
+    /// Cycle `n`'s runs of every task that ran in it, as one data file per task (`tasks/<id>/NNNN.js`) that hands
+    /// the run texts to `window.FLYWHEEL_TASK_RUNS` when the task page's diff asks for it (works from file://).
+    static func runsJob(reader: SiteReader, number n: Int) throws -> PageJob {
+        let summary = try reader.summary(n)
+        let outputs = summary.tasks.isEmpty ? [:] : try reader.runOutputs(n)
+        var files: [(String, Data)] = []
+        var seen = Set<String>()
+        for t in summary.tasks where seen.insert(HTML.fileName(t.id)).inserted {
+            var runs: [JSONValue] = []
+            for run in t.runs {
+                var texts: [String: JSONValue] = [:]
+                let data = outputs[run.trace] ?? [:]
+                for name in run.files { if let d = data[name] { texts[name] = .string(String(decoding: d.prefix(dataCap), as: UTF8.self)) } }
+                runs.append(.object(["trace": .string(run.trace), "files": .object(texts)]))
+            }
+            // JSON.parse of a string literal: file names such as "__proto__" stay plain keys.
+            var js = Array("window.FLYWHEEL_TASK_RUNS(JSON.parse(".utf8)
+            JSLiteral.append(JSONValue.object(["task": .string(t.id), "cycle": .int(Int64(n)), "runs": .array(runs)]).canonicalText, to: &js)
+            js.append(contentsOf: Array("));\n".utf8))
+            files.append((SitePaths.taskRuns(t.id, n), Data(js)))
+        }
+        let out = files
+        return PageJob(unitID: "", key: "") { _ in out }
+    }
+
+    /// One cycle's section of a task page (`task-cycle` template): its graded rows, runs with their artifacts, feedback.
+    static func section(_ t: Task, _ s: Seen, renderer r: PageRenderer) -> String {
+        let path = SitePaths.task(t.id)
+        let n = s.cycle
+        let st = s.entry.status
+        let rows = t.rows.filter { $0.cycle == n }.map(\.row).sorted { ($0.caseID, $0.testIdx) < ($1.caseID, $1.testIdx) }
+        let runs = t.runs.filter { $0.cycle == n }.map { run -> RunView in
+            let files = orderedFiles(run.files).map { name -> FileView in
+                let data = run.files[name]!
+                return FileView(
+                    name: name, anchor: "c\(n)-" + HTML.anchor(run.traceID) + "-" + HTML.anchor(name),
+                    size: Format.int(data.count) + " bytes",
+                    html: TracePage.artifactHTML(name: name, data: data, markdown: r.markdown), isAnswer: name == RunFiles.finalAnswer)
+            }
+            return RunView(
+                traceID: run.traceID, traceLabel: CyclePage.shortID(run.traceID),
+                traceHref: SitePaths.rel(SitePaths.trace(n, run.traceID), from: path), hasTrace: run.hasTrace,
+                files: files, hasFiles: !files.isEmpty)
+        }
+        let cycleHref = SitePaths.rel(SitePaths.cycle(n), from: path)
+        let rowViews = rows.map {
+            RowView(
+                caseID: $0.caseID, status: $0.status.rawValue, score: Format.number($0.score),
+                reason: String($0.reason.prefix(2000)), cycleHref: cycleHref + "#" + $0.anchor, hasReason: !$0.reason.isEmpty)
+        }
+        let notes = t.feedback.filter { $0.cycle == n }.map(\.item).map {
+            NoteView(
+                category: $0.category, severity: $0.severity, source: $0.source, author: $0.author, observation: $0.observation,
+                href: cycleHref + "#feedback-" + HTML.anchor($0.id))
+        }
+        let view = CycleView(
+            number: String(n), anchor: "cycle-\(n)", href: cycleHref, statusSummary: st, runs: runs, rows: rowViews, notes: notes,
+            hasRuns: !runs.isEmpty, hasRows: !rowViews.isEmpty, hasNotes: !notes.isEmpty)
+        return r.library.render(view, withTemplate: "task-cycle") ?? ""
+    }
+
+    static func render(_ t: Task, sectionsHTML: String, project: String, renderer r: PageRenderer) -> [(String, Data)] {
         let path = SitePaths.task(t.id)
         let dataPath = SitePaths.taskData(t.id)
         let dataName = String(dataPath.split(separator: "/").last!)
-        let numbers = Array(Set(t.runs.map(\.cycle) + t.rows.map(\.cycle) + t.feedback.map(\.cycle))).sorted()
-        var cycles: [CycleView] = []
+        let recent = Set(t.seen.suffix(recentCycles).map(\.cycle))
         var summary: [SummaryCell] = []
-        for n in numbers {
-            let rows = t.rows.filter { $0.cycle == n }.map(\.row).sorted { ($0.caseID, $0.testIdx) < ($1.caseID, $1.testIdx) }
-            let st = status(rows)
-            let anchor = "cycle-\(n)"
-            summary.append(SummaryCell(number: String(n), anchor: anchor, status: st == "none" ? "not graded" : st, statusClass: st))
-            let runs = t.runs.filter { $0.cycle == n }.map { run -> RunView in
-                let files = orderedFiles(run.files).map { name -> FileView in
-                    let data = run.files[name]!
-                    return FileView(
-                        name: name, anchor: "c\(n)-" + HTML.anchor(run.traceID) + "-" + HTML.anchor(name),
-                        size: Format.int(data.count) + " bytes",
-                        html: TracePage.artifactHTML(name: name, data: data, markdown: r.markdown), isAnswer: name == RunFiles.finalAnswer)
-                }
-                return RunView(
-                    traceID: run.traceID, traceLabel: CyclePage.shortID(run.traceID),
-                    traceHref: SitePaths.rel(SitePaths.trace(n, run.traceID), from: path), hasTrace: run.hasTrace,
-                    files: files, hasFiles: !files.isEmpty)
-            }
-            let cycleHref = SitePaths.rel(SitePaths.cycle(n), from: path)
-            let rowViews = rows.map {
-                RowView(
-                    caseID: $0.caseID, status: $0.status.rawValue, score: Format.number($0.score),
-                    reason: String($0.reason.prefix(2000)), cycleHref: cycleHref + "#" + $0.anchor, hasReason: !$0.reason.isEmpty)
-            }
-            let notes = t.feedback.filter { $0.cycle == n }.map(\.item).map {
-                NoteView(
-                    category: $0.category, severity: $0.severity, source: $0.source, author: $0.author, observation: $0.observation,
-                    href: cycleHref + "#feedback-" + HTML.anchor($0.id))
-            }
-            cycles.append(CycleView(
-                number: String(n), anchor: anchor, href: cycleHref, statusSummary: st, runs: runs, rows: rowViews, notes: notes,
-                hasRuns: !runs.isEmpty, hasRows: !rowViews.isEmpty, hasNotes: !notes.isEmpty))
+        for s in t.seen {
+            let n = s.cycle
+            let st = s.entry.status
+            summary.append(SummaryCell(
+                number: String(n), href: recent.contains(n) ? "#cycle-\(n)" : SitePaths.rel(SitePaths.cycle(n), from: path),
+                status: st == "none" ? "not graded" : st, statusClass: st))
         }
+        let allRuns = t.seen.flatMap { s in s.entry.runs.map { (s.cycle, $0) } }
+        let earlier = t.seen.count > recentCycles ? t.seen[t.seen.count - recentCycles - 1].cycle : nil
         let view = View(
             id: t.id, question: t.question, dataFile: dataName, hasQuestion: !t.question.isEmpty, summary: summary,
-            cycles: cycles, canDiff: t.runs.count > 1)
+            cyclesHTML: sectionsHTML, canDiff: allRuns.count > 1, hasEarlier: earlier != nil,
+            earlier: earlier.map { "Cycles up to \($0) are in the summary above, each linked to its cycle page; the latest \(recentCycles) are shown in full here." } ?? "")
         let crumbs = [
             Crumb(label: "Overview", href: "../index.html"), Crumb(label: "Tasks", href: "../tasks.html"),
             Crumb(label: "Task " + CyclePage.shortID(t.id), href: ""),
@@ -163,21 +249,17 @@ enum TaskPage {
         let html = r.page(
             kind: "task", path: path, title: "Task \(CyclePage.shortID(t.id))", project: project, view: view, crumbs: crumbs,
             scripts: [dataName, "../assets/views.js"])
-        // The data file: every run with its files' texts, for the diff between any two runs (any two cycles).
-        var runs: [JSONValue] = []
-        for run in t.runs {
-            var files: [String: JSONValue] = [:]
-            for name in orderedFiles(run.files) {
-                files[name] = .string(String(decoding: run.files[name]!.prefix(dataCap), as: UTF8.self))
-            }
-            runs.append(.object([
-                "cycle": .int(Int64(run.cycle)), "trace": .string(run.traceID), "files": .object(files),
-                "order": .array(orderedFiles(run.files).map { .string($0) }),
-            ]))
+        // The data file: every run (cycle, trace, file names) and where its texts are (one file per cycle).
+        let runs: [JSONValue] = allRuns.map { n, run in
+            .object([
+                "cycle": .int(Int64(n)), "trace": .string(run.trace), "order": .array(run.files.map { .string($0) }),
+            ])
         }
         // JSON.parse of a string literal: file names such as "__proto__" stay plain keys.
         var js = Array("window.FLYWHEEL_TASK = JSON.parse(".utf8)
-        JSLiteral.append(JSONValue.object(["id": .string(t.id), "runs": .array(runs)]).canonicalText, to: &js)
+        JSLiteral.append(JSONValue.object([
+            "id": .string(t.id), "runs": .array(runs), "dir": .string(HTML.fileName(t.id)),
+        ]).canonicalText, to: &js)
         js.append(contentsOf: Array(");\n".utf8))
         return [(path, html), (dataPath, Data(js))]
     }

@@ -1,7 +1,12 @@
 import Foundation
 
-/// One page per trace (`traces/NNNN/<id>.html`) plus its span bodies in `traces/NNNN/<id>.data.js`.
+/// One page per trace (`traces/NNNN/<id>.html`) plus its span bodies in chunk files `traces/NNNN/<id>.<k>.data.js`
+/// (`chunkSize` spans each, in tree order). The page loads a chunk only when one of its spans is shown: each chunk is
+/// a `<script>` that hands its data to `window.FLYWHEEL_SPANS` (JSONP style, so it works from file:// where fetch and
+/// XHR of local files do not), which keeps the page of a 5,000-span trace small.
 enum TracePage {
+    /// Spans per chunk file.
+    static let chunkSize = 100
     /// Attribute previews are capped at this many code points; the full value is in the data file.
     static let previewCap = 4096
     /// Above this many spans the tree starts collapsed below the first level.
@@ -12,7 +17,7 @@ enum TracePage {
     struct FeedbackView: Sendable { var category, severity, source, author, observation, href: String }
     struct OutputView: Sendable { var name, anchor, size, html: String }
     struct View: Sendable {
-        var id, name, cycle, cycleHref, spanCount, errorCount, duration, tokens, models, started, task, dataFile: String
+        var id, name, cycle, cycleHref, spanCount, errorCount, duration, tokens, models, started, task, dataFile, chunkSize: String
         var spanTree: String
         var simulated, hasErrors, hasTask, hasFeedback, hasOutputs, collapsed: Bool
         var feedback: [FeedbackView]
@@ -49,9 +54,8 @@ enum TracePage {
     static func render(_ i: Inputs, renderer r: PageRenderer) -> [(String, Data)] {
         let n = i.cycle.number
         let path = SitePaths.trace(n, i.trace.id)
-        let dataPath = SitePaths.traceData(n, i.trace.id)
-        let dataName = String(dataPath.split(separator: "/").last!)
-        let (tree, bodies, full) = spanTree(i.trace)
+        let dataName = HTML.fileName(i.trace.id)
+        let (tree, chunks) = spanTree(i.trace)
         let t = i.trace
         var task = ""
         var outputs: [OutputView] = []
@@ -66,7 +70,7 @@ enum TracePage {
             id: t.id, name: t.name, cycle: String(n), cycleHref: SitePaths.rel(SitePaths.cycle(n), from: path),
             spanCount: Format.int(t.spans.count), errorCount: Format.int(t.errorCount), duration: Format.ms(t.durationMs),
             tokens: Format.int(t.tokens), models: t.models.isEmpty ? "–" : t.models.joined(separator: ", "),
-            started: t.spans.map(\.start).min() ?? "–", task: task, dataFile: dataName, spanTree: tree,
+            started: t.spans.map(\.start).min() ?? "–", task: task, dataFile: dataName, chunkSize: String(chunkSize), spanTree: tree,
             simulated: CyclePage.isSimulated(i.cycle), hasErrors: t.errorCount > 0, hasTask: !task.isEmpty,
             hasFeedback: !i.feedback.isEmpty, hasOutputs: !outputs.isEmpty, collapsed: t.spans.count > collapseAbove,
             feedback: i.feedback.map {
@@ -82,17 +86,21 @@ enum TracePage {
         ]
         let html = r.page(
             kind: "trace", path: path, title: "Trace \(CyclePage.shortID(t.id)) · cycle \(n)", project: i.project, view: view,
-            crumbs: crumbs, scripts: [dataName])
-        var js: [UInt8] = []
-        js.reserveCapacity(bodies.reduce(64) { $0 + $1.utf8.count + 8 })
-        js.append(contentsOf: Array("window.FLYWHEEL_TRACE = {\"id\":".utf8))
-        JSLiteral.append(t.id, to: &js)
-        js.append(contentsOf: Array(",\"bodies\":".utf8))
-        JSLiteral.array(bodies, to: &js)
-        js.append(contentsOf: Array(",\"full\":".utf8))
-        JSLiteral.array(full, to: &js)
-        js.append(contentsOf: Array("};\n".utf8))
-        return [(path, html), (dataPath, Data(js))]
+            crumbs: crumbs)
+        var files = [(path, html)]
+        for (k, chunk) in chunks.enumerated() {
+            var js: [UInt8] = []
+            js.reserveCapacity(chunk.bodies.reduce(96) { $0 + $1.utf8.count + 8 } + chunk.full.reduce(0) { $0 + $1.utf8.count + 8 })
+            js.append(contentsOf: Array("window.FLYWHEEL_SPANS({\"id\":".utf8))
+            JSLiteral.append(t.id, to: &js)
+            js.append(contentsOf: Array(",\"chunk\":\(k),\"bodies\":".utf8))
+            JSLiteral.array(chunk.bodies, to: &js)
+            js.append(contentsOf: Array(",\"full\":".utf8))
+            JSLiteral.array(chunk.full, to: &js)
+            js.append(contentsOf: Array("});\n".utf8))
+            files.append((SitePaths.traceChunk(n, i.trace.id, k), Data(js)))
+        }
+        return files
     }
 
     static func artifactHTML(name: String, data: Data, markdown: any MarkdownRendering) -> String {
@@ -122,8 +130,15 @@ enum TracePage {
         }
     }
 
-    /// The span tree rows (HTML), the span bodies (HTML per span, in tree order) and the full attribute values.
-    static func spanTree(_ t: TraceRecord) -> (String, [String], [String]) {
+    /// The span bodies of `chunkSize` consecutive spans (tree order) and the full values their buttons show
+    /// (`data-full` indexes this chunk's `full`).
+    struct Chunk: Sendable, Hashable {
+        var bodies: [String] = []
+        var full: [String] = []
+    }
+
+    /// The span tree rows (HTML) and the span bodies in chunks (HTML per span, in tree order, with full values).
+    static func spanTree(_ t: TraceRecord) -> (String, [Chunk]) {
         let spans = t.spans
         var byID: [String: Int] = [:]
         for (i, s) in spans.enumerated() where byID[s.spanID] == nil { byID[s.spanID] = i }
@@ -153,8 +168,7 @@ enum TracePage {
         let visibleDepth = ordered.filter { $0.1 <= 1 }.count <= collapseAbove ? 1 : 0
         var rows = ""
         rows.reserveCapacity(spans.count * 400)
-        var bodies: [String] = []
-        var full: [String] = []
+        var chunks: [Chunk] = []
         for (k, (i, d)) in ordered.enumerated() {
             let s = spans[i]
             let hasKids = !(children[i] ?? []).isEmpty
@@ -179,9 +193,12 @@ enum TracePage {
             if tok > 0 { rows += " <span class=\"tok\">\(Format.int(tok)) tok</span>" }
             rows += " <span class=\"dur\">\(Format.ms(durMs))</span>"
             rows += "<span class=\"bar\" aria-hidden=\"true\"><span style=\"left:\(Format.number(left, digits: 2))%;width:\(Format.number(width, digits: 2))%\"></span></span></div>\n"
-            bodies.append(spanBody(s, durationMs: durMs, full: &full, childCount: children[i]?.count ?? 0))
+            if k % chunkSize == 0 { chunks.append(Chunk()) }
+            chunks[chunks.count - 1].bodies.append(
+                spanBody(s, durationMs: durMs, full: &chunks[chunks.count - 1].full, childCount: children[i]?.count ?? 0))
         }
-        return (rows, bodies, full)
+        if chunks.isEmpty { chunks.append(Chunk()) }
+        return (rows, chunks)
     }
 
     /// A preview capped at `previewCap` code points (nil when the text is short enough).

@@ -43,6 +43,7 @@ struct EvalsCommand: ParsableCommand {
         @Flag(name: .long, help: "Print the summary as JSON.") var json = false
         @OptionGroup var scripts: ScriptOptions
         @Flag(name: .long, help: "Let file:// references read files outside the working folder.") var allowOutsideFiles = false
+        @Flag(name: .long, help: "Do not read or write the on-disk response cache (.cache/flywheel/evals) of openai: and http providers.") var noCache = false
 
         func validate() throws {
             if let p = minPassRate, !(0...1).contains(p) { throw ValidationError("--min-pass-rate must be between 0 and 1") }
@@ -55,7 +56,7 @@ struct EvalsCommand: ParsableCommand {
             let report = try EvalStages.gate(ctx, options: .init(
                 suite: suite.map { ctx.workspace.url($0) }, cycle: number, minPassRate: minPassRate,
                 standalone: standalone || (suite != nil && !ctx.history.exists), scripts: scripts.choice,
-                allowOutsideFiles: allowOutsideFiles ? true : nil))
+                allowOutsideFiles: allowOutsideFiles ? true : nil, noCache: noCache))
             if !json { for w in report.warnings { Terminal.warn("warning: \(w)") } }
             if let output { try Data(report.resultsJSON.utf8).write(to: ctx.workspace.url(output)) }
             if let junit { try Data(report.junitXML.utf8).write(to: ctx.workspace.url(junit)) }

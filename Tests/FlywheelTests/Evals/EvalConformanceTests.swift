@@ -228,7 +228,6 @@ struct EvalConformanceTests {
             break
         }
         // Assertions
-        if type.hasSuffix("is-sql") || type.hasSuffix("contains-sql") { return .unsupported("SQL needs the optional SQL module (skipped)") }
         let out = output(v)
         switch via {
         case "function:isBasicRefusal":
@@ -282,7 +281,7 @@ struct EvalConformanceTests {
         print("Evals conformance: \(agree)/\(supported) supported vectors agree; not run: \(unsupported.values.reduce(0, +))")
         for (k, n) in unsupported.sorted(by: { $0.key < $1.key }) { print("  not run (\(n)): \(k)") }
         for d in disagreements { print("  DISAGREE \(d)") }
-        #expect(supported >= 330)
+        #expect(supported >= 444)
         #expect(Double(agree) >= 0.99 * Double(supported), "disagreements:\n\(disagreements.joined(separator: "\n"))")
     }
 }

@@ -111,8 +111,9 @@ struct EvalDroppedKeysTests {
               - vars: {q: a}
                 options: {somethingNew: 1}
                 assert:
-                  - type: context-faithfulness
+                  - type: equals
                     contextTransform: output.context
+                    value: a
             """, file: dir.appendingPathComponent("s.yaml"))
         let w = suite.warnings.map { "\($0)" }
         #expect(w.contains { $0.contains("s.yaml:4") && $0.contains("delay") }, "\(w)")

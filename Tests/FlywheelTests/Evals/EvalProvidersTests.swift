@@ -215,3 +215,178 @@ struct EvalSimilarTests {
         #expect(skipped.rows.map(\.status) == [.skipped, .skipped])
     }
 }
+
+/// Promptfoo's `http` provider against a loopback server.
+@Suite("Evals http provider")
+struct EvalHTTPProviderTests {
+    static let server = #"""
+    import http.server, json, sys, urllib.parse
+    log = open(sys.argv[1], "a")
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a): pass
+        def reply(self, code, obj):
+            b = (obj if isinstance(obj, str) else json.dumps(obj)).encode()
+            self.send_response(code); self.send_header("Content-Type", "application/json"); self.send_header("Content-Length", str(len(b))); self.end_headers()
+            self.wfile.write(b)
+        def do_GET(self):
+            q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            log.write(json.dumps({"method": "GET", "path": self.path}) + "\n"); log.flush()
+            self.reply(200, "plain " + q.get("q", [""])[0])
+        def do_POST(self):
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            log.write(json.dumps({"method": "POST", "path": self.path, "auth": self.headers.get("X-Api-Key"), "ctype": self.headers.get("Content-Type"), "body": raw.decode()}) + "\n"); log.flush()
+            if self.path.startswith("/fail"):
+                return self.reply(503, {"error": "overloaded"})
+            if self.path.endswith("/moderations"):
+                text = json.loads(raw)["input"]
+                cats = {"harassment": "idiot" in text, "violence": "kill" in text, "sexual": False}
+                return self.reply(200, {"id": "m", "model": json.loads(raw)["model"], "results": [{"flagged": any(cats.values()), "categories": cats}]})
+            body = json.loads(raw)
+            self.reply(200, {"result": {"choices": [{"text": "ANSWER to " + body["input"]["question"]}]}, "usage": 3})
+    s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    print(s.server_address[1], flush=True)
+    s.serve_forever()
+    """#
+
+    @Test("url, method, headers from env, JSON body template with {{prompt}}, transformResponse paths; errors are ERROR rows")
+    func http() throws {
+        let dir = TestPaths.scratch("providers-http")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("requests.jsonl")
+        let server = try PythonServer(script: Self.server, arguments: [log.path], in: dir)
+        defer { server.stop() }
+        let base = "http://127.0.0.1:\(server.port)"
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ["Q: {{question}}"]
+            providers:
+              - id: http
+                label: json-api
+                config:
+                  url: \(base)/chat/{{route}}
+                  method: POST
+                  headers: {X-Api-Key: '{{env.SUPPORT_BOT_KEY}}'}
+                  body: {input: {question: '{{prompt}}', lang: '{{lang | default("en")}}'}}
+                  transformResponse: json.result.choices[0].text
+              - id: \(base)/search
+                label: get-api
+                config:
+                  method: GET
+                  queryParams: {q: '{{question}}'}
+              - id: https
+                label: failing
+                config: {url: \(base)/fail, body: 'raw {{prompt}}'}
+            tests:
+              - vars: {question: "where is my parcel?", route: v1}
+                assert: [{type: contains, value: "parcel"}]
+            """, file: dir.appendingPathComponent("s.yaml"))
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: nil),
+                             providers: EvalProvidersTests.caller(dir, env: ["SUPPORT_BOT_KEY": "k-123"])).grade(suite: suite)
+        #expect(run.rows.count == 3)
+        #expect(run.rows[0].response?.output == .string("ANSWER to Q: where is my parcel?"))
+        #expect(run.rows[0].status == .passed)
+        #expect(run.rows[1].response?.output == .string("plain where is my parcel?"))
+        #expect(run.rows[2].status == .error)
+        #expect(run.rows[2].error?.hasPrefix("HTTP call error: 503") == true, "\(run.rows[2].error ?? "")")
+        let lines = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let post = try #require(lines.first { ($0["path"] as? String) == "/chat/v1" })
+        #expect(post["auth"] as? String == "k-123")
+        #expect(post["ctype"] as? String == "application/json")
+        #expect(post["body"] as? String == #"{"input":{"question":"Q: where is my parcel?","lang":"en"}}"#)
+        #expect(lines.contains { ($0["path"] as? String) == "/search?q=where%20is%20my%20parcel%3F" }, "\(lines)")
+        #expect(lines.contains { ($0["body"] as? String) == "raw Q: where is my parcel?" })
+        // Paths are read natively; a path that names nothing gives null.
+        #expect(EvalProviderCaller.path("json.a[1]['b']", json: EvalJSONParser.parseOrNil(#"{"a":[0,{"b":"x"}]}"#), text: "") == .some(.string("x")))
+        #expect(EvalProviderCaller.path("json?.missing.x", json: .obj([]), text: "") == .some(nil))
+        #expect(EvalProviderCaller.path("json.a.map(x => x)", json: .obj([]), text: "") == nil)
+        // With scripts off nothing is called.
+        let off = EvalRunner(engine: EvalAssertionEngine(scripts: nil), providers: EvalProvidersTests.caller(dir, allow: false)).grade(suite: suite)
+        #expect(off.rows.allSatisfy { $0.status != .passed })
+    }
+
+    @Test("the on-disk cache answers a later run without calling the server; --no-cache (no folder) calls it again")
+    func diskCache() throws {
+        let dir = TestPaths.scratch("providers-http-cache")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("requests.jsonl")
+        let server = try PythonServer(script: Self.server, arguments: [log.path], in: dir)
+        defer { server.stop() }
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ["{{q}}"]
+            providers:
+              - id: http://127.0.0.1:\(server.port)/chat
+                config: {body: {input: {question: '{{prompt}}'}}, transformResponse: 'json.result.choices[0].text'}
+            tests:
+              - vars: {q: [one, two]}
+            """, file: dir.appendingPathComponent("s.yaml"))
+        func count() -> Int { ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").count }
+        func run(cache: Bool) -> EvalRunResult {
+            let caller = EvalProvidersTests.caller(dir)
+            if cache { caller.diskCache = EvalProviderCaller.defaultDiskCache(in: dir) }
+            return EvalRunner(engine: EvalAssertionEngine(scripts: nil), providers: caller).grade(suite: suite)
+        }
+        let first = run(cache: true)
+        #expect(count() == 2)
+        #expect(first.rows.map { $0.response?.output } == [.string("ANSWER to one"), .string("ANSWER to two")])
+        let files = FileManager.default.enumerator(atPath: EvalProviderCaller.defaultDiskCache(in: dir).path)?.allObjects.compactMap { $0 as? String }.filter { $0.hasSuffix(".json") }
+        #expect(files?.count == 2)
+        let second = run(cache: true)
+        #expect(count() == 2)   // no new request
+        #expect(second.rows.map { $0.response?.output } == first.rows.map { $0.response?.output })
+        #expect(second.rows.allSatisfy { $0.response?.cached == true && $0.response?.latencyMs == nil })
+        _ = run(cache: false)
+        #expect(count() == 4)
+    }
+
+    @Test("moderation: flagged categories of the output from a /moderations endpoint, optionally only the listed ones; skipped without one")
+    func moderation() throws {
+        let dir = TestPaths.scratch("providers-moderation")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("requests.jsonl")
+        let server = try PythonServer(script: Self.server, arguments: [log.path], in: dir)
+        defer { server.stop() }
+        let caller = EvalProvidersTests.caller(dir, env: ["OPENAI_BASE_URL": "http://127.0.0.1:\(server.port)/v1", "OPENAI_API_KEY": "k"])
+        let engine = EvalAssertionEngine(scripts: nil, moderator: { p, t in try caller.moderate(provider: p, text: t) })
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ['{{reply}}']
+            providers: [echo]
+            tests:
+              - vars: {reply: 'Happy to help with your order.'}
+                assert: [{type: moderation}]
+              - vars: {reply: 'you idiot, I will kill it'}
+                assert: [{type: moderation}]
+              - vars: {reply: 'you idiot'}
+                assert: [{type: moderation, value: [violence]}]
+            """, file: dir.appendingPathComponent("s.yaml"))
+        let run = EvalRunner(engine: engine).grade(suite: suite)
+        #expect(run.rows.map(\.status) == [.passed, .failed, .passed], "\(run.rows.map { $0.error ?? "" })")
+        #expect(run.rows[0].gradingResult?.componentResults.first?.reason == "No relevant moderation flags detected")
+        #expect(run.rows[1].error == "Moderation flags detected: harassment, violence")
+        let bodies = ((try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        #expect(bodies.contains("omni-moderation-latest"))
+        let none = EvalRunner(engine: EvalAssertionEngine(scripts: nil)).grade(suite: suite)
+        #expect(none.rows.allSatisfy { $0.status == .skipped })
+    }
+
+    @Test("a transport error names the configured URL, never the rendered one (no {{env}} secret in the row)")
+    func transportError() throws {
+        let dir = TestPaths.scratch("providers-http-down")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let suite = try EvalSuite.parse(yaml: """
+            prompts: ["{{q}}"]
+            providers:
+              - id: http
+                config: {url: 'http://127.0.0.1:1/x?key={{env.BOT_SECRET}}', body: {q: '{{prompt}}'}}
+            tests:
+              - vars: {q: hi}
+            """, file: dir.appendingPathComponent("s.yaml"))
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: nil),
+                             providers: EvalProvidersTests.caller(dir, env: ["BOT_SECRET": "sk-do-not-leak-123"])).grade(suite: suite)
+        let error = run.rows.first?.error ?? ""
+        #expect(run.rows.first?.status == .error)
+        #expect(error.hasPrefix("HTTP call error: ") && error.contains("{{env.BOT_SECRET}}"), "\(error)")
+        #expect(!error.contains("sk-do-not-leak-123"))
+    }
+}
+

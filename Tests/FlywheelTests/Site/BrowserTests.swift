@@ -125,6 +125,9 @@ extension BrowserTests {
         #expect(a.dom.contains("Appeared (1)") && a.dom.contains("No refund policy") && a.dom.contains("Resolved (1)"))
         #expect(a.dom.contains("Greet the customer by name."), "harness diff 1→2")
         #expect(!a.dom.contains("Different denominators"))
+        // Only the two compared cycles' data files were loaded (on demand, by script element from file://).
+        #expect(a.dom.contains("src=\"compare/0001.js\"") && a.dom.contains("src=\"compare/0002.js\""))
+        #expect(!a.dom.contains("compare/0003.js"))
         // 2 → 3: refund fixed; escalate has no row in 3 and is not a flip; the task set changed.
         let b = try Chromium.load(compare + "#a=2&b=3")
         #expect(b.dom.contains("Fixed (1)") && b.dom.contains("Broken (0)"), "flips 2→3")
@@ -137,6 +140,9 @@ extension BrowserTests {
         // The task page diffs the first run's answer against the latest by default (cycle 1 → 3 added a greeting).
         #expect(task.dom.contains("class=\"diff unified\""), "no diff rendered")
         #expect(task.dom.contains("<span class=\"sign\">+</span>Hi Dana,"), "the added line is not in the diff")
+        // The run texts of the two compared cycles only were loaded.
+        #expect(task.dom.contains("src=\"ticket-1/0001.js\"") && task.dom.contains("src=\"ticket-1/0003.js\""))
+        #expect(!task.dom.contains("ticket-1/0002.js"))
         let shotDir = TestPaths.testOutput.appendingPathComponent("screenshots", isDirectory: true)
         try FileManager.default.createDirectory(at: shotDir, withIntermediateDirectories: true)
         let base = out.absoluteString.hasSuffix("/") ? out.absoluteString : out.absoluteString + "/"
@@ -232,5 +238,35 @@ extension BrowserTests {
         #expect(try !rowTag(load.dom).contains("hidden"))
         #expect(load.dom.contains("value of \(deep)"))
         #expect(load.dom.contains("error-box"))
+    }
+
+    @Test("span details come on demand from chunk files over file://: only the chunk of the shown span is loaded")
+    func spanChunksOnDemand() throws {
+        let dir = TestPaths.scratch("site-chunks")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (history, tid) = try Self.bigTraceHistory(in: dir, count: 600)
+        let out = dir.appendingPathComponent("site")
+        let report = try SiteBuilder.build(history: history, options: SiteOptions(outputDirectory: out))
+        let page = out.appendingPathComponent("traces/0001/\(tid).html")
+        let html = try String(contentsOf: page, encoding: .utf8)
+        // 600 spans in chunks of 100: six chunk files, none referenced by the page's own script tags.
+        let chunks = report.written.filter { $0.hasPrefix("traces/0001/\(tid).") && $0.hasSuffix(".data.js") }
+        #expect(chunks.count == 6, "\(chunks)")
+        #expect(!html.contains(".data.js\""))
+        #expect(!html.contains("value of "), "span details are not inlined in the page")
+        // The failing leaf is the last leaf of child 18: span 570 in tree order (root, then each child and its leaves): chunk 5.
+        let deep = String(format: "%016x", 1000 + 578)
+        let chunk5 = try String(contentsOf: out.appendingPathComponent("traces/0001/\(tid).5.data.js"), encoding: .utf8)
+        #expect(chunk5.contains("value of \(deep)"))
+        let load = try Chromium.load(page.absoluteString + "#span-\(deep)")
+        #expect(load.console.isEmpty, "\(load.console)")
+        #expect(load.dom.contains("value of \(deep)"), "the details of the span in chunk 5 were loaded and shown")
+        #expect(load.dom.contains("\(tid).5.data.js"), "chunk 5 was requested by script")
+        for k in 0..<5 { #expect(!load.dom.contains("\(tid).\(k).data.js"), "chunk \(k) was not needed") }
+        // A missing chunk shows a placeholder, never a script error.
+        try FileManager.default.removeItem(at: out.appendingPathComponent("traces/0001/\(tid).5.data.js"))
+        let missing = try Chromium.load(page.absoluteString + "#span-\(deep)")
+        #expect(missing.dom.contains("No details."))
+        #expect(!missing.dom.contains("value of \(deep)"))
     }
 }

@@ -24,7 +24,7 @@ struct SiteBuilderTests {
         let tid = f.traceID(2, 1)
         let pages: [(String, String)] = [
             ("index.html", "overview.html"), ("cycles/0002.html", "cycle-0002.html"), ("cycles/0001.html", "cycle-0001.html"),
-            ("traces/0002/\(tid).html", "trace.html"), ("traces/0002/\(tid).data.js", "trace.data.js"),
+            ("traces/0002/\(tid).html", "trace.html"), ("traces/0002/\(tid).0.data.js", "trace.data.js"),
             ("matrix.html", "matrix.html"), ("diffs.html", "diffs.html"), ("diffs/0001-0002.html", "diff-0001-0002.html"),
             ("search.html", "search.html"), ("search-index.js", "search-index.js"), ("search/0002.js", "search-0002.js"),
         ]
@@ -64,12 +64,14 @@ struct SiteBuilderTests {
         let t0 = f.traceID(3, 0), t1 = f.traceID(3, 1)
         let expected = [
             "cycles/0003.html", "diffs.html", "diffs/0001-0003.html", "diffs/0002-0003.html", "index.html", "matrix.html",
-            "search-index.js", "search.html", "search/0003.js", "traces/0003/\(t0).data.js", "traces/0003/\(t0).html",
-            "traces/0003/\(t1).data.js", "traces/0003/\(t1).html",
+            "search-index.js", "search.html", "search/0003.js", "traces/0003/\(t0).0.data.js", "traces/0003/\(t0).html",
+            "traces/0003/\(t1).0.data.js", "traces/0003/\(t1).html",
             // The cross-cycle views: the compare page and cycle 3's compare data (not cycles 1–2's), the timeline,
             // and the task pages (both tasks ran in cycle 3).
             "compare.html", "compare-index.js", "compare/0003.js", "recommendations.html", "tasks.html",
             "tasks/q0.html", "tasks/q0.data.js", "tasks/q1.html", "tasks/q1.data.js",
+            // Cycle 3's run texts of each task (older cycles' files stay as they were).
+            "tasks/q0/0003.js", "tasks/q1/0003.js",
         ].sorted()
         #expect(third.written == expected)
         #expect(!third.written.contains("cycles/0002.html"))
@@ -193,7 +195,7 @@ struct SitePieceTests {
         #expect(Format.deltaPoints(0.5, 0.6667) == "+16.7 pp")
     }
 
-    @Test("a 5,000-span trace starts collapsed and keeps every span in the data file")
+    @Test("a 5,000-span trace starts collapsed and keeps every span in its chunk files, full values with their chunk")
     func bigTrace() {
         var spans: [SpanRecord] = []
         let root = SpanRecord(traceID: "t", spanID: "r", parentID: "", name: "root", kind: "", start: "2026-01-01T00:00:00.000000000Z",
@@ -204,9 +206,14 @@ struct SitePieceTests {
                                     start: "2026-01-01T00:00:01.000000000Z", end: "2026-01-01T00:00:02.000000000Z",
                                     statusCode: "STATUS_CODE_OK", statusMessage: "", attributes: ["k": .string(String(repeating: "x", count: i == 7 ? 5000 : 3))], service: ""))
         }
-        let (rows, bodies, full) = TracePage.spanTree(TraceRecord(id: "t", spans: spans))
-        #expect(bodies.count == 5000)
-        #expect(full.count == 1)
+        let (rows, chunks) = TracePage.spanTree(TraceRecord(id: "t", spans: spans))
+        #expect(chunks.count == 5000 / TracePage.chunkSize)
+        #expect(chunks.allSatisfy { $0.bodies.count == TracePage.chunkSize })
+        #expect(chunks.map(\.full.count).reduce(0, +) == 1)
+        // s7 is span 351 in tree order (the root, then s0…s6 with their 49 children each): chunk 3, whose own full
+        // values its button indexes from 0.
+        #expect(chunks[3].full.count == 1)
+        #expect(chunks[3].bodies[51].contains("<h3>n7</h3>") && chunks[3].bodies[51].contains("data-full=\"0\""))
         #expect(rows.components(separatedBy: " hidden>").count - 1 == 4899)
         #expect(rows.contains("id=\"span-s7\""))
     }
@@ -249,7 +256,7 @@ struct SiteHostileNumberTests {
         let t = TraceRecord(id: "t", spans: [huge, huge])
         #expect(t.tokens == 4_000_000_000_000)
         #expect((t.durationMs ?? 0) > 0)
-        let (rows, bodies, _) = TracePage.spanTree(t)
-        #expect(bodies.count == 2 && rows.contains("span-s"))
+        let (rows, chunks) = TracePage.spanTree(t)
+        #expect(chunks.count == 1 && chunks[0].bodies.count == 2 && rows.contains("span-s"))
     }
 }

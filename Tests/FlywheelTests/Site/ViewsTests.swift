@@ -14,11 +14,11 @@ struct ViewsTests {
         try String(contentsOf: out.appendingPathComponent(path), encoding: .utf8)
     }
 
-    /// The JSON inside a `… = JSON.parse("…");` data file.
+    /// The JSON inside a `… = JSON.parse("…");` or `callback(JSON.parse("…"));` data file.
     static func dataJSON(_ js: String) throws -> JSONValue {
         let start = try #require(js.range(of: "JSON.parse("))
-        let end = try #require(js.range(of: ");", options: .backwards))
-        let literal = try JSONValue.parse(String(js[start.upperBound..<end.lowerBound]))
+        let end = try #require(js.range(of: "\")", options: .backwards))
+        let literal = try JSONValue.parse(String(js[start.upperBound..<end.upperBound].dropLast()))
         return try JSONValue.parse(try #require(literal.stringValue))
     }
 
@@ -42,12 +42,20 @@ struct ViewsTests {
         #expect(page.contains("href=\"../traces/0001/\(f.traceID(1, 0)).html\""))
         #expect(page.contains("href=\"../cycles/0002.html#eval-greet\""))
         #expect(page.contains("<select class=\"diff-a\""))
-        // The data file holds every run's files for the in-page diff.
+        // The data file lists every run for the in-page diff; each cycle's run texts are in their own file.
         let data = try Self.dataJSON(try Self.read(out, "tasks/ticket-1.data.js"))
         let runs = try #require(data["runs"]?.arrayValue)
         #expect(runs.map { $0["cycle"]?.intValue } == [1, 2, 3])
-        #expect(runs[0]["files"]?["final_answer.md"]?.stringValue == "Your order shipped.\nTracking: 123.\n")
+        #expect(data["dir"]?.stringValue == "ticket-1")
         #expect(runs[1]["order"]?.arrayValue?.first?.stringValue == "final_answer.md")
+        #expect(runs[0]["files"] == nil, "run texts are not in the index")
+        let cycle1JS = try Self.read(out, "tasks/ticket-1/0001.js")
+        #expect(cycle1JS.hasPrefix("window.FLYWHEEL_TASK_RUNS(JSON.parse("))
+        let cycle1 = try Self.dataJSON(cycle1JS)
+        #expect(cycle1["cycle"]?.intValue == 1 && cycle1["task"]?.stringValue == "ticket-1")
+        let run1 = try #require(cycle1["runs"]?.arrayValue?.first)
+        #expect(run1["trace"]?.stringValue == runs[0]["trace"]?.stringValue)
+        #expect(run1["files"]?["final_answer.md"]?.stringValue == "Your order shipped.\nTracking: 123.\n")
         // The dropped task has pages for the cycles it ran in only.
         let third = try Self.read(out, "tasks/\(hashed).html")
         #expect(third.contains("id=\"cycle-2\"") && !third.contains("id=\"cycle-3\""))
@@ -67,7 +75,9 @@ struct ViewsTests {
         let page = try Self.read(out, "compare.html")
         #expect(page.contains("<select id=\"compare-a\" aria-label=\"Cycle A\"><option value=\"1\">Cycle 1</option><option value=\"2\" selected>"))
         #expect(page.contains("<option value=\"3\" selected>Cycle 3</option></select></label></div>"))
-        #expect(page.contains("src=\"compare/0003.js\""))
+        // The page loads the two cycles it compares on demand, not every cycle's file.
+        #expect(page.contains("src=\"compare-index.js\""))
+        #expect(!page.contains("src=\"compare/0003.js\""))
         let c3 = try Self.dataJSON(try Self.read(out, "compare/0003.js"))
         #expect(c3["rows"]?["escalate"] == nil, "a case with no row stays out (not run)")
         #expect(c3["rows"]?["refund"]?["s"]?.stringValue == "pass")

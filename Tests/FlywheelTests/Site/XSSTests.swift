@@ -71,7 +71,8 @@ struct XSSTests {
             let js = try String(contentsOf: out.appendingPathComponent(file), encoding: .utf8)
             #expect(!js.contains("<"), "\(file) has a raw <")
             #expect(!js.contains("\u{2028}"), "\(file) has a raw U+2028")
-            let json = js.drop(while: { $0 != "{" }).dropLast(2)
+            #expect(js.hasPrefix("window.FLYWHEEL_SPANS({") && js.hasSuffix("});\n"), "\(file) is not a span chunk")
+            let json = js.drop(while: { $0 != "{" }).dropLast(3)
             let v = try JSONValue.parse(String(json))
             for (i, body) in ((v["bodies"]?.arrayValue ?? []) + (v["full"]?.arrayValue ?? [])).enumerated() {
                 problems += Self.problems(in: body.stringValue ?? "", file: "\(file)[\(i)]")

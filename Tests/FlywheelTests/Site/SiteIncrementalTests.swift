@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Flywheel
+
+/// The incremental build against a full one: same bytes, whatever the cache holds; the cross-cycle pages come from
+/// the cycles' cached summaries; a task page keeps the cost of a new cycle flat.
+@Suite("Site incremental builds")
+struct SiteIncrementalTests {
+    /// Every site file (not the manifest or the build cache), path → bytes.
+    static func files(_ out: URL) throws -> [String: Data] {
+        var out2: [String: Data] = [:]
+        let fm = FileManager.default
+        for p in try fm.subpathsOfDirectory(atPath: out.path) {
+            if p == SiteBuilder.manifestName || p.hasPrefix(SiteCache.folder) { continue }
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: out.appendingPathComponent(p).path, isDirectory: &isDir), !isDir.boolValue else { continue }
+            out2[p] = fm.contents(atPath: out.appendingPathComponent(p).path)
+        }
+        return out2
+    }
+
+    static func expectSame(_ a: URL, _ b: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let fa = try files(a), fb = try files(b)
+        #expect(fa.keys.sorted() == fb.keys.sorted(), "file lists differ", sourceLocation: sourceLocation)
+        var differing: [String] = []
+        for (p, d) in fa where fb[p] != d { differing.append(p) }
+        #expect(differing.isEmpty, "differ: \(differing.sorted().prefix(10))", sourceLocation: sourceLocation)
+    }
+
+    @Test("a build after each new cycle is byte-identical to a full build (support bot: tasks dropped, cases not run)")
+    func incrementalEqualsFull() throws {
+        let dir = TestPaths.scratch("site-incr-eq")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SupportFixture.make(in: dir)
+        let inc = dir.appendingPathComponent("inc"), full = dir.appendingPathComponent("full")
+        // Cycle by cycle into one folder (each build reads the previous build's manifest and summaries).
+        for n in 1...3 {
+            let r = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: inc, atCycle: n))
+            #expect(r.pagesWritten > 0)
+        }
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: full, incremental: false))
+        try Self.expectSame(inc, full)
+        // The summaries of every cycle are in the build cache.
+        for n in 1...3 {
+            #expect(FileManager.default.fileExists(atPath: inc.appendingPathComponent("\(SiteCache.folder)/summary-000\(n).json").path))
+        }
+    }
+
+    @Test("a damaged or foreign build cache is recomputed, never trusted: the output stays identical to a full build")
+    func damagedCache() throws {
+        let dir = TestPaths.scratch("site-incr-cache")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SiteFixture.standard(in: dir, cycles: 2)
+        let inc = dir.appendingPathComponent("inc"), full = dir.appendingPathComponent("full")
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: inc))
+        let cache = inc.appendingPathComponent(SiteCache.folder)
+        let names = try FileManager.default.contentsOfDirectory(atPath: cache.path).sorted()
+        #expect(names.contains("summary-0001.json") && names.contains("diff-stats.json"))
+        // Summary 1: right key, garbage value; summary 2: a foreign key; the diff figures: a wrong figure, foreign key.
+        let s1 = try Data(contentsOf: cache.appendingPathComponent("summary-0001.json"))
+        let key1 = s1.prefix(while: { $0 != 0x0A })
+        try (key1 + Data("\n{\"rows\":[[1,2]]".utf8)).write(to: cache.appendingPathComponent("summary-0001.json"))
+        try Data("summary-2|0000\n{\"rows\":[],\"evals\":[],\"tasks\":[],\"diagnosis\":null}".utf8)
+            .write(to: cache.appendingPathComponent("summary-0002.json"))
+        try Data("other\n{}".utf8).write(to: cache.appendingPathComponent("diff-stats.json"))
+        _ = try f.addCycle(3)
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: inc))
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: full, incremental: false))
+        try Self.expectSame(inc, full)
+        // The matrix still shows cycles 1 and 2 (read again from the history, not from the bad summaries).
+        let matrix = try String(contentsOf: inc.appendingPathComponent("matrix.html"), encoding: .utf8)
+        #expect(matrix.contains("in cycle 1") && matrix.contains("in cycle 2"))
+    }
+
+    /// A coding-agent history of `cycles` cycles, one task (`fix-login`) per cycle and a second task in even cycles.
+    static func codingHistory(in dir: URL, cycles: Int) throws -> LoopHistory {
+        let h = LoopHistory(repository: dir.appendingPathComponent("history.git"))
+        try h.initialize(files: ["loop.yaml": Data("project: coding agent\n".utf8), "harness/AGENTS.md": Data("Run the tests.\n".utf8)])
+        for n in 1...cycles { try addCodingCycle(h, n) }
+        return h
+    }
+
+    static func addCodingCycle(_ h: LoopHistory, _ n: Int) throws {
+        _ = try h.startCycle(harness: ["AGENTS.md": Data("Run the tests.\nRule \(n).\n".utf8)],
+                             now: Date(timeIntervalSince1970: SiteFixture.epoch + Double(n) * 86_400))
+        var files: [String: Data] = [:]
+        var lines = ""
+        for (i, task) in ["fix-login", "add-cache"].enumerated() where i == 0 || n % 2 == 0 {
+            let tid = String(format: "%028x%04x", n, i)
+            lines += JSONValue.object([
+                "trace_id": .string(tid), "span_id": .string(String(format: "%012x%04x", n, i)), "parent_span_id": "", "trace_state": "",
+                "name": "agent.Coder", "kind": "SPAN_KIND_INTERNAL", "start_time": "2026-05-28T20:26:40.000000000Z",
+                "end_time": "2026-05-28T20:26:41.000000000Z", "status": .object(["code": "STATUS_CODE_OK", "message": ""]),
+                "resource": .object(["attributes": .object(["service.name": "coder"])]), "scope": .object(["name": "t", "version": ""]),
+                "attributes": .object(["inference.observation_kind": "AGENT"]),
+            ]).canonicalText + "\n"
+            files["outputs/\(tid)/task.json"] = Data("{\"task_id\":\"\(task)\",\"question\":\"Task \(task)\"}\n".utf8)
+            files["outputs/\(tid)/final_answer.md"] = Data("Patch for \(task), attempt \(n).\n".utf8)
+        }
+        files["traces.jsonl"] = Data(lines.utf8)
+        try h.commitToOpenCycle(.traces, files: files)
+        _ = try h.closeCycle(now: Date(timeIntervalSince1970: SiteFixture.epoch + Double(n) * 86_400 + 3600))
+    }
+
+    @Test("a task page shows every cycle in its summary and the latest cycles in full; run texts are one file per cycle")
+    func taskWindow() throws {
+        let dir = TestPaths.scratch("site-task-window")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let total = TaskPage.recentCycles + 3
+        let h = try Self.codingHistory(in: dir, cycles: total)
+        let out = dir.appendingPathComponent("site"), full = dir.appendingPathComponent("full")
+        _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: out))
+        let page = try String(contentsOf: out.appendingPathComponent("tasks/fix-login.html"), encoding: .utf8)
+        let first = total - TaskPage.recentCycles + 1
+        for n in 1...total {
+            let inFull = page.contains("id=\"cycle-\(n)\"")
+            #expect(inFull == (n >= first), "cycle \(n)")
+            // Every cycle is in the summary: recent ones link to their section, older ones to their cycle page.
+            #expect(page.contains(n >= first ? "href=\"#cycle-\(n)\"" : "href=\"../cycles/\(Layout.cycleName(n)).html\">Cycle \(n)<"))
+        }
+        #expect(page.contains("Cycles up to \(first - 1) are in the summary above"))
+        #expect(page.contains("Patch for fix-login, attempt \(total)."))
+        #expect(!page.contains("attempt 1."), "older runs are not inlined")
+        let data = try ViewsTests.dataJSON(try String(contentsOf: out.appendingPathComponent("tasks/fix-login.data.js"), encoding: .utf8))
+        #expect(data["runs"]?.arrayValue?.count == total)
+        let c1 = try ViewsTests.dataJSON(try String(contentsOf: out.appendingPathComponent("tasks/fix-login/0001.js"), encoding: .utf8))
+        #expect(c1["runs"]?.arrayValue?.first?["files"]?["final_answer.md"]?.stringValue == "Patch for fix-login, attempt 1.\n")
+        // The second task ran in even cycles only.
+        let other = try String(contentsOf: out.appendingPathComponent("tasks/add-cache.html"), encoding: .utf8)
+        #expect(other.contains("id=\"cycle-\(total - 1)\"") && !other.contains("id=\"cycle-\(total)\""))
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("tasks/add-cache/0001.js").path))
+
+        // One more cycle: older cycles' run files stay as they were; the result equals a full build.
+        try Self.addCodingCycle(h, total + 1)
+        let r = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: out))
+        #expect(r.written.contains("tasks/fix-login/\(Layout.cycleName(total + 1)).js"))
+        #expect(!r.written.contains { $0.hasPrefix("tasks/fix-login/") && $0 != "tasks/fix-login/\(Layout.cycleName(total + 1)).js" })
+        #expect(!r.written.contains { $0.hasPrefix("traces/0001/") || $0.hasPrefix("cycles/0001") || $0.hasPrefix("compare/0001") })
+        _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: full, incremental: false))
+        try Self.expectSame(out, full)
+    }
+}
