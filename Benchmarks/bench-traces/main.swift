@@ -7,6 +7,14 @@
 // memory (getrusage). Targets: Flywheel ≥ 10× faster than HALO's build_index; peak memory < 2× the file size.
 // It also times `flywheel diagnose --traces FILE` (load every span + deterministic diagnosis) against
 // `flywheel traces overview` (validate + index + overview) on the same file. Target: diagnose ≤ 2× overview.
+//
+// Import (`flywheel traces import`, the path users take: scan, validate, redact, write the blob through libgit2)
+// runs as a child `flywheel` process (the one built next to this benchmark) into a fresh history; wall time and the
+// child's peak RSS (wait4's rusage) are printed. Targets: ≥ 150 MB/s on the 105 MB file with peak memory ≤ 1.5× the
+// file; a 2 GB file with peak memory ≤ 600 MB. A growth table follows: import of 10 MB / 100 MB / 1 GB and
+// `flywheel diagnose --traces` of 1k / 10k / 100k spans (time and peak memory of the child process).
+// `--large` (or FLYWHEEL_BENCH_LARGE=1) adds the 1 GB row and the 2 GB import: generating those files takes
+// minutes and 3 GB of disk under .build/bench-traces/. `--only-import` skips the other parts.
 import Flywheel
 import Foundation
 
@@ -26,6 +34,9 @@ var repeats = 5
 var fileArg: String?
 var withHALO = true
 var withDiagnose = true
+var large = ProcessInfo.processInfo.environment["FLYWHEEL_BENCH_LARGE"] == "1"
+var onlyImport = false
+var withImport = true
 var args = CommandLine.arguments.dropFirst()
 while let a = args.first {
     args = args.dropFirst()
@@ -34,6 +45,9 @@ while let a = args.first {
     case "--file": fileArg = args.first; args = args.dropFirst()
     case "--no-halo": withHALO = false
     case "--no-diagnose": withDiagnose = false
+    case "--large": large = true
+    case "--only-import": onlyImport = true
+    case "--no-import": withImport = false
     case "--raw-scan":
         // Diagnostic: one thread, memchr + JSONScanner.skipValue per line (the floor of validation cost).
         let data = try Data(contentsOf: URL(fileURLWithPath: fileArg ?? ""), options: .alwaysMapped)
@@ -61,7 +75,9 @@ while let a = args.first {
         let store = try TraceStore(files: [URL(fileURLWithPath: fileArg ?? "")])
         print(try store.overview().haloJSON.text())
         exit(0)
-    default: print("usage: bench-traces [--repeats N] [--file PATH] [--no-halo] [--no-diagnose]"); exit(2)
+    default:
+        print("usage: bench-traces [--repeats N] [--file PATH] [--no-halo] [--no-diagnose] [--no-import] [--only-import] [--large]")
+        exit(2)
     }
 }
 
@@ -111,6 +127,123 @@ if let fileArg {
 }
 let size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
 print("file: \(file.path)  \(size) bytes (\(mb(size)))")
+
+// 1b. Import: `flywheel traces import` in a child process, its wall time and peak RSS.
+/// Runs `exe args` in `cwd` with stdout and stderr to a file; returns exit status, wall seconds, peak RSS (bytes)
+/// of the child (wait4's rusage), and what it printed.
+func runChild(_ exe: String, _ arguments: [String], in cwd: URL) -> (status: Int32, seconds: Double, peakRSS: Int, output: String) {
+    let log = cwd.appendingPathComponent("child-\(getpid()).log")
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = ([exe] + arguments).map { strdup($0) } + [nil]
+    defer { for a in argv { free(a) } }
+    var pid: pid_t = 0
+    // The child starts in `cwd` (the benchmark is single-threaded here, so changing ours for the spawn is safe).
+    let here = FileManager.default.currentDirectoryPath
+    _ = FileManager.default.changeCurrentDirectoryPath(cwd.path)
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    let spawned = posix_spawn(&pid, exe, &actions, nil, argv, environ)
+    _ = FileManager.default.changeCurrentDirectoryPath(here)
+    guard spawned == 0 else { return (127, 0, 0, "cannot start \(exe)") }
+    var status: Int32 = 0
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+    let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    let out = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+    try? FileManager.default.removeItem(at: log)
+    let exited = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return (exited, secs, Int(usage.ru_maxrss) * 1024, out)
+}
+
+let flywheelExe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    .appendingPathComponent("flywheel").path
+let benchDir = packageRoot.appendingPathComponent(".build/bench-traces")
+
+/// A trace file made by gen_spans.py with `flags` (cached under .build/bench-traces/).
+func generated(_ name: String, _ flags: [String]) -> URL? {
+    let url = benchDir.appendingPathComponent(name)
+    if FileManager.default.fileExists(atPath: url.path) { return url }
+    print("generating \(url.lastPathComponent) (gen_spans.py \(flags.joined(separator: " "))) …")
+    let tmp = benchDir.appendingPathComponent(name + ".part")
+    let (rc, _) = run("/usr/bin/env", ["python3", sharedTools.appendingPathComponent("gen_spans.py").path, tmp.path] + flags)
+    guard rc == 0, (try? FileManager.default.moveItem(at: tmp, to: url)) != nil else { print("gen_spans.py failed (\(rc))"); return nil }
+    return url
+}
+
+func fileSize(_ url: URL) -> Int { (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0 }
+
+/// Imports `traces` into a fresh history with the child `flywheel`; nil when a step failed (printed).
+func timeImport(_ traces: URL) -> (seconds: Double, peakRSS: Int)? {
+    let dir = benchDir.appendingPathComponent("import-\(getpid())")
+    try? FileManager.default.removeItem(at: dir)
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    try? "Answer briefly.\n".write(to: dir.appendingPathComponent("AGENTS.md"), atomically: true, encoding: .utf8)
+    let start = runChild(flywheelExe, ["cycle", "start", "--repo", "loop-history", "--harness", "AGENTS.md"], in: dir)
+    guard start.status == 0 else { print("  cycle start failed: \(start.output)"); return nil }
+    let r = runChild(flywheelExe, ["traces", "import", "--repo", "loop-history", traces.path], in: dir)
+    guard r.status == 0 else { print("  traces import failed (\(r.status)): \(r.output.prefix(2000))"); return nil }
+    return (r.seconds, r.peakRSS)
+}
+
+func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
+
+func loadAverage() -> String {
+    var load = [Double](repeating: 0, count: 3)
+    _ = getloadavg(&load, 3)
+    return String(format: "load average %.1f %.1f %.1f on %d cores", load[0], load[1], load[2], ProcessInfo.processInfo.activeProcessorCount)
+}
+
+var growthRows: [String] = []
+if withImport {
+    guard FileManager.default.isExecutableFile(atPath: flywheelExe) else {
+        print("no flywheel binary next to bench-traces (\(flywheelExe)): build it with swift build -c release")
+        exit(1)
+    }
+    print("import: \(flywheelExe) traces import (\(loadAverage()))")
+    var importTimes: [(Double, Int)] = []
+    for i in 0..<max(1, min(repeats, 3)) {
+        guard let r = timeImport(file) else { exit(1) }
+        importTimes.append(r)
+        print(String(format: "  import run %d: %.3fs (%.0f MB/s), peak RSS %@ = %.2f× the file", i + 1, r.0, Double(size) / 1e6 / r.0, mb(r.1), Double(r.1) / Double(size)))
+    }
+    let med = importTimes.sorted { $0.0 < $1.0 }[importTimes.count / 2]
+    let peakMax = importTimes.map(\.1).max() ?? 0
+    print(String(format: "IMPORT %@ (median of %d): %.3fs -> %.0f MB/s (target ≥ 150 MB/s); peak RSS %@ = %.2f× the file (target ≤ 1.5×); %@",
+                 mb(size), importTimes.count, med.0, Double(size) / 1e6 / med.0, mb(peakMax), Double(peakMax) / Double(size), loadAverage()))
+    if large, let big = generated("gen_spans_2gb.jsonl", ["--target-mb", "2000"]) {
+        let bigSize = fileSize(big)
+        if let r = timeImport(big) {
+            print(String(format: "IMPORT 2 GB file (%@): %.1fs -> %.0f MB/s; peak RSS %@ (target ≤ 600 MB); %@",
+                         mb(bigSize), r.0, Double(bigSize) / 1e6 / r.0, mb(r.1), loadAverage()))
+        }
+    }
+    // Growth: import of 10 MB / 100 MB / 1 GB.
+    var importFiles: [(String, URL?)] = [("10 MB", generated("gen_spans_10mb.jsonl", ["--target-mb", "10"])), ("100 MB", file)]
+    if large { importFiles.append(("1 GB", generated("gen_spans_1gb.jsonl", ["--target-mb", "1000"]))) }
+    for (label, url) in importFiles {
+        guard let url, let r = timeImport(url) else { continue }
+        let n = fileSize(url)
+        growthRows.append(pad("  import     \(label)", 24) + pad(mb(n), 12) + String(format: "%8.2fs  %6.0f MB/s  peak ", r.0, Double(n) / 1e6 / r.0) + pad(mb(r.1), 10) + String(format: "  (%.2f× input)", Double(r.1) / Double(n)))
+    }
+    if !large { growthRows.append(pad("  import     1 GB", 24) + "(run with --large or FLYWHEEL_BENCH_LARGE=1)") }
+    // Growth: diagnose of 1k / 10k / 100k spans (gen_spans writes about 19 spans per trace).
+    for (label, tracesCount) in [("1k", 53), ("10k", 527), ("100k", 5270)] {
+        guard let url = generated("gen_spans_\(tracesCount)traces.jsonl", ["--traces", String(tracesCount)]) else { continue }
+        let r = runChild(flywheelExe, ["diagnose", "--traces", url.path, "--json"], in: benchDir)
+        guard r.status == 0 else { print("  diagnose failed (\(r.status)): \(r.output.prefix(500))"); continue }
+        let n = fileSize(url)
+        growthRows.append(pad("  diagnose   \(label) spans", 24) + pad(mb(n), 12) + String(format: "%8.2fs  %6.0f MB/s  peak ", r.seconds, Double(n) / 1e6 / r.seconds) + pad(mb(r.peakRSS), 10))
+    }
+    print("GROWTH (child process: wall time, peak RSS; \(loadAverage())):")
+    print("  site rows: see bench-site")
+    for row in growthRows { print(row) }
+}
+if onlyImport { exit(0) }
+
 let rssBefore = peakRSSBytes()
 
 // 2. Flywheel: validate every line and build the index in one pass (memory-mapped file, all cores).

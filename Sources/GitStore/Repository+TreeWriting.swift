@@ -22,7 +22,17 @@ extension Repository {
             let parts = try pathComponents(path)
             try node.add(parts, data: data)
         }
-        let blobIDs = try writeBlobs(changes.writes)
+        for (path, id) in changes.blobs {
+            if changes.writes[path] != nil {
+                throw .store("TreeChanges", "\"\(PathRules.printable(path))\" is written both as bytes and as a blob id")
+            }
+            guard try objectExists(id) else {
+                throw .store("TreeChanges", "blob \(id.hex) for \"\(PathRules.printable(path))\" is not in the object database")
+            }
+            try node.add(try pathComponents(path), data: Data())
+        }
+        var blobIDs = try writeBlobs(changes.writes)
+        for (path, id) in changes.blobs { blobIDs[path] = id }
         if let tree = try build(node, base: base, path: "", blobIDs: blobIDs) { return tree }
         return try emptyTree()
     }

@@ -59,4 +59,91 @@ struct TracesStageTests {
         #expect(data == SpanWriter.data([span(t, "3333333333333331"), span(t, "3333333333333332")]))
         #expect(try history.log().filter { $0.stage == "traces" }.count == 2)
     }
+
+    /// A HALO file whose lines are not in the writer's format (keys out of order, spaces), one span holding a secret.
+    func unnormalizedFile(_ dir: URL, traces: Int, spansPerTrace: Int, prefix: String = "4") throws -> URL {
+        var text = ""
+        for t in 0..<traces {
+            let trace = String(repeating: prefix, count: 24) + String(format: "%08x", t)
+            for s in 0..<spansPerTrace {
+                let secret = t == 1 && s == 0 ? " key sk-abcdefghijklmnopqrstuvwx" : ""
+                text += """
+                    { "span_id": "\(String(format: "%016x", t * 100 + s))", "trace_id": "\(trace)", "name": "tool.call",                     "kind": "SPAN_KIND_INTERNAL", "start_time": "2026-05-01T09:00:0\(s % 10).000000000Z",                     "end_time": "2026-05-01T09:00:0\(s % 10).500000000Z", "status": {"message": "", "code": "STATUS_CODE_OK"},                     "resource": {"attributes": {"service.name": "support-bot"}}, "scope": {"version": "", "name": "t"},                     "attributes": {"z.last": 1, "tool.name": "lookup\\/order", "input.value": "order \(t)-\(s)\(secret)"}}
+
+                    """
+            }
+        }
+        let url = dir.appendingPathComponent("unnormalized-\(prefix).jsonl")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    @Test("importFiles streams in batches on all cores and commits exactly what prepare + commit commit; fsck --strict clean")
+    func streamingImportMatchesInMemory() throws {
+        let streamed = try openCycleHistory("stage-stream-import")
+        let inMemory = try openCycleHistory("stage-stream-import-reference")
+        let dir = TestPaths.scratch("stage-stream-import-files")
+        let file = try unnormalizedFile(dir, traces: 12, spansPerTrace: 7)
+        let redactor = try TraceStage.redactor(config: nil)
+        // A tiny batch size: many batches, each split between the cores.
+        let outcome = try TraceStage.importFiles([file], redactor: redactor, into: streamed, batchBytes: 1500)
+        let prepared = try TraceStage.prepare(files: [file], redactor: redactor)
+        let reference = try TraceStage.commit(prepared, to: inMemory)
+        let stored = try #require(try TraceStage.tracesData(cycle: 1, history: streamed))
+        #expect(stored == prepared.data)
+        #expect(stored != (try Data(contentsOf: file)))  // normalized, not copied
+        #expect(!String(decoding: stored, as: UTF8.self).contains("sk-abcdefghijklmnopqrstuvwx"))
+        #expect(outcome.report == prepared.report)
+        #expect(outcome.report.redactions["api_key"] == 1)
+        #expect(outcome.commit.spansAdded == 84 && outcome.commit.totalSpans == 84 && outcome.commit.totalTraces == 12)
+        #expect(outcome.commit.totalSpans == reference.totalSpans && outcome.commit.totalTraces == reference.totalTraces)
+        let figures = try streamed.snapshot().cycleFile(1, Layout.CycleFile.cycle)
+        let referenceFigures = try inMemory.snapshot().cycleFile(1, Layout.CycleFile.cycle)
+        let scores = { (d: Data?) in (try? JSONSerialization.jsonObject(with: d ?? Data())) as? [String: Any] }
+        #expect(NSDictionary(dictionary: scores(figures)?["scores"] as? [String: Any] ?? ["missing": 1])
+            == NSDictionary(dictionary: scores(referenceFigures)?["scores"] as? [String: Any] ?? ["other": 1]))
+        let fsck = try runTool("git", ["--git-dir", streamed.repository.path, "fsck", "--strict"])
+        #expect(fsck.status == 0, "\(fsck.stdout)\(fsck.stderr)")
+
+        // The same traces again: refused, nothing committed.
+        let commits = try traceCommits(streamed)
+        #expect(throws: TraceStageError.self) { try TraceStage.importFiles([file], redactor: redactor, into: streamed) }
+        #expect(try traceCommits(streamed) == commits)
+        // New traces are appended after the cycle's existing spans.
+        let more = try unnormalizedFile(dir, traces: 3, spansPerTrace: 2, prefix: "5")
+        let second = try TraceStage.importFiles([more], redactor: redactor, into: streamed, batchBytes: 400)
+        #expect(second.commit.spansAdded == 6 && second.commit.totalSpans == 90 && second.commit.totalTraces == 15)
+        let merged = try #require(try TraceStage.tracesData(cycle: 1, history: streamed))
+        #expect(merged == stored + (try TraceStage.prepare(files: [more], redactor: redactor)).data)
+        #expect(try runTool("git", ["--git-dir", streamed.repository.path, "fsck", "--strict"]).status == 0)
+
+        // Invalid input: every error with file and line, nothing committed.
+        let bad = dir.appendingPathComponent("bad.jsonl")
+        try (String(decoding: try Data(contentsOf: more), as: UTF8.self) + "{\"trace_id\": 7}\n").write(to: bad, atomically: true, encoding: .utf8)
+        #expect {
+            try TraceStage.importFiles([bad], redactor: redactor, into: streamed)
+        } throws: { error in
+            guard case TraceStageError.invalidInput(let issues) = error else { return false }
+            return issues.contains { $0.file == bad.path && $0.line == 7 }
+        }
+        #expect(try traceCommits(streamed) == commits + 1)
+    }
+
+    @Test("a streaming source gives its pages back behind the scan and reads them again when asked")
+    func streamingSourceReleasesPages() throws {
+        let dir = TestPaths.scratch("stage-stream-source")
+        let file = try unnormalizedFile(dir, traces: 5, spansPerTrace: 3)
+        let source = try TraceSource(streaming: file)
+        #expect(source.releasablePages)
+        let streamed = try TraceStore(sources: [source])
+        let mapped = try TraceStore(files: [file])
+        #expect(streamed.indexRows() == mapped.indexRows())
+        source.releasePages(0..<source.data.count)
+        #expect(try streamed.allSpans() == (try mapped.allSpans()))
+        // Bytes in memory are never released (only a file mapping is).
+        let memory = TraceSource(name: "m", data: try Data(contentsOf: file))
+        #expect(!memory.releasablePages)
+        memory.releasePages(0..<memory.data.count)
+        #expect(memory.data == (try Data(contentsOf: file)))
+    }
 }

@@ -53,14 +53,33 @@ public enum Diagnoser {
         builder.totalTraces = Set(traces.map(\.id)).union(finalAnswers.keys).count
         let offered = offeredTools(input, traces: traces)
         let answers = traces.map { answerFacts($0.spans) }
-        detectSpanProblems(traces, offered: offered, layout: layout, into: &builder)
-        detectLoops(traces, layout: layout, into: &builder)
-        detectRefusals(traces, answers: answers, finalAnswers: finalAnswers, expectedDeclines: input.expectedDeclines, layout: layout, into: &builder)
-        detectMaxTurns(traces, layout: layout, into: &builder)
+        // The trace detectors only add findings (none reads another's, except the empty-answer detector), so they
+        // run at the same time on all cores, each into a builder of its own; their findings merge in the order
+        // they used to run one after another, which gives the same result (Builder.merge).
+        let base = builder
+        let expected = input.expectedDeclines
+        let detectors: [@Sendable (inout Builder) -> Void] = [
+            { detectSpanProblems(traces, offered: offered, layout: layout, into: &$0) },
+            { detectLoops(traces, layout: layout, into: &$0) },
+            { detectRefusals(traces, answers: answers, finalAnswers: finalAnswers, expectedDeclines: expected, layout: layout, into: &$0) },
+            { detectMaxTurns(traces, layout: layout, into: &$0) },
+            { detectHandoffLoops(traces, layout: layout, into: &$0) },
+            { detectGuardrails(traces, layout: layout, into: &$0) },
+            { detectOutliers(traces, layout: layout, into: &$0) },
+        ]
+        nonisolated(unsafe) var found = [Builder](repeating: base, count: detectors.count)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: detectors.count) { i in
+            var b = base
+            detectors[i](&b)
+            lock.lock()
+            found[i] = b
+            lock.unlock()
+        }
+        for i in 0..<4 { builder.merge(found[i]) }
+        // Reads what the turn-limit and context detectors found.
         detectEmptyAnswers(traces, answers: answers, finalAnswers: finalAnswers, layout: layout, into: &builder)
-        detectHandoffLoops(traces, layout: layout, into: &builder)
-        detectGuardrails(traces, layout: layout, into: &builder)
-        detectOutliers(traces, layout: layout, into: &builder)
+        for i in 4..<detectors.count { builder.merge(found[i]) }
         if !input.requiredArtifacts.isEmpty { detectMissingArtifacts(traces, input: input, layout: layout, into: &builder) }
         addFeedback(input.feedback, topics: input.topics, layout: layout, into: &builder)
         addResults(input.results, feedback: input.feedback, topics: input.topics, layout: layout, into: &builder)
@@ -649,6 +668,29 @@ public enum Diagnoser {
         }
 
         mutating func setTemplates(_ id: String, _ templates: [ErrorTemplate]) { modes[id]?.templates = templates }
+
+        /// Adds the findings of `other` (a builder that started from this one's settings with no modes) as if its
+        /// `add` calls had been made on this builder after this builder's own. Exact when `other` holds no `note`
+        /// evidence beyond the cap, or this builder has none of its modes (notes are not capped, adds are).
+        mutating func merge(_ other: Builder) {
+            for (id, theirs) in other.modes {
+                guard var acc = modes[id] else {
+                    modes[id] = theirs
+                    continue
+                }
+                if theirs.severity > acc.severity { acc.severity = theirs.severity }
+                if theirs.confirmation > acc.confirmation { acc.confirmation = theirs.confirmation }
+                if let h = theirs.humanSeverity { acc.humanSeverity = max(acc.humanSeverity ?? h, h) }
+                for t in theirs.traceIDs where acc.traceSet.insert(t).inserted { acc.traceIDs.append(t) }
+                for s in theirs.spanIDs where acc.spanSet.insert(s).inserted { acc.spanIDs.append(s) }
+                for e in theirs.evalIDs where !acc.evalIDs.contains(e) { acc.evalIDs.append(e) }
+                for f in theirs.feedbackIDs where !acc.feedbackIDs.contains(f) { acc.feedbackIDs.append(f) }
+                acc.count += theirs.count
+                for e in theirs.evidence where acc.evidence.count < Diagnoser.maxEvidencePerMode * 4 { acc.evidence.append(e) }
+                if let t = theirs.templates { acc.templates = t }
+                modes[id] = acc
+            }
+        }
 
         /// Evidence spread over traces: the first item of each trace, then the rest, capped.
         static func spread(_ evidence: [EvidenceRef]) -> [EvidenceRef] {

@@ -69,11 +69,17 @@ enum DiagnosisLoading {
                 }
                 while true {
                     sc.skipWhitespace()
-                    let k = try sc.parseString()
+                    // Most keys are neither wanted nor lazy: they are matched on their raw bytes, without a String.
+                    let k: String?
+                    switch try rawKey(&sc) {
+                    case .skip: k = nil
+                    case .known(let name): k = name
+                    case .escaped: k = try sc.parseString()
+                    }
                     try sc.expectColon()
-                    if wanted.contains(k) {
+                    if let k, wanted.contains(k) {
                         attributes[k] = try sc.parseValue()
-                    } else if lazy.contains(k) {
+                    } else if let k, lazy.contains(k) {
                         sc.skipWhitespace()
                         let from = sc.pos
                         try sc.skipValue()
@@ -113,6 +119,51 @@ enum DiagnosisLoading {
             }
         }
         return result
+    }
+
+    enum RawKey {
+        /// Neither wanted nor lazy (the scanner is past the key).
+        case skip
+        /// A wanted or lazy key (the scanner is past the key).
+        case known(String)
+        /// The key has escapes: the scanner is still at its opening quote (parse it as a string).
+        case escaped
+    }
+
+    /// The wanted and lazy keys by a hash of their bytes.
+    static let keyTable: [UInt64: [(bytes: [UInt8], name: String)]] = {
+        var t: [UInt64: [(bytes: [UInt8], name: String)]] = [:]
+        for k in wanted.union(lazy) {
+            let b = Array(k.utf8)
+            let h = b.withUnsafeBufferPointer { keyHash($0.baseAddress!, $0.count) }
+            t[h, default: []].append((b, k))
+        }
+        return t
+    }()
+    static let keyLengths: Set<Int> = Set(wanted.union(lazy).map(\.utf8.count))
+
+    @inline(__always) static func keyHash(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(n)
+        for i in 0..<n { h = (h ^ UInt64(p[i])) &* 0x100_0000_01b3 }
+        return h
+    }
+
+    /// Reads an object key at the scanner (which is at its opening quote) and says whether diagnosis reads it.
+    static func rawKey(_ sc: inout JSONScanner) throws -> RawKey {
+        guard !sc.atEnd, sc.peek() == UInt8(ascii: "\"") else { throw sc.fail("expected a string key") }
+        let open = sc.pos
+        sc.pos += 1
+        let start = sc.pos
+        guard try sc.scanPlain() == UInt8(ascii: "\"") else {
+            sc.pos = open
+            return .escaped
+        }
+        let n = sc.pos - start
+        let p = sc.base + start
+        sc.pos += 1
+        guard keyLengths.contains(n), let candidates = keyTable[keyHash(p, n)] else { return .skip }
+        for c in candidates where c.bytes.count == n && memcmp(c.bytes, p, n) == 0 { return .known(c.name) }
+        return .skip
     }
 
     @inline(__always) static func stringValue(_ sc: inout JSONScanner) throws -> String {

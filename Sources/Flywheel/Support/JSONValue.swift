@@ -128,13 +128,108 @@ extension JSONValue {
             out += "]"
         case .object(let o):
             out += "{"
-            for (i, key) in o.keys.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }).enumerated() {
+            for (i, key) in o.keys.sorted(by: JSONValue.bytesLess).enumerated() {
                 if i > 0 { out += "," }
                 JSONValue.writeString(key, to: &out)
                 out += ":"
                 o[key]!.write(to: &out)
             }
             out += "}"
+        }
+    }
+
+    /// Appends the same text as ``write(to:)-(String)`` as UTF-8 bytes (the writer's hot path: no String building).
+    func write(to out: inout [UInt8]) {
+        switch self {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .double(let d): out.append(contentsOf: JSONValue.format(d).utf8)
+        case .string(let s): JSONValue.writeString(s, to: &out)
+        case .array(let a):
+            out.append(UInt8(ascii: "["))
+            for (i, v) in a.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                v.write(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let o):
+            out.append(UInt8(ascii: "{"))
+            for (i, key) in o.keys.sorted(by: JSONValue.bytesLess).enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                o[key]!.write(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// ``writeString(_:to:escapeLineSeparators:)-(String,String,Bool)`` appending UTF-8 bytes: the same escapes,
+    /// with runs of plain bytes copied at once.
+    static func writeString(_ s: String, to out: inout [UInt8], escapeLineSeparators: Bool = true) {
+        out.append(UInt8(ascii: "\""))
+        var copy = s
+        copy.withUTF8 { buf in
+            let n = buf.count
+            var run = 0
+            var i = 0
+            func flush(_ upTo: Int) {
+                if upTo > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[run..<upTo])) }
+            }
+            while i < n {
+                let u = buf[i]
+                if u >= 0x20, u != 0x22, u != 0x5C, u != 0xE2 {
+                    i += 1
+                    continue
+                }
+                if u == 0xE2 {
+                    // U+2028 / U+2029 are E2 80 A8 / E2 80 A9.
+                    if escapeLineSeparators, i + 2 < n, buf[i + 1] == 0x80, buf[i + 2] == 0xA8 || buf[i + 2] == 0xA9 {
+                        flush(i)
+                        out.append(contentsOf: (buf[i + 2] == 0xA8 ? "\\u2028" : "\\u2029").utf8)
+                        i += 3
+                        run = i
+                    } else {
+                        i += 1
+                    }
+                    continue
+                }
+                flush(i)
+                switch u {
+                case 0x22: out.append(contentsOf: "\\\"".utf8)
+                case 0x5C: out.append(contentsOf: "\\\\".utf8)
+                case 0x0A: out.append(contentsOf: "\\n".utf8)
+                case 0x0D: out.append(contentsOf: "\\r".utf8)
+                case 0x09: out.append(contentsOf: "\\t".utf8)
+                case 0x08: out.append(contentsOf: "\\b".utf8)
+                case 0x0C: out.append(contentsOf: "\\f".utf8)
+                default:
+                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                    out.append(contentsOf: "\\u00".utf8)
+                    out.append(hex[Int(u >> 4)])
+                    out.append(hex[Int(u & 0xF)])
+                }
+                i += 1
+                run = i
+            }
+            flush(n)
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// UTF-8 byte order (= code point order), compared with memcmp.
+    static func bytesLess(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { pa in
+            b.withUTF8 { pb in
+                let n = min(pa.count, pb.count)
+                if n > 0, let x = pa.baseAddress, let y = pb.baseAddress {
+                    let c = memcmp(x, y, n)
+                    if c != 0 { return c < 0 }
+                }
+                return pa.count < pb.count
+            }
         }
     }
 

@@ -140,6 +140,62 @@ public struct Redactor: @unchecked Sendable {
         }
     }
 
+    /// Whether redacting the values decoded from the JSON text `raw` (a span's line) could change anything. False
+    /// only when every rule is a built-in one and no built-in hint occurs in `raw` while no escape that could spell
+    /// one (`\u…`, `\/`) does either: every string decoded from `raw` then lacks every hint, so the per-rule
+    /// prefilter of ``redact(_:report:)`` skips every rule and the text comes back unchanged. Custom patterns always
+    /// run (they have no hints).
+    public func mayFindSecrets(inJSON raw: UnsafeRawBufferPointer) -> Bool {
+        if rules.count > RedactionPattern.builtInTable.count { return true }
+        let bytes = raw.bindMemory(to: UInt8.self)
+        // An escape that could spell a hint's character.
+        var p = 0
+        let n = bytes.count
+        while p < n, let base = bytes.baseAddress, let hit = memchr(base + p, 0x5C, n - p) {
+            let i = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
+            if i + 1 < n, bytes[i + 1] == UInt8(ascii: "u") || bytes[i + 1] == UInt8(ascii: "/") { return true }
+            p = i + 2  // the escaped character is consumed with its backslash
+        }
+        return Self.containsHint(bytes)
+    }
+
+    /// ASCII lowercase of each byte.
+    static let lowercase: [UInt8] = (0..<256).map { (b: Int) -> UInt8 in
+        let byte = UInt8(b)
+        return byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+    }
+    /// 1 at `lower(b0) << 8 | lower(b1)` when some hint starts with those two bytes.
+    static let hintPairs: [UInt8] = {
+        var t = [UInt8](repeating: 0, count: 1 << 16)
+        for h in hintBytes where h.count >= 2 { t[Int(h[0]) << 8 | Int(h[1])] = 1 }
+        return t
+    }()
+
+    /// Whether any hint occurs in `buf` (ASCII case-insensitively): ``scanHints(_:_:)``'s answer to "any at all",
+    /// with a table of two-byte hint starts so most positions cost one lookup.
+    static func containsHint(_ buf: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = buf.count
+        guard n >= 2, let p = buf.baseAddress else { return false }
+        return lowercase.withUnsafeBufferPointer { lower in
+            hintPairs.withUnsafeBufferPointer { pairs in
+                var i = 0
+                var a = lower[Int(p[0])]
+                while i + 1 < n {
+                    let b = lower[Int(p[i + 1])]
+                    if pairs[Int(a) << 8 | Int(b)] != 0 {
+                        var found = false
+                        let end = min(n, i + 64)
+                        scanHints(UnsafeBufferPointer(start: p + i, count: end - i)) { _, off in if off == 0 { found = true } }
+                        if found { return true }
+                    }
+                    a = b
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+
     /// Which hints occur in `text` (no allocation for native strings; most text holds none).
     static func hintsPresent(_ text: String) -> Set<String> {
         var found = Set<Int>()

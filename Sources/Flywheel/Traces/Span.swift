@@ -244,6 +244,52 @@ extension Span {
     }
 }
 
+extension Span {
+    /// Appends ``jsonLine``'s exact bytes (without the `\n`) to `out`, without building a String (import's hot path).
+    public func writeJSONLine(to out: inout [UInt8]) {
+        func key(_ k: StaticString, first: Bool = false) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            k.withUTF8Buffer { out.append(contentsOf: $0) }
+            out.append(contentsOf: "\":".utf8)
+        }
+        out.append(UInt8(ascii: "{"))
+        key("trace_id", first: true); JSONValue.writeString(traceID, to: &out)
+        key("span_id"); JSONValue.writeString(spanID, to: &out)
+        key("parent_span_id"); JSONValue.writeString(parentSpanID, to: &out)
+        key("trace_state"); JSONValue.writeString(traceState, to: &out)
+        key("name"); JSONValue.writeString(name, to: &out)
+        key("kind"); JSONValue.writeString(kind, to: &out)
+        key("start_time"); JSONValue.writeString(startTime, to: &out)
+        key("end_time"); JSONValue.writeString(endTime, to: &out)
+        key("status")
+        out.append(contentsOf: "{\"code\":".utf8)
+        JSONValue.writeString(status.code, to: &out)
+        out.append(contentsOf: ",\"message\":".utf8)
+        JSONValue.writeString(status.message, to: &out)
+        out.append(UInt8(ascii: "}"))
+        key("resource")
+        out.append(contentsOf: "{\"attributes\":".utf8)
+        JSONValue.object(resourceAttributes).write(to: &out)
+        out.append(UInt8(ascii: "}"))
+        key("scope")
+        out.append(contentsOf: "{\"name\":".utf8)
+        JSONValue.writeString(scope.name, to: &out)
+        out.append(contentsOf: ",\"version\":".utf8)
+        JSONValue.writeString(scope.version, to: &out)
+        out.append(UInt8(ascii: "}"))
+        key("attributes")
+        JSONValue.object(attributes).write(to: &out)
+        for k in extra.keys.sorted(by: JSONValue.bytesLess) {
+            out.append(UInt8(ascii: ","))
+            JSONValue.writeString(k, to: &out)
+            out.append(UInt8(ascii: ":"))
+            extra[k]!.write(to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+}
+
 extension JSONValue {
     /// `null`, `bool`, `int`, `float`, `string`, `array` or `object`.
     public var typeName: String {
@@ -270,12 +316,12 @@ extension JSONValue {
 public enum SpanWriter {
     /// The bytes of `spans` as JSONL (each line followed by `\n`).
     public static func data(_ spans: [Span]) -> Data {
-        var out = Data()
+        var out: [UInt8] = []
         for s in spans {
-            out.append(contentsOf: Array(s.jsonLine.utf8))
+            s.writeJSONLine(to: &out)
             out.append(0x0A)
         }
-        return out
+        return Data(out)
     }
 
     /// Writes (or appends to) a JSONL file.

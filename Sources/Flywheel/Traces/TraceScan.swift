@@ -106,7 +106,7 @@ struct TraceDatasetScan: Sendable {
         for (si, src) in sources.enumerated() {
             if stopped { break }
             var part = src.data.withUnsafeBytes { buf in
-                FileScan.run(buf, name: src.name, source: si, options: options)
+                FileScan.run(buf, name: src.name, source: si, options: options, releasePages: src.releasablePages)
             }
             var problems = part.problems
             // Cross-file: a trace id already seen in an earlier file is an error, and is not merged.
@@ -161,7 +161,11 @@ struct FileScan {
     var problems: [TraceIssue] = []
     var spansOK = 0
 
-    static func run(_ buf: UnsafeRawBufferPointer, name: String, source: Int, options: TraceValidationOptions) -> FileScan {
+    /// - Parameter releasePages: give back each chunk's pages as the scan passes them (a ``TraceSource/init(streaming:)``
+    ///   mapping), so scanning a file larger than memory keeps the resident size bounded.
+    static func run(
+        _ buf: UnsafeRawBufferPointer, name: String, source: Int, options: TraceValidationOptions, releasePages: Bool = false
+    ) -> FileScan {
         let n = buf.count
         guard n > 0, let base = buf.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return FileScan() }
         if n >= 2, base[0] == 0x1F, base[1] == 0x8B {
@@ -193,7 +197,19 @@ struct FileScan {
             nonisolated(unsafe) var counts = [Int](repeating: 0, count: chunks)
             let lock = NSLock()
             DispatchQueue.concurrentPerform(iterations: chunks - 1) { i in
-                let c = countNewlines(ubase + cuts[i], cuts[i + 1] - cuts[i])
+                var c = 0
+                if releasePages {
+                    // 16 MB at a time, each piece's pages given back once counted.
+                    var from = cuts[i]
+                    while from < cuts[i + 1] {
+                        let to = min(cuts[i + 1], from + (16 << 20))
+                        c += countNewlines(ubase + from, to - from)
+                        TraceSource.release(ubase, from..<to, count: n)
+                        from = to
+                    }
+                } else {
+                    c = countNewlines(ubase + cuts[i], cuts[i + 1] - cuts[i])
+                }
                 lock.lock()
                 counts[i] = c
                 lock.unlock()
@@ -203,11 +219,13 @@ struct FileScan {
         let firstLines = lineBase
         nonisolated(unsafe) var parts = [FileScan?](repeating: nil, count: chunks)
         if chunks == 1 {
-            parts[0] = scanChunk(base, 0, n, line: 1, name: name, source: source, options: options)
+            parts[0] = scanChunk(base, 0, n, line: 1, name: name, source: source, options: options, release: releasePages ? n : 0)
         } else {
             let lock = NSLock()
             DispatchQueue.concurrentPerform(iterations: chunks) { i in
-                let r = scanChunk(ubase, cuts[i], cuts[i + 1], line: firstLines[i], name: name, source: source, options: options)
+                let r = scanChunk(
+                    ubase, cuts[i], cuts[i + 1], line: firstLines[i], name: name, source: source, options: options,
+                    release: releasePages ? n : 0)
                 lock.lock()
                 parts[i] = r
                 lock.unlock()
@@ -246,13 +264,20 @@ struct FileScan {
 
     static func scanChunk(
         _ base: UnsafePointer<UInt8>, _ from: Int, _ to: Int, line firstLine: Int, name: String, source: Int,
-        options: TraceValidationOptions
+        options: TraceValidationOptions, release mappingSize: Int = 0
     ) -> FileScan {
         var f = FileScan()
         let analyzer = LineAnalyzer(file: name, options: options)
         var pos = from
         var line = firstLine
+        // With a releasable mapping (mappingSize > 0): pages behind the scan are given back every 16 MB.
+        var released = from
+        defer { if mappingSize > 0 { TraceSource.release(base, released..<to, count: mappingSize) } }
         while pos < to {
+            if mappingSize > 0, pos - released >= 16 << 20 {
+                TraceSource.release(base, released..<pos, count: mappingSize)
+                released = pos
+            }
             let lineEnd: Int
             if let nl = memchr(base + pos, 0x0A, to - pos) {
                 lineEnd = UnsafePointer<UInt8>(nl.assumingMemoryBound(to: UInt8.self)) - base

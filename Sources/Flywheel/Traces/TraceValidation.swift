@@ -116,10 +116,68 @@ public struct TraceSource: Sendable {
     public var name: String
     /// The bytes.
     public var data: Data
+    /// True when `data` is a private read-only mapping of a file made by ``init(streaming:)``: pages already read
+    /// may be given back to the kernel (`madvise(MADV_DONTNEED)`) and are read from the file again if touched, so
+    /// a pass over a file larger than memory keeps its resident size bounded.
+    public internal(set) var releasablePages = false
 
     public init(name: String, data: Data) {
         self.name = name
         self.data = data
+    }
+
+    /// Maps the file at `url` read-only for one-pass work (import): passes over it give back the pages they have
+    /// read, so the resident memory of a pass stays small whatever the file's size (see ``releasePages(_:)``).
+    public init(streaming url: URL) throws {
+        name = url.path
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else {
+            throw TraceStoreError.unreadable(path: url.path, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw TraceStoreError.unreadable(path: url.path, reason: String(cString: strerror(errno)))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            // Not a regular file (a pipe, /dev/stdin): read it whole.
+            do { data = try Data(contentsOf: url) } catch {
+                throw TraceStoreError.unreadable(path: url.path, reason: error.localizedDescription)
+            }
+            return
+        }
+        let size = Int(st.st_size)
+        guard size > 0 else {
+            data = Data()
+            return
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw TraceStoreError.unreadable(path: url.path, reason: String(cString: strerror(errno)))
+        }
+        data = Data(bytesNoCopy: p, count: size, deallocator: .custom { ptr, count in munmap(ptr, count) })
+        releasablePages = true
+    }
+
+    /// Gives back the whole pages inside `range` of a ``init(streaming:)`` mapping (nothing for other sources).
+    /// Safe at any time: a page touched again is read from the file again.
+    public func releasePages(_ range: Range<Int>) {
+        guard releasablePages else { return }
+        data.withUnsafeBytes { buf in
+            guard let base = buf.baseAddress else { return }
+            Self.release(base, range, count: buf.count)
+        }
+    }
+
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// `madvise(MADV_DONTNEED)` on the whole pages inside `range` of the mapping at `base`.
+    static func release(_ base: UnsafeRawPointer, _ range: Range<Int>, count: Int) {
+        let page = pageSize
+        // The mapping starts on a page boundary: round the start up and the end down to whole pages.
+        let lo = (max(0, range.lowerBound) + page - 1) / page * page
+        let hi = min(count, range.upperBound) / page * page
+        guard hi > lo else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, Int32(MADV_DONTNEED))
     }
 
     /// Maps the file at `url` (read-only).

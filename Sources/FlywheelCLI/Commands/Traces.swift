@@ -137,10 +137,12 @@ struct TracesImport: ParsableCommand {
     func run() throws {
         let workspace = try repoOptions.workspace()
         let redactor = try TraceStage.redactor(config: workspace.config, enabled: !noRedact)
-        let prepared = try TraceStage.prepare(
-            files: files.map { URL(fileURLWithPath: $0) }, format: try parseTraceFormat(format), redactor: redactor)
-        let result = try TraceStage.commit(prepared, to: workspace.history)
-        let r = prepared.report
+        // Streamed: the files, their spans and the blob are never held in memory whole.
+        let outcome = try TraceStage.importFiles(
+            files.map { URL(fileURLWithPath: $0) }, format: try parseTraceFormat(format), redactor: redactor,
+            into: workspace.history)
+        let result = outcome.commit
+        let r = outcome.report
         if output.json {
             try Terminal.printJSON(
                 Imported(
