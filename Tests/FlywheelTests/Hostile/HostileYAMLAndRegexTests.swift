@@ -23,7 +23,7 @@ struct HostileYAMLAndRegexTests {
     @Test("aliases used as mapping keys (found by the suite fuzzer) are refused or bounded, never an explosion of key paths")
     func aliasKeys() throws {
         // A sequence alias as a key: its JSON text would be megabytes, copied into every path below it.
-        let found = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("Tests/FlywheelTests/Fixtures/Hostile/alias-keys-bomb.yaml"), encoding: .utf8)
+        let found = String(decoding: try Data(contentsOf: TestPaths.packageRoot.appendingPathComponent("Tests/FlywheelTests/Fixtures/Hostile/alias-keys-bomb.yaml")), as: UTF8.self)
         do {
             _ = try EvalSuite.parse(yaml: found, file: URL(fileURLWithPath: "/w/promptfooconfig.yaml"))
             Issue.record("the alias-key bomb was accepted")
