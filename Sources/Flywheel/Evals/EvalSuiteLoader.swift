@@ -216,6 +216,10 @@ final class EvalSuiteLoader {
                 if s.hasPrefix("file://") {
                     let files = try expandGlob(s, key: key)
                     for f in files { out += try promptFile(f, label: files.count > 1 ? f : s, key: key) }
+                } else if Self.looksLikePromptFile(s), FileManager.default.fileExists(atPath: base.appendingPathComponent(s).path) {
+                    // Promptfoo reads a bare path (`prompts: [prompts.txt]`) as a file too.
+                    let files = try expandGlob("file://" + s, key: key)
+                    for f in files { out += try promptFile(f, label: s, key: key) }
                 } else {
                     try checkTemplate(s, key: key)
                     out.append(EvalPrompt(label: s, raw: s))
@@ -274,6 +278,13 @@ final class EvalSuiteLoader {
         }
     }
 
+    /// A one-word prompt ending in a prompt file's extension (`prompts.txt`, `chat.json`): read as a file when it exists.
+    static func looksLikePromptFile(_ s: String) -> Bool {
+        guard !s.isEmpty, !s.contains(where: { $0.isWhitespace }), !s.contains("{{") else { return false }
+        let ext = URL(fileURLWithPath: s).pathExtension.lowercased()
+        return ["txt", "md", "json", "yaml", "yml", "j2", "jinja", "jinja2"].contains(ext)
+    }
+
     func checkTemplate(_ s: String, key: String) throws {
         do { try EvalTemplate.validate(s) } catch let e as EvalTemplate.TemplateError { throw err(key, e.message) }
     }
@@ -319,8 +330,26 @@ final class EvalSuiteLoader {
             default:
                 throw err(k, "a provider must be an id or a mapping, not a \(Self.typeName(p))")
             }
+            if let last = out.last { warnUnsent(last, key: k) }
         }
         return out
+    }
+
+    /// The `config` keys an `openai:` provider sends (or uses to connect); anything else would change the model's answer
+    /// in Promptfoo (tools, response_format, …) but is not sent by Flywheel, so rows would be graded without it: said.
+    static let openAIConfigSent: Set<String> = [
+        "apiBaseUrl", "apiHost", "apiKey", "apiKeyEnvar", "temperature", "max_tokens", "max_completion_tokens", "seed",
+    ]
+
+    func warnUnsent(_ p: EvalProvider, key: String) {
+        guard p.id.hasPrefix("openai:") else { return }
+        if p.id.hasPrefix("openai:responses:") || p.id.hasPrefix("openai:assistant:") || p.id.hasPrefix("openai:realtime:") {
+            warnings.append(err(key, "\(p.id) is called through chat completions (/v1/chat/completions) by Flywheel, not its own API"))
+        }
+        let unsent = (p.config?.objectValue?.keys ?? []).filter { !Self.openAIConfigSent.contains($0) }.sorted()
+        if !unsent.isEmpty {
+            warnings.append(err(key + ".config", "not sent to the model by Flywheel: \(unsent.joined(separator: ", ")) (rows are graded on answers given without them)"))
+        }
     }
 
     /// A `file://provider.py[:fn]` (or `python:provider.py`) provider: the file is checked and made absolute.

@@ -88,6 +88,28 @@ struct EvalLoaderFeaturesTests {
         }
     }
 
+    @Test("a bare prompt path that exists is read as a file, as Promptfoo does; openai config Flywheel does not send is warned")
+    func barePathsAndUnsentConfig() throws {
+        let dir = TestPaths.scratch("evals-bare")
+        try Self.write(dir, [
+            "prompts.txt": "Hello {{q}}\n---\nBye {{q}}",
+            "promptfooconfig.yaml": """
+            prompts: [prompts.txt, missing.txt, "Plain {{q}}"]
+            providers:
+              - id: openai:chat:m
+                config: {temperature: 0, apiBaseUrl: "http://127.0.0.1:9/v1", tools: [{type: function}], response_format: {type: json_object}}
+              - openai:responses:m
+            tests:
+              - vars: {q: hi}
+            """,
+        ])
+        let suite = try EvalSuite.load(from: dir.appendingPathComponent("promptfooconfig.yaml"))
+        #expect(suite.prompts.map(\.raw) == ["Hello {{q}}", "Bye {{q}}", "missing.txt", "Plain {{q}}"])
+        let unsent = try #require(suite.warnings.first { $0.key == "providers[0].config" })
+        #expect(unsent.reason.contains("response_format, tools") && !unsent.reason.contains("temperature"), "\(unsent)")
+        #expect(suite.warnings.contains { $0.key == "providers[1]" && $0.reason.contains("chat completions") })
+    }
+
     @Test("$ref to #/definitions, tests globs over YAML and CSV files, file vars")
     func refsAndGlobs() throws {
         let dir = TestPaths.scratch("evals-refs")
