@@ -201,46 +201,11 @@ extension Span {
     /// The exact line Flywheel writes (without the trailing `\n`): compact JSON, the twelve keys in §2 order, then
     /// extra keys sorted; nested keys sorted by UTF-8 bytes; `/` unescaped; raw UTF-8 except U+2028/U+2029.
     public var jsonLine: String {
-        var out = ""
+        // One writer: the byte writer import uses (so the two can never drift apart).
+        var out: [UInt8] = []
         out.reserveCapacity(512)
-        out += "{"
-        func key(_ k: String, first: Bool = false) {
-            if !first { out += "," }
-            JSONValue.writeString(k, to: &out)
-            out += ":"
-        }
-        key("trace_id", first: true); JSONValue.writeString(traceID, to: &out)
-        key("span_id"); JSONValue.writeString(spanID, to: &out)
-        key("parent_span_id"); JSONValue.writeString(parentSpanID, to: &out)
-        key("trace_state"); JSONValue.writeString(traceState, to: &out)
-        key("name"); JSONValue.writeString(name, to: &out)
-        key("kind"); JSONValue.writeString(kind, to: &out)
-        key("start_time"); JSONValue.writeString(startTime, to: &out)
-        key("end_time"); JSONValue.writeString(endTime, to: &out)
-        key("status")
-        out += "{\"code\":"
-        JSONValue.writeString(status.code, to: &out)
-        out += ",\"message\":"
-        JSONValue.writeString(status.message, to: &out)
-        out += "}"
-        key("resource")
-        out += "{\"attributes\":"
-        JSONValue.object(resourceAttributes).write(to: &out)
-        out += "}"
-        key("scope")
-        out += "{\"name\":"
-        JSONValue.writeString(scope.name, to: &out)
-        out += ",\"version\":"
-        JSONValue.writeString(scope.version, to: &out)
-        out += "}"
-        key("attributes")
-        JSONValue.object(attributes).write(to: &out)
-        for k in extra.keys.sorted(by: JSONValue.utf8Less) {
-            key(k)
-            extra[k]!.write(to: &out)
-        }
-        out += "}"
-        return out
+        writeJSONLine(to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

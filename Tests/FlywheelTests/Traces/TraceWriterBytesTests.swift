@@ -12,7 +12,7 @@ struct TraceWriterBytesTests {
         "line\u{2028}sep\u{2029}para", "\u{E2}\u{80} not a separator: \u{2027}\u{202A}", "émoji 😀 中文", "{\"json\":[1,2.5,\"x\"]}",
     ]
 
-    @Test("writeJSONLine writes jsonLine's exact bytes, for every fixture span and awkward strings")
+    @Test("the byte writer's lines read back as the same spans, keys in §2 order, for every fixture span and awkward strings")
     func bytesMatchString() throws {
         var spans: [Span] = []
         for file in TraceFixtures.validFiles {
@@ -34,10 +34,20 @@ struct TraceWriterBytesTests {
                     ],
                     extra: ["zz.extra": .string(text), "aa.extra": .int(7)]))
         }
+        let order = ["trace_id", "span_id", "parent_span_id", "trace_state", "name", "kind", "start_time", "end_time", "status",
+                     "resource", "scope", "attributes"]
         for s in spans {
             var bytes: [UInt8] = []
             s.writeJSONLine(to: &bytes)
-            #expect(bytes == Array(s.jsonLine.utf8), "\(s.jsonLine)")
+            let line = String(decoding: bytes, as: UTF8.self)
+            #expect(try Span(line: line) == s, "\(line)")
+            // The twelve keys first, in the spec's order (found as `"key":` at the top level, after the previous one).
+            var from = line.startIndex
+            for k in order {
+                let r = try #require(line.range(of: "\"\(k)\":", range: from..<line.endIndex), "\(k) in \(line)")
+                from = r.upperBound
+            }
+            #expect(!line.contains("\u{2028}") && !line.contains("\u{2029}"))
         }
         #expect(SpanWriter.data(spans) == Data(spans.map { $0.jsonLine + "\n" }.joined().utf8))
     }
