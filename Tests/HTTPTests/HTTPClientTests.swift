@@ -89,7 +89,7 @@ struct HTTPClientTests {
         let elapsed = Date().timeIntervalSince(start)
         #expect(error.kind == .timedOut)
         #expect(error.curlCode == 28)
-        #expect(elapsed >= 0.4 && elapsed < 2.0, "took \(elapsed)s")
+        #expect(elapsed >= 0.4 && elapsed < 4.0, "took \(elapsed)s (the server answers after 5 s; loaded CI machines are slow)")
     }
 
     @Test(arguments: [false, true])
