@@ -123,8 +123,12 @@ public final class EvalProviderCaller: @unchecked Sendable {
 
     // MARK: openai
 
-    /// `openai:MODEL`, `openai:chat:MODEL`; config `apiBaseUrl`/`apiHost`, `apiKey`/`apiKeyEnvar`, `temperature`,
-    /// `max_tokens`, `seed`.
+    /// The `config` keys ``callOpenAI(_:prompt:suiteEnv:)`` reads (to connect or to send); the loader warns about others.
+    static let openAIConfigKeys: Set<String> = [
+        "apiBaseUrl", "apiHost", "apiKey", "apiKeyEnvar", "temperature", "max_tokens", "max_completion_tokens", "seed",
+    ]
+
+    /// `openai:MODEL`, `openai:chat:MODEL`; config: ``openAIConfigKeys``.
     func callOpenAI(_ provider: EvalProvider, prompt: String, suiteEnv: [String: String]) -> EvalOutput {
         var parts = provider.id.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
         parts.removeFirst()

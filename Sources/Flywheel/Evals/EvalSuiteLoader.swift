@@ -335,18 +335,14 @@ final class EvalSuiteLoader {
         return out
     }
 
-    /// The `config` keys an `openai:` provider sends (or uses to connect); anything else would change the model's answer
-    /// in Promptfoo (tools, response_format, …) but is not sent by Flywheel, so rows would be graded without it: said.
-    static let openAIConfigSent: Set<String> = [
-        "apiBaseUrl", "apiHost", "apiKey", "apiKeyEnvar", "temperature", "max_tokens", "max_completion_tokens", "seed",
-    ]
-
+    /// Any `config` key of an `openai:` provider that Flywheel does not send (tools, response_format, …) would change the
+    /// model's answer in Promptfoo; rows would be graded without it, so the load says so.
     func warnUnsent(_ p: EvalProvider, key: String) {
         guard p.id.hasPrefix("openai:") else { return }
         if p.id.hasPrefix("openai:responses:") || p.id.hasPrefix("openai:assistant:") || p.id.hasPrefix("openai:realtime:") {
             warnings.append(err(key, "\(p.id) is called through chat completions (/v1/chat/completions) by Flywheel, not its own API"))
         }
-        let unsent = (p.config?.objectValue?.keys ?? []).filter { !Self.openAIConfigSent.contains($0) }.sorted()
+        let unsent = (p.config?.objectValue?.keys ?? []).filter { !EvalProviderCaller.openAIConfigKeys.contains($0) }.sorted()
         if !unsent.isEmpty {
             warnings.append(err(key + ".config", "not sent to the model by Flywheel: \(unsent.joined(separator: ", ")) (rows are graded on answers given without them)"))
         }
