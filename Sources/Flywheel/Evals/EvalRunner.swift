@@ -236,7 +236,8 @@ public struct EvalRunner: Sendable {
                         if output == nil, preError == nil, let caller, EvalProviderCaller.isCallable(col.0.id) {
                             if m.options["storeOutputAs"] != nil || !registers.isEmpty {
                                 // Later tests read this output: call now, in order.
-                                switch caller.call(col.0, prompt: rendered, promptLabel: col.1.label, vars: combo, suiteEnv: suiteEnv, useCache: r == 0) {
+                                switch caller.call(col.0, prompt: rendered, promptLabel: col.1.label, vars: combo, suiteEnv: suiteEnv,
+                                                  promptConfig: col.1.config, useCache: r == 0) {
                                 case .success(let o): output = o
                                 case .failure(let s): skipReason = s.reason
                                 }
@@ -269,7 +270,7 @@ public struct EvalRunner: Sendable {
                     while let k = next.take(below: pending.count) {
                         let j = snapshot[pending[k]]
                         results.set(pending[k], caller.call(j.column.0, prompt: j.renderedPrompt, promptLabel: j.column.1.label, vars: j.vars,
-                                                            suiteEnv: suiteEnv, useCache: j.repeatIndex == 0))
+                                                            suiteEnv: suiteEnv, promptConfig: j.column.1.config, useCache: j.repeatIndex == 0))
                     }
                     group.leave()
                 }
