@@ -136,6 +136,8 @@ public enum EvalTemplate {
                     }
                     if ends.contains(word) { return (nodes, word, rest, l) }
                     switch word {
+                    case "endfor", "endif", "else", "elif", "elseif":
+                        throw TemplateError(message: "unexpected {% \(word) %} (line \(l))")
                     case "for":
                         guard let r = rest.range(of: " in ") else { throw TemplateError(message: "{% \(t) %} must be {% for x in xs %} (line \(l))") }
                         let names = rest[..<r.lowerBound].split(separator: ",").map { JSText.trim(String($0)) }
@@ -181,9 +183,7 @@ public enum EvalTemplate {
             }
             return (nodes, nil, "", 0)
         }
-        let (nodes, end, _, l) = try block(until: ["endfor", "endif", "else", "elif", "elseif"])
-        if let end { throw TemplateError(message: "{% \(end) %} without its opening tag (line \(l))") }
-        return nodes
+        return try block(until: []).0
     }
 
     static func run(_ nodes: [Node], _ scope: inout EvalObject, _ out: inout String) throws {

@@ -23,6 +23,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
 
     private let lock = NSLock()
     private var cache: [String: EvalOutput] = [:]
+    private var inFlight: [String: DispatchGroup] = [:]
     private var models: [String: OpenAICompatibleModel] = [:]
 
     public init(policy: EvalScriptPolicy, environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -53,9 +54,27 @@ public final class EvalProviderCaller: @unchecked Sendable {
         if provider.id == "echo" { return .success(EvalOutput(output: .string(prompt), latencyMs: 0)) }
         guard policy.allowScripts else { return .failure(Skip(reason: "provider \(provider.id) was not called: \(policy.disabledReason)")) }
         let key = Self.cacheKey(provider, prompt: prompt, vars: vars, promptConfig: promptConfig)
+        var mine: DispatchGroup? = nil
+        defer {
+            if let mine {
+                lock.lock()
+                if inFlight[key] === mine { inFlight[key] = nil }
+                lock.unlock()
+                mine.leave()
+            }
+        }
         if useCache {
+            // The same call already under way on another thread (concurrent rows with equal prompts): wait for it.
             lock.lock()
-            let hit = cache[key]
+            var hit = cache[key]
+            while hit == nil, let busy = inFlight[key] {
+                lock.unlock()
+                busy.wait()
+                lock.lock()
+                hit = cache[key]
+                if hit == nil, inFlight[key] === busy { break }
+            }
+            if hit == nil, inFlight[key] == nil { let g = DispatchGroup(); g.enter(); inFlight[key] = g; mine = g }
             lock.unlock()
             if var hit { hit.cached = true; return .success(hit) }
             if Self.diskCacheable(provider.id), let hit = readDisk(key) {

@@ -210,8 +210,8 @@ public struct EvalSuite: Sendable {
         self.tests = try loader.tests(resolved["tests"]) + loader.scenarios(resolved["scenarios"])
         self.derivedMetrics = try loader.derivedMetrics(resolved["derivedMetrics"])
         self.extensions = try loader.extensions(resolved["extensions"])
-        self.warnings = loader.warnings + (defaultTest?.warnings ?? []) + tests.flatMap(\.warnings)
         try loader.checkProviders(providers, tests: tests, defaultTest: defaultTest)
+        self.warnings = loader.warnings + (defaultTest?.warnings ?? []) + tests.flatMap(\.warnings)
     }
 
     /// A new suite with no tests (for `flywheel init`); `save()` writes it to `file`.
