@@ -23,19 +23,23 @@ public enum EvalTemplate {
         return false
     }
 
-    /// Checks syntax without rendering (used at load time): tags balance, expressions parse, filters exist.
-    public static func validate(_ s: String) throws {
+    /// A suite's own filter (`nunjucksFilters:`): the value and the filter's arguments in, the result out.
+    public typealias CustomFilter = @Sendable (EvalJSON?, [EvalJSON?]) throws -> EvalJSON?
+
+    /// Checks syntax without rendering (used at load time): tags balance, expressions parse, filters exist
+    /// (built-in, or one of `custom`).
+    public static func validate(_ s: String, custom: Set<String> = []) throws {
         guard hasSyntax(s) else { return }
-        _ = try parse(s)
+        _ = try parse(s, custom: custom)
     }
 
-    /// Renders `s` with `vars`.
-    public static func render(_ s: String, vars: EvalObject) throws -> String {
+    /// Renders `s` with `vars` and the suite's own filters.
+    public static func render(_ s: String, vars: EvalObject, custom: [String: CustomFilter] = [:]) throws -> String {
         guard hasSyntax(s) else { return s }
-        let nodes = try parse(s)
+        let nodes = try parse(s, custom: Set(custom.keys))
         var scope = vars
         var out = ""
-        try run(nodes, &scope, &out)
+        try run(nodes, &scope, &out, custom)
         return out
     }
 
@@ -61,7 +65,7 @@ public enum EvalTemplate {
     }
 
     /// Splits the template into text, `{{ }}` and `{% %}` pieces (whitespace control `{%-`/`-%}` applied) and builds the tree.
-    static func parse(_ s: String) throws -> [Node] {
+    static func parse(_ s: String, custom: Set<String> = []) throws -> [Node] {
         enum Piece { case text(String), output(String, Int), tag(String, Int) }
         let u = Array(s.utf8)
         var pieces: [Piece] = []
@@ -124,7 +128,7 @@ public enum EvalTemplate {
                 switch piece {
                 case .text(let t): nodes.append(.text(t))
                 case .output(let e, let l):
-                    do { nodes.append(.output(try ExprParser.parse(e))) } catch let e as TemplateError {
+                    do { nodes.append(.output(try ExprParser.parse(e, custom: custom))) } catch let e as TemplateError {
                         throw TemplateError(message: "\(e.message) (line \(l))")
                     }
                 case .tag(let raw, let l):
@@ -132,7 +136,7 @@ public enum EvalTemplate {
                     let word = String(t.prefix { !$0.isWhitespace })
                     let rest = JSText.trim(String(t.dropFirst(word.count)))
                     func expr(_ x: String) throws -> Expr {
-                        do { return try ExprParser.parse(x) } catch let e as TemplateError { throw TemplateError(message: "\(e.message) in {% \(t) %} (line \(l))") }
+                        do { return try ExprParser.parse(x, custom: custom) } catch let e as TemplateError { throw TemplateError(message: "\(e.message) in {% \(t) %} (line \(l))") }
                     }
                     if ends.contains(word) { return (nodes, word, rest, l) }
                     switch word {
@@ -186,33 +190,33 @@ public enum EvalTemplate {
         return try block(until: []).0
     }
 
-    static func run(_ nodes: [Node], _ scope: inout EvalObject, _ out: inout String) throws {
+    static func run(_ nodes: [Node], _ scope: inout EvalObject, _ out: inout String, _ custom: [String: CustomFilter]) throws {
         for n in nodes {
             switch n {
             case .text(let t): out += t
-            case .output(let e): out += display(try e.eval(scope))
-            case .set(let name, let e): scope[name] = try e.eval(scope) ?? .null
+            case .output(let e): out += display(try e.eval(scope, custom))
+            case .set(let name, let e): scope[name] = try e.eval(scope, custom) ?? .null
             case .ifBlock(let branches):
-                for (cond, body) in branches where try cond.map({ try $0.eval(scope)?.isTruthy ?? false }) ?? true {
-                    try run(body, &scope, &out)
+                for (cond, body) in branches where try cond.map({ try $0.eval(scope, custom)?.isTruthy ?? false }) ?? true {
+                    try run(body, &scope, &out, custom)
                     break
                 }
             case .forLoop(let names, let iterable, let body, let empty):
-                let v = try iterable.eval(scope)
+                let v = try iterable.eval(scope, custom)
                 var items: [[EvalJSON]] = []
                 if let a = v?.arrayValue {
                     items = a.map { x in names.count > 1 ? (x.arrayValue ?? [x]) : [x] }
                 } else if let o = v?.objectValue {
                     items = o.pairs.map { names.count > 1 ? [.string($0.key), $0.value] : [.string($0.key)] }
                 }
-                if items.isEmpty { var inner = scope; try run(empty, &inner, &out); continue }
+                if items.isEmpty { var inner = scope; try run(empty, &inner, &out, custom); continue }
                 for (idx, item) in items.enumerated() {
                     var inner = scope
                     for (j, name) in names.enumerated() { inner[name] = j < item.count ? item[j] : .null }
                     inner["loop"] = .obj([("index", .int(Int64(idx + 1))), ("index0", .int(Int64(idx))), ("first", .bool(idx == 0)),
                                           ("last", .bool(idx == items.count - 1)), ("length", .int(Int64(items.count))),
                                           ("revindex", .int(Int64(items.count - idx))), ("revindex0", .int(Int64(items.count - idx - 1)))])
-                    try run(body, &inner, &out)
+                    try run(body, &inner, &out, custom)
                 }
             }
         }
@@ -231,31 +235,33 @@ public enum EvalTemplate {
         case binary(String, Expr, Expr)
         case cond(Expr, Expr, Expr?)
 
-        func eval(_ scope: EvalObject) throws -> EvalJSON? {
+        func eval(_ scope: EvalObject, _ custom: [String: CustomFilter] = [:]) throws -> EvalJSON? {
             switch self {
             case .literal(let v): return v
             case .name(let n): return scope[n]
             case .member(let b, let k):
-                let key = try k.eval(scope)
-                return EvalTemplate.member(try b.eval(scope), key?.stringValue ?? key.map(display) ?? "")
-            case .list(let xs): return .array(try xs.map { try $0.eval(scope) ?? .null })
+                let key = try k.eval(scope, custom)
+                return EvalTemplate.member(try b.eval(scope, custom), key?.stringValue ?? key.map(display) ?? "")
+            case .list(let xs): return .array(try xs.map { try $0.eval(scope, custom) ?? .null })
             case .dict(let kv):
                 var o = EvalObject()
-                for (k, v) in kv { o[k] = try v.eval(scope) ?? .null }
+                for (k, v) in kv { o[k] = try v.eval(scope, custom) ?? .null }
                 return .object(o)
             case .filter(let b, let name, let args):
-                return try applyFilter(name, try b.eval(scope), try args.map { try $0.eval(scope) }, expr: name)
+                let v = try b.eval(scope, custom), a = try args.map { try $0.eval(scope, custom) }
+                if let f = custom[name] { return try f(v, a) }
+                return try applyFilter(name, v, a, expr: name)
             case .unary(let op, let e):
-                let v = try e.eval(scope)
+                let v = try e.eval(scope, custom)
                 if op == "not" { return .bool(!(v?.isTruthy ?? false)) }
                 return number(-(num(v)))
             case .cond(let a, let c, let b):
-                return try (c.eval(scope)?.isTruthy ?? false) ? a.eval(scope) : b?.eval(scope)
+                return try (c.eval(scope, custom)?.isTruthy ?? false) ? a.eval(scope, custom) : b?.eval(scope, custom)
             case .binary(let op, let l, let r):
-                let a = try l.eval(scope)
-                if op == "and" { return (a?.isTruthy ?? false) ? try r.eval(scope) : a }
-                if op == "or" { return (a?.isTruthy ?? false) ? a : try r.eval(scope) }
-                let b = try r.eval(scope)
+                let a = try l.eval(scope, custom)
+                if op == "and" { return (a?.isTruthy ?? false) ? try r.eval(scope, custom) : a }
+                if op == "or" { return (a?.isTruthy ?? false) ? a : try r.eval(scope, custom) }
+                let b = try r.eval(scope, custom)
                 switch op {
                 case "==": return .bool(looseEqual(a, b))
                 case "!=": return .bool(!looseEqual(a, b))
@@ -428,12 +434,13 @@ public enum EvalTemplate {
     struct ExprParser {
         let c: [Unicode.Scalar]
         let text: String
+        var custom: Set<String> = []
         var i = 0
 
-        static func parse(_ s: String) throws -> Expr {
+        static func parse(_ s: String, custom: Set<String> = []) throws -> Expr {
             let e = JSText.trim(s)
             if e.isEmpty { throw TemplateError(message: "empty expression in template") }
-            var p = ExprParser(c: Array(e.unicodeScalars), text: e)
+            var p = ExprParser(c: Array(e.unicodeScalars), text: e, custom: custom)
             let x = try p.conditional()
             p.skipSpace()
             guard p.i >= p.c.count else { throw TemplateError(message: "unsupported template expression {{ \(e) }}") }
@@ -529,7 +536,7 @@ public enum EvalTemplate {
             var x = try postfix()
             while eat("|") {
                 guard let name = ident() else { throw TemplateError(message: "a filter name must follow | in {{ \(text) }}") }
-                guard EvalTemplate.filters.contains(name) else {
+                guard EvalTemplate.filters.contains(name) || custom.contains(name) else {
                     throw TemplateError(message: "template filter \"\(name)\" is not supported (supported: \(EvalTemplate.filters.sorted().joined(separator: ", ")))")
                 }
                 var args: [Expr] = []

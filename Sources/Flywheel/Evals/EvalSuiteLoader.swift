@@ -28,10 +28,11 @@ final class EvalSuiteLoader {
         }
     }
 
-    static let loadErrorKeys = ["nunjucksFilters", "redteam"]
+    static let loadErrorKeys = ["redteam"]
     static let knownTopLevel: Set<String> = [
         "description", "prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions", "env", "tags", "metadata",
         "sharing", "outputPath", "commandLineOptions", "writeLatestResults", "tracing", "scenarios", "derivedMetrics", "extensions", "definitions",
+        "nunjucksFilters", "filters",
     ]
     static let maxFileBytes = 16 * 1024 * 1024
 
@@ -298,8 +299,31 @@ final class EvalSuiteLoader {
         return ["txt", "md", "json", "yaml", "yml", "j2", "jinja", "jinja2"].contains(ext)
     }
 
+    /// The names of the suite's own filters while its templates are checked.
+    @TaskLocal static var customFilterNames: Set<String> = []
+
     func checkTemplate(_ s: String, key: String) throws {
-        do { try EvalTemplate.validate(s) } catch let e as EvalTemplate.TemplateError { throw err(key, e.message) }
+        do { try EvalTemplate.validate(s, custom: Self.customFilterNames) } catch let e as EvalTemplate.TemplateError { throw err(key, e.message) }
+    }
+
+    /// `nunjucksFilters:` (or `filters:`): filter name → JavaScript file exporting the filter function (path relative
+    /// to the suite, `file://` optional); checked and made absolute.
+    func nunjucksFilters(_ doc: EvalObject) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for key in ["nunjucksFilters", "filters"] {
+            guard let v = doc[key] else { continue }
+            guard let o = v.objectValue else { throw err(key, "must be a mapping of filter name to a .js file") }
+            for (name, f) in o.pairs {
+                guard let path = f.stringValue, !path.isEmpty else { throw err("\(key).\(name)", "must be the path of a .js file") }
+                guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), !name.isEmpty else { throw err("\(key).\(name)", "not a filter name") }
+                let ref = path.hasPrefix("file://") ? path : "file://" + path
+                guard ["js", "cjs", "mjs"].contains(URL(fileURLWithPath: String(ref.dropFirst(7))).pathExtension.lowercased()) else {
+                    throw err("\(key).\(name)", "a filter must be a JavaScript file (\(path))")
+                }
+                out[name] = try scriptFile(ref, key: "\(key).\(name)")
+            }
+        }
+        return out
     }
 
     // MARK: Providers

@@ -102,4 +102,36 @@ struct EvalTemplateTagsTests {
         try Data([0x89, 0x50]).write(to: dir.appendingPathComponent("a.png"))
         #expect(throws: EvalSuiteError.self) { try EvalSuite.load(from: dir.appendingPathComponent("promptfooconfig.yaml")) }
     }
+    @Test("nunjucksFilters: a suite's own .js filter runs in node with its arguments; with scripts off the row is an error, not a raw prompt",
+          .enabled(if: SubprocessScriptRunner(timeout: 5).nodePath != nil, "needs node"))
+    func customFilters() throws {
+        let dir = TestPaths.scratch("evals-custom-filters")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try "module.exports = function (s, suffix) { return String(s).toUpperCase() + (suffix || ''); };\n"
+            .write(to: dir.appendingPathComponent("shout.js"), atomically: true, encoding: .utf8)
+        try """
+            prompts: ["{{ w | shout('!') }} {{ w | shout }}"]
+            providers: [echo]
+            nunjucksFilters: {shout: ./shout.js}
+            tests:
+              - vars: {w: hi}
+                assert: [{type: equals, value: "HI! HI"}]
+            """.write(to: dir.appendingPathComponent("promptfooconfig.yaml"), atomically: true, encoding: .utf8)
+        let suite = try EvalSuite.load(from: dir.appendingPathComponent("promptfooconfig.yaml"))
+        #expect(suite.warnings.isEmpty, "\(suite.warnings)")
+        let run = EvalRunner(engine: EvalAssertionEngine(scripts: SubprocessScriptRunner(timeout: 20))).grade(suite: suite)
+        #expect(run.rows.first?.status == .passed, "\(run.rows.first?.error ?? "") \(run.rows.first?.response?.output.jsonString ?? "")")
+        let off = EvalRunner(engine: EvalAssertionEngine(scripts: nil)).grade(suite: suite)
+        #expect(off.rows.first?.status == .error)
+        #expect(off.rows.first?.error?.contains("filter \"shout\"") == true, "\(off.rows.first?.error ?? "")")
+        // An unknown filter file is a load error naming the key.
+        try "prompts: ['{{ w | nope }}']\nnunjucksFilters: {nope: ./missing.js}\n".write(to: dir.appendingPathComponent("promptfooconfig.yaml"), atomically: true, encoding: .utf8)
+        do {
+            _ = try EvalSuite.load(from: dir.appendingPathComponent("promptfooconfig.yaml"))
+            Issue.record("a missing filter file must not load")
+        } catch let e as EvalSuiteError {
+            #expect(e.key == "nunjucksFilters.nope" && e.line == 2, "\(e)")
+        }
+    }
 }
