@@ -32,7 +32,7 @@ final class EvalSuiteLoader {
     static let knownTopLevel: Set<String> = [
         "description", "prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions", "env", "tags", "metadata",
         "sharing", "outputPath", "commandLineOptions", "writeLatestResults", "tracing", "scenarios", "derivedMetrics", "extensions", "definitions",
-        "nunjucksFilters", "filters",
+        "nunjucksFilters", "filters", "assertionTemplates",
     ]
     static let maxFileBytes = 16 * 1024 * 1024
 
