@@ -18,6 +18,8 @@ let package = Package(
         // OTLP/HTTP protobuf: the runtime only; the opentelemetry-proto Swift code is generated once and committed
         // (Sources/Flywheel/Traces/OTLP/Generated), so no build runs the protoc plugin.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // SHA-256 for content keys (Support/SHA256.swift).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: C shims (module map + shim header only)
@@ -48,6 +50,7 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["Traces/OTLP/Generated/README.md"]
         ),
