@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         // SHA-256 for content keys (Support/SHA256.swift).
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // RFC 4180 CSV (Support/CSVRecords.swift).
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         // MARK: C shims (module map + shim header only)
@@ -51,6 +53,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CSV", package: "CSV.swift"),
             ],
             exclude: ["Traces/OTLP/Generated/README.md"]
         ),

@@ -7,11 +7,9 @@ import TestSupport
 
 /// Reads a generated CSV into rows of header → value (quoted fields supported).
 func csvRows(_ text: String) -> [[String: String]] {
-    let lines = text.split(separator: "\n").map(String.init)
-    let header = ExampleCSV.split(lines[0])
-    return lines.dropFirst().map { line in
-        Dictionary(uniqueKeysWithValues: zip(header, ExampleCSV.split(line)))
-    }
+    let records = try! CSVRecords.read(text)
+    let header = records[0].fields
+    return records.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0.fields)) }
 }
 
 /// The scaffold written once into a scratch folder, shared by the tests of this file.

@@ -467,13 +467,14 @@ final class EvalSuiteLoader {
                 if ext == "xlsx" || ext == "xls" { throw err(key, "spreadsheet tests are not supported (\(s))") }
                 let url = try resolve(s, key: key)
                 if ext == "csv" {
-                    let rows: [[(String, String)]]
-                    do { rows = try EvalCSVTests.parse(try readText(url, key: key)) } catch let e as EvalCSVTests.CSVError {
+                    let rows: [(line: Int, columns: [(String, String)])]
+                    do { rows = try CSVRecords.table(try readText(url, key: key)) } catch let e as CSVRecords.Failure {
                         throw EvalSuiteError(file: url.path, line: e.line, key: "", reason: "invalid CSV: \(e.reason)")
                     }
                     for (j, r) in rows.enumerated() {
-                        out.append(try EvalTestCase(node: EvalCSVTests.testCase(fromRow: r), file: url.path, path: "row \(j + 2)", lines: ["row \(j + 2)": j + 2],
-                                                    baseDirectory: url.deletingLastPathComponent(), allowedRoots: allowedRoots))
+                        out.append(try EvalTestCase(node: EvalCSVTests.testCase(fromRow: r.columns), file: url.path, path: "row \(j + 2)",
+                                                    lines: ["row \(j + 2)": r.line], baseDirectory: url.deletingLastPathComponent(),
+                                                    allowedRoots: allowedRoots))
                     }
                     continue
                 }

@@ -114,33 +114,3 @@ func normalizedForQuote(_ text: String) -> String {
     }
     return out.trimmingCharacters(in: .whitespaces)
 }
-
-/// Minimal RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF).
-func parseCSV(_ text: String) -> [[String]] {
-    var rows: [[String]] = []
-    var row: [String] = []
-    var field = ""
-    var inQuotes = false
-    var chars = Array(text.unicodeScalars)[...]
-    while let c = chars.popFirst() {
-        if inQuotes {
-            if c == "\"" {
-                if chars.first == "\"" { field.unicodeScalars.append("\""); chars.removeFirst() } else { inQuotes = false }
-            } else {
-                field.unicodeScalars.append(c)
-            }
-            continue
-        }
-        switch c {
-        case "\"": inQuotes = true
-        case ",": row.append(field); field = ""
-        case "\r": continue
-        case "\n":
-            row.append(field); field = ""
-            rows.append(row); row = []
-        default: field.unicodeScalars.append(c)
-        }
-    }
-    if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
-    return rows
-}

@@ -206,12 +206,15 @@ enum ArtifactChecks {
             return problems
         case .csv:
             guard !rule.header.isEmpty else { return [] }
-            let rows = parseCSV(text).filter { !($0.count == 1 && $0[0].isEmpty) }
-            guard let header = rows.first?.map({ $0.trimmingCharacters(in: .whitespaces) }) else { return [] }
+            let rows: [CSVRecords.Record]
+            do { rows = try CSVRecords.read(text) } catch let e as CSVRecords.Failure {
+                return [Problem(observation: "is not valid CSV.", evidence: e.description)]
+            } catch { return [Problem(observation: "is not valid CSV.", evidence: "\(error)")] }
+            guard let header = rows.first?.fields.map({ $0.trimmingCharacters(in: .whitespaces) }) else { return [] }
             guard header == rule.header else {
                 return [Problem(observation: "its header must be \(rule.header.joined(separator: ",")).", evidence: "header is \(header.joined(separator: ","))")]
             }
-            let bad = rows.dropFirst().enumerated().filter { $0.element.count != header.count }.map { "line \($0.offset + 2) has \($0.element.count) fields" }
+            let bad = rows.dropFirst().filter { $0.fields.count != header.count }.map { "line \($0.line) has \($0.fields.count) fields" }
             return bad.isEmpty ? [] : [Problem(observation: "rows do not have \(header.count) fields.", evidence: bad.prefix(10).joined(separator: "; "))]
         }
     }
@@ -220,13 +223,14 @@ enum ArtifactChecks {
     static func citationProblems(_ rule: CitationRule, _ text: String, sources: SourceFolder) -> (badPaths: [String], badQuotes: [String]) {
         var badPaths: [String] = [], badQuotes: [String] = []
         if let column = rule.pathColumn {
-            let rows = parseCSV(text).filter { !($0.count == 1 && $0[0].isEmpty) }
-            guard let header = rows.first?.map({ $0.trimmingCharacters(in: .whitespaces) }), let index = header.firstIndex(of: column) else {
+            // Text that is not CSV is the format check's finding, not a citation problem.
+            let rows = (try? CSVRecords.read(text)) ?? []
+            guard let header = rows.first?.fields.map({ $0.trimmingCharacters(in: .whitespaces) }), let index = header.firstIndex(of: column) else {
                 return ([], [])
             }
-            for (i, row) in rows.dropFirst().enumerated() where index < row.count {
-                let path = row[index].trimmingCharacters(in: .whitespaces)
-                if !path.isEmpty, sources.text(at: path) == nil { badPaths.append("line \(i + 2) \(path)") }
+            for row in rows.dropFirst() where index < row.fields.count {
+                let path = row.fields[index].trimmingCharacters(in: .whitespaces)
+                if !path.isEmpty, sources.text(at: path) == nil { badPaths.append("line \(row.line) \(path)") }
             }
             return (badPaths, badQuotes)
         }

@@ -29,13 +29,10 @@ struct OfflineAnalysis {
     }
 
     func csvRows(_ path: String) -> [[String: String]] {
-        guard let text = read[path] else { return [] }
-        let lines = text.split(separator: "\n").map(String.init)
-        guard let header = lines.first.map(ExampleCSV.split) else { return [] }
-        return lines.dropFirst().map { line in
-            let cells = ExampleCSV.split(line)
+        guard let text = read[path], let records = try? CSVRecords.read(text), let header = records.first?.fields else { return [] }
+        return records.dropFirst().map { r in
             var row: [String: String] = [:]
-            for (i, h) in header.enumerated() where i < cells.count { row[h] = cells[i] }
+            for (i, h) in header.enumerated() where i < r.fields.count { row[h] = r.fields[i] }
             return row
         }
     }
@@ -135,37 +132,8 @@ enum OfflineMoney {
     }
 }
 
-/// Minimal CSV field splitting (quoted fields with doubled quotes).
+/// CSV output of the report (reading goes through Flywheel's `CSVRecords`).
 enum ExampleCSV {
-    static func split(_ line: String) -> [String] {
-        var out: [String] = []
-        var field = ""
-        var quoted = false
-        var chars = Array(line)
-        if chars.last == "\r" { chars.removeLast() }
-        var i = 0
-        while i < chars.count {
-            let c = chars[i]
-            if quoted {
-                if c == "\"" {
-                    if i + 1 < chars.count && chars[i + 1] == "\"" { field.append("\""); i += 1 } else { quoted = false }
-                } else {
-                    field.append(c)
-                }
-            } else if c == "\"" {
-                quoted = true
-            } else if c == "," {
-                out.append(field)
-                field = ""
-            } else {
-                field.append(c)
-            }
-            i += 1
-        }
-        out.append(field)
-        return out
-    }
-
     static func field(_ s: String) -> String {
         s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
