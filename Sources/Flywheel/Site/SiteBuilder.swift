@@ -17,11 +17,16 @@ public struct SiteOptions: Sendable {
     public var revision: String?
     /// Markdown renderer for handoffs and Markdown artifacts (safe HTML only).
     public var markdown: any MarkdownRendering
+    /// Cycles a page that lists cycles side by side (the eval matrix) shows: the latest `window`; earlier cycles are on
+    /// archive pages of `window` cycles each (`matrix-0001-0050.html`), written once their last cycle exists and never
+    /// changed by later cycles, so adding a cycle costs the same at cycle 50 and at cycle 500.
+    public var window: Int
 
     public init(
         outputDirectory: URL, baseURL: String? = nil, atCycle: Int? = nil, incremental: Bool = true,
-        revision: String? = nil, markdown: any MarkdownRendering = SiteMarkdown.default
+        revision: String? = nil, markdown: any MarkdownRendering = SiteMarkdown.default, window: Int = 50
     ) {
+        self.window = max(1, window)
         self.outputDirectory = outputDirectory
         self.baseURL = baseURL
         self.atCycle = atCycle
@@ -100,7 +105,7 @@ public enum SiteBuilder {
         if !options.incremental { try? fm.removeItem(at: out.appendingPathComponent(SiteCache.folder)) }
         let reader = try SiteReader(snapshot: snap, atCycle: options.atCycle, cache: SiteCache(output: out))
         mark("index")
-        let plan = SitePlan(index: reader.index, renderer: renderer)
+        let plan = SitePlan(index: reader.index, renderer: renderer, window: options.window)
         var skipped = 0
         var newManifest = Manifest()
         var written: [String] = []

@@ -73,6 +73,40 @@ struct SiteIncrementalTests {
         #expect(matrix.contains("in cycle 1") && matrix.contains("in cycle 2"))
     }
 
+    @Test("the matrix shows the latest `window` cycles; full blocks get archive pages that later cycles never rewrite; cycle by cycle equals a full build")
+    func matrixWindowAndArchives() throws {
+        let dir = TestPaths.scratch("site-matrix-window")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SiteFixture.standard(in: dir, cycles: 5)
+        let inc = dir.appendingPathComponent("inc"), full = dir.appendingPathComponent("full")
+        var written: [Int: [String]] = [:]
+        for n in 1...5 {
+            written[n] = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: inc, atCycle: n, window: 2)).written
+        }
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: full, incremental: false, window: 2))
+        try Self.expectSame(inc, full)
+        // Block 1–2 is written by the build that adds cycle 2, block 3–4 by cycle 4; neither again.
+        #expect(written[2]?.contains("matrix-0001-0002.html") == true)
+        #expect(written[4]?.contains("matrix-0003-0004.html") == true)
+        for n in [3, 4, 5] { #expect(written[n]?.contains("matrix-0001-0002.html") == false, "block 1–2 rewritten at \(n)") }
+        #expect(written[5]?.contains("matrix-0003-0004.html") == false)
+        #expect(!FileManager.default.fileExists(atPath: full.appendingPathComponent("matrix-0005-0006.html").path))
+        // The main page: cycles 4 and 5 only, linking both archives; an archive: its own cycles, linking earlier blocks.
+        let main = try String(contentsOf: full.appendingPathComponent("matrix.html"), encoding: .utf8)
+        #expect(main.contains("in cycle 5") && main.contains("in cycle 4") && !main.contains("in cycle 3"))
+        #expect(main.contains("href=\"matrix-0001-0002.html\"") && main.contains("href=\"matrix-0003-0004.html\""))
+        #expect(main.contains("The latest 2 of 5 cycles"))
+        let second = try String(contentsOf: full.appendingPathComponent("matrix-0003-0004.html"), encoding: .utf8)
+        #expect(second.contains("in cycle 3") && second.contains("in cycle 4") && !second.contains("in cycle 5") && !second.contains("in cycle 2"))
+        #expect(second.contains("href=\"matrix-0001-0002.html\""))
+        // With the default window the same history has one matrix page listing every cycle.
+        let one = dir.appendingPathComponent("one")
+        let r = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: one))
+        #expect(!r.written.contains { $0.hasPrefix("matrix-") })
+        let all = try String(contentsOf: one.appendingPathComponent("matrix.html"), encoding: .utf8)
+        #expect((1...5).allSatisfy { all.contains("in cycle \($0)") } && !all.contains("Earlier cycles"))
+    }
+
     /// A coding-agent history of `cycles` cycles, one task (`fix-login`) per cycle and a second task in even cycles.
     static func codingHistory(in dir: URL, cycles: Int) throws -> LoopHistory {
         let h = LoopHistory(repository: dir.appendingPathComponent("history.git"))
