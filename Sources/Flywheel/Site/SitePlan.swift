@@ -90,8 +90,8 @@ struct SitePlan {
         }
         // A task page's cycle sections are cached per cycle under the renderer (templates, Markdown renderer).
         let sectionKey = [renderer.fingerprint, String(describing: type(of: renderer.markdown))].joined(separator: "|")
-        units.append(SiteUnit(id: "tasks", key: key(["tasks"] + taskInputs)) { reader in
-            try TaskPage.job(reader: reader, sectionKey: sectionKey)
+        units.append(SiteUnit(id: "tasks", key: key(["tasks", String(window)] + taskInputs)) { reader in
+            try TaskPage.job(reader: reader, sectionKey: sectionKey, window: window)
         })
         // The compare page lists the cycles; each cycle's comparison data is its own unit.
         units.append(SiteUnit(id: "compare", key: key(["compare"] + index.cycles.map { String($0.number) })) { reader in

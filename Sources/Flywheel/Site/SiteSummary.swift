@@ -114,10 +114,20 @@ struct CycleSummary: Sendable {
         let rows: [JSONValue] = rows.map {
             .array([.string($0.caseID), .string($0.status.rawValue), .string($0.category), optInt($0.addedCycle), opt($0.task)])
         }
-        let tasks: [JSONValue] = tasks.map { t in
+        return .object(["rows": .array(rows), "evals": strings(evalsListed), "tasks": tasksJSON, "diagnosis": diagnosisJSON])
+    }
+
+    var tasksJSON: JSONValue {
+        func strings(_ a: [String]) -> JSONValue { .array(a.map { .string($0) }) }
+        return .array(tasks.map { t in
             .array([.string(t.id), .string(t.question), .string(t.status),
                     .array(t.runs.map { .array([.string($0.trace), .bool($0.hasTrace), strings($0.files)]) })])
-        }
+        })
+    }
+
+    var diagnosisJSON: JSONValue {
+        func optInt(_ i: Int?) -> JSONValue { i.map { .int(Int64($0)) } ?? .null }
+        func strings(_ a: [String]) -> JSONValue { .array(a.map { .string($0) }) }
         var diag: JSONValue = .null
         if let d = diagnosis {
             diag = .object([
@@ -131,7 +141,7 @@ struct CycleSummary: Sendable {
                 }),
             ])
         }
-        return .object(["rows": .array(rows), "evals": strings(evalsListed), "tasks": .array(tasks), "diagnosis": diag])
+        return diag
     }
 
     init() {}
@@ -148,6 +158,17 @@ struct CycleSummary: Sendable {
             self.rows.append(Row(caseID: id, status: st, category: cat, addedCycle: i(a[3]), task: s(a[4])))
         }
         evalsListed = evals
+        guard let decodedTasks = Self.tasks(json: .array(tasks)), let decodedDiagnosis = Self.diagnosis(json: v["diagnosis"]) else { return nil }
+        self.tasks = decodedTasks
+        diagnosis = decodedDiagnosis
+    }
+
+    /// The tasks of `tasksJSON` (nil when damaged).
+    static func tasks(json v: JSONValue) -> [TaskEntry]? {
+        func s(_ v: JSONValue?) -> String? { v?.stringValue }
+        func strs(_ v: JSONValue?) -> [String]? { v?.arrayValue?.compactMap(\.stringValue) }
+        guard let tasks = v.arrayValue else { return nil }
+        var out: [TaskEntry] = []
         for t in tasks {
             guard let a = t.arrayValue, a.count == 4, let id = s(a[0]), let q = s(a[1]), let st = s(a[2]), let runs = a[3].arrayValue
             else { return nil }
@@ -157,9 +178,18 @@ struct CycleSummary: Sendable {
                 else { return nil }
                 entry.runs.append(Run(trace: trace, hasTrace: has, files: files))
             }
-            self.tasks.append(entry)
+            out.append(entry)
         }
-        if let d = v["diagnosis"], d.objectValue != nil {
+        return out
+    }
+
+    /// The diagnosis of `diagnosisJSON`: `.some(nil)` without one, nil when damaged.
+    static func diagnosis(json v: JSONValue?) -> SiteDiagnosis?? {
+        func s(_ v: JSONValue?) -> String? { v?.stringValue }
+        func i(_ v: JSONValue?) -> Int? { v?.intValue.map { Int(clamping: $0) } }
+        func strs(_ v: JSONValue?) -> [String]? { v?.arrayValue?.compactMap(\.stringValue) }
+        var diagnosis: SiteDiagnosis?
+        if let d = v, d.objectValue != nil {
             var recs: [SiteRecommendation] = []
             for r in d["r"]?.arrayValue ?? [] {
                 guard let a = r.arrayValue, a.count == 6 else { return nil }
@@ -177,6 +207,7 @@ struct CycleSummary: Sendable {
             }
             diagnosis = SiteDiagnosis(generatedBy: s(d["g"]) ?? "", failureModes: [], recommendations: recs, outcomes: outcomes)
         }
+        return .some(diagnosis)
     }
 }
 
@@ -198,6 +229,29 @@ extension SiteReader {
             out.append(id)
         }
         return out
+    }
+
+    /// One compact value per cycle of the history (`make` of the cycle's summary), in cycle order, kept in one cache
+    /// file (`name`) with the cycle folders it was made from: the longest run of leading cycles whose folders are
+    /// unchanged is taken from it, and only the cycles after it are summarised, so a page that lists every cycle costs
+    /// one file read and one new summary after one more cycle, not a summary read per cycle.
+    func ledger(_ name: String, version: String, _ make: (CycleSummary) -> JSONValue) throws -> [(number: Int, value: JSONValue)] {
+        let chain = index.cycles.map { "\($0.number):\($0.folderID)" }
+        let cached = cache.get(name, key: version + "|" + CycleSummary.version)
+        let oldChain = cached?["chain"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let oldItems = cached?["items"]?.arrayValue ?? []
+        var reuse = 0
+        if oldChain.count == oldItems.count {
+            while reuse < min(chain.count, oldChain.count), chain[reuse] == oldChain[reuse] { reuse += 1 }
+        }
+        var items = Array(oldItems.prefix(reuse))
+        for e in index.cycles.dropFirst(reuse) { items.append(make(try summary(e.number))) }
+        if chain != oldChain {
+            cache.put(name, key: version + "|" + CycleSummary.version, value: .object([
+                "chain": .array(chain.map { .string($0) }), "items": .array(items),
+            ]))
+        }
+        return zip(index.cycles, items).map { ($0.number, $1) }
     }
 
     /// The summary of cycle `n`: from the build cache when its folder is unchanged, else read and stored.
