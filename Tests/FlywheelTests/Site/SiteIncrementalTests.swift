@@ -174,4 +174,40 @@ struct SiteIncrementalTests {
         _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: full, incremental: false))
         try Self.expectSame(out, full)
     }
+
+    @Test("a task page beyond the window: its summary and diff cover the latest window cycles it ran in; the tasks ledger is appended, and a damaged one is recomputed")
+    func taskPageWindowAndLedger() throws {
+        let dir = TestPaths.scratch("site-task-ledger")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let window = 4
+        let h = try Self.codingHistory(in: dir, cycles: 6)
+        let out = dir.appendingPathComponent("site"), full = dir.appendingPathComponent("full")
+        for n in 1...6 { _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: out, atCycle: n, window: window)) }
+        let page = try String(contentsOf: out.appendingPathComponent("tasks/fix-login.html"), encoding: .utf8)
+        // Cycles 3–6 in the summary, 1–2 not (they are on their cycle pages).
+        for n in 1...6 { #expect(page.contains("#cycle-\(n)\"") == (n >= 3), "cycle \(n)") }
+        #expect(page.contains("The task ran in 6 cycles; this page covers the latest 4 (from cycle 3)"))
+        let data = try ViewsTests.dataJSON(try String(contentsOf: out.appendingPathComponent("tasks/fix-login.data.js"), encoding: .utf8))
+        #expect(data["runs"]?.arrayValue?.compactMap { $0["cycle"]?.intValue } == [3, 4, 5, 6])
+        // add-cache ran in cycles 2, 4, 6: within the window it keeps all three.
+        let other = try ViewsTests.dataJSON(try String(contentsOf: out.appendingPathComponent("tasks/add-cache.data.js"), encoding: .utf8))
+        #expect(other["runs"]?.arrayValue?.compactMap { $0["cycle"]?.intValue } == [2, 4, 6])
+        let index = try String(contentsOf: out.appendingPathComponent("tasks.html"), encoding: .utf8)
+        #expect(index.contains("1–6 (6 cycles)") && index.contains("2, 4, 6"))
+        // The ledger holds one entry per cycle.
+        let ledgerURL = out.appendingPathComponent("\(SiteCache.folder)/ledger-tasks.json")
+        let ledger = try Data(contentsOf: ledgerURL)
+        let body = try #require(FastJSON.parse(Data(ledger.drop(while: { $0 != 0x0A }).dropFirst())))
+        #expect(body["items"]?.arrayValue?.count == 6 && body["chain"]?.arrayValue?.count == 6)
+        // One more cycle over a damaged ledger (right key, a garbage entry): still what a full build makes.
+        let key = ledger.prefix(while: { $0 != 0x0A })
+        var chain = body["chain"]?.arrayValue ?? []
+        chain = Array(chain.prefix(6))
+        let bad: JSONValue = .object(["chain": .array(chain), "items": .array([.string("x"), 7, .null, .array([.array([.string("only an id")])]), .array([.array([1])]), .object([:])])])
+        try (key + Data("\n".utf8) + Data(bad.canonicalText.utf8)).write(to: ledgerURL)
+        try Self.addCodingCycle(h, 7)
+        _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: out, window: window))
+        _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: full, incremental: false, window: window))
+        try Self.expectSame(out, full)
+    }
 }
