@@ -210,4 +210,27 @@ struct SiteIncrementalTests {
         _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: full, incremental: false, window: window))
         try Self.expectSame(out, full)
     }
+
+    @Test("the manifest keeps a cycle's units in their own shard: unchanged cycles are kept without reading it, a missing file of one is rebuilt")
+    func manifestShards() throws {
+        let dir = TestPaths.scratch("site-manifest-shards")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SiteFixture.standard(in: dir, cycles: 3)
+        let out = dir.appendingPathComponent("site"), full = dir.appendingPathComponent("full")
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out))
+        let manifest = try #require(FastJSON.parse(try Data(contentsOf: out.appendingPathComponent(SiteBuilder.manifestName))))
+        #expect(manifest["groups"]?.objectValue?.keys.sorted() == ["0001", "0002", "0003"])
+        #expect(manifest["units"]?.objectValue?.keys.contains { $0.hasPrefix("traces-") || $0.hasPrefix("cycle-") } == false)
+        let shard = try #require(FastJSON.parse(try Data(contentsOf: Manifest.shardURL(out, "0002"))))
+        #expect(shard["traces-0002"]?["files"]?.arrayValue?.isEmpty == false && shard["cycle-0002"] != nil)
+        // Nothing changed: nothing written. A removed page of cycle 2 (its group's first file): cycle 2 only is rebuilt.
+        #expect(try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out)).written.isEmpty)
+        let probe = try #require(manifest["groups"]?["0002"]?.arrayValue?[1].stringValue)
+        try FileManager.default.removeItem(at: out.appendingPathComponent(probe))
+        let again = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out)).written
+        #expect(again.contains(probe))
+        #expect(!again.contains { $0.hasPrefix("traces/0001/") || $0.hasPrefix("traces/0003/") || $0 == "cycles/0001.html" })
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: full, incremental: false))
+        try Self.expectSame(out, full)
+    }
 }
