@@ -232,24 +232,51 @@ extension SiteReader {
     }
 
     /// One compact value per cycle of the history (`make` of the cycle's summary), in cycle order, kept in one cache
-    /// file (`name`) with the cycle folders it was made from: the longest run of leading cycles whose folders are
-    /// unchanged is taken from it, and only the cycles after it are summarised, so a page that lists every cycle costs
-    /// one file read and one new summary after one more cycle, not a summary read per cycle.
+    /// file (`.flywheel-site/<name>.jsonl`: a key line, then a line per cycle, its folder and its value): the leading
+    /// lines whose cycle folders are unchanged are taken from it, only the cycles after them are summarised, and
+    /// their lines are appended, so a page that lists every cycle costs one file read and one new summary after one
+    /// more cycle, not a summary read (or a rewrite of the ledger) per cycle.
     func ledger(_ name: String, version: String, _ make: (CycleSummary) -> JSONValue) throws -> [(number: Int, value: JSONValue)] {
+        let key = version + "|" + CycleSummary.version
         let chain = index.cycles.map { "\($0.number):\($0.folderID)" }
-        let cached = cache.get(name, key: version + "|" + CycleSummary.version)
-        let oldChain = cached?["chain"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let oldItems = cached?["items"]?.arrayValue ?? []
-        var reuse = 0
-        if oldChain.count == oldItems.count {
-            while reuse < min(chain.count, oldChain.count), chain[reuse] == oldChain[reuse] { reuse += 1 }
+        var items: [JSONValue] = []
+        var keptBytes = 0
+        let url = cache.dir?.appendingPathComponent(name + ".jsonl")
+        if let url, let data = FileManager.default.contents(atPath: url.path) {
+            let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
+            if let first = lines.first, String(decoding: first, as: UTF8.self) == key {
+                keptBytes = first.count + 1
+                for line in lines.dropFirst() {
+                    guard items.count < chain.count, let tab = line.firstIndex(of: 0x09),
+                        String(decoding: line[line.startIndex..<tab], as: UTF8.self) == chain[items.count],
+                        let v = FastJSON.parse(Data(line[(tab + 1)...]))
+                    else { break }
+                    items.append(v)
+                    keptBytes += line.count + 1
+                }
+            }
         }
-        var items = Array(oldItems.prefix(reuse))
-        for e in index.cycles.dropFirst(reuse) { items.append(make(try summary(e.number))) }
-        if chain != oldChain {
-            cache.put(name, key: version + "|" + CycleSummary.version, value: .object([
-                "chain": .array(chain.map { .string($0) }), "items": .array(items),
-            ]))
+        let reused = items.count
+        var appended = Data()
+        for (i, e) in index.cycles.enumerated().dropFirst(reused) {
+            let v = make(try summary(e.number))
+            items.append(v)
+            appended.append(Data((chain[i] + "\t" + v.canonicalText + "\n").utf8))
+        }
+        if let url, !appended.isEmpty || keptBytes == 0 {
+            // Keep the lines still valid and append the new ones (a rewrite only when the file had to be cut).
+            let fm = FileManager.default
+            if keptBytes > 0, let h = try? FileHandle(forWritingTo: url) {
+                try? h.truncate(atOffset: UInt64(keptBytes))
+                _ = try? h.seekToEnd()
+                try? h.write(contentsOf: appended)
+                try? h.close()
+            } else {
+                var all = Data((key + "\n").utf8)
+                for (i, v) in items.enumerated() { all.append(Data((chain[i] + "\t" + v.canonicalText + "\n").utf8)) }
+                if let dir = cache.dir { try? fm.createDirectory(at: dir, withIntermediateDirectories: true) }
+                try? all.write(to: url, options: .atomic)
+            }
         }
         return zip(index.cycles, items).map { ($0.number, $1) }
     }

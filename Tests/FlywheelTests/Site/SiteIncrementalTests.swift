@@ -194,21 +194,23 @@ struct SiteIncrementalTests {
         #expect(other["runs"]?.arrayValue?.compactMap { $0["cycle"]?.intValue } == [2, 4, 6])
         let index = try String(contentsOf: out.appendingPathComponent("tasks.html"), encoding: .utf8)
         #expect(index.contains("1–6 (6 cycles)") && index.contains("2, 4, 6"))
-        // The ledger holds one entry per cycle.
-        let ledgerURL = out.appendingPathComponent("\(SiteCache.folder)/ledger-tasks.json")
-        let ledger = try Data(contentsOf: ledgerURL)
-        let body = try #require(FastJSON.parse(Data(ledger.drop(while: { $0 != 0x0A }).dropFirst())))
-        #expect(body["items"]?.arrayValue?.count == 6 && body["chain"]?.arrayValue?.count == 6)
-        // One more cycle over a damaged ledger (right key, a garbage entry): still what a full build makes.
-        let key = ledger.prefix(while: { $0 != 0x0A })
-        var chain = body["chain"]?.arrayValue ?? []
-        chain = Array(chain.prefix(6))
-        let bad: JSONValue = .object(["chain": .array(chain), "items": .array([.string("x"), 7, .null, .array([.array([.string("only an id")])]), .array([.array([1])]), .object([:])])])
-        try (key + Data("\n".utf8) + Data(bad.canonicalText.utf8)).write(to: ledgerURL)
+        // The ledger holds a key line and one line per cycle ("cycle:folder<TAB>value").
+        let ledgerURL = out.appendingPathComponent("\(SiteCache.folder)/ledger-tasks.jsonl")
+        let lines = try String(contentsOf: ledgerURL, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines.count == 7 && lines.dropFirst().allSatisfy { $0.contains("\t") })
+        #expect(lines.dropFirst().map { $0.prefix(2) } == ["1:", "2:", "3:", "4:", "5:", "6:"])
+        // One more cycle over a damaged ledger (right key and folders, garbage values, a line cut short): still what a
+        // full build makes, and the new cycle's line is appended.
+        let garbage = ["\"x\"", "7", "null", "[[\"only an id\"]]", "[[1]]", "{\"a\":"]
+        var damaged = [lines[0]]
+        for (i, line) in lines.dropFirst().enumerated() { damaged.append(String(line.prefix(while: { $0 != "\t" })) + "\t" + garbage[i]) }
+        try Data((damaged.joined(separator: "\n") + "\n").utf8).write(to: ledgerURL)
         try Self.addCodingCycle(h, 7)
         _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: out, window: window))
         _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: full, incremental: false, window: window))
         try Self.expectSame(out, full)
+        let after = try String(contentsOf: ledgerURL, encoding: .utf8).split(separator: "\n")
+        #expect(after.count == 8 && after.last?.hasPrefix("7:") == true)
     }
 
     @Test("the manifest keeps a cycle's units in their own shard: unchanged cycles are kept without reading it, a missing file of one is rebuilt")
