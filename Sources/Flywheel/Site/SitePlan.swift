@@ -12,8 +12,8 @@ struct SitePlan {
         func key(_ parts: [String]) -> String { SiteHash.hex(([common] + parts).joined(separator: "|")) }
         let cycleJSONs = index.cycles.map { "\($0.number):\($0.id(Layout.CycleFile.cycle))" }
 
-        units.append(SiteUnit(id: "overview", key: key(["overview"] + cycleJSONs)) { reader in
-            OverviewPage.job(index: reader.index)
+        units.append(SiteUnit(id: "overview", key: key(["overview", String(window)] + cycleJSONs)) { reader in
+            OverviewPage.job(index: reader.index, window: window)
         })
         for (i, e) in index.cycles.enumerated() {
             let prev = i > 0 ? index.cycles[i - 1] : nil

@@ -72,10 +72,10 @@ enum TaskPage {
         for (n, v) in try reader.ledger("ledger-tasks", version: "tasks-1", { $0.tasksJSON }) {
             // A damaged entry is read again from the cycle.
             for entry in try CycleSummary.tasks(json: v) ?? reader.summary(n).tasks {
-                var t = tasks[entry.id] ?? Task(id: entry.id, question: "", seen: [], runs: [], rows: [], feedback: [])
-                if !entry.question.isEmpty { t.question = entry.question }
-                t.seen.append(Seen(cycle: n, entry: entry))
-                tasks[entry.id] = t
+                // Edited in place (a copy taken out and put back would copy the task's every cycle each time).
+                if tasks[entry.id] == nil { tasks[entry.id] = Task(id: entry.id, question: "", seen: [], runs: [], rows: [], feedback: []) }
+                if !entry.question.isEmpty { tasks[entry.id]!.question = entry.question }
+                tasks[entry.id]!.seen.append(Seen(cycle: n, entry: entry))
             }
         }
         var wanted: [Int: Set<String>] = [:]

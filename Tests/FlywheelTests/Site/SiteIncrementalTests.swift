@@ -99,12 +99,18 @@ struct SiteIncrementalTests {
         let second = try String(contentsOf: full.appendingPathComponent("matrix-0003-0004.html"), encoding: .utf8)
         #expect(second.contains("in cycle 3") && second.contains("in cycle 4") && !second.contains("in cycle 5") && !second.contains("in cycle 2"))
         #expect(second.contains("href=\"matrix-0001-0002.html\""))
+        // The overview's table: the latest 2 cycles; the earlier ones are links.
+        let overview = try String(contentsOf: full.appendingPathComponent("index.html"), encoding: .utf8)
+        #expect(overview.contains("<tr id=\"cycle-5\">") && overview.contains("<tr id=\"cycle-4\">") && !overview.contains("<tr id=\"cycle-3\">"))
+        #expect(overview.contains("Earlier cycles: <a href=\"cycles/0003.html\">3</a> <a href=\"cycles/0002.html\">2</a> <a href=\"cycles/0001.html\">1</a>"))
         // With the default window the same history has one matrix page listing every cycle.
         let one = dir.appendingPathComponent("one")
         let r = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: one))
         #expect(!r.written.contains { $0.hasPrefix("matrix-") })
         let all = try String(contentsOf: one.appendingPathComponent("matrix.html"), encoding: .utf8)
         #expect((1...5).allSatisfy { all.contains("in cycle \($0)") } && !all.contains("Earlier cycles"))
+        let fullOverview = try String(contentsOf: one.appendingPathComponent("index.html"), encoding: .utf8)
+        #expect((1...5).allSatisfy { fullOverview.contains("<tr id=\"cycle-\($0)\">") } && !fullOverview.contains("Earlier cycles"))
     }
 
     /// A coding-agent history of `cycles` cycles, one task (`fix-login`) per cycle and a second task in even cycles.
