@@ -33,6 +33,8 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CCurl"]),
         .target(name: "Markdown", dependencies: ["CCmark"]),
         .target(name: "Inflate", dependencies: ["CZlib"]),
+        // Three glibc calls behind _GNU_SOURCE, for Support/ChildProcess.swift (the one child-process runner).
+        .target(name: "CSpawn"),
 
         // MARK: resources
         .target(name: "FlywheelTemplates", path: "Templates", resources: [.copy("pages")]),
@@ -42,7 +44,7 @@ let package = Package(
         .target(
             name: "Flywheel",
             dependencies: [
-                "GitStore", "HTTP", "Markdown", "Inflate", "FlywheelTemplates", "FlywheelSiteAssets",
+                "GitStore", "HTTP", "Markdown", "Inflate", "CSpawn", "FlywheelTemplates", "FlywheelSiteAssets",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
