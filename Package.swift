@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(name: "bench-git", dependencies: ["GitStore"], path: "Benchmarks/bench-git"),
         .executableTarget(name: "bench-traces", dependencies: ["Flywheel"], path: "Benchmarks/bench-traces"),
         .executableTarget(name: "bench-evals", dependencies: ["Flywheel"], path: "Benchmarks/bench-evals"),
-        .executableTarget(name: "bench-site", dependencies: ["Flywheel"], path: "Benchmarks/bench-site"),
+        .executableTarget(name: "bench-site", dependencies: ["Flywheel", "GitStore"], path: "Benchmarks/bench-site"),
         .executableTarget(name: "bench-run", dependencies: ["Flywheel"], path: "Benchmarks/bench-run"),
         .executableTarget(name: "bench-redact", dependencies: ["Flywheel"], path: "Benchmarks/bench-redact"),
 

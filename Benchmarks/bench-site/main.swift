@@ -1,5 +1,5 @@
-// bench-site: the site's growth with the history (issue #17). Generates a history of the largest size through the
-// product's own API (cached on disk between runs: generating 500 cycles takes minutes), then for each size N
+// bench-site: the site's growth with the history (issue #17). Generates a synthetic history of the largest size
+// straight through GitStore, one commit and tag per closed cycle (cached on disk between runs), then for each size N
 // (default 50, 200, 500 cycles × 100 traces × 20 spans) runs, each in a fresh child process so its peak memory is
 // its own: a full build of the site as of cycle N, then the incremental build after one more cycle (N + 1) over
 // that output. Then a 5,000-span trace page: its size with the data it loads up front, its span chunks, and its
@@ -8,6 +8,7 @@
 //   bench-site [--sizes 50,200,500] [--traces 100] [--spans 20] [--cache DIR] [--keep DIR]
 import Flywheel
 import Foundation
+import GitStore
 
 #if canImport(Glibc)
 import Glibc
@@ -111,27 +112,37 @@ func traceLines(cycle: Int, trace: Int, spans: Int) -> (id: String, text: String
     return (tid, out)
 }
 
-/// One complete cycle through LoopHistory (traces + outputs, feedback, results, diagnosis, handoff, close).
-func addCycle(_ history: LoopHistory, _ n: Int, traces: Int, spans: Int) throws {
+/// One complete, closed cycle written straight through GitStore: the cycle folder (traces + outputs, feedback,
+/// results, diagnosis, handoff, cycle.json) and the harness in one commit, tagged `cycle-NNNN` as `closeCycle` tags
+/// it. The stages' own commits are not replayed (the site reads the tree at each cycle's tag), and blobs that repeat
+/// from cycle to cycle (answers) are written once and reused by id, so 500 cycles generate in minutes, not hours.
+nonisolated(unsafe) var answerBlobs: [Int: ObjectID] = [:]
+func addCycle(_ repo: Repository, _ n: Int, traces: Int, spans: Int) throws {
     let harness = "# Harness\n\nRule \(n): cite the ARR date.\n" + (1...n).map { "- rule \($0)\n" }.joined()
-    _ = try history.startCycle(harness: ["instructions.md": Data(harness.utf8)], models: ["agent": "offline-example"],
-                               now: Date(timeIntervalSince1970: epoch + Double(n) * 86_400))
-    var files: [String: Data] = [:]
-    var lines = ""
-    var ids: [String] = []
+    var changes = TreeChanges()
+    changes.remove(Layout.harness)
+    changes.write(Layout.harness + "/instructions.md", Data(harness.utf8))
+    let harnessTree = try repo.writeTree(files: ["instructions.md": Data(harness.utf8)]).hex
+    func file(_ name: String, _ data: Data) { changes.write(Layout.cycleFile(n, name), data) }
+    // The traces' text, on all cores (the bulk of a cycle's bytes).
+    final class Texts: @unchecked Sendable { var items: [(id: String, text: String)]; init(_ n: Int) { items = Array(repeating: ("", ""), count: n) } }
+    let texts = Texts(traces)
+    DispatchQueue.concurrentPerform(iterations: traces) { t in texts.items[t] = traceLines(cycle: n, trace: t, spans: spans) }
+    let ids = texts.items.map(\.id)
+    file("traces.jsonl", Data(texts.items.map(\.text).joined().utf8))
     for t in 0..<traces {
-        let (id, text) = traceLines(cycle: n, trace: t, spans: spans)
-        ids.append(id)
-        lines += text
-        files["outputs/\(id)/summary_answer.md"] = Data("# Answer \(t)\n\nThe ARR is $46.9M.\n".utf8)
-        files["outputs/\(id)/task.json"] = Data("{\"question\":\"Question \(t)\",\"question_id\":\"q\(t)\",\"trace_id\":\"\(id)\"}\n".utf8)
+        let answer: ObjectID
+        if let id = answerBlobs[t] { answer = id } else {
+            answer = try repo.writeBlob(Data("# Answer \(t)\n\nThe ARR is $46.9M.\n".utf8))
+            answerBlobs[t] = answer
+        }
+        changes.write(Layout.cycleFile(n, "outputs/\(ids[t])/summary_answer.md"), blob: answer)
+        file("outputs/\(ids[t])/task.json", Data("{\"question\":\"Question \(t)\",\"question_id\":\"q\(t)\",\"trace_id\":\"\(ids[t])\"}\n".utf8))
     }
-    files["traces.jsonl"] = Data(lines.utf8)
-    try history.commitToOpenCycle(.traces, files: files)
     let feedback = ids.prefix(20).enumerated().map { i, id in
         "{\"author\":\"bench\",\"category\":\"citation\",\"created_at\":\"2026-05-28T00:00:00Z\",\"evidence\":\"\",\"feedback_id\":\"fb-\(n)-\(i)\",\"observation\":\"Missing date\",\"prohibited_claims\":[],\"required_observations\":[],\"severity\":\"high\",\"source\":\"human\",\"trace_id\":\"\(id)\"}"
     }.joined(separator: "\n") + "\n"
-    try history.commitToOpenCycle(.feedback, files: ["feedback.jsonl": Data(feedback.utf8)])
+    file("feedback.jsonl", Data(feedback.utf8))
     var rows: [JSONValue] = []
     var passed = 0
     for c in 0..<min(100, 20 + n * 2) {
@@ -147,23 +158,31 @@ func addCycle(_ history: LoopHistory, _ n: Int, traces: Int, spans: Int) throws 
         ]))
     }
     let results: JSONValue = .object(["results": .object(["version": 3, "results": .array(rows)])])
-    try history.commitToOpenCycle(.results, files: ["results.json": Data(results.canonicalText.utf8)]) { c in
-        c.scores.passRate = Double(passed) / Double(rows.count)
-        c.scores.meanScore = c.scores.passRate
-        c.scores.passed = passed
-        c.scores.failed = rows.count - passed
-        c.scores.total = rows.count
-        c.scores.gatePassed = (c.scores.passRate ?? 0) > 0.7
-        c.scores.tokens = traces * spans * 120
-        c.scores.costUSD = Double(traces) * 0.001
-        c.scores.latencyMs = 2000 + Double(n)
-        c.scores.metrics = ["citations": c.scores.passRate ?? 0]
-        c.scores.failuresByCategory = ["citation": (rows.count - passed) / 2, "tools": (rows.count - passed + 1) / 2]
-    }
+    file("results.json", Data(results.canonicalText.utf8))
     let diag = "{\"cycle\":\(n),\"failure_modes\":[{\"count\":3,\"evidence\":[{\"note\":\"x\",\"span_id\":\"\",\"trace_id\":\"\(ids[0])\"}],\"id\":\"fm-a\",\"kind\":\"missing requirement\",\"title\":\"Missing date\"}],\"generated_by\":\"deterministic\",\"outcomes\":[],\"recommendations\":[{\"change\":\"Add a rule\",\"id\":\"rec-a\",\"rank\":1,\"title\":\"Cite dates\"}]}\n"
-    try history.commitToOpenCycle(.diagnosis, files: ["diagnosis.json": Data(diag.utf8)])
-    try history.commitToOpenCycle(.handoff, files: ["handoff.md": Data("# Handoff \(n)\n\n- cite the ARR date (cycle \(n))\n".utf8)])
-    _ = try history.closeCycle(now: Date(timeIntervalSince1970: epoch + Double(n) * 86_400 + 3600))
+    file("diagnosis.json", Data(diag.utf8))
+    file("handoff.md", Data("# Handoff \(n)\n\n- cite the ARR date (cycle \(n))\n".utf8))
+    var c = Cycle(number: n, status: .closed, startedAt: ISO8601.string(Date(timeIntervalSince1970: epoch + Double(n) * 86_400)),
+                  closedAt: ISO8601.string(Date(timeIntervalSince1970: epoch + Double(n) * 86_400 + 3600)), harnessTree: harnessTree,
+                  models: ["agent": "offline-example"])
+    c.scores.passRate = Double(passed) / Double(rows.count)
+    c.scores.meanScore = c.scores.passRate
+    c.scores.passed = passed
+    c.scores.failed = rows.count - passed
+    c.scores.total = rows.count
+    c.scores.gatePassed = (c.scores.passRate ?? 0) > 0.7
+    c.scores.tokens = traces * spans * 120
+    c.scores.costUSD = Double(traces) * 0.001
+    c.scores.latencyMs = 2000 + Double(n)
+    c.scores.metrics = ["citations": c.scores.passRate ?? 0]
+    c.scores.failuresByCategory = ["citation": (rows.count - passed) / 2, "tools": (rows.count - passed + 1) / 2]
+    file(Layout.CycleFile.cycle, c.encoded())
+    let author = Signature(name: "bench", email: "bench@example.invalid", time: Int64(epoch) + Int64(n) * 86_400 + 3600)
+    let message = Repository.message("cycle \(n): close", trailers: [Trailer("Flywheel-Cycle", String(n)), Trailer("Flywheel-Stage", "close")])
+    guard let commit = try repo.commit(onto: "refs/heads/main", message: message, author: author, change: { _ in changes }) else {
+        throw NSError(domain: "bench-site", code: 2, userInfo: [NSLocalizedDescriptionKey: "cycle \(n): no commit"])
+    }
+    _ = try repo.createTag(Layout.cycleTag(n), target: commit, message: "Flywheel cycle \(n)\n", tagger: author)
 }
 
 setenv("SOURCE_DATE_EPOCH", "1780000000", 1)
@@ -187,28 +206,25 @@ print(String(format: "load average at start: %@", (try? String(contentsOfFile: "
 let largest = (sizes.last ?? 50) + 1
 let cacheRoot = stringArgument("--cache").map { URL(fileURLWithPath: $0) }
     ?? FileManager.default.temporaryDirectory.appendingPathComponent("flywheel-bench-site-cache")
-let cached = cacheRoot.appendingPathComponent("v1-t\(tracesPerCycle)-s\(spansPerTrace)", isDirectory: true)
+let cached = cacheRoot.appendingPathComponent("v2-t\(tracesPerCycle)-s\(spansPerTrace)", isDirectory: true)
 try FileManager.default.createDirectory(at: cached, withIntermediateDirectories: true)
 let historyURL = cached.appendingPathComponent("history.git")
-var history = LoopHistory(repository: historyURL)
-let existing = (try? history.cycles()) ?? []
-var have = existing.count
-// A generation cut short leaves its last cycle open: it is closed as it is (measure at sizes below it).
-if existing.last?.status == .open {
-    _ = try history.closeCycle(now: Date(timeIntervalSince1970: epoch + Double(have) * 86_400 + 3600))
-    print("history: cycle \(have) was left open by an interrupted generation; closed as it was (partial)")
-}
-if have == 0 {
+let history = LoopHistory(repository: historyURL)
+if !history.exists {
     try? FileManager.default.removeItem(at: historyURL)
-    history = LoopHistory(repository: historyURL)
     try history.initialize(files: ["loop.yaml": Data("project: bench\n".utf8), "harness/instructions.md": Data("# Harness\n".utf8)])
 }
+// Each cycle is one commit, so an interrupted generation leaves only whole cycles: it continues from the last.
+let have = try history.cycles().count
 if have < largest {
-    let from = have + 1
-    let (_, genSeconds) = try time { for n in from...largest { try addCycle(history, n, traces: tracesPerCycle, spans: spansPerTrace) } }
-    print(String(format: "generated cycles %d–%d × %d traces × %d spans in %.1f s (kept in %@)", from, largest, tracesPerCycle,
-                 spansPerTrace, genSeconds, cached.path))
-    have = largest
+    let ((), genSeconds) = try time {
+        try history.withRepository { repo in
+            for n in (have + 1)...largest { try addCycle(repo, n, traces: tracesPerCycle, spans: spansPerTrace) }
+        }
+        try history.gc()
+    }
+    print(String(format: "generated cycles %d–%d × %d traces × %d spans in %.1f s, %.1f s CPU (kept in %@)", have + 1, largest,
+                 tracesPerCycle, spansPerTrace, genSeconds, lastCPU, cached.path))
 } else {
     print("history: \(have) cycles × \(tracesPerCycle) traces × \(spansPerTrace) spans, from the cache \(cached.path)")
 }

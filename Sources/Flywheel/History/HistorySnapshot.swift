@@ -90,15 +90,24 @@ public struct HistorySnapshot {
     }
 
     /// Refuses edits that touch the folder of a closed cycle (`allowClosing`: the close stage may write the
-    /// open cycle's own `cycle.json`).
+    /// open cycle's own `cycle.json`). Reads only the `cycle.json` of the cycles the edits touch, so a commit costs the
+    /// same at cycle 5 and at cycle 500.
     func guardWritable(_ changes: TreeChanges, allowClosing: Bool) throws {
-        let closed = Set(try cycles().filter { $0.status == .closed }.map(\.number))
+        var status: [Int: Bool] = [:]
+        func isClosed(_ n: Int) throws -> Bool {
+            if let known = status[n] { return known }
+            let path = Layout.cycleFile(n, Layout.CycleFile.cycle)
+            let closed = try file(path).map { try Cycle.decode($0, path: path).status == .closed } ?? false
+            status[n] = closed
+            return closed
+        }
         for path in changes.touchedPaths {
-            if let n = Layout.cycleNumber(ofPath: path), closed.contains(n) {
+            if let n = Layout.cycleNumber(ofPath: path), try isClosed(n) {
                 throw HistoryError.cycleClosed(n, path: path)
             }
-            if path == Layout.cycles || path == Layout.cycles + "/" , !closed.isEmpty {
-                throw HistoryError.cycleClosed(closed.min()!, path: path)
+            if path == Layout.cycles || path == Layout.cycles + "/" {
+                let closed = try cycles().filter { $0.status == .closed }.map(\.number)
+                if let first = closed.min() { throw HistoryError.cycleClosed(first, path: path) }
             }
         }
         _ = allowClosing

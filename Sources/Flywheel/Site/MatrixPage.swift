@@ -1,8 +1,11 @@
 import Foundation
 
-/// The eval history matrix (`matrix.html`): every case × every cycle.
+/// The eval history matrix (`matrix.html`): every case × the latest cycles (`SiteOptions.window`); each full block of
+/// that many cycles also has an archive page (`matrix-0001-0050.html`) that later cycles never change.
 enum MatrixPage {
     struct CycleCol: Sendable { var number, href: String }
+    struct Block: Sendable, Hashable { var first, last: Int }
+    struct ArchiveLink: Sendable { var label, href: String }
     struct CaseRow: Sendable {
         var caseID, anchor, category, added, firstFailed, fixed, flips, latest, cellsHTML, taskHref, task: String
         var hasCategory, flaky, hasTask: Bool
@@ -11,6 +14,30 @@ enum MatrixPage {
         var hasCases: Bool
         var cycles: [CycleCol]
         var cases: [CaseRow]
+        var heading: String
+        /// Which cycles this page shows, when it does not show them all.
+        var scope: String
+        var hasScope: Bool
+        var archives: [ArchiveLink]
+        var hasArchives: Bool
+    }
+
+    /// The full blocks of `window` cycle numbers (1…window, window+1…2·window, …) that hold a cycle and whose last
+    /// number has been reached.
+    static func blocks(_ numbers: [Int], window: Int) -> [Block] {
+        guard let last = numbers.last, window > 0 else { return [] }
+        var out: [Block] = []
+        var k = 0
+        while (k + 1) * window <= last {
+            let b = Block(first: k * window + 1, last: (k + 1) * window)
+            if numbers.contains(where: { $0 >= b.first && $0 <= b.last }) { out.append(b) }
+            k += 1
+        }
+        return out
+    }
+
+    static func path(_ block: Block?) -> String {
+        block.map { "matrix-\(Layout.cycleName($0.first))-\(Layout.cycleName($0.last)).html" } ?? "matrix.html"
     }
 
     /// One case's history: status per cycle.
@@ -52,9 +79,10 @@ enum MatrixPage {
         return Facts(added: h.addedCycle ?? seen, firstFailed: first, fixed: fixed, flips: flips, flipCycles: flipCycles)
     }
 
-    static func job(reader: SiteReader) throws -> PageJob {
-        let numbers = reader.index.cycles.map(\.number)
-        let provenance = try reader.evalProvenance()
+    /// The matrix of the cycles `numbers` (the latest ones, or one archive block).
+    static func job(reader: SiteReader, numbers: [Int], blocks: [Block], block: Block?) throws -> PageJob {
+        // When each case was added: the first suite that lists it, up to the page's last cycle.
+        let provenance = try reader.evalProvenance(upTo: block?.last ?? reader.index.cycles.last?.number ?? 0)
         var histories: [String: History] = [:]
         var taskOf: [String: String] = [:]
         for n in numbers {
@@ -71,8 +99,12 @@ enum MatrixPage {
         let project = reader.index.project
         let byCase = histories
         let caseTasks = taskOf
+        let total = reader.index.cycles.count
+        // An archive page links to the blocks before it only (it is never rewritten when a later block appears).
+        let links = blocks.filter { b in block.map { b.last < $0.first } ?? true }
+            .map { ArchiveLink(label: "cycles \($0.first)–\($0.last)", href: path($0)) }
         return PageJob(unitID: "", key: "") { r in
-            let path = "matrix.html"
+            let path = path(block)
             var previousCycle: [Int: Int] = [:]
             for (a, b) in zip(numbers, numbers.dropFirst()) { previousCycle[b] = a }
             let cols = numbers.map { CycleCol(number: String($0), href: SitePaths.cycle($0)) }
@@ -105,8 +137,20 @@ enum MatrixPage {
                     taskHref: caseTasks[id].map(SitePaths.task) ?? "", task: caseTasks[id] ?? "",
                     hasCategory: !h.category.isEmpty, flaky: f.flips > 1, hasTask: caseTasks[id] != nil)
             }
-            let view = View(hasCases: !rows.isEmpty, cycles: cols, cases: rows)
-            return [(path, r.page(kind: "matrix", path: path, title: "Eval matrix", project: project, view: view))]
+            var scope = ""
+            if let first = numbers.first, let last = numbers.last {
+                if block != nil {
+                    scope = "Cycles \(first)–\(last) (an archive page: facts such as flips count these cycles only)."
+                } else if numbers.count < total {
+                    scope = "The latest \(numbers.count) of \(total) cycles (\(first)–\(last)); facts such as flips count these cycles only."
+                }
+            }
+            let heading = block.map { "Eval history matrix, cycles \($0.first)–\($0.last)" } ?? "Eval history matrix"
+            let view = View(
+                hasCases: !rows.isEmpty, cycles: cols, cases: rows, heading: heading, scope: scope, hasScope: !scope.isEmpty,
+                archives: links, hasArchives: !links.isEmpty)
+            let title = block.map { "Eval matrix, cycles \($0.first)–\($0.last)" } ?? "Eval matrix"
+            return [(path, r.page(kind: "matrix", path: path, title: title, project: project, view: view))]
         }
     }
 }

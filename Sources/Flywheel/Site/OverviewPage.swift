@@ -7,12 +7,16 @@ enum OverviewPage {
         var tokens, cost, latency, summary, counts, traces: String
         var hasSummary: Bool
     }
+    struct EarlierLink: Sendable { var number, href: String }
     struct View: Sendable {
         var project: String
         var hasLatest: Bool
         var latest: CycleRow?
         var charts: String
+        /// The latest `window` cycles, newest first; the ones before them are plain links.
         var cycles: [CycleRow]
+        var hasEarlier: Bool
+        var earlier: [EarlierLink]
     }
 
     static func gate(_ s: CycleScores) -> (String, String) {
@@ -67,15 +71,18 @@ enum OverviewPage {
         return out.joined(separator: "\n")
     }
 
-    static func job(index: HistoryIndex) -> PageJob {
+    static func job(index: HistoryIndex, window: Int = 50) -> PageJob {
         let cycles = index.cycles.map(\.cycle)
         let project = index.project
         let path = "index.html"
         return PageJob(unitID: "overview", key: "") { r in
-            let rows = cycles.reversed().map { row($0, from: path) }
+            let rows = cycles.suffix(window).reversed().map { row($0, from: path) }
+            let earlier = cycles.dropLast(window).reversed().map {
+                EarlierLink(number: String($0.number), href: SitePaths.rel(SitePaths.cycle($0.number), from: path))
+            }
             let view = View(
                 project: project, hasLatest: !cycles.isEmpty, latest: cycles.last.map { row($0, from: path) },
-                charts: charts(cycles), cycles: rows)
+                charts: charts(cycles), cycles: rows, hasEarlier: !earlier.isEmpty, earlier: earlier)
             return [(path, r.page(kind: "overview", path: path, title: "Overview", project: project, view: view))]
         }
     }

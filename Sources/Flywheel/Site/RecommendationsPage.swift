@@ -22,10 +22,12 @@ enum RecommendationsPage {
     static func job(reader: SiteReader) throws -> PageJob {
         var diagnoses: [Int: SiteDiagnosis] = [:]
         var trees: [Int: String] = [:]
-        for e in reader.index.cycles {
-            if let d = try reader.summary(e.number).diagnosis { diagnoses[e.number] = d }
-            if let t = e.harnessTree { trees[e.number] = t }
+        // Every cycle's recommendations and outcomes from one cached ledger (a new cycle adds its own).
+        for (n, v) in try reader.ledger("ledger-diagnosis", version: "diagnosis-1", { $0.diagnosisJSON }) {
+            // A damaged entry is read again from the cycle.
+            if let d = try CycleSummary.diagnosis(json: v) ?? reader.summary(n).diagnosis { diagnoses[n] = d }
         }
+        for e in reader.index.cycles { if let t = e.harnessTree { trees[e.number] = t } }
         let numbers = reader.index.cycles.map(\.number)
         let inputs = Inputs(
             project: reader.index.project, cycles: reader.index.cycles.map(\.cycle), diagnoses: diagnoses, harnessTrees: trees,

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Client-side search: `search.html`, `search-index.js` (cycles) and one shard per cycle (`search/NNNN.js`: eval
-/// cases, feedback, failure modes, trace names) so adding a cycle never re-reads older cycles' traces.
+/// Client-side search: `search.html`, `search-index.js` (cycles, and the list of shards) and one shard per cycle
+/// (`search/NNNN.js`: eval cases, feedback, failure modes, trace names) so adding a cycle never re-reads older cycles'
+/// traces. The page itself does not list the shards: `search.js` loads them once there is a query, newest first.
 enum SearchPage {
     struct View: Sendable {}
 
@@ -21,9 +22,12 @@ enum SearchPage {
                 entry("cycle", "Cycle \(c.number)", SitePaths.cycle(c.number),
                     [c.summary ?? "", c.status.rawValue, "pass rate " + Format.percent(c.scores.passRate), c.startedAt].joined(separator: " · "))
             }
-            let scripts = ["search-index.js"] + cycles.map { SitePaths.searchShard($0.number) } + ["assets/search.js"]
-            let page = r.page(kind: "search", path: "search.html", title: "Search", project: project, view: View(), scripts: scripts)
-            return [("search.html", page), ("search-index.js", script(entries))]
+            let page = r.page(kind: "search", path: "search.html", title: "Search", project: project, view: View(),
+                              scripts: ["search-index.js", "assets/search.js"])
+            var index = script(entries)
+            let shards: JSONValue = .array(cycles.map { .string(SitePaths.searchShard($0.number)) })
+            index.append(Data(("window.FLYWHEEL_SEARCH_SHARDS = " + HTML.jsonForScript(shards) + ";\n").utf8))
+            return [("search.html", page), ("search-index.js", index)]
         }
     }
 

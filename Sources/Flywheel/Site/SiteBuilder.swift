@@ -17,11 +17,16 @@ public struct SiteOptions: Sendable {
     public var revision: String?
     /// Markdown renderer for handoffs and Markdown artifacts (safe HTML only).
     public var markdown: any MarkdownRendering
+    /// Cycles a page that lists cycles side by side (the eval matrix) shows: the latest `window`; earlier cycles are on
+    /// archive pages of `window` cycles each (`matrix-0001-0050.html`), written once their last cycle exists and never
+    /// changed by later cycles, so adding a cycle costs the same at cycle 50 and at cycle 500.
+    public var window: Int
 
     public init(
         outputDirectory: URL, baseURL: String? = nil, atCycle: Int? = nil, incremental: Bool = true,
-        revision: String? = nil, markdown: any MarkdownRendering = SiteMarkdown.default
+        revision: String? = nil, markdown: any MarkdownRendering = SiteMarkdown.default, window: Int = 50
     ) {
+        self.window = max(1, window)
         self.outputDirectory = outputDirectory
         self.baseURL = baseURL
         self.atCycle = atCycle
@@ -100,7 +105,7 @@ public enum SiteBuilder {
         if !options.incremental { try? fm.removeItem(at: out.appendingPathComponent(SiteCache.folder)) }
         let reader = try SiteReader(snapshot: snap, atCycle: options.atCycle, cache: SiteCache(output: out))
         mark("index")
-        let plan = SitePlan(index: reader.index, renderer: renderer)
+        let plan = SitePlan(index: reader.index, renderer: renderer, window: options.window)
         var skipped = 0
         var newManifest = Manifest()
         var written: [String] = []
@@ -136,9 +141,30 @@ public enum SiteBuilder {
             pending.removeAll()
         }
         let batch = max(4, ProcessInfo.processInfo.activeProcessorCount * 2)
+        // The units of one cycle (its page, trace pages, search, compare and run-text data) form a group whose file
+        // lists live in their own manifest shard: a group whose units' keys are all unchanged is kept without
+        // reading its shard, so the manifest read and written per build does not grow with the history's traces.
+        var groupUnits: [String: [SiteUnit]] = [:]
+        for unit in plan.units { if let g = Manifest.group(of: unit.id) { groupUnits[g, default: []].append(unit) } }
+        let groupKeys = groupUnits.mapValues { units in SiteHash.hex(units.map { $0.id + "=" + $0.key }.joined(separator: "\n")) }
+        var keptGroups = Set<String>(), oldShards: [String: [String: Manifest.Unit]] = [:]
+        for (g, key) in groupKeys {
+            if let old = oldManifest.groups[g], old.key == key, fm.fileExists(atPath: out.appendingPathComponent(old.probe).path),
+                fm.fileExists(atPath: Manifest.shardURL(out, g).path)
+            {
+                keptGroups.insert(g)
+                newManifest.groups[g] = old
+                skipped += old.count
+            } else if oldManifest.groups[g] != nil {
+                oldShards[g] = Manifest.readShard(Manifest.shardURL(out, g))
+            }
+        }
         for unit in plan.units {
             let key = unit.key
-            let old = oldManifest.units[unit.id]
+            let group = Manifest.group(of: unit.id)
+            if let group, keptGroups.contains(group) { continue }
+            // (A manifest of the version before groups lists every unit itself.)
+            let old = group.flatMap { oldShards[$0]?[unit.id] } ?? oldManifest.units[unit.id]
             // A unit whose key is unchanged is kept when its files are still there: its first and last file are
             // checked (one stat per file of a 500-cycle site would cost more than the rest of an incremental build).
             if let old, old.key == key,
@@ -167,12 +193,35 @@ public enum SiteBuilder {
         try copyAssets(to: out)
         mark("write")
 
-        // 4. Files of the old build that this build no longer has.
-        let keep = Set(newManifest.units.values.flatMap(\.files))
+        // 4. Files of the old build that this build no longer has (a kept group's files are all still wanted).
+        var keep = Set<String>()
+        var oldFiles = Set<String>()
+        for (id, u) in newManifest.units where Manifest.group(of: id) == nil { keep.formUnion(u.files) }
+        for u in oldManifest.units.values { oldFiles.formUnion(u.files) }
+        // Each group rewritten here: its shard with the units' file lists.
+        var shards: [String: [String: Manifest.Unit]] = [:]
+        for (id, u) in newManifest.units { if let g = Manifest.group(of: id) { shards[g, default: [:]][id] = u; keep.formUnion(u.files) } }
+        for g in Set(oldManifest.groups.keys).subtracting(keptGroups) {
+            let old = oldShards[g] ?? Manifest.readShard(Manifest.shardURL(out, g))
+            for u in old.values { oldFiles.formUnion(u.files) }
+            if shards[g] == nil { try? fm.removeItem(at: Manifest.shardURL(out, g)) }
+        }
         var removed: [String] = []
-        for path in Set(oldManifest.units.values.flatMap(\.files)).subtracting(keep).sorted() {
+        for path in oldFiles.subtracting(keep).sorted() {
             let url = out.appendingPathComponent(path)
             if (try? fm.removeItem(at: url)) != nil { removed.append(path) }
+        }
+        for (g, units) in shards {
+            let url = Manifest.shardURL(out, g)
+            do {
+                try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Manifest.encodedUnits(units).write(to: url, options: .atomic)
+            } catch {
+                throw SiteError.output(path: url.path, reason: error.localizedDescription)
+            }
+            let files = units.values.flatMap(\.files).sorted()
+            newManifest.groups[g] = Manifest.Group(key: groupKeys[g] ?? "", probe: files.first ?? "", count: files.count)
+            for id in units.keys { newManifest.units[id] = nil }
         }
         do {
             try newManifest.encoded().write(to: out.appendingPathComponent(manifestName), options: .atomic)
@@ -265,34 +314,77 @@ public enum SiteBuilder {
     }
 }
 
-/// The incremental-build manifest: each unit (a page, or a trace group's pages) with the key it was built from.
+/// The incremental-build manifest: each unit (a page, or a trace group's pages) with the key it was built from. The
+/// units of a cycle form a group kept in its own shard (`.flywheel-site/manifest/NNNN.json`); the manifest holds the
+/// other units and, per group, the hash of its units' keys, one of its files (checked to exist) and its file count.
 struct Manifest: Sendable {
     struct Unit: Sendable, Hashable {
         var key: String
         var files: [String]
     }
+    struct Group: Sendable, Hashable {
+        var key: String
+        var probe: String
+        var count: Int
+    }
     var units: [String: Unit] = [:]
+    var groups: [String: Group] = [:]
+
+    /// The group (cycle folder name) of a per-cycle unit id, nil for the site-wide units.
+    static func group(of id: String) -> String? {
+        for prefix in ["cycle-", "traces-", "search-", "compare-", "taskruns-"] where id.hasPrefix(prefix) {
+            let rest = id.dropFirst(prefix.count)
+            if !rest.isEmpty, rest.allSatisfy({ $0.isASCII && $0.isNumber }) { return String(rest) }
+        }
+        return nil
+    }
+
+    static func shardURL(_ out: URL, _ group: String) -> URL {
+        out.appendingPathComponent(SiteCache.folder).appendingPathComponent("manifest").appendingPathComponent(group + ".json")
+    }
+
+    /// Never trust a path that could leave the output folder.
+    static func safe(_ files: [String]) -> Bool { files.allSatisfy { !$0.hasPrefix("/") && !$0.split(separator: "/").contains("..") } }
+
+    static func units(_ v: JSONValue?) -> [String: Unit] {
+        var out: [String: Unit] = [:]
+        for (id, u) in v?.objectValue ?? [:] {
+            guard let key = u["key"]?.stringValue, let files = u["files"]?.arrayValue?.compactMap(\.stringValue), safe(files) else { continue }
+            out[id] = Unit(key: key, files: files)
+        }
+        return out
+    }
 
     static func read(_ url: URL) -> Manifest {
-        guard let data = FileManager.default.contents(atPath: url.path), let v = try? JSONValue.parse(data),
-            v["version"]?.intValue == 1, let units = v["units"]?.objectValue
+        guard let data = FileManager.default.contents(atPath: url.path), let v = FastJSON.parse(data),
+            let version = v["version"]?.intValue, version == 1 || version == 2
         else { return Manifest() }
         var m = Manifest()
-        for (id, u) in units {
-            guard let key = u["key"]?.stringValue, let files = u["files"]?.arrayValue?.compactMap(\.stringValue) else { continue }
-            // Never trust a path that could leave the output folder.
-            guard files.allSatisfy({ !$0.hasPrefix("/") && !$0.split(separator: "/").contains("..") }) else { continue }
-            m.units[id] = Unit(key: key, files: files)
+        m.units = units(v["units"])
+        for (g, e) in v["groups"]?.objectValue ?? [:] {
+            guard let a = e.arrayValue, a.count == 3, let key = a[0].stringValue, let probe = a[1].stringValue, let count = a[2].intValue,
+                safe([probe])
+            else { continue }
+            m.groups[g] = Group(key: key, probe: probe, count: Int(clamping: count))
         }
         return m
     }
 
+    /// A group's units (empty when the shard is missing or damaged: its files are then rewritten).
+    static func readShard(_ url: URL) -> [String: Unit] {
+        guard let data = FileManager.default.contents(atPath: url.path), let v = FastJSON.parse(data) else { return [:] }
+        return units(v)
+    }
+
+    static func unitsJSON(_ units: [String: Unit]) -> JSONValue {
+        .object(units.mapValues { .object(["key": .string($0.key), "files": .array($0.files.map { .string($0) })]) })
+    }
+
+    static func encodedUnits(_ units: [String: Unit]) -> Data { Data((unitsJSON(units).canonicalText + "\n").utf8) }
+
     func encoded() -> Data {
-        var units: [String: JSONValue] = [:]
-        for (id, u) in self.units {
-            units[id] = .object(["key": .string(u.key), "files": .array(u.files.map { .string($0) })])
-        }
-        let v: JSONValue = .object(["version": 1, "units": .object(units)])
+        let groups = self.groups.mapValues { g -> JSONValue in .array([.string(g.key), .string(g.probe), .int(Int64(g.count))]) }
+        let v: JSONValue = .object(["version": 2, "units": Self.unitsJSON(units), "groups": .object(groups)])
         return Data((v.canonicalText + "\n").utf8)
     }
 }

@@ -7,13 +7,13 @@ import Foundation
 struct SitePlan {
     var units: [SiteUnit] = []
 
-    init(index: HistoryIndex, renderer: PageRenderer) {
+    init(index: HistoryIndex, renderer: PageRenderer, window: Int = 50) {
         let common = [renderer.fingerprint, index.loopID, renderer.baseURL ?? "", index.project].joined(separator: "|")
         func key(_ parts: [String]) -> String { SiteHash.hex(([common] + parts).joined(separator: "|")) }
         let cycleJSONs = index.cycles.map { "\($0.number):\($0.id(Layout.CycleFile.cycle))" }
 
-        units.append(SiteUnit(id: "overview", key: key(["overview"] + cycleJSONs)) { reader in
-            OverviewPage.job(index: reader.index)
+        units.append(SiteUnit(id: "overview", key: key(["overview", String(window)] + cycleJSONs)) { reader in
+            OverviewPage.job(index: reader.index, window: window)
         })
         for (i, e) in index.cycles.enumerated() {
             let prev = i > 0 ? index.cycles[i - 1] : nil
@@ -41,13 +41,34 @@ struct SitePlan {
                 reader in try TaskPage.runsJob(reader: reader, number: n)
             })
         }
-        // The matrix links each case to its task page (the task of the run it graded: outputs/<trace>/task.json).
-        let results = index.cycles.map {
-            "\($0.number):\($0.id(Layout.CycleFile.results)):\($0.id(Layout.CycleFile.evals)):\($0.id(Layout.CycleFile.outputs))"
+        // The matrix links each case to its task page (the task of the run it graded: outputs/<trace>/task.json). It
+        // shows the latest `window` cycles; each full block of `window` cycles has its own archive page, whose key
+        // holds only that block's inputs (and the suite files before it, for when a case was added), so it never
+        // changes again once written.
+        func results(_ e: HistoryIndex.CycleEntry) -> String {
+            "\(e.number):\(e.id(Layout.CycleFile.results)):\(e.id(Layout.CycleFile.evals)):\(e.id(Layout.CycleFile.outputs)):\(e.id(Layout.CycleFile.cycle))"
         }
-        units.append(SiteUnit(id: "matrix", key: key(["matrix"] + results + cycleJSONs)) { reader in
-            try MatrixPage.job(reader: reader)
+        func suites(upTo n: Int) -> [String] {
+            index.cycles.filter { $0.number <= n && $0.files[Layout.CycleFile.evals] != nil }.map { "\($0.number):\($0.id(Layout.CycleFile.evals))" }
+        }
+        let blocks = MatrixPage.blocks(index.cycles.map(\.number), window: window)
+        let shown = Array(index.cycles.suffix(window))
+        let lastNumber = index.cycles.last?.number ?? 0
+        units.append(SiteUnit(
+            id: "matrix",
+            key: key(["matrix"] + shown.map(results) + ["suites"] + suites(upTo: lastNumber) + ["blocks"] + blocks.map { "\($0.first)-\($0.last)" })
+        ) { reader in
+            try MatrixPage.job(reader: reader, numbers: shown.map(\.number), blocks: blocks, block: nil)
         })
+        for b in blocks {
+            let inBlock = index.cycles.filter { $0.number >= b.first && $0.number <= b.last }
+            units.append(SiteUnit(
+                id: "matrix-\(Layout.cycleName(b.first))-\(Layout.cycleName(b.last))",
+                key: key(["matrix-block"] + inBlock.map(results) + ["suites"] + suites(upTo: b.last))
+            ) { reader in
+                try MatrixPage.job(reader: reader, numbers: inBlock.map(\.number), blocks: blocks, block: b)
+            })
+        }
         let pairs = DiffPage.pairs(index.cycles.map(\.number))
         let trees = index.cycles.map { "\($0.number):\($0.harnessTree ?? "-")" }
         units.append(SiteUnit(id: "diffs", key: key(["diffs"] + trees)) { reader in try DiffPage.indexJob(reader: reader) })
@@ -69,8 +90,8 @@ struct SitePlan {
         }
         // A task page's cycle sections are cached per cycle under the renderer (templates, Markdown renderer).
         let sectionKey = [renderer.fingerprint, String(describing: type(of: renderer.markdown))].joined(separator: "|")
-        units.append(SiteUnit(id: "tasks", key: key(["tasks"] + taskInputs)) { reader in
-            try TaskPage.job(reader: reader, sectionKey: sectionKey)
+        units.append(SiteUnit(id: "tasks", key: key(["tasks", String(window)] + taskInputs)) { reader in
+            try TaskPage.job(reader: reader, sectionKey: sectionKey, window: window)
         })
         // The compare page lists the cycles; each cycle's comparison data is its own unit.
         units.append(SiteUnit(id: "compare", key: key(["compare"] + index.cycles.map { String($0.number) })) { reader in

@@ -98,11 +98,28 @@ final class SiteReader {
         return v
     }
 
-    /// Case id → the cycle whose `evals.yaml` added it (provenance of the suite's ratchet).
-    func evalProvenance() throws -> [String: Int] {
+    /// Case id → the cycle whose `evals.yaml` added it (provenance of the suite's ratchet), over the cycles up to
+    /// `upTo`. The map of the latest build is kept in the build cache with the suites it was made from: when those are
+    /// the first ones of this history, only the newer suites are read (a build after one more cycle reads one).
+    func evalProvenance(upTo: Int) throws -> [String: Int] {
+        let suites = index.cycles.filter { $0.number <= upTo && $0.files[Layout.CycleFile.evals] != nil }
+        let chain = suites.map { "\($0.number):\($0.id(Layout.CycleFile.evals))" }
         var out: [String: Int] = [:]
-        for e in index.cycles where e.files[Layout.CycleFile.evals] != nil {
+        var done = 0
+        let cached = cache.get("provenance", key: "provenance-1")
+        if let old = cached?["suites"]?.arrayValue?.compactMap(\.stringValue), old.count <= chain.count,
+            Array(chain.prefix(old.count)) == old, let map = cached?["map"]?.objectValue
+        {
+            for (id, n) in map { if let n = n.intValue { out[id] = Int(n) } }
+            done = old.count
+        }
+        for e in suites.dropFirst(done) {
             for id in try summary(e.number).evalsListed where out[id] == nil { out[id] = e.number }
+        }
+        if done < chain.count, upTo >= (index.cycles.last?.number ?? 0) {
+            cache.put("provenance", key: "provenance-1", value: .object([
+                "suites": .array(chain.map { .string($0) }), "map": .object(out.mapValues { .int(Int64($0)) }),
+            ]))
         }
         return out
     }

@@ -114,10 +114,20 @@ struct CycleSummary: Sendable {
         let rows: [JSONValue] = rows.map {
             .array([.string($0.caseID), .string($0.status.rawValue), .string($0.category), optInt($0.addedCycle), opt($0.task)])
         }
-        let tasks: [JSONValue] = tasks.map { t in
+        return .object(["rows": .array(rows), "evals": strings(evalsListed), "tasks": tasksJSON, "diagnosis": diagnosisJSON])
+    }
+
+    var tasksJSON: JSONValue {
+        func strings(_ a: [String]) -> JSONValue { .array(a.map { .string($0) }) }
+        return .array(tasks.map { t in
             .array([.string(t.id), .string(t.question), .string(t.status),
                     .array(t.runs.map { .array([.string($0.trace), .bool($0.hasTrace), strings($0.files)]) })])
-        }
+        })
+    }
+
+    var diagnosisJSON: JSONValue {
+        func optInt(_ i: Int?) -> JSONValue { i.map { .int(Int64($0)) } ?? .null }
+        func strings(_ a: [String]) -> JSONValue { .array(a.map { .string($0) }) }
         var diag: JSONValue = .null
         if let d = diagnosis {
             diag = .object([
@@ -131,7 +141,7 @@ struct CycleSummary: Sendable {
                 }),
             ])
         }
-        return .object(["rows": .array(rows), "evals": strings(evalsListed), "tasks": .array(tasks), "diagnosis": diag])
+        return diag
     }
 
     init() {}
@@ -148,6 +158,17 @@ struct CycleSummary: Sendable {
             self.rows.append(Row(caseID: id, status: st, category: cat, addedCycle: i(a[3]), task: s(a[4])))
         }
         evalsListed = evals
+        guard let decodedTasks = Self.tasks(json: .array(tasks)), let decodedDiagnosis = Self.diagnosis(json: v["diagnosis"]) else { return nil }
+        self.tasks = decodedTasks
+        diagnosis = decodedDiagnosis
+    }
+
+    /// The tasks of `tasksJSON` (nil when damaged).
+    static func tasks(json v: JSONValue) -> [TaskEntry]? {
+        func s(_ v: JSONValue?) -> String? { v?.stringValue }
+        func strs(_ v: JSONValue?) -> [String]? { v?.arrayValue?.compactMap(\.stringValue) }
+        guard let tasks = v.arrayValue else { return nil }
+        var out: [TaskEntry] = []
         for t in tasks {
             guard let a = t.arrayValue, a.count == 4, let id = s(a[0]), let q = s(a[1]), let st = s(a[2]), let runs = a[3].arrayValue
             else { return nil }
@@ -157,9 +178,18 @@ struct CycleSummary: Sendable {
                 else { return nil }
                 entry.runs.append(Run(trace: trace, hasTrace: has, files: files))
             }
-            self.tasks.append(entry)
+            out.append(entry)
         }
-        if let d = v["diagnosis"], d.objectValue != nil {
+        return out
+    }
+
+    /// The diagnosis of `diagnosisJSON`: `.some(nil)` without one, nil when damaged.
+    static func diagnosis(json v: JSONValue?) -> SiteDiagnosis?? {
+        func s(_ v: JSONValue?) -> String? { v?.stringValue }
+        func i(_ v: JSONValue?) -> Int? { v?.intValue.map { Int(clamping: $0) } }
+        func strs(_ v: JSONValue?) -> [String]? { v?.arrayValue?.compactMap(\.stringValue) }
+        var diagnosis: SiteDiagnosis?
+        if let d = v, d.objectValue != nil {
             var recs: [SiteRecommendation] = []
             for r in d["r"]?.arrayValue ?? [] {
                 guard let a = r.arrayValue, a.count == 6 else { return nil }
@@ -177,6 +207,7 @@ struct CycleSummary: Sendable {
             }
             diagnosis = SiteDiagnosis(generatedBy: s(d["g"]) ?? "", failureModes: [], recommendations: recs, outcomes: outcomes)
         }
+        return .some(diagnosis)
     }
 }
 
@@ -198,6 +229,56 @@ extension SiteReader {
             out.append(id)
         }
         return out
+    }
+
+    /// One compact value per cycle of the history (`make` of the cycle's summary), in cycle order, kept in one cache
+    /// file (`.flywheel-site/<name>.jsonl`: a key line, then a line per cycle, its folder and its value): the leading
+    /// lines whose cycle folders are unchanged are taken from it, only the cycles after them are summarised, and
+    /// their lines are appended, so a page that lists every cycle costs one file read and one new summary after one
+    /// more cycle, not a summary read (or a rewrite of the ledger) per cycle.
+    func ledger(_ name: String, version: String, _ make: (CycleSummary) -> JSONValue) throws -> [(number: Int, value: JSONValue)] {
+        let key = version + "|" + CycleSummary.version
+        let chain = index.cycles.map { "\($0.number):\($0.folderID)" }
+        var items: [JSONValue] = []
+        var keptBytes = 0
+        let url = cache.dir?.appendingPathComponent(name + ".jsonl")
+        if let url, let data = FileManager.default.contents(atPath: url.path) {
+            let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
+            if let first = lines.first, String(decoding: first, as: UTF8.self) == key {
+                keptBytes = first.count + 1
+                for line in lines.dropFirst() {
+                    guard items.count < chain.count, let tab = line.firstIndex(of: 0x09),
+                        String(decoding: line[line.startIndex..<tab], as: UTF8.self) == chain[items.count],
+                        let v = FastJSON.parse(Data(line[(tab + 1)...]))
+                    else { break }
+                    items.append(v)
+                    keptBytes += line.count + 1
+                }
+            }
+        }
+        let reused = items.count
+        var appended = Data()
+        for (i, e) in index.cycles.enumerated().dropFirst(reused) {
+            let v = make(try summary(e.number))
+            items.append(v)
+            appended.append(Data((chain[i] + "\t" + v.canonicalText + "\n").utf8))
+        }
+        if let url, !appended.isEmpty || keptBytes == 0 {
+            // Keep the lines still valid and append the new ones (a rewrite only when the file had to be cut).
+            let fm = FileManager.default
+            if keptBytes > 0, let h = try? FileHandle(forWritingTo: url) {
+                try? h.truncate(atOffset: UInt64(keptBytes))
+                _ = try? h.seekToEnd()
+                try? h.write(contentsOf: appended)
+                try? h.close()
+            } else {
+                var all = Data((key + "\n").utf8)
+                for (i, v) in items.enumerated() { all.append(Data((chain[i] + "\t" + v.canonicalText + "\n").utf8)) }
+                if let dir = cache.dir { try? fm.createDirectory(at: dir, withIntermediateDirectories: true) }
+                try? all.write(to: url, options: .atomic)
+            }
+        }
+        return zip(index.cycles, items).map { ($0.number, $1) }
     }
 
     /// The summary of cycle `n`: from the build cache when its folder is unchanged, else read and stored.

@@ -68,12 +68,14 @@ enum TaskPage {
     /// sections from the build cache when it has them, else the cycle's artifacts to render them from).
     static func collect(reader: SiteReader, sectionKey: String) throws -> (tasks: [Task], sections: [Int: Sections], missing: Set<Int>) {
         var tasks: [String: Task] = [:]
-        for e in reader.index.cycles {
-            for entry in try reader.summary(e.number).tasks {
-                var t = tasks[entry.id] ?? Task(id: entry.id, question: "", seen: [], runs: [], rows: [], feedback: [])
-                if !entry.question.isEmpty { t.question = entry.question }
-                t.seen.append(Seen(cycle: e.number, entry: entry))
-                tasks[entry.id] = t
+        // Every cycle's tasks from one cached ledger (a new cycle adds its own), not a summary read per cycle.
+        for (n, v) in try reader.ledger("ledger-tasks", version: "tasks-1", { $0.tasksJSON }) {
+            // A damaged entry is read again from the cycle.
+            for entry in try CycleSummary.tasks(json: v) ?? reader.summary(n).tasks {
+                // Edited in place (a copy taken out and put back would copy the task's every cycle each time).
+                if tasks[entry.id] == nil { tasks[entry.id] = Task(id: entry.id, question: "", seen: [], runs: [], rows: [], feedback: []) }
+                if !entry.question.isEmpty { tasks[entry.id]!.question = entry.question }
+                tasks[entry.id]!.seen.append(Seen(cycle: n, entry: entry))
             }
         }
         var wanted: [Int: Set<String>] = [:]
@@ -128,7 +130,7 @@ enum TaskPage {
         }
     }
 
-    static func job(reader: SiteReader, sectionKey: String) throws -> PageJob {
+    static func job(reader: SiteReader, sectionKey: String, window: Int = 50) throws -> PageJob {
         let (tasks, cachedSections, missing) = try collect(reader: reader, sectionKey: sectionKey)
         let project = reader.index.project
         let cache = reader.cache
@@ -150,11 +152,14 @@ enum TaskPage {
             var index: [IndexRow] = []
             for t in tasks where seen.insert(HTML.fileName(t.id)).inserted {
                 let html = t.seen.suffix(recentCycles).map { sections[$0.cycle]?.html[HTML.fileName(t.id)] ?? "" }.joined()
-                out += render(t, sectionsHTML: html, project: project, renderer: r)
+                out += render(t, sectionsHTML: html, project: project, renderer: r, window: window)
                 let latest = t.seen.last?.entry.status ?? "none"
+                let cycles = t.seen.count > window
+                    ? "\(t.seen.first!.cycle)–\(t.seen.last!.cycle) (\(t.seen.count) cycles)"
+                    : t.seen.map { String($0.cycle) }.joined(separator: ", ")
                 index.append(IndexRow(
                     id: t.id, href: SitePaths.task(t.id), question: String(t.question.prefix(300)),
-                    cycles: t.seen.map { String($0.cycle) }.joined(separator: ", "), latest: latest, latestClass: latest))
+                    cycles: cycles, latest: latest, latestClass: latest))
             }
             let view = IndexView(hasTasks: !index.isEmpty, tasks: index)
             out.append(("tasks.html", r.page(kind: "tasks", path: "tasks.html", title: "Tasks", project: project, view: view)))
@@ -223,25 +228,35 @@ enum TaskPage {
         return r.library.render(view, withTemplate: "task-cycle") ?? ""
     }
 
-    static func render(_ t: Task, sectionsHTML: String, project: String, renderer r: PageRenderer) -> [(String, Data)] {
+    /// A task page and its data file: the summary and the answer diff cover the latest `window` cycles the task ran
+    /// in (so a task's page costs the same at cycle 50 and at cycle 500); earlier ones are on their cycle pages.
+    static func render(_ t: Task, sectionsHTML: String, project: String, renderer r: PageRenderer, window: Int = 50) -> [(String, Data)] {
         let path = SitePaths.task(t.id)
         let dataPath = SitePaths.taskData(t.id)
         let dataName = String(dataPath.split(separator: "/").last!)
         let recent = Set(t.seen.suffix(recentCycles).map(\.cycle))
+        let shown = t.seen.suffix(window)
         var summary: [SummaryCell] = []
-        for s in t.seen {
+        for s in shown {
             let n = s.cycle
             let st = s.entry.status
             summary.append(SummaryCell(
                 number: String(n), href: recent.contains(n) ? "#cycle-\(n)" : SitePaths.rel(SitePaths.cycle(n), from: path),
                 status: st == "none" ? "not graded" : st, statusClass: st))
         }
-        let allRuns = t.seen.flatMap { s in s.entry.runs.map { (s.cycle, $0) } }
+        let allRuns = shown.flatMap { s in s.entry.runs.map { (s.cycle, $0) } }
+        var earlierText: [String] = []
+        if t.seen.count > window, let first = shown.first {
+            earlierText.append("The task ran in \(t.seen.count) cycles; this page covers the latest \(window) (from cycle \(first.cycle)), earlier runs are on their cycle pages.")
+        }
         let earlier = t.seen.count > recentCycles ? t.seen[t.seen.count - recentCycles - 1].cycle : nil
+        if let earlier {
+            earlierText.append("Cycles up to \(earlier) are in the summary above, each linked to its cycle page; the latest \(recentCycles) are shown in full here.")
+        }
         let view = View(
             id: t.id, question: t.question, dataFile: dataName, hasQuestion: !t.question.isEmpty, summary: summary,
-            cyclesHTML: sectionsHTML, canDiff: allRuns.count > 1, hasEarlier: earlier != nil,
-            earlier: earlier.map { "Cycles up to \($0) are in the summary above, each linked to its cycle page; the latest \(recentCycles) are shown in full here." } ?? "")
+            cyclesHTML: sectionsHTML, canDiff: allRuns.count > 1, hasEarlier: !earlierText.isEmpty,
+            earlier: earlierText.joined(separator: " "))
         let crumbs = [
             Crumb(label: "Overview", href: "../index.html"), Crumb(label: "Tasks", href: "../tasks.html"),
             Crumb(label: "Task " + CyclePage.shortID(t.id), href: ""),

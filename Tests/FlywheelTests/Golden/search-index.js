@@ -1,1 +1,2 @@
 (window.FLYWHEEL_SEARCH = window.FLYWHEEL_SEARCH || []).push([{"k":"cycle","t":"Cycle 1","u":"cycles/0001.html","x":"Cycle 1 applies rec-cite-dates · closed · pass rate 50.0% · 2026-05-29T20:26:40Z"},{"k":"cycle","t":"Cycle 2","u":"cycles/0002.html","x":"Cycle 2 applies rec-cite-dates · closed · pass rate 66.7% · 2026-05-30T20:26:40Z"},{"k":"cycle","t":"Cycle 3","u":"cycles/0003.html","x":"Cycle 3 applies rec-cite-dates · closed · pass rate 66.7% · 2026-05-31T20:26:40Z"}]);
+window.FLYWHEEL_SEARCH_SHARDS = ["search/0001.js","search/0002.js","search/0003.js"];

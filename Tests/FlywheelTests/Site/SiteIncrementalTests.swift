@@ -73,6 +73,46 @@ struct SiteIncrementalTests {
         #expect(matrix.contains("in cycle 1") && matrix.contains("in cycle 2"))
     }
 
+    @Test("the matrix shows the latest `window` cycles; full blocks get archive pages that later cycles never rewrite; cycle by cycle equals a full build")
+    func matrixWindowAndArchives() throws {
+        let dir = TestPaths.scratch("site-matrix-window")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SiteFixture.standard(in: dir, cycles: 5)
+        let inc = dir.appendingPathComponent("inc"), full = dir.appendingPathComponent("full")
+        var written: [Int: [String]] = [:]
+        for n in 1...5 {
+            written[n] = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: inc, atCycle: n, window: 2)).written
+        }
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: full, incremental: false, window: 2))
+        try Self.expectSame(inc, full)
+        // Block 1–2 is written by the build that adds cycle 2, block 3–4 by cycle 4; neither again.
+        #expect(written[2]?.contains("matrix-0001-0002.html") == true)
+        #expect(written[4]?.contains("matrix-0003-0004.html") == true)
+        for n in [3, 4, 5] { #expect(written[n]?.contains("matrix-0001-0002.html") == false, "block 1–2 rewritten at \(n)") }
+        #expect(written[5]?.contains("matrix-0003-0004.html") == false)
+        #expect(!FileManager.default.fileExists(atPath: full.appendingPathComponent("matrix-0005-0006.html").path))
+        // The main page: cycles 4 and 5 only, linking both archives; an archive: its own cycles, linking earlier blocks.
+        let main = try String(contentsOf: full.appendingPathComponent("matrix.html"), encoding: .utf8)
+        #expect(main.contains("in cycle 5") && main.contains("in cycle 4") && !main.contains("in cycle 3"))
+        #expect(main.contains("href=\"matrix-0001-0002.html\"") && main.contains("href=\"matrix-0003-0004.html\""))
+        #expect(main.contains("The latest 2 of 5 cycles"))
+        let second = try String(contentsOf: full.appendingPathComponent("matrix-0003-0004.html"), encoding: .utf8)
+        #expect(second.contains("in cycle 3") && second.contains("in cycle 4") && !second.contains("in cycle 5") && !second.contains("in cycle 2"))
+        #expect(second.contains("href=\"matrix-0001-0002.html\""))
+        // The overview's table: the latest 2 cycles; the earlier ones are links.
+        let overview = try String(contentsOf: full.appendingPathComponent("index.html"), encoding: .utf8)
+        #expect(overview.contains("<tr id=\"cycle-5\">") && overview.contains("<tr id=\"cycle-4\">") && !overview.contains("<tr id=\"cycle-3\">"))
+        #expect(overview.contains("Earlier cycles: <a href=\"cycles/0003.html\">3</a> <a href=\"cycles/0002.html\">2</a> <a href=\"cycles/0001.html\">1</a>"))
+        // With the default window the same history has one matrix page listing every cycle.
+        let one = dir.appendingPathComponent("one")
+        let r = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: one))
+        #expect(!r.written.contains { $0.hasPrefix("matrix-") })
+        let all = try String(contentsOf: one.appendingPathComponent("matrix.html"), encoding: .utf8)
+        #expect((1...5).allSatisfy { all.contains("in cycle \($0)") } && !all.contains("Earlier cycles"))
+        let fullOverview = try String(contentsOf: one.appendingPathComponent("index.html"), encoding: .utf8)
+        #expect((1...5).allSatisfy { fullOverview.contains("<tr id=\"cycle-\($0)\">") } && !fullOverview.contains("Earlier cycles"))
+    }
+
     /// A coding-agent history of `cycles` cycles, one task (`fix-login`) per cycle and a second task in even cycles.
     static func codingHistory(in dir: URL, cycles: Int) throws -> LoopHistory {
         let h = LoopHistory(repository: dir.appendingPathComponent("history.git"))
@@ -138,6 +178,67 @@ struct SiteIncrementalTests {
         #expect(!r.written.contains { $0.hasPrefix("tasks/fix-login/") && $0 != "tasks/fix-login/\(Layout.cycleName(total + 1)).js" })
         #expect(!r.written.contains { $0.hasPrefix("traces/0001/") || $0.hasPrefix("cycles/0001") || $0.hasPrefix("compare/0001") })
         _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: full, incremental: false))
+        try Self.expectSame(out, full)
+    }
+
+    @Test("a task page beyond the window: its summary and diff cover the latest window cycles it ran in; the tasks ledger is appended, and a damaged one is recomputed")
+    func taskPageWindowAndLedger() throws {
+        let dir = TestPaths.scratch("site-task-ledger")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let window = 4
+        let h = try Self.codingHistory(in: dir, cycles: 6)
+        let out = dir.appendingPathComponent("site"), full = dir.appendingPathComponent("full")
+        for n in 1...6 { _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: out, atCycle: n, window: window)) }
+        let page = try String(contentsOf: out.appendingPathComponent("tasks/fix-login.html"), encoding: .utf8)
+        // Cycles 3–6 in the summary, 1–2 not (they are on their cycle pages).
+        for n in 1...6 { #expect(page.contains("#cycle-\(n)\"") == (n >= 3), "cycle \(n)") }
+        #expect(page.contains("The task ran in 6 cycles; this page covers the latest 4 (from cycle 3)"))
+        let data = try ViewsTests.dataJSON(try String(contentsOf: out.appendingPathComponent("tasks/fix-login.data.js"), encoding: .utf8))
+        #expect(data["runs"]?.arrayValue?.compactMap { $0["cycle"]?.intValue } == [3, 4, 5, 6])
+        // add-cache ran in cycles 2, 4, 6: within the window it keeps all three.
+        let other = try ViewsTests.dataJSON(try String(contentsOf: out.appendingPathComponent("tasks/add-cache.data.js"), encoding: .utf8))
+        #expect(other["runs"]?.arrayValue?.compactMap { $0["cycle"]?.intValue } == [2, 4, 6])
+        let index = try String(contentsOf: out.appendingPathComponent("tasks.html"), encoding: .utf8)
+        #expect(index.contains("1–6 (6 cycles)") && index.contains("2, 4, 6"))
+        // The ledger holds a key line and one line per cycle ("cycle:folder<TAB>value").
+        let ledgerURL = out.appendingPathComponent("\(SiteCache.folder)/ledger-tasks.jsonl")
+        let lines = try String(contentsOf: ledgerURL, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines.count == 7 && lines.dropFirst().allSatisfy { $0.contains("\t") })
+        #expect(lines.dropFirst().map { $0.prefix(2) } == ["1:", "2:", "3:", "4:", "5:", "6:"])
+        // One more cycle over a damaged ledger (right key and folders, garbage values, a line cut short): still what a
+        // full build makes, and the new cycle's line is appended.
+        let garbage = ["\"x\"", "7", "null", "[[\"only an id\"]]", "[[1]]", "{\"a\":"]
+        var damaged = [lines[0]]
+        for (i, line) in lines.dropFirst().enumerated() { damaged.append(String(line.prefix(while: { $0 != "\t" })) + "\t" + garbage[i]) }
+        try Data((damaged.joined(separator: "\n") + "\n").utf8).write(to: ledgerURL)
+        try Self.addCodingCycle(h, 7)
+        _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: out, window: window))
+        _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: full, incremental: false, window: window))
+        try Self.expectSame(out, full)
+        let after = try String(contentsOf: ledgerURL, encoding: .utf8).split(separator: "\n")
+        #expect(after.count == 8 && after.last?.hasPrefix("7:") == true)
+    }
+
+    @Test("the manifest keeps a cycle's units in their own shard: unchanged cycles are kept without reading it, a missing file of one is rebuilt")
+    func manifestShards() throws {
+        let dir = TestPaths.scratch("site-manifest-shards")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SiteFixture.standard(in: dir, cycles: 3)
+        let out = dir.appendingPathComponent("site"), full = dir.appendingPathComponent("full")
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out))
+        let manifest = try #require(FastJSON.parse(try Data(contentsOf: out.appendingPathComponent(SiteBuilder.manifestName))))
+        #expect(manifest["groups"]?.objectValue?.keys.sorted() == ["0001", "0002", "0003"])
+        #expect(manifest["units"]?.objectValue?.keys.contains { $0.hasPrefix("traces-") || $0.hasPrefix("cycle-") } == false)
+        let shard = try #require(FastJSON.parse(try Data(contentsOf: Manifest.shardURL(out, "0002"))))
+        #expect(shard["traces-0002"]?["files"]?.arrayValue?.isEmpty == false && shard["cycle-0002"] != nil)
+        // Nothing changed: nothing written. A removed page of cycle 2 (its group's first file): cycle 2 only is rebuilt.
+        #expect(try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out)).written.isEmpty)
+        let probe = try #require(manifest["groups"]?["0002"]?.arrayValue?[1].stringValue)
+        try FileManager.default.removeItem(at: out.appendingPathComponent(probe))
+        let again = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out)).written
+        #expect(again.contains(probe))
+        #expect(!again.contains { $0.hasPrefix("traces/0001/") || $0.hasPrefix("traces/0003/") || $0 == "cycles/0001.html" })
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: full, incremental: false))
         try Self.expectSame(out, full)
     }
 }
