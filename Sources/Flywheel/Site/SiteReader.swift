@@ -239,7 +239,7 @@ struct PageRenderer: Sendable {
         kind: String, path: String, title: String, project: String, view: Any, crumbs: [Crumb] = [],
         scripts: [String] = []
     ) -> Data {
-        let body = library.render(view, withTemplate: kind) ?? ""
+        let body = library.render(MustacheTree.of(view), withTemplate: kind) ?? ""
         let root = PageRenderer.root(of: path)
         let layout = LayoutView(
             title: title, project: project, root: root, kind: kind, body: body,
@@ -248,7 +248,7 @@ struct PageRenderer: Sendable {
             navSearch: kind == "search", navTasks: kind == "tasks" || kind == "task", navCompare: kind == "compare",
             navRecommendations: kind == "recommendations", hasBreadcrumbs: !crumbs.isEmpty, breadcrumbs: crumbs,
             scripts: scripts.map { ScriptRef(src: $0) })
-        let html = library.render(layout, withTemplate: "layout") ?? ""
+        let html = library.render(MustacheTree.of(layout), withTemplate: "layout") ?? ""
         return Data(html.utf8)
     }
 

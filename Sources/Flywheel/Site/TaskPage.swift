@@ -225,7 +225,7 @@ enum TaskPage {
         let view = CycleView(
             number: String(n), anchor: "cycle-\(n)", href: cycleHref, statusSummary: st, runs: runs, rows: rowViews, notes: notes,
             hasRuns: !runs.isEmpty, hasRows: !rowViews.isEmpty, hasNotes: !notes.isEmpty)
-        return r.library.render(view, withTemplate: "task-cycle") ?? ""
+        return r.library.render(MustacheTree.of(view), withTemplate: "task-cycle") ?? ""
     }
 
     /// A task page and its data file: the summary and the answer diff cover the latest `window` cycles the task ran
