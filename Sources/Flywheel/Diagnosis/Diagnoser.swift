@@ -116,8 +116,12 @@ public enum Diagnoser {
     }
 
     /// Spans in start order (file order breaks ties).
-    static func chronological(_ spans: [Span]) -> [Span] {
-        spans.enumerated().sorted { ($0.element.startTime, $0.offset) < ($1.element.startTime, $1.offset) }.map(\.element)
+    static func chronological(_ spans: [Span]) -> [Span] { chronologicalOrder(spans).map { spans[$0] } }
+
+    /// The indices of `spans` in start order (file order breaks ties), without moving the spans.
+    static func chronologicalOrder(_ spans: [Span]) -> [Int] {
+        let starts = spans.map(\.startTime)
+        return starts.indices.sorted { (starts[$0], $0) < (starts[$1], $1) }
     }
 
     // MARK: - Errors, unknown tools, context, rate limits, invalid arguments
@@ -147,10 +151,10 @@ public enum Diagnoser {
         var clusterer = ErrorClusterer()
         var classes: [String: (global: GlobalErrorClass?, local: ErrorClass, type: String?)] = [:]
         for (traceID, unordered) in traces {
-            let spans = chronological(unordered)
             var consecutive: [String: Int] = [:]
             var rateHits = 0
-            for s in spans {
+            for i in chronologicalOrder(unordered) {
+                let s = unordered[i]
                 let kind = s.observationKindForDiagnosis
                 let isTool = kind == "TOOL"
                 let source = isTool ? (s.toolNameForDiagnosis ?? s.name) : s.name
@@ -241,7 +245,7 @@ public enum Diagnoser {
             var groups: [String: [Span]] = [:]
             var order: [String] = []
             for s in spans where s.isToolSpan {
-                let args = (s.inputValueText ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+                let args = DiagnosisLoading.trimmed(s.inputValueText ?? "")
                 let key = (s.toolNameForDiagnosis ?? s.name) + "\u{0}" + args
                 if groups[key] == nil { order.append(key) }
                 groups[key, default: []].append(s)
@@ -274,9 +278,10 @@ public enum Diagnoser {
     /// The last assistant message of the trace's last LLM span: its text (possibly empty), whether it called tools,
     /// and the span.
     static func lastAssistantMessage(_ spans: [Span]) -> (text: String, toolCalls: Bool, spanID: String)? {
-        let llm = spans.enumerated().filter { $0.element.observationKindForDiagnosis == "LLM" }
-            .sorted { ($0.element.endTime, $0.offset) < ($1.element.endTime, $1.offset) }
-        for (_, s) in llm.reversed() {
+        let llm = spans.indices.filter { spans[$0].observationKindForDiagnosis == "LLM" }
+            .sorted { (spans[$0].endTime, $0) < (spans[$1].endTime, $1) }
+        for i in llm.reversed() {
+            let s = spans[i]
             guard let text = s.attributes["llm.output_messages"]?.stringValue, let messages = (try? JSONValue.parse(text))?.arrayValue else { continue }
             for m in messages.reversed() where m["role"]?.stringValue == "assistant" {
                 let calls = m["tool_calls"]?.arrayValue ?? []
@@ -352,7 +357,7 @@ public enum Diagnoser {
             if b.hasCategory("max-turns", traceID: traceID) || b.hasCategory("context-overflow", traceID: traceID) { continue }
             if !finalAnswers.isEmpty {
                 if let given = finalAnswers[traceID] {
-                    if given.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                    if DiagnosisLoading.isBlank(given) {
                         b.add(topic, traceID: traceID, spanID: nil, note: "the final answer file is empty", quote: "")
                     }
                     continue
@@ -362,12 +367,12 @@ public enum Diagnoser {
                     continue
                 }
             }
-            if let root = facts.root, root.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            if let root = facts.root, DiagnosisLoading.isBlank(root.text) {
                 b.add(topic, traceID: traceID, spanID: root.spanID, note: "the agent's output is empty")
                 continue
             }
             if facts.root == nil, let last = facts.last, !last.toolCalls,
-                last.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+                DiagnosisLoading.isBlank(last.text)
             {
                 b.add(topic, traceID: traceID, spanID: last.spanID, note: "the last model message is empty and calls no tool")
             }

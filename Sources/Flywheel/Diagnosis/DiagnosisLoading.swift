@@ -58,7 +58,7 @@ enum DiagnosisLoading {
             case "attributes":
                 sc.skipWhitespace()
                 guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else {
-                    try sc.skipValue()
+                    try sc.skipValidatedValue()
                     break
                 }
                 sc.pos += 1
@@ -71,21 +71,29 @@ enum DiagnosisLoading {
                     sc.skipWhitespace()
                     // Most keys are neither wanted nor lazy: they are matched on their raw bytes, without a String.
                     let k: String?
+                    var isWanted = false, isLazy = false
                     switch try rawKey(&sc) {
                     case .skip: k = nil
-                    case .known(let name): k = name
-                    case .escaped: k = try sc.parseString()
+                    case .known(let name, let w):
+                        k = name
+                        isWanted = w
+                        isLazy = !w
+                    case .escaped:
+                        let name = try sc.parseString()
+                        k = name
+                        isWanted = wanted.contains(name)
+                        isLazy = !isWanted && lazy.contains(name)
                     }
                     try sc.expectColon()
-                    if let k, wanted.contains(k) {
+                    if let k, isWanted {
                         attributes[k] = try sc.parseValue()
-                    } else if let k, lazy.contains(k) {
+                    } else if let k, isLazy {
                         sc.skipWhitespace()
                         let from = sc.pos
-                        try sc.skipValue()
+                        try sc.skipValidatedValue()
                         deferred.append((k, from, sc.pos))
                     } else {
-                        try sc.skipValue()
+                        try sc.skipValidatedValue()
                     }
                     sc.skipWhitespace()
                     guard !sc.atEnd else { return try Span(line: line) }
@@ -96,7 +104,7 @@ enum DiagnosisLoading {
                     return try Span(line: line)
                 }
             default:
-                try sc.skipValue()  // resource, scope and extra keys are not read by diagnosis
+                try sc.skipValidatedValue()  // resource, scope and extra keys are not read by diagnosis
             }
             sc.skipWhitespace()
             guard !sc.atEnd else { return try Span(line: line) }
@@ -124,23 +132,28 @@ enum DiagnosisLoading {
     enum RawKey {
         /// Neither wanted nor lazy (the scanner is past the key).
         case skip
-        /// A wanted or lazy key (the scanner is past the key).
-        case known(String)
+        /// A wanted (`true`) or lazy (`false`) key (the scanner is past the key).
+        case known(String, wanted: Bool)
         /// The key has escapes: the scanner is still at its opening quote (parse it as a string).
         case escaped
     }
 
     /// The wanted and lazy keys by a hash of their bytes.
-    static let keyTable: [UInt64: [(bytes: [UInt8], name: String)]] = {
-        var t: [UInt64: [(bytes: [UInt8], name: String)]] = [:]
+    static let keyTable: [UInt64: [(bytes: [UInt8], name: String, wanted: Bool)]] = {
+        var t: [UInt64: [(bytes: [UInt8], name: String, wanted: Bool)]] = [:]
         for k in wanted.union(lazy) {
             let b = Array(k.utf8)
             let h = b.withUnsafeBufferPointer { keyHash($0.baseAddress!, $0.count) }
-            t[h, default: []].append((b, k))
+            t[h, default: []].append((b, k, wanted.contains(k)))
         }
         return t
     }()
-    static let keyLengths: Set<Int> = Set(wanted.union(lazy).map(\.utf8.count))
+    /// `keyLengths[n]`: some wanted or lazy key is `n` bytes long (most keys are ruled out by their length alone).
+    static let keyLengths: [Bool] = {
+        var t = [Bool](repeating: false, count: 256)
+        for k in wanted.union(lazy) where k.utf8.count < 256 { t[k.utf8.count] = true }
+        return t
+    }()
 
     @inline(__always) static func keyHash(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(n)
@@ -161,8 +174,8 @@ enum DiagnosisLoading {
         let n = sc.pos - start
         let p = sc.base + start
         sc.pos += 1
-        guard keyLengths.contains(n), let candidates = keyTable[keyHash(p, n)] else { return .skip }
-        for c in candidates where c.bytes.count == n && memcmp(c.bytes, p, n) == 0 { return .known(c.name) }
+        guard n < 256, keyLengths[n], let candidates = keyTable[keyHash(p, n)] else { return .skip }
+        for c in candidates where c.bytes.count == n && memcmp(c.bytes, p, n) == 0 { return .known(c.name, wanted: c.wanted) }
         return .skip
     }
 
@@ -223,6 +236,21 @@ enum DiagnosisLoading {
                 return false
             }
         }
+    }
+
+    static let whitespace = CharacterSet.whitespacesAndNewlines
+
+    /// `text.trimmingCharacters(in: .whitespacesAndNewlines)`, without Foundation's bridging when there is nothing
+    /// to trim (the usual case: tool arguments of every tool span are trimmed).
+    static func trimmed(_ text: String) -> String {
+        guard let first = text.unicodeScalars.first, let last = text.unicodeScalars.last else { return text }
+        if !whitespace.contains(first) && !whitespace.contains(last) { return text }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Whether `text.trimmingCharacters(in: .whitespacesAndNewlines)` is empty, without building it.
+    static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { whitespace.contains($0) }
     }
 
     /// Whether `text` is one valid JSON value.
