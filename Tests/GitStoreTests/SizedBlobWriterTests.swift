@@ -11,7 +11,7 @@ struct SizedBlobWriterTests {
         let all = (FileManager.default.enumerator(atPath: objects.path)?.allObjects as? [String]) ?? []
         return all.filter { path in
             var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: objects.appendingPathComponent(path).path, isDirectory: &isDir)
+            _ = FileManager.default.fileExists(atPath: objects.appendingPathComponent(path).path, isDirectory: &isDir)
             return !isDir.boolValue
         }.sorted()
     }
@@ -50,11 +50,16 @@ struct SizedBlobWriterTests {
         let (repo, url) = try makeRepository("sized-blob-wrong")
         let before = objectFiles(url)
         let data = Data("twelve bytes".utf8)
-        let short = try repo.sizedBlobWriter(size: data.count + 1)
-        try data.withUnsafeBytes { try short.write($0) }
-        #expect(throws: GitError.self) { try short.commit() }
-        let long = try repo.sizedBlobWriter(size: data.count - 1)
-        #expect(throws: GitError.self) { try data.withUnsafeBytes { try long.write($0) } }
+        // Each writer lives in its own scope, so it is gone (its temporary file with it) before the check.
+        do {
+            let short = try repo.sizedBlobWriter(size: data.count + 1)
+            try data.withUnsafeBytes { try short.write($0) }
+            #expect(throws: GitError.self) { try short.commit() }
+        }
+        do {
+            let long = try repo.sizedBlobWriter(size: data.count - 1)
+            #expect(throws: GitError.self) { try data.withUnsafeBytes { try long.write($0) } }
+        }
         do {
             let dropped = try repo.sizedBlobWriter(size: data.count)
             try data.withUnsafeBytes { try dropped.write($0) }

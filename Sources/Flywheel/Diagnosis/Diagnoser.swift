@@ -104,11 +104,27 @@ public enum Diagnoser {
     static func offeredTools(_ input: DiagnosisInput, traces: [(id: String, spans: [Span])]) -> Set<String> {
         if let o = input.offeredTools { return o }
         var set = Set<String>()
-        for s in traces.lazy.flatMap(\.spans) {
-            guard let v = s.attributes["agent.tools"] else { continue }
-            let list = v.arrayValue ?? v.stringValue.flatMap { try? JSONValue.parse($0) }?.arrayValue ?? []
-            for t in list {
-                if let name = t.stringValue ?? t["name"]?.stringValue { set.insert(name) }
+        // Agents repeat the same tool list on every span: each distinct text is parsed once.
+        var parsed: [String: [JSONValue]] = [:]
+        for trace in traces {
+            for s in trace.spans {
+                guard let v = s.attributes["agent.tools"] else { continue }
+                let list: [JSONValue]
+                if let a = v.arrayValue {
+                    list = a
+                } else if let text = v.stringValue {
+                    if let known = parsed[text] {
+                        list = known
+                    } else {
+                        list = DiagnosisLoading.parseJSON(text)?.arrayValue ?? []
+                        parsed[text] = list
+                    }
+                } else {
+                    list = []
+                }
+                for t in list {
+                    if let name = t.stringValue ?? t["name"]?.stringValue { set.insert(name) }
+                }
             }
         }
         for (name, enabled) in input.harness.tools where enabled { set.insert(name) }
@@ -282,7 +298,7 @@ public enum Diagnoser {
             .sorted { (spans[$0].endTime, $0) < (spans[$1].endTime, $1) }
         for i in llm.reversed() {
             let s = spans[i]
-            guard let text = s.attributes["llm.output_messages"]?.stringValue, let messages = (try? JSONValue.parse(text))?.arrayValue else { continue }
+            guard let text = s.attributes["llm.output_messages"]?.stringValue, let messages = DiagnosisLoading.parseJSON(text)?.arrayValue else { continue }
             for m in messages.reversed() where m["role"]?.stringValue == "assistant" {
                 let calls = m["tool_calls"]?.arrayValue ?? []
                 return (m["content"]?.stringValue ?? "", !calls.isEmpty, s.spanID)

@@ -26,7 +26,7 @@ enum DiagnosisLoading {
 
     /// One span from its JSONL line with only the attributes diagnosis reads. Falls back to the full decoder on
     /// anything unusual (the line was validated when the store was built).
-    static func span(_ line: UnsafeRawBufferPointer) throws -> Span {
+    static func span(_ line: UnsafeRawBufferPointer, traceID knownTraceID: String? = nil) throws -> Span {
         var sc = JSONScanner(line)
         sc.skipWhitespace()
         guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else { return try Span(line: line) }
@@ -44,17 +44,23 @@ enum DiagnosisLoading {
             let key = try sc.parseString()
             try sc.expectColon()
             switch key {
-            case "trace_id": traceID = try stringValue(&sc)
+            case "trace_id":
+                // The store's trace id is this very value, already decoded: share its string.
+                if let knownTraceID {
+                    traceID = knownTraceID
+                    try sc.skipValidatedValue()
+                } else {
+                    traceID = try stringValue(&sc)
+                }
             case "span_id": spanID = try stringValue(&sc)
             case "parent_span_id": parent = try stringValue(&sc)
             case "trace_state": traceState = try stringValue(&sc)
             case "name": name = try stringValue(&sc)
-            case "kind": kind = try stringValue(&sc)
+            case "kind": kind = try internedValue(&sc, spanKinds)
             case "start_time": start = try stringValue(&sc)
             case "end_time": end = try stringValue(&sc)
             case "status":
-                let v = try sc.parseValue()
-                status = SpanStatus(code: v["code"]?.stringValue ?? "STATUS_CODE_UNSET", message: v["message"]?.stringValue ?? "")
+                status = try statusValue(&sc)
             case "attributes":
                 sc.skipWhitespace()
                 guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else {
@@ -179,6 +185,62 @@ enum DiagnosisLoading {
         return .skip
     }
 
+    /// What `SpanStatus(code: v["code"]?.stringValue ?? "STATUS_CODE_UNSET", message: v["message"]?.stringValue ?? "")`
+    /// gives for the status value `v`, read without building it (the last of repeated keys wins, as when decoded).
+    static func statusValue(_ sc: inout JSONScanner) throws -> SpanStatus {
+        sc.skipWhitespace()
+        guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else {
+            try sc.skipValidatedValue()
+            return SpanStatus(code: "STATUS_CODE_UNSET", message: "")
+        }
+        var code: String?, message: String?
+        sc.pos += 1
+        sc.skipWhitespace()
+        if !sc.atEnd, sc.peek() == UInt8(ascii: "}") {
+            sc.pos += 1
+        } else {
+            while true {
+                sc.skipWhitespace()
+                let key = try sc.parseString()
+                try sc.expectColon()
+                sc.skipWhitespace()
+                if key == "code" {
+                    code = !sc.atEnd && sc.peek() == UInt8(ascii: "\"") ? try internedValue(&sc, statusCodes) : try sc.parseValue().stringValue
+                } else if key == "message" {
+                    message = try sc.parseValue().stringValue
+                } else {
+                    try sc.skipValidatedValue()
+                }
+                sc.skipWhitespace()
+                guard !sc.atEnd else { throw sc.fail("unexpected end of input inside an object (truncated JSON)") }
+                let c = sc.peek()
+                sc.pos += 1
+                if c == UInt8(ascii: ",") { continue }
+                if c == UInt8(ascii: "}") { break }
+                throw sc.fail("expected ',' or '}' in an object", at: sc.pos - 1)
+            }
+        }
+        return SpanStatus(code: code ?? "STATUS_CODE_UNSET", message: message ?? "")
+    }
+
+    /// The values of `kind` and `status.code` a span almost always has, shared instead of allocated per span.
+    static let spanKinds: [(bytes: [UInt8], value: String)] = [
+        "SPAN_KIND_INTERNAL", "SPAN_KIND_CLIENT", "SPAN_KIND_SERVER", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER", "SPAN_KIND_UNSPECIFIED",
+    ].map { (Array("\"\($0)\"".utf8), $0) }
+    static let statusCodes: [(bytes: [UInt8], value: String)] = ["STATUS_CODE_OK", "STATUS_CODE_ERROR", "STATUS_CODE_UNSET"]
+        .map { (Array("\"\($0)\"".utf8), $0) }
+
+    /// ``stringValue(_:)``, returning the shared string when the raw value is one of `table` (quotes included).
+    @inline(__always) static func internedValue(_ sc: inout JSONScanner, _ table: [(bytes: [UInt8], value: String)]) throws -> String {
+        sc.skipWhitespace()
+        let rest = sc.end - sc.pos
+        for t in table where t.bytes.count <= rest && memcmp(t.bytes, sc.base + sc.pos, t.bytes.count) == 0 {
+            sc.pos += t.bytes.count
+            return t.value
+        }
+        return try stringValue(&sc)
+    }
+
     @inline(__always) static func stringValue(_ sc: inout JSONScanner) throws -> String {
         sc.skipWhitespace()
         if !sc.atEnd, sc.peek() == UInt8(ascii: "\"") { return try sc.parseString() }
@@ -202,7 +264,7 @@ enum DiagnosisLoading {
                 for t in traces[(c * chunk)..<min(n, (c + 1) * chunk)] {
                     var spans: [Span] = []
                     spans.reserveCapacity(t.spanCount)
-                    for i in 0..<t.spanCount { spans.append(try store.withLine(t, i) { try span($0) }) }
+                    for i in 0..<t.spanCount { spans.append(try store.withLine(t, i) { try span($0, traceID: t.traceID) }) }
                     out.append((t.traceID, spans))
                 }
                 lock.lock()
@@ -251,6 +313,30 @@ enum DiagnosisLoading {
     /// Whether `text.trimmingCharacters(in: .whitespacesAndNewlines)` is empty, without building it.
     static func isBlank(_ text: String) -> Bool {
         text.unicodeScalars.allSatisfy { whitespace.contains($0) }
+    }
+
+    /// `try? JSONValue.parse(text)` (Foundation's JSONDecoder) read with the byte scanner instead, which is many times
+    /// faster on the model output messages and tool lists diagnosis parses. Where the two could disagree — the
+    /// scanner fails, or it met a repeated key, `NaN`/`Infinity`, or a number too large for a Double — the
+    /// JSONDecoder answer is used.
+    static func parseJSON(_ text: String) -> JSONValue? {
+        var t = text
+        let fast: JSONValue?? = t.withUTF8 { buf in
+            var sc = JSONScanner(UnsafeRawBufferPointer(buf))
+            guard let v = try? sc.parseDocument(), !sc.flags.duplicateKey, !sc.flags.nonstandardNumber, allFinite(v) else { return nil }
+            return .some(v)
+        }
+        if let fast { return fast }
+        return try? JSONValue.parse(text)
+    }
+
+    static func allFinite(_ v: JSONValue) -> Bool {
+        switch v {
+        case .double(let d): return d.isFinite
+        case .array(let a): return a.allSatisfy(allFinite)
+        case .object(let o): return o.values.allSatisfy(allFinite)
+        default: return true
+        }
     }
 
     /// Whether `text` is one valid JSON value.

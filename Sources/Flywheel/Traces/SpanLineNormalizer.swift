@@ -8,7 +8,7 @@ import Foundation
 /// keys were not already sorted; anything else scalar (other escapes, floats, `NaN`) is decoded and written with the
 /// same writer the full path uses. A line the fast path does not cover — a key with an escape or a non-ASCII byte
 /// (Swift compares such keys by canonical equivalence), a repeated key, a missing or mistyped field, nesting past
-/// `Span(line:)`'s limit, invalid JSON — makes ``normalize(_:into:scratch:)`` return false and leave `out` as it was,
+/// `Span(line:)`'s limit, invalid JSON — makes ``normalize(_:into:scratch:reorder:)`` return false and leave `out` as it was,
 /// and the caller takes the full path, which gives the answer (or the error) it always gave.
 enum SpanLineNormalizer {
     struct Unsupported: Error {}
@@ -23,16 +23,27 @@ enum SpanLineNormalizer {
     static let maxDepth = 200
 
     /// Appends the normalized line (without `\n`) to `out` and returns true; false, with `out` unchanged, when the
-    /// line needs the full path. `scratch` is working space reused between calls.
-    static func normalize(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8]) -> Bool {
+    /// line needs the full path. `scratch` is working space reused between calls. With `reorder` false, objects whose
+    /// keys are out of order are left in input order (repeated keys are still declined): the same bytes in another
+    /// order, for a caller that only needs the size.
+    static func normalize(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8], reorder: Bool = true) -> Bool {
         let mark = out.count
         do {
-            try write(line, into: &out, scratch: &scratch)
+            var ctx = Context(reorder: reorder, scratch: [])
+            swap(&ctx.scratch, &scratch)
+            defer { swap(&ctx.scratch, &scratch) }
+            try write(line, into: &out, ctx: &ctx)
             return true
         } catch {
             out.removeSubrange(mark...)
             return false
         }
+    }
+
+    /// Working state of one call.
+    struct Context {
+        var reorder: Bool
+        var scratch: [UInt8]
     }
 
     struct Entry {
@@ -41,7 +52,7 @@ enum SpanLineNormalizer {
         var valueStart: Int
     }
 
-    static func write(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8]) throws {
+    static func write(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], ctx: inout Context) throws {
         var sc = JSONScanner(line)
         sc.maxDepth = maxDepth
         sc.skipWhitespace()
@@ -81,7 +92,7 @@ enum SpanLineNormalizer {
             func value(at start: Int) throws {
                 var v = sc
                 v.pos = start
-                try writeValue(&v, into: &out, scratch: &scratch, depth: 1)
+                try writeValue(&v, into: &out, ctx: &ctx, depth: 1)
             }
             func stringOrEmpty(_ start: Int?) throws {
                 if let start { try value(at: start) } else { out.append(contentsOf: "\"\"".utf8) }
@@ -206,7 +217,7 @@ enum SpanLineNormalizer {
 
     /// Writes the value at the scanner as `JSONValue.write(to:)` would write its decoded form; the scanner ends
     /// after it.
-    static func writeValue(_ sc: inout JSONScanner, into out: inout [UInt8], scratch: inout [UInt8], depth: Int) throws {
+    static func writeValue(_ sc: inout JSONScanner, into out: inout [UInt8], ctx: inout Context, depth: Int) throws {
         sc.skipWhitespace()
         guard !sc.atEnd else { throw Unsupported() }
         switch sc.peek() {
@@ -214,7 +225,7 @@ enum SpanLineNormalizer {
             try writeString(&sc, into: &out)
         case UInt8(ascii: "{"):
             guard depth < maxDepth else { throw Unsupported() }
-            try writeObject(&sc, into: &out, scratch: &scratch, depth: depth + 1)
+            try writeObject(&sc, into: &out, ctx: &ctx, depth: depth + 1)
         case UInt8(ascii: "["):
             guard depth < maxDepth else { throw Unsupported() }
             sc.pos += 1
@@ -226,7 +237,7 @@ enum SpanLineNormalizer {
                 return
             }
             while true {
-                try writeValue(&sc, into: &out, scratch: &scratch, depth: depth + 1)
+                try writeValue(&sc, into: &out, ctx: &ctx, depth: depth + 1)
                 sc.skipWhitespace()
                 guard !sc.atEnd else { throw Unsupported() }
                 let c = sc.peek()
@@ -257,7 +268,7 @@ enum SpanLineNormalizer {
     }
 
     /// An object: entries written in input order, then reordered by key bytes if they were not sorted.
-    static func writeObject(_ sc: inout JSONScanner, into out: inout [UInt8], scratch: inout [UInt8], depth: Int) throws {
+    static func writeObject(_ sc: inout JSONScanner, into out: inout [UInt8], ctx: inout Context, depth: Int) throws {
         sc.pos += 1
         out.append(UInt8(ascii: "{"))
         let objectStart = out.count
@@ -282,7 +293,7 @@ enum SpanLineNormalizer {
             out.append(UInt8(ascii: "\""))
             out.append(contentsOf: UnsafeBufferPointer(start: sc.base + ks, count: kl))
             out.append(contentsOf: "\":".utf8)
-            try writeValue(&sc, into: &out, scratch: &scratch, depth: depth)
+            try writeValue(&sc, into: &out, ctx: &ctx, depth: depth)
             items.append((ks, kl, os, out.count))
             sc.skipWhitespace()
             guard !sc.atEnd else { throw Unsupported() }
@@ -297,12 +308,14 @@ enum SpanLineNormalizer {
             func entry(_ i: (ks: Int, kl: Int, os: Int, oe: Int)) -> Entry { Entry(keyStart: i.ks, keyLength: i.kl, valueStart: 0) }
             items.sort { keyLess(base, entry($0), entry($1)) }
             for (a, b) in zip(items, items.dropFirst()) where !keyLess(base, entry(a), entry(b)) { throw Unsupported() }  // a repeated key
-            scratch.removeAll(keepingCapacity: true)
-            scratch.append(contentsOf: out[objectStart...])
-            out.removeSubrange(objectStart...)
-            for (i, item) in items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(contentsOf: scratch[(item.os - objectStart)..<(item.oe - objectStart)])
+            if ctx.reorder {
+                ctx.scratch.removeAll(keepingCapacity: true)
+                ctx.scratch.append(contentsOf: out[objectStart...])
+                out.removeSubrange(objectStart...)
+                for (i, item) in items.enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    out.append(contentsOf: ctx.scratch[(item.os - objectStart)..<(item.oe - objectStart)])
+                }
             }
         }
         out.append(UInt8(ascii: "}"))

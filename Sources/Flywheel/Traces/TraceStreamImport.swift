@@ -57,14 +57,14 @@ extension TraceStage {
         // database needs the blob's size before its first byte); the second writes it, libgit2 hashing and deflating
         // one batch while the next is normalized.
         let normalized = try history.withRepository { repo -> (ObjectID, RedactionReport) in
-            var plan: [(source: Int, lines: Range<Int>)] = []
+            var plan: [(source: Int, lines: Range<Int>, flags: [UInt8])] = []
             var total = 0
             for (si, src) in sources.enumerated() {
                 for range in batches(lines[si], batchBytes: batchBytes) {
-                    plan.append((si, range))
-                    let b = normalizeBatch(src, lines: lines[si][range], redactor: redactor, keepOutput: false)
+                    let b = normalizeBatch(src, lines: lines[si][range], redactor: redactor, keepOutput: false, known: nil)
                     if let issue = b.failure { throw TraceStageError.invalidInput([issue]) }
                     total += b.bytes
+                    plan.append((si, range, b.flags))
                     src.releasePages(pageRange(lines[si][range]))
                 }
             }
@@ -76,7 +76,8 @@ extension TraceStage {
                 let step = plan[k]
                 done.enter()
                 DispatchQueue.global().async {
-                    box.batch = normalizeBatch(sourcesCopy[step.source], lines: linesCopy[step.source][step.lines], redactor: redactor, keepOutput: true)
+                    box.batch = normalizeBatch(
+                        sourcesCopy[step.source], lines: linesCopy[step.source][step.lines], redactor: redactor, keepOutput: true, known: step.flags)
                     done.leave()
                 }
                 return (box, done)
@@ -179,7 +180,15 @@ extension TraceStage {
         var reports: [RedactionReport] = []
         var failure: TraceIssue?
         var bytes = 0
+        /// Per line: ``redactFlag`` and ``slowFlag``, as found (``normalizeBatch(_:lines:redactor:keepOutput:known:)``
+        /// with `known` nil).
+        var flags: [UInt8] = []
     }
+
+    /// The redactor may find something in the line: it is decoded and redacted.
+    static let redactFlag: UInt8 = 1
+    /// The byte-level path declined the line: it is decoded and written again.
+    static let slowFlag: UInt8 = 2
 
     /// The lines cut into batches of about `batchBytes` input bytes (at least one line each).
     static func batches(_ lines: [(offset: Int, length: Int, line: Int)], batchBytes: Int) -> [Range<Int>] {
@@ -205,11 +214,14 @@ extension TraceStage {
     }
 
     /// Normalizes (and redacts) a batch of span lines of `src`, split among the cores in contiguous slices; with
-    /// `keepOutput` false only the output's size is kept. A line goes through the byte-level
+    /// `keepOutput` false only the output's size is kept (objects are then not reordered: the size is the same) and
+    /// what was found about each line is returned in `flags`, which a second pass over the batch passes as `known`
+    /// (so the raw-line redaction check runs once per line). A line goes through the byte-level
     /// ``SpanLineNormalizer`` unless the redactor may find something in it (then, or when the byte path declines
     /// the line, it is decoded into a ``Span``, redacted and written again): both give the same bytes.
     static func normalizeBatch(
-        _ src: TraceSource, lines batch: ArraySlice<(offset: Int, length: Int, line: Int)>, redactor: Redactor?, keepOutput: Bool
+        _ src: TraceSource, lines batch: ArraySlice<(offset: Int, length: Int, line: Int)>, redactor: Redactor?, keepOutput: Bool,
+        known: [UInt8]?
     ) -> NormalizedBatch {
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let bytes = batch.reduce(0) { $0 + $1.length }
@@ -227,6 +239,8 @@ extension TraceStage {
         nonisolated(unsafe) var sizes = [Int](repeating: 0, count: slices)
         nonisolated(unsafe) var reports = [RedactionReport](repeating: RedactionReport(), count: slices)
         nonisolated(unsafe) var failures = [TraceIssue?](repeating: nil, count: slices)
+        nonisolated(unsafe) var flags = known ?? [UInt8](repeating: 0, count: batch.count)
+        let first = batch.startIndex
         let frozenCuts = cuts
         src.data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
             nonisolated(unsafe) let buf = buf
@@ -241,8 +255,18 @@ extension TraceStage {
                     let raw = UnsafeRawBufferPointer(rebasing: buf[l.offset..<(l.offset + l.length)])
                     let mark = out.count
                     // Redaction is skipped only where it provably finds nothing (see mayFindSecrets).
-                    let redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
-                    if redact || !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch) {
+                    let redact: Bool
+                    var slow: Bool
+                    if let known {
+                        redact = known[i - first] & redactFlag != 0
+                        slow = redact || known[i - first] & slowFlag != 0
+                        if !slow, !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch) { slow = true }
+                    } else {
+                        redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
+                        slow = redact || !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch, reorder: false)
+                        flags[i - first] = (redact ? redactFlag : 0) | (slow ? slowFlag : 0)
+                    }
+                    if slow {
                         do {
                             var span = try Span(line: raw)
                             if redact, let redactor { span = redactor.redact(span, report: &r) }
@@ -270,6 +294,7 @@ extension TraceStage {
             if slices == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: work) }
         }
         return NormalizedBatch(
-            outputs: keepOutput ? outputs : [], reports: reports, failure: failures.compactMap { $0 }.first, bytes: sizes.reduce(0, +))
+            outputs: keepOutput ? outputs : [], reports: reports, failure: failures.compactMap { $0 }.first, bytes: sizes.reduce(0, +),
+            flags: known == nil ? flags : [])
     }
 }

@@ -114,7 +114,7 @@ struct SpanLineNormalizerTests {
         let lines = TraceFixtures.lines(try TraceFixtures.data("gen_small_3traces.jsonl")) + Self.taken.map { Array($0.utf8) }
         var compared = 0
         for line in lines {
-            let value = try line.withUnsafeBytes { try JSONScanner.parse(bytes: $0) }
+            let value = try line.withUnsafeBytes { try JSONValue.parse(bytes: $0) }
             for _ in 0..<3 {
                 let variant = Array(Self.scrambled(value, &rng).utf8)
                 guard let want = Self.reference(variant) else { continue }
