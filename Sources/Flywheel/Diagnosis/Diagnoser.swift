@@ -58,6 +58,8 @@ public enum Diagnoser {
         // they used to run one after another, which gives the same result (Builder.merge).
         let base = builder
         let expected = input.expectedDeclines
+        let runs = taskRunFigures(traces)
+        let history = input.taskHistory
         let detectors: [@Sendable (inout Builder) -> Void] = [
             { detectSpanProblems(traces, offered: offered, layout: layout, into: &$0) },
             { detectLoops(traces, layout: layout, into: &$0) },
@@ -65,7 +67,7 @@ public enum Diagnoser {
             { detectMaxTurns(traces, layout: layout, into: &$0) },
             { detectHandoffLoops(traces, layout: layout, into: &$0) },
             { detectGuardrails(traces, layout: layout, into: &$0) },
-            { detectOutliers(traces, layout: layout, into: &$0) },
+            { detectOutliers(runs.runs, history: history, layout: layout, into: &$0) },
         ]
         nonisolated(unsafe) var found = [Builder](repeating: base, count: detectors.count)
         let lock = NSLock()
@@ -83,7 +85,9 @@ public enum Diagnoser {
         if !input.requiredArtifacts.isEmpty { detectMissingArtifacts(traces, input: input, layout: layout, into: &builder) }
         addFeedback(input.feedback, topics: input.topics, layout: layout, into: &builder)
         addResults(input.results, feedback: input.feedback, topics: input.topics, layout: layout, into: &builder)
-        return builder.build(cycle: cycle)
+        var diagnosis = builder.build(cycle: cycle)
+        diagnosis.taskRuns = runs.figures
+        return diagnosis
     }
 
     /// Evidence items kept per failure mode (the ids lists stay complete).
@@ -486,9 +490,14 @@ public enum Diagnoser {
 
     static let taskKeys = [TraceIdentity.taskAttribute, "flywheel.task_id", "task.id", "task_id", "inference.task_id"]
 
-    static func detectOutliers(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
-        struct Facts { var id: String; var root: String?; var task: String; var duration: Double?; var tokens: Double? }
-        var facts: [Facts] = []
+    /// A run needs this many figures of its task (this cycle's runs plus earlier cycles') before it can be an outlier.
+    static let outlierMinimumRuns = 5
+
+    /// This cycle's latency and token figures per task (`Diagnosis.taskRuns`), in trace order, rounded to the
+    /// millisecond and the token; nil when no trace names its task.
+    static func taskRunFigures(_ traces: [(id: String, spans: [Span])]) -> (runs: [RunFacts], figures: [String: TaskRunFigures]?) {
+        var runs: [RunFacts] = []
+        var figures: [String: TaskRunFigures] = [:]
         for (traceID, spans) in traces {
             var start = Double.infinity, end = -Double.infinity
             var tokens = 0.0, sawTokens = false
@@ -502,31 +511,53 @@ public enum Diagnoser {
                 }
                 if task == nil, s.parentSpanID.isEmpty || s.observationKindForDiagnosis == "AGENT" { task = taskKeys.lazy.compactMap { s.attributes[$0]?.stringValue }.first }
             }
-            facts.append(Facts(id: traceID, root: spans.first { $0.parentSpanID.isEmpty }?.spanID, task: task ?? "",
-                               duration: end > start ? end - start : nil, tokens: sawTokens ? tokens : nil))
+            let run = RunFacts(
+                id: traceID, root: spans.first { $0.parentSpanID.isEmpty }?.spanID, task: task ?? "",
+                latency: end > start ? ((end - start) * 1000).rounded() / 1000 : nil, tokens: sawTokens ? tokens.rounded() : nil)
+            runs.append(run)
+            guard !run.task.isEmpty else { continue }
+            if let v = run.latency { figures[run.task, default: TaskRunFigures()].latency.append(v) }
+            if let v = run.tokens { figures[run.task, default: TaskRunFigures()].tokens.append(v) }
         }
+        return (runs, figures.isEmpty ? nil : figures)
+    }
+
+    struct RunFacts: Sendable {
+        var id: String
+        var root: String?
+        var task: String
+        var latency: Double?
+        var tokens: Double?
+        func value(_ metric: String) -> Double? { metric == "latency" ? latency : tokens }
+    }
+
+    /// A run is an outlier when it is far above the median of its task's runs: this cycle's runs of the task together
+    /// with the task's runs in earlier cycles (`history`), so a task run once per cycle is compared with its own past.
+    /// Runs of different tasks are never compared with each other.
+    static func detectOutliers(_ runs: [RunFacts], history: [String: TaskRunFigures], layout: HarnessLayout, into b: inout Builder) {
         func median(_ v: [Double]) -> Double {
             let s = v.sorted()
             return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
         }
-        for (metric, value) in [("latency", \Facts.duration), ("tokens", \Facts.tokens)] as [(String, KeyPath<Facts, Double?>)] {
+        for metric in ["latency", "tokens"] {
             let topic = FailureCatalog.outlier(layout, metric: metric)
-            let groups = Dictionary(grouping: facts.filter { $0[keyPath: value] != nil }, by: \.task)
-            // Per task only: runs of different tasks are not compared with each other.
-            for task in groups.keys.sorted(by: byteOrder) where !task.isEmpty {
+            let groups = Dictionary(grouping: runs.filter { $0.value(metric) != nil && !$0.task.isEmpty }, by: \.task)
+            for task in groups.keys.sorted(by: byteOrder) {
                 let group = groups[task]!
-                guard group.count >= 5 else { continue }
-                let values = group.map { $0[keyPath: value]! }
+                let earlier = history[task]?.values(metric) ?? []
+                let values = earlier + group.map { $0.value(metric)! }
+                guard values.count >= outlierMinimumRuns else { continue }
                 let m = median(values)
                 let mad = median(values.map { abs($0 - m) })
                 guard m > 0 else { continue }
+                let base = earlier.isEmpty ? "" : " (\(values.count) runs, \(earlier.count) in earlier cycles)"
                 for f in group {
-                    let v = f[keyPath: value]!
+                    let v = f.value(metric)!
                     // Relative and absolute: a run 4× slower by milliseconds is timing noise, not a failure mode.
                     let floor = metric == "latency" ? 2.0 : 2000.0
                     guard v > 4 * m, v > m + 6 * max(mad, m * 0.05), v - m >= floor else { continue }
                     let shown = metric == "latency" ? String(format: "%.1fs vs a median of %.1fs", v, m) : String(format: "%.0f tokens vs a median of %.0f", v, m)
-                    b.add(topic, traceID: f.id, spanID: f.root, note: (task.isEmpty ? "" : "task \(task): ") + shown, quote: shown)
+                    b.add(topic, traceID: f.id, spanID: f.root, note: "task \(task): " + shown + base, quote: shown)
                 }
             }
         }

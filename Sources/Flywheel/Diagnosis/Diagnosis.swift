@@ -12,10 +12,13 @@ public struct Diagnosis: Sendable, Hashable, Codable {
     /// How failure modes were ranked (the formula and its weights); nil in diagnoses written before ranking was
     /// recorded.
     public var ranking: Ranking?
+    /// Task id → the latency and token figures of this cycle's runs of that task, kept so that later cycles can
+    /// compare a run with the task's own history (the outlier detector); nil when no run named its task.
+    public var taskRuns: [String: TaskRunFigures]?
 
     public init(
         cycle: Int, generatedBy: String = "deterministic", failureModes: [FailureMode], recommendations: [Recommendation], outcomes: [Outcome] = [],
-        ranking: Ranking? = nil
+        ranking: Ranking? = nil, taskRuns: [String: TaskRunFigures]? = nil
     ) {
         self.cycle = cycle
         self.generatedBy = generatedBy
@@ -23,10 +26,12 @@ public struct Diagnosis: Sendable, Hashable, Codable {
         self.recommendations = recommendations
         self.outcomes = outcomes
         self.ranking = ranking
+        self.taskRuns = taskRuns
     }
 
     enum CodingKeys: String, CodingKey {
         case cycle, generatedBy = "generated_by", failureModes = "failure_modes", recommendations, outcomes, ranking
+        case taskRuns = "task_runs"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -37,6 +42,7 @@ public struct Diagnosis: Sendable, Hashable, Codable {
         recommendations = try c.decodeIfPresent([Recommendation].self, forKey: .recommendations) ?? []
         outcomes = try c.decodeIfPresent([Outcome].self, forKey: .outcomes) ?? []
         ranking = try c.decodeIfPresent(Ranking.self, forKey: .ranking)
+        taskRuns = try c.decodeIfPresent([String: TaskRunFigures].self, forKey: .taskRuns)
     }
 
     /// True when some outcome's attribution is unsure (the harness diff implemented several recommendations, or
@@ -54,6 +60,29 @@ public struct Diagnosis: Sendable, Hashable, Codable {
 
     /// Reads diagnosis.json.
     public static func decode(_ data: Data) throws -> Diagnosis { try JSONDecoder().decode(Diagnosis.self, from: data) }
+}
+
+/// The figures of one task's runs in a cycle: wall-clock seconds from the first span's start to the last span's end,
+/// and LLM tokens (input + output), each in trace order; a run without the figure is left out of that list.
+public struct TaskRunFigures: Sendable, Hashable, Codable {
+    public var latency: [Double]
+    public var tokens: [Double]
+
+    public init(latency: [Double] = [], tokens: [Double] = []) {
+        self.latency = latency
+        self.tokens = tokens
+    }
+
+    enum CodingKeys: String, CodingKey { case latency = "latency_s", tokens }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        latency = try c.decodeIfPresent([Double].self, forKey: .latency) ?? []
+        tokens = try c.decodeIfPresent([Double].self, forKey: .tokens) ?? []
+    }
+
+    /// The values of one metric (`latency` or `tokens`).
+    func values(_ metric: String) -> [Double] { metric == "latency" ? latency : tokens }
 }
 
 /// One piece of evidence: a trace, optionally a span or an eval row, and what it shows.

@@ -170,6 +170,9 @@ public struct DiagnosisInput: Sendable {
     /// Regular expressions (case-insensitive) of answers that decline by the project's rules: such an answer is not
     /// a refusal.
     public var expectedDeclines: [String]
+    /// Task id → the figures of the task's runs in earlier cycles (their diagnoses' `task_runs`), so a run can be an
+    /// outlier against its task's own history even when the cycle ran the task once.
+    public var taskHistory: [String: TaskRunFigures] = [:]
 
     public init(
         spans: [Span], feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),

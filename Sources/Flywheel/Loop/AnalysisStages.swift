@@ -10,11 +10,12 @@ public enum AnalysisStages {
         let data = try CycleData.read(ctx.history, cycle: number)
         guard !data.traces.isEmpty else { throw StageError("diagnosis", "cycle \(number) has no traces to diagnose") }
         let harness = data.harnessFiles
-        let input = DiagnosisInput(
+        var input = DiagnosisInput(
             spans: [], feedback: data.feedback, results: try data.resultRows(), harness: harness,
             artifacts: data.outputs.mapValues { Set($0.keys) }, requiredArtifacts: data.rules.requiredArtifacts,
             topics: data.rules.failureTopics, expectedDeclines: data.rules.expectedDeclines,
             instructionsFile: harness.mainInstructionsPath(declared: ctx.config.instructions))
+        input.taskHistory = try taskHistory(ctx, before: number, revision: data.revision)
         let store: TraceStore
         do { store = try TraceStore(data: data.traces, name: Layout.cycleFile(number, Layout.CycleFile.traces)) } catch {
             throw StageError("diagnosis", "\(Layout.cycleFile(number, Layout.CycleFile.traces)): \(error)")
@@ -37,6 +38,30 @@ public enum AnalysisStages {
             .diagnosis, files: [Layout.CycleFile.diagnosis: diagnosis.encoded()],
             body: "\(diagnosis.failureModes.count) failure mode(s), \(diagnosis.recommendations.count) recommendation(s). \(top)")
         return (diagnosis, commit?.hex)
+    }
+
+    /// Earlier cycles whose runs a task's outliers are measured against.
+    static let taskHistoryCycles = 10
+
+    /// The latency and token figures of each task's runs in the (up to) `taskHistoryCycles` cycles before `number`,
+    /// from their diagnoses' `task_runs` (oldest first). A cycle without a diagnosis, or one written before the figures
+    /// were recorded, adds nothing.
+    static func taskHistory(_ ctx: LoopContext, before number: Int, revision: String) throws -> [String: TaskRunFigures] {
+        let snap = try ctx.history.snapshot(at: revision)
+        let earlier = try snap.cycles().map(\.number).filter { $0 < number }.suffix(taskHistoryCycles)
+        var history: [String: TaskRunFigures] = [:]
+        for k in earlier {
+            guard let data = try snap.cycleFile(k, Layout.CycleFile.diagnosis) else { continue }
+            let runs: [String: TaskRunFigures]?
+            do { runs = try Diagnosis.decode(data).taskRuns } catch {
+                throw HistoryError.corrupt(path: Layout.cycleFile(k, Layout.CycleFile.diagnosis), reason: describeDecodingError(error))
+            }
+            for (task, figures) in runs ?? [:] {
+                history[task, default: TaskRunFigures()].latency += figures.latency
+                history[task, default: TaskRunFigures()].tokens += figures.tokens
+            }
+        }
+        return history
     }
 
     /// How the previous cycle's recommendations fared: implemented (the harness diff touches them) and whether their
