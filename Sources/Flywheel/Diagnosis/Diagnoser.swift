@@ -51,23 +51,29 @@ public enum Diagnoser {
         var builder = Builder(harness: input.harness)
         builder.projectTopics = input.topics
         builder.totalTraces = Set(traces.map(\.id)).union(finalAnswers.keys).count
-        let offered = offeredTools(input, traces: traces)
-        let answers = traces.map { answerFacts($0.spans) }
         // The trace detectors only add findings (none reads another's, except the empty-answer detector), so they
         // run at the same time on all cores, each into a builder of its own; their findings merge in the order
-        // they used to run one after another, which gives the same result (Builder.merge).
+        // they used to run one after another, which gives the same result (Builder.merge). What only one detector
+        // needs (offered tools, task figures) is computed inside it; the answers, inside the refusal detector, are
+        // kept for the empty-answer detector.
         let base = builder
         let expected = input.expectedDeclines
-        let runs = taskRunFigures(traces)
         let history = input.taskHistory
+        let shared = SharedFacts()
         let detectors: [@Sendable (inout Builder) -> Void] = [
-            { detectSpanProblems(traces, offered: offered, layout: layout, into: &$0) },
+            { detectSpanProblems(traces, offered: offeredTools(input, traces: traces), layout: layout, into: &$0) },
             { detectLoops(traces, layout: layout, into: &$0) },
-            { detectRefusals(traces, answers: answers, finalAnswers: finalAnswers, expectedDeclines: expected, layout: layout, into: &$0) },
+            {
+                shared.answers = traces.map { answerFacts($0.spans) }
+                detectRefusals(traces, answers: shared.answers, finalAnswers: finalAnswers, expectedDeclines: expected, layout: layout, into: &$0)
+            },
             { detectMaxTurns(traces, layout: layout, into: &$0) },
             { detectHandoffLoops(traces, layout: layout, into: &$0) },
             { detectGuardrails(traces, layout: layout, into: &$0) },
-            { detectOutliers(runs.runs, history: history, layout: layout, into: &$0) },
+            {
+                shared.runs = taskRunFigures(traces)
+                detectOutliers(shared.runs.runs, history: history, layout: layout, into: &$0)
+            },
         ]
         nonisolated(unsafe) var found = [Builder](repeating: base, count: detectors.count)
         let lock = NSLock()
@@ -80,14 +86,21 @@ public enum Diagnoser {
         }
         for i in 0..<4 { builder.merge(found[i]) }
         // Reads what the turn-limit and context detectors found.
-        detectEmptyAnswers(traces, answers: answers, finalAnswers: finalAnswers, layout: layout, into: &builder)
+        detectEmptyAnswers(traces, answers: shared.answers, finalAnswers: finalAnswers, layout: layout, into: &builder)
         for i in 4..<detectors.count { builder.merge(found[i]) }
         if !input.requiredArtifacts.isEmpty { detectMissingArtifacts(traces, input: input, layout: layout, into: &builder) }
         addFeedback(input.feedback, topics: input.topics, layout: layout, into: &builder)
         addResults(input.results, feedback: input.feedback, topics: input.topics, layout: layout, into: &builder)
         var diagnosis = builder.build(cycle: cycle)
-        diagnosis.taskRuns = runs.figures
+        diagnosis.taskRuns = shared.runs.figures
         return diagnosis
+    }
+
+    /// Facts one detector computes and the merge step reads after all detectors are done (each field is written by
+    /// exactly one detector, and read only after `concurrentPerform` returns).
+    final class SharedFacts: @unchecked Sendable {
+        var answers: [AnswerFacts] = []
+        var runs: (runs: [RunFacts], figures: [String: TaskRunFigures]?) = ([], nil)
     }
 
     /// Evidence items kept per failure mode (the ids lists stay complete).
