@@ -18,6 +18,8 @@ let package = Package(
         // OTLP/HTTP protobuf: the runtime only; the opentelemetry-proto Swift code is generated once and committed
         // (Sources/Flywheel/Traces/OTLP/Generated), so no build runs the protoc plugin.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // SHA-256 for content keys (Support/SHA256.swift).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: C shims (module map + shim header only)
@@ -33,6 +35,8 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CCurl"]),
         .target(name: "Markdown", dependencies: ["CCmark"]),
         .target(name: "Inflate", dependencies: ["CZlib"]),
+        // Three glibc calls behind _GNU_SOURCE, for Support/ChildProcess.swift (the one child-process runner).
+        .target(name: "CSpawn"),
 
         // MARK: resources
         .target(name: "FlywheelTemplates", path: "Templates", resources: [.copy("pages")]),
@@ -42,10 +46,11 @@ let package = Package(
         .target(
             name: "Flywheel",
             dependencies: [
-                "GitStore", "HTTP", "Markdown", "Inflate", "FlywheelTemplates", "FlywheelSiteAssets",
+                "GitStore", "HTTP", "Markdown", "Inflate", "CSpawn", "FlywheelTemplates", "FlywheelSiteAssets",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["Traces/OTLP/Generated/README.md"]
         ),

@@ -89,7 +89,6 @@ public struct ExternalAgentRunner: Sendable {
     ) throws(ExternalAgentError)
         -> ExternalRunResult
     {
-        _ = BrokenPipe.ignored  // an agent that exits without reading its stdin
         let fm = FileManager.default
         do {
             try fm.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
@@ -98,10 +97,6 @@ public struct ExternalAgentRunner: Sendable {
         } catch {
             throw ExternalAgentError(command: command, reason: "cannot prepare folders: \(error.localizedDescription)")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        if let workingDirectory { p.currentDirectoryURL = workingDirectory }
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         env["FLYWHEEL_TASK"] = task
@@ -109,103 +104,22 @@ public struct ExternalAgentRunner: Sendable {
         env["FLYWHEEL_TRACE_FILE"] = traceFile.path
         env["FLYWHEEL_OUTPUT_DIR"] = outputDirectory.path
         if let taskID { env["FLYWHEEL_TASK_ID"] = taskID } else { env["FLYWHEEL_TASK_ID"] = nil }
-        p.environment = env
-        let out = Pipe(), err = Pipe(), inp = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = inp
-        let started = Date()
+        let run: ChildProcess.Outcome
         do {
-            try p.run()
+            run = try ChildProcess.run(ChildProcess.Request(
+                executable: "/bin/sh", arguments: ["-c", command], environment: env, workingDirectory: workingDirectory,
+                input: Data(task.utf8), timeout: timeout, onStdoutLine: onStdoutLine))
         } catch {
-            throw ExternalAgentError(command: command, reason: "cannot start /bin/sh: \(error.localizedDescription)")
+            throw ExternalAgentError(command: command, reason: error.description)
         }
-        let pid = p.processIdentifier
-        // Drain both pipes while the process runs, so a chatty agent never blocks on a full pipe.
-        let collector = OutputCollector()
-        let group = DispatchGroup()
-        for (handle, isErr) in [(out.fileHandleForReading, false), (err.fileHandleForReading, true)] {
-            group.enter()
-            DispatchQueue.global().async {
-                let data = isErr || onStdoutLine == nil ? handle.readDataToEndOfFile() : Self.readLines(handle, onStdoutLine!)
-                collector.set(data, isErr: isErr)
-                group.leave()
-            }
-        }
-        DispatchQueue.global().async {
-            let h = inp.fileHandleForWriting
-            try? h.write(contentsOf: Data(task.utf8))
-            try? h.close()
-        }
-        var timedOut = false
-        let deadline = started.addingTimeInterval(timeout)
-        while p.isRunning {
-            if Date() >= deadline {
-                timedOut = true
-                kill(-pid, SIGKILL)  // the child leads its own process group: this reaches its children too
-                kill(pid, SIGKILL)
-                break
-            }
-            usleep(5_000)
-        }
-        p.waitUntilExit()
-        if timedOut {
-            // Children may still hold the pipes open; give them a moment, then stop waiting.
-            _ = group.wait(timeout: .now() + 2)
-        } else {
-            group.wait()
-        }
-        let (stdoutData, stderrData) = collector.get()
-        let stdout = String(decoding: stdoutData, as: UTF8.self)
+        let stdout = String(decoding: run.stdout, as: UTF8.self)
         let answer = stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
         // No link followed, nothing outside the folder read (OutputFolder).
         let artifacts = OutputFolder.collect(outputDirectory, label: "FLYWHEEL_OUTPUT_DIR").files
-        var result = ExternalRunResult(
-            traceID: traceID, task: task, exitStatus: p.terminationStatus, timedOut: timedOut, stdout: stdout,
-            stderr: String(decoding: stderrData, as: UTF8.self), finalAnswer: answer.isEmpty ? nil : answer,
-            traceFile: traceFile, traceData: fm.contents(atPath: traceFile.path), artifacts: artifacts,
-            duration: Date().timeIntervalSince(started))
-        if p.terminationReason == .uncaughtSignal { result.signal = p.terminationStatus }
-        return result
-    }
-}
-
-extension ExternalAgentRunner {
-    /// Reads `handle` to its end, calling `body` with each complete line (and the last unterminated one) as it
-    /// arrives, stamped with the arrival time; returns all the bytes.
-    static func readLines(_ handle: FileHandle, _ body: (String, Int64) -> Void) -> Data {
-        var all = Data()
-        var pending = Data()
-        while true {
-            let chunk = handle.availableData
-            let now = TraceTime.nowNanos()
-            if chunk.isEmpty { break }
-            all.append(chunk)
-            pending.append(chunk)
-            while let nl = pending.firstIndex(of: 0x0A) {
-                body(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self), now)
-                pending = Data(pending[(nl + 1)...])
-            }
-        }
-        if !pending.isEmpty { body(String(decoding: pending, as: UTF8.self), TraceTime.nowNanos()) }
-        return all
-    }
-}
-
-/// Collects the two output streams from reader threads.
-private final class OutputCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var out = Data()
-    private var err = Data()
-    func set(_ data: Data, isErr: Bool) {
-        lock.lock()
-        defer { lock.unlock() }
-        if isErr { err = data } else { out = data }
-    }
-    func get() -> (Data, Data) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (out, err)
+        return ExternalRunResult(
+            traceID: traceID, task: task, exitStatus: run.status, signal: run.signal, timedOut: run.timedOut, stdout: stdout,
+            stderr: String(decoding: run.stderr, as: UTF8.self), finalAnswer: answer.isEmpty ? nil : answer,
+            traceFile: traceFile, traceData: fm.contents(atPath: traceFile.path), artifacts: artifacts, duration: run.duration)
     }
 }

@@ -2,8 +2,10 @@ import Foundation
 
 // MARK: - Templates (Nunjucks subset)
 
-/// The Nunjucks subset suites may use: `{{ name }}`, `{{ a.b }}`, `{{ a[0] }}`, `{{ a["k"] }}`, `{# comment #}`.
-/// Unknown variables render `""`, objects render as compact JSON. Tags (`{% %}`) are errors; the filters in `filters` work as in Nunjucks.
+/// The Nunjucks subset suites may use: `{{ expr }}` (names, `a.b`, `a[0]`, `a["k"]`, `( )`, literals, operators, filters),
+/// `{% for x in xs %}…{% else %}…{% endfor %}` (also `for k, v in obj`; `loop.index`, `index0`, `first`, `last`, `length`),
+/// `{% if %}/{% elif %}/{% else %}/{% endif %}`, `{% set x = … %}`, `{# comment #}` and `{%-`/`-%}` whitespace control.
+/// Unknown variables render `""`, objects render as compact JSON; other tags are errors naming the template line.
 public enum EvalTemplate {
     /// Why a template cannot be rendered.
     public struct TemplateError: Error, Sendable, CustomStringConvertible {
@@ -21,18 +23,56 @@ public enum EvalTemplate {
         return false
     }
 
-    /// Checks syntax without rendering (used at load time).
-    public static func validate(_ s: String) throws {
-        _ = try render(s, vars: EvalObject())
+    /// A suite's own filter (`nunjucksFilters:`): the value and the filter's arguments in, the result out.
+    public typealias CustomFilter = @Sendable (EvalJSON?, [EvalJSON?]) throws -> EvalJSON?
+
+    /// Checks syntax without rendering (used at load time): tags balance, expressions parse, filters exist
+    /// (built-in, or one of `custom`).
+    public static func validate(_ s: String, custom: Set<String> = []) throws {
+        guard hasSyntax(s) else { return }
+        _ = try parse(s, custom: custom)
     }
 
-    /// Renders `s` with `vars`.
-    public static func render(_ s: String, vars: EvalObject) throws -> String {
+    /// Renders `s` with `vars` and the suite's own filters.
+    public static func render(_ s: String, vars: EvalObject, custom: [String: CustomFilter] = [:]) throws -> String {
         guard hasSyntax(s) else { return s }
+        let nodes = try parse(s, custom: Set(custom.keys))
+        var scope = vars
+        var out = ""
+        try run(nodes, &scope, &out, custom)
+        return out
+    }
+
+    /// Renders, leaving the text verbatim when it cannot be rendered (Promptfoo's rule for `metric`).
+    public static func renderLenient(_ s: String, vars: EvalObject) -> String {
+        (try? render(s, vars: vars)) ?? s
+    }
+
+    /// Filters Flywheel renders, as Nunjucks does (`{{ x | upper }}`, `{{ xs | join(", ") }}`); `load` is Promptfoo's
+    /// (JSON.parse of a string).
+    public static let filters: Set<String> = ["dump", "upper", "lower", "trim", "join", "length", "default", "d", "replace", "first", "last",
+                                              "load", "safe", "string", "int", "float", "capitalize", "title", "abs", "round", "reverse",
+                                              "sort", "list", "escape", "e", "wordcount"]
+
+    // MARK: Template tree
+
+    indirect enum Node {
+        case text(String)
+        case output(Expr)
+        case forLoop(names: [String], iterable: Expr, body: [Node], empty: [Node])
+        case ifBlock([(Expr?, [Node])])
+        case set(String, Expr)
+    }
+
+    /// Splits the template into text, `{{ }}` and `{% %}` pieces (whitespace control `{%-`/`-%}` applied) and builds the tree.
+    static func parse(_ s: String, custom: Set<String> = []) throws -> [Node] {
+        enum Piece { case text(String), output(String, Int), tag(String, Int) }
         let u = Array(s.utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(u.count)
+        var pieces: [Piece] = []
+        var text = [UInt8]()
         var i = 0
+        var trimNext = false
+        var line = 1
         func find(_ a: UInt8, _ b: UInt8, from: Int) -> Int? {
             var j = from
             while j + 1 < u.count {
@@ -41,65 +81,231 @@ public enum EvalTemplate {
             }
             return nil
         }
+        func flush(trimRight: Bool) {
+            var t = String(decoding: text, as: UTF8.self)
+            if trimRight { while let l = t.last, l.isWhitespace { t.removeLast() } }
+            if !t.isEmpty { pieces.append(.text(t)) }
+            text = []
+        }
         while i < u.count {
-            if u[i] == UInt8(ascii: "{"), i + 1 < u.count {
+            if u[i] == UInt8(ascii: "{"), i + 1 < u.count, [UInt8(ascii: "{"), UInt8(ascii: "%"), UInt8(ascii: "#")].contains(u[i + 1]) {
                 let n = u[i + 1]
-                if n == UInt8(ascii: "{") {
-                    guard let close = find(UInt8(ascii: "}"), UInt8(ascii: "}"), from: i + 2) else { throw TemplateError(message: "unterminated {{ in template") }
-                    let expr = String(decoding: u[(i + 2)..<close], as: UTF8.self)
-                    out.append(contentsOf: try evaluate(expr, vars: vars).utf8)
-                    i = close + 2
-                    continue
+                let closeA: UInt8 = n == UInt8(ascii: "{") ? UInt8(ascii: "}") : n
+                let kind = n == UInt8(ascii: "{") ? "{{" : n == UInt8(ascii: "%") ? "{%" : "{#"
+                guard let close = find(closeA, UInt8(ascii: "}"), from: i + 2) else {
+                    throw TemplateError(message: "unterminated \(kind) in template (line \(line))")
                 }
-                if n == UInt8(ascii: "#") {
-                    guard let close = find(UInt8(ascii: "#"), UInt8(ascii: "}"), from: i + 2) else { throw TemplateError(message: "unterminated {# in template") }
-                    i = close + 2
-                    continue
-                }
-                if n == UInt8(ascii: "%") { throw TemplateError(message: "template tags ({% … %}) are not supported") }
+                var inner = Array(u[(i + 2)..<close])
+                let trimLeft = inner.first == UInt8(ascii: "-")
+                let trimRight = inner.last == UInt8(ascii: "-")
+                if trimLeft { inner.removeFirst() }
+                if trimRight, !inner.isEmpty { inner.removeLast() }
+                flush(trimRight: trimLeft)
+                let body = String(decoding: inner, as: UTF8.self)
+                if n == UInt8(ascii: "{") { pieces.append(.output(body, line)) } else if n == UInt8(ascii: "%") { pieces.append(.tag(body, line)) }
+                for b in u[i..<(close + 2)] where b == UInt8(ascii: "\n") { line += 1 }
+                i = close + 2
+                trimNext = trimRight
+                continue
             }
-            out.append(u[i])
+            if trimNext, u[i] == UInt8(ascii: " ") || u[i] == UInt8(ascii: "\t") || u[i] == UInt8(ascii: "\n") || u[i] == UInt8(ascii: "\r") {
+                if u[i] == UInt8(ascii: "\n") { line += 1 }
+                i += 1
+                continue
+            }
+            trimNext = false
+            if u[i] == UInt8(ascii: "\n") { line += 1 }
+            text.append(u[i])
             i += 1
         }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Renders, leaving the text verbatim when it cannot be rendered (Promptfoo's rule for `metric`).
-    public static func renderLenient(_ s: String, vars: EvalObject) -> String {
-        (try? render(s, vars: vars)) ?? s
-    }
-
-    /// Filters Flywheel renders, as Nunjucks does (`{{ x | upper }}`, `{{ xs | join(", ") }}`).
-    public static let filters: Set<String> = ["dump", "upper", "lower", "trim", "join", "length", "default", "d", "replace", "first", "last"]
-
-    static func evaluate(_ expr: String, vars: EvalObject) throws -> String {
-        let e = JSText.trim(expr)
-        if e.isEmpty { throw TemplateError(message: "empty {{ }} in template") }
-        var p = ExprParser(Array(e.unicodeScalars), text: e, vars: vars)
-        var cur = try p.primary()
-        p.skipSpace()
-        while p.i < p.c.count {
-            guard p.c[p.i] == "|" else { throw TemplateError(message: "unsupported template expression {{ \(e) }}") }
-            p.i += 1
-            p.skipSpace()
-            guard let name = p.ident() else { throw TemplateError(message: "a filter name must follow | in {{ \(e) }}") }
-            var args: [EvalJSON?] = []
-            p.skipSpace()
-            if p.i < p.c.count, p.c[p.i] == "(" {
-                p.i += 1
-                p.skipSpace()
-                while p.i < p.c.count, p.c[p.i] != ")" {
-                    args.append(try p.primary())
-                    p.skipSpace()
-                    if p.i < p.c.count, p.c[p.i] == "," { p.i += 1; p.skipSpace() }
+        flush(trimRight: false)
+        var k = 0
+        func block(until ends: Set<String>) throws -> ([Node], String?, String, Int) {
+            var nodes: [Node] = []
+            while k < pieces.count {
+                let piece = pieces[k]
+                k += 1
+                switch piece {
+                case .text(let t): nodes.append(.text(t))
+                case .output(let e, let l):
+                    do { nodes.append(.output(try ExprParser.parse(e, custom: custom))) } catch let e as TemplateError {
+                        throw TemplateError(message: "\(e.message) (line \(l))")
+                    }
+                case .tag(let raw, let l):
+                    let t = JSText.trim(raw)
+                    let word = String(t.prefix { !$0.isWhitespace })
+                    let rest = JSText.trim(String(t.dropFirst(word.count)))
+                    func expr(_ x: String) throws -> Expr {
+                        do { return try ExprParser.parse(x, custom: custom) } catch let e as TemplateError { throw TemplateError(message: "\(e.message) in {% \(t) %} (line \(l))") }
+                    }
+                    if ends.contains(word) { return (nodes, word, rest, l) }
+                    switch word {
+                    case "endfor", "endif", "else", "elif", "elseif":
+                        throw TemplateError(message: "unexpected {% \(word) %} (line \(l))")
+                    case "for":
+                        guard let r = rest.range(of: " in ") else { throw TemplateError(message: "{% \(t) %} must be {% for x in xs %} (line \(l))") }
+                        let names = rest[..<r.lowerBound].split(separator: ",").map { JSText.trim(String($0)) }
+                        guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } }) else {
+                            throw TemplateError(message: "{% \(t) %}: bad loop variable (line \(l))")
+                        }
+                        let iterable = try expr(String(rest[r.upperBound...]))
+                        var (body, end, _, _) = try block(until: ["endfor", "else"])
+                        var empty: [Node] = []
+                        if end == "else" { (empty, end, _, _) = try block(until: ["endfor"]) }
+                        guard end == "endfor" else { throw TemplateError(message: "{% \(t) %} has no {% endfor %} (line \(l))") }
+                        nodes.append(.forLoop(names: names, iterable: iterable, body: body, empty: empty))
+                    case "if":
+                        var branches: [(Expr?, [Node])] = []
+                        var cond: Expr? = try expr(rest)
+                        while true {
+                            let (body, end, endRest, _) = try block(until: ["elif", "elseif", "else", "endif"])
+                            branches.append((cond, body))
+                            guard let end else { throw TemplateError(message: "{% \(t) %} has no {% endif %} (line \(l))") }
+                            if end == "endif" { break }
+                            if end == "else" {
+                                let (eb, e2, _, _) = try block(until: ["endif"])
+                                guard e2 == "endif" else { throw TemplateError(message: "{% \(t) %} has no {% endif %} (line \(l))") }
+                                branches.append((nil, eb))
+                                break
+                            }
+                            cond = try expr(endRest)
+                        }
+                        nodes.append(.ifBlock(branches))
+                    case "set":
+                        guard let eq = rest.firstIndex(of: "=") else { throw TemplateError(message: "{% \(t) %} must be {% set name = value %} (line \(l))") }
+                        let name = JSText.trim(String(rest[..<eq]))
+                        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                            throw TemplateError(message: "{% \(t) %}: bad variable name (line \(l))")
+                        }
+                        nodes.append(.set(name, try expr(String(rest[rest.index(after: eq)...]))))
+                    case "raw":
+                        throw TemplateError(message: "{% raw %} is not supported (line \(l))")
+                    default:
+                        throw TemplateError(message: "template tag {% \(word) %} is not supported (supported: for, if/elif/else, set) (line \(l))")
+                    }
                 }
-                guard p.i < p.c.count else { throw TemplateError(message: "unterminated ( in {{ \(e) }}") }
-                p.i += 1
             }
-            cur = try applyFilter(name, cur, args, expr: e)
-            p.skipSpace()
+            return (nodes, nil, "", 0)
         }
-        return display(cur)
+        return try block(until: []).0
+    }
+
+    static func run(_ nodes: [Node], _ scope: inout EvalObject, _ out: inout String, _ custom: [String: CustomFilter]) throws {
+        for n in nodes {
+            switch n {
+            case .text(let t): out += t
+            case .output(let e): out += display(try e.eval(scope, custom))
+            case .set(let name, let e): scope[name] = try e.eval(scope, custom) ?? .null
+            case .ifBlock(let branches):
+                for (cond, body) in branches where try cond.map({ try $0.eval(scope, custom)?.isTruthy ?? false }) ?? true {
+                    try run(body, &scope, &out, custom)
+                    break
+                }
+            case .forLoop(let names, let iterable, let body, let empty):
+                let v = try iterable.eval(scope, custom)
+                var items: [[EvalJSON]] = []
+                if let a = v?.arrayValue {
+                    items = a.map { x in names.count > 1 ? (x.arrayValue ?? [x]) : [x] }
+                } else if let o = v?.objectValue {
+                    items = o.pairs.map { names.count > 1 ? [.string($0.key), $0.value] : [.string($0.key)] }
+                }
+                if items.isEmpty { var inner = scope; try run(empty, &inner, &out, custom); continue }
+                for (idx, item) in items.enumerated() {
+                    var inner = scope
+                    for (j, name) in names.enumerated() { inner[name] = j < item.count ? item[j] : .null }
+                    inner["loop"] = .obj([("index", .int(Int64(idx + 1))), ("index0", .int(Int64(idx))), ("first", .bool(idx == 0)),
+                                          ("last", .bool(idx == items.count - 1)), ("length", .int(Int64(items.count))),
+                                          ("revindex", .int(Int64(items.count - idx))), ("revindex0", .int(Int64(items.count - idx - 1)))])
+                    try run(body, &inner, &out, custom)
+                }
+            }
+        }
+    }
+
+    // MARK: Expressions
+
+    indirect enum Expr {
+        case literal(EvalJSON?)
+        case name(String)
+        case member(Expr, Expr)
+        case list([Expr])
+        case dict([(String, Expr)])
+        case filter(Expr, String, [Expr])
+        case unary(String, Expr)
+        case binary(String, Expr, Expr)
+        case cond(Expr, Expr, Expr?)
+
+        func eval(_ scope: EvalObject, _ custom: [String: CustomFilter] = [:]) throws -> EvalJSON? {
+            switch self {
+            case .literal(let v): return v
+            case .name(let n): return scope[n]
+            case .member(let b, let k):
+                let key = try k.eval(scope, custom)
+                return EvalTemplate.member(try b.eval(scope, custom), key?.stringValue ?? key.map(display) ?? "")
+            case .list(let xs): return .array(try xs.map { try $0.eval(scope, custom) ?? .null })
+            case .dict(let kv):
+                var o = EvalObject()
+                for (k, v) in kv { o[k] = try v.eval(scope, custom) ?? .null }
+                return .object(o)
+            case .filter(let b, let name, let args):
+                let v = try b.eval(scope, custom), a = try args.map { try $0.eval(scope, custom) }
+                if let f = custom[name] { return try f(v, a) }
+                return try applyFilter(name, v, a, expr: name)
+            case .unary(let op, let e):
+                let v = try e.eval(scope, custom)
+                if op == "not" { return .bool(!(v?.isTruthy ?? false)) }
+                return number(-(num(v)))
+            case .cond(let a, let c, let b):
+                return try (c.eval(scope, custom)?.isTruthy ?? false) ? a.eval(scope, custom) : b?.eval(scope, custom)
+            case .binary(let op, let l, let r):
+                let a = try l.eval(scope, custom)
+                if op == "and" { return (a?.isTruthy ?? false) ? try r.eval(scope, custom) : a }
+                if op == "or" { return (a?.isTruthy ?? false) ? a : try r.eval(scope, custom) }
+                let b = try r.eval(scope, custom)
+                switch op {
+                case "==": return .bool(looseEqual(a, b))
+                case "!=": return .bool(!looseEqual(a, b))
+                case "<", ">", "<=", ">=":
+                    let c: Bool
+                    if let x = a?.stringValue, let y = b?.stringValue {
+                        c = op == "<" ? x < y : op == ">" ? x > y : op == "<=" ? x <= y : x >= y
+                    } else {
+                        let x = num(a), y = num(b)
+                        c = op == "<" ? x < y : op == ">" ? x > y : op == "<=" ? x <= y : x >= y
+                    }
+                    return .bool(c)
+                case "in", "not in":
+                    var found = false
+                    if let arr = b?.arrayValue { found = arr.contains { looseEqual($0, a) } } else if let o = b?.objectValue {
+                        found = o[display(a)] != nil
+                    } else if let s = b?.stringValue { found = s.contains(display(a)) }
+                    return .bool(op == "in" ? found : !found)
+                case "~": return .string(display(a) + display(b))
+                case "+":
+                    if a?.stringValue != nil || b?.stringValue != nil { return .string(display(a) + display(b)) }
+                    return number(num(a) + num(b))
+                case "-": return number(num(a) - num(b))
+                case "*": return number(num(a) * num(b))
+                case "/": return number(num(a) / num(b))
+                case "%": return number(num(a).truncatingRemainder(dividingBy: num(b)))
+                default: throw TemplateError(message: "unsupported operator \(op)")
+                }
+            }
+        }
+
+        func num(_ v: EvalJSON?) -> Double {
+            if let d = v?.doubleValue { return d }
+            if let s = v?.stringValue { return Double(JSText.trim(s)) ?? .nan }
+            if let b = v?.boolValue { return b ? 1 : 0 }
+            return v == nil ? .nan : 0
+        }
+        func number(_ d: Double) -> EvalJSON { d == d.rounded() && abs(d) < 1e15 ? .int(Int64(d)) : .double(d) }
+        func looseEqual(_ a: EvalJSON?, _ b: EvalJSON?) -> Bool {
+            let x = a ?? .null, y = b ?? .null
+            if x.isNumber || y.isNumber, let p = x.doubleValue ?? x.stringValue.flatMap({ Double($0) }),
+               let q = y.doubleValue ?? y.stringValue.flatMap({ Double($0) }) { return p == q }
+            return x == y
+        }
     }
 
     /// How a value renders: undefined and null as "", strings as they are, objects and arrays as compact JSON.
@@ -166,86 +372,265 @@ public enum EvalTemplate {
             if let a = v?.arrayValue { return a.last }
             if let s = v?.stringValue { return s.last.map { .string(String($0)) } }
             return nil
+        case "load":
+            // Promptfoo's filter: JSON.parse of a string; other values pass through.
+            guard let t = v?.stringValue else { return v }
+            do { return try EvalJSONParser.parse(t) } catch { throw TemplateError(message: "load: not JSON (\(error)) in {{ \(expr) }}") }
+        case "safe": return v
+        case "string": return .string(str(v))
+        case "int":
+            if let d = v?.doubleValue { return .int(Int64(d.rounded(.towardZero))) }
+            if let d = Double(JSText.trim(str(v))), d.isFinite { return .int(Int64(d.rounded(.towardZero))) }
+            return args.first ?? .int(0)
+        case "float":
+            if let d = v?.doubleValue { return .double(d) }
+            return Double(JSText.trim(str(v))).map { .double($0) } ?? args.first ?? .double(0)
+        case "capitalize":
+            let s = str(v).lowercased()
+            return .string(s.prefix(1).uppercased() + s.dropFirst())
+        case "title":
+            return .string(str(v).split(separator: " ", omittingEmptySubsequences: false).map { $0.prefix(1).uppercased() + $0.dropFirst().lowercased() }.joined(separator: " "))
+        case "abs": return v?.doubleValue.map { d in d == d.rounded() && abs(d) < 1e15 ? .int(Int64(abs(d))) : .double(abs(d)) } ?? v
+        case "round":
+            guard let d = v?.doubleValue else { return v }
+            let places = args.first??.doubleValue ?? 0
+            let m = pow(10, places)
+            return .double((d * m).rounded() / m)
+        case "reverse":
+            if let a = v?.arrayValue { return .array(a.reversed()) }
+            return .string(String(str(v).reversed()))
+        case "sort":
+            guard let a = v?.arrayValue else { return v }
+            let sorted = a.sorted { x, y in
+                if let p = x.doubleValue, let q = y.doubleValue { return p < q }
+                return str(x) < str(y)
+            }
+            return .array(args.first??.isTruthy == true ? sorted.reversed() : sorted)
+        case "list":
+            if let a = v?.arrayValue { return .array(a) }
+            if let o = v?.objectValue { return .array(o.keys.map { .string($0) }) }
+            return .array(str(v).map { .string(String($0)) })
+        case "escape", "e":
+            var out = ""
+            for ch in str(v) {
+                switch ch {
+                case "&": out += "&amp;"
+                case "<": out += "&lt;"
+                case ">": out += "&gt;"
+                case "\"": out += "&quot;"
+                case "'": out += "&#39;"
+                default: out.append(ch)
+                }
+            }
+            return .string(out)
+        case "wordcount": return .int(Int64(str(v).split(whereSeparator: { $0.isWhitespace }).count))
         default:
             throw TemplateError(message: "template filter \"\(name)\" is not supported (supported: \(filters.sorted().joined(separator: ", ")))")
         }
     }
 
-    /// Parses a value: a variable path (`a.b`, `a[0]`, `a["k"]`), a quoted string, a number, true/false/null.
+    /// Parses a Nunjucks expression: literals (strings, numbers, true/false/none, lists, dicts), names, `.`/`[]` members,
+    /// `( )`, filters with arguments, `not`/`and`/`or`, comparisons, `in`, `+ - * / % ~`, and `a if c else b`.
     struct ExprParser {
         let c: [Unicode.Scalar]
         let text: String
-        let vars: EvalObject
+        var custom: Set<String> = []
         var i = 0
-        init(_ c: [Unicode.Scalar], text: String, vars: EvalObject) { self.c = c; self.text = text; self.vars = vars }
 
-        mutating func skipSpace() { while i < c.count, c[i] == " " || c[i] == "\t" || c[i] == "\n" { i += 1 } }
-
-        mutating func ident() -> String? {
-            var s = ""
-            while i < c.count, c[i].properties.isAlphabetic || c[i] == "_" || c[i] == "$" || (c[i].value >= 0x30 && c[i].value <= 0x39 && !s.isEmpty) {
-                s.unicodeScalars.append(c[i]); i += 1
-            }
-            return s.isEmpty ? nil : s
+        static func parse(_ s: String, custom: Set<String> = []) throws -> Expr {
+            let e = JSText.trim(s)
+            if e.isEmpty { throw TemplateError(message: "empty expression in template") }
+            var p = ExprParser(c: Array(e.unicodeScalars), text: e, custom: custom)
+            let x = try p.conditional()
+            p.skipSpace()
+            guard p.i >= p.c.count else { throw TemplateError(message: "unsupported template expression {{ \(e) }}") }
+            return x
         }
 
+        func fail() -> TemplateError { TemplateError(message: "unsupported template expression {{ \(text) }}") }
+        mutating func skipSpace() { while i < c.count, c[i] == " " || c[i] == "\t" || c[i] == "\n" || c[i] == "\r" { i += 1 } }
+        func isIdent(_ ch: Unicode.Scalar, first: Bool) -> Bool {
+            ch.properties.isAlphabetic || ch == "_" || ch == "$" || (!first && ch.value >= 0x30 && ch.value <= 0x39)
+        }
+        /// The word at the cursor, without consuming it.
+        func peekWord() -> String {
+            var j = i, s = ""
+            while j < c.count, isIdent(c[j], first: s.isEmpty) { s.unicodeScalars.append(c[j]); j += 1 }
+            return s
+        }
+        mutating func eatWord(_ w: String) -> Bool {
+            skipSpace()
+            guard peekWord() == w else { return false }
+            i += w.unicodeScalars.count
+            return true
+        }
+        mutating func eat(_ op: String) -> Bool {
+            skipSpace()
+            let o = Array(op.unicodeScalars)
+            guard i + o.count <= c.count, Array(c[i..<(i + o.count)]) == o else { return false }
+            i += o.count
+            return true
+        }
+        mutating func ident() -> String? {
+            skipSpace()
+            let w = peekWord()
+            if w.isEmpty { return nil }
+            i += w.unicodeScalars.count
+            return w
+        }
+
+        mutating func conditional() throws -> Expr {
+            let a = try or()
+            if eatWord("if") {
+                let cond = try or()
+                let b: Expr? = eatWord("else") ? try or() : nil
+                return .cond(a, cond, b)
+            }
+            return a
+        }
+        mutating func or() throws -> Expr {
+            var l = try and()
+            while eatWord("or") { l = .binary("or", l, try and()) }
+            return l
+        }
+        mutating func and() throws -> Expr {
+            var l = try not()
+            while eatWord("and") { l = .binary("and", l, try not()) }
+            return l
+        }
+        mutating func not() throws -> Expr {
+            if eatWord("not") { return .unary("not", try not()) }
+            return try compare()
+        }
+        mutating func compare() throws -> Expr {
+            var l = try additive()
+            while true {
+                if eat("==") { l = .binary("==", l, try additive()) } else if eat("!=") { l = .binary("!=", l, try additive()) }
+                else if eat("<=") { l = .binary("<=", l, try additive()) } else if eat(">=") { l = .binary(">=", l, try additive()) }
+                else if eat("<") { l = .binary("<", l, try additive()) } else if eat(">") { l = .binary(">", l, try additive()) }
+                else if eatWord("in") { l = .binary("in", l, try additive()) }
+                else {
+                    let save = i
+                    if eatWord("not"), eatWord("in") { l = .binary("not in", l, try additive()) } else { i = save; return l }
+                }
+            }
+        }
+        mutating func additive() throws -> Expr {
+            var l = try multiplicative()
+            while true {
+                if eat("+") { l = .binary("+", l, try multiplicative()) } else if eat("-") { l = .binary("-", l, try multiplicative()) }
+                else if eat("~") { l = .binary("~", l, try multiplicative()) } else { return l }
+            }
+        }
+        mutating func multiplicative() throws -> Expr {
+            var l = try unary()
+            while true {
+                skipSpace()
+                if i + 1 < c.count, c[i] == "/" || c[i] == "*", c[i + 1] == c[i] { throw fail() }
+                if eat("*") { l = .binary("*", l, try unary()) } else if eat("/") { l = .binary("/", l, try unary()) }
+                else if eat("%") { l = .binary("%", l, try unary()) } else { return l }
+            }
+        }
+        mutating func unary() throws -> Expr {
+            if eat("-") { return .unary("-", try unary()) }
+            var x = try postfix()
+            while eat("|") {
+                guard let name = ident() else { throw TemplateError(message: "a filter name must follow | in {{ \(text) }}") }
+                guard EvalTemplate.filters.contains(name) || custom.contains(name) else {
+                    throw TemplateError(message: "template filter \"\(name)\" is not supported (supported: \(EvalTemplate.filters.sorted().joined(separator: ", ")))")
+                }
+                var args: [Expr] = []
+                if eat("(") {
+                    while !eat(")") {
+                        guard i < c.count else { throw TemplateError(message: "unterminated ( in {{ \(text) }}") }
+                        args.append(try conditional())
+                        _ = eat(",")
+                    }
+                }
+                x = .filter(x, name, args)
+                x = try postfixOps(x)
+            }
+            return x
+        }
+        mutating func postfix() throws -> Expr { try postfixOps(try primary()) }
+        mutating func postfixOps(_ base: Expr) throws -> Expr {
+            var x = base
+            while true {
+                if eat(".") {
+                    guard let k = ident() else { throw fail() }
+                    x = .member(x, .literal(.string(k)))
+                } else if eat("[") {
+                    let k = try conditional()
+                    guard eat("]") else { throw fail() }
+                    x = .member(x, k)
+                } else { return x }
+            }
+        }
         mutating func quoted() throws -> String {
             let q = c[i]
             i += 1
             var s = ""
             while i < c.count, c[i] != q {
-                if c[i] == "\\", i + 1 < c.count { i += 1 }
+                if c[i] == "\\", i + 1 < c.count {
+                    i += 1
+                    switch c[i] {
+                    case "n": s += "\n"
+                    case "t": s += "\t"
+                    default: s.unicodeScalars.append(c[i])
+                    }
+                    i += 1
+                    continue
+                }
                 s.unicodeScalars.append(c[i]); i += 1
             }
             guard i < c.count else { throw TemplateError(message: "unterminated string in {{ \(text) }}") }
             i += 1
             return s
         }
-
-        mutating func primary() throws -> EvalJSON? {
+        mutating func primary() throws -> Expr {
             skipSpace()
-            guard i < c.count else { throw TemplateError(message: "unsupported template expression {{ \(text) }}") }
-            if c[i] == "\"" || c[i] == "'" { return .string(try quoted()) }
-            if c[i] == "-" || (c[i].value >= 0x30 && c[i].value <= 0x39) {
+            guard i < c.count else { throw fail() }
+            if c[i] == "\"" || c[i] == "'" { return .literal(.string(try quoted())) }
+            if c[i].value >= 0x30 && c[i].value <= 0x39 {
                 var s = ""
-                while i < c.count, c[i] == "-" || c[i] == "." || (c[i].value >= 0x30 && c[i].value <= 0x39) { s.unicodeScalars.append(c[i]); i += 1 }
-                guard let d = Double(s) else { throw TemplateError(message: "unsupported template expression {{ \(text) }}") }
-                return d == d.rounded() && abs(d) < 1e15 ? .int(Int64(d)) : .double(d)
+                while i < c.count, c[i] == "." || (c[i].value >= 0x30 && c[i].value <= 0x39) { s.unicodeScalars.append(c[i]); i += 1 }
+                guard let d = Double(s) else { throw fail() }
+                return .literal(d == d.rounded() && abs(d) < 1e15 ? .int(Int64(d)) : .double(d))
             }
-            guard let first = ident() else { throw TemplateError(message: "unsupported template expression {{ \(text) }}") }
-            switch first {
-            case "true": return .bool(true)
-            case "false": return .bool(false)
-            case "null", "none": return .null
-            default: break
+            if eat("(") {
+                let x = try conditional()
+                guard eat(")") else { throw fail() }
+                return x
             }
-            var cur: EvalJSON? = vars[first]
-            while i < c.count {
-                skipSpace()
-                if i >= c.count { break }
-                if c[i] == "." {
-                    i += 1
-                    guard let k = ident() else { throw TemplateError(message: "unsupported template expression {{ \(text) }}") }
-                    cur = EvalTemplate.member(cur, k)
-                } else if c[i] == "[" {
-                    i += 1
-                    skipSpace()
-                    var key = ""
-                    if i < c.count, c[i] == "\"" || c[i] == "'" {
-                        key = try quoted()
-                    } else {
-                        while i < c.count, c[i] != "]" { key.unicodeScalars.append(c[i]); i += 1 }
-                        key = JSText.trim(key)
-                    }
-                    skipSpace()
-                    guard i < c.count, c[i] == "]" else { throw TemplateError(message: "unsupported template expression {{ \(text) }}") }
-                    i += 1
-                    cur = EvalTemplate.member(cur, key)
-                } else {
-                    break
+            if eat("[") {
+                var xs: [Expr] = []
+                while !eat("]") {
+                    guard i < c.count else { throw fail() }
+                    xs.append(try conditional())
+                    _ = eat(",")
                 }
+                return .list(xs)
             }
-            return cur
+            if eat("{") {
+                var kv: [(String, Expr)] = []
+                while !eat("}") {
+                    skipSpace()
+                    guard i < c.count else { throw fail() }
+                    let k: String
+                    if c[i] == "\"" || c[i] == "'" { k = try quoted() } else { guard let w = ident() else { throw fail() }; k = w }
+                    guard eat(":") else { throw fail() }
+                    kv.append((k, try conditional()))
+                    _ = eat(",")
+                }
+                return .dict(kv)
+            }
+            guard let first = ident() else { throw fail() }
+            switch first {
+            case "true", "True": return .literal(.bool(true))
+            case "false", "False": return .literal(.bool(false))
+            case "null", "none", "None": return .literal(.null)
+            default: return .name(first)
+            }
         }
     }
 

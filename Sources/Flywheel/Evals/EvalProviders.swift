@@ -23,6 +23,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
 
     private let lock = NSLock()
     private var cache: [String: EvalOutput] = [:]
+    private var inFlight: [String: DispatchGroup] = [:]
     private var models: [String: OpenAICompatibleModel] = [:]
 
     public init(policy: EvalScriptPolicy, environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -35,25 +36,45 @@ public final class EvalProviderCaller: @unchecked Sendable {
 
     /// The provider kinds this caller runs.
     public static func isCallable(_ id: String) -> Bool {
-        id == "echo" || id.hasPrefix("openai:") || id.hasPrefix("exec:") || (id.hasPrefix("file://") && id.contains(".py"))
+        id == "echo" || id.hasPrefix("openai:") || isAnthropic(id) || id.hasPrefix("exec:") || (id.hasPrefix("file://") && id.contains(".py"))
             || id.hasPrefix("python:") || isHTTP(id)
     }
 
     /// What the cache is keyed by.
-    static func cacheKey(_ provider: EvalProvider, prompt: String, vars: EvalObject) -> String {
-        SHA256.hex([provider.id, provider.config?.jsonString ?? "null", prompt, EvalJSON.object(vars).jsonString].joined(separator: "\u{0}"))
+    static func cacheKey(_ provider: EvalProvider, prompt: String, vars: EvalObject, promptConfig: EvalJSON? = nil) -> String {
+        let parts = [provider.id, provider.config?.jsonString ?? "null", prompt, EvalJSON.object(vars).jsonString]
+            + (promptConfig.map { [$0.jsonString] } ?? [])
+        return SHA256.hex(parts.joined(separator: "\u{0}"))
     }
 
     /// Calls `provider` with the rendered prompt. Errors become `EvalOutput.error` (an ERROR row); a provider that
     /// may not run under the policy returns nil with the reason in `skipReason`.
     public func call(_ provider: EvalProvider, prompt: String, promptLabel: String, vars: EvalObject, suiteEnv: [String: String],
-                     useCache: Bool = true) -> Result<EvalOutput, Skip> {
+                     promptConfig: EvalJSON? = nil, useCache: Bool = true) -> Result<EvalOutput, Skip> {
         if provider.id == "echo" { return .success(EvalOutput(output: .string(prompt), latencyMs: 0)) }
         guard policy.allowScripts else { return .failure(Skip(reason: "provider \(provider.id) was not called: \(policy.disabledReason)")) }
-        let key = Self.cacheKey(provider, prompt: prompt, vars: vars)
+        let key = Self.cacheKey(provider, prompt: prompt, vars: vars, promptConfig: promptConfig)
+        var mine: DispatchGroup? = nil
+        defer {
+            if let mine {
+                lock.lock()
+                if inFlight[key] === mine { inFlight[key] = nil }
+                lock.unlock()
+                mine.leave()
+            }
+        }
         if useCache {
+            // The same call already under way on another thread (concurrent rows with equal prompts): wait for it.
             lock.lock()
-            let hit = cache[key]
+            var hit = cache[key]
+            while hit == nil, let busy = inFlight[key] {
+                lock.unlock()
+                busy.wait()
+                lock.lock()
+                hit = cache[key]
+                if hit == nil, inFlight[key] === busy { break }
+            }
+            if hit == nil, inFlight[key] == nil { let g = DispatchGroup(); g.enter(); inFlight[key] = g; mine = g }
             lock.unlock()
             if var hit { hit.cached = true; return .success(hit) }
             if Self.diskCacheable(provider.id), let hit = readDisk(key) {
@@ -65,7 +86,9 @@ public final class EvalProviderCaller: @unchecked Sendable {
         }
         let out: EvalOutput
         if provider.id.hasPrefix("openai:") {
-            out = callOpenAI(provider, prompt: prompt, suiteEnv: suiteEnv)
+            out = callOpenAI(provider, prompt: prompt, promptConfig: promptConfig, suiteEnv: suiteEnv)
+        } else if Self.isAnthropic(provider.id) {
+            out = callAnthropic(provider, prompt: prompt, promptConfig: promptConfig, suiteEnv: suiteEnv)
         } else if Self.isHTTP(provider.id) {
             out = callHTTP(provider, prompt: prompt, vars: vars, suiteEnv: suiteEnv)
         } else if provider.id.hasPrefix("exec:") {
@@ -73,7 +96,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
         } else if provider.id.hasPrefix("file://") || provider.id.hasPrefix("python:") {
             out = callPython(provider, prompt: prompt, promptLabel: promptLabel, vars: vars)
         } else {
-            return .success(EvalOutput(output: .null, error: "provider \(provider.id) is not supported by Flywheel (openai:…, http, exec:…, file://provider.py, echo)"))
+            return .success(EvalOutput(output: .null, error: "provider \(provider.id) is not supported by Flywheel (openai:…, anthropic:…, http, exec:…, file://provider.py, echo)"))
         }
         if useCache, out.error == nil {
             lock.lock()
@@ -86,7 +109,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
 
     /// Only remote model/API providers are kept on disk: `exec:` and Python providers run the candidate agent, whose
     /// code changes between cycles, so a stored answer would hide the change.
-    static func diskCacheable(_ id: String) -> Bool { id.hasPrefix("openai:") || isHTTP(id) }
+    static func diskCacheable(_ id: String) -> Bool { id.hasPrefix("openai:") || isAnthropic(id) || isHTTP(id) }
 
     /// The default on-disk cache folder under `folder`.
     public static func defaultDiskCache(in folder: URL) -> URL {
@@ -120,65 +143,6 @@ public final class EvalProviderCaller: @unchecked Sendable {
 
     /// Why a provider was not called.
     public struct Skip: Error, Sendable { public let reason: String }
-
-    // MARK: openai
-
-    /// The `config` keys ``callOpenAI(_:prompt:suiteEnv:)`` reads (to connect or to send); the loader warns about others.
-    static let openAIConfigKeys: Set<String> = [
-        "apiBaseUrl", "apiHost", "apiKey", "apiKeyEnvar", "temperature", "max_tokens", "max_completion_tokens", "seed",
-    ]
-
-    /// `openai:MODEL`, `openai:chat:MODEL`; config: ``openAIConfigKeys``.
-    func callOpenAI(_ provider: EvalProvider, prompt: String, suiteEnv: [String: String]) -> EvalOutput {
-        var parts = provider.id.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-        parts.removeFirst()
-        if parts.first == "embedding" || parts.first == "embeddings" {
-            return EvalOutput(output: .null, error: "\(provider.id) is an embedding model: use it as the provider of `similar` (defaultTest.options.provider), not as a suite provider")
-        }
-        if parts.first == "chat" || parts.first == "completion" || parts.first == "responses" { parts.removeFirst() }
-        let modelName = parts.joined(separator: ":")
-        guard !modelName.isEmpty else { return EvalOutput(output: .null, error: "\(provider.id): no model name") }
-        let cfg = provider.config?.objectValue ?? EvalObject()
-        var env = environment
-        for (k, v) in suiteEnv { env[k] = v }
-        let base = cfg["apiBaseUrl"]?.stringValue ?? cfg["apiHost"]?.stringValue.map { "https://\($0)/v1" }
-            ?? env["OPENAI_BASE_URL"] ?? env["OPENAI_API_BASE_URL"] ?? env["OPENAI_API_HOST"].map { "https://\($0)/v1" }
-        let key = cfg["apiKey"]?.stringValue ?? env[cfg["apiKeyEnvar"]?.stringValue ?? "OPENAI_API_KEY"]
-        let cacheID = "\(modelName)|\(base ?? "")|\(key.map { SHA256.hex($0) } ?? "")"
-        lock.lock()
-        let model = models[cacheID] ?? OpenAICompatibleModel(model: modelName, baseURL: base, apiKey: key, timeout: timeout,
-                                                             maxRetries: maxRetries, environment: env)
-        models[cacheID] = model
-        lock.unlock()
-        var messages: [ChatMessage] = [.user(prompt)]
-        if let arr = try? EvalJSONParser.parse(prompt).arrayValue, !arr.isEmpty,
-           arr.allSatisfy({ $0["role"]?.stringValue != nil }) {
-            messages = arr.map { m in
-                let role = ChatMessage.Role(rawValue: m["role"]!.stringValue!) ?? .user
-                return ChatMessage(role: role, content: m["content"]?.stringValue ?? m["content"]?.jsonString)
-            }
-        }
-        let request = ChatRequest(model: modelName, messages: messages, temperature: cfg["temperature"]?.doubleValue,
-                                  maxTokens: (cfg["max_tokens"] ?? cfg["max_completion_tokens"])?.doubleValue.map { Int($0) },
-                                  seed: cfg["seed"]?.doubleValue.map { Int($0) })
-        do {
-            let r = try model.complete(request)
-            let usage = EvalTokenUsage(total: r.usage.totalTokens, prompt: r.usage.promptTokens, completion: r.usage.completionTokens, numRequests: 1)
-            var output: EvalJSON = .string(r.message.content ?? "")
-            var toolCalls: [EvalJSON]? = nil
-            if !r.message.toolCalls.isEmpty {
-                toolCalls = r.message.toolCalls.map { t in
-                    .obj([("id", .string(t.id)), ("type", .string("function")),
-                          ("function", .obj([("name", .string(t.name)), ("arguments", .string(t.arguments))]))])
-                }
-                if (r.message.content ?? "").isEmpty { output = .array(toolCalls!) }
-            }
-            return EvalOutput(output: output, latencyMs: r.latencyMs, cost: r.costUSD, tokenUsage: usage, finishReason: r.finishReason,
-                              toolCalls: toolCalls)
-        } catch {
-            return EvalOutput(output: .null, error: "API error from \(provider.id): \(error)")
-        }
-    }
 
     // MARK: exec
 

@@ -162,6 +162,7 @@ public struct EvalRunner: Sendable {
     /// returning nil for a non-echo provider makes the row an ERROR (`No output recorded for …`).
     public func grade(suite: EvalSuite, outputs: (EvalRowKey) -> EvalOutput? = { _ in nil }) -> EvalRunResult {
         let start = Date()
+        let customFilters = Self.makeCustomFilters(suite.nunjucksFilters, scripts: engine.scripts)
         var columns: [(EvalProvider, EvalPrompt)] = []
         for p in suite.providers {
             for pr in suite.prompts where p.prompts == nil || p.prompts!.contains(where: { EvalGlob.matches(pr.label, $0) || pr.id == $0 }) {
@@ -215,7 +216,9 @@ public struct EvalRunner: Sendable {
                         t["vars"] = .object(combo)
                         runHooks("beforeEach", suite: suite, context: .obj([("test", .object(t))]), problems: &hookProblems)
                     }
+                    let comboError = preError
                     for (ci, col) in columns.enumerated() {
+                        var preError = comboError
                         if let f = providerFilter, !f.contains(where: { EvalGlob.matches(col.0.key, $0) || EvalGlob.matches(col.0.id, $0) }) { continue }
                         if let f = promptFilter, !f.contains(where: { p in EvalGlob.matches(col.1.label, p) || (col.1.id.map { EvalGlob.matches($0, p) } ?? false) }) { continue }
                         var output: EvalOutput? = nil
@@ -223,8 +226,10 @@ public struct EvalRunner: Sendable {
                         if let po = test.providerOutput ?? suite.defaultTest?.providerOutput {
                             output = EvalOutput(output: po)
                         } else {
+                            let (text, renderError) = Self.renderPrompt(col.1, combo, m.options, custom: customFilters)
+                            if let renderError, preError == nil { preError = "The prompt could not be rendered: \(renderError)" }
                             let key = EvalRowKey(testIndex: ti, test: test, vars: combo, metadata: m.metadata, prompt: col.1,
-                                                 renderedPrompt: Self.renderPrompt(col.1, combo, m.options), provider: col.0, repeatIndex: r)
+                                                 renderedPrompt: text, provider: col.0, repeatIndex: r)
                             output = outputs(key)
                             if output == nil, col.0.id == "echo", preError == nil {
                                 output = EvalOutput(output: .string(key.renderedPrompt), latencyMs: 0)
@@ -236,7 +241,8 @@ public struct EvalRunner: Sendable {
                         if output == nil, preError == nil, let caller, EvalProviderCaller.isCallable(col.0.id) {
                             if m.options["storeOutputAs"] != nil || !registers.isEmpty {
                                 // Later tests read this output: call now, in order.
-                                switch caller.call(col.0, prompt: rendered, promptLabel: col.1.label, vars: combo, suiteEnv: suiteEnv, useCache: r == 0) {
+                                switch caller.call(col.0, prompt: rendered, promptLabel: col.1.label, vars: combo, suiteEnv: suiteEnv,
+                                                  promptConfig: col.1.config, useCache: r == 0) {
                                 case .success(let o): output = o
                                 case .failure(let s): skipReason = s.reason
                                 }
@@ -269,7 +275,7 @@ public struct EvalRunner: Sendable {
                     while let k = next.take(below: pending.count) {
                         let j = snapshot[pending[k]]
                         results.set(pending[k], caller.call(j.column.0, prompt: j.renderedPrompt, promptLabel: j.column.1.label, vars: j.vars,
-                                                            suiteEnv: suiteEnv, useCache: j.repeatIndex == 0))
+                                                            suiteEnv: suiteEnv, promptConfig: j.column.1.config, useCache: j.repeatIndex == 0))
                     }
                     group.leave()
                 }
@@ -296,7 +302,8 @@ public struct EvalRunner: Sendable {
                     let j = allJobs[i]
                     dest[i] = gradeRow(suite: suite, test: j.test, testIndex: j.testIndex, merged: j.merged, vars: j.vars, column: j.column,
                                        promptIdx: j.promptIdx, testIdx: j.testIdx, repeatIndex: j.repeatIndex, promptId: j.promptId, resolved: j.output,
-                                       preError: j.preError, scoringFunction: j.scoringFunction, skipReason: j.skipReason)
+                                       preError: j.preError, scoringFunction: j.scoringFunction, skipReason: j.skipReason,
+                                       customFilters: customFilters)
                 }
             }
             if engine.judge == nil {
@@ -328,9 +335,10 @@ public struct EvalRunner: Sendable {
 
     func gradeRow(suite: EvalSuite, test: EvalTestCase, testIndex: Int, merged m: (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject),
                   vars: EvalObject, column: (EvalProvider, EvalPrompt), promptIdx: Int, testIdx: Int, repeatIndex: Int, promptId: String,
-                  resolved: EvalOutput?, preError: String? = nil, scoringFunction: String? = nil, skipReason: String? = nil) -> EvalRow {
+                  resolved: EvalOutput?, preError: String? = nil, scoringFunction: String? = nil, skipReason: String? = nil,
+                  customFilters: [String: EvalTemplate.CustomFilter] = [:]) -> EvalRow {
         let (provider, prompt) = column
-        let promptText = Self.renderPrompt(prompt, vars, m.options)
+        let promptText = Self.renderPrompt(prompt, vars, m.options, custom: customFilters).text
         var testCase = m.raw.objectValue ?? EvalObject()
         testCase["vars"] = .object(vars)
         var metadata = m.metadata
@@ -497,11 +505,57 @@ public struct EvalRunner: Sendable {
         return v.arrayValue?.compactMap(\.stringValue)
     }
 
-    static func renderPrompt(_ prompt: EvalPrompt, _ vars: EvalObject, _ options: EvalObject) -> String {
-        var text = EvalTemplate.renderLenient(prompt.raw, vars: vars)
+    /// The prompt as sent: rendered with the row's vars (the raw text and the reason when it cannot be rendered).
+    static func renderPrompt(_ prompt: EvalPrompt, _ vars: EvalObject, _ options: EvalObject,
+                             custom: [String: EvalTemplate.CustomFilter] = [:]) -> (text: String, error: String?) {
+        var text: String
+        var problem: String? = nil
+        do { text = try EvalTemplate.render(prompt.raw, vars: vars, custom: custom) } catch {
+            text = prompt.raw
+            problem = (error as? EvalTemplate.TemplateError)?.message ?? "\(error)"
+        }
         if let pre = options["prefix"]?.stringValue { text = pre + text }
         if let suf = options["suffix"]?.stringValue { text += suf }
-        return text
+        return (text, problem)
+    }
+
+    /// The suite's own Nunjucks filters as functions: each runs its .js file's export in node (through the engine's
+    /// script runner, so the script policy applies) with the value and the filter's arguments; results are cached.
+    final class FilterCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var values: [String: Result<EvalJSON, EvalTemplate.TemplateError>] = [:]
+        func get(_ k: String) -> Result<EvalJSON, EvalTemplate.TemplateError>? { lock.lock(); defer { lock.unlock() }; return values[k] }
+        func set(_ k: String, _ v: Result<EvalJSON, EvalTemplate.TemplateError>) { lock.lock(); values[k] = v; lock.unlock() }
+    }
+
+    static func makeCustomFilters(_ files: [String: String], scripts: (any EvalScriptRunner)?) -> [String: EvalTemplate.CustomFilter] {
+        let cache = FilterCache()
+        var out: [String: EvalTemplate.CustomFilter] = [:]
+        for (name, ref) in files {
+            let path = EvalScriptRequest.fileReference(ref).path
+            out[name] = { value, args in
+                let key = [name, (value ?? .null).jsonString, EvalJSON.array(args.map { $0 ?? .null }).jsonString].joined(separator: "\u{0}")
+                if let hit = cache.get(key) { return try hit.get() }
+                guard let scripts else {
+                    throw EvalTemplate.TemplateError(message: "filter \"\(name)\" (\(path)) needs node, and scripts are disabled")
+                }
+                var pathLiteral = ""
+                JSNumber.writeJSONString(path, to: &pathLiteral)
+                let body = "const m = require(\(pathLiteral)); const f = typeof m === 'function' ? m : m.default;\n"
+                    + "if (typeof f !== 'function') throw new Error('the file does not export a function');\nreturn f(output, ...context.args);"
+                let result: Result<EvalJSON, EvalTemplate.TemplateError>
+                switch scripts.run(EvalScriptRequest(language: .javascript, body: body, output: value ?? .null,
+                                                     context: .obj([("args", .array(args.map { $0 ?? .null }))]))) {
+                case .value(let v): result = .success(v)
+                case .failure(let m, _): result = .failure(.init(message: "filter \"\(name)\" (\(path)) failed: \(m)"))
+                case .unavailable(let why): result = .failure(.init(message: "filter \"\(name)\" (\(path)) was not run: \(why)"))
+                case .timedOut: result = .failure(.init(message: "filter \"\(name)\" (\(path)) timed out"))
+                }
+                cache.set(key, result)
+                return try result.get()
+            }
+        }
+        return out
     }
 
     /// A deterministic UUID-shaped id for a row.

@@ -134,6 +134,8 @@ public struct EvalSuite: Sendable {
     public private(set) var tests: [EvalTestCase]
     /// `extensions`: `file:///abs/hooks.(py|js):function` references, called as `fn(hookName, context)`.
     public private(set) var extensions: [String] = []
+    /// The suite's own Nunjucks filters (`nunjucksFilters:`/`filters:`): name → absolute `file://` path of the .js file.
+    public private(set) var nunjucksFilters: [String: String] = [:]
     /// `derivedMetrics`: per column, computed from the summed named scores after the rows.
     public private(set) var derivedMetrics: [EvalDerivedMetric] = []
     /// `defaultTest`, when present.
@@ -204,14 +206,17 @@ public struct EvalSuite: Sendable {
         // `$ref`s are resolved for reading; `document` keeps them as written.
         let resolved = try loader.resolveRefs(doc)
         try loader.checkTopLevel(resolved)
-        self.prompts = try loader.prompts(resolved["prompts"])
+        let filters = try loader.nunjucksFilters(resolved)
+        self.nunjucksFilters = filters
+        let names = Set(filters.keys)
+        self.prompts = try EvalSuiteLoader.$customFilterNames.withValue(names) { try loader.prompts(resolved["prompts"]) }
         self.providers = try loader.providers(resolved["providers"] ?? resolved["targets"], key: resolved["providers"] != nil ? "providers" : "targets")
-        self.defaultTest = try loader.defaultTest(resolved["defaultTest"])
-        self.tests = try loader.tests(resolved["tests"]) + loader.scenarios(resolved["scenarios"])
+        self.defaultTest = try EvalSuiteLoader.$customFilterNames.withValue(names) { try loader.defaultTest(resolved["defaultTest"]) }
+        self.tests = try EvalSuiteLoader.$customFilterNames.withValue(names) { try loader.tests(resolved["tests"]) + loader.scenarios(resolved["scenarios"]) }
         self.derivedMetrics = try loader.derivedMetrics(resolved["derivedMetrics"])
         self.extensions = try loader.extensions(resolved["extensions"])
-        self.warnings = loader.warnings + (defaultTest?.warnings ?? []) + tests.flatMap(\.warnings)
         try loader.checkProviders(providers, tests: tests, defaultTest: defaultTest)
+        self.warnings = loader.warnings + (defaultTest?.warnings ?? []) + tests.flatMap(\.warnings)
     }
 
     /// A new suite with no tests (for `flywheel init`); `save()` writes it to `file`.

@@ -28,10 +28,11 @@ final class EvalSuiteLoader {
         }
     }
 
-    static let loadErrorKeys = ["nunjucksFilters", "redteam"]
+    static let loadErrorKeys = ["redteam"]
     static let knownTopLevel: Set<String> = [
         "description", "prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions", "env", "tags", "metadata",
         "sharing", "outputPath", "commandLineOptions", "writeLatestResults", "tracing", "scenarios", "derivedMetrics", "extensions", "definitions",
+        "nunjucksFilters", "filters", "assertionTemplates",
     ]
     static let maxFileBytes = 16 * 1024 * 1024
 
@@ -225,13 +226,14 @@ final class EvalSuiteLoader {
                     out.append(EvalPrompt(label: s, raw: s))
                 }
             case .object(let o):
+                let promptConfig = try self.promptConfig(o["config"], key: key + ".config")
                 if o["raw"] == nil, let id = o["id"]?.stringValue, id.hasPrefix("file://") {
                     // {id: file://…, label?, config?}: the file's prompts, under the object's label.
                     if let l = o["label"], l.stringValue == nil { throw err(key + ".label", "must be a string") }
                     let loaded = try expandGlob(id, key: key + ".id").flatMap { try promptFile($0, label: $0, key: key + ".id") }
                     for (j, var p) in loaded.enumerated() {
                         if let l = o["label"]?.stringValue { p.label = loaded.count > 1 ? "\(l): \(j)" : l }
-                        p.config = o["config"] ?? p.config
+                        p.config = promptConfig ?? p.config
                         out.append(p)
                     }
                     continue
@@ -240,13 +242,22 @@ final class EvalSuiteLoader {
                 try checkTemplate(raw, key: key + ".raw")
                 if let l = o["label"], l.stringValue == nil { throw err(key + ".label", "must be a string") }
                 if let id = o["id"], id.stringValue == nil { throw err(key + ".id", "must be a string") }
-                out.append(EvalPrompt(id: o["id"]?.stringValue, label: o["label"]?.stringValue ?? "", raw: raw, config: o["config"]))
+                out.append(EvalPrompt(id: o["id"]?.stringValue, label: o["label"]?.stringValue ?? "", raw: raw, config: promptConfig))
             default:
                 throw err(key, "a prompt must be text, file://… or {raw, label?, id?}, not a \(Self.typeName(p))")
             }
         }
         if out.isEmpty { throw err("prompts", "no prompts") }
         return out
+    }
+
+    /// A prompt's `config` (merged over the provider's when calling a model API), with `file://` tools, functions and
+    /// response formats read.
+    func promptConfig(_ v: EvalJSON?, key: String) throws -> EvalJSON? {
+        guard let v, !v.isNull else { return nil }
+        guard var o = v.objectValue else { throw err(key, "must be a mapping, not a \(Self.typeName(v))") }
+        try inlineConfigFiles(&o, key: key)
+        return .object(o)
     }
 
     /// The prompts of one prompt file: `.txt`/`.md` (split on `---` lines), `.json` (a chat array, kept as written),
@@ -262,8 +273,11 @@ final class EvalSuiteLoader {
                 return EvalPrompt(label: parts.count > 1 ? "\(label): \(j)" : label, raw: part)
             }
         case "json":
-            guard let arr = EvalJSONParser.parseOrNil(text), arr.arrayValue != nil else { throw err(key, "\(s) must hold a JSON chat array") }
-            return [EvalPrompt(label: label, raw: arr.jsonString)]
+            if let arr = EvalJSONParser.parseOrNil(text), arr.arrayValue != nil { return [EvalPrompt(label: label, raw: arr.jsonString)] }
+            // A chat array written with template tags (`{% for %}` over earlier messages) is JSON only once rendered.
+            guard EvalTemplate.hasSyntax(text) else { throw err(key, "\(s) must hold a JSON chat array") }
+            try checkTemplate(text, key: key)
+            return [EvalPrompt(label: label, raw: text)]
         case "yaml", "yml":
             let d: EvalJSON
             do { d = try EvalYAML.load(text, file: url.path).value } catch { throw err(key, "\(s): \(error)") }
@@ -285,8 +299,31 @@ final class EvalSuiteLoader {
         return ["txt", "md", "json", "yaml", "yml", "j2", "jinja", "jinja2"].contains(ext)
     }
 
+    /// The names of the suite's own filters while its templates are checked.
+    @TaskLocal static var customFilterNames: Set<String> = []
+
     func checkTemplate(_ s: String, key: String) throws {
-        do { try EvalTemplate.validate(s) } catch let e as EvalTemplate.TemplateError { throw err(key, e.message) }
+        do { try EvalTemplate.validate(s, custom: Self.customFilterNames) } catch let e as EvalTemplate.TemplateError { throw err(key, e.message) }
+    }
+
+    /// `nunjucksFilters:` (or `filters:`): filter name → JavaScript file exporting the filter function (path relative
+    /// to the suite, `file://` optional); checked and made absolute.
+    func nunjucksFilters(_ doc: EvalObject) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for key in ["nunjucksFilters", "filters"] {
+            guard let v = doc[key] else { continue }
+            guard let o = v.objectValue else { throw err(key, "must be a mapping of filter name to a .js file") }
+            for (name, f) in o.pairs {
+                guard let path = f.stringValue, !path.isEmpty else { throw err("\(key).\(name)", "must be the path of a .js file") }
+                guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), !name.isEmpty else { throw err("\(key).\(name)", "not a filter name") }
+                let ref = path.hasPrefix("file://") ? path : "file://" + path
+                guard ["js", "cjs", "mjs"].contains(URL(fileURLWithPath: String(ref.dropFirst(7))).pathExtension.lowercased()) else {
+                    throw err("\(key).\(name)", "a filter must be a JavaScript file (\(path))")
+                }
+                out[name] = try scriptFile(ref, key: "\(key).\(name)")
+            }
+        }
+        return out
     }
 
     // MARK: Providers
@@ -324,27 +361,47 @@ final class EvalSuiteLoader {
                     var p = EvalProvider(id: co["id"]?.stringValue ?? id, label: co["label"]?.stringValue, config: co["config"])
                     try resolveProviderFile(&p, key: k)
                     out.append(p)
+                } else if let m = o["model"]?.stringValue {
+                    throw err(k + ".model", "Promptfoo has no provider key \"model\": write id: \(m)")
                 } else {
                     throw err(k, "a provider needs an \"id\"")
                 }
             default:
                 throw err(k, "a provider must be an id or a mapping, not a \(Self.typeName(p))")
             }
-            if let last = out.last { warnUnsent(last, key: k) }
+            if !out.isEmpty { try prepareModelProvider(&out[out.count - 1], key: k) }
         }
         return out
     }
 
-    /// Any `config` key of an `openai:` provider that Flywheel does not send (tools, response_format, …) would change the
-    /// model's answer in Promptfoo; rows would be graded without it, so the load says so.
-    func warnUnsent(_ p: EvalProvider, key: String) {
-        guard p.id.hasPrefix("openai:") else { return }
-        if p.id.hasPrefix("openai:responses:") || p.id.hasPrefix("openai:assistant:") || p.id.hasPrefix("openai:realtime:") {
+    /// An `openai:`/`anthropic:` provider: `tools`, `functions` and `response_format` given as `file://x.json|yaml` are
+    /// read here (errors name the file and key); any `config` key the API call does not read would change the model's
+    /// answer in Promptfoo, so rows graded without it get a load warning naming the keys.
+    func prepareModelProvider(_ p: inout EvalProvider, key: String) throws {
+        if p.id.hasPrefix("openai:assistant:") || p.id.hasPrefix("openai:realtime:") {
             warnings.append(err(key, "\(p.id) is called through chat completions (/v1/chat/completions) by Flywheel, not its own API"))
         }
-        let unsent = (p.config?.objectValue?.keys ?? []).filter { !EvalProviderCaller.openAIConfigKeys.contains($0) }.sorted()
+        guard let sent = EvalProviderCaller.sentKeys(p.id) ?? (p.id.hasPrefix("openai:") ? EvalProviderCaller.openAIChatKeys : nil) else { return }
+        if var cfg = p.config?.objectValue {
+            try inlineConfigFiles(&cfg, key: key + ".config")
+            p.config = .object(cfg)
+        }
+        let unsent = (p.config?.objectValue?.keys ?? []).filter { !sent.contains($0) }.sorted()
         if !unsent.isEmpty {
             warnings.append(err(key + ".config", "not sent to the model by Flywheel: \(unsent.joined(separator: ", ")) (rows are graded on answers given without them)"))
+        }
+    }
+
+    /// Reads `file://` values of `tools`, `functions` and `response_format` (JSON or YAML) into the config.
+    func inlineConfigFiles(_ cfg: inout EvalObject, key: String) throws {
+        for k in ["tools", "functions", "response_format"] {
+            guard let s = cfg[k]?.stringValue else { continue }
+            guard s.hasPrefix("file://") else { throw err("\(key).\(k)", "must be a list/mapping or file://…, not the string \"\(s)\"") }
+            let url = try resolve(s, key: "\(key).\(k)")
+            guard ["json", "yaml", "yml"].contains(url.pathExtension.lowercased()) else {
+                throw err("\(key).\(k)", "\(s): only .json and .yaml files are read here (function files are not supported)")
+            }
+            cfg[k] = try loadData(url, key: "\(key).\(k)").0
         }
     }
 
@@ -361,14 +418,21 @@ final class EvalSuiteLoader {
     }
 
     static func isRunnable(_ id: String) -> Bool {
-        id == "echo" || id.hasPrefix("openai:") || id == "loop" || id == "flywheel:agent" || id.hasPrefix("flywheel:")
+        id == "echo" || id.hasPrefix("openai:") || EvalProviderCaller.isAnthropic(id) || id == "loop" || id == "flywheel:agent" || id.hasPrefix("flywheel:")
             || id.hasPrefix("exec:") || id.hasPrefix("python:") || (id.hasPrefix("file://") && id.contains(".py")) || EvalProviderCaller.isHTTP(id)
     }
 
     func checkProviders(_ providers: [EvalProvider], tests: [EvalTestCase], defaultTest: EvalTestCase?) throws {
         let allRecorded = !tests.isEmpty && tests.allSatisfy { $0.providerOutput != nil } || defaultTest?.providerOutput != nil
-        for (i, p) in providers.enumerated() where !Self.isRunnable(p.id) && !allRecorded {
-            throw err("providers[\(i)]", "provider \"\(p.id)\" cannot be run by Flywheel (echo, openai:…, http, exec:…, file://provider.py, the loop agent); give every test a providerOutput to grade recorded outputs")
+        if allRecorded { return }
+        let runnable = providers.contains { Self.isRunnable($0.id) }
+        for (i, p) in providers.enumerated() where !Self.isRunnable(p.id) {
+            let what = "provider \"\(p.id)\" cannot be run by Flywheel (echo, openai:…, anthropic:…, http, exec:…, file://provider.py, the loop agent)"
+            // One provider Flywheel cannot call fails only its own column (error rows naming it); with none callable
+            // the suite cannot run at all.
+            if runnable { warnings.append(err("providers[\(i)]", what + "; its rows are errors")) } else {
+                throw err("providers[\(i)]", what + "; give every test a providerOutput to grade recorded outputs")
+            }
         }
     }
 
@@ -597,13 +661,23 @@ final class EvalSuiteLoader {
         return "file://" + url.standardizedFileURL.path + (fn.map { ":" + $0 } ?? "")
     }
 
+    /// A `file://` var: JSON/YAML parsed, scripts refused, media refused, any other file read as UTF-8 text (`.txt`,
+    /// `.md`, `.sql`, `.html`, `.xml`, …). A glob (`file://articles/*`) gives the list of the matching files' values,
+    /// which expands into one test per file as Promptfoo does; no match is an error.
     func loadVarFile(_ s: String, key: String) throws -> EvalJSON {
+        let rel = String(s.dropFirst("file://".count))
+        if rel.contains("*") || rel.contains("?") {
+            let files = try expandGlob(s, key: key)
+            if files.isEmpty { throw err(key, "no files match \(s)") }
+            return .array(try files.map { try loadVarFile($0, key: key) })
+        }
         let url = try resolve(s, key: key)
         switch url.pathExtension.lowercased() {
-        case "txt", "md": return .string(try readText(url, key: key))
         case "json", "yaml", "yml": return try loadData(url, key: key).0
-        case "js", "py": throw err(key, "script vars are not supported yet (\(s))")
-        default: throw err(key, "unsupported var file type (\(s))")
+        case "js", "py", "ts", "mjs", "cjs": throw err(key, "script vars are not supported yet (\(s))")
+        case "png", "jpg", "jpeg", "gif", "webp", "bmp", "pdf", "mp3", "wav", "ogg", "mp4", "mov", "webm", "docx", "xlsx", "zip":
+            throw err(key, "binary var files (images, audio, video, PDF, …) are not supported (\(s))")
+        default: return .string(try readText(url, key: key))
         }
     }
 

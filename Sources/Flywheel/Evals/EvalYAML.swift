@@ -35,7 +35,8 @@ public enum EvalYAML {
     public struct Limits: Sendable {
         /// Maximum file size in bytes.
         public var maxBytes = 16 * 1024 * 1024
-        /// Maximum nodes after alias expansion.
+        /// Maximum nodes after alias expansion, for a small file; a larger file gets one more node per two bytes
+        /// (`YAMLLimits.nodeBudget`).
         public var maxNodes = 500_000
         /// Maximum length of one scalar, in UTF-8 bytes.
         public var maxScalarBytes = 4 * 1024 * 1024
@@ -54,6 +55,8 @@ public enum EvalYAML {
 
     /// Parses YAML text; errors name `file`, the line and the key.
     public static func load(_ text: String, file: String, limits: Limits = Limits()) throws -> Document {
+        var limits = limits
+        limits.maxNodes = YAMLLimits.nodeBudget(limits.maxNodes, bytes: text.utf8.count)
         if text.utf8.count > limits.maxBytes {
             throw EvalSuiteError(file: file, line: nil, key: "", reason: "file is \(text.utf8.count) bytes, more than the limit of \(limits.maxBytes)")
         }

@@ -342,20 +342,12 @@ public enum GitCredentials {
         if !path.isEmpty { input += "path=\(path)\n" }
         if let name = username ?? parsed.user { input += "username=\(name)\n" }
         input += "\n"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        let inPipe = Pipe(), outPipe = Pipe()
-        p.standardInput = inPipe
-        p.standardOutput = outPipe
-        p.standardError = FileHandle.nullDevice
-        _ = BrokenPipe.ignored  // a helper may exit without reading the request
-        do { try p.run() } catch { return nil }
-        try? inPipe.fileHandleForWriting.write(contentsOf: Data(input.utf8))
-        try? inPipe.fileHandleForWriting.close()
-        let out = outPipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { return nil }
+        // A helper that hangs (waiting for a terminal, say) must not hang the push: 30 s, then its group is killed.
+        guard let run = try? ChildProcess.run(ChildProcess.Request(
+            executable: "/bin/sh", arguments: ["-c", command], environment: ProcessInfo.processInfo.environment,
+            input: Data(input.utf8), timeout: 30)), run.succeeded
+        else { return nil }
+        let out = run.stdout
         var values: [String: String] = [:]
         for line in String(decoding: out, as: UTF8.self).split(separator: "\n") {
             let kv = line.split(separator: "=", maxSplits: 1).map(String.init)

@@ -9,8 +9,13 @@ public enum YAMLLimits {
     public static let maxBytes = 16 * 1024 * 1024
     /// Deepest nesting of sequences and mappings.
     public static let maxDepth = 200
-    /// Most nodes after alias expansion.
+    /// Most nodes after alias expansion, for a small document (see ``nodeBudget(_:bytes:)``).
     public static let maxNodes = 1_000_000
+
+    /// The node limit of a document of `bytes` bytes: `base`, plus one node per two bytes. Written-out YAML takes at
+    /// least two bytes a node (`[a,a,…]`), so an honest document of any allowed size fits, while a small file that
+    /// expands through aliases is still stopped near `base`.
+    public static func nodeBudget(_ base: Int, bytes: Int) -> Int { base + bytes / 2 }
 
     /// Why a document is refused.
     public struct Exceeded: Error, Sendable, CustomStringConvertible {
@@ -25,10 +30,10 @@ public enum YAMLLimits {
     /// Throws ``Exceeded`` naming `file` when `text` breaks a limit. Text that is not YAML passes (the reader that
     /// follows reports the syntax error in its own words).
     public static func check(_ text: String, file: String) throws {
-        try check(text, file: file, maxNodes: maxNodes, maxDepth: maxDepth)
+        try check(text, file: file, maxNodes: nodeBudget(maxNodes, bytes: text.utf8.count), maxDepth: maxDepth)
     }
 
-    /// ``check(_:file:)`` with other node and depth limits (a suite's).
+    /// ``check(_:file:)`` with other node and depth limits (a suite's); `maxNodes` is the limit for this very text.
     public static func check(_ text: String, file: String, maxNodes: Int, maxDepth: Int) throws {
         let size = text.utf8.count
         if size > maxBytes {

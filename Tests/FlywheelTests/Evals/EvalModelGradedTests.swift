@@ -147,7 +147,7 @@ struct EvalModelGradedTests {
     @Test("contextTransform reads the context from the output (needs node)")
     func contextTransform() throws {
         let scripts = SubprocessScriptRunner(timeout: 20)
-        guard scripts.nodePath != nil else { return }
+        try #require(scripts.nodePath != nil, "node is needed (make test installs it)")
         let dir = TestPaths.scratch("evals-rag-ct")
         defer { try? FileManager.default.removeItem(at: dir) }
         let log = dir.appendingPathComponent("requests.jsonl")

@@ -41,6 +41,23 @@ struct HostileYAMLAndRegexTests {
         #expect(doc.lines.keys.allSatisfy { $0.utf8.count < 2_200 })
     }
 
+    @Test("a large honest suite (more nodes than a small file may expand to) loads; a small file expanding as far is refused")
+    func nodeBudgetScalesWithSize() throws {
+        // 16,000 tests × 6 assertions: about 610,000 nodes written out (38 a test), above the base limit of 500,000.
+        var y = "prompts: ['{{q}}']\nproviders: [echo]\ntests:\n"
+        for i in 0..<16_000 {
+            y += "  - vars: {q: 'question \(i)'}\n    assert:\n"
+            for k in 0..<6 { y += "      - {type: contains, value: 'v\(k)'}\n" }
+        }
+        let suite = try EvalSuite.parse(yaml: y, file: URL(fileURLWithPath: "/w/promptfooconfig.yaml"))
+        #expect(suite.tests.count == 16_000)
+        // The same node count reached through aliases from a few hundred bytes is still a bomb.
+        var bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1...6 { bomb += "a\(i): &a\(i) [\(Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", "))]\n" }
+        bomb += "tests: *a6\n"
+        #expect(throws: EvalSuiteError.self) { _ = try EvalSuite.parse(yaml: bomb, file: URL(fileURLWithPath: "/w/promptfooconfig.yaml")) }
+    }
+
     @Test("an alias bomb or deep nesting is refused with the file named, wherever YAML is read")
     func bombs() throws {
         for (text, what) in [(Self.bomb(key: "tools"), "alias bomb"), (Self.deep, "deeper")] {
