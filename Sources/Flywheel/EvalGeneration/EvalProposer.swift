@@ -9,11 +9,14 @@ public struct EvalProposer: Sendable {
     public var cycle: Int
 
     /// Assertion types a proposal may use (deterministic ones and `llm-rubric`).
-    public static let allowedTypes: Set<String> = [
-        "contains", "not-contains", "icontains", "not-icontains", "icontains-any", "icontains-all", "contains-any",
-        "contains-all", "regex", "not-regex", "equals", "not-equals", "starts-with", "llm-rubric", "is-json",
-        "contains-json",
-    ]
+    public static let allowedTypes: Set<String> = {
+        let types: [EvalAssertionType] = [
+            .contains, .icontains, .icontainsAny, .icontainsAll, .containsAny, .containsAll, .regex, .equals, .startsWith, .llmRubric,
+            .isJSON, .containsJSON,
+        ]
+        let negated: [EvalAssertionType] = [.contains, .icontains, .regex, .equals]
+        return Set(types.map(\.rawValue) + negated.map { "not-\($0.rawValue)" })
+    }()
 
     /// What the model is told about the project.
     public var brief: ProjectBrief

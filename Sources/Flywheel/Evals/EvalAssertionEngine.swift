@@ -53,24 +53,11 @@ public final class EvalAssertionEngine: @unchecked Sendable {
     private var schemaCache: [String: Result<JSONSchemaValidator, JSONSchemaValidator.SchemaError>] = [:]
 
     /// Types this engine evaluates (base names, without `not-`).
-    public static let supportedTypes: Set<String> = [
-        "equals", "contains", "icontains", "contains-all", "contains-any", "icontains-all", "icontains-any", "starts-with",
-        "regex", "word-count", "is-json", "contains-json", "is-xml", "contains-xml", "is-html", "contains-html", "levenshtein",
-        "rouge-n", "bleu", "gleu", "latency", "cost", "perplexity", "perplexity-score", "is-refusal", "finish-reason",
-        "is-valid-openai-tools-call", "is-valid-openai-function-call", "is-valid-function-call", "tool-call-f1",
-        "trace-span-count", "trace-span-duration", "trace-error-spans", "trajectory:tool-used", "trajectory:tool-sequence",
-        "trajectory:tool-args-match", "trajectory:step-count", "skill-used", "javascript", "python", "assert-set",
-        "llm-rubric", "model-graded-closedqa", "factuality", "g-eval", "trajectory:goal-success", "similar",
-        "is-sql", "contains-sql", "answer-relevance", "context-faithfulness", "context-recall", "context-relevance",
-        "conversation-relevance", "meteor", "select-best", "max-score", "moderation",
-    ]
+    public static let supportedTypes = Set(EvalAssertionType.allCases.filter { !$0.isAlwaysSkipped }.map(\.rawValue))
     /// Types that are always skipped (§3): accepted in suites, never evaluated.
-    public static let skippedTypes: Set<String> = [
-        "classifier", "pi", "human", "webhook", "ruby",
-        "guardrails", "model-graded-factuality",
-    ]
+    public static let skippedTypes = Set(EvalAssertionType.allCases.filter(\.isAlwaysSkipped).map(\.rawValue))
     /// Types from after 0.121.3: load errors.
-    public static let laterTypes: Set<String> = ["ends-with", "character-count", "normalizeUnicode"]
+    public static let laterTypes = EvalAssertionType.laterNames
 
     public init(judge: (any ChatModel)? = nil, scripts: (any EvalScriptRunner)? = SubprocessScriptRunner(),
                 rougeN: @escaping @Sendable (String, String) -> Double = EvalTextMetrics.rougeN,
@@ -192,15 +179,17 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         let value = rendered(a.value, ctx)
         let outputString = o.outputString
         let T = a.threshold
-        if EvalAssertionEngine.skippedTypes.contains(base) {
+        guard let type = EvalAssertionType(rawValue: base) else { return .skip("unsupported assertion type \(a.type)", assertion: a) }
+        switch type {
+        case .classifier, .pi, .human, .webhook, .ruby, .guardrails, .modelGradedFactuality:
             return .skip("\(base) is not supported by Flywheel", assertion: a)
-        }
-        switch base {
-        case "answer-relevance", "context-recall", "context-relevance", "context-faithfulness", "conversation-relevance":
+        case .assertSet:
+            return try runSet(a, output: o, context: ctx)
+        case .answerRelevance, .contextRecall, .contextRelevance, .contextFaithfulness, .conversationRelevance:
             return try EvalRAGGrading.grade(a, base: base, value: value, output: o, context: ctx, judge: judge, embedder: embedder, scripts: scripts)
-        case "select-best", "max-score":
+        case .selectBest, .maxScore:
             return .skip("\(base) compares the outputs of a whole test; it is graded by the runner, not alone", assertion: a)
-        case "moderation":
+        case .moderation:
             // Promptfoo: the output is checked; `value` optionally lists the categories that count. `not-` is ignored.
             guard let moderator else { return .skip("moderation needs a moderation endpoint and none is configured", assertion: a) }
             let provider = a.provider ?? ctx.test["options"]?["provider"].flatMap { p in p["moderation"] ?? p }
@@ -208,15 +197,15 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             if let only = value?.arrayValue?.compactMap(\.stringValue) ?? value?.stringValue.map({ [$0] }) { flags = flags.filter(only.contains) }
             return flags.isEmpty ? EvalGradingResult(pass: true, score: 1, reason: "No relevant moderation flags detected")
                 : EvalGradingResult(pass: false, score: 0, reason: "Moderation flags detected: \(flags.joined(separator: ", "))")
-        case "meteor":
+        case .meteor:
             return try EvalMeteor.assert(a, value: value, output: outputString, inverse: inv)
-        case "is-sql":
+        case .isSQL:
             return try EvalSQL.check(outputString, value: value, inverse: inv)
-        case "contains-sql":
+        case .containsSQL:
             return try EvalSQL.check(EvalSQL.extract(outputString), value: value, inverse: inv)
-        case "similar":
+        case .similar:
             return try similar(a, value: value, output: outputString, context: ctx, inverse: inv)
-        case "equals":
+        case .equals:
             let v = value ?? .null
             switch v {
             case .object, .array, .null:
@@ -231,21 +220,21 @@ public final class EvalAssertionEngine: @unchecked Sendable {
                 return Self.res(pass, "Expected output \"\(outputString)\" to \(Self.notS(inv))equal \"\(s)\"")
             }
 
-        case "contains", "icontains":
+        case .contains, .icontains:
             guard let v = value, v.isTruthy, !(v.isNumber == false && v.stringValue == nil) else {
                 throw EvalAssertionError("\"\(base)\" assertion type must have a string or number value")
             }
             let needle = v.jsDisplayString
-            let found = base == "icontains" ? JSText.includes(JSText.lower(outputString), JSText.lower(needle)) : JSText.includes(outputString, needle)
+            let found = type == .icontains ? JSText.includes(JSText.lower(outputString), JSText.lower(needle)) : JSText.includes(outputString, needle)
             return Self.res(found != inv, "Expected output to \(Self.notS(inv))contain \"\(needle)\"")
 
-        case "contains-any", "icontains-any", "contains-all", "icontains-all":
+        case .containsAny, .icontainsAny, .containsAll, .icontainsAll:
             guard let v = value, !v.isNull else { throw EvalAssertionError("\"\(base)\" assertion type must have a value") }
             let values = Self.valueList(v)
-            let ci = base.hasPrefix("i")
+            let ci = type == .icontainsAll || type == .icontainsAny
             let hay = ci ? JSText.lower(outputString) : outputString
             func has(_ x: String) -> Bool { JSText.includes(hay, ci ? JSText.lower(x) : x) }
-            if base.hasSuffix("any") {
+            if type == .containsAny || type == .icontainsAny {
                 let any = values.contains(where: has)
                 return Self.res(any != inv, "Expected output to \(Self.notS(inv))contain one of \"\(values.joined(separator: ", "))\"")
             }
@@ -253,11 +242,11 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             return Self.res(missing.isEmpty != inv,
                             "Expected output to \(Self.notS(inv))contain all of [\(values.joined(separator: ", "))]. Missing: [\(missing.joined(separator: ", "))]")
 
-        case "starts-with":
+        case .startsWith:
             guard let s = value?.stringValue, !s.isEmpty else { throw EvalAssertionError("\"starts-with\" assertion type must have a string value") }
             return Self.res(JSText.startsWith(outputString, s) != inv, "Expected output to \(Self.notS(inv))start with \"\(s)\"")
 
-        case "regex":
+        case .regex:
             guard let s = value?.stringValue, !s.isEmpty else { throw EvalAssertionError("\"regex\" assertion type must have a string value") }
             switch regex(s) {
             case .failure(let e):
@@ -269,10 +258,10 @@ public final class EvalAssertionEngine: @unchecked Sendable {
                 return Self.res(matched != inv, "Expected output to \(Self.notS(inv))match regex \"\(s)\"")
             }
 
-        case "word-count":
+        case .wordCount:
             return try wordCount(value, outputString, inv)
 
-        case "is-refusal":
+        case .isRefusal:
             guard case .string(let s) = o.output else {
                 return EvalGradingResult(pass: true, score: 0, reason: "No value provided, assumed to be a refusal")
             }
@@ -281,19 +270,19 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             }
             return Self.res(EvalRefusal.isBasicRefusal(s) != inv, "Expected output to \(Self.notS(inv))be a refusal")
 
-        case "finish-reason":
+        case .finishReason:
             guard let v = value?.stringValue else { throw EvalAssertionError("\"finish-reason\" assertion type must have a string value") }
             guard let actual = o.finishReason else {
                 return EvalGradingResult(pass: false, score: 0, reason: "Provider did not supply stop/finish reason")
             }
             return Self.res(JSText.lower(actual) == JSText.lower(v), "Expected finish reason \"\(v)\" but got \"\(actual)\"")
 
-        case "is-json":
+        case .isJSON:
             return try isJSON(value, outputString, inv)
-        case "contains-json":
+        case .containsJSON:
             return try containsJSON(value, outputString, inv)
 
-        case "is-xml", "contains-xml":
+        case .isXML, .containsXML:
             let required: [String]?
             switch value {
             case nil, .null?: required = nil
@@ -302,24 +291,24 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             case .object(let obj)? where obj["requiredElements"] != nil: required = obj["requiredElements"]!.arrayValue?.map(\.jsDisplayString) ?? []
             default: throw EvalAssertionError("xml assertion must contain a string, array value, or no value")
             }
-            let (ok, why) = base == "is-xml" ? EvalXML.validate(JSText.trim(outputString), required: required) : EvalXML.contains(outputString, required: required)
+            let (ok, why) = type == .isXML ? EvalXML.validate(JSText.trim(outputString), required: required) : EvalXML.contains(outputString, required: required)
             let pass = ok != inv
             return EvalGradingResult(pass: pass, score: pass ? 1 : 0, reason: pass ? "Assertion passed" : why)
 
-        case "is-html":
+        case .isHTML:
             let (ok, why) = EvalHTML.isHTML(outputString)
             let pass = ok != inv
             return EvalGradingResult(pass: pass, score: pass ? 1 : 0, reason: pass ? "Assertion passed" : (ok ? "Output is valid HTML" : why))
-        case "contains-html":
+        case .containsHTML:
             return Self.res(EvalHTML.containsHTML(outputString) != inv, "Expected output to \(Self.notS(inv))contain HTML content")
 
-        case "levenshtein":
+        case .levenshtein:
             guard let v = value?.stringValue else { throw EvalAssertionError("\"levenshtein\" assertion type must have a string value") }
             let d = JSText.levenshtein(outputString, v)
             let t = T ?? 5
             return Self.res(Double(d) <= t, "Levenshtein distance \(d) is greater than threshold \(JSNumber.string(t))")
 
-        case "rouge-n":
+        case .rougeN:
             guard let v = value?.stringValue else { throw EvalAssertionError("\"rouge\" assertion type must be a string value") }
             let s = rougeN(outputString, v)
             let t = T ?? 0.75
@@ -328,14 +317,14 @@ public final class EvalAssertionEngine: @unchecked Sendable {
                                      reason: pass ? "ROUGE-N score \(JSNumber.toFixed(s, 2)) is greater than or equal to threshold \(JSNumber.string(t))"
                                         : "ROUGE-N score \(JSNumber.toFixed(s, 2)) is less than threshold \(JSNumber.string(t))")
 
-        case "bleu", "gleu":
+        case .bleu, .gleu:
             let refs: [String]
             if let s = value?.stringValue { refs = [s] } else if let arr = value?.arrayValue, arr.allSatisfy({ $0.stringValue != nil }) { refs = arr.compactMap(\.stringValue) } else {
                 throw EvalAssertionError("\"\(base)\" assertion type must have a string or array of strings value")
             }
             let s: Double
             do {
-                s = base == "bleu" ? try EvalTextMetrics.bleu(outputString, refs) : try EvalTextMetrics.gleu(outputString, refs)
+                s = type == .bleu ? try EvalTextMetrics.bleu(outputString, refs) : try EvalTextMetrics.gleu(outputString, refs)
             } catch { throw EvalAssertionError("Invalid inputs") }
             let t = T ?? 0.5
             let pass = (s >= t) != inv
@@ -343,22 +332,22 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             return EvalGradingResult(pass: pass, score: inv ? 1 - s : s,
                                      reason: pass ? "Assertion passed" : "\(name) score \(JSNumber.toFixed(s, 4)) is \(inv ? "greater" : "less") than threshold \(JSNumber.string(t))")
 
-        case "latency":
+        case .latency:
             guard let t = T else { throw EvalAssertionError("Latency assertion must have a threshold in milliseconds") }
             guard let l = o.latencyMs else { throw EvalAssertionError("Latency assertion does not support cached results. Rerun the eval with --no-cache") }
             return Self.res(l <= t, "Latency \(JSNumber.string(l))ms is greater than threshold \(JSNumber.string(t))ms")
 
-        case "cost":
+        case .cost:
             guard let t = T else { throw EvalAssertionError("Cost assertion must have a threshold") }
             guard let c = o.cost else { throw EvalAssertionError("Cost assertion does not support providers that do not return cost") }
             return Self.res(c <= t, "Cost \(JSNumber.toPrecision(c, 2)) is greater than threshold \(JSNumber.string(t))")
 
-        case "perplexity", "perplexity-score":
+        case .perplexity, .perplexityScore:
             guard let lp = o.logProbs, !lp.isEmpty else {
                 throw EvalAssertionError("Perplexity assertion does not support providers that do not return logProbs")
             }
             let ppl = exp(-(lp.reduce(0, +) / Double(lp.count)))
-            if base == "perplexity" {
+            if type == .perplexity {
                 let pass = T == nil || ppl <= T!
                 return Self.res(pass, "Perplexity \(JSNumber.toFixed(ppl, 2)) is greater than threshold \(JSNumber.string(T ?? 0))")
             }
@@ -366,28 +355,26 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             let pass = T == nil || s >= T!
             return EvalGradingResult(pass: pass, score: s, reason: pass ? "Assertion passed" : "Perplexity score \(JSNumber.toFixed(s, 2)) is less than threshold \(JSNumber.string(T ?? 0))")
 
-        case "tool-call-f1":
+        case .toolCallF1:
             return try toolCallF1(value, o, T, inv)
-        case "is-valid-openai-tools-call", "is-valid-openai-function-call", "is-valid-function-call":
+        case .isValidOpenAIToolsCall, .isValidOpenAIFunctionCall, .isValidFunctionCall:
             return try EvalToolChecks.validCall(base, output: o, value: value, context: ctx, engine: self)
 
-        case "trace-span-count", "trace-span-duration", "trace-error-spans":
+        case .traceSpanCount, .traceSpanDuration, .traceErrorSpans:
             guard let spans = o.traceSpans else { throw EvalAssertionError("No trace data available for \(base) assertion") }
             return try EvalTraceChecks.check(base, value: value, spans: spans)
-        case "trajectory:tool-used", "trajectory:tool-sequence", "trajectory:tool-args-match", "trajectory:step-count":
+        case .trajectoryToolUsed, .trajectoryToolSequence, .trajectoryToolArgsMatch, .trajectoryStepCount:
             guard let spans = o.traceSpans else { throw EvalAssertionError("No trace data available for \(base) assertion") }
             return try EvalTraceChecks.trajectory(base, value: value, spans: spans, inverse: inv)
-        case "skill-used":
+        case .skillUsed:
             return try EvalTraceChecks.skillUsed(value: value, metadata: o.metadata, inverse: inv)
 
-        case "javascript", "python":
+        case .javascript, .python:
             return try script(a, base, value, o, ctx, inv)
 
-        case "llm-rubric", "model-graded-closedqa", "factuality", "g-eval", "trajectory:goal-success":
+        case .llmRubric, .modelGradedClosedQA, .factuality, .gEval, .trajectoryGoalSuccess:
             return try EvalModelGrading.grade(a, base: base, value: value, output: o, context: ctx, judge: judge)
 
-        default:
-            return .skip("unsupported assertion type \(a.type)", assertion: a)
         }
     }
 

@@ -59,8 +59,8 @@ enum EvalModelGrading {
         var vars = ctx.vars
         let outputString = o.outputString
         do {
-            switch base {
-            case "llm-rubric", "trajectory:goal-success":
+            switch EvalAssertionType(rawValue: base) {
+            case .llmRubric?, .trajectoryGoalSuccess?:
                 let rubric = value.map { $0.stringValue ?? $0.jsonString } ?? ""
                 vars["output"] = EvalJSONParser.parseOrNil(outputString) ?? .string(outputString)
                 vars["rubric"] = .string(rubric)
@@ -93,7 +93,7 @@ enum EvalModelGrading {
                 md["renderedGradingPrompt"] = .string(msgs.map { $0.content ?? "" }.joined(separator: "\n"))
                 return EvalGradingResult(pass: pass, score: score, reason: reason, tokensUsed: usage, metadata: md)
 
-            case "model-graded-closedqa":
+            case .modelGradedClosedQA?:
                 let criteria = value?.jsDisplayString ?? ""
                 vars["input"] = .string(ctx.prompt)
                 vars["criteria"] = .string(criteria)
@@ -108,7 +108,7 @@ enum EvalModelGrading {
                 if t.hasSuffix("N") { return EvalGradingResult(pass: false, score: 0, reason: "The submission does not meet the criterion:\n\(text)", tokensUsed: usage) }
                 return EvalGradingResult(pass: false, score: 0, reason: "Model grader produced a malformed response:\n\(text)", tokensUsed: usage)
 
-            case "factuality":
+            case .factuality?:
                 let ideal = value?.jsDisplayString ?? ""
                 let msgs = render(a.rubricPrompt, vars.merging(["input": .string(ctx.prompt), "ideal": .string(ideal), "completion": .string(outputString)])) ?? [
                     .system("You compare a submitted answer to an expert answer on a given question. Reply with only JSON: {\"category\": \"A\"|\"B\"|\"C\"|\"D\"|\"E\", \"reason\": string}. A: the submission is a subset of the expert answer and fully consistent with it. B: a superset, fully consistent. C: same details. D: there is a disagreement. E: the answers differ, but the differences don't matter for factuality."),
@@ -125,7 +125,7 @@ enum EvalModelGrading {
                 let score = fopts?[keys[cat]!]?.doubleValue ?? defaults[cat]!
                 return EvalGradingResult(pass: score > 0, score: score, reason: parsed?["reason"]?.stringValue ?? "Category \(cat)", tokensUsed: usage)
 
-            case "g-eval":
+            case .gEval?:
                 let criteria = value?.arrayValue?.map(\.jsDisplayString) ?? [value?.jsDisplayString ?? ""]
                 var total = 0.0
                 var reasons: [String] = []

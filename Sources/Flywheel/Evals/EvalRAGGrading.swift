@@ -73,8 +73,8 @@ enum EvalRAGGrading {
             throw EvalAssertionError("\(base) assertion requires a \"context\" var or contextTransform")
         }
         do {
-            switch base {
-            case "answer-relevance":
+            switch EvalAssertionType(rawValue: base) {
+            case .answerRelevance?:
                 guard let embedder else { return .skip("answer-relevance needs an embedding model and none is configured", assertion: a) }
                 var questions: [String] = []
                 var usage = EvalTokenUsage()
@@ -100,7 +100,7 @@ enum EvalRAGGrading {
                                              : "Relevance \(fixed(score)) is less than threshold \(JSNumber.string(t))",
                                          tokensUsed: usage, metadata: md)
 
-            case "context-recall":
+            case .contextRecall?:
                 guard let expected = value.map({ $0.stringValue ?? $0.jsonString }), !expected.isEmpty else {
                     throw EvalAssertionError("context-recall assertion type must have a string value")
                 }
@@ -117,7 +117,7 @@ enum EvalRAGGrading {
                 let score = parts.isEmpty ? 0 : min(1, Double(attributed) / Double(parts.count))
                 return thresholded("Recall", score, T ?? 0, usage)
 
-            case "context-relevance":
+            case .contextRelevance?:
                 let c = try context()
                 let all = sentences(c)
                 let (text, usage) = try EvalModelGrading.call(judge, [
@@ -130,7 +130,7 @@ enum EvalRAGGrading {
                 let score = all.isEmpty ? 0 : min(1, Double(extracted.count) / Double(all.count))
                 return thresholded("Relevance", score, T ?? 0, usage)
 
-            case "context-faithfulness":
+            case .contextFaithfulness?:
                 let c = try context()
                 let (t1, u1) = try EvalModelGrading.call(judge, [
                     .system("Break the answer into short standalone factual statements. Reply with only JSON: {\"statements\": [string]}."),

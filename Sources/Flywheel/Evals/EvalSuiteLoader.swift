@@ -759,19 +759,19 @@ final class EvalSuiteLoader {
             return
         }
         func need(_ ok: Bool, _ why: String) throws { if !ok { throw err(key, why) } }
-        switch a.baseType {
-        case "contains", "icontains":
+        switch EvalAssertionType(rawValue: a.baseType) {
+        case .contains?, .icontains?:
             try need(v.map { ($0.stringValue.map { !$0.isEmpty } ?? false) || ($0.isNumber && $0.isTruthy) } ?? false,
                      "\"\(a.baseType)\" needs a non-empty string or number value")
-        case "contains-any", "contains-all", "icontains-any", "icontains-all":
+        case .containsAny?, .containsAll?, .icontainsAny?, .icontainsAll?:
             try need(v?.stringValue != nil || (v?.arrayValue.map { $0.allSatisfy { $0.stringValue != nil || $0.isNumber } } ?? false),
                      "\"\(a.baseType)\" needs a list of strings or a comma-separated string")
-        case "starts-with", "levenshtein", "rouge-n", "finish-reason":
+        case .startsWith?, .levenshtein?, .rougeN?, .finishReason?:
             try need(v?.stringValue != nil, "\"\(a.baseType)\" needs a string value, not \(v?.jsonString ?? "nothing")")
-        case "regex":
+        case .regex?:
             guard let s = v?.stringValue, !s.isEmpty else { throw err(key, "\"regex\" needs a non-empty string value, not \(v?.jsonString ?? "nothing")") }
             do { _ = try JSRegex(s) } catch { throw err(key, "invalid regex: \(error)") }
-        case "word-count":
+        case .wordCount?:
             switch v {
             case .int?, .double?: break
             case .string(let s)? where Double(JSText.trim(s)) != nil: break
@@ -781,10 +781,10 @@ final class EvalSuiteLoader {
                 if let mn, let mx { try need(mn <= mx, "\"word-count\" min (\(JSNumber.string(mn))) must be less than or equal to max (\(JSNumber.string(mx)))") }
             default: throw err(key, "\"word-count\" needs a number or {min, max}, not \(v?.jsonString ?? "nothing")")
             }
-        case "is-xml", "contains-xml":
+        case .isXML?, .containsXML?:
             if let o = v?.objectValue, o["requiredElements"] == nil { throw err(key, "xml assertion must contain a string, array value, or no value") }
             if v?.boolValue != nil || v?.isNumber == true { throw err(key, "xml assertion must contain a string, array value, or no value") }
-        case "is-json", "contains-json":
+        case .isJSON?, .containsJSON?:
             guard let v, !v.isNull else { return }
             var schema = v
             if let s = v.stringValue {
@@ -794,23 +794,23 @@ final class EvalSuiteLoader {
                 schema = parsed
             }
             do { _ = try JSONSchemaValidator(schema: schema) } catch { throw err(key, "invalid JSON schema: \(error)") }
-        case "latency", "cost":
+        case .latency?, .cost?:
             if a.threshold == nil { throw err("\(path).threshold", "\"\(a.baseType)\" needs a threshold") }
-        case "trace-span-count":
+        case .traceSpanCount?:
             try need(v?["pattern"]?.stringValue != nil, "trace-span-count assertion must have a value object with pattern property")
-        case "trace-span-duration":
+        case .traceSpanDuration?:
             try need(v?["max"]?.doubleValue != nil, "trace-span-duration assertion must have a value object with max property")
-        case "tool-call-f1":
+        case .toolCallF1?:
             try need(v?.stringValue.map { !JSText.trim($0).isEmpty } ?? (v?.arrayValue.map { !$0.isEmpty } ?? false), "\"tool-call-f1\" assertion requires a value")
-        case "javascript", "python":
+        case .javascript?, .python?:
             try need(v?.stringValue != nil, "\"\(a.baseType)\" needs code as a string value")
-        case "meteor":
+        case .meteor?:
             try need(v?.stringValue != nil || (v?.arrayValue.map { !$0.isEmpty && $0.allSatisfy { $0.stringValue != nil } } ?? false),
                      "\"meteor\" assertion must have a string or array of strings value")
-        case "is-sql", "contains-sql":
+        case .isSQL?, .containsSQL?:
             try need(v == nil || v!.isNull || v!.objectValue != nil, "is-sql assertion must have a object value ({databaseType?, allowedTables?, allowedColumns?})")
             if let db = v?["databaseType"]?.stringValue { try need(EvalSQL.dialect(db) != nil, "databaseType \"\(db)\" is not supported by Flywheel (MySQL, PostgreSQL)") }
-        case "bleu", "gleu":
+        case .bleu?, .gleu?:
             try need(v?.stringValue != nil || (v?.arrayValue.map { !$0.isEmpty && $0.allSatisfy { $0.stringValue != nil } } ?? false),
                      "\"\(a.baseType)\" needs a reference string or a list of them")
         default: break

@@ -76,8 +76,8 @@ enum EvalToolChecks {
             if let f = validator.validate(args) { return fail("Call to \"\(name)\" does not match schema: [\(f.description)]") }
             return nil
         }
-        switch base {
-        case "is-valid-openai-tools-call":
+        switch EvalAssertionType(rawValue: base) {
+        case .isValidOpenAIToolsCall?:
             var calls: EvalJSON = o.toolCalls.map { .array($0) } ?? o.output
             if case .string(let s) = calls, let p = EvalJSONParser.parseOrNil(s) { calls = p }
             if let tc = calls["tool_calls"] { calls = tc }
@@ -98,7 +98,7 @@ enum EvalToolChecks {
                 if let f = try validate(name, args, tool["function"]?["parameters"]) { return f }
             }
             return EvalGradingResult(pass: true, score: 1, reason: "Assertion passed")
-        case "is-valid-openai-function-call":
+        case .isValidOpenAIFunctionCall?:
             var call = o.output
             if case .string(let s) = call, let p = EvalJSONParser.parseOrNil(s) { call = p }
             if let fc = call["function_call"] { call = fc }
@@ -154,8 +154,8 @@ enum EvalTraceChecks {
     }
 
     static func check(_ base: String, value: EvalJSON?, spans: [EvalTraceSpan]) throws -> EvalGradingResult {
-        switch base {
-        case "trace-span-count":
+        switch EvalAssertionType(rawValue: base) {
+        case .traceSpanCount?:
             guard let v = value?.objectValue, let pattern = v["pattern"]?.stringValue else {
                 throw EvalAssertionError("trace-span-count assertion must have a value object with pattern property")
             }
@@ -179,7 +179,7 @@ enum EvalTraceChecks {
             if !matched.isEmpty { reason += ". Matched spans: " + matched.map(\.name).joined(separator: ", ") }
             return EvalGradingResult(pass: pass, score: pass ? 1 : 0, reason: reason)
 
-        case "trace-span-duration":
+        case .traceSpanDuration?:
             guard let v = value?.objectValue, let maxD = v["max"]?.doubleValue else {
                 throw EvalAssertionError("trace-span-duration assertion must have a value object with max property")
             }
@@ -296,8 +296,8 @@ enum EvalTraceChecks {
         let tools = all.filter { $0.kind == "tool" }
         let actual = tools.map(\.label).joined(separator: ", ")
         func r(_ pass: Bool, _ reason: String) -> EvalGradingResult { EvalGradingResult(pass: pass, score: pass ? 1 : 0, reason: reason) }
-        switch base {
-        case "trajectory:tool-used":
+        switch EvalAssertionType(rawValue: base) {
+        case .trajectoryToolUsed?:
             if let o = value?.objectValue, o["name"] != nil || o["pattern"] != nil {
                 let pat = JSText.trim(o["pattern"]?.stringValue ?? o["name"]?.stringValue ?? "*")
                 let minV = o["min"]?.doubleValue ?? (o["max"] == nil ? 1 : nil), maxV = o["max"]?.doubleValue
@@ -318,7 +318,7 @@ enum EvalTraceChecks {
             if missing.isEmpty { return r(true, "All required tools were used: \(names.joined(separator: ", ")). Actual tools: \(actual)") }
             return r(false, "Missing required tool(s): \(missing.joined(separator: ", ")). Actual tools: \(actual)")
 
-        case "trajectory:tool-sequence":
+        case .trajectoryToolSequence?:
             let o = value?.objectValue
             let expected = (o?["steps"] ?? value).map(EvalAssertionEngine.valueList) ?? []
             guard !expected.isEmpty else { throw EvalAssertionError("trajectory:tool-sequence assertion must have steps") }
@@ -337,7 +337,7 @@ enum EvalTraceChecks {
             if ok { return r(true, "Observed \(modeText) tool sequence of \(expected.joined(separator: ", ")). Actual tools: \(actual)") }
             return r(false, "Expected \(modeText) tool sequence of \(expected.joined(separator: ", ")), but actual tools were \(actual)")
 
-        case "trajectory:tool-args-match":
+        case .trajectoryToolArgsMatch?:
             guard let o = value?.objectValue else { throw EvalAssertionError("trajectory:tool-args-match assertion must have a value object") }
             guard let expected = o["args"] ?? o["arguments"] else {
                 throw EvalAssertionError("trajectory:tool-args-match assertion must include an args or arguments property")
