@@ -131,7 +131,7 @@ print("file: \(file.path)  \(size) bytes (\(mb(size)))")
 // 1b. Import: `flywheel traces import` in a child process, its wall time and peak RSS.
 /// Runs `exe args` in `cwd` with stdout and stderr to a file; returns exit status, wall seconds, peak RSS (bytes)
 /// of the child (wait4's rusage), and what it printed.
-func runChild(_ exe: String, _ arguments: [String], in cwd: URL) -> (status: Int32, seconds: Double, peakRSS: Int, output: String) {
+func runChild(_ exe: String, _ arguments: [String], in cwd: URL) -> (status: Int32, seconds: Double, peakRSS: Int, output: String, cpu: Double) {
     let log = cwd.appendingPathComponent("child-\(getpid()).log")
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -147,7 +147,7 @@ func runChild(_ exe: String, _ arguments: [String], in cwd: URL) -> (status: Int
     let t0 = DispatchTime.now().uptimeNanoseconds
     let spawned = posix_spawn(&pid, exe, &actions, nil, argv, environ)
     _ = FileManager.default.changeCurrentDirectoryPath(here)
-    guard spawned == 0 else { return (127, 0, 0, "cannot start \(exe)") }
+    guard spawned == 0 else { return (127, 0, 0, "cannot start \(exe)", 0) }
     var status: Int32 = 0
     var usage = rusage()
     while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
@@ -155,7 +155,8 @@ func runChild(_ exe: String, _ arguments: [String], in cwd: URL) -> (status: Int
     let out = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
     try? FileManager.default.removeItem(at: log)
     let exited = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    return (exited, secs, Int(usage.ru_maxrss) * 1024, out)
+    let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    return (exited, secs, Int(usage.ru_maxrss) * 1024, out, cpu)
 }
 
 let flywheelExe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -176,7 +177,7 @@ func generated(_ name: String, _ flags: [String]) -> URL? {
 func fileSize(_ url: URL) -> Int { (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0 }
 
 /// Imports `traces` into a fresh history with the child `flywheel`; nil when a step failed (printed).
-func timeImport(_ traces: URL) -> (seconds: Double, peakRSS: Int)? {
+func timeImport(_ traces: URL) -> (seconds: Double, peakRSS: Int, cpu: Double)? {
     let dir = benchDir.appendingPathComponent("import-\(getpid())")
     try? FileManager.default.removeItem(at: dir)
     try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -186,7 +187,7 @@ func timeImport(_ traces: URL) -> (seconds: Double, peakRSS: Int)? {
     guard start.status == 0 else { print("  cycle start failed: \(start.output)"); return nil }
     let r = runChild(flywheelExe, ["traces", "import", "--repo", "loop-history", traces.path], in: dir)
     guard r.status == 0 else { print("  traces import failed (\(r.status)): \(r.output.prefix(2000))"); return nil }
-    return (r.seconds, r.peakRSS)
+    return (r.seconds, r.peakRSS, r.cpu)
 }
 
 func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
@@ -204,21 +205,21 @@ if withImport {
         exit(1)
     }
     print("import: \(flywheelExe) traces import (\(loadAverage()))")
-    var importTimes: [(Double, Int)] = []
+    var importTimes: [(Double, Int, Double)] = []
     for i in 0..<max(1, min(repeats, 3)) {
         guard let r = timeImport(file) else { exit(1) }
         importTimes.append(r)
-        print(String(format: "  import run %d: %.3fs (%.0f MB/s), peak RSS %@ = %.2f× the file", i + 1, r.0, Double(size) / 1e6 / r.0, mb(r.1), Double(r.1) / Double(size)))
+        print(String(format: "  import run %d: %.3fs (%.0f MB/s), cpu %.3fs, peak RSS %@ = %.2f× the file; %@", i + 1, r.0, Double(size) / 1e6 / r.0, r.2, mb(r.1), Double(r.1) / Double(size), loadAverage()))
     }
     let med = importTimes.sorted { $0.0 < $1.0 }[importTimes.count / 2]
     let peakMax = importTimes.map(\.1).max() ?? 0
-    print(String(format: "IMPORT %@ (median of %d): %.3fs -> %.0f MB/s (target ≥ 150 MB/s); peak RSS %@ = %.2f× the file (target ≤ 1.5×); %@",
-                 mb(size), importTimes.count, med.0, Double(size) / 1e6 / med.0, mb(peakMax), Double(peakMax) / Double(size), loadAverage()))
+    print(String(format: "IMPORT %@ (median of %d): %.3fs -> %.0f MB/s (target ≥ 150 MB/s), cpu %.3fs (%.0f MB per cpu-second); peak RSS %@ = %.2f× the file (target ≤ 1.5×); %@",
+                 mb(size), importTimes.count, med.0, Double(size) / 1e6 / med.0, med.2, Double(size) / 1e6 / max(med.2, 1e-9), mb(peakMax), Double(peakMax) / Double(size), loadAverage()))
     if large, let big = generated("gen_spans_2gb.jsonl", ["--target-mb", "2000"]) {
         let bigSize = fileSize(big)
         if let r = timeImport(big) {
-            print(String(format: "IMPORT 2 GB file (%@): %.1fs -> %.0f MB/s; peak RSS %@ (target ≤ 600 MB); %@",
-                         mb(bigSize), r.0, Double(bigSize) / 1e6 / r.0, mb(r.1), loadAverage()))
+            print(String(format: "IMPORT 2 GB file (%@): %.1fs -> %.0f MB/s, cpu %.1fs; peak RSS %@ (target ≤ 600 MB); %@",
+                         mb(bigSize), r.0, Double(bigSize) / 1e6 / r.0, r.2, mb(r.1), loadAverage()))
         }
     }
     // Growth: import of 10 MB / 100 MB / 1 GB.
@@ -227,7 +228,7 @@ if withImport {
     for (label, url) in importFiles {
         guard let url, let r = timeImport(url) else { continue }
         let n = fileSize(url)
-        growthRows.append(pad("  import     \(label)", 24) + pad(mb(n), 12) + String(format: "%8.2fs  %6.0f MB/s  peak ", r.0, Double(n) / 1e6 / r.0) + pad(mb(r.1), 10) + String(format: "  (%.2f× input)", Double(r.1) / Double(n)))
+        growthRows.append(pad("  import     \(label)", 24) + pad(mb(n), 12) + String(format: "%8.2fs  %6.0f MB/s  cpu %6.2fs  peak ", r.0, Double(n) / 1e6 / r.0, r.2) + pad(mb(r.1), 10) + String(format: "  (%.2f× input)", Double(r.1) / Double(n)))
     }
     if !large { growthRows.append(pad("  import     1 GB", 24) + "(run with --large or FLYWHEEL_BENCH_LARGE=1)") }
     // Growth: diagnose of 1k / 10k / 100k spans (gen_spans writes about 19 spans per trace).
@@ -236,7 +237,7 @@ if withImport {
         let r = runChild(flywheelExe, ["diagnose", "--traces", url.path, "--json"], in: benchDir)
         guard r.status == 0 else { print("  diagnose failed (\(r.status)): \(r.output.prefix(500))"); continue }
         let n = fileSize(url)
-        growthRows.append(pad("  diagnose   \(label) spans", 24) + pad(mb(n), 12) + String(format: "%8.2fs  %6.0f MB/s  peak ", r.seconds, Double(n) / 1e6 / r.seconds) + pad(mb(r.peakRSS), 10))
+        growthRows.append(pad("  diagnose   \(label) spans", 24) + pad(mb(n), 12) + String(format: "%8.2fs  %6.0f MB/s  cpu %6.2fs  peak ", r.seconds, Double(n) / 1e6 / r.seconds, r.cpu) + pad(mb(r.peakRSS), 10))
     }
     print("GROWTH (child process: wall time, peak RSS; \(loadAverage())):")
     print("  site rows: see bench-site")
@@ -270,26 +271,31 @@ let flywheel = times.sorted()[times.count / 2]
 let flywheelCPU = cpuTimes.sorted()[cpuTimes.count / 2]
 let peak = peakRSSBytes()
 print("flywheel: \(summary)")
-print(String(format: "FLYWHEEL validate+index (median of %d): %.3fs  ->  %.0f MB/s", times.count, flywheel, Double(size) / 1e6 / flywheel))
+print(String(format: "FLYWHEEL validate+index (median of %d): %.3fs  ->  %.0f MB/s, cpu %.3fs; %@", times.count, flywheel, Double(size) / 1e6 / flywheel, flywheelCPU, loadAverage()))
 print("flywheel peak RSS: \(mb(peak)) (before indexing: \(mb(rssBefore))) = \(String(format: "%.2f", Double(peak) / Double(max(size, 1))))× file size (target < 2×)")
 
 // 2b. `diagnose --traces FILE` against `traces overview` on the same file.
 if withDiagnose {
     var diagnoseTimes: [Double] = []
+    var diagnoseCPU: [Double] = []
     var modes = 0, top = ""
     for i in 0..<max(1, min(repeats, 3)) {
         // What `flywheel diagnose --traces FILE` does: validate + index, read the spans, run the detectors.
         let t0 = DispatchTime.now().uptimeNanoseconds
+        let c0 = cpuSeconds()
         let d = try Diagnoser.diagnose(traces: file)
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         diagnoseTimes.append(dt)
+        diagnoseCPU.append(cpuSeconds() - c0)
         modes = d.failureModes.count
         top = d.failureModes.prefix(3).map { "\($0.id) (\($0.traceIDs.count) traces)" }.joined(separator: ", ")
-        print(String(format: "  diagnose run %d: %.3fs", i + 1, dt))
+        print(String(format: "  diagnose run %d: %.3fs, cpu %.3fs; %@", i + 1, dt, diagnoseCPU.last ?? 0, loadAverage()))
     }
     let diagnose = diagnoseTimes.sorted()[diagnoseTimes.count / 2]
     print("diagnose: \(modes) failure modes; top: \(top)")
-    print(String(format: "TRACES OVERVIEW (median): %.3fs   DIAGNOSE (median): %.3fs   RATIO diagnose/overview = %.2f×  (target ≤ 2×)", flywheel, diagnose, diagnose / flywheel))
+    let diagnoseCPUMedian = diagnoseCPU.sorted()[diagnoseCPU.count / 2]
+    print(String(format: "TRACES OVERVIEW (median): %.3fs, cpu %.3fs   DIAGNOSE (median): %.3fs, cpu %.3fs   RATIO diagnose/overview = %.2f× wall, %.2f× cpu  (target ≤ 2×); %@",
+                 flywheel, flywheelCPU, diagnose, diagnoseCPUMedian, diagnose / flywheel, diagnoseCPUMedian / flywheelCPU, loadAverage()))
 }
 
 // 3. HALO's own indexer on the same file, in its venv.

@@ -51,23 +51,29 @@ public enum Diagnoser {
         var builder = Builder(harness: input.harness)
         builder.projectTopics = input.topics
         builder.totalTraces = Set(traces.map(\.id)).union(finalAnswers.keys).count
-        let offered = offeredTools(input, traces: traces)
-        let answers = traces.map { answerFacts($0.spans) }
         // The trace detectors only add findings (none reads another's, except the empty-answer detector), so they
         // run at the same time on all cores, each into a builder of its own; their findings merge in the order
-        // they used to run one after another, which gives the same result (Builder.merge).
+        // they used to run one after another, which gives the same result (Builder.merge). What only one detector
+        // needs (offered tools, task figures) is computed inside it; the answers, inside the refusal detector, are
+        // kept for the empty-answer detector.
         let base = builder
         let expected = input.expectedDeclines
-        let runs = taskRunFigures(traces)
         let history = input.taskHistory
+        let shared = SharedFacts()
         let detectors: [@Sendable (inout Builder) -> Void] = [
-            { detectSpanProblems(traces, offered: offered, layout: layout, into: &$0) },
+            { detectSpanProblems(traces, offered: offeredTools(input, traces: traces), layout: layout, into: &$0) },
             { detectLoops(traces, layout: layout, into: &$0) },
-            { detectRefusals(traces, answers: answers, finalAnswers: finalAnswers, expectedDeclines: expected, layout: layout, into: &$0) },
+            {
+                shared.answers = traces.map { answerFacts($0.spans) }
+                detectRefusals(traces, answers: shared.answers, finalAnswers: finalAnswers, expectedDeclines: expected, layout: layout, into: &$0)
+            },
             { detectMaxTurns(traces, layout: layout, into: &$0) },
             { detectHandoffLoops(traces, layout: layout, into: &$0) },
             { detectGuardrails(traces, layout: layout, into: &$0) },
-            { detectOutliers(runs.runs, history: history, layout: layout, into: &$0) },
+            {
+                shared.runs = taskRunFigures(traces)
+                detectOutliers(shared.runs.runs, history: history, layout: layout, into: &$0)
+            },
         ]
         nonisolated(unsafe) var found = [Builder](repeating: base, count: detectors.count)
         let lock = NSLock()
@@ -80,14 +86,21 @@ public enum Diagnoser {
         }
         for i in 0..<4 { builder.merge(found[i]) }
         // Reads what the turn-limit and context detectors found.
-        detectEmptyAnswers(traces, answers: answers, finalAnswers: finalAnswers, layout: layout, into: &builder)
+        detectEmptyAnswers(traces, answers: shared.answers, finalAnswers: finalAnswers, layout: layout, into: &builder)
         for i in 4..<detectors.count { builder.merge(found[i]) }
         if !input.requiredArtifacts.isEmpty { detectMissingArtifacts(traces, input: input, layout: layout, into: &builder) }
         addFeedback(input.feedback, topics: input.topics, layout: layout, into: &builder)
         addResults(input.results, feedback: input.feedback, topics: input.topics, layout: layout, into: &builder)
         var diagnosis = builder.build(cycle: cycle)
-        diagnosis.taskRuns = runs.figures
+        diagnosis.taskRuns = shared.runs.figures
         return diagnosis
+    }
+
+    /// Facts one detector computes and the merge step reads after all detectors are done (each field is written by
+    /// exactly one detector, and read only after `concurrentPerform` returns).
+    final class SharedFacts: @unchecked Sendable {
+        var answers: [AnswerFacts] = []
+        var runs: (runs: [RunFacts], figures: [String: TaskRunFigures]?) = ([], nil)
     }
 
     /// Evidence items kept per failure mode (the ids lists stay complete).
@@ -108,11 +121,27 @@ public enum Diagnoser {
     static func offeredTools(_ input: DiagnosisInput, traces: [(id: String, spans: [Span])]) -> Set<String> {
         if let o = input.offeredTools { return o }
         var set = Set<String>()
-        for s in traces.lazy.flatMap(\.spans) {
-            guard let v = s.attributes["agent.tools"] else { continue }
-            let list = v.arrayValue ?? v.stringValue.flatMap { try? JSONValue.parse($0) }?.arrayValue ?? []
-            for t in list {
-                if let name = t.stringValue ?? t["name"]?.stringValue { set.insert(name) }
+        // Agents repeat the same tool list on every span: each distinct text is parsed once.
+        var parsed: [String: [JSONValue]] = [:]
+        for trace in traces {
+            for s in trace.spans {
+                guard let v = s.attributes["agent.tools"] else { continue }
+                let list: [JSONValue]
+                if let a = v.arrayValue {
+                    list = a
+                } else if let text = v.stringValue {
+                    if let known = parsed[text] {
+                        list = known
+                    } else {
+                        list = DiagnosisLoading.parseJSON(text)?.arrayValue ?? []
+                        parsed[text] = list
+                    }
+                } else {
+                    list = []
+                }
+                for t in list {
+                    if let name = t.stringValue ?? t["name"]?.stringValue { set.insert(name) }
+                }
             }
         }
         for (name, enabled) in input.harness.tools where enabled { set.insert(name) }
@@ -120,8 +149,12 @@ public enum Diagnoser {
     }
 
     /// Spans in start order (file order breaks ties).
-    static func chronological(_ spans: [Span]) -> [Span] {
-        spans.enumerated().sorted { ($0.element.startTime, $0.offset) < ($1.element.startTime, $1.offset) }.map(\.element)
+    static func chronological(_ spans: [Span]) -> [Span] { chronologicalOrder(spans).map { spans[$0] } }
+
+    /// The indices of `spans` in start order (file order breaks ties), without moving the spans.
+    static func chronologicalOrder(_ spans: [Span]) -> [Int] {
+        let starts = spans.map(\.startTime)
+        return starts.indices.sorted { (starts[$0], $0) < (starts[$1], $1) }
     }
 
     // MARK: - Errors, unknown tools, context, rate limits, invalid arguments
@@ -151,10 +184,10 @@ public enum Diagnoser {
         var clusterer = ErrorClusterer()
         var classes: [String: (global: GlobalErrorClass?, local: ErrorClass, type: String?)] = [:]
         for (traceID, unordered) in traces {
-            let spans = chronological(unordered)
             var consecutive: [String: Int] = [:]
             var rateHits = 0
-            for s in spans {
+            for i in chronologicalOrder(unordered) {
+                let s = unordered[i]
                 let kind = s.observationKindForDiagnosis
                 let isTool = kind == "TOOL"
                 let source = isTool ? (s.toolNameForDiagnosis ?? s.name) : s.name
@@ -245,7 +278,7 @@ public enum Diagnoser {
             var groups: [String: [Span]] = [:]
             var order: [String] = []
             for s in spans where s.isToolSpan {
-                let args = (s.inputValueText ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+                let args = DiagnosisLoading.trimmed(s.inputValueText ?? "")
                 let key = (s.toolNameForDiagnosis ?? s.name) + "\u{0}" + args
                 if groups[key] == nil { order.append(key) }
                 groups[key, default: []].append(s)
@@ -278,10 +311,11 @@ public enum Diagnoser {
     /// The last assistant message of the trace's last LLM span: its text (possibly empty), whether it called tools,
     /// and the span.
     static func lastAssistantMessage(_ spans: [Span]) -> (text: String, toolCalls: Bool, spanID: String)? {
-        let llm = spans.enumerated().filter { $0.element.observationKindForDiagnosis == "LLM" }
-            .sorted { ($0.element.endTime, $0.offset) < ($1.element.endTime, $1.offset) }
-        for (_, s) in llm.reversed() {
-            guard let text = s.attributes["llm.output_messages"]?.stringValue, let messages = (try? JSONValue.parse(text))?.arrayValue else { continue }
+        let llm = spans.indices.filter { spans[$0].observationKindForDiagnosis == "LLM" }
+            .sorted { (spans[$0].endTime, $0) < (spans[$1].endTime, $1) }
+        for i in llm.reversed() {
+            let s = spans[i]
+            guard let text = s.attributes["llm.output_messages"]?.stringValue, let messages = DiagnosisLoading.parseJSON(text)?.arrayValue else { continue }
             for m in messages.reversed() where m["role"]?.stringValue == "assistant" {
                 let calls = m["tool_calls"]?.arrayValue ?? []
                 return (m["content"]?.stringValue ?? "", !calls.isEmpty, s.spanID)
@@ -356,7 +390,7 @@ public enum Diagnoser {
             if b.hasCategory("max-turns", traceID: traceID) || b.hasCategory("context-overflow", traceID: traceID) { continue }
             if !finalAnswers.isEmpty {
                 if let given = finalAnswers[traceID] {
-                    if given.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                    if DiagnosisLoading.isBlank(given) {
                         b.add(topic, traceID: traceID, spanID: nil, note: "the final answer file is empty", quote: "")
                     }
                     continue
@@ -366,12 +400,12 @@ public enum Diagnoser {
                     continue
                 }
             }
-            if let root = facts.root, root.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            if let root = facts.root, DiagnosisLoading.isBlank(root.text) {
                 b.add(topic, traceID: traceID, spanID: root.spanID, note: "the agent's output is empty")
                 continue
             }
             if facts.root == nil, let last = facts.last, !last.toolCalls,
-                last.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+                DiagnosisLoading.isBlank(last.text)
             {
                 b.add(topic, traceID: traceID, spanID: last.spanID, note: "the last model message is empty and calls no tool")
             }

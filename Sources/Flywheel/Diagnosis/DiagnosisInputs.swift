@@ -6,13 +6,19 @@ extension Span {
     /// `AGENT`, `LLM`, `TOOL`, `CHAIN`, … from `openinference.span.kind` (else `inference.observation_kind`, else
     /// the name's prefix).
     var observationKindForDiagnosis: String {
-        if let k = attributes["openinference.span.kind"]?.stringValue, !k.isEmpty { return k.uppercased() }
-        if let k = attributes["inference.observation_kind"]?.stringValue, !k.isEmpty { return k.uppercased() }
+        if let k = attributes["openinference.span.kind"]?.stringValue, !k.isEmpty { return Self.upper(k) }
+        if let k = attributes["inference.observation_kind"]?.stringValue, !k.isEmpty { return Self.upper(k) }
         if name.hasPrefix("function.") { return "TOOL" }
         if name.hasPrefix("agent.") { return "AGENT" }
         if name.hasPrefix("generation.") || name.hasPrefix("response.") { return "LLM" }
         if name.hasPrefix("guardrail.") { return "GUARDRAIL" }
         return "CHAIN"
+    }
+
+    /// `k.uppercased()`, without building a new string when `k` has no lowercase ASCII letter or non-ASCII byte
+    /// (the usual `LLM`, `TOOL`, …: the detectors ask for the kind of every span many times).
+    static func upper(_ k: String) -> String {
+        k.utf8.allSatisfy({ $0 < 0x80 && !($0 >= 0x61 && $0 <= 0x7A) }) ? k : k.uppercased()
     }
 
     var isToolSpan: Bool { observationKindForDiagnosis == "TOOL" }

@@ -26,7 +26,7 @@ enum DiagnosisLoading {
 
     /// One span from its JSONL line with only the attributes diagnosis reads. Falls back to the full decoder on
     /// anything unusual (the line was validated when the store was built).
-    static func span(_ line: UnsafeRawBufferPointer) throws -> Span {
+    static func span(_ line: UnsafeRawBufferPointer, traceID knownTraceID: String? = nil) throws -> Span {
         var sc = JSONScanner(line)
         sc.skipWhitespace()
         guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else { return try Span(line: line) }
@@ -44,21 +44,27 @@ enum DiagnosisLoading {
             let key = try sc.parseString()
             try sc.expectColon()
             switch key {
-            case "trace_id": traceID = try stringValue(&sc)
+            case "trace_id":
+                // The store's trace id is this very value, already decoded: share its string.
+                if let knownTraceID {
+                    traceID = knownTraceID
+                    try sc.skipValidatedValue()
+                } else {
+                    traceID = try stringValue(&sc)
+                }
             case "span_id": spanID = try stringValue(&sc)
             case "parent_span_id": parent = try stringValue(&sc)
             case "trace_state": traceState = try stringValue(&sc)
             case "name": name = try stringValue(&sc)
-            case "kind": kind = try stringValue(&sc)
+            case "kind": kind = try internedValue(&sc, spanKinds)
             case "start_time": start = try stringValue(&sc)
             case "end_time": end = try stringValue(&sc)
             case "status":
-                let v = try sc.parseValue()
-                status = SpanStatus(code: v["code"]?.stringValue ?? "STATUS_CODE_UNSET", message: v["message"]?.stringValue ?? "")
+                status = try statusValue(&sc)
             case "attributes":
                 sc.skipWhitespace()
                 guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else {
-                    try sc.skipValue()
+                    try sc.skipValidatedValue()
                     break
                 }
                 sc.pos += 1
@@ -71,21 +77,29 @@ enum DiagnosisLoading {
                     sc.skipWhitespace()
                     // Most keys are neither wanted nor lazy: they are matched on their raw bytes, without a String.
                     let k: String?
+                    var isWanted = false, isLazy = false
                     switch try rawKey(&sc) {
                     case .skip: k = nil
-                    case .known(let name): k = name
-                    case .escaped: k = try sc.parseString()
+                    case .known(let name, let w):
+                        k = name
+                        isWanted = w
+                        isLazy = !w
+                    case .escaped:
+                        let name = try sc.parseString()
+                        k = name
+                        isWanted = wanted.contains(name)
+                        isLazy = !isWanted && lazy.contains(name)
                     }
                     try sc.expectColon()
-                    if let k, wanted.contains(k) {
+                    if let k, isWanted {
                         attributes[k] = try sc.parseValue()
-                    } else if let k, lazy.contains(k) {
+                    } else if let k, isLazy {
                         sc.skipWhitespace()
                         let from = sc.pos
-                        try sc.skipValue()
+                        try sc.skipValidatedValue()
                         deferred.append((k, from, sc.pos))
                     } else {
-                        try sc.skipValue()
+                        try sc.skipValidatedValue()
                     }
                     sc.skipWhitespace()
                     guard !sc.atEnd else { return try Span(line: line) }
@@ -96,7 +110,7 @@ enum DiagnosisLoading {
                     return try Span(line: line)
                 }
             default:
-                try sc.skipValue()  // resource, scope and extra keys are not read by diagnosis
+                try sc.skipValidatedValue()  // resource, scope and extra keys are not read by diagnosis
             }
             sc.skipWhitespace()
             guard !sc.atEnd else { return try Span(line: line) }
@@ -124,23 +138,28 @@ enum DiagnosisLoading {
     enum RawKey {
         /// Neither wanted nor lazy (the scanner is past the key).
         case skip
-        /// A wanted or lazy key (the scanner is past the key).
-        case known(String)
+        /// A wanted (`true`) or lazy (`false`) key (the scanner is past the key).
+        case known(String, wanted: Bool)
         /// The key has escapes: the scanner is still at its opening quote (parse it as a string).
         case escaped
     }
 
     /// The wanted and lazy keys by a hash of their bytes.
-    static let keyTable: [UInt64: [(bytes: [UInt8], name: String)]] = {
-        var t: [UInt64: [(bytes: [UInt8], name: String)]] = [:]
+    static let keyTable: [UInt64: [(bytes: [UInt8], name: String, wanted: Bool)]] = {
+        var t: [UInt64: [(bytes: [UInt8], name: String, wanted: Bool)]] = [:]
         for k in wanted.union(lazy) {
             let b = Array(k.utf8)
             let h = b.withUnsafeBufferPointer { keyHash($0.baseAddress!, $0.count) }
-            t[h, default: []].append((b, k))
+            t[h, default: []].append((b, k, wanted.contains(k)))
         }
         return t
     }()
-    static let keyLengths: Set<Int> = Set(wanted.union(lazy).map(\.utf8.count))
+    /// `keyLengths[n]`: some wanted or lazy key is `n` bytes long (most keys are ruled out by their length alone).
+    static let keyLengths: [Bool] = {
+        var t = [Bool](repeating: false, count: 256)
+        for k in wanted.union(lazy) where k.utf8.count < 256 { t[k.utf8.count] = true }
+        return t
+    }()
 
     @inline(__always) static func keyHash(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(n)
@@ -161,9 +180,65 @@ enum DiagnosisLoading {
         let n = sc.pos - start
         let p = sc.base + start
         sc.pos += 1
-        guard keyLengths.contains(n), let candidates = keyTable[keyHash(p, n)] else { return .skip }
-        for c in candidates where c.bytes.count == n && memcmp(c.bytes, p, n) == 0 { return .known(c.name) }
+        guard n < 256, keyLengths[n], let candidates = keyTable[keyHash(p, n)] else { return .skip }
+        for c in candidates where c.bytes.count == n && memcmp(c.bytes, p, n) == 0 { return .known(c.name, wanted: c.wanted) }
         return .skip
+    }
+
+    /// What `SpanStatus(code: v["code"]?.stringValue ?? "STATUS_CODE_UNSET", message: v["message"]?.stringValue ?? "")`
+    /// gives for the status value `v`, read without building it (the last of repeated keys wins, as when decoded).
+    static func statusValue(_ sc: inout JSONScanner) throws -> SpanStatus {
+        sc.skipWhitespace()
+        guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else {
+            try sc.skipValidatedValue()
+            return SpanStatus(code: "STATUS_CODE_UNSET", message: "")
+        }
+        var code: String?, message: String?
+        sc.pos += 1
+        sc.skipWhitespace()
+        if !sc.atEnd, sc.peek() == UInt8(ascii: "}") {
+            sc.pos += 1
+        } else {
+            while true {
+                sc.skipWhitespace()
+                let key = try sc.parseString()
+                try sc.expectColon()
+                sc.skipWhitespace()
+                if key == "code" {
+                    code = !sc.atEnd && sc.peek() == UInt8(ascii: "\"") ? try internedValue(&sc, statusCodes) : try sc.parseValue().stringValue
+                } else if key == "message" {
+                    message = try sc.parseValue().stringValue
+                } else {
+                    try sc.skipValidatedValue()
+                }
+                sc.skipWhitespace()
+                guard !sc.atEnd else { throw sc.fail("unexpected end of input inside an object (truncated JSON)") }
+                let c = sc.peek()
+                sc.pos += 1
+                if c == UInt8(ascii: ",") { continue }
+                if c == UInt8(ascii: "}") { break }
+                throw sc.fail("expected ',' or '}' in an object", at: sc.pos - 1)
+            }
+        }
+        return SpanStatus(code: code ?? "STATUS_CODE_UNSET", message: message ?? "")
+    }
+
+    /// The values of `kind` and `status.code` a span almost always has, shared instead of allocated per span.
+    static let spanKinds: [(bytes: [UInt8], value: String)] = [
+        "SPAN_KIND_INTERNAL", "SPAN_KIND_CLIENT", "SPAN_KIND_SERVER", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER", "SPAN_KIND_UNSPECIFIED",
+    ].map { (Array("\"\($0)\"".utf8), $0) }
+    static let statusCodes: [(bytes: [UInt8], value: String)] = ["STATUS_CODE_OK", "STATUS_CODE_ERROR", "STATUS_CODE_UNSET"]
+        .map { (Array("\"\($0)\"".utf8), $0) }
+
+    /// ``stringValue(_:)``, returning the shared string when the raw value is one of `table` (quotes included).
+    @inline(__always) static func internedValue(_ sc: inout JSONScanner, _ table: [(bytes: [UInt8], value: String)]) throws -> String {
+        sc.skipWhitespace()
+        let rest = sc.end - sc.pos
+        for t in table where t.bytes.count <= rest && memcmp(t.bytes, sc.base + sc.pos, t.bytes.count) == 0 {
+            sc.pos += t.bytes.count
+            return t.value
+        }
+        return try stringValue(&sc)
     }
 
     @inline(__always) static func stringValue(_ sc: inout JSONScanner) throws -> String {
@@ -189,7 +264,7 @@ enum DiagnosisLoading {
                 for t in traces[(c * chunk)..<min(n, (c + 1) * chunk)] {
                     var spans: [Span] = []
                     spans.reserveCapacity(t.spanCount)
-                    for i in 0..<t.spanCount { spans.append(try store.withLine(t, i) { try span($0) }) }
+                    for i in 0..<t.spanCount { spans.append(try store.withLine(t, i) { try span($0, traceID: t.traceID) }) }
                     out.append((t.traceID, spans))
                 }
                 lock.lock()
@@ -222,6 +297,45 @@ enum DiagnosisLoading {
                 }
                 return false
             }
+        }
+    }
+
+    static let whitespace = CharacterSet.whitespacesAndNewlines
+
+    /// `text.trimmingCharacters(in: .whitespacesAndNewlines)`, without Foundation's bridging when there is nothing
+    /// to trim (the usual case: tool arguments of every tool span are trimmed).
+    static func trimmed(_ text: String) -> String {
+        guard let first = text.unicodeScalars.first, let last = text.unicodeScalars.last else { return text }
+        if !whitespace.contains(first) && !whitespace.contains(last) { return text }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Whether `text.trimmingCharacters(in: .whitespacesAndNewlines)` is empty, without building it.
+    static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { whitespace.contains($0) }
+    }
+
+    /// `try? JSONValue.parse(text)` (Foundation's JSONDecoder) read with the byte scanner instead, which is many times
+    /// faster on the model output messages and tool lists diagnosis parses. Where the two could disagree — the
+    /// scanner fails, or it met a repeated key, `NaN`/`Infinity`, or a number too large for a Double — the
+    /// JSONDecoder answer is used.
+    static func parseJSON(_ text: String) -> JSONValue? {
+        var t = text
+        let fast: JSONValue?? = t.withUTF8 { buf in
+            var sc = JSONScanner(UnsafeRawBufferPointer(buf))
+            guard let v = try? sc.parseDocument(), !sc.flags.duplicateKey, !sc.flags.nonstandardNumber, allFinite(v) else { return nil }
+            return .some(v)
+        }
+        if let fast { return fast }
+        return try? JSONValue.parse(text)
+    }
+
+    static func allFinite(_ v: JSONValue) -> Bool {
+        switch v {
+        case .double(let d): return d.isFinite
+        case .array(let a): return a.allSatisfy(allFinite)
+        case .object(let o): return o.values.allSatisfy(allFinite)
+        default: return true
         }
     }
 

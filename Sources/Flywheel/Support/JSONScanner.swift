@@ -210,6 +210,70 @@ public struct JSONScanner {
         }
     }
 
+    /// Skips the value at the current position in bytes already validated (a line the trace scan accepted), without
+    /// validating again: strings are crossed by looking for their closing quote (`memchr`), not byte by byte. On
+    /// bytes that are not valid JSON it stops at the end of the buffer or throws; it never reads outside it.
+    public mutating func skipValidatedValue() throws {
+        skipWhitespace()
+        guard pos < end else { throw fail("unexpected end of input (truncated JSON)") }
+        switch base[pos] {
+        case UInt8(ascii: "\""):
+            try skipValidatedString()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = base[pos] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            try enter()
+            pos += 1
+            skipWhitespace()
+            if pos < end, base[pos] == close {
+                pos += 1
+                depth -= 1
+                return
+            }
+            while true {
+                if close == UInt8(ascii: "}") {
+                    skipWhitespace()
+                    guard pos < end, base[pos] == UInt8(ascii: "\"") else { throw fail("expected a string key in an object") }
+                    try skipValidatedString()
+                    try expectColon()
+                }
+                try skipValidatedValue()
+                skipWhitespace()
+                guard pos < end else { throw fail("unexpected end of input (truncated JSON)") }
+                let c = base[pos]
+                pos += 1
+                if c == UInt8(ascii: ",") { continue }
+                if c == close { break }
+                throw fail("expected ',' or a closing bracket", at: pos - 1)
+            }
+            depth -= 1
+        default:
+            // A number or literal: up to the next delimiter.
+            let start = pos
+            while pos < end {
+                let c = base[pos]
+                if c == UInt8(ascii: ",") || c == UInt8(ascii: "}") || c == UInt8(ascii: "]") || c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { break }
+                pos += 1
+            }
+            if pos == start { throw fail("invalid JSON value") }
+        }
+    }
+
+    /// Skips a validated string (the current byte must be `"`): the first quote not escaped by an odd number of
+    /// backslashes ends it.
+    @inline(__always) mutating func skipValidatedString() throws {
+        pos += 1
+        while pos < end {
+            guard let hit = memchr(base + pos, 0x22, end - pos) else { break }
+            let q = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
+            var b = q - 1
+            while b >= pos, base[b] == UInt8(ascii: "\\") { b -= 1 }
+            pos = q + 1
+            if (q - 1 - b) % 2 == 0 { return }
+        }
+        pos = end
+        throw fail("unterminated string (truncated JSON)")
+    }
+
     // MARK: - Scalars
 
     mutating func matchLiteral(_ lit: StaticString) -> Bool {

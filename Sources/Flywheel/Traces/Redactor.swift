@@ -183,10 +183,14 @@ public struct Redactor: @unchecked Sendable {
                 while i + 1 < n {
                     let b = lower[Int(p[i + 1])]
                     if pairs[Int(a) << 8 | Int(b)] != 0 {
-                        var found = false
-                        let end = min(n, i + 64)
-                        scanHints(UnsafeBufferPointer(start: p + i, count: end - i)) { _, off in if off == 0 { found = true } }
-                        if found { return true }
+                        // Only the hints starting with this byte, compared at this position (no window scan).
+                        for hi in hintsByFirstByte[Int(a)] {
+                            let h = hintBytes[hi]
+                            guard i + h.count <= n else { continue }
+                            var k = 1
+                            while k < h.count, lower[Int(p[i + k])] == h[k] { k += 1 }
+                            if k == h.count { return true }
+                        }
                     }
                     a = b
                     i += 1

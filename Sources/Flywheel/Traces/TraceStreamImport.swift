@@ -53,14 +53,51 @@ extension TraceStage {
         }
         for i in lines.indices { lines[i].sort { $0.offset < $1.offset } }
 
-        // 2. Normalize + redact, batch by batch, into the blob.
+        // 2. Normalize + redact, batch by batch, into the blob. A first pass only measures the output (the object
+        // database needs the blob's size before its first byte); the second writes it, libgit2 hashing and deflating
+        // one batch while the next is normalized.
         let normalized = try history.withRepository { repo -> (ObjectID, RedactionReport) in
-            let writer = try viaGit { () throws(GitError) in try repo.blobStreamWriter() }
-            var redaction = RedactionReport()
+            var plan: [(source: Int, lines: Range<Int>, flags: [UInt8])] = []
+            var total = 0
             for (si, src) in sources.enumerated() {
-                try normalize(src, lines: lines[si], redactor: redactor, batchBytes: batchBytes, report: &redaction) { chunk in
-                    try viaGit { () throws(GitError) in try writer.write(chunk) }
+                for range in batches(lines[si], batchBytes: batchBytes) {
+                    let b = normalizeBatch(src, lines: lines[si][range], redactor: redactor, keepOutput: false, known: nil)
+                    if let issue = b.failure { throw TraceStageError.invalidInput([issue]) }
+                    total += b.bytes
+                    plan.append((si, range, b.flags))
+                    src.releasePages(pageRange(lines[si][range]))
                 }
+            }
+            let writer = try viaGit { () throws(GitError) in try repo.sizedBlobWriter(size: total) }
+            var redaction = RedactionReport()
+            let sourcesCopy = sources, linesCopy = lines
+            func start(_ k: Int) -> (box: BatchBox, done: DispatchGroup) {
+                let box = BatchBox(), done = DispatchGroup()
+                let step = plan[k]
+                done.enter()
+                DispatchQueue.global().async {
+                    box.batch = normalizeBatch(
+                        sourcesCopy[step.source], lines: linesCopy[step.source][step.lines], redactor: redactor, keepOutput: true, known: step.flags)
+                    done.leave()
+                }
+                return (box, done)
+            }
+            var next = plan.isEmpty ? nil : start(0)
+            for k in plan.indices {
+                guard let current = next else { break }
+                current.done.wait()
+                let batch = current.box.batch!
+                next = k + 1 < plan.count ? start(k + 1) : nil
+                if let issue = batch.failure {
+                    next?.done.wait()
+                    throw TraceStageError.invalidInput([issue])
+                }
+                for r in batch.reports { redaction.add(r) }
+                for o in batch.outputs {
+                    try o.withUnsafeBytes { raw in try viaGit { () throws(GitError) in try writer.write(raw) } }
+                }
+                let step = plan[k]
+                sources[step.source].releasePages(pageRange(lines[step.source][step.lines]))
             }
             return (try viaGit { () throws(GitError) in try writer.commit() }, redaction)
         }
@@ -131,14 +168,31 @@ extension TraceStage {
         do { return try body() } catch { throw HistoryError.git(error.description) }
     }
 
-    /// Normalizes (and redacts) the span lines of `src` in file order, handing `emit` the output in batches of about
-    /// ``importBatchBytes`` input bytes; each batch is split among the cores. Input pages are given back as batches
-    /// finish.
-    static func normalize(
-        _ src: TraceSource, lines: [(offset: Int, length: Int, line: Int)], redactor: Redactor?, batchBytes: Int,
-        report: inout RedactionReport, emit: (UnsafeRawBufferPointer) throws -> Void
-    ) throws {
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Holds a batch normalized on another thread until the writer takes it.
+    final class BatchBox: @unchecked Sendable {
+        var batch: NormalizedBatch?
+    }
+
+    /// A batch of span lines normalized (and redacted) in file order: the output of each worker's slice, the
+    /// redactions, the first line that failed, and the output's size.
+    struct NormalizedBatch {
+        var outputs: [[UInt8]] = []
+        var reports: [RedactionReport] = []
+        var failure: TraceIssue?
+        var bytes = 0
+        /// Per line: ``redactFlag`` and ``slowFlag``, as found (``normalizeBatch(_:lines:redactor:keepOutput:known:)``
+        /// with `known` nil).
+        var flags: [UInt8] = []
+    }
+
+    /// The redactor may find something in the line: it is decoded and redacted.
+    static let redactFlag: UInt8 = 1
+    /// The byte-level path declined the line: it is decoded and written again.
+    static let slowFlag: UInt8 = 2
+
+    /// The lines cut into batches of about `batchBytes` input bytes (at least one line each).
+    static func batches(_ lines: [(offset: Int, length: Int, line: Int)], batchBytes: Int) -> [Range<Int>] {
+        var out: [Range<Int>] = []
         var start = 0
         while start < lines.count {
             var end = start
@@ -147,36 +201,76 @@ extension TraceStage {
                 bytes += lines[end].length
                 end += 1
             }
-            let batch = lines[start..<end]
-            let workers = bytes >= min(1 << 20, batchBytes) ? min(cores, batch.count) : 1
-            // Contiguous slices of about equal bytes, one per worker.
-            var cuts = [batch.startIndex]
-            var acc = 0
-            for i in batch.indices {
-                acc += batch[i].length
-                if cuts.count < workers, acc >= bytes * cuts.count / workers, i + 1 < batch.endIndex { cuts.append(i + 1) }
-            }
-            cuts.append(batch.endIndex)
-            let slices = cuts.count - 1
-            nonisolated(unsafe) var outputs = [[UInt8]](repeating: [], count: slices)
-            nonisolated(unsafe) var reports = [RedactionReport](repeating: RedactionReport(), count: slices)
-            nonisolated(unsafe) var failures = [TraceIssue?](repeating: nil, count: slices)
-            let frozenCuts = cuts
-            src.data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
-                nonisolated(unsafe) let buf = buf
-                let work: @Sendable (Int) -> Void = { w in
-                    var out: [UInt8] = []
-                    var r = RedactionReport()
-                    out.reserveCapacity(lines[frozenCuts[w]..<frozenCuts[w + 1]].reduce(0) { $0 + $1.length + 1 } + 4096)
-                    for i in frozenCuts[w]..<frozenCuts[w + 1] {
-                        let l = lines[i]
+            out.append(start..<end)
+            start = end
+        }
+        return out
+    }
+
+    /// The input bytes of a batch of lines (to give their pages back).
+    static func pageRange(_ batch: ArraySlice<(offset: Int, length: Int, line: Int)>) -> Range<Int> {
+        guard let first = batch.first, let last = batch.last else { return 0..<0 }
+        return first.offset..<(last.offset + last.length + 1)
+    }
+
+    /// Normalizes (and redacts) a batch of span lines of `src`, split among the cores in contiguous slices; with
+    /// `keepOutput` false only the output's size is kept (objects are then not reordered: the size is the same) and
+    /// what was found about each line is returned in `flags`, which a second pass over the batch passes as `known`
+    /// (so the raw-line redaction check runs once per line). A line goes through the byte-level
+    /// ``SpanLineNormalizer`` unless the redactor may find something in it (then, or when the byte path declines
+    /// the line, it is decoded into a ``Span``, redacted and written again): both give the same bytes.
+    static func normalizeBatch(
+        _ src: TraceSource, lines batch: ArraySlice<(offset: Int, length: Int, line: Int)>, redactor: Redactor?, keepOutput: Bool,
+        known: [UInt8]?
+    ) -> NormalizedBatch {
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let bytes = batch.reduce(0) { $0 + $1.length }
+        let workers = bytes >= 1 << 20 ? min(cores, batch.count) : 1
+        // Contiguous slices of about equal bytes, one per worker.
+        var cuts = [batch.startIndex]
+        var acc = 0
+        for i in batch.indices {
+            acc += batch[i].length
+            if cuts.count < workers, acc >= bytes * cuts.count / workers, i + 1 < batch.endIndex { cuts.append(i + 1) }
+        }
+        cuts.append(batch.endIndex)
+        let slices = cuts.count - 1
+        nonisolated(unsafe) var outputs = [[UInt8]](repeating: [], count: slices)
+        nonisolated(unsafe) var sizes = [Int](repeating: 0, count: slices)
+        nonisolated(unsafe) var reports = [RedactionReport](repeating: RedactionReport(), count: slices)
+        nonisolated(unsafe) var failures = [TraceIssue?](repeating: nil, count: slices)
+        nonisolated(unsafe) var flags = known ?? [UInt8](repeating: 0, count: batch.count)
+        let first = batch.startIndex
+        let frozenCuts = cuts
+        src.data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
+            nonisolated(unsafe) let buf = buf
+            let work: @Sendable (Int) -> Void = { w in
+                var out: [UInt8] = []
+                var scratch: [UInt8] = []
+                var size = 0
+                var r = RedactionReport()
+                if keepOutput { out.reserveCapacity(batch[frozenCuts[w]..<frozenCuts[w + 1]].reduce(0) { $0 + $1.length + 1 } + 4096) }
+                for i in frozenCuts[w]..<frozenCuts[w + 1] {
+                    let l = batch[i]
+                    let raw = UnsafeRawBufferPointer(rebasing: buf[l.offset..<(l.offset + l.length)])
+                    let mark = out.count
+                    // Redaction is skipped only where it provably finds nothing (see mayFindSecrets).
+                    let redact: Bool
+                    var slow: Bool
+                    if let known {
+                        redact = known[i - first] & redactFlag != 0
+                        slow = redact || known[i - first] & slowFlag != 0
+                        if !slow, !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch) { slow = true }
+                    } else {
+                        redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
+                        slow = redact || !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch, reorder: false)
+                        flags[i - first] = (redact ? redactFlag : 0) | (slow ? slowFlag : 0)
+                    }
+                    if slow {
                         do {
-                            let raw = UnsafeRawBufferPointer(rebasing: buf[l.offset..<(l.offset + l.length)])
                             var span = try Span(line: raw)
-                            // Redaction is skipped only where it provably finds nothing (see mayFindSecrets).
-                            if let redactor, redactor.mayFindSecrets(inJSON: raw) { span = redactor.redact(span, report: &r) }
+                            if redact, let redactor { span = redactor.redact(span, report: &r) }
                             span.writeJSONLine(to: &out)
-                            out.append(0x0A)
                         } catch {
                             // The scan accepted this line, so this should not happen; report it as the scan would.
                             let e = error as? SpanDecodingError
@@ -186,19 +280,21 @@ extension TraceStage {
                             break
                         }
                     }
-                    outputs[w] = out
-                    reports[w] = r
+                    out.append(0x0A)
+                    if !keepOutput {
+                        size += out.count - mark
+                        out.removeAll(keepingCapacity: true)
+                    }
                 }
-                if slices == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: work) }
+                if keepOutput { size = out.count }
+                outputs[w] = out
+                sizes[w] = size
+                reports[w] = r
             }
-            if let issue = failures.compactMap({ $0 }).first { throw TraceStageError.invalidInput([issue]) }
-            for w in 0..<slices {
-                report.add(reports[w])
-                try outputs[w].withUnsafeBytes { try emit($0) }
-                outputs[w] = []
-            }
-            src.releasePages(lines[start].offset..<(lines[end - 1].offset + lines[end - 1].length + 1))
-            start = end
+            if slices == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: work) }
         }
+        return NormalizedBatch(
+            outputs: keepOutput ? outputs : [], reports: reports, failure: failures.compactMap { $0 }.first, bytes: sizes.reduce(0, +),
+            flags: known == nil ? flags : [])
     }
 }

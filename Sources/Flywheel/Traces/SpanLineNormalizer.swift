@@ -1,0 +1,357 @@
+import Foundation
+
+/// The byte-level fast path of import's normalization: appends exactly the bytes that `Span(line:)` followed by
+/// ``Span/writeJSONLine(to:)`` would write, without decoding the span into `JSONValue`s and encoding it again.
+///
+/// Strings already in the writer's form (escapes only among `\" \\ \b \f \n \r \t`, no raw U+2028/U+2029) and
+/// plain integers are copied as they are; objects are written in their input order and reordered only when their
+/// keys were not already sorted; anything else scalar (other escapes, floats, `NaN`) is decoded and written with the
+/// same writer the full path uses. A line the fast path does not cover — a key with an escape or a non-ASCII byte
+/// (Swift compares such keys by canonical equivalence), a repeated key, a missing or mistyped field, nesting past
+/// `Span(line:)`'s limit, invalid JSON — makes ``normalize(_:into:scratch:reorder:)`` return false and leave `out` as it was,
+/// and the caller takes the full path, which gives the answer (or the error) it always gave.
+enum SpanLineNormalizer {
+    struct Unsupported: Error {}
+
+    /// The twelve top-level keys in the order ``Span/writeJSONLine(to:)`` writes them (§2).
+    static let topKeys: [[UInt8]] = [
+        "trace_id", "span_id", "parent_span_id", "trace_state", "name", "kind", "start_time", "end_time", "status",
+        "resource", "scope", "attributes",
+    ].map { Array($0.utf8) }
+
+    /// Nesting at which `Span(line:)` (maxDepth 201) gives up; the fast path leaves such lines to it.
+    static let maxDepth = 200
+
+    /// Appends the normalized line (without `\n`) to `out` and returns true; false, with `out` unchanged, when the
+    /// line needs the full path. `scratch` is working space reused between calls. With `reorder` false, objects whose
+    /// keys are out of order are left in input order (repeated keys are still declined): the same bytes in another
+    /// order, for a caller that only needs the size.
+    static func normalize(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8], reorder: Bool = true) -> Bool {
+        let mark = out.count
+        do {
+            var ctx = Context(reorder: reorder, scratch: [])
+            swap(&ctx.scratch, &scratch)
+            defer { swap(&ctx.scratch, &scratch) }
+            try write(line, into: &out, ctx: &ctx)
+            return true
+        } catch {
+            out.removeSubrange(mark...)
+            return false
+        }
+    }
+
+    /// Working state of one call.
+    struct Context {
+        var reorder: Bool
+        var scratch: [UInt8]
+    }
+
+    struct Entry {
+        var keyStart: Int
+        var keyLength: Int
+        var valueStart: Int
+    }
+
+    static func write(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], ctx: inout Context) throws {
+        var sc = JSONScanner(line)
+        sc.maxDepth = maxDepth
+        sc.skipWhitespace()
+        guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else { throw Unsupported() }
+        let top = try entries(&sc)
+        sc.skipWhitespace()
+        guard sc.atEnd else { throw Unsupported() }
+        var slots = (-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1)
+        var extras: [Entry] = []
+        try withUnsafeMutableBytes(of: &slots) { raw in
+            let slot = raw.bindMemory(to: Int.self)
+            for e in top {
+                var known = -1
+                for (i, k) in topKeys.enumerated() where k.count == e.keyLength && memcmp(k, sc.base + e.keyStart, k.count) == 0 {
+                    known = i
+                    break
+                }
+                if known < 0 {
+                    extras.append(e)
+                } else {
+                    guard slot[known] < 0 else { throw Unsupported() }
+                    slot[known] = e.valueStart
+                }
+            }
+            func isA(_ i: Int, _ c: Character) -> Bool { slot[i] >= 0 && sc.base[slot[i]] == c.asciiValue! }
+            // The checks of Span(json:): required strings, optional strings, the four objects.
+            for i in [0, 1, 4, 5, 6, 7] where !isA(i, "\"") { throw Unsupported() }
+            for i in [2, 3] where slot[i] >= 0 && !isA(i, "\"") { throw Unsupported() }
+            for i in 8...11 where !isA(i, "{") { throw Unsupported() }
+
+            func key(_ i: Int, first: Bool = false) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                out.append(UInt8(ascii: "\""))
+                out.append(contentsOf: topKeys[i])
+                out.append(contentsOf: "\":".utf8)
+            }
+            func value(at start: Int) throws {
+                var v = sc
+                v.pos = start
+                try writeValue(&v, into: &out, ctx: &ctx, depth: 1)
+            }
+            func stringOrEmpty(_ start: Int?) throws {
+                if let start { try value(at: start) } else { out.append(contentsOf: "\"\"".utf8) }
+            }
+            out.append(UInt8(ascii: "{"))
+            for i in 0...7 {
+                key(i, first: i == 0)
+                try stringOrEmpty(slot[i] >= 0 ? slot[i] : nil)
+            }
+            // status: code (required string), message (optional string), nothing else.
+            let status = try fields(sc, at: slot[8], allowed: ["code", "message"])
+            guard let code = status[0], sc.base[code] == UInt8(ascii: "\"") else { throw Unsupported() }
+            if let m = status[1], sc.base[m] != UInt8(ascii: "\"") { throw Unsupported() }
+            key(8)
+            out.append(contentsOf: "{\"code\":".utf8)
+            try value(at: code)
+            out.append(contentsOf: ",\"message\":".utf8)
+            try stringOrEmpty(status[1])
+            out.append(UInt8(ascii: "}"))
+            // resource: attributes (required object), nothing else.
+            let resource = try fields(sc, at: slot[9], allowed: ["attributes"])
+            guard let ra = resource[0], sc.base[ra] == UInt8(ascii: "{") else { throw Unsupported() }
+            key(9)
+            out.append(contentsOf: "{\"attributes\":".utf8)
+            try value(at: ra)
+            out.append(UInt8(ascii: "}"))
+            // scope: name (required string), version (optional string), nothing else.
+            let scope = try fields(sc, at: slot[10], allowed: ["name", "version"])
+            guard let sn = scope[0], sc.base[sn] == UInt8(ascii: "\"") else { throw Unsupported() }
+            if let v = scope[1], sc.base[v] != UInt8(ascii: "\"") { throw Unsupported() }
+            key(10)
+            out.append(contentsOf: "{\"name\":".utf8)
+            try value(at: sn)
+            out.append(contentsOf: ",\"version\":".utf8)
+            try stringOrEmpty(scope[1])
+            out.append(UInt8(ascii: "}"))
+            key(11)
+            try value(at: slot[11])
+            // Extra top-level keys, sorted by their bytes.
+            if !extras.isEmpty {
+                extras.sort { keyLess(sc.base, $0, $1) }
+                for (a, b) in zip(extras, extras.dropFirst()) where !keyLess(sc.base, a, b) { throw Unsupported() }
+                for e in extras {
+                    out.append(contentsOf: ",\"".utf8)
+                    out.append(contentsOf: UnsafeBufferPointer(start: sc.base + e.keyStart, count: e.keyLength))
+                    out.append(contentsOf: "\":".utf8)
+                    try value(at: e.valueStart)
+                }
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// The value starts of an object's keys, in the order of `allowed`; any other key (or a repeated one) is
+    /// unsupported.
+    static func fields(_ scanner: JSONScanner, at start: Int, allowed: [StaticString]) throws -> [Int?] {
+        var sc = scanner
+        sc.pos = start
+        var found = [Int?](repeating: nil, count: allowed.count)
+        for e in try entries(&sc) {
+            var hit = false
+            for (i, k) in allowed.enumerated()
+            where k.utf8CodeUnitCount == e.keyLength && memcmp(k.utf8Start, sc.base + e.keyStart, e.keyLength) == 0 {
+                guard found[i] == nil else { throw Unsupported() }
+                found[i] = e.valueStart
+                hit = true
+            }
+            if !hit { throw Unsupported() }
+        }
+        return found
+    }
+
+    /// The entries of the object at the scanner (at `{`), each value validated and skipped; the scanner ends after
+    /// the `}`.
+    static func entries(_ sc: inout JSONScanner) throws -> [Entry] {
+        sc.pos += 1
+        var out: [Entry] = []
+        sc.skipWhitespace()
+        if !sc.atEnd, sc.peek() == UInt8(ascii: "}") {
+            sc.pos += 1
+            return out
+        }
+        while true {
+            sc.skipWhitespace()
+            let (ks, kl) = try plainKey(&sc)
+            try sc.expectColon()
+            sc.skipWhitespace()
+            let vs = sc.pos
+            try sc.skipValue()
+            out.append(Entry(keyStart: ks, keyLength: kl, valueStart: vs))
+            sc.skipWhitespace()
+            guard !sc.atEnd else { throw Unsupported() }
+            let c = sc.peek()
+            sc.pos += 1
+            if c == UInt8(ascii: ",") { continue }
+            if c == UInt8(ascii: "}") { return out }
+            throw Unsupported()
+        }
+    }
+
+    /// A key of printable ASCII without escapes (start and length of its bytes); anything else is unsupported.
+    @inline(__always) static func plainKey(_ sc: inout JSONScanner) throws -> (Int, Int) {
+        guard !sc.atEnd, sc.peek() == UInt8(ascii: "\"") else { throw Unsupported() }
+        let start = sc.pos + 1
+        var i = start
+        while i < sc.end {
+            let c = sc.base[i]
+            if c == UInt8(ascii: "\"") { break }
+            guard c >= 0x20, c < 0x7F, c != UInt8(ascii: "\\") else { throw Unsupported() }
+            i += 1
+        }
+        guard i < sc.end else { throw Unsupported() }
+        sc.pos = i + 1
+        return (start, i - start)
+    }
+
+    @inline(__always) static func keyLess(_ base: UnsafePointer<UInt8>, _ a: Entry, _ b: Entry) -> Bool {
+        let n = min(a.keyLength, b.keyLength)
+        let c = n > 0 ? memcmp(base + a.keyStart, base + b.keyStart, n) : 0
+        return c != 0 ? c < 0 : a.keyLength < b.keyLength
+    }
+
+    /// Writes the value at the scanner as `JSONValue.write(to:)` would write its decoded form; the scanner ends
+    /// after it.
+    static func writeValue(_ sc: inout JSONScanner, into out: inout [UInt8], ctx: inout Context, depth: Int) throws {
+        sc.skipWhitespace()
+        guard !sc.atEnd else { throw Unsupported() }
+        switch sc.peek() {
+        case UInt8(ascii: "\""):
+            try writeString(&sc, into: &out)
+        case UInt8(ascii: "{"):
+            guard depth < maxDepth else { throw Unsupported() }
+            try writeObject(&sc, into: &out, ctx: &ctx, depth: depth + 1)
+        case UInt8(ascii: "["):
+            guard depth < maxDepth else { throw Unsupported() }
+            sc.pos += 1
+            out.append(UInt8(ascii: "["))
+            sc.skipWhitespace()
+            if !sc.atEnd, sc.peek() == UInt8(ascii: "]") {
+                sc.pos += 1
+                out.append(UInt8(ascii: "]"))
+                return
+            }
+            while true {
+                try writeValue(&sc, into: &out, ctx: &ctx, depth: depth + 1)
+                sc.skipWhitespace()
+                guard !sc.atEnd else { throw Unsupported() }
+                let c = sc.peek()
+                sc.pos += 1
+                out.append(c)
+                if c == UInt8(ascii: ",") { continue }
+                if c == UInt8(ascii: "]") { return }
+                throw Unsupported()
+            }
+        default:
+            let start = sc.pos
+            let v = try sc.parseScalar()
+            if case .int = v, isPlainInteger(sc.base + start, sc.pos - start) {
+                out.append(contentsOf: UnsafeBufferPointer(start: sc.base + start, count: sc.pos - start))
+            } else {
+                v.write(to: &out)
+            }
+        }
+    }
+
+    /// Digits with an optional minus, at most 18 of them (always an Int64), and not `-0` (written as `0`).
+    @inline(__always) static func isPlainInteger(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        let negative = n > 0 && p[0] == UInt8(ascii: "-")
+        let digits = negative ? n - 1 : n
+        guard digits >= 1, digits <= 18 else { return false }
+        if negative, digits == 1, p[1] == UInt8(ascii: "0") { return false }
+        return true  // the scanner accepted it as an integer: the rest are digits
+    }
+
+    /// An object: entries written in input order, then reordered by key bytes if they were not sorted.
+    static func writeObject(_ sc: inout JSONScanner, into out: inout [UInt8], ctx: inout Context, depth: Int) throws {
+        sc.pos += 1
+        out.append(UInt8(ascii: "{"))
+        let objectStart = out.count
+        sc.skipWhitespace()
+        if !sc.atEnd, sc.peek() == UInt8(ascii: "}") {
+            sc.pos += 1
+            out.append(UInt8(ascii: "}"))
+            return
+        }
+        // (key start, key length, output start, output end) of each entry, without the separating comma.
+        var items: [(ks: Int, kl: Int, os: Int, oe: Int)] = []
+        var sorted = true
+        while true {
+            sc.skipWhitespace()
+            let (ks, kl) = try plainKey(&sc)
+            try sc.expectColon()
+            if let last = items.last, !keyLess(sc.base, Entry(keyStart: last.ks, keyLength: last.kl, valueStart: 0), Entry(keyStart: ks, keyLength: kl, valueStart: 0)) {
+                sorted = false
+            }
+            if !items.isEmpty { out.append(UInt8(ascii: ",")) }
+            let os = out.count
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: sc.base + ks, count: kl))
+            out.append(contentsOf: "\":".utf8)
+            try writeValue(&sc, into: &out, ctx: &ctx, depth: depth)
+            items.append((ks, kl, os, out.count))
+            sc.skipWhitespace()
+            guard !sc.atEnd else { throw Unsupported() }
+            let c = sc.peek()
+            sc.pos += 1
+            if c == UInt8(ascii: ",") { continue }
+            if c == UInt8(ascii: "}") { break }
+            throw Unsupported()
+        }
+        if !sorted {
+            let base = sc.base
+            func entry(_ i: (ks: Int, kl: Int, os: Int, oe: Int)) -> Entry { Entry(keyStart: i.ks, keyLength: i.kl, valueStart: 0) }
+            items.sort { keyLess(base, entry($0), entry($1)) }
+            for (a, b) in zip(items, items.dropFirst()) where !keyLess(base, entry(a), entry(b)) { throw Unsupported() }  // a repeated key
+            if ctx.reorder {
+                ctx.scratch.removeAll(keepingCapacity: true)
+                ctx.scratch.append(contentsOf: out[objectStart...])
+                out.removeSubrange(objectStart...)
+                for (i, item) in items.enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    out.append(contentsOf: ctx.scratch[(item.os - objectStart)..<(item.oe - objectStart)])
+                }
+            }
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// A string: copied when it is already in the writer's form, else decoded and written by the writer.
+    @inline(__always) static func writeString(_ sc: inout JSONScanner, into out: inout [UInt8]) throws {
+        let open = sc.pos
+        try sc.skipString()  // validates UTF-8 and escapes
+        let p = sc.base + open + 1
+        let n = sc.pos - open - 2
+        if isWriterForm(p, n) {
+            out.append(contentsOf: UnsafeBufferPointer(start: sc.base + open, count: n + 2))
+        } else {
+            var sub = sc
+            sub.pos = open
+            JSONValue.writeString(try sub.parseString(), to: &out)
+        }
+    }
+
+    /// Whether the (valid) string body at `p` is what the writer would produce for its decoded text: escapes only
+    /// among `\" \\ \b \f \n \r \t`, and no raw U+2028/U+2029.
+    @inline(__always) static func isWriterForm(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        var i = 0
+        while i < n, let hit = memchr(p + i, 0x5C, n - i) {
+            let at = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - p
+            let c = p[at + 1]  // a valid string never ends in a lone backslash
+            if c == UInt8(ascii: "u") || c == UInt8(ascii: "/") { return false }
+            i = at + 2
+        }
+        i = 0
+        while i < n, let hit = memchr(p + i, 0xE2, n - i) {
+            let at = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - p
+            if at + 2 < n, p[at + 1] == 0x80, p[at + 2] == 0xA8 || p[at + 2] == 0xA9 { return false }
+            i = at + 1
+        }
+        return true
+    }
+}

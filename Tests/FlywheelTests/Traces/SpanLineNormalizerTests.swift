@@ -1,0 +1,160 @@
+import Foundation
+import Testing
+import TestSupport
+
+@testable import Flywheel
+
+/// Import's byte-level fast path must write exactly what decoding the span and writing it again writes.
+@Suite("Traces: byte-level line normalizer")
+struct SpanLineNormalizerTests {
+    /// What the full path writes for `line`, or nil when it throws.
+    static func reference(_ line: [UInt8]) -> [UInt8]? {
+        line.withUnsafeBytes { raw in
+            guard let span = try? Span(line: raw) else { return nil }
+            var out: [UInt8] = []
+            span.writeJSONLine(to: &out)
+            return out
+        }
+    }
+
+    /// The fast path's bytes, or nil when it declines the line; `out` starts non-empty to check it is only appended to.
+    static func fast(_ line: [UInt8]) -> [UInt8]? {
+        var out: [UInt8] = Array("prefix".utf8)
+        var scratch: [UInt8] = []
+        let ok = line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &out, scratch: &scratch) }
+        #expect(Array(out.prefix(6)) == Array("prefix".utf8))
+        if !ok { #expect(out.count == 6, "a declined line leaves the output as it was") }
+        return ok ? Array(out.dropFirst(6)) : nil
+    }
+
+    static let base = #"""
+        {"trace_id":"t1","span_id":"s1","parent_span_id":"p","trace_state":"","name":"n","kind":"SPAN_KIND_INTERNAL","start_time":"2026-05-01T09:00:00.000000000Z","end_time":"2026-05-01T09:00:01.000000000Z","status":{"code":"STATUS_CODE_OK","message":""},"resource":{"attributes":{"service.name":"svc"}},"scope":{"name":"sc","version":"1"},"attributes":{"a":1}}
+        """#
+
+    /// Lines the fast path must take, each differing from its normalized form in some way.
+    static let taken: [String] = [
+        base,
+        // Keys out of order everywhere, whitespace, optional fields missing, nested objects unsorted.
+        #"""
+         { "span_id" : "s1", "trace_id":"t1", "name":"n","kind":"SPAN_KIND_INTERNAL","end_time":"e","start_time":"s", "status":{"message":"m","code":"STATUS_CODE_ERROR"}, "resource":{"attributes":{"z":1,"a":{"y":[1, 2, {"b":1,"a":2}],"x":null}}}, "scope":{"version":"v","name":"sc"}, "attributes":{"zz":true,"aa":false,"m":-12,"f":2.50,"e":1e3,"big":123456789012345678901,"neg0":-0,"nan":NaN} }
+        """#,
+        // Status without message, scope without version; extra top-level keys (sorted after attributes).
+        #"{"zeta":1,"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{},"alpha":{"b":[],"a":""},"alph":0}"#,
+        // Escapes: canonical ones kept, \/ and \u decoded, raw U+2028 escaped, a JSON document inside a string.
+        #"{"trace_id":"t","span_id":"s","name":"q\"b\\s\/x\n\r\t\b\f","kind":"\u0041\u00e9\ud83d\ude00\u2028\u0001","start_time":"a","end_time":"b","status":{"code":"c","message":"line sep para"},"resource":{"attributes":{"k":"[{\"role\":\"user\",\"content\":\"hi\"}]"}},"scope":{"name":"émoji 😀 中文 — …","version":""},"attributes":{"v":"x\u005cy"}}"#,
+        // Empty and nested arrays, deep-ish nesting.
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c","message":""},"resource":{"attributes":{"d":[[[[{"b":{"d":1,"c":2}}]]]],"e":[]}},"scope":{"name":"x","version":""},"attributes":{"n":[0,-1,1.0,1.5e-7,-0.0,Infinity,-Infinity]}}"#,
+    ]
+
+    /// Lines the fast path must decline (the full path decides: an answer or an error).
+    static let declined: [String] = [
+        // A repeated key (the last wins when decoded).
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{"a":1,"a":2}}"#,
+        // A key with an escape, and a non-ASCII key (Swift compares those by canonical equivalence).
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{"a\u0062":1}}"#,
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{"é":1,"e\u0301":2}}"#,
+        // Missing or mistyped fields, extra keys where none are allowed, not an object, invalid JSON.
+        #"{"trace_id":"t","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{}}"#,
+        #"{"trace_id":7,"span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{}}"#,
+        #"{"trace_id":"t","span_id":"s","parent_span_id":null,"name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{}}"#,
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c","x":1},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{}}"#,
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":[]},"scope":{"name":"x"},"attributes":{}}"#,
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":"no"}"#,
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{}} x"#,
+        #"["not","an","object"]"#,
+        #"{"trace_id":"t","span_id":"s","name":"n"#,
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{"bad":"\ud800"}}"#,
+    ]
+
+    @Test("lines the fast path takes come out byte for byte as Span(line:) + writeJSONLine write them")
+    func takenLinesMatch() throws {
+        for text in Self.taken {
+            let line = Array(text.utf8)
+            let want = try #require(Self.reference(line), "the full path reads \(text)")
+            let got = try #require(Self.fast(line), "the fast path takes \(text)")
+            #expect(String(decoding: got, as: UTF8.self) == String(decoding: want, as: UTF8.self))
+        }
+    }
+
+    @Test("lines with repeated, escaped or non-ASCII keys, wrong fields or bad JSON are declined")
+    func declinedLines() {
+        for text in Self.declined {
+            #expect(Self.fast(Array(text.utf8)) == nil, "\(text)")
+        }
+        // Nesting past Span(line:)'s limit is left to it too.
+        let deep = String(repeating: "[", count: 205) + String(repeating: "]", count: 205)
+        let line = Self.base.replacingOccurrences(of: #""a":1"#, with: "\"a\":\(deep)")
+        #expect(Self.fast(Array(line.utf8)) == nil)
+    }
+
+    @Test("every fixture line and every line of a generated file: the fast path takes it and matches the full path")
+    func fixturesAndGeneratedMatch() throws {
+        var files = TraceFixtures.validFiles.map { try? TraceFixtures.data($0) }.compactMap { $0 }
+        let generated = TestPaths.scratch("normalizer-gen").appendingPathComponent("gen.jsonl")
+        try TraceFixtures.generate(generated, ["--traces", "4", "--seed", "11"])
+        files.append(try Data(contentsOf: generated))
+        var taken = 0, total = 0
+        for data in files {
+            for line in TraceFixtures.lines(data) {
+                guard let want = Self.reference(line) else { continue }
+                total += 1
+                if let got = Self.fast(line) {
+                    taken += 1
+                    #expect(got == want, "\(String(decoding: line, as: UTF8.self))")
+                }
+            }
+        }
+        #expect(total > 100)
+        #expect(taken == total, "every valid fixture line takes the fast path")
+    }
+
+    @Test("shuffled keys and added whitespace (seeded): fast path and full path agree on every variant")
+    func shuffledVariantsMatch() throws {
+        var rng = ShuffleRNG(seed: 20261206)
+        let lines = TraceFixtures.lines(try TraceFixtures.data("gen_small_3traces.jsonl")) + Self.taken.map { Array($0.utf8) }
+        var compared = 0
+        for line in lines {
+            let value = try line.withUnsafeBytes { try JSONValue.parse(bytes: $0) }
+            for _ in 0..<3 {
+                let variant = Array(Self.scrambled(value, &rng).utf8)
+                guard let want = Self.reference(variant) else { continue }
+                let got = try #require(Self.fast(variant))
+                #expect(got == want)
+                compared += 1
+            }
+        }
+        #expect(compared > 30)
+    }
+
+    /// JSON text of `v` with object keys in a random order and random whitespace between tokens.
+    static func scrambled(_ v: JSONValue, _ rng: inout ShuffleRNG) -> String {
+        let spaces = ["", " ", "\n", "\t ", "  "]
+        func ws() -> String { spaces[Int(rng.next() % UInt64(spaces.count))] }
+        switch v {
+        case .object(let o):
+            let keys = o.keys.shuffled(using: &rng)
+            return "{" + ws() + keys.map { k in
+                var s = ""
+                JSONValue.writeString(k, to: &s)
+                return s + ws() + ":" + ws() + scrambled(o[k]!, &rng) + ws()
+            }.joined(separator: "," + ws()) + "}"
+        case .array(let a):
+            return "[" + ws() + a.map { scrambled($0, &rng) }.joined(separator: ", ") + "]"
+        default:
+            return v.canonicalText
+        }
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for reproducible shuffles.
+struct ShuffleRNG: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
