@@ -37,8 +37,10 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CCurl"]),
         .target(name: "Markdown", dependencies: ["CCmark"]),
         .target(name: "Inflate", dependencies: ["CZlib"]),
-        // Three glibc calls behind _GNU_SOURCE, for Support/ChildProcess.swift (the one child-process runner).
+        // Three glibc calls behind _GNU_SOURCE (pipe2, posix_spawn's closefrom and chdir), for Spawn.
         .target(name: "CSpawn"),
+        // The one child-process runner: agents, suite scripts, exec: providers, git credential helpers.
+        .target(name: "Spawn", dependencies: ["CSpawn"]),
 
         // MARK: resources
         .target(name: "FlywheelTemplates", path: "Templates", resources: [.copy("pages")]),
@@ -48,7 +50,7 @@ let package = Package(
         .target(
             name: "Flywheel",
             dependencies: [
-                "GitStore", "HTTP", "Markdown", "Inflate", "CSpawn", "FlywheelTemplates", "FlywheelSiteAssets",
+                "GitStore", "HTTP", "Markdown", "Inflate", "Spawn", "FlywheelTemplates", "FlywheelSiteAssets",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -87,6 +89,7 @@ let package = Package(
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(name: "MarkdownTests", dependencies: ["Markdown"]),
+        .testTarget(name: "SpawnTests", dependencies: ["Spawn", "TestSupport"]),
         .testTarget(
             name: "FlywheelTests",
             dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// What one run of an external agent command left behind.
 public struct ExternalRunResult: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// When and how suite code runs (javascript/python assertions, transforms, script providers, `exec:` providers).
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 import GitStore
 
 /// What a push or a pull did.

@@ -221,14 +221,14 @@ public enum ChildProcess {
             let chunk = Data(buffer[0..<n])
             all.append(chunk)
             guard let lines else { continue }
-            let now = TraceTime.nowNanos()
+            let now = nowNanos()
             pending.append(chunk)
             while let nl = pending.firstIndex(of: 0x0A) {
                 lines(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self), now)
                 pending = Data(pending[(nl + 1)...])
             }
         }
-        if let lines, !pending.isEmpty { lines(String(decoding: pending, as: UTF8.self), TraceTime.nowNanos()) }
+        if let lines, !pending.isEmpty { lines(String(decoding: pending, as: UTF8.self), nowNanos()) }
         return all
     }
 
@@ -244,6 +244,13 @@ public enum ChildProcess {
         private var out = Data(), err = Data()
         func set(_ d: Data, isErr: Bool) { lock.lock(); if isErr { err = d } else { out = d }; lock.unlock() }
         func get() -> (Data, Data) { lock.lock(); defer { lock.unlock() }; return (out, err) }
+    }
+
+    /// Nanoseconds since the epoch (a line's arrival time).
+    static func nowNanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
     /// SIGKILL to the process group led by `pid` and to every process whose environment carries `token`.

@@ -1,8 +1,8 @@
 import Foundation
+import Spawn
 import Testing
 import TestSupport
 
-@testable import Flywheel
 
 @Suite("Child processes (one runner for agents, suite code and credential helpers)")
 struct ChildProcessTests {
