@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 @testable import Flywheel
 
@@ -175,14 +176,9 @@ struct PlantedCorpus {
     // MARK: - Random
 
     struct RNG {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var base: SplitMix64
+        init(state: UInt64) { base = SplitMix64(seed: state) }
+        mutating func next() -> UInt64 { base.next() }
         mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
         mutating func pick<T>(_ a: [T]) -> T { a[Int(next() % UInt64(a.count))] }
         mutating func hex(_ n: Int) -> String { (0..<n).map { _ in String(next() % 16, radix: 16) }.joined() }

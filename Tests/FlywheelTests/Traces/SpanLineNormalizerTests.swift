@@ -110,7 +110,7 @@ struct SpanLineNormalizerTests {
 
     @Test("shuffled keys and added whitespace (seeded): fast path and full path agree on every variant")
     func shuffledVariantsMatch() throws {
-        var rng = ShuffleRNG(seed: 20261206)
+        var rng = SplitMix64(seed: 20261206)
         let lines = TraceFixtures.lines(try TraceFixtures.data("gen_small_3traces.jsonl")) + Self.taken.map { Array($0.utf8) }
         var compared = 0
         for line in lines {
@@ -127,7 +127,7 @@ struct SpanLineNormalizerTests {
     }
 
     /// JSON text of `v` with object keys in a random order and random whitespace between tokens.
-    static func scrambled(_ v: JSONValue, _ rng: inout ShuffleRNG) -> String {
+    static func scrambled(_ v: JSONValue, _ rng: inout SplitMix64) -> String {
         let spaces = ["", " ", "\n", "\t ", "  "]
         func ws() -> String { spaces[Int(rng.next() % UInt64(spaces.count))] }
         switch v {
@@ -143,18 +143,5 @@ struct SpanLineNormalizerTests {
         default:
             return v.canonicalText
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for reproducible shuffles.
-struct ShuffleRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
