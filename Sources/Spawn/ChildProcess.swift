@@ -194,8 +194,8 @@ public enum ChildProcess {
         return pid
     }
 
-    /// Reads `fd` until end of file, or, once `done` is set, until nothing more is waiting (a grandchild may hold the
-    /// pipe open after the child exited); calls `lines` with each complete line of the output as it arrives, and the
+    /// Reads `fd` until end of file, or, once `done` is set, until nothing more is waiting or `drainAfterExit` has
+    /// passed (a grandchild may hold the pipe open, and write on, after the child exited); calls `lines` with each complete line of the output as it arrives, and the
     /// last unterminated one at the end.
     static func drain(_ fd: Int32, until done: Flag, lines: (@Sendable (String, Int64) -> Void)?) -> Data {
         var all = Data()
@@ -212,6 +212,7 @@ public enum ChildProcess {
                 if done.isSet { break }
                 continue
             }
+            if done.isSet, done.age > drainAfterExit { break }
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
@@ -232,12 +233,20 @@ public enum ChildProcess {
         return all
     }
 
+    /// Set when the child has exited; remembers when.
     final class Flag: @unchecked Sendable {
         private let lock = NSLock()
-        private var value = false
-        func set() { lock.lock(); value = true; lock.unlock() }
-        var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+        private var at: Date?
+        func set() { lock.lock(); at = Date(); lock.unlock() }
+        var isSet: Bool { lock.lock(); defer { lock.unlock() }; return at != nil }
+        /// Seconds since it was set (0 before).
+        var age: TimeInterval { lock.lock(); defer { lock.unlock() }; return at.map { Date().timeIntervalSince($0) } ?? 0 }
     }
+
+    /// How long a stream is still read after the child exited while data keeps coming: what the child itself wrote
+    /// is at most a pipe's buffer and reads in far less; a background process writing on would otherwise hold the
+    /// run forever.
+    static let drainAfterExit: TimeInterval = 1
 
     final class Collected: @unchecked Sendable {
         private let lock = NSLock()

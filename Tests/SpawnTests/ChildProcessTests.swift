@@ -57,6 +57,17 @@ struct ChildProcessTests {
         #expect(Date().timeIntervalSince(start) < 15, "waited for the grandchild")
     }
 
+    @Test("a background process that keeps writing after the child exited does not hold the run")
+    func grandchildWritingOn() throws {
+        let start = Date()
+        // Writes for up to about 10 s after its parent exits; the run must end about a second after the parent.
+        let r = try sh("(i=0; while [ $i -lt 1000 ]; do echo tick; sleep 0.01; i=$((i+1)); done) & echo done")
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(r.succeeded)
+        #expect(String(decoding: r.stdout, as: UTF8.self).hasPrefix("done\n"))
+        #expect(elapsed < 5, "waited \(elapsed) s for the background writer")
+    }
+
     @Test("a time limit kills the process group: the run reports the timeout and the signal")
     func timeout() throws {
         let marker = TestPaths.scratch("child-timeout").appendingPathComponent("late")
