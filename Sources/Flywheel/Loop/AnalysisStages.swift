@@ -44,8 +44,8 @@ public enum AnalysisStages {
     static let taskHistoryCycles = 10
 
     /// The latency and token figures of each task's runs in the (up to) `taskHistoryCycles` cycles before `number`,
-    /// from their diagnoses' `task_runs` (oldest first). A cycle without a diagnosis, or one written before the figures
-    /// were recorded, adds nothing.
+    /// from their diagnoses' `task_runs` (oldest first). A cycle without a diagnosis, one written before the figures
+    /// were recorded, or one whose diagnosis.json does not parse (said in the progress) adds nothing.
     static func taskHistory(_ ctx: LoopContext, before number: Int, revision: String) throws -> [String: TaskRunFigures] {
         let snap = try ctx.history.snapshot(at: revision)
         let earlier = try snap.cycles().map(\.number).filter { $0 < number }.suffix(taskHistoryCycles)
@@ -54,7 +54,9 @@ public enum AnalysisStages {
             guard let data = try snap.cycleFile(k, Layout.CycleFile.diagnosis) else { continue }
             let runs: [String: TaskRunFigures]?
             do { runs = try Diagnosis.decode(data).taskRuns } catch {
-                throw HistoryError.corrupt(path: Layout.cycleFile(k, Layout.CycleFile.diagnosis), reason: describeDecodingError(error))
+                // An earlier cycle's damaged record costs this diagnosis that cycle's baseline, not the diagnosis.
+                ctx.progress("diagnosis: \(Layout.cycleFile(k, Layout.CycleFile.diagnosis)) is unreadable (\(describeDecodingError(error))); its runs are left out of the task baselines")
+                continue
             }
             for (task, figures) in runs ?? [:] {
                 history[task, default: TaskRunFigures()].latency += figures.latency
@@ -68,7 +70,12 @@ public enum AnalysisStages {
     /// predicted cases flipped to pass (verified), did not (ineffective) or others broke (regressed).
     static func outcomes(_ ctx: LoopContext, current: CycleData, diagnosis: Diagnosis) throws -> [Outcome] {
         guard let previous = try ctx.history.cycles().last(where: { $0.number < current.cycle.number }) else { return [] }
-        let before = try CycleData.read(ctx.history, cycle: previous.number)
+        let before: CycleData
+        do { before = try CycleData.read(ctx.history, cycle: previous.number) } catch let e as HistoryError {
+            // A damaged record of the previous cycle costs the outcome tracking, not this cycle's diagnosis.
+            ctx.progress("diagnosis: the outcomes of cycle \(previous.number)'s recommendations are not tracked: \(e)")
+            return []
+        }
         guard let previousDiagnosis = before.diagnosis else { return [] }
         let treeDiff = try ctx.history.diff(from: before.revision, to: current.revision, path: Layout.harness)
         let newTexts = Dictionary(uniqueKeysWithValues: current.harness.map { ("\(Layout.harness)/\($0.key)", $0.value) })

@@ -31,7 +31,8 @@ struct Diagnose: ParsableCommand {
             }
             diagnosis = try Diagnoser.diagnose(traces: url, rules: projectRules)
         } else {
-            let ctx = try loopContext(repoOptions, quiet: true)
+            // What the stage says (a damaged earlier record it worked around) goes to stderr: stdout is the result.
+            let ctx = try loopContext(repoOptions, toStandardError: true)
             let number = try cycle.map { try parseCycle($0, history: ctx.history) }
             (diagnosis, commit) = try AnalysisStages.diagnose(ctx, cycle: number)
         }

@@ -84,8 +84,13 @@ struct RunFlags: ParsableArguments {
     }
 }
 
-/// The loop context of a command: workspace, environment, progress lines on stdout, and the embedded example's
-/// agent and offline model as plugins (used only when loop.yaml names them).
-func loopContext(_ repoOptions: RepoOptions, quiet: Bool = false) throws -> LoopContext {
-    LoopContext(workspace: try repoOptions.workspace(), progress: { line in if !quiet { print(line) } }, plugins: ExamplePlugin.plugins)
+/// The loop context of a command: workspace, environment, progress lines on stdout (on stderr with `toStandardError`,
+/// for a command whose stdout is its result), and the embedded example's agent and offline model as plugins (used
+/// only when loop.yaml names them).
+func loopContext(_ repoOptions: RepoOptions, quiet: Bool = false, toStandardError: Bool = false) throws -> LoopContext {
+    LoopContext(
+        workspace: try repoOptions.workspace(),
+        progress: { line in
+            if toStandardError { FileHandle.standardError.write(Data((line + "\n").utf8)) } else if !quiet { print(line) }
+        }, plugins: ExamplePlugin.plugins)
 }

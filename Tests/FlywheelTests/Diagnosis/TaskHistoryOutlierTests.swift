@@ -89,6 +89,26 @@ struct TaskHistoryOutlierTests {
         #expect(steady.taskRuns?.keys.sorted() == Self.tasks.sorted())
     }
 
+    @Test("an earlier cycle whose diagnosis.json is damaged is left out of the baselines, with a message; the diagnosis still runs")
+    func damagedEarlierDiagnosis() throws {
+        final class Said: @unchecked Sendable { var lines: [String] = []; let lock = NSLock() }
+        let said = Said()
+        let plain = try context()
+        let ctx = LoopContext(workspace: plain.workspace, environment: [:], progress: { line in said.lock.lock(); said.lines.append(line); said.lock.unlock() })
+        _ = try diagnoseCycles(ctx, (1...5).map { Self.traces(cycle: $0) })
+        // Cycle 6 carries a damaged diagnosis.json (as a hand edit or a bad merge might leave it).
+        _ = try ctx.history.startCycle(harness: ["instructions.md": Data("Book travel for the user.\n".utf8)])
+        try ctx.history.commitToOpenCycle(.traces, files: [Layout.CycleFile.traces: Self.traces(cycle: 6)])
+        try ctx.history.commitToOpenCycle(.diagnosis, files: [Layout.CycleFile.diagnosis: Data("{\"cycle\": ".utf8)])
+        _ = try ctx.history.closeCycle()
+        let d = try diagnoseCycles(ctx, [Self.traces(cycle: 7, slow: "find-hotel")])
+        let latency = try #require(d.failureModes.first { $0.id == "fm-latency-outliers" })
+        #expect(latency.evidence.first?.note.contains("5 in earlier cycles") == true, "cycle 6's runs are not counted")
+        #expect(said.lines.contains { $0.contains("cycles/0006/diagnosis.json is unreadable") }, "\(said.lines)")
+        #expect(said.lines.contains { $0.contains("outcomes of cycle 6's recommendations are not tracked") && $0.contains("cycles/0006/diagnosis.json") })
+        #expect(d.outcomes.isEmpty)
+    }
+
     @Test("runs of other tasks are not a baseline: a task new in this cycle is not compared with the others' history")
     func otherTasksAreNoBaseline() {
         var history: [String: TaskRunFigures] = [:]
