@@ -102,16 +102,24 @@ enum SpanLineNormalizer {
                 key(i, first: i == 0)
                 try stringOrEmpty(slot[i] >= 0 ? slot[i] : nil)
             }
-            // status: code (required string), message (optional string), nothing else.
-            let status = try fields(sc, at: slot[8], allowed: ["code", "message"])
-            guard let code = status[0], sc.base[code] == UInt8(ascii: "\"") else { throw Unsupported() }
-            if let m = status[1], sc.base[m] != UInt8(ascii: "\"") { throw Unsupported() }
-            key(8)
-            out.append(contentsOf: "{\"code\":".utf8)
-            try value(at: code)
-            out.append(contentsOf: ",\"message\":".utf8)
-            try stringOrEmpty(status[1])
-            out.append(UInt8(ascii: "}"))
+            // An object of a required string and an optional one (written as "" when absent), nothing else.
+            func twoStrings(_ i: Int, _ required: StaticString, _ optional: StaticString) throws {
+                func name(_ n: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: n.utf8Start, count: n.utf8CodeUnitCount)) }
+                let f = try fields(sc, at: slot[i], allowed: [required, optional])
+                guard let r = f[0], sc.base[r] == UInt8(ascii: "\"") else { throw Unsupported() }
+                if let o = f[1], sc.base[o] != UInt8(ascii: "\"") { throw Unsupported() }
+                key(i)
+                out.append(contentsOf: "{\"".utf8)
+                name(required)
+                out.append(contentsOf: "\":".utf8)
+                try value(at: r)
+                out.append(contentsOf: ",\"".utf8)
+                name(optional)
+                out.append(contentsOf: "\":".utf8)
+                try stringOrEmpty(f[1])
+                out.append(UInt8(ascii: "}"))
+            }
+            try twoStrings(8, "code", "message")
             // resource: attributes (required object), nothing else.
             let resource = try fields(sc, at: slot[9], allowed: ["attributes"])
             guard let ra = resource[0], sc.base[ra] == UInt8(ascii: "{") else { throw Unsupported() }
@@ -119,16 +127,7 @@ enum SpanLineNormalizer {
             out.append(contentsOf: "{\"attributes\":".utf8)
             try value(at: ra)
             out.append(UInt8(ascii: "}"))
-            // scope: name (required string), version (optional string), nothing else.
-            let scope = try fields(sc, at: slot[10], allowed: ["name", "version"])
-            guard let sn = scope[0], sc.base[sn] == UInt8(ascii: "\"") else { throw Unsupported() }
-            if let v = scope[1], sc.base[v] != UInt8(ascii: "\"") { throw Unsupported() }
-            key(10)
-            out.append(contentsOf: "{\"name\":".utf8)
-            try value(at: sn)
-            out.append(contentsOf: ",\"version\":".utf8)
-            try stringOrEmpty(scope[1])
-            out.append(UInt8(ascii: "}"))
+            try twoStrings(10, "name", "version")
             key(11)
             try value(at: slot[11])
             // Extra top-level keys, sorted by their bytes.
