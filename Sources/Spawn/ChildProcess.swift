@@ -107,7 +107,9 @@ public enum ChildProcess {
         let collected = Collected()
         for (fd, isErr) in [(stdoutPipe[0], false), (stderrPipe[0], true)] {
             streams.enter()
-            DispatchQueue.global().async {
+            // A thread of its own per stream (and for the input): a reader blocks for the child's whole life, and
+            // with many children at once Dispatch's shared workers could all be taken, starting a reader late.
+            Thread.detachNewThread {
                 let data = drain(fd, until: done, lines: isErr ? nil : request.onStdoutLine)
                 collected.set(data, isErr: isErr)
                 close(fd)
@@ -116,7 +118,7 @@ public enum ChildProcess {
         }
         let stdinFD = stdinPipe[1]
         let input = request.input
-        DispatchQueue.global().async {
+        Thread.detachNewThread {
             input.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
                 var offset = 0
                 while offset < raw.count {
@@ -201,6 +203,7 @@ public enum ChildProcess {
         var all = Data()
         var pending = Data()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var doneSeen: Date?
         while true {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&pfd, 1, 50)
@@ -208,11 +211,13 @@ public enum ChildProcess {
                 if errno == EINTR { continue }
                 break
             }
+            if done.isSet, doneSeen == nil { doneSeen = Date() }
             if ready == 0 {
-                if done.isSet { break }
+                if doneSeen != nil { break }
                 continue
             }
-            if done.isSet, done.age > drainAfterExit { break }
+            // Still data after the child exited: read on for `drainAfterExit` from when this reader saw the exit.
+            if let doneSeen, Date().timeIntervalSince(doneSeen) > drainAfterExit { break }
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
@@ -233,14 +238,12 @@ public enum ChildProcess {
         return all
     }
 
-    /// Set when the child has exited; remembers when.
+    /// Set when the child has exited.
     final class Flag: @unchecked Sendable {
         private let lock = NSLock()
-        private var at: Date?
-        func set() { lock.lock(); at = Date(); lock.unlock() }
-        var isSet: Bool { lock.lock(); defer { lock.unlock() }; return at != nil }
-        /// Seconds since it was set (0 before).
-        var age: TimeInterval { lock.lock(); defer { lock.unlock() }; return at.map { Date().timeIntervalSince($0) } ?? 0 }
+        private var value = false
+        func set() { lock.lock(); value = true; lock.unlock() }
+        var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
     }
 
     /// How long a stream is still read after the child exited while data keeps coming: what the child itself wrote
