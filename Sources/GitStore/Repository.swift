@@ -49,12 +49,35 @@ public final class Repository {
     }
 
     /// Opens the repository at `url`, creating it (bare unless `bare` is false) when nothing is there yet.
+    ///
+    /// A new repository is made in a temporary folder beside `url` and renamed into place, so a process killed while
+    /// creating it leaves no half-made repository at `url` (the next run would refuse it as "not a git repository").
+    /// When another process creates it first, that one is opened.
     public static func openOrCreate(at url: URL, bare: Bool = true) throws(GitError) -> Repository {
-        if FileManager.default.fileExists(atPath: url.path) {
-            let contents = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        let fm = FileManager.default
+        if fm.fileExists(atPath: url.path) {
+            let contents = (try? fm.contentsOfDirectory(atPath: url.path)) ?? []
             if !contents.isEmpty { return try open(at: url) }
         }
-        return try create(at: url, bare: bare)
+        let parent = url.deletingLastPathComponent()
+        do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+            throw .store("openOrCreate", "cannot create \(parent.path): \(error.localizedDescription)")
+        }
+        let staging = parent.appendingPathComponent(".\(url.lastPathComponent).creating-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        do {
+            _ = try create(at: staging, bare: bare)
+        } catch {
+            try? fm.removeItem(at: staging)
+            throw error
+        }
+        if rename(staging.path, url.path) != 0 {
+            let why = String(cString: strerror(errno))
+            try? fm.removeItem(at: staging)
+            // Someone else made it meanwhile: use theirs.
+            if let other = try? open(at: url) { return other }
+            throw .store("openOrCreate", "cannot move the new repository into \(url.path): \(why)")
+        }
+        return try open(at: url)
     }
 
     /// True for a repository without a work tree.

@@ -25,6 +25,23 @@ struct ErrorTests {
         #expect(throws: GitError.self) { try Repository.open(at: file) }
     }
 
+    @Test("openOrCreate makes the repository beside its place and moves it in: never a half-made one there, no leftovers; racing creators share one")
+    func openOrCreateIsAtomic() throws {
+        let parent = TestPaths.scratch("gitstore-create")
+        let url = parent.appendingPathComponent("history")
+        // Eight threads create the same repository at once: each gets a repository that opens, and one is there.
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            #expect((try? Repository.openOrCreate(at: url)) != nil)
+        }
+        _ = try Repository.open(at: url)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent.path) == ["history"], "a staging folder was left behind")
+        // An empty folder in its place (made by hand, or by an older version) is filled the same way.
+        let empty = parent.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        _ = try Repository.openOrCreate(at: empty, bare: false)
+        #expect(try Repository.open(at: empty).isBare == false)
+    }
+
     @Test("setReference with a stale expected id throws isConcurrentUpdate; commit(onto:) re-applies on top")
     func concurrentUpdate() throws {
         let (repo, url) = try makeRepository("race")
