@@ -64,7 +64,8 @@ struct ChildProcessTests {
         let r = try sh("(i=0; while [ $i -lt 1000 ]; do echo tick; sleep 0.01; i=$((i+1)); done) & echo done")
         let elapsed = Date().timeIntervalSince(start)
         #expect(r.succeeded)
-        #expect(String(decoding: r.stdout, as: UTF8.self).hasPrefix("done\n"))
+        // The background writer may print its first tick before the parent's "done": the order is the shell's.
+        #expect(String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").contains("done"))
         #expect(elapsed < 5, "waited \(elapsed) s for the background writer")
     }
 
