@@ -26,7 +26,11 @@ enum DiagnosisLoading {
 
     /// One span from its JSONL line with only the attributes diagnosis reads. Falls back to the full decoder on
     /// anything unusual (the line was validated when the store was built).
-    static func span(_ line: UnsafeRawBufferPointer, traceID knownTraceID: String? = nil) throws -> Span {
+    /// - Parameters: knownTraceID, knownSpanID, knownParentID: the values of those keys as the store's scan decoded
+    ///   them (the same parser, the last of repeated keys winning), shared instead of decoded again.
+    static func span(
+        _ line: UnsafeRawBufferPointer, traceID knownTraceID: String? = nil, spanID knownSpanID: String? = nil, parentID knownParentID: String? = nil
+    ) throws -> Span {
         var sc = JSONScanner(line)
         sc.skipWhitespace()
         guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else { return try Span(line: line) }
@@ -53,8 +57,20 @@ enum DiagnosisLoading {
                 } else {
                     traceID = try stringValue(&sc)
                 }
-            case "span_id": spanID = try stringValue(&sc)
-            case "parent_span_id": parent = try stringValue(&sc)
+            case "span_id":
+                if let knownSpanID {
+                    spanID = knownSpanID
+                    try sc.skipValidatedValue()
+                } else {
+                    spanID = try stringValue(&sc)
+                }
+            case "parent_span_id":
+                if let knownParentID {
+                    parent = knownParentID
+                    try sc.skipValidatedValue()
+                } else {
+                    parent = try stringValue(&sc)
+                }
             case "trace_state": traceState = try stringValue(&sc)
             case "name": name = try stringValue(&sc)
             case "kind": kind = try internedValue(&sc, spanKinds)
@@ -265,7 +281,9 @@ enum DiagnosisLoading {
                 for t in traces[(c * chunk)..<min(n, (c + 1) * chunk)] {
                     var spans: [Span] = []
                     spans.reserveCapacity(t.spanCount)
-                    for i in 0..<t.spanCount { spans.append(try store.withLine(t, i) { try span($0, traceID: t.traceID) }) }
+                    for i in 0..<t.spanCount {
+                        spans.append(try store.withLine(t, i) { try span($0, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i]) })
+                    }
                     out.append((t.traceID, spans))
                 }
                 lock.lock()
