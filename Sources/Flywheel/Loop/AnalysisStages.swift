@@ -71,7 +71,7 @@ public enum AnalysisStages {
     static func outcomes(_ ctx: LoopContext, current: CycleData, diagnosis: Diagnosis) throws -> [Outcome] {
         guard let previous = try ctx.history.cycles().last(where: { $0.number < current.cycle.number }) else { return [] }
         let before: CycleData
-        do { before = try CycleData.read(ctx.history, cycle: previous.number) } catch let e as HistoryError {
+        do { before = try CycleData.read(ctx.history, cycle: previous.number, parts: []) } catch let e as HistoryError {
             // A damaged record of the previous cycle costs the outcome tracking, not this cycle's diagnosis.
             ctx.progress("diagnosis: the outcomes of cycle \(previous.number)'s recommendations are not tracked: \(e)")
             return []
@@ -89,12 +89,12 @@ public enum AnalysisStages {
     public static func handoff(_ ctx: LoopContext) throws -> (markdown: String, commit: String?) {
         guard let cycle = try? ctx.history.openCycle() else {
             guard let last = try ctx.history.cycles().last else { throw HistoryError.noOpenCycle }
-            guard let text = try CycleData.read(ctx.history, cycle: last.number).handoff else {
+            guard let text = try CycleData.read(ctx.history, cycle: last.number, parts: []).handoff else {
                 throw StageError("handoff", "no open cycle, and the latest cycle (\(last.number)) has no handoff.md: start a cycle to write one")
             }
             return (text, nil)
         }
-        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
+        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref, parts: [])
         guard let diagnosis = data.diagnosis else {
             throw StageError("handoff", "cycle \(cycle.number) has no diagnosis yet: run `flywheel diagnose` first")
         }

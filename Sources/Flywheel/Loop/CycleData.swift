@@ -86,12 +86,23 @@ public struct CycleData: Sendable {
         return try ResultRowFacts.rows(fromResultsJSON: results)
     }
 
-    /// Reads cycle `number` at `revision` (default: where the cycle's state lives).
-    public static func read(_ history: LoopHistory, cycle number: Int, revision: String? = nil) throws -> CycleData {
+    /// The large parts of a cycle, which a stage that does not need them leaves unread (they are then empty).
+    public struct Parts: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        public static let traces = Parts(rawValue: 1)
+        public static let outputs = Parts(rawValue: 2)
+        public static let harness = Parts(rawValue: 4)
+        public static let all: Parts = [.traces, .outputs, .harness]
+    }
+
+    /// Reads cycle `number` at `revision` (default: where the cycle's state lives). `cycle.json`, feedback, results,
+    /// diagnosis, handoff and rules are always read; traces, outputs and harness when `parts` names them.
+    public static func read(_ history: LoopHistory, cycle number: Int, revision: String? = nil, parts: Parts = .all) throws -> CycleData {
         let rev = try revision ?? history.revision(ofCycle: number)
         let snap = try history.snapshot(at: rev)
         guard let cycle = try snap.cycles().first(where: { $0.number == number }) else { throw HistoryError.noSuchCycle(number) }
-        let outputs = try readOutputs(snap, cycle: number)
+        let outputs = parts.contains(.outputs) ? try readOutputs(snap, cycle: number) : [:]
         let feedback = try readFeedback(snap, cycle: number)
         var diagnosis: Diagnosis?
         if let data = try snap.cycleFile(number, Layout.CycleFile.diagnosis) {
@@ -107,10 +118,11 @@ public struct CycleData: Sendable {
             }
         }
         return CycleData(
-            cycle: cycle, revision: rev, traces: try snap.cycleFile(number, Layout.CycleFile.traces) ?? Data(), outputs: outputs,
+            cycle: cycle, revision: rev,
+            traces: parts.contains(.traces) ? try snap.cycleFile(number, Layout.CycleFile.traces) ?? Data() : Data(), outputs: outputs,
             feedback: feedback, results: try snap.cycleFile(number, Layout.CycleFile.results), diagnosis: diagnosis,
             handoff: try snap.cycleFile(number, Layout.CycleFile.handoff).map { String(decoding: $0, as: UTF8.self) },
-            harness: try snap.files(under: Layout.harness).mapValues { String(decoding: $0, as: UTF8.self) }, rules: rules)
+            harness: parts.contains(.harness) ? try snap.texts(under: Layout.harness) : [:], rules: rules)
     }
 
     /// `outputs/<trace_id>/<file>` of cycle `number`, keyed by trace id; `only` limits the files read to those names.

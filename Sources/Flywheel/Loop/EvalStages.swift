@@ -68,7 +68,7 @@ public enum EvalStages {
     /// when a judge model is configured (without one they could only be reported as skipped).
     public static func generate(_ ctx: LoopContext) throws -> GenerateReport {
         let cycle = try ctx.history.openCycle()
-        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
+        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref, parts: [.outputs, .harness])
         // A feedback stage that found nothing (a good cycle) adds no case; only a cycle with no feedback stage at all
         // is refused, so the loop goes on once the agent stops failing.
         let feedbackStageRan = try ctx.history.snapshot().cycleFile(cycle.number, Layout.CycleFile.feedback) != nil
