@@ -73,7 +73,7 @@ public enum EvalStages {
         // is refused, so the loop goes on once the agent stops failing.
         let feedbackStageRan = try ctx.history.snapshot().cycleFile(cycle.number, Layout.CycleFile.feedback) != nil
         guard !data.feedback.isEmpty || feedbackStageRan else {
-            throw StageError("evals", "cycle \(cycle.number) has no feedback yet: run `flywheel feedback critique` or `feedback add` first")
+            throw StageError(.evals, "cycle \(cycle.number) has no feedback yet: run `flywheel feedback critique` or `feedback add` first")
         }
         let questions = data.questions
         let judge = ctx.modelName(for: .judge) != nil
@@ -89,7 +89,7 @@ public enum EvalStages {
                 proposed = result.tests.count
                 rejected = result.rejected.map { "\($0)" }
             } catch {
-                throw StageError("evals", "eval-generation model \(model.id): \(error)")
+                throw StageError(.evals, "eval-generation model \(model.id): \(error)")
             }
         }
         // The suite as read now; the commit is refused if another writer changes it meanwhile (nothing lost).
@@ -147,7 +147,7 @@ public enum EvalStages {
             }
         ) { snap, _ in
             guard try snap.text(Layout.suite) == suiteBefore else {
-                throw StageError("evals", "\(Layout.suite) changed while the cases were generated (another writer); nothing committed: run `flywheel evals generate` again")
+                throw StageError(.evals, "\(Layout.suite) changed while the cases were generated (another writer); nothing committed: run `flywheel evals generate` again")
             }
             return ([Layout.CycleFile.evals: Data(EvalRatchet.renderCycleEvals(cycleCases).utf8)], extra)
         }
@@ -158,18 +158,18 @@ public enum EvalStages {
 
     /// Removes a case from the suite on purpose, recording why (stage `prune`).
     public static func prune(_ ctx: LoopContext, id: String, reason: String) throws -> String? {
-        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw StageError("evals", "prune needs --why: the reason is recorded") }
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw StageError(.prune, "prune needs --why: the reason is recorded") }
         let before = try ctx.history.snapshot().text(Layout.suite)
         var suite = try EvalSuite.parse(yaml: before ?? baseSuite(project: ctx.config.project), file: suiteURL(ctx), label: historyLabel(Layout.suite, ctx.history.ref))
         guard suite.remove(id: id, reason: reason) != nil else {
-            throw StageError("evals", "no case \(id) in \(Layout.suite) (only inline cases can be pruned)")
+            throw StageError(.prune, "no case \(id) in \(Layout.suite) (only inline cases can be pruned)")
         }
         let text = suite.yamlText()
         let cycle = try? ctx.history.openCycle().number
         let commit = try ctx.history.commitStage(.prune, cycle: cycle, title: "evals: prune \(id)", body: "Why: \(reason)") { snap in
             // Refused, not overwritten, when another writer changed the suite meanwhile.
             guard try snap.text(Layout.suite) == before else {
-                throw StageError("evals", "\(Layout.suite) changed while pruning (another writer); nothing committed: run `flywheel evals prune` again")
+                throw StageError(.prune, "\(Layout.suite) changed while pruning (another writer); nothing committed: run `flywheel evals prune` again")
             }
             var changes = TreeChanges()
             changes.write(Layout.suite, text: text)
@@ -245,10 +245,10 @@ public enum EvalStages {
         } else if let data {
             suite = try self.suite(ctx, at: data.revision, allowedRoots: roots)
         } else {
-            throw StageError("evals", "no suite: pass --suite FILE or run inside a loop with a history")
+            throw StageError(.results, "no suite: pass --suite FILE or run inside a loop with a history")
         }
         if data == nil, !suite.hasExplicitProviders, !suite.allTestsRecorded {
-            throw StageError("evals", "\(suite.file.path): no providers and no recorded outputs: you must specify at least 1 provider (e.g. providers: [echo], openai:chat:MODEL or exec: COMMAND), or give every test a providerOutput")
+            throw StageError(.results, "\(suite.file.path): no providers and no recorded outputs: you must specify at least 1 provider (e.g. providers: [echo], openai:chat:MODEL or exec: COMMAND), or give every test a providerOutput")
         }
         let policy = scriptPolicy(ctx, options: options)
         let judge = try ctx.model(for: .judge)
@@ -360,10 +360,10 @@ public enum EvalStages {
 
     /// Reads a results file written by Promptfoo itself (any of the three shapes) into the open cycle.
     public static func importResults(_ ctx: LoopContext, file: URL) throws -> (rows: Int, commit: String?) {
-        guard let bytes = FileManager.default.contents(atPath: file.path) else { throw StageError("evals", "cannot read \(file.path)") }
+        guard let bytes = FileManager.default.contents(atPath: file.path) else { throw StageError(.results, "cannot read \(file.path)") }
         let text = String(decoding: bytes, as: UTF8.self)
         let parsed: EvalResultsFile
-        do { parsed = try EvalResultsJSON.read(text) } catch { throw StageError("evals", "\(file.path): \(error)") }
+        do { parsed = try EvalResultsJSON.read(text) } catch { throw StageError(.results, "\(file.path): \(error)") }
         let summary = EvalSummary(rows: parsed.rows)
         let decision = EvalGate.decide(summary, loopThreshold: ctx.workspace.config.map { $0.gate.minPassRate * 100 })
         let run = EvalRunResult(rows: parsed.rows, summary: summary, prompts: [], providers: [], columns: [])

@@ -30,7 +30,7 @@ public enum FeedbackStage {
         var report = RedactionReport()
         let clean = records.map { redact($0, redactor, &report) }
         for r in clean where history.targets.traces[r.traceID] == nil {
-            throw StageError("feedback", "feedback \(r.feedbackID): trace_id \(r.traceID) is not a trace of cycle \(cycle) or an earlier one")
+            throw StageError(.feedback, "feedback \(r.feedbackID): trace_id \(r.traceID) is not a trace of cycle \(cycle) or an earlier one")
         }
         // Merged with feedback.jsonl as it is at the tip committed onto: a reviewer adding notes at the same time as
         // another keeps both (the merge runs again when the other commit lands first).
@@ -55,7 +55,7 @@ public enum FeedbackStage {
         var out: [FeedbackRecord] = []
         for url in files {
             guard let bytes = FileManager.default.contents(atPath: url.path) else {
-                throw StageError("feedback", "cannot read \(url.path)")
+                throw StageError(.feedback, "cannot read \(url.path)")
             }
             out += try FeedbackParser.load(bytes, file: url.path, defaultCreatedAt: ctx.timestamp, targets: history.targets)
         }
@@ -68,7 +68,7 @@ public enum FeedbackStage {
     public static func critique(_ ctx: LoopContext, humanFiles: [URL] = []) throws -> FeedbackReport {
         let cycle = try ctx.history.openCycle()
         let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
-        guard !data.traces.isEmpty else { throw StageError("feedback", "cycle \(cycle.number) has no traces yet: run `flywheel run` first") }
+        guard !data.traces.isEmpty else { throw StageError(.feedback, "cycle \(cycle.number) has no traces yet: run `flywheel run` first") }
         let history = try FeedbackHistory.read(ctx, open: data)
         let human = try load(ctx, files: humanFiles, history: history)
         let sources = try sourceFolder(ctx, rules: data.rules)
@@ -84,7 +84,7 @@ public enum FeedbackStage {
                     records += result.records
                     rejected += result.rejected
                 } catch {
-                    throw StageError("feedback", "critic model \(model.id) on trace \(run.traceID): \(error)")
+                    throw StageError(.feedback, "critic model \(model.id) on trace \(run.traceID): \(error)")
                 }
             }
         }

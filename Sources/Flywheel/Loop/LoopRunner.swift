@@ -48,7 +48,7 @@ public struct LoopReport: Sendable, Codable {
 /// `flywheel loop`: start (snapshot the harness), run, critique, generate evals, gate, diagnose, handoff, close and
 /// tag — each stage its own commit. A failing gate does not stop the loop (the handoff is how it gets fixed).
 public enum LoopRunner {
-    public static let stageNames = ["start", "run", "feedback", "evals", "gate", "diagnose", "handoff", "close"]
+    public static let stageNames = Stage.cycle.map(\.step)
 
     /// Runs one cycle. With `resume`, continues the open cycle from the first stage it has not committed yet (a run
     /// that was stopped runs only its missing tasks), instead of starting a new one.

@@ -162,7 +162,7 @@ public enum RunStage {
             }
         } else {
             guard let name = ctx.config.agent else {
-                throw StageError("run", "no agent to run: set agent_cmd in loop.yaml (or pass --agent-cmd) to the command that runs your agent"
+                throw StageError(.traces, "no agent to run: set agent_cmd in loop.yaml (or pass --agent-cmd) to the command that runs your agent"
                     + (ctx.plugins.agents.isEmpty ? "" : ", or agent: to one built in (\(ctx.plugins.agents.map(\.name).joined(separator: ", ")))"))
             }
             guard let agent = ctx.plugins.agent(named: name) else {
