@@ -301,17 +301,7 @@ public enum EvalStages {
         let (_, commit) = try ctx.history.commitToOpenCycle(
             .results, files: [Layout.CycleFile.results: resultsData], body: decision.message
         ) { c in
-            c.scores.passRate = scores.passRate
-            c.scores.meanScore = scores.meanScore
-            c.scores.passed = scores.passed
-            c.scores.failed = scores.failed
-            c.scores.errors = scores.errors
-            c.scores.skipped = scores.skipped
-            c.scores.total = scores.total
-            c.scores.gatePassed = scores.gatePassed
-            c.scores.minPassRate = scores.minPassRate
-            c.scores.metrics = scores.metrics
-            c.scores.failuresByCategory = scores.failuresByCategory
+            c.scores.takeGateFigures(scores)
             c.scores.suiteSize = suite.tests.count
             c.scores.notRun = notRun.isEmpty ? nil : notRun.count
         }
@@ -331,7 +321,7 @@ public enum EvalStages {
         return strip(x) == strip(y)
     }
 
-    /// The cycle figures of a run.
+    /// The cycle figures of a run (the gate's part of `CycleScores`; `takeGateFigures` records them).
     static func figures(_ run: EvalRunResult, decision: EvalGateDecision, minPassRate: Double?) -> CycleScores {
         var s = CycleScores()
         let sum = run.summary
@@ -371,15 +361,7 @@ public enum EvalStages {
         let (_, commit) = try ctx.history.commitToOpenCycle(
             .results, files: [Layout.CycleFile.results: bytes], body: "Imported Promptfoo results from \(file.lastPathComponent). \(decision.message)"
         ) { c in
-            c.scores.passRate = scores.passRate
-            c.scores.passed = scores.passed
-            c.scores.failed = scores.failed
-            c.scores.errors = scores.errors
-            c.scores.skipped = scores.skipped
-            c.scores.total = scores.total
-            c.scores.gatePassed = scores.gatePassed
-            c.scores.meanScore = scores.meanScore
-            c.scores.failuresByCategory = scores.failuresByCategory
+            c.scores.takeGateFigures(scores)
         }
         return (parsed.rows.count, commit?.hex)
     }
