@@ -70,7 +70,7 @@ struct TraceScanSlicesTests {
         #expect(lines.count > 40)
         // Interleave the traces (a fixed shuffle), so each trace's spans fall into several slices and parents
         // often sit in another slice than their children.
-        var g = SplitMix(seed: 7)
+        var g = SplitMix64(seed: 7)
         for i in stride(from: lines.count - 1, to: 0, by: -1) { lines.swapAt(i, Int(g.next() % UInt64(i + 1))) }
         // Long lines: a 300 kB attribute on every fifth span, so the nominal cut points land inside them.
         for i in stride(from: 0, to: lines.count, by: 5) {
@@ -104,18 +104,5 @@ struct TraceScanSlicesTests {
         let serial = Self.scan(data, workers: 1)
         #expect(serial.spansOK == 1)
         Self.expectSameAsSerial(data, "one long line")
-    }
-
-    /// A small deterministic generator (tests must not depend on the system's random numbers).
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }
