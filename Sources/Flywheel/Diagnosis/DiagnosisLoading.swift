@@ -38,7 +38,7 @@ enum DiagnosisLoading {
         var traceID = "", spanID = "", parent = "", traceState = "", name = "", kind = ""
         var start = "", end = ""
         var status = SpanStatus.unset
-        // Sized for the dozen attributes a span has at most of the wanted ones: growing from empty rehashed 3–4 times.
+        // Sized once for the wanted attributes a span usually has (growing from empty reallocated and rehashed 3–4 times).
         var attributes = [String: JSONValue](minimumCapacity: 12)
         var deferred: [(key: String, from: Int, to: Int)] = []
         sc.skipWhitespace()
@@ -299,8 +299,8 @@ enum DiagnosisLoading {
         return parts.flatMap { $0 ?? [] }
     }
 
-    /// Frees the spans of `traces` on all cores (freeing 26k spans' strings and dictionaries on one thread took as
-    /// long as a detector).
+    /// Frees the spans of `traces` on all cores (freeing every span's strings and dictionaries was serial time at the
+    /// end of each diagnosis).
     static func release(_ traces: inout [(id: String, spans: [Span])]) {
         let n = traces.count
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
