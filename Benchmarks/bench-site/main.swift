@@ -247,16 +247,22 @@ func row(_ kind: String, _ n: Int, out: URL) throws -> (seconds: Double, cpu: Do
     return (Double(f[3]) ?? 0, Double(f[4]) ?? 0, Double(f[5]) ?? 0, Int(f[6]) ?? 0, Int(f[7]) ?? 0)
 }
 
-print("growth: site build by history length (each row a fresh process; incremental = the next cycle over that output)")
-print("  cycles | full build: wall    CPU      peak RSS  pages    | incremental +1: wall   CPU     peak RSS  written  skipped")
+func loadAverage() -> String {
+    ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(1).joined()
+}
+print("growth: site build by history length (each row a fresh process; incremental = the next cycle over that output;")
+print("load = the 1-minute load average before each build: on a shared machine wall time overstates, CPU is comparable)")
+print("  cycles | full build: wall    CPU      peak RSS  pages   load  | incremental +1: wall   CPU     peak RSS  written  skipped  load")
 var figures: [Int: (full: Double, fullRSS: Double, inc: Double)] = [:]
 for n in sizes {
     let out = work.appendingPathComponent("site-\(n)")
+    let fullLoad = loadAverage()
     let full = try row("full", n, out: out)
+    let incLoad = loadAverage()
     let inc = try row("inc", n + 1, out: out)
     figures[n] = (full.seconds, full.rssMB, inc.seconds)
-    print(String(format: "  %6d | %9.2f s %7.2f s %7.0f MB %7d   | %12.3f s %6.3f s %7.0f MB %7d  %7d", n, full.seconds, full.cpu, full.rssMB,
-                 full.written, inc.seconds, inc.cpu, inc.rssMB, inc.written, inc.skipped))
+    print(String(format: "  %6d | %9.2f s %7.2f s %7.0f MB %7d %@  | %12.3f s %6.3f s %7.0f MB %7d  %7d  %@", n, full.seconds, full.cpu, full.rssMB,
+                 full.written, String(repeating: " ", count: max(0, 6 - fullLoad.count)) + fullLoad, inc.seconds, inc.cpu, inc.rssMB, inc.written, inc.skipped, incLoad))
     if keep == nil, n != sizes.last { try? FileManager.default.removeItem(at: out) }
 }
 if let n = sizes.last, let f = figures[n] {

@@ -78,7 +78,8 @@
   var tree = document.querySelector(".span-tree");
   if (!tree) return;
   // Span bodies live in chunk files (<base>.<k>.data.js, chunkSize spans each) loaded on demand with a script
-  // element: each chunk calls window.FLYWHEEL_SPANS (works from file://, where fetch of local files does not).
+  // element: each chunk calls window.FLYWHEEL_SPANS (works from file://, where fetch of local files does not). A
+  // trace of one chunk has it in the page instead (#span-data).
   var chunkBase = tree.getAttribute("data-chunk-base") || "";
   var chunkSize = parseInt(tree.getAttribute("data-chunk-size"), 10) || 100;
   var chunks = {}, waiting = {};
@@ -89,6 +90,11 @@
     delete waiting[c.chunk];
     cbs.forEach(function (f) { f(); });
   };
+  // A small trace carries its only chunk in the page (a JSON script element) instead of a chunk file.
+  var inline = document.getElementById("span-data");
+  if (inline) {
+    try { window.FLYWHEEL_SPANS(JSON.parse(inline.textContent)); } catch (e) { /* details then show as missing */ }
+  }
   function withChunk(k, f) {
     if (chunks[k]) { f(); return; }
     if (waiting[k]) { waiting[k].push(f); return; }

@@ -114,20 +114,47 @@ public enum SiteBuilder {
         var readSeconds = 0.0, renderSeconds = 0.0, units = 0
         let unitTimes = UnitTimes()
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-        // Rendering runs in batches so a large history never holds every cycle's spans at once.
-        func flush() throws {
-            guard !pending.isEmpty else { return }
-            let t1 = now()
-            // Each job writes its own files as soon as they are rendered: creating files is a third of a large build
-            // (the kernel's inode allocation), and done on the rendering threads it overlaps with the other jobs.
-            let results = renderAll(pending, renderer: renderer, timing: timing ? unitTimes : nil, writingTo: out, folders: folders)
-            renderSeconds += now() - t1
-            for (job, result) in zip(pending, results) {
+        // Rendering runs in batches so a large history never holds every cycle's spans at once. A batch renders (on
+        // every core) while this thread reads the next one: the read step is sequential (one snapshot), so without
+        // the overlap a large build would leave a core idle for its whole read time. At most one batch is in flight.
+        final class Flight: @unchecked Sendable {
+            let jobs: [PageJob]
+            var results: [Result<[String], SiteError>] = []
+            var seconds = 0.0
+            let done = DispatchGroup()
+            init(_ jobs: [PageJob]) { self.jobs = jobs }
+        }
+        let renderQueue = DispatchQueue(label: "flywheel.site.render")
+        var inFlight: Flight?
+        func land() throws {
+            guard let f = inFlight else { return }
+            inFlight = nil
+            f.done.wait()
+            renderSeconds += f.seconds
+            for (job, result) in zip(f.jobs, f.results) {
                 let files = try result.get()
                 written.append(contentsOf: files)
                 newManifest.units[job.unitID] = Manifest.Unit(key: job.key, files: files.sorted())
             }
+        }
+        // A read error must not leave a batch writing behind the caller's back.
+        defer { inFlight?.done.wait() }
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            try land()
+            let f = Flight(pending)
             pending.removeAll()
+            let times = timing ? unitTimes : nil
+            f.done.enter()
+            renderQueue.async {
+                let t1 = DispatchTime.now().uptimeNanoseconds
+                // Each job writes its own files as soon as they are rendered: creating files is a third of a large
+                // build (the kernel's inode allocation), and done on the rendering threads it overlaps with the rest.
+                f.results = renderAll(f.jobs, renderer: renderer, timing: times, writingTo: out, folders: folders)
+                f.seconds = Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
+                f.done.leave()
+            }
+            inFlight = f
         }
         let batch = max(4, ProcessInfo.processInfo.activeProcessorCount * 2)
         // The units of one cycle (its page, trace pages, search, compare and run-text data) form a group whose file
@@ -174,6 +201,7 @@ public enum SiteBuilder {
             if pending.count >= batch { try flush() }
         }
         try flush()
+        try land()
         if timing {
             FileHandle.standardError.write(Data(
                 "site: \(units) units: read \(Format.fixed(readSeconds, 3)) s, render and write \(Format.fixed(renderSeconds, 3)) s\n".utf8))

@@ -97,11 +97,28 @@ struct SitePlan {
         units.append(SiteUnit(id: "compare", key: key(["compare"] + index.cycles.map { String($0.number) })) { reader in
             ComparePage.job(index: reader.index)
         })
-        let recInputs = index.cycles.map {
-            "\($0.number):\($0.id(Layout.CycleFile.diagnosis)):\($0.id(Layout.CycleFile.cycle)):\($0.harnessTree ?? "-")"
+        // The latest `window` cycles' recommendations, and an archive page per full block (the block and the cycle
+        // after it: its key never changes once that cycle exists).
+        let numbers = index.cycles.map(\.number)
+        let recBlocks = blocks.map { "\($0.first)-\($0.last)" }
+        func recInputs(_ block: MatrixPage.Block?) -> [String] {
+            let wanted = Set(RecommendationsPage.inputCycles(numbers, window: window, block: block))
+            return index.cycles.filter { wanted.contains($0.number) }.map {
+                "\($0.number):\($0.folderID):\($0.harnessTree ?? "-")"
+            }
         }
-        units.append(SiteUnit(id: "recommendations", key: key(["recommendations"] + recInputs)) { reader in
-            try RecommendationsPage.job(reader: reader)
+        units.append(SiteUnit(
+            id: "recommendations", key: key(["recommendations", String(window), String(index.cycles.count)] + recInputs(nil) + ["blocks"] + recBlocks)
+        ) { reader in
+            try RecommendationsPage.job(reader: reader, window: window, blocks: blocks, block: nil)
         })
+        for b in blocks {
+            units.append(SiteUnit(
+                id: "recommendations-\(Layout.cycleName(b.first))-\(Layout.cycleName(b.last))",
+                key: key(["recommendations-block"] + recInputs(b))
+            ) { reader in
+                try RecommendationsPage.job(reader: reader, window: window, blocks: blocks, block: b)
+            })
+        }
     }
 }

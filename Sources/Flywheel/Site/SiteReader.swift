@@ -46,24 +46,66 @@ final class SiteReader {
     init(snapshot: HistorySnapshot, atCycle: Int?, cache: SiteCache = SiteCache(output: nil)) throws {
         snap = snapshot
         self.cache = cache
-        var cycles = try snapshot.cycles()
-        if let atCycle { cycles = cycles.filter { $0.number <= atCycle } }
         let loopText = try snapshot.text(Layout.loopConfig)
         let project = loopText.flatMap { try? LoopConfig.parse($0, file: Layout.loopConfig).project }
             ?? ArtifactParser.projectName(loopText)
         let loopID = try snapshot.treeID(of: Layout.loopConfig)?.hex ?? "-"
-        var entries: [HistoryIndex.CycleEntry] = []
         let tipHarness = try snapshot.treeID(of: Layout.harness)?.hex
-        for (i, c) in cycles.enumerated() {
-            let folder = try snapshot.treeID(of: Layout.cycleFolder(c.number))
-            var files: [String: String] = [:]
-            if let folder {
-                for e in try snapshot.repo.entries(ofTree: folder) { files[e.name] = e.id.hex }
-            }
-            let harness = c.harnessTree ?? (i == cycles.count - 1 ? tipHarness : nil)
-            entries.append(.init(cycle: c, folderID: folder?.hex ?? "-", files: files, harnessTree: harness))
+        var entries: [HistoryIndex.CycleEntry] = []
+        for (c, folder, files) in try Self.cycleFolders(snapshot, atCycle: atCycle, cache: cache) {
+            entries.append(.init(cycle: c, folderID: folder, files: files, harnessTree: c.harnessTree))
         }
+        // The latest cycle without a recorded harness tree shows the history's current harness.
+        if let last = entries.indices.last, entries[last].harnessTree == nil { entries[last].harnessTree = tipHarness }
         index = HistoryIndex(project: project, loopID: loopID, cycles: entries)
+    }
+
+    /// Every cycle (up to `atCycle`) with its folder's tree id and its files' ids, in number order. The cycle
+    /// folders are listed from the `cycles` tree; a folder whose tree id the build cache knows (`index.json`: folder id
+    /// → file ids and `cycle.json` text) is taken from it, the others are read (their tree and `cycle.json` blob), so
+    /// a build after one more cycle reads one folder, not every cycle's `cycle.json`.
+    static func cycleFolders(
+        _ snapshot: HistorySnapshot, atCycle: Int?, cache: SiteCache
+    ) throws -> [(Cycle, String, [String: String])] {
+        guard let root = try snapshot.treeID(of: Layout.cycles) else { return [] }
+        var folders: [(Int, ObjectID)] = []
+        for e in try snapshot.repo.entries(ofTree: root) where e.kind == .tree {
+            guard let n = Int(e.name), atCycle.map({ n <= $0 }) ?? true else { continue }
+            folders.append((n, e.id))
+        }
+        folders.sort { $0.0 < $1.0 }
+        let cacheKey = "index-1"
+        let cached = cache.get("index", key: cacheKey)?.objectValue ?? [:]
+        var store: [String: JSONValue] = [:]
+        var out: [(Cycle, String, [String: String])] = []
+        for (n, id) in folders {
+            let path = Layout.cycleFile(n, Layout.CycleFile.cycle)
+            var files: [String: String] = [:]
+            var text: Data?
+            if let c = cached[id.hex], let f = c["f"]?.objectValue, let t = c["c"]?.stringValue {
+                for (name, v) in f { if let h = v.stringValue { files[name] = h } }
+                text = Data(t.utf8)
+            } else {
+                var blob: ObjectID?
+                for e in try snapshot.repo.entries(ofTree: id) {
+                    files[e.name] = e.id.hex
+                    if e.name == Layout.CycleFile.cycle, e.kind == .blob { blob = e.id }
+                }
+                text = try blob.map { try snapshot.blob($0, path: path) }
+            }
+            // A folder without `cycle.json` is not a cycle (as `HistorySnapshot.cycles`).
+            guard let text else { continue }
+            let cycle = try Cycle.decode(text, path: path)
+            out.append((cycle, id.hex, files))
+            store[id.hex] = .object(["f": .object(files.mapValues { .string($0) }), "c": .string(String(decoding: text, as: UTF8.self))])
+        }
+        out.sort { $0.0.number < $1.0.number }
+        // Kept: the folders of this build (a build --at an older cycle keeps the newer ones it had, for the next build).
+        if atCycle != nil { for (k, v) in cached where store[k] == nil { store[k] = v } }
+        if store.count != cached.count || store.keys.contains(where: { cached[$0] == nil }) {
+            cache.put("index", key: cacheKey, value: .object(store))
+        }
+        return out
     }
 
     func data(_ n: Int, _ name: String) throws -> Data? { try snap.cycleFile(n, name) }

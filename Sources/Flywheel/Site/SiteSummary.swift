@@ -236,7 +236,12 @@ extension SiteReader {
     /// lines whose cycle folders are unchanged are taken from it, only the cycles after them are summarised, and
     /// their lines are appended, so a page that lists every cycle costs one file read and one new summary after one
     /// more cycle, not a summary read (or a rewrite of the ledger) per cycle.
-    func ledger(_ name: String, version: String, _ make: (CycleSummary) -> JSONValue) throws -> [(number: Int, value: JSONValue)] {
+    ///
+    /// `wanted`: only the kept lines of these cycles are parsed (the others come back as `null`), so a page that shows
+    /// the latest cycles reads the ledger without parsing every older cycle's value.
+    func ledger(
+        _ name: String, version: String, wanted: ((Int) -> Bool)? = nil, _ make: (CycleSummary) -> JSONValue
+    ) throws -> [(number: Int, value: JSONValue)] {
         let key = version + "|" + CycleSummary.version
         let chain = index.cycles.map { "\($0.number):\($0.folderID)" }
         var items: [JSONValue] = []
@@ -248,9 +253,15 @@ extension SiteReader {
                 keptBytes = first.count + 1
                 for line in lines.dropFirst() {
                     guard items.count < chain.count, let tab = line.firstIndex(of: 0x09),
-                        String(decoding: line[line.startIndex..<tab], as: UTF8.self) == chain[items.count],
-                        let v = FastJSON.parse(Data(line[(tab + 1)...]))
+                        String(decoding: line[line.startIndex..<tab], as: UTF8.self) == chain[items.count]
                     else { break }
+                    let v: JSONValue
+                    if let wanted, !wanted(index.cycles[items.count].number) {
+                        v = .null
+                    } else {
+                        guard let parsed = FastJSON.parse(Data(line[(tab + 1)...])) else { break }
+                        v = parsed
+                    }
                     items.append(v)
                     keptBytes += line.count + 1
                 }

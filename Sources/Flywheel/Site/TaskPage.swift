@@ -24,8 +24,11 @@ enum TaskPage {
     struct Task: Sendable {
         var id: String
         var question: String
-        /// Every cycle the task ran in (ascending).
+        /// The latest cycles the task ran in (ascending; at most `catalogCycles(window:)` of them).
         var seen: [Seen]
+        /// How many cycles the task ran in, and the first of them.
+        var total: Int
+        var firstCycle: Int
         /// The runs, rows and feedback of the recent cycles whose sections are not cached.
         var runs: [Run]
         var rows: [Graded]
@@ -64,20 +67,20 @@ enum TaskPage {
         var html: [String: String]
     }
 
-    /// Every task of the history, in id order: every cycle from the summaries, the recent cycles in full (their
-    /// sections from the build cache when it has them, else the cycle's artifacts to render them from).
-    static func collect(reader: SiteReader, sectionKey: String) throws -> (tasks: [Task], sections: [Int: Sections], missing: Set<Int>) {
-        var tasks: [String: Task] = [:]
-        // Every cycle's tasks from one cached ledger (a new cycle adds its own), not a summary read per cycle.
-        for (n, v) in try reader.ledger("ledger-tasks", version: "tasks-1", { $0.tasksJSON }) {
-            // A damaged entry is read again from the cycle.
-            for entry in try CycleSummary.tasks(json: v) ?? reader.summary(n).tasks {
-                // Edited in place (a copy taken out and put back would copy the task's every cycle each time).
-                if tasks[entry.id] == nil { tasks[entry.id] = Task(id: entry.id, question: "", seen: [], runs: [], rows: [], feedback: []) }
-                if !entry.question.isEmpty { tasks[entry.id]!.question = entry.question }
-                tasks[entry.id]!.seen.append(Seen(cycle: n, entry: entry))
-            }
-        }
+    /// Cycles of a task kept in the catalog: enough for the page's summary (`window`) and the cycle before the ones
+    /// shown in full.
+    static func catalogCycles(window: Int) -> Int { max(window, recentCycles + 1) }
+
+    /// Every task of the history, in id order, with its latest cycles (from the summaries), the recent cycles in full
+    /// (their sections from the build cache when it has them, else the cycle's artifacts to render them from). The
+    /// tasks come from a catalog in the build cache (each task's count, first cycle and latest cycles) made from the
+    /// history's leading cycles: only the cycles after those are folded in, so a build after one more cycle reads
+    /// one cycle's summary, not every cycle's tasks.
+    static func collect(
+        reader: SiteReader, sectionKey: String, window: Int = 50
+    ) throws -> (tasks: [Task], sections: [Int: Sections], missing: Set<Int>) {
+        let keep = catalogCycles(window: window)
+        var tasks = try catalog(reader: reader, keep: keep)
         var wanted: [Int: Set<String>] = [:]
         for t in tasks.values { for s in t.seen.suffix(recentCycles) { wanted[s.cycle, default: []].insert(t.id) } }
         var sections: [Int: Sections] = [:]
@@ -130,8 +133,71 @@ enum TaskPage {
         }
     }
 
+    /// The catalog of tasks (see `collect`): the cached one when it was made from a prefix of this history's cycles
+    /// (same numbers and folder ids), folded forward with the newer cycles' summaries, and stored again.
+    static func catalog(reader: SiteReader, keep: Int) throws -> [String: Task] {
+        let chain = reader.index.cycles.map { "\($0.number):\($0.folderID)" }
+        let name = "task-catalog", key = "task-catalog-1|" + CycleSummary.version + "|" + String(keep)
+        var tasks: [String: Task] = [:]
+        var done = 0
+        if let v = reader.cache.get(name, key: key), let n = v["cycles"]?.intValue.map({ Int(clamping: $0) }), n <= chain.count,
+            v["chain"]?.stringValue == SiteHash.hex(chain.prefix(n).joined(separator: "\n")),
+            let decoded = decodeCatalog(v["tasks"])
+        {
+            tasks = decoded
+            done = n
+        }
+        guard done < chain.count || done == 0 else { return tasks }
+        for e in reader.index.cycles.dropFirst(done) {
+            let n = e.number
+            for entry in try reader.summary(n).tasks {
+                // Edited in place (a copy taken out and put back would copy the task's cycles each time).
+                if tasks[entry.id] == nil {
+                    tasks[entry.id] = Task(id: entry.id, question: "", seen: [], total: 0, firstCycle: n, runs: [], rows: [], feedback: [])
+                }
+                if !entry.question.isEmpty { tasks[entry.id]!.question = entry.question }
+                tasks[entry.id]!.seen.append(Seen(cycle: n, entry: entry))
+                if tasks[entry.id]!.seen.count > keep { tasks[entry.id]!.seen.removeFirst(tasks[entry.id]!.seen.count - keep) }
+                tasks[entry.id]!.total += 1
+            }
+        }
+        reader.cache.put(name, key: key, value: .object([
+            "cycles": .int(Int64(chain.count)), "chain": .string(SiteHash.hex(chain.joined(separator: "\n"))),
+            "tasks": encodeCatalog(tasks),
+        ]))
+        return tasks
+    }
+
+    static func encodeCatalog(_ tasks: [String: Task]) -> JSONValue {
+        .array(tasks.keys.sorted().map { id in
+            let t = tasks[id]!
+            var s = CycleSummary()
+            s.tasks = t.seen.map(\.entry)
+            return .array([
+                .string(t.id), .string(t.question), .int(Int64(t.total)), .int(Int64(t.firstCycle)),
+                .array(t.seen.map { .int(Int64($0.cycle)) }), s.tasksJSON,
+            ])
+        })
+    }
+
+    /// Nil when damaged (the catalog is then made again from the summaries).
+    static func decodeCatalog(_ v: JSONValue?) -> [String: Task]? {
+        guard let items = v?.arrayValue else { return nil }
+        var out: [String: Task] = [:]
+        for item in items {
+            guard let a = item.arrayValue, a.count == 6, let id = a[0].stringValue, let q = a[1].stringValue,
+                let total = a[2].intValue, let first = a[3].intValue, let cycles = a[4].arrayValue?.compactMap(\.intValue),
+                let entries = CycleSummary.tasks(json: a[5]), entries.count == cycles.count
+            else { return nil }
+            out[id] = Task(
+                id: id, question: q, seen: zip(cycles, entries).map { Seen(cycle: Int(clamping: $0), entry: $1) },
+                total: Int(clamping: total), firstCycle: Int(clamping: first), runs: [], rows: [], feedback: [])
+        }
+        return out
+    }
+
     static func job(reader: SiteReader, sectionKey: String, window: Int = 50) throws -> PageJob {
-        let (tasks, cachedSections, missing) = try collect(reader: reader, sectionKey: sectionKey)
+        let (tasks, cachedSections, missing) = try collect(reader: reader, sectionKey: sectionKey, window: window)
         let project = reader.index.project
         let cache = reader.cache
         return PageJob(unitID: "", key: "") { r in
@@ -154,8 +220,8 @@ enum TaskPage {
                 let html = t.seen.suffix(recentCycles).map { sections[$0.cycle]?.html[HTML.fileName(t.id)] ?? "" }.joined()
                 out += render(t, sectionsHTML: html, project: project, renderer: r, window: window)
                 let latest = t.seen.last?.entry.status ?? "none"
-                let cycles = t.seen.count > window
-                    ? "\(t.seen.first!.cycle)–\(t.seen.last!.cycle) (\(t.seen.count) cycles)"
+                let cycles = t.total > window
+                    ? "\(t.firstCycle)–\(t.seen.last!.cycle) (\(t.total) cycles)"
                     : t.seen.map { String($0.cycle) }.joined(separator: ", ")
                 index.append(IndexRow(
                     id: t.id, href: SitePaths.task(t.id), question: String(t.question.prefix(300)),
@@ -246,10 +312,11 @@ enum TaskPage {
         }
         let allRuns = shown.flatMap { s in s.entry.runs.map { (s.cycle, $0) } }
         var earlierText: [String] = []
-        if t.seen.count > window, let first = shown.first {
-            earlierText.append("The task ran in \(t.seen.count) cycles; this page covers the latest \(window) (from cycle \(first.cycle)), earlier runs are on their cycle pages.")
+        if t.total > window, let first = shown.first {
+            earlierText.append("The task ran in \(t.total) cycles; this page covers the latest \(window) (from cycle \(first.cycle)), earlier runs are on their cycle pages.")
         }
-        let earlier = t.seen.count > recentCycles ? t.seen[t.seen.count - recentCycles - 1].cycle : nil
+        // (The catalog keeps at least `recentCycles + 1` cycles of a task that ran in more.)
+        let earlier = t.total > recentCycles && t.seen.count > recentCycles ? t.seen[t.seen.count - recentCycles - 1].cycle : nil
         if let earlier {
             earlierText.append("Cycles up to \(earlier) are in the summary above, each linked to its cycle page; the latest \(recentCycles) are shown in full here.")
         }

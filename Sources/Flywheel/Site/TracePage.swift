@@ -1,9 +1,11 @@
 import Foundation
 
-/// One page per trace (`traces/NNNN/<id>.html`) plus its span bodies in chunk files `traces/NNNN/<id>.<k>.data.js`
-/// (`chunkSize` spans each, in tree order). The page loads a chunk only when one of its spans is shown: each chunk is
-/// a `<script>` that hands its data to `window.FLYWHEEL_SPANS` (JSONP style, so it works from file:// where fetch and
-/// XHR of local files do not), which keeps the page of a 5,000-span trace small.
+/// One page per trace (`traces/NNNN/<id>.html`). A trace of at most `chunkSize` spans carries its span bodies in the
+/// page itself (`<script type="application/json" id="span-data">`, read by site.js): one file per trace instead of
+/// two, and file creation is the largest cost of a large build. A bigger trace keeps them in chunk files
+/// `traces/NNNN/<id>.<k>.data.js` (`chunkSize` spans each, in tree order) that the page loads only when one of their
+/// spans is shown: each chunk is a `<script>` that hands its data to `window.FLYWHEEL_SPANS` (JSONP style, so it works
+/// from file:// where fetch and XHR of local files do not), which keeps the page of a 5,000-span trace small.
 enum TracePage {
     /// Spans per chunk file.
     static let chunkSize = 100
@@ -19,6 +21,9 @@ enum TracePage {
     struct View: Sendable {
         var id, name, cycle, cycleHref, spanCount, errorCount, duration, tokens, models, started, task, dataFile, chunkSize: String
         var spanTree: String
+        /// The single chunk's JSON (already safe inside `<script>`), empty when the spans are in chunk files.
+        var inlineData: String
+        var hasInlineData: Bool
         var simulated, hasErrors, hasTask, hasFeedback, hasOutputs, collapsed: Bool
         var feedback: [FeedbackView]
         var outputs: [OutputView]
@@ -57,6 +62,8 @@ enum TracePage {
         let dataName = HTML.fileName(i.trace.id)
         let (tree, chunks) = spanTree(i.trace)
         let t = i.trace
+        // One chunk: its data goes into the page (no second file); JSON.parse reads it, so the same JSON as a chunk file.
+        let inline = chunks.count == 1 ? String(decoding: chunkJSON(chunks[0], id: t.id, k: 0), as: UTF8.self) : ""
         var task = ""
         var outputs: [OutputView] = []
         for name in i.outputs.keys.sorted() {
@@ -71,6 +78,7 @@ enum TracePage {
             spanCount: Format.int(t.spans.count), errorCount: Format.int(t.errorCount), duration: Format.ms(t.durationMs),
             tokens: Format.int(t.tokens), models: t.models.isEmpty ? "–" : t.models.joined(separator: ", "),
             started: t.spans.map(\.start).min() ?? "–", task: task, dataFile: dataName, chunkSize: String(chunkSize), spanTree: tree,
+            inlineData: inline, hasInlineData: !inline.isEmpty,
             simulated: CyclePage.isSimulated(i.cycle), hasErrors: t.errorCount > 0, hasTask: !task.isEmpty,
             hasFeedback: !i.feedback.isEmpty, hasOutputs: !outputs.isEmpty, collapsed: t.spans.count > collapseAbove,
             feedback: i.feedback.map {
@@ -88,19 +96,29 @@ enum TracePage {
             kind: "trace", path: path, title: "Trace \(CyclePage.shortID(t.id)) · cycle \(n)", project: i.project, view: view,
             crumbs: crumbs)
         var files = [(path, html)]
+        guard inline.isEmpty else { return files }
         for (k, chunk) in chunks.enumerated() {
-            var js: [UInt8] = []
-            js.reserveCapacity(chunk.bodies.reduce(96) { $0 + $1.utf8.count + 8 } + chunk.full.reduce(0) { $0 + $1.utf8.count + 8 })
-            js.append(contentsOf: Array("window.FLYWHEEL_SPANS({\"id\":".utf8))
-            JSLiteral.append(t.id, to: &js)
-            js.append(contentsOf: Array(",\"chunk\":\(k),\"bodies\":".utf8))
-            JSLiteral.array(chunk.bodies, to: &js)
-            js.append(contentsOf: Array(",\"full\":".utf8))
-            JSLiteral.array(chunk.full, to: &js)
-            js.append(contentsOf: Array("});\n".utf8))
+            var js = Array("window.FLYWHEEL_SPANS(".utf8)
+            js += chunkJSON(chunk, id: t.id, k: k)
+            js.append(contentsOf: Array(");\n".utf8))
             files.append((SitePaths.traceChunk(n, i.trace.id, k), Data(js)))
         }
         return files
+    }
+
+    /// A chunk as JSON (`{"id":…,"chunk":k,"bodies":[…],"full":[…]}`), its strings escaped so that it is safe inside
+    /// a `<script>` element (`<`, `>`, `&`, U+2028/U+2029 as `\u` escapes).
+    static func chunkJSON(_ chunk: Chunk, id: String, k: Int) -> [UInt8] {
+        var js: [UInt8] = []
+        js.reserveCapacity(chunk.bodies.reduce(96) { $0 + $1.utf8.count + 8 } + chunk.full.reduce(0) { $0 + $1.utf8.count + 8 })
+        js.append(contentsOf: Array("{\"id\":".utf8))
+        JSLiteral.append(id, to: &js)
+        js.append(contentsOf: Array(",\"chunk\":\(k),\"bodies\":".utf8))
+        JSLiteral.array(chunk.bodies, to: &js)
+        js.append(contentsOf: Array(",\"full\":".utf8))
+        JSLiteral.array(chunk.full, to: &js)
+        js.append(0x7D)
+        return js
     }
 
     static func artifactHTML(name: String, data: Data, markdown: any MarkdownRendering) -> String {

@@ -24,7 +24,7 @@ struct SiteBuilderTests {
         let tid = f.traceID(2, 1)
         let pages: [(String, String)] = [
             ("index.html", "overview.html"), ("cycles/0002.html", "cycle-0002.html"), ("cycles/0001.html", "cycle-0001.html"),
-            ("traces/0002/\(tid).html", "trace.html"), ("traces/0002/\(tid).0.data.js", "trace.data.js"),
+            ("traces/0002/\(tid).html", "trace.html"),
             ("matrix.html", "matrix.html"), ("diffs.html", "diffs.html"), ("diffs/0001-0002.html", "diff-0001-0002.html"),
             ("search.html", "search.html"), ("search-index.js", "search-index.js"), ("search/0002.js", "search-0002.js"),
         ]
@@ -64,8 +64,8 @@ struct SiteBuilderTests {
         let t0 = f.traceID(3, 0), t1 = f.traceID(3, 1)
         let expected = [
             "cycles/0003.html", "diffs.html", "diffs/0001-0003.html", "diffs/0002-0003.html", "index.html", "matrix.html",
-            "search-index.js", "search.html", "search/0003.js", "traces/0003/\(t0).0.data.js", "traces/0003/\(t0).html",
-            "traces/0003/\(t1).0.data.js", "traces/0003/\(t1).html",
+            // A trace of one chunk of spans carries it in its page (no chunk file).
+            "search-index.js", "search.html", "search/0003.js", "traces/0003/\(t0).html", "traces/0003/\(t1).html",
             // The cross-cycle views: the compare page and cycle 3's compare data (not cycles 1–2's), the timeline,
             // and the task pages (both tasks ran in cycle 3).
             "compare.html", "compare-index.js", "compare/0003.js", "recommendations.html", "tasks.html",

@@ -181,8 +181,8 @@ struct SiteIncrementalTests {
         try Self.expectSame(out, full)
     }
 
-    @Test("a task page beyond the window: its summary and diff cover the latest window cycles it ran in; the tasks ledger is appended, and a damaged one is recomputed")
-    func taskPageWindowAndLedger() throws {
+    @Test("a task page beyond the window: its summary and diff cover the latest window cycles it ran in; the task catalog is folded forward, and a damaged one is made again")
+    func taskPageWindowAndCatalog() throws {
         let dir = TestPaths.scratch("site-task-ledger")
         defer { try? FileManager.default.removeItem(at: dir) }
         let window = 4
@@ -200,23 +200,22 @@ struct SiteIncrementalTests {
         #expect(other["runs"]?.arrayValue?.compactMap { $0["cycle"]?.intValue } == [2, 4, 6])
         let index = try String(contentsOf: out.appendingPathComponent("tasks.html"), encoding: .utf8)
         #expect(index.contains("1–6 (6 cycles)") && index.contains("2, 4, 6"))
-        // The ledger holds a key line and one line per cycle ("cycle:folder<TAB>value").
-        let ledgerURL = out.appendingPathComponent("\(SiteCache.folder)/ledger-tasks.jsonl")
-        let lines = try String(contentsOf: ledgerURL, encoding: .utf8).split(separator: "\n").map(String.init)
-        #expect(lines.count == 7 && lines.dropFirst().allSatisfy { $0.contains("\t") })
-        #expect(lines.dropFirst().map { $0.prefix(2) } == ["1:", "2:", "3:", "4:", "5:", "6:"])
-        // One more cycle over a damaged ledger (right key and folders, garbage values, a line cut short): still what a
-        // full build makes, and the new cycle's line is appended.
-        let garbage = ["\"x\"", "7", "null", "[[\"only an id\"]]", "[[1]]", "{\"a\":"]
-        var damaged = [lines[0]]
-        for (i, line) in lines.dropFirst().enumerated() { damaged.append(String(line.prefix(while: { $0 != "\t" })) + "\t" + garbage[i]) }
-        try Data((damaged.joined(separator: "\n") + "\n").utf8).write(to: ledgerURL)
+        // The task catalog (a key line, then the catalog) was folded forward cycle by cycle: it covers all 6 cycles.
+        let catalogURL = out.appendingPathComponent("\(SiteCache.folder)/task-catalog.json")
+        let text = try String(contentsOf: catalogURL, encoding: .utf8)
+        let keyLine = String(text.prefix(while: { $0 != "\n" }))
+        let catalog = try #require(FastJSON.parse(String(text.dropFirst(keyLine.count + 1))))
+        #expect(catalog["cycles"]?.intValue == 6)
+        #expect(catalog["tasks"]?.arrayValue?.compactMap { $0.arrayValue?.first?.stringValue } == ["add-cache", "fix-login"])
+        // One more cycle over a damaged catalog (right key, garbage value): still what a full build makes, and the
+        // catalog is made again, now of 7 cycles.
+        try Data((keyLine + "\n[[1]]").utf8).write(to: catalogURL)
         try Self.addCodingCycle(h, 7)
         _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: out, window: window))
         _ = try SiteBuilder.build(history: h, options: SiteOptions(outputDirectory: full, incremental: false, window: window))
         try Self.expectSame(out, full)
-        let after = try String(contentsOf: ledgerURL, encoding: .utf8).split(separator: "\n")
-        #expect(after.count == 8 && after.last?.hasPrefix("7:") == true)
+        let after = try String(contentsOf: catalogURL, encoding: .utf8)
+        #expect(FastJSON.parse(String(after.drop(while: { $0 != "\n" }).dropFirst()))?["cycles"]?.intValue == 7)
     }
 
     @Test("the manifest keeps a cycle's units in their own shard: unchanged cycles are kept without reading it, a missing file of one is rebuilt")

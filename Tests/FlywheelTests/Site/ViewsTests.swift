@@ -117,6 +117,38 @@ struct ViewsTests {
         #expect(refund.contains("pass rate 33.3% → 100.0% (+66.7 pp)"))
     }
 
+    @Test("recommendations beyond the window: the page lists the latest cycles', full blocks get archive pages with their outcomes that later cycles never rewrite")
+    func recommendationArchives() throws {
+        let dir = TestPaths.scratch("views-rec-archives")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SupportFixture.make(in: dir)
+        let inc = dir.appendingPathComponent("inc"), full = dir.appendingPathComponent("full")
+        var written: [Int: [String]] = [:]
+        for n in 1...3 {
+            written[n] = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: inc, atCycle: n, window: 1)).written
+        }
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: full, incremental: false, window: 1))
+        try SiteIncrementalTests.expectSame(inc, full)
+        // Block 1 is written with cycle 1, again when cycle 2 (which judges its recommendations) arrives, never after.
+        #expect(written[1]?.contains("recommendations-0001-0001.html") == true)
+        #expect(written[2]?.contains("recommendations-0001-0001.html") == true)
+        #expect(written[3]?.contains("recommendations-0001-0001.html") == false)
+        #expect(written[3]?.contains("recommendations-0002-0002.html") == true)
+        // The archive of cycle 1: its recommendation with the outcome cycle 2 recorded.
+        let archive = try Self.read(full, "recommendations-0001-0001.html")
+        let greet = try #require(archive.components(separatedBy: "<tr id=\"rec-1-rec-greet\"").dropFirst().first?.components(separatedBy: "</tr>").first)
+        #expect(greet.contains("yes, in cycle 2") && greet.contains("st-regressed") && greet.contains("href=\"diffs/0001-0002.html\""))
+        #expect(!archive.contains("rec-2-rec-refund"))
+        #expect(archive.contains("Recommendations, cycles 1–1"))
+        // The page: cycle 3's recommendations only, linking both archives.
+        let page = try Self.read(full, "recommendations.html")
+        #expect(!page.contains("rec-1-rec-greet") && !page.contains("rec-2-rec-refund"))
+        #expect(page.contains("the latest 1 of 3 cycles"))
+        #expect(page.contains("href=\"recommendations-0001-0001.html\"") && page.contains("href=\"recommendations-0002-0002.html\""))
+        let second = try Self.read(full, "recommendations-0002-0002.html")
+        #expect(second.contains("rec-2-rec-refund") && second.contains("st-verified") && second.contains("href=\"recommendations-0001-0001.html\""))
+    }
+
     @Test("incremental: a new cycle writes its own compare data and leaves older cycles' data alone")
     func incremental() throws {
         let dir = TestPaths.scratch("views-incr")
