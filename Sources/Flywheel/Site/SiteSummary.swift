@@ -20,7 +20,7 @@ struct SiteCache: @unchecked Sendable {
         guard let url = url(name), let data = FileManager.default.contents(atPath: url.path),
             let nl = data.firstIndex(of: 0x0A), String(decoding: data[data.startIndex..<nl], as: UTF8.self) == key
         else { return nil }
-        return FastJSON.parse(Data(data[(nl + 1)...]))
+        return JSONValue.parseOrNil(Data(data[(nl + 1)...]))
     }
 
     /// Stores `value` under `name` (best effort: a cache that cannot be written only costs time next build).
@@ -86,7 +86,7 @@ struct CycleSummary: Sendable {
             for (trace, task) in map.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) {
                 var t = byTask[task] ?? TaskEntry(id: task, question: "", status: "none", runs: [])
                 let files = outputs[trace] ?? [:]
-                if let data = files[RunFiles.task], let v = FastJSON.parse(data), let q = v["question"]?.stringValue, !q.isEmpty {
+                if let data = files[RunFiles.task], let v = JSONValue.parseOrNil(data), let q = v["question"]?.stringValue, !q.isEmpty {
                     t.question = q
                 }
                 let names = TaskPage.orderedFiles(files.filter { $0.key != RunFiles.task })
@@ -249,7 +249,7 @@ extension SiteReader {
                 for line in lines.dropFirst() {
                     guard items.count < chain.count, let tab = line.firstIndex(of: 0x09),
                         String(decoding: line[line.startIndex..<tab], as: UTF8.self) == chain[items.count],
-                        let v = FastJSON.parse(Data(line[(tab + 1)...]))
+                        let v = JSONValue.parseOrNil(Data(line[(tab + 1)...]))
                     else { break }
                     items.append(v)
                     keptBytes += line.count + 1
