@@ -245,7 +245,7 @@ enum ArtifactParser {
             // the suite name a case the same way.
             let caseID =
                 optString(meta["id"]) ?? optString(meta["flywheelCaseId"])
-                ?? row["testCase"].map { EvalTestCase.contentHash(EvalJSON($0)) } ?? "row-\(int(row["testIdx"]) ?? i)"
+                ?? row["testCase"].map { EvalTestCase.contentHash($0) } ?? "row-\(int(row["testIdx"]) ?? i)"
             var named: [String: Double] = [:]
             for (k, v) in row["namedScores"]?.objectValue ?? [:] { if let d = v.doubleValue { named[k] = d } }
             let output: String
