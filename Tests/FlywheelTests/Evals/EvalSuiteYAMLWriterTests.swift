@@ -117,7 +117,7 @@ struct EvalSuiteYAMLWriterTests {
             #expect(r.status == 0, "\(r.stderr)\n\(text)")
             let back = try JSONValue.parseStrict(r.stdout)
             #expect(back.looselyEquals(Self.document), "\(r.stdout)")
-            // Every string came back a string (JSONValue's == would let 1 match 1.0, not "1" match 1).
+            // Every string came back a string (looselyEquals lets 1 match 1.0, not "1" match 1).
             #expect(back["strings"]?.arrayValue?.allSatisfy { $0.stringValue != nil } == true)
             #expect(back["one as a string"] == .string("1"))
         }
