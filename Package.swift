@@ -76,7 +76,7 @@ let package = Package(
         .executableTarget(name: "flywheel", dependencies: ["FlywheelCLI"]),
 
         // MARK: benchmarks (release builds: `make bench`)
-        .executableTarget(name: "bench-git", dependencies: ["GitStore"], path: "Benchmarks/bench-git"),
+        .executableTarget(name: "bench-git", dependencies: ["GitStore", "TestSupport"], path: "Benchmarks/bench-git"),
         .executableTarget(name: "bench-traces", dependencies: ["Flywheel"], path: "Benchmarks/bench-traces"),
         .executableTarget(name: "bench-evals", dependencies: ["Flywheel"], path: "Benchmarks/bench-evals"),
         .executableTarget(name: "bench-site", dependencies: ["Flywheel", "GitStore"], path: "Benchmarks/bench-site"),
@@ -86,7 +86,7 @@ let package = Package(
         // MARK: test tools (built by `swift build` / `swift test`; run by tests and Tests/scripts)
         .executableTarget(name: "gitstore-stress", dependencies: ["GitStore"], path: "Tests/Tools/gitstore-stress"),
         // Fuzz harness (Tests/fuzz/run.sh): a built-in mutation fuzzer, or libFuzzer with -D FLYWHEEL_LIBFUZZER.
-        .executableTarget(name: "flywheel-fuzz", dependencies: ["Flywheel", "Markdown"], path: "Tests/fuzz/flywheel-fuzz"),
+        .executableTarget(name: "flywheel-fuzz", dependencies: ["Flywheel", "Markdown", "TestSupport"], path: "Tests/fuzz/flywheel-fuzz"),
 
         // MARK: tests
         .target(name: "TestSupport", dependencies: ["GitStore"], path: "Tests/TestSupport"),

@@ -12,6 +12,7 @@
 // runs, the ratios and peak memory. The two sides alternate which goes first.
 import Foundation
 import GitStore
+import TestSupport
 
 // MARK: - Options
 
@@ -35,20 +36,8 @@ while let arg = arguments.next() {
 
 // MARK: - Deterministic data
 
-/// SplitMix64: a small, fast, deterministic generator.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func makeFiles(count: Int, totalBytes: Int) -> [String: Data] {
-    var rng = SplitMix64(state: 20_261_121)
+    var rng = SplitMix64(seed: 20_261_121)
     let words = [
         "agent", "tool", "call", "result", "trace", "span", "model", "token", "prompt", "eval", "harness", "cycle",
         "the", "a", "of", "to", "and", "in", "is", "for", "with", "that", "score", "pass", "fail", "latency",

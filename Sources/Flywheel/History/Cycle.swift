@@ -180,6 +180,24 @@ public struct CycleScores: Sendable, Codable, Hashable {
     }
 }
 
+extension CycleScores {
+    /// Records a gate's figures (pass rate, counts, threshold, mean score, metrics, failures by category), leaving the
+    /// other stages' figures as they are.
+    public mutating func takeGateFigures(_ gate: CycleScores) {
+        passRate = gate.passRate
+        meanScore = gate.meanScore
+        passed = gate.passed
+        failed = gate.failed
+        errors = gate.errors
+        skipped = gate.skipped
+        total = gate.total
+        gatePassed = gate.gatePassed
+        minPassRate = gate.minPassRate
+        metrics = gate.metrics
+        failuresByCategory = gate.failuresByCategory
+    }
+}
+
 /// A readable message for a Decodable failure: the field path and what was wrong.
 public func describeDecodingError(_ error: any Error) -> String {
     guard let e = error as? DecodingError else { return "\(error)" }

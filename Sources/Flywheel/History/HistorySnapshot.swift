@@ -57,6 +57,11 @@ public struct HistorySnapshot {
         return out
     }
 
+    /// Every file under `prefix` as UTF-8 text, path (relative to `prefix`) → text.
+    public func texts(under prefix: String) throws -> [String: String] {
+        try files(under: prefix).mapValues { String(decoding: $0, as: UTF8.self) }
+    }
+
     /// Every file under `prefix` with its blob id (paths relative to `prefix`), without reading contents.
     public func fileIDs(under prefix: String) throws -> [String: ObjectID] {
         let all = try repo.fileIDs(inTree: tree, under: prefix)

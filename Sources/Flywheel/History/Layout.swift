@@ -62,4 +62,18 @@ public enum Stage: String, Sendable, Codable, CaseIterable {
     case prune
     /// A harness or configuration edit outside a cycle.
     case config
+
+    /// The stages of one cycle in order: `flywheel loop`'s steps.
+    public static let cycle: [Stage] = [.start, .traces, .feedback, .evals, .results, .diagnosis, .handoff, .close]
+
+    /// The stage's name where users see it: progress lines (`[2/8] run`) and error labels (`[run] …`), named for
+    /// the command that does it; commits carry `rawValue`, the artifact's name.
+    public var step: String {
+        switch self {
+        case .traces: return "run"
+        case .results: return "gate"
+        case .diagnosis: return "diagnose"
+        default: return rawValue
+        }
+    }
 }

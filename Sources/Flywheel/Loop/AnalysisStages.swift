@@ -8,7 +8,7 @@ public enum AnalysisStages {
     public static func diagnose(_ ctx: LoopContext, cycle: Int? = nil) throws -> (diagnosis: Diagnosis, commit: String?) {
         let number = try cycle ?? ctx.history.openCycle().number
         let data = try CycleData.read(ctx.history, cycle: number)
-        guard !data.traces.isEmpty else { throw StageError("diagnosis", "cycle \(number) has no traces to diagnose") }
+        guard !data.traces.isEmpty else { throw StageError(.diagnosis, "cycle \(number) has no traces to diagnose") }
         let harness = data.harnessFiles
         var input = DiagnosisInput(
             spans: [], feedback: data.feedback, results: try data.resultRows(), harness: harness,
@@ -18,7 +18,7 @@ public enum AnalysisStages {
         input.taskHistory = try taskHistory(ctx, before: number, revision: data.revision)
         let store: TraceStore
         do { store = try TraceStore(data: data.traces, name: Layout.cycleFile(number, Layout.CycleFile.traces)) } catch {
-            throw StageError("diagnosis", "\(Layout.cycleFile(number, Layout.CycleFile.traces)): \(error)")
+            throw StageError(.diagnosis, "\(Layout.cycleFile(number, Layout.CycleFile.traces)): \(error)")
         }
         var diagnosis = try Diagnoser.diagnose(
             store: store, input: input, cycle: number,
@@ -28,7 +28,7 @@ public enum AnalysisStages {
                 let result = try ModelDiagnosisPass(model: model).run(store: store, deterministic: diagnosis)
                 diagnosis = ModelDiagnosisPass.merge(diagnosis, result, modelID: model.id)
             } catch {
-                throw StageError("diagnosis", "diagnosis model \(model.id): \(error)")
+                throw StageError(.diagnosis, "diagnosis model \(model.id): \(error)")
             }
         }
         diagnosis.outcomes = try outcomes(ctx, current: data, diagnosis: diagnosis)
@@ -71,7 +71,7 @@ public enum AnalysisStages {
     static func outcomes(_ ctx: LoopContext, current: CycleData, diagnosis: Diagnosis) throws -> [Outcome] {
         guard let previous = try ctx.history.cycles().last(where: { $0.number < current.cycle.number }) else { return [] }
         let before: CycleData
-        do { before = try CycleData.read(ctx.history, cycle: previous.number) } catch let e as HistoryError {
+        do { before = try CycleData.read(ctx.history, cycle: previous.number, parts: []) } catch let e as HistoryError {
             // A damaged record of the previous cycle costs the outcome tracking, not this cycle's diagnosis.
             ctx.progress("diagnosis: the outcomes of cycle \(previous.number)'s recommendations are not tracked: \(e)")
             return []
@@ -89,14 +89,14 @@ public enum AnalysisStages {
     public static func handoff(_ ctx: LoopContext) throws -> (markdown: String, commit: String?) {
         guard let cycle = try? ctx.history.openCycle() else {
             guard let last = try ctx.history.cycles().last else { throw HistoryError.noOpenCycle }
-            guard let text = try CycleData.read(ctx.history, cycle: last.number).handoff else {
-                throw StageError("handoff", "no open cycle, and the latest cycle (\(last.number)) has no handoff.md: start a cycle to write one")
+            guard let text = try CycleData.read(ctx.history, cycle: last.number, parts: []).handoff else {
+                throw StageError(.handoff, "no open cycle, and the latest cycle (\(last.number)) has no handoff.md: start a cycle to write one")
             }
             return (text, nil)
         }
-        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
+        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref, parts: [])
         guard let diagnosis = data.diagnosis else {
-            throw StageError("handoff", "cycle \(cycle.number) has no diagnosis yet: run `flywheel diagnose` first")
+            throw StageError(.handoff, "cycle \(cycle.number) has no diagnosis yet: run `flywheel diagnose` first")
         }
         let previous = try ctx.history.cycles().last(where: { $0.number < cycle.number })
         let agentModel = data.cycle.models["agent"]

@@ -33,7 +33,9 @@ public struct CycleData: Sendable {
     }
 
     /// Trace id → task id, from each run's `task.json` (`task_id`, or `question_id` of histories written before it).
-    public var taskIDs: [String: String] {
+    public var taskIDs: [String: String] { Self.taskIDs(outputs) }
+
+    static func taskIDs(_ outputs: [String: [String: String]]) -> [String: String] {
         var out: [String: String] = [:]
         for (trace, files) in outputs {
             guard let task = files[RunFiles.task], let v = try? JSONValue.parse(task) else { continue }
@@ -47,8 +49,12 @@ public struct CycleData: Sendable {
 
     /// The cycle's runs in trace-file order, with their task ids.
     public func runOrder() throws -> [(traceID: String, taskID: String?)] {
-        let tasks = taskIDs
-        return try traceIDs().map { ($0, tasks[$0]) }
+        try Self.runOrder(traces: traces, taskIDs: taskIDs)
+    }
+
+    static func runOrder(traces: Data, taskIDs: [String: String]) throws -> [(traceID: String, taskID: String?)] {
+        guard !traces.isEmpty else { return [] }
+        return try TraceStore(data: traces).traces.map { ($0.traceID, taskIDs[$0.traceID]) }
     }
 
     /// The spans (validated when committed; a damaged file is an error naming the cycle).
@@ -59,12 +65,6 @@ public struct CycleData: Sendable {
         } catch {
             throw StageError("traces", "\(Layout.cycleFile(cycle.number, Layout.CycleFile.traces)): \(error)")
         }
-    }
-
-    /// Trace ids in file order.
-    public func traceIDs() throws -> [String] {
-        guard !traces.isEmpty else { return [] }
-        return try TraceStore(data: traces).traces.map(\.traceID)
     }
 
     /// The run artifacts the critics read.
@@ -86,31 +86,24 @@ public struct CycleData: Sendable {
         return try ResultRowFacts.rows(fromResultsJSON: results)
     }
 
-    /// Reads cycle `number` at `revision` (default: where the cycle's state lives).
-    public static func read(_ history: LoopHistory, cycle number: Int, revision: String? = nil) throws -> CycleData {
+    /// The large parts of a cycle, which a stage that does not need them leaves unread (they are then empty).
+    public struct Parts: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        public static let traces = Parts(rawValue: 1)
+        public static let outputs = Parts(rawValue: 2)
+        public static let harness = Parts(rawValue: 4)
+        public static let all: Parts = [.traces, .outputs, .harness]
+    }
+
+    /// Reads cycle `number` at `revision` (default: where the cycle's state lives). `cycle.json`, feedback, results,
+    /// diagnosis, handoff and rules are always read; traces, outputs and harness when `parts` names them.
+    public static func read(_ history: LoopHistory, cycle number: Int, revision: String? = nil, parts: Parts = .all) throws -> CycleData {
         let rev = try revision ?? history.revision(ofCycle: number)
         let snap = try history.snapshot(at: rev)
         guard let cycle = try snap.cycles().first(where: { $0.number == number }) else { throw HistoryError.noSuchCycle(number) }
-        let folder = Layout.cycleFolder(number)
-        var outputs: [String: [String: String]] = [:]
-        for (path, data) in try snap.files(under: "\(folder)/\(Layout.CycleFile.outputs)") {
-            let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { continue }
-            outputs[parts[0], default: [:]][parts[1]] = String(decoding: data, as: UTF8.self)
-        }
-        // A folder whose trace id git would not accept as a name is filed under its safe form (SafeName); its task.json
-        // names the trace. Keyed by trace id from here on (only when the id maps back to that very folder).
-        for (folder, files) in outputs {
-            guard let task = files[RunFiles.task], let id = (try? JSONValue.parse(task))?["trace_id"]?.stringValue,
-                id != folder, SafeName.treeName(id) == folder, outputs[id] == nil
-            else { continue }
-            outputs[id] = files
-            outputs[folder] = nil
-        }
-        var feedback: [FeedbackRecord] = []
-        if let data = try snap.cycleFile(number, Layout.CycleFile.feedback) {
-            feedback = try FeedbackStore.decode(data, file: Layout.cycleFile(number, Layout.CycleFile.feedback))
-        }
+        let outputs = parts.contains(.outputs) ? try readOutputs(snap, cycle: number) : [:]
+        let feedback = try readFeedback(snap, cycle: number)
         var diagnosis: Diagnosis?
         if let data = try snap.cycleFile(number, Layout.CycleFile.diagnosis) {
             do { diagnosis = try JSONDecoder().decode(Diagnosis.self, from: data) } catch {
@@ -125,9 +118,62 @@ public struct CycleData: Sendable {
             }
         }
         return CycleData(
-            cycle: cycle, revision: rev, traces: try snap.cycleFile(number, Layout.CycleFile.traces) ?? Data(), outputs: outputs,
+            cycle: cycle, revision: rev,
+            traces: parts.contains(.traces) ? try snap.cycleFile(number, Layout.CycleFile.traces) ?? Data() : Data(), outputs: outputs,
             feedback: feedback, results: try snap.cycleFile(number, Layout.CycleFile.results), diagnosis: diagnosis,
             handoff: try snap.cycleFile(number, Layout.CycleFile.handoff).map { String(decoding: $0, as: UTF8.self) },
-            harness: try snap.files(under: Layout.harness).mapValues { String(decoding: $0, as: UTF8.self) }, rules: rules)
+            harness: parts.contains(.harness) ? try snap.texts(under: Layout.harness) : [:], rules: rules)
+    }
+
+    /// `outputs/<trace_id>/<file>` of cycle `number`, keyed by trace id; `only` limits the files read to those names.
+    static func readOutputs(_ snap: HistorySnapshot, cycle number: Int, only: Set<String>? = nil) throws -> [String: [String: String]] {
+        let prefix = "\(Layout.cycleFolder(number))/\(Layout.CycleFile.outputs)"
+        var outputs: [String: [String: String]] = [:]
+        for (path, id) in try snap.fileIDs(under: prefix) {
+            let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2, only?.contains(parts[1]) ?? true else { continue }
+            outputs[parts[0], default: [:]][parts[1]] = String(decoding: try snap.blob(id, path: "\(prefix)/\(path)"), as: UTF8.self)
+        }
+        // A folder whose trace id git would not accept as a name is filed under its safe form (SafeName); its task.json
+        // names the trace. Keyed by trace id from here on (only when the id maps back to that very folder).
+        for (folder, files) in outputs {
+            guard let task = files[RunFiles.task], let id = (try? JSONValue.parse(task))?["trace_id"]?.stringValue,
+                id != folder, SafeName.treeName(id) == folder, outputs[id] == nil
+            else { continue }
+            outputs[id] = files
+            outputs[folder] = nil
+        }
+        return outputs
+    }
+
+    static func readFeedback(_ snap: HistorySnapshot, cycle number: Int) throws -> [FeedbackRecord] {
+        guard let data = try snap.cycleFile(number, Layout.CycleFile.feedback) else { return [] }
+        return try FeedbackStore.decode(data, file: Layout.cycleFile(number, Layout.CycleFile.feedback))
+    }
+}
+
+/// What feedback filed later may name in one cycle, read without the cycle's other artifacts (outputs other than
+/// `task.json`, harness, results, diagnosis): its runs in trace-file order with their task ids, and its feedback.
+public struct CycleRuns: Sendable {
+    public var cycle: Int
+    public var runs: [(traceID: String, taskID: String?)]
+    /// The cycle's feedback, or the error that kept it from being read (a damaged earlier file must not sink a stage
+    /// that only consults it).
+    public var feedback: Result<[FeedbackRecord], any Error>
+
+    /// The runs of a cycle whose whole data is already read.
+    public init(_ data: CycleData) throws {
+        cycle = data.cycle.number
+        runs = try data.runOrder()
+        feedback = .success(data.feedback)
+    }
+
+    /// Reads cycle `number` at `revision` (default: where the cycle's state lives).
+    public init(_ history: LoopHistory, cycle number: Int, revision: String? = nil) throws {
+        let snap = try history.snapshot(at: try revision ?? history.revision(ofCycle: number))
+        let tasks = try CycleData.readOutputs(snap, cycle: number, only: [RunFiles.task])
+        cycle = number
+        runs = try CycleData.runOrder(traces: try snap.cycleFile(number, Layout.CycleFile.traces) ?? Data(), taskIDs: CycleData.taskIDs(tasks))
+        feedback = Result { try CycleData.readFeedback(snap, cycle: number) }
     }
 }

@@ -53,8 +53,8 @@ public struct CycleReport: Sendable, Codable {
         guard cycles.contains(where: { $0.number == number }) else { throw StageError("report", "no cycle \(number) in the history") }
         let base = against ?? cycles.last(where: { $0.number < number })?.number
         if let base, !cycles.contains(where: { $0.number == base }) { throw StageError("report", "no cycle \(base) in the history") }
-        let now = try CycleData.read(history, cycle: number)
-        let before = try base.map { try CycleData.read(history, cycle: $0) }
+        let now = try CycleData.read(history, cycle: number, parts: [])
+        let before = try base.map { try CycleData.read(history, cycle: $0, parts: []) }
 
         let rowsNow = Dictionary(try now.resultRows().map { ($0.evalID, $0.status) }, uniquingKeysWith: { a, _ in a })
         let rowsBefore = Dictionary(try before?.resultRows().map { ($0.evalID, $0.status) } ?? [], uniquingKeysWith: { a, _ in a })

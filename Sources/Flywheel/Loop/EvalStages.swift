@@ -68,12 +68,12 @@ public enum EvalStages {
     /// when a judge model is configured (without one they could only be reported as skipped).
     public static func generate(_ ctx: LoopContext) throws -> GenerateReport {
         let cycle = try ctx.history.openCycle()
-        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref)
+        let data = try CycleData.read(ctx.history, cycle: cycle.number, revision: ctx.history.ref, parts: [.outputs, .harness])
         // A feedback stage that found nothing (a good cycle) adds no case; only a cycle with no feedback stage at all
         // is refused, so the loop goes on once the agent stops failing.
         let feedbackStageRan = try ctx.history.snapshot().cycleFile(cycle.number, Layout.CycleFile.feedback) != nil
         guard !data.feedback.isEmpty || feedbackStageRan else {
-            throw StageError("evals", "cycle \(cycle.number) has no feedback yet: run `flywheel feedback critique` or `feedback add` first")
+            throw StageError(.evals, "cycle \(cycle.number) has no feedback yet: run `flywheel feedback critique` or `feedback add` first")
         }
         let questions = data.questions
         let judge = ctx.modelName(for: .judge) != nil
@@ -89,7 +89,7 @@ public enum EvalStages {
                 proposed = result.tests.count
                 rejected = result.rejected.map { "\($0)" }
             } catch {
-                throw StageError("evals", "eval-generation model \(model.id): \(error)")
+                throw StageError(.evals, "eval-generation model \(model.id): \(error)")
             }
         }
         // The suite as read now; the commit is refused if another writer changes it meanwhile (nothing lost).
@@ -147,7 +147,7 @@ public enum EvalStages {
             }
         ) { snap, _ in
             guard try snap.text(Layout.suite) == suiteBefore else {
-                throw StageError("evals", "\(Layout.suite) changed while the cases were generated (another writer); nothing committed: run `flywheel evals generate` again")
+                throw StageError(.evals, "\(Layout.suite) changed while the cases were generated (another writer); nothing committed: run `flywheel evals generate` again")
             }
             return ([Layout.CycleFile.evals: Data(EvalRatchet.renderCycleEvals(cycleCases).utf8)], extra)
         }
@@ -158,18 +158,18 @@ public enum EvalStages {
 
     /// Removes a case from the suite on purpose, recording why (stage `prune`).
     public static func prune(_ ctx: LoopContext, id: String, reason: String) throws -> String? {
-        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw StageError("evals", "prune needs --why: the reason is recorded") }
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw StageError(.prune, "prune needs --why: the reason is recorded") }
         let before = try ctx.history.snapshot().text(Layout.suite)
         var suite = try EvalSuite.parse(yaml: before ?? baseSuite(project: ctx.config.project), file: suiteURL(ctx), label: historyLabel(Layout.suite, ctx.history.ref))
         guard suite.remove(id: id, reason: reason) != nil else {
-            throw StageError("evals", "no case \(id) in \(Layout.suite) (only inline cases can be pruned)")
+            throw StageError(.prune, "no case \(id) in \(Layout.suite) (only inline cases can be pruned)")
         }
         let text = suite.yamlText()
         let cycle = try? ctx.history.openCycle().number
         let commit = try ctx.history.commitStage(.prune, cycle: cycle, title: "evals: prune \(id)", body: "Why: \(reason)") { snap in
             // Refused, not overwritten, when another writer changed the suite meanwhile.
             guard try snap.text(Layout.suite) == before else {
-                throw StageError("evals", "\(Layout.suite) changed while pruning (another writer); nothing committed: run `flywheel evals prune` again")
+                throw StageError(.prune, "\(Layout.suite) changed while pruning (another writer); nothing committed: run `flywheel evals prune` again")
             }
             var changes = TreeChanges()
             changes.write(Layout.suite, text: text)
@@ -245,10 +245,10 @@ public enum EvalStages {
         } else if let data {
             suite = try self.suite(ctx, at: data.revision, allowedRoots: roots)
         } else {
-            throw StageError("evals", "no suite: pass --suite FILE or run inside a loop with a history")
+            throw StageError(.results, "no suite: pass --suite FILE or run inside a loop with a history")
         }
         if data == nil, !suite.hasExplicitProviders, !suite.allTestsRecorded {
-            throw StageError("evals", "\(suite.file.path): no providers and no recorded outputs: you must specify at least 1 provider (e.g. providers: [echo], openai:chat:MODEL or exec: COMMAND), or give every test a providerOutput")
+            throw StageError(.results, "\(suite.file.path): no providers and no recorded outputs: you must specify at least 1 provider (e.g. providers: [echo], openai:chat:MODEL or exec: COMMAND), or give every test a providerOutput")
         }
         let policy = scriptPolicy(ctx, options: options)
         let judge = try ctx.model(for: .judge)
@@ -301,17 +301,7 @@ public enum EvalStages {
         let (_, commit) = try ctx.history.commitToOpenCycle(
             .results, files: [Layout.CycleFile.results: resultsData], body: decision.message
         ) { c in
-            c.scores.passRate = scores.passRate
-            c.scores.meanScore = scores.meanScore
-            c.scores.passed = scores.passed
-            c.scores.failed = scores.failed
-            c.scores.errors = scores.errors
-            c.scores.skipped = scores.skipped
-            c.scores.total = scores.total
-            c.scores.gatePassed = scores.gatePassed
-            c.scores.minPassRate = scores.minPassRate
-            c.scores.metrics = scores.metrics
-            c.scores.failuresByCategory = scores.failuresByCategory
+            c.scores.takeGateFigures(scores)
             c.scores.suiteSize = suite.tests.count
             c.scores.notRun = notRun.isEmpty ? nil : notRun.count
         }
@@ -331,7 +321,7 @@ public enum EvalStages {
         return strip(x) == strip(y)
     }
 
-    /// The cycle figures of a run.
+    /// The cycle figures of a run (the gate's part of `CycleScores`; `takeGateFigures` records them).
     static func figures(_ run: EvalRunResult, decision: EvalGateDecision, minPassRate: Double?) -> CycleScores {
         var s = CycleScores()
         let sum = run.summary
@@ -360,10 +350,10 @@ public enum EvalStages {
 
     /// Reads a results file written by Promptfoo itself (any of the three shapes) into the open cycle.
     public static func importResults(_ ctx: LoopContext, file: URL) throws -> (rows: Int, commit: String?) {
-        guard let bytes = FileManager.default.contents(atPath: file.path) else { throw StageError("evals", "cannot read \(file.path)") }
+        guard let bytes = FileManager.default.contents(atPath: file.path) else { throw StageError(.results, "cannot read \(file.path)") }
         let text = String(decoding: bytes, as: UTF8.self)
         let parsed: EvalResultsFile
-        do { parsed = try EvalResultsJSON.read(text) } catch { throw StageError("evals", "\(file.path): \(error)") }
+        do { parsed = try EvalResultsJSON.read(text) } catch { throw StageError(.results, "\(file.path): \(error)") }
         let summary = EvalSummary(rows: parsed.rows)
         let decision = EvalGate.decide(summary, loopThreshold: ctx.workspace.config.map { $0.gate.minPassRate * 100 })
         let run = EvalRunResult(rows: parsed.rows, summary: summary, prompts: [], providers: [], columns: [])
@@ -371,15 +361,7 @@ public enum EvalStages {
         let (_, commit) = try ctx.history.commitToOpenCycle(
             .results, files: [Layout.CycleFile.results: bytes], body: "Imported Promptfoo results from \(file.lastPathComponent). \(decision.message)"
         ) { c in
-            c.scores.passRate = scores.passRate
-            c.scores.passed = scores.passed
-            c.scores.failed = scores.failed
-            c.scores.errors = scores.errors
-            c.scores.skipped = scores.skipped
-            c.scores.total = scores.total
-            c.scores.gatePassed = scores.gatePassed
-            c.scores.meanScore = scores.meanScore
-            c.scores.failuresByCategory = scores.failuresByCategory
+            c.scores.takeGateFigures(scores)
         }
         return (parsed.rows.count, commit?.hex)
     }

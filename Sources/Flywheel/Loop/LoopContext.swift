@@ -44,8 +44,14 @@ public struct LoopContext: Sendable {
 public struct StageError: Error, Sendable, CustomStringConvertible {
     public var stage: String
     public var message: String
-    public init(_ stage: String, _ message: String) {
-        self.stage = stage
+    /// An error of a cycle's stage, labelled with its step name.
+    public init(_ stage: Stage, _ message: String) {
+        self.init(stage.step, message)
+    }
+
+    /// An error of a command that is not one of a cycle's stages (`loop`, `report`, reading an artifact).
+    public init(_ label: String, _ message: String) {
+        self.stage = label
         self.message = message
     }
     public var description: String { "[\(stage)] \(message)" }

@@ -48,7 +48,7 @@ public struct LoopReport: Sendable, Codable {
 /// `flywheel loop`: start (snapshot the harness), run, critique, generate evals, gate, diagnose, handoff, close and
 /// tag — each stage its own commit. A failing gate does not stop the loop (the handoff is how it gets fixed).
 public enum LoopRunner {
-    public static let stageNames = ["start", "run", "feedback", "evals", "gate", "diagnose", "handoff", "close"]
+    public static let stageNames = Stage.cycle.map(\.step)
 
     /// Runs one cycle. With `resume`, continues the open cycle from the first stage it has not committed yet (a run
     /// that was stopped runs only its missing tasks), instead of starting a new one.
@@ -98,7 +98,7 @@ public enum LoopRunner {
         step(8)
         let closed = try ctx.history.closeCycle(now: ctx.now())
         // The figures as committed (a resumed cycle did some stages in an earlier process).
-        let data = try CycleData.read(ctx.history, cycle: closed.number)
+        let data = try CycleData.read(ctx.history, cycle: closed.number, parts: [])
         let finalDiagnosis = diagnosis ?? data.diagnosis
         var outcomes: [String: String] = [:]
         for o in finalDiagnosis?.outcomes ?? [] { outcomes[o.recommendationID] = o.status.rawValue }
@@ -137,7 +137,7 @@ public enum LoopRunner {
     /// Plays the coding agent: applies the concrete change of the highest-ranked recommendation that has one to the
     /// workspace's harness files. Returns the recommendation applied and the files changed (nil when none applies).
     public static func applyTopRecommendation(_ ctx: LoopContext, cycle: Int) throws -> (Recommendation, [String])? {
-        let data = try CycleData.read(ctx.history, cycle: cycle)
+        let data = try CycleData.read(ctx.history, cycle: cycle, parts: [])
         guard let diagnosis = data.diagnosis else { return nil }
         for rec in diagnosis.recommendations {
             guard let patch = rec.patch, let url = harnessURL(ctx, repositoryPath: patch.file) else { continue }

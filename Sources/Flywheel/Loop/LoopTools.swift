@@ -81,7 +81,7 @@ public struct LoopTools: Sendable {
                 let record = try JSONValue.parse(history.cycle(n).encoded())
                 return JSONValue.object(["cycle": record, "files": .array(files.map { .string($0) })]).canonicalText
             case "get_results":
-                let data = try CycleData.read(history, cycle: try cycle(args))
+                let data = try CycleData.read(history, cycle: try cycle(args), parts: [])
                 guard data.results != nil else { throw ToolError(message: "cycle \(data.cycle.number) has no results yet (the gate has not run)") }
                 let wanted = args["status"]?.stringValue
                 let rows = try data.resultRows().filter { wanted == nil || $0.status.rawValue == wanted }
@@ -102,17 +102,17 @@ public struct LoopTools: Sendable {
                     ])
                 }).canonicalText
             case "get_diagnosis":
-                let data = try CycleData.read(history, cycle: try cycle(args))
+                let data = try CycleData.read(history, cycle: try cycle(args), parts: [])
                 guard let d = data.diagnosis else { throw ToolError(message: "cycle \(data.cycle.number) has no diagnosis yet") }
                 return String(decoding: d.encoded(), as: UTF8.self)
             case "get_handoff":
-                let data = try CycleData.read(history, cycle: try cycle(args))
+                let data = try CycleData.read(history, cycle: try cycle(args), parts: [])
                 guard let h = data.handoff else { throw ToolError(message: "cycle \(data.cycle.number) has no handoff yet") }
                 return h
             case "recommendation_outcomes":
                 var out: [JSONValue] = []
                 for c in try history.cycles() {
-                    guard let d = try CycleData.read(history, cycle: c.number).diagnosis else { continue }
+                    guard let d = try CycleData.read(history, cycle: c.number, parts: []).diagnosis else { continue }
                     for o in d.outcomes {
                         out.append(.object([
                             "recommendation_id": .string(o.recommendationID), "proposed_in": .int(Int64(o.fromCycle)),

@@ -154,7 +154,7 @@ public enum OutputFolder {
         }
         let dirfd = open(folder.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard dirfd >= 0 else {
-            throw StageError("run", "\(folder.lastPathComponent): the output folder is not a plain folder (a symbolic link?); \(name) not written")
+            throw StageError(.traces, "\(folder.lastPathComponent): the output folder is not a plain folder (a symbolic link?); \(name) not written")
         }
         defer { close(dirfd) }
         var warning: String?
@@ -164,15 +164,15 @@ public enum OutputFolder {
                 warning = "\(folder.lastPathComponent)/\(name): the agent left a \(type == S_IFLNK ? "symbolic link" : "hard link") there; removed it and wrote Flywheel's own file (nothing outside the folder was touched)"
             }
             if type == S_IFDIR {
-                throw StageError("run", "\(folder.lastPathComponent)/\(name) is a folder; \(name) not written")
+                throw StageError(.traces, "\(folder.lastPathComponent)/\(name) is a folder; \(name) not written")
             }
             guard unlinkat(dirfd, name, 0) == 0 else {
-                throw StageError("run", "\(folder.lastPathComponent)/\(name): cannot replace (\(String(cString: strerror(errno))))")
+                throw StageError(.traces, "\(folder.lastPathComponent)/\(name): cannot replace (\(String(cString: strerror(errno))))")
             }
         }
         let fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw StageError("run", "\(folder.lastPathComponent)/\(name): cannot create (\(String(cString: strerror(errno))))")
+            throw StageError(.traces, "\(folder.lastPathComponent)/\(name): cannot create (\(String(cString: strerror(errno))))")
         }
         defer { close(fd) }
         var offset = 0
@@ -181,7 +181,7 @@ public enum OutputFolder {
                 let n = posixWrite(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw StageError("run", "\(folder.lastPathComponent)/\(name): write failed (\(String(cString: strerror(errno))))")
+                    throw StageError(.traces, "\(folder.lastPathComponent)/\(name): write failed (\(String(cString: strerror(errno))))")
                 }
                 offset += n
             }

@@ -122,12 +122,13 @@ public enum RunStage {
     public static func run(_ ctx: LoopContext, options: RunOptions, progress: @escaping @Sendable (RunProgress) -> Void = { _ in }) throws -> RunReport {
         let history = ctx.history
         let cycle = try history.openCycle()
-        let data = try CycleData.read(history, cycle: cycle.number, revision: history.ref)
+        // One snapshot for what the run needs of the history: the harness it runs and the tasks the cycle holds.
+        let snap = try history.snapshot(at: history.ref)
         let tasksPath = ctx.config.tasks ?? TaskSet.defaultPath
         let taskSet = try TaskSet.load(ctx.workspace.url(tasksPath), name: tasksPath)
         let selected = try taskSet.selected(options.tasks, file: tasksPath)
         let slice = options.shard.map { $0.slice(selected) } ?? selected
-        let held = Set(try RunMerge.existing(history.snapshot(), cycle: cycle.number).tasks.values)
+        let held = Set(try RunMerge.existing(snap, cycle: cycle.number).tasks.values)
         let tasks = options.rerun ? slice : slice.filter { !held.contains($0.id) }
         let skipped = options.rerun ? [] : slice.filter { held.contains($0.id) }.map(\.id)
         let seed = options.seed ?? UInt64(1000 + cycle.number)
@@ -161,7 +162,7 @@ public enum RunStage {
             }
         } else {
             guard let name = ctx.config.agent else {
-                throw StageError("run", "no agent to run: set agent_cmd in loop.yaml (or pass --agent-cmd) to the command that runs your agent"
+                throw StageError(.traces, "no agent to run: set agent_cmd in loop.yaml (or pass --agent-cmd) to the command that runs your agent"
                     + (ctx.plugins.agents.isEmpty ? "" : ", or agent: to one built in (\(ctx.plugins.agents.map(\.name).joined(separator: ", ")))"))
             }
             guard let agent = ctx.plugins.agent(named: name) else {
@@ -170,7 +171,7 @@ public enum RunStage {
             }
             agentName = name
             let session = try agent.prepare(BuiltInAgentRun(
-                context: ctx, cycle: cycle.number, seed: seed, harness: data.harness, options: options, scratch: scratch.appendingPathComponent("agent")))
+                context: ctx, cycle: cycle.number, seed: seed, harness: try snap.texts(under: Layout.harness), options: options, scratch: scratch.appendingPathComponent("agent")))
             modelLabel = session.modelLabel
             simulation = session.simulation
             let failure = FailureTrace(project: ctx.config.project, agentName: name, epoch: epoch)

@@ -82,7 +82,7 @@ enum TaskRunner {
                 task: task.question, taskID: task.id, traceID: expected, outputDirectory: outputDir, traceFile: traceFile,
                 onStdoutLine: feed.map { s -> @Sendable (String, Int64) -> Void in { line, t in s.feed(line, t) } })
         } catch {
-            throw StageError("run", "external agent on \(task.id): \(error)")
+            throw StageError(.traces, "external agent on \(task.id): \(error)")
         }
         if let converted = feed?.finish(exitStatus: result.exitStatus) {
             result.traceData = SpanWriter.data(converted.spans)

@@ -49,8 +49,9 @@ struct FeedbackCommand: ParsableCommand {
 
         func run() throws {
             let ctx = try loopContext(repoOptions, quiet: true)
-            let records = try FeedbackStage.load(ctx, files: files.map { ctx.workspace.url($0) })
-            let report = try FeedbackStage.commit(ctx, records: records, note: "Imported feedback from \(files.joined(separator: ", ")).")
+            let history = try FeedbackHistory.read(ctx)
+            let records = try FeedbackStage.load(ctx, files: files.map { ctx.workspace.url($0) }, history: history)
+            let report = try FeedbackStage.commit(ctx, records: records, note: "Imported feedback from \(files.joined(separator: ", ")).", history: history)
             if output.json { try Terminal.printJSON(report) } else {
                 print("Imported \(records.count) record(s) into cycle \(report.cycle) (\(report.total) in feedback.jsonl)")
             }

@@ -34,7 +34,7 @@ struct AnalystBuiltInAgent: BuiltInAgent {
         }
         let harness: Harness
         do { harness = try Harness.load(from: harnessDir) } catch {
-            throw StageError("run", "the harness of cycle \(run.cycle) (harness/ in the history): \(error)")
+            throw StageError(.traces, "the harness of cycle \(run.cycle) (harness/ in the history): \(error)")
         }
         let modelName = ctx.modelName(for: .agent, override: options.model) ?? harness.modelName
         let resolved: (any ChatModel)?
@@ -49,7 +49,7 @@ struct AnalystBuiltInAgent: BuiltInAgent {
             throw error
         }
         guard let model = resolved else {
-            throw StageError("run", "no agent model: set models.agent in loop.yaml or pass --model")
+            throw StageError(.traces, "no agent model: set models.agent in loop.yaml or pass --model")
         }
         // The requests name the model that was chosen (--model or models.agent), not the harness's default.
         var agentHarness = harness
@@ -92,12 +92,12 @@ struct AnalystSession: BuiltInAgentSession, @unchecked Sendable {  // AnalystAge
         let tracer = HALOTracer(projectID: projectID, serviceName: "flywheel-agent", seed: seed)
         let r = agent.run(question: task.question, traceID: traceID, outputDirectory: outputDirectory, tracer: tracer, clock: clock)
         if r.finalAnswer == nil && r.events.isEmpty {
-            throw StageError("run", "the agent produced nothing for \"\(task.question)\"")
+            throw StageError(.traces, "the agent produced nothing for \"\(task.question)\"")
         }
         // A run the model failed (after its retries), or a cassette miss, measures the endpoint, not the harness:
         // nothing is committed, and the message says which task and why.
         if r.outcome.stopReason == .modelError {
-            throw StageError("run", "the agent's model \(modelID) failed on \"\(task.question)\" (nothing committed): \(r.outcome.error ?? "unknown error")")
+            throw StageError(.traces, "the agent's model \(modelID) failed on \"\(task.question)\" (nothing committed): \(r.outcome.error ?? "unknown error")")
         }
         if let answer = r.finalAnswer {
             try? Data((answer + "\n").utf8).write(to: outputDirectory.appendingPathComponent("final_answer.md"))

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 #if FLYWHEEL_LIBFUZZER
 /// libFuzzer entry (`Tests/fuzz/run.sh --libfuzzer`): the target comes from `FLYWHEEL_FUZZ_TARGET`.
@@ -45,7 +46,7 @@ struct FuzzMain {
         var corpus = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted()
             .compactMap { try? Data(contentsOf: dir.appendingPathComponent($0)) }
         if corpus.isEmpty { corpus = [Data()] }
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(seed: seed)
         let dictionary = Dictionaries.tokens(for: target)
         let started = Date()
         var runs = 0
@@ -70,19 +71,8 @@ struct FuzzMain {
     }
 }
 
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 enum Mutator {
-    static func mutate(_ d: inout Data, _ rng: inout SplitMix, corpus: [Data], dictionary: [[UInt8]]) {
+    static func mutate(_ d: inout Data, _ rng: inout SplitMix64, corpus: [Data], dictionary: [[UInt8]]) {
         var b = [UInt8](d)
         func pos(_ extra: Int = 0) -> Int { b.isEmpty ? 0 : Int(rng.next() % UInt64(b.count + extra)) }
         switch rng.next() % 9 {
