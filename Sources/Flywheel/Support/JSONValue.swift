@@ -7,8 +7,8 @@ public typealias JSONObject = OrderedDictionary<String, JSONValue>
 
 /// Any JSON value, keeping integers apart from doubles so a read → write round trip loses nothing, and object
 /// members in the order they were read or inserted. The one JSON type of Flywheel: traces (attributes), evals
-/// (vars, outputs, with the JavaScript semantics of ``EvalSemantics``), models (tool arguments), HALO results and
-/// the site. Read with ``parse(_:maxDepth:)-(String,Int)`` (the byte-level ``JSONScanner``).
+/// (vars, outputs; their JavaScript semantics are explicit functions in Evals/JavaScriptJSON.swift), models (tool
+/// arguments), HALO results and the site. Read with ``parse(_:maxDepth:)-(String,Int)`` (the byte-level ``JSONScanner``).
 public enum JSONValue: Sendable {
     case null
     case bool(Bool)
