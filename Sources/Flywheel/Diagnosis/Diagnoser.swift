@@ -28,7 +28,10 @@ public enum Diagnoser {
     /// Diagnoses the traces of a store (its spans are read straight from its lines, in parallel, without the
     /// attributes diagnosis never reads); `input.spans` is ignored.
     public static func diagnose(store: TraceStore, input: DiagnosisInput, cycle: Int, finalAnswers: [String: String] = [:]) throws -> Diagnosis {
-        run(input, traces: try DiagnosisLoading.traces(store), cycle: cycle, finalAnswers: finalAnswers)
+        var traces = try DiagnosisLoading.traces(store)
+        let diagnosis = run(input, traces: traces, cycle: cycle, finalAnswers: finalAnswers)
+        DiagnosisLoading.release(&traces)
+        return diagnosis
     }
 
     /// Diagnoses spans (and optionally feedback, results, harness).
@@ -124,8 +127,8 @@ public enum Diagnoser {
         // Agents repeat the same tool list on every span: each distinct text is parsed once.
         var parsed: [String: [JSONValue]] = [:]
         for trace in traces {
-            for s in trace.spans {
-                guard let v = s.attributes["agent.tools"] else { continue }
+            for i in trace.spans.indices {
+                guard let v = trace.spans[i].attributes["agent.tools"] else { continue }
                 let list: [JSONValue]
                 if let a = v.arrayValue {
                     list = a
@@ -146,6 +149,11 @@ public enum Diagnoser {
         }
         for (name, enabled) in input.harness.tools where enabled { set.insert(name) }
         return set
+    }
+
+    /// The id of the first span without a parent (read in place: `spans.first { … }` copies every span it passes).
+    static func rootSpanID(_ spans: [Span]) -> String? {
+        spans.indices.first { spans[$0].parentSpanID.isEmpty }.map { spans[$0].spanID }
     }
 
     /// Spans in start order (file order breaks ties).
@@ -275,16 +283,16 @@ public enum Diagnoser {
     static func detectLoops(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
         let topic = FailureCatalog.loop(layout)
         for (traceID, spans) in traces {
-            var groups: [String: [Span]] = [:]
+            var groups: [String: [Int]] = [:]
             var order: [String] = []
-            for s in spans where s.isToolSpan {
-                let args = DiagnosisLoading.trimmed(s.inputValueText ?? "")
-                let key = (s.toolNameForDiagnosis ?? s.name) + "\u{0}" + args
+            for i in spans.indices where spans[i].isToolSpan {
+                let args = DiagnosisLoading.trimmed(spans[i].inputValueText ?? "")
+                let key = (spans[i].toolNameForDiagnosis ?? spans[i].name) + "\u{0}" + args
                 if groups[key] == nil { order.append(key) }
-                groups[key, default: []].append(s)
+                groups[key, default: []].append(i)
             }
             for key in order {
-                let calls = groups[key]!
+                let calls = groups[key]!.map { spans[$0] }
                 guard calls.count >= 3 else { continue }
                 // Mostly failing calls are retries: their error cluster reports them.
                 guard calls.filter(\.isErrorSpan).count * 2 < calls.count else { continue }
@@ -396,7 +404,7 @@ public enum Diagnoser {
                     continue
                 }
                 if facts.final == nil {
-                    b.add(topic, traceID: traceID, spanID: spans.first { $0.parentSpanID.isEmpty }?.spanID, note: "no final answer was written")
+                    b.add(topic, traceID: traceID, spanID: rootSpanID(spans), note: "no final answer was written")
                     continue
                 }
             }
@@ -419,13 +427,14 @@ public enum Diagnoser {
     static func detectMaxTurns(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
         let topic = FailureCatalog.maxTurns(layout)
         for (traceID, spans) in traces {
-            for s in spans {
+            for i in spans.indices {
+                let attributes = spans[i].attributes
                 let texts = [
-                    s.attributes["agent.stop_reason"]?.stringValue, s.attributes["agent.outcome"]?.stringValue,
-                    s.attributes["error.type"]?.stringValue, s.status.message,
+                    attributes["agent.stop_reason"]?.stringValue, attributes["agent.outcome"]?.stringValue,
+                    attributes["error.type"]?.stringValue, spans[i].status.message,
                 ].compactMap { $0 }.filter { !$0.isEmpty }
                 guard !texts.isEmpty, let hit = texts.first(where: { ErrorText.test(maxTurnsPattern, $0) }) else { continue }
-                b.add(topic, traceID: traceID, spanID: s.spanID, note: "\(s.name) stopped: \(DiagnosisText.clip(hit, 120))", quote: DiagnosisText.clip(hit, 120))
+                b.add(topic, traceID: traceID, spanID: spans[i].spanID, note: "\(spans[i].name) stopped: \(DiagnosisText.clip(hit, 120))", quote: DiagnosisText.clip(hit, 120))
                 break
             }
         }
@@ -525,7 +534,7 @@ public enum Diagnoser {
                 if task == nil, s.parentSpanID.isEmpty || s.observationKindForDiagnosis == "AGENT" { task = taskKeys.lazy.compactMap { s.attributes[$0]?.stringValue }.first }
             }
             let run = RunFacts(
-                id: traceID, root: spans.first { $0.parentSpanID.isEmpty }?.spanID, task: task ?? "",
+                id: traceID, root: rootSpanID(spans), task: task ?? "",
                 latency: end > start ? ((end - start) * 1000).rounded() / 1000 : nil, tokens: sawTokens ? tokens.rounded() : nil)
             runs.append(run)
             guard !run.task.isEmpty else { continue }
@@ -584,7 +593,7 @@ public enum Diagnoser {
         for (traceID, spans) in traces {
             seen.insert(traceID)
             var present: Set<String>
-            var anchor: String? = spans.first { $0.parentSpanID.isEmpty }?.spanID
+            var anchor: String? = rootSpanID(spans)
             if let given = input.artifacts[traceID] {
                 present = given
             } else {
@@ -710,19 +719,21 @@ public enum Diagnoser {
         ) {
             let topic = projectTopics.first { $0.categories.contains { FailureCatalog.sameCategory($0, topic.category) } } ?? topic
             let id = "fm-" + topic.id
-            var acc = modes[id] ?? Accumulator(topic: topic, severity: topic.severity)
-            if let severity, severity > acc.severity { acc.severity = severity }
-            if confirmation > acc.confirmation { acc.confirmation = confirmation }
-            if confirmation == .human, feedbackID != nil, let severity { acc.humanSeverity = max(acc.humanSeverity ?? severity, severity) }
-            if let traceID, !traceID.isEmpty, acc.traceSet.insert(traceID).inserted { acc.traceIDs.append(traceID) }
-            for s in ([spanID].compactMap { $0 } + spanIDs) where !s.isEmpty && acc.spanSet.insert(s).inserted { acc.spanIDs.append(s) }
-            if let evalID, !evalID.isEmpty, !acc.evalIDs.contains(evalID) { acc.evalIDs.append(evalID) }
-            if let feedbackID, !feedbackID.isEmpty, !acc.feedbackIDs.contains(feedbackID) { acc.feedbackIDs.append(feedbackID) }
-            acc.count += count
-            // Evidence: one item per trace first (so the kept items cover many traces), then more up to the cap.
-            let ref = EvidenceRef(traceID: traceID ?? "", spanID: spanID ?? spanIDs.first, evalID: evalID, note: note, quote: quote)
-            if acc.evidence.count < Diagnoser.maxEvidencePerMode * 4 { acc.evidence.append(ref) }
-            modes[id] = acc
+            // Updated in place: a copy taken out of `modes` and stored back copied its id lists and sets on every add.
+            func update(_ acc: inout Accumulator) {
+                if let severity, severity > acc.severity { acc.severity = severity }
+                if confirmation > acc.confirmation { acc.confirmation = confirmation }
+                if confirmation == .human, feedbackID != nil, let severity { acc.humanSeverity = max(acc.humanSeverity ?? severity, severity) }
+                if let traceID, !traceID.isEmpty, acc.traceSet.insert(traceID).inserted { acc.traceIDs.append(traceID) }
+                for s in ([spanID].compactMap { $0 } + spanIDs) where !s.isEmpty && acc.spanSet.insert(s).inserted { acc.spanIDs.append(s) }
+                if let evalID, !evalID.isEmpty, !acc.evalIDs.contains(evalID) { acc.evalIDs.append(evalID) }
+                if let feedbackID, !feedbackID.isEmpty, !acc.feedbackIDs.contains(feedbackID) { acc.feedbackIDs.append(feedbackID) }
+                acc.count += count
+                // Evidence: one item per trace first (so the kept items cover many traces), then more up to the cap.
+                let ref = EvidenceRef(traceID: traceID ?? "", spanID: spanID ?? spanIDs.first, evalID: evalID, note: note, quote: quote)
+                if acc.evidence.count < Diagnoser.maxEvidencePerMode * 4 { acc.evidence.append(ref) }
+            }
+            update(&modes[id, default: Accumulator(topic: topic, severity: topic.severity)])
         }
 
         /// Adds a note to a trace's evidence of a mode it is already in.

@@ -25,25 +25,132 @@ public struct SpanScope: Sendable, Hashable, Codable {
 
 /// One span: a line of a HALO trace JSONL file (spec §2). Unknown top-level keys are kept in `extra`, so
 /// read → write keeps every JSON value.
+///
+/// A value type whose fields live in one shared, copy-on-write object: copying a span (diagnosis passes tens of
+/// thousands of them through its detectors) costs one reference count instead of one per field, and a write to a
+/// shared span copies its fields first.
 public struct Span: Sendable, Hashable, Codable {
-    public var traceID: String
-    public var spanID: String
+    /// The fields. Mutated only through `unique()`, so a shared instance is never written: value semantics hold and
+    /// the class can be `Sendable`.
+    final class Fields: @unchecked Sendable {
+        var traceID: String
+        var spanID: String
+        var parentSpanID: String
+        var traceState: String
+        var name: String
+        var kind: String
+        var startTime: String
+        var endTime: String
+        var status: SpanStatus
+        var resourceAttributes: [String: JSONValue]
+        var scope: SpanScope
+        var attributes: [String: JSONValue]
+        var extra: [String: JSONValue]
+
+        init(
+            traceID: String, spanID: String, parentSpanID: String, traceState: String, name: String, kind: String,
+            startTime: String, endTime: String, status: SpanStatus, resourceAttributes: [String: JSONValue],
+            scope: SpanScope, attributes: [String: JSONValue], extra: [String: JSONValue]
+        ) {
+            self.traceID = traceID
+            self.spanID = spanID
+            self.parentSpanID = parentSpanID
+            self.traceState = traceState
+            self.name = name
+            self.kind = kind
+            self.startTime = startTime
+            self.endTime = endTime
+            self.status = status
+            self.resourceAttributes = resourceAttributes
+            self.scope = scope
+            self.attributes = attributes
+            self.extra = extra
+        }
+
+        func copy() -> Fields {
+            Fields(
+                traceID: traceID, spanID: spanID, parentSpanID: parentSpanID, traceState: traceState, name: name,
+                kind: kind, startTime: startTime, endTime: endTime, status: status,
+                resourceAttributes: resourceAttributes, scope: scope, attributes: attributes, extra: extra)
+        }
+    }
+
+    private var fields: Fields
+
+    private mutating func unique() {
+        if !isKnownUniquelyReferenced(&fields) { fields = fields.copy() }
+    }
+
+    public var traceID: String {
+        get { fields.traceID }
+        set { unique(); fields.traceID = newValue }
+        _modify { unique(); yield &fields.traceID }
+    }
+    public var spanID: String {
+        get { fields.spanID }
+        set { unique(); fields.spanID = newValue }
+        _modify { unique(); yield &fields.spanID }
+    }
     /// `""` for a root span.
-    public var parentSpanID: String
-    public var traceState: String
-    public var name: String
+    public var parentSpanID: String {
+        get { fields.parentSpanID }
+        set { unique(); fields.parentSpanID = newValue }
+        _modify { unique(); yield &fields.parentSpanID }
+    }
+    public var traceState: String {
+        get { fields.traceState }
+        set { unique(); fields.traceState = newValue }
+        _modify { unique(); yield &fields.traceState }
+    }
+    public var name: String {
+        get { fields.name }
+        set { unique(); fields.name = newValue }
+        _modify { unique(); yield &fields.name }
+    }
     /// `SPAN_KIND_INTERNAL`, `SPAN_KIND_CLIENT`, … (not checked).
-    public var kind: String
+    public var kind: String {
+        get { fields.kind }
+        set { unique(); fields.kind = newValue }
+        _modify { unique(); yield &fields.kind }
+    }
     /// UTC `YYYY-MM-DDTHH:MM:SS.fffffffffZ` when Flywheel writes it; any string when read.
-    public var startTime: String
-    public var endTime: String
-    public var status: SpanStatus
+    public var startTime: String {
+        get { fields.startTime }
+        set { unique(); fields.startTime = newValue }
+        _modify { unique(); yield &fields.startTime }
+    }
+    public var endTime: String {
+        get { fields.endTime }
+        set { unique(); fields.endTime = newValue }
+        _modify { unique(); yield &fields.endTime }
+    }
+    public var status: SpanStatus {
+        get { fields.status }
+        set { unique(); fields.status = newValue }
+        _modify { unique(); yield &fields.status }
+    }
     /// `resource.attributes` (e.g. `service.name`).
-    public var resourceAttributes: [String: JSONValue]
-    public var scope: SpanScope
-    public var attributes: [String: JSONValue]
+    public var resourceAttributes: [String: JSONValue] {
+        get { fields.resourceAttributes }
+        set { unique(); fields.resourceAttributes = newValue }
+        _modify { unique(); yield &fields.resourceAttributes }
+    }
+    public var scope: SpanScope {
+        get { fields.scope }
+        set { unique(); fields.scope = newValue }
+        _modify { unique(); yield &fields.scope }
+    }
+    public var attributes: [String: JSONValue] {
+        get { fields.attributes }
+        set { unique(); fields.attributes = newValue }
+        _modify { unique(); yield &fields.attributes }
+    }
     /// Top-level keys outside the schema (e.g. `events`, `links`), kept as read.
-    public var extra: [String: JSONValue]
+    public var extra: [String: JSONValue] {
+        get { fields.extra }
+        set { unique(); fields.extra = newValue }
+        _modify { unique(); yield &fields.extra }
+    }
 
     public init(
         traceID: String, spanID: String, parentSpanID: String = "", traceState: String = "", name: String,
@@ -51,19 +158,44 @@ public struct Span: Sendable, Hashable, Codable {
         resourceAttributes: [String: JSONValue] = [:], scope: SpanScope, attributes: [String: JSONValue] = [:],
         extra: [String: JSONValue] = [:]
     ) {
-        self.traceID = traceID
-        self.spanID = spanID
-        self.parentSpanID = parentSpanID
-        self.traceState = traceState
-        self.name = name
-        self.kind = kind
-        self.startTime = startTime
-        self.endTime = endTime
-        self.status = status
-        self.resourceAttributes = resourceAttributes
-        self.scope = scope
-        self.attributes = attributes
-        self.extra = extra
+        fields = Fields(
+            traceID: traceID, spanID: spanID, parentSpanID: parentSpanID, traceState: traceState, name: name,
+            kind: kind, startTime: startTime, endTime: endTime, status: status,
+            resourceAttributes: resourceAttributes, scope: scope, attributes: attributes, extra: extra)
+    }
+
+    public static func == (a: Span, b: Span) -> Bool {
+        if a.fields === b.fields { return true }
+        let x = a.fields, y = b.fields
+        return x.traceID == y.traceID
+            && x.spanID == y.spanID
+            && x.parentSpanID == y.parentSpanID
+            && x.traceState == y.traceState
+            && x.name == y.name
+            && x.kind == y.kind
+            && x.startTime == y.startTime
+            && x.endTime == y.endTime
+            && x.status == y.status
+            && x.resourceAttributes == y.resourceAttributes
+            && x.scope == y.scope
+            && x.attributes == y.attributes
+            && x.extra == y.extra
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(fields.traceID)
+        hasher.combine(fields.spanID)
+        hasher.combine(fields.parentSpanID)
+        hasher.combine(fields.traceState)
+        hasher.combine(fields.name)
+        hasher.combine(fields.kind)
+        hasher.combine(fields.startTime)
+        hasher.combine(fields.endTime)
+        hasher.combine(fields.status)
+        hasher.combine(fields.resourceAttributes)
+        hasher.combine(fields.scope)
+        hasher.combine(fields.attributes)
+        hasher.combine(fields.extra)
     }
 
     /// The twelve top-level keys in writer order (spec §2).

@@ -97,7 +97,8 @@ struct TraceDatasetScan: Sendable {
     var traceIndex: [String: Int]
     var sources: [TraceSource]
 
-    static func scan(_ sources: [TraceSource], options: TraceValidationOptions) -> TraceDatasetScan {
+    /// - Parameter workers: slices per file (tests force it on small inputs); by default one per core from 8 MB on.
+    static func scan(_ sources: [TraceSource], options: TraceValidationOptions, workers: Int? = nil) -> TraceDatasetScan {
         var traces: [IndexedTrace] = []
         var traceIndex: [String: Int] = [:]
         var fileReports: [TraceFileReport] = []
@@ -106,7 +107,7 @@ struct TraceDatasetScan: Sendable {
         for (si, src) in sources.enumerated() {
             if stopped { break }
             var part = src.data.withUnsafeBytes { buf in
-                FileScan.run(buf, name: src.name, source: si, options: options, releasePages: src.releasablePages)
+                FileScan.run(buf, name: src.name, source: si, options: options, releasePages: src.releasablePages, workers: workers)
             }
             var problems = part.problems
             // Cross-file: a trace id already seen in an earlier file is an error, and is not merged.
@@ -163,8 +164,11 @@ struct FileScan {
 
     /// - Parameter releasePages: give back each chunk's pages as the scan passes them (a ``TraceSource/init(streaming:)``
     ///   mapping), so scanning a file larger than memory keeps the resident size bounded.
+    /// - Parameter forcedWorkers: the number of slices (tests use it to split small inputs); by default one per core
+    ///   (at most 8) for 8 MB and more, else one. The result is the same for any number of slices.
     static func run(
-        _ buf: UnsafeRawBufferPointer, name: String, source: Int, options: TraceValidationOptions, releasePages: Bool = false
+        _ buf: UnsafeRawBufferPointer, name: String, source: Int, options: TraceValidationOptions, releasePages: Bool = false,
+        workers forcedWorkers: Int? = nil
     ) -> FileScan {
         let n = buf.count
         guard n > 0, let base = buf.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return FileScan() }
@@ -177,7 +181,7 @@ struct FileScan {
             return f
         }
         // Split into chunks at line boundaries for parallel scanning.
-        let workers = n >= 8 << 20 ? max(1, min(8, ProcessInfo.processInfo.activeProcessorCount)) : 1
+        let workers = max(1, forcedWorkers ?? (n >= 8 << 20 ? min(8, ProcessInfo.processInfo.activeProcessorCount) : 1))
         var bounds = [0]
         for w in 1..<workers {
             var p = n * w / workers
@@ -231,8 +235,11 @@ struct FileScan {
                 lock.unlock()
             }
         }
+        // Stopping at the first error: a slice after one that stopped would not have been reached by a serial scan.
+        var used = chunks
+        if options.stopAtFirstError, let k = parts.firstIndex(where: { $0!.problems.contains { $0.severity == .error } }) { used = k + 1 }
         var merged = parts[0]!
-        for i in 1..<chunks {
+        for i in 1..<used {
             let p = parts[i]!
             merged.problems += p.problems
             merged.spansOK += p.spansOK

@@ -31,6 +31,25 @@ struct TraceFormatTests {
         #expect(count > 0)
     }
 
+    @Test("a span is a value: a copy written to leaves the original as it was, and equality and hashing see every field")
+    func valueSemantics() throws {
+        let line = try #require(TraceFixtures.lines(try TraceFixtures.data(TraceFixtures.validFiles[0])).first)
+        let original = try line.withUnsafeBytes { try Span(line: $0) }
+        var copy = original
+        #expect(copy == original && copy.hashValue == original.hashValue)
+        copy.attributes["flywheel.test"] = .string("changed")
+        copy.status.message = "changed too"
+        #expect(original.attributes["flywheel.test"] == nil)
+        #expect(original.status.message != "changed too")
+        #expect(copy != original)
+        // Equal fields in different storage are equal and hash alike.
+        let reread = try line.withUnsafeBytes { try Span(line: $0) }
+        #expect(reread == original && reread.hashValue == original.hashValue)
+        var renamed = reread
+        renamed.name += "x"
+        #expect(renamed != original && Set([renamed, original, reread]).count == 2)
+    }
+
     @Test("written bytes follow the framing rules")
     func framing() throws {
         var spans: [Span] = []
