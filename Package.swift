@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // RFC 4180 CSV (Support/CSVRecords.swift).
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        // OrderedDictionary for JSON objects that keep member order (Support/JSONValue.swift); already in the build
+        // graph through swift-sdk and swift-nio, so it adds no build time.
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // MARK: C shims (module map + shim header only)
@@ -56,6 +59,7 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CSV", package: "CSV.swift"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
             ],
             exclude: ["Traces/OTLP/Generated/README.md"]
         ),

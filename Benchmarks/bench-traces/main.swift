@@ -73,7 +73,7 @@ while let a = args.first {
     case "--overview-json":
         // Prints Flywheel's overview of --file (for comparing with halo_index_check.py --json) and exits.
         let store = try TraceStore(files: [URL(fileURLWithPath: fileArg ?? "")])
-        print(try store.overview().haloJSON.text())
+        print(try store.overview().haloJSON.orderedText())
         exit(0)
     default:
         print("usage: bench-traces [--repeats N] [--file PATH] [--no-halo] [--no-diagnose] [--no-import] [--only-import] [--large]")

@@ -41,7 +41,7 @@ struct DemoEndToEndTests {
             let suiteText = try #require(try LoopTest.show(folder, tag, "evals/promptfooconfig.yaml"))
             let suite = try EvalSuite.parse(yaml: suiteText, file: repo.appendingPathComponent("evals/promptfooconfig.yaml"))
             suiteSizes.append(suite.tests.count)
-            suiteIDs.append(Set(suite.tests.compactMap { $0.raw.jsonValue["metadata"]?["id"]?.stringValue }))
+            suiteIDs.append(Set(suite.tests.compactMap { $0.raw["metadata"]?["id"]?.stringValue }))
             #expect(scores["suite_size"] as? Int == suite.tests.count, "cycle \(n): suite_size vs the suite at the tag")
         }
         print("pass rates \(passRates), suite sizes \(suiteSizes)")

@@ -70,7 +70,7 @@ struct LoopConcurrencyTests {
         try #require(loop.status == 0 || loop.status == 100, "\(loop.stderr)")  // 100: the gate failed, the cycle is recorded
         let suiteFile = folder.appendingPathComponent("s.yaml")
         let before = try EvalSuite.parse(yaml: try #require(try LoopTest.show(folder, "refs/heads/main", "evals/promptfooconfig.yaml")), file: suiteFile)
-        let ids = before.tests.compactMap { $0.raw.jsonValue["metadata"]?["id"]?.stringValue }.prefix(5)
+        let ids = before.tests.compactMap { $0.raw["metadata"]?["id"]?.stringValue }.prefix(5)
         try #require(ids.count == 5)
         let results = Self.together(ids.map { ["evals", "prune", $0, "--why", "reason for \($0)"] }, in: folder)
         var pruned: Set<String> = []
@@ -83,7 +83,7 @@ struct LoopConcurrencyTests {
         #expect(!pruned.isEmpty)
         let text = try #require(try LoopTest.show(folder, "refs/heads/main", "evals/promptfooconfig.yaml"))
         let after = try EvalSuite.parse(yaml: text, file: suiteFile)
-        let left = Set(after.tests.compactMap { $0.raw.jsonValue["metadata"]?["id"]?.stringValue })
+        let left = Set(after.tests.compactMap { $0.raw["metadata"]?["id"]?.stringValue })
         #expect(after.tests.count == before.tests.count - pruned.count, "pruned \(pruned.sorted()) but the suite has \(after.tests.count) of \(before.tests.count)")
         for id in ids {
             #expect(left.contains(id) != pruned.contains(id), "\(id): reported \(pruned.contains(id) ? "pruned" : "refused") but is \(left.contains(id) ? "in" : "not in") the suite")

@@ -216,7 +216,7 @@ struct LoopStagesTests {
         let generated2 = try LoopTest.object(try ok(["evals", "generate", "--json"]).stdout)
         #expect(!((generated2["added"] as? [String]) ?? []).contains(caseID), "the pruned case came back")
         let after = try EvalSuite.parse(yaml: try #require(try LoopTest.show(folder, "refs/heads/main", "evals/promptfooconfig.yaml")), file: folder.appendingPathComponent("s.yaml"))
-        #expect(!after.tests.contains { $0.raw.jsonValue["metadata"]?["id"]?.stringValue == caseID })
+        #expect(!after.tests.contains { $0.raw["metadata"]?["id"]?.stringValue == caseID })
     }
 
     @Test("evals generate twice in a cycle: the cycle's evals.yaml and evals_added cover both calls")

@@ -40,7 +40,7 @@ struct TracesOTelPeerTests {
         #expect(r.status == 0, "exporter failed: \(r.stderr.suffix(2000))")
         await receiver.stop()
         #expect(lines.lock.withLock { lines.all.contains { $0.contains("from POST /v1/traces (protobuf, gzip)") } }, "\(lines.all)")
-        let sent = try JSONValue.scan(r.stdout)
+        let sent = try JSONValue.parse(r.stdout)
         #expect(sent.objectValue?["result"] == .string("SUCCESS"))
         let spans = try #require(sent.objectValue?["spans"]?.arrayValue)
         #expect(spans.count == 3)

@@ -353,19 +353,16 @@ enum DiagnosisLoading {
         text.unicodeScalars.allSatisfy { whitespace.contains($0) }
     }
 
-    /// `try? JSONValue.parse(text)` (Foundation's JSONDecoder) read with the byte scanner instead, which is many times
-    /// faster on the model output messages and tool lists diagnosis parses. Where the two could disagree — the
-    /// scanner fails, or it met a repeated key, `NaN`/`Infinity`, or a number too large for a Double — the
-    /// JSONDecoder answer is used.
+    /// JSON text as diagnosis reads model output messages and tool lists: the byte scanner's value, nil when the
+    /// text is not JSON or holds `NaN`/`Infinity` or a number too large for a Double (RFC 8259 JSON only, as
+    /// Foundation's JSONDecoder read it before). A repeated key keeps the last value.
     static func parseJSON(_ text: String) -> JSONValue? {
         var t = text
-        let fast: JSONValue?? = t.withUTF8 { buf in
+        return t.withUTF8 { buf in
             var sc = JSONScanner(UnsafeRawBufferPointer(buf))
-            guard let v = try? sc.parseDocument(), !sc.flags.duplicateKey, !sc.flags.nonstandardNumber, allFinite(v) else { return nil }
-            return .some(v)
+            guard let v = try? sc.parseDocument(), !sc.flags.nonstandardNumber, allFinite(v) else { return nil }
+            return v
         }
-        if let fast { return fast }
-        return try? JSONValue.parse(text)
     }
 
     static func allFinite(_ v: JSONValue) -> Bool {

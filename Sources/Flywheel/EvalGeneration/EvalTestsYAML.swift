@@ -10,7 +10,7 @@ public enum EvalTestsYAML {
 
     /// Parses a YAML document into a JSON value.
     public static func parse(_ text: String) throws -> JSONValue {
-        try EvalYAML.load(text, file: "<yaml>").value.jsonValue
+        try EvalYAML.load(text, file: "<yaml>").value.keysSorted
     }
 
     /// Parses a YAML list of tests (a bare list, or a suite mapping with `tests:`).
@@ -23,11 +23,11 @@ public enum EvalTestsYAML {
     }
 
     /// `value` with every object's keys in UTF-8 byte order.
-    static func byteSorted(_ value: JSONValue) -> EvalJSON {
+    static func byteSorted(_ value: JSONValue) -> JSONValue {
         switch value {
         case .array(let a): return .array(a.map(byteSorted))
         case .object(let o): return .obj(o.keys.sorted(by: byteOrder).map { ($0, byteSorted(o[$0]!)) })
-        default: return EvalJSON(value)
+        default: return value
         }
     }
 }

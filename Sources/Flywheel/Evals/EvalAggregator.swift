@@ -90,8 +90,8 @@ public struct EvalAggregator: Sendable {
         var out = EvalGradingResult(pass: pass, score: score, reason: reason, namedScores: namedScores,
                                     namedScoreWeights: namedW.isEmpty ? [:] : namedW, tokensUsed: tokens, componentResults: flat)
         if let set = parentAssertionSet {
-            var md = EvalObject()
-            var s = EvalObject()
+            var md = JSONObject()
+            var s = JSONObject()
             s["type"] = .string(set.type)
             if let m = set.metric { s["metric"] = .string(m) }
             s["assertionCount"] = .int(Int64(set.assertions?.count ?? 0))

@@ -1,26 +1,27 @@
 import Foundation
+import OrderedCollections
 
 /// Everything an assertion may look at besides the output.
 public struct EvalAssertionContext: Sendable {
     /// The row's vars (after expansion).
-    public var vars: EvalObject
+    public var vars: JSONObject
     /// The rendered prompt.
     public var prompt: String
     /// The prompt's label.
     public var promptLabel: String
     /// The test case node (for `context.test`).
-    public var test: EvalJSON
+    public var test: JSONValue
     /// Provider id / label / config (`config.tools` for is-valid-openai-tools-call).
     public var providerId: String
     /// The provider label.
     public var providerLabel: String?
     /// The provider config (`tools`, `functions`).
-    public var providerConfig: EvalJSON?
+    public var providerConfig: JSONValue?
     /// Test metadata (for transforms).
-    public var metadata: EvalObject
+    public var metadata: JSONObject
 
-    public init(vars: EvalObject = EvalObject(), prompt: String = "", promptLabel: String = "", test: EvalJSON = .obj([]),
-                providerId: String = "echo", providerLabel: String? = nil, providerConfig: EvalJSON? = nil, metadata: EvalObject = EvalObject()) {
+    public init(vars: JSONObject = JSONObject(), prompt: String = "", promptLabel: String = "", test: JSONValue = .obj([]),
+                providerId: String = "echo", providerLabel: String? = nil, providerConfig: JSONValue? = nil, metadata: JSONObject = JSONObject()) {
         self.vars = vars
         self.prompt = prompt
         self.promptLabel = promptLabel
@@ -41,10 +42,10 @@ public final class EvalAssertionEngine: @unchecked Sendable {
     /// Runs javascript/python assertions and transforms (nil: they are skipped).
     public let scripts: (any EvalScriptRunner)?
     /// Embeds texts for `similar` (provider from the assertion or test options; nil: `similar` is skipped).
-    public let embedder: (@Sendable (_ provider: EvalJSON?, _ texts: [String]) throws -> [[Double]])?
+    public let embedder: (@Sendable (_ provider: JSONValue?, _ texts: [String]) throws -> [[Double]])?
     /// Returns the categories a moderation endpoint flags in a text (provider from the assertion or test options; nil:
     /// `moderation` is skipped).
-    public let moderator: (@Sendable (_ provider: EvalJSON?, _ text: String) throws -> [String])?
+    public let moderator: (@Sendable (_ provider: JSONValue?, _ text: String) throws -> [String])?
     /// The ROUGE-N scorer (a seam so tests can stub js-rouge).
     public let rougeN: @Sendable (_ candidate: String, _ reference: String) -> Double
 
@@ -61,8 +62,8 @@ public final class EvalAssertionEngine: @unchecked Sendable {
 
     public init(judge: (any ChatModel)? = nil, scripts: (any EvalScriptRunner)? = SubprocessScriptRunner(),
                 rougeN: @escaping @Sendable (String, String) -> Double = EvalTextMetrics.rougeN,
-                embedder: (@Sendable (_ provider: EvalJSON?, _ texts: [String]) throws -> [[Double]])? = nil,
-                moderator: (@Sendable (_ provider: EvalJSON?, _ text: String) throws -> [String])? = nil) {
+                embedder: (@Sendable (_ provider: JSONValue?, _ texts: [String]) throws -> [[Double]])? = nil,
+                moderator: (@Sendable (_ provider: JSONValue?, _ text: String) throws -> [String])? = nil) {
         self.embedder = embedder
         self.moderator = moderator
         self.judge = judge
@@ -86,7 +87,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         return r
     }
 
-    func schema(_ s: EvalJSON) throws -> JSONSchemaValidator {
+    func schema(_ s: JSONValue) throws -> JSONSchemaValidator {
         let key = s.jsonString
         lock.lock()
         if let r = schemaCache[key] { lock.unlock(); return try r.get() }
@@ -111,8 +112,8 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         var out = output
         if let t = a.transform {
             guard let scripts else { return .skip("assertion transform needs node (scripts are disabled)", assertion: a) }
-            let ctx = EvalJSON.obj([("vars", .object(context.vars)), ("prompt", .obj([("label", .string(context.promptLabel))])),
-                                    ("metadata", output.metadata.map(EvalJSON.object) ?? .null)])
+            let ctx = JSONValue.obj([("vars", .object(context.vars)), ("prompt", .obj([("label", .string(context.promptLabel))])),
+                                    ("metadata", output.metadata.map(JSONValue.object) ?? .null)])
             switch scripts.run(EvalScriptRequest(language: .javascript, body: EvalScriptBody.javascript(t), output: output.output, context: ctx)) {
             case .value(let v):
                 if v.isNull { throw EvalAssertionError("Transform function did not return a value") }
@@ -149,7 +150,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
 
     // MARK: - Values
 
-    func rendered(_ v: EvalJSON?, _ ctx: EvalAssertionContext) -> EvalJSON? {
+    func rendered(_ v: JSONValue?, _ ctx: EvalAssertionContext) -> JSONValue? {
         guard let v else { return nil }
         switch v {
         case .string(let s): return .string(EvalTemplate.renderLenient(s, vars: ctx.vars))
@@ -158,7 +159,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         }
     }
 
-    static func valueList(_ v: EvalJSON?) -> [String] {
+    static func valueList(_ v: JSONValue?) -> [String] {
         guard let v else { return [] }
         if let a = v.arrayValue { return a.map { $0.jsDisplayString } }
         if let s = v.stringValue { return EvalCSV.split(s) }
@@ -209,10 +210,10 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             let v = value ?? .null
             switch v {
             case .object, .array, .null:
-                guard let parsed = EvalJSONParser.parseOrNil(outputString) else {
+                guard let parsed = JSONValue.parseStrictOrNil(outputString) else {
                     return EvalGradingResult(pass: false, score: 0, reason: "Expected output \"\(outputString)\" to \(Self.notS(inv))equal \"\(v.jsonString)\"")
                 }
-                let pass = (parsed == v) != inv
+                let pass = parsed.looselyEquals(v) != inv
                 return Self.res(pass, "Expected output \"\(outputString)\" to \(Self.notS(inv))equal \"\(v.jsonString)\"")
             default:
                 let s = value == nil ? "undefined" : v.jsDisplayString
@@ -378,7 +379,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         }
     }
 
-    func wordCount(_ value: EvalJSON?, _ s: String, _ inv: Bool) throws -> EvalGradingResult {
+    func wordCount(_ value: JSONValue?, _ s: String, _ inv: Bool) throws -> EvalGradingResult {
         let n = JSText.wordCount(s)
         var minV: Double?, maxV: Double?, exact: Double?
         switch value {
@@ -414,12 +415,12 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         return Self.res(ok != inv, inv ? "Expected word count to be greater than \(JSNumber.string(b)), but got \(N)" : "Word count \(N) is greater than maximum \(JSNumber.string(b))")
     }
 
-    func schemaValue(_ value: EvalJSON?) throws -> JSONSchemaValidator? {
+    func schemaValue(_ value: JSONValue?) throws -> JSONSchemaValidator? {
         guard let v = value, !v.isNull else { return nil }
         var schemaJSON = v
         if let s = v.stringValue {
             if JSText.trim(s).isEmpty { return nil }
-            guard let parsed = EvalJSONParser.parseOrNil(s) ?? EvalYAML.parseOrNil(s), parsed.objectValue != nil || parsed.boolValue != nil else {
+            guard let parsed = JSONValue.parseStrictOrNil(s) ?? EvalYAML.parseOrNil(s), parsed.objectValue != nil || parsed.boolValue != nil else {
                 throw EvalAssertionError("is-json schema is neither a JSON nor a YAML object")
             }
             schemaJSON = parsed
@@ -427,9 +428,9 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         do { return try schema(schemaJSON) } catch let e as JSONSchemaValidator.SchemaError { throw EvalAssertionError(e.message) }
     }
 
-    func isJSON(_ value: EvalJSON?, _ s: String, _ inv: Bool) throws -> EvalGradingResult {
+    func isJSON(_ value: JSONValue?, _ s: String, _ inv: Bool) throws -> EvalGradingResult {
         let validator = try schemaValue(value)
-        guard let parsed = EvalJSONParser.parseOrNil(s) else {
+        guard let parsed = JSONValue.parseStrictOrNil(s) else {
             return Self.res(inv, "Expected output to be valid JSON")
         }
         guard let validator else { return Self.res(!inv, "Expected output to not be valid JSON") }
@@ -439,7 +440,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         return Self.res(!inv, "Output is JSON that conforms to the provided schema")
     }
 
-    func containsJSON(_ value: EvalJSON?, _ s: String, _ inv: Bool) throws -> EvalGradingResult {
+    func containsJSON(_ value: JSONValue?, _ s: String, _ inv: Bool) throws -> EvalGradingResult {
         let validator = try schemaValue(value)
         let candidates = EvalJSONExtractor.extractObjects(s)
         guard let validator else {
@@ -454,7 +455,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         return Self.res(matched, lastError ?? "Expected output to contain valid JSON")
     }
 
-    func toolCallF1(_ value: EvalJSON?, _ o: EvalOutput, _ T: Double?, _ inv: Bool) throws -> EvalGradingResult {
+    func toolCallF1(_ value: JSONValue?, _ o: EvalOutput, _ T: Double?, _ inv: Bool) throws -> EvalGradingResult {
         var expected: [String] = []
         if let a = value?.arrayValue { expected = a.map { JSText.trim($0.jsDisplayString) }.filter { !$0.isEmpty } } else if let s = value?.stringValue {
             expected = s.split(separator: ",").map { JSText.trim(String($0)) }.filter { !$0.isEmpty }
@@ -474,17 +475,17 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         return EvalGradingResult(pass: pass, score: f1, reason: pass ? reason : reason + (inv ? "; expected F1 below \(JSNumber.string(t))" : "; expected F1 ≥ \(JSNumber.string(t))"))
     }
 
-    func script(_ a: EvalAssertion, _ base: String, _ value: EvalJSON?, _ o: EvalOutput, _ ctx: EvalAssertionContext, _ inv: Bool) throws -> EvalGradingResult {
+    func script(_ a: EvalAssertion, _ base: String, _ value: JSONValue?, _ o: EvalOutput, _ ctx: EvalAssertionContext, _ inv: Bool) throws -> EvalGradingResult {
         guard let code = value?.stringValue else { throw EvalAssertionError("\"\(base)\" assertion must have a string value") }
         guard let scripts else { return .skip("\(base) assertions are disabled (no script runtime)", assertion: a) }
-        var context = EvalObject()
+        var context = JSONObject()
         context["prompt"] = .string(ctx.prompt)
         context["vars"] = .object(ctx.vars)
         context["test"] = ctx.test
-        context["logProbs"] = o.logProbs.map { .array($0.map(EvalJSON.double)) } ?? .null
+        context["logProbs"] = o.logProbs.map { .array($0.map(JSONValue.double)) } ?? .null
         context["config"] = a.config ?? .obj([])
-        context["provider"] = .obj([("id", .string(ctx.providerId)), ("label", ctx.providerLabel.map(EvalJSON.string) ?? .null)])
-        context["providerResponse"] = .obj([("output", o.output), ("metadata", o.metadata.map(EvalJSON.object) ?? .null)])
+        context["provider"] = .obj([("id", .string(ctx.providerId)), ("label", ctx.providerLabel.map(JSONValue.string) ?? .null)])
+        context["providerResponse"] = .obj([("output", o.output), ("metadata", o.metadata.map(JSONValue.object) ?? .null)])
         if let m = o.metadata { context["metadata"] = .object(m) }
         if let spans = o.traceSpans { context["trace"] = Self.traceJSON(traceId: o.traceId, spans: spans) }
         let isJS = base == "javascript"
@@ -510,7 +511,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
 
     /// Promptfoo's `similar`: cosine similarity of the embeddings of the expected value(s) and the output, pass iff
     /// ≥ (threshold ?? 0.75) (below, for not-similar); with a list, the first value that passes, else the lowest score.
-    func similar(_ a: EvalAssertion, value: EvalJSON?, output: String, context ctx: EvalAssertionContext, inverse inv: Bool) throws -> EvalGradingResult {
+    func similar(_ a: EvalAssertion, value: JSONValue?, output: String, context ctx: EvalAssertionContext, inverse inv: Bool) throws -> EvalGradingResult {
         guard let embedder else { return .skip("similar needs an embedding model and none is configured", assertion: a) }
         let expected: [String]
         if let arr = value?.arrayValue { expected = arr.map { $0.stringValue ?? $0.jsonString } } else if let s = value?.stringValue { expected = [s] } else {
@@ -542,14 +543,14 @@ public final class EvalAssertionEngine: @unchecked Sendable {
     }
 
     /// Promptfoo's trace shape: `{traceId, spans:[{spanId, name, startTime, endTime (ms), attributes, statusCode, statusMessage}]}`.
-    public static func traceJSON(traceId: String?, spans: [EvalTraceSpan]) -> EvalJSON {
-        .obj([("traceId", traceId.map(EvalJSON.string) ?? .null), ("spans", .array(spans.map { s in
-            var o = EvalObject()
+    public static func traceJSON(traceId: String?, spans: [EvalTraceSpan]) -> JSONValue {
+        .obj([("traceId", traceId.map(JSONValue.string) ?? .null), ("spans", .array(spans.map { s in
+            var o = JSONObject()
             o["spanId"] = .string(s.spanId)
             o["name"] = .string(s.name)
             if let t = s.startMs { o["startTime"] = .number(t) }
             if let t = s.endMs { o["endTime"] = .number(t) }
-            var attrs = EvalObject()
+            var attrs = JSONObject()
             for k in s.attributes.keys.sorted() { attrs[k] = s.attributes[k] }
             o["attributes"] = .object(attrs)
             if let c = s.statusCode { o["statusCode"] = .int(Int64(c)) }
@@ -558,7 +559,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         }))])
     }
 
-    static func gradingResult(_ o: EvalObject) -> EvalGradingResult? {
+    static func gradingResult(_ o: JSONObject) -> EvalGradingResult? {
         guard let p = o["pass"] else { return nil }
         let pass = p.isTruthy
         let score = o["score"]?.doubleValue ?? (pass ? 1 : 0)
@@ -567,7 +568,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         return r
     }
 
-    static func interpretJS(_ v: EvalJSON, code: String, threshold T: Double?, inverse inv: Bool) throws -> EvalGradingResult {
+    static func interpretJS(_ v: JSONValue, code: String, threshold T: Double?, inverse inv: Bool) throws -> EvalGradingResult {
         switch v {
         case .bool(let b):
             let pass = b != inv
@@ -588,7 +589,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
         }
     }
 
-    static func interpretPython(_ v: EvalJSON, code: String, threshold T: Double?) throws -> EvalGradingResult {
+    static func interpretPython(_ v: JSONValue, code: String, threshold T: Double?) throws -> EvalGradingResult {
         func number(_ n: Double) -> EvalGradingResult {
             let pass = T == nil ? n > 0 : n >= T!
             return EvalGradingResult(pass: pass, score: n, reason: pass ? "Assertion passed" : "Python code returned false\n\(code)")
@@ -601,11 +602,11 @@ public final class EvalAssertionEngine: @unchecked Sendable {
             let t = JSText.lower(JSText.trim(s))
             if t == "true" { return EvalGradingResult(pass: true, score: 1, reason: "Assertion passed") }
             if t == "false" { return EvalGradingResult(pass: false, score: 0, reason: "Python code returned false\n\(code)") }
-            if JSText.trim(s).hasPrefix("{"), let obj = EvalJSONParser.parseOrNil(s)?.objectValue { return try interpretPython(.object(obj), code: code, threshold: T) }
+            if JSText.trim(s).hasPrefix("{"), let obj = JSONValue.parseStrictOrNil(s)?.objectValue { return try interpretPython(.object(obj), code: code, threshold: T) }
             if let d = Double(JSText.trim(s)) { return number(d) }
             throw EvalAssertionError("Python assertion must return a boolean, number, or {pass, score, reason} object. Got instead: \(s)")
         case .object(let raw):
-            var o = EvalObject()
+            var o = JSONObject()
             for (k, x) in raw.pairs { o[snakeToCamel(k)] = x }
             guard var r = gradingResult(o) else { throw EvalAssertionError("Python assertion must return a boolean, number, or {pass, score, reason} object. Got instead: \(v.jsonString)") }
             if let T, r.score < T {
@@ -650,9 +651,9 @@ extension EvalAssertionEngine {
         let result = agg.result { named in
             guard let scripts = self.scripts else { unavailable = "assertScoringFunction needs a script runtime"; return nil }
             let (path, fn) = EvalScriptRequest.fileReference(ref)
-            var ns = EvalObject()
+            var ns = JSONObject()
             for k in named.keys.sorted() { ns[k] = .number(named[k]!) }
-            let ctx = EvalJSON.obj([("threshold", threshold.map(EvalJSON.number) ?? .null),
+            let ctx = JSONValue.obj([("threshold", threshold.map(JSONValue.number) ?? .null),
                                     ("tokensUsed", .obj([("total", .int(Int64(plain.tokensUsed?.total ?? 0)))])),
                                     ("componentResults", .array(plain.componentResults.map { c in
                                         .obj([("pass", .bool(c.pass)), ("score", .number(c.score)), ("reason", .string(c.reason))]) }))])

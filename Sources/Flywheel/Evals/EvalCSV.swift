@@ -11,7 +11,7 @@ public enum EvalCSVTests {
 
     /// Promptfoo's `assertionFromString`: `type`, `type:value`, `type(threshold):value`, `not-…`, `javascript:`,
     /// `python:`, `grade:`/`llm-rubric:`, `file://x.py|js`.
-    public static func assertion(fromString s: String) -> EvalJSON {
+    public static func assertion(fromString s: String) -> JSONValue {
         if s.hasPrefix("file://") {
             let path = String(s.dropFirst(7))
             let type = path.hasSuffix(".py") || path.contains(".py:") ? "python" : "javascript"
@@ -26,7 +26,7 @@ public enum EvalCSVTests {
             func g(_ i: Int) -> String? { m.range(at: i).location == NSNotFound ? nil : ns.substring(with: m.range(at: i)) }
             let base = g(2)!
             let type = (g(1) ?? "") + base
-            var o = EvalObject()
+            var o = JSONObject()
             o["type"] = .string(type)
             let value = g(4)
             if ["contains-all", "contains-any", "icontains-all", "icontains-any"].contains(base), let value {
@@ -45,9 +45,9 @@ public enum EvalCSVTests {
     }
 
     /// Promptfoo's `testCaseFromCsvRow`: special `__` columns, the rest are vars.
-    public static func testCase(fromRow row: [(String, String)]) -> EvalJSON {
-        var vars = EvalObject(), options = EvalObject(), metadata = EvalObject()
-        var asserts: [EvalObject] = []
+    public static func testCase(fromRow row: [(String, String)]) -> JSONValue {
+        var vars = JSONObject(), options = JSONObject(), metadata = JSONObject()
+        var asserts: [JSONObject] = []
         var description: String?, providerOutput: String?, metric: String?, threshold: Double?
         var expectedThreshold: Double?
         for (rawKey, value) in row {
@@ -62,7 +62,7 @@ public enum EvalCSVTests {
                 var name = String(key.dropFirst(11))
                 if name.hasSuffix("[]") {
                     name.removeLast(2)
-                    metadata[name] = .array(splitEscaped(value).map(EvalJSON.string))
+                    metadata[name] = .array(splitEscaped(value).map(JSONValue.string))
                 } else {
                     metadata[name] = .string(value)
                 }
@@ -77,9 +77,9 @@ public enum EvalCSVTests {
             for i in asserts.indices { asserts[i]["threshold"] = .number(t) }
             metadata["threshold"] = .number(t)
         }
-        var o = EvalObject()
+        var o = JSONObject()
         o["vars"] = .object(vars)
-        o["assert"] = .array(asserts.map(EvalJSON.object))
+        o["assert"] = .array(asserts.map(JSONValue.object))
         o["options"] = .object(options)
         if !metadata.isEmpty { o["metadata"] = .object(metadata) }
         if let description { o["description"] = .string(description) }

@@ -48,7 +48,7 @@ extension EvalRunner {
                 row.success = false
                 row.failureReason = 2
                 row.error = r.reason
-                var fw = row.metadata["flywheel"]?.objectValue ?? EvalObject()
+                var fw = row.metadata["flywheel"]?.objectValue ?? JSONObject()
                 fw["status"] = .string("skipped")
                 row.metadata["flywheel"] = .object(fw)
             }
@@ -79,7 +79,7 @@ extension EvalRunner {
                 .system("Several outputs answer the same input. Pick the one that best meets the criteria. Reply with only JSON: {\"best\": index (a number from 0), \"reason\": string}."),
                 .user("<Criteria>\n\(criteria)\n</Criteria>\n\(listing)"),
             ])
-            let parsed = EvalJSONParser.parseOrNil(text) ?? EvalJSONExtractor.extractObjects(text).first
+            let parsed = JSONValue.parseStrictOrNil(text) ?? EvalJSONExtractor.extractObjects(text).first
             guard let best = parsed?["best"]?.doubleValue.map({ Int($0) }), best >= 0, best < rows.count else {
                 return rows.map { _ in EvalGradingResult(pass: false, score: 0, reason: "Invalid select-best response from the grader: \(text)", tokensUsed: usage) }
             }
@@ -97,9 +97,9 @@ extension EvalRunner {
     }
 
     func maxScore(_ a: EvalAssertion, rows: [EvalRow], assertionsOf: (EvalRow) -> [EvalAssertion]) -> [EvalGradingResult] {
-        let cfg = a.value?.objectValue ?? EvalObject()
+        let cfg = a.value?.objectValue ?? JSONObject()
         let method = cfg["method"]?.stringValue ?? "average"
-        let weights = cfg["weights"]?.objectValue ?? EvalObject()
+        let weights = cfg["weights"]?.objectValue ?? JSONObject()
         let threshold = cfg["threshold"]?.doubleValue
         let scores: [Double] = rows.map { row in
             let comps = (row.gradingResult?.componentResults ?? []).filter { c in

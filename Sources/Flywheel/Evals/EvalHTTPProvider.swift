@@ -11,21 +11,21 @@ extension EvalProviderCaller {
         id == "http" || id == "https" || id.hasPrefix("http://") || id.hasPrefix("https://") || id.hasPrefix("http:") || id.hasPrefix("https:")
     }
 
-    func callHTTP(_ provider: EvalProvider, prompt: String, vars: EvalObject, suiteEnv: [String: String]) -> EvalOutput {
-        let cfg = provider.config?.objectValue ?? EvalObject()
+    func callHTTP(_ provider: EvalProvider, prompt: String, vars: JSONObject, suiteEnv: [String: String]) -> EvalOutput {
+        let cfg = provider.config?.objectValue ?? JSONObject()
         var scope = vars
         scope["prompt"] = .string(prompt)
-        var env = EvalObject()
+        var env = JSONObject()
         for (k, v) in environment.sorted(by: { $0.key < $1.key }) { env[k] = .string(v) }
         for (k, v) in suiteEnv.sorted(by: { $0.key < $1.key }) { env[k] = .string(v) }
         scope["env"] = .object(env)
         func render(_ s: String) throws -> String { try EvalTemplate.render(s, vars: scope) }
-        func renderJSON(_ v: EvalJSON) throws -> EvalJSON {
+        func renderJSON(_ v: JSONValue) throws -> JSONValue {
             switch v {
             case .string(let s): return .string(try render(s))
             case .array(let a): return .array(try a.map(renderJSON))
             case .object(let o):
-                var out = EvalObject()
+                var out = JSONObject()
                 for (k, x) in o.pairs { out[k] = try renderJSON(x) }
                 return .object(out)
             default: return v
@@ -77,8 +77,8 @@ extension EvalProviderCaller {
             guard (200..<300).contains(response.status) else {
                 return EvalOutput(output: .null, latencyMs: ms, error: "HTTP call error: \(response.status)\n\(String(text.prefix(2000)))")
             }
-            let json = EvalJSONParser.parseOrNil(text)
-            var output: EvalJSON = json ?? .string(text)
+            let json = JSONValue.parseStrictOrNil(text)
+            var output: JSONValue = json ?? .string(text)
             if let t = cfg["transformResponse"]?.stringValue ?? cfg["responseParser"]?.stringValue {
                 switch transformResponse(t, json: json, text: text) {
                 case .success(let v): output = v
@@ -103,7 +103,7 @@ extension EvalProviderCaller {
 
     /// A path over `json`, `data` (= json) or `text` — `json.a.b[0]["c"]`, optional chaining allowed — evaluated natively;
     /// anything else runs as JavaScript with `json` and `text` bound.
-    func transformResponse(_ expr: String, json: EvalJSON?, text: String) -> Result<EvalJSON, TransformFailure> {
+    func transformResponse(_ expr: String, json: JSONValue?, text: String) -> Result<JSONValue, TransformFailure> {
         let e = JSText.trim(expr)
         if e.hasPrefix("file://") { return .failure(TransformFailure(message: "transformResponse files are not supported (\(e))")) }
         if let v = Self.path(e, json: json, text: text) { return .success(v ?? .null) }
@@ -118,7 +118,7 @@ extension EvalProviderCaller {
     }
 
     /// nil: not a plain path; .some(nil): a path that names nothing.
-    static func path(_ e: String, json: EvalJSON?, text: String) -> EvalJSON?? {
+    static func path(_ e: String, json: JSONValue?, text: String) -> JSONValue?? {
         let c = Array(e.unicodeScalars)
         var i = 0
         func ident() -> String? {
@@ -129,7 +129,7 @@ extension EvalProviderCaller {
             return s.isEmpty ? nil : s
         }
         guard let root = ident() else { return nil }
-        var cur: EvalJSON?
+        var cur: JSONValue?
         switch root {
         case "json", "data": cur = json
         case "text": cur = .string(text)
@@ -169,19 +169,19 @@ extension EvalProviderCaller {
 
     /// The categories an OpenAI-compatible `/moderations` endpoint flags in `text` (`openai:moderation:MODEL`; base URL
     /// and key as for embeddings: the suite's `apiBaseUrl`/`apiKeyEnvar` only when scripts are allowed).
-    public func moderate(provider: EvalJSON?, text: String) throws -> [String] {
+    public func moderate(provider: JSONValue?, text: String) throws -> [String] {
         let id = provider?.stringValue ?? provider?["id"]?.stringValue ?? Self.defaultModerationProvider
         guard id.hasPrefix("openai:moderation:") || id == "openai:moderation" else {
             throw EvalAssertionError("moderation: provider \(id) is not supported (openai:moderation:MODEL)")
         }
         let model = id == "openai:moderation" ? "omni-moderation-latest" : String(id.dropFirst("openai:moderation:".count))
-        let cfg = policy.allowScripts ? (provider?["config"]?.objectValue ?? EvalObject()) : EvalObject()
+        let cfg = policy.allowScripts ? (provider?["config"]?.objectValue ?? JSONObject()) : JSONObject()
         var base = cfg["apiBaseUrl"]?.stringValue ?? environment["OPENAI_BASE_URL"] ?? environment["OPENAI_API_BASE_URL"] ?? "https://api.openai.com/v1"
         while base.hasSuffix("/") { base.removeLast() }
         let key = cfg["apiKey"]?.stringValue ?? environment[cfg["apiKeyEnvar"]?.stringValue ?? "OPENAI_API_KEY"]
         var headers: HTTPHeaders = ["Content-Type": "application/json"]
         if let key, !key.isEmpty { headers["Authorization"] = "Bearer \(key)" }
-        let body = EvalJSON.obj([("model", .string(model)), ("input", .string(text))]).jsonString
+        let body = JSONValue.obj([("model", .string(model)), ("input", .string(text))]).jsonString
         let response: HTTPResponse
         do {
             response = try HTTPClient().send(HTTPRequest(method: "POST", url: base + "/moderations", headers: headers, body: Data(body.utf8),
@@ -190,7 +190,7 @@ extension EvalProviderCaller {
         guard (200..<300).contains(response.status) else {
             throw EvalAssertionError("moderation API error from \(id): HTTP \(response.status) \(String(response.text.prefix(500)))")
         }
-        guard let results = EvalJSONParser.parseOrNil(response.text)?["results"]?.arrayValue else {
+        guard let results = JSONValue.parseStrictOrNil(response.text)?["results"]?.arrayValue else {
             throw EvalAssertionError("moderation API error from \(id): no results in the answer")
         }
         var flags: [String] = []

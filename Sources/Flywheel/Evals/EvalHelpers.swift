@@ -24,7 +24,7 @@ public enum EvalTemplate {
     }
 
     /// A suite's own filter (`nunjucksFilters:`): the value and the filter's arguments in, the result out.
-    public typealias CustomFilter = @Sendable (EvalJSON?, [EvalJSON?]) throws -> EvalJSON?
+    public typealias CustomFilter = @Sendable (JSONValue?, [JSONValue?]) throws -> JSONValue?
 
     /// Checks syntax without rendering (used at load time): tags balance, expressions parse, filters exist
     /// (built-in, or one of `custom`).
@@ -34,7 +34,7 @@ public enum EvalTemplate {
     }
 
     /// Renders `s` with `vars` and the suite's own filters.
-    public static func render(_ s: String, vars: EvalObject, custom: [String: CustomFilter] = [:]) throws -> String {
+    public static func render(_ s: String, vars: JSONObject, custom: [String: CustomFilter] = [:]) throws -> String {
         guard hasSyntax(s) else { return s }
         let nodes = try parse(s, custom: Set(custom.keys))
         var scope = vars
@@ -44,7 +44,7 @@ public enum EvalTemplate {
     }
 
     /// Renders, leaving the text verbatim when it cannot be rendered (Promptfoo's rule for `metric`).
-    public static func renderLenient(_ s: String, vars: EvalObject) -> String {
+    public static func renderLenient(_ s: String, vars: JSONObject) -> String {
         (try? render(s, vars: vars)) ?? s
     }
 
@@ -190,7 +190,7 @@ public enum EvalTemplate {
         return try block(until: []).0
     }
 
-    static func run(_ nodes: [Node], _ scope: inout EvalObject, _ out: inout String, _ custom: [String: CustomFilter]) throws {
+    static func run(_ nodes: [Node], _ scope: inout JSONObject, _ out: inout String, _ custom: [String: CustomFilter]) throws {
         for n in nodes {
             switch n {
             case .text(let t): out += t
@@ -203,7 +203,7 @@ public enum EvalTemplate {
                 }
             case .forLoop(let names, let iterable, let body, let empty):
                 let v = try iterable.eval(scope, custom)
-                var items: [[EvalJSON]] = []
+                var items: [[JSONValue]] = []
                 if let a = v?.arrayValue {
                     items = a.map { x in names.count > 1 ? (x.arrayValue ?? [x]) : [x] }
                 } else if let o = v?.objectValue {
@@ -225,7 +225,7 @@ public enum EvalTemplate {
     // MARK: Expressions
 
     indirect enum Expr {
-        case literal(EvalJSON?)
+        case literal(JSONValue?)
         case name(String)
         case member(Expr, Expr)
         case list([Expr])
@@ -235,7 +235,7 @@ public enum EvalTemplate {
         case binary(String, Expr, Expr)
         case cond(Expr, Expr, Expr?)
 
-        func eval(_ scope: EvalObject, _ custom: [String: CustomFilter] = [:]) throws -> EvalJSON? {
+        func eval(_ scope: JSONObject, _ custom: [String: CustomFilter] = [:]) throws -> JSONValue? {
             switch self {
             case .literal(let v): return v
             case .name(let n): return scope[n]
@@ -244,7 +244,7 @@ public enum EvalTemplate {
                 return EvalTemplate.member(try b.eval(scope, custom), key?.stringValue ?? key.map(display) ?? "")
             case .list(let xs): return .array(try xs.map { try $0.eval(scope, custom) ?? .null })
             case .dict(let kv):
-                var o = EvalObject()
+                var o = JSONObject()
                 for (k, v) in kv { o[k] = try v.eval(scope, custom) ?? .null }
                 return .object(o)
             case .filter(let b, let name, let args):
@@ -293,23 +293,23 @@ public enum EvalTemplate {
             }
         }
 
-        func num(_ v: EvalJSON?) -> Double {
+        func num(_ v: JSONValue?) -> Double {
             if let d = v?.doubleValue { return d }
             if let s = v?.stringValue { return Double(JSText.trim(s)) ?? .nan }
             if let b = v?.boolValue { return b ? 1 : 0 }
             return v == nil ? .nan : 0
         }
-        func number(_ d: Double) -> EvalJSON { d == d.rounded() && abs(d) < 1e15 ? .int(Int64(d)) : .double(d) }
-        func looseEqual(_ a: EvalJSON?, _ b: EvalJSON?) -> Bool {
+        func number(_ d: Double) -> JSONValue { d == d.rounded() && abs(d) < 1e15 ? .int(Int64(d)) : .double(d) }
+        func looseEqual(_ a: JSONValue?, _ b: JSONValue?) -> Bool {
             let x = a ?? .null, y = b ?? .null
             if x.isNumber || y.isNumber, let p = x.doubleValue ?? x.stringValue.flatMap({ Double($0) }),
                let q = y.doubleValue ?? y.stringValue.flatMap({ Double($0) }) { return p == q }
-            return x == y
+            return x.looselyEquals(y)
         }
     }
 
     /// How a value renders: undefined and null as "", strings as they are, objects and arrays as compact JSON.
-    static func display(_ v: EvalJSON?) -> String {
+    static func display(_ v: JSONValue?) -> String {
         guard let v else { return "" }
         switch v {
         case .null: return ""
@@ -319,8 +319,8 @@ public enum EvalTemplate {
         }
     }
 
-    static func applyFilter(_ name: String, _ v: EvalJSON?, _ args: [EvalJSON?], expr: String) throws -> EvalJSON? {
-        func str(_ x: EvalJSON?) -> String {
+    static func applyFilter(_ name: String, _ v: JSONValue?, _ args: [JSONValue?], expr: String) throws -> JSONValue? {
+        func str(_ x: JSONValue?) -> String {
             guard let x else { return "" }
             if let s = x.stringValue { return s }
             return x.isNull ? "" : x.jsDisplayString
@@ -375,7 +375,7 @@ public enum EvalTemplate {
         case "load":
             // Promptfoo's filter: JSON.parse of a string; other values pass through.
             guard let t = v?.stringValue else { return v }
-            do { return try EvalJSONParser.parse(t) } catch { throw TemplateError(message: "load: not JSON (\(error)) in {{ \(expr) }}") }
+            do { return try JSONValue.parseStrict(t) } catch { throw TemplateError(message: "load: not JSON (\(error)) in {{ \(expr) }}") }
         case "safe": return v
         case "string": return .string(str(v))
         case "int":
@@ -634,7 +634,7 @@ public enum EvalTemplate {
         }
     }
 
-    static func member(_ v: EvalJSON?, _ key: String) -> EvalJSON? {
+    static func member(_ v: JSONValue?, _ key: String) -> JSONValue? {
         guard let v else { return nil }
         if let o = v.objectValue { return o[key] }
         if let a = v.arrayValue, let i = Int(key), i >= 0, i < a.count { return a[i] }
@@ -699,9 +699,9 @@ enum EvalCSV {
 /// Promptfoo's `extractJsonObjects`: every `{…}` object found in free text, lenient (YAML in JSON mode).
 public enum EvalJSONExtractor {
     /// Objects found in `text`, in order.
-    public static func extractObjects(_ text: String) -> [EvalJSON] {
+    public static func extractObjects(_ text: String) -> [JSONValue] {
         let u = Array(text.utf8)
-        var out: [EvalJSON] = []
+        var out: [JSONValue] = []
         var i = 0
         let maxLen = 100_000
         // Work budget: hostile text with many unbalanced `{` would otherwise make this quadratic.
@@ -751,8 +751,8 @@ public enum EvalJSONExtractor {
         return out
     }
 
-    static func parseCandidate(_ s: String) -> EvalJSON? {
-        if let v = EvalJSONParser.parseOrNil(s) { return v }
+    static func parseCandidate(_ s: String) -> JSONValue? {
+        if let v = JSONValue.parseStrictOrNil(s) { return v }
         // `//` comments become `#` comments, then YAML (a superset of JSON with unquoted keys and comments).
         var t = s
         if t.contains("//") {
@@ -764,7 +764,7 @@ public enum EvalJSONExtractor {
         return v
     }
 
-    static func normaliseTrailing(_ v: EvalJSON) -> EvalJSON { v }
+    static func normaliseTrailing(_ v: JSONValue) -> JSONValue { v }
 }
 
 // MARK: - Globs of trace assertions

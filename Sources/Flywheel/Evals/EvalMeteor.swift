@@ -72,7 +72,7 @@ enum EvalMeteor {
         return references.map { single(tokens($0), tokens(candidate), alpha: alpha, beta: beta, gamma: gamma) }.max() ?? 0
     }
 
-    static func assert(_ a: EvalAssertion, value: EvalJSON?, output: String, inverse: Bool) throws -> EvalGradingResult {
+    static func assert(_ a: EvalAssertion, value: JSONValue?, output: String, inverse: Bool) throws -> EvalGradingResult {
         let refs: [String]
         if let s = value?.stringValue { refs = [s] } else if let arr = value?.arrayValue, arr.allSatisfy({ $0.stringValue != nil }) {
             refs = arr.compactMap(\.stringValue)

@@ -52,16 +52,16 @@ extension EvalProviderCaller {
     }
 
     /// The provider's config with the prompt's config over it.
-    static func mergedConfig(_ provider: EvalProvider, _ promptConfig: EvalJSON?) -> EvalObject {
-        var cfg = provider.config?.objectValue ?? EvalObject()
+    static func mergedConfig(_ provider: EvalProvider, _ promptConfig: JSONValue?) -> JSONObject {
+        var cfg = provider.config?.objectValue ?? JSONObject()
         for (k, v) in promptConfig?.objectValue?.pairs ?? [] { cfg[k] = v }
         return cfg
     }
 
     /// A prompt that is a JSON list of `{role, content}` messages is a chat; anything else is one user message.
-    static func chatMessages(_ prompt: String) -> [EvalJSON] {
+    static func chatMessages(_ prompt: String) -> [JSONValue] {
         let t = JSText.trim(prompt)
-        if t.hasPrefix("["), let arr = EvalJSONParser.parseOrNil(t)?.arrayValue, !arr.isEmpty,
+        if t.hasPrefix("["), let arr = JSONValue.parseStrictOrNil(t)?.arrayValue, !arr.isEmpty,
            arr.allSatisfy({ $0["role"]?.stringValue != nil }) {
             return arr
         }
@@ -71,7 +71,7 @@ extension EvalProviderCaller {
     struct APIFailure: Error { var message: String }
 
     /// POSTs `body` as JSON, retrying 408/429/5xx and connection failures; returns the parsed reply and the latency.
-    func postJSON(_ url: String, headers extra: [(String, String)], body: EvalJSON, secret: String?) -> Result<(EvalJSON, Double), APIFailure> {
+    func postJSON(_ url: String, headers extra: [(String, String)], body: JSONValue, secret: String?) -> Result<(JSONValue, Double), APIFailure> {
         var headers: HTTPHeaders = ["Content-Type": "application/json", "Accept": "application/json"]
         for (k, v) in extra { headers[k] = v }
         let data = Data(body.jsonString.utf8)
@@ -90,7 +90,7 @@ extension EvalProviderCaller {
                                                           connectTimeout: min(10, timeout)))
                 let text = r.text
                 if (200..<300).contains(r.status) {
-                    guard let json = EvalJSONParser.parseOrNil(text) else {
+                    guard let json = JSONValue.parseStrictOrNil(text) else {
                         return .failure(APIFailure(message: redact("invalid JSON from \(url): \(String(text.prefix(500)))")))
                     }
                     return .success((json, Date().timeIntervalSince(started) * 1000))
@@ -111,7 +111,7 @@ extension EvalProviderCaller {
 
     /// The base URL and key of an `openai:` provider: config `apiBaseUrl`/`apiHost`/`apiKey`/`apiKeyEnvar`, then the
     /// environment (`OPENAI_BASE_URL`, `OPENAI_API_BASE_URL`, `OPENAI_API_HOST`, `OPENAI_API_KEY`).
-    func openAIConnection(_ cfg: EvalObject, suiteEnv: [String: String]) -> (base: String, key: String?) {
+    func openAIConnection(_ cfg: JSONObject, suiteEnv: [String: String]) -> (base: String, key: String?) {
         var env = environment
         for (k, v) in suiteEnv { env[k] = v }
         var base: String = OpenAICompatibleModel.defaultBaseURL
@@ -124,11 +124,11 @@ extension EvalProviderCaller {
         return (base, key.flatMap { $0.isEmpty ? nil : $0 })
     }
 
-    func extraHeaders(_ cfg: EvalObject) -> [(String, String)] {
+    func extraHeaders(_ cfg: JSONObject) -> [(String, String)] {
         (cfg["headers"]?.objectValue?.pairs ?? []).map { ($0.key, $0.value.stringValue ?? $0.value.jsDisplayString) }
     }
 
-    static func usage(_ u: EvalJSON?) -> (EvalTokenUsage?, Usage?) {
+    static func usage(_ u: JSONValue?) -> (EvalTokenUsage?, Usage?) {
         guard let u = u?.objectValue else { return (nil, nil) }
         let p = Int(u["prompt_tokens"]?.doubleValue ?? u["input_tokens"]?.doubleValue ?? 0)
         let c = Int(u["completion_tokens"]?.doubleValue ?? u["output_tokens"]?.doubleValue ?? 0)
@@ -151,8 +151,8 @@ extension EvalProviderCaller {
     }
 
     /// The chat-completions request body Promptfoo sends for `config`.
-    static func openAIChatBody(model: String, prompt: String, cfg: EvalObject) -> EvalJSON {
-        var b = EvalObject()
+    static func openAIChatBody(model: String, prompt: String, cfg: JSONObject) -> JSONValue {
+        var b = JSONObject()
         b["model"] = .string(model)
         b["messages"] = .array(chatMessages(prompt))
         let reasoning = isReasoningModel(model)
@@ -174,7 +174,7 @@ extension EvalProviderCaller {
     /// Promptfoo's chat output: the text; the message object when it has text and tool/function calls; the tool calls
     /// (or function call) when there is no text; a refusal's text; JSON parsed for a `json_schema` response format;
     /// `Thinking: …` before the text when the message carries reasoning (unless `showThinking: false`).
-    static func openAIChatOutput(_ reply: EvalJSON, cfg: EvalObject) -> Result<(EvalJSON, finish: String?, toolCalls: [EvalJSON]?), APIFailure> {
+    static func openAIChatOutput(_ reply: JSONValue, cfg: JSONObject) -> Result<(JSONValue, finish: String?, toolCalls: [JSONValue]?), APIFailure> {
         guard let choice = reply["choices"]?.arrayValue?.first, let message = choice["message"]?.objectValue else {
             if let e = reply["error"], !e.isNull { return .failure(APIFailure(message: "API error: \(e["message"]?.stringValue ?? e.jsonString)")) }
             return .failure(APIFailure(message: "API error: no choices in \(String(reply.jsonString.prefix(500)))"))
@@ -185,7 +185,7 @@ extension EvalProviderCaller {
         let fn = message["function_call"].flatMap { $0.isNull ? nil : $0 }
         let toolCalls = tools?.arrayValue
         if let r = message["refusal"]?.stringValue, !r.isEmpty { return .success((.string(r), finish, toolCalls)) }
-        var output: EvalJSON
+        var output: JSONValue
         let text = content?.stringValue
         if let reasoning = (message["reasoning"] ?? message["reasoning_content"])?.stringValue, !reasoning.isEmpty {
             output = .string(text ?? "")
@@ -197,14 +197,14 @@ extension EvalProviderCaller {
         } else {
             output = content ?? .null
         }
-        if cfg["response_format"]?["type"]?.stringValue == "json_schema", let s = output.stringValue, let j = EvalJSONParser.parseOrNil(s) {
+        if cfg["response_format"]?["type"]?.stringValue == "json_schema", let s = output.stringValue, let j = JSONValue.parseStrictOrNil(s) {
             output = j
         }
         return .success((output, finish, toolCalls))
     }
 
     /// `openai:MODEL`, `openai:chat:MODEL`, `openai:responses:MODEL`; config: ``openAIChatKeys`` / ``openAIResponsesKeys``.
-    func callOpenAI(_ provider: EvalProvider, prompt: String, promptConfig: EvalJSON?, suiteEnv: [String: String]) -> EvalOutput {
+    func callOpenAI(_ provider: EvalProvider, prompt: String, promptConfig: JSONValue?, suiteEnv: [String: String]) -> EvalOutput {
         let (kind, modelName) = Self.openAIModelName(provider.id)
         if kind == "embedding" || kind == "embeddings" {
             return EvalOutput(output: .null, error: "\(provider.id) is an embedding model: use it as the provider of `similar` (defaultTest.options.provider), not as a suite provider")
@@ -249,8 +249,8 @@ extension EvalProviderCaller {
     /// The Responses API body: `input` (the prompt, or its chat messages), `instructions`, `max_output_tokens`,
     /// `reasoning` (`reasoning` or `{effort: reasoning_effort}`, reasoning models), `text.format` from `response_format`,
     /// tools and the other keys as given.
-    static func openAIResponsesBody(model: String, prompt: String, cfg: EvalObject) -> EvalJSON {
-        var b = EvalObject()
+    static func openAIResponsesBody(model: String, prompt: String, cfg: JSONObject) -> JSONValue {
+        var b = JSONObject()
         b["model"] = .string(model)
         let msgs = chatMessages(prompt)
         b["input"] = msgs.count == 1 && msgs[0]["role"]?.stringValue == "user" && msgs[0]["content"]?.stringValue == prompt ? .string(prompt) : .array(msgs)
@@ -265,7 +265,7 @@ extension EvalProviderCaller {
             if let v = cfg[k], !v.isNull { b[k] = v }
         }
         if let rf = cfg["response_format"]?.objectValue {
-            var format = EvalObject()
+            var format = JSONObject()
             switch rf["type"]?.stringValue {
             case "json_schema":
                 let s = rf["json_schema"]?.objectValue ?? rf
@@ -284,14 +284,14 @@ extension EvalProviderCaller {
 
     /// Promptfoo's Responses output: the assistant messages' `output_text`, function calls as their JSON, reasoning
     /// summaries as `Reasoning: …`, joined by newlines; a refusal's text; JSON parsed for a `json_schema` format.
-    static func openAIResponsesOutput(_ reply: EvalJSON, cfg: EvalObject) -> Result<(EvalJSON, [EvalJSON]?), APIFailure> {
+    static func openAIResponsesOutput(_ reply: JSONValue, cfg: JSONObject) -> Result<(JSONValue, [JSONValue]?), APIFailure> {
         if let e = reply["error"], !e.isNull { return .failure(APIFailure(message: "API error: \(e["message"]?.stringValue ?? e.jsonString)")) }
         guard let items = reply["output"]?.arrayValue, !items.isEmpty else {
             return .failure(APIFailure(message: "Invalid response format: Missing output array"))
         }
         var parts: [String] = []
         var refusal: String? = nil
-        var calls: [EvalJSON] = []
+        var calls: [JSONValue] = []
         for item in items {
             switch item["type"]?.stringValue {
             case "function_call":
@@ -321,8 +321,8 @@ extension EvalProviderCaller {
             }
         }
         if let refusal { return .success((.string(refusal), calls.isEmpty ? nil : calls)) }
-        var output: EvalJSON = .string(parts.joined(separator: "\n"))
-        if cfg["response_format"]?["type"]?.stringValue == "json_schema", let j = EvalJSONParser.parseOrNil(output.stringValue ?? "") { output = j }
+        var output: JSONValue = .string(parts.joined(separator: "\n"))
+        if cfg["response_format"]?["type"]?.stringValue == "json_schema", let j = JSONValue.parseStrictOrNil(output.stringValue ?? "") { output = j }
         return .success((output, calls.isEmpty ? nil : calls))
     }
 
@@ -330,11 +330,11 @@ extension EvalProviderCaller {
 
     /// The Anthropic Messages body: system messages split out into `system`, `max_tokens` (default 1024), the other
     /// keys as given.
-    static func anthropicBody(model: String, prompt: String, cfg: EvalObject) -> EvalJSON {
-        var b = EvalObject()
+    static func anthropicBody(model: String, prompt: String, cfg: JSONObject) -> JSONValue {
+        var b = JSONObject()
         b["model"] = .string(model)
         var system: [String] = []
-        var messages: [EvalJSON] = []
+        var messages: [JSONValue] = []
         for m in chatMessages(prompt) {
             let role = m["role"]?.stringValue ?? "user"
             let content = m["content"] ?? .string("")
@@ -352,13 +352,13 @@ extension EvalProviderCaller {
 
     /// Promptfoo's Anthropic output: the text blocks joined by blank lines, a `tool_use` block as its JSON; thinking as
     /// `Thinking: …` first.
-    static func anthropicOutput(_ reply: EvalJSON) -> Result<(EvalJSON, [EvalJSON]?), APIFailure> {
+    static func anthropicOutput(_ reply: JSONValue) -> Result<(JSONValue, [JSONValue]?), APIFailure> {
         if let e = reply["error"], !e.isNull { return .failure(APIFailure(message: "API error: \(e["message"]?.stringValue ?? e.jsonString)")) }
         guard let blocks = reply["content"]?.arrayValue else {
             return .failure(APIFailure(message: "API error: no content in \(String(reply.jsonString.prefix(500)))"))
         }
         var parts: [String] = []
-        var calls: [EvalJSON] = []
+        var calls: [JSONValue] = []
         for b in blocks {
             switch b["type"]?.stringValue {
             case "text": parts.append(b["text"]?.stringValue ?? "")
@@ -375,7 +375,7 @@ extension EvalProviderCaller {
 
     /// `anthropic:messages:MODEL` or `anthropic:MODEL`: `POST {apiBaseUrl | ANTHROPIC_BASE_URL | https://api.anthropic.com}/v1/messages`
     /// with `x-api-key` (config `apiKey`, the `apiKeyEnvar` variable, else `ANTHROPIC_API_KEY`).
-    func callAnthropic(_ provider: EvalProvider, prompt: String, promptConfig: EvalJSON?, suiteEnv: [String: String]) -> EvalOutput {
+    func callAnthropic(_ provider: EvalProvider, prompt: String, promptConfig: JSONValue?, suiteEnv: [String: String]) -> EvalOutput {
         var rest = String(provider.id.dropFirst("anthropic:".count))
         if rest.hasPrefix("messages:") { rest = String(rest.dropFirst("messages:".count)) }
         guard !rest.isEmpty else { return EvalOutput(output: .null, error: "\(provider.id): no model name") }

@@ -27,16 +27,16 @@ enum EvalModelGrading {
 
     struct GradeFailure: Error { var message: String }
 
-    static func render(_ v: EvalJSON?, _ vars: EvalObject) -> [ChatMessage]? {
+    static func render(_ v: JSONValue?, _ vars: JSONObject) -> [ChatMessage]? {
         guard let v else { return nil }
         if let s = v.stringValue {
             let text = EvalTemplate.renderLenient(s, vars: vars)
-            if let arr = EvalJSONParser.parseOrNil(text)?.arrayValue { return messages(arr) }
+            if let arr = JSONValue.parseStrictOrNil(text)?.arrayValue { return messages(arr) }
             return [.user(text)]
         }
         if let arr = v.arrayValue {
             return messages(arr.map { m in
-                var o = m.objectValue ?? EvalObject()
+                var o = m.objectValue ?? JSONObject()
                 if let c = o["content"]?.stringValue { o["content"] = .string(EvalTemplate.renderLenient(c, vars: vars)) }
                 return .object(o)
             })
@@ -44,7 +44,7 @@ enum EvalModelGrading {
         return nil
     }
 
-    static func messages(_ arr: [EvalJSON]) -> [ChatMessage] {
+    static func messages(_ arr: [JSONValue]) -> [ChatMessage] {
         arr.compactMap { m in
             guard let c = m["content"]?.stringValue else { return nil }
             let role = ChatMessage.Role(rawValue: m["role"]?.stringValue ?? "user") ?? .user
@@ -52,7 +52,7 @@ enum EvalModelGrading {
         }
     }
 
-    static func grade(_ a: EvalAssertion, base: String, value: EvalJSON?, output o: EvalOutput, context ctx: EvalAssertionContext,
+    static func grade(_ a: EvalAssertion, base: String, value: JSONValue?, output o: EvalOutput, context ctx: EvalAssertionContext,
                       judge: (any ChatModel)?) throws -> EvalGradingResult {
         guard let judge else { return .skip("\(base) needs a judge model and none is configured", assertion: a) }
         let T = a.threshold
@@ -62,15 +62,15 @@ enum EvalModelGrading {
             switch EvalAssertionType(rawValue: base) {
             case .llmRubric?, .trajectoryGoalSuccess?:
                 let rubric = value.map { $0.stringValue ?? $0.jsonString } ?? ""
-                vars["output"] = EvalJSONParser.parseOrNil(outputString) ?? .string(outputString)
+                vars["output"] = JSONValue.parseStrictOrNil(outputString) ?? .string(outputString)
                 vars["rubric"] = .string(rubric)
                 let msgs = render(a.rubricPrompt ?? ctx.test["options"]?["rubricPrompt"], vars) ?? [
                     .system(rubricSystem),
                     .user("<Output>\n\(outputString)\n</Output>\n<Rubric>\n\(rubric)\n</Rubric>"),
                 ]
                 let (text, usage) = try call(judge, msgs)
-                let parsed: EvalObject
-                if let obj = EvalJSONParser.parseOrNil(text)?.objectValue { parsed = obj } else if let first = EvalJSONExtractor.extractObjects(text).first?.objectValue {
+                let parsed: JSONObject
+                if let obj = JSONValue.parseStrictOrNil(text)?.objectValue { parsed = obj } else if let first = EvalJSONExtractor.extractObjects(text).first?.objectValue {
                     parsed = first
                 } else {
                     return EvalGradingResult(pass: false, score: 0, reason: "Could not extract JSON from llm-rubric response", tokensUsed: usage)
@@ -89,7 +89,7 @@ enum EvalModelGrading {
                 if let T, T.isFinite { pass = pass && score >= T }
                 let reason = parsed["reason"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
                     ?? (pass ? "Grading passed" : "Score \(JSNumber.string(score)) below threshold \(JSNumber.string(T ?? 0))")
-                var md = EvalObject()
+                var md = JSONObject()
                 md["renderedGradingPrompt"] = .string(msgs.map { $0.content ?? "" }.joined(separator: "\n"))
                 return EvalGradingResult(pass: pass, score: score, reason: reason, tokensUsed: usage, metadata: md)
 
@@ -115,7 +115,7 @@ enum EvalModelGrading {
                     .user("[Question]: \(ctx.prompt)\n[Expert]: \(ideal)\n[Submission]: \(outputString)"),
                 ]
                 let (text, usage) = try call(judge, msgs)
-                let parsed = EvalJSONParser.parseOrNil(text)?.objectValue ?? EvalJSONExtractor.extractObjects(text).first?.objectValue
+                let parsed = JSONValue.parseStrictOrNil(text)?.objectValue ?? EvalJSONExtractor.extractObjects(text).first?.objectValue
                 guard let cat = parsed?["category"]?.stringValue?.uppercased(), ["A", "B", "C", "D", "E"].contains(cat) else {
                     return EvalGradingResult(pass: false, score: 0, reason: "Invalid factuality category in grader response: \(text)", tokensUsed: usage)
                 }
@@ -135,13 +135,13 @@ enum EvalModelGrading {
                         .system("Given evaluation criteria, write evaluation steps. Reply with only JSON: {\"steps\": [string]}."),
                         .user("Criteria: \(c)"),
                     ])
-                    let steps = (EvalJSONParser.parseOrNil(stepsText) ?? EvalJSONExtractor.extractObjects(stepsText).first)?["steps"]?.arrayValue?.map(\.jsDisplayString) ?? []
+                    let steps = (JSONValue.parseStrictOrNil(stepsText) ?? EvalJSONExtractor.extractObjects(stepsText).first)?["steps"]?.arrayValue?.map(\.jsDisplayString) ?? []
                     let (scoreText, u2) = try call(judge, [
                         .system("Evaluate the reply against the criteria by following the steps. Reply with only JSON: {\"score\": number from 0 to 10, \"reason\": string}."),
                         .user("Criteria: \(c)\nSteps:\n\(steps.joined(separator: "\n"))\nInput: \(ctx.prompt)\nReply: \(outputString)"),
                     ])
                     usage = usage + u1 + u2
-                    let parsed = EvalJSONParser.parseOrNil(scoreText) ?? EvalJSONExtractor.extractObjects(scoreText).first
+                    let parsed = JSONValue.parseStrictOrNil(scoreText) ?? EvalJSONExtractor.extractObjects(scoreText).first
                     guard let s = parsed?["score"]?.doubleValue else {
                         return EvalGradingResult(pass: false, score: 0, reason: "Could not parse g-eval score: \(scoreText)", tokensUsed: usage)
                     }
@@ -160,8 +160,8 @@ enum EvalModelGrading {
     }
 }
 
-extension EvalObject {
-    func merging(_ other: [String: EvalJSON]) -> EvalObject {
+extension JSONObject {
+    func merging(_ other: [String: JSONValue]) -> JSONObject {
         var o = self
         for k in other.keys.sorted() { o[k] = other[k] }
         return o

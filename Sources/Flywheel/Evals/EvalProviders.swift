@@ -41,16 +41,16 @@ public final class EvalProviderCaller: @unchecked Sendable {
     }
 
     /// What the cache is keyed by.
-    static func cacheKey(_ provider: EvalProvider, prompt: String, vars: EvalObject, promptConfig: EvalJSON? = nil) -> String {
-        let parts = [provider.id, provider.config?.jsonString ?? "null", prompt, EvalJSON.object(vars).jsonString]
+    static func cacheKey(_ provider: EvalProvider, prompt: String, vars: JSONObject, promptConfig: JSONValue? = nil) -> String {
+        let parts = [provider.id, provider.config?.jsonString ?? "null", prompt, JSONValue.object(vars).jsonString]
             + (promptConfig.map { [$0.jsonString] } ?? [])
         return SHA256.hex(parts.joined(separator: "\u{0}"))
     }
 
     /// Calls `provider` with the rendered prompt. Errors become `EvalOutput.error` (an ERROR row); a provider that
     /// may not run under the policy returns nil with the reason in `skipReason`.
-    public func call(_ provider: EvalProvider, prompt: String, promptLabel: String, vars: EvalObject, suiteEnv: [String: String],
-                     promptConfig: EvalJSON? = nil, useCache: Bool = true) -> Result<EvalOutput, Skip> {
+    public func call(_ provider: EvalProvider, prompt: String, promptLabel: String, vars: JSONObject, suiteEnv: [String: String],
+                     promptConfig: JSONValue? = nil, useCache: Bool = true) -> Result<EvalOutput, Skip> {
         if provider.id == "echo" { return .success(EvalOutput(output: .string(prompt), latencyMs: 0)) }
         guard policy.allowScripts else { return .failure(Skip(reason: "provider \(provider.id) was not called: \(policy.disabledReason)")) }
         let key = Self.cacheKey(provider, prompt: prompt, vars: vars, promptConfig: promptConfig)
@@ -122,7 +122,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
 
     func readDisk(_ key: String) -> EvalOutput? {
         guard let url = diskURL(key), let data = try? Data(contentsOf: url),
-              let o = EvalJSONParser.parseOrNil(String(decoding: data, as: UTF8.self))?.objectValue, o["version"]?.doubleValue == 1,
+              let o = JSONValue.parseStrictOrNil(String(decoding: data, as: UTF8.self))?.objectValue, o["version"]?.doubleValue == 1,
               let output = o["output"] else { return nil }
         return EvalOutput(output: output, cost: o["cost"]?.doubleValue, tokenUsage: o["tokenUsage"].map { EvalTokenUsage(json: $0) },
                           finishReason: o["finishReason"]?.stringValue, metadata: o["metadata"]?.objectValue, cached: true)
@@ -130,7 +130,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
 
     func writeDisk(_ key: String, _ out: EvalOutput) {
         guard let url = diskURL(key) else { return }
-        var o = EvalObject()
+        var o = JSONObject()
         o["version"] = .int(1)
         o["output"] = out.output
         if let t = out.tokenUsage { o["tokenUsage"] = t.json }
@@ -138,7 +138,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
         if let f = out.finishReason { o["finishReason"] = .string(f) }
         if let m = out.metadata { o["metadata"] = .object(m) }
         try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try? Data(EvalJSON.object(o).jsonString.utf8).write(to: url, options: .atomic)
+        try? Data(JSONValue.object(o).jsonString.utf8).write(to: url, options: .atomic)
     }
 
     /// Why a provider was not called.
@@ -176,13 +176,13 @@ public final class EvalProviderCaller: @unchecked Sendable {
 
     /// Promptfoo's `exec:` provider: the command's words, then the prompt, the options JSON and the context JSON as
     /// arguments; the trimmed stdout is the output; a non-zero exit with empty stdout is an error.
-    func callExec(_ provider: EvalProvider, prompt: String, promptLabel: String, vars: EvalObject) -> EvalOutput {
+    func callExec(_ provider: EvalProvider, prompt: String, promptLabel: String, vars: JSONObject) -> EvalOutput {
         var w = Self.words(String(provider.id.dropFirst("exec:".count)))
         guard !w.isEmpty else { return EvalOutput(output: .null, error: "exec: needs a command") }
         let cmd = w.removeFirst()
         guard let exe = executable(cmd) else { return EvalOutput(output: .null, error: "exec: command not found: \(cmd)") }
-        let options = EvalJSON.obj([("id", .string(provider.id)), ("config", provider.config ?? .obj([]))])
-        let context = EvalJSON.obj([("vars", .object(vars)), ("prompt", .obj([("raw", .string(prompt)), ("label", .string(promptLabel))]))])
+        let options = JSONValue.obj([("id", .string(provider.id)), ("config", provider.config ?? .obj([]))])
+        let context = JSONValue.obj([("vars", .object(vars)), ("prompt", .obj([("raw", .string(prompt)), ("label", .string(promptLabel))]))])
         let started = Date()
         let timeout = provider.config?["timeout"]?.doubleValue.map { $0 / 1000 } ?? policy.timeout
         let r = SandboxedProcess.run(exe, w + [prompt, options.jsonString, context.jsonString], stdin: Data(), policy: policy, timeout: timeout)
@@ -222,15 +222,15 @@ public final class EvalProviderCaller: @unchecked Sendable {
 
     /// Promptfoo's Python provider: `call_api(prompt, options, context)` (or the named function) returning
     /// `{output, error?, tokenUsage?, cost?, metadata?}`.
-    func callPython(_ provider: EvalProvider, prompt: String, promptLabel: String, vars: EvalObject) -> EvalOutput {
+    func callPython(_ provider: EvalProvider, prompt: String, promptLabel: String, vars: JSONObject) -> EvalOutput {
         let ref = provider.resolvedFile ?? (provider.id.hasPrefix("python:") ? "file://" + provider.id.dropFirst("python:".count) : provider.id)
         let (path, fn) = EvalScriptRequest.fileReference(String(ref))
         guard let python = SubprocessScriptRunner.which("python3", policy.environment()) else {
             return EvalOutput(output: .null, error: "no python3 on PATH for \(provider.id)")
         }
-        let options = EvalJSON.obj([("id", .string(provider.id)), ("config", provider.config ?? .obj([]))])
-        let context = EvalJSON.obj([("vars", .object(vars)), ("prompt", .obj([("raw", .string(prompt)), ("label", .string(promptLabel))]))])
-        let payload = EvalJSON.obj([("file", .string(path)), ("function", .string(fn ?? "call_api")), ("prompt", .string(prompt)),
+        let options = JSONValue.obj([("id", .string(provider.id)), ("config", provider.config ?? .obj([]))])
+        let context = JSONValue.obj([("vars", .object(vars)), ("prompt", .obj([("raw", .string(prompt)), ("label", .string(promptLabel))]))])
+        let payload = JSONValue.obj([("file", .string(path)), ("function", .string(fn ?? "call_api")), ("prompt", .string(prompt)),
                                     ("options", options), ("context", context)])
         let started = Date()
         let r = SandboxedProcess.run(python, ["-c", Self.pythonHarness], stdin: Data(payload.jsonString.utf8), policy: policy)
@@ -239,7 +239,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
         if r.timedOut { return EvalOutput(output: .null, latencyMs: ms, error: "\(provider.id) timed out (killed)") }
         let text = String(decoding: r.stdout, as: UTF8.self)
         guard let range = text.range(of: "__FLYWHEEL_RESULT__", options: .backwards),
-              let reply = EvalJSONParser.parseOrNil(String(text[range.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+              let reply = JSONValue.parseStrictOrNil(String(text[range.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)) else {
             let err = String(decoding: r.stderr, as: UTF8.self)
             return EvalOutput(output: .null, latencyMs: ms, error: "\(provider.id) produced no result (exit \(r.status)): \(String(err.suffix(2000)))")
         }
@@ -267,12 +267,12 @@ public final class EvalProviderCaller: @unchecked Sendable {
 
     /// Embeds `texts` with `provider` (an id or `{id, config}`; nil: the default OpenAI embedding model). With scripts
     /// off, the suite's `apiBaseUrl`/`apiKey`/`apiKeyEnvar` are ignored: the key only goes to the environment's server.
-    public func embed(provider: EvalJSON?, texts: [String]) throws -> [[Double]] {
+    public func embed(provider: JSONValue?, texts: [String]) throws -> [[Double]] {
         let id = provider?.stringValue ?? provider?["id"]?.stringValue ?? Self.defaultEmbeddingProvider
         guard id.hasPrefix("openai:") else { throw EvalAssertionError("similar: embedding provider \(id) is not supported (openai:embedding:MODEL)") }
         var name = String(id.dropFirst("openai:".count))
         for p in ["embedding:", "embeddings:"] where name.hasPrefix(p) { name = String(name.dropFirst(p.count)) }
-        let cfg = policy.allowScripts ? (provider?["config"]?.objectValue ?? EvalObject()) : EvalObject()
+        let cfg = policy.allowScripts ? (provider?["config"]?.objectValue ?? JSONObject()) : JSONObject()
         let base = cfg["apiBaseUrl"]?.stringValue ?? cfg["apiHost"]?.stringValue.map { "https://\($0)/v1" }
             ?? environment["OPENAI_BASE_URL"] ?? environment["OPENAI_API_BASE_URL"]
         let key = cfg["apiKey"]?.stringValue ?? environment[cfg["apiKeyEnvar"]?.stringValue ?? "OPENAI_API_KEY"]

@@ -41,14 +41,14 @@ enum EvalRAGGrading {
         return out
     }
 
-    static func json(_ text: String) -> EvalJSON? {
-        EvalJSONParser.parseOrNil(text) ?? EvalJSONExtractor.extractObjects(text).first
+    static func json(_ text: String) -> JSONValue? {
+        JSONValue.parseStrictOrNil(text) ?? EvalJSONExtractor.extractObjects(text).first
     }
 
     static func fixed(_ d: Double) -> String { JSNumber.toFixed(d, 2) }
 
-    static func grade(_ a: EvalAssertion, base: String, value: EvalJSON?, output o: EvalOutput, context ctx: EvalAssertionContext,
-                      judge: (any ChatModel)?, embedder: (@Sendable (EvalJSON?, [String]) throws -> [[Double]])?,
+    static func grade(_ a: EvalAssertion, base: String, value: JSONValue?, output o: EvalOutput, context ctx: EvalAssertionContext,
+                      judge: (any ChatModel)?, embedder: (@Sendable (JSONValue?, [String]) throws -> [[Double]])?,
                       scripts: (any EvalScriptRunner)?) throws -> EvalGradingResult {
         guard let judge else { return .skip("\(base) needs a judge model and none is configured", assertion: a) }
         let output = o.outputString
@@ -57,7 +57,7 @@ enum EvalRAGGrading {
         func context() throws -> String {
             if let ct = a.raw["contextTransform"]?.stringValue {
                 guard let scripts else { throw Skip(reason: "contextTransform needs node (scripts are disabled)") }
-                let c = EvalJSON.obj([("vars", .object(ctx.vars)), ("prompt", .obj([("label", .string(ctx.promptLabel))]))])
+                let c = JSONValue.obj([("vars", .object(ctx.vars)), ("prompt", .obj([("label", .string(ctx.promptLabel))]))])
                 switch scripts.run(EvalScriptRequest(language: .javascript, body: EvalScriptBody.javascript(ct), output: o.output, context: c)) {
                 case .value(let v):
                     if let s = v.stringValue { return s }
@@ -93,8 +93,8 @@ enum EvalRAGGrading {
                 let score = sims.reduce(0, +) / Double(sims.count)
                 let t = T ?? 0
                 let pass = score >= t - Double.ulpOfOne
-                var md = EvalObject()
-                md["generatedQuestions"] = .array(questions.map(EvalJSON.string))
+                var md = JSONObject()
+                md["generatedQuestions"] = .array(questions.map(JSONValue.string))
                 return EvalGradingResult(pass: pass, score: score,
                                          reason: pass ? "Relevance \(fixed(score)) is greater than threshold \(JSNumber.string(t))"
                                              : "Relevance \(fixed(score)) is less than threshold \(JSNumber.string(t))",

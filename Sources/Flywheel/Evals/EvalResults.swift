@@ -19,11 +19,11 @@ public struct EvalResultsFile: Sendable {
     /// `stats.errors`.
     public var errors: Int
     /// The prompts (CompletedPrompt) as written.
-    public var prompts: [EvalJSON]
+    public var prompts: [JSONValue]
     /// The suite as recorded.
-    public var config: EvalJSON?
+    public var config: JSONValue?
     /// The file's metadata.
-    public var metadata: EvalJSON?
+    public var metadata: JSONValue?
 }
 
 /// A results file that cannot be read.
@@ -74,10 +74,10 @@ public enum EvalResultsJSON {
 
     static let secretKey = try! JSRegex("api[_-]?key|secret|token|password|authorization", flags: "i")
 
-    static func redact(_ v: EvalJSON) -> EvalJSON {
+    static func redact(_ v: JSONValue) -> JSONValue {
         switch v {
         case .object(let o):
-            var out = EvalObject()
+            var out = JSONObject()
             for (k, x) in o.pairs { out[k] = secretKey.test(k) && (x.stringValue != nil) ? .string("[REDACTED]") : redact(x) }
             return .object(out)
         case .array(let a): return .array(a.map(redact))
@@ -85,20 +85,20 @@ public enum EvalResultsJSON {
         }
     }
 
-    static func tokenJSON(_ t: EvalTokenUsage?) -> EvalJSON {
+    static func tokenJSON(_ t: EvalTokenUsage?) -> JSONValue {
         let t = t ?? EvalTokenUsage()
         return .obj([("total", .int(Int64(t.total))), ("prompt", .int(Int64(t.prompt))), ("completion", .int(Int64(t.completion))),
                      ("cached", .int(Int64(t.cached))), ("numRequests", .int(Int64(t.numRequests)))])
     }
 
-    static func rowJSON(_ r: EvalRow) -> EvalJSON {
-        var o = EvalObject()
+    static func rowJSON(_ r: EvalRow) -> JSONValue {
+        var o = JSONObject()
         o["id"] = .string(r.id)
         o["promptIdx"] = .int(Int64(r.promptIdx))
         o["testIdx"] = .int(Int64(r.testIdx))
         o["promptId"] = .string(r.promptId)
         o["prompt"] = .obj([("raw", .string(r.promptRaw)), ("label", .string(r.promptLabel))])
-        var p = EvalObject()
+        var p = JSONObject()
         p["id"] = .string(r.providerId)
         if let l = r.providerLabel { p["label"] = .string(l) }
         o["provider"] = .object(p)
@@ -106,15 +106,15 @@ public enum EvalResultsJSON {
         o["vars"] = .object(r.vars)
         if let d = r.description { o["description"] = .string(d) }
         if let resp = r.response {
-            var ro = EvalObject()
+            var ro = JSONObject()
             ro["output"] = resp.output
             ro["tokenUsage"] = tokenJSON(resp.tokenUsage)
             if let c = resp.cost { ro["cost"] = .number(c) }
             if resp.cached { ro["cached"] = .bool(true) }
             if let l = resp.latencyMs { ro["latencyMs"] = .number(l) }
             if let f = resp.finishReason { ro["finishReason"] = .string(f) }
-            if let lp = resp.logProbs { ro["logProbs"] = .array(lp.map(EvalJSON.number)) }
-            var md = resp.metadata ?? EvalObject()
+            if let lp = resp.logProbs { ro["logProbs"] = .array(lp.map(JSONValue.number)) }
+            var md = resp.metadata ?? JSONObject()
             if let tid = resp.traceId { md["traceId"] = .string(tid) }
             if let tc = resp.toolCalls { md["toolCalls"] = .array(tc) }
             if !md.isEmpty { ro["metadata"] = .object(md) }
@@ -133,7 +133,7 @@ public enum EvalResultsJSON {
         return .object(o)
     }
 
-    static func completedPrompt(_ run: EvalRunResult, column ci: Int) -> EvalJSON {
+    static func completedPrompt(_ run: EvalRunResult, column ci: Int) -> JSONValue {
         let (provider, prompt) = run.columns[ci]
         let rows = run.rows.filter { $0.promptIdx == ci }
         var named: [String: Double] = [:], namedCount: [String: Double] = [:]
@@ -149,7 +149,7 @@ public enum EvalResultsJSON {
             namedCount[d.name] = namedCount[d.name] ?? 0
         }
         let tokens = rows.reduce(EvalTokenUsage()) { $0 + ($1.response?.tokenUsage ?? EvalTokenUsage()) }
-        var m = EvalObject()
+        var m = JSONObject()
         m["score"] = .number(rows.reduce(0) { $0 + $1.score })
         m["testPassCount"] = .int(Int64(rows.filter { $0.status == .passed }.count))
         m["testFailCount"] = .int(Int64(rows.filter { $0.status == .failed }.count))
@@ -161,7 +161,7 @@ public enum EvalResultsJSON {
         m["namedScores"] = EvalGradingResult.scoresJSON(named)
         m["namedScoresCount"] = EvalGradingResult.scoresJSON(namedCount)
         m["cost"] = .number(rows.reduce(0) { $0 + ($1.cost ?? 0) })
-        var o = EvalObject()
+        var o = JSONObject()
         o["raw"] = .string(prompt.raw)
         o["label"] = .string(prompt.label)
         o["id"] = .string(prompt.promptId)
@@ -174,32 +174,32 @@ public enum EvalResultsJSON {
     /// The results JSON text (2-space indent, keys in Promptfoo's order).
     public static func write(_ run: EvalRunResult, suite: EvalSuite?, options: Options) -> String {
         let id = options.evalId ?? evalId(createdAt: options.createdAt, seed: "\(suite?.file.path ?? "")|\(options.cycle ?? 0)|\(run.rows.count)")
-        var results = EvalObject()
+        var results = JSONObject()
         results["version"] = .int(3)
         results["timestamp"] = .string(iso(options.createdAt))
         results["prompts"] = .array(run.columns.indices.map { completedPrompt(run, column: $0) })
         results["results"] = .array(run.rows.map(rowJSON))
-        var stats = EvalObject()
+        var stats = JSONObject()
         stats["successes"] = .int(Int64(run.summary.passed))
         stats["failures"] = .int(Int64(run.summary.failed))
         stats["errors"] = .int(Int64(run.summary.errors + run.summary.skipped))
         // Promptfoo's OutputFile: tokenUsage with completionDetails, and the graders' own usage under `assertions`.
-        let details = EvalJSON.obj([("reasoning", .int(0)), ("acceptedPrediction", .int(0)), ("rejectedPrediction", .int(0))])
-        var usage = tokenJSON(run.summary.tokenUsage).objectValue ?? EvalObject()
+        let details = JSONValue.obj([("reasoning", .int(0)), ("acceptedPrediction", .int(0)), ("rejectedPrediction", .int(0))])
+        var usage = tokenJSON(run.summary.tokenUsage).objectValue ?? JSONObject()
         usage["completionDetails"] = details
         let graders = run.rows.reduce(EvalTokenUsage()) { $0 + ($1.gradingResult?.tokensUsed ?? EvalTokenUsage()) }
-        var assertions = tokenJSON(graders).objectValue ?? EvalObject()
+        var assertions = tokenJSON(graders).objectValue ?? JSONObject()
         assertions["completionDetails"] = details
         usage["assertions"] = .object(assertions)
         stats["tokenUsage"] = .object(usage)
         if let d = run.summary.durationMs { stats["durationMs"] = .number(d.rounded()) }
         results["stats"] = .object(stats)
-        var fw = EvalObject()
+        var fw = JSONObject()
         fw["version"] = .string(options.flywheelVersion)
         fw["cycle"] = options.cycle.map { .int(Int64($0)) } ?? .null
         fw["skipped"] = .int(Int64(run.summary.skipped))
         fw["passRate"] = .number(run.summary.passRate)
-        var md = EvalObject()
+        var md = JSONObject()
         md["promptfooVersion"] = .string("0.121.3")
         md["exportedAt"] = .string(iso(options.exportedAt))
         md["evaluationCreatedAt"] = .string(iso(options.createdAt))
@@ -208,19 +208,19 @@ public enum EvalResultsJSON {
         md["platform"] = .string("linux")
         md["arch"] = .string("x64")
         md["flywheel"] = .object(fw)
-        var root = EvalObject()
+        var root = JSONObject()
         root["evalId"] = .string(id)
         root["results"] = .object(results)
         root["config"] = suite.map { redact(.object($0.document)) } ?? .obj([])
         root["shareableUrl"] = .null
         root["metadata"] = .object(md)
-        return EvalJSON.object(root).prettyString(indent: 2) + "\n"
+        return JSONValue.object(root).prettyString(indent: 2) + "\n"
     }
 
     /// Reads a results file: v3, v2 (its `table` ignored), or the legacy `{version, createdAt, results:{…}, config, author}`.
     public static func read(_ text: String) throws -> EvalResultsFile {
-        let root: EvalJSON
-        do { root = try EvalJSONParser.parse(text) } catch { throw EvalResultsError(key: "", reason: "not JSON: \(error)") }
+        let root: JSONValue
+        do { root = try JSONValue.parseStrict(text) } catch { throw EvalResultsError(key: "", reason: "not JSON: \(error)") }
         guard let o = root.objectValue else { throw EvalResultsError(key: "", reason: "a results file must be a JSON object") }
         if o["outputs"] != nil || o["results"]?["outputs"] != nil || (o["providers"] != nil && o["results"]?.arrayValue != nil) {
             throw EvalResultsError(key: "results", reason: "this is the stale documentation shape (providers/outputs), not a Promptfoo results file")
@@ -253,11 +253,11 @@ public enum EvalResultsJSON {
                                prompts: res["prompts"]?.arrayValue ?? [], config: o["config"], metadata: o["metadata"])
     }
 
-    static func readRow(_ r: EvalJSON, index i: Int) throws -> EvalRow {
+    static func readRow(_ r: JSONValue, index i: Int) throws -> EvalRow {
         guard let o = r.objectValue else { throw EvalResultsError(key: "results.results[\(i)]", reason: "a row must be an object") }
         guard let success = o["success"]?.boolValue else { throw EvalResultsError(key: "results.results[\(i)].success", reason: "missing boolean \"success\"") }
         let failureReason = Int(o["failureReason"]?.doubleValue ?? (success ? 0 : 1))
-        let md = o["metadata"]?.objectValue ?? EvalObject()
+        let md = o["metadata"]?.objectValue ?? JSONObject()
         let status: EvalRowStatus
         if success { status = .passed } else if failureReason == 2 {
             status = md["flywheel"]?["status"]?.stringValue == "skipped" ? .skipped : .error
@@ -282,7 +282,7 @@ public enum EvalResultsJSON {
         return EvalRow(id: o["id"]?.stringValue ?? "", testIdx: Int(o["testIdx"]?.doubleValue ?? Double(i)), promptIdx: Int(o["promptIdx"]?.doubleValue ?? 0),
                        repeatIndex: 0, promptId: o["promptId"]?.stringValue ?? "", promptRaw: o["prompt"]?["raw"]?.stringValue ?? "",
                        promptLabel: o["prompt"]?["label"]?.stringValue ?? o["prompt"]?["display"]?.stringValue ?? "", providerId: o["provider"]?["id"]?.stringValue ?? o["provider"]?.stringValue ?? "",
-                       providerLabel: o["provider"]?["label"]?.stringValue, testCase: testCase, vars: o["vars"]?.objectValue ?? EvalObject(),
+                       providerLabel: o["provider"]?["label"]?.stringValue, testCase: testCase, vars: o["vars"]?.objectValue ?? JSONObject(),
                        description: o["description"]?.stringValue ?? testCase["description"]?.stringValue, response: response, success: success,
                        score: o["score"]?.doubleValue ?? (success ? 1 : 0), latencyMs: o["latencyMs"]?.doubleValue ?? 0, cost: o["cost"]?.doubleValue,
                        gradingResult: gr, namedScores: named, failureReason: failureReason, error: o["error"]?.stringValue, metadata: md,

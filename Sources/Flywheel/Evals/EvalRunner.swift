@@ -12,9 +12,9 @@ public struct EvalRowKey: Sendable {
     /// The test as written (before the defaultTest merge).
     public var test: EvalTestCase
     /// The row's vars (after defaultTest merge and expansion).
-    public var vars: EvalObject
+    public var vars: JSONObject
     /// The merged metadata (look here for `trace_id`, `flywheelCaseId`, …).
-    public var metadata: EvalObject
+    public var metadata: JSONObject
     /// The prompt (column).
     public var prompt: EvalPrompt
     /// The prompt rendered with `vars`.
@@ -46,9 +46,9 @@ public struct EvalRow: Sendable, Equatable {
     /// The provider label, when set.
     public var providerLabel: String?
     /// The test case, merged and expanded.
-    public var testCase: EvalJSON
+    public var testCase: JSONValue
     /// The row's vars.
-    public var vars: EvalObject
+    public var vars: JSONObject
     /// The test description.
     public var description: String?
     /// The graded output (nil when the row had none).
@@ -70,7 +70,7 @@ public struct EvalRow: Sendable, Equatable {
     /// Why the row did not pass (failure reason, error or skip reason).
     public var error: String?
     /// Test metadata merged with response metadata, plus `flywheelTestId`.
-    public var metadata: EvalObject
+    public var metadata: JSONObject
     /// Flywheel's status (passed / failed / error / skipped).
     public var status: EvalRowStatus
     /// The test's id (`metadata.id` or the content hash).
@@ -172,9 +172,9 @@ public struct EvalRunner: Sendable {
         var tests = suite.tests.enumerated().map { ($0.offset, $0.element) }
         if tests.isEmpty, let empty = try? EvalTestCase(node: .obj([]), file: suite.file.path) { tests = [(0, empty)] }
         let promptIds = columns.map { $0.1.promptId }
-        typealias Merged = (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject)
+        typealias Merged = (raw: JSONValue, vars: JSONObject, assertions: [EvalAssertion], threshold: Double?, metadata: JSONObject, options: JSONObject)
         struct Job: Sendable {
-            var test: EvalTestCase, testIndex: Int, merged: Merged, vars: EvalObject, column: (EvalProvider, EvalPrompt)
+            var test: EvalTestCase, testIndex: Int, merged: Merged, vars: JSONObject, column: (EvalProvider, EvalPrompt)
             var promptIdx: Int, testIdx: Int, repeatIndex: Int, promptId: String, output: EvalOutput?
             var preError: String? = nil
             var scoringFunction: String? = nil
@@ -185,7 +185,7 @@ public struct EvalRunner: Sendable {
         let suiteEnv = suite.env
         let caller = providers
         // `options.storeOutputAs`: a test's output becomes a var of the tests after it (in order).
-        var registers = EvalObject()
+        var registers = JSONObject()
         var hookProblems: [String] = []
         runHooks("beforeAll", suite: suite, context: .obj([("suite", .object(suite.document))]), problems: &hookProblems)
         // 1. Rows and their outputs, in order (the caller's lookup runs on this thread).
@@ -212,7 +212,7 @@ public struct EvalRunner: Sendable {
                         }
                     }
                     if !suite.extensions.isEmpty {
-                        var t = m.raw.objectValue ?? EvalObject()
+                        var t = m.raw.objectValue ?? JSONObject()
                         t["vars"] = .object(combo)
                         runHooks("beforeEach", suite: suite, context: .obj([("test", .object(t))]), problems: &hookProblems)
                     }
@@ -333,13 +333,13 @@ public struct EvalRunner: Sendable {
                              columns: columns.map { (provider: $0.0, prompt: $0.1) }, derivedMetrics: suite.derivedMetrics, hookProblems: hookProblems)
     }
 
-    func gradeRow(suite: EvalSuite, test: EvalTestCase, testIndex: Int, merged m: (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject),
-                  vars: EvalObject, column: (EvalProvider, EvalPrompt), promptIdx: Int, testIdx: Int, repeatIndex: Int, promptId: String,
+    func gradeRow(suite: EvalSuite, test: EvalTestCase, testIndex: Int, merged m: (raw: JSONValue, vars: JSONObject, assertions: [EvalAssertion], threshold: Double?, metadata: JSONObject, options: JSONObject),
+                  vars: JSONObject, column: (EvalProvider, EvalPrompt), promptIdx: Int, testIdx: Int, repeatIndex: Int, promptId: String,
                   resolved: EvalOutput?, preError: String? = nil, scoringFunction: String? = nil, skipReason: String? = nil,
                   customFilters: [String: EvalTemplate.CustomFilter] = [:]) -> EvalRow {
         let (provider, prompt) = column
         let promptText = Self.renderPrompt(prompt, vars, m.options, custom: customFilters).text
-        var testCase = m.raw.objectValue ?? EvalObject()
+        var testCase = m.raw.objectValue ?? JSONObject()
         testCase["vars"] = .object(vars)
         var metadata = m.metadata
         metadata["flywheelTestId"] = .string(test.id)
@@ -355,7 +355,7 @@ public struct EvalRunner: Sendable {
         if let skipReason {
             row.error = skipReason
             row.status = .skipped
-            var fw = row.metadata["flywheel"]?.objectValue ?? EvalObject()
+            var fw = row.metadata["flywheel"]?.objectValue ?? JSONObject()
             fw["status"] = .string("skipped")
             row.metadata["flywheel"] = .object(fw)
             return row
@@ -383,7 +383,7 @@ public struct EvalRunner: Sendable {
                 row.error = "The test's output transform needs node, and scripts are disabled"
                 return row
             }
-            let ctx = EvalJSON.obj([("vars", .object(vars)), ("prompt", .obj([("label", .string(prompt.label))])), ("metadata", .object(metadata))])
+            let ctx = JSONValue.obj([("vars", .object(vars)), ("prompt", .obj([("label", .string(prompt.label))])), ("metadata", .object(metadata))])
             switch scripts.run(EvalScriptRequest(language: .javascript, body: EvalScriptBody.javascript(t), output: output.output, context: ctx)) {
             case .value(let v): output.output = v
             case .failure(let msg, _): row.error = "Error in the test's output transform: \(msg)"; return row
@@ -410,7 +410,7 @@ public struct EvalRunner: Sendable {
                 row.failureReason = 2
                 row.error = skip
                 row.status = .skipped
-                var fw = row.metadata["flywheel"]?.objectValue ?? EvalObject()
+                var fw = row.metadata["flywheel"]?.objectValue ?? JSONObject()
                 fw["status"] = .string("skipped")
                 row.metadata["flywheel"] = .object(fw)
             } else if r.pass {
@@ -436,7 +436,7 @@ public struct EvalRunner: Sendable {
 
     /// Calls every extension as `fn(hookName, context)` (Promptfoo's contract) for its side effects; problems are
     /// collected, not fatal (one bad hook never sinks the run). Without scripts nothing is called.
-    func runHooks(_ hook: String, suite: EvalSuite, context: EvalJSON, problems: inout [String]) {
+    func runHooks(_ hook: String, suite: EvalSuite, context: JSONValue, problems: inout [String]) {
         guard !suite.extensions.isEmpty else { return }
         for ext in suite.extensions {
             let (path, fn) = EvalScriptRequest.fileReference(ext)
@@ -456,8 +456,8 @@ public struct EvalRunner: Sendable {
     }
 
     /// What a hook sees of a row.
-    static func hookResult(_ r: EvalRow) -> EvalJSON {
-        .obj([("success", .bool(r.success)), ("score", .number(r.score)), ("error", r.error.map(EvalJSON.string) ?? .null),
+    static func hookResult(_ r: EvalRow) -> JSONValue {
+        .obj([("success", .bool(r.success)), ("score", .number(r.score)), ("error", r.error.map(JSONValue.string) ?? .null),
               ("response", .obj([("output", r.response?.output ?? .null)])), ("vars", .object(r.vars)),
               ("promptIdx", .int(Int64(r.promptIdx))), ("testIdx", .int(Int64(r.testIdx)))])
     }
@@ -477,9 +477,9 @@ public struct EvalRunner: Sendable {
     }
 
     /// Promptfoo's `options.transformVars`: code (or a file's function) given `(vars, context)` returning vars to merge.
-    func transformVars(_ code: String, file: String?, vars: EvalObject, promptLabel: String) -> Result<EvalObject, TransformError> {
+    func transformVars(_ code: String, file: String?, vars: JSONObject, promptLabel: String) -> Result<JSONObject, TransformError> {
         guard let scripts = engine.scripts else { return .failure(TransformError(message: "options.transformVars needs a script runtime")) }
-        let ctx = EvalJSON.obj([("prompt", .obj([("label", .string(promptLabel))]))])
+        let ctx = JSONValue.obj([("prompt", .obj([("label", .string(promptLabel))]))])
         var req = EvalScriptRequest(language: .javascript, body: "const vars = output;\n" + EvalScriptBody.javascript(code), output: .object(vars), context: ctx)
         if let file {
             let (path, fn) = EvalScriptRequest.fileReference(file)
@@ -499,14 +499,14 @@ public struct EvalRunner: Sendable {
         }
     }
 
-    static func labels(_ v: EvalJSON?) -> [String]? {
+    static func labels(_ v: JSONValue?) -> [String]? {
         guard let v else { return nil }
         if let s = v.stringValue { return [s] }
         return v.arrayValue?.compactMap(\.stringValue)
     }
 
     /// The prompt as sent: rendered with the row's vars (the raw text and the reason when it cannot be rendered).
-    static func renderPrompt(_ prompt: EvalPrompt, _ vars: EvalObject, _ options: EvalObject,
+    static func renderPrompt(_ prompt: EvalPrompt, _ vars: JSONObject, _ options: JSONObject,
                              custom: [String: EvalTemplate.CustomFilter] = [:]) -> (text: String, error: String?) {
         var text: String
         var problem: String? = nil
@@ -523,9 +523,9 @@ public struct EvalRunner: Sendable {
     /// script runner, so the script policy applies) with the value and the filter's arguments; results are cached.
     final class FilterCache: @unchecked Sendable {
         private let lock = NSLock()
-        private var values: [String: Result<EvalJSON, EvalTemplate.TemplateError>] = [:]
-        func get(_ k: String) -> Result<EvalJSON, EvalTemplate.TemplateError>? { lock.lock(); defer { lock.unlock() }; return values[k] }
-        func set(_ k: String, _ v: Result<EvalJSON, EvalTemplate.TemplateError>) { lock.lock(); values[k] = v; lock.unlock() }
+        private var values: [String: Result<JSONValue, EvalTemplate.TemplateError>] = [:]
+        func get(_ k: String) -> Result<JSONValue, EvalTemplate.TemplateError>? { lock.lock(); defer { lock.unlock() }; return values[k] }
+        func set(_ k: String, _ v: Result<JSONValue, EvalTemplate.TemplateError>) { lock.lock(); values[k] = v; lock.unlock() }
     }
 
     static func makeCustomFilters(_ files: [String: String], scripts: (any EvalScriptRunner)?) -> [String: EvalTemplate.CustomFilter] {
@@ -534,7 +534,7 @@ public struct EvalRunner: Sendable {
         for (name, ref) in files {
             let path = EvalScriptRequest.fileReference(ref).path
             out[name] = { value, args in
-                let key = [name, (value ?? .null).jsonString, EvalJSON.array(args.map { $0 ?? .null }).jsonString].joined(separator: "\u{0}")
+                let key = [name, (value ?? .null).jsonString, JSONValue.array(args.map { $0 ?? .null }).jsonString].joined(separator: "\u{0}")
                 if let hit = cache.get(key) { return try hit.get() }
                 guard let scripts else {
                     throw EvalTemplate.TemplateError(message: "filter \"\(name)\" (\(path)) needs node, and scripts are disabled")
@@ -543,7 +543,7 @@ public struct EvalRunner: Sendable {
                 JSNumber.writeJSONString(path, to: &pathLiteral)
                 let body = "const m = require(\(pathLiteral)); const f = typeof m === 'function' ? m : m.default;\n"
                     + "if (typeof f !== 'function') throw new Error('the file does not export a function');\nreturn f(output, ...context.args);"
-                let result: Result<EvalJSON, EvalTemplate.TemplateError>
+                let result: Result<JSONValue, EvalTemplate.TemplateError>
                 switch scripts.run(EvalScriptRequest(language: .javascript, body: body, output: value ?? .null,
                                                      context: .obj([("args", .array(args.map { $0 ?? .null }))]))) {
                 case .value(let v): result = .success(v)

@@ -418,7 +418,7 @@ enum EvalSQL {
     }
 
     /// Promptfoo's is-sql handler (reasons per the vectors).
-    static func check(_ outputString: String, value: EvalJSON?, inverse: Bool) throws -> EvalGradingResult {
+    static func check(_ outputString: String, value: JSONValue?, inverse: Bool) throws -> EvalGradingResult {
         var db = "MySQL"
         var tables: [String]? = nil, columns: [String]? = nil
         if let v = value, !v.isNull {

@@ -9,15 +9,15 @@ public struct EvalScriptRequest: Sendable {
     /// The function body as Flywheel built it (§2.5).
     public var body: String
     /// The output, as is (string or JSON).
-    public var output: EvalJSON
+    public var output: JSONValue
     /// `{prompt, vars, test, logProbs, config, provider:{id,label}, providerResponse, trace?}`.
-    public var context: EvalJSON
+    public var context: JSONValue
     /// A script file to load instead of `body` (absolute path): its function is called as `fn(output, context)`.
     public var file: String?
     /// The function of `file` (nil: the module's export for JavaScript, `get_assert` for Python).
     public var function: String?
 
-    public init(language: Language, body: String, output: EvalJSON, context: EvalJSON, file: String? = nil, function: String? = nil) {
+    public init(language: Language, body: String, output: JSONValue, context: JSONValue, file: String? = nil, function: String? = nil) {
         self.language = language
         self.body = body
         self.output = output
@@ -41,7 +41,7 @@ public struct EvalScriptRequest: Sendable {
 /// What the script returned.
 public enum EvalScriptResult: Sendable {
     /// The return value, JSON-encoded by the harness.
-    case value(EvalJSON)
+    case value(JSONValue)
     /// The script threw.
     case failure(message: String, stack: String)
     /// No runtime (binary missing, scripts disabled): the assertion is skipped.
@@ -148,15 +148,15 @@ public struct SubprocessScriptRunner: EvalScriptRunner {
         case .python: exe = pythonPath; args = ["-c", SubprocessScriptRunner.pythonHarness]
         }
         guard let exe else { return .unavailable("no \(request.language == .javascript ? "node" : "python3") on PATH") }
-        var fields: [(String, EvalJSON)] = [("body", .string(request.body)), ("output", request.output), ("context", request.context)]
+        var fields: [(String, JSONValue)] = [("body", .string(request.body)), ("output", request.output), ("context", request.context)]
         if let f = request.file { fields.append(("file", .string(f))) }
         if let f = request.function { fields.append(("function", .string(f))) }
-        let payload = EvalJSON.obj(fields).jsonString
+        let payload = JSONValue.obj(fields).jsonString
         let r = SandboxedProcess.run(exe, args, stdin: Data(payload.utf8), policy: policy)
         if let why = r.launchError { return .unavailable(why) }
         if r.timedOut { return .timedOut }
         let text = String(decoding: r.stdout, as: UTF8.self)
-        guard let line = text.split(separator: "\n").last, let reply = EvalJSONParser.parseOrNil(String(line)) else {
+        guard let line = text.split(separator: "\n").last, let reply = JSONValue.parseStrictOrNil(String(line)) else {
             return .failure(message: "script produced no result (exit \(r.status))", stack: "")
         }
         if reply["ok"]?.boolValue == true { return .value(reply["value"] ?? .null) }

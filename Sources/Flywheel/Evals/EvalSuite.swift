@@ -1,4 +1,5 @@
 import Foundation
+import OrderedCollections
 
 /// A prompt of a suite: `{id?, label, raw, config?}`.
 public struct EvalPrompt: Sendable, Equatable {
@@ -9,11 +10,11 @@ public struct EvalPrompt: Sendable, Equatable {
     /// The template text.
     public var raw: String
     /// Per-prompt config.
-    public var config: EvalJSON?
+    public var config: JSONValue?
     /// Promptfoo's promptId: hex SHA-256 of the label, else of `id`, else of `raw`.
     public var promptId: String { SHA256.hex(!label.isEmpty ? label : (id ?? raw)) }
 
-    public init(id: String? = nil, label: String, raw: String, config: EvalJSON? = nil) {
+    public init(id: String? = nil, label: String, raw: String, config: JSONValue? = nil) {
         self.id = id
         self.label = label
         self.raw = raw
@@ -28,7 +29,7 @@ public struct EvalProvider: Sendable, Equatable {
     /// The label, when set.
     public var label: String?
     /// Per-prompt config.
-    public var config: EvalJSON?
+    public var config: JSONValue?
     /// Labels/ids of the prompts it runs (nil: all).
     public var prompts: [String]?
     /// The column key: `label || id`.
@@ -36,7 +37,7 @@ public struct EvalProvider: Sendable, Equatable {
     /// For a `file://provider.py[:fn]` provider: the file, made absolute at load time (`file:///abs[:fn]`).
     public var resolvedFile: String?
 
-    public init(id: String, label: String? = nil, config: EvalJSON? = nil, prompts: [String]? = nil) {
+    public init(id: String, label: String? = nil, config: JSONValue? = nil, prompts: [String]? = nil) {
         self.id = id
         self.label = label
         self.config = config
@@ -47,22 +48,22 @@ public struct EvalProvider: Sendable, Equatable {
 /// One test case as written (or appended), with its parsed fields. `raw` holds every key, unknown ones included.
 public struct EvalTestCase: Sendable, Equatable {
     /// The node as written; edits go through it so a save keeps unknown keys.
-    public private(set) var raw: EvalJSON
+    public private(set) var raw: JSONValue
     /// The description.
     public var description: String? { raw["description"]?.stringValue }
     /// The vars, with `file://` vars read (`.txt` as text, `.json`/`.yaml` parsed).
-    public private(set) var vars: EvalObject
+    public private(set) var vars: JSONObject
     /// The test metadata.
-    public var metadata: EvalObject { raw["metadata"]?.objectValue ?? EvalObject() }
+    public var metadata: JSONObject { raw["metadata"]?.objectValue ?? JSONObject() }
     /// The test options.
-    public var options: EvalObject { raw["options"]?.objectValue ?? EvalObject() }
+    public var options: JSONObject { raw["options"]?.objectValue ?? JSONObject() }
     /// `threshold` when truthy (0 means none).
     public var threshold: Double? {
         guard let t = raw["threshold"]?.doubleValue, t != 0 else { return nil }
         return t
     }
     /// `providerOutput`: grade this instead of calling a provider.
-    public var providerOutput: EvalJSON? { raw["providerOutput"] }
+    public var providerOutput: JSONValue? { raw["providerOutput"] }
     /// Parsed assertions (value `file://` references already resolved).
     public private(set) var assertions: [EvalAssertion]
     /// Where the test came from (the suite file, or the `file://` tests file).
@@ -76,33 +77,33 @@ public struct EvalTestCase: Sendable, Equatable {
     /// canonical JSON (sorted keys) of `{description, vars, assert}` — stable across runs, key order and reformatting.
     public let id: String
 
-    static func computeId(_ raw: EvalJSON) -> String {
+    static func computeId(_ raw: JSONValue) -> String {
         if let s = raw["metadata"]?["id"]?.stringValue, !s.isEmpty { return s }
         return contentHash(raw)
     }
 
-    static func contentHash(_ raw: EvalJSON) -> String {
-        let key = EvalJSON.obj([("description", raw["description"] ?? .null), ("vars", raw["vars"] ?? .obj([])), ("assert", raw["assert"] ?? .array([]))])
-        return "t-" + String(SHA256.hex(key.jsonValue.canonicalText).prefix(16))
+    static func contentHash(_ raw: JSONValue) -> String {
+        let key = JSONValue.obj([("description", raw["description"] ?? .null), ("vars", raw["vars"] ?? .obj([])), ("assert", raw["assert"] ?? .array([]))])
+        return "t-" + String(SHA256.hex(key.canonicalText).prefix(16))
     }
 
     /// Builds a test from a node, checking it (errors name `file` and the key path `path`).
-    public init(node: EvalJSON, file: String, path: String = "tests[0]", lines: [String: Int] = [:], baseDirectory: URL? = nil,
+    public init(node: JSONValue, file: String, path: String = "tests[0]", lines: [String: Int] = [:], baseDirectory: URL? = nil,
                 allowedRoots: [URL]? = nil) throws {
         self.raw = node
         self.id = EvalTestCase.computeId(node)
         self.sourceFile = file
         self.assertions = []
-        self.vars = EvalObject()
+        self.vars = JSONObject()
         (self.assertions, self.vars, self.warnings, self.resolvedFiles) = try EvalSuiteLoader.checkTest(node, file: file, path: path, lines: lines,
                                                                                     base: baseDirectory ?? URL(fileURLWithPath: file).deletingLastPathComponent(),
                                                                                     allowedRoots: allowedRoots)
     }
 
     /// A new test from parts (for generated cases).
-    public init(description: String?, vars: EvalObject = EvalObject(), assertions: [EvalAssertion], threshold: Double? = nil,
-                metadata: EvalObject = EvalObject(), providerOutput: EvalJSON? = nil, file: String = "<generated>") throws {
-        var o = EvalObject()
+    public init(description: String?, vars: JSONObject = JSONObject(), assertions: [EvalAssertion], threshold: Double? = nil,
+                metadata: JSONObject = JSONObject(), providerOutput: JSONValue? = nil, file: String = "<generated>") throws {
+        var o = JSONObject()
         if let description { o["description"] = .string(description) }
         if !vars.isEmpty { o["vars"] = .object(vars) }
         if let providerOutput { o["providerOutput"] = providerOutput }
@@ -123,7 +124,7 @@ public struct EvalSuite: Sendable {
     /// How messages name the suite: `file`'s path, or the label it was read under (`REV:PATH` of the history).
     public let name: String
     /// The whole document, in order (unknown keys kept).
-    public private(set) var document: EvalObject
+    public private(set) var document: JSONObject
     /// Line of each key path, for messages.
     public let lines: [String: Int]
     /// The prompts (`file://` prompts read).
@@ -163,7 +164,7 @@ public struct EvalSuite: Sendable {
     public private(set) var warnings: [EvalSuiteError]
     /// The text as loaded, and the tests appended since (while nothing else changed), so a save can keep comments.
     var originalText: String?
-    var appendedSinceLoad: [EvalJSON] = []
+    var appendedSinceLoad: [JSONValue] = []
 
     /// Loads and checks a suite file. `allowedRoots`: the folders its `file://` references may read (nil: anywhere).
     public static func load(from url: URL, allowedRoots: [URL]? = nil) throws -> EvalSuite {
@@ -193,7 +194,7 @@ public struct EvalSuite: Sendable {
         return suite
     }
 
-    init(document value: EvalJSON, lines: [String: Int], file: URL, label: String? = nil, allowedRoots: [URL]? = nil) throws {
+    init(document value: JSONValue, lines: [String: Int], file: URL, label: String? = nil, allowedRoots: [URL]? = nil) throws {
         self.file = file
         self.name = label ?? file.path
         self.lines = lines
@@ -221,10 +222,10 @@ public struct EvalSuite: Sendable {
 
     /// A new suite with no tests (for `flywheel init`); `save()` writes it to `file`.
     public static func make(file: URL, description: String?, prompts: [String] = ["{{question}}"], providers: [String] = ["echo"]) throws -> EvalSuite {
-        var o = EvalObject()
+        var o = JSONObject()
         if let description { o["description"] = .string(description) }
-        o["prompts"] = .array(prompts.map(EvalJSON.string))
-        o["providers"] = .array(providers.map(EvalJSON.string))
+        o["prompts"] = .array(prompts.map(JSONValue.string))
+        o["providers"] = .array(providers.map(JSONValue.string))
         o["tests"] = .array([])
         let text = EvalYAMLWriter.write(.object(o))
         return try parse(yaml: text, file: file)
@@ -253,13 +254,13 @@ public struct EvalSuite: Sendable {
     public mutating func remove(id: String, reason: String) -> EvalTestCase? {
         guard let idx = tests.firstIndex(where: { $0.id == id && $0.sourceFile == name }) else { return nil }
         let test = tests[idx]
-        guard var arr = document["tests"]?.arrayValue, let at = arr.firstIndex(where: { $0 == test.raw }) else { return nil }
+        guard var arr = document["tests"]?.arrayValue, let at = arr.firstIndex(where: { $0.looselyEquals(test.raw) }) else { return nil }
         arr.remove(at: at)
         document["tests"] = .array(arr)
         originalText = nil
         tests.remove(at: idx)
-        var md = document["metadata"]?.objectValue ?? EvalObject()
-        var fw = md["flywheel"]?.objectValue ?? EvalObject()
+        var md = document["metadata"]?.objectValue ?? JSONObject()
+        var fw = md["flywheel"]?.objectValue ?? JSONObject()
         var removed = fw["removed"]?.arrayValue ?? []
         // The case itself is kept in the ledger, so the ratchet can keep an equivalent case (the same checks raised
         // again on a later run, under another id) out too.
@@ -277,7 +278,7 @@ public struct EvalSuite: Sendable {
         if let original = originalText {
             if appendedSinceLoad.isEmpty { return original }
             if let spliced = EvalSuite.splice(original, appending: appendedSinceLoad),
-               let check = try? EvalYAML.load(spliced, file: name).value, check == .object(document) {
+               let check = try? EvalYAML.load(spliced, file: name).value, check.looselyEquals(.object(document)) {
                 return spliced
             }
         }
@@ -285,7 +286,7 @@ public struct EvalSuite: Sendable {
     }
 
     /// Inserts `tests` at the end of the top-level block `tests:` sequence of `text`; nil when there is none.
-    static func splice(_ text: String, appending tests: [EvalJSON]) -> String? {
+    static func splice(_ text: String, appending tests: [JSONValue]) -> String? {
         var lines = text.components(separatedBy: "\n")
         guard let start = lines.firstIndex(where: { $0.hasPrefix("tests:") && JSText.trim(String($0.dropFirst(6))).isEmpty || $0.hasPrefix("tests:") && JSText.trim(String($0.dropFirst(6))).hasPrefix("#") }) else {
             return nil
@@ -326,7 +327,7 @@ public struct EvalSuite: Sendable {
     // MARK: - Rows
 
     /// A test merged with `defaultTest` (§1): vars, assert, threshold, options, metadata.
-    public func merged(_ t: EvalTestCase) -> (raw: EvalJSON, vars: EvalObject, assertions: [EvalAssertion], threshold: Double?, metadata: EvalObject, options: EvalObject) {
+    public func merged(_ t: EvalTestCase) -> (raw: JSONValue, vars: JSONObject, assertions: [EvalAssertion], threshold: Double?, metadata: JSONObject, options: JSONObject) {
         guard let d = defaultTest else { return (t.raw, t.vars, t.assertions, t.threshold, t.metadata, t.options) }
         var vars = d.vars
         for (k, v) in t.vars.pairs { vars[k] = v }
@@ -336,7 +337,7 @@ public struct EvalSuite: Sendable {
         for (k, v) in t.options.pairs { opts[k] = v }
         let asserts = d.assertions + t.assertions
         let threshold = t.raw["threshold"] != nil ? t.threshold : d.threshold
-        var raw = t.raw.objectValue ?? EvalObject()
+        var raw = t.raw.objectValue ?? JSONObject()
         if !vars.isEmpty { raw["vars"] = .object(vars) }
         raw["assert"] = .array(asserts.map(\.raw))
         if !opts.isEmpty || raw["options"] != nil { raw["options"] = .object(opts) }
@@ -348,9 +349,9 @@ public struct EvalSuite: Sendable {
 
     /// Promptfoo's var expansion: a var holding an array of strings gives one combination per element
     /// (cartesian product over several such vars); other arrays stay whole.
-    public static func expand(_ vars: EvalObject, disabled: Bool = false) -> [EvalObject] {
+    public static func expand(_ vars: JSONObject, disabled: Bool = false) -> [JSONObject] {
         if disabled { return [vars] }
-        var combos: [EvalObject] = [EvalObject()]
+        var combos: [JSONObject] = [JSONObject()]
         for (k, v) in vars.pairs {
             if let arr = v.arrayValue, !arr.isEmpty, arr.allSatisfy({ $0.stringValue != nil }) {
                 combos = combos.flatMap { c in arr.map { x in var c2 = c; c2[k] = x; return c2 } }

@@ -49,7 +49,7 @@ final class EvalSuiteLoader {
         return lines[k]
     }
 
-    static func typeName(_ v: EvalJSON) -> String {
+    static func typeName(_ v: JSONValue) -> String {
         switch v {
         case .null: return "null"
         case .bool: return "boolean"
@@ -62,7 +62,7 @@ final class EvalSuiteLoader {
 
     // MARK: Top level
 
-    func checkTopLevel(_ doc: EvalObject) throws {
+    func checkTopLevel(_ doc: JSONObject) throws {
         for k in EvalSuiteLoader.loadErrorKeys where doc[k] != nil {
             throw err(k, "\"\(k)\" is not supported by Flywheel")
         }
@@ -87,10 +87,10 @@ final class EvalSuiteLoader {
     /// Replaces every `{$ref: "#/…"}` by the node the JSON pointer names in the suite document (Promptfoo dereferences
     /// the config with json-schema-ref-parser). Only pointers into the same file are followed; sibling keys of `$ref` are
     /// dropped, as the ref parser does.
-    func resolveRefs(_ doc: EvalObject) throws -> EvalObject {
-        func pointer(_ ref: String, path: String) throws -> EvalJSON {
+    func resolveRefs(_ doc: JSONObject) throws -> JSONObject {
+        func pointer(_ ref: String, path: String) throws -> JSONValue {
             guard ref.hasPrefix("#") else { throw err(path, "\"$ref\": \(ref) points outside the suite file; only \"#/…\" references are supported") }
-            var cur: EvalJSON = .object(doc)
+            var cur: JSONValue = .object(doc)
             for raw in ref.dropFirst().split(separator: "/", omittingEmptySubsequences: true) {
                 let k = String(raw).replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~").removingPercentEncoding ?? String(raw)
                 if let o = cur.objectValue, let x = o[k] { cur = x }
@@ -99,7 +99,7 @@ final class EvalSuiteLoader {
             }
             return cur
         }
-        func walk(_ v: EvalJSON, path: String, seen: [String]) throws -> EvalJSON {
+        func walk(_ v: JSONValue, path: String, seen: [String]) throws -> JSONValue {
             switch v {
             case .object(let o):
                 if let r = o["$ref"] {
@@ -109,7 +109,7 @@ final class EvalSuiteLoader {
                     if seen.count > 32 { throw err(p, "\"$ref\" chain is deeper than 32") }
                     return try walk(try pointer(ref, path: p), path: path, seen: seen + [ref])
                 }
-                var out = EvalObject()
+                var out = JSONObject()
                 for (k, x) in o.pairs { out[k] = try walk(x, path: path.isEmpty ? k : "\(path).\(k)", seen: seen) }
                 return .object(out)
             case .array(let a):
@@ -183,15 +183,15 @@ final class EvalSuiteLoader {
     }
 
     /// Loads structured data from .json/.yaml/.yml (and .jsonl as a list).
-    func loadData(_ url: URL, key: String) throws -> (EvalJSON, [String: Int]) {
+    func loadData(_ url: URL, key: String) throws -> (JSONValue, [String: Int]) {
         let text = try readText(url, key: key)
         switch url.pathExtension.lowercased() {
         case "json":
-            do { return (try EvalJSONParser.parse(text), [:]) } catch { throw EvalSuiteError(file: url.path, line: nil, key: "", reason: "invalid JSON: \(error)") }
+            do { return (try JSONValue.parseStrict(text), [:]) } catch { throw EvalSuiteError(file: url.path, line: nil, key: "", reason: "invalid JSON: \(error)") }
         case "jsonl":
-            var out: [EvalJSON] = []
+            var out: [JSONValue] = []
             for (i, l) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !JSText.trim(String(l)).isEmpty {
-                do { out.append(try EvalJSONParser.parse(String(l))) } catch {
+                do { out.append(try JSONValue.parseStrict(String(l))) } catch {
                     throw EvalSuiteError(file: url.path, line: i + 1, key: "", reason: "invalid JSON line: \(error)")
                 }
             }
@@ -206,9 +206,9 @@ final class EvalSuiteLoader {
 
     // MARK: Prompts
 
-    func prompts(_ v: EvalJSON?) throws -> [EvalPrompt] {
+    func prompts(_ v: JSONValue?) throws -> [EvalPrompt] {
         guard let v, !v.isNull else { return [EvalPrompt(label: "{{prompt}}", raw: "{{prompt}}")] }
-        let items: [EvalJSON] = v.arrayValue ?? [v]
+        let items: [JSONValue] = v.arrayValue ?? [v]
         var out: [EvalPrompt] = []
         for (i, p) in items.enumerated() {
             let key = v.arrayValue == nil ? "prompts" : "prompts[\(i)]"
@@ -253,7 +253,7 @@ final class EvalSuiteLoader {
 
     /// A prompt's `config` (merged over the provider's when calling a model API), with `file://` tools, functions and
     /// response formats read.
-    func promptConfig(_ v: EvalJSON?, key: String) throws -> EvalJSON? {
+    func promptConfig(_ v: JSONValue?, key: String) throws -> JSONValue? {
         guard let v, !v.isNull else { return nil }
         guard var o = v.objectValue else { throw err(key, "must be a mapping, not a \(Self.typeName(v))") }
         try inlineConfigFiles(&o, key: key)
@@ -273,13 +273,13 @@ final class EvalSuiteLoader {
                 return EvalPrompt(label: parts.count > 1 ? "\(label): \(j)" : label, raw: part)
             }
         case "json":
-            if let arr = EvalJSONParser.parseOrNil(text), arr.arrayValue != nil { return [EvalPrompt(label: label, raw: arr.jsonString)] }
+            if let arr = JSONValue.parseStrictOrNil(text), arr.arrayValue != nil { return [EvalPrompt(label: label, raw: arr.jsonString)] }
             // A chat array written with template tags (`{% for %}` over earlier messages) is JSON only once rendered.
             guard EvalTemplate.hasSyntax(text) else { throw err(key, "\(s) must hold a JSON chat array") }
             try checkTemplate(text, key: key)
             return [EvalPrompt(label: label, raw: text)]
         case "yaml", "yml":
-            let d: EvalJSON
+            let d: JSONValue
             do { d = try EvalYAML.load(text, file: url.path).value } catch { throw err(key, "\(s): \(error)") }
             if let str = d.stringValue {
                 try checkTemplate(str, key: key)
@@ -308,7 +308,7 @@ final class EvalSuiteLoader {
 
     /// `nunjucksFilters:` (or `filters:`): filter name → JavaScript file exporting the filter function (path relative
     /// to the suite, `file://` optional); checked and made absolute.
-    func nunjucksFilters(_ doc: EvalObject) throws -> [String: String] {
+    func nunjucksFilters(_ doc: JSONObject) throws -> [String: String] {
         var out: [String: String] = [:]
         for key in ["nunjucksFilters", "filters"] {
             guard let v = doc[key] else { continue }
@@ -328,9 +328,9 @@ final class EvalSuiteLoader {
 
     // MARK: Providers
 
-    func providers(_ v: EvalJSON?, key: String) throws -> [EvalProvider] {
+    func providers(_ v: JSONValue?, key: String) throws -> [EvalProvider] {
         guard let v, !v.isNull else { return [EvalProvider(id: "echo")] }
-        let items: [EvalJSON] = v.arrayValue ?? [v]
+        let items: [JSONValue] = v.arrayValue ?? [v]
         var out: [EvalProvider] = []
         for (i, p) in items.enumerated() {
             let k = v.arrayValue == nil ? key : "\(key)[\(i)]"
@@ -393,7 +393,7 @@ final class EvalSuiteLoader {
     }
 
     /// Reads `file://` values of `tools`, `functions` and `response_format` (JSON or YAML) into the config.
-    func inlineConfigFiles(_ cfg: inout EvalObject, key: String) throws {
+    func inlineConfigFiles(_ cfg: inout JSONObject, key: String) throws {
         for k in ["tools", "functions", "response_format"] {
             guard let s = cfg[k]?.stringValue else { continue }
             guard s.hasPrefix("file://") else { throw err("\(key).\(k)", "must be a list/mapping or file://…, not the string \"\(s)\"") }
@@ -438,7 +438,7 @@ final class EvalSuiteLoader {
 
     // MARK: Tests
 
-    func defaultTest(_ v: EvalJSON?) throws -> EvalTestCase? {
+    func defaultTest(_ v: JSONValue?) throws -> EvalTestCase? {
         guard let v, !v.isNull else { return nil }
         if let s = v.stringValue {
             guard s.hasPrefix("file://") else { throw err("defaultTest", "must be a mapping or file://…") }
@@ -449,9 +449,9 @@ final class EvalSuiteLoader {
         return try EvalTestCase(node: v, file: file, path: "defaultTest", lines: lines, baseDirectory: base, allowedRoots: allowedRoots)
     }
 
-    func tests(_ v: EvalJSON?) throws -> [EvalTestCase] {
+    func tests(_ v: JSONValue?) throws -> [EvalTestCase] {
         guard let v, !v.isNull else { return [] }
-        let items: [EvalJSON]
+        let items: [JSONValue]
         switch v {
         case .array(let a): items = a
         case .string: items = [v]
@@ -499,12 +499,12 @@ final class EvalSuiteLoader {
     /// `{…data, …test, vars: {…data.vars, …test.vars}, assert: data.assert + test.assert, metadata: {…data.metadata, …test.metadata}}`
     /// (Promptfoo's evaluator; `defaultTest` is merged later like for any test). Scenarios, their `config` and `tests`
     /// may be `file://` YAML/JSON.
-    func scenarios(_ v: EvalJSON?) throws -> [EvalTestCase] {
+    func scenarios(_ v: JSONValue?) throws -> [EvalTestCase] {
         guard let v, !v.isNull else { return [] }
-        func nodes(_ x: EvalJSON, key: String) throws -> (list: [EvalJSON], file: String, lines: [String: Int], base: URL, prefix: String) {
+        func nodes(_ x: JSONValue, key: String) throws -> (list: [JSONValue], file: String, lines: [String: Int], base: URL, prefix: String) {
             if let s = x.stringValue {
                 guard s.hasPrefix("file://") else { throw err(key, "must be a list or file://…, not the string \"\(s)\"") }
-                var all: [EvalJSON] = []
+                var all: [JSONValue] = []
                 var last: (String, [String: Int], URL) = (file, lines, base)
                 for f in try expandGlob(s, key: key) {
                     let url = try resolve(f, key: key)
@@ -524,7 +524,7 @@ final class EvalSuiteLoader {
             guard let so = sc.objectValue else { throw err(sk, "a scenario must be a mapping with config and tests, not a \(Self.typeName(sc))") }
             guard let c = so["config"] else { throw err(sk + ".config", "a scenario needs a \"config\" list") }
             let configs = try nodes(c, key: sk + ".config")
-            let tests = try so["tests"].map { try nodes($0, key: sk + ".tests") } ?? (list: [.object(EvalObject())], file: file, lines: lines, base: base, prefix: sk + ".tests")
+            let tests = try so["tests"].map { try nodes($0, key: sk + ".tests") } ?? (list: [.object(JSONObject())], file: file, lines: lines, base: base, prefix: sk + ".tests")
             for (ci, data) in configs.list.enumerated() {
                 guard let d = data.objectValue else { throw err("\(sk).config[\(ci)]", "must be a mapping, not a \(Self.typeName(data))") }
                 for (ti, t) in tests.list.enumerated() {
@@ -537,8 +537,8 @@ final class EvalSuiteLoader {
                         if a == nil && b == nil { continue }
                         if d[key] != nil && a == nil { throw err("\(sk).config[\(ci)].\(key)", "must be a mapping") }
                         if to[key] != nil && b == nil { throw err("\(tk).\(key)", "must be a mapping") }
-                        var m = a ?? EvalObject()
-                        for (k, x) in (b ?? EvalObject()).pairs { m[k] = x }
+                        var m = a ?? JSONObject()
+                        for (k, x) in (b ?? JSONObject()).pairs { m[k] = x }
                         node[key] = .object(m)
                     }
                     let da = d["assert"], ta = to["assert"]
@@ -558,7 +558,7 @@ final class EvalSuiteLoader {
 
     /// `extensions: [file://hooks.py:fn, file://hooks.js:fn]`, checked and made absolute. They are suite code: they run
     /// only when scripts are allowed (a warning says so), for their side effects.
-    func extensions(_ v: EvalJSON?) throws -> [String] {
+    func extensions(_ v: JSONValue?) throws -> [String] {
         guard let v, !v.isNull else { return [] }
         guard let a = v.arrayValue else { throw err("extensions", "must be a list of file://path.py:function or file://path.js:function") }
         let out = try a.enumerated().map { i, x in
@@ -576,7 +576,7 @@ final class EvalSuiteLoader {
     // MARK: Derived metrics
 
     /// `derivedMetrics: [{name, value}]`: `value` is an arithmetic expression over named metrics (checked here).
-    func derivedMetrics(_ v: EvalJSON?) throws -> [EvalDerivedMetric] {
+    func derivedMetrics(_ v: JSONValue?) throws -> [EvalDerivedMetric] {
         guard let v, !v.isNull else { return [] }
         guard let a = v.arrayValue else { throw err("derivedMetrics", "must be a list of {name, value}") }
         return try a.enumerated().map { i, x in
@@ -593,18 +593,18 @@ final class EvalSuiteLoader {
 
     // MARK: One test
 
-    static func checkTest(_ node: EvalJSON, file: String, path: String, lines: [String: Int], base: URL,
-                          allowedRoots: [URL]? = nil) throws -> ([EvalAssertion], EvalObject, [EvalSuiteError], [String: String]) {
+    static func checkTest(_ node: JSONValue, file: String, path: String, lines: [String: Int], base: URL,
+                          allowedRoots: [URL]? = nil) throws -> ([EvalAssertion], JSONObject, [EvalSuiteError], [String: String]) {
         let l = EvalSuiteLoader(file: file, lines: lines, base: base, allowedRoots: allowedRoots)
         let (a, v) = try l.checkTest(node, path: path)
         return (a, v, l.warnings, l.resolvedFiles)
     }
 
-    func checkTest(_ node: EvalJSON, path: String) throws -> ([EvalAssertion], EvalObject) {
+    func checkTest(_ node: JSONValue, path: String) throws -> ([EvalAssertion], JSONObject) {
         func k(_ s: String) -> String { path.isEmpty ? s : "\(path).\(s)" }
         guard let o = node.objectValue else { throw err(path, "a test must be a mapping, not a \(Self.typeName(node))") }
         if let d = o["description"], d.stringValue == nil { throw err(k("description"), "must be a string, not a \(Self.typeName(d))") }
-        var vars = EvalObject()
+        var vars = JSONObject()
         if let v = o["vars"] {
             guard let vo = v.objectValue else { throw err(k("vars"), "must be a mapping of names to values, not a \(Self.typeName(v))") }
             for (name, x) in vo.pairs {
@@ -665,7 +665,7 @@ final class EvalSuiteLoader {
     /// A `file://` var: JSON/YAML parsed, scripts refused, media refused, any other file read as UTF-8 text (`.txt`,
     /// `.md`, `.sql`, `.html`, `.xml`, …). A glob (`file://articles/*`) gives the list of the matching files' values,
     /// which expands into one test per file as Promptfoo does; no match is an error.
-    func loadVarFile(_ s: String, key: String) throws -> EvalJSON {
+    func loadVarFile(_ s: String, key: String) throws -> JSONValue {
         let rel = String(s.dropFirst("file://".count))
         if rel.contains("*") || rel.contains("?") {
             let files = try expandGlob(s, key: key)
@@ -682,7 +682,7 @@ final class EvalSuiteLoader {
         }
     }
 
-    func checkAssertion(_ node: EvalJSON, path: String, allowSet: Bool) throws -> EvalAssertion {
+    func checkAssertion(_ node: JSONValue, path: String, allowSet: Bool) throws -> EvalAssertion {
         guard var o = node.objectValue else { throw err(path, "an assertion must be a mapping, not a \(Self.typeName(node))") }
         guard let typeNode = o["type"] else { throw err(path, "an assertion needs a \"type\"") }
         guard let type = typeNode.stringValue, !type.isEmpty else { throw err("\(path).type", "must be a string, not \(typeNode.jsonString)") }
@@ -743,7 +743,7 @@ final class EvalSuiteLoader {
         return a
     }
 
-    func checkCommon(_ o: EvalObject, path: String) throws {
+    func checkCommon(_ o: JSONObject, path: String) throws {
         if let w = o["weight"], w.doubleValue == nil || w.doubleValue! < 0 { throw err("\(path).weight", "must be a non-negative number, not \(w.jsonString)") }
         if let t = o["threshold"], !t.isNull, t.doubleValue == nil, t.boolValue == nil { throw err("\(path).threshold", "must be a number, not \(t.jsonString)") }
         if let m = o["metric"], m.stringValue == nil { throw err("\(path).metric", "must be a string, not \(m.jsonString)") }
@@ -789,7 +789,7 @@ final class EvalSuiteLoader {
             guard let v, !v.isNull else { return }
             var schema = v
             if let s = v.stringValue {
-                guard let parsed = EvalJSONParser.parseOrNil(s) ?? EvalYAML.parseOrNil(s), parsed.objectValue != nil else {
+                guard let parsed = JSONValue.parseStrictOrNil(s) ?? EvalYAML.parseOrNil(s), parsed.objectValue != nil else {
                     throw err(key, "the JSON schema must be a mapping (or JSON/YAML text of one)")
                 }
                 schema = parsed

@@ -4,11 +4,11 @@ import Foundation
 
 enum EvalToolChecks {
     /// Tool names from OpenAI, Google and Anthropic shapes, also inside text.
-    static func toolNames(_ v: EvalJSON) -> [String] {
+    static func toolNames(_ v: JSONValue) -> [String] {
         switch v {
         case .null: return []
         case .string(let s):
-            if let parsed = EvalJSONParser.parseOrNil(s), parsed.objectValue != nil || parsed.arrayValue != nil { return toolNames(parsed) }
+            if let parsed = JSONValue.parseStrictOrNil(s), parsed.objectValue != nil || parsed.arrayValue != nil { return toolNames(parsed) }
             return EvalJSONExtractor.extractObjects(s).flatMap(toolNames)
         case .array(let a): return a.flatMap(toolNames)
         case .object(let o):
@@ -34,10 +34,10 @@ enum EvalToolChecks {
         return (1..<m.numberOfRanges).map { m.range(at: $0).location == NSNotFound ? "" : ns.substring(with: m.range(at: $0)) }
     }
 
-    static func lowerTypes(_ v: EvalJSON) -> EvalJSON {
+    static func lowerTypes(_ v: JSONValue) -> JSONValue {
         switch v {
         case .object(let o):
-            var out = EvalObject()
+            var out = JSONObject()
             for (k, x) in o.pairs {
                 if k == "type", let s = x.stringValue { out[k] = .string(JSText.lower(s)) } else { out[k] = lowerTypes(x) }
             }
@@ -47,19 +47,19 @@ enum EvalToolChecks {
         }
     }
 
-    static func renderTemplates(_ v: EvalJSON, _ vars: EvalObject) -> EvalJSON {
+    static func renderTemplates(_ v: JSONValue, _ vars: JSONObject) -> JSONValue {
         switch v {
         case .string(let s): return .string(EvalTemplate.renderLenient(s, vars: vars))
         case .array(let a): return .array(a.map { renderTemplates($0, vars) })
         case .object(let o):
-            var out = EvalObject()
+            var out = JSONObject()
             for (k, x) in o.pairs { out[k] = renderTemplates(x, vars) }
             return .object(out)
         default: return v
         }
     }
 
-    static func validCall(_ base: String, output o: EvalOutput, value: EvalJSON?, context ctx: EvalAssertionContext, engine: EvalAssertionEngine) throws -> EvalGradingResult {
+    static func validCall(_ base: String, output o: EvalOutput, value: JSONValue?, context ctx: EvalAssertionContext, engine: EvalAssertionEngine) throws -> EvalGradingResult {
         func fail(_ r: String) -> EvalGradingResult { EvalGradingResult(pass: false, score: 0, reason: r) }
         let config = ctx.providerConfig.map { renderTemplates($0, ctx.vars) }
         // MCP text results.
@@ -69,7 +69,7 @@ enum EvalToolChecks {
             if let g = groups(mcpResult, text) { return EvalGradingResult(pass: true, score: 1, reason: "MCP tool call succeeded for \(g[0])") }
             if text.contains("MCP Tool Result") { return EvalGradingResult(pass: true, score: 1, reason: "MCP tool call succeeded for unknown") }
         }
-        func validate(_ name: String, _ args: EvalJSON, _ params: EvalJSON?) throws -> EvalGradingResult? {
+        func validate(_ name: String, _ args: JSONValue, _ params: JSONValue?) throws -> EvalGradingResult? {
             guard let params else { return nil }
             let validator: JSONSchemaValidator
             do { validator = try engine.schema(params) } catch let e as JSONSchemaValidator.SchemaError { throw EvalAssertionError(e.message) }
@@ -78,8 +78,8 @@ enum EvalToolChecks {
         }
         switch EvalAssertionType(rawValue: base) {
         case .isValidOpenAIToolsCall?:
-            var calls: EvalJSON = o.toolCalls.map { .array($0) } ?? o.output
-            if case .string(let s) = calls, let p = EvalJSONParser.parseOrNil(s) { calls = p }
+            var calls: JSONValue = o.toolCalls.map { .array($0) } ?? o.output
+            if case .string(let s) = calls, let p = JSONValue.parseStrictOrNil(s) { calls = p }
             if let tc = calls["tool_calls"] { calls = tc }
             guard let arr = calls.arrayValue, !arr.isEmpty,
                   arr.allSatisfy({ $0["function"]?["name"]?.stringValue != nil && $0["function"]?["arguments"] != nil }) else {
@@ -94,13 +94,13 @@ enum EvalToolChecks {
                     return fail("Called \"\(name)\", but there is no function with that name")
                 }
                 let rawArgs = call["function"]!["arguments"]!
-                let args = rawArgs.stringValue.map { EvalJSONParser.parseOrNil($0) ?? .string($0) } ?? rawArgs
+                let args = rawArgs.stringValue.map { JSONValue.parseStrictOrNil($0) ?? .string($0) } ?? rawArgs
                 if let f = try validate(name, args, tool["function"]?["parameters"]) { return f }
             }
             return EvalGradingResult(pass: true, score: 1, reason: "Assertion passed")
         case .isValidOpenAIFunctionCall?:
             var call = o.output
-            if case .string(let s) = call, let p = EvalJSONParser.parseOrNil(s) { call = p }
+            if case .string(let s) = call, let p = JSONValue.parseStrictOrNil(s) { call = p }
             if let fc = call["function_call"] { call = fc }
             guard let name = call["name"]?.stringValue, let rawArgs = call["arguments"] else {
                 return fail("OpenAI did not return a valid-looking function call: \(o.output.jsonString)")
@@ -109,13 +109,13 @@ enum EvalToolChecks {
             guard let fn = fns.first(where: { $0["name"]?.stringValue == name }) else {
                 return fail("Called \"\(name)\", but there is no function with that name")
             }
-            let args = rawArgs.stringValue.map { EvalJSONParser.parseOrNil($0) ?? .string($0) } ?? rawArgs
+            let args = rawArgs.stringValue.map { JSONValue.parseStrictOrNil($0) ?? .string($0) } ?? rawArgs
             if let f = try validate(name, args, fn["parameters"]) { return f }
             return EvalGradingResult(pass: true, score: 1, reason: "Assertion passed")
         default:  // Google is-valid-function-call
             var out = o.output
-            if case .string(let s) = out, let p = EvalJSONParser.parseOrNil(s) { out = p }
-            var calls: [EvalJSON] = []
+            if case .string(let s) = out, let p = JSONValue.parseStrictOrNil(s) { out = p }
+            var calls: [JSONValue] = []
             if let fcs = out["toolCall"]?["functionCalls"]?.arrayValue { calls = fcs } else if let arr = out.arrayValue { calls = arr.compactMap { $0["functionCall"] } }
             guard !calls.isEmpty else { return fail("Google did not return a valid-looking function call: \(o.output.jsonString)") }
             let decls = (config?["tools"]?.arrayValue ?? []).flatMap { $0["functionDeclarations"]?.arrayValue ?? [] }
@@ -125,7 +125,7 @@ enum EvalToolChecks {
                     return fail("Called \"\(name)\", but there is no function with that name")
                 }
                 let rawArgs = call["args"] ?? .obj([])
-                let args = rawArgs.stringValue.map { EvalJSONParser.parseOrNil($0) ?? .string($0) } ?? rawArgs
+                let args = rawArgs.stringValue.map { JSONValue.parseStrictOrNil($0) ?? .string($0) } ?? rawArgs
                 if let f = try validate(name, args, decl["parameters"].map(lowerTypes)) { return f }
             }
             return EvalGradingResult(pass: true, score: 1, reason: "Assertion passed")
@@ -153,7 +153,7 @@ enum EvalTraceChecks {
         return false
     }
 
-    static func check(_ base: String, value: EvalJSON?, spans: [EvalTraceSpan]) throws -> EvalGradingResult {
+    static func check(_ base: String, value: JSONValue?, spans: [EvalTraceSpan]) throws -> EvalGradingResult {
         switch EvalAssertionType(rawValue: base) {
         case .traceSpanCount?:
             guard let v = value?.objectValue, let pattern = v["pattern"]?.stringValue else {
@@ -244,7 +244,7 @@ enum EvalTraceChecks {
     struct Step {
         var kind: String
         var name: String
-        var args: EvalJSON?
+        var args: JSONValue?
         var label: String { "\(kind):\(name)" }
     }
 
@@ -253,9 +253,9 @@ enum EvalTraceChecks {
         var out: [Step] = []
         for s in sorted {
             let a = s.attributes
-            func parseArgs(_ v: EvalJSON?) -> EvalJSON? {
+            func parseArgs(_ v: JSONValue?) -> JSONValue? {
                 guard let v else { return nil }
-                if let str = v.stringValue { return EvalJSONParser.parseOrNil(str) ?? v }
+                if let str = v.stringValue { return JSONValue.parseStrictOrNil(str) ?? v }
                 return v
             }
             if let tool = a["tool.name"]?.stringValue ?? a["gen_ai.tool.name"]?.stringValue ?? a["codex.mcp.tool"]?.stringValue {
@@ -280,18 +280,18 @@ enum EvalTraceChecks {
         return "expected at least \(ms(minV ?? 1))"
     }
 
-    static func partialMatch(_ expected: EvalJSON, _ actual: EvalJSON) -> Bool {
+    static func partialMatch(_ expected: JSONValue, _ actual: JSONValue) -> Bool {
         switch (expected, actual) {
         case (.object(let e), .object(let a)):
             return e.pairs.allSatisfy { p in a[p.key].map { partialMatch(p.value, $0) } ?? false }
         case (.array(let e), .array(let a)):
             return e.count == a.count && zip(e, a).allSatisfy { partialMatch($0, $1) }
         default:
-            return expected == actual
+            return expected.looselyEquals(actual)
         }
     }
 
-    static func trajectory(_ base: String, value: EvalJSON?, spans: [EvalTraceSpan], inverse inv: Bool) throws -> EvalGradingResult {
+    static func trajectory(_ base: String, value: JSONValue?, spans: [EvalTraceSpan], inverse inv: Bool) throws -> EvalGradingResult {
         let all = steps(spans)
         let tools = all.filter { $0.kind == "tool" }
         let actual = tools.map(\.label).joined(separator: ", ")
@@ -349,7 +349,7 @@ enum EvalTraceChecks {
             let withArgs = candidates.filter { $0.args != nil }
             if withArgs.isEmpty { return r(inv, "Tool \"\(label)\" was observed but no arguments were captured. Actual tools: \(actual)") }
             for c in withArgs {
-                let ok = mode == "exact" ? c.args! == expected : partialMatch(expected, c.args!)
+                let ok = mode == "exact" ? c.args!.looselyEquals(expected) : partialMatch(expected, c.args!)
                 if ok { return r(!inv, "Tool \"\(label)\" matched expected arguments (\(mode)) on \(c.label). Args: \(c.args!.jsonString)") }
             }
             return r(inv, "No call to tool \"\(label)\" matched expected arguments (\(mode)): \(expected.jsonString). Observed args: \(withArgs.map { $0.args!.jsonString }.joined(separator: "; "))")
@@ -368,7 +368,7 @@ enum EvalTraceChecks {
         }
     }
 
-    static func skillUsed(value: EvalJSON?, metadata: EvalObject?, inverse inv: Bool) throws -> EvalGradingResult {
+    static func skillUsed(value: JSONValue?, metadata: JSONObject?, inverse inv: Bool) throws -> EvalGradingResult {
         let skills = (metadata?["skillCalls"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
         func r(_ pass: Bool, _ reason: String) -> EvalGradingResult { EvalGradingResult(pass: pass, score: pass ? 1 : 0, reason: reason) }
         let actual = skills.isEmpty ? "none" : skills.joined(separator: ", ")

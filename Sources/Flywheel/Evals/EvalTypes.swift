@@ -1,4 +1,5 @@
 import Foundation
+import OrderedCollections
 
 // MARK: - Assertions
 
@@ -8,9 +9,9 @@ public struct EvalAssertion: Sendable, Equatable {
     /// The type as written, `not-` included (e.g. `not-contains`).
     public var type: String
     /// The value (after `file://` resolution at load time), nil when absent.
-    public var value: EvalJSON?
+    public var value: JSONValue?
     /// The threshold as written (nil when absent; `false`/`0` are kept, JavaScript compares them as 0).
-    public var thresholdValue: EvalJSON?
+    public var thresholdValue: JSONValue?
     /// The weight (default 1).
     public var weight: Double?
     /// The metric name template.
@@ -18,19 +19,19 @@ public struct EvalAssertion: Sendable, Equatable {
     /// A JavaScript transform of the output for this assertion only.
     public var transform: String?
     /// Per-assertion grader provider (model-graded types).
-    public var provider: EvalJSON?
+    public var provider: JSONValue?
     /// Per-assertion rubric prompt (model-graded types).
-    public var rubricPrompt: EvalJSON?
+    public var rubricPrompt: JSONValue?
     /// `context.config` of script assertions.
-    public var config: EvalJSON?
+    public var config: JSONValue?
     /// Members of an `assert-set`.
     public var assertions: [EvalAssertion]?
     /// The node as written.
-    public var raw: EvalJSON
+    public var raw: JSONValue
 
-    public init(type: String, value: EvalJSON? = nil, threshold: EvalJSON? = nil, weight: Double? = nil, metric: String? = nil,
-                transform: String? = nil, provider: EvalJSON? = nil, rubricPrompt: EvalJSON? = nil, config: EvalJSON? = nil,
-                assertions: [EvalAssertion]? = nil, raw: EvalJSON? = nil) {
+    public init(type: String, value: JSONValue? = nil, threshold: JSONValue? = nil, weight: Double? = nil, metric: String? = nil,
+                transform: String? = nil, provider: JSONValue? = nil, rubricPrompt: JSONValue? = nil, config: JSONValue? = nil,
+                assertions: [EvalAssertion]? = nil, raw: JSONValue? = nil) {
         self.type = type
         self.value = value
         self.thresholdValue = threshold
@@ -44,11 +45,11 @@ public struct EvalAssertion: Sendable, Equatable {
         if let raw {
             self.raw = raw
         } else {
-            var o = EvalObject()
+            var o = JSONObject()
             o["type"] = .string(type)
             if let value { o["value"] = value }
             if let threshold { o["threshold"] = threshold }
-            if let weight { o["weight"] = EvalJSON.number(weight) }
+            if let weight { o["weight"] = JSONValue.number(weight) }
             if let metric { o["metric"] = .string(metric) }
             if let transform { o["transform"] = .string(transform) }
             if let config { o["config"] = config }
@@ -68,7 +69,7 @@ public struct EvalAssertion: Sendable, Equatable {
     }
 }
 
-extension EvalJSON {
+extension JSONValue {
     /// JavaScript `Number(v)` (NaN for non-numeric).
     public var jsNumber: Double {
         switch self {
@@ -86,7 +87,7 @@ extension EvalJSON {
     }
 
     /// A number as `.int` when integral (and small), else `.double`.
-    public static func number(_ d: Double) -> EvalJSON {
+    public static func number(_ d: Double) -> JSONValue {
         if d.isFinite, d == d.rounded(), abs(d) < 9e15 { return .int(Int64(d)) }
         return .double(d)
     }
@@ -120,12 +121,12 @@ public struct EvalTokenUsage: Sendable, Equatable {
                        cached: a.cached + b.cached, numRequests: a.numRequests + b.numRequests)
     }
 
-    var json: EvalJSON {
+    var json: JSONValue {
         .obj([("total", .int(Int64(total))), ("prompt", .int(Int64(prompt))), ("completion", .int(Int64(completion))),
               ("cached", .int(Int64(cached))), ("numRequests", .int(Int64(numRequests)))])
     }
 
-    init(json: EvalJSON?) {
+    init(json: JSONValue?) {
         func i(_ k: String) -> Int { json?[k]?.doubleValue.map { Int($0) } ?? 0 }
         self.init(total: i("total"), prompt: i("prompt"), completion: i("completion"), cached: i("cached"), numRequests: i("numRequests"))
     }
@@ -150,13 +151,13 @@ public struct EvalGradingResult: Sendable, Equatable {
     /// The assertion this result is for.
     public var assertion: EvalAssertion?
     /// Extra metadata (e.g. `renderedGradingPrompt`, `flywheel.status`).
-    public var metadata: EvalObject
+    public var metadata: JSONObject
     /// Flywheel: the assertion could not be evaluated (no judge, no runtime, unsupported type).
     public var skipped: Bool
 
     public init(pass: Bool, score: Double, reason: String, namedScores: [String: Double] = [:], namedScoreWeights: [String: Double] = [:],
                 tokensUsed: EvalTokenUsage? = nil, componentResults: [EvalGradingResult] = [], assertion: EvalAssertion? = nil,
-                metadata: EvalObject = EvalObject(), skipped: Bool = false) {
+                metadata: JSONObject = JSONObject(), skipped: Bool = false) {
         self.pass = pass
         self.score = score
         self.reason = reason
@@ -171,7 +172,7 @@ public struct EvalGradingResult: Sendable, Equatable {
 
     /// A skipped component (§3.1): never a pass, excluded from scores.
     public static func skip(_ why: String, assertion: EvalAssertion?) -> EvalGradingResult {
-        var md = EvalObject()
+        var md = JSONObject()
         md["flywheel"] = .obj([("status", .string("skipped"))])
         return EvalGradingResult(pass: false, score: 0, reason: "Skipped: \(why)", assertion: assertion, metadata: md, skipped: true)
     }
@@ -205,10 +206,10 @@ public struct EvalTraceSpan: Sendable, Equatable {
     /// True when the producer marked the span as failed (adds to the attribute rules).
     public var isError: Bool
     /// Attributes; object values keep their key order.
-    public var attributes: [String: EvalJSON]
+    public var attributes: [String: JSONValue]
 
     public init(spanId: String = "", name: String, kind: String? = nil, startNs: Int64?, endNs: Int64?, statusCode: Int? = nil,
-                statusMessage: String? = nil, isError: Bool = false, attributes: [String: EvalJSON] = [:]) {
+                statusMessage: String? = nil, isError: Bool = false, attributes: [String: JSONValue] = [:]) {
         self.spanId = spanId
         self.name = name
         self.kind = kind
@@ -224,7 +225,7 @@ public struct EvalTraceSpan: Sendable, Equatable {
     public init(spanId: String = "", name: String, kind: String? = nil, startNs: Int64?, endNs: Int64?, statusCode: Int? = nil,
                 statusMessage: String? = nil, isError: Bool = false, jsonAttributes: [String: JSONValue]) {
         self.init(spanId: spanId, name: name, kind: kind, startNs: startNs, endNs: endNs, statusCode: statusCode,
-                  statusMessage: statusMessage, isError: isError, attributes: jsonAttributes.mapValues(EvalJSON.init))
+                  statusMessage: statusMessage, isError: isError, attributes: jsonAttributes.mapValues(\.keysSorted))
     }
 
     var startMs: Double? { startNs.map { Double($0) / 1e6 } }
@@ -234,7 +235,7 @@ public struct EvalTraceSpan: Sendable, Equatable {
 /// What a provider (or a recorded trace) produced for one test: the thing assertions grade.
 public struct EvalOutput: Sendable, Equatable {
     /// The output: usually a string; structured outputs are JSON.
-    public var output: EvalJSON
+    public var output: JSONValue
     /// Latency in milliseconds (latency assertions need it).
     public var latencyMs: Double?
     /// Cost in US dollars (cost assertions need it).
@@ -244,7 +245,7 @@ public struct EvalOutput: Sendable, Equatable {
     /// The finish reason (`stop`, `length`, `tool_calls`, …).
     public var finishReason: String?
     /// OpenAI-shaped tool calls (`[{id, type, function:{name, arguments}}]`), when the provider returned them apart.
-    public var toolCalls: [EvalJSON]?
+    public var toolCalls: [JSONValue]?
     /// Token log probabilities (perplexity assertions need them).
     public var logProbs: [Double]?
     /// The trace id the spans belong to.
@@ -252,15 +253,15 @@ public struct EvalOutput: Sendable, Equatable {
     /// Trace spans, when the output has a trace.
     public var traceSpans: [EvalTraceSpan]?
     /// Response metadata (e.g. `skillCalls`).
-    public var metadata: EvalObject?
+    public var metadata: JSONObject?
     /// A provider error (the row becomes an ERROR with this text).
     public var error: String?
     /// True when the output came from a cache.
     public var cached: Bool
 
-    public init(output: EvalJSON, latencyMs: Double? = nil, cost: Double? = nil, tokenUsage: EvalTokenUsage? = nil,
-                finishReason: String? = nil, toolCalls: [EvalJSON]? = nil, logProbs: [Double]? = nil, traceId: String? = nil,
-                traceSpans: [EvalTraceSpan]? = nil, metadata: EvalObject? = nil, error: String? = nil, cached: Bool = false) {
+    public init(output: JSONValue, latencyMs: Double? = nil, cost: Double? = nil, tokenUsage: EvalTokenUsage? = nil,
+                finishReason: String? = nil, toolCalls: [JSONValue]? = nil, logProbs: [Double]? = nil, traceId: String? = nil,
+                traceSpans: [EvalTraceSpan]? = nil, metadata: JSONObject? = nil, error: String? = nil, cached: Bool = false) {
         self.output = output
         self.latencyMs = latencyMs
         self.cost = cost
@@ -292,10 +293,10 @@ public struct EvalOutput: Sendable, Equatable {
 extension EvalGradingResult {
     /// Promptfoo's GradingResult JSON (keys: pass, score, reason, namedScores, namedScoreWeights?, tokensUsed?,
     /// componentResults?, assertion?, metadata?).
-    public var json: EvalJSON { json(top: true) }
+    public var json: JSONValue { json(top: true) }
 
-    func json(top: Bool) -> EvalJSON {
-        var o = EvalObject()
+    func json(top: Bool) -> JSONValue {
+        var o = JSONObject()
         o["pass"] = .bool(pass)
         o["score"] = .number(score)
         o["reason"] = .string(reason)
@@ -308,20 +309,20 @@ extension EvalGradingResult {
         return .object(o)
     }
 
-    static func scoresJSON(_ d: [String: Double]) -> EvalJSON {
-        var o = EvalObject()
+    static func scoresJSON(_ d: [String: Double]) -> JSONValue {
+        var o = JSONObject()
         for k in d.keys.sorted() { o[k] = .number(d[k]!) }
         return .object(o)
     }
 
     /// Reads a GradingResult JSON (lenient).
-    public init(json: EvalJSON) {
-        let o = json.objectValue ?? EvalObject()
+    public init(json: JSONValue) {
+        let o = json.objectValue ?? JSONObject()
         var ns: [String: Double] = [:]
         for (k, v) in o["namedScores"]?.objectValue?.pairs ?? [] { ns[k] = v.doubleValue ?? 0 }
         var nw: [String: Double] = [:]
         for (k, v) in o["namedScoreWeights"]?.objectValue?.pairs ?? [] { nw[k] = v.doubleValue ?? 0 }
-        let md = o["metadata"]?.objectValue ?? EvalObject()
+        let md = o["metadata"]?.objectValue ?? JSONObject()
         self.init(pass: o["pass"]?.isTruthy ?? false, score: o["score"]?.doubleValue ?? 0, reason: o["reason"]?.stringValue ?? "",
                   namedScores: ns, namedScoreWeights: nw, tokensUsed: o["tokensUsed"].map { EvalTokenUsage(json: $0) },
                   componentResults: (o["componentResults"]?.arrayValue ?? []).map { EvalGradingResult(json: $0) },
@@ -332,7 +333,7 @@ extension EvalGradingResult {
 
 extension EvalAssertion {
     /// Parses an assertion node (lenient about unknown keys, which stay in `raw`).
-    public init(parsing node: EvalJSON) throws {
+    public init(parsing node: JSONValue) throws {
         guard let o = node.objectValue else { throw EvalAssertionError("assertion must be an object") }
         guard let type = o["type"]?.stringValue, !type.isEmpty else { throw EvalAssertionError("assertion must have a string \"type\"") }
         var members: [EvalAssertion]? = nil

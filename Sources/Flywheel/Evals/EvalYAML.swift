@@ -28,7 +28,7 @@ public struct EvalSuiteError: Error, Sendable, Equatable, CustomStringConvertibl
 }
 
 /// YAML read as js-yaml reads it (YAML 1.2 core: only `true`/`false` spellings are booleans, no sexagesimal
-/// or legacy octal, `<<` merges, last duplicate key wins), into order-keeping `EvalJSON`, with a line per key
+/// or legacy octal, `<<` merges, last duplicate key wins), into order-keeping `JSONValue`, with a line per key
 /// path and limits against alias bombs and huge values.
 public enum EvalYAML {
     /// Limits that keep a hostile file from exhausting memory.
@@ -48,7 +48,7 @@ public enum EvalYAML {
     /// A parsed document plus the line of each key path (`tests[0].assert[1].type` → 12).
     public struct Document: Sendable {
         /// The document.
-        public var value: EvalJSON
+        public var value: JSONValue
         /// Line of each key path.
         public var lines: [String: Int]
     }
@@ -81,7 +81,7 @@ public enum EvalYAML {
     }
 
     /// Parses YAML text leniently (no file context), nil when it is not YAML.
-    public static func parseOrNil(_ text: String) -> EvalJSON? {
+    public static func parseOrNil(_ text: String) -> JSONValue? {
         try? load(text, file: "<value>").value
     }
 
@@ -129,7 +129,7 @@ public enum EvalYAML {
             if lines.updateValue(line, forKey: path) == nil { lineBytes += path.utf8.count + 16 }
         }
 
-        mutating func convert(_ node: Node, path: String, depth: Int) throws -> EvalJSON {
+        mutating func convert(_ node: Node, path: String, depth: Int) throws -> JSONValue {
             nodes += 1
             if nodes > limits.maxNodes {
                 throw EvalSuiteError(file: file, line: node.mark?.line, key: EvalYAML.topKey(path), reason: "document expands to more than \(limits.maxNodes) nodes (YAML alias bomb?)")
@@ -145,13 +145,13 @@ public enum EvalYAML {
                 }
                 return EvalYAML.resolveScalar(s)
             case .sequence(let seq):
-                var out: [EvalJSON] = []
+                var out: [JSONValue] = []
                 out.reserveCapacity(seq.count)
                 for (i, n) in seq.enumerated() { out.append(try convert(n, path: child(path, index: i), depth: depth + 1)) }
                 return .array(out)
             case .mapping(let map):
-                var o = EvalObject()
-                var merges: [EvalJSON] = []
+                var o = JSONObject()
+                var merges: [JSONValue] = []
                 for (k, v) in map {
                     let key: String
                     if case .scalar(let ks) = k {
@@ -192,13 +192,13 @@ public enum EvalYAML {
     /// by the duplicate-key check, and keys are read as text), so `resolvePlain` types them as js-yaml would.
     static let implicitTag = "tag:flywheel,2026:implicit"
 
-    static func resolveScalar(_ s: Node.Scalar) -> EvalJSON {
+    static func resolveScalar(_ s: Node.Scalar) -> JSONValue {
         let str = s.string
         let tag = s.tag.description
         if s.style != .plain {
             switch tag {
-            case "tag:yaml.org,2002:int": return Int64(str).map(EvalJSON.int) ?? .string(str)
-            case "tag:yaml.org,2002:float": return Double(str).map(EvalJSON.double) ?? .string(str)
+            case "tag:yaml.org,2002:int": return Int64(str).map(JSONValue.int) ?? .string(str)
+            case "tag:yaml.org,2002:float": return Double(str).map(JSONValue.double) ?? .string(str)
             default: return .string(str)
             }
         }
@@ -212,7 +212,7 @@ public enum EvalYAML {
     }
 
     /// js-yaml's core-schema resolution of a plain scalar.
-    public static func resolvePlain(_ str: String) -> EvalJSON {
+    public static func resolvePlain(_ str: String) -> JSONValue {
         switch str {
         case "", "~", "null", "Null", "NULL": return .null
         case "true", "True", "TRUE": return .bool(true)
@@ -260,12 +260,12 @@ public enum EvalYAML {
 
 // MARK: - Writing
 
-/// Writes `EvalJSON` as block YAML through Yams' emitter (libyaml), keeping key order; `EvalYAML.load`, js-yaml,
+/// Writes `JSONValue` as block YAML through Yams' emitter (libyaml), keeping key order; `EvalYAML.load`, js-yaml,
 /// Yams and YAML 1.1 readers (PyYAML) all read it back to an equal value. This is the one YAML writer: suites,
 /// spliced tests and `EvalTestsYAML.render` all come through `write`.
 public enum EvalYAMLWriter {
     /// The YAML text of a document (ends with a newline).
-    public static func write(_ v: EvalJSON) -> String {
+    public static func write(_ v: JSONValue) -> String {
         // libyaml fails only on malformed event streams, which a tree built by `node(_:)` cannot produce.
         guard var text = try? Yams.serialize(node: node(v), indent: 2, width: -1, allowUnicode: true, sequenceStyle: .block, mappingStyle: .block)
         else { preconditionFailure("Yams could not serialize a JSON tree") }
@@ -276,7 +276,7 @@ public enum EvalYAMLWriter {
 
     /// The YAML node of a value: strings plain only when no reader could take them for anything else, otherwise
     /// double-quoted (multi-line ones as literal blocks; libyaml itself falls back to double quotes where a block is not allowed).
-    static func node(_ v: EvalJSON) -> Node {
+    static func node(_ v: JSONValue) -> Node {
         switch v {
         case .null: return Node("null", .implicit, .plain)
         case .bool(let b): return Node(b ? "true" : "false", .implicit, .plain)

@@ -20,7 +20,7 @@ public struct JSONSchemaValidator: Sendable {
         public var description: String { "data\(instancePath) \(message)" }
     }
 
-    let root: EvalJSON
+    let root: JSONValue
 
     static let ignoredKeywords: Set<String> = [
         "$schema", "$id", "id", "title", "description", "default", "examples", "$comment", "definitions", "$defs",
@@ -40,12 +40,12 @@ public struct JSONSchemaValidator: Sendable {
     ]
 
     /// Compiles a schema (object or boolean), checking it as Ajv's strict mode does.
-    public init(schema: EvalJSON) throws {
+    public init(schema: JSONValue) throws {
         root = schema
         try JSONSchemaValidator.check(schema, path: "#")
     }
 
-    static func check(_ s: EvalJSON, path: String) throws {
+    static func check(_ s: JSONValue, path: String) throws {
         switch s {
         case .bool: return
         case .object(let o):
@@ -90,15 +90,15 @@ public struct JSONSchemaValidator: Sendable {
     }
 
     /// The first failure, or nil when `instance` conforms.
-    public func validate(_ instance: EvalJSON) -> Failure? {
+    public func validate(_ instance: JSONValue) -> Failure? {
         var depth = 0
         return validate(instance, root, path: "", depth: &depth)
     }
 
     /// True when `instance` conforms.
-    public func isValid(_ instance: EvalJSON) -> Bool { validate(instance) == nil }
+    public func isValid(_ instance: JSONValue) -> Bool { validate(instance) == nil }
 
-    func resolve(_ ref: String) -> EvalJSON? {
+    func resolve(_ ref: String) -> JSONValue? {
         guard ref.hasPrefix("#") else { return nil }
         var node = root
         let pointer = ref.dropFirst()
@@ -111,7 +111,7 @@ public struct JSONSchemaValidator: Sendable {
         return node
     }
 
-    static func typeName(_ v: EvalJSON) -> String {
+    static func typeName(_ v: JSONValue) -> String {
         switch v {
         case .null: return "null"
         case .bool: return "boolean"
@@ -123,12 +123,12 @@ public struct JSONSchemaValidator: Sendable {
         }
     }
 
-    static func matchesType(_ v: EvalJSON, _ t: String) -> Bool {
+    static func matchesType(_ v: JSONValue, _ t: String) -> Bool {
         let actual = typeName(v)
         return t == actual || (t == "number" && actual == "integer")
     }
 
-    func validate(_ v: EvalJSON, _ s: EvalJSON, path: String, depth: inout Int) -> Failure? {
+    func validate(_ v: JSONValue, _ s: JSONValue, path: String, depth: inout Int) -> Failure? {
         depth += 1
         defer { depth -= 1 }
         if depth > 200 { return Failure(instancePath: path, message: "must NOT have recursive schema deeper than 200") }
@@ -170,7 +170,7 @@ public struct JSONSchemaValidator: Sendable {
             if let m = o["minItems"]?.doubleValue, Double(a.count) < m { return fail("must NOT have fewer than \(JSNumber.string(m)) items") }
             if o["uniqueItems"]?.boolValue == true, a.count > 1 {
                 for i in stride(from: a.count - 1, to: 0, by: -1) {
-                    for j in stride(from: i - 1, through: 0, by: -1) where a[i] == a[j] {
+                    for j in stride(from: i - 1, through: 0, by: -1) where a[i].looselyEquals(a[j]) {
                         return fail("must NOT have duplicate items (items ## \(j) and \(i) are identical)")
                     }
                 }
@@ -209,7 +209,7 @@ public struct JSONSchemaValidator: Sendable {
                 }
             }
             let props = o["properties"]?.objectValue
-            let patterns: [(JSRegex, EvalJSON)] = (o["patternProperties"]?.objectValue?.pairs ?? []).compactMap { p in
+            let patterns: [(JSRegex, JSONValue)] = (o["patternProperties"]?.objectValue?.pairs ?? []).compactMap { p in
                 (try? JSRegex(p.key, flags: "u")).map { ($0, p.value) }
             }
             if let add = o["additionalProperties"] {
@@ -239,8 +239,8 @@ public struct JSONSchemaValidator: Sendable {
             }
         }
         // Any type
-        if let e = o["enum"]?.arrayValue, !e.contains(v) { return fail("must be equal to one of the allowed values") }
-        if let c = o["const"], c != v { return fail("must be equal to constant") }
+        if let e = o["enum"]?.arrayValue, !e.contains(where: { $0.looselyEquals(v) }) { return fail("must be equal to one of the allowed values") }
+        if let c = o["const"], !c.looselyEquals(v) { return fail("must be equal to constant") }
         if let n = o["not"], validate(v, n, path: path, depth: &depth) == nil { return fail("must NOT be valid") }
         if let all = o["allOf"]?.arrayValue {
             for sub in all { if let f = validate(v, sub, path: path, depth: &depth) { return f } }

@@ -7,8 +7,8 @@ enum MiniSchema {
     /// The first problem of `value` against `schema`, prefixed with `path`, or nil when it conforms.
     static func firstError(_ value: JSONValue, schema: JSONValue, path: String = "data") -> String? {
         let validator: JSONSchemaValidator
-        do { validator = try JSONSchemaValidator(schema: EvalJSON(schema)) } catch { return "\(path): invalid schema: \(error)" }
-        guard let failure = validator.validate(EvalJSON(value)) else { return nil }
+        do { validator = try JSONSchemaValidator(schema: schema.keysSorted) } catch { return "\(path): invalid schema: \(error)" }
+        guard let failure = validator.validate(value.keysSorted) else { return nil }
         return "\(path)\(failure.instancePath) \(failure.message)"
     }
 

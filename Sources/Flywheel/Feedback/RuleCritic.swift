@@ -187,8 +187,8 @@ enum ArtifactChecks {
         case .json:
             guard let value = try? JSONValue.parse(text) else { return [Problem(observation: "not valid JSON.", evidence: "not valid JSON")] }
             var problems: [Problem] = []
-            if let schema = rule.schema, let validator = try? JSONSchemaValidator(schema: EvalJSON(schema)),
-                let failure = validator.validate(EvalJSON(value))
+            if let schema = rule.schema, let validator = try? JSONSchemaValidator(schema: schema.keysSorted),
+                let failure = validator.validate(value.keysSorted)
             {
                 problems.append(Problem(observation: "it does not match its schema (\(failure.description)).", evidence: failure.description))
             }

@@ -95,8 +95,8 @@ public enum EvalStages {
         // The suite as read now; the commit is refused if another writer changes it meanwhile (nothing lost).
         let suiteBefore = try ctx.history.snapshot().text(Layout.suite)
         var suite = try EvalSuite.parse(yaml: suiteBefore ?? baseSuite(project: ctx.config.project), file: suiteURL(ctx), label: historyLabel(Layout.suite, ctx.history.ref))
-        let existing = suite.tests.map(\.raw.jsonValue)
-        let pruned = EvalRatchet.ledger(fromSuiteMetadata: suite.document["metadata"].map(\.jsonValue))
+        let existing = suite.tests.map(\.raw)
+        let pruned = EvalRatchet.ledger(fromSuiteMetadata: suite.document["metadata"])
         let merge = EvalRatchet.merge(existing: existing, candidates: candidates, pruned: pruned)
         // One case that does not load (a phrase with `{{{`, say) is skipped with a warning; the others go in.
         var added: [JSONValue] = []
@@ -106,7 +106,7 @@ public enum EvalStages {
         var whole = suite
         var allLoad = true
         for test in merge.added {
-            guard let c = try? EvalTestCase(node: EvalJSON(test), file: Layout.suite) else { allLoad = false; break }
+            guard let c = try? EvalTestCase(node: test.keysSorted, file: Layout.suite) else { allLoad = false; break }
             _ = whole.append(c)
         }
         if allLoad, (try? EvalSuite.parse(yaml: whole.yamlText(), file: suiteURL(ctx), label: generatedLabel)) != nil {
@@ -115,7 +115,7 @@ public enum EvalStages {
         } else {
             for test in merge.added {
                 do {
-                    let candidate = try EvalTestCase(node: EvalJSON(test), file: Layout.suite)
+                    let candidate = try EvalTestCase(node: test.keysSorted, file: Layout.suite)
                     var probe = suite
                     _ = probe.append(candidate)
                     _ = try EvalSuite.parse(yaml: probe.yamlText(), file: suiteURL(ctx), label: generatedLabel)
@@ -429,7 +429,7 @@ struct CycleOutputs {
         return EvalTraceSpan(
             spanId: s.spanID, name: s.name, kind: s.kind, startNs: TraceTime.parse(s.startTime), endNs: TraceTime.parse(s.endTime),
             statusCode: isError ? 2 : (s.status.code == "STATUS_CODE_OK" ? 1 : 0), statusMessage: s.status.message, isError: isError,
-            attributes: s.attributes.mapValues { EvalJSON($0) })
+            attributes: s.attributes.mapValues(\.keysSorted))
     }
 }
 

@@ -66,7 +66,7 @@ public struct LoopTools: Sendable {
     /// Runs one tool. The answer is JSON text (Markdown for get_handoff).
     /// - Throws: `ToolError` for a bad argument or missing data, with a message for the caller.
     public func call(_ name: String, arguments: JSONValue = .object([:])) throws -> String {
-        let args = arguments.objectValue ?? [:]
+        let args = arguments.objectValue?.dictionary ?? [:]
         func string(_ key: String) throws -> String {
             guard let s = args[key]?.stringValue, !s.isEmpty else { throw ToolError(message: "\(key) is required (a string)") }
             return s

@@ -176,7 +176,7 @@ struct RulesReader {
         }
         if let s = m["schema"] {
             let value = JSONValue(yaml: s)
-            do { _ = try JSONSchemaValidator(schema: EvalJSON(value)) } catch {
+            do { _ = try JSONSchemaValidator(schema: value.keysSorted) } catch {
                 fail(s, "\(field).schema", "not a valid JSON Schema: \(error)")
             }
             rule.schema = value

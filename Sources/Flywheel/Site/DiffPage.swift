@@ -23,7 +23,7 @@ enum DiffPage {
         var stats: [String: String] = [:]
         // Each pair's figure is kept in the build cache under its two harness trees (a diff per pair on every build
         // would grow with the history).
-        let cached = reader.cache.get("diff-stats", key: "diff-stats-1")?.objectValue ?? [:]
+        let cached = reader.cache.get("diff-stats", key: "diff-stats-1")?.objectValue?.dictionary ?? [:]
         var store: [String: JSONValue] = [:]
         for (a, b) in pairs(numbers) {
             let ta = reader.index.entry(a)?.harnessTree, tb = reader.index.entry(b)?.harnessTree

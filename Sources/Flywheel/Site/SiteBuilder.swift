@@ -403,7 +403,7 @@ struct Manifest: Sendable {
     }
 
     static func read(_ url: URL) -> Manifest {
-        guard let data = FileManager.default.contents(atPath: url.path), let v = FastJSON.parse(data),
+        guard let data = FileManager.default.contents(atPath: url.path), let v = JSONValue.parseOrNil(data),
             let version = v["version"]?.intValue, version == 1 || version == 2
         else { return Manifest() }
         var m = Manifest()
@@ -419,7 +419,7 @@ struct Manifest: Sendable {
 
     /// A group's units (empty when the shard is missing or damaged: its files are then rewritten).
     static func readShard(_ url: URL) -> [String: Unit] {
-        guard let data = FileManager.default.contents(atPath: url.path), let v = FastJSON.parse(data) else { return [:] }
+        guard let data = FileManager.default.contents(atPath: url.path), let v = JSONValue.parseOrNil(data) else { return [:] }
         return units(v)
     }
 

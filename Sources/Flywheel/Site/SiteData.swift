@@ -225,7 +225,7 @@ enum ArtifactParser {
 
     /// Rows of `results.json` (v3, v2 or legacy layouts).
     static func results(_ data: Data) -> [SiteEvalRow] {
-        guard let json = FastJSON.parse(data) else { return [] }
+        guard let json = JSONValue.parseOrNil(data) else { return [] }
         let rowsValue = json["results"]?["results"] ?? json["results"]
         let rows = rowsValue?.arrayValue ?? []
         var out: [SiteEvalRow] = []
@@ -245,7 +245,7 @@ enum ArtifactParser {
             // the suite name a case the same way.
             let caseID =
                 optString(meta["id"]) ?? optString(meta["flywheelCaseId"])
-                ?? row["testCase"].map { EvalTestCase.contentHash(EvalJSON($0)) } ?? "row-\(int(row["testIdx"]) ?? i)"
+                ?? row["testCase"].map { EvalTestCase.contentHash($0) } ?? "row-\(int(row["testIdx"]) ?? i)"
             var named: [String: Double] = [:]
             for (k, v) in row["namedScores"]?.objectValue ?? [:] { if let d = v.doubleValue { named[k] = d } }
             let output: String
@@ -289,7 +289,7 @@ enum ArtifactParser {
 
     /// `diagnosis.json`, or nil when it does not parse as an object.
     static func diagnosis(_ data: Data) -> SiteDiagnosis? {
-        guard let v = FastJSON.parse(data), v.objectValue != nil else { return nil }
+        guard let v = JSONValue.parseOrNil(data), v.objectValue != nil else { return nil }
         let modes = (v["failure_modes"]?.arrayValue ?? []).map { m in
             SiteFailureMode(
                 id: string(m["id"]), title: string(m["title"]), kind: string(m["kind"]), category: string(m["category"]),
@@ -335,7 +335,7 @@ enum ArtifactParser {
                     traceID: string(o["trace_id"]), spanID: string(o["span_id"]), parentID: string(o["parent_span_id"]),
                     name: string(o["name"]), kind: string(o["kind"]), start: string(o["start_time"]),
                     end: string(o["end_time"]), statusCode: string(o["status"]?["code"]),
-                    statusMessage: string(o["status"]?["message"]), attributes: o["attributes"]?.objectValue ?? [:],
+                    statusMessage: string(o["status"]?["message"]), attributes: o["attributes"]?.objectValue?.dictionary ?? [:],
                     service: string(o["resource"]?["attributes"]?["service.name"]))
             }
             let tid = span.traceID

@@ -172,7 +172,7 @@ final class SiteReader {
         if let cached = taskMapCache[n] { return cached }
         var out: [String: String] = [:]
         for (trace, files) in try runOutputs(n) {
-            guard let data = files[RunFiles.task], let v = FastJSON.parse(data),
+            guard let data = files[RunFiles.task], let v = JSONValue.parseOrNil(data),
                 let id = v["task_id"]?.stringValue ?? v["question_id"]?.stringValue, !id.isEmpty
             else { continue }
             out[trace] = id

@@ -20,7 +20,7 @@ struct SiteCache: @unchecked Sendable {
         guard let url = url(name), let data = FileManager.default.contents(atPath: url.path),
             let nl = data.firstIndex(of: 0x0A), String(decoding: data[data.startIndex..<nl], as: UTF8.self) == key
         else { return nil }
-        return FastJSON.parse(Data(data[(nl + 1)...]))
+        return JSONValue.parseOrNil(Data(data[(nl + 1)...]))
     }
 
     /// Stores `value` under `name` (best effort: a cache that cannot be written only costs time next build).
@@ -86,7 +86,7 @@ struct CycleSummary: Sendable {
             for (trace, task) in map.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) {
                 var t = byTask[task] ?? TaskEntry(id: task, question: "", status: "none", runs: [])
                 let files = outputs[trace] ?? [:]
-                if let data = files[RunFiles.task], let v = FastJSON.parse(data), let q = v["question"]?.stringValue, !q.isEmpty {
+                if let data = files[RunFiles.task], let v = JSONValue.parseOrNil(data), let q = v["question"]?.stringValue, !q.isEmpty {
                     t.question = q
                 }
                 let names = TaskPage.orderedFiles(files.filter { $0.key != RunFiles.task })
@@ -259,7 +259,7 @@ extension SiteReader {
                     if let wanted, !wanted(index.cycles[items.count].number) {
                         v = .null
                     } else {
-                        guard let parsed = FastJSON.parse(Data(line[(tab + 1)...])) else { break }
+                        guard let parsed = JSONValue.parseOrNil(Data(line[(tab + 1)...])) else { break }
                         v = parsed
                     }
                     items.append(v)

@@ -68,7 +68,7 @@ enum TracePage {
         var outputs: [OutputView] = []
         for name in i.outputs.keys.sorted() {
             let data = i.outputs[name]!
-            if name == "task.json", let v = FastJSON.parse(data) { task = ArtifactParser.string(v["question"]) }
+            if name == "task.json", let v = JSONValue.parseOrNil(data) { task = ArtifactParser.string(v["question"]) }
             outputs.append(OutputView(
                 name: name, anchor: "artifact-" + HTML.anchor(name), size: Format.int(data.count) + " bytes",
                 html: artifactHTML(name: name, data: data, markdown: r.markdown)))
@@ -128,7 +128,7 @@ enum TracePage {
             return "<div class=\"markdown\">" + markdown.html(text, idPrefix: "md-art-") + "</div>"
                 + (truncated ? "<p class=\"muted\">Truncated.</p>" : "")
         }
-        if name.lowercased().hasSuffix(".json"), let v = FastJSON.parse(data), !truncated {
+        if name.lowercased().hasSuffix(".json"), let v = JSONValue.parseOrNil(data), !truncated {
             text = pretty(v)
         }
         return "<pre class=\"artifact-text\">" + HTML.escape(text) + "</pre>" + (truncated ? "<p class=\"muted\">Truncated.</p>" : "")
@@ -260,7 +260,7 @@ enum TracePage {
         // LLM messages as a conversation.
         for (key, label) in [("llm.input_messages", "Input messages"), ("llm.output_messages", "Output messages")] {
             guard let raw = s.attributes[key] else { continue }
-            let parsed: [JSONValue]? = raw.arrayValue ?? raw.stringValue.flatMap { FastJSON.parse($0) }?.arrayValue
+            let parsed: [JSONValue]? = raw.arrayValue ?? raw.stringValue.flatMap { JSONValue.parseOrNil($0) }?.arrayValue
             guard let messages = parsed else { continue }
             shown.insert(key)
             out += "<h4>\(label)</h4><ol class=\"conversation\">"

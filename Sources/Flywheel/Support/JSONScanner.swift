@@ -108,11 +108,12 @@ public struct JSONScanner {
         }
     }
 
-    /// Parses an object (the current byte must be `{`), keeping the last of duplicate keys.
-    public mutating func parseObject() throws -> [String: JSONValue] {
+    /// Parses an object (the current byte must be `{`), members in document order; a repeated key keeps its first
+    /// place and its last value (as Python's `json` and JavaScript's `JSON.parse` read it).
+    public mutating func parseObject() throws -> JSONObject {
         try enter()
         pos += 1
-        var dict: [String: JSONValue] = [:]
+        var dict = JSONObject()
         skipWhitespace()
         if pos < end, base[pos] == UInt8(ascii: "}") {
             pos += 1
@@ -561,13 +562,19 @@ extension JSONValue {
     }
 
     /// Parses one JSON document from `data` with the byte-level scanner.
-    public static func scan(_ data: Data, maxDepth: Int = 512) throws -> JSONValue {
+    public static func parse(_ data: Data, maxDepth: Int = 512) throws -> JSONValue {
         try data.withUnsafeBytes { try parse(bytes: $0, maxDepth: maxDepth) }
     }
 
     /// Parses one JSON document from UTF-8 text with the byte-level scanner.
-    public static func scan(_ text: String, maxDepth: Int = 512) throws -> JSONValue {
+    public static func parse(_ text: String, maxDepth: Int = 512) throws -> JSONValue {
         var t = text
         return try t.withUTF8 { try parse(bytes: UnsafeRawBufferPointer($0), maxDepth: maxDepth) }
     }
+
+    /// The lenient reader (the site's): the value of well-formed JSON, nil on anything else.
+    public static func parseOrNil(_ data: Data) -> JSONValue? { try? parse(data) }
+
+    /// The lenient reader on text: the value of well-formed JSON, nil on anything else.
+    public static func parseOrNil(_ text: String) -> JSONValue? { try? parse(text) }
 }

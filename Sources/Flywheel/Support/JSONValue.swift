@@ -1,23 +1,30 @@
 import Foundation
+import OrderedCollections
 
-/// Any JSON value, keeping integers apart from doubles so a read → write round trip loses nothing.
-/// Shared by traces (attributes), evals (vars, outputs), models (tool arguments) and the site.
-public enum JSONValue: Sendable, Hashable {
+/// A JSON object: members in document (insertion) order. Equality and hashing of ``JSONValue`` ignore the order;
+/// the canonical writer sorts keys, the ordered writer keeps them.
+public typealias JSONObject = OrderedDictionary<String, JSONValue>
+
+/// Any JSON value, keeping integers apart from doubles so a read → write round trip loses nothing, and object
+/// members in the order they were read or inserted. The one JSON type of Flywheel: traces (attributes), evals
+/// (vars, outputs; their JavaScript semantics are explicit functions in Evals/JavaScriptJSON.swift), models (tool
+/// arguments), HALO results and the site. Read with ``parse(_:maxDepth:)-(String,Int)`` (the byte-level ``JSONScanner``).
+public enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case int(Int64)
     case double(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
     // MARK: - Accessors
 
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
-    public var objectValue: [String: JSONValue]? { if case .object(let o) = self { return o } else { return nil } }
-    public var isNull: Bool { self == .null }
+    public var objectValue: JSONObject? { if case .object(let o) = self { return o } else { return nil } }
+    public var isNull: Bool { if case .null = self { return true } else { return false } }
     /// The number as a double (ints widen), nil for non-numbers.
     public var doubleValue: Double? {
         switch self {
@@ -36,6 +43,103 @@ public enum JSONValue: Sendable, Hashable {
     }
     /// Member lookup on objects (nil otherwise).
     public subscript(key: String) -> JSONValue? { objectValue?[key] }
+
+    /// An object from an unordered dictionary: members in canonical (UTF-8 byte) key order, so the result is
+    /// deterministic. A dictionary literal argument picks this overload too (its written order is not kept: use
+    /// ``obj(_:)`` where member order matters).
+    public static func object(_ dict: [String: JSONValue]) -> JSONValue { .object(JSONObject(sorting: dict)) }
+
+    /// ``object(_:)-([String:JSONValue])`` spelled out.
+    public static func object(sorting dict: [String: JSONValue]) -> JSONValue { .object(JSONObject(sorting: dict)) }
+
+    /// An object from ordered pairs (a later duplicate key replaces the earlier value in place).
+    public static func obj(_ pairs: [(String, JSONValue)]) -> JSONValue {
+        var o = JSONObject(minimumCapacity: pairs.count)
+        for (k, v) in pairs { o[k] = v }
+        return .object(o)
+    }
+
+    /// The same value with every object's members in canonical (UTF-8 byte) key order.
+    public var keysSorted: JSONValue {
+        switch self {
+        case .array(let a): return .array(a.map(\.keysSorted))
+        case .object(let o):
+            var out = JSONObject(minimumCapacity: o.count)
+            for k in o.keys.sorted(by: JSONValue.bytesLess) { out[k] = o[k]!.keysSorted }
+            return .object(out)
+        default: return self
+        }
+    }
+}
+
+extension OrderedDictionary where Key == String, Value == JSONValue {
+    /// The members of `dict` in canonical (UTF-8 byte) key order.
+    public init(sorting dict: [String: JSONValue]) {
+        self.init(minimumCapacity: dict.count)
+        for k in dict.keys.sorted(by: JSONValue.bytesLess) { self[k] = dict[k]! }
+    }
+
+    /// The members as an unordered dictionary.
+    public var dictionary: [String: JSONValue] {
+        var d = [String: JSONValue](minimumCapacity: count)
+        for (k, v) in self { d[k] = v }
+        return d
+    }
+}
+
+// MARK: - Equality (objects compare and hash regardless of member order)
+
+extension JSONValue: Hashable {
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)):
+            guard x.count == y.count else { return false }
+            for (k, v) in x {
+                guard let w = y[k], w == v else { return false }
+            }
+            return true
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(1); hasher.combine(b)
+        case .int(let i): hasher.combine(2); hasher.combine(i)
+        case .double(let d): hasher.combine(3); hasher.combine(d)
+        case .string(let s): hasher.combine(4); hasher.combine(s)
+        case .array(let a): hasher.combine(5); hasher.combine(a)
+        case .object(let o):
+            // Order-independent: the sum of the members' own hashes.
+            var sum = 0
+            for (k, v) in o {
+                var h = Hasher()
+                h.combine(k)
+                h.combine(v)
+                sum &+= h.finalize()
+            }
+            hasher.combine(6)
+            hasher.combine(o.count)
+            hasher.combine(sum)
+        }
+    }
+}
+
+/// How ``JSONValue/orderedText(indent:dialect:)`` spells numbers and strings.
+public enum JSONDialect: Sendable, Hashable {
+    /// Python's `json.dumps` as HALO writes it: integral doubles keep `.0`, NaN/Infinity become `null`,
+    /// U+2028/U+2029 escaped (the HALO spec's addendum).
+    case python
+    /// JavaScript's `JSON.stringify`: numbers as `String(n)` (`1.0` → `1`), NaN/Infinity become `null`,
+    /// U+2028/U+2029 raw.
+    case javaScript
 }
 
 // MARK: - Codable
@@ -56,7 +160,7 @@ extension JSONValue: Codable {
         } else if let a = try? c.decode([JSONValue].self) {
             self = .array(a)
         } else {
-            self = .object(try c.decode([String: JSONValue].self))
+            self = .object(sorting: try c.decode([String: JSONValue].self))
         }
     }
 
@@ -69,7 +173,7 @@ extension JSONValue: Codable {
         case .double(let d): try c.encode(d)
         case .string(let s): try c.encode(s)
         case .array(let a): try c.encode(a)
-        case .object(let o): try c.encode(o)
+        case .object(let o): try c.encode(Dictionary(uniqueKeysWithValues: o.map { ($0.key, $0.value) }))
         }
     }
 }
@@ -85,7 +189,7 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(floatLiteral value: Double) { self = .double(value) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+        self = .object(JSONObject(elements, uniquingKeysWith: { _, last in last }))
     }
     public init(nilLiteral: ()) { self = .null }
 }
@@ -93,16 +197,6 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 // MARK: - Canonical text
 
 extension JSONValue {
-    /// Parses JSON text (Foundation's decoder; traces use their own byte-level scanner for speed).
-    public static func parse(_ text: String) throws -> JSONValue {
-        try parse(Data(text.utf8))
-    }
-
-    /// Parses JSON bytes.
-    public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
-    }
-
     /// Compact JSON with object keys sorted by UTF-8 bytes, `/` unescaped and raw UTF-8
     /// (Python's `json.dumps(separators=(",",":"), ensure_ascii=False, sort_keys=True)`), except that
     /// U+2028 / U+2029 are escaped as the HALO spec's addendum asks.
@@ -137,6 +231,75 @@ extension JSONValue {
             out += "}"
         }
     }
+
+    /// JSON with object members in their order (not sorted): compact when `indent` is 0, else one member or
+    /// element per line indented by `indent` spaces per level, `": "` after keys (Python's `json.dumps(indent=)`
+    /// and JavaScript's `JSON.stringify(v, null, indent)` agree on this layout). `dialect` picks how numbers and
+    /// U+2028/U+2029 are written.
+    public func orderedText(indent: Int = 0, dialect: JSONDialect = .python) -> String {
+        var out = ""
+        writeOrdered(to: &out, indent: indent, level: 0, dialect: dialect)
+        return out
+    }
+
+    func writeOrdered(to out: inout String, indent: Int, level: Int, dialect: JSONDialect) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .int(let i): out += String(i)
+        case .double(let d):
+            switch dialect {
+            case .python: out += JSONValue.format(d)
+            case .javaScript: out += d.isFinite ? JSNumber.string(d) : "null"
+            }
+        case .string(let s): JSONValue.writeString(s, to: &out, escapeLineSeparators: dialect == .python)
+        case .array(let a):
+            if a.isEmpty {
+                out += "[]"
+                return
+            }
+            out += "["
+            for (i, v) in a.enumerated() {
+                if i > 0 { out += "," }
+                if indent > 0 {
+                    out += "\n"
+                    out += JSONValue.spaces(indent * (level + 1))
+                }
+                v.writeOrdered(to: &out, indent: indent, level: level + 1, dialect: dialect)
+            }
+            if indent > 0 {
+                out += "\n"
+                out += JSONValue.spaces(indent * level)
+            }
+            out += "]"
+        case .object(let o):
+            if o.isEmpty {
+                out += "{}"
+                return
+            }
+            out += "{"
+            var first = true
+            for (k, v) in o {
+                if !first { out += "," }
+                first = false
+                if indent > 0 {
+                    out += "\n"
+                    out += JSONValue.spaces(indent * (level + 1))
+                }
+                JSONValue.writeString(k, to: &out, escapeLineSeparators: dialect == .python)
+                out += indent > 0 ? ": " : ":"
+                v.writeOrdered(to: &out, indent: indent, level: level + 1, dialect: dialect)
+            }
+            if indent > 0 {
+                out += "\n"
+                out += JSONValue.spaces(indent * level)
+            }
+            out += "}"
+        }
+    }
+
+    static let padCache: [String] = (0..<64).map { String(repeating: " ", count: $0) }
+    static func spaces(_ n: Int) -> String { n < padCache.count ? padCache[n] : String(repeating: " ", count: n) }
 
     /// Appends the same text as ``write(to:)-(String)`` as UTF-8 bytes (the writer's hot path: no String building).
     func write(to out: inout [UInt8]) {

@@ -441,9 +441,9 @@ public struct Redactor: @unchecked Sendable {
         s.name = redact(span.name, report: &report)
         s.status.message = redact(span.status.message, report: &report)
         s.traceState = redact(span.traceState, report: &report)
-        if case .object(let o) = redact(.object(span.attributes), report: &report) { s.attributes = o }
-        if case .object(let o) = redact(.object(span.resourceAttributes), report: &report) { s.resourceAttributes = o }
-        if case .object(let o) = redact(.object(span.extra), report: &report) { s.extra = o }
+        if case .object(let o) = redact(.object(span.attributes), report: &report) { s.attributes = o.dictionary }
+        if case .object(let o) = redact(.object(span.resourceAttributes), report: &report) { s.resourceAttributes = o.dictionary }
+        if case .object(let o) = redact(.object(span.extra), report: &report) { s.extra = o.dictionary }
         return s
     }
 

@@ -106,7 +106,7 @@ extension Span {
         guard case .object(let o) = json else {
             throw SpanDecodingError(code: "not_object", field: "<line>", message: "a span must be a JSON object")
         }
-        func str(_ key: String, _ dict: [String: JSONValue], path: String, default def: String? = nil) throws -> String {
+        func str(_ key: String, _ dict: JSONObject, path: String, default def: String? = nil) throws -> String {
             guard let v = dict[key] else {
                 if let def { return def }
                 throw SpanDecodingError(code: "missing", field: path, message: "required field is missing")
@@ -116,7 +116,7 @@ extension Span {
             }
             return s
         }
-        func obj(_ key: String, _ dict: [String: JSONValue], path: String) throws -> [String: JSONValue] {
+        func obj(_ key: String, _ dict: JSONObject, path: String) throws -> JSONObject {
             guard let v = dict[key] else {
                 throw SpanDecodingError(code: "missing", field: path, message: "required field is missing")
             }
@@ -125,7 +125,7 @@ extension Span {
             }
             return d
         }
-        func noExtra(_ d: [String: JSONValue], allowed: Set<String>, path: String) throws {
+        func noExtra(_ d: JSONObject, allowed: Set<String>, path: String) throws {
             if let k = d.keys.filter({ !allowed.contains($0) }).sorted().first {
                 throw SpanDecodingError(code: "extra_key", field: "\(path).\(k)", message: "extra key not permitted in \(path)")
             }
@@ -156,8 +156,8 @@ extension Span {
         self.init(
             traceID: traceID, spanID: spanID, parentSpanID: parentSpanID, traceState: traceState, name: name,
             kind: kind, startTime: startTime, endTime: endTime, status: status,
-            resourceAttributes: resourceAttributes, scope: scope, attributes: attributes,
-            extra: o.filter { !Span.topLevelKeySet.contains($0.key) })
+            resourceAttributes: resourceAttributes.dictionary, scope: scope, attributes: attributes.dictionary,
+            extra: o.filter { !Span.topLevelKeySet.contains($0.key) }.dictionary)
     }
 
     static let topLevelKeySet = Set(topLevelKeys)

@@ -26,7 +26,7 @@ public struct OTLPDecoder: Sendable {
     /// Decodes one request document or JSONL of requests.
     public func decode(_ data: Data) throws -> [Span] {
         do {
-            let doc = try JSONValue.scan(data)
+            let doc = try JSONValue.parse(data)
             return try decode(request: doc, line: 1)
         } catch let e as JSONScanError {
             // Maybe JSONL (the collector's file exporter): one request per line.
@@ -176,7 +176,7 @@ public struct OTLPDecoder: Sendable {
     }
 
     /// `span "name" 0123abcd…` for error messages (empty when neither is a string).
-    static func spanLabel(_ o: [String: JSONValue]) -> String {
+    static func spanLabel(_ o: JSONObject) -> String {
         let name = (o["name"]?.stringValue).map { "\"\(String($0.prefix(80)))\"" }
         let id = (o["spanId"] ?? o["span_id"])?.stringValue.map { normalizeID(String($0.prefix(40)), bytes: 8) }
         let parts = [name, id.map { "spanId \($0)" }].compactMap { $0 }
@@ -250,7 +250,7 @@ public struct OTLPDecoder: Sendable {
     func keyValues(_ v: JSONValue?, path: String, line: Int) throws -> [String: JSONValue] {
         switch v {
         case nil, .null?: return [:]
-        case .object(let o)?: return o
+        case .object(let o)?: return o.dictionary
         case .array(let kvs)?:
             var out: [String: JSONValue] = [:]
             for (i, kv) in kvs.enumerated() {

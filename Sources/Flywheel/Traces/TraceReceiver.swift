@@ -363,7 +363,7 @@ public final class TraceReceiver: @unchecked Sendable {
         case 503: grpc = 14  // UNAVAILABLE
         default: grpc = 3  // INVALID_ARGUMENT
         }
-        let body = OrderedJSON.obj([("code", .int(grpc)), ("message", .string(message))]).text()
+        let body = JSONValue.obj([("code", .integer(grpc)), ("message", .string(message))]).orderedText()
         return LoopbackHTTPServer.Response(
             status: status, headers: ["Content-Type": "application/json"], body: Data(body.utf8), close: status == 413)
     }

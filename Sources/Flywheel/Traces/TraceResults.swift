@@ -1,106 +1,23 @@
 import Foundation
 
 // Results of the exploration surface (spec §5). Each is Codable with HALO's snake_case field names, and renders
-// as JSON with HALO's field order through `haloJSON` / `envelopeText(pretty:)`.
+// as JSON with HALO's field order (the ordered writer) through `haloJSON` / `envelopeText(pretty:)`.
 
-/// JSON with a fixed key order (for output that must match HALO field by field).
-public indirect enum OrderedJSON: Sendable, Hashable {
-    case null
-    case bool(Bool)
-    case int(Int64)
-    case string(String)
-    case array([OrderedJSON])
-    case object([Member])
-    /// A JSON value written with sorted keys.
-    case value(JSONValue)
-
-    public struct Member: Sendable, Hashable {
-        public var key: String
-        public var value: OrderedJSON
-        public init(_ key: String, _ value: OrderedJSON) {
-            self.key = key
-            self.value = value
-        }
-    }
-
-    static func obj(_ members: [(String, OrderedJSON)]) -> OrderedJSON { .object(members.map { Member($0.0, $0.1) }) }
-    static func strings(_ a: [String]) -> OrderedJSON { .array(a.map { .string($0) }) }
-    static func int(_ i: Int) -> OrderedJSON { .int(Int64(i)) }
-
-    /// Compact JSON, or indented by two spaces when `pretty`.
-    public func text(pretty: Bool = false) -> String {
-        var out = ""
-        write(&out, pretty: pretty, indent: 0)
-        return out
-    }
-
-    func write(_ out: inout String, pretty: Bool, indent: Int) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let i): out += String(i)
-        case .string(let s): JSONValue.writeString(s, to: &out)
-        case .value(let v):
-            switch v {
-            case .array where pretty, .object where pretty: OrderedJSON(v).write(&out, pretty: true, indent: indent)
-            default: v.write(to: &out)
-            }
-        case .array(let a):
-            if a.isEmpty {
-                out += "[]"
-                return
-            }
-            out += "["
-            for (i, v) in a.enumerated() {
-                if i > 0 { out += "," }
-                if pretty { out += "\n" + String(repeating: " ", count: indent + 2) }
-                v.write(&out, pretty: pretty, indent: indent + 2)
-            }
-            if pretty { out += "\n" + String(repeating: " ", count: indent) }
-            out += "]"
-        case .object(let m):
-            if m.isEmpty {
-                out += "{}"
-                return
-            }
-            out += "{"
-            for (i, kv) in m.enumerated() {
-                if i > 0 { out += "," }
-                if pretty { out += "\n" + String(repeating: " ", count: indent + 2) }
-                JSONValue.writeString(kv.key, to: &out)
-                out += pretty ? ": " : ":"
-                kv.value.write(&out, pretty: pretty, indent: indent + 2)
-            }
-            if pretty { out += "\n" + String(repeating: " ", count: indent) }
-            out += "}"
-        }
-    }
-
-    /// Converts a JSON value (keys sorted by UTF-8 bytes).
-    public init(_ v: JSONValue) {
-        switch v {
-        case .null: self = .null
-        case .bool(let b): self = .bool(b)
-        case .int(let i): self = .int(i)
-        case .double: self = .value(v)
-        case .string(let s): self = .string(s)
-        case .array(let a): self = .array(a.map(OrderedJSON.init))
-        case .object(let o):
-            self = .object(o.keys.sorted(by: JSONValue.utf8Less).map { Member($0, OrderedJSON(o[$0]!)) })
-        }
-    }
+extension JSONValue {
+    static func strings(_ a: [String]) -> JSONValue { .array(a.map { .string($0) }) }
+    static func integer<I: BinaryInteger>(_ i: I) -> JSONValue { .int(Int64(i)) }
 }
 
 /// A result of the exploration surface that renders in HALO's field order.
 public protocol HALOResult: Sendable, Codable {
     /// The result in HALO's field order.
-    var haloJSON: OrderedJSON { get }
+    var haloJSON: JSONValue { get }
 }
 
 extension HALOResult {
     /// `{"result": …}` as HALO's tools return it, compact or pretty.
     public func envelopeText(pretty: Bool = false) -> String {
-        OrderedJSON.obj([("result", haloJSON)]).text(pretty: pretty)
+        JSONValue.obj([("result", haloJSON)]).orderedText(indent: pretty ? 2 : 0)
     }
 }
 
@@ -211,17 +128,17 @@ public struct TraceSummary: HALOResult, Hashable {
         case toolErrorSpanCount = "tool_error_span_count", rawJSONLBytes = "raw_jsonl_bytes"
     }
 
-    public var haloJSON: OrderedJSON {
+    public var haloJSON: JSONValue {
         .obj([
-            ("trace_id", .string(traceID)), ("span_count", .int(spanCount)), ("start_time", .string(startTime)),
+            ("trace_id", .string(traceID)), ("span_count", .integer(spanCount)), ("start_time", .string(startTime)),
             ("end_time", .string(endTime)), ("has_errors", .bool(hasErrors)), ("service_names", .strings(serviceNames)),
-            ("model_names", .strings(modelNames)), ("total_input_tokens", .int(totalInputTokens)),
-            ("total_output_tokens", .int(totalOutputTokens)), ("agent_names", .strings(agentNames)),
-            ("agent_ids", .strings(agentIDs)), ("missing_parent_count", .int(missingParentCount)),
-            ("missing_agent_identity_count", .int(missingAgentIdentityCount)),
-            ("project_id_mismatch_count", .int(projectIDMismatchCount)),
-            ("otel_error_span_count", .int(otelErrorSpanCount)), ("tool_error_span_count", .int(toolErrorSpanCount)),
-            ("raw_jsonl_bytes", .int(rawJSONLBytes)),
+            ("model_names", .strings(modelNames)), ("total_input_tokens", .integer(totalInputTokens)),
+            ("total_output_tokens", .integer(totalOutputTokens)), ("agent_names", .strings(agentNames)),
+            ("agent_ids", .strings(agentIDs)), ("missing_parent_count", .integer(missingParentCount)),
+            ("missing_agent_identity_count", .integer(missingAgentIdentityCount)),
+            ("project_id_mismatch_count", .integer(projectIDMismatchCount)),
+            ("otel_error_span_count", .integer(otelErrorSpanCount)), ("tool_error_span_count", .integer(toolErrorSpanCount)),
+            ("raw_jsonl_bytes", .integer(rawJSONLBytes)),
         ])
     }
 }
@@ -230,13 +147,13 @@ public struct TraceSummary: HALOResult, Hashable {
 public struct TraceQueryResult: HALOResult, Hashable {
     public var traces: [TraceSummary]
     public var total: Int
-    public var haloJSON: OrderedJSON { .obj([("traces", .array(traces.map(\.haloJSON))), ("total", .int(total))]) }
+    public var haloJSON: JSONValue { .obj([("traces", .array(traces.map(\.haloJSON))), ("total", .integer(total))]) }
 }
 
 /// `count` result.
 public struct TraceCountResult: HALOResult, Hashable {
     public var total: Int
-    public var haloJSON: OrderedJSON { .obj([("total", .int(total))]) }
+    public var haloJSON: JSONValue { .obj([("total", .integer(total))]) }
 }
 
 /// One error signature of the overview's taxonomy.
@@ -252,10 +169,10 @@ public struct ErrorTaxonomyGroup: HALOResult, Hashable {
         case traceCount = "trace_count", exampleTraceIDs = "example_trace_ids"
     }
 
-    public var haloJSON: OrderedJSON {
+    public var haloJSON: JSONValue {
         .obj([
             ("span_name", .string(spanName)), ("status_message", .string(statusMessage)),
-            ("error_span_count", .int(errorSpanCount)), ("trace_count", .int(traceCount)),
+            ("error_span_count", .integer(errorSpanCount)), ("trace_count", .integer(traceCount)),
             ("example_trace_ids", .strings(exampleTraceIDs)),
         ])
     }
@@ -294,18 +211,18 @@ public struct DatasetOverview: HALOResult, Hashable {
         case rawJSONLBytes = "raw_jsonl_bytes", sampleTraceIDs = "sample_trace_ids"
     }
 
-    public var haloJSON: OrderedJSON {
+    public var haloJSON: JSONValue {
         .obj([
-            ("total_traces", .int(totalTraces)), ("total_spans", .int(totalSpans)),
+            ("total_traces", .integer(totalTraces)), ("total_spans", .integer(totalSpans)),
             ("earliest_start_time", .string(earliestStartTime)), ("latest_end_time", .string(latestEndTime)),
             ("service_names", .strings(serviceNames)), ("model_names", .strings(modelNames)),
             ("agent_names", .strings(agentNames)), ("agent_ids", .strings(agentIDs)),
-            ("error_trace_count", .int(errorTraceCount)), ("missing_parent_count", .int(missingParentCount)),
-            ("missing_agent_identity_count", .int(missingAgentIdentityCount)),
-            ("project_id_mismatch_count", .int(projectIDMismatchCount)),
-            ("otel_error_span_count", .int(otelErrorSpanCount)), ("tool_error_span_count", .int(toolErrorSpanCount)),
-            ("error_taxonomy", .array(errorTaxonomy.map(\.haloJSON))), ("total_input_tokens", .int(totalInputTokens)),
-            ("total_output_tokens", .int(totalOutputTokens)), ("raw_jsonl_bytes", .int(rawJSONLBytes)),
+            ("error_trace_count", .integer(errorTraceCount)), ("missing_parent_count", .integer(missingParentCount)),
+            ("missing_agent_identity_count", .integer(missingAgentIdentityCount)),
+            ("project_id_mismatch_count", .integer(projectIDMismatchCount)),
+            ("otel_error_span_count", .integer(otelErrorSpanCount)), ("tool_error_span_count", .integer(toolErrorSpanCount)),
+            ("error_taxonomy", .array(errorTaxonomy.map(\.haloJSON))), ("total_input_tokens", .integer(totalInputTokens)),
+            ("total_output_tokens", .integer(totalOutputTokens)), ("raw_jsonl_bytes", .integer(rawJSONLBytes)),
             ("sample_trace_ids", .strings(sampleTraceIDs)),
         ])
     }
@@ -351,16 +268,16 @@ public struct OversizedTraceSummary: HALOResult, Hashable {
         case topSpanNames = "top_span_names", errorSpanCount = "error_span_count", recommendation
     }
 
-    public var haloJSON: OrderedJSON {
+    public var haloJSON: JSONValue {
         .obj([
-            ("trace_id", .string(traceID)), ("span_count", .int(spanCount)),
-            ("truncated_response_bytes", .int(truncatedResponseBytes)),
-            ("response_bytes_budget", .int(responseBytesBudget)),
-            ("span_response_bytes_min", .int(spanResponseBytesMin)),
-            ("span_response_bytes_median", .int(spanResponseBytesMedian)),
-            ("span_response_bytes_max", .int(spanResponseBytesMax)),
-            ("top_span_names", .array(topSpanNames.map { .array([.string($0.name), .int($0.count)]) })),
-            ("error_span_count", .int(errorSpanCount)), ("recommendation", .string(recommendation)),
+            ("trace_id", .string(traceID)), ("span_count", .integer(spanCount)),
+            ("truncated_response_bytes", .integer(truncatedResponseBytes)),
+            ("response_bytes_budget", .integer(responseBytesBudget)),
+            ("span_response_bytes_min", .integer(spanResponseBytesMin)),
+            ("span_response_bytes_median", .integer(spanResponseBytesMedian)),
+            ("span_response_bytes_max", .integer(spanResponseBytesMax)),
+            ("top_span_names", .array(topSpanNames.map { .array([.string($0.name), .integer($0.count)]) })),
+            ("error_span_count", .integer(errorSpanCount)), ("recommendation", .string(recommendation)),
         ])
     }
 }
@@ -380,7 +297,7 @@ public struct TraceView: HALOResult, Hashable {
         try c.encode(oversized, forKey: .oversized)  // null kept
     }
 
-    public var haloJSON: OrderedJSON {
+    public var haloJSON: JSONValue {
         .obj([
             ("trace_id", .string(traceID)), ("spans", .array(spans.map(\.haloJSON))),
             ("oversized", oversized?.haloJSON ?? .null),
@@ -390,17 +307,17 @@ public struct TraceView: HALOResult, Hashable {
 
 extension Span {
     /// The span in HALO's view shape: the §2 keys in order (defaults filled in), then extra keys sorted.
-    public var haloJSON: OrderedJSON {
-        var m: [(String, OrderedJSON)] = [
+    public var haloJSON: JSONValue {
+        var m: [(String, JSONValue)] = [
             ("trace_id", .string(traceID)), ("span_id", .string(spanID)), ("parent_span_id", .string(parentSpanID)),
             ("trace_state", .string(traceState)), ("name", .string(name)), ("kind", .string(kind)),
             ("start_time", .string(startTime)), ("end_time", .string(endTime)),
             ("status", .obj([("code", .string(status.code)), ("message", .string(status.message))])),
-            ("resource", .obj([("attributes", .value(.object(resourceAttributes)))])),
+            ("resource", .obj([("attributes", .object(sorting: resourceAttributes))])),
             ("scope", .obj([("name", .string(scope.name)), ("version", .string(scope.version))])),
-            ("attributes", .value(.object(attributes))),
+            ("attributes", .object(sorting: attributes)),
         ]
-        for k in extra.keys.sorted(by: JSONValue.utf8Less) { m.append((k, .value(extra[k]!))) }
+        for k in extra.keys.sorted(by: JSONValue.utf8Less) { m.append((k, extra[k]!.keysSorted)) }
         return .obj(m)
     }
 }
@@ -427,13 +344,13 @@ public struct SpanMatchRecord: HALOResult, Hashable {
         case matchEndChar = "match_end_char"
     }
 
-    public var haloJSON: OrderedJSON {
+    public var haloJSON: JSONValue {
         .obj([
-            ("trace_id", .string(traceID)), ("span_id", .string(spanID)), ("span_index", .int(spanIndex)),
+            ("trace_id", .string(traceID)), ("span_id", .string(spanID)), ("span_index", .integer(spanIndex)),
             ("span_name", .string(spanName)), ("kind", .string(kind)), ("status_code", .string(statusCode)),
-            ("parent_span_id", .string(parentSpanID)), ("raw_jsonl_bytes", .int(rawJSONLBytes)),
+            ("parent_span_id", .string(parentSpanID)), ("raw_jsonl_bytes", .integer(rawJSONLBytes)),
             ("match_text", .string(matchText)), ("matched_context", .string(matchedContext)),
-            ("match_start_char", .int(matchStartChar)), ("match_end_char", .int(matchEndChar)),
+            ("match_start_char", .integer(matchStartChar)), ("match_end_char", .integer(matchEndChar)),
         ])
     }
 }
@@ -452,11 +369,11 @@ public struct TraceSearchResult: HALOResult, Hashable {
         case returnedMatchCount = "returned_match_count", hasMore = "has_more", matches
     }
 
-    public var haloJSON: OrderedJSON {
-        var m: [(String, OrderedJSON)] = [("trace_id", .string(traceID))]
+    public var haloJSON: JSONValue {
+        var m: [(String, JSONValue)] = [("trace_id", .string(traceID))]
         if let spanID { m.append(("span_id", .string(spanID))) }
         m += [
-            ("match_count", .int(matchCount)), ("returned_match_count", .int(returnedMatchCount)),
+            ("match_count", .integer(matchCount)), ("returned_match_count", .integer(returnedMatchCount)),
             ("has_more", .bool(hasMore)), ("matches", .array(matches.map(\.haloJSON))),
         ]
         return .obj(m)
@@ -538,6 +455,6 @@ public enum TraceStoreError: Error, Sendable, Hashable, CustomStringConvertible 
 
     /// `{"error":{"code","message"}}`.
     public var errorJSON: String {
-        OrderedJSON.obj([("error", .obj([("code", .string(code)), ("message", .string(message))]))]).text()
+        JSONValue.obj([("error", .obj([("code", .string(code)), ("message", .string(message))]))]).orderedText()
     }
 }

@@ -195,9 +195,9 @@ public struct TraceSource: Sendable {
 
 extension TraceIssue {
     /// `{"file","line","byte_offset","severity","field","code","message"}`.
-    public var orderedJSON: OrderedJSON {
+    public var orderedJSON: JSONValue {
         .obj([
-            ("file", .string(file)), ("line", .int(line)), ("byte_offset", .int(byteOffset)),
+            ("file", .string(file)), ("line", .integer(line)), ("byte_offset", .integer(byteOffset)),
             ("severity", .string(severity.rawValue)), ("field", .string(field)), ("code", .string(code)),
             ("message", .string(message)),
         ])
@@ -206,13 +206,13 @@ extension TraceIssue {
 
 extension TraceFileReport {
     /// `{"file","verdict","spans_ok","errors","warnings","notes","problems":[…]}` (spec §6, `validate --json`).
-    public var orderedJSON: OrderedJSON {
+    public var orderedJSON: JSONValue {
         .obj([
-            ("file", .string(file)), ("verdict", .string(verdict)), ("spans_ok", .int(spansOK)), ("errors", .int(errors)),
-            ("warnings", .int(warnings)), ("notes", .int(notes)), ("problems", .array(problems.map(\.orderedJSON))),
+            ("file", .string(file)), ("verdict", .string(verdict)), ("spans_ok", .integer(spansOK)), ("errors", .integer(errors)),
+            ("warnings", .integer(warnings)), ("notes", .integer(notes)), ("problems", .array(problems.map(\.orderedJSON))),
         ])
     }
 
     /// The report as JSON text (compact, or indented when `pretty`).
-    public func jsonText(pretty: Bool = false) -> String { orderedJSON.text(pretty: pretty) }
+    public func jsonText(pretty: Bool = false) -> String { orderedJSON.orderedText(indent: pretty ? 2 : 0) }
 }

@@ -70,7 +70,7 @@ struct TracesValidate: ParsableCommand {
         }
         if output.json {
             let docs = report.files.map(\.orderedJSON)
-            print((docs.count == 1 ? docs[0] : OrderedJSON.array(docs)).text(pretty: true))
+            print((docs.count == 1 ? docs[0] : JSONValue.array(docs)).orderedText(indent: 2))
         } else {
             for issue in report.issues where issue.severity != .note {
                 let tag = issue.severity == .warning ? " [warning: \(issue.code)]" : " [\(issue.code)]"

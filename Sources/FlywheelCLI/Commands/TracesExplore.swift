@@ -44,9 +44,9 @@ func explore(_ source: TraceSourceOptions, _ body: (TraceStore) throws -> any HA
     } catch let e as ValidationError {
         throw e
     } catch {
-        let inner = OrderedJSON.object([.init("code", .string("error")), .init("message", .string("\(error)"))])
-        let json = OrderedJSON.object([.init("error", inner)])
-        Terminal.standardError.write(json.text() + "\n")
+        let inner = JSONValue.obj([("code", .string("error")), ("message", .string("\(error)"))])
+        let json = JSONValue.obj([("error", inner)])
+        Terminal.standardError.write(json.orderedText() + "\n")
         throw ExitCode(1)
     }
 }

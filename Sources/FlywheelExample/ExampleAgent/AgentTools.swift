@@ -89,7 +89,7 @@ public struct AgentToolbox: Sendable {
             guard let parsed = try? JSONValue.parse(trimmed), let object = parsed.objectValue else {
                 throw ToolError(type: "ArgumentsError", message: "arguments are not a JSON object", isInvalidCall: true)
             }
-            args = object
+            args = object.dictionary
         }
         func string(_ key: String) throws(ToolError) -> String {
             guard let s = args[key]?.stringValue else {

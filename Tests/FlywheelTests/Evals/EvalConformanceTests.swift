@@ -21,16 +21,16 @@ struct EvalConformanceTests {
     ]
 
     struct StubPython: EvalScriptRunner {
-        let value: EvalJSON
+        let value: JSONValue
         func run(_ request: EvalScriptRequest) -> EvalScriptResult { .value(value) }
     }
 
     enum Outcome { case agree, disagree(String), unsupported(String) }
 
-    static func spans(_ trace: EvalJSON?) -> [EvalTraceSpan]? {
+    static func spans(_ trace: JSONValue?) -> [EvalTraceSpan]? {
         guard let arr = trace?["spans"]?.arrayValue else { return nil }
         return arr.map { s in
-            var attrs: [String: EvalJSON] = [:]
+            var attrs: [String: JSONValue] = [:]
             for (k, v) in s["attributes"]?.objectValue?.pairs ?? [] { attrs[k] = v }
             return EvalTraceSpan(spanId: s["spanId"]?.jsDisplayString ?? "", name: s["name"]?.stringValue ?? "",
                                  startNs: s["startTime"]?.doubleValue.map { Int64($0 * 1e6) }, endNs: s["endTime"]?.doubleValue.map { Int64($0 * 1e6) },
@@ -38,22 +38,22 @@ struct EvalConformanceTests {
         }
     }
 
-    static func output(_ v: EvalObject) -> EvalOutput {
+    static func output(_ v: JSONObject) -> EvalOutput {
         let ctx = v["context"]?.objectValue
         return EvalOutput(output: v["output"] ?? .null, latencyMs: ctx?["latencyMs"]?.doubleValue, cost: ctx?["cost"]?.doubleValue,
                           finishReason: ctx?["finishReason"]?.stringValue, logProbs: ctx?["logProbs"]?.arrayValue?.compactMap(\.doubleValue),
                           traceSpans: spans(ctx?["trace"]), metadata: ctx?["metadata"]?.objectValue)
     }
 
-    static func context(_ v: EvalObject) -> EvalAssertionContext {
-        let vars = (v["vars"] ?? v["test_vars"])?.objectValue ?? EvalObject()
+    static func context(_ v: JSONObject) -> EvalAssertionContext {
+        let vars = (v["vars"] ?? v["test_vars"])?.objectValue ?? JSONObject()
         let p = v["context"]?["provider"]
         return EvalAssertionContext(vars: vars, prompt: "Some prompt", promptLabel: "Some prompt", test: .obj([("vars", .object(vars))]),
                                     providerId: p?["id"]?.stringValue ?? "echo", providerConfig: p?["config"])
     }
 
     /// Checks every expectation field present in `v` against a result (or a thrown message).
-    static func check(_ v: EvalObject, result: EvalGradingResult?, error: String?) -> Outcome {
+    static func check(_ v: JSONObject, result: EvalGradingResult?, error: String?) -> Outcome {
         if let e = v["expected_error"]?.stringValue {
             guard let error else { return .disagree("expected error \"\(e)\", got \(result.map { "pass=\($0.pass) reason=\($0.reason)" } ?? "nothing")") }
             return error.contains(e) ? .agree : .disagree("expected error \"\(e)\", got error \"\(error)\"")
@@ -81,7 +81,7 @@ struct EvalConformanceTests {
         return problems.isEmpty ? .agree : .disagree(problems.joined(separator: "; "))
     }
 
-    static func scoreChecks(_ checks: [EvalJSON], _ s: Double) -> String? {
+    static func scoreChecks(_ checks: [JSONValue], _ s: Double) -> String? {
         for c in checks {
             let x = c["value"]?.doubleValue ?? 0
             let ok: Bool
@@ -99,7 +99,7 @@ struct EvalConformanceTests {
         return nil
     }
 
-    static func partial(_ expected: EvalJSON, _ actual: EvalJSON) -> Bool {
+    static func partial(_ expected: JSONValue, _ actual: JSONValue) -> Bool {
         switch (expected, actual) {
         case (.object(let e), .object(let a)): return e.pairs.allSatisfy { p in a[p.key].map { partial(p.value, $0) } ?? false }
         case (.array(let e), .array(let a)): return e.count == a.count && zip(e, a).allSatisfy { partial($0, $1) }
@@ -107,8 +107,8 @@ struct EvalConformanceTests {
         }
     }
 
-    static func at(_ v: EvalJSON, _ path: [EvalJSON]) -> EvalJSON? {
-        var cur: EvalJSON? = v
+    static func at(_ v: JSONValue, _ path: [JSONValue]) -> JSONValue? {
+        var cur: JSONValue? = v
         for p in path {
             if let k = p.stringValue {
                 if let i = Int(k), let a = cur?.arrayValue { cur = i < a.count ? a[i] : nil } else { cur = cur?[k] }
@@ -117,7 +117,7 @@ struct EvalConformanceTests {
         return cur
     }
 
-    static func otherExpectation(_ e: EvalJSON, _ json: EvalJSON) -> String? {
+    static func otherExpectation(_ e: JSONValue, _ json: JSONValue) -> String? {
         let path = e["path"]?.arrayValue ?? []
         let target = at(json, path)
         let args = e["args"]?.arrayValue ?? []
@@ -135,7 +135,7 @@ struct EvalConformanceTests {
         return ok ? nil : "expectation \(e.jsonString) failed on \(json.jsonString)"
     }
 
-    static func run(_ v: EvalObject, node: SubprocessScriptRunner) -> Outcome {
+    static func run(_ v: JSONObject, node: SubprocessScriptRunner) -> Outcome {
         let id = v["id"]!.stringValue!
         let kind = v["kind"]!.stringValue!
         let type = v["type"]!.stringValue!
@@ -146,7 +146,7 @@ struct EvalConformanceTests {
             switch type {
             case "@extractJsonObjects":
                 let got = EvalJSONExtractor.extractObjects(v["input"]!.stringValue!)
-                return got == v["expected"]!.arrayValue! ? .agree : .disagree("got \(EvalJSON.array(got).jsonString)")
+                return got == v["expected"]!.arrayValue! ? .agree : .disagree("got \(JSONValue.array(got).jsonString)")
             case "@trace-glob":
                 let i = v["input"]!
                 let got = EvalGlob.matches(i["spanName"]!.stringValue!, i["pattern"]!.stringValue!)
@@ -183,7 +183,7 @@ struct EvalConformanceTests {
                 do {
                     let asserts = try (test["assert"]?.arrayValue ?? []).map { try EvalAssertion(parsing: $0) }
                     var ctx = context(v)
-                    ctx.vars = test["vars"]?.objectValue ?? EvalObject()
+                    ctx.vars = test["vars"]?.objectValue ?? JSONObject()
                     let t = test["threshold"]?.doubleValue
                     let engine = EvalAssertionEngine(judge: nil, scripts: node)
                     let (r, _) = try engine.runAssertions(asserts, threshold: t, output: output(v), context: ctx)
@@ -191,7 +191,7 @@ struct EvalConformanceTests {
                 } catch { return check(v, result: nil, error: "\(error)") }
             }
             // @assertions-result
-            let cons = v["constructor"]?.objectValue ?? EvalObject()
+            let cons = v["constructor"]?.objectValue ?? JSONObject()
             let set = try? cons["parentAssertionSet"]?["assertionSet"].map { try EvalAssertion(parsing: $0) }
             var agg = EvalAggregator(threshold: cons["threshold"]?.doubleValue, parentAssertionSet: set ?? nil)
             for add in v["addResult"]?.arrayValue ?? [] {
@@ -205,7 +205,7 @@ struct EvalConformanceTests {
                         switch node.run(EvalScriptRequest(language: .javascript, body: "return (\(src))()", output: .null, context: .null)) {
                         case .value(let r): return r.objectValue.flatMap(EvalAssertionEngine.gradingResult).map { g in
                             var g = g
-                            g.metadata = r["metadata"]?.objectValue ?? EvalObject()
+                            g.metadata = r["metadata"]?.objectValue ?? JSONObject()
                             return g
                         }
                         default: throw EvalAssertionError("node unavailable")
@@ -260,7 +260,7 @@ struct EvalConformanceTests {
     @Test("at least 99% of supported vectors agree")
     func vectors() throws {
         let text = try String(contentsOf: Self.fixtures.appendingPathComponent("promptfoo-assertion-vectors.json"), encoding: .utf8)
-        let vectors = try #require(EvalJSONParser.parse(text).arrayValue)
+        let vectors = try #require(JSONValue.parseStrict(text).arrayValue)
         #expect(vectors.count == 451)
         let node = SubprocessScriptRunner()
         var agree = 0, supported = 0

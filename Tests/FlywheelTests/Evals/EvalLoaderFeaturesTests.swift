@@ -16,7 +16,7 @@ struct EvalLoaderFeaturesTests {
 
     @Test("Nunjucks filters render as in Nunjucks; an unknown filter is a load error naming file, line and field")
     func filters() throws {
-        var v = EvalObject()
+        var v = JSONObject()
         v["name"] = .string("  Ada Lovelace ")
         v["tags"] = .array([.string("a"), .string("b"), .string("c")])
         v["obj"] = .obj([("k", .int(1)), ("s", .string("x"))])
@@ -205,7 +205,7 @@ struct EvalLoaderFeaturesTests {
         let suite = try EvalSuite.load(from: dir.appendingPathComponent("promptfooconfig.yaml"))
         #expect(suite.derivedMetrics.map(\.name) == ["precision", "doubled"])
         let run = EvalRunner().grade(suite: suite)
-        let json = try EvalJSONParser.parse(EvalResultsJSON.write(run, suite: suite, options: EvalResultsJSON.Options(createdAt: Date(timeIntervalSince1970: 0))))
+        let json = try JSONValue.parseStrict(EvalResultsJSON.write(run, suite: suite, options: EvalResultsJSON.Options(createdAt: Date(timeIntervalSince1970: 0))))
         let named = json["results"]?["prompts"]?.arrayValue?.first?["metrics"]?["namedScores"]
         // tp = 1 + 1 + 0 = 2, fp = 0 + 1 = 1 → precision 2/3.
         #expect(named?["tp"]?.doubleValue == 2)

@@ -103,9 +103,9 @@ struct EvalModelAPIsTests {
 
     @Test("openai chat output as Promptfoo makes it: function_call object, message with text and tool calls, refusal, json_schema parsed, reasoning")
     func chatOutputShapes() throws {
-        func out(_ message: String, cfg: String = "{}") throws -> EvalJSON {
-            let reply = try EvalJSONParser.parse(#"{"choices":[{"finish_reason":"stop","message":\#(message)}]}"#)
-            switch EvalProviderCaller.openAIChatOutput(reply, cfg: try EvalJSONParser.parse(cfg).objectValue!) {
+        func out(_ message: String, cfg: String = "{}") throws -> JSONValue {
+            let reply = try JSONValue.parseStrict(#"{"choices":[{"finish_reason":"stop","message":\#(message)}]}"#)
+            switch EvalProviderCaller.openAIChatOutput(reply, cfg: try JSONValue.parseStrict(cfg).objectValue!) {
             case .success(let r): return r.0
             case .failure(let f): throw f
             }
@@ -122,7 +122,7 @@ struct EvalModelAPIsTests {
         #expect(try out(#"{"role":"assistant","content":"42","reasoning":"add"}"#).stringValue == "Thinking: add\n\n42")
         #expect(try out(#"{"role":"assistant","content":"42","reasoning":"add"}"#, cfg: #"{"showThinking":false}"#).stringValue == "42")
         // Reasoning models: no temperature or max_tokens; reasoning_effort and max_completion_tokens sent.
-        let cfg = try EvalJSONParser.parse(#"{"temperature":0,"max_tokens":9,"max_completion_tokens":99,"reasoning_effort":"low"}"#).objectValue!
+        let cfg = try JSONValue.parseStrict(#"{"temperature":0,"max_tokens":9,"max_completion_tokens":99,"reasoning_effort":"low"}"#).objectValue!
         let o3 = EvalProviderCaller.openAIChatBody(model: "o3-mini", prompt: "hi", cfg: cfg)
         #expect(o3["temperature"] == nil && o3["max_tokens"] == nil)
         #expect(o3["reasoning_effort"]?.stringValue == "low" && o3["max_completion_tokens"]?.doubleValue == 99)
@@ -181,9 +181,9 @@ struct EvalModelAPIsTests {
         #expect(format["type"] as? String == "json_schema" && format["name"] as? String == "answer" && format["strict"] as? Bool == true)
         #expect((b["tools"] as? [[String: Any]])?.first?["name"] as? String == "lookup")
         // A refusal and a missing output list.
-        let refusal = try EvalJSONParser.parse(#"{"output":[{"type":"message","role":"assistant","content":[{"type":"refusal","refusal":"no"}]}]}"#)
-        if case .success(let r) = EvalProviderCaller.openAIResponsesOutput(refusal, cfg: EvalObject()) { #expect(r.0.stringValue == "no") } else { Issue.record("refusal") }
-        if case .success = EvalProviderCaller.openAIResponsesOutput(.obj([("output", .array([]))]), cfg: EvalObject()) { Issue.record("empty output must fail") }
+        let refusal = try JSONValue.parseStrict(#"{"output":[{"type":"message","role":"assistant","content":[{"type":"refusal","refusal":"no"}]}]}"#)
+        if case .success(let r) = EvalProviderCaller.openAIResponsesOutput(refusal, cfg: JSONObject()) { #expect(r.0.stringValue == "no") } else { Issue.record("refusal") }
+        if case .success = EvalProviderCaller.openAIResponsesOutput(.obj([("output", .array([]))]), cfg: JSONObject()) { Issue.record("empty output must fail") }
     }
 
     @Test("anthropic:messages: /v1/messages with x-api-key, anthropic-version, system split out, default max_tokens; text and tool_use output")
@@ -224,7 +224,7 @@ struct EvalModelAPIsTests {
         let y = try #require(reqs.map(Self.body).first { $0["model"] as? String == "claude-y" })
         #expect(y["max_tokens"] as? Int == 64)
         // tool_use blocks are the JSON of the block, as Promptfoo gives them; errors become error messages.
-        let tool = try EvalJSONParser.parse(#"{"content":[{"type":"text","text":"a"},{"type":"tool_use","id":"t","name":"f","input":{"x":1}}]}"#)
+        let tool = try JSONValue.parseStrict(#"{"content":[{"type":"text","text":"a"},{"type":"tool_use","id":"t","name":"f","input":{"x":1}}]}"#)
         if case .success(let r) = EvalProviderCaller.anthropicOutput(tool) {
             #expect(r.0.stringValue?.hasPrefix("a\n\n{") == true && r.1?.first?["function"]?["name"]?.stringValue == "f")
         } else { Issue.record("tool_use") }

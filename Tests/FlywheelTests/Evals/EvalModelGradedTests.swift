@@ -157,7 +157,7 @@ struct EvalModelGradedTests {
         let engine = EvalAssertionEngine(judge: judge, scripts: scripts)
         let a = try EvalAssertion(parsing: .obj([("type", .string("context-faithfulness")), ("contextTransform", .string("output.ctx"))]))
         let out = EvalOutput(output: .obj([("answer", .string("x")), ("ctx", .string("Cats sleep a lot."))]))
-        let r = try engine.run(a, output: out, context: EvalAssertionContext(vars: EvalJSON.obj([("query", .string("cats?"))]).objectValue!, prompt: "cats?"))
+        let r = try engine.run(a, output: out, context: EvalAssertionContext(vars: JSONValue.obj([("query", .string("cats?"))]).objectValue!, prompt: "cats?"))
         // The whole output (JSON) is the answer; its statement's words are not all in the context.
         #expect(r.reason.hasPrefix("Faithfulness "), "\(r.reason)")
         let reqs: String = (try? String(contentsOf: log, encoding: .utf8)) ?? ""

@@ -297,7 +297,7 @@ struct EvalHTTPProviderTests {
         #expect(lines.contains { ($0["path"] as? String) == "/search?q=where%20is%20my%20parcel%3F" }, "\(lines)")
         #expect(lines.contains { ($0["body"] as? String) == "raw Q: where is my parcel?" })
         // Paths are read natively; a path that names nothing gives null.
-        #expect(EvalProviderCaller.path("json.a[1]['b']", json: EvalJSONParser.parseOrNil(#"{"a":[0,{"b":"x"}]}"#), text: "") == .some(.string("x")))
+        #expect(EvalProviderCaller.path("json.a[1]['b']", json: JSONValue.parseStrictOrNil(#"{"a":[0,{"b":"x"}]}"#), text: "") == .some(.string("x")))
         #expect(EvalProviderCaller.path("json?.missing.x", json: .obj([]), text: "") == .some(nil))
         #expect(EvalProviderCaller.path("json.a.map(x => x)", json: .obj([]), text: "") == nil)
         // With scripts off nothing is called.

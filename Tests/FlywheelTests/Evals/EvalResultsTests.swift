@@ -40,8 +40,8 @@ struct EvalResultsTests {
     func schema() throws {
         let (_, _, text) = try Self.written()
         let schemaURL = Self.fixtures.appendingPathComponent("promptfoo-results-v3.schema.json")
-        let schema = try JSONSchemaValidator(schema: EvalJSONParser.parse(String(contentsOf: schemaURL, encoding: .utf8)))
-        let doc = try EvalJSONParser.parse(text)
+        let schema = try JSONSchemaValidator(schema: JSONValue.parseStrict(String(contentsOf: schemaURL, encoding: .utf8)))
+        let doc = try JSONValue.parseStrict(text)
         #expect(schema.validate(doc) == nil, "\(schema.validate(doc)?.description ?? "")")
         // A broken document is caught.
         var broken = doc.objectValue!
@@ -154,7 +154,7 @@ struct EvalResultsTests {
     func outputFileFields() throws {
         let (suite, run) = try EvalRunnerTests.run()
         let text = EvalResultsJSON.write(run, suite: suite, options: .init(createdAt: Date(timeIntervalSince1970: 0)))
-        let o = try EvalJSONParser.parse(text)
+        let o = try JSONValue.parseStrict(text)
         #expect(o["metadata"]?["nodeVersion"]?.stringValue?.isEmpty == false)
         let usage = try #require(o["results"]?["stats"]?["tokenUsage"])
         #expect(usage["completionDetails"]?["reasoning"]?.doubleValue == 0)

@@ -195,7 +195,7 @@ struct EvalRunnerTests {
         let runner = SubprocessScriptRunner(timeout: 20)
         try #require(runner.nodePath != nil, "node is the peer here (make test installs nodejs)")
         let body = "return context.map(v => [String(v), v.toFixed(2), v.toFixed(4), v.toPrecision(2), (v*7).toFixed(1)])"
-        guard case .value(let v) = runner.run(EvalScriptRequest(language: .javascript, body: body, output: .null, context: .array(values.map(EvalJSON.double)))),
+        guard case .value(let v) = runner.run(EvalScriptRequest(language: .javascript, body: body, output: .null, context: .array(values.map(JSONValue.double)))),
               let rows = v.arrayValue else { Issue.record("node failed"); return }
         for (d, row) in zip(values, rows) {
             let got = [JSNumber.string(d), JSNumber.toFixed(d, 2), JSNumber.toFixed(d, 4), JSNumber.toPrecision(d, 2), JSNumber.toFixed(d * 7, 1)]
@@ -303,7 +303,7 @@ struct EvalRegexParityTests {
         let body = """
         return context.patterns.map(p => { try { const r = new RegExp(p); return context.inputs.map(s => r.test(s)); } catch (e) { return null; } })
         """
-        let ctx = EvalJSON.obj([("patterns", .array(Self.patterns.map(EvalJSON.string))), ("inputs", .array(Self.inputs.map(EvalJSON.string)))])
+        let ctx = JSONValue.obj([("patterns", .array(Self.patterns.map(JSONValue.string))), ("inputs", .array(Self.inputs.map(JSONValue.string)))])
         guard case .value(let v) = runner.run(EvalScriptRequest(language: .javascript, body: body, output: .null, context: ctx)), let rows = v.arrayValue else {
             Issue.record("node failed")
             return
@@ -317,7 +317,7 @@ struct EvalRegexParityTests {
             }
             guard let ours else { mismatches.append("/\(p)/ fails to compile here"); continue }
             for (s, want) in zip(Self.inputs, row.arrayValue!) where ours.test(s) != want.boolValue! {
-                mismatches.append("/\(p)/ on \(EvalJSON.string(s).jsonString): V8 \(want.boolValue!)")
+                mismatches.append("/\(p)/ on \(JSONValue.string(s).jsonString): V8 \(want.boolValue!)")
             }
         }
         #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")

@@ -27,7 +27,7 @@ struct EvalSQLTests {
 
     @Test("allow-lists name the unauthorized tables and columns; contains-sql reads the first sql block")
     func allowLists() throws {
-        let v = EvalJSON.obj([("allowedTables", .array(["select::null::orders"])), ("allowedColumns", .array(["select::null::(id|total)"]))])
+        let v = JSONValue.obj([("allowedTables", .array(["select::null::orders"])), ("allowedColumns", .array(["select::null::(id|total)"]))])
         let ok = try EvalSQL.check("SELECT id, total FROM orders WHERE total > 3", value: v, inverse: false)
         #expect(ok.pass && ok.reason == "Assertion passed")
         let bad = try EvalSQL.check("SELECT o.id, u.email FROM orders o JOIN users u ON u.id = o.uid", value: v, inverse: false)

@@ -24,7 +24,7 @@ struct EvalScriptPolicyTests {
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             child = subprocess.Popen([sys.executable, "-c", "import signal, time\\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\\ntime.sleep(120)"],
                                      start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            open(\(EvalJSON.string(pidFile.path).jsonString), "w").write(f"{os.getpid()} {child.pid}")
+            open(\(JSONValue.string(pidFile.path).jsonString), "w").write(f"{os.getpid()} {child.pid}")
             time.sleep(120)
             """
         let python = try #require(SubprocessScriptRunner.which("python3", ProcessInfo.processInfo.environment))

@@ -36,7 +36,7 @@ struct EvalSuiteTests {
 
     @Test("vars expansion is a cartesian product over string arrays")
     func expansion() {
-        var v = EvalObject()
+        var v = JSONObject()
         v["a"] = .array(["1", "2"])
         v["b"] = .array(["x", "y", "z"])
         v["c"] = .array([.int(1), .int(2)])
@@ -52,7 +52,7 @@ struct EvalSuiteTests {
         #expect(suite.yamlText() == (try String(contentsOf: Self.suiteURL, encoding: .utf8)))  // unedited: the file as it was
         let text = EvalYAMLWriter.write(.object(suite.document))
         let again = try EvalSuite.parse(yaml: text, file: Self.suiteURL)
-        #expect(EvalJSON.object(again.document) == EvalJSON.object(suite.document))
+        #expect(JSONValue.object(again.document) == JSONValue.object(suite.document))
         #expect(again.document.keys == suite.document.keys)
         #expect(again.tests.map(\.id) == suite.tests.map(\.id))
         #expect(text.contains("x-custom-key: kept"))
@@ -63,7 +63,7 @@ struct EvalSuiteTests {
 
     @Test("writer round-trips awkward scalars")
     func writerScalars() throws {
-        let doc = EvalJSON.obj([
+        let doc = JSONValue.obj([
             ("yes", .string("yes")), ("no", .string("no")), ("num", .string("0123")), ("float", .double(1.0)), ("int", .int(7)),
             ("colon", .string("a: b")), ("hash", .string("a #b")), ("multi", .string("line one\nline two\n")), ("lead", .string(" x")),
             ("quote", .string("it's \"q\"")), ("empty", .string("")), ("null", .null), ("t", .string("true")), ("dash", .string("- x")),
@@ -79,8 +79,8 @@ struct EvalSuiteTests {
     @Test("append dedupes by id; remove records the reason")
     func editing() throws {
         var suite = try EvalSuite.load(from: Self.suiteURL)
-        let new = try EvalTestCase(description: "new case", vars: { var o = EvalObject(); o["message"] = "Where is my parcel?"; return o }(),
-                                   assertions: [EvalAssertion(type: "icontains", value: "parcel")], metadata: { var o = EvalObject(); o["trace_id"] = "abc"; return o }())
+        let new = try EvalTestCase(description: "new case", vars: { var o = JSONObject(); o["message"] = "Where is my parcel?"; return o }(),
+                                   assertions: [EvalAssertion(type: "icontains", value: "parcel")], metadata: { var o = JSONObject(); o["trace_id"] = "abc"; return o }())
         let added = suite.append(new)
         let addedAgain = suite.append(new)
         #expect(added && !addedAgain)
@@ -103,7 +103,7 @@ struct EvalSuiteTests {
     func appendKeepsComments() throws {
         var suite = try EvalSuite.load(from: Self.suiteURL)
         let original = try String(contentsOf: Self.suiteURL, encoding: .utf8)
-        var vars = EvalObject()
+        var vars = JSONObject()
         vars["message"] = "Is it raining?"
         let t1 = try EvalTestCase(description: "weather: multi\nline", vars: vars, assertions: [EvalAssertion(type: "icontains", value: "rain")])
         let t2 = try EvalTestCase(description: "second", assertions: [EvalAssertion(type: "equals", value: .obj([("a", .array([1, 2]))]))])
@@ -115,13 +115,13 @@ struct EvalSuiteTests {
         #expect(text.hasSuffix(original.components(separatedBy: "\n").suffix(5).joined(separator: "\n")))
         let again = try EvalSuite.parse(yaml: text, file: Self.suiteURL)
         #expect(again.tests.map(\.id) == suite.tests.map(\.id))
-        #expect(EvalJSON.object(again.document) == EvalJSON.object(suite.document))
+        #expect(JSONValue.object(again.document) == JSONValue.object(suite.document))
     }
 
     @Test("the bad-input corpus: every suite fails with file, key and line")
     func badCorpus() throws {
         let dir = Self.fixtures.appendingPathComponent("bad")
-        let expectations = try #require(EvalJSONParser.parse(String(contentsOf: dir.appendingPathComponent("expectations.json"), encoding: .utf8)).objectValue)
+        let expectations = try #require(JSONValue.parseStrict(String(contentsOf: dir.appendingPathComponent("expectations.json"), encoding: .utf8)).objectValue)
         #expect(expectations.count >= 40)
         var problems: [String] = []
         for (name, exp) in expectations.pairs {
@@ -187,10 +187,10 @@ struct EvalNewSuiteTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("promptfooconfig.yaml")
         var suite = try EvalSuite.make(file: url, description: "ratchet", prompts: ["{{question}}"], providers: ["openai:gpt-4.1-mini"])
-        var md = EvalObject()
+        var md = JSONObject()
         md["id"] = "case-0001"
         md["trace_id"] = "0af7651916cd43dd8448eb211c80319c"
-        var vars = EvalObject()
+        var vars = JSONObject()
         vars["question"] = "Where is my parcel?"
         suite.append(try EvalTestCase(description: "parcel", vars: vars, assertions: [EvalAssertion(type: "icontains", value: "parcel")], metadata: md))
         try suite.save()

@@ -7,7 +7,7 @@ import TestSupport
 @Suite("Evals template tags and var files")
 struct EvalTemplateTagsTests {
     static func r(_ t: String, _ vars: String = "{}") throws -> String {
-        try EvalTemplate.render(t, vars: try EvalJSONParser.parse(vars).objectValue!)
+        try EvalTemplate.render(t, vars: try JSONValue.parseStrict(vars).objectValue!)
     }
 
     @Test("for (with loop.index/first/last, key-value pairs, else), if/elif/else, set, whitespace control, operators")
@@ -84,7 +84,7 @@ struct EvalTemplateTagsTests {
         #expect(suite.tests.first?.vars["doc"]?.arrayValue?.compactMap(\.stringValue) == ["Doc A", "Doc B"])
         let run = EvalRunner(engine: EvalAssertionEngine(scripts: nil)).grade(suite: suite)
         #expect(run.rows.count == 2, "one row per matching file")
-        let chat = try EvalJSONParser.parse(try #require(run.rows.first?.response?.output.stringValue))
+        let chat = try JSONValue.parseStrict(try #require(run.rows.first?.response?.output.stringValue))
         #expect(chat.arrayValue?.compactMap { $0["role"]?.stringValue } == ["system", "user", "assistant", "user"])
         #expect(chat.arrayValue?.last?["content"]?.stringValue?.hasPrefix("Doc:") == true)
         #expect(run.rows.allSatisfy { $0.status == .passed })

@@ -66,12 +66,12 @@ final class CannedModel: ChatModel, @unchecked Sendable {
         var r = Self.record
         r.requiredObservations.append("/Type I+ report/")
         for (i, test) in EvalCompiler(cycle: 1).compile([r], questions: ["t-nrr": "Q"]).enumerated() {
-            let loaded = try EvalTestCase(node: EvalJSON(test), file: "evals.yaml", path: "tests[\(i)]")
+            let loaded = try EvalTestCase(node: test.keysSorted, file: "evals.yaml", path: "tests[\(i)]")
             #expect(loaded.id == EvalRatchet.id(of: test))
             #expect(loaded.assertions.count == test["assert"]?.arrayValue?.count)
         }
         let yaml = EvalRatchet.renderCycleEvals(EvalCompiler(cycle: 1).compile([r]))
-        let viaYAML = try #require(EvalYAML.parseOrNil(yaml)?.jsonValue)
+        let viaYAML = try #require(EvalYAML.parseOrNil(yaml))
         #expect(viaYAML == .array(EvalCompiler(cycle: 1).compile([r])))
     }
 

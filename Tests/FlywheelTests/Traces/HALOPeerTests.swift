@@ -16,7 +16,7 @@ enum HALOPeer {
         let script = TraceFixtures.url("tools/halo_index_check.py")
         let r = try runProcess(python, [script.path, file.path, "--json"] + (deep ? ["--deep"] : []), timeout: 300)
         #expect(r.status != 2, "environment problem: \(r.stderr)")
-        return try JSONValue.scan(r.stdout)
+        return try JSONValue.parse(r.stdout)
     }
 }
 
@@ -25,7 +25,7 @@ struct HALOPeerTests {
     /// Our overview against HALO's, field by field (HALO's report leaves out sample_trace_ids).
     func compare(_ files: [URL], label: String) throws {
         let store = try TraceStore(files: files)
-        let ours = try JSONValue.scan(try store.overview().haloJSON.text())
+        let ours = try JSONValue.parse(try store.overview().haloJSON.orderedText())
         var theirsMerged: [JSONValue] = []
         for f in files {
             let report = try HALOPeer.check(f, deep: true)
@@ -137,13 +137,13 @@ struct HALOPeerTests {
         let python = HALOPeer.venv!.appendingPathComponent("bin/python")
         let r = try runProcess(python, ["-c", snippet, file.path], timeout: 300)
         #expect(r.status == 0, "\(r.stderr)")
-        let theirs = try JSONValue.scan(r.stdout)
+        let theirs = try JSONValue.parse(r.stdout)
         let store = try TraceStore(files: [file])
         #expect(theirs.objectValue?.count == store.traces.count)
         for t in store.traces {
             #expect(theirs[t.traceID]?["render"]?.stringValue == (try store.render(traceID: t.traceID)))
-            let ours = try JSONValue.scan(
-                try store.search(traceID: t.traceID, pattern: #"Error: \w+|’|tool_calls"#, contextBufferChars: 40, maxMatches: 7).haloJSON.text())
+            let ours = try JSONValue.parse(
+                try store.search(traceID: t.traceID, pattern: #"Error: \w+|’|tool_calls"#, contextBufferChars: 40, maxMatches: 7).haloJSON.orderedText())
             #expect(theirs[t.traceID]?["search"] == ours, "search in \(t.traceID)")
         }
     }
@@ -173,13 +173,13 @@ struct HALOPeerTests {
             let python = HALOPeer.venv!.appendingPathComponent("bin/python")
             let r = try runProcess(python, ["-c", snippet, file.path], timeout: 300)
             #expect(r.status == 0, "\(r.stderr)")
-            let theirs = try JSONValue.scan(r.stdout)
+            let theirs = try JSONValue.parse(r.stdout)
             let store = try TraceStore(files: [file])
             for t in store.traces {
-                let mine = try JSONValue.scan(try store.view(traceID: t.traceID).haloJSON.text())
+                let mine = try JSONValue.parse(try store.view(traceID: t.traceID).haloJSON.orderedText())
                 #expect(theirs[t.traceID]?["view"] == mine, "view_trace \(t.traceID) of \(file.lastPathComponent)")
                 let ids = theirs[t.traceID]?["ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
-                let mineSpans = try JSONValue.scan(try store.viewSpans(traceID: t.traceID, spanIDs: ids).haloJSON.text())
+                let mineSpans = try JSONValue.parse(try store.viewSpans(traceID: t.traceID, spanIDs: ids).haloJSON.orderedText())
                 #expect(theirs[t.traceID]?["spans"] == mineSpans, "view_spans \(t.traceID) of \(file.lastPathComponent)")
             }
         }
@@ -220,7 +220,7 @@ struct HALOPeerTests {
         let python = HALOPeer.venv!.appendingPathComponent("bin/python")
         let r = try runProcess(python, ["-c", snippet, dir.path], timeout: 600)
         #expect(r.status == 0, "\(r.stderr)")
-        let theirs = try #require(try JSONValue.scan(r.stdout).objectValue)
+        let theirs = try #require(try JSONValue.parse(r.stdout).objectValue)
         #expect(theirs.count >= 100)
         let wholeFile: Set<String> = ["negative_token_total", "line_separator_in_indexed_field", "gzip"]
         for (name, verdict) in theirs.sorted(by: { $0.key < $1.key }) {

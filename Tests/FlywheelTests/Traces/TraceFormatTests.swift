@@ -178,7 +178,7 @@ struct TraceFormatTests {
         #expect(llm.kind == "SPAN_KIND_CLIENT" && ok.kind == "SPAN_KIND_INTERNAL")
         #expect(llm.attributes["inference.llm.model_name"] == "gpt-4.1-mini")
         #expect(llm.attributes["llm.token_count.total"] == 470)
-        let msgs = try JSONValue.scan(llm.attributes["llm.output_messages"]!.stringValue!)
+        let msgs = try JSONValue.parse(llm.attributes["llm.output_messages"]!.stringValue!)
         #expect(msgs.arrayValue?.first?["tool_calls"]?.arrayValue?.first?["function"]?["arguments"] == #"{"path":"a/b.csv"}"#)
         #expect(bad.status == .error("Error running tool (non-fatal)"))
         #expect(bad.attributes["output.value"] == "An error occurred while running the tool. Please try again. Error: no such file")

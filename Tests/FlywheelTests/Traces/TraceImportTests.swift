@@ -31,11 +31,11 @@ struct TraceImportTests {
         #expect(llm.attributes["llm.stop"] == ["\n\n", "END"])
         #expect(llm.attributes["llm.request"] == ["path": "/v1/chat/completions", "retries": 0])
         #expect(root.attributes["empty"] == .null)
-        let events = try JSONValue.scan(try #require(tool.attributes["flywheel.otlp.events"]?.stringValue))
+        let events = try JSONValue.parse(try #require(tool.attributes["flywheel.otlp.events"]?.stringValue))
         #expect(events.arrayValue?.first?["name"] == "exception")
         #expect(events.arrayValue?.first?["attributes"]?["exception.type"] == "FileNotFoundError")
         #expect(events.arrayValue?.first?["time"] == "2026-03-02T14:05:18.990000000Z")
-        let links = try JSONValue.scan(try #require(root.attributes["flywheel.otlp.links"]?.stringValue))
+        let links = try JSONValue.parse(try #require(root.attributes["flywheel.otlp.links"]?.stringValue))
         #expect(links.arrayValue?.first?["span_id"] == "b7ad6b7169203331")
         // Normalized output validates (no errors) and indexes.
         let result = try TraceImporter.importData(data, name: "otlp_sample.json")

@@ -165,6 +165,6 @@ struct TraceValidationTests {
         let text = r.files[0].jsonText()
         #expect(try topLevelKeys(Array(text.utf8)) == ["file", "verdict", "spans_ok", "errors", "warnings", "notes", "problems"])
         #expect(text.contains(#""problems":[{"file":"x.jsonl","line":1,"byte_offset":0,"severity":"error","field":"#))
-        #expect(try JSONValue.scan(text) == json)
+        #expect(try JSONValue.parse(text) == json)
     }
 }

@@ -86,7 +86,7 @@ func streamObject(_ line: String) -> Result<[String: JSONValue], StreamLineError
         return .failure(StreamLineError(reason: "not JSON: \(quoted(String(trimmed.prefix(80))))"))
     }
     guard case .object(let o) = v else { return .failure(StreamLineError(reason: "not a JSON object")) }
-    return .success(o)
+    return .success(o.dictionary)
 }
 
 struct StreamLineError: Error {

@@ -82,7 +82,7 @@ public struct ClaudeStreamConverter: AgentStreamConverter {
                     model: m["model"]?.stringValue ?? model ?? context.model ?? "claude")
             }
             message!.end = nanos
-            if let u = m["usage"]?.objectValue { message!.usage = u }
+            if let u = m["usage"]?.objectValue { message!.usage = u.dictionary }
             for block in m["content"]?.arrayValue ?? [] {
                 message!.blocks.append(block)
                 guard let b = block.objectValue else { continue }

@@ -54,7 +54,7 @@ public struct CodexEventConverter: AgentStreamConverter {
             turnMessages = []
             turnReasoning = []
         case "turn.completed":
-            endTurn(at: nanos, usage: o["usage"]?.objectValue ?? [:], error: nil)
+            endTurn(at: nanos, usage: o["usage"]?.objectValue?.dictionary ?? [:], error: nil)
         case "turn.failed":
             let message = o["error"]?.objectValue?["message"]?.stringValue ?? "turn failed"
             failure = message
@@ -62,11 +62,11 @@ public struct CodexEventConverter: AgentStreamConverter {
         case "error":
             failure = o["message"]?.stringValue ?? "error"
         case "item.started":
-            if let item = o["item"]?.objectValue, let id = item["id"]?.stringValue { started[id] = (nanos, item) }
+            if let item = o["item"]?.objectValue?.dictionary, let id = item["id"]?.stringValue { started[id] = (nanos, item) }
         case "item.updated":
             break
         case "item.completed":
-            guard let item = o["item"]?.objectValue else {
+            guard let item = o["item"]?.objectValue?.dictionary else {
                 problems.append("line \(lineNumber): item.completed without an item")
                 return
             }

@@ -74,7 +74,7 @@ public enum OTLPPayload {
             return try decodeOTLPProtobuf(body, logs: signal == .logs)
         case .json:
             let doc: JSONValue
-            do { doc = try JSONValue.scan(body) } catch let e as JSONScanError {
+            do { doc = try JSONValue.parse(body) } catch let e as JSONScanError {
                 throw OTLPDecodingError(line: 1, field: "<body>", message: "invalid JSON: \(e.description)")
             }
             let key = signal == .logs ? "resourceLogs" : "resourceSpans"
