@@ -204,16 +204,16 @@ public enum Diagnoser {
                     let saysUnknown = s.isErrorSpan && ErrorText.test(unknownToolPattern, detail)
                     if (!offered.isEmpty && !offered.contains(source)) || saysUnknown {
                         b.add(unknown, traceID: traceID, spanID: s.spanID,
-                              note: "called tool \"\(source)\"" + (offered.isEmpty ? "" : " (not offered)") + (saysUnknown ? ": \(DiagnosisText.clip(detail, 120))" : ""),
-                              quote: saysUnknown ? DiagnosisText.clip(detail, 200) : nil)
+                              note: "called tool \"\(source)\"" + (offered.isEmpty ? "" : " (not offered)") + (saysUnknown ? ": \(Excerpt.clip(detail, 120))" : ""),
+                              quote: saysUnknown ? Excerpt.clip(detail, 200) : nil)
                         continue
                     }
                     // Arguments that are not JSON although they look like it.
                     if let input = s.inputValueText, let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
                         first == UInt8(ascii: "{") || first == UInt8(ascii: "["), !DiagnosisLoading.isValidJSON(input)
                     {
-                        b.add(invalid, traceID: traceID, spanID: s.spanID, note: "\(source) called with arguments that are not valid JSON: \(DiagnosisText.clip(input, 100))",
-                              quote: DiagnosisText.clip(input, 120))
+                        b.add(invalid, traceID: traceID, spanID: s.spanID, note: "\(source) called with arguments that are not valid JSON: \(Excerpt.clip(input, 100))",
+                              quote: Excerpt.clip(input, 120))
                         if s.isErrorSpan { continue }
                     }
                 }
@@ -231,8 +231,8 @@ public enum Diagnoser {
                 if let global = known.global {
                     let topic = global == .contextOverflow ? context : global == .rateLimit ? rate : invalid
                     if global == .rateLimit { rateHits += 1 }
-                    b.add(topic, traceID: traceID, spanID: s.spanID, note: "\(source): \(DiagnosisText.clip(DiagnosisText.oneLine(detail), 160))",
-                          quote: DiagnosisText.clip(detail, 200))
+                    b.add(topic, traceID: traceID, spanID: s.spanID, note: "\(source): \(Excerpt.clip(Excerpt.oneLine(detail), 160))",
+                          quote: Excerpt.clip(detail, 200))
                     continue
                 }
                 // The agent's own span repeats a child's failure; turn limits and guardrails have their detectors.
@@ -248,10 +248,10 @@ public enum Diagnoser {
         for c in clusterer.merged() {
             let topic = FailureCatalog.errorCluster(layout, c)
             for o in c.occurrences {
-                b.add(topic, traceID: o.traceID, spanID: o.spanID, note: "\(c.source) error: \(DiagnosisText.clip(DiagnosisText.oneLine(o.detail), 160))",
-                      quote: DiagnosisText.clip(o.detail, 200))
+                b.add(topic, traceID: o.traceID, spanID: o.spanID, note: "\(c.source) error: \(Excerpt.clip(Excerpt.oneLine(o.detail), 160))",
+                      quote: Excerpt.clip(o.detail, 200))
             }
-            b.setTemplates("fm-" + topic.id, c.templates.map { ErrorTemplate(template: $0.template, count: $0.count, example: DiagnosisText.clip($0.example, 200)) })
+            b.setTemplates("fm-" + topic.id, c.templates.map { ErrorTemplate(template: $0.template, count: $0.count, example: Excerpt.clip($0.example, 200)) })
         }
     }
 
@@ -299,8 +299,8 @@ public enum Diagnoser {
                 let tool = calls[0].toolNameForDiagnosis ?? calls[0].name
                 b.add(
                     topic, traceID: traceID, spanIDs: calls.map(\.spanID), count: calls.count,
-                    note: "\(tool) called \(calls.count)× with the same arguments \(DiagnosisText.clip(calls[0].inputValueText ?? "", 100))",
-                    quote: DiagnosisText.clip(calls[0].inputValueText ?? "", 120))
+                    note: "\(tool) called \(calls.count)× with the same arguments \(Excerpt.clip(calls[0].inputValueText ?? "", 100))",
+                    quote: Excerpt.clip(calls[0].inputValueText ?? "", 120))
             }
         }
     }
@@ -377,8 +377,8 @@ public enum Diagnoser {
         func check(_ traceID: String, _ text: String, _ spanID: String?) {
             guard let r = refusalMatch(text, expected: expected) else { return }
             let head = String(text.prefix(600))
-            b.add(topic, traceID: traceID, spanID: spanID, note: "final answer declines without a reason: \"\(DiagnosisText.excerpt(head, around: r, radius: 50))\"",
-                  quote: DiagnosisText.clip(DiagnosisText.oneLine(head), 200))
+            b.add(topic, traceID: traceID, spanID: spanID, note: "final answer declines without a reason: \"\(Excerpt.around(head, range: r, radius: 50))\"",
+                  quote: Excerpt.clip(Excerpt.oneLine(head), 200))
         }
         var seen = Set<String>()
         for (i, (traceID, _)) in traces.enumerated() {
@@ -434,7 +434,7 @@ public enum Diagnoser {
                     attributes["error.type"]?.stringValue, spans[i].status.message,
                 ].compactMap { $0 }.filter { !$0.isEmpty }
                 guard !texts.isEmpty, let hit = texts.first(where: { ErrorText.test(maxTurnsPattern, $0) }) else { continue }
-                b.add(topic, traceID: traceID, spanID: spans[i].spanID, note: "\(spans[i].name) stopped: \(DiagnosisText.clip(hit, 120))", quote: DiagnosisText.clip(hit, 120))
+                b.add(topic, traceID: traceID, spanID: spans[i].spanID, note: "\(spans[i].name) stopped: \(Excerpt.clip(hit, 120))", quote: Excerpt.clip(hit, 120))
                 break
             }
         }
@@ -468,8 +468,8 @@ public enum Diagnoser {
                 let name = s.attributes["guardrail.name"]?.stringValue
                     ?? (s.name.hasPrefix("guardrail.") ? String(s.name.dropFirst("guardrail.".count)) : s.name)
                 b.add(FailureCatalog.guardrail(layout, name: name), traceID: traceID, spanID: s.spanID,
-                      note: "guardrail \(name) tripped" + (text.isEmpty ? "" : ": \(DiagnosisText.clip(DiagnosisText.oneLine(text), 140))"),
-                      quote: text.isEmpty ? nil : DiagnosisText.clip(text, 160))
+                      note: "guardrail \(name) tripped" + (text.isEmpty ? "" : ": \(Excerpt.clip(Excerpt.oneLine(text), 140))"),
+                      quote: text.isEmpty ? nil : Excerpt.clip(text, 160))
             }
         }
     }
@@ -642,15 +642,15 @@ public enum Diagnoser {
         for r in ordered where !r.isPraise {
             let topic = topic(category: r.category, observation: r.observation, words: r.observation, source: "feedback", topics: topics, layout: layout)
             b.add(topic, traceID: r.traceID, spanID: nil, severity: r.severity, feedbackID: r.feedbackID, confirmation: confirmation(r.source),
-                  note: "\(r.source.rawValue) feedback \(r.feedbackID) (\(r.author)): \(DiagnosisText.clip(DiagnosisText.oneLine(r.observation), 200))",
-                  quote: DiagnosisText.clip(r.observation, 300))
+                  note: "\(r.source.rawValue) feedback \(r.feedbackID) (\(r.author)): \(Excerpt.clip(Excerpt.oneLine(r.observation), 200))",
+                  quote: Excerpt.clip(r.observation, 300))
         }
     }
 
     static func addResults(_ results: [ResultRowFacts], feedback: [FeedbackRecord], topics: [FailureTopic], layout: HarnessLayout, into b: inout Builder) {
         let byID = Dictionary(feedback.map { ($0.feedbackID, $0) }, uniquingKeysWith: { a, _ in a })
         for row in results where row.failedForReal {
-            let note = "eval \(row.evalID) \(row.status.rawValue)" + (row.reason.isEmpty ? "" : ": " + DiagnosisText.clip(DiagnosisText.oneLine(row.reason), 160))
+            let note = "eval \(row.evalID) \(row.status.rawValue)" + (row.reason.isEmpty ? "" : ": " + Excerpt.clip(Excerpt.oneLine(row.reason), 160))
             if let record = row.feedbackID.flatMap({ byID[$0] }) {
                 // The case compiled from a feedback record joins that record's mode (praise's cases included: a good
                 // verdict's regression case failing is a failure).

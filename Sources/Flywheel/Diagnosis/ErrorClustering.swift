@@ -134,7 +134,7 @@ struct ErrorCluster {
 
     /// The most frequent original message, clipped.
     var exampleText: String {
-        DiagnosisText.clip(DiagnosisText.oneLine(templates.max { $0.count < $1.count }?.example ?? ""), 120)
+        Excerpt.clip(Excerpt.oneLine(templates.max { $0.count < $1.count }?.example ?? ""), 120)
     }
 
     mutating func add(template: String, traceID: String, spanID: String, detail: String) {

@@ -328,14 +328,14 @@ public enum FailureCatalog {
     static func category(_ l: HarnessLayout, category: String, words: String, source: String) -> FailureTopic {
         let slug = slugify(category, max: 40)
         let phrase = category.lowercased().replacingOccurrences(of: "-", with: " ").replacingOccurrences(of: "_", with: " ")
-        let title = "\(category): \(DiagnosisText.clip(DiagnosisText.oneLine(words), 100))"
+        let title = "\(category): \(Excerpt.clip(Excerpt.oneLine(words), 100))"
         return FailureTopic(
             id: slug.isEmpty ? "uncategorized" : slug, title: title, category: category,
             defaultKind: .missingRequirement, severity: .medium,
             hasRule: { h in phrase.count > 3 && lines(h) { $0.contains(phrase) } },
             recommendation: RecommendationTemplate(
                 id: "rec-\(slug.isEmpty ? "uncategorized" : slug)-prompt", title: "Address the \(category) \(source)", area: .prompt,
-                change: "Add a rule to \(l.instructionsName) that addresses the \(category) \(source): \(DiagnosisText.clip(DiagnosisText.oneLine(words), 200))",
+                change: "Add a rule to \(l.instructionsName) that addresses the \(category) \(source): \(Excerpt.clip(Excerpt.oneLine(words), 200))",
                 validation: "Re-run the gate: the \(category) eval cases pass.", targetFile: l.instructionsFile))
     }
 
@@ -361,19 +361,5 @@ public enum FailureCatalog {
         guard keyword.count <= 4 else { return text.contains(keyword) }
         let escaped = NSRegularExpression.escapedPattern(for: keyword)
         return text.range(of: "(^|[^a-z0-9])\(escaped)($|[^a-z0-9])", options: .regularExpression) != nil
-    }
-}
-
-/// Small text helpers of diagnosis.
-enum DiagnosisText {
-    static func clip(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n)) + "…" }
-    static func oneLine(_ s: String) -> String {
-        s.split(whereSeparator: \.isNewline).joined(separator: " ").trimmingCharacters(in: .whitespaces)
-    }
-    static func excerpt(_ text: String, around range: NSRange, radius: Int = 60) -> String {
-        guard let r = Range(range, in: text) else { return clip(text, radius * 2) }
-        let start = text.index(r.lowerBound, offsetBy: -radius, limitedBy: text.startIndex) ?? text.startIndex
-        let end = text.index(r.upperBound, offsetBy: radius, limitedBy: text.endIndex) ?? text.endIndex
-        return oneLine(String(text[start..<end]))
     }
 }

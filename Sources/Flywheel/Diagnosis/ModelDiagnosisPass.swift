@@ -178,9 +178,9 @@ public struct ModelDiagnosisPass: Sendable {
             if let share = fm.traceShare { line += " (\(String(format: "%.1f", share * 100))% of traces)" }
             if let x = fm.impact { line += ", impact \(x.score)" }
             lines.append(line)
-            for t in (fm.templates ?? []).prefix(3) { lines.append("    template ×\(t.count): \(DiagnosisText.clip(t.template, 120))") }
+            for t in (fm.templates ?? []).prefix(3) { lines.append("    template ×\(t.count): \(Excerpt.clip(t.template, 120))") }
             for e in fm.evidence.prefix(2) where !e.traceID.isEmpty {
-                lines.append("    evidence: trace \(e.traceID)" + (e.spanID.map { ", span \($0)" } ?? "") + ": \(DiagnosisText.clip(DiagnosisText.oneLine(e.quote ?? e.note), 160))")
+                lines.append("    evidence: trace \(e.traceID)" + (e.spanID.map { ", span \($0)" } ?? "") + ": \(Excerpt.clip(Excerpt.oneLine(e.quote ?? e.note), 160))")
             }
         }
         return "Clusters of the deterministic analysis (most important first):\n" + (lines.isEmpty ? "(none)" : lines.joined(separator: "\n"))
@@ -280,7 +280,7 @@ public struct ModelDiagnosisPass: Sendable {
         let q = normalizedForQuote(quote)
         guard q.count >= 3 else { return .failure(Refusal(why: "\(label): the quote is too short")) }
         guard spanText(span).contains(q) else { return .failure(Refusal(why: "\(label): quote not found in span \(spanID)")) }
-        return .success(EvidenceRef(traceID: traceID, spanID: spanID, note: "model: \"\(DiagnosisText.clip(quote, 160))\"", quote: quote))
+        return .success(EvidenceRef(traceID: traceID, spanID: spanID, note: "model: \"\(Excerpt.clip(quote, 160))\"", quote: quote))
     }
 
     func mergeRequest(_ args: JSONValue, state: inout State) -> String {

@@ -60,7 +60,7 @@ public struct EvalCompiler: Sendable {
             "source": .string(record.source.rawValue), "kind": .string(record.verdict == .good ? "regression-\(kind)" : kind),
         ]
         return .object([
-            "description": .string((record.verdict == .good ? "[keep: \(record.category)] " : "[\(record.category)] ") + RuleCritic.clip(record.observation, 100)),
+            "description": .string((record.verdict == .good ? "[keep: \(record.category)] " : "[\(record.category)] ") + Excerpt.clip(record.observation, 100)),
             "vars": .object(vars), "assert": .array(assertions), "metadata": .object(metadata),
         ])
     }

@@ -107,7 +107,7 @@ public struct EvalProposer: Sendable {
             var vars: [String: JSONValue] = ["trace_id": .string(record.traceID)]
             if let q = questions[record.traceID] { vars["question"] = .string(q) }
             tests.append(.object([
-                "description": .string(RuleCritic.clip(c["description"]!.stringValue!, 140)),
+                "description": .string(Excerpt.clip(c["description"]!.stringValue!, 140)),
                 "vars": .object(vars), "assert": .array(assertions),
                 "metadata": [
                     "id": .string(id), "feedback_id": .string(record.feedbackID), "trace_id": .string(record.traceID),

@@ -66,10 +66,10 @@ public struct ModelCritic: Sendable {
             user += "\nSource files the agent could cite:\n" + sources.files.keys.sorted(by: byteOrder).prefix(200).map { "- \($0)" }.joined(separator: "\n") + "\n"
         }
         if !run.toolCalls.isEmpty {
-            user += "\nTool calls:\n" + run.toolCalls.prefix(50).map { "- \($0.name)(\(RuleCritic.clip($0.input, 200)))\($0.failed ? " FAILED" : "")" }.joined(separator: "\n") + "\n"
+            user += "\nTool calls:\n" + run.toolCalls.prefix(50).map { "- \($0.name)(\(Excerpt.clip($0.input, 200)))\($0.failed ? " FAILED" : "")" }.joined(separator: "\n") + "\n"
         }
         for name in run.files.keys.sorted(by: byteOrder) where name != RunFiles.task {
-            user += "\n=== \(name) ===\n" + RuleCritic.clip(run.files[name]!, maxArtifactChars) + "\n"
+            user += "\n=== \(name) ===\n" + Excerpt.clip(run.files[name]!, maxArtifactChars) + "\n"
         }
         return ChatRequest(
             model: modelName, messages: [.system(system), .user(user)],

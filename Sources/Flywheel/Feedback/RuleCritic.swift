@@ -154,7 +154,7 @@ public struct RuleCritic: Sendable {
                 return false
             }
             guard let call else { return nil }
-            parts.append("tool \(tool)\(call.failed ? " failed" : " called") (span \(call.spanID)): \(Self.clip(call.input, 120))")
+            parts.append("tool \(tool)\(call.failed ? " failed" : " called") (span \(call.spanID)): \(Excerpt.clip(call.input, 120))")
         }
         if let tool = condition.toolNotCalled {
             guard !run.toolCalls.contains(where: { $0.name == tool }) else { return nil }
@@ -170,7 +170,6 @@ public struct RuleCritic: Sendable {
         return s.replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
     }
 
-    static func clip(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n)) + "…" }
 }
 
 /// Shape and citation checks of one artifact, as the project's rules describe it.
@@ -246,7 +245,7 @@ enum ArtifactChecks {
                 if let quoteField = rule.quoteField, let quote = item[quoteField]?.stringValue {
                     let q = normalizedForQuote(quote)
                     if q.isEmpty || !normalizedForQuote(source).contains(q) {
-                        badQuotes.append("[\(i)] \"\(RuleCritic.clip(quote, 120))\" not found in \(path)")
+                        badQuotes.append("[\(i)] \"\(Excerpt.clip(quote, 120))\" not found in \(path)")
                     }
                 }
             }

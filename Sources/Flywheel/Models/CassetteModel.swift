@@ -118,7 +118,7 @@ public final class CassetteModel: ChatModel, @unchecked Sendable {
         if let m = request.messages.last {
             let text = (m.content ?? m.toolCalls.map { "\($0.name)(\($0.arguments))" }.joined(separator: ", "))
                 .replacingOccurrences(of: "\n", with: " ")
-            last = "\(m.role.rawValue): \"\(text.count > 80 ? String(text.prefix(80)) + "…" : text)\""
+            last = "\(m.role.rawValue): \"\(Excerpt.clip(text, 80))\""
         }
         let n = lock.withLock { recordings.count }
         return ModelError(

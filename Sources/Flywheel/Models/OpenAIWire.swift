@@ -137,7 +137,6 @@ enum OpenAIWire {
     /// The first 300 characters of a body, on one line.
     static func excerpt(_ data: Data) -> String {
         let text = String(decoding: data.prefix(1200), as: UTF8.self)
-        let oneLine = text.replacingOccurrences(of: "\n", with: " ")
-        return oneLine.count > 300 ? String(oneLine.prefix(300)) + "…" : oneLine
+        return Excerpt.clip(text.replacingOccurrences(of: "\n", with: " "), 300)
     }
 }

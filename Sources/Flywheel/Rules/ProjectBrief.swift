@@ -28,7 +28,7 @@ public struct ProjectBrief: Sendable, Hashable {
         for c in rules.critic.map(\.category) + rules.topics.flatMap(\.categories) where !categories.contains(c) { categories.append(c) }
         self.init(
             name: config.project, description: config.description, instructionsPath: path,
-            instructions: path.flatMap { harness.files[$0] }.map { RuleCritic.clip($0, maxInstructionChars) }, categories: categories)
+            instructions: path.flatMap { harness.files[$0] }.map { Excerpt.clip($0, maxInstructionChars) }, categories: categories)
     }
 
     /// A paragraph introducing the project, for a system prompt.
