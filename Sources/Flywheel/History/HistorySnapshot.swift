@@ -89,6 +89,12 @@ public struct HistorySnapshot {
         return out.sorted { $0.number < $1.number }
     }
 
+    /// Cycle `number`, reading only its own `cycle.json` (nil when the history has no such cycle).
+    public func cycle(_ number: Int) throws -> Cycle? {
+        let path = Layout.cycleFile(number, Layout.CycleFile.cycle)
+        return try file(path).map { try Cycle.decode($0, path: path) }
+    }
+
     /// A cycle's file (`name` relative to `cycles/NNNN/`).
     public func cycleFile(_ number: Int, _ name: String) throws -> Data? {
         try file(Layout.cycleFile(number, name))

@@ -76,7 +76,10 @@ public struct LoopHistory: Sendable {
 
     /// The cycle numbered `number`.
     public func cycle(_ number: Int) throws -> Cycle {
-        guard let c = try cycles().first(where: { $0.number == number }) else { throw HistoryError.noSuchCycle(number) }
+        // One cycle.json, not every cycle's: revision(ofCycle:) asks this for each cycle a stage or the site reads.
+        guard number > 0, let c = try withRepository({ repo in try HistorySnapshot(repo: repo, revision: ref).cycle(number) }) else {
+            throw HistoryError.noSuchCycle(number)
+        }
         return c
     }
 
@@ -299,7 +302,7 @@ extension LoopHistory {
         let c = try cycle(number)
         if c.status == .closed {
             let tag = Layout.cycleTag(number)
-            let exists = try withRepository { repo in try repo.tags().contains { $0.name == tag } }
+            let exists = try withRepository { repo in try repo.referenceTarget("refs/tags/\(tag)") != nil }
             if exists { return "refs/tags/\(tag)" }
         }
         return ref
