@@ -77,16 +77,16 @@ public struct EvalProposer: Sendable {
 
     /// Validates a reply and builds the tests.
     public func parse(reply: String, records: [FeedbackRecord], questions: [String: String] = [:]) -> Result {
-        guard let value = MiniSchema.parseReply(reply) else { return Result(tests: [], rejected: ["reply: not JSON"]) }
+        guard let value = ModelReply.parse(reply) else { return Result(tests: [], rejected: ["reply: not JSON"]) }
         guard let cases = value["cases"]?.arrayValue else {
-            return Result(tests: [], rejected: ["reply: " + (MiniSchema.firstError(value, schema: Self.schema) ?? "no cases array")])
+            return Result(tests: [], rejected: ["reply: " + (ModelReply.firstError(value, schema: Self.schema) ?? "no cases array")])
         }
         let byID = Dictionary(records.map { ($0.feedbackID, $0) }, uniquingKeysWith: { a, _ in a })
         let itemSchema = Self.schema["properties"]!["cases"]!["items"]!
         var tests: [JSONValue] = []
         var rejected: [String] = []
         caseLoop: for (i, c) in cases.enumerated() {
-            if let e = MiniSchema.firstError(c, schema: itemSchema, path: "data/cases/\(i)") {
+            if let e = ModelReply.firstError(c, schema: itemSchema, path: "data/cases/\(i)") {
                 rejected.append("cases[\(i)]: \(e)")
                 continue
             }

@@ -85,15 +85,15 @@ public struct ModelCritic: Sendable {
 
     /// Validates a reply against the schema, finding by finding.
     public func parse(reply: String, traceID: String) -> Result {
-        guard let value = MiniSchema.parseReply(reply) else { return Result(records: [], rejected: ["reply: not JSON"]) }
+        guard let value = ModelReply.parse(reply) else { return Result(records: [], rejected: ["reply: not JSON"]) }
         guard let findings = value["findings"]?.arrayValue else {
-            return Result(records: [], rejected: ["reply: " + (MiniSchema.firstError(value, schema: Self.schema) ?? "no findings array")])
+            return Result(records: [], rejected: ["reply: " + (ModelReply.firstError(value, schema: Self.schema) ?? "no findings array")])
         }
         let itemSchema = Self.schema["properties"]!["findings"]!["items"]!
         var records: [FeedbackRecord] = []
         var rejected: [String] = []
         for (i, finding) in findings.enumerated() {
-            if let error = MiniSchema.firstError(finding, schema: itemSchema, path: "data/findings/\(i)") {
+            if let error = ModelReply.firstError(finding, schema: itemSchema, path: "data/findings/\(i)") {
                 rejected.append("findings[\(i)]: \(error)")
                 continue
             }
