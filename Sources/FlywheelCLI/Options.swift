@@ -25,7 +25,7 @@ struct JSONOption: ParsableArguments {
 /// Turns a cycle argument (`3`, `0003`, `cycle-0003`, `latest`) into a number.
 func parseCycle(_ text: String, history: LoopHistory) throws -> Int {
     if text == "latest" || text == "current" {
-        guard let last = try history.cycles().last else { throw ValidationError("the history has no cycle yet") }
+        guard let last = try history.lastCycle() else { throw ValidationError("the history has no cycle yet") }
         return last.number
     }
     let digits = text.hasPrefix("cycle-") ? String(text.dropFirst(6)) : text

@@ -89,6 +89,16 @@ public struct HistorySnapshot {
         return out.sorted { $0.number < $1.number }
     }
 
+    /// The newest cycle, reading only its `cycle.json` (what stages ask on every commit: is the last cycle open?).
+    public func lastCycle() throws -> Cycle? {
+        guard let folder = try repo.entry(atPath: Layout.cycles, inTree: tree), folder.kind == .tree else { return nil }
+        let numbers = try repo.entries(ofTree: folder.id).filter { $0.kind == .tree }.compactMap { Int($0.name) }
+        for n in Set(numbers).sorted(by: >) {
+            if let c = try cycle(n) { return c }
+        }
+        return nil
+    }
+
     /// Cycle `number`, reading only its own `cycle.json` (nil when the history has no such cycle).
     public func cycle(_ number: Int) throws -> Cycle? {
         let path = Layout.cycleFile(number, Layout.CycleFile.cycle)

@@ -220,7 +220,7 @@ public enum HistorySync {
 
     /// A run commit: the runs it added, merged into the target's cycle as a union (a task the target holds is kept).
     static func reapplyRun(before: HistorySnapshot, after: HistorySnapshot, target: HistorySnapshot, cycle: Int) throws -> TreeChanges {
-        guard let open = try target.cycles().last, open.number == cycle, open.status == .open else {
+        guard let open = try target.lastCycle(), open.number == cycle, open.status == .open else {
             throw HistoryError.git("cycle \(cycle) is not open on the remote any more: its runs cannot be added (start a new cycle)")
         }
         let old = try RunMerge.existing(before, cycle: cycle)

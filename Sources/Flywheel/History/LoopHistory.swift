@@ -67,10 +67,15 @@ public struct LoopHistory: Sendable {
         try withRepository { repo in try HistorySnapshot(repo: repo, revision: revision ?? ref).cycles() }
     }
 
+    /// The newest cycle (nil in a history without one), reading only its `cycle.json`.
+    public func lastCycle(at revision: String? = nil) throws -> Cycle? {
+        try withRepository { repo in try HistorySnapshot(repo: repo, revision: revision ?? ref).lastCycle() }
+    }
+
     /// The open cycle.
     /// - Throws: `HistoryError.noOpenCycle` when the newest cycle is closed or there is none.
     public func openCycle() throws -> Cycle {
-        guard let last = try cycles().last, last.status == .open else { throw HistoryError.noOpenCycle }
+        guard let last = try lastCycle(), last.status == .open else { throw HistoryError.noOpenCycle }
         return last
     }
 
@@ -168,7 +173,7 @@ public struct LoopHistory: Sendable {
     ) throws -> (cycle: Int, commit: ObjectID?) {
         let number = try openCycle().number
         let commit = try commitStage(stage, cycle: number, title: nil, body: body) { snap in
-            guard let open = try snap.cycles().last, open.status == .open, open.number == number else {
+            guard let open = try snap.lastCycle(), open.status == .open, open.number == number else {
                 throw HistoryError.noOpenCycle
             }
             let (files, extra) = try compute(snap, open)
@@ -195,7 +200,7 @@ public struct LoopHistory: Sendable {
         // The commit's subject names the number seen now; if another writer starts a cycle meanwhile the
         // re-applied change sees it open and refuses, so the name never lies.
         let tipSnapshot = try snapshot()
-        let next = (try tipSnapshot.cycles().last?.number ?? 0) + 1
+        let next = (try tipSnapshot.lastCycle()?.number ?? 0) + 1
         _ = try commitStage(.start, cycle: next, body: summary) { snap in
             let cycles = try snap.cycles()
             if let last = cycles.last, last.status == .open { throw HistoryError.cycleAlreadyOpen(last.number) }
@@ -228,7 +233,7 @@ public struct LoopHistory: Sendable {
         let open = try openCycle()
         var closed: Cycle?
         let commit = try commitStage(.close, cycle: open.number) { snap in
-            guard var c = try snap.cycles().last, c.status == .open, c.number == open.number else {
+            guard var c = try snap.lastCycle(), c.status == .open, c.number == open.number else {
                 throw HistoryError.noOpenCycle
             }
             update?(&c)

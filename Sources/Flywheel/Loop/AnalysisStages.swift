@@ -88,7 +88,7 @@ public enum AnalysisStages {
     /// With no open cycle it is read-only: the latest cycle's committed `handoff.md`, nothing committed.
     public static func handoff(_ ctx: LoopContext) throws -> (markdown: String, commit: String?) {
         guard let cycle = try? ctx.history.openCycle() else {
-            guard let last = try ctx.history.cycles().last else { throw HistoryError.noOpenCycle }
+            guard let last = try ctx.history.lastCycle() else { throw HistoryError.noOpenCycle }
             guard let text = try CycleData.read(ctx.history, cycle: last.number, parts: []).handoff else {
                 throw StageError(.handoff, "no open cycle, and the latest cycle (\(last.number)) has no handoff.md: start a cycle to write one")
             }

@@ -235,7 +235,7 @@ public enum EvalStages {
     public static func gate(_ ctx: LoopContext, options: GateOptions) throws -> GateReport {
         var data: CycleData?
         if !options.standalone, ctx.history.exists {
-            let number = try options.cycle ?? (try? ctx.history.openCycle().number) ?? ctx.history.cycles().last?.number
+            let number = try options.cycle ?? (try? ctx.history.openCycle().number) ?? ctx.history.lastCycle()?.number
             if let number { data = try CycleData.read(ctx.history, cycle: number) }
         }
         let suite: EvalSuite

@@ -152,7 +152,7 @@ public struct LoopTools: Sendable {
     func cycle(_ args: [String: JSONValue]) throws -> Int {
         let text = args["cycle"]?.stringValue ?? args["cycle"]?.intValue.map { String($0) } ?? "latest"
         if text == "latest" {
-            guard let last = try history.cycles().last else { throw ToolError(message: "the history has no cycle yet") }
+            guard let last = try history.lastCycle() else { throw ToolError(message: "the history has no cycle yet") }
             return last.number
         }
         let digits = text.hasPrefix("cycle-") ? String(text.dropFirst(6)) : text

@@ -258,7 +258,7 @@ public enum TraceStage {
         var result = TraceCommitResult(cycle: number, commit: nil, spansAdded: 0, spansSkipped: 0, totalSpans: 0, totalTraces: 0)
         let body = message ?? describe(prepared.report)
         let commit = try history.commitStage(.traces, cycle: number, body: body) { snap in
-            guard let open = try snap.cycles().last, open.status == .open, open.number == number else {
+            guard let open = try snap.lastCycle(), open.status == .open, open.number == number else {
                 throw HistoryError.noOpenCycle
             }
             let existing = try snap.file(path) ?? Data()

@@ -121,7 +121,7 @@ extension TraceStage {
         let path = Layout.cycleFile(number, Layout.CycleFile.traces)
         var result = TraceCommitResult(cycle: number, commit: nil, spansAdded: 0, spansSkipped: 0, totalSpans: 0, totalTraces: 0)
         let commit = try history.commitStage(.traces, cycle: number, body: describe(report)) { snap in
-            guard let open = try snap.cycles().last, open.status == .open, open.number == number else {
+            guard let open = try snap.lastCycle(), open.status == .open, open.number == number else {
                 throw HistoryError.noOpenCycle
             }
             let existing = try snap.file(path) ?? Data()
