@@ -43,34 +43,22 @@ enum DiagnosisLoading {
         var deferred: [(key: String, from: Int, to: Int)] = []
         sc.skipWhitespace()
         if !sc.atEnd, sc.peek() == UInt8(ascii: "}") { return try Span(line: line) }
+        /// The id the scan already decoded (the value is skipped), else the value read here.
+        func known(_ id: String?) throws -> String {
+            guard let id else { return try stringValue(&sc) }
+            try sc.skipValidatedValue()
+            return id
+        }
         while true {
             sc.skipWhitespace()
             guard !sc.atEnd, sc.peek() == UInt8(ascii: "\"") else { return try Span(line: line) }
             let key = try sc.parseString()
             try sc.expectColon()
             switch key {
-            case "trace_id":
-                // The store's trace id is this very value, already decoded: share its string.
-                if let knownTraceID {
-                    traceID = knownTraceID
-                    try sc.skipValidatedValue()
-                } else {
-                    traceID = try stringValue(&sc)
-                }
-            case "span_id":
-                if let knownSpanID {
-                    spanID = knownSpanID
-                    try sc.skipValidatedValue()
-                } else {
-                    spanID = try stringValue(&sc)
-                }
-            case "parent_span_id":
-                if let knownParentID {
-                    parent = knownParentID
-                    try sc.skipValidatedValue()
-                } else {
-                    parent = try stringValue(&sc)
-                }
+            // The store's ids are these very values, already decoded: share their strings.
+            case "trace_id": traceID = try known(knownTraceID)
+            case "span_id": spanID = try known(knownSpanID)
+            case "parent_span_id": parent = try known(knownParentID)
             case "trace_state": traceState = try stringValue(&sc)
             case "name": name = try stringValue(&sc)
             case "kind": kind = try internedValue(&sc, spanKinds)

@@ -154,26 +154,26 @@ public struct CycleData: Sendable {
 
 /// What feedback filed later may name in one cycle, read without the cycle's other artifacts (outputs other than
 /// `task.json`, harness, results, diagnosis): its runs in trace-file order with their task ids, and its feedback.
-public struct CycleRuns: Sendable {
-    public var cycle: Int
-    public var runs: [(traceID: String, taskID: String?)]
-    /// The cycle's feedback, or the error that kept it from being read (a damaged earlier file must not sink a stage
+struct CycleRuns: Sendable {
+    var cycle: Int
+    var runs: [(traceID: String, taskID: String?)]
+    /// The cycle's feedback; nil when its feedback.jsonl cannot be read (a damaged earlier file must not sink a stage
     /// that only consults it).
-    public var feedback: Result<[FeedbackRecord], any Error>
+    var feedback: [FeedbackRecord]?
 
     /// The runs of a cycle whose whole data is already read.
-    public init(_ data: CycleData) throws {
+    init(_ data: CycleData) throws {
         cycle = data.cycle.number
         runs = try data.runOrder()
-        feedback = .success(data.feedback)
+        feedback = data.feedback
     }
 
     /// Reads cycle `number` at `revision` (default: where the cycle's state lives).
-    public init(_ history: LoopHistory, cycle number: Int, revision: String? = nil) throws {
+    init(_ history: LoopHistory, cycle number: Int, revision: String? = nil) throws {
         let snap = try history.snapshot(at: try revision ?? history.revision(ofCycle: number))
         let tasks = try CycleData.readOutputs(snap, cycle: number, only: [RunFiles.task])
         cycle = number
         runs = try CycleData.runOrder(traces: try snap.cycleFile(number, Layout.CycleFile.traces) ?? Data(), taskIDs: CycleData.taskIDs(tasks))
-        feedback = Result { try CycleData.readFeedback(snap, cycle: number) }
+        feedback = try? CycleData.readFeedback(snap, cycle: number)
     }
 }

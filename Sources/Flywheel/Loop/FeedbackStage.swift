@@ -150,7 +150,7 @@ public struct FeedbackHistory: Sendable {
                 runs = try CycleRuns(ctx.history, cycle: c.number, revision: c.number == number ? ctx.history.ref : nil)
             }
             history.targets.add(cycle: c.number, runs: runs.runs)
-            if c.number < number, case .success(let records) = runs.feedback { history.earlierFeedback += records }
+            if c.number < number { history.earlierFeedback += runs.feedback ?? [] }
         }
         return history
     }

@@ -49,9 +49,6 @@ public enum JSONValue: Sendable {
     /// ``obj(_:)`` where member order matters).
     public static func object(_ dict: [String: JSONValue]) -> JSONValue { .object(JSONObject(sorting: dict)) }
 
-    /// ``object(_:)-([String:JSONValue])`` spelled out.
-    public static func object(sorting dict: [String: JSONValue]) -> JSONValue { .object(JSONObject(sorting: dict)) }
-
     /// An object from ordered pairs (a later duplicate key replaces the earlier value in place).
     public static func obj(_ pairs: [(String, JSONValue)]) -> JSONValue {
         var o = JSONObject(minimumCapacity: pairs.count)
@@ -160,7 +157,7 @@ extension JSONValue: Codable {
         } else if let a = try? c.decode([JSONValue].self) {
             self = .array(a)
         } else {
-            self = .object(sorting: try c.decode([String: JSONValue].self))
+            self = .object(try c.decode([String: JSONValue].self))
         }
     }
 

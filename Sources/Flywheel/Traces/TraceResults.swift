@@ -313,9 +313,9 @@ extension Span {
             ("trace_state", .string(traceState)), ("name", .string(name)), ("kind", .string(kind)),
             ("start_time", .string(startTime)), ("end_time", .string(endTime)),
             ("status", .obj([("code", .string(status.code)), ("message", .string(status.message))])),
-            ("resource", .obj([("attributes", .object(sorting: resourceAttributes))])),
+            ("resource", .obj([("attributes", .object(resourceAttributes))])),
             ("scope", .obj([("name", .string(scope.name)), ("version", .string(scope.version))])),
-            ("attributes", .object(sorting: attributes)),
+            ("attributes", .object(attributes)),
         ]
         for k in extra.keys.sorted(by: JSONValue.utf8Less) { m.append((k, extra[k]!.keysSorted)) }
         return .obj(m)
