@@ -22,7 +22,7 @@ public enum Diagnoser {
         let input = DiagnosisInput(
             spans: [], feedback: feedback, results: results, harness: harness, requiredArtifacts: rules.requiredArtifacts, topics: rules.failureTopics,
             expectedDeclines: rules.expectedDeclines)
-        return try diagnose(store: TraceStore(files: files), input: input, cycle: cycle)
+        return try diagnose(store: TraceStore(files: files, options: DiagnosisLoading.scanOptions), input: input, cycle: cycle)
     }
 
     /// Diagnoses the traces of a store (its spans are read straight from its lines, in parallel, without the
@@ -63,18 +63,20 @@ public enum Diagnoser {
         let expected = input.expectedDeclines
         let history = input.taskHistory
         let shared = SharedFacts()
+        // Each span's kind, worked out once: the detectors ask for it on every span, most of them more than once.
+        let kinds = traces.map { $0.spans.map(\.observationKindForDiagnosis) }
         let detectors: [@Sendable (inout Builder) -> Void] = [
-            { detectSpanProblems(traces, offered: offeredTools(input, traces: traces), layout: layout, into: &$0) },
-            { detectLoops(traces, layout: layout, into: &$0) },
+            { detectSpanProblems(traces, kinds: kinds, offered: offeredTools(input, traces: traces), layout: layout, into: &$0) },
+            { detectLoops(traces, kinds: kinds, layout: layout, into: &$0) },
             {
-                shared.answers = traces.map { answerFacts($0.spans) }
+                shared.answers = traces.indices.map { answerFacts(traces[$0].spans, kinds: kinds[$0]) }
                 detectRefusals(traces, answers: shared.answers, finalAnswers: finalAnswers, expectedDeclines: expected, layout: layout, into: &$0)
             },
             { detectMaxTurns(traces, layout: layout, into: &$0) },
             { detectHandoffLoops(traces, layout: layout, into: &$0) },
-            { detectGuardrails(traces, layout: layout, into: &$0) },
+            { detectGuardrails(traces, kinds: kinds, layout: layout, into: &$0) },
             {
-                shared.runs = taskRunFigures(traces)
+                shared.runs = taskRunFigures(traces, kinds: kinds)
                 detectOutliers(shared.runs.runs, history: history, layout: layout, into: &$0)
             },
         ]
@@ -185,20 +187,23 @@ public enum Diagnoser {
 
     static let guardrailText = try! NSRegularExpression(pattern: #"guardrail|tripwire"#, options: [.caseInsensitive])
 
-    static func detectSpanProblems(_ traces: [(id: String, spans: [Span])], offered: Set<String>, layout: HarnessLayout, into b: inout Builder) {
+    /// - Parameter kinds: `kinds[t][i]` is span `i` of trace `t`'s `observationKindForDiagnosis`.
+    static func detectSpanProblems(
+        _ traces: [(id: String, spans: [Span])], kinds: [[String]], offered: Set<String>, layout: HarnessLayout, into b: inout Builder
+    ) {
         let unknown = FailureCatalog.unknownTool(layout, offered: offered.sorted(by: byteOrder))
         let context = FailureCatalog.contextOverflow(layout), rate = FailureCatalog.rateLimit(layout)
         let invalid = FailureCatalog.invalidToolArguments(layout)
         var clusterer = ErrorClusterer()
         var classes: [String: (global: GlobalErrorClass?, local: ErrorClass, type: String?)] = [:]
-        for (traceID, unordered) in traces {
+        for (ti, (traceID, unordered)) in traces.enumerated() {
             var consecutive: [String: Int] = [:]
             var rateHits = 0
             for i in chronologicalOrder(unordered) {
                 let s = unordered[i]
-                let kind = s.observationKindForDiagnosis
+                let kind = kinds[ti][i]
                 let isTool = kind == "TOOL"
-                let source = isTool ? (s.toolNameForDiagnosis ?? s.name) : s.name
+                let source = isTool ? (s.toolName(kind: kind) ?? s.name) : s.name
                 let detail = s.isErrorSpan ? errorDetail(s) : ""
                 if isTool {
                     let saysUnknown = s.isErrorSpan && ErrorText.test(unknownToolPattern, detail)
@@ -280,20 +285,20 @@ public enum Diagnoser {
 
     // MARK: - Loops
 
-    static func detectLoops(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
+    static func detectLoops(_ traces: [(id: String, spans: [Span])], kinds: [[String]], layout: HarnessLayout, into b: inout Builder) {
         let topic = FailureCatalog.loop(layout)
-        for (traceID, spans) in traces {
+        for (ti, (traceID, spans)) in traces.enumerated() {
             var groups: [String: [Int]] = [:]
             var order: [String] = []
-            for i in spans.indices where spans[i].isToolSpan {
+            for i in spans.indices where kinds[ti][i] == "TOOL" {
                 let args = DiagnosisLoading.trimmed(spans[i].inputValueText ?? "")
-                let key = (spans[i].toolNameForDiagnosis ?? spans[i].name) + "\u{0}" + args
+                let key = (spans[i].toolName(kind: "TOOL") ?? spans[i].name) + "\u{0}" + args
                 if groups[key] == nil { order.append(key) }
                 groups[key, default: []].append(i)
             }
             for key in order {
-                let calls = groups[key]!.map { spans[$0] }
-                guard calls.count >= 3 else { continue }
+                guard let at = groups[key], at.count >= 3 else { continue }
+                let calls = at.map { spans[$0] }
                 // Mostly failing calls are retries: their error cluster reports them.
                 guard calls.filter(\.isErrorSpan).count * 2 < calls.count else { continue }
                 let tool = calls[0].toolNameForDiagnosis ?? calls[0].name
@@ -318,8 +323,8 @@ public enum Diagnoser {
 
     /// The last assistant message of the trace's last LLM span: its text (possibly empty), whether it called tools,
     /// and the span.
-    static func lastAssistantMessage(_ spans: [Span]) -> (text: String, toolCalls: Bool, spanID: String)? {
-        let llm = spans.indices.filter { spans[$0].observationKindForDiagnosis == "LLM" }
+    static func lastAssistantMessage(_ spans: [Span], kinds: [String]) -> (text: String, toolCalls: Bool, spanID: String)? {
+        let llm = spans.indices.filter { kinds[$0] == "LLM" }
             .sorted { (spans[$0].endTime, $0) < (spans[$1].endTime, $1) }
         for i in llm.reversed() {
             let s = spans[i]
@@ -332,11 +337,11 @@ public enum Diagnoser {
         return nil
     }
 
-    static func rootAgentOutput(_ spans: [Span]) -> (text: String, spanID: String)? {
-        guard let root = spans.first(where: { $0.parentSpanID.isEmpty && $0.observationKindForDiagnosis == "AGENT" }) ?? spans.first(where: { $0.observationKindForDiagnosis == "AGENT" }),
-            let out = root.attributes["output.value"]?.stringValue ?? root.attributes["agent.final_output"]?.stringValue
+    static func rootAgentOutput(_ spans: [Span], kinds: [String]) -> (text: String, spanID: String)? {
+        guard let r = spans.indices.first(where: { spans[$0].parentSpanID.isEmpty && kinds[$0] == "AGENT" }) ?? kinds.firstIndex(of: "AGENT"),
+            let out = spans[r].attributes["output.value"]?.stringValue ?? spans[r].attributes["agent.final_output"]?.stringValue
         else { return nil }
-        return (out, root.spanID)
+        return (out, spans[r].spanID)
     }
 
     static func finalAnswer(_ spans: [Span]) -> (text: String, spanID: String)? { answerFacts(spans).final }
@@ -352,10 +357,12 @@ public enum Diagnoser {
         }
     }
 
-    static func answerFacts(_ spans: [Span]) -> AnswerFacts {
-        let root = rootAgentOutput(spans)
+    /// - Parameter kinds: the spans' `observationKindForDiagnosis`, when already known.
+    static func answerFacts(_ spans: [Span], kinds known: [String]? = nil) -> AnswerFacts {
+        let kinds = known ?? spans.map(\.observationKindForDiagnosis)
+        let root = rootAgentOutput(spans, kinds: kinds)
         if let root, !root.text.isEmpty { return AnswerFacts(root: root, last: nil) }
-        return AnswerFacts(root: root, last: lastAssistantMessage(spans))
+        return AnswerFacts(root: root, last: lastAssistantMessage(spans, kinds: kinds))
     }
 
     /// Whether the answer declines without answering: it opens with a refusal phrase, states no rule or reason, and
@@ -457,13 +464,14 @@ public enum Diagnoser {
         }
     }
 
-    static func detectGuardrails(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
-        for (traceID, spans) in traces {
-            for s in spans {
-                let isGuardrail = s.observationKindForDiagnosis == "GUARDRAIL" || s.attributes["guardrail.name"] != nil
+    static func detectGuardrails(_ traces: [(id: String, spans: [Span])], kinds: [[String]], layout: HarnessLayout, into b: inout Builder) {
+        for (ti, (traceID, spans)) in traces.enumerated() {
+            for (i, s) in spans.enumerated() {
+                let kind = kinds[ti][i]
+                let isGuardrail = kind == "GUARDRAIL" || s.attributes["guardrail.name"] != nil
                 let triggered = s.attributes["guardrail.triggered"]?.boolValue == true
                 let text = s.isErrorSpan ? errorDetail(s) + " " + (s.attributes["error.type"]?.stringValue ?? "") : ""
-                let errorSays = s.isErrorSpan && ErrorText.test(guardrailText, text) && s.observationKindForDiagnosis != "AGENT"
+                let errorSays = s.isErrorSpan && ErrorText.test(guardrailText, text) && kind != "AGENT"
                 guard (isGuardrail && (triggered || s.isErrorSpan)) || errorSays else { continue }
                 let name = s.attributes["guardrail.name"]?.stringValue
                     ?? (s.name.hasPrefix("guardrail.") ? String(s.name.dropFirst("guardrail.".count)) : s.name)
@@ -517,21 +525,21 @@ public enum Diagnoser {
 
     /// This cycle's latency and token figures per task (`Diagnosis.taskRuns`), in trace order, rounded to the
     /// millisecond and the token; nil when no trace names its task.
-    static func taskRunFigures(_ traces: [(id: String, spans: [Span])]) -> (runs: [RunFacts], figures: [String: TaskRunFigures]?) {
+    static func taskRunFigures(_ traces: [(id: String, spans: [Span])], kinds: [[String]]) -> (runs: [RunFacts], figures: [String: TaskRunFigures]?) {
         var runs: [RunFacts] = []
         var figures: [String: TaskRunFigures] = [:]
-        for (traceID, spans) in traces {
+        for (ti, (traceID, spans)) in traces.enumerated() {
             var start = Double.infinity, end = -Double.infinity
             var tokens = 0.0, sawTokens = false
             var task: String?
-            for s in spans {
+            for (i, s) in spans.enumerated() {
                 if let a = seconds(s.startTime) { start = min(start, a) }
                 if let z = seconds(s.endTime) { end = max(end, z) }
                 if s.attributes["inference.llm.input_tokens"] != nil || s.attributes["llm.token_count.prompt"] != nil || s.attributes["inference.llm.output_tokens"] != nil {
                     if let i = s.attributes["inference.llm.input_tokens"]?.doubleValue ?? s.attributes["llm.token_count.prompt"]?.doubleValue { tokens += i; sawTokens = true }
                     if let o = s.attributes["inference.llm.output_tokens"]?.doubleValue ?? s.attributes["llm.token_count.completion"]?.doubleValue { tokens += o; sawTokens = true }
                 }
-                if task == nil, s.parentSpanID.isEmpty || s.observationKindForDiagnosis == "AGENT" { task = taskKeys.lazy.compactMap { s.attributes[$0]?.stringValue }.first }
+                if task == nil, s.parentSpanID.isEmpty || kinds[ti][i] == "AGENT" { task = taskKeys.lazy.compactMap { s.attributes[$0]?.stringValue }.first }
             }
             let run = RunFacts(
                 id: traceID, root: rootSpanID(spans), task: task ?? "",

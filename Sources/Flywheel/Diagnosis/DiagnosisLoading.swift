@@ -24,6 +24,70 @@ enum DiagnosisLoading {
     /// agent spans) and `llm.output_messages` (model spans).
     static let lazy: Set<String> = ["input.value", "output.value", "llm.output_messages"]
 
+    /// The wanted and lazy keys in a fixed order: the attributes a store built with ``scanOptions`` keeps the places
+    /// of, so spans are read from those places alone instead of scanning each line a second time.
+    static let keptKeys: [String] = wanted.union(lazy).sorted()
+    static let keptIsLazy: [Bool] = keptKeys.map { lazy.contains($0) }
+
+    /// Validation options (the defaults) under which the scan keeps the places of what diagnosis reads.
+    static var scanOptions: TraceValidationOptions {
+        var o = TraceValidationOptions()
+        o.keptAttributes = keptKeys
+        return o
+    }
+
+    /// One span from the places its scan kept (``IndexedTrace/keptFields``, in line order): the same span as
+    /// ``span(_:traceID:spanID:parentID:)`` gives for the line, without reading the bytes between those places.
+    static func span(_ line: UnsafeRawBufferPointer, kept: [KeptField], traceID: String, spanID: String, parentID: String) throws -> Span {
+        var name = "", kind = "", start = "", end = "", traceState = ""
+        var code: String?, message: String?
+        var attributes = [String: JSONValue](minimumCapacity: 12)
+        var deferred: [(key: String, from: Int, to: Int)] = []
+        for f in kept {
+            var sc = JSONScanner(UnsafeRawBufferPointer(rebasing: line[Int(f.from)..<Int(f.to)]))
+            switch f.field {
+            case KeptField.name: name = try stringValue(&sc)
+            case KeptField.kind: kind = try internedValue(&sc, spanKinds)
+            case KeptField.startTime: start = try stringValue(&sc)
+            case KeptField.endTime: end = try stringValue(&sc)
+            case KeptField.traceState: traceState = try stringValue(&sc)
+            case KeptField.status:
+                code = nil
+                message = nil
+            case KeptField.statusCode:
+                sc.skipWhitespace()
+                code = !sc.atEnd && sc.peek() == UInt8(ascii: "\"") ? try internedValue(&sc, statusCodes) : try sc.parseValue().stringValue
+            case KeptField.statusMessage: message = try sc.parseValue().stringValue
+            default:
+                let i = Int(f.field)
+                guard i >= 0, i < keptKeys.count else { continue }
+                if keptIsLazy[i] {
+                    deferred.append((keptKeys[i], Int(f.from), Int(f.to)))
+                } else {
+                    attributes[keptKeys[i]] = try sc.parseValue()
+                }
+            }
+        }
+        var result = Span(
+            traceID: traceID, spanID: spanID, parentSpanID: parentID, traceState: traceState, name: name, kind: kind, startTime: start,
+            endTime: end, status: SpanStatus(code: code ?? "STATUS_CODE_UNSET", message: message ?? ""), scope: SpanScope(name: ""),
+            attributes: attributes)
+        try addDeferred(deferred, line, to: &result)
+        return result
+    }
+
+    /// Decodes the lazy attributes `deferred` (places in `line`) that diagnosis reads on this kind of span.
+    static func addDeferred(_ deferred: [(key: String, from: Int, to: Int)], _ line: UnsafeRawBufferPointer, to result: inout Span) throws {
+        guard !deferred.isEmpty else { return }
+        let observed = result.observationKindForDiagnosis
+        for d in deferred {
+            let needed = d.key == "llm.output_messages" ? observed == "LLM" : (observed == "TOOL" || observed == "AGENT" || d.key == "output.value" && result.isErrorSpan)
+            guard needed else { continue }
+            var sub = JSONScanner(UnsafeRawBufferPointer(rebasing: line[d.from..<d.to]))
+            result.attributes[d.key] = try sub.parseValue()
+        }
+    }
+
     /// One span from its JSONL line with only the attributes diagnosis reads. Falls back to the full decoder on
     /// anything unusual (the line was validated when the store was built).
     /// - Parameters: knownTraceID, knownSpanID, knownParentID: the values of those keys as the store's scan decoded
@@ -128,15 +192,7 @@ enum DiagnosisLoading {
         var result = Span(
             traceID: traceID, spanID: spanID, parentSpanID: parent, traceState: traceState, name: name, kind: kind, startTime: start,
             endTime: end, status: status, scope: SpanScope(name: ""), attributes: attributes)
-        if !deferred.isEmpty {
-            let observed = result.observationKindForDiagnosis
-            for d in deferred {
-                let needed = d.key == "llm.output_messages" ? observed == "LLM" : (observed == "TOOL" || observed == "AGENT" || d.key == "output.value" && result.isErrorSpan)
-                guard needed else { continue }
-                var sub = JSONScanner(UnsafeRawBufferPointer(rebasing: line[d.from..<d.to]))
-                result.attributes[d.key] = try sub.parseValue()
-            }
-        }
+        try addDeferred(deferred, line, to: &result)
         return result
     }
 
@@ -260,6 +316,7 @@ enum DiagnosisLoading {
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let chunk = (n + workers * 4 - 1) / (workers * 4)
         let chunks = (n + chunk - 1) / chunk
+        let useKept = store.keptAttributes == keptKeys
         nonisolated(unsafe) var parts = [[(id: String, spans: [Span])]?](repeating: nil, count: chunks)
         nonisolated(unsafe) var failure: (any Error)?
         let lock = NSLock()
@@ -269,8 +326,16 @@ enum DiagnosisLoading {
                 for t in traces[(c * chunk)..<min(n, (c + 1) * chunk)] {
                     var spans: [Span] = []
                     spans.reserveCapacity(t.spanCount)
+                    // The places the scan kept when it was asked for exactly these keys; else each line is read whole.
+                    let kept = useKept && t.keptFields.count == t.spanCount ? t.keptFields : nil
                     for i in 0..<t.spanCount {
-                        spans.append(try store.withLine(t, i) { try span($0, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i]) })
+                        spans.append(
+                            try store.withLine(t, i) { line in
+                                if let kept, !kept[i].isEmpty {
+                                    return try span(line, kept: kept[i], traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i])
+                                }
+                                return try span(line, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i])
+                            })
                     }
                     out.append((t.traceID, spans))
                 }

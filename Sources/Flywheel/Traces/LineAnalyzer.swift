@@ -8,11 +8,28 @@ final class LineAnalyzer {
     var keyHashes: [UInt64] = []
     /// Decoded bytes of keys that had escapes (rare); freed after each line.
     var escapedKeys: [UnsafeMutableBufferPointer<UInt8>] = []
+    /// `options.keptAttributes` by the hash of their bytes, and which lengths occur (most keys are ruled out by it).
+    var keptByHash: [UInt64: [(bytes: [UInt8], field: Int16)]] = [:]
+    var keptLengths = [Bool](repeating: false, count: 256)
 
     init(file: String, options: TraceValidationOptions) {
         self.file = file
         self.options = options
         keyHashes.reserveCapacity(64)
+        for (i, k) in options.keptAttributes.prefix(Int(Int16.max)).enumerated() where k.utf8.count < 256 {
+            let bytes = Array(k.utf8)
+            let h = bytes.withUnsafeBufferPointer { keyHash(Key(bytes: $0)) }
+            keptByHash[h, default: []].append((bytes, Int16(i)))
+            keptLengths[bytes.count] = true
+        }
+    }
+
+    /// The index in `options.keptAttributes` of an attribute key, if it is one.
+    @inline(__always) func keptField(_ key: Key) -> Int16? {
+        let n = key.bytes.count
+        guard n < 256, keptLengths[n], let candidates = keptByHash[keyHash(key)] else { return nil }
+        for c in candidates where c.bytes.count == n && (n == 0 || memcmp(c.bytes, key.bytes.baseAddress!, n) == 0) { return c.field }
+        return nil
     }
 
     /// The interesting attribute values of one span.
@@ -99,6 +116,12 @@ final class LineAnalyzer {
         var topDuplicate = false, nestedDuplicate = false, attrDuplicate = false
         var kind = ""
         var otherTopKeys: [UInt64] = []
+        // Places of the kept fields (TraceValidationOptions.keptAttributes), relative to the line's start.
+        let keeping = !keptByHash.isEmpty && len <= Int(Int32.max)
+        var kept: [KeptField] = []
+        func keep(_ field: Int16, _ from: Int, _ to: Int) {
+            if keeping { kept.append(KeptField(field: field, from: Int32(truncatingIfNeeded: from), to: Int32(truncatingIfNeeded: to))) }
+        }
         do {
             s.pos += 1
             s.skipWhitespace()
@@ -120,22 +143,42 @@ final class LineAnalyzer {
                     case 0: facts.traceID = try readString(&s, "trace_id", &local) ?? ""
                     case 1: facts.spanID = try readString(&s, "span_id", &local) ?? ""
                     case 2: facts.parentSpanID = try readString(&s, "parent_span_id", &local) ?? ""
-                    case 3: _ = try readString(&s, "trace_state", &local)
-                    case 4: facts.name = try readString(&s, "name", &local) ?? ""
-                    case 5: kind = try readString(&s, "kind", &local) ?? ""
-                    case 6: facts.startTime = try readString(&s, "start_time", &local) ?? ""
-                    case 7: facts.endTime = try readString(&s, "end_time", &local) ?? ""
+                    case 3:
+                        let from = Self.valueStart(&s)
+                        _ = try readString(&s, "trace_state", &local)
+                        keep(KeptField.traceState, from, s.pos)
+                    case 4:
+                        let from = Self.valueStart(&s)
+                        facts.name = try readString(&s, "name", &local) ?? ""
+                        keep(KeptField.name, from, s.pos)
+                    case 5:
+                        let from = Self.valueStart(&s)
+                        kind = try readString(&s, "kind", &local) ?? ""
+                        keep(KeptField.kind, from, s.pos)
+                    case 6:
+                        let from = Self.valueStart(&s)
+                        facts.startTime = try readString(&s, "start_time", &local) ?? ""
+                        keep(KeptField.startTime, from, s.pos)
+                    case 7:
+                        let from = Self.valueStart(&s)
+                        facts.endTime = try readString(&s, "end_time", &local) ?? ""
+                        keep(KeptField.endTime, from, s.pos)
                     case 8:
                         statusSeen = true
+                        keep(KeptField.status, s.pos, s.pos)
                         try readObject(&s, "status", &wrong) { s, key in
                             if keyIs(key, "code") {
                                 if statusCodeSeen { nestedDuplicate = true }
                                 statusCodeSeen = true
+                                let from = Self.valueStart(&s)
                                 facts.statusCode = try readString(&s, "status.code", &local) ?? ""
+                                keep(KeptField.statusCode, from, s.pos)
                             } else if keyIs(key, "message") {
                                 if statusMessageSeen { nestedDuplicate = true }
                                 statusMessageSeen = true
+                                let from = Self.valueStart(&s)
                                 facts.statusMessage = try readString(&s, "status.message", &local) ?? ""
+                                keep(KeptField.statusMessage, from, s.pos)
                             } else {
                                 local.append(issue(.error, "status.\(keyText(key))", "extra_key", "extra key in status (only code and message are allowed)"))
                                 try s.skipValue()
@@ -184,7 +227,13 @@ final class LineAnalyzer {
                             let h = keyHash(key)
                             if hashes.contains(h) { attrDuplicate = true }
                             hashes.append(h)
-                            try readAttribute(&s, key, &attrs)
+                            if keeping, let field = keptField(key) {
+                                let from = Self.valueStart(&s)
+                                try readAttribute(&s, key, &attrs)
+                                keep(field, from, s.pos)
+                            } else {
+                                try readAttribute(&s, key, &attrs)
+                            }
                         }
                     default:
                         let h = keyHash(key)
@@ -331,10 +380,17 @@ final class LineAnalyzer {
         facts.inputTokens = tokenValue(attrs.inputTokens)
         facts.outputTokens = tokenValue(attrs.outputTokens)
         if case .string(let pid)? = attrs.projectID, !pid.isEmpty { facts.projectID = pid }
+        facts.kept = kept
         return facts
     }
 
     // MARK: - Helpers
+
+    /// Skips whitespace and returns where the value starts.
+    @inline(__always) static func valueStart(_ s: inout JSONScanner) -> Int {
+        s.skipWhitespace()
+        return s.pos
+    }
 
     /// A key's bytes (decoded when it had escapes); valid until the end of the line.
     struct Key {
