@@ -8,28 +8,58 @@ final class LineAnalyzer {
     var keyHashes: [UInt64] = []
     /// Decoded bytes of keys that had escapes (rare); freed after each line.
     var escapedKeys: [UnsafeMutableBufferPointer<UInt8>] = []
-    /// `options.keptAttributes` by the hash of their bytes, and which lengths occur (most keys are ruled out by it).
-    var keptByHash: [UInt64: [(bytes: [UInt8], field: Int16)]] = [:]
-    var keptLengths = [Bool](repeating: false, count: 256)
+    /// `options.keptAttributes` in an open-addressing table by ``keyHash(_:)`` (the hash every attribute key gets
+    /// for the duplicate check; a `Dictionary` lookup hashed each key a second time): `keptSlots[i]` is an index
+    /// into the other three arrays or -1. `keptLengths[n]`: some kept key is `n` bytes long (rules most keys out).
+    let keeps: Bool
+    let keptSlots: [Int32]
+    let keptHashes: [UInt64]
+    let keptBytes: [[UInt8]]
+    let keptIndices: [Int16]
+    let keptLengths: [Bool]
 
     init(file: String, options: TraceValidationOptions) {
         self.file = file
         self.options = options
         keyHashes.reserveCapacity(64)
-        for (i, k) in options.keptAttributes.prefix(Int(Int16.max)).enumerated() where k.utf8.count < 256 {
-            let bytes = Array(k.utf8)
-            let h = bytes.withUnsafeBufferPointer { keyHash(Key(bytes: $0)) }
-            keptByHash[h, default: []].append((bytes, Int16(i)))
-            keptLengths[bytes.count] = true
+        let keys = options.keptAttributes.prefix(Int(Int16.max)).enumerated().filter { $0.element.utf8.count < 256 }
+        var size = 16
+        while size < keys.count * 4 { size *= 2 }
+        var slots = [Int32](repeating: -1, count: size), hashes: [UInt64] = [], bytes: [[UInt8]] = [], indices: [Int16] = []
+        var lengths = [Bool](repeating: false, count: 256)
+        for (i, k) in keys {
+            let b = Array(k.utf8)
+            let h = b.withUnsafeBufferPointer { Self.hash(of: Key(bytes: $0)) }
+            var slot = Self.slot(h, size - 1)
+            while slots[slot] >= 0 { slot = (slot + 1) & (size - 1) }
+            slots[slot] = Int32(hashes.count)
+            hashes.append(h)
+            bytes.append(b)
+            indices.append(Int16(i))
+            lengths[b.count] = true
         }
+        keeps = !keys.isEmpty
+        keptSlots = slots
+        keptHashes = hashes
+        keptBytes = bytes
+        keptIndices = indices
+        keptLengths = lengths
     }
 
-    /// The index in `options.keptAttributes` of an attribute key, if it is one.
-    @inline(__always) func keptField(_ key: Key) -> Int16? {
+    @inline(__always) static func slot(_ h: UInt64, _ mask: Int) -> Int { Int(truncatingIfNeeded: h ^ (h >> 29) ^ (h >> 47)) & mask }
+
+    /// The index in `options.keptAttributes` of an attribute key whose ``keyHash(_:)`` is `h`, if it is one.
+    @inline(__always) func keptField(_ key: Key, hash h: UInt64) -> Int16? {
         let n = key.bytes.count
-        guard n < 256, keptLengths[n], let candidates = keptByHash[keyHash(key)] else { return nil }
-        for c in candidates where c.bytes.count == n && (n == 0 || memcmp(c.bytes, key.bytes.baseAddress!, n) == 0) { return c.field }
-        return nil
+        guard n < 256, keptLengths[n] else { return nil }
+        let mask = keptSlots.count - 1
+        var slot = Self.slot(h, mask)
+        while true {
+            let e = Int(keptSlots[slot])
+            if e < 0 { return nil }
+            if keptHashes[e] == h, keptBytes[e].count == n, n == 0 || memcmp(keptBytes[e], key.bytes.baseAddress!, n) == 0 { return keptIndices[e] }
+            slot = (slot + 1) & mask
+        }
     }
 
     /// The interesting attribute values of one span.
@@ -117,8 +147,9 @@ final class LineAnalyzer {
         var kind = ""
         var otherTopKeys: [UInt64] = []
         // Places of the kept fields (TraceValidationOptions.keptAttributes), relative to the line's start.
-        let keeping = !keptByHash.isEmpty && len <= Int(Int32.max)
+        let keeping = keeps && len <= Int(Int32.max)
         var kept: [KeptField] = []
+        if keeping { kept.reserveCapacity(24) }  // the 7 top-level places and a span's usual kept attributes, without regrowing
         func keep(_ field: Int16, _ from: Int, _ to: Int) {
             if keeping { kept.append(KeptField(field: field, from: Int32(truncatingIfNeeded: from), to: Int32(truncatingIfNeeded: to))) }
         }
@@ -227,7 +258,7 @@ final class LineAnalyzer {
                             let h = keyHash(key)
                             if hashes.contains(h) { attrDuplicate = true }
                             hashes.append(h)
-                            if keeping, let field = keptField(key) {
+                            if keeping, let field = keptField(key, hash: h) {
                                 let from = Self.valueStart(&s)
                                 try readAttribute(&s, key, &attrs)
                                 keep(field, from, s.pos)
@@ -421,7 +452,9 @@ final class LineAnalyzer {
         k.bytes.count == lit.utf8CodeUnitCount && (k.bytes.count == 0 || memcmp(k.bytes.baseAddress!, lit.utf8Start, k.bytes.count) == 0)
     }
 
-    @inline(__always) func keyHash(_ k: Key) -> UInt64 {
+    @inline(__always) func keyHash(_ k: Key) -> UInt64 { Self.hash(of: k) }
+
+    @inline(__always) static func hash(of k: Key) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(k.bytes.count)
         guard let p = k.bytes.baseAddress else { return h }
         var i = 0
