@@ -8,7 +8,8 @@ import Foundation
 
 /// Fast loading of spans for diagnosis: straight from a `TraceStore`'s memory-mapped lines, in parallel per trace,
 /// leaving out the attributes diagnosis never reads (the prompt messages sent to the model and the flat per-message
-/// projections), which are most of a trace file's bytes.
+/// projections), which are most of a trace file's bytes. A store scanned with ``scanOptions`` kept the places of the
+/// values diagnosis reads, and only those bytes are decoded; any other store's lines are read whole.
 enum DiagnosisLoading {
     /// The attributes diagnosis reads; every other attribute (prompt messages, flat per-message copies, model
     /// parameters, …) is skipped without being decoded.
