@@ -236,7 +236,7 @@ public enum Diagnoser {
                         if unordered[i].isErrorSpan { continue }
                     }
                 }
-                if kind == "LLM" { checkTruncation(unordered[i], traceID: traceID, topic: context, into: &b) }
+                if kind == "LLM" { checkTruncation(unordered, i, traceID: traceID, topic: context, into: &b) }
                 guard unordered[i].isErrorSpan else {
                     if isTool { consecutive[source] = 0 }
                     continue
@@ -277,24 +277,24 @@ public enum Diagnoser {
     /// Attributes that state the model's context window, when an exporter records it.
     static let contextWindowKeys = ["llm.context_window", "llm.max_context_tokens", "gen_ai.request.context_window", "llm.model_context_window"]
 
-    /// An LLM span whose output stopped for length, or whose input filled the stated context window.
-    static func checkTruncation(_ s: Span, traceID: String, topic: FailureTopic, into b: inout Builder) {
+    /// An LLM span (`spans[i]`, read in place) whose output stopped for length, or whose input filled the stated context window.
+    static func checkTruncation(_ spans: [Span], _ i: Int, traceID: String, topic: FailureTopic, into b: inout Builder) {
         var reason: String?
-        if let f = s.attributes["llm.finish_reason"]?.stringValue ?? s.attributes["gen_ai.response.finish_reason"]?.stringValue, f == "length" || f == "max_tokens" {
+        if let f = spans[i].attributes["llm.finish_reason"]?.stringValue ?? spans[i].attributes["gen_ai.response.finish_reason"]?.stringValue, f == "length" || f == "max_tokens" {
             reason = "finish_reason=\(f)"
-        } else if let list = s.attributes["gen_ai.response.finish_reasons"]?.arrayValue, list.contains(where: { $0.stringValue == "length" }) {
+        } else if let list = spans[i].attributes["gen_ai.response.finish_reasons"]?.arrayValue, list.contains(where: { $0.stringValue == "length" }) {
             reason = "finish_reason=length"
-        } else if let out = s.attributes["llm.output_messages"]?.stringValue,
+        } else if let out = spans[i].attributes["llm.output_messages"]?.stringValue,
             DiagnosisLoading.contains(out, "\"finish_reason\":\"length\"") || DiagnosisLoading.contains(out, "\"finish_reason\": \"length\"")
         {
             reason = "finish_reason=length"
-        } else if let window = contextWindowKeys.lazy.compactMap({ s.attributes[$0]?.doubleValue }).first, window > 0,
-            let input = (s.attributes["inference.llm.input_tokens"] ?? s.attributes["llm.token_count.prompt"])?.doubleValue, input >= 0.98 * window
+        } else if let window = contextWindowKeys.lazy.compactMap({ spans[i].attributes[$0]?.doubleValue }).first, window > 0,
+            let input = (spans[i].attributes["inference.llm.input_tokens"] ?? spans[i].attributes["llm.token_count.prompt"])?.doubleValue, input >= 0.98 * window
         {
             reason = "input tokens \(Int(input)) of a \(Int(window))-token context window"
         }
         guard let reason else { return }
-        b.add(topic, traceID: traceID, spanID: s.spanID, note: "\(s.name): output truncated or context full (\(reason))", quote: reason)
+        b.add(topic, traceID: traceID, spanID: spans[i].spanID, note: "\(spans[i].name): output truncated or context full (\(reason))", quote: reason)
     }
 
     // MARK: - Loops

@@ -372,18 +372,21 @@ enum DiagnosisLoading {
         traces = []
     }
 
-    /// Whether `hay` contains the bytes of `needle`.
+    /// Whether `hay` contains the bytes of `needle`. The bytes are found by the needle's second byte (`memchr`),
+    /// not its first: the needles are JSON texts that open with a quote, and model output has a quote every few
+    /// bytes, each one a `memcmp`.
     static func contains(_ hay: String, _ needle: StaticString) -> Bool {
         var h = hay
         return h.withUTF8 { hb in
             needle.withUTF8Buffer { nb in
                 guard nb.count > 0, hb.count >= nb.count, let hp = hb.baseAddress, let np = nb.baseAddress else { return false }
-                let first = Int32(np[0])
+                let k = nb.count > 1 ? 1 : 0
+                let anchor = Int32(np[k])
                 var i = 0
                 let last = hb.count - nb.count
                 while i <= last {
-                    guard let hit = memchr(hp + i, first, last - i + 1) else { return false }
-                    let at = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - hp
+                    guard let hit = memchr(hp + i + k, anchor, last - i + 1) else { return false }
+                    let at = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - hp - k
                     if memcmp(hp + at, np, nb.count) == 0 { return true }
                     i = at + 1
                 }
