@@ -22,7 +22,7 @@ public enum Diagnoser {
         let input = DiagnosisInput(
             spans: [], feedback: feedback, results: results, harness: harness, requiredArtifacts: rules.requiredArtifacts, topics: rules.failureTopics,
             expectedDeclines: rules.expectedDeclines)
-        return try diagnose(store: TraceStore(files: files), input: input, cycle: cycle)
+        return try diagnose(store: TraceStore(files: files, options: DiagnosisLoading.scanOptions), input: input, cycle: cycle)
     }
 
     /// Diagnoses the traces of a store (its spans are read straight from its lines, in parallel, without the
@@ -63,18 +63,20 @@ public enum Diagnoser {
         let expected = input.expectedDeclines
         let history = input.taskHistory
         let shared = SharedFacts()
+        // Each span's kind, worked out once: the detectors ask for it on every span, most of them more than once.
+        let kinds = traces.map { t in t.spans.indices.map { t.spans[$0].observationKindForDiagnosis } }
         let detectors: [@Sendable (inout Builder) -> Void] = [
-            { detectSpanProblems(traces, offered: offeredTools(input, traces: traces), layout: layout, into: &$0) },
-            { detectLoops(traces, layout: layout, into: &$0) },
+            { detectSpanProblems(traces, kinds: kinds, offered: offeredTools(input, traces: traces), layout: layout, into: &$0) },
+            { detectLoops(traces, kinds: kinds, layout: layout, into: &$0) },
             {
-                shared.answers = traces.map { answerFacts($0.spans) }
+                shared.answers = traces.indices.map { answerFacts(traces[$0].spans, kinds: kinds[$0]) }
                 detectRefusals(traces, answers: shared.answers, finalAnswers: finalAnswers, expectedDeclines: expected, layout: layout, into: &$0)
             },
             { detectMaxTurns(traces, layout: layout, into: &$0) },
             { detectHandoffLoops(traces, layout: layout, into: &$0) },
-            { detectGuardrails(traces, layout: layout, into: &$0) },
+            { detectGuardrails(traces, kinds: kinds, layout: layout, into: &$0) },
             {
-                shared.runs = taskRunFigures(traces)
+                shared.runs = taskRunFigures(traces, kinds: kinds)
                 detectOutliers(shared.runs.runs, history: history, layout: layout, into: &$0)
             },
         ]
@@ -104,6 +106,19 @@ public enum Diagnoser {
     final class SharedFacts: @unchecked Sendable {
         var answers: [AnswerFacts] = []
         var runs: (runs: [RunFacts], figures: [String: TaskRunFigures]?) = ([], nil)
+    }
+
+    /// A pattern's `ErrorText.test` of each distinct text, matched once (agents repeat the same error texts).
+    struct RegexMemo {
+        let pattern: NSRegularExpression
+        var seen: [String: Bool] = [:]
+        init(_ pattern: NSRegularExpression) { self.pattern = pattern }
+        mutating func test(_ text: String) -> Bool {
+            if let known = seen[text] { return known }
+            let hit = ErrorText.test(pattern, text)
+            seen[text] = hit
+            return hit
+        }
     }
 
     /// Evidence items kept per failure mode (the ids lists stay complete).
@@ -185,63 +200,67 @@ public enum Diagnoser {
 
     static let guardrailText = try! NSRegularExpression(pattern: #"guardrail|tripwire"#, options: [.caseInsensitive])
 
-    static func detectSpanProblems(_ traces: [(id: String, spans: [Span])], offered: Set<String>, layout: HarnessLayout, into b: inout Builder) {
+    /// - Parameter kinds: `kinds[t][i]` is span `i` of trace `t`'s `observationKindForDiagnosis`.
+    static func detectSpanProblems(
+        _ traces: [(id: String, spans: [Span])], kinds: [[String]], offered: Set<String>, layout: HarnessLayout, into b: inout Builder
+    ) {
         let unknown = FailureCatalog.unknownTool(layout, offered: offered.sorted(by: byteOrder))
         let context = FailureCatalog.contextOverflow(layout), rate = FailureCatalog.rateLimit(layout)
         let invalid = FailureCatalog.invalidToolArguments(layout)
         var clusterer = ErrorClusterer()
         var classes: [String: (global: GlobalErrorClass?, local: ErrorClass, type: String?)] = [:]
-        for (traceID, unordered) in traces {
+        var unknownSays = RegexMemo(unknownToolPattern), turnsSay = RegexMemo(maxTurnsPattern), guardrailSays = RegexMemo(guardrailText)
+        for (ti, (traceID, unordered)) in traces.enumerated() {
             var consecutive: [String: Int] = [:]
             var rateHits = 0
             for i in chronologicalOrder(unordered) {
-                let s = unordered[i]
-                let kind = s.observationKindForDiagnosis
+                // Read in place: a copy of the span (`let s = unordered[i]`) retained and released its every field.
+                let kind = kinds[ti][i]
                 let isTool = kind == "TOOL"
-                let source = isTool ? (s.toolNameForDiagnosis ?? s.name) : s.name
-                let detail = s.isErrorSpan ? errorDetail(s) : ""
+                let source = isTool ? (unordered[i].toolName(kind: kind) ?? unordered[i].name) : unordered[i].name
+                let detail = unordered[i].isErrorSpan ? errorDetail(unordered[i]) : ""
                 if isTool {
-                    let saysUnknown = s.isErrorSpan && ErrorText.test(unknownToolPattern, detail)
+                    let saysUnknown = unordered[i].isErrorSpan && unknownSays.test(detail)
                     if (!offered.isEmpty && !offered.contains(source)) || saysUnknown {
-                        b.add(unknown, traceID: traceID, spanID: s.spanID,
+                        b.add(unknown, traceID: traceID, spanID: unordered[i].spanID,
                               note: "called tool \"\(source)\"" + (offered.isEmpty ? "" : " (not offered)") + (saysUnknown ? ": \(Excerpt.clip(detail, 120))" : ""),
                               quote: saysUnknown ? Excerpt.clip(detail, 200) : nil)
                         continue
                     }
                     // Arguments that are not JSON although they look like it.
-                    if let input = s.inputValueText, let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
+                    if let input = unordered[i].inputValueText, let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
                         first == UInt8(ascii: "{") || first == UInt8(ascii: "["), !DiagnosisLoading.isValidJSON(input)
                     {
-                        b.add(invalid, traceID: traceID, spanID: s.spanID, note: "\(source) called with arguments that are not valid JSON: \(Excerpt.clip(input, 100))",
+                        b.add(invalid, traceID: traceID, spanID: unordered[i].spanID, note: "\(source) called with arguments that are not valid JSON: \(Excerpt.clip(input, 100))",
                               quote: Excerpt.clip(input, 120))
-                        if s.isErrorSpan { continue }
+                        if unordered[i].isErrorSpan { continue }
                     }
                 }
-                if kind == "LLM" { checkTruncation(s, traceID: traceID, topic: context, into: &b) }
-                guard s.isErrorSpan else {
+                if kind == "LLM" { checkTruncation(unordered, i, traceID: traceID, topic: context, into: &b) }
+                guard unordered[i].isErrorSpan else {
                     if isTool { consecutive[source] = 0 }
                     continue
                 }
-                let text = detail + " " + (s.attributes["error.type"]?.stringValue ?? "")
+                let text = detail + " " + (unordered[i].attributes["error.type"]?.stringValue ?? "")
                 let known = classes[text] ?? {
-                    let c = (global: ErrorText.globalClass(text), local: ErrorText.errorClass(text), type: ErrorText.exceptionType(s, detail))
+                    let c = (global: ErrorText.globalClass(text), local: ErrorText.errorClass(text), type: ErrorText.exceptionType(unordered[i], detail))
                     classes[text] = c
                     return c
                 }()
                 if let global = known.global {
                     let topic = global == .contextOverflow ? context : global == .rateLimit ? rate : invalid
                     if global == .rateLimit { rateHits += 1 }
-                    b.add(topic, traceID: traceID, spanID: s.spanID, note: "\(source): \(Excerpt.clip(Excerpt.oneLine(detail), 160))",
+                    b.add(topic, traceID: traceID, spanID: unordered[i].spanID, note: "\(source): \(Excerpt.clip(Excerpt.oneLine(detail), 160))",
                           quote: Excerpt.clip(detail, 200))
                     continue
                 }
                 // The agent's own span repeats a child's failure; turn limits and guardrails have their detectors.
-                if kind == "AGENT" || kind == "GUARDRAIL" || (!isTool && s.parentSpanID.isEmpty) { continue }
-                if ErrorText.test(maxTurnsPattern, text) || ErrorText.test(guardrailText, text) { continue }
+                if kind == "AGENT" || kind == "GUARDRAIL" || (!isTool && unordered[i].parentSpanID.isEmpty) { continue }
+                if turnsSay.test(text) || guardrailSays.test(text) { continue }
                 if isTool { consecutive[source, default: 0] += 1 }
                 clusterer.add(
                     source: source, isTool: isTool, errorClass: known.local, exceptionType: known.type,
-                    traceID: traceID, spanID: s.spanID, detail: detail, consecutive: consecutive[source] ?? 1)
+                    traceID: traceID, spanID: unordered[i].spanID, detail: detail, consecutive: consecutive[source] ?? 1)
             }
             if rateHits >= 3 { b.note(rate, traceID: traceID, "\(rateHits) rate-limited calls in one trace (retry storm)") }
         }
@@ -258,42 +277,42 @@ public enum Diagnoser {
     /// Attributes that state the model's context window, when an exporter records it.
     static let contextWindowKeys = ["llm.context_window", "llm.max_context_tokens", "gen_ai.request.context_window", "llm.model_context_window"]
 
-    /// An LLM span whose output stopped for length, or whose input filled the stated context window.
-    static func checkTruncation(_ s: Span, traceID: String, topic: FailureTopic, into b: inout Builder) {
+    /// An LLM span (`spans[i]`, read in place) whose output stopped for length, or whose input filled the stated context window.
+    static func checkTruncation(_ spans: [Span], _ i: Int, traceID: String, topic: FailureTopic, into b: inout Builder) {
         var reason: String?
-        if let f = s.attributes["llm.finish_reason"]?.stringValue ?? s.attributes["gen_ai.response.finish_reason"]?.stringValue, f == "length" || f == "max_tokens" {
+        if let f = spans[i].attributes["llm.finish_reason"]?.stringValue ?? spans[i].attributes["gen_ai.response.finish_reason"]?.stringValue, f == "length" || f == "max_tokens" {
             reason = "finish_reason=\(f)"
-        } else if let list = s.attributes["gen_ai.response.finish_reasons"]?.arrayValue, list.contains(where: { $0.stringValue == "length" }) {
+        } else if let list = spans[i].attributes["gen_ai.response.finish_reasons"]?.arrayValue, list.contains(where: { $0.stringValue == "length" }) {
             reason = "finish_reason=length"
-        } else if let out = s.attributes["llm.output_messages"]?.stringValue,
+        } else if let out = spans[i].attributes["llm.output_messages"]?.stringValue,
             DiagnosisLoading.contains(out, "\"finish_reason\":\"length\"") || DiagnosisLoading.contains(out, "\"finish_reason\": \"length\"")
         {
             reason = "finish_reason=length"
-        } else if let window = contextWindowKeys.lazy.compactMap({ s.attributes[$0]?.doubleValue }).first, window > 0,
-            let input = (s.attributes["inference.llm.input_tokens"] ?? s.attributes["llm.token_count.prompt"])?.doubleValue, input >= 0.98 * window
+        } else if let window = contextWindowKeys.lazy.compactMap({ spans[i].attributes[$0]?.doubleValue }).first, window > 0,
+            let input = (spans[i].attributes["inference.llm.input_tokens"] ?? spans[i].attributes["llm.token_count.prompt"])?.doubleValue, input >= 0.98 * window
         {
             reason = "input tokens \(Int(input)) of a \(Int(window))-token context window"
         }
         guard let reason else { return }
-        b.add(topic, traceID: traceID, spanID: s.spanID, note: "\(s.name): output truncated or context full (\(reason))", quote: reason)
+        b.add(topic, traceID: traceID, spanID: spans[i].spanID, note: "\(spans[i].name): output truncated or context full (\(reason))", quote: reason)
     }
 
     // MARK: - Loops
 
-    static func detectLoops(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
+    static func detectLoops(_ traces: [(id: String, spans: [Span])], kinds: [[String]], layout: HarnessLayout, into b: inout Builder) {
         let topic = FailureCatalog.loop(layout)
-        for (traceID, spans) in traces {
+        for (ti, (traceID, spans)) in traces.enumerated() {
             var groups: [String: [Int]] = [:]
             var order: [String] = []
-            for i in spans.indices where spans[i].isToolSpan {
+            for i in spans.indices where kinds[ti][i] == "TOOL" {
                 let args = DiagnosisLoading.trimmed(spans[i].inputValueText ?? "")
-                let key = (spans[i].toolNameForDiagnosis ?? spans[i].name) + "\u{0}" + args
+                let key = (spans[i].toolName(kind: "TOOL") ?? spans[i].name) + "\u{0}" + args
                 if groups[key] == nil { order.append(key) }
                 groups[key, default: []].append(i)
             }
             for key in order {
-                let calls = groups[key]!.map { spans[$0] }
-                guard calls.count >= 3 else { continue }
+                guard let at = groups[key], at.count >= 3 else { continue }
+                let calls = at.map { spans[$0] }
                 // Mostly failing calls are retries: their error cluster reports them.
                 guard calls.filter(\.isErrorSpan).count * 2 < calls.count else { continue }
                 let tool = calls[0].toolNameForDiagnosis ?? calls[0].name
@@ -318,8 +337,8 @@ public enum Diagnoser {
 
     /// The last assistant message of the trace's last LLM span: its text (possibly empty), whether it called tools,
     /// and the span.
-    static func lastAssistantMessage(_ spans: [Span]) -> (text: String, toolCalls: Bool, spanID: String)? {
-        let llm = spans.indices.filter { spans[$0].observationKindForDiagnosis == "LLM" }
+    static func lastAssistantMessage(_ spans: [Span], kinds: [String]) -> (text: String, toolCalls: Bool, spanID: String)? {
+        let llm = spans.indices.filter { kinds[$0] == "LLM" }
             .sorted { (spans[$0].endTime, $0) < (spans[$1].endTime, $1) }
         for i in llm.reversed() {
             let s = spans[i]
@@ -332,11 +351,11 @@ public enum Diagnoser {
         return nil
     }
 
-    static func rootAgentOutput(_ spans: [Span]) -> (text: String, spanID: String)? {
-        guard let root = spans.first(where: { $0.parentSpanID.isEmpty && $0.observationKindForDiagnosis == "AGENT" }) ?? spans.first(where: { $0.observationKindForDiagnosis == "AGENT" }),
-            let out = root.attributes["output.value"]?.stringValue ?? root.attributes["agent.final_output"]?.stringValue
+    static func rootAgentOutput(_ spans: [Span], kinds: [String]) -> (text: String, spanID: String)? {
+        guard let r = spans.indices.first(where: { spans[$0].parentSpanID.isEmpty && kinds[$0] == "AGENT" }) ?? kinds.firstIndex(of: "AGENT"),
+            let out = spans[r].attributes["output.value"]?.stringValue ?? spans[r].attributes["agent.final_output"]?.stringValue
         else { return nil }
-        return (out, root.spanID)
+        return (out, spans[r].spanID)
     }
 
     static func finalAnswer(_ spans: [Span]) -> (text: String, spanID: String)? { answerFacts(spans).final }
@@ -352,10 +371,12 @@ public enum Diagnoser {
         }
     }
 
-    static func answerFacts(_ spans: [Span]) -> AnswerFacts {
-        let root = rootAgentOutput(spans)
+    /// - Parameter kinds: the spans' `observationKindForDiagnosis`, when already known.
+    static func answerFacts(_ spans: [Span], kinds known: [String]? = nil) -> AnswerFacts {
+        let kinds = known ?? spans.map(\.observationKindForDiagnosis)
+        let root = rootAgentOutput(spans, kinds: kinds)
         if let root, !root.text.isEmpty { return AnswerFacts(root: root, last: nil) }
-        return AnswerFacts(root: root, last: lastAssistantMessage(spans))
+        return AnswerFacts(root: root, last: lastAssistantMessage(spans, kinds: kinds))
     }
 
     /// Whether the answer declines without answering: it opens with a refusal phrase, states no rule or reason, and
@@ -426,14 +447,16 @@ public enum Diagnoser {
 
     static func detectMaxTurns(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
         let topic = FailureCatalog.maxTurns(layout)
+        var turnsSay = RegexMemo(maxTurnsPattern)
         for (traceID, spans) in traces {
             for i in spans.indices {
                 let attributes = spans[i].attributes
-                let texts = [
-                    attributes["agent.stop_reason"]?.stringValue, attributes["agent.outcome"]?.stringValue,
-                    attributes["error.type"]?.stringValue, spans[i].status.message,
-                ].compactMap { $0 }.filter { !$0.isEmpty }
-                guard !texts.isEmpty, let hit = texts.first(where: { ErrorText.test(maxTurnsPattern, $0) }) else { continue }
+                // Most spans have none of these texts: the list is built only when one is there.
+                let stop = attributes["agent.stop_reason"]?.stringValue, outcome = attributes["agent.outcome"]?.stringValue
+                let type = attributes["error.type"]?.stringValue, message = spans[i].status.message
+                guard stop != nil || outcome != nil || type != nil || !message.isEmpty else { continue }
+                let texts = [stop, outcome, type, message].compactMap { $0 }.filter { !$0.isEmpty }
+                guard !texts.isEmpty, let hit = texts.first(where: { turnsSay.test($0) }) else { continue }
                 b.add(topic, traceID: traceID, spanID: spans[i].spanID, note: "\(spans[i].name) stopped: \(Excerpt.clip(hit, 120))", quote: Excerpt.clip(hit, 120))
                 break
             }
@@ -457,17 +480,19 @@ public enum Diagnoser {
         }
     }
 
-    static func detectGuardrails(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
-        for (traceID, spans) in traces {
-            for s in spans {
-                let isGuardrail = s.observationKindForDiagnosis == "GUARDRAIL" || s.attributes["guardrail.name"] != nil
-                let triggered = s.attributes["guardrail.triggered"]?.boolValue == true
-                let text = s.isErrorSpan ? errorDetail(s) + " " + (s.attributes["error.type"]?.stringValue ?? "") : ""
-                let errorSays = s.isErrorSpan && ErrorText.test(guardrailText, text) && s.observationKindForDiagnosis != "AGENT"
-                guard (isGuardrail && (triggered || s.isErrorSpan)) || errorSays else { continue }
-                let name = s.attributes["guardrail.name"]?.stringValue
-                    ?? (s.name.hasPrefix("guardrail.") ? String(s.name.dropFirst("guardrail.".count)) : s.name)
-                b.add(FailureCatalog.guardrail(layout, name: name), traceID: traceID, spanID: s.spanID,
+    static func detectGuardrails(_ traces: [(id: String, spans: [Span])], kinds: [[String]], layout: HarnessLayout, into b: inout Builder) {
+        var guardrailSays = RegexMemo(guardrailText)
+        for (ti, (traceID, spans)) in traces.enumerated() {
+            for i in spans.indices {
+                let kind = kinds[ti][i]
+                let isGuardrail = kind == "GUARDRAIL" || spans[i].attributes["guardrail.name"] != nil
+                let triggered = spans[i].attributes["guardrail.triggered"]?.boolValue == true
+                let text = spans[i].isErrorSpan ? errorDetail(spans[i]) + " " + (spans[i].attributes["error.type"]?.stringValue ?? "") : ""
+                let errorSays = spans[i].isErrorSpan && guardrailSays.test(text) && kind != "AGENT"
+                guard (isGuardrail && (triggered || spans[i].isErrorSpan)) || errorSays else { continue }
+                let name = spans[i].attributes["guardrail.name"]?.stringValue
+                    ?? (spans[i].name.hasPrefix("guardrail.") ? String(spans[i].name.dropFirst("guardrail.".count)) : spans[i].name)
+                b.add(FailureCatalog.guardrail(layout, name: name), traceID: traceID, spanID: spans[i].spanID,
                       note: "guardrail \(name) tripped" + (text.isEmpty ? "" : ": \(Excerpt.clip(Excerpt.oneLine(text), 140))"),
                       quote: text.isEmpty ? nil : Excerpt.clip(text, 160))
             }
@@ -478,7 +503,12 @@ public enum Diagnoser {
 
     /// Seconds since 1970 of an ISO-8601 UTC time `YYYY-MM-DDTHH:MM:SS[.fff…]Z` (nil otherwise).
     static func seconds(_ t: String) -> Double? {
-        let u = Array(t.utf8)
+        var t = t
+        return t.withUTF8 { seconds(utf8: $0) }
+    }
+
+    /// ``seconds(_:)`` of UTF-8 bytes (read in place: two times of every span are read).
+    static func seconds(utf8 u: UnsafeBufferPointer<UInt8>) -> Double? {
         guard u.count >= 19 else { return nil }
         func num(_ a: Int, _ n: Int) -> Int? {
             var v = 0
@@ -517,21 +547,24 @@ public enum Diagnoser {
 
     /// This cycle's latency and token figures per task (`Diagnosis.taskRuns`), in trace order, rounded to the
     /// millisecond and the token; nil when no trace names its task.
-    static func taskRunFigures(_ traces: [(id: String, spans: [Span])]) -> (runs: [RunFacts], figures: [String: TaskRunFigures]?) {
+    static func taskRunFigures(_ traces: [(id: String, spans: [Span])], kinds: [[String]]) -> (runs: [RunFacts], figures: [String: TaskRunFigures]?) {
         var runs: [RunFacts] = []
         var figures: [String: TaskRunFigures] = [:]
-        for (traceID, spans) in traces {
+        for (ti, (traceID, spans)) in traces.enumerated() {
             var start = Double.infinity, end = -Double.infinity
             var tokens = 0.0, sawTokens = false
             var task: String?
-            for s in spans {
-                if let a = seconds(s.startTime) { start = min(start, a) }
-                if let z = seconds(s.endTime) { end = max(end, z) }
-                if s.attributes["inference.llm.input_tokens"] != nil || s.attributes["llm.token_count.prompt"] != nil || s.attributes["inference.llm.output_tokens"] != nil {
-                    if let i = s.attributes["inference.llm.input_tokens"]?.doubleValue ?? s.attributes["llm.token_count.prompt"]?.doubleValue { tokens += i; sawTokens = true }
-                    if let o = s.attributes["inference.llm.output_tokens"]?.doubleValue ?? s.attributes["llm.token_count.completion"]?.doubleValue { tokens += o; sawTokens = true }
+            for i in spans.indices {
+                if let a = seconds(spans[i].startTime) { start = min(start, a) }
+                if let z = seconds(spans[i].endTime) { end = max(end, z) }
+                let attributes = spans[i].attributes
+                let input = attributes["inference.llm.input_tokens"], prompt = attributes["llm.token_count.prompt"]
+                let output = attributes["inference.llm.output_tokens"]
+                if input != nil || prompt != nil || output != nil {
+                    if let v = input?.doubleValue ?? prompt?.doubleValue { tokens += v; sawTokens = true }
+                    if let v = output?.doubleValue ?? attributes["llm.token_count.completion"]?.doubleValue { tokens += v; sawTokens = true }
                 }
-                if task == nil, s.parentSpanID.isEmpty || s.observationKindForDiagnosis == "AGENT" { task = taskKeys.lazy.compactMap { s.attributes[$0]?.stringValue }.first }
+                if task == nil, spans[i].parentSpanID.isEmpty || kinds[ti][i] == "AGENT" { task = taskKeys.lazy.compactMap { spans[i].attributes[$0]?.stringValue }.first }
             }
             let run = RunFacts(
                 id: traceID, root: rootSpanID(spans), task: task ?? "",

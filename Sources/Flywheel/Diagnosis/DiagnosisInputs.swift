@@ -26,8 +26,11 @@ extension Span {
     var isErrorSpan: Bool { status.code == "STATUS_CODE_ERROR" }
 
     /// `tool.name`, else the name after `function.` (tool spans only).
-    var toolNameForDiagnosis: String? {
-        guard isToolSpan else { return nil }
+    var toolNameForDiagnosis: String? { toolName(kind: observationKindForDiagnosis) }
+
+    /// ``toolNameForDiagnosis`` of a span whose `observationKindForDiagnosis` is `kind`.
+    func toolName(kind: String) -> String? {
+        guard kind == "TOOL" else { return nil }
         if let n = attributes["tool.name"]?.stringValue, !n.isEmpty { return n }
         return name.hasPrefix("function.") ? String(name.dropFirst("function.".count)) : name
     }

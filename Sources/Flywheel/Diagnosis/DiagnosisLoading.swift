@@ -8,7 +8,8 @@ import Foundation
 
 /// Fast loading of spans for diagnosis: straight from a `TraceStore`'s memory-mapped lines, in parallel per trace,
 /// leaving out the attributes diagnosis never reads (the prompt messages sent to the model and the flat per-message
-/// projections), which are most of a trace file's bytes.
+/// projections), which are most of a trace file's bytes. A store scanned with ``scanOptions`` kept the places of the
+/// values diagnosis reads, and only those bytes are decoded; any other store's lines are read whole.
 enum DiagnosisLoading {
     /// The attributes diagnosis reads; every other attribute (prompt messages, flat per-message copies, model
     /// parameters, …) is skipped without being decoded.
@@ -23,6 +24,70 @@ enum DiagnosisLoading {
     /// Large text attributes decoded only on the spans that need them: `input.value` and `output.value` (tool and
     /// agent spans) and `llm.output_messages` (model spans).
     static let lazy: Set<String> = ["input.value", "output.value", "llm.output_messages"]
+
+    /// The wanted and lazy keys in a fixed order: the attributes a store built with ``scanOptions`` keeps the places
+    /// of, so spans are read from those places alone instead of scanning each line a second time.
+    static let keptKeys: [String] = wanted.union(lazy).sorted()
+    static let keptIsLazy: [Bool] = keptKeys.map { lazy.contains($0) }
+
+    /// Validation options (the defaults) under which the scan keeps the places of what diagnosis reads.
+    static var scanOptions: TraceValidationOptions {
+        var o = TraceValidationOptions()
+        o.keptAttributes = keptKeys
+        return o
+    }
+
+    /// One span from the places its scan kept (``IndexedTrace/keptFields``, in line order): the same span as
+    /// ``span(_:traceID:spanID:parentID:)`` gives for the line, without reading the bytes between those places.
+    static func span(_ line: UnsafeRawBufferPointer, kept: [KeptField], traceID: String, spanID: String, parentID: String) throws -> Span {
+        var name = "", kind = "", start = "", end = "", traceState = ""
+        var code: String?, message: String?
+        var attributes = [String: JSONValue](minimumCapacity: 12)
+        var deferred: [(key: String, from: Int, to: Int)] = []
+        for f in kept {
+            var sc = JSONScanner(UnsafeRawBufferPointer(rebasing: line[Int(f.from)..<Int(f.to)]))
+            switch f.field {
+            case KeptField.name: name = try stringValue(&sc)
+            case KeptField.kind: kind = try internedValue(&sc, spanKinds)
+            case KeptField.startTime: start = try stringValue(&sc)
+            case KeptField.endTime: end = try stringValue(&sc)
+            case KeptField.traceState: traceState = try stringValue(&sc)
+            case KeptField.status:
+                code = nil
+                message = nil
+            case KeptField.statusCode:
+                sc.skipWhitespace()
+                code = !sc.atEnd && sc.peek() == UInt8(ascii: "\"") ? try internedValue(&sc, statusCodes) : try sc.parseValue().stringValue
+            case KeptField.statusMessage: message = try sc.parseValue().stringValue
+            default:
+                let i = Int(f.field)
+                guard i >= 0, i < keptKeys.count else { continue }
+                if keptIsLazy[i] {
+                    deferred.append((keptKeys[i], Int(f.from), Int(f.to)))
+                } else {
+                    attributes[keptKeys[i]] = try sc.parseValue()
+                }
+            }
+        }
+        var result = Span(
+            traceID: traceID, spanID: spanID, parentSpanID: parentID, traceState: traceState, name: name, kind: kind, startTime: start,
+            endTime: end, status: SpanStatus(code: code ?? "STATUS_CODE_UNSET", message: message ?? ""), scope: SpanScope(name: ""),
+            attributes: attributes)
+        try addDeferred(deferred, line, to: &result)
+        return result
+    }
+
+    /// Decodes the lazy attributes `deferred` (places in `line`) that diagnosis reads on this kind of span.
+    static func addDeferred(_ deferred: [(key: String, from: Int, to: Int)], _ line: UnsafeRawBufferPointer, to result: inout Span) throws {
+        guard !deferred.isEmpty else { return }
+        let observed = result.observationKindForDiagnosis
+        for d in deferred {
+            let needed = d.key == "llm.output_messages" ? observed == "LLM" : (observed == "TOOL" || observed == "AGENT" || d.key == "output.value" && result.isErrorSpan)
+            guard needed else { continue }
+            var sub = JSONScanner(UnsafeRawBufferPointer(rebasing: line[d.from..<d.to]))
+            result.attributes[d.key] = try sub.parseValue()
+        }
+    }
 
     /// One span from its JSONL line with only the attributes diagnosis reads. Falls back to the full decoder on
     /// anything unusual (the line was validated when the store was built).
@@ -128,15 +193,7 @@ enum DiagnosisLoading {
         var result = Span(
             traceID: traceID, spanID: spanID, parentSpanID: parent, traceState: traceState, name: name, kind: kind, startTime: start,
             endTime: end, status: status, scope: SpanScope(name: ""), attributes: attributes)
-        if !deferred.isEmpty {
-            let observed = result.observationKindForDiagnosis
-            for d in deferred {
-                let needed = d.key == "llm.output_messages" ? observed == "LLM" : (observed == "TOOL" || observed == "AGENT" || d.key == "output.value" && result.isErrorSpan)
-                guard needed else { continue }
-                var sub = JSONScanner(UnsafeRawBufferPointer(rebasing: line[d.from..<d.to]))
-                result.attributes[d.key] = try sub.parseValue()
-            }
-        }
+        try addDeferred(deferred, line, to: &result)
         return result
     }
 
@@ -260,6 +317,7 @@ enum DiagnosisLoading {
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let chunk = (n + workers * 4 - 1) / (workers * 4)
         let chunks = (n + chunk - 1) / chunk
+        let useKept = store.keptAttributes == keptKeys
         nonisolated(unsafe) var parts = [[(id: String, spans: [Span])]?](repeating: nil, count: chunks)
         nonisolated(unsafe) var failure: (any Error)?
         let lock = NSLock()
@@ -269,8 +327,16 @@ enum DiagnosisLoading {
                 for t in traces[(c * chunk)..<min(n, (c + 1) * chunk)] {
                     var spans: [Span] = []
                     spans.reserveCapacity(t.spanCount)
+                    // The places the scan kept when it was asked for exactly these keys; else each line is read whole.
+                    let kept = useKept && t.keptFields.count == t.spanCount ? t.keptFields : nil
                     for i in 0..<t.spanCount {
-                        spans.append(try store.withLine(t, i) { try span($0, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i]) })
+                        spans.append(
+                            try store.withLine(t, i) { line in
+                                if let kept, !kept[i].isEmpty {
+                                    return try span(line, kept: kept[i], traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i])
+                                }
+                                return try span(line, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i])
+                            })
                     }
                     out.append((t.traceID, spans))
                 }
@@ -306,18 +372,21 @@ enum DiagnosisLoading {
         traces = []
     }
 
-    /// Whether `hay` contains the bytes of `needle`.
+    /// Whether `hay` contains the bytes of `needle`. The bytes are found by the needle's second byte (`memchr`),
+    /// not its first: the needles are JSON texts that open with a quote, and model output has a quote every few
+    /// bytes, each one a `memcmp`.
     static func contains(_ hay: String, _ needle: StaticString) -> Bool {
         var h = hay
         return h.withUTF8 { hb in
             needle.withUTF8Buffer { nb in
                 guard nb.count > 0, hb.count >= nb.count, let hp = hb.baseAddress, let np = nb.baseAddress else { return false }
-                let first = Int32(np[0])
+                let k = nb.count > 1 ? 1 : 0
+                let anchor = Int32(np[k])
                 var i = 0
                 let last = hb.count - nb.count
                 while i <= last {
-                    guard let hit = memchr(hp + i, first, last - i + 1) else { return false }
-                    let at = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - hp
+                    guard let hit = memchr(hp + i + k, anchor, last - i + 1) else { return false }
+                    let at = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - hp - k
                     if memcmp(hp + at, np, nb.count) == 0 { return true }
                     i = at + 1
                 }

@@ -17,7 +17,7 @@ public enum AnalysisStages {
             instructionsFile: harness.mainInstructionsPath(declared: ctx.config.instructions))
         input.taskHistory = try taskHistory(ctx, before: number, revision: data.revision)
         let store: TraceStore
-        do { store = try TraceStore(data: data.traces, name: Layout.cycleFile(number, Layout.CycleFile.traces)) } catch {
+        do { store = try TraceStore(data: data.traces, name: Layout.cycleFile(number, Layout.CycleFile.traces), options: DiagnosisLoading.scanOptions) } catch {
             throw StageError(.diagnosis, "\(Layout.cycleFile(number, Layout.CycleFile.traces)): \(error)")
         }
         var diagnosis = try Diagnoser.diagnose(

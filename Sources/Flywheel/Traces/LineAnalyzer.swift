@@ -8,11 +8,58 @@ final class LineAnalyzer {
     var keyHashes: [UInt64] = []
     /// Decoded bytes of keys that had escapes (rare); freed after each line.
     var escapedKeys: [UnsafeMutableBufferPointer<UInt8>] = []
+    /// `options.keptAttributes` in an open-addressing table by ``keyHash(_:)`` (the hash every attribute key gets
+    /// for the duplicate check; a `Dictionary` lookup hashed each key a second time): `keptSlots[i]` is an index
+    /// into the other three arrays or -1. `keptLengths[n]`: some kept key is `n` bytes long (rules most keys out).
+    let keeps: Bool
+    let keptSlots: [Int32]
+    let keptHashes: [UInt64]
+    let keptBytes: [[UInt8]]
+    let keptIndices: [Int16]
+    let keptLengths: [Bool]
 
     init(file: String, options: TraceValidationOptions) {
         self.file = file
         self.options = options
         keyHashes.reserveCapacity(64)
+        let keys = options.keptAttributes.prefix(Int(Int16.max)).enumerated().filter { $0.element.utf8.count < 256 }
+        var size = 16
+        while size < keys.count * 4 { size *= 2 }
+        var slots = [Int32](repeating: -1, count: size), hashes: [UInt64] = [], bytes: [[UInt8]] = [], indices: [Int16] = []
+        var lengths = [Bool](repeating: false, count: 256)
+        for (i, k) in keys {
+            let b = Array(k.utf8)
+            let h = b.withUnsafeBufferPointer { Self.hash(of: Key(bytes: $0)) }
+            var slot = Self.slot(h, size - 1)
+            while slots[slot] >= 0 { slot = (slot + 1) & (size - 1) }
+            slots[slot] = Int32(hashes.count)
+            hashes.append(h)
+            bytes.append(b)
+            indices.append(Int16(i))
+            lengths[b.count] = true
+        }
+        keeps = !keys.isEmpty
+        keptSlots = slots
+        keptHashes = hashes
+        keptBytes = bytes
+        keptIndices = indices
+        keptLengths = lengths
+    }
+
+    @inline(__always) static func slot(_ h: UInt64, _ mask: Int) -> Int { Int(truncatingIfNeeded: h ^ (h >> 29) ^ (h >> 47)) & mask }
+
+    /// The index in `options.keptAttributes` of an attribute key whose ``keyHash(_:)`` is `h`, if it is one.
+    @inline(__always) func keptField(_ key: Key, hash h: UInt64) -> Int16? {
+        let n = key.bytes.count
+        guard n < 256, keptLengths[n] else { return nil }
+        let mask = keptSlots.count - 1
+        var slot = Self.slot(h, mask)
+        while true {
+            let e = Int(keptSlots[slot])
+            if e < 0 { return nil }
+            if keptHashes[e] == h, keptBytes[e].count == n, n == 0 || memcmp(keptBytes[e], key.bytes.baseAddress!, n) == 0 { return keptIndices[e] }
+            slot = (slot + 1) & mask
+        }
     }
 
     /// The interesting attribute values of one span.
@@ -99,6 +146,13 @@ final class LineAnalyzer {
         var topDuplicate = false, nestedDuplicate = false, attrDuplicate = false
         var kind = ""
         var otherTopKeys: [UInt64] = []
+        // Places of the kept fields (TraceValidationOptions.keptAttributes), relative to the line's start.
+        let keeping = keeps && len <= Int(Int32.max)
+        var kept: [KeptField] = []
+        if keeping { kept.reserveCapacity(24) }  // the 7 top-level places and a span's usual kept attributes, without regrowing
+        func keep(_ field: Int16, _ from: Int, _ to: Int) {
+            if keeping { kept.append(KeptField(field: field, from: Int32(truncatingIfNeeded: from), to: Int32(truncatingIfNeeded: to))) }
+        }
         do {
             s.pos += 1
             s.skipWhitespace()
@@ -120,22 +174,42 @@ final class LineAnalyzer {
                     case 0: facts.traceID = try readString(&s, "trace_id", &local) ?? ""
                     case 1: facts.spanID = try readString(&s, "span_id", &local) ?? ""
                     case 2: facts.parentSpanID = try readString(&s, "parent_span_id", &local) ?? ""
-                    case 3: _ = try readString(&s, "trace_state", &local)
-                    case 4: facts.name = try readString(&s, "name", &local) ?? ""
-                    case 5: kind = try readString(&s, "kind", &local) ?? ""
-                    case 6: facts.startTime = try readString(&s, "start_time", &local) ?? ""
-                    case 7: facts.endTime = try readString(&s, "end_time", &local) ?? ""
+                    case 3:
+                        let from = Self.valueStart(&s)
+                        _ = try readString(&s, "trace_state", &local)
+                        keep(KeptField.traceState, from, s.pos)
+                    case 4:
+                        let from = Self.valueStart(&s)
+                        facts.name = try readString(&s, "name", &local) ?? ""
+                        keep(KeptField.name, from, s.pos)
+                    case 5:
+                        let from = Self.valueStart(&s)
+                        kind = try readString(&s, "kind", &local) ?? ""
+                        keep(KeptField.kind, from, s.pos)
+                    case 6:
+                        let from = Self.valueStart(&s)
+                        facts.startTime = try readString(&s, "start_time", &local) ?? ""
+                        keep(KeptField.startTime, from, s.pos)
+                    case 7:
+                        let from = Self.valueStart(&s)
+                        facts.endTime = try readString(&s, "end_time", &local) ?? ""
+                        keep(KeptField.endTime, from, s.pos)
                     case 8:
                         statusSeen = true
+                        keep(KeptField.status, s.pos, s.pos)
                         try readObject(&s, "status", &wrong) { s, key in
                             if keyIs(key, "code") {
                                 if statusCodeSeen { nestedDuplicate = true }
                                 statusCodeSeen = true
+                                let from = Self.valueStart(&s)
                                 facts.statusCode = try readString(&s, "status.code", &local) ?? ""
+                                keep(KeptField.statusCode, from, s.pos)
                             } else if keyIs(key, "message") {
                                 if statusMessageSeen { nestedDuplicate = true }
                                 statusMessageSeen = true
+                                let from = Self.valueStart(&s)
                                 facts.statusMessage = try readString(&s, "status.message", &local) ?? ""
+                                keep(KeptField.statusMessage, from, s.pos)
                             } else {
                                 local.append(issue(.error, "status.\(keyText(key))", "extra_key", "extra key in status (only code and message are allowed)"))
                                 try s.skipValue()
@@ -184,7 +258,13 @@ final class LineAnalyzer {
                             let h = keyHash(key)
                             if hashes.contains(h) { attrDuplicate = true }
                             hashes.append(h)
-                            try readAttribute(&s, key, &attrs)
+                            if keeping, let field = keptField(key, hash: h) {
+                                let from = Self.valueStart(&s)
+                                try readAttribute(&s, key, &attrs)
+                                keep(field, from, s.pos)
+                            } else {
+                                try readAttribute(&s, key, &attrs)
+                            }
                         }
                     default:
                         let h = keyHash(key)
@@ -331,10 +411,17 @@ final class LineAnalyzer {
         facts.inputTokens = tokenValue(attrs.inputTokens)
         facts.outputTokens = tokenValue(attrs.outputTokens)
         if case .string(let pid)? = attrs.projectID, !pid.isEmpty { facts.projectID = pid }
+        facts.kept = kept
         return facts
     }
 
     // MARK: - Helpers
+
+    /// Skips whitespace and returns where the value starts.
+    @inline(__always) static func valueStart(_ s: inout JSONScanner) -> Int {
+        s.skipWhitespace()
+        return s.pos
+    }
 
     /// A key's bytes (decoded when it had escapes); valid until the end of the line.
     struct Key {
@@ -365,7 +452,9 @@ final class LineAnalyzer {
         k.bytes.count == lit.utf8CodeUnitCount && (k.bytes.count == 0 || memcmp(k.bytes.baseAddress!, lit.utf8Start, k.bytes.count) == 0)
     }
 
-    @inline(__always) func keyHash(_ k: Key) -> UInt64 {
+    @inline(__always) func keyHash(_ k: Key) -> UInt64 { Self.hash(of: k) }
+
+    @inline(__always) static func hash(of k: Key) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(k.bytes.count)
         guard let p = k.bytes.baseAddress else { return h }
         var i = 0

@@ -37,6 +37,9 @@ public struct IndexedTrace: Sendable, Hashable {
     public var errorSignatures: [ErrorSignature] = []
     /// Name of the first span without a parent (the root), if any.
     public var rootSpanName: String?
+    /// Per span (parallel to `offsets`), where its kept fields' values are in its line, in line order, when the
+    /// scan was asked to keep them (``TraceValidationOptions/keptAttributes``); else empty.
+    public var keptFields: [[KeptField]] = []
 
     public struct ErrorSignature: Sendable, Hashable {
         public var spanName: String
@@ -77,6 +80,7 @@ public struct IndexedTrace: Sendable, Hashable {
         otelErrorSpanCount += o.otelErrorSpanCount
         toolErrorSpanCount += o.toolErrorSpanCount
         errorSignatures += o.errorSignatures
+        keptFields += o.keptFields
         if rootSpanName == nil { rootSpanName = o.rootSpanName }
     }
 }
@@ -295,7 +299,7 @@ struct FileScan {
             if len > 0 {
                 if let facts = analyzer.analyze(base + pos, len, line: line, offset: pos, into: &f.problems) {
                     f.spansOK += 1
-                    f.absorb(facts, offset: pos, length: len, line: line, source: source)
+                    f.absorb(facts, offset: pos, length: len, line: line, source: source, keeping: !options.keptAttributes.isEmpty)
                 }
             }
             pos = lineEnd + 1
@@ -305,7 +309,7 @@ struct FileScan {
         return f
     }
 
-    mutating func absorb(_ s: SpanFacts, offset: Int, length: Int, line: Int, source: Int) {
+    mutating func absorb(_ s: SpanFacts, offset: Int, length: Int, line: Int, source: Int, keeping: Bool = false) {
         let ti: Int
         if let last = traces.indices.last, traces[last].traceID == s.traceID {
             ti = last
@@ -316,7 +320,7 @@ struct FileScan {
             traceIndex[s.traceID] = ti
             traces.append(IndexedTrace(traceID: s.traceID, source: source, firstLine: line))
         }
-        traces[ti].absorb(s, offset: offset, length: length, line: line)
+        traces[ti].absorb(s, offset: offset, length: length, line: line, keeping: keeping)
     }
 
     /// Checks that need the whole trace: duplicate span ids, missing parents, parent cycles, project id
@@ -400,12 +404,14 @@ struct FileScan {
 }
 
 extension IndexedTrace {
-    mutating func absorb(_ s: SpanFacts, offset: Int, length: Int, line: Int) {
+    /// - Parameter keeping: the scan keeps fields (``keptFields`` gets an entry per span, empty when the line was too long).
+    mutating func absorb(_ s: SpanFacts, offset: Int, length: Int, line: Int, keeping: Bool = false) {
         offsets.append(offset)
         lengths.append(length)
         lines.append(line)
         spanIDs.append(s.spanID)
         parentIDs.append(s.parentSpanID)
+        if keeping { keptFields.append(s.kept) }
         if startTime.isEmpty || codePointLess(s.startTime, startTime) { startTime = s.startTime }
         if endTime.isEmpty || codePointLess(endTime, s.endTime) { endTime = s.endTime }
         if s.isError {
@@ -464,4 +470,22 @@ struct SpanFacts {
     var inputTokens: Int64 = 0
     var outputTokens: Int64 = 0
     var projectID: String?
+    /// The kept fields' places (``TraceValidationOptions/keptAttributes``); empty when none are kept.
+    var kept: [KeptField] = []
+}
+
+/// Where one value of a span line is: bytes `from..<to` of the line (the value's JSON text). The scan keeps these
+/// for the top-level fields below and for the attributes of ``TraceValidationOptions/keptAttributes``, in line
+/// order (a repeated key appears twice: the last one wins, as when the line is decoded).
+public struct KeptField: Sendable, Hashable {
+    /// `0...`: the attribute `keptAttributes[field]`; negative: one of the top-level fields below.
+    public var field: Int16
+    public var from: Int32
+    public var to: Int32
+
+    public static let name: Int16 = -1, kind: Int16 = -2, startTime: Int16 = -3, endTime: Int16 = -4, traceState: Int16 = -5
+    /// `status.code` and `status.message` of the line's `status` object.
+    public static let statusCode: Int16 = -6, statusMessage: Int16 = -7
+    /// A `status` object starts here (`from == to`): a repeated `status` replaces the earlier one whole.
+    public static let status: Int16 = -8
 }

@@ -19,6 +19,8 @@ public final class TraceStore: Sendable {
     /// The validation report of the one pass.
     public let validation: TraceValidationReport
     let traceIndex: [String: Int]
+    /// The attributes whose places the scan kept (``IndexedTrace/keptFields``).
+    public let keptAttributes: [String]
 
     /// Indexes `sources`; throws ``TraceStoreError/invalidDataset(_:)`` when HALO would reject any file, unless
     /// `skipInvalid` (then invalid lines are left out, as `--skip-invalid` does).
@@ -29,6 +31,7 @@ public final class TraceStore: Sendable {
         self.traces = scan.traces
         self.traceIndex = scan.traceIndex
         self.validation = scan.report
+        self.keptAttributes = options.keptAttributes
     }
 
     /// Indexes the files of a dataset (memory-mapped; `*.engine-index.jsonl` sidecars should not be passed).

@@ -52,6 +52,10 @@ public struct TraceValidationOptions: Sendable, Hashable {
     public var warningsFail: Bool
     /// Deepest JSON nesting accepted in a line, counting the span object itself (HALO's parser accepts 201).
     public var maxDepth: Int
+    /// Attribute keys whose values' places in each span line the scan keeps (``IndexedTrace/keptFields``), with
+    /// those of the small top-level fields, so a reader that needs only these can decode them without scanning the
+    /// line again. Empty (the default): nothing is kept. It changes no verdict and no other result of the scan.
+    public var keptAttributes: [String] = []
 
     public init(maxLineBytes: Int? = nil, stopAtFirstError: Bool = false, warningsFail: Bool = false, maxDepth: Int = 201) {
         self.maxLineBytes = maxLineBytes

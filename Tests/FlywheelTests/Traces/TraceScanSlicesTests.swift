@@ -33,6 +33,14 @@ struct TraceScanSlicesTests {
             #expect(sliced.traces == serial.traces, "\(label), \(workers) slices: traces differ")
             #expect(sliced.traceIndex == serial.traceIndex, "\(label), \(workers) slices")
             #expect(sliced.spansOK == serial.spansOK, "\(label), \(workers) slices")
+            // Keeping fields' places adds them (the same for any number of slices) and changes nothing else.
+            var keeping = TraceValidationOptions()
+            keeping.keptAttributes = ["tool.name", "output.value", "openinference.span.kind"]
+            let keptSerial = scan(data, workers: 1, options: keeping), keptSliced = scan(data, workers: workers, options: keeping)
+            #expect(keptSliced.traces == keptSerial.traces, "\(label), \(workers) slices: kept fields differ")
+            #expect(keptSerial.problems == serial.problems && keptSerial.spansOK == serial.spansOK, "\(label): keeping fields changed the scan")
+            #expect(keptSerial.traces.map { t in var t = t; t.keptFields = []; return t } == serial.traces, "\(label): keeping fields changed the index")
+            #expect(keptSerial.traces.allSatisfy { $0.keptFields.count == $0.spanCount && $0.keptFields.allSatisfy { !$0.isEmpty } }, "\(label)")
             for options in [TraceValidationOptions(), TraceValidationOptions(stopAtFirstError: true, warningsFail: true)] {
                 let src = [TraceSource(name: "t.jsonl", data: data)]
                 let one = TraceDatasetScan.scan(src, options: options, workers: 1)
