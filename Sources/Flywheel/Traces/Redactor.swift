@@ -171,33 +171,56 @@ public struct Redactor: @unchecked Sendable {
         return t
     }()
 
-    /// Whether any hint occurs in `buf` (ASCII case-insensitively): ``scanHints(_:_:)``'s answer to "any at all",
-    /// with a table of two-byte hint starts so most positions cost one lookup.
+    /// 1 at `b0 | b1 << 8` — two bytes as they appear, in any case — when some hint starts with their lowercase.
+    static let hintPairsAnyCase: [UInt8] = {
+        var t = [UInt8](repeating: 0, count: 1 << 16)
+        for b0 in 0..<256 {
+            for b1 in 0..<256 where hintPairs[Int(lowercase[b0]) << 8 | Int(lowercase[b1])] != 0 { t[b0 | b1 << 8] = 1 }
+        }
+        return t
+    }()
+
+    /// Whether any hint occurs in `buf` (ASCII case-insensitively): ``scanHints(_:_:)``'s answer to "any at all".
+    /// Eight bytes are loaded at a time and the seven byte pairs starting in them looked up in a table of two-byte
+    /// hint starts (any case), so most positions cost a shift and one lookup; a hit compares the hints starting there.
     static func containsHint(_ buf: UnsafeBufferPointer<UInt8>) -> Bool {
         let n = buf.count
         guard n >= 2, let p = buf.baseAddress else { return false }
-        return lowercase.withUnsafeBufferPointer { lower in
-            hintPairs.withUnsafeBufferPointer { pairs in
-                var i = 0
-                var a = lower[Int(p[0])]
-                while i + 1 < n {
-                    let b = lower[Int(p[i + 1])]
-                    if pairs[Int(a) << 8 | Int(b)] != 0 {
-                        // Only the hints starting with this byte, compared at this position (no window scan).
-                        for hi in hintsByFirstByte[Int(a)] {
-                            let h = hintBytes[hi]
-                            guard i + h.count <= n else { continue }
-                            var k = 1
-                            while k < h.count, lower[Int(p[i + k])] == h[k] { k += 1 }
-                            if k == h.count { return true }
-                        }
+        return hintPairsAnyCase.withUnsafeBufferPointer { pairsBuffer in
+            let pairs = pairsBuffer.baseAddress!
+            let raw = UnsafeRawPointer(p)
+            var i = 0
+            while i + 8 <= n {
+                let x = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let any = pairs[Int(truncatingIfNeeded: x & 0xFFFF)] | pairs[Int(truncatingIfNeeded: (x >> 8) & 0xFFFF)]
+                    | pairs[Int(truncatingIfNeeded: (x >> 16) & 0xFFFF)] | pairs[Int(truncatingIfNeeded: (x >> 24) & 0xFFFF)]
+                    | pairs[Int(truncatingIfNeeded: (x >> 32) & 0xFFFF)] | pairs[Int(truncatingIfNeeded: (x >> 40) & 0xFFFF)]
+                    | pairs[Int(truncatingIfNeeded: (x >> 48) & 0xFFFF)]
+                if any != 0 {
+                    for k in 0..<7 where pairs[Int(truncatingIfNeeded: (x >> (8 * UInt64(k))) & 0xFFFF)] != 0 {
+                        if hintStarts(p, at: i + k, count: n) { return true }
                     }
-                    a = b
-                    i += 1
                 }
-                return false
+                i += 7
             }
+            while i + 1 < n {
+                if pairs[Int(p[i]) | Int(p[i + 1]) << 8] != 0, hintStarts(p, at: i, count: n) { return true }
+                i += 1
+            }
+            return false
         }
+    }
+
+    /// Whether a hint starts at `i` of the `n` bytes at `p` (ASCII case-insensitively).
+    @inline(__always) static func hintStarts(_ p: UnsafePointer<UInt8>, at i: Int, count n: Int) -> Bool {
+        for hi in hintsByFirstByte[Int(lowercase[Int(p[i])])] {
+            let h = hintBytes[hi]
+            guard i + h.count <= n else { continue }
+            var k = 1
+            while k < h.count, lowercase[Int(p[i + k])] == h[k] { k += 1 }
+            if k == h.count { return true }
+        }
+        return false
     }
 
     /// Which hints occur in `text` (no allocation for native strings; most text holds none).
