@@ -109,6 +109,8 @@ func cpuSeconds() -> Double {
     return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
 }
 
+struct StepError: Error { var message: String }
+
 func mb(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
 
 // 1. The input file.
@@ -215,6 +217,30 @@ if withImport {
     let peakMax = importTimes.map(\.1).max() ?? 0
     print(String(format: "IMPORT %@ (median of %d): %.3fs -> %.0f MB/s (target ≥ 150 MB/s), cpu %.3fs (%.0f MB per cpu-second); peak RSS %@ = %.2f× the file (target ≤ 1.5×); %@",
                  mb(size), importTimes.count, med.0, Double(size) / 1e6 / med.0, med.2, Double(size) / 1e6 / max(med.2, 1e-9), mb(peakMax), Double(peakMax) / Double(size), loadAverage()))
+    // Where an import's wall time goes: the same import in this process, timed step by step, with this process's
+    // CPU time over the whole call.
+    do {
+        let dir = benchDir.appendingPathComponent("import-steps-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "Answer briefly.\n".write(to: dir.appendingPathComponent("AGENTS.md"), atomically: true, encoding: .utf8)
+        let start = runChild(flywheelExe, ["cycle", "start", "--repo", "loop-history", "--harness", "AGENTS.md"], in: dir)
+        guard start.status == 0 else { throw StepError(message: "cycle start failed: \(start.output)") }
+        func cpuSeconds() -> Double {
+            var u = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &u)
+            return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+        }
+        let cpu0 = cpuSeconds()
+        let outcome = try TraceStage.importFiles(
+            [file], redactor: try TraceStage.redactor(config: nil), into: LoopHistory(repository: dir.appendingPathComponent("loop-history")))
+        let t = outcome.timings
+        print(String(format: "  steps (in-process): scan %.3fs, normalize + redact %.3fs (%@ spooled to disk), libgit2 hash + deflate %.3fs, commit %.3fs; cpu %.3fs; %@",
+                     t.scan, t.normalize, mb(t.spooledBytes), t.store, t.commit, cpuSeconds() - cpu0, loadAverage()))
+    } catch {
+        print("  in-process import failed: \(error)")
+    }
     if large, let big = generated("gen_spans_2gb.jsonl", ["--target-mb", "2000"]) {
         let bigSize = fileSize(big)
         if let r = timeImport(big) {

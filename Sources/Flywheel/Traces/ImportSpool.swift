@@ -70,6 +70,8 @@ final class ImportSpool {
 
     /// Whether anything went to the temporary file (for tests).
     var spilled: Bool { fd >= 0 }
+    /// Bytes that went to the temporary file.
+    var spooledBytes: Int { fileBytes }
     /// The temporary file's descriptor, -1 before it is made (for tests).
     var fileDescriptor: Int32 { fd }
 

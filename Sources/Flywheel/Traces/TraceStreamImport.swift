@@ -10,6 +10,22 @@ public struct TraceImportOutcome: Sendable {
     public var report: TraceStageReport
     /// The commit.
     public var commit: TraceCommitResult
+    /// Wall seconds of each step (zero for OTLP input, which takes the in-memory path).
+    public var timings = ImportTimings()
+}
+
+/// Wall seconds of the steps of a streamed import (for benchmarks and profiling).
+public struct ImportTimings: Sendable, Equatable {
+    /// Validate + index (the scan).
+    public var scan = 0.0
+    /// Normalize + redact every span into the spool.
+    public var normalize = 0.0
+    /// libgit2 hashing and deflating the blob (the spool read back into the object stream).
+    public var store = 0.0
+    /// The tree, `cycle.json` and the commit.
+    public var commit = 0.0
+    /// Normalized bytes that went to the spool's temporary file (0 when the output fit in memory).
+    public var spooledBytes = 0
 }
 
 extension TraceStage {
@@ -46,6 +62,13 @@ extension TraceStage {
             }
             sources.append(src)
         }
+        var timings = ImportTimings()
+        var clock = DispatchTime.now().uptimeNanoseconds
+        func lap() -> Double {
+            let now = DispatchTime.now().uptimeNanoseconds
+            defer { clock = now }
+            return Double(now - clock) / 1e9
+        }
         // 1. Validate + index every file in one pass (the pages are given back behind the scan).
         let store = try TraceStore(sources: sources, options: options, skipInvalid: true)
         if !store.validation.errors.isEmpty { throw TraceStageError.invalidInput(store.validation.errors) }
@@ -56,6 +79,7 @@ extension TraceStage {
             for i in 0..<t.spanCount { lines[t.source].append((t.offsets[i], t.lengths[i], t.lines[i])) }
         }
         for i in lines.indices { lines[i].sort { $0.offset < $1.offset } }
+        timings.scan = lap()
 
         // 2. Normalize + redact, batch by batch, once: the output is kept in memory up to `memoryBytes` and spooled to
         // an unlinked temporary file past that, because the object database needs the blob's size before its first
@@ -72,9 +96,13 @@ extension TraceStage {
                     src.releasePages(pageRange(lines[si][range]))
                 }
             }
+            timings.normalize = lap()
+            timings.spooledBytes = spool.spooledBytes
             let writer = try viaGit { () throws(GitError) in try repo.sizedBlobWriter(size: spool.byteCount) }
             try spool.drain { chunk in try viaGit { () throws(GitError) in try writer.write(chunk) } }
-            return (try viaGit { () throws(GitError) in try writer.commit() }, redaction)
+            let blob = try viaGit { () throws(GitError) in try writer.commit() }
+            timings.store = lap()
+            return (blob, redaction)
         }
         let (newBlob, redaction) = normalized
 
@@ -135,7 +163,8 @@ extension TraceStage {
         }
         result.commit = commit?.hex
         if commit == nil { result.spansAdded = 0 }
-        return TraceImportOutcome(report: report, commit: result)
+        timings.commit = lap()
+        return TraceImportOutcome(report: report, commit: result, timings: timings)
     }
 
     /// Runs a GitStore call, turning its error into ``HistoryError/git(_:)``.
