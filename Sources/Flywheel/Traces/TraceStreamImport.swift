@@ -32,7 +32,7 @@ extension TraceStage {
     /// Input bytes normalized per batch (split among the cores); bounds the memory of a batch's output too.
     public static let importBatchBytes = 16 << 20
     /// Normalized output import keeps in memory before it spools the rest to a temporary file (see ``ImportSpool``).
-    public static let importMemoryBytes = 48 << 20
+    public static let importMemoryBytes = 40 << 20
 
     /// Imports trace files into the open cycle's `traces.jsonl` in one `traces` commit — what
     /// ``prepare(files:format:redactor:options:)`` followed by ``commit(_:to:policy:message:)`` do, with the same
@@ -92,7 +92,7 @@ extension TraceStage {
                     let batch = normalizeBatch(src, lines: lines[si][range], redactor: redactor)
                     if let issue = batch.failure { throw TraceStageError.invalidInput([issue]) }
                     for r in batch.reports { redaction.add(r) }
-                    for o in batch.outputs { try spool.append(o) }
+                    try spool.append(batch.outputs)
                     src.releasePages(pageRange(lines[si][range]))
                 }
             }

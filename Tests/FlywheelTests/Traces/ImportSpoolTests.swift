@@ -31,14 +31,14 @@ struct ImportSpoolTests {
         let pieces = Self.pieces(40, seed: 7)
         let all = pieces.flatMap { $0 }
         let roomy = try ImportSpool(memoryBytes: all.count)
-        for p in pieces { try roomy.append(p) }
+        for group in stride(from: 0, to: pieces.count, by: 3) { try roomy.append(Array(pieces[group..<min(group + 3, pieces.count)])) }
         #expect(!roomy.spilled)
         #expect(roomy.byteCount == all.count)
         #expect(try drained(roomy).bytes == all)
 
         for budget in [0, 1, all.count / 3, all.count - 1] {
             let spool = try ImportSpool(memoryBytes: budget)
-            for p in pieces { try spool.append(p) }
+            for p in pieces { try spool.append([p]) }
             #expect(spool.spilled, "budget \(budget)")
             #expect(spool.byteCount == all.count)
             #expect(try drained(spool).bytes == all, "budget \(budget)")
@@ -49,8 +49,7 @@ struct ImportSpoolTests {
     func fileIsUnlinkedAndReadInPieces() throws {
         let spool = try ImportSpool(memoryBytes: 0)
         let big = [UInt8](repeating: 0x61, count: ImportSpool.readBytes * 2 + 123)
-        try spool.append(big)
-        try spool.append(Array("tail\n".utf8))
+        try spool.append([big, Array("tail\n".utf8)])
         let link = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(spool.fileDescriptor)")
         #expect(link.contains("flywheel-import-"))
         #expect(link.hasSuffix("(deleted)"), "\(link)")
