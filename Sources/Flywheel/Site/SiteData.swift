@@ -84,23 +84,13 @@ struct SiteDiagnosis: Sendable, Hashable {
     var outcomes: [SiteOutcome]
 }
 
-/// One span of a trace (HALO span JSONL), the fields the site shows.
-struct SpanRecord: Sendable, Hashable {
-    var traceID: String
-    var spanID: String
-    var parentID: String
-    var name: String
-    var kind: String
-    var start: String
-    var end: String
-    var statusCode: String
-    var statusMessage: String
-    var attributes: [String: JSONValue]
-    var service: String
-
-    var isError: Bool { statusCode == "STATUS_CODE_ERROR" }
-    var startNs: Int64? { Timestamp.nanoseconds(start) }
-    var endNs: Int64? { Timestamp.nanoseconds(end) }
+/// What the site shows of a span beside its fields (the traces stage's `Span`; a line HALO would reject is read
+/// leniently by `ArtifactParser.traces`).
+extension Span {
+    var isError: Bool { status.code == "STATUS_CODE_ERROR" }
+    var startNs: Int64? { Timestamp.nanoseconds(startTime) }
+    var endNs: Int64? { Timestamp.nanoseconds(endTime) }
+    var service: String { serviceName ?? "" }
     var observationKind: String {
         attributes["openinference.span.kind"]?.stringValue ?? attributes["inference.observation_kind"]?.stringValue ?? ""
     }
@@ -119,9 +109,9 @@ struct SpanRecord: Sendable, Hashable {
 /// The spans of one trace in file order.
 struct TraceRecord: Sendable, Hashable {
     var id: String
-    var spans: [SpanRecord]
+    var spans: [Span]
 
-    var root: SpanRecord? { spans.first(where: { $0.parentID.isEmpty }) ?? spans.last }
+    var root: Span? { spans.first(where: { $0.parentSpanID.isEmpty }) ?? spans.last }
     var name: String { root?.name ?? id }
     var errorCount: Int { spans.filter(\.isError).count }
     var tokens: Int { spans.reduce(0) { $0 + $1.inputTokens + $1.outputTokens } }
@@ -319,25 +309,16 @@ enum ArtifactParser {
     /// Spans of `traces.jsonl` grouped by trace, traces in order of their first line (bad lines skipped).
     static func traces(_ data: Data) -> [TraceRecord] {
         var order: [String] = []
-        var byID: [String: [SpanRecord]] = [:]
+        var byID: [String: [Span]] = [:]
         for v in jsonLines(data) {
             guard let o = v.objectValue else { continue }
-            let span: SpanRecord
-            if let s = try? Span(json: v) {
-                // A valid HALO span: the traces stage's model.
-                span = SpanRecord(
-                    traceID: s.traceID, spanID: s.spanID, parentID: s.parentSpanID, name: s.name, kind: s.kind,
-                    start: s.startTime, end: s.endTime, statusCode: s.status.code, statusMessage: s.status.message,
-                    attributes: s.attributes, service: s.serviceName ?? "")
-            } else {
-                // Lenient: a line HALO would reject still shows what it has.
-                span = SpanRecord(
-                    traceID: string(o["trace_id"]), spanID: string(o["span_id"]), parentID: string(o["parent_span_id"]),
-                    name: string(o["name"]), kind: string(o["kind"]), start: string(o["start_time"]),
-                    end: string(o["end_time"]), statusCode: string(o["status"]?["code"]),
-                    statusMessage: string(o["status"]?["message"]), attributes: o["attributes"]?.objectValue?.dictionary ?? [:],
-                    service: string(o["resource"]?["attributes"]?["service.name"]))
-            }
+            // A valid HALO span as the traces stage reads it; a line HALO would reject still shows what it has.
+            let span = (try? Span(json: v)) ?? Span(
+                traceID: string(o["trace_id"]), spanID: string(o["span_id"]), parentSpanID: string(o["parent_span_id"]),
+                name: string(o["name"]), kind: string(o["kind"]), startTime: string(o["start_time"]),
+                endTime: string(o["end_time"]), status: SpanStatus(code: string(o["status"]?["code"]), message: string(o["status"]?["message"])),
+                resourceAttributes: o["resource"]?["attributes"]?.objectValue?.dictionary ?? [:], scope: SpanScope(name: ""),
+                attributes: o["attributes"]?.objectValue?.dictionary ?? [:])
             let tid = span.traceID
             if byID[tid] == nil { order.append(tid) }
             byID[tid, default: []].append(span)

@@ -75,7 +75,7 @@ enum TracePage {
             id: t.id, name: t.name, cycle: String(n), cycleHref: SitePaths.rel(SitePaths.cycle(n), from: path),
             spanCount: Format.int(t.spans.count), errorCount: Format.int(t.errorCount), duration: Format.ms(t.durationMs),
             tokens: Format.int(t.tokens), models: t.models.isEmpty ? "–" : t.models.joined(separator: ", "),
-            started: t.spans.map(\.start).min() ?? "–", task: task, dataFile: dataName, chunkSize: String(chunkSize), spanTree: tree,
+            started: t.spans.map(\.startTime).min() ?? "–", task: task, dataFile: dataName, chunkSize: String(chunkSize), spanTree: tree,
             inlineData: inline, hasInlineData: !inline.isEmpty,
             simulated: CyclePage.isSimulated(i.cycle), hasErrors: t.errorCount > 0, hasTask: !task.isEmpty,
             hasFeedback: !i.feedback.isEmpty, hasOutputs: !outputs.isEmpty, collapsed: t.spans.count > collapseAbove,
@@ -161,10 +161,12 @@ enum TracePage {
         var children: [Int: [Int]] = [:]
         var roots: [Int] = []
         for (i, s) in spans.enumerated() {
-            if let p = byID[s.parentID], p != i, !s.parentID.isEmpty { children[p, default: []].append(i) } else { roots.append(i) }
+            if let p = byID[s.parentSpanID], p != i, !s.parentSpanID.isEmpty { children[p, default: []].append(i) } else { roots.append(i) }
         }
+        // Each time parsed once (the sort below compares them n log n times).
+        let starts = spans.map(\.startNs), ends = spans.map(\.endNs)
         func order(_ a: Int, _ b: Int) -> Bool {
-            let sa = spans[a].startNs ?? 0, sb = spans[b].startNs ?? 0
+            let sa = starts[a] ?? 0, sb = starts[b] ?? 0
             return sa != sb ? sa < sb : a < b
         }
         // Iterative DFS (deep traces must not overflow the stack); cycles in parent links are broken by `visited`.
@@ -177,7 +179,7 @@ enum TracePage {
             for c in (children[i] ?? []).sorted(by: order).reversed() { stack.append((c, d + 1)) }
         }
         for i in spans.indices where !visited.contains(i) { ordered.append((i, 0)) }
-        let t0 = t.startNs ?? 0, t1 = t.endNs ?? 0
+        let t0 = starts.compactMap { $0 }.min() ?? 0, t1 = ends.compactMap { $0 }.max() ?? 0
         let total = Double(max(1, t1 - t0))
         let collapsed = spans.count > collapseAbove
         // Collapsed: show the first level when it is small enough, else only the roots.
@@ -188,9 +190,10 @@ enum TracePage {
         for (k, (i, d)) in ordered.enumerated() {
             let s = spans[i]
             let hasKids = !(children[i] ?? []).isEmpty
-            let left = s.startNs.map { Double($0 - t0) / total * 100 } ?? 0
-            let width = (s.startNs != nil && s.endNs != nil) ? max(0.2, Double(s.endNs! - s.startNs!) / total * 100) : 0
-            let durMs = (s.startNs != nil && s.endNs != nil) ? Double(s.endNs! - s.startNs!) / 1_000_000 : nil
+            let start = starts[i], end = ends[i]
+            let left = start.map { Double($0 - t0) / total * 100 } ?? 0
+            let width = (start != nil && end != nil) ? max(0.2, Double(end! - start!) / total * 100) : 0
+            let durMs = (start != nil && end != nil) ? Double(end! - start!) / 1_000_000 : nil
             let hidden = collapsed && d > visibleDepth
             let expanded = !(collapsed && d >= visibleDepth)
             let anchor = "span-" + HTML.anchor(s.spanID)
@@ -234,23 +237,23 @@ enum TracePage {
         return out
     }
 
-    static func spanBody(_ s: SpanRecord, durationMs: Double?, full: inout [String], childCount: Int) -> String {
+    static func spanBody(_ s: Span, durationMs: Double?, full: inout [String], childCount: Int) -> String {
         var out = "<h3>\(HTML.escape(s.name))</h3><dl class=\"span-meta\">"
         func item(_ k: String, _ v: String) { out += "<div><dt>\(HTML.escape(k))</dt><dd>\(HTML.escape(v))</dd></div>" }
         item("Span", s.spanID)
-        item("Parent", s.parentID.isEmpty ? "(root)" : s.parentID)
+        item("Parent", s.parentSpanID.isEmpty ? "(root)" : s.parentSpanID)
         item("Kind", [s.kind, s.observationKind].filter { !$0.isEmpty }.joined(separator: " · "))
-        item("Status", s.statusCode)
-        item("Start", s.start)
-        item("End", s.end)
+        item("Status", s.status.code)
+        item("Start", s.startTime)
+        item("End", s.endTime)
         item("Duration", Format.ms(durationMs))
         if let m = s.model { item("Model", m) }
         if s.inputTokens + s.outputTokens > 0 { item("Tokens", "\(s.inputTokens) in / \(s.outputTokens) out") }
         if !s.service.isEmpty { item("Service", s.service) }
         item("Children", String(childCount))
         out += "</dl>"
-        if s.isError || !s.statusMessage.isEmpty {
-            out += "<div class=\"\(s.isError ? "error-box" : "status-box")\" role=\"note\"><strong>\(s.isError ? "Error" : "Status")</strong>: \(HTML.escape(s.statusMessage))"
+        if s.isError || !s.status.message.isEmpty {
+            out += "<div class=\"\(s.isError ? "error-box" : "status-box")\" role=\"note\"><strong>\(s.isError ? "Error" : "Status")</strong>: \(HTML.escape(s.status.message))"
             if let et = s.attributes["error.type"] { out += " <code>\(HTML.escape(ArtifactParser.string(et)))</code>" }
             out += "</div>"
         }

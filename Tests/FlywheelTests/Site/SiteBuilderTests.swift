@@ -197,14 +197,14 @@ struct SitePieceTests {
 
     @Test("a 5,000-span trace starts collapsed and keeps every span in its chunk files, full values with their chunk")
     func bigTrace() {
-        var spans: [SpanRecord] = []
-        let root = SpanRecord(traceID: "t", spanID: "r", parentID: "", name: "root", kind: "", start: "2026-01-01T00:00:00.000000000Z",
-                              end: "2026-01-01T00:00:10.000000000Z", statusCode: "STATUS_CODE_OK", statusMessage: "", attributes: [:], service: "")
+        var spans: [Span] = []
+        let root = Span(traceID: "t", spanID: "r", parentSpanID: "", name: "root", kind: "", startTime: "2026-01-01T00:00:00.000000000Z",
+                        endTime: "2026-01-01T00:00:10.000000000Z", status: .ok, scope: SpanScope(name: ""))
         spans.append(root)
         for i in 0..<4999 {
-            spans.append(SpanRecord(traceID: "t", spanID: "s\(i)", parentID: i < 100 ? "r" : "s\(i % 100)", name: "n\(i)", kind: "",
-                                    start: "2026-01-01T00:00:01.000000000Z", end: "2026-01-01T00:00:02.000000000Z",
-                                    statusCode: "STATUS_CODE_OK", statusMessage: "", attributes: ["k": .string(String(repeating: "x", count: i == 7 ? 5000 : 3))], service: ""))
+            spans.append(Span(traceID: "t", spanID: "s\(i)", parentSpanID: i < 100 ? "r" : "s\(i % 100)", name: "n\(i)", kind: "",
+                              startTime: "2026-01-01T00:00:01.000000000Z", endTime: "2026-01-01T00:00:02.000000000Z",
+                              status: .ok, scope: SpanScope(name: ""), attributes: ["k": .string(String(repeating: "x", count: i == 7 ? 5000 : 3))]))
         }
         let (rows, chunks) = TracePage.spanTree(TraceRecord(id: "t", spans: spans))
         #expect(chunks.count == 5000 / TracePage.chunkSize)
@@ -256,9 +256,9 @@ struct SiteHostileNumberTests {
         #expect(Timestamp.nanoseconds("2026-13-01T00:00:00Z") == nil)
         #expect(Format.int(Int.min).hasPrefix("-9,223"))
         #expect(Format.fixed(1e300, 2) == String(1e300))
-        let huge = SpanRecord(traceID: "t", spanID: "s", parentID: "", name: "n", kind: "", start: "1970-01-01T00:00:00Z",
-                              end: "2250-01-01T00:00:00Z", statusCode: "", statusMessage: "",
-                              attributes: ["inference.llm.input_tokens": .int(.max), "inference.llm.output_tokens": .int(.max)], service: "")
+        let huge = Span(traceID: "t", spanID: "s", parentSpanID: "", name: "n", kind: "", startTime: "1970-01-01T00:00:00Z",
+                        endTime: "2250-01-01T00:00:00Z", status: SpanStatus(code: ""), scope: SpanScope(name: ""),
+                        attributes: ["inference.llm.input_tokens": .int(.max), "inference.llm.output_tokens": .int(.max)])
         let t = TraceRecord(id: "t", spans: [huge, huge])
         #expect(t.tokens == 4_000_000_000_000)
         #expect((t.durationMs ?? 0) > 0)
