@@ -37,6 +37,7 @@ var withDiagnose = true
 var large = ProcessInfo.processInfo.environment["FLYWHEEL_BENCH_LARGE"] == "1"
 var onlyImport = false
 var withImport = true
+var importStepsFile: String?
 var args = CommandLine.arguments.dropFirst()
 while let a = args.first {
     args = args.dropFirst()
@@ -48,6 +49,7 @@ while let a = args.first {
     case "--large": large = true
     case "--only-import": onlyImport = true
     case "--no-import": withImport = false
+    case "--import-steps": importStepsFile = args.first; args = args.dropFirst()
     case "--raw-scan":
         // Diagnostic: one thread, memchr + JSONScanner.skipValue per line (the floor of validation cost).
         let data = try Data(contentsOf: URL(fileURLWithPath: fileArg ?? ""), options: .alwaysMapped)
@@ -108,6 +110,8 @@ func cpuSeconds() -> Double {
     getrusage(RUSAGE_SELF.rawValue, &u)
     return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
 }
+
+struct StepError: Error { var message: String }
 
 func mb(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
 
@@ -190,6 +194,34 @@ func timeImport(_ traces: URL) -> (seconds: Double, peakRSS: Int, cpu: Double)? 
     return (r.seconds, r.peakRSS, r.cpu)
 }
 
+/// `--import-steps FILE`: imports FILE into a fresh history in this process and prints each step's wall time and
+/// the process's CPU time (run by the import benchmark as a child).
+func importSteps(_ file: URL) {
+    do {
+        let dir = benchDir.appendingPathComponent("import-steps-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "Answer briefly.\n".write(to: dir.appendingPathComponent("AGENTS.md"), atomically: true, encoding: .utf8)
+        let start = runChild(flywheelExe, ["cycle", "start", "--repo", "loop-history", "--harness", "AGENTS.md"], in: dir)
+        guard start.status == 0 else { throw StepError(message: "cycle start failed: \(start.output)") }
+        let cpu0 = cpuSeconds()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let outcome = try TraceStage.importFiles(
+            [file], redactor: try TraceStage.redactor(config: nil), into: LoopHistory(repository: dir.appendingPathComponent("loop-history")))
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let t = outcome.timings
+        print(String(format: "steps (in-process, %.3fs, cpu %.3fs): scan %.3fs, normalize + redact %.3fs (%@ spooled to disk), libgit2 hash + deflate %.3fs, commit %.3fs; peak RSS %@; %@",
+                     wall, cpuSeconds() - cpu0, t.scan, t.normalize, mb(t.spooledBytes), t.store, t.commit, mb(peakRSSBytes()), loadAverage()))
+    } catch {
+        print("in-process import failed: \(error)")
+    }
+}
+if let importStepsFile {
+    importSteps(URL(fileURLWithPath: importStepsFile))
+    exit(0)
+}
+
 func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
 
 func loadAverage() -> String {
@@ -215,6 +247,10 @@ if withImport {
     let peakMax = importTimes.map(\.1).max() ?? 0
     print(String(format: "IMPORT %@ (median of %d): %.3fs -> %.0f MB/s (target ≥ 150 MB/s), cpu %.3fs (%.0f MB per cpu-second); peak RSS %@ = %.2f× the file (target ≤ 1.5×); %@",
                  mb(size), importTimes.count, med.0, Double(size) / 1e6 / med.0, med.2, Double(size) / 1e6 / max(med.2, 1e-9), mb(peakMax), Double(peakMax) / Double(size), loadAverage()))
+    // Where the import's wall time goes, step by step (in a child: this process's peak RSS stays out of it).
+    let benchExe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+    let steps = runChild(benchExe, ["--import-steps", file.path], in: benchDir)
+    print(steps.output.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
     if large, let big = generated("gen_spans_2gb.jsonl", ["--target-mb", "2000"]) {
         let bigSize = fileSize(big)
         if let r = timeImport(big) {

@@ -129,6 +129,23 @@ struct TracesStageTests {
         #expect(try traceCommits(streamed) == commits + 1)
     }
 
+    @Test("importFiles spooling its output past the memory budget stores the same blob as in memory; fsck --strict clean")
+    func streamingImportSpillsToDisk() throws {
+        let dir = TestPaths.scratch("stage-stream-import-spill")
+        let file = try unnormalizedFile(dir, traces: 20, spansPerTrace: 5)
+        let redactor = try TraceStage.redactor(config: nil)
+        let prepared = try TraceStage.prepare(files: [file], redactor: redactor)
+        for budget in [0, 3000] {
+            let history = try openCycleHistory("stage-stream-import-spill-\(budget)")
+            let outcome = try TraceStage.importFiles([file], redactor: redactor, into: history, batchBytes: 1200, memoryBytes: budget)
+            #expect(try TraceStage.tracesData(cycle: 1, history: history) == prepared.data, "budget \(budget)")
+            #expect(outcome.report == prepared.report)
+            #expect(outcome.commit.spansAdded == 100 && outcome.commit.totalTraces == 20)
+            let fsck = try runTool("git", ["--git-dir", history.repository.path, "fsck", "--strict"])
+            #expect(fsck.status == 0, "\(fsck.stdout)\(fsck.stderr)")
+        }
+    }
+
     @Test("a streaming source gives its pages back behind the scan and reads them again when asked")
     func streamingSourceReleasesPages() throws {
         let dir = TestPaths.scratch("stage-stream-source")

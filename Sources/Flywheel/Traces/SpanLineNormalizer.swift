@@ -8,7 +8,7 @@ import Foundation
 /// keys were not already sorted; anything else scalar (other escapes, floats, `NaN`) is decoded and written with the
 /// same writer the full path uses. A line the fast path does not cover — a key with an escape or a non-ASCII byte
 /// (Swift compares such keys by canonical equivalence), a repeated key, a missing or mistyped field, nesting past
-/// `Span(line:)`'s limit, invalid JSON — makes ``normalize(_:into:scratch:reorder:)`` return false and leave `out` as it was,
+/// `Span(line:)`'s limit, invalid JSON — makes ``normalize(_:into:scratch:)`` return false and leave `out` as it was,
 /// and the caller takes the full path, which gives the answer (or the error) it always gave.
 enum SpanLineNormalizer {
     struct Unsupported: Error {}
@@ -23,13 +23,11 @@ enum SpanLineNormalizer {
     static let maxDepth = 200
 
     /// Appends the normalized line (without `\n`) to `out` and returns true; false, with `out` unchanged, when the
-    /// line needs the full path. `scratch` is working space reused between calls. With `reorder` false, objects whose
-    /// keys are out of order are left in input order (repeated keys are still declined): the same bytes in another
-    /// order, for a caller that only needs the size.
-    static func normalize(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8], reorder: Bool = true) -> Bool {
+    /// line needs the full path. `scratch` is working space reused between calls.
+    static func normalize(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8]) -> Bool {
         let mark = out.count
         do {
-            var ctx = Context(reorder: reorder, scratch: [])
+            var ctx = Context(scratch: [])
             swap(&ctx.scratch, &scratch)
             defer { swap(&ctx.scratch, &scratch) }
             try write(line, into: &out, ctx: &ctx)
@@ -42,7 +40,6 @@ enum SpanLineNormalizer {
 
     /// Working state of one call.
     struct Context {
-        var reorder: Bool
         var scratch: [UInt8]
     }
 
@@ -307,14 +304,12 @@ enum SpanLineNormalizer {
             func entry(_ i: (ks: Int, kl: Int, os: Int, oe: Int)) -> Entry { Entry(keyStart: i.ks, keyLength: i.kl, valueStart: 0) }
             items.sort { keyLess(base, entry($0), entry($1)) }
             for (a, b) in zip(items, items.dropFirst()) where !keyLess(base, entry(a), entry(b)) { throw Unsupported() }  // a repeated key
-            if ctx.reorder {
-                ctx.scratch.removeAll(keepingCapacity: true)
-                ctx.scratch.append(contentsOf: out[objectStart...])
-                out.removeSubrange(objectStart...)
-                for (i, item) in items.enumerated() {
-                    if i > 0 { out.append(UInt8(ascii: ",")) }
-                    out.append(contentsOf: ctx.scratch[(item.os - objectStart)..<(item.oe - objectStart)])
-                }
+            ctx.scratch.removeAll(keepingCapacity: true)
+            ctx.scratch.append(contentsOf: out[objectStart...])
+            out.removeSubrange(objectStart...)
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: ctx.scratch[(item.os - objectStart)..<(item.oe - objectStart)])
             }
         }
         out.append(UInt8(ascii: "}"))

@@ -10,26 +10,46 @@ public struct TraceImportOutcome: Sendable {
     public var report: TraceStageReport
     /// The commit.
     public var commit: TraceCommitResult
+    /// Wall seconds of each step (zero for OTLP input, which takes the in-memory path).
+    public var timings = ImportTimings()
+}
+
+/// Wall seconds of the steps of a streamed import (for benchmarks and profiling).
+public struct ImportTimings: Sendable, Equatable {
+    /// Validate + index (the scan).
+    public var scan = 0.0
+    /// Normalize + redact every span into the spool.
+    public var normalize = 0.0
+    /// libgit2 hashing and deflating the blob (the spool read back into the object stream).
+    public var store = 0.0
+    /// The tree, `cycle.json` and the commit.
+    public var commit = 0.0
+    /// Normalized bytes that went to the spool's temporary file (0 when the output fit in memory).
+    public var spooledBytes = 0
 }
 
 extension TraceStage {
     /// Input bytes normalized per batch (split among the cores); bounds the memory of a batch's output too.
     public static let importBatchBytes = 16 << 20
+    /// Normalized output import keeps in memory before it spools the rest to a temporary file (see ``ImportSpool``).
+    public static let importMemoryBytes = 40 << 20
 
     /// Imports trace files into the open cycle's `traces.jsonl` in one `traces` commit — what
     /// ``prepare(files:format:redactor:options:)`` followed by ``commit(_:to:policy:message:)`` do, with the same
     /// checks, errors and result, but streamed for HALO JSONL input: the files are mapped and validated + indexed in
-    /// one pass, then each span is normalized and redacted on all cores, batch by batch in file order, and written
-    /// straight into the blob (libgit2's blob stream); pages of the input already read are given back to the kernel.
-    /// Neither the file, nor its spans, nor the blob is ever held in memory whole, so memory stays bounded whatever
-    /// the file's size. Only the tree (ids) and `cycle.json` are built at the end. When the open cycle already holds
-    /// traces, its `traces.jsonl` and the new spans make the new blob (the existing part is read into memory).
+    /// one pass, then each span is normalized and redacted once on all cores, batch by batch in file order, into an
+    /// ``ImportSpool`` (memory up to `memoryBytes`, an unlinked temporary file past it), which is then written into
+    /// one libgit2 object stream of its size; pages of the input already read are given back to the kernel.
+    /// Neither the file, nor its spans, nor the blob is held in memory whole (past `memoryBytes`), so memory stays
+    /// bounded whatever the file's size. Only the tree (ids) and `cycle.json` are built at the end. When the open
+    /// cycle already holds traces, its `traces.jsonl` and the new spans make the new blob (the existing part is read
+    /// into memory).
     /// OTLP input (or a mix) takes the in-memory path.
     /// - Throws: as ``prepare(files:format:redactor:options:)`` and ``commit(_:to:policy:message:)``; nothing is
     ///   committed when anything is thrown (a blob written meanwhile stays unreferenced).
     public static func importFiles(
         _ files: [URL], format: TraceInputFormat? = nil, redactor: Redactor?, into history: LoopHistory,
-        options: TraceValidationOptions = .init(), batchBytes: Int = importBatchBytes
+        options: TraceValidationOptions = .init(), batchBytes: Int = importBatchBytes, memoryBytes: Int = importMemoryBytes
     ) throws -> TraceImportOutcome {
         guard !files.isEmpty else { throw TraceStageError.noInput }
         let number = try history.openCycle().number
@@ -42,6 +62,13 @@ extension TraceStage {
             }
             sources.append(src)
         }
+        var timings = ImportTimings()
+        var clock = DispatchTime.now().uptimeNanoseconds
+        func lap() -> Double {
+            let now = DispatchTime.now().uptimeNanoseconds
+            defer { clock = now }
+            return Double(now - clock) / 1e9
+        }
         // 1. Validate + index every file in one pass (the pages are given back behind the scan).
         let store = try TraceStore(sources: sources, options: options, skipInvalid: true)
         if !store.validation.errors.isEmpty { throw TraceStageError.invalidInput(store.validation.errors) }
@@ -52,54 +79,30 @@ extension TraceStage {
             for i in 0..<t.spanCount { lines[t.source].append((t.offsets[i], t.lengths[i], t.lines[i])) }
         }
         for i in lines.indices { lines[i].sort { $0.offset < $1.offset } }
+        timings.scan = lap()
 
-        // 2. Normalize + redact, batch by batch, into the blob. A first pass only measures the output (the object
-        // database needs the blob's size before its first byte); the second writes it, libgit2 hashing and deflating
-        // one batch while the next is normalized.
+        // 2. Normalize + redact, batch by batch, once: the output is kept in memory up to `memoryBytes` and spooled to
+        // an unlinked temporary file past that, because the object database needs the blob's size before its first
+        // byte. Then libgit2 hashes and deflates it into one object stream of that size.
         let normalized = try history.withRepository { repo -> (ObjectID, RedactionReport) in
-            var plan: [(source: Int, lines: Range<Int>, flags: [UInt8])] = []
-            var total = 0
+            let spool = try ImportSpool(memoryBytes: memoryBytes)
+            var redaction = RedactionReport()
             for (si, src) in sources.enumerated() {
                 for range in batches(lines[si], batchBytes: batchBytes) {
-                    let b = normalizeBatch(src, lines: lines[si][range], redactor: redactor, keepOutput: false, known: nil)
-                    if let issue = b.failure { throw TraceStageError.invalidInput([issue]) }
-                    total += b.bytes
-                    plan.append((si, range, b.flags))
+                    let batch = normalizeBatch(src, lines: lines[si][range], redactor: redactor)
+                    if let issue = batch.failure { throw TraceStageError.invalidInput([issue]) }
+                    for r in batch.reports { redaction.add(r) }
+                    try spool.append(batch.outputs)
                     src.releasePages(pageRange(lines[si][range]))
                 }
             }
-            let writer = try viaGit { () throws(GitError) in try repo.sizedBlobWriter(size: total) }
-            var redaction = RedactionReport()
-            let sourcesCopy = sources, linesCopy = lines
-            func start(_ k: Int) -> (box: BatchBox, done: DispatchGroup) {
-                let box = BatchBox(), done = DispatchGroup()
-                let step = plan[k]
-                done.enter()
-                DispatchQueue.global().async {
-                    box.batch = normalizeBatch(
-                        sourcesCopy[step.source], lines: linesCopy[step.source][step.lines], redactor: redactor, keepOutput: true, known: step.flags)
-                    done.leave()
-                }
-                return (box, done)
-            }
-            var next = plan.isEmpty ? nil : start(0)
-            for k in plan.indices {
-                guard let current = next else { break }
-                current.done.wait()
-                let batch = current.box.batch!
-                next = k + 1 < plan.count ? start(k + 1) : nil
-                if let issue = batch.failure {
-                    next?.done.wait()
-                    throw TraceStageError.invalidInput([issue])
-                }
-                for r in batch.reports { redaction.add(r) }
-                for o in batch.outputs {
-                    try o.withUnsafeBytes { raw in try viaGit { () throws(GitError) in try writer.write(raw) } }
-                }
-                let step = plan[k]
-                sources[step.source].releasePages(pageRange(lines[step.source][step.lines]))
-            }
-            return (try viaGit { () throws(GitError) in try writer.commit() }, redaction)
+            timings.normalize = lap()
+            timings.spooledBytes = spool.spooledBytes
+            let writer = try viaGit { () throws(GitError) in try repo.sizedBlobWriter(size: spool.byteCount) }
+            try spool.drain { chunk in try viaGit { () throws(GitError) in try writer.write(chunk) } }
+            let blob = try viaGit { () throws(GitError) in try writer.commit() }
+            timings.store = lap()
+            return (blob, redaction)
         }
         let (newBlob, redaction) = normalized
 
@@ -160,7 +163,8 @@ extension TraceStage {
         }
         result.commit = commit?.hex
         if commit == nil { result.spansAdded = 0 }
-        return TraceImportOutcome(report: report, commit: result)
+        timings.commit = lap()
+        return TraceImportOutcome(report: report, commit: result, timings: timings)
     }
 
     /// Runs a GitStore call, turning its error into ``HistoryError/git(_:)``.
@@ -168,27 +172,13 @@ extension TraceStage {
         do { return try body() } catch { throw HistoryError.git(error.description) }
     }
 
-    /// Holds a batch normalized on another thread until the writer takes it.
-    final class BatchBox: @unchecked Sendable {
-        var batch: NormalizedBatch?
-    }
-
     /// A batch of span lines normalized (and redacted) in file order: the output of each worker's slice, the
-    /// redactions, the first line that failed, and the output's size.
+    /// redactions and the first line that failed.
     struct NormalizedBatch {
         var outputs: [[UInt8]] = []
         var reports: [RedactionReport] = []
         var failure: TraceIssue?
-        var bytes = 0
-        /// Per line: ``redactFlag`` and ``slowFlag``, as found (``normalizeBatch(_:lines:redactor:keepOutput:known:)``
-        /// with `known` nil).
-        var flags: [UInt8] = []
     }
-
-    /// The redactor may find something in the line: it is decoded and redacted.
-    static let redactFlag: UInt8 = 1
-    /// The byte-level path declined the line: it is decoded and written again.
-    static let slowFlag: UInt8 = 2
 
     /// The lines cut into batches of about `batchBytes` input bytes (at least one line each).
     static func batches(_ lines: [(offset: Int, length: Int, line: Int)], batchBytes: Int) -> [Range<Int>] {
@@ -213,15 +203,12 @@ extension TraceStage {
         return first.offset..<(last.offset + last.length + 1)
     }
 
-    /// Normalizes (and redacts) a batch of span lines of `src`, split among the cores in contiguous slices; with
-    /// `keepOutput` false only the output's size is kept (objects are then not reordered: the size is the same) and
-    /// what was found about each line is returned in `flags`, which a second pass over the batch passes as `known`
-    /// (so the raw-line redaction check runs once per line). A line goes through the byte-level
-    /// ``SpanLineNormalizer`` unless the redactor may find something in it (then, or when the byte path declines
-    /// the line, it is decoded into a ``Span``, redacted and written again): both give the same bytes.
+    /// Normalizes (and redacts) a batch of span lines of `src`, split among the cores in contiguous slices. A line
+    /// goes through the byte-level ``SpanLineNormalizer`` unless the redactor may find something in it (then, or when
+    /// the byte path declines the line, it is decoded into a ``Span``, redacted and written again): both give the
+    /// same bytes.
     static func normalizeBatch(
-        _ src: TraceSource, lines batch: ArraySlice<(offset: Int, length: Int, line: Int)>, redactor: Redactor?, keepOutput: Bool,
-        known: [UInt8]?
+        _ src: TraceSource, lines batch: ArraySlice<(offset: Int, length: Int, line: Int)>, redactor: Redactor?
     ) -> NormalizedBatch {
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let bytes = batch.reduce(0) { $0 + $1.length }
@@ -236,37 +223,22 @@ extension TraceStage {
         cuts.append(batch.endIndex)
         let slices = cuts.count - 1
         nonisolated(unsafe) var outputs = [[UInt8]](repeating: [], count: slices)
-        nonisolated(unsafe) var sizes = [Int](repeating: 0, count: slices)
         nonisolated(unsafe) var reports = [RedactionReport](repeating: RedactionReport(), count: slices)
         nonisolated(unsafe) var failures = [TraceIssue?](repeating: nil, count: slices)
-        nonisolated(unsafe) var flags = known ?? [UInt8](repeating: 0, count: batch.count)
-        let first = batch.startIndex
         let frozenCuts = cuts
         src.data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
             nonisolated(unsafe) let buf = buf
             let work: @Sendable (Int) -> Void = { w in
                 var out: [UInt8] = []
                 var scratch: [UInt8] = []
-                var size = 0
                 var r = RedactionReport()
-                if keepOutput { out.reserveCapacity(batch[frozenCuts[w]..<frozenCuts[w + 1]].reduce(0) { $0 + $1.length + 1 } + 4096) }
+                out.reserveCapacity(batch[frozenCuts[w]..<frozenCuts[w + 1]].reduce(0) { $0 + $1.length + 1 } + 4096)
                 for i in frozenCuts[w]..<frozenCuts[w + 1] {
                     let l = batch[i]
                     let raw = UnsafeRawBufferPointer(rebasing: buf[l.offset..<(l.offset + l.length)])
-                    let mark = out.count
                     // Redaction is skipped only where it provably finds nothing (see mayFindSecrets).
-                    let redact: Bool
-                    var slow: Bool
-                    if let known {
-                        redact = known[i - first] & redactFlag != 0
-                        slow = redact || known[i - first] & slowFlag != 0
-                        if !slow, !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch) { slow = true }
-                    } else {
-                        redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
-                        slow = redact || !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch, reorder: false)
-                        flags[i - first] = (redact ? redactFlag : 0) | (slow ? slowFlag : 0)
-                    }
-                    if slow {
+                    let redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
+                    if redact || !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch) {
                         do {
                             var span = try Span(line: raw)
                             if redact, let redactor { span = redactor.redact(span, report: &r) }
@@ -281,20 +253,12 @@ extension TraceStage {
                         }
                     }
                     out.append(0x0A)
-                    if !keepOutput {
-                        size += out.count - mark
-                        out.removeAll(keepingCapacity: true)
-                    }
                 }
-                if keepOutput { size = out.count }
                 outputs[w] = out
-                sizes[w] = size
                 reports[w] = r
             }
             if slices == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: work) }
         }
-        return NormalizedBatch(
-            outputs: keepOutput ? outputs : [], reports: reports, failure: failures.compactMap { $0 }.first, bytes: sizes.reduce(0, +),
-            flags: known == nil ? flags : [])
+        return NormalizedBatch(outputs: outputs, reports: reports, failure: failures.compactMap { $0 }.first)
     }
 }

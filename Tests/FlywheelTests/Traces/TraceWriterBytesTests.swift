@@ -90,6 +90,9 @@ struct TraceWriterBytesTests {
                     var text = (0..<at).map { _ in filler.randomElement(using: &rng)! }
                     text += upper ? hint.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 } : hint
                     text += (0..<5).map { _ in filler.randomElement(using: &rng)! }
+                    // Also with the hint as the last bytes (no byte after it to load).
+                    let last = Array(text.dropLast(5))
+                    #expect(last.withUnsafeBufferPointer { Redactor.containsHint($0) }, "\(String(decoding: last, as: UTF8.self))")
                     var any = false
                     text.withUnsafeBufferPointer { Redactor.scanHints($0) { _, _ in any = true } }
                     #expect(any)
@@ -97,7 +100,7 @@ struct TraceWriterBytesTests {
                 }
             }
         }
-        for _ in 0..<200 {
+        for _ in 0..<2000 {
             let text = (0..<Int.random(in: 0..<80, using: &rng)).map { _ in filler.randomElement(using: &rng)! }
             var any = false
             text.withUnsafeBufferPointer { Redactor.scanHints($0) { _, _ in any = true } }
