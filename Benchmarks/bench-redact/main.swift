@@ -8,6 +8,8 @@
 // 3. A suite regex that backtracks catastrophically, `(x+x+)+y` on 40 characters, under the time limit.
 import Flywheel
 import Foundation
+import FlywheelSupport
+import FlywheelTraces
 
 var mb = 200
 var args = CommandLine.arguments.dropFirst()

@@ -9,6 +9,7 @@
 import Flywheel
 import Foundation
 import GitStore
+import FlywheelSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -17,6 +17,8 @@
 // minutes and 3 GB of disk under .build/bench-traces/. `--only-import` skips the other parts.
 import Flywheel
 import Foundation
+import FlywheelSupport
+import FlywheelTraces
 
 let packageRoot: URL = {
     var url = URL(fileURLWithPath: #filePath)

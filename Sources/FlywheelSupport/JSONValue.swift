@@ -203,7 +203,7 @@ extension JSONValue {
         return out
     }
 
-    func write(to out: inout String) {
+    package func write(to out: inout String) {
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -299,7 +299,7 @@ extension JSONValue {
     static func spaces(_ n: Int) -> String { n < padCache.count ? padCache[n] : String(repeating: " ", count: n) }
 
     /// Appends the same text as ``write(to:)-(String)`` as UTF-8 bytes (the writer's hot path: no String building).
-    func write(to out: inout [UInt8]) {
+    package func write(to out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
@@ -327,7 +327,7 @@ extension JSONValue {
 
     /// ``writeString(_:to:escapeLineSeparators:)-(String,String,Bool)`` appending UTF-8 bytes: the same escapes,
     /// with runs of plain bytes copied at once.
-    static func writeString(_ s: String, to out: inout [UInt8], escapeLineSeparators: Bool = true) {
+    package static func writeString(_ s: String, to out: inout [UInt8], escapeLineSeparators: Bool = true) {
         out.append(UInt8(ascii: "\""))
         var copy = s
         copy.withUTF8 { buf in
@@ -379,7 +379,7 @@ extension JSONValue {
     }
 
     /// UTF-8 byte order (= code point order), compared with memcmp.
-    static func bytesLess(_ a: String, _ b: String) -> Bool {
+    package static func bytesLess(_ a: String, _ b: String) -> Bool {
         var a = a, b = b
         return a.withUTF8 { pa in
             b.withUTF8 { pb in
@@ -394,7 +394,7 @@ extension JSONValue {
     }
 
     /// Shortest round-trip form; integral doubles keep a `.0` as Python writes them; never NaN/Infinity (null).
-    static func format(_ d: Double) -> String {
+    package static func format(_ d: Double) -> String {
         guard d.isFinite else { return "null" }
         if d == d.rounded(), abs(d) < 1e16 { return String(format: "%.1f", d) }
         return "\(d)"
@@ -438,3 +438,6 @@ extension JSONValue {
         out += "\""
     }
 }
+
+/// `s` as a JSON string literal (quotes and escapes): how messages quote untrusted names and values.
+package func quoted(_ s: String) -> String { JSONValue.string(s).canonicalText }

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// Validates one JSONL line against HALO's span model and the spec checks, collecting the facts the index needs.
 /// Only the fields HALO reads are materialized; everything else is validated and skipped.
@@ -530,5 +531,3 @@ func describe(_ v: JSONValue) -> String {
     let t = v.canonicalText
     return t.unicodeScalars.count > 60 ? prefixScalars(t, 60) + "…" : t
 }
-
-func quoted(_ s: String) -> String { JSONValue.string(s).canonicalText }

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// The byte-level fast path of import's normalization: appends exactly the bytes that `Span(line:)` followed by
 /// ``Span/writeJSONLine(to:)`` would write, without decoding the span into `JSONValue`s and encoding it again.
@@ -10,7 +11,7 @@ import Foundation
 /// (Swift compares such keys by canonical equivalence), a repeated key, a missing or mistyped field, nesting past
 /// `Span(line:)`'s limit, invalid JSON — makes ``normalize(_:into:scratch:reorder:)`` return false and leave `out` as it was,
 /// and the caller takes the full path, which gives the answer (or the error) it always gave.
-enum SpanLineNormalizer {
+package enum SpanLineNormalizer {
     struct Unsupported: Error {}
 
     /// The twelve top-level keys in the order ``Span/writeJSONLine(to:)`` writes them (§2).
@@ -26,7 +27,7 @@ enum SpanLineNormalizer {
     /// line needs the full path. `scratch` is working space reused between calls. With `reorder` false, objects whose
     /// keys are out of order are left in input order (repeated keys are still declined): the same bytes in another
     /// order, for a caller that only needs the size.
-    static func normalize(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8], reorder: Bool = true) -> Bool {
+    package static func normalize(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8], reorder: Bool = true) -> Bool {
         let mark = out.count
         do {
             var ctx = Context(reorder: reorder, scratch: [])

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// Why OTLP/JSON input could not be converted.
 public struct OTLPDecodingError: Error, Sendable, Hashable, CustomStringConvertible {

@@ -1,11 +1,12 @@
 import Foundation
+import FlywheelSupport
 
 // Results of the exploration surface (spec §5). Each is Codable with HALO's snake_case field names, and renders
 // as JSON with HALO's field order (the ordered writer) through `haloJSON` / `envelopeText(pretty:)`.
 
 extension JSONValue {
     static func strings(_ a: [String]) -> JSONValue { .array(a.map { .string($0) }) }
-    static func integer<I: BinaryInteger>(_ i: I) -> JSONValue { .int(Int64(i)) }
+    package static func integer<I: BinaryInteger>(_ i: I) -> JSONValue { .int(Int64(i)) }
 }
 
 /// A result of the exploration surface that renders in HALO's field order.

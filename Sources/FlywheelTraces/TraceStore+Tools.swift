@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 // MARK: - HALO's tool surface, by name
 

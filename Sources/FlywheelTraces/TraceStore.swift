@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// HALO's exploration surface over one dataset (one or more JSONL files, or bytes in memory), spec §5.
 ///
@@ -51,7 +52,7 @@ public final class TraceStore: Sendable {
     // MARK: - Raw access
 
     /// Calls `body` with the raw bytes of span `i` of `trace` (without `\n`).
-    func withLine<R>(_ trace: IndexedTrace, _ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    package func withLine<R>(_ trace: IndexedTrace, _ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try sources[trace.source].data.withUnsafeBytes { buf in
             try body(UnsafeRawBufferPointer(rebasing: buf[trace.offsets[i]..<(trace.offsets[i] + trace.lengths[i])]))
         }

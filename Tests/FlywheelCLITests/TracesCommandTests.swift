@@ -2,6 +2,7 @@ import Flywheel
 import Foundation
 import Testing
 import TestSupport
+import FlywheelTraces
 
 /// Trace fixtures (copied into the package; the shared originals may change).
 enum TraceFixtures {

@@ -2,6 +2,7 @@ import Flywheel
 import Foundation
 import Testing
 import TestSupport
+import FlywheelTraces
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking

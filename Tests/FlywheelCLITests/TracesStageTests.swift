@@ -2,6 +2,7 @@ import Flywheel
 import Foundation
 import Testing
 import TestSupport
+import FlywheelTraces
 
 @Suite("Traces: TraceStage library")
 struct TracesStageTests {

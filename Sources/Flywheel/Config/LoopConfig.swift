@@ -1,5 +1,7 @@
 import Foundation
 import Yams
+import FlywheelSupport
+import FlywheelTraces
 
 /// `loop.yaml`: the loop's configuration (agent, models per stage, task set, gate, redaction).
 ///

@@ -1,4 +1,6 @@
 import Foundation
+import FlywheelSupport
+import FlywheelTraces
 
 // MARK: - What diagnosis reads from a span
 

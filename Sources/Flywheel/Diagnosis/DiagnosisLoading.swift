@@ -1,4 +1,6 @@
 import Foundation
+import FlywheelSupport
+import FlywheelTraces
 
 #if canImport(Glibc)
     import Glibc

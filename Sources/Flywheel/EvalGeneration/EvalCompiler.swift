@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// Compiles feedback records into Promptfoo test objects (as `JSONValue` objects, ready for `evals.yaml` and the
 /// suite's `tests:`).

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// One pruned test. Pruning is the only way a test leaves the suite; the ratchet refuses to add a pruned id again.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 internal import HTTP
 
 /// Promptfoo's `http` provider (`id: http`, `https`, or the URL itself): `config.url`, `method` (POST), `headers`,

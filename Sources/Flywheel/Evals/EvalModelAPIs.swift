@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 internal import HTTP
 
 /// The model APIs a suite's providers call directly, as Promptfoo builds and reads them:

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// Model-graded assertions (§3): llm-rubric (and trajectory:goal-success), model-graded-closedqa, factuality, g-eval.
 /// Without a judge they are skipped, never passed.

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// The retrieval and conversation model-graded types through the judge (and the embedder for answer-relevance):
 /// answer-relevance, context-recall, context-relevance, context-faithfulness, conversation-relevance.

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// Checks a suite document and resolves its `file://` references. Every error names the file, line and key.
 final class EvalSuiteLoader {

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 // MARK: - Tool calls
 

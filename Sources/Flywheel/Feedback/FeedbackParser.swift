@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// Reads and validates feedback: JSONL (one object per line) or a JSON array of objects.
 ///

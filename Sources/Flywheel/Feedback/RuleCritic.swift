@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// The deterministic critic that always runs. It knows no domain: what it checks comes from the project's rules
 /// (`ProjectRules`): the artifacts a run must leave and their shape, the sources citations must point to, and the

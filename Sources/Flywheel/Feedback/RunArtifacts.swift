@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// What one agent run left behind: the artifacts under `outputs/<trace_id>/`, as text.
 public struct RunArtifacts: Sendable, Hashable {

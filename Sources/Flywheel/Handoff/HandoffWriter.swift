@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// What the handoff is written from.
 public struct HandoffContext: Sendable {

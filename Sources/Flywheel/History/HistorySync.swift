@@ -1,6 +1,7 @@
 import Foundation
 import Spawn
 import GitStore
+import FlywheelSupport
 
 /// What a push or a pull did.
 public struct SyncReport: Sendable, Codable {

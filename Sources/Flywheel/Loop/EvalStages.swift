@@ -1,5 +1,7 @@
 import Foundation
 import GitStore
+import FlywheelSupport
+import FlywheelTraces
 
 /// What `flywheel evals generate` committed.
 public struct GenerateReport: Sendable, Codable {

@@ -1,5 +1,6 @@
 import Foundation
 import GitStore
+import FlywheelTraces
 
 /// What a feedback stage committed.
 public struct FeedbackReport: Sendable, Codable {

@@ -1,5 +1,6 @@
 import Foundation
 import GitStore
+import FlywheelSupport
 
 #if canImport(Glibc)
 import Glibc

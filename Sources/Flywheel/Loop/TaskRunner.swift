@@ -1,4 +1,6 @@
 import Foundation
+import FlywheelSupport
+import FlywheelTraces
 
 /// Where a run stands, reported when a task starts and when it ends.
 public struct RunProgress: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import FlywheelSupport
 
 /// The task set (`tasks/questions.yaml`): questions the agent runs each cycle.
 ///

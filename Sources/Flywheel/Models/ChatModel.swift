@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// One model behind chat completions with tool calls and JSON output. Implementations: the
 /// OpenAI-compatible client over libcurl, the record/replay cassette, and the offline example model.

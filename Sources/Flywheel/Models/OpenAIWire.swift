@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// The chat-completions wire format: `ChatRequest` → request JSON, response JSON → `ChatResponse`.
 enum OpenAIWire {

@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import FlywheelSupport
 
 // MARK: - Loading
 

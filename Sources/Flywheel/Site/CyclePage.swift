@@ -1,5 +1,6 @@
 import Foundation
 import GitStore
+import FlywheelTraces
 
 /// One page per cycle (`cycles/NNNN.html`).
 enum CyclePage {

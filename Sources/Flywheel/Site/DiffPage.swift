@@ -1,5 +1,6 @@
 import Foundation
 import GitStore
+import FlywheelSupport
 
 /// Harness and handoff diffs between cycles (`diffs.html`, `diffs/AAAA-BBBB.html`).
 enum DiffPage {

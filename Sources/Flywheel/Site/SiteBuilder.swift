@@ -2,6 +2,7 @@ import Foundation
 import GitStore
 import FlywheelTemplates
 import FlywheelSiteAssets
+import FlywheelSupport
 
 /// What `SiteBuilder.build` is asked to do.
 public struct SiteOptions: Sendable {

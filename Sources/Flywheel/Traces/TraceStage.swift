@@ -1,5 +1,7 @@
 import Foundation
 import GitStore
+import FlywheelSupport
+import FlywheelTraces
 
 // MARK: - Reports
 

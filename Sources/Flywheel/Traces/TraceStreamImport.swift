@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GitStore
+import FlywheelTraces
 
 // MARK: - Streaming import (`flywheel traces import`)
 

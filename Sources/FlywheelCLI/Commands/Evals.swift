@@ -1,6 +1,7 @@
 import ArgumentParser
 import Flywheel
 import Foundation
+import FlywheelSupport
 
 /// `flywheel evals generate|run|prune|import-results`.
 struct EvalsCommand: ParsableCommand {

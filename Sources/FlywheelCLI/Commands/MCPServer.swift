@@ -2,6 +2,7 @@ import ArgumentParser
 import Flywheel
 import Foundation
 import MCP
+import FlywheelSupport
 
 /// `flywheel mcp`: a Model Context Protocol server on stdio (modelcontextprotocol/swift-sdk) serving the loop's
 /// read-only tools (`LoopTools`): HALO's trace tools over any cycle, and the history.

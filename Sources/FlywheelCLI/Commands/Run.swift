@@ -2,6 +2,7 @@ import ArgumentParser
 import Flywheel
 import FlywheelExample
 import Foundation
+import FlywheelTraces
 
 /// `flywheel run`: run the task set against the open cycle's harness.
 struct Run: ParsableCommand {

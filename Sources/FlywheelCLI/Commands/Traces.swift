@@ -1,6 +1,8 @@
 import ArgumentParser
 import Flywheel
 import Foundation
+import FlywheelSupport
+import FlywheelTraces
 
 /// `flywheel traces …`: validate, import, explore and receive HALO traces.
 struct TracesCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import Flywheel
 import Foundation
+import FlywheelSupport
 
 /// The runs of a task set and their traces.
 public struct AgentBatchResult: Sendable {

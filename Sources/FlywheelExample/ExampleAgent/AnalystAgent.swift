@@ -1,5 +1,6 @@
 import Flywheel
 import Foundation
+import FlywheelTraces
 
 /// The result of one agent run.
 public struct AgentRunResult: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// Turns OTLP log records (an `ExportLogsServiceRequest`, as `/v1/logs` receives it) into HALO spans.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Inflate
+import FlywheelSupport
 
 /// The two OTLP/HTTP signals Flywheel reads.
 public enum OTLPSignal: String, Sendable, Hashable {

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelSupport
 
 /// Fills HALO's `inference.*` fields and observation kinds from the semantic conventions other tools write, so
 /// overview, query and diagnosis see tokens, models, agents and tool errors. The original attributes are kept; a

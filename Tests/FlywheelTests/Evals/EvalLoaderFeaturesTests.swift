@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Flywheel
+@testable import FlywheelSupport
 
 /// Promptfoo loader features: prompt files and objects, `$ref`, globs, CSV tests, scenarios, filters, derivedMetrics.
 @Suite("Evals loader features")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Flywheel
+@testable import FlywheelSupport
 
 @Suite("Evals results files")
 struct EvalResultsTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Flywheel
+@testable import FlywheelSupport
 
 /// A judge that answers every request with a fixed text (the ChatModel protocol, no HTTP).
 struct StubJudge: ChatModel {

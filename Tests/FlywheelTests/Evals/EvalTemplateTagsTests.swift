@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Flywheel
+@testable import FlywheelSupport
 
 /// Nunjucks tags and expressions in prompts, Promptfoo's `load` filter, var globs and text var files.
 @Suite("Evals template tags and var files")

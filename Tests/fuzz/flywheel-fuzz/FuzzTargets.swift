@@ -1,6 +1,8 @@
 import Flywheel
 import Foundation
 import Markdown
+import FlywheelSupport
+import FlywheelTraces
 
 /// The fuzz targets: each takes arbitrary bytes and must neither crash nor break its invariant.
 enum FuzzTargets {
