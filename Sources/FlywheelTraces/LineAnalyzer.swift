@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Validates one JSONL line against HALO's span model and the spec checks, collecting the facts the index needs.
 /// Only the fields HALO reads are materialized; everything else is validated and skipped.

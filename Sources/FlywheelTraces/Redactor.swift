@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// A kind of secret and the regex that finds it. When the regex has a capture group named or numbered `secretGroup`,
 /// only that group is replaced (e.g. the token after `Bearer `); otherwise the whole match.

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// OTel span status as HALO stores it: `code` (`STATUS_CODE_OK`, `STATUS_CODE_ERROR`, `STATUS_CODE_UNSET`) and a message.
 public struct SpanStatus: Sendable, Hashable, Codable {

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// HALO's observation kinds (`inference.observation_kind`).
 public enum ObservationKind: String, Sendable, Hashable, Codable, CaseIterable {

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// The byte-level fast path of import's normalization: appends exactly the bytes that `Span(line:)` followed by
 /// ``Span/writeJSONLine(to:)`` would write, without decoding the span into `JSONValue`s and encoding it again.

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Why OTLP/JSON input could not be converted.
 public struct OTLPDecodingError: Error, Sendable, Hashable, CustomStringConvertible {

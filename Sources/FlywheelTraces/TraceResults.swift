@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 // Results of the exploration surface (spec §5). Each is Codable with HALO's snake_case field names, and renders
 // as JSON with HALO's field order (the ordered writer) through `haloJSON` / `envelopeText(pretty:)`.

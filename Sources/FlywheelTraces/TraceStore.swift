@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// HALO's exploration surface over one dataset (one or more JSONL files, or bytes in memory), spec §5.
 ///

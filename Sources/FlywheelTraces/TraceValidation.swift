@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// How serious a trace problem is (spec §6): `error` = HALO would reject the file; `warning` = HALO accepts it but
 /// its spec checker fails or results degrade; `note` never fails.

@@ -1,8 +1,8 @@
 import Flywheel
+import FlywheelTraces
 import Foundation
 import Testing
 import TestSupport
-import FlywheelTraces
 
 /// Trace fixtures (copied into the package; the shared originals may change).
 enum TraceFixtures {

@@ -1,9 +1,9 @@
 import Flywheel
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 import Testing
 import TestSupport
-import FlywheelSupport
-import FlywheelTraces
 
 /// The real OpenTelemetry Python SDK and its OTLP/HTTP protobuf exporter (PyPI, in a venv made by
 /// Tests/scripts/otel-venv.sh) as a peer. Skipped, with the reason, when the venv cannot be made (no PyPI).

@@ -1,8 +1,8 @@
 import Flywheel
+import FlywheelTraces
 import Foundation
 import Testing
 import TestSupport
-import FlywheelTraces
 
 #if canImport(Glibc)
 import Glibc

@@ -1,8 +1,8 @@
 import Flywheel
+import FlywheelTraces
 import Foundation
 import Testing
 import TestSupport
-import FlywheelTraces
 
 @Suite("Traces: TraceStage library")
 struct TracesStageTests {

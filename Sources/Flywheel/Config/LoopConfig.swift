@@ -1,7 +1,7 @@
-import Foundation
-import Yams
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
+import Yams
 
 /// `loop.yaml`: the loop's configuration (agent, models per stage, task set, gate, redaction).
 ///

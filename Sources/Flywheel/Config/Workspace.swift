@@ -1,6 +1,6 @@
+import FlywheelTraces
 import Foundation
 import GitStore
-import FlywheelTraces
 
 /// Where a command runs: the folder holding `loop.yaml` (if any), its configuration, and the history.
 public struct Workspace: Sendable {

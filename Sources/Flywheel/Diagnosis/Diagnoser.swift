@@ -1,6 +1,6 @@
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// Deterministic diagnosis: failure modes from traces, feedback and gate results, ranked by impact, each mapped to
 /// a concrete recommendation. It knows no domain: a project's own topics come in `DiagnosisInput.topics`.

@@ -1,6 +1,6 @@
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 #if canImport(Glibc)
     import Glibc

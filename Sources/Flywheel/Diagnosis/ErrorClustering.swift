@@ -1,6 +1,6 @@
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// What kind of root cause an error message names, from its key tokens. Messages of one tool that name the same
 /// kind are one cause however they are worded ("page_limit 87 exceeds maximum 25" and "parameter 'limit' must be

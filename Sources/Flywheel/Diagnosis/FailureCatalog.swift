@@ -1,6 +1,6 @@
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// What diagnosis knows about a class of failure: how to recognise it in feedback and eval categories, whether
 /// the harness already has a rule for it, and the recommendation that addresses it.

@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import GitStore
-import FlywheelSupport
 
 /// The harness change between two cycles: the files touched and the lines each gained (from the history's
 /// `diff(from:to:path:)`; map GitStore's `TreeDiff` files into this).

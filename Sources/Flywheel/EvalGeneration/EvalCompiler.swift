@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Compiles feedback records into Promptfoo test objects (as `JSONValue` objects, ready for `evals.yaml` and the
 /// suite's `tests:`).

@@ -1,6 +1,6 @@
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// Extra eval cases proposed by a model (`models.eval_generation` in loop.yaml). The reply must match
 /// `schema`; each case is then checked (a known feedback id, a known assertion type, a non-empty value, a regex

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Promptfoo's `AssertionsResult`: folds component results into a test's (or a set's) verdict (§4),
 /// with Flywheel's skip rule (§3.1).

@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import OrderedCollections
-import FlywheelSupport
 
 /// Everything an assertion may look at besides the output.
 public struct EvalAssertionContext: Sendable {

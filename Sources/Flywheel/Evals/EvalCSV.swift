@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// CSV test files (`tests: file://tests.csv`): Promptfoo's `__expected` shorthand and special columns.
 public enum EvalCSVTests {

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// `select-best` and `max-score`: assertions over all outputs of one test row group (the same test, vars combination
 /// and repeat across the columns), graded after the rows, as Promptfoo does. The row keeps its other components;

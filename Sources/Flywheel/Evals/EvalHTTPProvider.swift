@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 internal import HTTP
 
 /// Promptfoo's `http` provider (`id: http`, `https`, or the URL itself): `config.url`, `method` (POST), `headers`,

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// METEOR as Promptfoo computes it (`meteor` assertion): tokens split on white space with trailing dots removed,
 /// lower-cased; exact matches, then Porter-stem matches (each scanning from the end, as Promptfoo does); then

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 internal import HTTP
 
 /// The model APIs a suite's providers call directly, as Promptfoo builds and reads them:

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Model-graded assertions (§3): llm-rubric (and trajectory:goal-success), model-graded-closedqa, factuality, g-eval.
 /// Without a judge they are skipped, never passed.

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Calls a suite's providers for rows without a recorded output: `openai:…` (any OpenAI-compatible server, through
 /// the model client), `http` (Promptfoo's HTTP provider, see EvalHTTPProvider.swift), `exec:COMMAND` (the candidate

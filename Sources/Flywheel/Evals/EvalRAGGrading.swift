@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// The retrieval and conversation model-graded types through the judge (and the embedder for answer-relevance):
 /// answer-relevance, context-recall, context-relevance, context-faithfulness, conversation-relevance.

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// How a row ended (Flywheel's four states; Promptfoo's `failureReason` maps passed/failed to 0/1 and error/skipped to 2).
 public enum EvalRowStatus: String, Sendable, Codable {

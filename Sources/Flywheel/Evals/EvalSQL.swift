@@ -1,6 +1,6 @@
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// `is-sql` / `contains-sql` without node-sql-parser: a conservative recursive-descent check of statement shape for
 /// SELECT (joins, subqueries, GROUP BY/HAVING/ORDER BY/LIMIT, UNION), INSERT, UPDATE and DELETE in the MySQL (default)

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// One call of a `javascript` / `python` assertion (or a JS transform) in a script runtime.
 public struct EvalScriptRequest: Sendable {

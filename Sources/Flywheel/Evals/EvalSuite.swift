@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import OrderedCollections
-import FlywheelSupport
 
 /// A prompt of a suite: `{id?, label, raw, config?}`.
 public struct EvalPrompt: Sendable, Equatable {

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Checks a suite document and resolves its `file://` references. Every error names the file, line and key.
 final class EvalSuiteLoader {

@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import OrderedCollections
-import FlywheelSupport
 
 // MARK: - Assertions
 

@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import Yams
-import FlywheelSupport
 
 /// A bad suite: which file, where, which key, and why. Every load error of the Evals stage is one of these.
 public struct EvalSuiteError: Error, Sendable, Equatable, CustomStringConvertible {

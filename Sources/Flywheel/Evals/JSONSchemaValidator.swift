@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// A compact JSON Schema draft-07 validator with Ajv v8's behaviour where Promptfoo relies on it:
 /// strict (unknown keywords and other drafts are errors), ajv-formats formats, first error only,

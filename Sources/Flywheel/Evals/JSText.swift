@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// JavaScript string semantics Swift does not share: UTF-16 comparison, `trim`, `\s`, `toLowerCase`.
 public enum JSText {

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Reads and validates feedback: JSONL (one object per line) or a JSON array of objects.
 ///

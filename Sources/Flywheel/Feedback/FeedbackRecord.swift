@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// One feedback record (a line of `feedback.jsonl`), keyed to a trace. Human reviewers, the LLM critic and the
 /// deterministic rule critic all produce this shape; eval generation compiles it into Promptfoo tests.

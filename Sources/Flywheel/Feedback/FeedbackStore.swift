@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Encoding and merging of `feedback.jsonl`: one compact JSON object per line with sorted keys, records in a
 /// stable order (`created_at`, then `feedback_id`), no duplicate ids.

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// The deterministic critic that always runs. It knows no domain: what it checks comes from the project's rules
 /// (`ProjectRules`): the artifacts a run must leave and their shape, the sources citations must point to, and the

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// What one agent run left behind: the artifacts under `outputs/<trace_id>/`, as text.
 public struct RunArtifacts: Sendable, Hashable {

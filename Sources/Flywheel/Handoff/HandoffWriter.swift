@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// What the handoff is written from.
 public struct HandoffContext: Sendable {

@@ -1,7 +1,7 @@
-import Foundation
-import Spawn
-import GitStore
 import FlywheelSupport
+import Foundation
+import GitStore
+import Spawn
 
 /// What a push or a pull did.
 public struct SyncReport: Sendable, Codable {

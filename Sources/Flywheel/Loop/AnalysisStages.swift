@@ -1,6 +1,6 @@
+import FlywheelTraces
 import Foundation
 import GitStore
-import FlywheelTraces
 
 /// Diagnosis (failure modes, ranked recommendations, outcomes of the previous cycle's recommendations) and the handoff.
 public enum AnalysisStages {

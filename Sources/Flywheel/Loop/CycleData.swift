@@ -1,7 +1,7 @@
-import Foundation
-import GitStore
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
+import GitStore
 
 /// Everything a cycle holds, read from the history in one synchronous step (values only).
 public struct CycleData: Sendable {

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// A short report of one cycle against another, for a pull-request comment or a CI job summary (`flywheel report`):
 /// the gate and the pass-rate delta, the cases that flipped each way (only cases run in both cycles), failure modes

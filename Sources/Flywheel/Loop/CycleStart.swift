@@ -1,7 +1,7 @@
-import Foundation
-import GitStore
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
+import GitStore
 
 /// Starting a cycle: the harness snapshot into `harness/`, and the experiment as run into the cycle folder
 /// (`loop.yaml`, the rules file, the task set) with its hashes, the agent command (secrets redacted) and the

@@ -1,7 +1,7 @@
-import Foundation
-import GitStore
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
+import GitStore
 
 /// What `flywheel evals generate` committed.
 public struct GenerateReport: Sendable, Codable {

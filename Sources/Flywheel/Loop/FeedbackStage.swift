@@ -1,6 +1,6 @@
+import FlywheelTraces
 import Foundation
 import GitStore
-import FlywheelTraces
 
 /// What a feedback stage committed.
 public struct FeedbackReport: Sendable, Codable {

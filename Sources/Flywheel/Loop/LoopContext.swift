@@ -1,6 +1,6 @@
+import FlywheelTraces
 import Foundation
 import GitStore
-import FlywheelTraces
 
 /// What every stage needs: the workspace (loop.yaml, folder, history), the environment, a clock and a place to
 /// report progress. Stages read their inputs from the history (never the working folder, except the inputs a user

@@ -1,7 +1,7 @@
-import Foundation
-import GitStore
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
+import GitStore
 
 /// The loop's read-only tool surface for agents (served by `flywheel mcp`): HALO's trace tools over any cycle's traces
 /// (the same answers as `flywheel traces …`), and the history: cycles, results, harness diffs, diagnosis, handoff and

@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import GitStore
-import FlywheelSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -1,7 +1,7 @@
-import Foundation
-import GitStore
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
+import GitStore
 
 /// One task's run as it goes into a cycle: its spans and its files under `outputs/<trace id>/`.
 public struct TaskRecord: Sendable {

@@ -1,7 +1,7 @@
-import Foundation
-import GitStore
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
+import GitStore
 
 /// Options of `flywheel run`.
 public struct RunOptions: Sendable {

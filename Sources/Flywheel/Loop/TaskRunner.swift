@@ -1,6 +1,6 @@
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// Where a run stands, reported when a task starts and when it ends.
 public struct RunProgress: Sendable {

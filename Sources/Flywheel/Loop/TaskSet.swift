@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import Yams
-import FlywheelSupport
 
 /// The task set (`tasks/questions.yaml`): questions the agent runs each cycle.
 ///

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Record/replay for chat models: records real responses into a JSONL cassette file, keyed by the
 /// SHA-256 of the request's canonical JSON, and serves them back offline.

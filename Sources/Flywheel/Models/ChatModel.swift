@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// One model behind chat completions with tool calls and JSON output. Implementations: the
 /// OpenAI-compatible client over libcurl, the record/replay cassette, and the offline example model.

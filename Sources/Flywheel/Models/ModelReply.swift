@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Checks model replies against the JSON Schemas Flywheel sends as `response_format`, through the evals stage's
 /// draft-07 validator (one validator for the whole loop). Messages read as Ajv's

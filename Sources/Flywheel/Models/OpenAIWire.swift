@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// The chat-completions wire format: `ChatRequest` → request JSON, response JSON → `ChatResponse`.
 enum OpenAIWire {

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// What a model stage is told about the project: its name and description (loop.yaml `project`, `description`), the
 /// agent's main instructions (a harness file), and the project's own categories (its rules). Every model prompt of

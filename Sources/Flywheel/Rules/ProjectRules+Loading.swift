@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import Yams
-import FlywheelSupport
 
 // MARK: - Loading
 

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// What a project knows about its own domain, as data (the project's rules file, `rules.yaml` by default; loop.yaml
 /// `rules:` names another). Allure's `categories.json` is the model: rules a team edits, matched in order. The core

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Any two cycles compared (`compare.html`): the reader picks A and B in the page. Each cycle's facts live in its
 /// own data file (`compare/NNNN.js`: scores, graded rows, answers, failure modes, harness file texts) so a new cycle

@@ -1,6 +1,6 @@
+import FlywheelTraces
 import Foundation
 import GitStore
-import FlywheelTraces
 
 /// One page per cycle (`cycles/NNNN.html`).
 enum CyclePage {

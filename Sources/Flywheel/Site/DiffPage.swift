@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import GitStore
-import FlywheelSupport
 
 /// Harness and handoff diffs between cycles (`diffs.html`, `diffs/AAAA-BBBB.html`).
 enum DiffPage {

@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import Markdown
-import FlywheelSupport
 
 /// Escaping and sanitising helpers for everything the site builds itself. Untrusted text only ever reaches a page
 /// through `HTML.escape` (or Mustache's `{{ }}`), URLs through `HTML.safeURL`, file names through `HTML.fileName`.

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Client-side search: `search.html`, `search-index.js` (cycles, and the list of shards) and one shard per cycle
 /// (`search/NNNN.js`: eval cases, feedback, failure modes, trace names) so adding a cycle never re-reads older cycles'

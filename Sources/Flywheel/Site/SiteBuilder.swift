@@ -1,8 +1,8 @@
-import Foundation
-import GitStore
-import FlywheelTemplates
 import FlywheelSiteAssets
 import FlywheelSupport
+import FlywheelTemplates
+import Foundation
+import GitStore
 
 /// What `SiteBuilder.build` is asked to do.
 public struct SiteOptions: Sendable {

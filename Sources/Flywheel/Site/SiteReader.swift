@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import GitStore
-import FlywheelSupport
 
 /// The git object ids of everything the site is built from (cheap to read: no blob is parsed).
 struct HistoryIndex: Sendable {

@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import Yams
-import FlywheelSupport
 
 /// Values an earlier build computed, kept in the output folder (`.flywheel-site/`) with the key of their inputs, so a
 /// build after one more cycle reads each older cycle's compact summary instead of its full artifacts. A value whose

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// One page per task across every cycle (`tasks/<task id>.html`) and the task index (`tasks.html`). A run's task is
 /// `task_id` (or `question_id`) of its `task.json`. The page shows every cycle in its summary and the latest

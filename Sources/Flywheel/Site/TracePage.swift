@@ -1,6 +1,6 @@
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// One page per trace (`traces/NNNN/<id>.html`). A trace of at most `chunkSize` spans carries its span bodies in the
 /// page itself (`<script type="application/json" id="span-data">`, read by site.js): one file per trace instead of

@@ -1,6 +1,6 @@
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// A live OTLP/HTTP receiver bound to a loopback address: `POST /v1/traces` (an `ExportTraceServiceRequest`) and
 /// `POST /v1/logs` (an `ExportLogsServiceRequest`, whose records become spans: see ``OTLPLogMapper``), in protobuf

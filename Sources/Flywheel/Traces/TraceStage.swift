@@ -1,7 +1,7 @@
-import Foundation
-import GitStore
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
+import GitStore
 
 // MARK: - Reports
 

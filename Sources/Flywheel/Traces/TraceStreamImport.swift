@@ -1,7 +1,7 @@
 import Dispatch
+import FlywheelTraces
 import Foundation
 import GitStore
-import FlywheelTraces
 
 // MARK: - Streaming import (`flywheel traces import`)
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Flywheel
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// `flywheel evals generate|run|prune|import-results`.
 struct EvalsCommand: ParsableCommand {

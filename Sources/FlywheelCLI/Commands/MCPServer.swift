@@ -1,8 +1,8 @@
 import ArgumentParser
 import Flywheel
+import FlywheelSupport
 import Foundation
 import MCP
-import FlywheelSupport
 
 /// `flywheel mcp`: a Model Context Protocol server on stdio (modelcontextprotocol/swift-sdk) serving the loop's
 /// read-only tools (`LoopTools`): HALO's trace tools over any cycle, and the history.

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Flywheel
 import FlywheelExample
-import Foundation
 import FlywheelTraces
+import Foundation
 
 /// `flywheel run`: run the task set against the open cycle's harness.
 struct Run: ParsableCommand {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Flywheel
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// `flywheel traces …`: validate, import, explore and receive HALO traces.
 struct TracesCommand: ParsableCommand {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Flywheel
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// Where the exploration commands read traces: `--file F…` or a cycle's traces.jsonl from git.
 struct TraceSourceOptions: ParsableArguments {

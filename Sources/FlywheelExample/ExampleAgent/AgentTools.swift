@@ -1,7 +1,7 @@
 import Flywheel
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// A tool call that failed. The agent loop feeds it back to the model as a non-fatal tool error
 /// (`An error occurred while running the tool. Please try again. Error: <message>`) and keeps going.

@@ -1,6 +1,6 @@
 import Flywheel
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// The runs of a task set and their traces.
 public struct AgentBatchResult: Sendable {

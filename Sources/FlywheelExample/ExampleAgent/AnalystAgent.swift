@@ -1,6 +1,6 @@
 import Flywheel
-import Foundation
 import FlywheelTraces
+import Foundation
 
 /// The result of one agent run.
 public struct AgentRunResult: Sendable {

@@ -1,7 +1,7 @@
 import Flywheel
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 /// Turns the agent loop's events into HALO spans (specs/halo-trace-format.md): an AGENT root `agent.<Name>`,
 /// one LLM span `generation.<model>` per model call, one TOOL span `function.<tool>` per tool call, children

@@ -1,7 +1,7 @@
 import Flywheel
+import FlywheelSupport
 import Foundation
 import Yams
-import FlywheelSupport
 
 /// The tools the analyst agent knows.
 public enum AgentToolName: String, Sendable, CaseIterable, Codable {

@@ -1,7 +1,7 @@
 import Flywheel
-import Foundation
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
 
 // The offline example model's "reading" and "writing": figures computed from the file contents it received
 // through tool results, and the six artifacts built from them (with the simulated judgement errors).

@@ -1,7 +1,7 @@
 import Flywheel
+import FlywheelSupport
 import Foundation
 import Yams
-import FlywheelSupport
 
 /// The five failure modes the embedded example plants (specs/example-diligence.md), with the harness change
 /// that removes each one. The offline example model shows modes 1–4 unless the harness instructions carry the

@@ -1,6 +1,6 @@
 import Flywheel
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// `flywheel init --example diligence DIR` and the demo's working folder.
 public enum ExampleWorkspace {

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// What an external agent's standard output is (`flywheel run --agent-format`, loop.yaml `agent_format`).
 public enum AgentOutputFormat: String, Sendable, Hashable, Codable, CaseIterable {

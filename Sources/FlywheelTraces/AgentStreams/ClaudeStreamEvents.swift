@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// `claude -p --output-format stream-json --verbose` → HALO: Claude Code prints one JSON message per line: a
 /// `system` `init` message (session id, model, tools), `assistant` messages (content blocks `text`, `thinking`,

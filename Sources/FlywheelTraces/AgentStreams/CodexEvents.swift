@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// `codex exec --json` → HALO: Codex CLI prints one JSON event per line (`thread.started`, `turn.started`,
 /// `item.started` / `item.updated` / `item.completed`, `turn.completed` with `usage`, `turn.failed`, `error`).

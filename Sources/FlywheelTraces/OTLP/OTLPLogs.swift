@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Turns OTLP log records (an `ExportLogsServiceRequest`, as `/v1/logs` receives it) into HALO spans.
 ///

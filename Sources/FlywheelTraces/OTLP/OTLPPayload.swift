@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import Inflate
-import FlywheelSupport
 
 /// The two OTLP/HTTP signals Flywheel reads.
 public enum OTLPSignal: String, Sendable, Hashable {

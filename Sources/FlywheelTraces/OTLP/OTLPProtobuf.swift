@@ -1,6 +1,6 @@
+import FlywheelSupport
 import Foundation
 import SwiftProtobuf
-import FlywheelSupport
 
 /// OTLP protobuf (`application/x-protobuf`) → the OTLP/JSON shape the JSON decoder reads, so both encodings share
 /// one mapping and one set of range checks. Ids become lowercase hex, 64-bit times decimal strings, enums numbers.

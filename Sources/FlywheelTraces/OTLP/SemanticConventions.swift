@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelSupport
+import Foundation
 
 /// Fills HALO's `inference.*` fields and observation kinds from the semantic conventions other tools write, so
 /// overview, query and diagnosis see tokens, models, agents and tool errors. The original attributes are kept; a

@@ -1,8 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
-@testable import FlywheelSupport
 
 /// Providers called for rows without a recorded output, against loopback servers and local commands.
 @Suite("Evals providers")

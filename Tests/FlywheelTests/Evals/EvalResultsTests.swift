@@ -1,8 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
-@testable import FlywheelSupport
 
 @Suite("Evals results files")
 struct EvalResultsTests {

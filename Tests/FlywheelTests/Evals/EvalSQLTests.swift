@@ -1,7 +1,7 @@
-import Foundation
-import Testing
 @testable import Flywheel
 @testable import FlywheelSupport
+import Foundation
+import Testing
 
 /// is-sql / contains-sql beyond the conformance vectors: dialects, joins, subqueries, allow-lists.
 @Suite("Evals SQL checks")

@@ -1,8 +1,8 @@
 import Flywheel
-import Foundation
-import Markdown
 import FlywheelSupport
 import FlywheelTraces
+import Foundation
+import Markdown
 
 /// The fuzz targets: each takes arbitrary bytes and must neither crash nor break its invariant.
 enum FuzzTargets {
