@@ -18,15 +18,15 @@ public enum JSONValue: Sendable {
     case array([JSONValue])
     case object(JSONObject)
 
-    // MARK: - Accessors
+    // MARK: - Accessors (@inlinable: every stage calls them per value, across the module boundary)
 
-    public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
-    public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
-    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
-    public var objectValue: JSONObject? { if case .object(let o) = self { return o } else { return nil } }
-    public var isNull: Bool { if case .null = self { return true } else { return false } }
+    @inlinable public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    @inlinable public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    @inlinable public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
+    @inlinable public var objectValue: JSONObject? { if case .object(let o) = self { return o } else { return nil } }
+    @inlinable public var isNull: Bool { if case .null = self { return true } else { return false } }
     /// The number as a double (ints widen), nil for non-numbers.
-    public var doubleValue: Double? {
+    @inlinable public var doubleValue: Double? {
         switch self {
         case .int(let i): return Double(i)
         case .double(let d): return d
@@ -34,7 +34,7 @@ public enum JSONValue: Sendable {
         }
     }
     /// The number as an integer when it is one exactly.
-    public var intValue: Int64? {
+    @inlinable public var intValue: Int64? {
         switch self {
         case .int(let i): return i
         case .double(let d) where d.rounded() == d && abs(d) < 9.2e18: return Int64(d)
@@ -42,7 +42,7 @@ public enum JSONValue: Sendable {
         }
     }
     /// Member lookup on objects (nil otherwise).
-    public subscript(key: String) -> JSONValue? { objectValue?[key] }
+    @inlinable public subscript(key: String) -> JSONValue? { objectValue?[key] }
 
     /// An object from an unordered dictionary: members in canonical (UTF-8 byte) key order, so the result is
     /// deterministic. A dictionary literal argument picks this overload too (its written order is not kept: use
