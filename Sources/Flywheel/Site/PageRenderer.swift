@@ -5,8 +5,16 @@ import FlywheelTemplates
 /// One unit of the site (a page, or all trace pages of a cycle) with the key of its inputs.
 struct SiteUnit {
     var id: String
-    var key: String
+    /// Computed when asked: the units of a cycle whose group is unchanged are skipped without it (see `SitePlan`).
+    private let makeKey: () -> String
+    var key: String { makeKey() }
     var prepare: (SiteReader) throws -> PageJob
+
+    init(id: String, key: @autoclosure @escaping () -> String, prepare: @escaping (SiteReader) throws -> PageJob) {
+        self.id = id
+        makeKey = key
+        self.prepare = prepare
+    }
 }
 
 /// A unit ready to render: pure values only.

@@ -161,13 +161,13 @@ public enum SiteBuilder {
         // The units of one cycle (its page, trace pages, search, compare and run-text data) form a group whose file
         // lists live in their own manifest shard: a group whose units' keys are all unchanged is kept without
         // reading its shard, so the manifest read and written per build does not grow with the history's traces.
-        var groupUnits: [String: [SiteUnit]] = [:]
-        for unit in plan.units { if let g = Manifest.group(of: unit.id) { groupUnits[g, default: []].append(unit) } }
-        let groupKeys = groupUnits.mapValues { units in SiteHash.hex(units.map { $0.id + "=" + $0.key }.joined(separator: "\n")) }
+        let groupKeys = plan.groupKeys
         var keptGroups = Set<String>(), oldShards: [String: [String: Manifest.Unit]] = [:]
+        // (Plain access(2) on path strings: a URL per check costs more than the check at 500 cycles.)
+        let outPath = out.path + "/", shardPath = Manifest.shardURL(out, "").deletingLastPathComponent().path + "/"
         for (g, key) in groupKeys {
-            if let old = oldManifest.groups[g], old.key == key, fm.fileExists(atPath: out.appendingPathComponent(old.probe).path),
-                fm.fileExists(atPath: Manifest.shardURL(out, g).path)
+            if let old = oldManifest.groups[g], old.key == key, access(outPath + old.probe, F_OK) == 0,
+                access(shardPath + g + ".json", F_OK) == 0
             {
                 keptGroups.insert(g)
                 newManifest.groups[g] = old
@@ -177,9 +177,9 @@ public enum SiteBuilder {
             }
         }
         for unit in plan.units {
-            let key = unit.key
             let group = Manifest.group(of: unit.id)
             if let group, keptGroups.contains(group) { continue }
+            let key = unit.key
             // (A manifest of the version before groups lists every unit itself.)
             let old = group.flatMap { oldShards[$0]?[unit.id] } ?? oldManifest.units[unit.id]
             // A unit whose key is unchanged is kept when its files are still there: its first and last file are

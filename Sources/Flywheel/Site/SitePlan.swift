@@ -6,18 +6,38 @@ import Foundation
 /// trace pages and compare data alone.
 struct SitePlan {
     var units: [SiteUnit] = []
+    /// Per cycle (folder name), the key of its group of units (page, trace pages, search, compare and run-text data):
+    /// made from exactly what those units' keys are made from, so a kept group's unit keys are never computed.
+    var groupKeys: [String: String] = [:]
 
     init(index: HistoryIndex, renderer: PageRenderer, window: Int = 50) {
         let common = [renderer.fingerprint, index.loopID, renderer.baseURL ?? "", index.project].joined(separator: "|")
         func key(_ parts: [String]) -> String { SiteHash.hex(([common] + parts).joined(separator: "|")) }
         let cycleJSONs = index.cycles.map { "\($0.number):\($0.id(Layout.CycleFile.cycle))" }
 
+        // Task pages read every cycle's summary (runs, statuses) and the recent cycles' runs, results and feedback.
+        // They come first: they take longest to render (every task that ran in the new cycle), and so render while
+        // the read step prepares the units after them.
+        let taskInputs = index.cycles.map {
+            [String($0.number), $0.id(Layout.CycleFile.outputs), $0.id(Layout.CycleFile.results),
+                $0.id(Layout.CycleFile.feedback), $0.id(Layout.CycleFile.traces)].joined(separator: ":")
+        }
+        // A task page's cycle sections are cached per cycle under the renderer (templates, Markdown renderer).
+        let sectionKey = [renderer.fingerprint, String(describing: type(of: renderer.markdown))].joined(separator: "|")
+        units.append(SiteUnit(id: "tasks", key: key(["tasks", String(window)] + taskInputs)) { reader in
+            try TaskPage.job(reader: reader, sectionKey: sectionKey, window: window)
+        })
         units.append(SiteUnit(id: "overview", key: key(["overview", String(window)] + cycleJSONs)) { reader in
             OverviewPage.job(index: reader.index, window: window)
         })
         for (i, e) in index.cycles.enumerated() {
             let prev = i > 0 ? index.cycles[i - 1] : nil
             let n = e.number
+            // Everything the five keys below read: the folder (its files' ids), the harness trees, the cycle before.
+            groupKeys[Layout.cycleName(n)] = key([
+                "group", e.folderID, prev?.folderID ?? "-", e.harnessTree ?? "-", prev?.harnessTree ?? "-",
+                String(prev?.number ?? 0), String(n),
+            ])
             units.append(SiteUnit(
                 id: "cycle-\(Layout.cycleName(n))",
                 key: key(["cycle", e.folderID, prev?.folderID ?? "-", e.harnessTree ?? "-", prev?.harnessTree ?? "-",
@@ -70,8 +90,22 @@ struct SitePlan {
             })
         }
         let pairs = DiffPage.pairs(index.cycles.map(\.number))
-        let trees = index.cycles.map { "\($0.number):\($0.harnessTree ?? "-")" }
-        units.append(SiteUnit(id: "diffs", key: key(["diffs"] + trees)) { reader in try DiffPage.indexJob(reader: reader) })
+        // The diff index lists the latest `window` cycles' diffs; each full block has an archive page (as the matrix).
+        units.append(SiteUnit(
+            id: "diffs",
+            key: key(["diffs", String(window)] + DiffPage.keyInputs(index, window: window, block: nil) + ["blocks"]
+                + blocks.map { "\($0.first)-\($0.last)" })
+        ) { reader in
+            try DiffPage.indexJob(reader: reader, window: window, blocks: blocks, block: nil)
+        })
+        for b in blocks {
+            units.append(SiteUnit(
+                id: "diffs-\(Layout.cycleName(b.first))-\(Layout.cycleName(b.last))",
+                key: key(["diffs-block"] + DiffPage.keyInputs(index, window: window, block: b))
+            ) { reader in
+                try DiffPage.indexJob(reader: reader, window: window, blocks: blocks, block: b)
+            })
+        }
         for (a, b) in pairs {
             guard let ea = index.entry(a), let eb = index.entry(b) else { continue }
             units.append(SiteUnit(
@@ -82,16 +116,6 @@ struct SitePlan {
         }
         units.append(SiteUnit(id: "search", key: key(["search"] + cycleJSONs)) { reader in
             SearchPage.job(index: reader.index)
-        })
-        // Task pages read every cycle's summary (runs, statuses) and the recent cycles' runs, results and feedback.
-        let taskInputs = index.cycles.map {
-            [String($0.number), $0.id(Layout.CycleFile.outputs), $0.id(Layout.CycleFile.results),
-                $0.id(Layout.CycleFile.feedback), $0.id(Layout.CycleFile.traces)].joined(separator: ":")
-        }
-        // A task page's cycle sections are cached per cycle under the renderer (templates, Markdown renderer).
-        let sectionKey = [renderer.fingerprint, String(describing: type(of: renderer.markdown))].joined(separator: "|")
-        units.append(SiteUnit(id: "tasks", key: key(["tasks", String(window)] + taskInputs)) { reader in
-            try TaskPage.job(reader: reader, sectionKey: sectionKey, window: window)
         })
         // The compare page lists the cycles; each cycle's comparison data is its own unit.
         units.append(SiteUnit(id: "compare", key: key(["compare"] + index.cycles.map { String($0.number) })) { reader in

@@ -59,9 +59,9 @@ final class SiteReader {
     }
 
     /// Every cycle (up to `atCycle`) with its folder's tree id and its files' ids, in number order. The cycle
-    /// folders are listed from the `cycles` tree; a folder whose tree id the build cache knows (`index.json`: folder id
-    /// → file ids and `cycle.json` text) is taken from it, the others are read (their tree and `cycle.json` blob), so
-    /// a build after one more cycle reads one folder, not every cycle's `cycle.json`.
+    /// folders are listed from the `cycles` tree; a folder whose tree id the build cache knows (`FolderIndexCache`:
+    /// folder id → file ids and `cycle.json` text) is taken from it, the others are read (their tree and `cycle.json`
+    /// blob) and appended to it, so a build after one more cycle reads one folder and writes one record.
     static func cycleFolders(
         _ snapshot: HistorySnapshot, atCycle: Int?, cache: SiteCache
     ) throws -> [(Cycle, String, [String: String])] {
@@ -72,37 +72,32 @@ final class SiteReader {
             folders.append((n, e.id))
         }
         folders.sort { $0.0 < $1.0 }
-        let cacheKey = "index-1"
-        let cached = cache.get("index", key: cacheKey)?.objectValue ?? [:]
-        var store: [String: JSONValue] = [:]
-        var out: [(Cycle, String, [String: String])] = []
+        let cached = FolderIndexCache(cache)
+        var found: [(n: Int, record: FolderIndexCache.Record)] = []
+        var added: [FolderIndexCache.Record] = []
         for (n, id) in folders {
-            let path = Layout.cycleFile(n, Layout.CycleFile.cycle)
+            if let r = cached.records[id.hex] { found.append((n, r)); continue }
             var files: [String: String] = [:]
-            var text: Data?
-            if let c = cached[id.hex], let f = c["f"]?.objectValue, let t = c["c"]?.stringValue {
-                for (name, v) in f { if let h = v.stringValue { files[name] = h } }
-                text = Data(t.utf8)
-            } else {
-                var blob: ObjectID?
-                for e in try snapshot.repo.entries(ofTree: id) {
-                    files[e.name] = e.id.hex
-                    if e.name == Layout.CycleFile.cycle, e.kind == .blob { blob = e.id }
-                }
-                text = try blob.map { try snapshot.blob($0, path: path) }
+            var blob: ObjectID?
+            for e in try snapshot.repo.entries(ofTree: id) {
+                files[e.name] = e.id.hex
+                if e.name == Layout.CycleFile.cycle, e.kind == .blob { blob = e.id }
             }
             // A folder without `cycle.json` is not a cycle (as `HistorySnapshot.cycles`).
-            guard let text else { continue }
-            let cycle = try Cycle.decode(text, path: path)
-            out.append((cycle, id.hex, files))
-            store[id.hex] = .object(["f": .object(files.mapValues { .string($0) }), "c": .string(String(decoding: text, as: UTF8.self))])
+            guard let blob else { continue }
+            let text = try snapshot.blob(blob, path: Layout.cycleFile(n, Layout.CycleFile.cycle))
+            let r = FolderIndexCache.Record(folder: id.hex, files: files, cycleJSON: text)
+            found.append((n, r))
+            added.append(r)
         }
+        cached.append(added, keeping: Set(folders.map(\.1.hex)))
+        // Once the folders come from the cache, decoding is most of this step: it is spread over the cores.
+        let decoded = found.concurrentMap { f in
+            Result { try Cycle.decode(f.record.cycleJSON, path: Layout.cycleFile(f.n, Layout.CycleFile.cycle)) }
+        }
+        var out: [(Cycle, String, [String: String])] = []
+        for (f, c) in zip(found, decoded) { out.append((try c.get(), f.record.folder, f.record.files)) }
         out.sort { $0.0.number < $1.0.number }
-        // Kept: the folders of this build (a build --at an older cycle keeps the newer ones it had, for the next build).
-        if atCycle != nil { for (k, v) in cached where store[k] == nil { store[k] = v } }
-        if store.count != cached.count || store.keys.contains(where: { cached[$0] == nil }) {
-            cache.put("index", key: cacheKey, value: .object(store))
-        }
         return out
     }
 

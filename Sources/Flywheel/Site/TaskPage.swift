@@ -62,6 +62,8 @@ enum TaskPage {
     struct IndexView: Sendable { var hasTasks: Bool; var tasks: [IndexRow] }
 
     /// The rendered cycle sections of one cycle (file name of the task → HTML), kept in the build cache.
+    /// A task and one cycle it ran in (a section to render).
+    struct Pair: Sendable { var task: Task; var seen: Seen }
     struct Sections: Sendable {
         var name: String
         var key: String
@@ -205,21 +207,25 @@ enum TaskPage {
             var sections = cachedSections
             // Render the sections of the cycles the cache did not have, and keep them for the next build.
             var seenFiles = Set<String>()
+            var toRender: [(Task, Seen)] = []
             for t in tasks where seenFiles.insert(HTML.fileName(t.id)).inserted {
-                for s in t.seen.suffix(recentCycles) where missing.contains(s.cycle) {
-                    sections[s.cycle]?.html[HTML.fileName(t.id)] = section(t, s, renderer: r)
-                }
+                for s in t.seen.suffix(recentCycles) where missing.contains(s.cycle) { toRender.append((t, s)) }
             }
+            let rendered = toRender.map { Pair(task: $0.0, seen: $0.1) }.concurrentMap { section($0.task, $0.seen, renderer: r) }
+            for ((t, s), html) in zip(toRender, rendered) { sections[s.cycle]?.html[HTML.fileName(t.id)] = html }
             for n in missing.sorted() {
                 guard let s = sections[n] else { continue }
                 cache.put(s.name, key: s.key, value: .object(s.html.mapValues { .string($0) }))
             }
-            var out: [(String, Data)] = []
             var seen = Set<String>()
             var index: [IndexRow] = []
-            for t in tasks where seen.insert(HTML.fileName(t.id)).inserted {
-                let html = t.seen.suffix(recentCycles).map { sections[$0.cycle]?.html[HTML.fileName(t.id)] ?? "" }.joined()
-                out += render(t, sectionsHTML: html, project: project, renderer: r, window: window)
+            let pages = tasks.filter { seen.insert(HTML.fileName($0.id)).inserted }
+            let sectionsByCycle = sections
+            var out = pages.concurrentMap { t in
+                let html = t.seen.suffix(recentCycles).map { sectionsByCycle[$0.cycle]?.html[HTML.fileName(t.id)] ?? "" }.joined()
+                return render(t, sectionsHTML: html, project: project, renderer: r, window: window)
+            }.flatMap { $0 }
+            for t in pages {
                 let latest = t.seen.last?.entry.status ?? "none"
                 let cycles = t.total > window
                     ? "\(t.firstCycle)–\(t.seen.last!.cycle) (\(t.total) cycles)"

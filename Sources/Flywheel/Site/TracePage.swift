@@ -52,9 +52,7 @@ enum TracePage {
         }
         let all = inputs
         return PageJob(unitID: "", key: "") { r in
-            var files: [(String, Data)] = []
-            for i in all { files += render(i, renderer: r) }
-            return files
+            all.concurrentMap { render($0, renderer: r) }.flatMap { $0 }
         }
     }
 

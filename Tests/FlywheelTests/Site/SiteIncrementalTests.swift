@@ -104,10 +104,20 @@ struct SiteIncrementalTests {
         let overview = try String(contentsOf: full.appendingPathComponent("index.html"), encoding: .utf8)
         #expect(overview.contains("<tr id=\"cycle-5\">") && overview.contains("<tr id=\"cycle-4\">") && !overview.contains("<tr id=\"cycle-3\">"))
         #expect(overview.contains("Earlier cycles: <a href=\"cycles/0003.html\">3</a> <a href=\"cycles/0002.html\">2</a> <a href=\"cycles/0001.html\">1</a>"))
+        // The diff index the same way: the latest 2 cycles' diffs, a written-once archive per full block.
+        #expect(written[2]?.contains("diffs-0001-0002.html") == true && written[4]?.contains("diffs-0003-0004.html") == true)
+        for n in [3, 4, 5] { #expect(written[n]?.contains("diffs-0001-0002.html") == false, "diff block 1–2 rewritten at \(n)") }
+        let diffs = try String(contentsOf: full.appendingPathComponent("diffs.html"), encoding: .utf8)
+        #expect(diffs.contains("cycle 4 → 5") && diffs.contains("cycle 3 → 4") && diffs.contains("cycle 1 → 5"))
+        #expect(!diffs.contains("cycle 2 → 3") && !diffs.contains("cycle 1 → 3"))
+        #expect(diffs.contains("href=\"diffs-0001-0002.html\"") && diffs.contains("href=\"diffs-0003-0004.html\""))
+        let diffArchive = try String(contentsOf: full.appendingPathComponent("diffs-0003-0004.html"), encoding: .utf8)
+        #expect(diffArchive.contains("cycle 2 → 3") && diffArchive.contains("cycle 1 → 4") && !diffArchive.contains("cycle 4 → 5"))
+        #expect(diffArchive.contains("href=\"diffs-0001-0002.html\"") && !diffArchive.contains("href=\"diffs-0003-0004.html\""))
         // With the default window the same history has one matrix page listing every cycle.
         let one = dir.appendingPathComponent("one")
         let r = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: one))
-        #expect(!r.written.contains { $0.hasPrefix("matrix-") })
+        #expect(!r.written.contains { $0.hasPrefix("matrix-") || $0.hasPrefix("diffs-") })
         let all = try String(contentsOf: one.appendingPathComponent("matrix.html"), encoding: .utf8)
         #expect((1...5).allSatisfy { all.contains("in cycle \($0)") } && !all.contains("Earlier cycles"))
         let fullOverview = try String(contentsOf: one.appendingPathComponent("index.html"), encoding: .utf8)
@@ -238,6 +248,33 @@ struct SiteIncrementalTests {
         let again = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out)).written
         #expect(again.contains(probe))
         #expect(!again.contains { $0.hasPrefix("traces/0001/") || $0.hasPrefix("traces/0003/") || $0 == "cycles/0001.html" })
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: full, incremental: false))
+        try Self.expectSame(out, full)
+    }
+    @Test("the cycle-folder cache grows by one record per new cycle; a record cut short is read from git again and the file rewritten")
+    func folderIndexAppends() throws {
+        let dir = TestPaths.scratch("site-folder-index")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = try SiteFixture.standard(in: dir, cycles: 2)
+        let out = dir.appendingPathComponent("site"), full = dir.appendingPathComponent("full")
+        let idx = out.appendingPathComponent(SiteCache.folder).appendingPathComponent(FolderIndexCache.name)
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out))
+        let two = try Data(contentsOf: idx)
+        #expect(FolderIndexCache(SiteCache(output: out)).records.count == 2)
+        // One more cycle: the two records stay byte for byte, one is appended.
+        _ = try f.addCycle(3)
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out))
+        let three = try Data(contentsOf: idx)
+        #expect(three.count > two.count && three.prefix(two.count) == two)
+        #expect(FolderIndexCache(SiteCache(output: out)).records.count == 3)
+        // A build stopped while appending: the last record is cut short (and garbage follows).
+        try (three.prefix(three.count - 20) + Data("zz 1 2\nno tab\n".utf8)).write(to: idx)
+        #expect(FolderIndexCache(SiteCache(output: out)).records.count == 2)
+        _ = try f.addCycle(4)
+        _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: out))
+        #expect(FolderIndexCache(SiteCache(output: out)).records.count == 4)
+        let rewritten = try Data(contentsOf: idx)
+        #expect(rewritten.starts(with: FolderIndexCache.header) && rewritten.range(of: Data("no tab".utf8)) == nil)
         _ = try SiteBuilder.build(history: f.history, options: SiteOptions(outputDirectory: full, incremental: false))
         try Self.expectSame(out, full)
     }
