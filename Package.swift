@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "flywheel", targets: ["flywheel"]),
-        .library(name: "Flywheel", targets: ["Flywheel"]),
+        .library(name: "Flywheel", targets: ["Flywheel", "FlywheelSupport", "FlywheelTraces"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -16,13 +16,13 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
         // OTLP/HTTP protobuf: the runtime only; the opentelemetry-proto Swift code is generated once and committed
-        // (Sources/Flywheel/Traces/OTLP/Generated), so no build runs the protoc plugin.
+        // (Sources/FlywheelTraces/OTLP/Generated), so no build runs the protoc plugin.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
-        // SHA-256 for content keys (Support/SHA256.swift).
+        // SHA-256 for content keys (FlywheelSupport/SHA256.swift).
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
-        // RFC 4180 CSV (Support/CSVRecords.swift).
+        // RFC 4180 CSV (FlywheelSupport/CSVRecords.swift).
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
-        // OrderedDictionary for JSON objects that keep member order (Support/JSONValue.swift); already in the build
+        // OrderedDictionary for JSON objects that keep member order (FlywheelSupport/JSONValue.swift); already in the build
         // graph through swift-sdk and swift-nio, so it adds no build time.
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
@@ -49,26 +49,44 @@ let package = Package(
         .target(name: "FlywheelTemplates", path: "Templates", resources: [.copy("pages")]),
         .target(name: "FlywheelSiteAssets", path: "Site", resources: [.copy("assets")]),
 
+        // MARK: the library's own modules (each a public surface the loop uses; internals stay internal)
+        // Generic infrastructure every stage shares: JSON, CSV, SHA-256, YAML limits, regex time limits.
+        .target(
+            name: "FlywheelSupport",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CSV", package: "CSV.swift"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
+        ),
+        // HALO traces: spans, JSONL scan/validate/index, query tools, OTLP and agent-stream import, redaction.
+        // Nothing here reads or writes the history (TraceStage, TraceStreamImport, TraceReceiver are the loop's).
+        .target(
+            name: "FlywheelTraces",
+            dependencies: [
+                "FlywheelSupport", "Inflate", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["OTLP/Generated/README.md"]
+        ),
+
         // MARK: the loop
         .target(
             name: "Flywheel",
             dependencies: [
-                "GitStore", "HTTP", "Markdown", "Inflate", "Spawn", "FlywheelTemplates", "FlywheelSiteAssets",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "FlywheelSupport", "FlywheelTraces",
+                "GitStore", "HTTP", "Markdown", "Spawn", "FlywheelTemplates", "FlywheelSiteAssets",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "CSV", package: "CSV.swift"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
-            ],
-            exclude: ["Traces/OTLP/Generated/README.md"]
+            ]
         ),
         // The embedded diligence example: one user of the product (its agent, offline model, scaffold, rules file).
-        .target(name: "FlywheelExample", dependencies: ["Flywheel"], resources: [.copy("Resources/example")]),
+        .target(name: "FlywheelExample", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces"], resources: [.copy("Resources/example")]),
         .target(
             name: "FlywheelCLI",
             dependencies: [
-                "Flywheel", "FlywheelExample",
+                "Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelExample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "MCP", package: "swift-sdk"),
             ]
@@ -77,16 +95,16 @@ let package = Package(
 
         // MARK: benchmarks (release builds: `make bench`)
         .executableTarget(name: "bench-git", dependencies: ["GitStore", "TestSupport"], path: "Benchmarks/bench-git"),
-        .executableTarget(name: "bench-traces", dependencies: ["Flywheel"], path: "Benchmarks/bench-traces"),
-        .executableTarget(name: "bench-evals", dependencies: ["Flywheel"], path: "Benchmarks/bench-evals"),
-        .executableTarget(name: "bench-site", dependencies: ["Flywheel", "GitStore"], path: "Benchmarks/bench-site"),
-        .executableTarget(name: "bench-run", dependencies: ["Flywheel"], path: "Benchmarks/bench-run"),
-        .executableTarget(name: "bench-redact", dependencies: ["Flywheel"], path: "Benchmarks/bench-redact"),
+        .executableTarget(name: "bench-traces", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces"], path: "Benchmarks/bench-traces"),
+        .executableTarget(name: "bench-evals", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces"], path: "Benchmarks/bench-evals"),
+        .executableTarget(name: "bench-site", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces", "GitStore"], path: "Benchmarks/bench-site"),
+        .executableTarget(name: "bench-run", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces"], path: "Benchmarks/bench-run"),
+        .executableTarget(name: "bench-redact", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces"], path: "Benchmarks/bench-redact"),
 
         // MARK: test tools (built by `swift build` / `swift test`; run by tests and Tests/scripts)
         .executableTarget(name: "gitstore-stress", dependencies: ["GitStore"], path: "Tests/Tools/gitstore-stress"),
         // Fuzz harness (Tests/fuzz/run.sh): a built-in mutation fuzzer, or libFuzzer with -D FLYWHEEL_LIBFUZZER.
-        .executableTarget(name: "flywheel-fuzz", dependencies: ["Flywheel", "Markdown", "TestSupport"], path: "Tests/fuzz/flywheel-fuzz"),
+        .executableTarget(name: "flywheel-fuzz", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces", "Markdown", "TestSupport"], path: "Tests/fuzz/flywheel-fuzz"),
 
         // MARK: tests
         .target(name: "TestSupport", dependencies: ["GitStore"], path: "Tests/TestSupport"),
@@ -97,15 +115,18 @@ let package = Package(
         .testTarget(
             name: "FlywheelTests",
             dependencies: [
-                "Flywheel", "GitStore", "Inflate", "TestSupport", .product(name: "Yams", package: "Yams"),
+                "Flywheel", "FlywheelSupport", "FlywheelTraces", "GitStore", "Inflate", "TestSupport",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             resources: [.copy("Fixtures"), .copy("Golden")]),
         .testTarget(
             name: "FlywheelExampleTests",
-            dependencies: ["FlywheelExample", "Flywheel", "GitStore", "TestSupport"]),
+            dependencies: ["FlywheelExample", "Flywheel", "FlywheelSupport", "FlywheelTraces", "GitStore", "TestSupport"]),
         .testTarget(
-            name: "FlywheelCLITests", dependencies: ["FlywheelCLI", "Flywheel", "FlywheelExample", "GitStore", "TestSupport"],
+            name: "FlywheelCLITests", dependencies: [
+                "FlywheelCLI", "Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelExample", "GitStore", "TestSupport",
+            ],
             exclude: ["Fixtures", "Golden"]),
     ],
     swiftLanguageModes: [.v6]

@@ -7,6 +7,8 @@
 // 2. Byte-level redaction of the same N MB as one invalid-UTF-8 blob (an output artifact).
 // 3. A suite regex that backtracks catastrophically, `(x+x+)+y` on 40 characters, under the time limit.
 import Flywheel
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 var mb = 200

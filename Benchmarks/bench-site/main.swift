@@ -7,6 +7,7 @@
 //
 //   bench-site [--sizes 50,200,500] [--traces 100] [--spans 20] [--cache DIR] [--keep DIR]
 import Flywheel
+import FlywheelSupport
 import Foundation
 import GitStore
 

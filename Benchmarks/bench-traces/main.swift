@@ -16,6 +16,8 @@
 // `--large` (or FLYWHEEL_BENCH_LARGE=1) adds the 1 GB row and the 2 GB import: generating those files takes
 // minutes and 3 GB of disk under .build/bench-traces/. `--only-import` skips the other parts.
 import Flywheel
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 let packageRoot: URL = {

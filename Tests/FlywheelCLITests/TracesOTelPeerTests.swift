@@ -1,4 +1,6 @@
 import Flywheel
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 import Testing
 import TestSupport

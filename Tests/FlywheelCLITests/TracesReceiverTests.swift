@@ -1,4 +1,5 @@
 import Flywheel
+import FlywheelTraces
 import Foundation
 import Testing
 import TestSupport

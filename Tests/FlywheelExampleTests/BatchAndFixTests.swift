@@ -4,6 +4,8 @@ import TestSupport
 
 @testable import Flywheel
 @testable import FlywheelExample
+@testable import FlywheelSupport
+@testable import FlywheelTraces
 
 @Suite("Example batches, feedback keying and harness fixes")
 struct BatchAndFixTests {

@@ -4,6 +4,7 @@ import TestSupport
 
 @testable import Flywheel
 @testable import FlywheelExample
+@testable import FlywheelSupport
 
 /// Reads a generated CSV into rows of header → value (quoted fields supported).
 func csvRows(_ text: String) -> [[String: String]] {

@@ -5,6 +5,7 @@ import TestSupport
 
 @testable import Flywheel
 @testable import FlywheelExample
+@testable import FlywheelTraces
 
 /// Diagnosis from feedback and gate results with the example's topics (its rules file), outcome tracking, and patches.
 @Suite struct ExampleDiagnosisTests {

@@ -4,6 +4,8 @@ import TestSupport
 
 @testable import Flywheel
 @testable import FlywheelExample
+@testable import FlywheelSupport
+@testable import FlywheelTraces
 
 /// The analysis stages on the embedded example, end to end: the offline analyst runs the v1 harness, the rule
 /// critic and the shipped human feedback become evals, diagnosis ranks recommendations, the top one is applied as

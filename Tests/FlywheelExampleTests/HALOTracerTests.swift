@@ -4,6 +4,8 @@ import TestSupport
 
 @testable import Flywheel
 @testable import FlywheelExample
+@testable import FlywheelSupport
+@testable import FlywheelTraces
 
 /// Runs the offline analyst over questions `qs` with a seeded HALO tracer and a stepping clock; returns the
 /// JSONL of all runs and the results.

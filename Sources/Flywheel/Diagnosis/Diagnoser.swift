@@ -1,3 +1,5 @@
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// Deterministic diagnosis: failure modes from traces, feedback and gate results, ranked by impact, each mapped to

@@ -1,3 +1,5 @@
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// What kind of root cause an error message names, from its key tokens. Messages of one tool that name the same

@@ -1,3 +1,5 @@
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// What diagnosis knows about a class of failure: how to recognise it in feedback and eval categories, whether

@@ -1,3 +1,5 @@
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// The optional LLM pass of diagnosis (`models.diagnosis` in loop.yaml): a tool-calling loop in which the model

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Compiles feedback records into Promptfoo test objects (as `JSONValue` objects, ready for `evals.yaml` and the

@@ -1,3 +1,5 @@
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// Extra eval cases proposed by a model (`models.eval_generation` in loop.yaml). The reply must match

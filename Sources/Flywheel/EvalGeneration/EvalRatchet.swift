@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// One pruned test. Pruning is the only way a test leaves the suite; the ratchet refuses to add a pruned id again.

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Eval tests as YAML: written by `EvalYAMLWriter` with keys sorted by UTF-8 bytes (deterministic), read by

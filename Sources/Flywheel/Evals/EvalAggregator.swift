@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Promptfoo's `AssertionsResult`: folds component results into a test's (or a set's) verdict (§4),

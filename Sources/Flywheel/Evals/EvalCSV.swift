@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// CSV test files (`tests: file://tests.csv`): Promptfoo's `__expected` shorthand and special columns.

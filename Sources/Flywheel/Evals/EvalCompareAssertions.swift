@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// `select-best` and `max-score`: assertions over all outputs of one test row group (the same test, vars combination

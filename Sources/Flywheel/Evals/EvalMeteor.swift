@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// METEOR as Promptfoo computes it (`meteor` assertion): tokens split on white space with trailing dots removed,

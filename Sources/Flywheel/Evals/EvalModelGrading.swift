@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Model-graded assertions (§3): llm-rubric (and trajectory:goal-success), model-graded-closedqa, factuality, g-eval.

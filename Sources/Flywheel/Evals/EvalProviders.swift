@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Calls a suite's providers for rows without a recorded output: `openai:…` (any OpenAI-compatible server, through

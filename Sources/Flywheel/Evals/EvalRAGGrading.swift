@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// The retrieval and conversation model-graded types through the judge (and the embedder for answer-relevance):

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 // MARK: - Results JSON (Promptfoo v3)

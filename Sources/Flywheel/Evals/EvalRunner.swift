@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// How a row ended (Flywheel's four states; Promptfoo's `failureReason` maps passed/failed to 0/1 and error/skipped to 2).

@@ -1,3 +1,5 @@
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// `is-sql` / `contains-sql` without node-sql-parser: a conservative recursive-descent check of statement shape for

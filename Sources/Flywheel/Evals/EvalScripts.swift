@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// One call of a `javascript` / `python` assertion (or a JS transform) in a script runtime.

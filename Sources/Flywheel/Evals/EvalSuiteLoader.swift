@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Checks a suite document and resolves its `file://` references. Every error names the file, line and key.

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// JavaScript string semantics Swift does not share: UTF-16 comparison, `trim`, `\s`, `toLowerCase`.

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Reads and validates feedback: JSONL (one object per line) or a JSON array of objects.

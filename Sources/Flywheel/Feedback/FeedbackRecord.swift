@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// One feedback record (a line of `feedback.jsonl`), keyed to a trace. Human reviewers, the LLM critic and the

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Encoding and merging of `feedback.jsonl`: one compact JSON object per line with sorted keys, records in a

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// The LLM critic (`models.critic` in loop.yaml): asks a model to review one run, told about the project by its

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// The deterministic critic that always runs. It knows no domain: what it checks comes from the project's rules

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// What one agent run left behind: the artifacts under `outputs/<trace_id>/`, as text.

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// What the handoff is written from.

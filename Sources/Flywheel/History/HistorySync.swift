@@ -1,6 +1,7 @@
+import FlywheelSupport
 import Foundation
-import Spawn
 import GitStore
+import Spawn
 
 /// What a push or a pull did.
 public struct SyncReport: Sendable, Codable {

@@ -1,3 +1,5 @@
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 import GitStore
 

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// A short report of one cycle against another, for a pull-request comment or a CI job summary (`flywheel report`):

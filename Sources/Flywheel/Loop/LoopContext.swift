@@ -1,3 +1,4 @@
+import FlywheelTraces
 import Foundation
 import GitStore
 

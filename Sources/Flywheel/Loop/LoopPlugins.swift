@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// An agent built into the program that embeds Flywheel, run in-process (the embedded example's agent is one).

@@ -1,3 +1,5 @@
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// Where a run stands, reported when a task starts and when it ends.

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Record/replay for chat models: records real responses into a JSONL cassette file, keyed by the

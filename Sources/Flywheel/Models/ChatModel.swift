@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// One model behind chat completions with tool calls and JSON output. Implementations: the

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Checks model replies against the JSON Schemas Flywheel sends as `response_format`, through the evals stage's

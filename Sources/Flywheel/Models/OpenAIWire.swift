@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// The chat-completions wire format: `ChatRequest` → request JSON, response JSON → `ChatResponse`.

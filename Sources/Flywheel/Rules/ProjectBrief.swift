@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// What a model stage is told about the project: its name and description (loop.yaml `project`, `description`), the

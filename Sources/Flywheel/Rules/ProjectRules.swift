@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// What a project knows about its own domain, as data (the project's rules file, `rules.yaml` by default; loop.yaml

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Any two cycles compared (`compare.html`): the reader picks A and B in the page. Each cycle's facts live in its

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 import GitStore
 

@@ -30,6 +30,15 @@ struct PageRenderer: Sendable {
     let markdown: any MarkdownRendering
     let baseURL: String?
     let fingerprint: String
+    /// Whether a unit with many pages renders them on every core: in a build that renders a cycle or two (the
+    /// incremental one) that unit is most of the work and the other core would wait for it; in a larger build every
+    /// core already renders whole units, and nesting would only add contention.
+    var spreadPages = false
+
+    /// `items.map(transform)`, on every core when `spreadPages`.
+    func pages<E: Sendable, T: Sendable>(_ items: [E], _ transform: @Sendable (E) -> T) -> [T] {
+        spreadPages ? items.concurrentMap(transform) : items.map(transform)
+    }
 
     static let kinds = [
         "layout", "overview", "cycle", "trace", "matrix", "diffs", "diff", "search", "task", "task-cycle", "tasks", "compare",

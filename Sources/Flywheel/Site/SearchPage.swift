@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Client-side search: `search.html`, `search-index.js` (cycles, and the list of shards) and one shard per cycle

@@ -1,7 +1,8 @@
+import FlywheelSiteAssets
+import FlywheelSupport
+import FlywheelTemplates
 import Foundation
 import GitStore
-import FlywheelTemplates
-import FlywheelSiteAssets
 
 /// What `SiteBuilder.build` is asked to do.
 public struct SiteOptions: Sendable {
@@ -93,7 +94,7 @@ public enum SiteBuilder {
             FileHandle.standardError.write(Data(String(format: "site: %@ %.3f s\n", label, Double(t - t0) / 1e9).utf8))
             t0 = t
         }
-        let renderer = try PageRenderer.load(markdown: options.markdown, baseURL: options.baseURL)
+        var renderer = try PageRenderer.load(markdown: options.markdown, baseURL: options.baseURL)
         let oldManifest = options.incremental ? Manifest.read(out.appendingPathComponent(manifestName)) : Manifest()
 
         // 1. The one synchronous read step: every git object id, then the inputs of the pages to rebuild.
@@ -145,6 +146,7 @@ public enum SiteBuilder {
             let f = Flight(pending)
             pending.removeAll()
             let times = timing ? unitTimes : nil
+            let renderer = renderer
             f.done.enter()
             renderQueue.async {
                 let t1 = DispatchTime.now().uptimeNanoseconds
@@ -175,6 +177,7 @@ public enum SiteBuilder {
                 oldShards[g] = Manifest.readShard(Manifest.shardURL(out, g))
             }
         }
+        renderer.spreadPages = groupKeys.count - keptGroups.count <= 2
         for unit in plan.units {
             let group = Manifest.group(of: unit.id)
             if let group, keptGroups.contains(group) { continue }

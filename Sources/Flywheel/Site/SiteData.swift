@@ -1,3 +1,5 @@
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 // Pure, Sendable models of what the site shows, parsed leniently from the artifacts (ARTIFACTS.md): a missing

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// One page per task across every cycle (`tasks/<task id>.html`) and the task index (`tasks.html`). A run's task is
@@ -210,7 +211,7 @@ enum TaskPage {
             for t in tasks where seenFiles.insert(HTML.fileName(t.id)).inserted {
                 for s in t.seen.suffix(recentCycles) where missing.contains(s.cycle) { toRender.append((t, s)) }
             }
-            let rendered = toRender.map { Pair(task: $0.0, seen: $0.1) }.concurrentMap { section($0.task, $0.seen, renderer: r) }
+            let rendered = r.pages(toRender.map { Pair(task: $0.0, seen: $0.1) }) { section($0.task, $0.seen, renderer: r) }
             for ((t, s), html) in zip(toRender, rendered) { sections[s.cycle]?.html[HTML.fileName(t.id)] = html }
             for n in missing.sorted() {
                 guard let s = sections[n] else { continue }
@@ -220,7 +221,7 @@ enum TaskPage {
             var index: [IndexRow] = []
             let pages = tasks.filter { seen.insert(HTML.fileName($0.id)).inserted }
             let sectionsByCycle = sections
-            var out = pages.concurrentMap { t in
+            var out = r.pages(pages) { t in
                 let html = t.seen.suffix(recentCycles).map { sectionsByCycle[$0.cycle]?.html[HTML.fileName(t.id)] ?? "" }.joined()
                 return render(t, sectionsHTML: html, project: project, renderer: r, window: window)
             }.flatMap { $0 }

@@ -1,3 +1,5 @@
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// One page per trace (`traces/NNNN/<id>.html`). A trace of at most `chunkSize` spans carries its span bodies in the
@@ -50,7 +52,7 @@ enum TracePage {
         }
         let all = inputs
         return PageJob(unitID: "", key: "") { r in
-            all.concurrentMap { render($0, renderer: r) }.flatMap { $0 }
+            r.pages(all) { render($0, renderer: r) }.flatMap { $0 }
         }
     }
 

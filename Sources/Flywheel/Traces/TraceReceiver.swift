@@ -1,3 +1,5 @@
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// A live OTLP/HTTP receiver bound to a loopback address: `POST /v1/traces` (an `ExportTraceServiceRequest`) and

@@ -1,4 +1,5 @@
 import Dispatch
+import FlywheelTraces
 import Foundation
 import GitStore
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Flywheel
+import FlywheelSupport
 import Foundation
 
 /// `flywheel evals generate|run|prune|import-results`.

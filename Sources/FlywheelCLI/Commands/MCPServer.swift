@@ -1,5 +1,6 @@
 import ArgumentParser
 import Flywheel
+import FlywheelSupport
 import Foundation
 import MCP
 

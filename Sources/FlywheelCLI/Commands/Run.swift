@@ -1,6 +1,7 @@
 import ArgumentParser
 import Flywheel
 import FlywheelExample
+import FlywheelTraces
 import Foundation
 
 /// `flywheel run`: run the task set against the open cycle's harness.

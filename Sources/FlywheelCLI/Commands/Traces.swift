@@ -1,5 +1,7 @@
 import ArgumentParser
 import Flywheel
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// `flywheel traces …`: validate, import, explore and receive HALO traces.

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Flywheel
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// Where the exploration commands read traces: `--file F…` or a cycle's traces.jsonl from git.

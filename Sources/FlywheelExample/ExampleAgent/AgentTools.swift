@@ -1,4 +1,6 @@
 import Flywheel
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// A tool call that failed. The agent loop feeds it back to the model as a non-fatal tool error

@@ -1,4 +1,5 @@
 import Flywheel
+import FlywheelSupport
 import Foundation
 
 /// The runs of a task set and their traces.

@@ -1,4 +1,5 @@
 import Flywheel
+import FlywheelTraces
 import Foundation
 
 /// The result of one agent run.

@@ -1,4 +1,6 @@
 import Flywheel
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 /// Turns the agent loop's events into HALO spans (specs/halo-trace-format.md): an AGENT root `agent.<Name>`,

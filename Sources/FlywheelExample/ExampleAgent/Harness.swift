@@ -1,4 +1,5 @@
 import Flywheel
+import FlywheelSupport
 import Foundation
 import Yams
 

@@ -1,4 +1,5 @@
 import Flywheel
+import FlywheelSupport
 import Foundation
 
 /// The offline example model: a deterministic stand-in for a real model that plays the diligence analyst of

@@ -1,4 +1,6 @@
 import Flywheel
+import FlywheelSupport
+import FlywheelTraces
 import Foundation
 
 // The offline example model's "reading" and "writing": figures computed from the file contents it received

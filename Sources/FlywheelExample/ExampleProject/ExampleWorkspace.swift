@@ -1,4 +1,5 @@
 import Flywheel
+import FlywheelSupport
 import Foundation
 
 /// `flywheel init --example diligence DIR` and the demo's working folder.

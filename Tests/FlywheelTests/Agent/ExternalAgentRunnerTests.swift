@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
 
 @Suite("External agent runner")
 struct ExternalAgentRunnerTests {

@@ -4,6 +4,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
 
 /// Diagnosis from feedback and gate results for a non-example agent (a customer-support bot with its own categories
 /// and one project topic), ranking, outcome tracking and patches.

@@ -3,6 +3,8 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
+import FlywheelSupport
 
 /// Diagnosis reads its spans from the places of the values it needs, kept by the validating scan
 /// (`TraceValidationOptions.keptAttributes`), instead of scanning every line a second time. These tests hold that

@@ -2,6 +2,8 @@ import Foundation
 import Testing
 
 @testable import Flywheel
+@testable import FlywheelSupport
+@testable import FlywheelTraces
 
 /// Plays back a list of assistant messages (the last one repeats) and records the requests.
 final class ScriptedModel: ChatModel, @unchecked Sendable {

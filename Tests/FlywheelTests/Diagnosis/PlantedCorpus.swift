@@ -2,6 +2,8 @@ import Foundation
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelSupport
+@testable import FlywheelTraces
 
 /// Generates planted trace corpora: an agent of some domain runs tasks, and three failure modes are planted on known
 /// traces with varied wording, among clean runs and one-off noise (a single unrelated error, a decline that states

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelSupport
 
 /// The planted corpus of Fixtures/Diagnosis (built by generate.py): each planted failure mode must rank in the top
 /// three of its file with exactly its true trace ids.

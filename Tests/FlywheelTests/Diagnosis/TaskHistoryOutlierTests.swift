@@ -4,6 +4,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
 
 /// Latency and token outliers against a task's own history: a travel-booking agent (not the example) runs each task
 /// once per cycle, so only earlier cycles' runs of the same task can show that one run is far off.

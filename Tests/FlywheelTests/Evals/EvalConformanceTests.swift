@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 /// Runs Promptfoo 0.121.3's conformance vectors (copied into Fixtures/Evals) through the engine.
 @Suite("Evals conformance")

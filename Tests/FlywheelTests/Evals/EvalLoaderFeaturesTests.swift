@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 /// Promptfoo loader features: prompt files and objects, `$ref`, globs, CSV tests, scenarios, filters, derivedMetrics.
 @Suite("Evals loader features")

@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 /// The model APIs providers call (chat completions with the OpenAI config keys, the Responses API, Anthropic Messages),
 /// against scripted loopback servers: what is sent, and what the row's output becomes.

@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 /// answer-relevance, context-recall, context-relevance, context-faithfulness and conversation-relevance through a judge
 /// and an embeddings endpoint on a loopback OpenAI-compatible server.

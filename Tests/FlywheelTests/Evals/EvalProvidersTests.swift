@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 /// Providers called for rows without a recorded output, against loopback servers and local commands.
 @Suite("Evals providers")

@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 /// A judge that answers every request with a fixed text (the ChatModel protocol, no HTTP).
 struct StubJudge: ChatModel {

@@ -1,6 +1,7 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
-@testable import Flywheel
 
 /// is-sql / contains-sql beyond the conformance vectors: dialects, joins, subqueries, allow-lists.
 @Suite("Evals SQL checks")

@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 /// Suite code runs under a policy: scrubbed environment, working folder, a time limit that kills the whole tree.
 @Suite("Evals script policy")

@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 /// Nunjucks tags and expressions in prompts, Promptfoo's `load` filter, var globs and text var files.
 @Suite("Evals template tags and var files")

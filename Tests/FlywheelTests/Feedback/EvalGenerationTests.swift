@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Flywheel
+@testable import FlywheelSupport
 
 /// A model that answers every request with fixed text and records the requests.
 final class CannedModel: ChatModel, @unchecked Sendable {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Flywheel
+@testable import FlywheelSupport
 
 @Suite struct FeedbackParserTests {
     static let t1 = "7d3f1c9a2b4e4f6a8c0d1e2f3a4b5c6d"

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelSupport
 
 @Suite struct HandoffWriterTests {
     static func context(simulation: Bool = true) -> HandoffContext {

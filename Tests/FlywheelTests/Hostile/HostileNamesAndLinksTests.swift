@@ -4,6 +4,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
 
 /// Names an agent chooses (trace ids, artifact names) and links it plants in its output folder.
 @Suite("Hostile input: names and links in the output folder")

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
 
 /// Numbers from outside (HALO JSONL): times outside 64-bit nanoseconds, spans longer than that, token counts near
 /// Int64.max. Each is one clear error at its file, line and field; `validate` and `import` agree; nothing traps.

@@ -3,6 +3,8 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelSupport
+@testable import FlywheelTraces
 
 /// Denial of service through YAML (alias bombs, nesting, size) and regular expressions (catastrophic backtracking):
 /// refused quickly with the file named, or cut off by a time limit.

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
 
 /// A corpus of real-format FAKE secrets (formats after the gitleaks / trufflehog rules), each assembled at run time
 /// so no scanner mistakes the test source for a leak. Every one must be gone after redaction, in every encoding.

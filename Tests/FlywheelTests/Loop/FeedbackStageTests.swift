@@ -4,6 +4,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
 
 /// The feedback stage in process (no binary): a customer-support agent (not the example) over two cycles. The stage
 /// reads the open cycle once and earlier cycles' runs and feedback only, then commits once.

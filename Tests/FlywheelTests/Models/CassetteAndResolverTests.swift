@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelSupport
 
 @Suite("Cassette record/replay")
 struct CassetteModelTests {

@@ -2,6 +2,7 @@ import Foundation
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelSupport
 
 /// Builders for chat-completions answers served by `ScriptedHTTPServer`.
 enum ChatServer {

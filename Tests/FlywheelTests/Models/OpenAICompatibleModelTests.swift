@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelSupport
 
 @Suite("OpenAI-compatible model against a loopback chat server")
 struct OpenAICompatibleModelTests {

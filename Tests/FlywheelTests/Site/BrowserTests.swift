@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 /// Headless-Chromium tests: every page loads from file:// without console errors, screenshots for people, and the
 /// XSS corpus never executes. Skipped (with a message) when Chromium is not installed.

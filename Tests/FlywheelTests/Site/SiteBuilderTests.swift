@@ -1,7 +1,9 @@
+@testable import Flywheel
+@testable import FlywheelSupport
+import FlywheelTraces
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 @Suite("Site builder")
 struct SiteBuilderTests {

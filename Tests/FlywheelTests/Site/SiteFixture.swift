@@ -1,6 +1,7 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import GitStore
-@testable import Flywheel
 
 /// A small deterministic loop history for the site tests, made through `LoopHistory` with fixed times.
 /// Every untrusted text field goes through `text(_:)`, so the XSS test can put its payloads in all of them.

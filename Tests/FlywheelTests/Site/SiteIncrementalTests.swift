@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 /// The incremental build against a full one: same bytes, whatever the cache holds; the cross-cycle pages come from
 /// the cycles' cached summaries; a task page keeps the cost of a new cycle flat.

@@ -1,5 +1,7 @@
-import Foundation
 @testable import Flywheel
+@testable import FlywheelSupport
+@testable import FlywheelTraces
+import Foundation
 
 /// A history of another domain for the site's cross-cycle views: a support bot answering tickets over three cycles.
 /// Its runs carry `task_id` and `final_answer.md`; one task id is not file-name safe; the third cycle drops a task

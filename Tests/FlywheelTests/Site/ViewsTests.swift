@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 /// The cross-cycle views: task pages, the compare page, the recommendation timeline (a support-bot history).
 @Suite("Site cross-cycle views")

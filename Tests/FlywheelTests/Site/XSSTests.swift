@@ -1,7 +1,8 @@
+@testable import Flywheel
+@testable import FlywheelSupport
 import Foundation
 import Testing
 import TestSupport
-@testable import Flywheel
 
 @Suite("Site XSS corpus")
 struct XSSTests {

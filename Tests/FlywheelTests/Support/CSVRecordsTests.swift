@@ -2,6 +2,8 @@ import Foundation
 import Testing
 
 @testable import Flywheel
+@testable import FlywheelSupport
+@testable import FlywheelTraces
 
 @Suite("CSV (one reader for test files, critic checks and the example's data)")
 struct CSVRecordsTests {

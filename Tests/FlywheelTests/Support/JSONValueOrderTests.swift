@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Flywheel
+@testable import FlywheelSupport
 
 @Suite("JSONValue: one type, one reader, member order")
 struct JSONValueOrderTests {

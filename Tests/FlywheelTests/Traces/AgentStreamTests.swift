@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
 
 enum StreamFixtures {
     static let dir = TestPaths.packageRoot.appendingPathComponent("Tests/FlywheelTests/Fixtures/AgentStreams")

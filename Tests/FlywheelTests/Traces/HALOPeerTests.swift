@@ -3,6 +3,8 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelSupport
+@testable import FlywheelTraces
 
 /// HALO's own parser and indexer (PyPI halo-engine 0.3.5 in a venv made by Tests/scripts/halo-venv.sh) as a peer.
 /// When the venv cannot be made (no PyPI), these tests are skipped with the reason, never passed.

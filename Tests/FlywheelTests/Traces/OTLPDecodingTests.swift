@@ -4,6 +4,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
 
 enum OTLPFixtures {
     static let dir = TestPaths.packageRoot.appendingPathComponent("Tests/FlywheelTests/Fixtures/OTLP")

@@ -3,6 +3,8 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelSupport
+@testable import FlywheelTraces
 
 /// Import's byte-level fast path must write exactly what decoding the span and writing it again writes.
 @Suite("Traces: byte-level line normalizer")

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
 
 /// The scan of a large file is split at line boundaries into one slice per core and the slices' indexes merge in
 /// line order. These tests force the split on small inputs and compare with the one-slice scan: the same problems

@@ -3,6 +3,8 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelSupport
+@testable import FlywheelTraces
 
 @Suite("Traces: index and exploration surface")
 struct TraceStoreTests {

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelSupport
 
 /// Paths of the trace fixtures copied into the test folder.
 enum TraceFixtures {

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelTraces
 
 /// The byte writer and the raw-line redaction check that streaming import relies on.
 @Suite("Traces: byte writer and raw-line redaction check")

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 // MARK: - HALO's tool surface, by name

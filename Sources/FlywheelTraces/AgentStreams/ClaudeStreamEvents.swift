@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// `claude -p --output-format stream-json --verbose` → HALO: Claude Code prints one JSON message per line: a

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Turns OTLP log records (an `ExportLogsServiceRequest`, as `/v1/logs` receives it) into HALO spans.

@@ -1,16 +1,16 @@
 import Foundation
 
 /// Short content ids (feedback ids, eval ids): the first hex digits of the text's SHA-256.
-enum StableHash {
+package enum StableHash {
     /// Lowercase hex SHA-256 of the UTF-8 text.
-    static func sha256Hex(_ text: String) -> String { SHA256.hex(text) }
+    package static func sha256Hex(_ text: String) -> String { SHA256.hex(text) }
 
     /// The first `n` hex digits of the SHA-256 of `text`.
-    static func short(_ text: String, _ n: Int = 12) -> String { String(sha256Hex(text).prefix(n)) }
+    package static func short(_ text: String, _ n: Int = 12) -> String { String(sha256Hex(text).prefix(n)) }
 }
 
 /// Lowercase ASCII slug: letters and digits kept, everything else collapsed to single `-`, at most `max` chars.
-func slugify(_ text: String, max: Int = 48) -> String {
+package func slugify(_ text: String, max: Int = 48) -> String {
     var out = ""
     var dash = false
     for scalar in text.lowercased().unicodeScalars {
@@ -31,4 +31,4 @@ func slugify(_ text: String, max: Int = 48) -> String {
 }
 
 /// Sorts strings by their UTF-8 bytes (deterministic, locale-free).
-func byteOrder(_ a: String, _ b: String) -> Bool { Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8)) }
+package func byteOrder(_ a: String, _ b: String) -> Bool { Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8)) }

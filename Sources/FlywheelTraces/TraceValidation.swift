@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// How serious a trace problem is (spec §6): `error` = HALO would reject the file; `warning` = HALO accepts it but

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// HALO's exploration surface over one dataset (one or more JSONL files, or bytes in memory), spec §5.
@@ -54,7 +55,7 @@ public final class TraceStore: Sendable {
     // MARK: - Raw access
 
     /// Calls `body` with the raw bytes of span `i` of `trace` (without `\n`).
-    func withLine<R>(_ trace: IndexedTrace, _ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    package func withLine<R>(_ trace: IndexedTrace, _ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try sources[trace.source].data.withUnsafeBytes { buf in
             try body(UnsafeRawBufferPointer(rebasing: buf[trace.offsets[i]..<(trace.offsets[i] + trace.lengths[i])]))
         }

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// `codex exec --json` → HALO: Codex CLI prints one JSON event per line (`thread.started`, `turn.started`,

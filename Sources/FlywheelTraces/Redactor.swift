@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// A kind of secret and the regex that finds it. When the regex has a capture group named or numbered `secretGroup`,

@@ -18,15 +18,15 @@ public enum JSONValue: Sendable {
     case array([JSONValue])
     case object(JSONObject)
 
-    // MARK: - Accessors
+    // MARK: - Accessors (@inlinable: every stage calls them per value, across the module boundary)
 
-    public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
-    public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
-    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
-    public var objectValue: JSONObject? { if case .object(let o) = self { return o } else { return nil } }
-    public var isNull: Bool { if case .null = self { return true } else { return false } }
+    @inlinable public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    @inlinable public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    @inlinable public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
+    @inlinable public var objectValue: JSONObject? { if case .object(let o) = self { return o } else { return nil } }
+    @inlinable public var isNull: Bool { if case .null = self { return true } else { return false } }
     /// The number as a double (ints widen), nil for non-numbers.
-    public var doubleValue: Double? {
+    @inlinable public var doubleValue: Double? {
         switch self {
         case .int(let i): return Double(i)
         case .double(let d): return d
@@ -34,7 +34,7 @@ public enum JSONValue: Sendable {
         }
     }
     /// The number as an integer when it is one exactly.
-    public var intValue: Int64? {
+    @inlinable public var intValue: Int64? {
         switch self {
         case .int(let i): return i
         case .double(let d) where d.rounded() == d && abs(d) < 9.2e18: return Int64(d)
@@ -42,7 +42,7 @@ public enum JSONValue: Sendable {
         }
     }
     /// Member lookup on objects (nil otherwise).
-    public subscript(key: String) -> JSONValue? { objectValue?[key] }
+    @inlinable public subscript(key: String) -> JSONValue? { objectValue?[key] }
 
     /// An object from an unordered dictionary: members in canonical (UTF-8 byte) key order, so the result is
     /// deterministic. A dictionary literal argument picks this overload too (its written order is not kept: use
@@ -203,7 +203,7 @@ extension JSONValue {
         return out
     }
 
-    func write(to out: inout String) {
+    package func write(to out: inout String) {
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -299,7 +299,7 @@ extension JSONValue {
     static func spaces(_ n: Int) -> String { n < padCache.count ? padCache[n] : String(repeating: " ", count: n) }
 
     /// Appends the same text as ``write(to:)-(String)`` as UTF-8 bytes (the writer's hot path: no String building).
-    func write(to out: inout [UInt8]) {
+    package func write(to out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
@@ -327,7 +327,7 @@ extension JSONValue {
 
     /// ``writeString(_:to:escapeLineSeparators:)-(String,String,Bool)`` appending UTF-8 bytes: the same escapes,
     /// with runs of plain bytes copied at once.
-    static func writeString(_ s: String, to out: inout [UInt8], escapeLineSeparators: Bool = true) {
+    package static func writeString(_ s: String, to out: inout [UInt8], escapeLineSeparators: Bool = true) {
         out.append(UInt8(ascii: "\""))
         var copy = s
         copy.withUTF8 { buf in
@@ -379,7 +379,7 @@ extension JSONValue {
     }
 
     /// UTF-8 byte order (= code point order), compared with memcmp.
-    static func bytesLess(_ a: String, _ b: String) -> Bool {
+    package static func bytesLess(_ a: String, _ b: String) -> Bool {
         var a = a, b = b
         return a.withUTF8 { pa in
             b.withUTF8 { pb in
@@ -394,7 +394,7 @@ extension JSONValue {
     }
 
     /// Shortest round-trip form; integral doubles keep a `.0` as Python writes them; never NaN/Infinity (null).
-    static func format(_ d: Double) -> String {
+    package static func format(_ d: Double) -> String {
         guard d.isFinite else { return "null" }
         if d == d.rounded(), abs(d) < 1e16 { return String(format: "%.1f", d) }
         return "\(d)"
@@ -438,3 +438,6 @@ extension JSONValue {
         out += "\""
     }
 }
+
+/// `s` as a JSON string literal (quotes and escapes): how messages quote untrusted names and values.
+package func quoted(_ s: String) -> String { JSONValue.string(s).canonicalText }

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Why OTLP/JSON input could not be converted.

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// What an external agent's standard output is (`flywheel run --agent-format`, loop.yaml `agent_format`).

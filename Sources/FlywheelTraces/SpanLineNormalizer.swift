@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// The byte-level fast path of import's normalization: appends exactly the bytes that `Span(line:)` followed by
@@ -10,7 +11,7 @@ import Foundation
 /// (Swift compares such keys by canonical equivalence), a repeated key, a missing or mistyped field, nesting past
 /// `Span(line:)`'s limit, invalid JSON — makes ``normalize(_:into:scratch:)`` return false and leave `out` as it was,
 /// and the caller takes the full path, which gives the answer (or the error) it always gave.
-enum SpanLineNormalizer {
+package enum SpanLineNormalizer {
     struct Unsupported: Error {}
 
     /// The twelve top-level keys in the order ``Span/writeJSONLine(to:)`` writes them (§2).
@@ -24,7 +25,7 @@ enum SpanLineNormalizer {
 
     /// Appends the normalized line (without `\n`) to `out` and returns true; false, with `out` unchanged, when the
     /// line needs the full path. `scratch` is working space reused between calls.
-    static func normalize(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8]) -> Bool {
+    package static func normalize(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8]) -> Bool {
         let mark = out.count
         do {
             var ctx = Context(scratch: [])

@@ -13,46 +13,55 @@ import Darwin
 ///
 /// One thread per connection (connections are few: exporters on this machine); requests on a connection are
 /// served in turn (keep-alive). Bodies need `Content-Length` (OTLP exporters send it); chunked bodies get 411.
-final class LoopbackHTTPServer: @unchecked Sendable {
-    struct Limits: Sendable {
+package final class LoopbackHTTPServer: @unchecked Sendable {
+    package struct Limits: Sendable {
         /// Request line plus headers, bytes.
-        var maxHeaderBytes = 16 * 1024
+        package var maxHeaderBytes = 16 * 1024
         /// Time to receive the request line and headers, from the request's first byte.
-        var headerTimeout: TimeInterval = 10
+        package var headerTimeout: TimeInterval = 10
         /// Longest wait for any one read (also the keep-alive idle time).
-        var readTimeout: TimeInterval = 10
+        package var readTimeout: TimeInterval = 10
         /// Time to receive the whole body.
-        var bodyTimeout: TimeInterval = 60
+        package var bodyTimeout: TimeInterval = 60
         /// Largest body read off the socket, bytes.
-        var maxBodyBytes = 16 << 20
+        package var maxBodyBytes = 16 << 20
         /// Open connections at once.
-        var maxConnections = 64
+        package var maxConnections = 64
+
+        package init() {}
     }
 
-    struct Head: Sendable {
-        var method: String
-        var path: String
+    package struct Head: Sendable {
+        package var method: String
+        package var path: String
         /// Lowercased names.
-        var headers: [String: String]
-        func header(_ name: String) -> String? { headers[name.lowercased()] }
+        package var headers: [String: String]
+        package func header(_ name: String) -> String? { headers[name.lowercased()] }
     }
 
-    struct Response: Sendable {
-        var status: Int
-        var headers: [String: String] = [:]
-        var body: Data = Data()
-        var close = false
+    package struct Response: Sendable {
+        package var status: Int
+        package var headers: [String: String] = [:]
+        package var body: Data = Data()
+        package var close = false
+
+        package init(status: Int, headers: [String: String] = [:], body: Data = Data(), close: Bool = false) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+            self.close = close
+        }
     }
 
     /// Checked after the headers, before any of the body is read; a response here ends the request.
-    typealias Preflight = @Sendable (Head) -> Response?
-    typealias Handler = @Sendable (Head, Data) -> Response
+    package typealias Preflight = @Sendable (Head) -> Response?
+    package typealias Handler = @Sendable (Head, Data) -> Response
 
-    let host: String
-    let requestedPort: UInt16
-    let limits: Limits
-    let preflight: Preflight
-    let handler: Handler
+    package let host: String
+    package let requestedPort: UInt16
+    package let limits: Limits
+    package let preflight: Preflight
+    package let handler: Handler
 
     private let lock = NSLock()
     private var listenFD: Int32 = -1
@@ -60,9 +69,9 @@ final class LoopbackHTTPServer: @unchecked Sendable {
     private var stopping = false
     private var acceptThreadDone = DispatchSemaphore(value: 0)
     private let active = DispatchGroup()
-    private(set) var port: UInt16 = 0
+    package private(set) var port: UInt16 = 0
 
-    init(host: String, port: UInt16, limits: Limits, preflight: @escaping Preflight, handler: @escaping Handler) {
+    package init(host: String, port: UInt16, limits: Limits, preflight: @escaping Preflight, handler: @escaping Handler) {
         self.host = host
         self.requestedPort = port
         self.limits = limits
@@ -70,12 +79,12 @@ final class LoopbackHTTPServer: @unchecked Sendable {
         self.handler = handler
     }
 
-    struct StartError: Error, CustomStringConvertible {
-        var description: String
+    package struct StartError: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// Binds, listens and starts accepting on a background thread.
-    func start() throws {
+    package func start() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw StartError(description: "socket(): \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
@@ -108,7 +117,7 @@ final class LoopbackHTTPServer: @unchecked Sendable {
     }
 
     /// Stops accepting, shuts open connections and waits (up to `timeout` seconds) for requests in progress.
-    func stop(timeout: TimeInterval = 5) {
+    package func stop(timeout: TimeInterval = 5) {
         let (fd, open): (Int32, Set<Int32>) = lock.withLock {
             stopping = true
             let fd = listenFD

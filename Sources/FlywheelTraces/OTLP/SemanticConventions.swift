@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Fills HALO's `inference.*` fields and observation kinds from the semantic conventions other tools write, so

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// OTel span status as HALO stores it: `code` (`STATUS_CODE_OK`, `STATUS_CODE_ERROR`, `STATUS_CODE_UNSET`) and a message.

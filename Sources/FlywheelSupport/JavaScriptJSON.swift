@@ -7,10 +7,10 @@ import OrderedCollections
 
 extension JSONValue {
     /// True for numbers.
-    public var isNumber: Bool { doubleValue != nil }
+    @inlinable public var isNumber: Bool { doubleValue != nil }
 
     /// JavaScript truthiness.
-    public var isTruthy: Bool {
+    @inlinable public var isTruthy: Bool {
         switch self {
         case .null: return false
         case .bool(let b): return b

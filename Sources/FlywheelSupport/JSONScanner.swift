@@ -25,11 +25,12 @@ public struct JSONScanFlags: Sendable, Hashable {
 /// depth (so hostile input cannot overflow the stack), and can either build a ``JSONValue`` or only skip (validate)
 /// a value without allocating. The caller must keep the bytes alive while the scanner is used.
 public struct JSONScanner {
-    let base: UnsafePointer<UInt8>
-    let end: Int
+    // The bytes and the nesting depth are `package`: FlywheelTraces' line scanners walk them directly (hot paths).
+    @usableFromInline package let base: UnsafePointer<UInt8>
+    @usableFromInline package let end: Int
     /// Current byte offset.
     public var pos: Int
-    var depth = 0
+    @usableFromInline package var depth = 0
     /// Deepest nesting of arrays/objects accepted.
     public var maxDepth = 512
     /// Oddities seen so far.
@@ -46,15 +47,18 @@ public struct JSONScanner {
         pos = 0
     }
 
-    @inline(__always) var atEnd: Bool { pos >= end }
-    @inline(__always) func peek() -> UInt8 { base[pos] }
+    /// True when every byte has been read.
+    @inlinable @inline(__always) public var atEnd: Bool { pos >= end }
+    /// The byte at `pos` (check ``atEnd`` first).
+    @inlinable @inline(__always) public func peek() -> UInt8 { base[pos] }
 
-    func fail(_ message: String, at offset: Int? = nil) -> JSONScanError {
+    /// An error at `offset` (default: the current position).
+    public func fail(_ message: String, at offset: Int? = nil) -> JSONScanError {
         JSONScanError(offset: offset ?? pos, message: message)
     }
 
     /// Skips JSON whitespace (space, tab, LF, CR).
-    @inline(__always) public mutating func skipWhitespace() {
+    @inlinable @inline(__always) public mutating func skipWhitespace() {
         while pos < end {
             let c = base[pos]
             if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { pos += 1 } else { break }
@@ -140,13 +144,13 @@ public struct JSONScanner {
         return dict
     }
 
-    @inline(__always) mutating func enter() throws {
+    @inlinable @inline(__always) package mutating func enter() throws {
         depth += 1
         if depth > maxDepth { throw fail("nesting deeper than \(maxDepth) levels") }
     }
 
     /// Consumes whitespace, a `:` and whitespace.
-    @inline(__always) public mutating func expectColon() throws {
+    @inlinable @inline(__always) public mutating func expectColon() throws {
         skipWhitespace()
         guard pos < end else { throw fail("unexpected end of input after an object key (truncated JSON)") }
         guard base[pos] == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
@@ -286,7 +290,7 @@ public struct JSONScanner {
         return true
     }
 
-    mutating func parseScalar() throws -> JSONValue {
+    package mutating func parseScalar() throws -> JSONValue {
         let c = base[pos]
         switch c {
         case UInt8(ascii: "t"):
@@ -411,7 +415,7 @@ public struct JSONScanner {
     }
 
     /// Advances over plain string bytes (validating UTF-8) and stops at `"` or `\`, returning that byte.
-    @inline(__always) mutating func scanPlain() throws -> UInt8 {
+    @inlinable @inline(__always) package mutating func scanPlain() throws -> UInt8 {
         while true {
             // 8 bytes at a time; the lowest flagged byte of the masks is exact, so jump straight to it.
             while end - pos >= 8 {
@@ -442,7 +446,7 @@ public struct JSONScanner {
     }
 
     /// Validates one multi-byte UTF-8 sequence at `pos` and advances past it.
-    mutating func validateMultibyte() throws {
+    @usableFromInline package mutating func validateMultibyte() throws {
         let c0 = base[pos]
         @inline(__always) func cont(_ i: Int) -> UInt8? {
             guard pos + i < end else { return nil }

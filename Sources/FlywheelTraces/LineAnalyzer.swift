@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Validates one JSONL line against HALO's span model and the spec checks, collecting the facts the index needs.
@@ -619,5 +620,3 @@ func describe(_ v: JSONValue) -> String {
     let t = v.canonicalText
     return t.unicodeScalars.count > 60 ? prefixScalars(t, 60) + "…" : t
 }
-
-func quoted(_ s: String) -> String { JSONValue.string(s).canonicalText }

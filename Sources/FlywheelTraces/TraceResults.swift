@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 // Results of the exploration surface (spec §5). Each is Codable with HALO's snake_case field names, and renders
@@ -5,7 +6,7 @@ import Foundation
 
 extension JSONValue {
     static func strings(_ a: [String]) -> JSONValue { .array(a.map { .string($0) }) }
-    static func integer<I: BinaryInteger>(_ i: I) -> JSONValue { .int(Int64(i)) }
+    package static func integer<I: BinaryInteger>(_ i: I) -> JSONValue { .int(Int64(i)) }
 }
 
 /// A result of the exploration surface that renders in HALO's field order.
