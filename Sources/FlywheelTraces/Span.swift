@@ -377,6 +377,47 @@ public enum TraceTime {
         }
     }
 
+    /// Parses a UTC time written by others, leniently: `YYYY-MM-DD[T ]HH:MM:SS[.f…][Z]` with any number of fraction
+    /// digits (the first nine count), to nanoseconds since 1970; nil for any other shape or outside 1970–2250. The
+    /// site's trace timelines and diagnosis' latency figures read times this way; ``parse(_:)`` is the exact 9-digit
+    /// form Flywheel writes.
+    public static func nanoseconds(lenient s: String) -> Int64? {
+        var s = s
+        return s.withUTF8 { nanoseconds(lenientUTF8: $0) }
+    }
+
+    /// ``nanoseconds(lenient:)`` of UTF-8 bytes.
+    public static func nanoseconds(lenientUTF8 u: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard u.count >= 19, u[4] == 0x2D, u[7] == 0x2D, u[10] == 0x54 || u[10] == 0x20, u[13] == 0x3A, u[16] == 0x3A else {
+            return nil
+        }
+        func num(_ r: Range<Int>) -> Int64? {
+            var v: Int64 = 0
+            for i in r {
+                guard u[i] >= 0x30, u[i] <= 0x39 else { return nil }
+                v = v * 10 + Int64(u[i] - 0x30)
+            }
+            return v
+        }
+        guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16),
+            let se = num(17..<19),
+            // Within these years nanoseconds since 1970 and their differences fit in 64 bits.
+            (1970...2250).contains(y), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61
+        else { return nil }
+        var frac: Int64 = 0
+        var i = 19
+        if i < u.count, u[i] == 0x2E {
+            i += 1
+            var digits = 0
+            while i < u.count, u[i] >= 0x30, u[i] <= 0x39 {
+                if digits < 9 { frac = frac * 10 + Int64(u[i] - 0x30); digits += 1 }
+                i += 1
+            }
+            while digits < 9 { frac *= 10; digits += 1 }
+        }
+        return (daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1_000_000_000 + frac
+    }
+
     /// True when `s` has the 9-digit UTC shape but lies outside what nanoseconds since 1970 in 64 bits can hold
     /// (before 1677-09-21T00:12:43.145224192Z or after 2262-04-11T23:47:16.854775807Z).
     public static func isOutOfRange(_ s: String) -> Bool {

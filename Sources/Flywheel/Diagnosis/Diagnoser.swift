@@ -505,41 +505,8 @@ public enum Diagnoser {
 
     /// Seconds since 1970 of an ISO-8601 UTC time `YYYY-MM-DDTHH:MM:SS[.fff…]Z` (nil otherwise).
     static func seconds(_ t: String) -> Double? {
-        var t = t
-        return t.withUTF8 { seconds(utf8: $0) }
-    }
-
-    /// ``seconds(_:)`` of UTF-8 bytes (read in place: two times of every span are read).
-    static func seconds(utf8 u: UnsafeBufferPointer<UInt8>) -> Double? {
-        guard u.count >= 19 else { return nil }
-        func num(_ a: Int, _ n: Int) -> Int? {
-            var v = 0
-            for i in a..<(a + n) {
-                let c = u[i]
-                guard c >= 48 && c <= 57 else { return nil }
-                v = v * 10 + Int(c - 48)
-            }
-            return v
-        }
-        guard let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2), let s = num(17, 2) else { return nil }
-        var frac = 0.0
-        if u.count > 20, u[19] == 46 {
-            var scale = 0.1
-            var i = 20
-            while i < u.count, u[i] >= 48, u[i] <= 57 {
-                frac += Double(u[i] - 48) * scale
-                scale /= 10
-                i += 1
-            }
-        }
-        // days from civil (Howard Hinnant)
-        let yy = mo <= 2 ? y - 1 : y
-        let era = (yy >= 0 ? yy : yy - 399) / 400
-        let yoe = yy - era * 400
-        let doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146097 + doe - 719468
-        return Double(days * 86400 + h * 3600 + mi * 60 + s) + frac
+        // Whole seconds and the fraction apart, as a Double cannot hold nanoseconds since 1970 exactly.
+        TraceTime.nanoseconds(lenient: t).map { Double($0 / 1_000_000_000) + Double($0 % 1_000_000_000) / 1e9 }
     }
 
     static let taskKeys = [TraceIdentity.taskAttribute, "flywheel.task_id", "task.id", "task_id", "inference.task_id"]

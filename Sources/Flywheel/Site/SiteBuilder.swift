@@ -178,7 +178,12 @@ public enum SiteBuilder {
             }
         }
         renderer.spreadPages = groupKeys.count - keptGroups.count <= 2
-        for unit in plan.units {
+        // In a build of a cycle or two the task pages take longest to render (every task that ran in the new cycle):
+        // prepared first, they render while the rest is read. In a larger build they stay last, where every cycle's
+        // summary they read has been made while that cycle's artifacts were parsed for its own pages.
+        var order = plan.units
+        if renderer.spreadPages, let i = order.firstIndex(where: { $0.id == "tasks" }) { order.insert(order.remove(at: i), at: 0) }
+        for unit in order {
             let group = Manifest.group(of: unit.id)
             if let group, keptGroups.contains(group) { continue }
             let key = unit.key

@@ -90,8 +90,8 @@ struct SiteDiagnosis: Sendable, Hashable {
 /// leniently by `ArtifactParser.traces`).
 extension Span {
     var isError: Bool { status.code == "STATUS_CODE_ERROR" }
-    var startNs: Int64? { Timestamp.nanoseconds(startTime) }
-    var endNs: Int64? { Timestamp.nanoseconds(endTime) }
+    var startNs: Int64? { TraceTime.nanoseconds(lenient: startTime) }
+    var endNs: Int64? { TraceTime.nanoseconds(lenient: endTime) }
     var service: String { serviceName ?? "" }
     var observationKind: String {
         attributes["openinference.span.kind"]?.stringValue ?? attributes["inference.observation_kind"]?.stringValue ?? ""
@@ -126,44 +126,6 @@ struct TraceRecord: Sendable, Hashable {
     var models: [String] { Array(Set(spans.compactMap(\.model))).sorted() }
     /// The file-name-safe id of this trace's pages.
     var fileID: String { HTML.fileName(id) }
-}
-
-/// Parses HALO timestamps (`YYYY-MM-DDTHH:MM:SS[.f…]Z`) to nanoseconds since the epoch without Foundation dates.
-enum Timestamp {
-    static func nanoseconds(_ s: String) -> Int64? {
-        let u = Array(s.utf8)
-        guard u.count >= 20, u[4] == 45, u[7] == 45, u[10] == 84 || u[10] == 32, u[13] == 58, u[16] == 58 else { return nil }
-        func num(_ r: Range<Int>) -> Int64? {
-            var v: Int64 = 0
-            for i in r { let d = Int64(u[i]) - 48; guard d >= 0 && d <= 9 else { return nil }; v = v * 10 + d }
-            return v
-        }
-        guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16),
-            let se = num(17..<19)
-        else { return nil }
-        // Nanoseconds since 1970 fit in Int64 (and differences never overflow) only for a bounded range of years.
-        guard (1970...2250).contains(y), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61 else { return nil }
-        var frac: Int64 = 0
-        var i = 19
-        if i < u.count, u[i] == 46 {
-            i += 1
-            var digits = 0
-            while i < u.count, u[i] >= 48, u[i] <= 57 {
-                if digits < 9 { frac = frac * 10 + Int64(u[i] - 48); digits += 1 }
-                i += 1
-            }
-            while digits < 9 { frac *= 10; digits += 1 }
-        }
-        // Days from civil (Howard Hinnant).
-        let yy = mo <= 2 ? y - 1 : y
-        let era = (yy >= 0 ? yy : yy - 399) / 400
-        let yoe = yy - era * 400
-        let mp = (mo + 9) % 12
-        let doy = (153 * mp + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146097 + doe - 719468
-        return ((days * 86400 + h * 3600 + mi * 60 + se) * 1_000_000_000) + frac
-    }
 }
 
 // MARK: - Parsing

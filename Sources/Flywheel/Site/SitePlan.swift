@@ -15,18 +15,6 @@ struct SitePlan {
         func key(_ parts: [String]) -> String { SiteHash.hex(([common] + parts).joined(separator: "|")) }
         let cycleJSONs = index.cycles.map { "\($0.number):\($0.id(Layout.CycleFile.cycle))" }
 
-        // Task pages read every cycle's summary (runs, statuses) and the recent cycles' runs, results and feedback.
-        // They come first: they take longest to render (every task that ran in the new cycle), and so render while
-        // the read step prepares the units after them.
-        let taskInputs = index.cycles.map {
-            [String($0.number), $0.id(Layout.CycleFile.outputs), $0.id(Layout.CycleFile.results),
-                $0.id(Layout.CycleFile.feedback), $0.id(Layout.CycleFile.traces)].joined(separator: ":")
-        }
-        // A task page's cycle sections are cached per cycle under the renderer (templates, Markdown renderer).
-        let sectionKey = [renderer.fingerprint, String(describing: type(of: renderer.markdown))].joined(separator: "|")
-        units.append(SiteUnit(id: "tasks", key: key(["tasks", String(window)] + taskInputs)) { reader in
-            try TaskPage.job(reader: reader, sectionKey: sectionKey, window: window)
-        })
         units.append(SiteUnit(id: "overview", key: key(["overview", String(window)] + cycleJSONs)) { reader in
             OverviewPage.job(index: reader.index, window: window)
         })
@@ -116,6 +104,17 @@ struct SitePlan {
         }
         units.append(SiteUnit(id: "search", key: key(["search"] + cycleJSONs)) { reader in
             SearchPage.job(index: reader.index)
+        })
+        // Task pages read every cycle's summary (runs, statuses) and the recent cycles' runs, results and feedback.
+        // (In a build of a cycle or two the builder prepares them first: see `SiteBuilder`.)
+        let taskInputs = index.cycles.map {
+            [String($0.number), $0.id(Layout.CycleFile.outputs), $0.id(Layout.CycleFile.results),
+                $0.id(Layout.CycleFile.feedback), $0.id(Layout.CycleFile.traces)].joined(separator: ":")
+        }
+        // A task page's cycle sections are cached per cycle under the renderer (templates, Markdown renderer).
+        let sectionKey = [renderer.fingerprint, String(describing: type(of: renderer.markdown))].joined(separator: "|")
+        units.append(SiteUnit(id: "tasks", key: key(["tasks", String(window)] + taskInputs)) { reader in
+            try TaskPage.job(reader: reader, sectionKey: sectionKey, window: window)
         })
         // The compare page lists the cycles; each cycle's comparison data is its own unit.
         units.append(SiteUnit(id: "compare", key: key(["compare"] + index.cycles.map { String($0.number) })) { reader in

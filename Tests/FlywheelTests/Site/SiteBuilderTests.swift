@@ -166,10 +166,17 @@ struct SitePieceTests {
 
     @Test("timestamps parse to nanoseconds (9, 3 and 0 fraction digits)")
     func timestamps() {
-        #expect(Timestamp.nanoseconds("1970-01-01T00:00:01.000000001Z") == 1_000_000_001)
-        #expect(Timestamp.nanoseconds("2026-03-02T14:05:11.204Z") == 1_772_460_311_204_000_000)
-        #expect(Timestamp.nanoseconds("2026-03-02T14:05:11Z") == 1_772_460_311_000_000_000)
-        #expect(Timestamp.nanoseconds("garbage") == nil)
+        #expect(TraceTime.nanoseconds(lenient: "1970-01-01T00:00:01.000000001Z") == 1_000_000_001)
+        #expect(TraceTime.nanoseconds(lenient: "2026-03-02T14:05:11.204Z") == 1_772_460_311_204_000_000)
+        #expect(TraceTime.nanoseconds(lenient: "2026-03-02T14:05:11Z") == 1_772_460_311_000_000_000)
+        #expect(TraceTime.nanoseconds(lenient: "garbage") == nil)
+        // The one lenient reader of others' times (site timelines, diagnosis' latency figures): a space for the T, no
+        // zone, more than nine fraction digits; nothing outside 1970–2250 or a shape that is not a time.
+        #expect(TraceTime.nanoseconds(lenient: "2026-03-02 14:05:11.5") == 1_772_460_311_500_000_000)
+        #expect(TraceTime.nanoseconds(lenient: "2026-03-02T14:05:11.1234567891Z") == 1_772_460_311_123_456_789)
+        #expect(TraceTime.nanoseconds(lenient: "1969-12-31T23:59:59Z") == nil)
+        #expect(TraceTime.nanoseconds(lenient: "2026/03/02T14:05:11Z") == nil)
+        #expect(Diagnoser.seconds("2026-03-02T14:05:11.250Z") == 1_772_460_311.25)
     }
 
     @Test("lenient artifact parsing: missing and mistyped fields fall back")
@@ -253,9 +260,9 @@ struct LenientJSONReaderTests {
 struct SiteHostileNumberTests {
     @Test("extreme timestamps, token counts and figures never trap")
     func extremes() {
-        #expect(Timestamp.nanoseconds("9999-12-31T23:59:59.999999999Z") == nil)
-        #expect(Timestamp.nanoseconds("0000-01-01T00:00:00Z") == nil)
-        #expect(Timestamp.nanoseconds("2026-13-01T00:00:00Z") == nil)
+        #expect(TraceTime.nanoseconds(lenient: "9999-12-31T23:59:59.999999999Z") == nil)
+        #expect(TraceTime.nanoseconds(lenient: "0000-01-01T00:00:00Z") == nil)
+        #expect(TraceTime.nanoseconds(lenient: "2026-13-01T00:00:00Z") == nil)
         #expect(Format.int(Int.min).hasPrefix("-9,223"))
         #expect(Format.fixed(1e300, 2) == String(1e300))
         let huge = Span(traceID: "t", spanID: "s", parentSpanID: "", name: "n", kind: "", startTime: "1970-01-01T00:00:00Z",
