@@ -244,9 +244,11 @@ public enum Diagnoser {
                     continue
                 }
                 let text = detail + " " + (unordered[i].attributes["error.type"]?.stringValue ?? "")
-                let known = classes[text] ?? {
+                // Keyed by everything the classes are read from: the exception type can come from `exception.type`.
+                let classKey = text + "\u{0}" + (unordered[i].attributes["exception.type"]?.stringValue ?? "")
+                let known = classes[classKey] ?? {
                     let c = (global: ErrorText.globalClass(text), local: ErrorText.errorClass(text), type: ErrorText.exceptionType(unordered[i], detail))
-                    classes[text] = c
+                    classes[classKey] = c
                     return c
                 }()
                 if let global = known.global {
