@@ -331,6 +331,14 @@ if withDiagnose {
     }
     let diagnose = diagnoseTimes.sorted()[diagnoseTimes.count / 2]
     print("diagnose: \(modes) failure modes; top: \(top)")
+    // Where diagnose's time goes: its scan (the overview's, keeping the places of what diagnosis reads) and the rest.
+    var scanCPU: [Double] = []
+    for _ in 0..<max(1, min(repeats, 3)) {
+        let c0 = cpuSeconds()
+        _ = try TraceStore(files: [file], options: Diagnoser.traceScanOptions)
+        scanCPU.append(cpuSeconds() - c0)
+    }
+    print(String(format: "  diagnose's scan (keeping places, store freed): cpu %.3fs (median); %@", scanCPU.sorted()[scanCPU.count / 2], loadAverage()))
     let diagnoseCPUMedian = diagnoseCPU.sorted()[diagnoseCPU.count / 2]
     print(String(format: "TRACES OVERVIEW (median): %.3fs, cpu %.3fs   DIAGNOSE (median): %.3fs, cpu %.3fs   RATIO diagnose/overview = %.2f× wall, %.2f× cpu  (target ≤ 2×); %@",
                  flywheel, flywheelCPU, diagnose, diagnoseCPUMedian, diagnose / flywheel, diagnoseCPUMedian / flywheelCPU, loadAverage()))

@@ -27,6 +27,10 @@ public enum Diagnoser {
         return try diagnose(store: TraceStore(files: files, options: DiagnosisLoading.scanOptions), input: input, cycle: cycle)
     }
 
+    /// The validation options (the defaults) under which a store's scan keeps the places of the values diagnosis
+    /// reads: a store built with them is diagnosed without reading its lines a second time.
+    public static var traceScanOptions: TraceValidationOptions { DiagnosisLoading.scanOptions }
+
     /// Diagnoses the traces of a store (its spans are read straight from its lines, in parallel, without the
     /// attributes diagnosis never reads); `input.spans` is ignored.
     public static func diagnose(store: TraceStore, input: DiagnosisInput, cycle: Int, finalAnswers: [String: String] = [:]) throws -> Diagnosis {
@@ -246,7 +250,7 @@ public enum Diagnoser {
                         if isError { continue }
                     }
                 }
-                if kind == "LLM", record.has(SpanRecord.truncation) { checkTruncation(unordered, i, traceID: traceID, topic: context, into: &b) }
+                if kind == "LLM", record.has(SpanRecord.truncation) { checkTruncation(unordered, i, record, traceID: traceID, topic: context, into: &b) }
                 guard isError else {
                     if isTool { consecutive[source] = 0 }
                     continue
@@ -289,18 +293,22 @@ public enum Diagnoser {
     /// Attributes that state the model's context window, when an exporter records it.
     static let contextWindowKeys = ["llm.context_window", "llm.max_context_tokens", "gen_ai.request.context_window", "llm.model_context_window"]
 
-    /// An LLM span (`spans[i]`, read in place) whose output stopped for length, or whose input filled the stated context window.
-    static func checkTruncation(_ spans: [Span], _ i: Int, traceID: String, topic: FailureTopic, into b: inout Builder) {
+    /// An LLM span (`spans[i]`, read in place, described by `record`) whose output stopped for length, or whose input
+    /// filled the stated context window. Only the attributes the span has are looked up.
+    static func checkTruncation(_ spans: [Span], _ i: Int, _ record: SpanRecord, traceID: String, topic: FailureTopic, into b: inout Builder) {
+        func value(_ bit: UInt64, _ key: String) -> JSONValue? { record.has(bit) ? spans[i].attributes[key] : nil }
         var reason: String?
-        if let f = spans[i].attributes["llm.finish_reason"]?.stringValue ?? spans[i].attributes["gen_ai.response.finish_reason"]?.stringValue, f == "length" || f == "max_tokens" {
+        if let f = value(SpanRecord.finishReason, "llm.finish_reason")?.stringValue ?? value(SpanRecord.genAIFinishReason, "gen_ai.response.finish_reason")?.stringValue,
+            f == "length" || f == "max_tokens"
+        {
             reason = "finish_reason=\(f)"
-        } else if let list = spans[i].attributes["gen_ai.response.finish_reasons"]?.arrayValue, list.contains(where: { $0.stringValue == "length" }) {
+        } else if let list = value(SpanRecord.genAIFinishReasons, "gen_ai.response.finish_reasons")?.arrayValue, list.contains(where: { $0.stringValue == "length" }) {
             reason = "finish_reason=length"
-        } else if let out = spans[i].attributes["llm.output_messages"]?.stringValue,
+        } else if let out = value(SpanRecord.outputMessages, "llm.output_messages")?.stringValue,
             DiagnosisLoading.contains(out, "\"finish_reason\":\"length\"") || DiagnosisLoading.contains(out, "\"finish_reason\": \"length\"")
         {
             reason = "finish_reason=length"
-        } else if let window = contextWindowKeys.lazy.compactMap({ spans[i].attributes[$0]?.doubleValue }).first, window > 0,
+        } else if record.has(SpanRecord.contextWindow), let window = contextWindowKeys.lazy.compactMap({ spans[i].attributes[$0]?.doubleValue }).first, window > 0,
             let input = (spans[i].attributes["inference.llm.input_tokens"] ?? spans[i].attributes["llm.token_count.prompt"])?.doubleValue, input >= 0.98 * window
         {
             reason = "input tokens \(Int(input)) of a \(Int(window))-token context window"
@@ -394,11 +402,38 @@ public enum Diagnoser {
     /// Whether the answer declines without answering: it opens with a refusal phrase, states no rule or reason, and
     /// matches none of the project's expected declines.
     static func refusalMatch(_ text: String, expected: [NSRegularExpression]) -> NSRange? {
-        let head = String(text.prefix(600))
+        let head = refusalHead(text)
+        guard mayRefuse(head) else { return nil }
         guard let m = refusalPattern.firstMatch(in: head, range: NSRange(head.startIndex..., in: head)) else { return nil }
         if expected.contains(where: { ErrorText.test($0, text) }) { return nil }
         if ErrorText.test(statedReasonPattern, head) { return nil }
         return m.range
+    }
+
+    /// The first 600 characters of `text` that the refusal pattern reads (the text itself when it has no more bytes).
+    static func refusalHead(_ text: String) -> String { text.utf8.count <= 600 ? text : String(text.prefix(600)) }
+
+    /// Words every phrase of ``refusalPattern`` contains one of (lowercase ASCII).
+    static let refusalWords: [[UInt8]] = ["sorry", "able", "can", "decline", "as an ai"].map { Array($0.utf8) }
+
+    /// False when ``refusalPattern`` cannot match `head`: an ASCII text (where matching ignoring case is matching
+    /// lowercased letters) without any of ``refusalWords``. True otherwise, e.g. for any non-ASCII text.
+    static func mayRefuse(_ head: String) -> Bool {
+        var lower: [UInt8] = []
+        lower.reserveCapacity(head.utf8.count)
+        for c in head.utf8 {
+            if c >= 0x80 { return true }
+            lower.append(c >= 0x41 && c <= 0x5A ? c | 0x20 : c)
+        }
+        return refusalWords.contains { w in
+            guard lower.count >= w.count else { return false }
+            for start in 0...(lower.count - w.count) where lower[start] == w[0] {
+                var k = 1
+                while k < w.count && lower[start + k] == w[k] { k += 1 }
+                if k == w.count { return true }
+            }
+            return false
+        }
     }
 
     static func detectRefusals(
@@ -409,7 +444,7 @@ public enum Diagnoser {
         let expected = expectedDeclines.compactMap { try? NSRegularExpression(pattern: $0, options: [.caseInsensitive]) }
         func check(_ traceID: String, _ text: String, _ spanID: String?) {
             guard let r = refusalMatch(text, expected: expected) else { return }
-            let head = String(text.prefix(600))
+            let head = refusalHead(text)
             b.add(topic, traceID: traceID, spanID: spanID, note: "final answer declines without a reason: \"\(Excerpt.around(head, range: r, radius: 50))\"",
                   quote: Excerpt.clip(Excerpt.oneLine(head), 200))
         }

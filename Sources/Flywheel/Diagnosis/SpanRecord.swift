@@ -62,6 +62,8 @@ struct SpanRecord: Sendable, Equatable {
     static let stopReason = bit("agent.stop_reason"), outcome = bit("agent.outcome")
     static let handoffTo = bit("agent.handoff.to")
     static let guardrailName = bit("guardrail.name"), guardrailTriggered = bit("guardrail.triggered")
+    static let finishReason = bit("llm.finish_reason"), genAIFinishReason = bit("gen_ai.response.finish_reason")
+    static let genAIFinishReasons = bit("gen_ai.response.finish_reasons"), contextWindow = bits(Diagnoser.contextWindowKeys)
     /// What `Diagnoser.checkTruncation` reads.
     static let truncation = bits(
         ["llm.finish_reason", "gen_ai.response.finish_reason", "gen_ai.response.finish_reasons", "llm.output_messages"] + Diagnoser.contextWindowKeys)

@@ -153,3 +153,34 @@ struct DiagnosisLoadingTests {
         #expect(a.map(\.spans) == b.map(\.spans))
     }
 }
+
+/// The refusal pattern runs only on answers that may match it (`Diagnoser.mayRefuse`); the pre-check must never
+/// rule out an answer the pattern matches.
+@Suite("Diagnosis: the refusal pre-check")
+struct RefusalPrecheckTests {
+    static let answers: [String] = [
+        "I'm sorry, but I can't share that.", "I’m sorry, but no.", "I am unable to do this.", "im not able to open it",
+        "I cannot help with that request.", "I can't assist.", "I won't be able to finish.", "I WILL NOT BE ABLE TO go",
+        "I must decline.", "As an AI language model, I do not browse.", "Unfortunately, I cannot complete the booking.",
+        "UNFORTUNATELY I CAN’T GIVE advice", "ſorry: I'm ſorry, but", "Here is your itinerary: flight at 9:40, hotel booked.",
+        "The tests pass; the patch is attached.", "Résumé attached — I'm sorry, but the file is large.", "",
+        "Order 1234 shipped on Monday.", "I can do that for you!", "Thanks — done.",
+    ]
+
+    @Test("every answer the refusal pattern matches passes the pre-check; plain ASCII answers without its words do not")
+    func precheckIsSound() {
+        var matched = 0, ruledOut = 0
+        for a in Self.answers + (0..<4).map(PlantedCorpus.Wording.refusal) {
+            let head = Diagnoser.refusalHead(a)
+            let matches = Diagnoser.refusalPattern.firstMatch(in: head, range: NSRange(head.startIndex..., in: head)) != nil
+            if matches {
+                matched += 1
+                #expect(Diagnoser.mayRefuse(head), "\(a)")
+            }
+            if !Diagnoser.mayRefuse(head) { ruledOut += 1 }
+        }
+        #expect(matched >= 10 && ruledOut >= 4)
+        #expect(!Diagnoser.mayRefuse("Here is your itinerary: flight at 9:40.") && Diagnoser.mayRefuse("Résumé ready"))
+        #expect(Diagnoser.refusalHead(String(repeating: "é", count: 700)).count == 600)
+    }
+}
