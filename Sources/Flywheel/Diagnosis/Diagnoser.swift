@@ -411,26 +411,51 @@ public enum Diagnoser {
     }
 
     /// The first 600 characters of `text` that the refusal pattern reads (the text itself when it has no more bytes).
-    static func refusalHead(_ text: String) -> String { text.utf8.count <= 600 ? text : String(text.prefix(600)) }
-
-    /// Words every phrase of ``refusalPattern`` contains one of (lowercase ASCII).
-    static let refusalWords: [[UInt8]] = ["sorry", "able", "can", "decline", "as an ai"].map { Array($0.utf8) }
+    /// An ASCII head without a carriage return is its first 600 bytes (only CR LF joins ASCII scalars into one
+    /// character, and no ASCII scalar extends the one before), cut without walking its characters.
+    static func refusalHead(_ text: String) -> String {
+        let u = text.utf8
+        if u.count <= 600 { return text }
+        var simple = true
+        var n = 0
+        for c in u {
+            if n > 600 { break }
+            if c >= 0x80 || c == 0x0D {
+                simple = false
+                break
+            }
+            n += 1
+        }
+        if simple { return String(Substring(u.prefix(600))) }
+        return String(text.prefix(600))
+    }
 
     /// False when ``refusalPattern`` cannot match `head`: an ASCII text (where matching ignoring case is matching
-    /// lowercased letters) without any of ``refusalWords``. True otherwise, e.g. for any non-ASCII text.
+    /// letters whatever their case) without any of the words every phrase of the pattern contains (`sorry`, `able`,
+    /// `can`, `decline`, `as an ai`). True otherwise, e.g. for any non-ASCII text.
     static func mayRefuse(_ head: String) -> Bool {
-        var lower: [UInt8] = []
-        lower.reserveCapacity(head.utf8.count)
-        for c in head.utf8 {
-            if c >= 0x80 { return true }
-            lower.append(c >= 0x41 && c <= 0x5A ? c | 0x20 : c)
-        }
-        return refusalWords.contains { w in
-            guard lower.count >= w.count else { return false }
-            for start in 0...(lower.count - w.count) where lower[start] == w[0] {
-                var k = 1
-                while k < w.count && lower[start + k] == w[k] { k += 1 }
-                if k == w.count { return true }
+        var h = head
+        return h.withUTF8 { b in
+            let n = b.count
+            /// Whether `word` (lowercase) is at `i`, ignoring case (`| 0x20` may also let a few non-letters pass:
+            /// this only says "may").
+            func at(_ i: Int, _ word: StaticString) -> Bool {
+                let w = word.utf8Start
+                let k = word.utf8CodeUnitCount
+                guard i + k <= n else { return false }
+                for j in 1..<k where b[i + j] | 0x20 != w[j] { return false }
+                return true
+            }
+            for i in 0..<n {
+                let c = b[i]
+                if c >= 0x80 { return true }
+                switch c | 0x20 {
+                case UInt8(ascii: "s"): if at(i, "sorry") { return true }
+                case UInt8(ascii: "a"): if at(i, "able") || at(i, "as an ai") { return true }
+                case UInt8(ascii: "c"): if at(i, "can") { return true }
+                case UInt8(ascii: "d"): if at(i, "decline") { return true }
+                default: break
+                }
             }
             return false
         }

@@ -183,4 +183,15 @@ struct RefusalPrecheckTests {
         #expect(!Diagnoser.mayRefuse("Here is your itinerary: flight at 9:40.") && Diagnoser.mayRefuse("Résumé ready"))
         #expect(Diagnoser.refusalHead(String(repeating: "é", count: 700)).count == 600)
     }
+
+    @Test("the head the pattern reads is the first 600 characters, also where a byte cut would split one")
+    func headIsSixHundredCharacters() {
+        let a = String(repeating: "a", count: 599)
+        let texts = [
+            String(repeating: "x", count: 900), a + "\r\n" + String(repeating: "b", count: 50), a + "e\u{301}" + String(repeating: "c", count: 40),
+            String(repeating: "ab", count: 300), String(repeating: "ab", count: 301), "short", String(repeating: "é", count: 650), a + "b",
+            String(repeating: "\r\n", count: 400),
+        ]
+        for t in texts { #expect(Diagnoser.refusalHead(t) == String(t.prefix(600)), "\(t.utf8.count) bytes") }
+    }
 }
