@@ -161,6 +161,14 @@ struct TracesStageTests {
         let prepared = try TraceStage.prepare(files: [file], redactor: redactor)
         #expect(try TraceStage.tracesData(cycle: 1, history: predicted) == prepared.data)
         #expect(outcome.report == prepared.report)
+        // Two files make one blob, in the order given.
+        let other = try unnormalizedFile(dir, traces: 4, spansPerTrace: 3, prefix: "6")
+        let both = try openCycleHistory("stage-stream-import-predicted-two")
+        let two = try TraceStage.importFiles([other, file], redactor: redactor, into: both, batchBytes: 700)
+        #expect(!two.timings.fallback)
+        let preparedTwo = try TraceStage.prepare(files: [other, file], redactor: redactor)
+        #expect(try TraceStage.tracesData(cycle: 1, history: both) == preparedTwo.data)
+        #expect(two.report == preparedTwo.report && two.commit.totalSpans == 66)
 
         // A repeated key (a warning; the last value wins): the line's length is predicted from the input, which the
         // written line contradicts.

@@ -43,11 +43,13 @@ extension TraceStage {
     /// Imports trace files into the open cycle's `traces.jsonl` in one `traces` commit — what
     /// ``prepare(files:format:redactor:options:)`` followed by ``commit(_:to:policy:message:)`` do, with the same
     /// checks, errors and result, but streamed for HALO JSONL input: the files are mapped and validated + indexed in
-    /// one pass, then each span is normalized and redacted once on all cores, batch by batch in file order, into an
-    /// ``ImportSpool`` (memory up to `memoryBytes`, an unlinked temporary file past it), which is then written into
-    /// one libgit2 object stream of its size; pages of the input already read are given back to the kernel.
-    /// Neither the file, nor its spans, nor the blob is held in memory whole (past `memoryBytes`), so memory stays
-    /// bounded whatever the file's size. Only the tree (ids) and `cycle.json` are built at the end. When the open
+    /// one pass; a second pass finds each span's output length (predicted, or by normalizing the span once), so one
+    /// libgit2 object stream of the blob's size opens, and each span is normalized and redacted on all cores, batch
+    /// by batch in file order, while libgit2 hashes and deflates the batch before. Should a span's output differ from
+    /// its planned length, that stream is dropped (no object) and the spans go through an ``ImportSpool`` (memory up
+    /// to `memoryBytes`, an unlinked temporary file past it) into an object of the spool's size. Pages of the input
+    /// already read are given back to the kernel. Neither the file, nor its spans, nor the blob is held in memory
+    /// whole (past `memoryBytes`), so memory stays bounded whatever the file's size. Only the tree (ids) and `cycle.json` are built at the end. When the open
     /// cycle already holds traces, its `traces.jsonl` and the new spans make the new blob (the existing part is read
     /// into memory).
     /// OTLP input (or a mix) takes the in-memory path.
