@@ -213,8 +213,9 @@ func importSteps(_ file: URL) {
             [file], redactor: try TraceStage.redactor(config: nil), into: LoopHistory(repository: dir.appendingPathComponent("loop-history")))
         let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         let t = outcome.timings
-        print(String(format: "steps (in-process, %.3fs, cpu %.3fs): scan %.3fs, normalize + redact %.3fs (%@ spooled to disk), libgit2 hash + deflate %.3fs, commit %.3fs; peak RSS %@; %@",
-                     wall, cpuSeconds() - cpu0, t.scan, t.normalize, mb(t.spooledBytes), t.store, t.commit, mb(peakRSSBytes()), loadAverage()))
+        print(String(format: "steps (in-process, %.3fs, cpu %.3fs): scan %.3fs, plan lengths %.3fs, normalize + redact %@ %.3fs, libgit2 hash + deflate from the spool %.3fs (%@ spooled to disk), commit %.3fs%@; peak RSS %@; %@",
+                     wall, cpuSeconds() - cpu0, t.scan, t.plan, t.store == 0 ? "overlapped with libgit2 hash + deflate" : "into the spool", t.normalize,
+                     t.store, mb(t.spooledBytes), t.commit, t.fallback ? " (a predicted length was wrong: spooled path)" : "", mb(peakRSSBytes()), loadAverage()))
     } catch {
         print("in-process import failed: \(error)")
     }
