@@ -414,6 +414,23 @@ public struct JSONScanner {
         }
     }
 
+    /// The first index from `i` (before `n`) of a `"`, a `\` or a byte past ASCII, 8 bytes at a time; when none is in
+    /// the whole 8-byte words, the index after the last whole word (the caller checks the few bytes left one by one).
+    @inlinable @inline(__always) package static func skipPlainASCII(_ p: UnsafePointer<UInt8>, from i: Int, end n: Int) -> Int {
+        var i = i
+        let lo: UInt64 = 0x0101_0101_0101_0101
+        let hi: UInt64 = 0x8080_8080_8080_8080
+        while n - i >= 8 {
+            let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+            let q = w ^ 0x2222_2222_2222_2222
+            let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
+            let mask = (((q &- lo) & ~q) | ((b &- lo) & ~b) | w) & hi
+            if mask != 0 { return i + mask.trailingZeroBitCount >> 3 }
+            i += 8
+        }
+        return i
+    }
+
     /// Advances over plain string bytes (validating UTF-8) and stops at `"` or `\`, returning that byte.
     @inlinable @inline(__always) package mutating func scanPlain() throws -> UInt8 {
         while true {

@@ -345,20 +345,8 @@ package enum SpanLineNormalizer {
         let n = sc.end
         var i = open + 1
         var writerForm = true
-        let lo: UInt64 = 0x0101_0101_0101_0101
-        let hi: UInt64 = 0x8080_8080_8080_8080
         while true {
-            while n - i >= 8 {
-                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-                let q = w ^ 0x2222_2222_2222_2222
-                let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
-                let mask = (((q &- lo) & ~q) | ((b &- lo) & ~b) | w) & hi
-                if mask != 0 {
-                    i += mask.trailingZeroBitCount >> 3
-                    break
-                }
-                i += 8
-            }
+            i = JSONScanner.skipPlainASCII(p, from: i, end: n)
             guard i < n else { throw Unsupported() }
             let c = p[i]
             if c == UInt8(ascii: "\"") { break }
@@ -445,19 +433,7 @@ extension SpanLineNormalizer {
                 var plainKey = true  // no escape, no byte past ASCII
                 i = start
                 scan: while true {
-                    let lo: UInt64 = 0x0101_0101_0101_0101
-                    let hi: UInt64 = 0x8080_8080_8080_8080
-                    while n - i >= 8 {
-                        let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-                        let q = w ^ 0x2222_2222_2222_2222
-                        let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
-                        let mask = (((q &- lo) & ~q) | ((b &- lo) & ~b) | w) & hi
-                        if mask != 0 {
-                            i += mask.trailingZeroBitCount >> 3
-                            break
-                        }
-                        i += 8
-                    }
+                    i = JSONScanner.skipPlainASCII(p, from: i, end: n)
                     guard i < n else { return nil }
                     let s = p[i]
                     if s == UInt8(ascii: "\"") { break scan }
