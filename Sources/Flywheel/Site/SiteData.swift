@@ -1,6 +1,7 @@
 import FlywheelSupport
 import FlywheelTraces
 import Foundation
+import FlywheelEvals
 
 // Pure, Sendable models of what the site shows, parsed leniently from the artifacts (ARTIFACTS.md): a missing
 // file means "stage not run yet", a missing or mistyped field falls back to a default.
