@@ -48,13 +48,16 @@ extension Repository {
     ///   - message: the commit message (trailers included; see `Repository.message(_:trailers:)`).
     ///   - change: given the current tip (nil for an empty history), returns the edits of this stage, or nil
     ///     to make no commit. It may throw to refuse (for example, a closed cycle).
-    ///   - maxAttempts: how many lost races to re-apply before giving up with `isConcurrentUpdate` (a lock left by
-    ///     a killed writer is one such race that never ends; the error names the lock file).
+    ///   - maxAttempts: how many lost races to re-apply before giving up with `isConcurrentUpdate`.
+    ///   - abandonedLockAge: a writer holds the ref's lock for milliseconds, so a lock older than this many seconds
+    ///     was left by a killed writer: that race never ends, and the commit gives up at once with an error naming
+    ///     the lock file (as git does, the lock is not removed: only the user knows no other writer is running).
     ///   - skipUnchanged: make no commit (return nil) when the edits leave the tip's tree as it is.
     /// - Returns: the new commit, or nil when `change` returned nil (or changed nothing, with `skipUnchanged`).
     @discardableResult
     public func commit(
-        onto ref: String, message: String, author: Signature, maxAttempts: Int = 1000, skipUnchanged: Bool = false,
+        onto ref: String, message: String, author: Signature, maxAttempts: Int = 1000,
+        abandonedLockAge: TimeInterval = 10, skipUnchanged: Bool = false,
         change: (ObjectID?) throws -> TreeChanges?
     ) throws -> ObjectID? {
         var attempt = 0
@@ -72,7 +75,9 @@ extension Repository {
                 moved = false
             } catch {
                 guard error.isConcurrentUpdate else { throw error }
-                guard attempt < maxAttempts else { throw gaveUp(on: ref, attempts: attempt, error) }
+                guard attempt < maxAttempts, !lockAbandoned(ref, olderThan: abandonedLockAge) else {
+                    throw gaveUp(on: ref, attempts: attempt, error)
+                }
                 moved = true
             }
             if !moved { return commit }
@@ -81,9 +86,18 @@ extension Repository {
         }
     }
 
+    /// Whether the ref's lock file exists and was last modified more than `age` seconds ago.
+    private func lockAbandoned(_ ref: String, olderThan age: TimeInterval) -> Bool {
+        let lock = gitDirectory.appendingPathComponent(ref + ".lock").path
+        guard let modified = (try? FileManager.default.attributesOfItem(atPath: lock))?[.modificationDate] as? Date else {
+            return false
+        }
+        return Date().timeIntervalSince(modified) > age
+    }
+
     /// The error of a `commit(onto:)` that lost every race: says what to do about a lock a killed writer left.
     private func gaveUp(on ref: String, attempts: Int, _ error: GitError) -> GitError {
-        var message = "gave up moving \(ref) after \(attempts) attempts: \(error.message)"
+        var message = "gave up moving \(ref) after \(attempts == 1 ? "1 attempt" : "\(attempts) attempts"): \(error.message)"
         let lock = gitDirectory.appendingPathComponent(ref + ".lock").path
         if error.code == GIT_ELOCKED.rawValue || FileManager.default.fileExists(atPath: lock) {
             message += " (the lock \(lock) exists: another writer holds it, or a killed one left it;"

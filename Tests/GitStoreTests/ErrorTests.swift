@@ -119,6 +119,18 @@ struct ErrorTests {
             #expect(error.message.contains(lock.path))
         }
         #expect(try repo.referenceTarget(ref) == first)
+        // An old lock is a race that never ends: the commit gives up at its first attempt, not after a thousand.
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-60)], ofItemAtPath: lock.path)
+        let started = Date()
+        do {
+            try repo.commit(onto: ref, message: "second\n", author: fixedAuthor) { _ in TreeChanges(writes: ["b": Data("b".utf8)]) }
+            Issue.record("committed through an abandoned lock")
+        } catch let error as GitError {
+            #expect(error.message.contains("gave up moving refs/heads/main after 1 attempt:"), "\(error.message)")
+            #expect(error.message.contains("rm '\(lock.path)'"))
+        }
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(try repo.referenceTarget(ref) == first)
         try FileManager.default.removeItem(at: lock)
         #expect(try repo.commit(onto: ref, message: "second\n", author: fixedAuthor) { _ in
             TreeChanges(writes: ["b": Data("b".utf8)])
