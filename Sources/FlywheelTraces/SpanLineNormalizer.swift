@@ -24,11 +24,15 @@ package enum SpanLineNormalizer {
     static let maxDepth = 200
 
     /// Appends the normalized line (without `\n`) to `out` and returns true; false, with `out` unchanged, when the
-    /// line needs the full path. `scratch` is working space reused between calls.
-    package static func normalize(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8]) -> Bool {
+    /// line needs the full path. `scratch` is working space reused between calls. `validated`: the line is known to
+    /// be valid JSON (the trace scan accepted it), so values are crossed without validating them twice and strings
+    /// are copied in one pass (same output; on invalid bytes the answer is then unspecified).
+    package static func normalize(
+        _ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8], validated: Bool = false
+    ) -> Bool {
         let mark = out.count
         do {
-            var ctx = Context(scratch: [])
+            var ctx = Context(scratch: [], validated: validated)
             swap(&ctx.scratch, &scratch)
             defer { swap(&ctx.scratch, &scratch) }
             try write(line, into: &out, ctx: &ctx)
@@ -42,6 +46,8 @@ package enum SpanLineNormalizer {
     /// Working state of one call.
     struct Context {
         var scratch: [UInt8]
+        /// See ``normalize(_:into:scratch:validated:)``.
+        var validated = false
     }
 
     struct Entry {
@@ -55,7 +61,7 @@ package enum SpanLineNormalizer {
         sc.maxDepth = maxDepth
         sc.skipWhitespace()
         guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else { throw Unsupported() }
-        let top = try entries(&sc)
+        let top = try entries(&sc, validated: ctx.validated)
         sc.skipWhitespace()
         guard sc.atEnd else { throw Unsupported() }
         var slots = (-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1)
@@ -103,7 +109,7 @@ package enum SpanLineNormalizer {
             // An object of a required string and an optional one (written as "" when absent), nothing else.
             func twoStrings(_ i: Int, _ required: StaticString, _ optional: StaticString) throws {
                 func name(_ n: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: n.utf8Start, count: n.utf8CodeUnitCount)) }
-                let f = try fields(sc, at: slot[i], allowed: [required, optional])
+                let f = try fields(sc, at: slot[i], allowed: [required, optional], validated: ctx.validated)
                 guard let r = f[0], sc.base[r] == UInt8(ascii: "\"") else { throw Unsupported() }
                 if let o = f[1], sc.base[o] != UInt8(ascii: "\"") { throw Unsupported() }
                 key(i)
@@ -119,7 +125,7 @@ package enum SpanLineNormalizer {
             }
             try twoStrings(8, "code", "message")
             // resource: attributes (required object), nothing else.
-            let resource = try fields(sc, at: slot[9], allowed: ["attributes"])
+            let resource = try fields(sc, at: slot[9], allowed: ["attributes"], validated: ctx.validated)
             guard let ra = resource[0], sc.base[ra] == UInt8(ascii: "{") else { throw Unsupported() }
             key(9)
             out.append(contentsOf: "{\"attributes\":".utf8)
@@ -145,11 +151,11 @@ package enum SpanLineNormalizer {
 
     /// The value starts of an object's keys, in the order of `allowed`; any other key (or a repeated one) is
     /// unsupported.
-    static func fields(_ scanner: JSONScanner, at start: Int, allowed: [StaticString]) throws -> [Int?] {
+    static func fields(_ scanner: JSONScanner, at start: Int, allowed: [StaticString], validated: Bool) throws -> [Int?] {
         var sc = scanner
         sc.pos = start
         var found = [Int?](repeating: nil, count: allowed.count)
-        for e in try entries(&sc) {
+        for e in try entries(&sc, validated: validated) {
             var hit = false
             for (i, k) in allowed.enumerated()
             where k.utf8CodeUnitCount == e.keyLength && memcmp(k.utf8Start, sc.base + e.keyStart, e.keyLength) == 0 {
@@ -162,9 +168,9 @@ package enum SpanLineNormalizer {
         return found
     }
 
-    /// The entries of the object at the scanner (at `{`), each value validated and skipped; the scanner ends after
-    /// the `}`.
-    static func entries(_ sc: inout JSONScanner) throws -> [Entry] {
+    /// The entries of the object at the scanner (at `{`), each value skipped (and validated unless `validated`: every
+    /// value is validated when it is written anyway); the scanner ends after the `}`.
+    static func entries(_ sc: inout JSONScanner, validated: Bool) throws -> [Entry] {
         sc.pos += 1
         var out: [Entry] = []
         sc.skipWhitespace()
@@ -178,7 +184,7 @@ package enum SpanLineNormalizer {
             try sc.expectColon()
             sc.skipWhitespace()
             let vs = sc.pos
-            try sc.skipValue()
+            if validated { try sc.skipValidatedValue() } else { try sc.skipValue() }
             out.append(Entry(keyStart: ks, keyLength: kl, valueStart: vs))
             sc.skipWhitespace()
             guard !sc.atEnd else { throw Unsupported() }
@@ -219,7 +225,7 @@ package enum SpanLineNormalizer {
         guard !sc.atEnd else { throw Unsupported() }
         switch sc.peek() {
         case UInt8(ascii: "\""):
-            try writeString(&sc, into: &out)
+            if ctx.validated { try writeValidatedString(&sc, into: &out) } else { try writeString(&sc, into: &out) }
         case UInt8(ascii: "{"):
             guard depth < maxDepth else { throw Unsupported() }
             try writeObject(&sc, into: &out, ctx: &ctx, depth: depth + 1)
@@ -331,6 +337,51 @@ package enum SpanLineNormalizer {
         }
     }
 
+    /// ``writeString(_:into:)`` for a string known to be valid: one pass finds its end and whether it is in the
+    /// writer's form (8 bytes at a time up to a quote, a backslash or a byte past ASCII).
+    @inline(__always) static func writeValidatedString(_ sc: inout JSONScanner, into out: inout [UInt8]) throws {
+        let open = sc.pos
+        let p = sc.base
+        let n = sc.end
+        var i = open + 1
+        var writerForm = true
+        let lo: UInt64 = 0x0101_0101_0101_0101
+        let hi: UInt64 = 0x8080_8080_8080_8080
+        while true {
+            while n - i >= 8 {
+                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                let q = w ^ 0x2222_2222_2222_2222
+                let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
+                let mask = (((q &- lo) & ~q) | ((b &- lo) & ~b) | w) & hi
+                if mask != 0 {
+                    i += mask.trailingZeroBitCount >> 3
+                    break
+                }
+                i += 8
+            }
+            guard i < n else { throw Unsupported() }
+            let c = p[i]
+            if c == UInt8(ascii: "\"") { break }
+            if c == UInt8(ascii: "\\") {
+                guard i + 1 < n else { throw Unsupported() }
+                let e = p[i + 1]
+                if e == UInt8(ascii: "u") || e == UInt8(ascii: "/") { writerForm = false }
+                i += 2
+            } else {
+                if c == 0xE2, i + 2 < n, p[i + 1] == 0x80, p[i + 2] == 0xA8 || p[i + 2] == 0xA9 { writerForm = false }
+                i += 1
+            }
+        }
+        sc.pos = i + 1
+        if writerForm {
+            out.append(contentsOf: UnsafeBufferPointer(start: p + open, count: i + 1 - open))
+        } else {
+            var sub = sc
+            sub.pos = open
+            JSONValue.writeString(try sub.parseString(), to: &out)
+        }
+    }
+
     /// Whether the (valid) string body at `p` is what the writer would produce for its decoded text: escapes only
     /// among `\" \\ \b \f \n \r \t`, and no raw U+2028/U+2029.
     @inline(__always) static func isWriterForm(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
@@ -348,5 +399,121 @@ package enum SpanLineNormalizer {
             i = at + 1
         }
         return true
+    }
+}
+
+// MARK: - Predicted output length
+
+extension SpanLineNormalizer {
+    /// The length of the line ``normalize(_:into:scratch:)`` would write for `line` (a line the trace scan accepted),
+    /// predicted in one read-only pass without writing it — or nil when the output may differ from the input by more
+    /// than this pass accounts for. Reordering keys keeps the length; the pass accounts for whitespace outside
+    /// strings (dropped) and for the optional fields the writer adds when they are absent (`parent_span_id`,
+    /// `trace_state`, `status.message`, `scope.version`, written as `""`). It declines strings the writer would
+    /// escape differently (`\u`, `\/`, a raw U+2028/U+2029), numbers other than plain integers of up to 18 digits
+    /// (or `-0`), `NaN`/`Infinity`, and keys with an escape or a non-ASCII byte. Other differences (a repeated key,
+    /// an unusual `status`, `resource` or `scope` object) are not looked for: the prediction is a claim the import
+    /// checks against each line's real output, and a wrong one makes it take the path that needs no prediction.
+    package static func predictedLength(_ line: UnsafeRawBufferPointer) -> Int? {
+        guard let raw = line.baseAddress else { return nil }
+        let p = raw.assumingMemoryBound(to: UInt8.self)
+        let n = line.count
+        var i = 0
+        var dropped = 0
+        var depth = 0
+        // The depth-1 key whose object is open at depth 2 (1 status, 2 scope, 0 other), and which optional fields
+        // were seen (bits: parent_span_id, trace_state, status.message, scope.version).
+        var topObject = 0
+        var seen = 0
+        while i < n {
+            let c = p[i]
+            switch c {
+            case 0x20, 0x09, 0x0A, 0x0D:
+                dropped += 1
+                i += 1
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                i += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if depth == 2 { topObject = 0 }
+                depth -= 1
+                i += 1
+            case UInt8(ascii: ","), UInt8(ascii: ":"):
+                i += 1
+            case UInt8(ascii: "\""):
+                let start = i + 1
+                var plainKey = true  // no escape, no byte past ASCII
+                i = start
+                scan: while true {
+                    let lo: UInt64 = 0x0101_0101_0101_0101
+                    let hi: UInt64 = 0x8080_8080_8080_8080
+                    while n - i >= 8 {
+                        let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                        let q = w ^ 0x2222_2222_2222_2222
+                        let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
+                        let mask = (((q &- lo) & ~q) | ((b &- lo) & ~b) | w) & hi
+                        if mask != 0 {
+                            i += mask.trailingZeroBitCount >> 3
+                            break
+                        }
+                        i += 8
+                    }
+                    guard i < n else { return nil }
+                    let s = p[i]
+                    if s == UInt8(ascii: "\"") { break scan }
+                    if s == UInt8(ascii: "\\") {
+                        guard i + 1 < n else { return nil }
+                        let e = p[i + 1]
+                        if e == UInt8(ascii: "u") || e == UInt8(ascii: "/") { return nil }
+                        plainKey = false
+                        i += 2
+                    } else if s >= 0x80 {
+                        if s == 0xE2, i + 2 < n, p[i + 1] == 0x80, p[i + 2] == 0xA8 || p[i + 2] == 0xA9 { return nil }
+                        plainKey = false
+                        i += 1
+                    } else {
+                        i += 1  // an ordinary byte among the last seven (read one at a time)
+                    }
+                }
+                let length = i - start
+                i += 1
+                // A key when a colon follows.
+                var j = i
+                while j < n, p[j] == 0x20 || p[j] == 0x09 || p[j] == 0x0A || p[j] == 0x0D { j += 1 }
+                guard j < n, p[j] == UInt8(ascii: ":") else { continue }
+                guard plainKey else { return nil }
+                @inline(__always) func isKey(_ k: StaticString) -> Bool {
+                    k.utf8CodeUnitCount == length && memcmp(k.utf8Start, p + start, length) == 0
+                }
+                if depth == 1 {
+                    if isKey("parent_span_id") { seen |= 1 }
+                    else if isKey("trace_state") { seen |= 2 }
+                    topObject = isKey("status") ? 1 : isKey("scope") ? 2 : 0
+                } else if depth == 2 {
+                    if topObject == 1, isKey("message") { seen |= 4 }
+                    else if topObject == 2, isKey("version") { seen |= 8 }
+                }
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let start = i
+                i += 1
+                while i < n, p[i] >= UInt8(ascii: "0"), p[i] <= UInt8(ascii: "9") { i += 1 }
+                if i < n, p[i] == UInt8(ascii: ".") || p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") { return nil }
+                guard SpanLineNormalizer.isPlainInteger(p + start, i - start) else { return nil }
+            case UInt8(ascii: "t"), UInt8(ascii: "n"):
+                i += 4
+            case UInt8(ascii: "f"):
+                i += 5
+            default:
+                return nil  // NaN, Infinity, or not JSON
+            }
+        }
+        guard depth == 0 else { return nil }
+        // `,"key":""` for each optional field the writer adds.
+        var added = 0
+        if seen & 1 == 0 { added += "parent_span_id".utf8.count + 6 }
+        if seen & 2 == 0 { added += "trace_state".utf8.count + 6 }
+        if seen & 4 == 0 { added += "message".utf8.count + 6 }
+        if seen & 8 == 0 { added += "version".utf8.count + 6 }
+        return n - dropped + added
     }
 }

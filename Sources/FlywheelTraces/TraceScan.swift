@@ -165,6 +165,18 @@ struct FileScan {
     var traceIndex: [String: Int] = [:]
     var problems: [TraceIssue] = []
     var spansOK = 0
+    /// Lines read (the newlines crossed; with stopAtFirstError, up to the line that stopped the scan).
+    var lineCount = 0
+
+    /// Adds `shift` to every line number (a slice scanned with its first line numbered 1).
+    mutating func shiftLines(by shift: Int) {
+        guard shift != 0 else { return }
+        for i in problems.indices { problems[i].line += shift }
+        for t in traces.indices {
+            traces[t].firstLine += shift
+            for j in traces[t].lines.indices { traces[t].lines[j] += shift }
+        }
+    }
 
     /// - Parameter releasePages: give back each chunk's pages as the scan passes them (a ``TraceSource/init(streaming:)``
     ///   mapping), so scanning a file larger than memory keeps the resident size bounded.
@@ -199,32 +211,8 @@ struct FileScan {
         let chunks = bounds.count - 1
         let cuts = bounds
         nonisolated(unsafe) let ubase = base
-        // Line numbers at each chunk start.
-        var lineBase = [Int](repeating: 1, count: chunks)
-        if chunks > 1 {
-            nonisolated(unsafe) var counts = [Int](repeating: 0, count: chunks)
-            let lock = NSLock()
-            DispatchQueue.concurrentPerform(iterations: chunks - 1) { i in
-                var c = 0
-                if releasePages {
-                    // 16 MB at a time, each piece's pages given back once counted.
-                    var from = cuts[i]
-                    while from < cuts[i + 1] {
-                        let to = min(cuts[i + 1], from + (16 << 20))
-                        c += countNewlines(ubase + from, to - from)
-                        TraceSource.release(ubase, from..<to, count: n)
-                        from = to
-                    }
-                } else {
-                    c = countNewlines(ubase + cuts[i], cuts[i + 1] - cuts[i])
-                }
-                lock.lock()
-                counts[i] = c
-                lock.unlock()
-            }
-            for i in 1..<chunks { lineBase[i] = lineBase[i - 1] + counts[i - 1] }
-        }
-        let firstLines = lineBase
+        // Each slice numbers its lines from 1 and counts them as it scans; the numbers are shifted below, once the
+        // slices before it are counted (a pass counting the newlines first kept one core busy alone).
         nonisolated(unsafe) var parts = [FileScan?](repeating: nil, count: chunks)
         if chunks == 1 {
             parts[0] = scanChunk(base, 0, n, line: 1, name: name, source: source, options: options, release: releasePages ? n : 0)
@@ -232,7 +220,7 @@ struct FileScan {
             let lock = NSLock()
             DispatchQueue.concurrentPerform(iterations: chunks) { i in
                 let r = scanChunk(
-                    ubase, cuts[i], cuts[i + 1], line: firstLines[i], name: name, source: source, options: options,
+                    ubase, cuts[i], cuts[i + 1], line: 1, name: name, source: source, options: options,
                     release: releasePages ? n : 0)
                 lock.lock()
                 parts[i] = r
@@ -243,8 +231,11 @@ struct FileScan {
         var used = chunks
         if options.stopAtFirstError, let k = parts.firstIndex(where: { $0!.problems.contains { $0.severity == .error } }) { used = k + 1 }
         var merged = parts[0]!
+        var lineBase = 1
         for i in 1..<used {
-            let p = parts[i]!
+            lineBase += parts[i - 1]!.lineCount
+            var p = parts[i]!
+            p.shiftLines(by: lineBase - 1)
             merged.problems += p.problems
             merged.spansOK += p.spansOK
             for t in p.traces {
@@ -258,19 +249,6 @@ struct FileScan {
         }
         merged.crossLineChecks(name: name)
         return merged
-    }
-
-    static func countNewlines(_ p: UnsafePointer<UInt8>, _ count: Int) -> Int {
-        var c = 0
-        var q = p
-        var left = count
-        while left > 0, let nl = memchr(q, 0x0A, left) {
-            c += 1
-            let np = UnsafePointer<UInt8>(nl.assumingMemoryBound(to: UInt8.self)) + 1
-            left -= np - q
-            q = np
-        }
-        return c
     }
 
     static func scanChunk(
@@ -306,6 +284,7 @@ struct FileScan {
             line += 1
             if options.stopAtFirstError, f.problems.contains(where: { $0.severity == .error }) { break }
         }
+        f.lineCount = line - firstLine
         return f
     }
 

@@ -147,6 +147,54 @@ struct TracesStageTests {
         }
     }
 
+    @Test("importFiles opens the object stream from predicted lengths; a prediction the output contradicts drops it and the spooled path stores the same blob (fsck --strict clean, no temporary object left)")
+    func streamingImportPredictsOrFallsBack() throws {
+        let dir = TestPaths.scratch("stage-stream-import-predict")
+        let redactor = try TraceStage.redactor(config: nil)
+        // Spans whose lengths are predicted (spaces, unsorted keys) and some that are normalized to find theirs (a
+        // `\/` escape, a secret).
+        let file = try unnormalizedFile(dir, traces: 9, spansPerTrace: 6)
+        let predicted = try openCycleHistory("stage-stream-import-predicted")
+        let outcome = try TraceStage.importFiles([file], redactor: redactor, into: predicted, batchBytes: 900)
+        #expect(!outcome.timings.fallback)
+        #expect(outcome.timings.store == 0, "stored while normalizing")
+        let prepared = try TraceStage.prepare(files: [file], redactor: redactor)
+        #expect(try TraceStage.tracesData(cycle: 1, history: predicted) == prepared.data)
+        #expect(outcome.report == prepared.report)
+        // Two files make one blob, in the order given.
+        let other = try unnormalizedFile(dir, traces: 4, spansPerTrace: 3, prefix: "6")
+        let both = try openCycleHistory("stage-stream-import-predicted-two")
+        let two = try TraceStage.importFiles([other, file], redactor: redactor, into: both, batchBytes: 700)
+        #expect(!two.timings.fallback)
+        let preparedTwo = try TraceStage.prepare(files: [other, file], redactor: redactor)
+        #expect(try TraceStage.tracesData(cycle: 1, history: both) == preparedTwo.data)
+        #expect(two.report == preparedTwo.report && two.commit.totalSpans == 66)
+
+        // A repeated key (a warning; the last value wins): the line's length is predicted from the input, which the
+        // written line contradicts.
+        let repeated = dir.appendingPathComponent("repeated.jsonl")
+        let line = #"{"trace_id":"77777777777777777777777777777777","span_id":"7777777777777777","parent_span_id":"","trace_state":"","name":"n","kind":"SPAN_KIND_INTERNAL","start_time":"2026-05-01T09:00:00.000000000Z","end_time":"2026-05-01T09:00:01.000000000Z","status":{"code":"STATUS_CODE_OK","message":""},"resource":{"attributes":{"service.name":"svc"}},"scope":{"name":"sc","version":""},"attributes":{"k":"first value","k":"2"}}"#
+        try (String(decoding: try Data(contentsOf: file), as: UTF8.self) + line + "\n").write(to: repeated, atomically: true, encoding: .utf8)
+        let reference = try TraceStage.prepare(files: [repeated], redactor: redactor)
+        // In memory, and spooled to disk past a budget of nothing.
+        for budget in [TraceStage.importMemoryBytes, 0] {
+            let history = try openCycleHistory("stage-stream-import-fallback-\(budget)")
+            let fallback = try TraceStage.importFiles([repeated], redactor: redactor, into: history, batchBytes: 900, memoryBytes: budget)
+            #expect(fallback.timings.fallback)
+            #expect((fallback.timings.spooledBytes > 0) == (budget == 0))
+            let stored = try #require(try TraceStage.tracesData(cycle: 1, history: history))
+            #expect(stored == reference.data)
+            #expect(String(decoding: stored, as: UTF8.self).contains(#""attributes":{"k":"2"}}"#))
+            #expect(fallback.report == reference.report)
+            let fsck = try runTool("git", ["--git-dir", history.repository.path, "fsck", "--strict"])
+            #expect(fsck.status == 0, "\(fsck.stdout)\(fsck.stderr)")
+            // The dropped stream left no temporary file behind in the object database.
+            let objects = history.repository.appendingPathComponent("objects")
+            let leftovers = (FileManager.default.enumerator(atPath: objects.path)?.allObjects as? [String] ?? []).filter { $0.contains("tmp") }
+            #expect(leftovers.isEmpty, "\(leftovers)")
+        }
+    }
+
     @Test("a streaming source gives its pages back behind the scan and reads them again when asked")
     func streamingSourceReleasesPages() throws {
         let dir = TestPaths.scratch("stage-stream-source")

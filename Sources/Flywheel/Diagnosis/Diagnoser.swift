@@ -27,11 +27,15 @@ public enum Diagnoser {
         return try diagnose(store: TraceStore(files: files, options: DiagnosisLoading.scanOptions), input: input, cycle: cycle)
     }
 
+    /// The validation options (the defaults) under which a store's scan keeps the places of the values diagnosis
+    /// reads: a store built with them is diagnosed without reading its lines a second time.
+    public static var traceScanOptions: TraceValidationOptions { DiagnosisLoading.scanOptions }
+
     /// Diagnoses the traces of a store (its spans are read straight from its lines, in parallel, without the
     /// attributes diagnosis never reads); `input.spans` is ignored.
     public static func diagnose(store: TraceStore, input: DiagnosisInput, cycle: Int, finalAnswers: [String: String] = [:]) throws -> Diagnosis {
-        var traces = try DiagnosisLoading.traces(store)
-        let diagnosis = run(input, traces: traces, cycle: cycle, finalAnswers: finalAnswers)
+        var (traces, records) = try DiagnosisLoading.tracesAndRecords(store)
+        let diagnosis = run(input, traces: traces, records: records, cycle: cycle, finalAnswers: finalAnswers)
         DiagnosisLoading.release(&traces)
         return diagnosis
     }
@@ -51,7 +55,10 @@ public enum Diagnoser {
         run(input, traces: groupByTrace(input.spans), cycle: cycle, finalAnswers: finalAnswers)
     }
 
-    static func run(_ input: DiagnosisInput, traces: [(id: String, spans: [Span])], cycle: Int, finalAnswers: [String: String]) -> Diagnosis {
+    /// - Parameter records: `records[t][i]` describes span `i` of trace `t` (nil: worked out here).
+    static func run(
+        _ input: DiagnosisInput, traces: [(id: String, spans: [Span])], records known: [[SpanRecord]]? = nil, cycle: Int, finalAnswers: [String: String]
+    ) -> Diagnosis {
         let layout = HarnessLayout(input.harness, instructionsFile: input.instructionsFile)
         var builder = Builder(harness: input.harness)
         builder.projectTopics = input.topics
@@ -65,17 +72,18 @@ public enum Diagnoser {
         let expected = input.expectedDeclines
         let history = input.taskHistory
         let shared = SharedFacts()
-        // Each span's kind, worked out once: the detectors ask for it on every span, most of them more than once.
-        let kinds = traces.map { t in t.spans.indices.map { t.spans[$0].observationKindForDiagnosis } }
+        // Each span's kind and present attributes, worked out once (while the spans were read, when they came from
+        // a store): the detectors ask for the kind on every span, and test the bits before looking an attribute up.
+        let kinds = known ?? traces.map { t in t.spans.map(SpanRecord.init) }
         let detectors: [@Sendable (inout Builder) -> Void] = [
-            { detectSpanProblems(traces, kinds: kinds, offered: offeredTools(input, traces: traces), layout: layout, into: &$0) },
+            { detectSpanProblems(traces, kinds: kinds, offered: offeredTools(input, traces: traces, kinds: kinds), layout: layout, into: &$0) },
             { detectLoops(traces, kinds: kinds, layout: layout, into: &$0) },
             {
-                shared.answers = traces.indices.map { answerFacts(traces[$0].spans, kinds: kinds[$0]) }
+                shared.answers = traces.indices.map { answerFacts(traces[$0].spans, kinds: kinds[$0].map(\.kind)) }
                 detectRefusals(traces, answers: shared.answers, finalAnswers: finalAnswers, expectedDeclines: expected, layout: layout, into: &$0)
             },
-            { detectMaxTurns(traces, layout: layout, into: &$0) },
-            { detectHandoffLoops(traces, layout: layout, into: &$0) },
+            { detectMaxTurns(traces, kinds: kinds, layout: layout, into: &$0) },
+            { detectHandoffLoops(traces, kinds: kinds, layout: layout, into: &$0) },
             { detectGuardrails(traces, kinds: kinds, layout: layout, into: &$0) },
             {
                 shared.runs = taskRunFigures(traces, kinds: kinds)
@@ -138,13 +146,15 @@ public enum Diagnoser {
         return order.map { ($0, groups[$0]!) }
     }
 
-    static func offeredTools(_ input: DiagnosisInput, traces: [(id: String, spans: [Span])]) -> Set<String> {
+    /// - Parameter kinds: the spans' records, when known.
+    static func offeredTools(_ input: DiagnosisInput, traces: [(id: String, spans: [Span])], kinds: [[SpanRecord]]? = nil) -> Set<String> {
         if let o = input.offeredTools { return o }
         var set = Set<String>()
         // Agents repeat the same tool list on every span: each distinct text is parsed once.
         var parsed: [String: [JSONValue]] = [:]
-        for trace in traces {
+        for (ti, trace) in traces.enumerated() {
             for i in trace.spans.indices {
+                if let kinds, !kinds[ti][i].has(SpanRecord.agentTools) { continue }
                 guard let v = trace.spans[i].attributes["agent.tools"] else { continue }
                 let list: [JSONValue]
                 if let a = v.arrayValue {
@@ -202,9 +212,9 @@ public enum Diagnoser {
 
     static let guardrailText = try! NSRegularExpression(pattern: #"guardrail|tripwire"#, options: [.caseInsensitive])
 
-    /// - Parameter kinds: `kinds[t][i]` is span `i` of trace `t`'s `observationKindForDiagnosis`.
+    /// - Parameter kinds: `kinds[t][i]` describes span `i` of trace `t`.
     static func detectSpanProblems(
-        _ traces: [(id: String, spans: [Span])], kinds: [[String]], offered: Set<String>, layout: HarnessLayout, into b: inout Builder
+        _ traces: [(id: String, spans: [Span])], kinds: [[SpanRecord]], offered: Set<String>, layout: HarnessLayout, into b: inout Builder
     ) {
         let unknown = FailureCatalog.unknownTool(layout, offered: offered.sorted(by: byteOrder))
         let context = FailureCatalog.contextOverflow(layout), rate = FailureCatalog.rateLimit(layout)
@@ -217,12 +227,14 @@ public enum Diagnoser {
             var rateHits = 0
             for i in chronologicalOrder(unordered) {
                 // Read in place: a copy of the span (`let s = unordered[i]`) retained and released its every field.
-                let kind = kinds[ti][i]
+                let record = kinds[ti][i]
+                let kind = record.kind
                 let isTool = kind == "TOOL"
-                let source = isTool ? (unordered[i].toolName(kind: kind) ?? unordered[i].name) : unordered[i].name
-                let detail = unordered[i].isErrorSpan ? errorDetail(unordered[i]) : ""
+                let isError = record.isError
+                let source = isTool ? (unordered[i].toolName(record) ?? unordered[i].name) : unordered[i].name
+                let detail = isError ? errorDetail(unordered[i]) : ""
                 if isTool {
-                    let saysUnknown = unordered[i].isErrorSpan && unknownSays.test(detail)
+                    let saysUnknown = isError && unknownSays.test(detail)
                     if (!offered.isEmpty && !offered.contains(source)) || saysUnknown {
                         b.add(unknown, traceID: traceID, spanID: unordered[i].spanID,
                               note: "called tool \"\(source)\"" + (offered.isEmpty ? "" : " (not offered)") + (saysUnknown ? ": \(Excerpt.clip(detail, 120))" : ""),
@@ -230,16 +242,16 @@ public enum Diagnoser {
                         continue
                     }
                     // Arguments that are not JSON although they look like it.
-                    if let input = unordered[i].inputValueText, let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
+                    if let input = unordered[i].inputValueText(record), let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
                         first == UInt8(ascii: "{") || first == UInt8(ascii: "["), !DiagnosisLoading.isValidJSON(input)
                     {
                         b.add(invalid, traceID: traceID, spanID: unordered[i].spanID, note: "\(source) called with arguments that are not valid JSON: \(Excerpt.clip(input, 100))",
                               quote: Excerpt.clip(input, 120))
-                        if unordered[i].isErrorSpan { continue }
+                        if isError { continue }
                     }
                 }
-                if kind == "LLM" { checkTruncation(unordered, i, traceID: traceID, topic: context, into: &b) }
-                guard unordered[i].isErrorSpan else {
+                if kind == "LLM", record.has(SpanRecord.truncation) { checkTruncation(unordered, i, record, traceID: traceID, topic: context, into: &b) }
+                guard isError else {
                     if isTool { consecutive[source] = 0 }
                     continue
                 }
@@ -281,18 +293,22 @@ public enum Diagnoser {
     /// Attributes that state the model's context window, when an exporter records it.
     static let contextWindowKeys = ["llm.context_window", "llm.max_context_tokens", "gen_ai.request.context_window", "llm.model_context_window"]
 
-    /// An LLM span (`spans[i]`, read in place) whose output stopped for length, or whose input filled the stated context window.
-    static func checkTruncation(_ spans: [Span], _ i: Int, traceID: String, topic: FailureTopic, into b: inout Builder) {
+    /// An LLM span (`spans[i]`, read in place, described by `record`) whose output stopped for length, or whose input
+    /// filled the stated context window. Only the attributes the span has are looked up.
+    static func checkTruncation(_ spans: [Span], _ i: Int, _ record: SpanRecord, traceID: String, topic: FailureTopic, into b: inout Builder) {
+        func value(_ bit: UInt64, _ key: String) -> JSONValue? { record.has(bit) ? spans[i].attributes[key] : nil }
         var reason: String?
-        if let f = spans[i].attributes["llm.finish_reason"]?.stringValue ?? spans[i].attributes["gen_ai.response.finish_reason"]?.stringValue, f == "length" || f == "max_tokens" {
+        if let f = value(SpanRecord.finishReason, "llm.finish_reason")?.stringValue ?? value(SpanRecord.genAIFinishReason, "gen_ai.response.finish_reason")?.stringValue,
+            f == "length" || f == "max_tokens"
+        {
             reason = "finish_reason=\(f)"
-        } else if let list = spans[i].attributes["gen_ai.response.finish_reasons"]?.arrayValue, list.contains(where: { $0.stringValue == "length" }) {
+        } else if let list = value(SpanRecord.genAIFinishReasons, "gen_ai.response.finish_reasons")?.arrayValue, list.contains(where: { $0.stringValue == "length" }) {
             reason = "finish_reason=length"
-        } else if let out = spans[i].attributes["llm.output_messages"]?.stringValue,
+        } else if let out = value(SpanRecord.outputMessages, "llm.output_messages")?.stringValue,
             DiagnosisLoading.contains(out, "\"finish_reason\":\"length\"") || DiagnosisLoading.contains(out, "\"finish_reason\": \"length\"")
         {
             reason = "finish_reason=length"
-        } else if let window = contextWindowKeys.lazy.compactMap({ spans[i].attributes[$0]?.doubleValue }).first, window > 0,
+        } else if record.has(SpanRecord.contextWindow), let window = contextWindowKeys.lazy.compactMap({ spans[i].attributes[$0]?.doubleValue }).first, window > 0,
             let input = (spans[i].attributes["inference.llm.input_tokens"] ?? spans[i].attributes["llm.token_count.prompt"])?.doubleValue, input >= 0.98 * window
         {
             reason = "input tokens \(Int(input)) of a \(Int(window))-token context window"
@@ -303,22 +319,22 @@ public enum Diagnoser {
 
     // MARK: - Loops
 
-    static func detectLoops(_ traces: [(id: String, spans: [Span])], kinds: [[String]], layout: HarnessLayout, into b: inout Builder) {
+    static func detectLoops(_ traces: [(id: String, spans: [Span])], kinds: [[SpanRecord]], layout: HarnessLayout, into b: inout Builder) {
         let topic = FailureCatalog.loop(layout)
         for (ti, (traceID, spans)) in traces.enumerated() {
             var groups: [String: [Int]] = [:]
             var order: [String] = []
-            for i in spans.indices where kinds[ti][i] == "TOOL" {
-                let args = DiagnosisLoading.trimmed(spans[i].inputValueText ?? "")
-                let key = (spans[i].toolName(kind: "TOOL") ?? spans[i].name) + "\u{0}" + args
+            for i in spans.indices where kinds[ti][i].kind == "TOOL" {
+                let args = DiagnosisLoading.trimmed(spans[i].inputValueText(kinds[ti][i]) ?? "")
+                let key = (spans[i].toolName(kinds[ti][i]) ?? spans[i].name) + "\u{0}" + args
                 if groups[key] == nil { order.append(key) }
                 groups[key, default: []].append(i)
             }
             for key in order {
                 guard let at = groups[key], at.count >= 3 else { continue }
-                let calls = at.map { spans[$0] }
                 // Mostly failing calls are retries: their error cluster reports them.
-                guard calls.filter(\.isErrorSpan).count * 2 < calls.count else { continue }
+                guard at.filter({ kinds[ti][$0].isError }).count * 2 < at.count else { continue }
+                let calls = at.map { spans[$0] }
                 let tool = calls[0].toolNameForDiagnosis ?? calls[0].name
                 b.add(
                     topic, traceID: traceID, spanIDs: calls.map(\.spanID), count: calls.count,
@@ -345,11 +361,11 @@ public enum Diagnoser {
         let llm = spans.indices.filter { kinds[$0] == "LLM" }
             .sorted { (spans[$0].endTime, $0) < (spans[$1].endTime, $1) }
         for i in llm.reversed() {
-            let s = spans[i]
-            guard let text = s.attributes["llm.output_messages"]?.stringValue, let messages = DiagnosisLoading.parseJSON(text)?.arrayValue else { continue }
+            // Read in place (a copy of the span retained and released its every field).
+            guard let text = spans[i].attributes["llm.output_messages"]?.stringValue, let messages = DiagnosisLoading.parseJSON(text)?.arrayValue else { continue }
             for m in messages.reversed() where m["role"]?.stringValue == "assistant" {
                 let calls = m["tool_calls"]?.arrayValue ?? []
-                return (m["content"]?.stringValue ?? "", !calls.isEmpty, s.spanID)
+                return (m["content"]?.stringValue ?? "", !calls.isEmpty, spans[i].spanID)
             }
         }
         return nil
@@ -386,11 +402,63 @@ public enum Diagnoser {
     /// Whether the answer declines without answering: it opens with a refusal phrase, states no rule or reason, and
     /// matches none of the project's expected declines.
     static func refusalMatch(_ text: String, expected: [NSRegularExpression]) -> NSRange? {
-        let head = String(text.prefix(600))
+        let head = refusalHead(text)
+        guard mayRefuse(head) else { return nil }
         guard let m = refusalPattern.firstMatch(in: head, range: NSRange(head.startIndex..., in: head)) else { return nil }
         if expected.contains(where: { ErrorText.test($0, text) }) { return nil }
         if ErrorText.test(statedReasonPattern, head) { return nil }
         return m.range
+    }
+
+    /// The first 600 characters of `text` that the refusal pattern reads (the text itself when it has no more bytes).
+    /// An ASCII head without a carriage return is its first 600 bytes (only CR LF joins ASCII scalars into one
+    /// character, and no ASCII scalar extends the one before), cut without walking its characters.
+    static func refusalHead(_ text: String) -> String {
+        let u = text.utf8
+        if u.count <= 600 { return text }
+        var simple = true
+        var n = 0
+        for c in u {
+            if n > 600 { break }
+            if c >= 0x80 || c == 0x0D {
+                simple = false
+                break
+            }
+            n += 1
+        }
+        if simple { return String(Substring(u.prefix(600))) }
+        return String(text.prefix(600))
+    }
+
+    /// False when ``refusalPattern`` cannot match `head`: an ASCII text (where matching ignoring case is matching
+    /// letters whatever their case) without any of the words every phrase of the pattern contains (`sorry`, `able`,
+    /// `can`, `decline`, `as an ai`). True otherwise, e.g. for any non-ASCII text.
+    static func mayRefuse(_ head: String) -> Bool {
+        var h = head
+        return h.withUTF8 { b in
+            let n = b.count
+            /// Whether `word` (lowercase) is at `i`, ignoring case (`| 0x20` may also let a few non-letters pass:
+            /// this only says "may").
+            func at(_ i: Int, _ word: StaticString) -> Bool {
+                let w = word.utf8Start
+                let k = word.utf8CodeUnitCount
+                guard i + k <= n else { return false }
+                for j in 1..<k where b[i + j] | 0x20 != w[j] { return false }
+                return true
+            }
+            for i in 0..<n {
+                let c = b[i]
+                if c >= 0x80 { return true }
+                switch c | 0x20 {
+                case UInt8(ascii: "s"): if at(i, "sorry") { return true }
+                case UInt8(ascii: "a"): if at(i, "able") || at(i, "as an ai") { return true }
+                case UInt8(ascii: "c"): if at(i, "can") { return true }
+                case UInt8(ascii: "d"): if at(i, "decline") { return true }
+                default: break
+                }
+            }
+            return false
+        }
     }
 
     static func detectRefusals(
@@ -401,7 +469,7 @@ public enum Diagnoser {
         let expected = expectedDeclines.compactMap { try? NSRegularExpression(pattern: $0, options: [.caseInsensitive]) }
         func check(_ traceID: String, _ text: String, _ spanID: String?) {
             guard let r = refusalMatch(text, expected: expected) else { return }
-            let head = String(text.prefix(600))
+            let head = refusalHead(text)
             b.add(topic, traceID: traceID, spanID: spanID, note: "final answer declines without a reason: \"\(Excerpt.around(head, range: r, radius: 50))\"",
                   quote: Excerpt.clip(Excerpt.oneLine(head), 200))
         }
@@ -449,11 +517,14 @@ public enum Diagnoser {
 
     static let maxTurnsPattern = try! NSRegularExpression(pattern: #"max(?:imum)?[ _-]?turns|maxturnsexceeded|turn limit"#, options: [.caseInsensitive])
 
-    static func detectMaxTurns(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
+    static func detectMaxTurns(_ traces: [(id: String, spans: [Span])], kinds: [[SpanRecord]], layout: HarnessLayout, into b: inout Builder) {
         let topic = FailureCatalog.maxTurns(layout)
         var turnsSay = RegexMemo(maxTurnsPattern)
-        for (traceID, spans) in traces {
+        let texts = SpanRecord.stopReason | SpanRecord.outcome | SpanRecord.errorType
+        for (ti, (traceID, spans)) in traces.enumerated() {
             for i in spans.indices {
+                // A span with none of the attributes and no status message has nothing to say.
+                guard kinds[ti][i].has(texts) || !spans[i].status.message.isEmpty else { continue }
                 let attributes = spans[i].attributes
                 // Most spans have none of these texts: the list is built only when one is there.
                 let stop = attributes["agent.stop_reason"]?.stringValue, outcome = attributes["agent.outcome"]?.stringValue
@@ -469,11 +540,13 @@ public enum Diagnoser {
 
     // MARK: - Handoffs and guardrails
 
-    static func detectHandoffLoops(_ traces: [(id: String, spans: [Span])], layout: HarnessLayout, into b: inout Builder) {
+    static func detectHandoffLoops(_ traces: [(id: String, spans: [Span])], kinds: [[SpanRecord]], layout: HarnessLayout, into b: inout Builder) {
         let topic = FailureCatalog.handoffLoop(layout)
-        for (traceID, spans) in traces {
-            let handoffs = chronological(spans.filter { $0.attributes["agent.handoff.to"] != nil || $0.name == "handoff" })
-            guard handoffs.count >= 3 else { continue }
+        for (ti, (traceID, spans)) in traces.enumerated() {
+            // Found by index (filtering the spans copied each one the test was run on).
+            let at = spans.indices.filter { kinds[ti][$0].has(SpanRecord.handoffTo) || spans[$0].name == "handoff" }
+            guard at.count >= 3 else { continue }
+            let handoffs = chronological(at.map { spans[$0] })
             let targets = handoffs.map { $0.attributes["agent.handoff.to"]?.stringValue ?? $0.attributes["inference.agent_name"]?.stringValue ?? "" }
             var visits: [String: Int] = [:]
             for t in targets where !t.isEmpty { visits[t, default: 0] += 1 }
@@ -484,16 +557,19 @@ public enum Diagnoser {
         }
     }
 
-    static func detectGuardrails(_ traces: [(id: String, spans: [Span])], kinds: [[String]], layout: HarnessLayout, into b: inout Builder) {
+    static func detectGuardrails(_ traces: [(id: String, spans: [Span])], kinds: [[SpanRecord]], layout: HarnessLayout, into b: inout Builder) {
         var guardrailSays = RegexMemo(guardrailText)
         for (ti, (traceID, spans)) in traces.enumerated() {
             for i in spans.indices {
-                let kind = kinds[ti][i]
-                let isGuardrail = kind == "GUARDRAIL" || spans[i].attributes["guardrail.name"] != nil
-                let triggered = spans[i].attributes["guardrail.triggered"]?.boolValue == true
-                let text = spans[i].isErrorSpan ? errorDetail(spans[i]) + " " + (spans[i].attributes["error.type"]?.stringValue ?? "") : ""
-                let errorSays = spans[i].isErrorSpan && guardrailSays.test(text) && kind != "AGENT"
-                guard (isGuardrail && (triggered || spans[i].isErrorSpan)) || errorSays else { continue }
+                let record = kinds[ti][i]
+                let kind = record.kind
+                let isGuardrail = kind == "GUARDRAIL" || record.has(SpanRecord.guardrailName)
+                // Neither a guardrail nor a failure: nothing to report (the common case, decided without a lookup).
+                guard isGuardrail || record.isError else { continue }
+                let triggered = record.has(SpanRecord.guardrailTriggered) && spans[i].attributes["guardrail.triggered"]?.boolValue == true
+                let text = record.isError ? errorDetail(spans[i]) + " " + (spans[i].attributes["error.type"]?.stringValue ?? "") : ""
+                let errorSays = record.isError && guardrailSays.test(text) && kind != "AGENT"
+                guard (isGuardrail && (triggered || record.isError)) || errorSays else { continue }
                 let name = spans[i].attributes["guardrail.name"]?.stringValue
                     ?? (spans[i].name.hasPrefix("guardrail.") ? String(spans[i].name.dropFirst("guardrail.".count)) : spans[i].name)
                 b.add(FailureCatalog.guardrail(layout, name: name), traceID: traceID, spanID: spans[i].spanID,
@@ -518,7 +594,7 @@ public enum Diagnoser {
 
     /// This cycle's latency and token figures per task (`Diagnosis.taskRuns`), in trace order, rounded to the
     /// millisecond and the token; nil when no trace names its task.
-    static func taskRunFigures(_ traces: [(id: String, spans: [Span])], kinds: [[String]]) -> (runs: [RunFacts], figures: [String: TaskRunFigures]?) {
+    static func taskRunFigures(_ traces: [(id: String, spans: [Span])], kinds: [[SpanRecord]]) -> (runs: [RunFacts], figures: [String: TaskRunFigures]?) {
         var runs: [RunFacts] = []
         var figures: [String: TaskRunFigures] = [:]
         for (ti, (traceID, spans)) in traces.enumerated() {
@@ -528,14 +604,17 @@ public enum Diagnoser {
             for i in spans.indices {
                 if let a = seconds(spans[i].startTime) { start = min(start, a) }
                 if let z = seconds(spans[i].endTime) { end = max(end, z) }
-                let attributes = spans[i].attributes
-                let input = attributes["inference.llm.input_tokens"], prompt = attributes["llm.token_count.prompt"]
-                let output = attributes["inference.llm.output_tokens"]
-                if input != nil || prompt != nil || output != nil {
+                let record = kinds[ti][i]
+                if record.has(SpanRecord.tokens) {
+                    let attributes = spans[i].attributes
+                    let input = attributes["inference.llm.input_tokens"], prompt = attributes["llm.token_count.prompt"]
+                    let output = attributes["inference.llm.output_tokens"]
                     if let v = input?.doubleValue ?? prompt?.doubleValue { tokens += v; sawTokens = true }
                     if let v = output?.doubleValue ?? attributes["llm.token_count.completion"]?.doubleValue { tokens += v; sawTokens = true }
                 }
-                if task == nil, spans[i].parentSpanID.isEmpty || kinds[ti][i] == "AGENT" { task = taskKeys.lazy.compactMap { spans[i].attributes[$0]?.stringValue }.first }
+                if task == nil, spans[i].parentSpanID.isEmpty || record.kind == "AGENT" {
+                    task = record.has(SpanRecord.task) ? taskKeys.lazy.compactMap { spans[i].attributes[$0]?.stringValue }.first : nil
+                }
             }
             let run = RunFacts(
                 id: traceID, root: rootSpanID(spans), task: task ?? "",

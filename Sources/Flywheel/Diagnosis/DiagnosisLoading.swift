@@ -23,8 +23,8 @@ enum DiagnosisLoading {
         "guardrail.name", "guardrail.triggered",
     ] + Diagnoser.contextWindowKeys + Diagnoser.taskKeys)
 
-    /// Large text attributes decoded only on the spans that need them: `input.value` and `output.value` (tool and
-    /// agent spans) and `llm.output_messages` (model spans).
+    /// Large text attributes decoded only on the spans that need them: `input.value` (tool spans), `output.value`
+    /// (agent spans and failed spans) and `llm.output_messages` (model spans).
     static let lazy: Set<String> = ["input.value", "output.value", "llm.output_messages"]
 
     /// The wanted and lazy keys in a fixed order: the attributes a store built with ``scanOptions`` keeps the places
@@ -42,6 +42,15 @@ enum DiagnosisLoading {
     /// One span from the places its scan kept (``IndexedTrace/keptFields``, in line order): the same span as
     /// ``span(_:traceID:spanID:parentID:)`` gives for the line, without reading the bytes between those places.
     static func span(_ line: UnsafeRawBufferPointer, kept: [KeptField], traceID: String, spanID: String, parentID: String) throws -> Span {
+        try spanAndRecord(line, kept: kept, traceID: traceID, spanID: spanID, parentID: parentID).span
+    }
+
+    /// ``span(_:kept:traceID:spanID:parentID:)`` with its ``SpanRecord``, whose attribute bits are set as the
+    /// attributes are read (no key is hashed twice).
+    static func spanAndRecord(
+        _ line: UnsafeRawBufferPointer, kept: [KeptField], traceID: String, spanID: String, parentID: String
+    ) throws -> (span: Span, record: SpanRecord) {
+        var present: UInt64 = 0
         var name = "", kind = "", start = "", end = "", traceState = ""
         var code: String?, message: String?
         var attributes = [String: JSONValue](minimumCapacity: 12)
@@ -68,6 +77,7 @@ enum DiagnosisLoading {
                     deferred.append((keptKeys[i], Int(f.from), Int(f.to)))
                 } else {
                     attributes[keptKeys[i]] = try sc.parseValue()
+                    present |= 1 << UInt64(i)
                 }
             }
         }
@@ -75,16 +85,27 @@ enum DiagnosisLoading {
             traceID: traceID, spanID: spanID, parentSpanID: parentID, traceState: traceState, name: name, kind: kind, startTime: start,
             endTime: end, status: SpanStatus(code: code ?? "STATUS_CODE_UNSET", message: message ?? ""), scope: SpanScope(name: ""),
             attributes: attributes)
-        try addDeferred(deferred, line, to: &result)
-        return result
+        // The kind reads only non-lazy attributes: it is the same before and after the lazy ones are added.
+        let record = SpanRecord(result, present: present)
+        try addDeferred(deferred, line, to: &result, kind: record.kind)
+        for d in deferred where result.attributes[d.key] != nil { present |= SpanRecord.bit(d.key) }
+        return (result, SpanRecord(kind: record.kind, isError: record.isError, present: present))
     }
 
-    /// Decodes the lazy attributes `deferred` (places in `line`) that diagnosis reads on this kind of span.
-    static func addDeferred(_ deferred: [(key: String, from: Int, to: Int)], _ line: UnsafeRawBufferPointer, to result: inout Span) throws {
+    /// Decodes the lazy attributes `deferred` (places in `line`) that diagnosis reads on this kind of span: the model's
+    /// output messages of a model span, the arguments of a tool span, the output of an agent span (its answer) or of a
+    /// failed span (its error). A tool's output when it succeeded, often its largest attribute, is never read.
+    /// - Parameter kind: the span's `observationKindForDiagnosis`, when already known.
+    static func addDeferred(_ deferred: [(key: String, from: Int, to: Int)], _ line: UnsafeRawBufferPointer, to result: inout Span, kind: String? = nil) throws {
         guard !deferred.isEmpty else { return }
-        let observed = result.observationKindForDiagnosis
+        let observed = kind ?? result.observationKindForDiagnosis
         for d in deferred {
-            let needed = d.key == "llm.output_messages" ? observed == "LLM" : (observed == "TOOL" || observed == "AGENT" || d.key == "output.value" && result.isErrorSpan)
+            let needed: Bool
+            switch d.key {
+            case "llm.output_messages": needed = observed == "LLM"
+            case "input.value": needed = observed == "TOOL"
+            default: needed = observed == "AGENT" || result.isErrorSpan
+            }
             guard needed else { continue }
             var sub = JSONScanner(UnsafeRawBufferPointer(rebasing: line[d.from..<d.to]))
             result.attributes[d.key] = try sub.parseValue()
@@ -313,37 +334,48 @@ enum DiagnosisLoading {
 
     /// Every trace of the store with its spans (file order), decoded in parallel.
     static func traces(_ store: TraceStore) throws -> [(id: String, spans: [Span])] {
+        try tracesAndRecords(store).traces
+    }
+
+    /// ``traces(_:)`` with each span's ``SpanRecord`` (`records[t][i]` describes span `i` of trace `t`).
+    static func tracesAndRecords(_ store: TraceStore) throws -> (traces: [(id: String, spans: [Span])], records: [[SpanRecord]]) {
         let traces = store.traces
         let n = traces.count
-        guard n > 0 else { return [] }
+        guard n > 0 else { return ([], []) }
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let chunk = (n + workers * 4 - 1) / (workers * 4)
         let chunks = (n + chunk - 1) / chunk
         let useKept = store.keptAttributes == keptKeys
-        nonisolated(unsafe) var parts = [[(id: String, spans: [Span])]?](repeating: nil, count: chunks)
+        nonisolated(unsafe) var parts = [([(id: String, spans: [Span])], [[SpanRecord]])?](repeating: nil, count: chunks)
         nonisolated(unsafe) var failure: (any Error)?
         let lock = NSLock()
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             var out: [(id: String, spans: [Span])] = []
+            var outRecords: [[SpanRecord]] = []
             do {
                 for t in traces[(c * chunk)..<min(n, (c + 1) * chunk)] {
                     var spans: [Span] = []
                     spans.reserveCapacity(t.spanCount)
+                    var records: [SpanRecord] = []
+                    records.reserveCapacity(t.spanCount)
                     // The places the scan kept when it was asked for exactly these keys; else each line is read whole.
                     let kept = useKept && t.keptFields.count == t.spanCount ? t.keptFields : nil
                     for i in 0..<t.spanCount {
-                        spans.append(
-                            try store.withLine(t, i) { line in
-                                if let kept, !kept[i].isEmpty {
-                                    return try span(line, kept: kept[i], traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i])
-                                }
-                                return try span(line, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i])
-                            })
+                        let (s, r) = try store.withLine(t, i) { line in
+                            if let kept, !kept[i].isEmpty {
+                                return try spanAndRecord(line, kept: kept[i], traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i])
+                            }
+                            let s = try span(line, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i])
+                            return (s, SpanRecord(s))
+                        }
+                        spans.append(s)
+                        records.append(r)
                     }
                     out.append((t.traceID, spans))
+                    outRecords.append(records)
                 }
                 lock.lock()
-                parts[c] = out
+                parts[c] = (out, outRecords)
                 lock.unlock()
             } catch {
                 lock.lock()
@@ -352,7 +384,7 @@ enum DiagnosisLoading {
             }
         }
         if let failure { throw failure }
-        return parts.flatMap { $0 ?? [] }
+        return (parts.flatMap { $0?.0 ?? [] }, parts.flatMap { $0?.1 ?? [] })
     }
 
     /// Frees the spans of `traces` on all cores (freeing every span's strings and dictionaries was serial time at the

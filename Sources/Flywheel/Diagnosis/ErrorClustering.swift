@@ -140,9 +140,14 @@ struct ErrorCluster {
     }
 
     mutating func add(template: String, traceID: String, spanID: String, detail: String) {
-        if let i = templates.firstIndex(where: { $0.template == template }) { templates[i].count += 1 } else { templates.append((template, 1, detail)) }
+        if let i = templates.firstIndex(where: { $0.template == template }) {
+            templates[i].count += 1
+        } else {
+            templates.append((template, 1, detail))
+            // A template already in the list brought its key words when it was added.
+            keyWords.formUnion(ErrorText.keyWords(template))
+        }
         occurrences.append((traceID, spanID, detail))
-        keyWords.formUnion(ErrorText.keyWords(template))
     }
 
     mutating func absorb(_ other: ErrorCluster) {

@@ -19,14 +19,19 @@ public struct TraceImportOutcome: Sendable {
 public struct ImportTimings: Sendable, Equatable {
     /// Validate + index (the scan).
     public var scan = 0.0
-    /// Normalize + redact every span into the spool.
+    /// Normalize + redact every span: into the object stream while libgit2 hashes and deflates the batch before
+    /// (which ``store`` then includes), or into the spool on the path without predicted lengths.
     public var normalize = 0.0
-    /// libgit2 hashing and deflating the blob (the spool read back into the object stream).
+    /// libgit2 hashing and deflating the blob from the spool (zero when it overlapped with ``normalize``).
     public var store = 0.0
     /// The tree, `cycle.json` and the commit.
     public var commit = 0.0
     /// Normalized bytes that went to the spool's temporary file (0 when the output fit in memory).
     public var spooledBytes = 0
+    /// Each line's output length, predicted or found by normalizing it (before the object stream opens).
+    public var plan = 0.0
+    /// Whether a predicted length proved wrong, so the spooled path ran after the pipelined one gave up.
+    public var fallback = false
 }
 
 extension TraceStage {
@@ -38,11 +43,13 @@ extension TraceStage {
     /// Imports trace files into the open cycle's `traces.jsonl` in one `traces` commit — what
     /// ``prepare(files:format:redactor:options:)`` followed by ``commit(_:to:policy:message:)`` do, with the same
     /// checks, errors and result, but streamed for HALO JSONL input: the files are mapped and validated + indexed in
-    /// one pass, then each span is normalized and redacted once on all cores, batch by batch in file order, into an
-    /// ``ImportSpool`` (memory up to `memoryBytes`, an unlinked temporary file past it), which is then written into
-    /// one libgit2 object stream of its size; pages of the input already read are given back to the kernel.
-    /// Neither the file, nor its spans, nor the blob is held in memory whole (past `memoryBytes`), so memory stays
-    /// bounded whatever the file's size. Only the tree (ids) and `cycle.json` are built at the end. When the open
+    /// one pass; a second pass finds each span's output length (predicted, or by normalizing the span once), so one
+    /// libgit2 object stream of the blob's size opens, and each span is normalized and redacted on all cores, batch
+    /// by batch in file order, while libgit2 hashes and deflates the batch before. Should a span's output differ from
+    /// its planned length, that stream is dropped (no object) and the spans go through an ``ImportSpool`` (memory up
+    /// to `memoryBytes`, an unlinked temporary file past it) into an object of the spool's size. Pages of the input
+    /// already read are given back to the kernel. Neither the file, nor its spans, nor the blob is held in memory
+    /// whole (past `memoryBytes`), so memory stays bounded whatever the file's size. Only the tree (ids) and `cycle.json` are built at the end. When the open
     /// cycle already holds traces, its `traces.jsonl` and the new spans make the new blob (the existing part is read
     /// into memory).
     /// OTLP input (or a mix) takes the in-memory path.
@@ -82,10 +89,20 @@ extension TraceStage {
         for i in lines.indices { lines[i].sort { $0.offset < $1.offset } }
         timings.scan = lap()
 
-        // 2. Normalize + redact, batch by batch, once: the output is kept in memory up to `memoryBytes` and spooled to
-        // an unlinked temporary file past that, because the object database needs the blob's size before its first
-        // byte. Then libgit2 hashes and deflates it into one object stream of that size.
+        // 2. Normalize + redact into one libgit2 object stream, which needs the blob's size before its first byte.
+        // First each line's output length: predicted from the input where a cheap pass can (see
+        // SpanLineNormalizer.predictedLength), else by normalizing the line once. With the size known, the object
+        // stream opens at once and libgit2 hashes and deflates each batch while the next is normalized on the other
+        // cores. A prediction the real output contradicts drops that stream (no object is written) and the import
+        // takes the spooled path, which needs none.
         let normalized = try history.withRepository { repo -> (ObjectID, RedactionReport) in
+            let plan = try planLengths(sources, lines: lines, redactor: redactor, batchBytes: batchBytes)
+            timings.plan = lap()
+            if let piped = try pipelined(repo, sources, lines: lines, plan: plan, redactor: redactor, batchBytes: batchBytes) {
+                timings.normalize = lap()
+                return piped
+            }
+            timings.fallback = true
             let spool = try ImportSpool(memoryBytes: memoryBytes)
             var redaction = RedactionReport()
             for (si, src) in sources.enumerated() {
@@ -173,16 +190,28 @@ extension TraceStage {
         do { return try body() } catch { throw HistoryError.git(error.description) }
     }
 
+    /// A span line of a source: byte offset and length, 1-based line number.
+    typealias ImportLine = (offset: Int, length: Int, line: Int)
+
     /// A batch of span lines normalized (and redacted) in file order: the output of each worker's slice, the
-    /// redactions and the first line that failed.
-    struct NormalizedBatch {
+    /// redactions, the first line that failed, and whether a line's output length differed from the one expected.
+    struct NormalizedBatch: Sendable {
         var outputs: [[UInt8]] = []
         var reports: [RedactionReport] = []
         var failure: TraceIssue?
+        var mismatch = false
+    }
+
+    /// Each line's output length (without its `\n`) and whether the redactor may find something in it, per source,
+    /// and the blob's size (every line and its `\n`).
+    struct ImportPlan: Sendable {
+        var lengths: [[Int]]
+        var redact: [[Bool]]
+        var total = 0
     }
 
     /// The lines cut into batches of about `batchBytes` input bytes (at least one line each).
-    static func batches(_ lines: [(offset: Int, length: Int, line: Int)], batchBytes: Int) -> [Range<Int>] {
+    static func batches(_ lines: [ImportLine], batchBytes: Int) -> [Range<Int>] {
         var out: [Range<Int>] = []
         var start = 0
         while start < lines.count {
@@ -199,22 +228,16 @@ extension TraceStage {
     }
 
     /// The input bytes of a batch of lines (to give their pages back).
-    static func pageRange(_ batch: ArraySlice<(offset: Int, length: Int, line: Int)>) -> Range<Int> {
+    static func pageRange(_ batch: ArraySlice<ImportLine>) -> Range<Int> {
         guard let first = batch.first, let last = batch.last else { return 0..<0 }
         return first.offset..<(last.offset + last.length + 1)
     }
 
-    /// Normalizes (and redacts) a batch of span lines of `src`, split among the cores in contiguous slices. A line
-    /// goes through the byte-level ``SpanLineNormalizer`` unless the redactor may find something in it (then, or when
-    /// the byte path declines the line, it is decoded into a ``Span``, redacted and written again): both give the
-    /// same bytes.
-    static func normalizeBatch(
-        _ src: TraceSource, lines batch: ArraySlice<(offset: Int, length: Int, line: Int)>, redactor: Redactor?
-    ) -> NormalizedBatch {
+    /// `batch` cut into contiguous slices of about equal bytes, one per core (one slice under 1 MB).
+    static func slices(_ batch: ArraySlice<ImportLine>) -> [Range<Int>] {
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let bytes = batch.reduce(0) { $0 + $1.length }
         let workers = bytes >= 1 << 20 ? min(cores, batch.count) : 1
-        // Contiguous slices of about equal bytes, one per worker.
         var cuts = [batch.startIndex]
         var acc = 0
         for i in batch.indices {
@@ -222,44 +245,181 @@ extension TraceStage {
             if cuts.count < workers, acc >= bytes * cuts.count / workers, i + 1 < batch.endIndex { cuts.append(i + 1) }
         }
         cuts.append(batch.endIndex)
-        let slices = cuts.count - 1
-        nonisolated(unsafe) var outputs = [[UInt8]](repeating: [], count: slices)
-        nonisolated(unsafe) var reports = [RedactionReport](repeating: RedactionReport(), count: slices)
-        nonisolated(unsafe) var failures = [TraceIssue?](repeating: nil, count: slices)
-        let frozenCuts = cuts
+        return (0..<(cuts.count - 1)).map { cuts[$0]..<cuts[$0 + 1] }
+    }
+
+    /// Runs `work` for each slice, on all cores when there are several.
+    static func forEachSlice(_ count: Int, _ work: @Sendable (Int) -> Void) {
+        if count == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: count, execute: work) }
+    }
+
+    /// Appends the normalized line to `out`: through the byte-level ``SpanLineNormalizer`` unless `redact` (then, or
+    /// when the byte path declines the line, it is decoded into a ``Span``, redacted when `redact`, and written
+    /// again): both give the same bytes. The line is one the scan accepted (valid JSON).
+    @inline(__always) static func normalizeLine(
+        _ raw: UnsafeRawBufferPointer, redact: Bool, redactor: Redactor?, into out: inout [UInt8], scratch: inout [UInt8],
+        report: inout RedactionReport
+    ) throws {
+        if redact || !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch, validated: true) {
+            var span = try Span(line: raw)
+            if redact, let redactor { span = redactor.redact(span, report: &report) }
+            span.writeJSONLine(to: &out)
+        }
+    }
+
+    /// A line the scan accepted that failed to decode, reported as the scan would.
+    static func failure(_ error: Error, _ src: TraceSource, _ l: ImportLine) -> TraceIssue {
+        let e = error as? SpanDecodingError
+        return TraceIssue(
+            file: src.name, line: l.line, byteOffset: l.offset, severity: .error, field: e?.field ?? "<line>",
+            code: e?.code ?? "invalid_span", message: e?.message ?? "\(error)")
+    }
+
+    /// Each line's output length, batch by batch on all cores (pages given back behind): predicted by
+    /// ``SpanLineNormalizer/predictedLength(_:)`` when the redactor can find nothing in the line, else found by
+    /// normalizing (and redacting) the line into working space.
+    static func planLengths(
+        _ sources: [TraceSource], lines: [[ImportLine]], redactor: Redactor?, batchBytes: Int
+    ) throws -> ImportPlan {
+        var plan = ImportPlan(lengths: [], redact: [])
+        for (si, src) in sources.enumerated() {
+            var lengths = [Int](repeating: 0, count: lines[si].count)
+            var redacts = [Bool](repeating: false, count: lines[si].count)
+            for range in batches(lines[si], batchBytes: batchBytes) {
+                let batch = lines[si][range]
+                let cuts = slices(batch)
+                nonisolated(unsafe) var failures = [TraceIssue?](repeating: nil, count: cuts.count)
+                lengths.withUnsafeMutableBufferPointer { lengthsBuffer in
+                    redacts.withUnsafeMutableBufferPointer { redactBuffer in
+                        src.data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
+                            nonisolated(unsafe) let buf = buf, lengthsOut = lengthsBuffer, redactOut = redactBuffer
+                            forEachSlice(cuts.count) { w in
+                                var out: [UInt8] = []
+                                var scratch: [UInt8] = []
+                                var report = RedactionReport()
+                                for i in cuts[w] {
+                                    let l = batch[i]
+                                    let raw = UnsafeRawBufferPointer(rebasing: buf[l.offset..<(l.offset + l.length)])
+                                    // Redaction is skipped only where it provably finds nothing (see mayFindSecrets).
+                                    let redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
+                                    redactOut[i] = redact
+                                    if !redact, let n = SpanLineNormalizer.predictedLength(raw) {
+                                        lengthsOut[i] = n
+                                        continue
+                                    }
+                                    out.removeAll(keepingCapacity: true)
+                                    do {
+                                        try normalizeLine(raw, redact: redact, redactor: redactor, into: &out, scratch: &scratch, report: &report)
+                                    } catch {
+                                        failures[w] = failure(error, src, l)
+                                        break
+                                    }
+                                    lengthsOut[i] = out.count
+                                }
+                            }
+                        }
+                    }
+                }
+                if let issue = failures.compactMap({ $0 }).first { throw TraceStageError.invalidInput([issue]) }
+                src.releasePages(pageRange(batch))
+            }
+            plan.total += lengths.reduce(0, +) + lines[si].count
+            plan.lengths.append(lengths)
+            plan.redact.append(redacts)
+        }
+        return plan
+    }
+
+    /// Normalizes every line into one sized libgit2 object stream of `plan.total` bytes: the next batch is
+    /// normalized on the other cores while this thread hands the previous one to libgit2 (which hashes and deflates
+    /// it). Each line's output must have the planned length; nil when one does not (the stream is dropped: no
+    /// object is written).
+    static func pipelined(
+        _ repo: Repository, _ sources: [TraceSource], lines: [[ImportLine]], plan: ImportPlan, redactor: Redactor?,
+        batchBytes: Int
+    ) throws -> (ObjectID, RedactionReport)? {
+        final class Pending: @unchecked Sendable {
+            let group = DispatchGroup()
+            var batch = NormalizedBatch()
+        }
+        let work = sources.indices.flatMap { si in batches(lines[si], batchBytes: batchBytes).map { (si, $0) } }
+        func start(_ k: Int) -> Pending {
+            let pending = Pending()
+            let (si, range) = work[k]
+            let (src, batch) = (sources[si], lines[si][range])
+            let (redact, expected) = (plan.redact[si][range], plan.lengths[si][range])
+            DispatchQueue.global().async(group: pending.group) {
+                pending.batch = normalizeBatch(src, lines: batch, redactor: redactor, redactFlags: redact, expected: expected)
+            }
+            return pending
+        }
+        let writer = try viaGit { () throws(GitError) in try repo.sizedBlobWriter(size: plan.total) }
+        var redaction = RedactionReport()
+        var next: Pending? = work.isEmpty ? nil : start(0)
+        // Never leave a batch running behind a throw or a return.
+        defer { next?.group.wait() }
+        for k in work.indices {
+            guard let current = next else { break }
+            current.group.wait()
+            next = k + 1 < work.count ? start(k + 1) : nil
+            let batch = current.batch
+            if let issue = batch.failure { throw TraceStageError.invalidInput([issue]) }
+            if batch.mismatch { return nil }
+            for r in batch.reports { redaction.add(r) }
+            for output in batch.outputs {
+                try output.withUnsafeBytes { chunk in try viaGit { () throws(GitError) in try writer.write(chunk) } }
+            }
+            let (si, range) = work[k]
+            sources[si].releasePages(pageRange(lines[si][range]))
+        }
+        let blob = try viaGit { () throws(GitError) in try writer.commit() }
+        return (blob, redaction)
+    }
+
+    /// Normalizes (and redacts) a batch of span lines of `src`, split among the cores in contiguous slices (see
+    /// ``normalizeLine(_:redact:redactor:into:scratch:report:)``). `redactFlags`, when given, says which lines to
+    /// redact (else the redactor's ``Redactor/mayFindSecrets(inJSON:)`` decides); with `expected`, a line whose
+    /// output length differs stops its slice and marks the batch ``NormalizedBatch/mismatch``.
+    static func normalizeBatch(
+        _ src: TraceSource, lines batch: ArraySlice<ImportLine>, redactor: Redactor?, redactFlags: ArraySlice<Bool>? = nil,
+        expected: ArraySlice<Int>? = nil
+    ) -> NormalizedBatch {
+        let cuts = slices(batch)
+        nonisolated(unsafe) var outputs = [[UInt8]](repeating: [], count: cuts.count)
+        nonisolated(unsafe) var reports = [RedactionReport](repeating: RedactionReport(), count: cuts.count)
+        nonisolated(unsafe) var failures = [TraceIssue?](repeating: nil, count: cuts.count)
+        nonisolated(unsafe) var mismatches = [Bool](repeating: false, count: cuts.count)
         src.data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
             nonisolated(unsafe) let buf = buf
-            let work: @Sendable (Int) -> Void = { w in
+            forEachSlice(cuts.count) { w in
                 var out: [UInt8] = []
                 var scratch: [UInt8] = []
                 var r = RedactionReport()
-                out.reserveCapacity(batch[frozenCuts[w]..<frozenCuts[w + 1]].reduce(0) { $0 + $1.length + 1 } + 4096)
-                for i in frozenCuts[w]..<frozenCuts[w + 1] {
+                out.reserveCapacity(batch[cuts[w]].reduce(0) { $0 + $1.length + 1 } + 4096)
+                for i in cuts[w] {
                     let l = batch[i]
                     let raw = UnsafeRawBufferPointer(rebasing: buf[l.offset..<(l.offset + l.length)])
                     // Redaction is skipped only where it provably finds nothing (see mayFindSecrets).
-                    let redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
-                    if redact || !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch) {
-                        do {
-                            var span = try Span(line: raw)
-                            if redact, let redactor { span = redactor.redact(span, report: &r) }
-                            span.writeJSONLine(to: &out)
-                        } catch {
-                            // The scan accepted this line, so this should not happen; report it as the scan would.
-                            let e = error as? SpanDecodingError
-                            failures[w] = TraceIssue(
-                                file: src.name, line: l.line, byteOffset: l.offset, severity: .error,
-                                field: e?.field ?? "<line>", code: e?.code ?? "invalid_span", message: e?.message ?? "\(error)")
-                            break
-                        }
+                    let redact = redactFlags.map { $0[i] } ?? redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
+                    let mark = out.count
+                    do {
+                        try normalizeLine(raw, redact: redact, redactor: redactor, into: &out, scratch: &scratch, report: &r)
+                    } catch {
+                        // The scan accepted this line, so this should not happen; report it as the scan would.
+                        failures[w] = failure(error, src, l)
+                        break
+                    }
+                    if let expected, out.count - mark != expected[i] {
+                        mismatches[w] = true
+                        break
                     }
                     out.append(0x0A)
                 }
                 outputs[w] = out
                 reports[w] = r
             }
-            if slices == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: work) }
         }
-        return NormalizedBatch(outputs: outputs, reports: reports, failure: failures.compactMap { $0 }.first)
+        return NormalizedBatch(
+            outputs: outputs, reports: reports, failure: failures.compactMap { $0 }.first, mismatch: mismatches.contains(true))
     }
 }

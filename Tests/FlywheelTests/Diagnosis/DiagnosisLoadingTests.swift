@@ -47,6 +47,63 @@ struct DiagnosisLoadingTests {
         #expect(viaPlaces.map(\.id) == viaLines.map(\.id) && viaPlaces.map(\.spans) == viaLines.map(\.spans), "\(label)")
     }
 
+    /// Every span's record, as the loader makes it while reading the span, equals the record worked out from the
+    /// finished span (`SpanRecord(span)`: its kind, status and the kept attributes it has); and the loader's spans
+    /// are the spans it would give without records.
+    static func expectSameRecords(_ data: Data, _ label: String) throws {
+        for store in [try TraceStore(data: data, options: DiagnosisLoading.scanOptions), try TraceStore(data: data)] {
+            let (traces, records) = try DiagnosisLoading.tracesAndRecords(store)
+            #expect(records.map(\.count) == traces.map(\.spans.count), "\(label)")
+            var compared = 0
+            for (t, trace) in traces.enumerated() {
+                for (i, span) in trace.spans.enumerated() {
+                    let whole = SpanRecord(span)
+                    #expect(records[t][i] == whole, "\(label): span \(span.spanID): \(records[t][i]) vs \(whole)")
+                    #expect(whole.kind == span.observationKindForDiagnosis && whole.isError == span.isErrorSpan)
+                    for (k, key) in DiagnosisLoading.keptKeys.enumerated() {
+                        #expect(whole.has(1 << UInt64(k)) == (span.attributes[key] != nil), "\(label): \(key) of \(span.spanID)")
+                    }
+                    compared += 1
+                }
+            }
+            #expect(compared > 0)
+        }
+    }
+
+    @Test("every kept key has its bit in a record")
+    func keptKeysFitTheBits() {
+        #expect(DiagnosisLoading.keptKeys.count <= 64)
+        #expect(SpanRecord.index.count == DiagnosisLoading.keptKeys.count)
+    }
+
+    @Test("the records made while loading agree with the finished spans: crafted lines, fixtures, planted corpora")
+    func recordsAgreeWithSpans() throws {
+        try Self.expectSameRecords(Data((Self.lines.joined(separator: "\n") + "\n").utf8), "crafted")
+        for name in TraceFixtures.validFiles { try Self.expectSameRecords(try TraceFixtures.data(name), name) }
+        for c in PlantedCorpus.tuning + PlantedCorpus.heldOut {
+            try Self.expectSameRecords(Data(c.generate().spans.map { $0.jsonLine + "\n" }.joined().utf8), "\(c.modes)")
+        }
+    }
+
+    @Test("a record's bits say which attributes a span has, and its kind and status are the span's")
+    func recordOfASpan() {
+        let span = Span(
+            traceID: String(repeating: "a", count: 32), spanID: String(repeating: "b", count: 16), name: "function.lookup", kind: "SPAN_KIND_INTERNAL",
+            startTime: "2026-01-01T00:00:00Z", endTime: "2026-01-01T00:00:01Z", status: .error("boom"), scope: SpanScope(name: "s"),
+            attributes: ["tool.name": "lookup", "guardrail.triggered": true, "llm.input_messages": "not kept"])
+        let r = SpanRecord(span)
+        #expect(r.kind == "TOOL" && r.isError)
+        #expect(r.has(SpanRecord.toolName) && r.has(SpanRecord.guardrailTriggered))
+        #expect(!r.has(SpanRecord.guardrailName) && !r.has(SpanRecord.inputValue) && !r.has(SpanRecord.truncation))
+        #expect(r.present.nonzeroBitCount == 2)
+        #expect(span.toolName(r) == "lookup" && span.inputValueText(r) == nil)
+        var agent = span
+        agent.attributes = ["openinference.span.kind": "agent", "gen_ai.response.finish_reasons": ["length"]]
+        agent.status = .ok
+        let a = SpanRecord(agent)
+        #expect(a.kind == "AGENT" && !a.isError && a.has(SpanRecord.truncation) && agent.toolName(a) == nil)
+    }
+
     @Test("crafted lines: repeated keys, escapes, whitespace, non-string and skipped values")
     func craftedLines() throws {
         let data = Data((Self.lines.joined(separator: "\n") + "\n").utf8)
@@ -94,5 +151,47 @@ struct DiagnosisLoadingTests {
         #expect(elsewhere.traces.allSatisfy { $0.keptFields.count == $0.spanCount })
         let a = try DiagnosisLoading.traces(store), b = try DiagnosisLoading.traces(elsewhere)
         #expect(a.map(\.spans) == b.map(\.spans))
+    }
+}
+
+/// The refusal pattern runs only on answers that may match it (`Diagnoser.mayRefuse`); the pre-check must never
+/// rule out an answer the pattern matches.
+@Suite("Diagnosis: the refusal pre-check")
+struct RefusalPrecheckTests {
+    static let answers: [String] = [
+        "I'm sorry, but I can't share that.", "I’m sorry, but no.", "I am unable to do this.", "im not able to open it",
+        "I cannot help with that request.", "I can't assist.", "I won't be able to finish.", "I WILL NOT BE ABLE TO go",
+        "I must decline.", "As an AI language model, I do not browse.", "Unfortunately, I cannot complete the booking.",
+        "UNFORTUNATELY I CAN’T GIVE advice", "ſorry: I'm ſorry, but", "Here is your itinerary: flight at 9:40, hotel booked.",
+        "The tests pass; the patch is attached.", "Résumé attached — I'm sorry, but the file is large.", "",
+        "Order 1234 shipped on Monday.", "I can do that for you!", "Thanks — done.",
+    ]
+
+    @Test("every answer the refusal pattern matches passes the pre-check; plain ASCII answers without its words do not")
+    func precheckIsSound() {
+        var matched = 0, ruledOut = 0
+        for a in Self.answers + (0..<4).map(PlantedCorpus.Wording.refusal) {
+            let head = Diagnoser.refusalHead(a)
+            let matches = Diagnoser.refusalPattern.firstMatch(in: head, range: NSRange(head.startIndex..., in: head)) != nil
+            if matches {
+                matched += 1
+                #expect(Diagnoser.mayRefuse(head), "\(a)")
+            }
+            if !Diagnoser.mayRefuse(head) { ruledOut += 1 }
+        }
+        #expect(matched >= 10 && ruledOut >= 4)
+        #expect(!Diagnoser.mayRefuse("Here is your itinerary: flight at 9:40.") && Diagnoser.mayRefuse("Résumé ready"))
+        #expect(Diagnoser.refusalHead(String(repeating: "é", count: 700)).count == 600)
+    }
+
+    @Test("the head the pattern reads is the first 600 characters, also where a byte cut would split one")
+    func headIsSixHundredCharacters() {
+        let a = String(repeating: "a", count: 599)
+        let texts = [
+            String(repeating: "x", count: 900), a + "\r\n" + String(repeating: "b", count: 50), a + "e\u{301}" + String(repeating: "c", count: 40),
+            String(repeating: "ab", count: 300), String(repeating: "ab", count: 301), "short", String(repeating: "é", count: 650), a + "b",
+            String(repeating: "\r\n", count: 400),
+        ]
+        for t in texts { #expect(Diagnoser.refusalHead(t) == String(t.prefix(600)), "\(t.utf8.count) bytes") }
     }
 }

@@ -128,6 +128,82 @@ struct SpanLineNormalizerTests {
         #expect(compared > 30)
     }
 
+    @Test("on valid lines, the validated mode (import's, after the scan) writes what the validating mode writes")
+    func validatedModeMatches() throws {
+        var rng = SplitMix64(seed: 99)
+        var lines = TraceFixtures.validFiles.map { try? TraceFixtures.data($0) }.compactMap { $0 }.flatMap { TraceFixtures.lines($0) }
+        lines += Self.taken.map { Array($0.utf8) }
+        lines += Self.declined.prefix(3).map { Array($0.utf8) }  // valid JSON the fast path declines
+        for line in lines.prefix(80) {
+            let value = try line.withUnsafeBytes { try JSONValue.parse(bytes: $0) }
+            lines.append(Array(Self.scrambled(value, &rng).utf8))
+        }
+        var taken = 0
+        for line in lines {
+            var a: [UInt8] = [], b: [UInt8] = []
+            var scratch: [UInt8] = []
+            let okA = line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &a, scratch: &scratch) }
+            let okB = line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &b, scratch: &scratch, validated: true) }
+            #expect(okA == okB, "\(String(decoding: line, as: UTF8.self))")
+            #expect(a == b, "\(String(decoding: line, as: UTF8.self))")
+            if okA { taken += 1 }
+        }
+        #expect(taken > 100)
+    }
+
+    /// The predicted length, or nil when the prediction declines.
+    static func predicted(_ line: [UInt8]) -> Int? {
+        line.withUnsafeBytes { SpanLineNormalizer.predictedLength($0) }
+    }
+
+    @Test("a predicted output length is the length of what the full path writes, for fixtures, generated and scrambled lines")
+    func predictedLengthsMatch() throws {
+        var rng = SplitMix64(seed: 7_2026)
+        var files = TraceFixtures.validFiles.map { try? TraceFixtures.data($0) }.compactMap { $0 }
+        let generated = TestPaths.scratch("normalizer-predict").appendingPathComponent("gen.jsonl")
+        try TraceFixtures.generate(generated, ["--traces", "4", "--seed", "12"])
+        let generatedData = try Data(contentsOf: generated)
+        files.append(generatedData)
+        var lines = files.flatMap { TraceFixtures.lines($0) } + Self.taken.map { Array($0.utf8) }
+        for line in lines.prefix(60) {
+            let value = try line.withUnsafeBytes { try JSONValue.parse(bytes: $0) }
+            lines.append(Array(Self.scrambled(value, &rng).utf8))
+        }
+        var predicted = 0
+        for line in lines {
+            guard let want = Self.reference(line) else { continue }
+            if let n = Self.predicted(line) {
+                predicted += 1
+                #expect(n == want.count, "\(String(decoding: line, as: UTF8.self))")
+            }
+        }
+        #expect(predicted > 100)
+        // A generated file (compact, every field present) is predicted line by line.
+        for line in TraceFixtures.lines(generatedData) { #expect(Self.predicted(line) != nil) }
+        // Whitespace is dropped and absent optional fields are added.
+        let spaced = Array(" { \"trace_id\" : \"t\",\t\"span_id\":\"s\", \"name\":\"n\",\"kind\":\"k\",\"start_time\":\"a\",\"end_time\":\"b\",\"status\":{\"code\":\"c\"},\"resource\":{\"attributes\":{ \"z\": [1, 2] ,\"a\":true}},\"scope\":{\"name\":\"x\"},\"attributes\":{\"q\":null,\"b\":false}}\r".utf8)
+        #expect(Self.predicted(spaced) == Self.reference(spaced)?.count)
+        #expect(Self.predicted(spaced) != nil && Self.predicted(spaced) != spaced.count)
+    }
+
+    @Test("the prediction declines what the writer writes differently: \\u and \\/ escapes, U+2028, floats, -0, NaN, escaped or non-ASCII keys")
+    func predictionDeclines() {
+        let base = Self.base
+        for (from, to) in [
+            (#""name":"n""#, #""name":"\u0041""#), (#""name":"n""#, #""name":"a\/b""#), (#""name":"n""#, "\"name\":\"a\u{2028}b\""),
+            (#""a":1"#, #""a":1.5"#), (#""a":1"#, #""a":1e3"#), (#""a":1"#, #""a":-0"#), (#""a":1"#, #""a":NaN"#),
+            (#""a":1"#, #""a":1234567890123456789"#), (#""a":1"#, #""\u0061":1"#), (#""a":1"#, #""é":1"#),
+        ] {
+            let line = base.replacingOccurrences(of: from, with: to)
+            #expect(line != base)
+            #expect(Self.predicted(Array(line.utf8)) == nil, "\(line)")
+        }
+        // Non-ASCII text in values and the writer's own escapes are predicted.
+        let kept = base.replacingOccurrences(of: #""name":"n""#, with: #""name":"émoji 😀 \"q\" \\ \n""#)
+        #expect(Self.predicted(Array(kept.utf8)) == Self.reference(Array(kept.utf8))?.count)
+        #expect(Self.predicted(Array(kept.utf8)) == kept.utf8.count)
+    }
+
     /// JSON text of `v` with object keys in a random order and random whitespace between tokens.
     static func scrambled(_ v: JSONValue, _ rng: inout SplitMix64) -> String {
         let spaces = ["", " ", "\n", "\t ", "  "]
