@@ -24,7 +24,10 @@ public enum Diagnoser {
         let input = DiagnosisInput(
             spans: [], feedback: feedback, results: results, harness: harness, requiredArtifacts: rules.requiredArtifacts, topics: rules.failureTopics,
             expectedDeclines: rules.expectedDeclines)
-        return try diagnose(store: TraceStore(files: files, options: DiagnosisLoading.scanOptions), input: input, cycle: cycle)
+        let t0 = Date()
+        let store = try TraceStore(files: files, options: DiagnosisLoading.scanOptions)
+        DiagnosisTiming.mark("scan", since: t0)
+        return try diagnose(store: store, input: input, cycle: cycle)
     }
 
     /// The validation options (the defaults) under which a store's scan keeps the places of the values diagnosis
@@ -34,9 +37,15 @@ public enum Diagnoser {
     /// Diagnoses the traces of a store (its spans are read straight from its lines, in parallel, without the
     /// attributes diagnosis never reads); `input.spans` is ignored.
     public static func diagnose(store: TraceStore, input: DiagnosisInput, cycle: Int, finalAnswers: [String: String] = [:]) throws -> Diagnosis {
+        var t = Date()
         var (traces, records) = try DiagnosisLoading.tracesAndRecords(store)
+        DiagnosisTiming.mark("load", since: t)
+        t = Date()
         let diagnosis = run(input, traces: traces, records: records, cycle: cycle, finalAnswers: finalAnswers)
+        DiagnosisTiming.mark("detect", since: t)
+        t = Date()
         DiagnosisLoading.release(&traces)
+        DiagnosisTiming.mark("release", since: t)
         return diagnosis
     }
 
@@ -94,7 +103,9 @@ public enum Diagnoser {
         let lock = NSLock()
         DispatchQueue.concurrentPerform(iterations: detectors.count) { i in
             var b = base
+            let t = Date()
             detectors[i](&b)
+            DiagnosisTiming.mark("detector \(i)", since: t)
             lock.lock()
             found[i] = b
             lock.unlock()
@@ -914,4 +925,15 @@ public enum Diagnoser {
 extension FeedbackRecord {
     /// Praise (a good verdict) is never a failure mode.
     var isPraise: Bool { verdict == .good }
+}
+
+
+/// Each step's wall time on stderr when `FLYWHEEL_DIAGNOSE_TIMING=1` (scan, load, each detector, detect, release):
+/// where a diagnosis spends its time, without a profiler.
+enum DiagnosisTiming {
+    static let on = ProcessInfo.processInfo.environment["FLYWHEEL_DIAGNOSE_TIMING"] == "1"
+    static func mark(_ label: String, since: Date) {
+        guard on else { return }
+        FileHandle.standardError.write(Data(String(format: "%@ %.4f\n", label, Date().timeIntervalSince(since)).utf8))
+    }
 }
