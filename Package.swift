@@ -8,7 +8,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "flywheel", targets: ["flywheel"]),
-        .library(name: "Flywheel", targets: ["Flywheel", "FlywheelSupport", "FlywheelTraces"]),
+        .library(
+            name: "Flywheel", targets: ["Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "FlywheelEvals"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -70,11 +71,25 @@ let package = Package(
             exclude: ["OTLP/Generated/README.md"]
         ),
 
+        // Chat models: the `ChatModel` protocol, the OpenAI-compatible client (libcurl), retries, pricing, cassettes,
+        // the name resolver. No history, no configuration: the loop, the critics and the evals' graders all use it.
+        .target(name: "FlywheelModels", dependencies: ["FlywheelSupport", "HTTP"]),
+        // Promptfoo-compatible evals: suite loading, providers, assertions (model-graded through FlywheelModels),
+        // results/JUnit files and the gate. Nothing here reads or writes the history (Loop/EvalStages does).
+        .target(
+            name: "FlywheelEvals",
+            dependencies: [
+                "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "HTTP", "Spawn",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
+        ),
+
         // MARK: the loop
         .target(
             name: "Flywheel",
             dependencies: [
-                "FlywheelSupport", "FlywheelTraces",
+                "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "FlywheelEvals",
                 "GitStore", "HTTP", "Markdown", "Spawn", "FlywheelTemplates", "FlywheelSiteAssets",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -82,11 +97,11 @@ let package = Package(
             ]
         ),
         // The embedded diligence example: one user of the product (its agent, offline model, scaffold, rules file).
-        .target(name: "FlywheelExample", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces"], resources: [.copy("Resources/example")]),
+        .target(name: "FlywheelExample", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "FlywheelEvals"], resources: [.copy("Resources/example")]),
         .target(
             name: "FlywheelCLI",
             dependencies: [
-                "Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelExample",
+                "Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "FlywheelEvals", "FlywheelExample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "MCP", package: "swift-sdk"),
             ]
@@ -96,7 +111,7 @@ let package = Package(
         // MARK: benchmarks (release builds: `make bench`)
         .executableTarget(name: "bench-git", dependencies: ["GitStore", "TestSupport"], path: "Benchmarks/bench-git"),
         .executableTarget(name: "bench-traces", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces"], path: "Benchmarks/bench-traces"),
-        .executableTarget(name: "bench-evals", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces"], path: "Benchmarks/bench-evals"),
+        .executableTarget(name: "bench-evals", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "FlywheelEvals"], path: "Benchmarks/bench-evals"),
         .executableTarget(name: "bench-site", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces", "GitStore"], path: "Benchmarks/bench-site"),
         .executableTarget(name: "bench-run", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces"], path: "Benchmarks/bench-run"),
         .executableTarget(name: "bench-redact", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces"], path: "Benchmarks/bench-redact"),
@@ -104,7 +119,7 @@ let package = Package(
         // MARK: test tools (built by `swift build` / `swift test`; run by tests and Tests/scripts)
         .executableTarget(name: "gitstore-stress", dependencies: ["GitStore"], path: "Tests/Tools/gitstore-stress"),
         // Fuzz harness (Tests/fuzz/run.sh): a built-in mutation fuzzer, or libFuzzer with -D FLYWHEEL_LIBFUZZER.
-        .executableTarget(name: "flywheel-fuzz", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces", "Markdown", "TestSupport"], path: "Tests/fuzz/flywheel-fuzz"),
+        .executableTarget(name: "flywheel-fuzz", dependencies: ["Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "FlywheelEvals", "Markdown", "TestSupport"], path: "Tests/fuzz/flywheel-fuzz"),
 
         // MARK: tests
         .target(name: "TestSupport", dependencies: ["GitStore"], path: "Tests/TestSupport"),
@@ -115,17 +130,17 @@ let package = Package(
         .testTarget(
             name: "FlywheelTests",
             dependencies: [
-                "Flywheel", "FlywheelSupport", "FlywheelTraces", "GitStore", "Inflate", "TestSupport",
+                "Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "FlywheelEvals", "GitStore", "Inflate", "TestSupport",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             resources: [.copy("Fixtures"), .copy("Golden")]),
         .testTarget(
             name: "FlywheelExampleTests",
-            dependencies: ["FlywheelExample", "Flywheel", "FlywheelSupport", "FlywheelTraces", "GitStore", "TestSupport"]),
+            dependencies: ["FlywheelExample", "Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "FlywheelEvals", "GitStore", "TestSupport"]),
         .testTarget(
             name: "FlywheelCLITests", dependencies: [
-                "FlywheelCLI", "Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelExample", "GitStore", "TestSupport",
+                "FlywheelCLI", "Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "FlywheelEvals", "FlywheelExample", "GitStore", "TestSupport",
             ],
             exclude: ["Fixtures", "Golden"]),
     ],

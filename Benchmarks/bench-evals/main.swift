@@ -1,5 +1,6 @@
 import Foundation
 import Flywheel
+import FlywheelEvals
 
 // Grades 10,000 rows × 10 deterministic assertions and prints the elapsed time and rows per second.
 // Build and run in release mode: swift build -c release --product bench-evals && .build/release/bench-evals

@@ -2,6 +2,7 @@ import Flywheel
 import Foundation
 import Testing
 import TestSupport
+import FlywheelEvals
 
 /// `flywheel demo`: three offline cycles, the record in git, the site.
 @Suite("Loop: flywheel demo end to end")

@@ -2,6 +2,7 @@ import Flywheel
 import Foundation
 import Testing
 import TestSupport
+import FlywheelEvals
 
 /// Several `flywheel` processes writing one history at once: each writer's work survives or is refused, never lost.
 @Suite("Loop: concurrent writers")

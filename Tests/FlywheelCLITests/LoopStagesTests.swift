@@ -3,6 +3,7 @@ import Foundation
 import GitStore
 import Testing
 import TestSupport
+import FlywheelEvals
 
 /// The loop run stage by stage through the `flywheel` binary, and bad input that must commit nothing.
 @Suite("Loop: stages by command, and bad input")

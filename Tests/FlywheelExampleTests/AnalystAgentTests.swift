@@ -6,6 +6,7 @@ import TestSupport
 @testable import FlywheelExample
 @testable import FlywheelSupport
 @testable import FlywheelTraces
+@testable import FlywheelModels
 
 /// Harness variants of the example.
 enum ExampleHarness {

@@ -10,7 +10,7 @@ import TestSupport
     @Test("the core holds none of the example's vocabulary")
     func coreHasNoExampleVocabulary() throws {
         let pattern = try NSRegularExpression(pattern: Self.vocabulary, options: [.caseInsensitive])
-        let roots = ["Sources/Flywheel", "Sources/FlywheelSupport", "Sources/FlywheelTraces", "Sources/GitStore", "Sources/HTTP", "Sources/Markdown", "Templates", "Site"]
+        let roots = ["Sources/Flywheel", "Sources/FlywheelSupport", "Sources/FlywheelTraces", "Sources/FlywheelModels", "Sources/FlywheelEvals", "Sources/GitStore", "Sources/HTTP", "Sources/Markdown", "Templates", "Site"]
         var hits: [String] = []
         var scanned = 0
         for root in roots {

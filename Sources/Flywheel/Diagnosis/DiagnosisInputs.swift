@@ -1,6 +1,7 @@
 import FlywheelSupport
 import FlywheelTraces
 import Foundation
+import FlywheelEvals
 
 // MARK: - What diagnosis reads from a span
 

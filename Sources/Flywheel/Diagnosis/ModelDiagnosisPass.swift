@@ -1,6 +1,7 @@
 import FlywheelSupport
 import FlywheelTraces
 import Foundation
+import FlywheelModels
 
 /// The optional LLM pass of diagnosis (`models.diagnosis` in loop.yaml): a tool-calling loop in which the model
 /// explores the traces through the same surface as `flywheel traces …` (HALO's tools over a `TraceStore`) and

@@ -1,6 +1,8 @@
 import FlywheelSupport
 import FlywheelTraces
 import Foundation
+import FlywheelEvals
+import FlywheelModels
 
 /// Extra eval cases proposed by a model (`models.eval_generation` in loop.yaml). The reply must match
 /// `schema`; each case is then checked (a known feedback id, a known assertion type, a non-empty value, a regex

@@ -1,5 +1,6 @@
 import FlywheelSupport
 import Foundation
+import FlywheelEvals
 
 /// Eval tests as YAML: written by `EvalYAMLWriter` with keys sorted by UTF-8 bytes (deterministic), read by
 /// `EvalYAML.load` (js-yaml's scalars: only `true`/`false` are booleans; no sexagesimal or legacy octal).

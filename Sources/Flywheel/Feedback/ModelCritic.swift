@@ -1,5 +1,6 @@
 import FlywheelSupport
 import Foundation
+import FlywheelModels
 
 /// The LLM critic (`models.critic` in loop.yaml): asks a model to review one run, told about the project by its
 /// brief (description, the agent's instructions, the team's categories), with a JSON-schema response format, and keeps only findings that validate. Each kept finding is a `FeedbackRecord`

@@ -1,5 +1,6 @@
 import FlywheelSupport
 import Foundation
+import FlywheelModels
 
 /// What one agent run left behind: the artifacts under `outputs/<trace_id>/`, as text.
 public struct RunArtifacts: Sendable, Hashable {

@@ -2,6 +2,7 @@ import FlywheelSupport
 import FlywheelTraces
 import Foundation
 import GitStore
+import FlywheelModels
 
 /// Everything a cycle holds, read from the history in one synchronous step (values only).
 public struct CycleData: Sendable {

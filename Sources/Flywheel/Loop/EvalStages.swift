@@ -2,6 +2,7 @@ import FlywheelSupport
 import FlywheelTraces
 import Foundation
 import GitStore
+import FlywheelEvals
 
 /// What `flywheel evals generate` committed.
 public struct GenerateReport: Sendable, Codable {

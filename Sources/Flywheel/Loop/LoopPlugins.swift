@@ -1,5 +1,6 @@
 import FlywheelSupport
 import Foundation
+import FlywheelModels
 
 /// An agent built into the program that embeds Flywheel, run in-process (the embedded example's agent is one).
 /// loop.yaml names it with `agent: NAME`; any other agent is an external command (`agent_cmd`).

@@ -1,4 +1,5 @@
 import Foundation
+import FlywheelModels
 
 /// The loop's stages that may use a model.
 public enum ModelStage: String, Sendable, CaseIterable {

@@ -2,6 +2,7 @@ import FlywheelSupport
 import FlywheelTraces
 import Foundation
 import GitStore
+import FlywheelModels
 
 /// Options of `flywheel run`.
 public struct RunOptions: Sendable {

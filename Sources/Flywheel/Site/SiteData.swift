@@ -1,11 +1,12 @@
 import FlywheelSupport
 import FlywheelTraces
 import Foundation
+import FlywheelEvals
 
 // Pure, Sendable models of what the site shows, parsed leniently from the artifacts (ARTIFACTS.md): a missing
 // file means "stage not run yet", a missing or mistyped field falls back to a default.
 
-/// One row of a cycle's gate results.
+/// One row of a cycle's gate results as the site shows it: a view of the evals' `EvalRow` (`init(_:)`).
 struct SiteEvalRow: Sendable, Hashable {
     enum Status: String, Sendable, CaseIterable { case pass, fail, error, skipped }
     var caseID: String
@@ -24,6 +25,36 @@ struct SiteEvalRow: Sendable, Hashable {
 
     /// The anchor of this row on the cycle page.
     var anchor: String { "eval-" + HTML.anchor(caseID) }
+}
+
+extension SiteEvalRow {
+    /// The display row of a graded row: the stage's case id and task trace, a status in which a skip shows as
+    /// skipped whatever its failure reason, and text for every value.
+    init(_ row: EvalRow) {
+        typealias P = ArtifactParser
+        let caseMeta = row.testCase["metadata"]?.objectValue
+        let meta = caseMeta ?? row.metadata
+        let vars = row.testCase["vars"]?.objectValue ?? row.vars
+        let skipped =
+            row.metadata["flywheel"]?["status"]?.stringValue == "skipped" || meta["flywheel"]?["status"]?.stringValue == "skipped"
+        let status: Status = row.success ? .pass : skipped ? .skipped : (row.failureReason == 2 ? .error : .fail)
+        // The evals stage's case id (metadata.id, else its content hash), so matrix rows, diagnosis evidence and
+        // the suite name a case the same way; a row without a test case is known by its place.
+        let hasCase = row.testCase != .obj([])
+        let caseID =
+            P.optString(meta["id"]) ?? P.optString(meta["flywheelCaseId"])
+            ?? (hasCase ? EvalTestCase.contentHash(row.testCase) : "row-\(row.testIdx)")
+        let traceID = row.response?.traceId.flatMap { $0.isEmpty ? nil : $0 }
+        self.init(
+            caseID: caseID, description: row.description ?? "", status: status, score: row.score,
+            namedScores: row.namedScores, category: P.optString(meta["category"]) ?? "uncategorised",
+            // The trace the gate actually graded (a case keyed to an earlier cycle's trace is graded on the
+            // trace that answered the same question in this cycle), else the one the case names.
+            traceID: traceID ?? P.optString(vars["trace_id"]) ?? P.optString(meta["trace_id"]),
+            feedbackID: P.optString(meta["feedback_id"]), addedCycle: P.int(meta["cycle"]),
+            reason: P.optString(row.gradingResult.map { .string($0.reason) }) ?? row.error.flatMap { $0.isEmpty ? nil : $0 } ?? "",
+            output: P.string(row.response?.output), latencyMs: row.latencyMs, testIdx: row.testIdx)
+    }
 }
 
 /// One feedback record.
@@ -177,44 +208,10 @@ enum ArtifactParser {
         }
     }
 
-    /// Rows of `results.json` (v3, v2 or legacy layouts).
+    /// Rows of `results.json` (v3, v2 or legacy layouts), read by the evals' own reader in its lenient mode.
     static func results(_ data: Data) -> [SiteEvalRow] {
-        guard let json = JSONValue.parseOrNil(data) else { return [] }
-        let rowsValue = json["results"]?["results"] ?? json["results"]
-        let rows = rowsValue?.arrayValue ?? []
-        var out: [SiteEvalRow] = []
-        for (i, row) in rows.enumerated() {
-            guard row.objectValue != nil else { continue }
-            let meta = row["testCase"]?["metadata"]?.objectValue ?? row["metadata"]?.objectValue ?? [:]
-            let rowMeta = row["metadata"]?.objectValue ?? [:]
-            let vars = row["testCase"]?["vars"]?.objectValue ?? row["vars"]?.objectValue ?? [:]
-            let success = row["success"]?.boolValue ?? false
-            let skipped =
-                rowMeta["flywheel"]?["status"]?.stringValue == "skipped" || meta["flywheel"]?["status"]?.stringValue == "skipped"
-            let failureReason = int(row["failureReason"])
-            let status: SiteEvalRow.Status =
-                success ? .pass : skipped ? .skipped : (failureReason == 2 ? .error : .fail)
-            let description = optString(row["description"]) ?? optString(row["testCase"]?["description"]) ?? ""
-            // The evals stage's case id (metadata.id, else its content hash), so matrix rows, diagnosis evidence and
-            // the suite name a case the same way.
-            let caseID =
-                optString(meta["id"]) ?? optString(meta["flywheelCaseId"])
-                ?? row["testCase"].map { EvalTestCase.contentHash($0) } ?? "row-\(int(row["testIdx"]) ?? i)"
-            var named: [String: Double] = [:]
-            for (k, v) in row["namedScores"]?.objectValue ?? [:] { if let d = v.doubleValue { named[k] = d } }
-            let output: String
-            if let o = row["response"]?["output"] { output = string(o) } else { output = "" }
-            let reason = optString(row["gradingResult"]?["reason"]) ?? optString(row["error"]) ?? ""
-            out.append(SiteEvalRow(
-                caseID: caseID, description: description, status: status, score: row["score"]?.doubleValue,
-                namedScores: named, category: optString(meta["category"]) ?? "uncategorised",
-                // The trace the gate actually graded (a case keyed to an earlier cycle's trace is graded on the
-                // trace that answered the same question in this cycle), else the one the case names.
-                traceID: optString(row["response"]?["metadata"]?["traceId"]) ?? optString(vars["trace_id"]) ?? optString(meta["trace_id"]),
-                feedbackID: optString(meta["feedback_id"]), addedCycle: int(meta["cycle"]), reason: reason,
-                output: output, latencyMs: row["latencyMs"]?.doubleValue, testIdx: int(row["testIdx"]) ?? i))
-        }
-        return out
+        guard let file = try? EvalResultsJSON.read(String(decoding: data, as: UTF8.self), lenient: true) else { return [] }
+        return file.rows.map(SiteEvalRow.init)
     }
 
     /// Records of `feedback.jsonl` (bad lines skipped).

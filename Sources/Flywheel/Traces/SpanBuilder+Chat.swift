@@ -1,6 +1,7 @@
 import FlywheelSupport
 import FlywheelTraces
 import Foundation
+import FlywheelModels
 
 // LLM spans from the loop's chat messages: the one part of span building that knows the model layer's
 // `ChatMessage`, so it lives beside the models' users rather than in FlywheelTraces.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Flywheel
 import FlywheelSupport
 import Foundation
+import FlywheelEvals
 
 /// `flywheel evals generate|run|prune|import-results`.
 struct EvalsCommand: ParsableCommand {

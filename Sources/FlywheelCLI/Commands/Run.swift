@@ -3,6 +3,7 @@ import Flywheel
 import FlywheelExample
 import FlywheelTraces
 import Foundation
+import FlywheelModels
 
 /// `flywheel run`: run the task set against the open cycle's harness.
 struct Run: ParsableCommand {

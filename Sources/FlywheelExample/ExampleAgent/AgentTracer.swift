@@ -1,5 +1,6 @@
 import Flywheel
 import Foundation
+import FlywheelModels
 
 /// What the agent loop knows about a run when it starts.
 public struct AgentRunInfo: Sendable, Hashable {

@@ -1,6 +1,7 @@
 import Flywheel
 import FlywheelTraces
 import Foundation
+import FlywheelModels
 
 /// The result of one agent run.
 public struct AgentRunResult: Sendable {

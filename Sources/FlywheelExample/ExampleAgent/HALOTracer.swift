@@ -2,6 +2,7 @@ import Flywheel
 import FlywheelSupport
 import FlywheelTraces
 import Foundation
+import FlywheelModels
 
 /// Turns the agent loop's events into HALO spans (specs/halo-trace-format.md): an AGENT root `agent.<Name>`,
 /// one LLM span `generation.<model>` per model call, one TOOL span `function.<tool>` per tool call, children

@@ -2,6 +2,7 @@ import Flywheel
 import FlywheelSupport
 import Foundation
 import Yams
+import FlywheelModels
 
 /// The tools the analyst agent knows.
 public enum AgentToolName: String, Sendable, CaseIterable, Codable {

@@ -1,6 +1,7 @@
 import Flywheel
 import FlywheelSupport
 import Foundation
+import FlywheelModels
 
 /// The offline example model: a deterministic stand-in for a real model that plays the diligence analyst of
 /// the embedded example. It issues real tool calls (`list_files`, `read_file`, `write_artifact`, …) through the

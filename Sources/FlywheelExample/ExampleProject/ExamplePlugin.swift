@@ -1,5 +1,6 @@
 import Flywheel
 import Foundation
+import FlywheelModels
 
 /// The embedded example as a plugin of the loop: its analyst agent (`agent: diligence-analyst` in loop.yaml, with
 /// `agent_settings.dataroom`) and its offline model (`offline-example`, a labelled simulation that only plays the

@@ -4,6 +4,7 @@ import Testing
 @testable import Flywheel
 @testable import FlywheelSupport
 @testable import FlywheelTraces
+@testable import FlywheelModels
 
 /// Plays back a list of assistant messages (the last one repeats) and records the requests.
 final class ScriptedModel: ChatModel, @unchecked Sendable {

@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import FlywheelEvals
 
 /// Runs Promptfoo 0.121.3's conformance vectors (copied into Fixtures/Evals) through the engine.
 @Suite("Evals conformance")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Flywheel
+@testable import FlywheelEvals
 
 /// Keys Promptfoo honours that used to be dropped: they change verdicts now (or are warned about).
 @Suite("Evals: keys that change a verdict")

@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import FlywheelEvals
 
 /// Promptfoo loader features: prompt files and objects, `$ref`, globs, CSV tests, scenarios, filters, derivedMetrics.
 @Suite("Evals loader features")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Flywheel
+@testable import FlywheelEvals
 
 @Suite("Evals METEOR")
 struct EvalMeteorTests {

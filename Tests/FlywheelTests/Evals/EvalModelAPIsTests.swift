@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import FlywheelEvals
 
 /// The model APIs providers call (chat completions with the OpenAI config keys, the Responses API, Anthropic Messages),
 /// against scripted loopback servers: what is sent, and what the row's output becomes.

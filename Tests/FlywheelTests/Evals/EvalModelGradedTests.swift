@@ -3,6 +3,8 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import FlywheelEvals
+@testable import FlywheelModels
 
 /// answer-relevance, context-recall, context-relevance, context-faithfulness and conversation-relevance through a judge
 /// and an embeddings endpoint on a loopback OpenAI-compatible server.

@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import FlywheelEvals
 
 /// Providers called for rows without a recorded output, against loopback servers and local commands.
 @Suite("Evals providers")

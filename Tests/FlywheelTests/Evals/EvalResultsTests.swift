@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import FlywheelEvals
 
 @Suite("Evals results files")
 struct EvalResultsTests {
@@ -12,6 +13,22 @@ struct EvalResultsTests {
     static func written() throws -> (EvalSuite, EvalRunResult, String) {
         let (suite, run) = try EvalRunnerTests.run()
         return (suite, run, EvalResultsJSON.write(run, suite: suite, options: .init(createdAt: created, cycle: 3)))
+    }
+
+    @Test("the lenient mode (the site's) reads what a damaged file has; the strict mode refuses it with the key")
+    func lenientRead() throws {
+        let text = #"{"results":[{"success":true,"testIdx":1e300},{"testCase":{"metadata":{"id":"c"}}},"junk",{"success":false,"failureReason":2,"promptIdx":-1e300}]}"#
+        #expect(throws: EvalResultsError.self) { try EvalResultsJSON.read(text) }
+        let file = try EvalResultsJSON.read(text, lenient: true)
+        #expect(file.rows.map(\.status) == [.passed, .failed, .error])
+        #expect(file.rows.map(\.testIdx) == [Int.max, 1, 3])
+        #expect(file.rows[2].promptIdx == Int.min)
+        #expect(file.rows[1].testId == "c")
+        // Numbers out of Int's range clamp in the strict mode too (an imported file never traps).
+        let huge = #"{"version":3,"results":{"version":3,"results":[{"success":false,"failureReason":1e300,"testIdx":-1e300}]}}"#
+        let row = try #require(try EvalResultsJSON.read(huge).rows.first)
+        #expect(row.failureReason == Int.max && row.testIdx == Int.min)
+        #expect(throws: EvalResultsError.self) { try EvalResultsJSON.read("[1]", lenient: true) }
     }
 
     @Test("results JSON reads back into the same rows")

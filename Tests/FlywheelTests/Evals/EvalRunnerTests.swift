@@ -3,6 +3,8 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import FlywheelEvals
+@testable import FlywheelModels
 
 /// A judge that answers every request with a fixed text (the ChatModel protocol, no HTTP).
 struct StubJudge: ChatModel {

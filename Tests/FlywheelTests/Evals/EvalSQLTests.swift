@@ -2,6 +2,7 @@
 @testable import FlywheelSupport
 import Foundation
 import Testing
+@testable import FlywheelEvals
 
 /// is-sql / contains-sql beyond the conformance vectors: dialects, joins, subqueries, allow-lists.
 @Suite("Evals SQL checks")

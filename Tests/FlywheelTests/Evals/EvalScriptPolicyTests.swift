@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import FlywheelEvals
 
 /// Suite code runs under a policy: scrubbed environment, working folder, a time limit that kills the whole tree.
 @Suite("Evals script policy")

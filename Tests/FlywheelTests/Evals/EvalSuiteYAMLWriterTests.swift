@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import TestSupport
 import Yams
+@testable import FlywheelEvals
 
 /// The one YAML writer (`EvalYAMLWriter.write`, behind `EvalTestsYAML.render`) against hostile values: every reader we
 /// care about — our js-yaml-rules reader, and PyYAML (YAML 1.1, so ambiguous strings must be quoted) — gets them back.

@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import FlywheelEvals
 
 /// Nunjucks tags and expressions in prompts, Promptfoo's `load` filter, var globs and text var files.
 @Suite("Evals template tags and var files")

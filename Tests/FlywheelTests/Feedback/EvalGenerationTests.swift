@@ -3,6 +3,8 @@ import Testing
 
 @testable import Flywheel
 @testable import FlywheelSupport
+@testable import FlywheelEvals
+@testable import FlywheelModels
 
 /// A model that answers every request with fixed text and records the requests.
 final class CannedModel: ChatModel, @unchecked Sendable {

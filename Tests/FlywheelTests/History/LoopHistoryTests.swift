@@ -4,6 +4,7 @@ import Testing
 import TestSupport
 
 @testable import Flywheel
+@testable import FlywheelModels
 
 @Suite("Loop history")
 struct LoopHistoryTests {

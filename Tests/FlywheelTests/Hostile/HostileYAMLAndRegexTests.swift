@@ -5,6 +5,7 @@ import TestSupport
 @testable import Flywheel
 @testable import FlywheelSupport
 @testable import FlywheelTraces
+@testable import FlywheelEvals
 
 /// Denial of service through YAML (alias bombs, nesting, size) and regular expressions (catastrophic backtracking):
 /// refused quickly with the file named, or cut off by a time limit.

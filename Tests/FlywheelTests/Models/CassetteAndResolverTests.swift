@@ -4,6 +4,7 @@ import TestSupport
 
 @testable import Flywheel
 @testable import FlywheelSupport
+@testable import FlywheelModels
 
 @Suite("Cassette record/replay")
 struct CassetteModelTests {

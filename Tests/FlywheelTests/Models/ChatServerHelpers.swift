@@ -3,6 +3,7 @@ import TestSupport
 
 @testable import Flywheel
 @testable import FlywheelSupport
+@testable import FlywheelModels
 
 /// Builders for chat-completions answers served by `ScriptedHTTPServer`.
 enum ChatServer {

@@ -4,6 +4,7 @@ import TestSupport
 
 @testable import Flywheel
 @testable import FlywheelSupport
+@testable import FlywheelModels
 
 @Suite("OpenAI-compatible model against a loopback chat server")
 struct OpenAICompatibleModelTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Flywheel
+@testable import FlywheelModels
 
 /// The project's rules file: parsing with located errors, and the generic rule critic it drives (a support bot).
 @Suite struct ProjectRulesTests {

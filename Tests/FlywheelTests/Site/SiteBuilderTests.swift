@@ -185,6 +185,10 @@ struct SitePieceTests {
         #expect(rows.map(\.status) == [.pass, .error, .skipped])
         #expect(rows[1].caseID == "7")
         #expect(ArtifactParser.results(Data("not json".utf8)).isEmpty)
+        // Rows are the evals reader's (lenient mode): a bare list, a missing success, numbers out of range.
+        let bare = ArtifactParser.results(Data(#"{"results":[{"testIdx":1e300,"response":{"output":2.5,"metadata":{"traceId":"t9"}}}]}"#.utf8))
+        #expect(bare.map(\.status) == [.fail])
+        #expect(bare.first?.caseID == "row-\(Int.max)" && bare.first?.output == "2.500" && bare.first?.traceID == "t9")
         #expect(ArtifactParser.diagnosis(Data("[]".utf8)) == nil)
         let fb = ArtifactParser.feedback(Data("{\"feedback_id\":\"a\"}\nnot json\n{\"feedback_id\":\"b\",\"severity\":3}\n".utf8))
         #expect(fb.map(\.id) == ["a", "b"])

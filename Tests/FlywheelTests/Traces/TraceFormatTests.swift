@@ -5,6 +5,7 @@ import TestSupport
 @testable import Flywheel
 @testable import FlywheelSupport
 @testable import FlywheelTraces
+@testable import FlywheelModels
 
 @Suite("Traces: span model, reader and writer")
 struct TraceFormatTests {

@@ -3,6 +3,7 @@ import FlywheelSupport
 import FlywheelTraces
 import Foundation
 import Markdown
+import FlywheelEvals
 
 /// The fuzz targets: each takes arbitrary bytes and must neither crash nor break its invariant.
 enum FuzzTargets {

@@ -1,6 +1,7 @@
 import FlywheelSupport
 import Foundation
 internal import HTTP
+import FlywheelModels
 
 /// The model APIs a suite's providers call directly, as Promptfoo builds and reads them:
 /// - `openai:MODEL` / `openai:chat:MODEL` → `POST {base}/chat/completions`;

@@ -103,11 +103,12 @@ public enum JSText {
 public struct JSRegex: @unchecked Sendable {
     /// The JavaScript source.
     public let source: String
-    let regex: NSRegularExpression
+    package let regex: NSRegularExpression
 
     /// Why a pattern is not a valid JavaScript regular expression (approximating V8's text).
     public struct SyntaxError: Error, Sendable, CustomStringConvertible {
         public var message: String
+        package init(message: String) { self.message = message }
         public var description: String { message }
     }
 

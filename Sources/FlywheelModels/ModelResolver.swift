@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// Turns model names from configuration into models.
@@ -92,12 +93,5 @@ public struct ModelResolver: Sendable {
         } catch {
             throw ModelError(.configuration, "cannot create model \(name): \(error)")
         }
-    }
-}
-
-extension Array where Element: Hashable {
-    func uniqued() -> [Element] {
-        var seen = Set<Element>()
-        return filter { seen.insert($0).inserted }
     }
 }

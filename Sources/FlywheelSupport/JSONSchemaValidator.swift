@@ -8,6 +8,7 @@ public struct JSONSchemaValidator: Sendable {
     /// A schema Ajv would refuse to compile (unknown keyword, unsupported draft, bad `$ref`, …).
     public struct SchemaError: Error, Sendable, CustomStringConvertible {
         public var message: String
+        package init(message: String) { self.message = message }
         public var description: String { message }
     }
 

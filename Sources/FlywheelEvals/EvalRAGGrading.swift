@@ -1,5 +1,6 @@
 import FlywheelSupport
 import Foundation
+import FlywheelModels
 
 /// The retrieval and conversation model-graded types through the judge (and the embedder for answer-relevance):
 /// answer-relevance, context-recall, context-relevance, context-faithfulness, conversation-relevance.

@@ -1,6 +1,7 @@
 import FlywheelSupport
 import Foundation
 import OrderedCollections
+import FlywheelModels
 
 /// Everything an assertion may look at besides the output.
 public struct EvalAssertionContext: Sendable {

@@ -83,7 +83,7 @@ public struct EvalTestCase: Sendable, Equatable {
         return contentHash(raw)
     }
 
-    static func contentHash(_ raw: JSONValue) -> String {
+    package static func contentHash(_ raw: JSONValue) -> String {
         let key = JSONValue.obj([("description", raw["description"] ?? .null), ("vars", raw["vars"] ?? .obj([])), ("assert", raw["assert"] ?? .array([]))])
         return "t-" + String(SHA256.hex(key.canonicalText).prefix(16))
     }

@@ -1,5 +1,6 @@
 import FlywheelSupport
 import Foundation
+import FlywheelModels
 
 /// Model-graded assertions (§3): llm-rubric (and trajectory:goal-success), model-graded-closedqa, factuality, g-eval.
 /// Without a judge they are skipped, never passed.

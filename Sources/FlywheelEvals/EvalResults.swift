@@ -219,10 +219,17 @@ public enum EvalResultsJSON {
     }
 
     /// Reads a results file: v3, v2 (its `table` ignored), or the legacy `{version, createdAt, results:{…}, config, author}`.
-    public static func read(_ text: String) throws -> EvalResultsFile {
+    ///
+    /// `lenient` is the site's mode for a history whose files are old or damaged: a file that is no JSON object still
+    /// throws, but any list of rows under `results.results` or `results` is read, a row that is no object is skipped
+    /// and a missing `success` reads as false.
+    public static func read(_ text: String, lenient: Bool = false) throws -> EvalResultsFile {
         let root: JSONValue
-        do { root = try JSONValue.parseStrict(text) } catch { throw EvalResultsError(key: "", reason: "not JSON: \(error)") }
+        do { root = try lenient ? JSONValue.parse(text) : JSONValue.parseStrict(text) } catch {
+            throw EvalResultsError(key: "", reason: "not JSON: \(error)")
+        }
         guard let o = root.objectValue else { throw EvalResultsError(key: "", reason: "a results file must be a JSON object") }
+        if lenient { return readLenient(o) }
         if o["outputs"] != nil || o["results"]?["outputs"] != nil || (o["providers"] != nil && o["results"]?.arrayValue != nil) {
             throw EvalResultsError(key: "results", reason: "this is the stale documentation shape (providers/outputs), not a Promptfoo results file")
         }
@@ -237,10 +244,10 @@ public enum EvalResultsJSON {
         let version: Int
         let evalId: String
         if let v = res["version"]?.doubleValue {
-            version = Int(v)
+            version = whole(v)
             evalId = o["evalId"]?.stringValue ?? o["id"]?.stringValue ?? ""
         } else {
-            version = Int(o["version"]?.doubleValue ?? 1)
+            version = whole(o["version"]?.doubleValue ?? 1)
             evalId = o["id"]?.stringValue ?? o["evalId"]?.stringValue ?? ""
         }
         var rows: [EvalRow] = []
@@ -248,16 +255,40 @@ public enum EvalResultsJSON {
             rows.append(try readRow(r, index: i))
         }
         let stats = res["stats"]
-        func n(_ k: String) -> Int { Int(stats?[k]?.doubleValue ?? 0) }
+        func n(_ k: String) -> Int { whole(stats?[k]?.doubleValue ?? 0) }
         return EvalResultsFile(evalId: evalId, version: version, timestamp: res["timestamp"]?.stringValue ?? o["createdAt"]?.stringValue,
                                rows: rows, successes: n("successes"), failures: n("failures"), errors: n("errors"),
                                prompts: res["prompts"]?.arrayValue ?? [], config: o["config"], metadata: o["metadata"])
     }
 
-    static func readRow(_ r: JSONValue, index i: Int) throws -> EvalRow {
+    /// A number from a results file as an Int, clamped (a huge, NaN or infinite value never traps).
+    static func whole(_ d: Double) -> Int {
+        guard d.isFinite else { return 0 }
+        return d >= 9.0e18 ? Int.max : d <= -9.0e18 ? Int.min : Int(d)
+    }
+
+    /// The rows the lenient mode finds (see `read(_:lenient:)`); header fields as far as they are there.
+    static func readLenient(_ o: JSONObject) -> EvalResultsFile {
+        let res = o["results"]?.objectValue ?? o
+        let list = res["results"]?.arrayValue ?? []
+        var rows: [EvalRow] = []
+        for (i, r) in list.enumerated() {
+            if let row = try? readRow(r, index: i, lenient: true) { rows.append(row) }
+        }
+        let stats = res["stats"]
+        func n(_ k: String) -> Int { whole(stats?[k]?.doubleValue ?? 0) }
+        return EvalResultsFile(evalId: o["evalId"]?.stringValue ?? o["id"]?.stringValue ?? "", version: whole(res["version"]?.doubleValue ?? o["version"]?.doubleValue ?? 1),
+                               timestamp: res["timestamp"]?.stringValue ?? o["createdAt"]?.stringValue, rows: rows,
+                               successes: n("successes"), failures: n("failures"), errors: n("errors"),
+                               prompts: res["prompts"]?.arrayValue ?? [], config: o["config"], metadata: o["metadata"])
+    }
+
+    static func readRow(_ r: JSONValue, index i: Int, lenient: Bool = false) throws -> EvalRow {
         guard let o = r.objectValue else { throw EvalResultsError(key: "results.results[\(i)]", reason: "a row must be an object") }
-        guard let success = o["success"]?.boolValue else { throw EvalResultsError(key: "results.results[\(i)].success", reason: "missing boolean \"success\"") }
-        let failureReason = Int(o["failureReason"]?.doubleValue ?? (success ? 0 : 1))
+        guard let success = o["success"]?.boolValue ?? (lenient ? false : nil) else {
+            throw EvalResultsError(key: "results.results[\(i)].success", reason: "missing boolean \"success\"")
+        }
+        let failureReason = whole(o["failureReason"]?.doubleValue ?? (success ? 0 : 1))
         let md = o["metadata"]?.objectValue ?? JSONObject()
         let status: EvalRowStatus
         if success { status = .passed } else if failureReason == 2 {
@@ -280,7 +311,7 @@ public enum EvalResultsJSON {
         let gr = o["gradingResult"].flatMap { $0.isNull ? nil : EvalGradingResult(json: $0) }
         let testCase = o["testCase"] ?? .obj([])
         let testId = md["flywheelTestId"]?.stringValue ?? testCase["metadata"]?["id"]?.stringValue ?? EvalTestCase.contentHash(testCase)
-        return EvalRow(id: o["id"]?.stringValue ?? "", testIdx: Int(o["testIdx"]?.doubleValue ?? Double(i)), promptIdx: Int(o["promptIdx"]?.doubleValue ?? 0),
+        return EvalRow(id: o["id"]?.stringValue ?? "", testIdx: whole(o["testIdx"]?.doubleValue ?? Double(i)), promptIdx: whole(o["promptIdx"]?.doubleValue ?? 0),
                        repeatIndex: 0, promptId: o["promptId"]?.stringValue ?? "", promptRaw: o["prompt"]?["raw"]?.stringValue ?? "",
                        promptLabel: o["prompt"]?["label"]?.stringValue ?? o["prompt"]?["display"]?.stringValue ?? "", providerId: o["provider"]?["id"]?.stringValue ?? o["provider"]?.stringValue ?? "",
                        providerLabel: o["provider"]?["label"]?.stringValue, testCase: testCase, vars: o["vars"]?.objectValue ?? JSONObject(),

@@ -143,6 +143,20 @@ public struct EvalRunResult: Sendable {
     public var derivedMetrics: [EvalDerivedMetric] = []
     /// Extension hooks that failed or could not run (`hook file:function: why`).
     public var hookProblems: [String] = []
+
+    package init(
+        rows: [EvalRow], summary: EvalSummary, prompts: [EvalPrompt], providers: [EvalProvider],
+        columns: [(provider: EvalProvider, prompt: EvalPrompt)], derivedMetrics: [EvalDerivedMetric] = [],
+        hookProblems: [String] = []
+    ) {
+        self.rows = rows
+        self.summary = summary
+        self.prompts = prompts
+        self.providers = providers
+        self.columns = columns
+        self.derivedMetrics = derivedMetrics
+        self.hookProblems = hookProblems
+    }
 }
 
 /// Grades a suite against outputs: a test's `providerOutput`, else the caller's lookup, else (for `echo`) the rendered prompt.

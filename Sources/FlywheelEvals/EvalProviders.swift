@@ -1,5 +1,6 @@
 import FlywheelSupport
 import Foundation
+import FlywheelModels
 
 /// Calls a suite's providers for rows without a recorded output: `openai:…` (any OpenAI-compatible server, through
 /// the model client), `http` (Promptfoo's HTTP provider, see EvalHTTPProvider.swift), `exec:COMMAND` (the candidate
