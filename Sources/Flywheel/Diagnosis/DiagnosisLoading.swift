@@ -16,7 +16,7 @@ enum DiagnosisLoading {
     /// The attributes diagnosis reads; every other attribute (prompt messages, flat per-message copies, model
     /// parameters, …) is skipped without being decoded.
     static let wanted = Set<String>([
-        "openinference.span.kind", "inference.observation_kind", "tool.name", "agent.tools", "agent.name", "agent.stop_reason", "agent.outcome",
+        "openinference.span.kind", "inference.observation_kind", "tool.name", "agent.tools", "agent.stop_reason", "agent.outcome",
         "agent.final_output", "error.type", "exception.type", "exception.message", "error.message", "llm.finish_reason",
         "gen_ai.response.finish_reason", "gen_ai.response.finish_reasons", "inference.llm.input_tokens", "inference.llm.output_tokens",
         "llm.token_count.prompt", "llm.token_count.completion", "agent.handoff.from", "agent.handoff.to", "inference.agent_name",
