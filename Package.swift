@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "FlywheelEvals",
             dependencies: [
-                "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "HTTP", "Spawn",
+                "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "HTTP", "Spawn", "Markdown",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
             ]

@@ -1,6 +1,7 @@
 import FlywheelSupport
 import FlywheelTraces
 import Foundation
+import Markdown
 
 // MARK: - Templates (Nunjucks subset)
 
@@ -413,18 +414,8 @@ public enum EvalTemplate {
             if let o = v?.objectValue { return .array(o.keys.map { .string($0) }) }
             return .array(str(v).map { .string(String($0)) })
         case "escape", "e":
-            var out = ""
-            for ch in str(v) {
-                switch ch {
-                case "&": out += "&amp;"
-                case "<": out += "&lt;"
-                case ">": out += "&gt;"
-                case "\"": out += "&quot;"
-                case "'": out += "&#39;"
-                default: out.append(ch)
-                }
-            }
-            return .string(out)
+            // The one HTML escape (the site's too): & < > " ' as Nunjucks escapes them; a NUL byte becomes U+FFFD.
+            return .string(Markdown.escapeHTML(str(v)))
         case "wordcount": return .int(Int64(str(v).split(whereSeparator: { $0.isWhitespace }).count))
         default:
             throw TemplateError(message: "template filter \"\(name)\" is not supported (supported: \(filters.sorted().joined(separator: ", ")))")

@@ -23,8 +23,11 @@ struct EvalLoaderFeaturesTests {
         v["tags"] = .array([.string("a"), .string("b"), .string("c")])
         v["obj"] = .obj([("k", .int(1)), ("s", .string("x"))])
         v["empty"] = .string("")
+        v["html"] = .string("<a href='x'>\"Tom & Jerry\"</a>")
         func r(_ s: String) throws -> String { try EvalTemplate.render(s, vars: v) }
         #expect(try r("{{ name | trim | upper }}") == "ADA LOVELACE")
+        #expect(try r("{{ html | escape }}") == "&lt;a href=&#39;x&#39;&gt;&quot;Tom &amp; Jerry&quot;&lt;/a&gt;")
+        #expect(try r("{{ 'é < ü' | e }}") == "é &lt; ü")
         #expect(try r("{{ name | lower | trim }}") == "ada lovelace")
         #expect(try r("{{ tags | join(\", \") }}") == "a, b, c")
         #expect(try r("{{ tags | join }}") == "abc")
