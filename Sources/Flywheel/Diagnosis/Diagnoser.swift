@@ -43,16 +43,9 @@ public enum Diagnoser {
         t = Date()
         let diagnosis = run(input, traces: traces, records: records, cycle: cycle, finalAnswers: finalAnswers)
         DiagnosisTiming.mark("detect", since: t)
-        // Freeing every span's strings and dictionaries is about a twentieth of a diagnosis: it runs beside the
-        // caller's next step (writing the result) instead of before it.
-        let spans = traces
-        traces = []
-        DispatchQueue.global(qos: .utility).async {
-            var owned = spans
-            let t = Date()
-            DiagnosisLoading.release(&owned)
-            DiagnosisTiming.mark("release (in the background)", since: t)
-        }
+        t = Date()
+        DiagnosisLoading.release(&traces)
+        DiagnosisTiming.mark("release", since: t)
         return diagnosis
     }
 
