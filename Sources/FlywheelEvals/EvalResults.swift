@@ -241,6 +241,16 @@ public enum EvalResultsJSON {
                 : "missing the \"results\" object")
         }
         guard let list = res["results"]?.arrayValue else { throw EvalResultsError(key: "results.results", reason: "missing the list of rows") }
+        var rows: [EvalRow] = []
+        for (i, r) in list.enumerated() {
+            rows.append(try readRow(r, index: i))
+        }
+        return file(o, results: res, rows: rows)
+    }
+
+    /// The file around its rows: its header fields from `res` (the `results` object, or the file itself in the
+    /// legacy shape) and the file's top level `o`, as far as they are there.
+    static func file(_ o: JSONObject, results res: JSONObject, rows: [EvalRow]) -> EvalResultsFile {
         let version: Int
         let evalId: String
         if let v = res["version"]?.doubleValue {
@@ -249,10 +259,6 @@ public enum EvalResultsJSON {
         } else {
             version = whole(o["version"]?.doubleValue ?? 1)
             evalId = o["id"]?.stringValue ?? o["evalId"]?.stringValue ?? ""
-        }
-        var rows: [EvalRow] = []
-        for (i, r) in list.enumerated() {
-            rows.append(try readRow(r, index: i))
         }
         let stats = res["stats"]
         func n(_ k: String) -> Int { whole(stats?[k]?.doubleValue ?? 0) }
@@ -267,20 +273,14 @@ public enum EvalResultsJSON {
         return d >= 9.0e18 ? Int.max : d <= -9.0e18 ? Int.min : Int(d)
     }
 
-    /// The rows the lenient mode finds (see `read(_:lenient:)`); header fields as far as they are there.
+    /// The rows the lenient mode finds (see `read(_:lenient:)`).
     static func readLenient(_ o: JSONObject) -> EvalResultsFile {
         let res = o["results"]?.objectValue ?? o
-        let list = res["results"]?.arrayValue ?? []
         var rows: [EvalRow] = []
-        for (i, r) in list.enumerated() {
+        for (i, r) in (res["results"]?.arrayValue ?? []).enumerated() {
             if let row = try? readRow(r, index: i, lenient: true) { rows.append(row) }
         }
-        let stats = res["stats"]
-        func n(_ k: String) -> Int { whole(stats?[k]?.doubleValue ?? 0) }
-        return EvalResultsFile(evalId: o["evalId"]?.stringValue ?? o["id"]?.stringValue ?? "", version: whole(res["version"]?.doubleValue ?? o["version"]?.doubleValue ?? 1),
-                               timestamp: res["timestamp"]?.stringValue ?? o["createdAt"]?.stringValue, rows: rows,
-                               successes: n("successes"), failures: n("failures"), errors: n("errors"),
-                               prompts: res["prompts"]?.arrayValue ?? [], config: o["config"], metadata: o["metadata"])
+        return file(o, results: res, rows: rows)
     }
 
     static func readRow(_ r: JSONValue, index i: Int, lenient: Bool = false) throws -> EvalRow {

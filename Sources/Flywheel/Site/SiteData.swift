@@ -52,7 +52,7 @@ extension SiteEvalRow {
             // trace that answered the same question in this cycle), else the one the case names.
             traceID: traceID ?? P.optString(vars["trace_id"]) ?? P.optString(meta["trace_id"]),
             feedbackID: P.optString(meta["feedback_id"]), addedCycle: P.int(meta["cycle"]),
-            reason: P.optString(row.gradingResult.map { .string($0.reason) }) ?? row.error.flatMap { $0.isEmpty ? nil : $0 } ?? "",
+            reason: [row.gradingResult?.reason, row.error].lazy.compactMap { $0 }.first { !$0.isEmpty } ?? "",
             output: P.string(row.response?.output), latencyMs: row.latencyMs, testIdx: row.testIdx)
     }
 }
