@@ -18,11 +18,42 @@ final class LineAnalyzer {
     let keptBytes: [[UInt8]]
     let keptIndices: [Int16]
     let keptLengths: [Bool]
+    /// The places kept for the line last analyzed (``keptPlaces``), in one buffer reused from line to line: a
+    /// per-span array was a heap allocation per line, and its box in the parser's closures cost exclusivity checks.
+    /// Reached through a pointer, so writing a place costs no exclusivity check either.
+    struct PlaceBuffer {
+        var base: UnsafeMutablePointer<KeptField>
+        var count: Int
+        var capacity: Int
+    }
+    let places: UnsafeMutablePointer<PlaceBuffer>
+
+    /// The kept places of the line last analyzed (valid until the next `analyze`); empty when nothing is kept or the
+    /// line was too long to keep places for.
+    var keptPlaces: UnsafeBufferPointer<KeptField> {
+        UnsafeBufferPointer(start: places.pointee.base, count: places.pointee.count)
+    }
+
+    /// Adds a place to ``keptPlaces``.
+    @inline(__always) func appendPlace(_ field: Int16, _ from: Int, _ to: Int) {
+        let b = places
+        if b.pointee.count == b.pointee.capacity {
+            let bigger = UnsafeMutablePointer<KeptField>.allocate(capacity: b.pointee.capacity * 2)
+            bigger.moveInitialize(from: b.pointee.base, count: b.pointee.count)
+            b.pointee.base.deallocate()
+            b.pointee.base = bigger
+            b.pointee.capacity *= 2
+        }
+        (b.pointee.base + b.pointee.count).initialize(to: KeptField(field: field, from: Int32(truncatingIfNeeded: from), to: Int32(truncatingIfNeeded: to)))
+        b.pointee.count += 1
+    }
 
     init(file: String, options: TraceValidationOptions) {
         self.file = file
         self.options = options
         keyHashes.reserveCapacity(64)
+        places = .allocate(capacity: 1)
+        places.initialize(to: PlaceBuffer(base: .allocate(capacity: 64), count: 0, capacity: 64))
         let keys = options.keptAttributes.prefix(Int(Int16.max)).enumerated().filter { $0.element.utf8.count < 256 }
         var size = 16
         while size < keys.count * 4 { size *= 2 }
@@ -88,7 +119,11 @@ final class LineAnalyzer {
     static let statusCodes: Set<String> = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"]
     static let observationKinds: Set<String> = ["LLM", "TOOL", "AGENT", "CHAIN", "GUARDRAIL", "SPAN"]
 
-    deinit { freeEscapedKeys() }
+    deinit {
+        freeEscapedKeys()
+        places.pointee.base.deallocate()
+        places.deallocate()
+    }
 
     func freeEscapedKeys() {
         for b in escapedKeys { b.deallocate() }
@@ -149,10 +184,9 @@ final class LineAnalyzer {
         var otherTopKeys: [UInt64] = []
         // Places of the kept fields (TraceValidationOptions.keptAttributes), relative to the line's start.
         let keeping = keeps && len <= Int(Int32.max)
-        var kept: [KeptField] = []
-        if keeping { kept.reserveCapacity(24) }  // the 7 top-level places and a span's usual kept attributes, without regrowing
-        func keep(_ field: Int16, _ from: Int, _ to: Int) {
-            if keeping { kept.append(KeptField(field: field, from: Int32(truncatingIfNeeded: from), to: Int32(truncatingIfNeeded: to))) }
+        places.pointee.count = 0
+        @inline(__always) func keep(_ field: Int16, _ from: Int, _ to: Int) {
+            if keeping { appendPlace(field, from, to) }
         }
         do {
             s.pos += 1
@@ -412,7 +446,6 @@ final class LineAnalyzer {
         facts.inputTokens = tokenValue(attrs.inputTokens)
         facts.outputTokens = tokenValue(attrs.outputTokens)
         if case .string(let pid)? = attrs.projectID, !pid.isEmpty { facts.projectID = pid }
-        facts.kept = kept
         return facts
     }
 

@@ -37,9 +37,30 @@ public struct IndexedTrace: Sendable, Hashable {
     public var errorSignatures: [ErrorSignature] = []
     /// Name of the first span without a parent (the root), if any.
     public var rootSpanName: String?
-    /// Per span (parallel to `offsets`), where its kept fields' values are in its line, in line order, when the
-    /// scan was asked to keep them (``TraceValidationOptions/keptAttributes``); else empty.
-    public var keptFields: [[KeptField]] = []
+    /// Where the kept fields' values are in the span lines, when the scan was asked to keep them
+    /// (``TraceValidationOptions/keptAttributes``); else empty. One flat array for the whole trace, span after span
+    /// (span `i`'s places, in line order, are ``keptRange(_:)``), instead of an array per span.
+    public var keptPlaces: [KeptField] = []
+    /// Per span (parallel to `offsets`) when places are kept: where its places end in ``keptPlaces`` (they start
+    /// where the previous span's end); else empty.
+    public var keptEnds: [Int] = []
+
+    /// The indices in ``keptPlaces`` of span `i`'s places.
+    @inline(__always) public func keptRange(_ i: Int) -> Range<Int> { (i == 0 ? 0 : keptEnds[i - 1])..<keptEnds[i] }
+
+    /// Per span, its kept places (``keptPlaces`` cut at ``keptEnds``); setting it sets both.
+    public var keptFields: [[KeptField]] {
+        get { keptEnds.indices.map { Array(keptPlaces[keptRange($0)]) } }
+        set {
+            keptPlaces = newValue.flatMap { $0 }
+            keptEnds = []
+            var end = 0
+            for f in newValue {
+                end += f.count
+                keptEnds.append(end)
+            }
+        }
+    }
 
     public struct ErrorSignature: Sendable, Hashable {
         public var spanName: String
@@ -80,7 +101,10 @@ public struct IndexedTrace: Sendable, Hashable {
         otelErrorSpanCount += o.otelErrorSpanCount
         toolErrorSpanCount += o.toolErrorSpanCount
         errorSignatures += o.errorSignatures
-        keptFields += o.keptFields
+        let shift = keptPlaces.count
+        keptPlaces += o.keptPlaces
+        keptEnds.reserveCapacity(keptEnds.count + o.keptEnds.count)
+        for e in o.keptEnds { keptEnds.append(e + shift) }
         if rootSpanName == nil { rootSpanName = o.rootSpanName }
     }
 }
@@ -277,7 +301,7 @@ struct FileScan {
             if len > 0 {
                 if let facts = analyzer.analyze(base + pos, len, line: line, offset: pos, into: &f.problems) {
                     f.spansOK += 1
-                    f.absorb(facts, offset: pos, length: len, line: line, source: source, keeping: !options.keptAttributes.isEmpty)
+                    f.absorb(facts, offset: pos, length: len, line: line, source: source, keeping: !options.keptAttributes.isEmpty, places: analyzer.keptPlaces)
                 }
             }
             pos = lineEnd + 1
@@ -288,7 +312,9 @@ struct FileScan {
         return f
     }
 
-    mutating func absorb(_ s: SpanFacts, offset: Int, length: Int, line: Int, source: Int, keeping: Bool = false) {
+    mutating func absorb(
+        _ s: SpanFacts, offset: Int, length: Int, line: Int, source: Int, keeping: Bool = false, places: UnsafeBufferPointer<KeptField> = UnsafeBufferPointer(start: nil, count: 0)
+    ) {
         let ti: Int
         if let last = traces.indices.last, traces[last].traceID == s.traceID {
             ti = last
@@ -299,7 +325,7 @@ struct FileScan {
             traceIndex[s.traceID] = ti
             traces.append(IndexedTrace(traceID: s.traceID, source: source, firstLine: line))
         }
-        traces[ti].absorb(s, offset: offset, length: length, line: line, keeping: keeping)
+        traces[ti].absorb(s, offset: offset, length: length, line: line, keeping: keeping, places: places)
     }
 
     /// Checks that need the whole trace: duplicate span ids, missing parents, parent cycles, project id
@@ -383,14 +409,20 @@ struct FileScan {
 }
 
 extension IndexedTrace {
-    /// - Parameter keeping: the scan keeps fields (``keptFields`` gets an entry per span, empty when the line was too long).
-    mutating func absorb(_ s: SpanFacts, offset: Int, length: Int, line: Int, keeping: Bool = false) {
+    /// - Parameter keeping: the scan keeps fields (``keptEnds`` gets an entry per span; `places`, the span's kept
+    ///   places, are added to ``keptPlaces``: none when the line was too long).
+    mutating func absorb(
+        _ s: SpanFacts, offset: Int, length: Int, line: Int, keeping: Bool = false, places: UnsafeBufferPointer<KeptField> = UnsafeBufferPointer(start: nil, count: 0)
+    ) {
         offsets.append(offset)
         lengths.append(length)
         lines.append(line)
         spanIDs.append(s.spanID)
         parentIDs.append(s.parentSpanID)
-        if keeping { keptFields.append(s.kept) }
+        if keeping {
+            keptPlaces.append(contentsOf: places)
+            keptEnds.append(keptPlaces.count)
+        }
         if startTime.isEmpty || codePointLess(s.startTime, startTime) { startTime = s.startTime }
         if endTime.isEmpty || codePointLess(endTime, s.endTime) { endTime = s.endTime }
         if s.isError {
@@ -449,8 +481,6 @@ struct SpanFacts {
     var inputTokens: Int64 = 0
     var outputTokens: Int64 = 0
     var projectID: String?
-    /// The kept fields' places (``TraceValidationOptions/keptAttributes``); empty when none are kept.
-    var kept: [KeptField] = []
 }
 
 /// Where one value of a span line is: bytes `from..<to` of the line (the value's JSON text). The scan keeps these

@@ -42,14 +42,16 @@ enum DiagnosisLoading {
     /// One span from the places its scan kept (``IndexedTrace/keptFields``, in line order): the same span as
     /// ``span(_:traceID:spanID:parentID:)`` gives for the line, without reading the bytes between those places.
     static func span(_ line: UnsafeRawBufferPointer, kept: [KeptField], traceID: String, spanID: String, parentID: String) throws -> Span {
-        try spanAndRecord(line, kept: kept, traceID: traceID, spanID: spanID, parentID: parentID).span
+        try kept.withUnsafeBufferPointer { try spanAndRecord(line, kept: $0, traceID: traceID, spanID: spanID, parentID: parentID).span }
     }
 
     /// ``span(_:kept:traceID:spanID:parentID:)`` with its ``SpanRecord``, whose attribute bits are set as the
     /// attributes are read (no key is hashed twice).
+    /// - Parameter lazyOutput: leave out a model span's `llm.output_messages` when its text cannot hold what
+    ///   `Diagnoser.checkTruncation` looks for in it (``mayHoldFinishReason(_:)``); its place is returned as `pending`.
     static func spanAndRecord(
-        _ line: UnsafeRawBufferPointer, kept: [KeptField], traceID: String, spanID: String, parentID: String
-    ) throws -> (span: Span, record: SpanRecord) {
+        _ line: UnsafeRawBufferPointer, kept: UnsafeBufferPointer<KeptField>, traceID: String, spanID: String, parentID: String, lazyOutput: Bool = false
+    ) throws -> (span: Span, record: SpanRecord, pending: Range<Int>?) {
         var present: UInt64 = 0
         var name = "", kind = "", start = "", end = "", traceState = ""
         var code: String?, message: String?
@@ -81,34 +83,94 @@ enum DiagnosisLoading {
                 }
             }
         }
-        var result = Span(
+        let status = SpanStatus(code: code ?? "STATUS_CODE_UNSET", message: message ?? "")
+        // The kind reads only non-lazy attributes: it is the same before and after the lazy ones are added, which
+        // are added before the span is made (added after, they copied its attribute dictionary).
+        let observed = Span.observationKindForDiagnosis(name: name, attributes: attributes, present: present)
+        let isError = status.code == "STATUS_CODE_ERROR"
+        let pending = try addDeferred(deferred, line, to: &attributes, kind: observed, isError: isError, lazyOutput: lazyOutput)
+        for d in deferred where attributes[d.key] != nil { present |= SpanRecord.bit(d.key) }
+        let result = Span(
             traceID: traceID, spanID: spanID, parentSpanID: parentID, traceState: traceState, name: name, kind: kind, startTime: start,
-            endTime: end, status: SpanStatus(code: code ?? "STATUS_CODE_UNSET", message: message ?? ""), scope: SpanScope(name: ""),
-            attributes: attributes)
-        // The kind reads only non-lazy attributes: it is the same before and after the lazy ones are added.
-        let record = SpanRecord(result, present: present)
-        try addDeferred(deferred, line, to: &result, kind: record.kind)
-        for d in deferred where result.attributes[d.key] != nil { present |= SpanRecord.bit(d.key) }
-        return (result, SpanRecord(kind: record.kind, isError: record.isError, present: present))
+            endTime: end, status: status, scope: SpanScope(name: ""), attributes: attributes)
+        return (result, SpanRecord(kind: observed, isError: isError, present: present), pending)
     }
 
     /// Decodes the lazy attributes `deferred` (places in `line`) that diagnosis reads on this kind of span: the model's
     /// output messages of a model span, the arguments of a tool span, the output of an agent span (its answer) or of a
     /// failed span (its error). A tool's output when it succeeded, often its largest attribute, is never read.
-    /// - Parameter kind: the span's `observationKindForDiagnosis`, when already known.
-    static func addDeferred(_ deferred: [(key: String, from: Int, to: Int)], _ line: UnsafeRawBufferPointer, to result: inout Span, kind: String? = nil) throws {
-        guard !deferred.isEmpty else { return }
-        let observed = kind ?? result.observationKindForDiagnosis
+    /// - Parameters: kind: the span's `observationKindForDiagnosis`; isError: whether it failed.
+    /// - Parameter lazyOutput: a model span's output messages that ``mayHoldFinishReason(_:)`` rules out are left
+    ///   out, and their place returned (``decodeLastAnswers(_:_:_:pending:line:)`` decodes those a trace's answer
+    ///   needs).
+    static func addDeferred(
+        _ deferred: [(key: String, from: Int, to: Int)], _ line: UnsafeRawBufferPointer, to attributes: inout [String: JSONValue], kind observed: String,
+        isError: Bool, lazyOutput: Bool = false
+    ) throws -> Range<Int>? {
+        guard !deferred.isEmpty else { return nil }
+        var pending: Range<Int>?
         for d in deferred {
             let needed: Bool
             switch d.key {
             case "llm.output_messages": needed = observed == "LLM"
             case "input.value": needed = observed == "TOOL"
-            default: needed = observed == "AGENT" || result.isErrorSpan
+            default: needed = observed == "AGENT" || isError
             }
             guard needed else { continue }
-            var sub = JSONScanner(UnsafeRawBufferPointer(rebasing: line[d.from..<d.to]))
-            result.attributes[d.key] = try sub.parseValue()
+            let raw = UnsafeRawBufferPointer(rebasing: line[d.from..<d.to])
+            if lazyOutput, d.key == "llm.output_messages", !mayHoldFinishReason(raw) {
+                // A repeated key: the last one wins, as when decoded.
+                attributes["llm.output_messages"] = nil
+                pending = d.from..<d.to
+                continue
+            }
+            if d.key == "llm.output_messages" { pending = nil }
+            var sub = JSONScanner(raw)
+            attributes[d.key] = try sub.parseValue()
+        }
+        return pending
+    }
+
+    /// Whether the JSON value `raw` (a model span's `llm.output_messages`), decoded, may contain `finish_reason` (all
+    /// that `Diagnoser.checkTruncation` looks for in it): false only when its bytes hold neither `finish_reason`
+    /// nor a `\u` escape (outside an escape, each of those letters is its own byte; `\_` is no JSON escape).
+    static func mayHoldFinishReason(_ raw: UnsafeRawBufferPointer) -> Bool {
+        guard let p = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
+        let n = raw.count
+        var i = 0
+        while i < n {
+            let c = p[i]
+            if c == UInt8(ascii: "\\") {
+                if i + 1 < n, p[i + 1] == UInt8(ascii: "u") { return true }
+                i += 2
+                continue
+            }
+            if c == UInt8(ascii: "_"), i >= 6, i + 7 <= n, memcmp(p + i - 6, "finish_reason", 13) == 0 { return true }
+            i += 1
+        }
+        return false
+    }
+
+    /// Decodes the output messages left out of model spans (`pending[i]`, a place in span `i`'s line) that
+    /// `Diagnoser.lastAssistantMessage` reads: model spans from the last to end back, up to the first whose
+    /// messages parse and hold an assistant message (where it stops). A span before that one is never read for its
+    /// messages, so the diagnosis is the same as with every span's messages decoded.
+    static func decodeLastAnswers(
+        _ spans: inout [Span], _ records: inout [SpanRecord], pending: [Range<Int>?], line: (Int, (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    ) throws {
+        let llm = spans.indices.filter { records[$0].kind == "LLM" }.sorted { (spans[$0].endTime, $0) < (spans[$1].endTime, $1) }
+        for i in llm.reversed() {
+            if let place = pending[i] {
+                var value: JSONValue?
+                try line(i) { l in
+                    var sc = JSONScanner(UnsafeRawBufferPointer(rebasing: l[place]))
+                    value = try sc.parseValue()
+                }
+                spans[i].attributes["llm.output_messages"] = value
+                records[i].present |= SpanRecord.outputMessages
+            }
+            guard let text = spans[i].attributes["llm.output_messages"]?.stringValue, let messages = parseJSON(text)?.arrayValue else { continue }
+            if messages.contains(where: { $0["role"]?.stringValue == "assistant" }) { return }
         }
     }
 
@@ -119,9 +181,18 @@ enum DiagnosisLoading {
     static func span(
         _ line: UnsafeRawBufferPointer, traceID knownTraceID: String? = nil, spanID knownSpanID: String? = nil, parentID knownParentID: String? = nil
     ) throws -> Span {
+        try spanAndPending(line, traceID: knownTraceID, spanID: knownSpanID, parentID: knownParentID).span
+    }
+
+    /// ``span(_:traceID:spanID:parentID:)``; with `lazyOutput`, a model span's output messages are left out as by
+    /// ``spanAndRecord(_:kept:traceID:spanID:parentID:lazyOutput:)`` (their place is `pending`).
+    static func spanAndPending(
+        _ line: UnsafeRawBufferPointer, traceID knownTraceID: String? = nil, spanID knownSpanID: String? = nil, parentID knownParentID: String? = nil,
+        lazyOutput: Bool = false
+    ) throws -> (span: Span, pending: Range<Int>?) {
         var sc = JSONScanner(line)
         sc.skipWhitespace()
-        guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else { return try Span(line: line) }
+        guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else { return (try Span(line: line), nil) }
         sc.pos += 1
         var traceID = "", spanID = "", parent = "", traceState = "", name = "", kind = ""
         var start = "", end = ""
@@ -130,7 +201,7 @@ enum DiagnosisLoading {
         var attributes = [String: JSONValue](minimumCapacity: 12)
         var deferred: [(key: String, from: Int, to: Int)] = []
         sc.skipWhitespace()
-        if !sc.atEnd, sc.peek() == UInt8(ascii: "}") { return try Span(line: line) }
+        if !sc.atEnd, sc.peek() == UInt8(ascii: "}") { return (try Span(line: line), nil) }
         /// The id the scan already decoded (the value is skipped), else the value read here.
         func known(_ id: String?) throws -> String {
             guard let id else { return try stringValue(&sc) }
@@ -139,7 +210,7 @@ enum DiagnosisLoading {
         }
         while true {
             sc.skipWhitespace()
-            guard !sc.atEnd, sc.peek() == UInt8(ascii: "\"") else { return try Span(line: line) }
+            guard !sc.atEnd, sc.peek() == UInt8(ascii: "\"") else { return (try Span(line: line), nil) }
             let key = try sc.parseString()
             try sc.expectColon()
             switch key {
@@ -195,29 +266,30 @@ enum DiagnosisLoading {
                         try sc.skipValidatedValue()
                     }
                     sc.skipWhitespace()
-                    guard !sc.atEnd else { return try Span(line: line) }
+                    guard !sc.atEnd else { return (try Span(line: line), nil) }
                     let c = sc.peek()
                     sc.pos += 1
                     if c == UInt8(ascii: ",") { continue }
                     if c == UInt8(ascii: "}") { break }
-                    return try Span(line: line)
+                    return (try Span(line: line), nil)
                 }
             default:
                 try sc.skipValidatedValue()  // resource, scope and extra keys are not read by diagnosis
             }
             sc.skipWhitespace()
-            guard !sc.atEnd else { return try Span(line: line) }
+            guard !sc.atEnd else { return (try Span(line: line), nil) }
             let c = sc.peek()
             sc.pos += 1
             if c == UInt8(ascii: ",") { continue }
             if c == UInt8(ascii: "}") { break }
-            return try Span(line: line)
+            return (try Span(line: line), nil)
         }
-        var result = Span(
+        let observed = Span.observationKindForDiagnosis(name: name, attributes: attributes)
+        let pending = try addDeferred(deferred, line, to: &attributes, kind: observed, isError: status.code == "STATUS_CODE_ERROR", lazyOutput: lazyOutput)
+        let result = Span(
             traceID: traceID, spanID: spanID, parentSpanID: parent, traceState: traceState, name: name, kind: kind, startTime: start,
             endTime: end, status: status, scope: SpanScope(name: ""), attributes: attributes)
-        try addDeferred(deferred, line, to: &result)
-        return result
+        return (result, pending)
     }
 
     enum RawKey {
@@ -359,17 +431,33 @@ enum DiagnosisLoading {
                     var records: [SpanRecord] = []
                     records.reserveCapacity(t.spanCount)
                     // The places the scan kept when it was asked for exactly these keys; else each line is read whole.
-                    let kept = useKept && t.keptFields.count == t.spanCount ? t.keptFields : nil
-                    for i in 0..<t.spanCount {
-                        let (s, r) = try store.withLine(t, i) { line in
-                            if let kept, !kept[i].isEmpty {
-                                return try spanAndRecord(line, kept: kept[i], traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i])
+                    let useTrace = useKept && t.keptEnds.count == t.spanCount
+                    var pending = [Range<Int>?](repeating: nil, count: t.spanCount)
+                    var anyPending = false
+                    try t.keptPlaces.withUnsafeBufferPointer { places in
+                        for i in 0..<t.spanCount {
+                            let (s, r, p) = try store.withLine(t, i) { line in
+                                if useTrace {
+                                    let range = t.keptRange(i)
+                                    if !range.isEmpty {
+                                        return try spanAndRecord(
+                                            line, kept: UnsafeBufferPointer(rebasing: places[range]), traceID: t.traceID, spanID: t.spanIDs[i],
+                                            parentID: t.parentIDs[i], lazyOutput: true)
+                                    }
+                                }
+                                let (s, p) = try spanAndPending(line, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i], lazyOutput: true)
+                                return (s, SpanRecord(s), p)
                             }
-                            let s = try span(line, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i])
-                            return (s, SpanRecord(s))
+                            spans.append(s)
+                            records.append(r)
+                            if let p {
+                                pending[i] = p
+                                anyPending = true
+                            }
                         }
-                        spans.append(s)
-                        records.append(r)
+                    }
+                    if anyPending {
+                        try decodeLastAnswers(&spans, &records, pending: pending) { i, body in try store.withLine(t, i, body) }
                     }
                     out.append((t.traceID, spans))
                     outRecords.append(records)

@@ -76,6 +76,12 @@ extension Span {
     /// ``observationKindForDiagnosis`` of a span whose present kept attributes are `present` (no lookup of an
     /// attribute that is not there).
     func observationKindForDiagnosis(present: UInt64) -> String {
+        Self.observationKindForDiagnosis(name: name, attributes: attributes, present: present)
+    }
+
+    /// ``observationKindForDiagnosis`` of a span named `name` with `attributes`, before the span is made (of its
+    /// attributes, only the present kept ones, `present`, are looked up).
+    static func observationKindForDiagnosis(name: String, attributes: [String: JSONValue], present: UInt64 = ~0) -> String {
         if present & SpanRecord.spanKind != 0, let k = attributes["openinference.span.kind"]?.stringValue, !k.isEmpty { return Self.upper(k) }
         if present & SpanRecord.observationKind != 0, let k = attributes["inference.observation_kind"]?.stringValue, !k.isEmpty { return Self.upper(k) }
         if name.hasPrefix("function.") { return "TOOL" }
