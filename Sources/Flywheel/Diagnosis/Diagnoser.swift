@@ -199,6 +199,10 @@ public enum Diagnoser {
 
     /// The indices of `spans` in start order (file order breaks ties), without moving the spans.
     static func chronologicalOrder(_ spans: [Span]) -> [Int] {
+        spans.withUnsafeBufferPointer { chronologicalOrder($0) }
+    }
+
+    static func chronologicalOrder(_ spans: UnsafeBufferPointer<Span>) -> [Int] {
         let starts = spans.map(\.startTime)
         return starts.indices.sorted { (starts[$0], $0) < (starts[$1], $1) }
     }
@@ -236,58 +240,61 @@ public enum Diagnoser {
         for (ti, (traceID, unordered)) in traces.enumerated() {
             var consecutive: [String: Int] = [:]
             var rateHits = 0
-            for i in chronologicalOrder(unordered) {
-                // Read in place: a copy of the span (`let s = unordered[i]`) retained and released its every field.
-                let record = kinds[ti][i]
-                let kind = record.kind
-                let isTool = kind == "TOOL"
-                let isError = record.isError
-                let source = isTool ? (unordered[i].toolName(record) ?? unordered[i].name) : unordered[i].name
-                let detail = isError ? errorDetail(unordered[i]) : ""
-                if isTool {
-                    let saysUnknown = isError && unknownSays.test(detail)
-                    if (!offered.isEmpty && !offered.contains(source)) || saysUnknown {
-                        b.add(unknown, traceID: traceID, spanID: unordered[i].spanID,
-                              note: "called tool \"\(source)\"" + (offered.isEmpty ? "" : " (not offered)") + (saysUnknown ? ": \(Excerpt.clip(detail, 120))" : ""),
-                              quote: saysUnknown ? Excerpt.clip(detail, 200) : nil)
+            // Read in place through a buffer pointer: a method called on `unordered[i]` copied the whole span first.
+            unordered.withUnsafeBufferPointer { unordered in
+                for i in chronologicalOrder(unordered) {
+                    // Read in place: a copy of the span (`let s = unordered[i]`) retained and released its every field.
+                    let record = kinds[ti][i]
+                    let kind = record.kind
+                    let isTool = kind == "TOOL"
+                    let isError = record.isError
+                    let source = isTool ? (unordered[i].toolName(record) ?? unordered[i].name) : unordered[i].name
+                    let detail = isError ? errorDetail(unordered[i]) : ""
+                    if isTool {
+                        let saysUnknown = isError && unknownSays.test(detail)
+                        if (!offered.isEmpty && !offered.contains(source)) || saysUnknown {
+                            b.add(unknown, traceID: traceID, spanID: unordered[i].spanID,
+                                  note: "called tool \"\(source)\"" + (offered.isEmpty ? "" : " (not offered)") + (saysUnknown ? ": \(Excerpt.clip(detail, 120))" : ""),
+                                  quote: saysUnknown ? Excerpt.clip(detail, 200) : nil)
+                            continue
+                        }
+                        // Arguments that are not JSON although they look like it.
+                        if let input = unordered[i].inputValueText(record), let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
+                            first == UInt8(ascii: "{") || first == UInt8(ascii: "["), !DiagnosisLoading.isValidJSON(input)
+                        {
+                            b.add(invalid, traceID: traceID, spanID: unordered[i].spanID, note: "\(source) called with arguments that are not valid JSON: \(Excerpt.clip(input, 100))",
+                                  quote: Excerpt.clip(input, 120))
+                            if isError { continue }
+                        }
+                    }
+                    if kind == "LLM", record.has(SpanRecord.truncation) { checkTruncation(unordered, i, record, traceID: traceID, topic: context, into: &b) }
+                    guard isError else {
+                        if isTool { consecutive[source] = 0 }
                         continue
                     }
-                    // Arguments that are not JSON although they look like it.
-                    if let input = unordered[i].inputValueText(record), let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
-                        first == UInt8(ascii: "{") || first == UInt8(ascii: "["), !DiagnosisLoading.isValidJSON(input)
-                    {
-                        b.add(invalid, traceID: traceID, spanID: unordered[i].spanID, note: "\(source) called with arguments that are not valid JSON: \(Excerpt.clip(input, 100))",
-                              quote: Excerpt.clip(input, 120))
-                        if isError { continue }
+                    let text = detail + " " + (unordered[i].attributes["error.type"]?.stringValue ?? "")
+                    // Keyed by everything the classes are read from: the exception type can come from `exception.type`.
+                    let classKey = text + "\u{0}" + (unordered[i].attributes["exception.type"]?.stringValue ?? "")
+                    let known = classes[classKey] ?? {
+                        let c = (global: ErrorText.globalClass(text), local: ErrorText.errorClass(text), type: ErrorText.exceptionType(unordered[i], detail))
+                        classes[classKey] = c
+                        return c
+                    }()
+                    if let global = known.global {
+                        let topic = global == .contextOverflow ? context : global == .rateLimit ? rate : invalid
+                        if global == .rateLimit { rateHits += 1 }
+                        b.add(topic, traceID: traceID, spanID: unordered[i].spanID, note: "\(source): \(Excerpt.clip(Excerpt.oneLine(detail), 160))",
+                              quote: Excerpt.clip(detail, 200))
+                        continue
                     }
+                    // The agent's own span repeats a child's failure; turn limits and guardrails have their detectors.
+                    if kind == "AGENT" || kind == "GUARDRAIL" || (!isTool && unordered[i].parentSpanID.isEmpty) { continue }
+                    if turnsSay.test(text) || guardrailSays.test(text) { continue }
+                    if isTool { consecutive[source, default: 0] += 1 }
+                    clusterer.add(
+                        source: source, isTool: isTool, errorClass: known.local, exceptionType: known.type,
+                        traceID: traceID, spanID: unordered[i].spanID, detail: detail, consecutive: consecutive[source] ?? 1)
                 }
-                if kind == "LLM", record.has(SpanRecord.truncation) { checkTruncation(unordered, i, record, traceID: traceID, topic: context, into: &b) }
-                guard isError else {
-                    if isTool { consecutive[source] = 0 }
-                    continue
-                }
-                let text = detail + " " + (unordered[i].attributes["error.type"]?.stringValue ?? "")
-                // Keyed by everything the classes are read from: the exception type can come from `exception.type`.
-                let classKey = text + "\u{0}" + (unordered[i].attributes["exception.type"]?.stringValue ?? "")
-                let known = classes[classKey] ?? {
-                    let c = (global: ErrorText.globalClass(text), local: ErrorText.errorClass(text), type: ErrorText.exceptionType(unordered[i], detail))
-                    classes[classKey] = c
-                    return c
-                }()
-                if let global = known.global {
-                    let topic = global == .contextOverflow ? context : global == .rateLimit ? rate : invalid
-                    if global == .rateLimit { rateHits += 1 }
-                    b.add(topic, traceID: traceID, spanID: unordered[i].spanID, note: "\(source): \(Excerpt.clip(Excerpt.oneLine(detail), 160))",
-                          quote: Excerpt.clip(detail, 200))
-                    continue
-                }
-                // The agent's own span repeats a child's failure; turn limits and guardrails have their detectors.
-                if kind == "AGENT" || kind == "GUARDRAIL" || (!isTool && unordered[i].parentSpanID.isEmpty) { continue }
-                if turnsSay.test(text) || guardrailSays.test(text) { continue }
-                if isTool { consecutive[source, default: 0] += 1 }
-                clusterer.add(
-                    source: source, isTool: isTool, errorClass: known.local, exceptionType: known.type,
-                    traceID: traceID, spanID: unordered[i].spanID, detail: detail, consecutive: consecutive[source] ?? 1)
             }
             if rateHits >= 3 { b.note(rate, traceID: traceID, "\(rateHits) rate-limited calls in one trace (retry storm)") }
         }
@@ -306,7 +313,7 @@ public enum Diagnoser {
 
     /// An LLM span (`spans[i]`, read in place, described by `record`) whose output stopped for length, or whose input
     /// filled the stated context window. Only the attributes the span has are looked up.
-    static func checkTruncation(_ spans: [Span], _ i: Int, _ record: SpanRecord, traceID: String, topic: FailureTopic, into b: inout Builder) {
+    static func checkTruncation(_ spans: UnsafeBufferPointer<Span>, _ i: Int, _ record: SpanRecord, traceID: String, topic: FailureTopic, into b: inout Builder) {
         func value(_ bit: UInt64, _ key: String) -> JSONValue? { record.has(bit) ? spans[i].attributes[key] : nil }
         var reason: String?
         if let f = value(SpanRecord.finishReason, "llm.finish_reason")?.stringValue ?? value(SpanRecord.genAIFinishReason, "gen_ai.response.finish_reason")?.stringValue,
@@ -335,11 +342,14 @@ public enum Diagnoser {
         for (ti, (traceID, spans)) in traces.enumerated() {
             var groups: [String: [Int]] = [:]
             var order: [String] = []
-            for i in spans.indices where kinds[ti][i].kind == "TOOL" {
-                let args = DiagnosisLoading.trimmed(spans[i].inputValueText(kinds[ti][i]) ?? "")
-                let key = (spans[i].toolName(kinds[ti][i]) ?? spans[i].name) + "\u{0}" + args
-                if groups[key] == nil { order.append(key) }
-                groups[key, default: []].append(i)
+            // Read through a buffer pointer: called on `spans[i]`, each method copied the whole span first.
+            spans.withUnsafeBufferPointer { spans in
+                for i in spans.indices where kinds[ti][i].kind == "TOOL" {
+                    let args = DiagnosisLoading.trimmed(spans[i].inputValueText(kinds[ti][i]) ?? "")
+                    let key = (spans[i].toolName(kinds[ti][i]) ?? spans[i].name) + "\u{0}" + args
+                    if groups[key] == nil { order.append(key) }
+                    groups[key, default: []].append(i)
+                }
             }
             for key in order {
                 guard let at = groups[key], at.count >= 3 else { continue }
@@ -617,11 +627,12 @@ public enum Diagnoser {
                 if let z = seconds(spans[i].endTime) { end = max(end, z) }
                 let record = kinds[ti][i]
                 if record.has(SpanRecord.tokens) {
-                    let attributes = spans[i].attributes
-                    let input = attributes["inference.llm.input_tokens"], prompt = attributes["llm.token_count.prompt"]
-                    let output = attributes["inference.llm.output_tokens"]
+                    // Only the keys the span has are looked up (most spans have two of the four, often null).
+                    func value(_ bit: UInt64, _ key: String) -> JSONValue? { record.has(bit) ? spans[i].attributes[key] : nil }
+                    let input = value(SpanRecord.inputTokens, "inference.llm.input_tokens"), prompt = value(SpanRecord.promptTokens, "llm.token_count.prompt")
+                    let output = value(SpanRecord.outputTokens, "inference.llm.output_tokens")
                     if let v = input?.doubleValue ?? prompt?.doubleValue { tokens += v; sawTokens = true }
-                    if let v = output?.doubleValue ?? attributes["llm.token_count.completion"]?.doubleValue { tokens += v; sawTokens = true }
+                    if let v = output?.doubleValue ?? value(SpanRecord.completionTokens, "llm.token_count.completion")?.doubleValue { tokens += v; sawTokens = true }
                 }
                 if task == nil, spans[i].parentSpanID.isEmpty || record.kind == "AGENT" {
                     task = record.has(SpanRecord.task) ? taskKeys.lazy.compactMap { spans[i].attributes[$0]?.stringValue }.first : nil

@@ -69,6 +69,8 @@ struct SpanRecord: Sendable, Equatable {
         ["llm.finish_reason", "gen_ai.response.finish_reason", "gen_ai.response.finish_reasons", "llm.output_messages"] + Diagnoser.contextWindowKeys)
     /// The token counts `Diagnoser.taskRunFigures` adds up.
     static let tokens = bits(["inference.llm.input_tokens", "llm.token_count.prompt", "inference.llm.output_tokens"])
+    static let inputTokens = bit("inference.llm.input_tokens"), promptTokens = bit("llm.token_count.prompt")
+    static let outputTokens = bit("inference.llm.output_tokens"), completionTokens = bit("llm.token_count.completion")
     static let task = bits(Diagnoser.taskKeys)
 }
 
