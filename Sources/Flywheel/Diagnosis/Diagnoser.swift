@@ -15,9 +15,12 @@ import Foundation
 /// Ranking: see `Ranking.standardFormula`.
 public enum Diagnoser {
     /// Diagnoses a HALO JSONL file (or a folder of them); `feedback`, `results` and `harness` are optional.
+    /// - Parameter processExits: the process ends right after (the `diagnose --traces` command): the spans read are
+    ///   left for the operating system to reclaim at exit instead of being freed one by one (freeing them was a
+    ///   serial tail of every diagnosis, and at exit it is wasted work). Leave it false in anything long-lived.
     public static func diagnose(
         traces: URL, feedback: [FeedbackRecord] = [], results: [ResultRowFacts] = [], harness: HarnessFiles = HarnessFiles(),
-        rules: ProjectRules = .none, cycle: Int = 0
+        rules: ProjectRules = .none, cycle: Int = 0, processExits: Bool = false
     ) throws -> Diagnosis {
         var isDir: ObjCBool = false
         let files = FileManager.default.fileExists(atPath: traces.path, isDirectory: &isDir) && isDir.boolValue ? try TraceStore.jsonlFiles(in: traces) : [traces]
@@ -27,7 +30,7 @@ public enum Diagnoser {
         let t0 = Date()
         let store = try TraceStore(files: files, options: DiagnosisLoading.scanOptions)
         DiagnosisTiming.mark("scan", since: t0)
-        return try diagnose(store: store, input: input, cycle: cycle)
+        return try diagnose(store: store, input: input, cycle: cycle, processExits: processExits)
     }
 
     /// The validation options (the defaults) under which a store's scan keeps the places of the values diagnosis
@@ -37,6 +40,11 @@ public enum Diagnoser {
     /// Diagnoses the traces of a store (its spans are read straight from its lines, in parallel, without the
     /// attributes diagnosis never reads); `input.spans` is ignored.
     public static func diagnose(store: TraceStore, input: DiagnosisInput, cycle: Int, finalAnswers: [String: String] = [:]) throws -> Diagnosis {
+        try diagnose(store: store, input: input, cycle: cycle, finalAnswers: finalAnswers, processExits: false)
+    }
+
+    /// - Parameter processExits: see ``diagnose(traces:feedback:results:harness:rules:cycle:processExits:)``.
+    static func diagnose(store: TraceStore, input: DiagnosisInput, cycle: Int, finalAnswers: [String: String] = [:], processExits: Bool) throws -> Diagnosis {
         var t = Date()
         var (traces, records) = try DiagnosisLoading.tracesAndRecords(store)
         DiagnosisTiming.mark("load", since: t)
@@ -44,9 +52,24 @@ public enum Diagnoser {
         let diagnosis = run(input, traces: traces, records: records, cycle: cycle, finalAnswers: finalAnswers)
         DiagnosisTiming.mark("detect", since: t)
         t = Date()
-        DiagnosisLoading.release(&traces)
+        if processExits {
+            // Kept alive on purpose until the process ends (one retain, never released).
+            _ = Unmanaged.passRetained(SpansLeftToExit(traces: traces, records: records))
+        } else {
+            DiagnosisLoading.release(&traces)
+        }
         DiagnosisTiming.mark("release", since: t)
         return diagnosis
+    }
+
+    /// The spans of a diagnosis whose process exits right after it (never freed).
+    final class SpansLeftToExit {
+        let traces: [(id: String, spans: [Span])]
+        let records: [[SpanRecord]]
+        init(traces: [(id: String, spans: [Span])], records: [[SpanRecord]]) {
+            self.traces = traces
+            self.records = records
+        }
     }
 
     /// Diagnoses spans (and optionally feedback, results, harness).

@@ -29,7 +29,8 @@ struct Diagnose: ParsableCommand {
             } else if let ctx = try? loopContext(repoOptions, quiet: true), let working = try CycleStart.workingRules(ctx) {
                 projectRules = working.rules
             }
-            diagnosis = try Diagnoser.diagnose(traces: url, rules: projectRules)
+            // The command ends after printing: its spans are left for the OS to reclaim instead of freed one by one.
+            diagnosis = try Diagnoser.diagnose(traces: url, rules: projectRules, processExits: true)
         } else {
             // What the stage says (a damaged earlier record it worked around) goes to stderr: stdout is the result.
             let ctx = try loopContext(repoOptions, toStandardError: true)

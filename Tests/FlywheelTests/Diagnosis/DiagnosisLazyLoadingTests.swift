@@ -153,6 +153,12 @@ struct DiagnosisLazyLoadingTests {
             for i in 2...5 { #expect(spans[i].attributes["llm.output_messages"] == Self.lazyTrace[i].attributes["llm.output_messages"], "span \(i)") }
             for (i, s) in spans.enumerated() { #expect(records[0][i] == SpanRecord(s), "record \(i)") }
         }
+        // Left to the process's exit instead of freed (the `diagnose --traces` command): the same diagnosis.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("lazy-\(UUID().uuidString).jsonl")
+        try data.write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(try Diagnoser.diagnose(traces: file, processExits: true) == whole)
+        #expect(try Diagnoser.diagnose(traces: file) == whole)
         // Not vacuous: the refusal is the third model span from last, and the truncation is found in the messages.
         #expect(whole.failureModes.contains { $0.id == "fm-refusals" && $0.spanIDs == ["00000000000000a3"] })
         #expect(whole.failureModes.contains { $0.id == "fm-context-overflow" && $0.spanIDs == ["00000000000000a2"] })
