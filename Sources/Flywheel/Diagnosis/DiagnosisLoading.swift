@@ -57,8 +57,10 @@ enum DiagnosisLoading {
         var code: String?, message: String?
         var attributes = [String: JSONValue](minimumCapacity: 12)
         var deferred: [(key: String, from: Int, to: Int)] = []
+        // One scanner over the line, moved to each place (a value of the validated line ends where its place ends).
+        var sc = JSONScanner(line)
         for f in kept {
-            var sc = JSONScanner(UnsafeRawBufferPointer(rebasing: line[Int(f.from)..<Int(f.to)]))
+            sc.pos = Int(f.from)
             switch f.field {
             case KeptField.name: name = try stringValue(&sc)
             case KeptField.kind: kind = try internedValue(&sc, spanKinds)
