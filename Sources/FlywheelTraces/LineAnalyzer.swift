@@ -88,6 +88,28 @@ final class LineAnalyzer {
     static let statusCodes: Set<String> = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"]
     static let observationKinds: Set<String> = ["LLM", "TOOL", "AGENT", "CHAIN", "GUARDRAIL", "SPAN"]
 
+    // The three sets above as comparisons (a `Set<String>` lookup hashed the string of every span).
+    @inline(__always) static func isSpanKind(_ s: String) -> Bool {
+        switch s {
+        case "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_PRODUCER",
+            "SPAN_KIND_CONSUMER":
+            return true
+        default: return false
+        }
+    }
+    @inline(__always) static func isStatusCode(_ s: String) -> Bool {
+        switch s {
+        case "STATUS_CODE_OK", "STATUS_CODE_UNSET", "STATUS_CODE_ERROR": return true
+        default: return false
+        }
+    }
+    @inline(__always) static func isObservationKind(_ s: String) -> Bool {
+        switch s {
+        case "LLM", "TOOL", "AGENT", "CHAIN", "GUARDRAIL", "SPAN": return true
+        default: return false
+        }
+    }
+
     deinit { freeEscapedKeys() }
 
     func freeEscapedKeys() {
@@ -95,8 +117,10 @@ final class LineAnalyzer {
         escapedKeys.removeAll(keepingCapacity: true)
     }
 
+    /// - Parameter notes: counts the per-span notes; only the first ``NoteTally/listed`` of each kind become issues.
     func analyze(
-        _ p: UnsafePointer<UInt8>, _ len: Int, line: Int, offset: Int, into problems: inout [TraceIssue]
+        _ p: UnsafePointer<UInt8>, _ len: Int, line: Int, offset: Int, into problems: inout [TraceIssue],
+        notes: inout NoteTally
     ) -> SpanFacts? {
         defer { if !escapedKeys.isEmpty { freeEscapedKeys() } }
         func issue(_ sev: TraceSeverity, _ field: String, _ code: String, _ message: String) -> TraceIssue {
@@ -312,17 +336,23 @@ final class LineAnalyzer {
             local.append(issue(.error, "scope.name", "missing", "required field scope.name is missing"))
         }
         // Numbers Flywheel computes with must fit: times in 64-bit nanoseconds, token counts below 2^53.
-        for (field, value) in [("start_time", facts.startTime), ("end_time", facts.endTime)] where TraceTime.isOutOfRange(value) {
+        // (Each time is parsed once here and reused below; no array literal per span.)
+        let st = TraceTime.parse(facts.startTime), et = TraceTime.parse(facts.endTime)
+        func outOfRange(_ field: String, _ value: String) {
             local.append(issue(.error, field, "time_out_of_range", "\(field) \(quoted(value)) is outside 1677-09-21 … 2262-04-11, the range of nanoseconds since 1970 in 64 bits"))
         }
-        if let st = TraceTime.parse(facts.startTime), let et = TraceTime.parse(facts.endTime), et.subtractingReportingOverflow(st).overflow {
+        if st == nil, TraceTime.isOutOfRange(facts.startTime) { outOfRange("start_time", facts.startTime) }
+        if et == nil, TraceTime.isOutOfRange(facts.endTime) { outOfRange("end_time", facts.endTime) }
+        if let st, let et, et.subtractingReportingOverflow(st).overflow {
             local.append(issue(.error, "end_time", "duration_out_of_range", "the span lasts from \(facts.startTime) to \(facts.endTime): longer than 64-bit nanoseconds can hold"))
         }
-        for (key, v) in [("inference.llm.input_tokens", attrs.inputTokens), ("inference.llm.output_tokens", attrs.outputTokens)] {
+        func tokenRange(_ key: String, _ v: JSONValue?) {
             if case .int(let i)? = v, i > TraceLimits.maxTokens {
                 local.append(issue(.error, "attributes[\"\(key)\"]", "token_out_of_range", "\(key) is \(i), above the limit of \(TraceLimits.maxTokens)"))
             }
         }
+        tokenRange("inference.llm.input_tokens", attrs.inputTokens)
+        tokenRange("inference.llm.output_tokens", attrs.outputTokens)
         let valid = !local.contains { $0.severity == .error }
         if valid {
             // Spec warnings (HALO accepts the line).
@@ -330,11 +360,10 @@ final class LineAnalyzer {
             if seen & (1 << 3) == 0 { local.append(issue(.warning, "trace_state", "missing_optional_key", "trace_state is missing (defaults to \"\"); Flywheel and HALO's checker expect all 12 keys")) }
             if !statusMessageSeen { local.append(issue(.warning, "status.message", "missing_optional_key", "status.message is missing (defaults to \"\")")) }
             if !scopeVersionSeen { local.append(issue(.warning, "scope.version", "missing_optional_key", "scope.version is missing (defaults to \"\")")) }
-            if !Self.spanKinds.contains(kind) { local.append(issue(.warning, "kind", "kind_not_otlp", "kind \(quoted(kind)) is not an OTLP SPAN_KIND_* value")) }
-            if !Self.statusCodes.contains(facts.statusCode) {
+            if !Self.isSpanKind(kind) { local.append(issue(.warning, "kind", "kind_not_otlp", "kind \(quoted(kind)) is not an OTLP SPAN_KIND_* value")) }
+            if !Self.isStatusCode(facts.statusCode) {
                 local.append(issue(.warning, "status.code", "status_code_not_otlp", "status.code \(quoted(facts.statusCode)) is not STATUS_CODE_OK/ERROR/UNSET; only STATUS_CODE_ERROR counts as an error"))
             }
-            let st = TraceTime.parse(facts.startTime), et = TraceTime.parse(facts.endTime)
             if st == nil { local.append(issue(.warning, "start_time", "timestamp_format", "start_time \(quoted(facts.startTime)) is not UTC YYYY-MM-DDTHH:MM:SS.fffffffffZ (9 digits); HALO compares times as strings")) }
             if et == nil { local.append(issue(.warning, "end_time", "timestamp_format", "end_time \(quoted(facts.endTime)) is not UTC YYYY-MM-DDTHH:MM:SS.fffffffffZ (9 digits); HALO compares times as strings")) }
             if let st, let et, et < st { local.append(issue(.warning, "end_time", "end_before_start", "end_time \(facts.endTime) is before start_time \(facts.startTime)")) }
@@ -345,7 +374,7 @@ final class LineAnalyzer {
             }
             if !truthy(attrs.projectID) { local.append(issue(.warning, "attributes[\"inference.project_id\"]", "project_id_missing", "inference.project_id is missing or empty")) }
             let obs = attrs.observationKind?.stringValue
-            if obs == nil || !Self.observationKinds.contains(obs!) {
+            if obs == nil || !Self.isObservationKind(obs!) {
                 local.append(issue(.warning, "attributes[\"inference.observation_kind\"]", "observation_kind_invalid", "inference.observation_kind must be AGENT, LLM, TOOL, CHAIN, GUARDRAIL or SPAN, found \(attrs.observationKind.map(describe) ?? "nothing")"))
             }
             if attrs.spanKind == nil { local.append(issue(.warning, "attributes[\"openinference.span.kind\"]", "span_kind_missing", "openinference.span.kind is missing (tool errors are counted only when it is TOOL)")) }
@@ -368,11 +397,17 @@ final class LineAnalyzer {
             }
             if s.flags.nonstandardNumber { local.append(issue(.warning, "<line>", "nonstandard_number", "NaN or Infinity is not standard JSON")) }
             if s.flags.escapedSlash { local.append(issue(.warning, "<line>", "escaped_slash", "\\/ escape: HALO's regex tools search the raw line, so a\\/b misses a/b")) }
-            // Notes.
-            if !TraceIDs.isCanonicalTraceID(facts.traceID) { local.append(issue(.note, "trace_id", "id_format", "trace_id is not 32 lowercase hex digits")) }
-            if !TraceIDs.isCanonicalSpanID(facts.spanID) { local.append(issue(.note, "span_id", "id_format", "span_id is not 16 lowercase hex digits (HALO's SDK exporter writes 24)")) }
-            if !truthy(attrs.agentName), !truthy(attrs.agentID), !truthy(attrs.agentDotID) {
-                local.append(issue(.note, "attributes[\"inference.agent_name\"]", "missing_agent_identity", "no inference.agent_name / inference.agent_id / agent.id"))
+            // Notes: counted per kind; only the first of each kind are listed (they are the same on every span).
+            if !TraceIDs.isCanonicalTraceID(facts.traceID), notes.count(.traceIDFormat, line: line, offset: offset) {
+                local.append(NoteTally.Kind.traceIDFormat.issue(file: file, line: line, offset: offset))
+            }
+            if !TraceIDs.isCanonicalSpanID(facts.spanID), notes.count(.spanIDFormat, line: line, offset: offset) {
+                local.append(NoteTally.Kind.spanIDFormat.issue(file: file, line: line, offset: offset))
+            }
+            if !truthy(attrs.agentName), !truthy(attrs.agentID), !truthy(attrs.agentDotID),
+                notes.count(.missingAgentIdentity, line: line, offset: offset)
+            {
+                local.append(NoteTally.Kind.missingAgentIdentity.issue(file: file, line: line, offset: offset))
             }
         }
         if valid {
