@@ -6,7 +6,11 @@ import Foundation
 final class LineAnalyzer {
     let file: String
     let options: TraceValidationOptions
-    var keyHashes: [UInt64] = []
+    /// The attribute keys' hashes of the line being read (the duplicate-key check).
+    var seenKeys = SeenKeys()
+    /// The last trace id read from a plain string (no escapes): the next line's, when it has the same bytes, is
+    /// this string again instead of a new one (spans of a trace are mostly on consecutive lines).
+    var lastTraceID = ""
     /// Decoded bytes of keys that had escapes (rare); freed after each line.
     var escapedKeys: [UnsafeMutableBufferPointer<UInt8>] = []
     /// `options.keptAttributes` in an open-addressing table by ``keyHash(_:)`` (the hash every attribute key gets
@@ -22,7 +26,6 @@ final class LineAnalyzer {
     init(file: String, options: TraceValidationOptions) {
         self.file = file
         self.options = options
-        keyHashes.reserveCapacity(64)
         let keys = options.keptAttributes.prefix(Int(Int16.max)).enumerated().filter { $0.element.utf8.count < 256 }
         var size = 16
         while size < keys.count * 4 { size *= 2 }
@@ -110,7 +113,10 @@ final class LineAnalyzer {
         }
     }
 
-    deinit { freeEscapedKeys() }
+    deinit {
+        freeEscapedKeys()
+        seenKeys.free()
+    }
 
     func freeEscapedKeys() {
         for b in escapedKeys { b.deallocate() }
@@ -196,7 +202,15 @@ final class LineAnalyzer {
                         seen |= 1 << k
                     }
                     switch k {
-                    case 0: facts.traceID = try readString(&s, "trace_id", &local) ?? ""
+                    case 0:
+                        if let same = Self.sameString(&s, lastTraceID) {
+                            facts.traceID = same
+                        } else {
+                            let from = Self.valueStart(&s)
+                            facts.traceID = try readString(&s, "trace_id", &local) ?? ""
+                            // Plain when the string's bytes are its text (no escapes): then reusable as is.
+                            if s.pos - from == facts.traceID.utf8.count + 2 { lastTraceID = facts.traceID }
+                        }
                     case 1: facts.spanID = try readString(&s, "span_id", &local) ?? ""
                     case 2: facts.parentSpanID = try readString(&s, "parent_span_id", &local) ?? ""
                     case 3:
@@ -209,7 +223,11 @@ final class LineAnalyzer {
                         keep(KeptField.name, from, s.pos)
                     case 5:
                         let from = Self.valueStart(&s)
-                        kind = try readString(&s, "kind", &local) ?? ""
+                        if let i = Self.knownString(&s, Self.spanKindNames) {
+                            kind = Self.spanKindStrings[i]
+                        } else {
+                            kind = try readString(&s, "kind", &local) ?? ""
+                        }
                         keep(KeptField.kind, from, s.pos)
                     case 6:
                         let from = Self.valueStart(&s)
@@ -227,7 +245,11 @@ final class LineAnalyzer {
                                 if statusCodeSeen { nestedDuplicate = true }
                                 statusCodeSeen = true
                                 let from = Self.valueStart(&s)
-                                facts.statusCode = try readString(&s, "status.code", &local) ?? ""
+                                if let i = Self.knownString(&s, Self.statusCodeNames) {
+                                    facts.statusCode = Self.statusCodeStrings[i]
+                                } else {
+                                    facts.statusCode = try readString(&s, "status.code", &local) ?? ""
+                                }
                                 keep(KeptField.statusCode, from, s.pos)
                             } else if keyIs(key, "message") {
                                 if statusMessageSeen { nestedDuplicate = true }
@@ -274,15 +296,13 @@ final class LineAnalyzer {
                             }
                         }
                     case 11:
-                        var hashes = keyHashes
-                        keyHashes = []
-                        hashes.removeAll(keepingCapacity: true)
-                        defer { keyHashes = hashes }
+                        var seenKeys = self.seenKeys
+                        seenKeys.reset()
+                        defer { self.seenKeys = seenKeys }
                         attrs = Attrs()
                         try readObject(&s, "attributes", &wrong, arrayHint: true) { s, key in
                             let h = keyHash(key)
-                            if hashes.contains(h) { attrDuplicate = true }
-                            hashes.append(h)
+                            if !seenKeys.insert(h) { attrDuplicate = true }
                             if keeping, let field = keptField(key, hash: h) {
                                 let from = Self.valueStart(&s)
                                 try readAttribute(&s, key, &attrs)
@@ -453,6 +473,44 @@ final class LineAnalyzer {
 
     // MARK: - Helpers
 
+    static let spanKindNames: [StaticString] = [
+        "SPAN_KIND_INTERNAL", "SPAN_KIND_CLIENT", "SPAN_KIND_SERVER", "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_PRODUCER",
+        "SPAN_KIND_CONSUMER",
+    ]
+    static let spanKindStrings: [String] = spanKindNames.map { $0.description }
+    static let statusCodeNames: [StaticString] = ["STATUS_CODE_OK", "STATUS_CODE_UNSET", "STATUS_CODE_ERROR"]
+    static let statusCodeStrings: [String] = statusCodeNames.map { $0.description }
+
+    /// At a value: when it is a string whose bytes are exactly one of `known` (ASCII without quotes or
+    /// backslashes, so the bytes are the text), moves past it and returns its index; else moves nothing. The
+    /// common values then cost no new string.
+    @inline(__always) static func knownString(_ s: inout JSONScanner, _ known: [StaticString]) -> Int? {
+        let p = s.pos
+        guard p < s.end, s.base[p] == UInt8(ascii: "\"") else { return nil }
+        for (i, lit) in known.enumerated() {
+            let n = lit.utf8CodeUnitCount
+            if p + n + 1 < s.end, s.base[p + n + 1] == UInt8(ascii: "\""), memcmp(s.base + p + 1, lit.utf8Start, n) == 0 {
+                s.pos = p + n + 2
+                return i
+            }
+        }
+        return nil
+    }
+
+    /// At a value: when it is a string with exactly the bytes of `plain` (a string read without escapes), moves
+    /// past it and returns `plain`; else moves nothing.
+    @inline(__always) static func sameString(_ s: inout JSONScanner, _ plain: String) -> String? {
+        s.skipWhitespace()
+        let p = s.pos
+        var plain = plain
+        let n = plain.utf8.count
+        guard n > 0, p + n + 1 < s.end, s.base[p] == UInt8(ascii: "\""), s.base[p + n + 1] == UInt8(ascii: "\"") else { return nil }
+        let same = plain.withUTF8 { memcmp(s.base + p + 1, $0.baseAddress!, n) == 0 }
+        guard same else { return nil }
+        s.pos = p + n + 2
+        return plain
+    }
+
     /// Skips whitespace and returns where the value starts.
     @inline(__always) static func valueStart(_ s: inout JSONScanner) -> Int {
         s.skipWhitespace()
@@ -599,6 +657,54 @@ final class LineAnalyzer {
         else if keyIs(key, "inference.export.schema_version") { a.schemaVersion = try s.parseValue() }
         else if keyIs(key, "tool.name") { a.hasToolName = true; try s.skipValue() }
         else { try s.skipValue() }
+    }
+}
+
+/// The hashes of one object's keys, for the duplicate-key check: an open-addressing table of 256 slots stamped
+/// with a generation, so starting the next object clears nothing (a linear search of the hashes so far cost a
+/// comparison per key already seen, for every key); past 128 keys the rest go to a `Set`.
+struct SeenKeys {
+    let hashes: UnsafeMutablePointer<UInt64>
+    let stamps: UnsafeMutablePointer<UInt32>
+    var stamp: UInt32 = 0
+    var count = 0
+    var more: Set<UInt64> = []
+
+    init() {
+        hashes = .allocate(capacity: 256)
+        hashes.initialize(repeating: 0, count: 256)
+        stamps = .allocate(capacity: 256)
+        stamps.initialize(repeating: 0, count: 256)
+    }
+
+    func free() {
+        hashes.deallocate()
+        stamps.deallocate()
+    }
+
+    /// Forgets the keys (a new object).
+    mutating func reset() {
+        stamp &+= 1
+        if stamp == 0 {
+            stamps.update(repeating: 0, count: 256)
+            stamp = 1
+        }
+        count = 0
+        if !more.isEmpty { more.removeAll() }
+    }
+
+    /// Adds `h`; false when it was there already.
+    @inline(__always) mutating func insert(_ h: UInt64) -> Bool {
+        var slot = Int(truncatingIfNeeded: h ^ (h >> 32)) & 255
+        while stamps[slot] == stamp {
+            if hashes[slot] == h { return false }
+            slot = (slot + 1) & 255
+        }
+        if count >= 128 { return more.insert(h).inserted }
+        stamps[slot] = stamp
+        hashes[slot] = h
+        count += 1
+        return true
     }
 }
 
