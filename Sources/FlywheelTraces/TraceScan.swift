@@ -493,24 +493,24 @@ struct FileScan {
         for ti in traces.indices {
             let t = traces[ti]
             let n = t.spanIDs.count
-            var indexOf: [String: Int] = [:]
-            indexOf.reserveCapacity(n)
+            var table = SpanIDTable(count: n)
+            var isFirst = [Bool](repeating: false, count: n)
             for (i, id) in t.spanIDs.enumerated() {
-                if let first = indexOf[id] {
+                if let first = table.insert(id, at: i, in: t.spanIDs) {
                     problems.append(
                         TraceIssue(
                             file: name, line: t.lines[i], byteOffset: t.offsets[i], severity: .warning, field: "span_id",
                             code: "duplicate_span_id",
                             message: "span_id \(id) already used at line \(t.lines[first]) in trace \(t.traceID)"))
                 } else {
-                    indexOf[id] = i
+                    isFirst[i] = true
                 }
             }
             // parent[i]: index of the parent span, -1 for a root, -2 for a parent that does not exist.
             var parent = [Int](repeating: -1, count: n)
             var missing = Set<String>()
             for (i, p) in t.parentIDs.enumerated() where !p.isEmpty {
-                if let j = indexOf[p] {
+                if let j = table.find(p, in: t.spanIDs) {
                     parent[i] = j
                 } else {
                     parent[i] = -2
@@ -526,7 +526,7 @@ struct FileScan {
             // Cycles: follow parent links; a walk that meets a span of the same walk is a cycle.
             var state = [UInt8](repeating: 0, count: n)  // 1 = on the current walk, 2 = done
             var walk: [Int] = []
-            for i in 0..<n where state[i] == 0 && indexOf[t.spanIDs[i]] == i {
+            for i in 0..<n where state[i] == 0 && isFirst[i] {
                 walk.removeAll(keepingCapacity: true)
                 var cur = i
                 var cycleAt = -1
@@ -565,6 +565,51 @@ struct FileScan {
             }
         }
         return (problems, missingCounts)
+    }
+}
+
+/// The span ids of one trace: the index of the first span with each id, in an open-addressing table on a hash of
+/// the id's bytes (a `[String: Int]` hashed every id with SipHash, three times per span).
+struct SpanIDTable {
+    var slots: [Int]
+    let mask: Int
+
+    init(count n: Int) {
+        var size = 16
+        while size < 2 * n { size <<= 1 }
+        slots = [Int](repeating: -1, count: size)
+        mask = size - 1
+    }
+
+    @inline(__always) func slot(_ id: String) -> Int {
+        let h = id.utf8.withContiguousStorageIfAvailable { LineAnalyzer.hash(of: LineAnalyzer.Key(bytes: $0)) }
+            ?? Array(id.utf8).withUnsafeBufferPointer { LineAnalyzer.hash(of: LineAnalyzer.Key(bytes: $0)) }
+        return LineAnalyzer.slot(h, mask)
+    }
+
+    /// The index of the first span of `ids` with `id` when there is one; else records `i` for it and returns nil.
+    mutating func insert(_ id: String, at i: Int, in ids: [String]) -> Int? {
+        var k = slot(id)
+        while true {
+            let e = slots[k]
+            if e < 0 {
+                slots[k] = i
+                return nil
+            }
+            if ids[e] == id { return e }
+            k = (k + 1) & mask
+        }
+    }
+
+    /// The index of the first span of `ids` with `id`, if any.
+    func find(_ id: String, in ids: [String]) -> Int? {
+        var k = slot(id)
+        while true {
+            let e = slots[k]
+            if e < 0 { return nil }
+            if ids[e] == id { return e }
+            k = (k + 1) & mask
+        }
     }
 }
 

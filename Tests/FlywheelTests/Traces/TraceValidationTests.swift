@@ -68,6 +68,25 @@ struct TraceValidationTests {
         }
     }
 
+    @Test("a repeated attribute key is found among hundreds of keys, also past the 128 the scan's table holds")
+    func duplicateAmongManyKeys() throws {
+        let line = String(decoding: try TraceFixtures.data("spec_examples.jsonl").prefix { $0 != 0x0A }, as: UTF8.self)
+        // The span's own attributes come last in the line (after resource.attributes).
+        let at = try #require(line.range(of: "\"attributes\":{", options: .backwards))
+        func with(_ keys: [String]) -> Data {
+            Data((line[..<at.upperBound] + keys.map { "\"\($0)\":1," }.joined() + line[at.upperBound...]).utf8)
+        }
+        let distinct = (0..<300).map { "x.key\($0)" }
+        let clean = TraceValidator.validate(data: with(distinct))
+        #expect(clean.haloAccepts && !clean.issues.contains { $0.code == "duplicate_json_key" })
+        for (a, b) in [(5, 17), (100, 250), (200, 299), (0, 128)] {
+            var keys = distinct
+            keys[b] = keys[a]
+            let r = TraceValidator.validate(data: with(keys))
+            #expect(r.issues.contains { $0.code == "duplicate_json_key" && $0.field == "attributes" }, "keys \(a) and \(b)")
+        }
+    }
+
     @Test("each bad line of the invalid fixture is reported with its line number and field")
     func invalidFixture() throws {
         let url = TraceFixtures.url("gen_small_3traces_plus_invalid.jsonl")
