@@ -55,7 +55,7 @@ public struct EvalAggregator: Sendable {
     }
 
     /// Records that the row could not be fully graded (e.g. its scoring function could not run).
-    public mutating func markSkipped(_ reason: String) {
+    mutating func markSkipped(_ reason: String) {
         firstSkip = reason
         verdictSkipped = true
     }

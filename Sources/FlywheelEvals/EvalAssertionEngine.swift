@@ -16,7 +16,7 @@ public struct EvalAssertionContext: Sendable {
     /// Provider id / label / config (`config.tools` for is-valid-openai-tools-call).
     public var providerId: String
     /// The provider label.
-    public var providerLabel: String?
+    var providerLabel: String?
     /// The provider config (`tools`, `functions`).
     public var providerConfig: JSONValue?
     /// Test metadata (for transforms).
@@ -56,11 +56,11 @@ public final class EvalAssertionEngine: @unchecked Sendable {
     private var schemaCache: [String: Result<JSONSchemaValidator, JSONSchemaValidator.SchemaError>] = [:]
 
     /// Types this engine evaluates (base names, without `not-`).
-    public static let supportedTypes = Set(EvalAssertionType.allCases.filter { !$0.isAlwaysSkipped }.map(\.rawValue))
+    static let supportedTypes = Set(EvalAssertionType.allCases.filter { !$0.isAlwaysSkipped }.map(\.rawValue))
     /// Types that are always skipped (§3): accepted in suites, never evaluated.
-    public static let skippedTypes = Set(EvalAssertionType.allCases.filter(\.isAlwaysSkipped).map(\.rawValue))
+    static let skippedTypes = Set(EvalAssertionType.allCases.filter(\.isAlwaysSkipped).map(\.rawValue))
     /// Types from after 0.121.3: load errors.
-    public static let laterTypes = EvalAssertionType.laterNames
+    static let laterTypes = EvalAssertionType.laterNames
 
     public init(judge: (any ChatModel)? = nil, scripts: (any EvalScriptRunner)? = SubprocessScriptRunner(),
                 rougeN: @escaping @Sendable (String, String) -> Double = EvalTextMetrics.rougeN,
@@ -545,7 +545,7 @@ public final class EvalAssertionEngine: @unchecked Sendable {
     }
 
     /// Promptfoo's trace shape: `{traceId, spans:[{spanId, name, startTime, endTime (ms), attributes, statusCode, statusMessage}]}`.
-    public static func traceJSON(traceId: String?, spans: [EvalTraceSpan]) -> JSONValue {
+    static func traceJSON(traceId: String?, spans: [EvalTraceSpan]) -> JSONValue {
         .obj([("traceId", traceId.map(JSONValue.string) ?? .null), ("spans", .array(spans.map { s in
             var o = JSONObject()
             o["spanId"] = .string(s.spanId)

@@ -30,7 +30,7 @@ public enum EvalAssertionType: String, CaseIterable, Sendable {
     case classifier, pi, human, webhook, ruby, guardrails, modelGradedFactuality = "model-graded-factuality"
 
     /// Types Flywheel accepts but never evaluates: their rows are skipped, never passed.
-    public var isAlwaysSkipped: Bool {
+    var isAlwaysSkipped: Bool {
         switch self {
         case .classifier, .pi, .human, .webhook, .ruby, .guardrails, .modelGradedFactuality: return true
         default: return false
@@ -38,7 +38,7 @@ public enum EvalAssertionType: String, CaseIterable, Sendable {
     }
 
     /// Graded by a judge model (skipped when none is configured).
-    public var needsJudge: Bool {
+    var needsJudge: Bool {
         switch self {
         case .llmRubric, .modelGradedClosedQA, .factuality, .gEval, .trajectoryGoalSuccess, .answerRelevance, .contextFaithfulness,
             .contextRecall, .contextRelevance, .conversationRelevance, .selectBest:
@@ -48,5 +48,5 @@ public enum EvalAssertionType: String, CaseIterable, Sendable {
     }
 
     /// Types of Promptfoo releases after the one Flywheel follows (0.121.3): a load error, not a silent skip.
-    public static let laterNames: Set<String> = ["ends-with", "character-count", "normalizeUnicode"]
+    static let laterNames: Set<String> = ["ends-with", "character-count", "normalizeUnicode"]
 }

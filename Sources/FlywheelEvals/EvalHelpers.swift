@@ -17,7 +17,7 @@ public enum EvalTemplate {
     }
 
     /// True when the text contains template syntax.
-    public static func hasSyntax(_ s: String) -> Bool {
+    static func hasSyntax(_ s: String) -> Bool {
         var prev: UInt8 = 0
         for u in s.utf8 {
             if prev == UInt8(ascii: "{"), u == UInt8(ascii: "{") || u == UInt8(ascii: "%") || u == UInt8(ascii: "#") { return true }
@@ -47,7 +47,7 @@ public enum EvalTemplate {
     }
 
     /// Renders, leaving the text verbatim when it cannot be rendered (Promptfoo's rule for `metric`).
-    public static func renderLenient(_ s: String, vars: JSONObject) -> String {
+    static func renderLenient(_ s: String, vars: JSONObject) -> String {
         (try? render(s, vars: vars)) ?? s
     }
 

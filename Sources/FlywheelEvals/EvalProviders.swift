@@ -37,7 +37,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
     }
 
     /// The provider kinds this caller runs.
-    public static func isCallable(_ id: String) -> Bool {
+    static func isCallable(_ id: String) -> Bool {
         id == "echo" || id.hasPrefix("openai:") || isAnthropic(id) || id.hasPrefix("exec:") || (id.hasPrefix("file://") && id.contains(".py"))
             || id.hasPrefix("python:") || isHTTP(id)
     }
@@ -263,7 +263,7 @@ public final class EvalProviderCaller: @unchecked Sendable {
     // MARK: embeddings
 
     /// The default embedding model of `similar` (Promptfoo's).
-    public static let defaultEmbeddingProvider = "openai:embedding:text-embedding-3-large"
+    static let defaultEmbeddingProvider = "openai:embedding:text-embedding-3-large"
 
     private var embeddingCache: [String: [Double]] = [:]
 

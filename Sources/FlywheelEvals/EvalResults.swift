@@ -45,7 +45,7 @@ public enum EvalResultsJSON {
         /// When the file was written.
         public var exportedAt: Date
         /// Flywheel's version, in `metadata.flywheel.version`.
-        public var flywheelVersion: String
+        var flywheelVersion: String
         /// The loop cycle, in `metadata.flywheel.cycle`.
         public var cycle: Int?
         public init(evalId: String? = nil, createdAt: Date, exportedAt: Date? = nil, flywheelVersion: String = "0.1.0", cycle: Int? = nil) {

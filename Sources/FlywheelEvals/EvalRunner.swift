@@ -9,7 +9,7 @@ public enum EvalRowStatus: String, Sendable, Codable {
 /// Which row a caller is asked to supply an output for.
 public struct EvalRowKey: Sendable {
     /// Index of the test in `suite.tests`.
-    public var testIndex: Int
+    var testIndex: Int
     /// The test as written (before the defaultTest merge).
     public var test: EvalTestCase
     /// The row's vars (after defaultTest merge and expansion).
@@ -23,7 +23,7 @@ public struct EvalRowKey: Sendable {
     /// The provider (column).
     public var provider: EvalProvider
     /// Which repetition (0-based, `evaluateOptions.repeat`).
-    public var repeatIndex: Int
+    var repeatIndex: Int
 }
 
 /// One graded row: Promptfoo's EvaluateResult plus Flywheel's status.
@@ -35,7 +35,7 @@ public struct EvalRow: Sendable, Equatable {
     /// The column index (provider-major).
     public var promptIdx: Int
     /// Which repetition (0-based, `evaluateOptions.repeat`).
-    public var repeatIndex: Int
+    var repeatIndex: Int
     /// SHA-256 of the prompt label (Promptfoo's promptId).
     public var promptId: String
     /// The rendered prompt.
@@ -45,7 +45,7 @@ public struct EvalRow: Sendable, Equatable {
     /// The provider id.
     public var providerId: String
     /// The provider label, when set.
-    public var providerLabel: String?
+    var providerLabel: String?
     /// The test case, merged and expanded.
     public var testCase: JSONValue
     /// The row's vars.

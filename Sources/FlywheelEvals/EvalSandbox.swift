@@ -21,7 +21,7 @@ public struct EvalScriptPolicy: Sendable, Equatable {
     public var inheritedEnvironment: [String: String]?
 
     /// Variables every script gets (no secrets): enough for `node` and `python3` to start.
-    public static let baseEnvironment = ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "NODE_PATH", "PYTHONPATH", "VIRTUAL_ENV"]
+    static let baseEnvironment = ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "NODE_PATH", "PYTHONPATH", "VIRTUAL_ENV"]
 
     public init(allowScripts: Bool = true, disabledReason: String = "scripts are disabled (--no-scripts)",
                 passEnvironment: [String] = [], timeout: TimeInterval = 30, workingDirectory: URL? = nil,

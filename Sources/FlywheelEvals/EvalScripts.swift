@@ -28,7 +28,7 @@ public struct EvalScriptRequest: Sendable {
     }
 
     /// Splits `file://path[:function]` into the path and the function name (a Windows drive letter is not a function).
-    public static func fileReference(_ ref: String) -> (path: String, function: String?) {
+    static func fileReference(_ ref: String) -> (path: String, function: String?) {
         var rest = ref.hasPrefix("file://") ? String(ref.dropFirst(7)) : ref
         if let colon = rest.lastIndex(of: ":"), !rest[rest.index(after: colon)...].contains("/") {
             let fn = String(rest[rest.index(after: colon)...])

@@ -36,7 +36,7 @@ public struct EvalProvider: Sendable, Equatable {
     /// The column key: `label || id`.
     public var key: String { label ?? id }
     /// For a `file://provider.py[:fn]` provider: the file, made absolute at load time (`file:///abs[:fn]`).
-    public var resolvedFile: String?
+    var resolvedFile: String?
 
     public init(id: String, label: String? = nil, config: JSONValue? = nil, prompts: [String]? = nil) {
         self.id = id

@@ -12,7 +12,7 @@ public struct EvalAssertion: Sendable, Equatable {
     /// The value (after `file://` resolution at load time), nil when absent.
     public var value: JSONValue?
     /// The threshold as written (nil when absent; `false`/`0` are kept, JavaScript compares them as 0).
-    public var thresholdValue: JSONValue?
+    var thresholdValue: JSONValue?
     /// The weight (default 1).
     public var weight: Double?
     /// The metric name template.
@@ -22,7 +22,7 @@ public struct EvalAssertion: Sendable, Equatable {
     /// Per-assertion grader provider (model-graded types).
     public var provider: JSONValue?
     /// Per-assertion rubric prompt (model-graded types).
-    public var rubricPrompt: JSONValue?
+    var rubricPrompt: JSONValue?
     /// `context.config` of script assertions.
     public var config: JSONValue?
     /// Members of an `assert-set`.
@@ -60,9 +60,9 @@ public struct EvalAssertion: Sendable, Equatable {
     }
 
     /// True for `not-…` types.
-    public var isInverse: Bool { type.hasPrefix("not-") }
+    var isInverse: Bool { type.hasPrefix("not-") }
     /// The type without `not-`.
-    public var baseType: String { isInverse ? String(type.dropFirst(4)) : type }
+    var baseType: String { isInverse ? String(type.dropFirst(4)) : type }
     /// The threshold when one is present (JavaScript `Number(threshold)`; `null` counts as absent).
     public var threshold: Double? {
         guard let t = thresholdValue, !t.isNull else { return nil }
@@ -72,7 +72,7 @@ public struct EvalAssertion: Sendable, Equatable {
 
 extension JSONValue {
     /// JavaScript `Number(v)` (NaN for non-numeric).
-    public var jsNumber: Double {
+    var jsNumber: Double {
         switch self {
         case .null: return 0
         case .bool(let b): return b ? 1 : 0
@@ -144,7 +144,7 @@ public struct EvalGradingResult: Sendable, Equatable {
     /// Named metric scores (a test's, or a set's inner metrics).
     public var namedScores: [String: Double]
     /// Weights behind `namedScores` (tests only; empty means absent).
-    public var namedScoreWeights: [String: Double]
+    var namedScoreWeights: [String: Double]
     /// Tokens a model-graded assertion used.
     public var tokensUsed: EvalTokenUsage?
     /// Component results (flattened for a test).

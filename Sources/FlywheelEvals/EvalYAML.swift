@@ -40,7 +40,7 @@ public enum EvalYAML {
         /// (`YAMLLimits.nodeBudget`).
         public var maxNodes = 500_000
         /// Maximum length of one scalar, in UTF-8 bytes.
-        public var maxScalarBytes = 4 * 1024 * 1024
+        var maxScalarBytes = 4 * 1024 * 1024
         /// Maximum nesting depth.
         public var maxDepth = 200
         public init() {}
@@ -213,7 +213,7 @@ public enum EvalYAML {
     }
 
     /// js-yaml's core-schema resolution of a plain scalar.
-    public static func resolvePlain(_ str: String) -> JSONValue {
+    static func resolvePlain(_ str: String) -> JSONValue {
         switch str {
         case "", "~", "null", "Null", "NULL": return .null
         case "true", "True", "TRUE": return .bool(true)

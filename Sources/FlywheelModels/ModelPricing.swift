@@ -3,8 +3,8 @@
 public struct ModelPricing: Sendable, Hashable {
     /// US dollars per million input (prompt) and output (completion) tokens.
     public struct Price: Sendable, Hashable {
-        public var inputPerMillion: Double
-        public var outputPerMillion: Double
+        var inputPerMillion: Double
+        var outputPerMillion: Double
 
         public init(inputPerMillion: Double, outputPerMillion: Double) {
             self.inputPerMillion = inputPerMillion
@@ -13,7 +13,7 @@ public struct ModelPricing: Sendable, Hashable {
     }
 
     /// Model name → price.
-    public var prices: [String: Price]
+    var prices: [String: Price]
 
     /// A table.
     public init(prices: [String: Price]) { self.prices = prices }

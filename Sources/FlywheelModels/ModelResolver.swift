@@ -46,7 +46,7 @@ public struct ModelResolver: Sendable {
     public mutating func register(prefix: String, _ factory: @escaping Factory) { prefixed[prefix] = factory }
 
     /// The registered exact names and prefixes (prefixes end in `:`), sorted.
-    public var knownNames: [String] { (Array(named.keys) + Array(prefixed.keys) + ["openai:"]).uniqued().sorted() }
+    var knownNames: [String] { (Array(named.keys) + Array(prefixed.keys) + ["openai:"]).uniqued().sorted() }
 
     /// The model `name` selects.
     /// - Parameter name: e.g. `openai:gpt-4.1-mini`, `offline-example`.

@@ -22,7 +22,7 @@ public struct OpenAICompatibleModel: ChatModel {
     /// The largest response body accepted.
     public var maxResponseBytes: Int
     /// Prices for the cost estimate.
-    public var pricing: ModelPricing
+    var pricing: ModelPricing
     private let apiKey: Secret?
 
     /// The default API root when neither the argument nor `OPENAI_BASE_URL` gives one.

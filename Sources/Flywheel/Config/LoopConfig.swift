@@ -314,6 +314,23 @@ public struct LoopConfig: Sendable, Codable, Hashable {
         }
     }
 
+    /// The project's name from `loop.yaml` text in the site's mode for a history whose files are old or damaged: the
+    /// parsed `project`, else a top-level `project:` (or `name:`) line read as it stands, else "Flywheel".
+    static func projectName(lenient text: String?, file: String) -> String {
+        guard let text else { return "Flywheel" }
+        if let config = try? parse(text, file: file) { return config.project }
+        for key in ["project", "name"] {
+            for line in text.split(separator: "\n") where line.hasPrefix(key + ":") {
+                var v = line.dropFirst(key.count + 1).trimmingCharacters(in: .whitespaces)
+                if v.count >= 2, (v.hasPrefix("\"") && v.hasSuffix("\"")) || (v.hasPrefix("'") && v.hasSuffix("'")) {
+                    v = String(v.dropFirst().dropLast())
+                }
+                if !v.isEmpty { return v }
+            }
+        }
+        return "Flywheel"
+    }
+
     /// Reads `loop.yaml` from disk.
     public static func load(_ url: URL) throws -> LoopConfig {
         let data: Data

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 /// `diagnosis.json` (ARTIFACTS.md): failure modes (most important first), ranked recommendations, and the
@@ -58,8 +59,48 @@ public struct Diagnosis: Sendable, Hashable, Codable {
         return data
     }
 
-    /// Reads diagnosis.json.
-    public static func decode(_ data: Data) throws -> Diagnosis { try JSONDecoder().decode(Diagnosis.self, from: data) }
+    /// Reads diagnosis.json: every field as the contract writes it, or an error naming the field (`describeDecodingError`).
+    public static func read(_ data: Data) throws -> Diagnosis { try JSONDecoder().decode(Diagnosis.self, from: data) }
+
+    /// Reads diagnosis.json in the site's mode for a history whose files are old or damaged: a file that reads strictly
+    /// is that diagnosis; otherwise each failure mode, recommendation and outcome is read on its own, and one that does
+    /// not read is left out with a line in `skipped` naming it and its field (`recommendations[2]: field area: …`).
+    /// nil when the file is not a JSON object.
+    public static func read(lenient data: Data, skipped: inout [String]) -> Diagnosis? {
+        if let d = try? read(data) { return d }
+        guard let root = JSONValue.parseOrNil(data), root.objectValue != nil else {
+            skipped.append("(top level): not a JSON object")
+            return nil
+        }
+        func value<T: Decodable>(_ v: JSONValue, as type: T.Type) throws -> T {
+            try JSONDecoder().decode(T.self, from: Data(v.canonicalText.utf8))
+        }
+        func field<T: Decodable>(_ key: CodingKeys, _ type: T.Type) -> T? {
+            guard let v = root[key.rawValue], !v.isNull else { return nil }
+            do { return try value(v, as: T.self) } catch {
+                skipped.append("\(key.rawValue): \(describeDecodingError(error))")
+                return nil
+            }
+        }
+        func elements<T: Decodable>(_ key: CodingKeys, _ type: T.Type) -> [T] {
+            guard let v = root[key.rawValue], !v.isNull else { return [] }
+            guard let items = v.arrayValue else {
+                skipped.append("\(key.rawValue): not a list")
+                return []
+            }
+            return items.enumerated().compactMap { i, item in
+                do { return try value(item, as: T.self) } catch {
+                    skipped.append("\(key.rawValue)[\(i)]: \(describeDecodingError(error))")
+                    return nil
+                }
+            }
+        }
+        return Diagnosis(
+            cycle: field(.cycle, Int.self) ?? 0, generatedBy: field(.generatedBy, String.self) ?? "deterministic",
+            failureModes: elements(.failureModes, FailureMode.self), recommendations: elements(.recommendations, Recommendation.self),
+            outcomes: elements(.outcomes, Outcome.self), ranking: field(.ranking, Ranking.self),
+            taskRuns: field(.taskRuns, [String: TaskRunFigures].self))
+    }
 }
 
 /// The figures of one task's runs in a cycle: wall-clock seconds from the first span's start to the last span's end,

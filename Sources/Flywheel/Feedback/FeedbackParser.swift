@@ -26,7 +26,7 @@ public enum FeedbackParser {
     ///   - defaultCreatedAt: the time given to records without `created_at`.
     public static func parse(
         _ data: Data, file: String, knownTraceIDs: Set<String>? = nil, defaultCreatedAt: String = "1970-01-01T00:00:00Z",
-        traceIDsByQuestion: [String: String] = [:], targets: FeedbackTargets? = nil
+        traceIDsByQuestion: [String: String] = [:], targets: FeedbackTargets? = nil, lenient: Bool = false
     ) -> Result {
         guard let text = String(data: data, encoding: .utf8) else {
             return Result(records: [], issues: [FeedbackIssue(file: file, line: 1, field: "<file>", message: "not valid UTF-8")])
@@ -60,7 +60,7 @@ public enum FeedbackParser {
             }
             switch validate(
                 value, file: file, line: line, knownTraceIDs: knownTraceIDs, defaultCreatedAt: defaultCreatedAt,
-                traceIDsByQuestion: traceIDsByQuestion, targets: targets)
+                traceIDsByQuestion: traceIDsByQuestion, targets: targets, lenient: lenient)
             {
             case .success(let record): records.append(record)
             case .failure(let error): issues.append(contentsOf: error.issues)
@@ -81,10 +81,12 @@ public enum FeedbackParser {
         return result.records
     }
 
-    /// Validates one JSON object as a feedback record.
+    /// Validates one JSON object as a feedback record. `lenient` (reading a stored file of an older or newer
+    /// Flywheel) lets fields this version does not know pass unread; every other rule holds.
     public static func validate(
         _ value: JSONValue, file: String, line: Int, knownTraceIDs: Set<String>? = nil,
-        defaultCreatedAt: String = "1970-01-01T00:00:00Z", traceIDsByQuestion: [String: String] = [:], targets: FeedbackTargets? = nil
+        defaultCreatedAt: String = "1970-01-01T00:00:00Z", traceIDsByQuestion: [String: String] = [:], targets: FeedbackTargets? = nil,
+        lenient: Bool = false
     ) -> Swift.Result<FeedbackRecord, FeedbackValidationError> {
         var issues: [FeedbackIssue] = []
         func issue(_ field: String, _ message: String) {
@@ -95,7 +97,7 @@ public enum FeedbackParser {
             return .failure(FeedbackValidationError(issues: issues))
         }
         let allowed = Set(FeedbackRecord.CodingKeys.allCases.map(\.rawValue) + ["question"])
-        for key in object.keys.sorted(by: byteOrder) where !allowed.contains(key) {
+        for key in object.keys.sorted(by: byteOrder) where !lenient && !allowed.contains(key) {
             issue(key, "unknown field (allowed: \(allowed.sorted(by: byteOrder).joined(separator: ", ")))")
         }
         func string(_ key: String, required: Bool) -> String? {

@@ -14,6 +14,12 @@ public enum FeedbackStore {
         try FeedbackParser.load(data, file: file, knownTraceIDs: knownTraceIDs)
     }
 
+    /// Reads a stored feedback file in the site's mode for a history whose files are old or damaged: the records
+    /// that read (fields this version does not know pass unread), and one issue per line or field that did not.
+    public static func read(lenient data: Data, file: String) -> FeedbackParser.Result {
+        FeedbackParser.parse(data, file: file, lenient: true)
+    }
+
     /// Drops records whose `feedback_id` was already seen (the first one wins), keeping order.
     public static func dedupe(_ records: [FeedbackRecord]) -> [FeedbackRecord] {
         var seen = Set<String>()

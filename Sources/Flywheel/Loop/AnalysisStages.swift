@@ -54,7 +54,7 @@ public enum AnalysisStages {
         for k in earlier {
             guard let data = try snap.cycleFile(k, Layout.CycleFile.diagnosis) else { continue }
             let runs: [String: TaskRunFigures]?
-            do { runs = try Diagnosis.decode(data).taskRuns } catch {
+            do { runs = try Diagnosis.read(data).taskRuns } catch {
                 // An earlier cycle's damaged record costs this diagnosis that cycle's baseline, not the diagnosis.
                 ctx.progress("diagnosis: \(Layout.cycleFile(k, Layout.CycleFile.diagnosis)) is unreadable (\(describeDecodingError(error))); its runs are left out of the task baselines")
                 continue

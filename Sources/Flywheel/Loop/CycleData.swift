@@ -109,7 +109,7 @@ public struct CycleData: Sendable {
         let feedback = try readFeedback(snap, cycle: number)
         var diagnosis: Diagnosis?
         if let data = try snap.cycleFile(number, Layout.CycleFile.diagnosis) {
-            do { diagnosis = try JSONDecoder().decode(Diagnosis.self, from: data) } catch {
+            do { diagnosis = try Diagnosis.read(data) } catch {
                 throw HistoryError.corrupt(path: Layout.cycleFile(number, Layout.CycleFile.diagnosis), reason: describeDecodingError(error))
             }
         }

@@ -47,9 +47,15 @@ enum CyclePage {
         var rows: [Row]
         var hasTraces: Bool
         var traces: [TraceRow]
+        var hasTracesSkipped: Bool
+        var tracesSkipped: [String]
         var hasFeedback: Bool
         var feedback: [FeedbackView]
+        var hasFeedbackSkipped: Bool
+        var feedbackSkipped: [String]
         var hasDiagnosis: Bool
+        var hasDiagnosisSkipped: Bool
+        var diagnosisSkipped: [String]
         var generatedBy: String
         var hasFailureModes: Bool
         var failureModes: [ModeView]
@@ -69,8 +75,12 @@ enum CyclePage {
         var rows: [SiteEvalRow]?
         var previousRows: [SiteEvalRow]?
         var traces: [TraceSummary]
-        var feedback: [FeedbackItem]?
+        /// The parts of `traces.jsonl`, `feedback.jsonl` and `diagnosis.json` their readers left out, as they do not read.
+        var tracesSkipped: [String] = []
+        var feedback: [FeedbackRecord]?
+        var feedbackSkipped: [String] = []
         var diagnosis: SiteDiagnosis?
+        var diagnosisSkipped: [String] = []
         var previousDiagnosis: SiteDiagnosis?
         var handoff: String?
         var harnessDiff: TreeDiff
@@ -101,8 +111,9 @@ enum CyclePage {
         let inputs = Inputs(
             project: reader.index.project, cycle: e.cycle, previous: prev?.cycle, rows: try reader.results(number),
             previousRows: try prev.flatMap { try reader.results($0.number) },
-            traces: try reader.traces(number).map(TraceSummary.init), feedback: try reader.feedback(number),
-            diagnosis: try reader.diagnosis(number), previousDiagnosis: try prev.flatMap { try reader.diagnosis($0.number) },
+            traces: try reader.traces(number).map(TraceSummary.init), tracesSkipped: try reader.tracesRead(number).skipped, feedback: try reader.feedback(number),
+            feedbackSkipped: try reader.feedbackRead(number)?.skipped ?? [], diagnosis: try reader.diagnosis(number),
+            diagnosisSkipped: try reader.diagnosisRead(number)?.skipped ?? [], previousDiagnosis: try prev.flatMap { try reader.diagnosis($0.number) },
             handoff: try reader.handoff(number),
             harnessDiff: prev == nil ? TreeDiff(files: []) : try reader.harnessDiff(prev?.harnessTree, e.harnessTree),
             tasks: try reader.taskMap(number))
@@ -119,12 +130,13 @@ enum CyclePage {
     }
 
     /// Links for evidence items: trace page (with span anchor) and eval row anchor.
-    static func evidenceHTML(_ items: [SiteEvidence], cycle: Int, traceIDs: Set<String>, caseIDs: Set<String>, path: String) -> String {
+    static func evidenceHTML(_ items: [EvidenceRef], cycle: Int, traceIDs: Set<String>, caseIDs: Set<String>, path: String) -> String {
         guard !items.isEmpty else { return "" }
         var out = "<ul class=\"evidence\">"
         for ev in items {
             var links: [String] = []
-            if let t = ev.traceID {
+            if !ev.traceID.isEmpty {
+                let t = ev.traceID
                 var href = SitePaths.rel(SitePaths.trace(cycle, t), from: path)
                 if let s = ev.spanID { href += "#span-" + HTML.anchor(s) }
                 let label = "trace " + shortID(t) + (ev.spanID.map { " · span " + shortID($0) } ?? "")
@@ -227,23 +239,22 @@ enum CyclePage {
         // Feedback.
         let feedback = (i.feedback ?? []).map { f in
             FeedbackView(
-                anchor: unique("feedback-" + HTML.anchor(f.id)), category: f.category, severity: f.severity,
-                severityClass: ["low", "medium", "high", "critical"].contains(f.severity) ? f.severity : "other",
-                source: f.source, author: f.author, createdAt: f.createdAt, observation: f.observation, evidence: f.evidence,
+                anchor: unique("feedback-" + HTML.anchor(f.feedbackID)), category: f.category, severity: f.severity.rawValue,
+                severityClass: f.severity.rawValue, source: f.source.rawValue, author: f.author, createdAt: f.createdAt,
+                observation: f.observation, evidence: f.evidence,
                 traceHref: SitePaths.rel(SitePaths.trace(n, f.traceID), from: path), traceLabel: shortID(f.traceID),
-                required: f.required, prohibited: f.prohibited, hasTrace: traceIDs.contains(f.traceID),
-                hasEvidence: !f.evidence.isEmpty, hasRequired: !f.required.isEmpty, hasProhibited: !f.prohibited.isEmpty)
+                required: f.requiredObservations, prohibited: f.prohibitedClaims, hasTrace: traceIDs.contains(f.traceID),
+                hasEvidence: !f.evidence.isEmpty, hasRequired: !f.requiredObservations.isEmpty, hasProhibited: !f.prohibitedClaims.isEmpty)
         }
         // Diagnosis.
         let d = i.diagnosis
         let modes = (d?.failureModes ?? []).map { m in
             var ev = m.evidence
             if ev.isEmpty {
-                ev = m.traceIDs.map { SiteEvidence(traceID: $0, spanID: nil, evalID: nil, note: "") }
-                    + m.evalIDs.map { SiteEvidence(traceID: nil, spanID: nil, evalID: $0, note: "") }
+                ev = m.traceIDs.map { EvidenceRef(traceID: $0, note: "") } + m.evalIDs.map { EvidenceRef(traceID: "", evalID: $0, note: "") }
             }
             return ModeView(
-                anchor: unique("fm-" + HTML.anchor(m.id)), title: m.title, kind: m.kind, category: m.category, count: String(m.count),
+                anchor: unique("fm-" + HTML.anchor(m.id)), title: m.title, kind: m.kind.rawValue, category: m.category, count: String(m.count),
                 evidenceHTML: evidenceHTML(ev, cycle: n, traceIDs: traceIDs, caseIDs: caseIDs, path: path))
         }
         let recs = (d?.recommendations ?? []).map { r in
@@ -281,8 +292,10 @@ enum CyclePage {
                 ? DiffHTML.render(i.harnessDiff, id: "harness", emptyText: "The harness did not change since cycle \(prevN).")
                 : "<p class=\"placeholder\">The first cycle: nothing to compare with.</p>",
             hasEvals: i.rows != nil, evalCounts: evalCounts, hasMetrics: !metrics.isEmpty, metrics: metrics, rows: rowViews,
-            hasTraces: !traceRows.isEmpty, traces: traceRows, hasFeedback: !feedback.isEmpty, feedback: feedback,
-            hasDiagnosis: d != nil, generatedBy: d?.generatedBy ?? "", hasFailureModes: !modes.isEmpty, failureModes: modes,
+            hasTraces: !traceRows.isEmpty, traces: traceRows,
+            hasTracesSkipped: !i.tracesSkipped.isEmpty, tracesSkipped: i.tracesSkipped, hasFeedback: !feedback.isEmpty, feedback: feedback,
+            hasFeedbackSkipped: !i.feedbackSkipped.isEmpty, feedbackSkipped: i.feedbackSkipped, hasDiagnosis: d != nil,
+            hasDiagnosisSkipped: !i.diagnosisSkipped.isEmpty, diagnosisSkipped: i.diagnosisSkipped, generatedBy: d?.generatedBy ?? "", hasFailureModes: !modes.isEmpty, failureModes: modes,
             hasRecommendations: !recs.isEmpty, recommendations: recs, hasOutcomes: !outcomes.isEmpty, outcomes: outcomes,
             hasHandoff: i.handoff != nil, handoffHTML: i.handoff.map { markdown.html($0, idPrefix: "md-") } ?? "")
     }

@@ -40,12 +40,12 @@ enum SearchPage {
                 "cycle \(n) · \(r.status.rawValue) · \(r.category) · \(r.description)"))
         }
         for f in try reader.feedback(n) ?? [] {
-            entries.append(entry("feedback", f.category + " (" + f.severity + ")", cyclePage + "#feedback-" + HTML.anchor(f.id),
+            entries.append(entry("feedback", f.category + " (" + f.severity.rawValue + ")", cyclePage + "#feedback-" + HTML.anchor(f.feedbackID),
                 "cycle \(n) · " + f.observation))
         }
         if let d = try reader.diagnosis(n) {
             for m in d.failureModes {
-                entries.append(entry("failure mode", m.title, cyclePage + "#fm-" + HTML.anchor(m.id), "cycle \(n) · \(m.kind) · \(m.category)"))
+                entries.append(entry("failure mode", m.title, cyclePage + "#fm-" + HTML.anchor(m.id), "cycle \(n) · \(m.kind.rawValue) · \(m.category)"))
             }
             for rec in d.recommendations {
                 entries.append(entry("recommendation", rec.title, cyclePage + "#rec-" + HTML.anchor(rec.id), "cycle \(n) · " + rec.change))

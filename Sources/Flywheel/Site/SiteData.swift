@@ -3,8 +3,9 @@ import FlywheelTraces
 import Foundation
 import FlywheelEvals
 
-// Pure, Sendable models of what the site shows, parsed leniently from the artifacts (ARTIFACTS.md): a missing
-// file means "stage not run yet", a missing or mistyped field falls back to a default.
+// Pure, Sendable views of what the site shows, built from the domain values that each artifact's own reader gives in
+// its lenient mode (`SiteReader`): a missing file means "stage not run yet"; a part that does not read is left out and
+// named on the cycle page.
 
 /// One row of a cycle's gate results as the site shows it: a view of the evals' `EvalRow` (`init(_:)`).
 struct SiteEvalRow: Sendable, Hashable {
@@ -31,7 +32,6 @@ extension SiteEvalRow {
     /// The display row of a graded row: the stage's case id and task trace, a status in which a skip shows as
     /// skipped whatever its failure reason, and text for every value.
     init(_ row: EvalRow) {
-        typealias P = ArtifactParser
         let caseMeta = row.testCase["metadata"]?.objectValue
         let meta = caseMeta ?? row.metadata
         let vars = row.testCase["vars"]?.objectValue ?? row.vars
@@ -42,50 +42,19 @@ extension SiteEvalRow {
         // the suite name a case the same way; a row without a test case is known by its place.
         let hasCase = row.testCase != .obj([])
         let caseID =
-            P.optString(meta["id"]) ?? P.optString(meta["flywheelCaseId"])
+            meta["id"]?.displayTextOrNil ?? meta["flywheelCaseId"]?.displayTextOrNil
             ?? (hasCase ? EvalTestCase.contentHash(row.testCase) : "row-\(row.testIdx)")
         let traceID = row.response?.traceId.flatMap { $0.isEmpty ? nil : $0 }
         self.init(
             caseID: caseID, description: row.description ?? "", status: status, score: row.score,
-            namedScores: row.namedScores, category: P.optString(meta["category"]) ?? "uncategorised",
+            namedScores: row.namedScores, category: meta["category"]?.displayTextOrNil ?? "uncategorised",
             // The trace the gate actually graded (a case keyed to an earlier cycle's trace is graded on the
             // trace that answered the same question in this cycle), else the one the case names.
-            traceID: traceID ?? P.optString(vars["trace_id"]) ?? P.optString(meta["trace_id"]),
-            feedbackID: P.optString(meta["feedback_id"]), addedCycle: P.int(meta["cycle"]),
+            traceID: traceID ?? vars["trace_id"]?.displayTextOrNil ?? meta["trace_id"]?.displayTextOrNil,
+            feedbackID: meta["feedback_id"]?.displayTextOrNil, addedCycle: meta["cycle"]?.looseInt,
             reason: [row.gradingResult?.reason, row.error].lazy.compactMap { $0 }.first { !$0.isEmpty } ?? "",
-            output: P.string(row.response?.output), latencyMs: row.latencyMs, testIdx: row.testIdx)
+            output: row.response?.output.displayText ?? "", latencyMs: row.latencyMs, testIdx: row.testIdx)
     }
-}
-
-/// One feedback record.
-struct FeedbackItem: Sendable, Hashable {
-    var id: String
-    var traceID: String
-    var source: String
-    var author: String
-    var category: String
-    var severity: String
-    var observation: String
-    var evidence: String
-    var required: [String]
-    var prohibited: [String]
-    var createdAt: String
-}
-
-/// A pointer into the record (a trace, a span, an eval row) with a note.
-struct SiteEvidence: Sendable, Hashable {
-    var traceID: String?
-    var spanID: String?
-    var evalID: String?
-    var note: String
-}
-
-struct SiteFailureMode: Sendable, Hashable {
-    var id, title, kind, category: String
-    var count: Int
-    var traceIDs: [String]
-    var evalIDs: [String]
-    var evidence: [SiteEvidence]
 }
 
 struct SiteRecommendation: Sendable, Hashable {
@@ -95,7 +64,7 @@ struct SiteRecommendation: Sendable, Hashable {
     var predictedEvals: [String] = []
     var patchFile: String?
     var patchAppend: String?
-    var evidence: [SiteEvidence]
+    var evidence: [EvidenceRef]
     var failureModeIDs: [String]
 }
 
@@ -110,15 +79,35 @@ struct SiteOutcome: Sendable, Hashable {
     var note: String
 }
 
+/// What the site shows of a diagnosis: its failure modes as they are, its recommendations and outcomes as display
+/// rows (text for every value, recommendations in rank order), the form the site's diagnosis ledger keeps per cycle.
 struct SiteDiagnosis: Sendable, Hashable {
     var generatedBy: String
-    var failureModes: [SiteFailureMode]
+    var failureModes: [FailureMode]
     var recommendations: [SiteRecommendation]
     var outcomes: [SiteOutcome]
 }
 
-/// What the site shows of a span beside its fields (the traces stage's `Span`; a line HALO would reject is read
-/// leniently by `ArtifactParser.traces`).
+extension SiteDiagnosis {
+    init(_ d: Diagnosis) {
+        self.init(
+            generatedBy: d.generatedBy, failureModes: d.failureModes,
+            recommendations: d.recommendations.map { r in
+                SiteRecommendation(
+                    id: r.id, title: r.title, area: r.area.rawValue, change: r.change, confidence: r.confidence.rawValue,
+                    effort: r.effort.rawValue, validation: r.validation, impact: r.predictedImpact.summary, rank: r.rank,
+                    predictedEvals: r.predictedImpact.evalIDs, patchFile: r.patch?.file, patchAppend: r.patch?.append,
+                    evidence: r.evidence, failureModeIDs: r.failureModeIDs)
+            }.sorted { ($0.rank, $0.id) < ($1.rank, $1.id) },
+            outcomes: d.outcomes.map { o in
+                SiteOutcome(
+                    recommendationID: o.recommendationID, fromCycle: o.fromCycle, implemented: o.implemented, status: o.status.rawValue,
+                    flippedToPass: o.flippedToPass, stillFailing: o.stillFailing, regressed: o.regressed, note: o.note)
+            })
+    }
+}
+
+/// What the site shows of a span beside its fields (the traces stage's `Span`).
 extension Span {
     var isError: Bool { status.code == "STATUS_CODE_ERROR" }
     var startNs: Int64? { TraceTime.nanoseconds(lenient: startTime) }
@@ -159,146 +148,31 @@ struct TraceRecord: Sendable, Hashable {
     var fileID: String { HTML.fileName(id) }
 }
 
-// MARK: - Parsing
+// MARK: - Display text
 
-enum ArtifactParser {
-    static func string(_ v: JSONValue?) -> String {
-        guard let v else { return "" }
-        switch v {
+extension JSONValue {
+    /// A value as the site prints it: a string as it is, null as nothing, a number without locale formatting, any
+    /// other value as its JSON text.
+    var displayText: String {
+        switch self {
         case .string(let s): return s
         case .null: return ""
         case .int(let i): return String(i)
         case .double(let d): return Format.number(d, digits: 3)
         case .bool(let b): return b ? "true" : "false"
-        default: return v.canonicalText
+        default: return canonicalText
         }
     }
 
-    static func optString(_ v: JSONValue?) -> String? {
-        let s = string(v)
+    /// `displayText`, nil when it is empty.
+    var displayTextOrNil: String? {
+        let s = displayText
         return s.isEmpty ? nil : s
     }
 
-    static func strings(_ v: JSONValue?) -> [String] {
-        (v?.arrayValue ?? []).map { string($0) }.filter { !$0.isEmpty }
-    }
-
-    static func int(_ v: JSONValue?) -> Int? {
-        if let i = v?.intValue { return Int(clamping: i) }
-        if let s = v?.stringValue { return Int(s) }
-        return nil
-    }
-
-    /// The JSON value of every line of a JSONL file that parses (others skipped), read straight from the bytes.
-    static func jsonLines(_ data: Data) -> [JSONValue] {
-        data.withUnsafeBytes { raw -> [JSONValue] in
-            guard let base = raw.baseAddress else { return [] }
-            var out: [JSONValue] = []
-            var start = 0
-            let n = raw.count
-            while start < n {
-                let rest = UnsafeRawBufferPointer(start: base + start, count: n - start)
-                let end = rest.firstIndex(of: 0x0A).map { start + $0 } ?? n
-                if end > start, let v = try? JSONValue.parse(bytes: UnsafeRawBufferPointer(start: base + start, count: end - start)) {
-                    out.append(v)
-                }
-                start = end + 1
-            }
-            return out
-        }
-    }
-
-    /// Rows of `results.json` (v3, v2 or legacy layouts), read by the evals' own reader in its lenient mode.
-    static func results(_ data: Data) -> [SiteEvalRow] {
-        guard let file = try? EvalResultsJSON.read(String(decoding: data, as: UTF8.self), lenient: true) else { return [] }
-        return file.rows.map(SiteEvalRow.init)
-    }
-
-    /// Records of `feedback.jsonl` (bad lines skipped).
-    static func feedback(_ data: Data) -> [FeedbackItem] {
-        var out: [FeedbackItem] = []
-        for v in jsonLines(data) {
-            guard v.objectValue != nil else { continue }
-            out.append(FeedbackItem(
-                id: string(v["feedback_id"]), traceID: string(v["trace_id"]), source: string(v["source"]),
-                author: string(v["author"]), category: string(v["category"]), severity: string(v["severity"]),
-                observation: string(v["observation"]), evidence: string(v["evidence"]),
-                required: strings(v["required_observations"]), prohibited: strings(v["prohibited_claims"]),
-                createdAt: string(v["created_at"])))
-        }
-        return out
-    }
-
-    static func evidence(_ v: JSONValue?) -> [SiteEvidence] {
-        (v?.arrayValue ?? []).compactMap { e in
-            guard e.objectValue != nil else { return nil }
-            return SiteEvidence(
-                traceID: optString(e["trace_id"]), spanID: optString(e["span_id"]), evalID: optString(e["eval_id"]),
-                note: string(e["note"]))
-        }
-    }
-
-    /// `diagnosis.json`, or nil when it does not parse as an object.
-    static func diagnosis(_ data: Data) -> SiteDiagnosis? {
-        guard let v = JSONValue.parseOrNil(data), v.objectValue != nil else { return nil }
-        let modes = (v["failure_modes"]?.arrayValue ?? []).map { m in
-            SiteFailureMode(
-                id: string(m["id"]), title: string(m["title"]), kind: string(m["kind"]), category: string(m["category"]),
-                count: int(m["count"]) ?? 0, traceIDs: strings(m["trace_ids"]), evalIDs: strings(m["eval_ids"]),
-                evidence: evidence(m["evidence"]))
-        }
-        let recs = (v["recommendations"]?.arrayValue ?? []).enumerated().map { (i, r) in
-            SiteRecommendation(
-                id: string(r["id"]), title: string(r["title"]), area: string(r["area"]), change: string(r["change"]),
-                confidence: string(r["confidence"]), effort: string(r["effort"]), validation: string(r["validation"]),
-                impact: string(r["predicted_impact"]?["summary"]), rank: int(r["rank"]) ?? (i + 1),
-                predictedEvals: strings(r["predicted_impact"]?["eval_ids"]),
-                patchFile: optString(r["patch"]?["file"]), patchAppend: optString(r["patch"]?["append"]),
-                evidence: evidence(r["evidence"]), failureModeIDs: strings(r["failure_mode_ids"]))
-        }.sorted { ($0.rank, $0.id) < ($1.rank, $1.id) }
-        let outcomes = (v["outcomes"]?.arrayValue ?? []).map { o in
-            SiteOutcome(
-                recommendationID: string(o["recommendation_id"]), fromCycle: int(o["from_cycle"]),
-                implemented: o["implemented"]?.boolValue ?? false, status: string(o["status"]),
-                flippedToPass: strings(o["flipped_to_pass"]), stillFailing: strings(o["still_failing"]),
-                regressed: strings(o["regressed"]), note: string(o["note"]))
-        }
-        return SiteDiagnosis(
-            generatedBy: string(v["generated_by"]), failureModes: modes, recommendations: recs, outcomes: outcomes)
-    }
-
-    /// Spans of `traces.jsonl` grouped by trace, traces in order of their first line (bad lines skipped).
-    static func traces(_ data: Data) -> [TraceRecord] {
-        var order: [String] = []
-        var byID: [String: [Span]] = [:]
-        for v in jsonLines(data) {
-            guard let o = v.objectValue else { continue }
-            // A valid HALO span as the traces stage reads it; a line HALO would reject still shows what it has.
-            let span = (try? Span(json: v)) ?? Span(
-                traceID: string(o["trace_id"]), spanID: string(o["span_id"]), parentSpanID: string(o["parent_span_id"]),
-                name: string(o["name"]), kind: string(o["kind"]), startTime: string(o["start_time"]),
-                endTime: string(o["end_time"]), status: SpanStatus(code: string(o["status"]?["code"]), message: string(o["status"]?["message"])),
-                resourceAttributes: o["resource"]?["attributes"]?.objectValue?.dictionary ?? [:], scope: SpanScope(name: ""),
-                attributes: o["attributes"]?.objectValue?.dictionary ?? [:])
-            let tid = span.traceID
-            if byID[tid] == nil { order.append(tid) }
-            byID[tid, default: []].append(span)
-        }
-        return order.map { TraceRecord(id: $0, spans: byID[$0] ?? []) }
-    }
-
-    /// `project` (or `name`) from `loop.yaml`, read line-wise so a broken file never stops the site.
-    static func projectName(_ yaml: String?) -> String {
-        guard let yaml else { return "Flywheel" }
-        for key in ["project", "name"] {
-            for line in yaml.split(separator: "\n") where line.hasPrefix(key + ":") {
-                var v = line.dropFirst(key.count + 1).trimmingCharacters(in: .whitespaces)
-                if v.count >= 2, (v.hasPrefix("\"") && v.hasSuffix("\"")) || (v.hasPrefix("'") && v.hasSuffix("'")) {
-                    v = String(v.dropFirst().dropLast())
-                }
-                if !v.isEmpty { return v }
-            }
-        }
-        return "Flywheel"
+    /// A whole number, also when written as text (`"3"`), clamped to `Int`.
+    var looseInt: Int? {
+        if let i = intValue { return Int(clamping: i) }
+        return stringValue.flatMap { Int($0) }
     }
 }

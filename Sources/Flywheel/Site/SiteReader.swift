@@ -1,33 +1,17 @@
+import FlywheelEvals
 import FlywheelSupport
+import FlywheelTraces
 import Foundation
 import GitStore
-
-/// The git object ids of everything the site is built from (cheap to read: no blob is parsed).
-struct HistoryIndex: Sendable {
-    struct CycleEntry: Sendable {
-        var cycle: Cycle
-        var folderID: String
-        var files: [String: String]
-        var harnessTree: String?
-        var number: Int { cycle.number }
-        func id(_ name: String) -> String { files[name] ?? "-" }
-    }
-    var project: String
-    var loopID: String
-    var cycles: [CycleEntry]
-
-    func entry(_ n: Int) -> CycleEntry? { cycles.first { $0.number == n } }
-    func previous(of n: Int) -> CycleEntry? { cycles.last { $0.number < n } }
-}
 
 /// The synchronous read step: holds the snapshot (and its C handles) and parses artifacts once each.
 final class SiteReader {
     let snap: HistorySnapshot
     let index: HistoryIndex
     private var resultsCache: [Int: [SiteEvalRow]?] = [:]
-    private var tracesCache: [Int: [TraceRecord]] = [:]
-    private var feedbackCache: [Int: [FeedbackItem]?] = [:]
-    private var diagnosisCache: [Int: SiteDiagnosis?] = [:]
+    private var tracesCache: [Int: Read<[TraceRecord]>] = [:]
+    private var feedbackCache: [Int: Read<[FeedbackRecord]>?] = [:]
+    private var diagnosisCache: [Int: Read<SiteDiagnosis?>?] = [:]
     private var taskMapCache: [Int: [String: String]] = [:]
     private var outputsCache: [Int: [String: [String: Data]]] = [:]
     /// Values of earlier builds (cycle summaries, diff figures).
@@ -45,8 +29,7 @@ final class SiteReader {
         snap = snapshot
         self.cache = cache
         let loopText = try snapshot.text(Layout.loopConfig)
-        let project = loopText.flatMap { try? LoopConfig.parse($0, file: Layout.loopConfig).project }
-            ?? ArtifactParser.projectName(loopText)
+        let project = LoopConfig.projectName(lenient: loopText, file: Layout.loopConfig)
         let loopID = try snapshot.treeID(of: Layout.loopConfig)?.hex ?? "-"
         let tipHarness = try snapshot.treeID(of: Layout.harness)?.hex
         var entries: [HistoryIndex.CycleEntry] = []
@@ -105,33 +88,67 @@ final class SiteReader {
 
     func results(_ n: Int) throws -> [SiteEvalRow]? {
         if let cached = resultsCache[n] { return cached }
-        let v = try data(n, Layout.CycleFile.results).map(ArtifactParser.results)
+        // The evals' own reader in its lenient mode (a file that is no JSON object has no rows).
+        let v = try data(n, Layout.CycleFile.results).map { data in
+            ((try? EvalResultsJSON.read(String(decoding: data, as: UTF8.self), lenient: true))?.rows ?? []).map(SiteEvalRow.init)
+        }
         Self.bounded(&resultsCache, n, v)
         return v
     }
 
-    func feedback(_ n: Int) throws -> [FeedbackItem]? {
+    /// What the domain's reader made of an artifact in its lenient mode: the value, and a line for each part of the
+    /// file it left out (the cycle page lists them, so a damaged record is shown as damaged, never silently dropped).
+    struct Read<Value: Sendable>: Sendable {
+        var value: Value
+        var skipped: [String]
+    }
+
+    /// The records of cycle `n`'s `feedback.jsonl` as the feedback store reads it (lenient: a line that does not read
+    /// is left out and named), nil when the stage has not run.
+    func feedbackRead(_ n: Int) throws -> Read<[FeedbackRecord]>? {
         if let cached = feedbackCache[n] { return cached }
-        let v = try data(n, Layout.CycleFile.feedback).map(ArtifactParser.feedback)
+        let name = Layout.cycleFile(n, Layout.CycleFile.feedback)
+        let v = try data(n, Layout.CycleFile.feedback).map { data in
+            let r = FeedbackStore.read(lenient: data, file: name)
+            return Read(value: r.records, skipped: r.issues.map { "line \($0.line): \($0.field): \($0.message)" })
+        }
         Self.bounded(&feedbackCache, n, v)
         return v
     }
 
-    func diagnosis(_ n: Int) throws -> SiteDiagnosis? {
+    func feedback(_ n: Int) throws -> [FeedbackRecord]? { try feedbackRead(n)?.value }
+
+    /// Cycle `n`'s `diagnosis.json` as diagnosis reads it (lenient: a part that does not read is left out and named;
+    /// the value is nil when the file is no JSON object), nil when the stage has not run.
+    func diagnosisRead(_ n: Int) throws -> Read<SiteDiagnosis?>? {
         if let cached = diagnosisCache[n] { return cached }
-        let v = try data(n, Layout.CycleFile.diagnosis).flatMap(ArtifactParser.diagnosis)
+        let v = try data(n, Layout.CycleFile.diagnosis).map { data in
+            var skipped: [String] = []
+            let d = Diagnosis.read(lenient: data, skipped: &skipped)
+            return Read(value: d.map(SiteDiagnosis.init), skipped: skipped)
+        }
         Self.bounded(&diagnosisCache, n, v)
         return v
     }
 
-    func traces(_ n: Int) throws -> [TraceRecord] {
+    func diagnosis(_ n: Int) throws -> SiteDiagnosis? { try diagnosisRead(n)?.value ?? nil }
+
+    /// Cycle `n`'s spans grouped by trace (traces in order of their first line), each line read by the traces stage's
+    /// span reader (`SpanLines`: a line that is not a span is left out and named).
+    func tracesRead(_ n: Int) throws -> Read<[TraceRecord]> {
         if let cached = tracesCache[n] { return cached }
-        let v = try data(n, Layout.CycleFile.traces).map(ArtifactParser.traces) ?? []
+        var v = Read<[TraceRecord]>(value: [], skipped: [])
+        if let data = try data(n, Layout.CycleFile.traces) {
+            let lines = SpanLines(data)
+            v = Read(value: lines.byTrace.map { TraceRecord(id: $0.traceID, spans: $0.spans) }, skipped: lines.skipped.map(\.description))
+        }
         // Units of a cycle are prepared one after the other: keep only the latest cycle's spans in memory.
         tracesCache.removeAll()
         tracesCache[n] = v
         return v
     }
+
+    func traces(_ n: Int) throws -> [TraceRecord] { try tracesRead(n).value }
 
     /// Case id → the cycle whose `evals.yaml` added it (provenance of the suite's ratchet), over the cycles up to
     /// `upTo`. The map of the latest build is kept in the build cache with the suites it was made from: when those are

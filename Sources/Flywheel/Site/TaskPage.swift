@@ -19,7 +19,7 @@ enum TaskPage {
         var files: [String: Data]
     }
     struct Graded: Sendable { var cycle: Int; var row: SiteEvalRow }
-    struct Note: Sendable { var cycle: Int; var item: FeedbackItem }
+    struct Note: Sendable { var cycle: Int; var item: FeedbackRecord }
     /// One cycle of a task, from the cycle's summary.
     struct Seen: Sendable { var cycle: Int; var entry: CycleSummary.TaskEntry }
     struct Task: Sendable {
@@ -292,8 +292,8 @@ enum TaskPage {
         }
         let notes = t.feedback.filter { $0.cycle == n }.map(\.item).map {
             NoteView(
-                category: $0.category, severity: $0.severity, source: $0.source, author: $0.author, observation: $0.observation,
-                href: cycleHref + "#feedback-" + HTML.anchor($0.id))
+                category: $0.category, severity: $0.severity.rawValue, source: $0.source.rawValue, author: $0.author, observation: $0.observation,
+                href: cycleHref + "#feedback-" + HTML.anchor($0.feedbackID))
         }
         let view = CycleView(
             number: String(n), anchor: "cycle-\(n)", href: cycleHref, statusSummary: st, runs: runs, rows: rowViews, notes: notes,

@@ -36,7 +36,7 @@ enum TracePage {
         var cycle: Cycle
         var trace: TraceRecord
         var outputs: [String: Data]
-        var feedback: [FeedbackItem]
+        var feedback: [FeedbackRecord]
     }
 
     static func job(reader: SiteReader, number: Int) throws -> PageJob {
@@ -68,7 +68,7 @@ enum TracePage {
         var outputs: [OutputView] = []
         for name in i.outputs.keys.sorted() {
             let data = i.outputs[name]!
-            if name == "task.json", let v = JSONValue.parseOrNil(data) { task = ArtifactParser.string(v["question"]) }
+            if name == "task.json", let v = JSONValue.parseOrNil(data) { task = v["question"]?.displayText ?? "" }
             outputs.append(OutputView(
                 name: name, anchor: "artifact-" + HTML.anchor(name), size: Format.int(data.count) + " bytes",
                 html: artifactHTML(name: name, data: data, markdown: r.markdown)))
@@ -83,9 +83,9 @@ enum TracePage {
             hasFeedback: !i.feedback.isEmpty, hasOutputs: !outputs.isEmpty, collapsed: t.spans.count > collapseAbove,
             feedback: i.feedback.map {
                 FeedbackView(
-                    category: $0.category, severity: $0.severity, source: $0.source, author: $0.author,
+                    category: $0.category, severity: $0.severity.rawValue, source: $0.source.rawValue, author: $0.author,
                     observation: $0.observation,
-                    href: SitePaths.rel(SitePaths.cycle(n), from: path) + "#feedback-" + HTML.anchor($0.id))
+                    href: SitePaths.rel(SitePaths.cycle(n), from: path) + "#feedback-" + HTML.anchor($0.feedbackID))
             }, outputs: outputs)
         let crumbs = [
             Crumb(label: "Overview", href: "../../index.html"),
@@ -256,7 +256,7 @@ enum TracePage {
         out += "</dl>"
         if s.isError || !s.status.message.isEmpty {
             out += "<div class=\"\(s.isError ? "error-box" : "status-box")\" role=\"note\"><strong>\(s.isError ? "Error" : "Status")</strong>: \(HTML.escape(s.status.message))"
-            if let et = s.attributes["error.type"] { out += " <code>\(HTML.escape(ArtifactParser.string(et)))</code>" }
+            if let et = s.attributes["error.type"] { out += " <code>\(HTML.escape(et.displayText))</code>" }
             out += "</div>"
         }
         var shown = Set<String>()
@@ -268,21 +268,21 @@ enum TracePage {
             shown.insert(key)
             out += "<h4>\(label)</h4><ol class=\"conversation\">"
             for m in messages {
-                let role = ArtifactParser.string(m["role"])
+                let role = m["role"]?.displayText ?? ""
                 let roleClass = ["system", "user", "assistant", "tool"].contains(role) ? role : "other"
                 out += "<li class=\"msg role-\(roleClass)\"><span class=\"role\">\(HTML.escape(role.isEmpty ? "message" : role))</span>"
                 if let id = m["tool_call_id"]?.stringValue { out += " <span class=\"muted\">reply to \(HTML.escape(id))</span>" }
                 if let content = m["content"], !content.isNull {
                     let text: String
                     if let parts = content.arrayValue {
-                        text = parts.map { ArtifactParser.string($0["text"] ?? $0) }.joined(separator: "\n")
-                    } else { text = ArtifactParser.string(content) }
+                        text = parts.map { ($0["text"] ?? $0).displayText }.joined(separator: "\n")
+                    } else { text = content.displayText }
                     out += capped(text, full: &full, cls: "content")
                 }
                 for call in m["tool_calls"]?.arrayValue ?? [] {
-                    let name = ArtifactParser.string(call["function"]?["name"])
-                    let args = ArtifactParser.string(call["function"]?["arguments"])
-                    out += "<div class=\"tool-call\"><span class=\"muted\">calls</span> <code>\(HTML.escape(name))</code> <span class=\"muted\">\(HTML.escape(ArtifactParser.string(call["id"])))</span>"
+                    let name = call["function"]?["name"]?.displayText ?? ""
+                    let args = call["function"]?["arguments"]?.displayText ?? ""
+                    out += "<div class=\"tool-call\"><span class=\"muted\">calls</span> <code>\(HTML.escape(name))</code> <span class=\"muted\">\(HTML.escape(call["id"]?.displayText ?? ""))</span>"
                     out += capped(args, full: &full, cls: "args") + "</div>"
                 }
                 out += "</li>"
@@ -293,13 +293,13 @@ enum TracePage {
         for (key, label) in [("input.value", "Tool input"), ("output.value", "Tool output")] {
             guard let v = s.attributes[key] else { continue }
             shown.insert(key)
-            out += "<h4>\(label)</h4>" + capped(ArtifactParser.string(v), full: &full, cls: key == "output.value" && s.isError ? "value err" : "value")
+            out += "<h4>\(label)</h4>" + capped(v.displayText, full: &full, cls: key == "output.value" && s.isError ? "value err" : "value")
         }
         // Every attribute (the above included, so nothing is hidden).
         out += "<h4>Attributes</h4><table class=\"attrs\"><tbody>"
         for k in s.attributes.keys.sorted() {
             let v = s.attributes[k]!
-            let cell = shown.contains(k) ? "<span class=\"muted\">shown above</span>" : capped(ArtifactParser.string(v), full: &full)
+            let cell = shown.contains(k) ? "<span class=\"muted\">shown above</span>" : capped(v.displayText, full: &full)
             out += "<tr><th scope=\"row\"><code>\(HTML.escape(k))</code></th><td>" + cell + "</td></tr>"
         }
         out += "</tbody></table>"

@@ -238,7 +238,7 @@ import TestSupport
         // The record round-trips the flag.
         var d = prev
         d.outcomes = both
-        #expect(try Diagnosis.decode(d.encoded()).outcomes == both)
+        #expect(try Diagnosis.read(d.encoded()).outcomes == both)
         #expect(d.attributionUnsure)
     }
 

@@ -82,7 +82,7 @@ import TestSupport
         #expect(Set(rec.keys) == ["id", "rank", "title", "area", "change", "patch", "predicted_impact", "confidence", "effort", "evidence", "validation", "failure_mode_ids"])
         #expect(rec["patch"] == .null)  // a tool-implementation fix has no machine-applicable patch
         #expect(rec["id"]?.stringValue == "rec-tool-error-read-file-permission-denied-tools")
-        #expect(try Diagnosis.decode(a) == Self.diagnose("errors.jsonl"))
+        #expect(try Diagnosis.read(a) == Self.diagnose("errors.jsonl"))
     }
 
     @Test func harnessRuleMakesItPresentButNotFollowed() throws {

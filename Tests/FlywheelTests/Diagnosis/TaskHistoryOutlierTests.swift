@@ -76,7 +76,7 @@ struct TaskHistoryOutlierTests {
         // The figures this cycle adds to the history are recorded in diagnosis.json.
         let recorded = try #require(diagnosis.taskRuns?["find-hotel"])
         #expect(recorded.latency == [60])
-        #expect(try Diagnosis.decode(diagnosis.encoded()).taskRuns == diagnosis.taskRuns)
+        #expect(try Diagnosis.read(diagnosis.encoded()).taskRuns == diagnosis.taskRuns)
         let committed = try ctx.history.snapshot().text("cycles/0006/diagnosis.json")
         #expect(committed?.contains("\"task_runs\"") == true)
     }

@@ -34,6 +34,18 @@ import Testing
         #expect(lines[0].hasPrefix("{\"author\":"))
     }
 
+    @Test("the store's lenient read (the site's): a field this version does not know passes; every other rule holds")
+    func lenientStoreRead() throws {
+        let future = Self.line(["feedback_id": "fb-new", "reviewed_in": "a later Flywheel"])
+        let text = Self.line() + "\n" + future + "\n" + Self.line(["feedback_id": "fb-bad", "severity": "urgent"]) + "\n"
+        #expect(throws: FeedbackValidationError.self) { try FeedbackStore.decode(Data(text.utf8)) }
+        let r = FeedbackStore.read(lenient: Data(text.utf8), file: "cycles/0004/feedback.jsonl")
+        #expect(r.records.map(\.feedbackID) == ["fb-001", "fb-new"])
+        #expect(r.issues.map(\.description) == [
+            "cycles/0004/feedback.jsonl:3: severity: unknown severity \"urgent\" (expected low, medium, high or critical)"
+        ])
+    }
+
     @Test func unknownTraceID() {
         let r = FeedbackParser.parse(Data((Self.line() + "\n").utf8), file: "human.jsonl", knownTraceIDs: [Self.t2])
         #expect(r.records.isEmpty)

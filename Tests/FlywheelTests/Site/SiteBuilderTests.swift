@@ -179,21 +179,89 @@ struct SitePieceTests {
         #expect(Diagnoser.seconds("2026-03-02T14:05:11.250Z") == 1_772_460_311.25)
     }
 
-    @Test("lenient artifact parsing: missing and mistyped fields fall back")
-    func lenient() {
-        let rows = ArtifactParser.results(Data(#"{"results":{"results":[{"success":true},{"success":false,"failureReason":2,"testCase":{"metadata":{"id":7}}},{"success":false,"metadata":{"flywheel":{"status":"skipped"}}},"junk"]}}"#.utf8))
+    @Test("results rows come from the evals' lenient reader: missing and mistyped fields fall back")
+    func lenientResults() throws {
+        let dir = TestPaths.scratch("site-lenient-results")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = SiteFixture(directory: dir)
+        try f.initialize()
+        _ = try f.history.startCycle(harness: ["instructions.md": Data("# Support bot\n".utf8)], models: [:], now: SiteFixture.date(1))
+        try f.history.commitToOpenCycle(.results, files: ["results.json": Data(#"{"results":{"results":[{"success":true},{"success":false,"failureReason":2,"testCase":{"metadata":{"id":7}}},{"success":false,"metadata":{"flywheel":{"status":"skipped"}}},"junk"]}}"#.utf8)])
+        let reader = try SiteReader(snapshot: try f.history.snapshot(), atCycle: nil)
+        let rows = try #require(try reader.results(1))
         #expect(rows.map(\.status) == [.pass, .error, .skipped])
         #expect(rows[1].caseID == "7")
-        #expect(ArtifactParser.results(Data("not json".utf8)).isEmpty)
         // Rows are the evals reader's (lenient mode): a bare list, a missing success, numbers out of range.
-        let bare = ArtifactParser.results(Data(#"{"results":[{"testIdx":1e300,"response":{"output":2.5,"metadata":{"traceId":"t9"}}}]}"#.utf8))
+        try f.history.commitToOpenCycle(.results, files: ["results.json": Data(#"{"results":[{"testIdx":1e300,"response":{"output":2.5,"metadata":{"traceId":"t9"}}}]}"#.utf8)])
+        let bare = try #require(try SiteReader(snapshot: try f.history.snapshot(), atCycle: nil).results(1))
         #expect(bare.map(\.status) == [.fail])
         #expect(bare.first?.caseID == "row-\(Int.max)" && bare.first?.output == "2.500" && bare.first?.traceID == "t9")
-        #expect(ArtifactParser.diagnosis(Data("[]".utf8)) == nil)
-        let fb = ArtifactParser.feedback(Data("{\"feedback_id\":\"a\"}\nnot json\n{\"feedback_id\":\"b\",\"severity\":3}\n".utf8))
-        #expect(fb.map(\.id) == ["a", "b"])
-        #expect(fb[1].severity == "3")
-        #expect(ArtifactParser.traces(Data("{\"trace_id\":\"t\",\"span_id\":\"s\"}\n{broken\n".utf8)).first?.spans.count == 1)
+        try f.history.commitToOpenCycle(.results, files: ["results.json": Data("not json".utf8)])
+        #expect(try SiteReader(snapshot: try f.history.snapshot(), atCycle: nil).results(1)?.isEmpty == true)
+    }
+
+    @Test("damaged artifacts: the cycle page shows what the domain readers read and names each part left out, escaped")
+    func damagedArtifacts() throws {
+        let dir = TestPaths.scratch("site-damaged")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = SiteFixture(directory: dir)
+        try f.initialize()
+        _ = try f.history.startCycle(harness: ["instructions.md": Data("# Support bot\n".utf8)], models: [:], now: SiteFixture.date(1))
+        // A support bot's trace: valid spans, then a line that is no JSON, then a span without its start time.
+        let tid = f.traceID(1, 0)
+        var spans = f.spans(cycle: 1, index: 0, id: tid).map(\.canonicalText)
+        var broken = try #require(f.spans(cycle: 1, index: 0, id: "ab" + String(tid.dropFirst(2))).first?.objectValue)
+        broken["start_time"] = nil
+        spans += ["{broken <b>", JSONValue.object(broken).canonicalText]
+        try f.history.commitToOpenCycle(.traces, files: ["traces.jsonl": Data((spans.joined(separator: "\n") + "\n").utf8)])
+        let good = JSONValue.object([
+            "feedback_id": "fb-ok", "trace_id": .string(tid), "source": "human", "author": "agent-lead", "category": "account security",
+            "severity": "high", "observation": "The bot reset a password without verifying the caller.", "created_at": "2026-05-29T10:00:00Z",
+            "added_by_a_later_version": true,
+        ]).canonicalText
+        let badSeverity = #"{"feedback_id":"fb-3","trace_id":"t","source":"human","author":"a","category":"c","severity":3,"observation":"o"}"#
+        try f.history.commitToOpenCycle(.feedback, files: ["feedback.jsonl": Data((good + "\nnot json\n" + badSeverity + "\n").utf8)])
+        let diagnosis = JSONValue.object([
+            "cycle": 1, "generated_by": "deterministic", "failure_modes": [],
+            "recommendations": .array([
+                .object([
+                    "id": "rec-verify", "rank": 1, "title": "Verify the caller before a reset", "area": "prompt", "change": "Add the rule.",
+                    "patch": .null, "predicted_impact": .object(["eval_ids": [], "trace_ids": [], "summary": "fewer unverified resets"]),
+                    "confidence": "high", "effort": "small", "evidence": [], "validation": "", "failure_mode_ids": [],
+                ]),
+                .object(["id": "rec-<i>odd</i>", "rank": 2, "title": "x", "area": "vibes"]),
+            ]),
+        ])
+        try f.history.commitToOpenCycle(.diagnosis, files: ["diagnosis.json": f.json(diagnosis)])
+        let out = dir.appendingPathComponent("site")
+        _ = try SiteBuilderTests.build(f, out: out)
+        let page = try SiteBuilderTests.read(out, "cycles/0001.html")
+        // What reads is shown (a field this version does not know is passed over).
+        #expect(page.contains("The bot reset a password without verifying the caller."))
+        #expect(page.contains("Verify the caller before a reset"))
+        #expect(page.contains("trace " + CyclePage.shortID(tid)))
+        // Each part left out is named by its line or element and field; its text is escaped.
+        #expect(page.contains("Left out of <code>feedback.jsonl</code>"))
+        #expect(page.contains("line 2: &lt;line&gt;: malformed JSON"))
+        #expect(page.contains("line 3: severity: must be a string"))
+        #expect(page.contains("Left out of <code>diagnosis.json</code>"))
+        #expect(page.contains("recommendations[1]: field"))
+        #expect(page.contains("Left out of <code>traces.jsonl</code>"))
+        #expect(page.contains("line \(spans.count - 1): "))
+        #expect(page.contains("line \(spans.count): "))
+        #expect(!page.contains("<b>") && !page.contains("<i>odd"))
+        #expect(!page.contains("The diagnosis has not run"))
+        // The readers behind the page are the domain's.
+        let reader = try SiteReader(snapshot: try f.history.snapshot(), atCycle: nil)
+        #expect(try reader.feedback(1)?.map(\.feedbackID) == ["fb-ok"])
+        #expect(try reader.diagnosis(1)?.recommendations.map(\.id) == ["rec-verify"])
+        #expect(try reader.traces(1).map(\.id) == [tid])
+        #expect(try reader.traces(1).first?.spans.count == spans.count - 2)
+        // A diagnosis that is no JSON object is named as such, not shown as "not run yet".
+        try f.history.commitToOpenCycle(.diagnosis, files: ["diagnosis.json": Data("[]".utf8)])
+        _ = try SiteBuilderTests.build(f, out: out)
+        let again = try SiteBuilderTests.read(out, "cycles/0001.html")
+        #expect(again.contains("(top level): not a JSON object") && !again.contains("The diagnosis has not run"))
     }
 
     @Test("numbers format without Foundation's locale-dependent formatting")

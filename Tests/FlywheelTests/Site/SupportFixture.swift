@@ -106,18 +106,23 @@ struct SupportFixture {
             c.scores.notRun = n == 3 ? 1 : 0
         }
         var modes: [JSONValue] = []
-        if n == 1 { modes.append(.object(["id": "fm-no-greeting", "title": .string(text("Does not greet")), "kind": "k", "category": "tone", "count": 1])) }
-        if n == 2 { modes.append(.object(["id": "fm-no-policy", "title": .string(text("No refund policy")), "kind": "k", "category": "policy", "count": 1])) }
+        if n == 1 { modes.append(.object(["id": "fm-no-greeting", "title": .string(text("Does not greet")), "kind": "missing requirement", "category": "tone", "count": 1, "trace_ids": [], "span_ids": [], "eval_ids": [], "feedback_ids": [], "evidence": []])) }
+        if n == 2 { modes.append(.object(["id": "fm-no-policy", "title": .string(text("No refund policy")), "kind": "missing requirement", "category": "policy", "count": 1, "trace_ids": [], "span_ids": [], "eval_ids": [], "feedback_ids": [], "evidence": []])) }
         var recs: [JSONValue] = []
+        /// A recommendation as diagnosis writes it (every field of the contract).
+        func rec(_ id: String, _ rank: Int, _ title: String, evals: [String], summary: String) -> JSONValue {
+            .object([
+                "id": .string(id), "rank": .int(Int64(rank)), "title": .string(title), "area": "prompt", "change": "Edit the prompt.",
+                "patch": .null, "predicted_impact": .object(["eval_ids": .array(evals.map { .string($0) }), "trace_ids": [], "summary": .string(summary)]),
+                "confidence": "medium", "effort": "small", "evidence": [], "validation": "", "failure_mode_ids": [],
+            ])
+        }
         if n == 1 {
-            recs.append(.object(["id": "rec-greet", "rank": 1, "title": .string(text("Greet by name")), "area": "prompt",
-                "predicted_impact": .object(["eval_ids": ["greet"], "summary": .string(text("greet passes"))])]))
-            recs.append(.object(["id": "rec-tone", "rank": 2, "title": .string(text("Friendly tone")), "area": "prompt",
-                "predicted_impact": .object(["eval_ids": [], "summary": "friendlier replies"])]))
+            recs.append(rec("rec-greet", 1, text("Greet by name"), evals: ["greet"], summary: text("greet passes")))
+            recs.append(rec("rec-tone", 2, text("Friendly tone"), evals: [], summary: "friendlier replies"))
         }
         if n == 2 {
-            recs.append(.object(["id": "rec-refund", "rank": 1, "title": .string(text("Quote the refund policy")), "area": "prompt",
-                "predicted_impact": .object(["eval_ids": ["refund"], "summary": "refund passes"])]))
+            recs.append(rec("rec-refund", 1, text("Quote the refund policy"), evals: ["refund"], summary: "refund passes"))
         }
         var outcomes: [JSONValue] = []
         if n == 2 {
