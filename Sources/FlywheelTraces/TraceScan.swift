@@ -124,7 +124,13 @@ struct TraceDatasetScan: Sendable {
                 FileScan.run(buf, name: src.name, source: si, options: options, releasePages: src.releasablePages, workers: workers)
             }
             var problems = part.problems
-            // Cross-file: a trace id already seen in an earlier file is an error, and is not merged.
+            // Cross-file: a trace id already seen in an earlier file is an error, and is not merged. The first file
+            // with traces has no earlier ones: its index is the dataset's as it is (appending copied every trace).
+            if traces.isEmpty {
+                traces = part.traces
+                traceIndex = part.traceIndex
+                part.traces = []
+            }
             for t in part.traces {
                 if traceIndex[t.traceID] != nil {
                     let earlier = sources[traces[traceIndex[t.traceID]!].source].name
@@ -371,11 +377,13 @@ struct FileScan {
         // Stopping at the first error: a slice after one that stopped would not have been reached by a serial scan.
         var used = chunks
         if options.stopAtFirstError, let k = parts.firstIndex(where: { $0!.problems.contains { $0.severity == .error } }) { used = k + 1 }
-        var merged = parts[0]!
+        // Taken out of `parts`, not copied: a copy still referenced there made the first write to each array copy it.
+        let lineCounts = parts.map { $0!.lineCount }
+        var merged = parts[0].take()!
         var lineBase = 1
         for i in 1..<used {
-            lineBase += parts[i - 1]!.lineCount
-            var p = parts[i]!
+            lineBase += lineCounts[i - 1]
+            var p = parts[i].take()!
             p.shiftLines(by: lineBase - 1)
             merged.problems += merged.notes.merge(p.notes, listedIn: p.problems)
             merged.spansOK += p.spansOK
