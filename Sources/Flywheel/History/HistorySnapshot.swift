@@ -76,6 +76,22 @@ public struct HistorySnapshot {
         try repo.entry(atPath: path, inTree: tree)?.id
     }
 
+    /// The entries of the tree `id` (a folder the caller found in this view, e.g. by `treeID(of:)`).
+    public func entries(ofTree id: ObjectID) throws -> [TreeEntry] {
+        do { return try repo.entries(ofTree: id) } catch { throw HistoryError.git("cannot read tree \(String(id.hex.prefix(12))): \(error.description)") }
+    }
+
+    /// Every file of the tree `id` (e.g. a cycle's recorded harness), path → bytes; `what` names it in errors.
+    public func files(inTree id: ObjectID, what: String) throws -> [String: Data] {
+        do { return try repo.files(inTree: id) } catch { throw HistoryError.git("cannot read \(what): \(error.description)") }
+    }
+
+    /// libgit2's diff between two trees of the history (nil: an empty tree), limited to `paths` when given; `what`
+    /// names it in errors.
+    public func diff(from old: ObjectID?, to new: ObjectID?, paths: [String] = [], what: String) throws -> TreeDiff {
+        do { return try repo.diff(from: old, to: new, paths: paths) } catch { throw HistoryError.git("cannot diff \(what): \(error.description)") }
+    }
+
     /// Every cycle, by number.
     public func cycles() throws -> [Cycle] {
         guard let folder = try repo.entry(atPath: Layout.cycles, inTree: tree), folder.kind == .tree else { return [] }

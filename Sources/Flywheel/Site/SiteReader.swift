@@ -50,7 +50,7 @@ final class SiteReader {
     ) throws -> [(Cycle, String, [String: String])] {
         guard let root = try snapshot.treeID(of: Layout.cycles) else { return [] }
         var folders: [(Int, ObjectID)] = []
-        for e in try snapshot.repo.entries(ofTree: root) where e.kind == .tree {
+        for e in try snapshot.entries(ofTree: root) where e.kind == .tree {
             guard let n = Int(e.name), atCycle.map({ n <= $0 }) ?? true else { continue }
             folders.append((n, e.id))
         }
@@ -62,7 +62,7 @@ final class SiteReader {
             if let r = cached.records[id.hex] { found.append((n, r)); continue }
             var files: [String: String] = [:]
             var blob: ObjectID?
-            for e in try snapshot.repo.entries(ofTree: id) {
+            for e in try snapshot.entries(ofTree: id) {
                 files[e.name] = e.id.hex
                 if e.name == Layout.CycleFile.cycle, e.kind == .blob { blob = e.id }
             }
@@ -208,7 +208,7 @@ final class SiteReader {
     /// The files of a harness tree (path relative to `harness/` → bytes); empty without a tree.
     func harnessFiles(_ tree: String?) throws -> [String: Data] {
         guard let tree, let id = ObjectID(hex: tree) else { return [:] }
-        do { return try snap.repo.files(inTree: id) } catch { throw HistoryError.git("cannot read harness tree: \(error.description)") }
+        return try snap.files(inTree: id, what: "harness tree")
     }
 
     func handoff(_ n: Int) throws -> String? {
@@ -223,9 +223,7 @@ final class SiteReader {
     /// The harness diff between two cycles' harness trees (libgit2's diff).
     func harnessDiff(_ a: String?, _ b: String?) throws -> TreeDiff {
         guard a != nil || b != nil else { return TreeDiff(files: []) }
-        do {
-            return try snap.repo.diff(from: a.flatMap(ObjectID.init(hex:)), to: b.flatMap(ObjectID.init(hex:)))
-        } catch { throw HistoryError.git("cannot diff harness trees: \(error.description)") }
+        return try snap.diff(from: a.flatMap(ObjectID.init(hex:)), to: b.flatMap(ObjectID.init(hex:)), what: "harness trees")
     }
 
     /// The diff of `handoff.md` between two cycle folders (libgit2's diff over the two folder trees).
@@ -233,8 +231,6 @@ final class SiteReader {
         let ta = index.entry(a).flatMap { ObjectID(hex: $0.folderID) }
         let tb = index.entry(b).flatMap { ObjectID(hex: $0.folderID) }
         guard ta != nil || tb != nil else { return TreeDiff(files: []) }
-        do {
-            return try snap.repo.diff(from: ta, to: tb, paths: [Layout.CycleFile.handoff])
-        } catch { throw HistoryError.git("cannot diff handoffs: \(error.description)") }
+        return try snap.diff(from: ta, to: tb, paths: [Layout.CycleFile.handoff], what: "handoffs")
     }
 }
