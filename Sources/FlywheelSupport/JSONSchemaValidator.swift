@@ -1,4 +1,3 @@
-import FlywheelSupport
 import Foundation
 
 /// A compact JSON Schema draft-07 validator with Ajv v8's behaviour where Promptfoo relies on it:

@@ -1,4 +1,3 @@
-import FlywheelSupport
 import Foundation
 
 /// JavaScript string semantics Swift does not share: UTF-16 comparison, `trim`, `\s`, `toLowerCase`.

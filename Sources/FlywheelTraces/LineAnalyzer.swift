@@ -6,7 +6,11 @@ import Foundation
 final class LineAnalyzer {
     let file: String
     let options: TraceValidationOptions
-    var keyHashes: [UInt64] = []
+    /// The attribute keys' hashes of the line being read (the duplicate-key check).
+    var seenKeys = SeenKeys()
+    /// The last trace id read from a plain string (no escapes): the next line's, when it has the same bytes, is
+    /// this string again instead of a new one (spans of a trace are mostly on consecutive lines).
+    var lastTraceID = ""
     /// Decoded bytes of keys that had escapes (rare); freed after each line.
     var escapedKeys: [UnsafeMutableBufferPointer<UInt8>] = []
     /// `options.keptAttributes` in an open-addressing table by ``keyHash(_:)`` (the hash every attribute key gets
@@ -51,7 +55,6 @@ final class LineAnalyzer {
     init(file: String, options: TraceValidationOptions) {
         self.file = file
         self.options = options
-        keyHashes.reserveCapacity(64)
         places = .allocate(capacity: 1)
         places.initialize(to: PlaceBuffer(base: .allocate(capacity: 64), count: 0, capacity: 64))
         let keys = options.keptAttributes.prefix(Int(Int16.max)).enumerated().filter { $0.element.utf8.count < 256 }
@@ -119,8 +122,31 @@ final class LineAnalyzer {
     static let statusCodes: Set<String> = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"]
     static let observationKinds: Set<String> = ["LLM", "TOOL", "AGENT", "CHAIN", "GUARDRAIL", "SPAN"]
 
+    // The three sets above as comparisons (a `Set<String>` lookup hashed the string of every span).
+    @inline(__always) static func isSpanKind(_ s: String) -> Bool {
+        switch s {
+        case "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_PRODUCER",
+            "SPAN_KIND_CONSUMER":
+            return true
+        default: return false
+        }
+    }
+    @inline(__always) static func isStatusCode(_ s: String) -> Bool {
+        switch s {
+        case "STATUS_CODE_OK", "STATUS_CODE_UNSET", "STATUS_CODE_ERROR": return true
+        default: return false
+        }
+    }
+    @inline(__always) static func isObservationKind(_ s: String) -> Bool {
+        switch s {
+        case "LLM", "TOOL", "AGENT", "CHAIN", "GUARDRAIL", "SPAN": return true
+        default: return false
+        }
+    }
+
     deinit {
         freeEscapedKeys()
+        seenKeys.free()
         places.pointee.base.deallocate()
         places.deallocate()
     }
@@ -130,8 +156,10 @@ final class LineAnalyzer {
         escapedKeys.removeAll(keepingCapacity: true)
     }
 
+    /// - Parameter notes: counts the per-span notes; only the first ``NoteTally/listed`` of each kind become issues.
     func analyze(
-        _ p: UnsafePointer<UInt8>, _ len: Int, line: Int, offset: Int, into problems: inout [TraceIssue]
+        _ p: UnsafePointer<UInt8>, _ len: Int, line: Int, offset: Int, into problems: inout [TraceIssue],
+        notes: inout NoteTally
     ) -> SpanFacts? {
         defer { if !escapedKeys.isEmpty { freeEscapedKeys() } }
         func issue(_ sev: TraceSeverity, _ field: String, _ code: String, _ message: String) -> TraceIssue {
@@ -206,7 +234,15 @@ final class LineAnalyzer {
                         seen |= 1 << k
                     }
                     switch k {
-                    case 0: facts.traceID = try readString(&s, "trace_id", &local) ?? ""
+                    case 0:
+                        if let same = Self.sameString(&s, lastTraceID) {
+                            facts.traceID = same
+                        } else {
+                            let from = Self.valueStart(&s)
+                            facts.traceID = try readString(&s, "trace_id", &local) ?? ""
+                            // Plain when the string's bytes are its text (no escapes): then reusable as is.
+                            if s.pos - from == facts.traceID.utf8.count + 2 { lastTraceID = facts.traceID }
+                        }
                     case 1: facts.spanID = try readString(&s, "span_id", &local) ?? ""
                     case 2: facts.parentSpanID = try readString(&s, "parent_span_id", &local) ?? ""
                     case 3:
@@ -219,7 +255,11 @@ final class LineAnalyzer {
                         keep(KeptField.name, from, s.pos)
                     case 5:
                         let from = Self.valueStart(&s)
-                        kind = try readString(&s, "kind", &local) ?? ""
+                        if let i = Self.knownString(&s, Self.spanKindNames) {
+                            kind = Self.spanKindStrings[i]
+                        } else {
+                            kind = try readString(&s, "kind", &local) ?? ""
+                        }
                         keep(KeptField.kind, from, s.pos)
                     case 6:
                         let from = Self.valueStart(&s)
@@ -237,7 +277,11 @@ final class LineAnalyzer {
                                 if statusCodeSeen { nestedDuplicate = true }
                                 statusCodeSeen = true
                                 let from = Self.valueStart(&s)
-                                facts.statusCode = try readString(&s, "status.code", &local) ?? ""
+                                if let i = Self.knownString(&s, Self.statusCodeNames) {
+                                    facts.statusCode = Self.statusCodeStrings[i]
+                                } else {
+                                    facts.statusCode = try readString(&s, "status.code", &local) ?? ""
+                                }
                                 keep(KeptField.statusCode, from, s.pos)
                             } else if keyIs(key, "message") {
                                 if statusMessageSeen { nestedDuplicate = true }
@@ -284,15 +328,13 @@ final class LineAnalyzer {
                             }
                         }
                     case 11:
-                        var hashes = keyHashes
-                        keyHashes = []
-                        hashes.removeAll(keepingCapacity: true)
-                        defer { keyHashes = hashes }
+                        var seenKeys = self.seenKeys
+                        seenKeys.reset()
+                        defer { self.seenKeys = seenKeys }
                         attrs = Attrs()
                         try readObject(&s, "attributes", &wrong, arrayHint: true) { s, key in
                             let h = keyHash(key)
-                            if hashes.contains(h) { attrDuplicate = true }
-                            hashes.append(h)
+                            if !seenKeys.insert(h) { attrDuplicate = true }
                             if keeping, let field = keptField(key, hash: h) {
                                 let from = Self.valueStart(&s)
                                 try readAttribute(&s, key, &attrs)
@@ -346,17 +388,23 @@ final class LineAnalyzer {
             local.append(issue(.error, "scope.name", "missing", "required field scope.name is missing"))
         }
         // Numbers Flywheel computes with must fit: times in 64-bit nanoseconds, token counts below 2^53.
-        for (field, value) in [("start_time", facts.startTime), ("end_time", facts.endTime)] where TraceTime.isOutOfRange(value) {
+        // (Each time is parsed once here and reused below; no array literal per span.)
+        let st = TraceTime.parse(facts.startTime), et = TraceTime.parse(facts.endTime)
+        func outOfRange(_ field: String, _ value: String) {
             local.append(issue(.error, field, "time_out_of_range", "\(field) \(quoted(value)) is outside 1677-09-21 … 2262-04-11, the range of nanoseconds since 1970 in 64 bits"))
         }
-        if let st = TraceTime.parse(facts.startTime), let et = TraceTime.parse(facts.endTime), et.subtractingReportingOverflow(st).overflow {
+        if st == nil, TraceTime.isOutOfRange(facts.startTime) { outOfRange("start_time", facts.startTime) }
+        if et == nil, TraceTime.isOutOfRange(facts.endTime) { outOfRange("end_time", facts.endTime) }
+        if let st, let et, et.subtractingReportingOverflow(st).overflow {
             local.append(issue(.error, "end_time", "duration_out_of_range", "the span lasts from \(facts.startTime) to \(facts.endTime): longer than 64-bit nanoseconds can hold"))
         }
-        for (key, v) in [("inference.llm.input_tokens", attrs.inputTokens), ("inference.llm.output_tokens", attrs.outputTokens)] {
+        func tokenRange(_ key: String, _ v: JSONValue?) {
             if case .int(let i)? = v, i > TraceLimits.maxTokens {
                 local.append(issue(.error, "attributes[\"\(key)\"]", "token_out_of_range", "\(key) is \(i), above the limit of \(TraceLimits.maxTokens)"))
             }
         }
+        tokenRange("inference.llm.input_tokens", attrs.inputTokens)
+        tokenRange("inference.llm.output_tokens", attrs.outputTokens)
         let valid = !local.contains { $0.severity == .error }
         if valid {
             // Spec warnings (HALO accepts the line).
@@ -364,11 +412,10 @@ final class LineAnalyzer {
             if seen & (1 << 3) == 0 { local.append(issue(.warning, "trace_state", "missing_optional_key", "trace_state is missing (defaults to \"\"); Flywheel and HALO's checker expect all 12 keys")) }
             if !statusMessageSeen { local.append(issue(.warning, "status.message", "missing_optional_key", "status.message is missing (defaults to \"\")")) }
             if !scopeVersionSeen { local.append(issue(.warning, "scope.version", "missing_optional_key", "scope.version is missing (defaults to \"\")")) }
-            if !Self.spanKinds.contains(kind) { local.append(issue(.warning, "kind", "kind_not_otlp", "kind \(quoted(kind)) is not an OTLP SPAN_KIND_* value")) }
-            if !Self.statusCodes.contains(facts.statusCode) {
+            if !Self.isSpanKind(kind) { local.append(issue(.warning, "kind", "kind_not_otlp", "kind \(quoted(kind)) is not an OTLP SPAN_KIND_* value")) }
+            if !Self.isStatusCode(facts.statusCode) {
                 local.append(issue(.warning, "status.code", "status_code_not_otlp", "status.code \(quoted(facts.statusCode)) is not STATUS_CODE_OK/ERROR/UNSET; only STATUS_CODE_ERROR counts as an error"))
             }
-            let st = TraceTime.parse(facts.startTime), et = TraceTime.parse(facts.endTime)
             if st == nil { local.append(issue(.warning, "start_time", "timestamp_format", "start_time \(quoted(facts.startTime)) is not UTC YYYY-MM-DDTHH:MM:SS.fffffffffZ (9 digits); HALO compares times as strings")) }
             if et == nil { local.append(issue(.warning, "end_time", "timestamp_format", "end_time \(quoted(facts.endTime)) is not UTC YYYY-MM-DDTHH:MM:SS.fffffffffZ (9 digits); HALO compares times as strings")) }
             if let st, let et, et < st { local.append(issue(.warning, "end_time", "end_before_start", "end_time \(facts.endTime) is before start_time \(facts.startTime)")) }
@@ -379,7 +426,7 @@ final class LineAnalyzer {
             }
             if !truthy(attrs.projectID) { local.append(issue(.warning, "attributes[\"inference.project_id\"]", "project_id_missing", "inference.project_id is missing or empty")) }
             let obs = attrs.observationKind?.stringValue
-            if obs == nil || !Self.observationKinds.contains(obs!) {
+            if obs == nil || !Self.isObservationKind(obs!) {
                 local.append(issue(.warning, "attributes[\"inference.observation_kind\"]", "observation_kind_invalid", "inference.observation_kind must be AGENT, LLM, TOOL, CHAIN, GUARDRAIL or SPAN, found \(attrs.observationKind.map(describe) ?? "nothing")"))
             }
             if attrs.spanKind == nil { local.append(issue(.warning, "attributes[\"openinference.span.kind\"]", "span_kind_missing", "openinference.span.kind is missing (tool errors are counted only when it is TOOL)")) }
@@ -402,11 +449,17 @@ final class LineAnalyzer {
             }
             if s.flags.nonstandardNumber { local.append(issue(.warning, "<line>", "nonstandard_number", "NaN or Infinity is not standard JSON")) }
             if s.flags.escapedSlash { local.append(issue(.warning, "<line>", "escaped_slash", "\\/ escape: HALO's regex tools search the raw line, so a\\/b misses a/b")) }
-            // Notes.
-            if !TraceIDs.isCanonicalTraceID(facts.traceID) { local.append(issue(.note, "trace_id", "id_format", "trace_id is not 32 lowercase hex digits")) }
-            if !TraceIDs.isCanonicalSpanID(facts.spanID) { local.append(issue(.note, "span_id", "id_format", "span_id is not 16 lowercase hex digits (HALO's SDK exporter writes 24)")) }
-            if !truthy(attrs.agentName), !truthy(attrs.agentID), !truthy(attrs.agentDotID) {
-                local.append(issue(.note, "attributes[\"inference.agent_name\"]", "missing_agent_identity", "no inference.agent_name / inference.agent_id / agent.id"))
+            // Notes: counted per kind; only the first of each kind are listed (they are the same on every span).
+            if !TraceIDs.isCanonicalTraceID(facts.traceID), notes.count(.traceIDFormat, line: line, offset: offset) {
+                local.append(NoteTally.Kind.traceIDFormat.issue(file: file, line: line, offset: offset))
+            }
+            if !TraceIDs.isCanonicalSpanID(facts.spanID), notes.count(.spanIDFormat, line: line, offset: offset) {
+                local.append(NoteTally.Kind.spanIDFormat.issue(file: file, line: line, offset: offset))
+            }
+            if !truthy(attrs.agentName), !truthy(attrs.agentID), !truthy(attrs.agentDotID),
+                notes.count(.missingAgentIdentity, line: line, offset: offset)
+            {
+                local.append(NoteTally.Kind.missingAgentIdentity.issue(file: file, line: line, offset: offset))
             }
         }
         if valid {
@@ -450,6 +503,44 @@ final class LineAnalyzer {
     }
 
     // MARK: - Helpers
+
+    static let spanKindNames: [StaticString] = [
+        "SPAN_KIND_INTERNAL", "SPAN_KIND_CLIENT", "SPAN_KIND_SERVER", "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_PRODUCER",
+        "SPAN_KIND_CONSUMER",
+    ]
+    static let spanKindStrings: [String] = spanKindNames.map { $0.description }
+    static let statusCodeNames: [StaticString] = ["STATUS_CODE_OK", "STATUS_CODE_UNSET", "STATUS_CODE_ERROR"]
+    static let statusCodeStrings: [String] = statusCodeNames.map { $0.description }
+
+    /// At a value: when it is a string whose bytes are exactly one of `known` (ASCII without quotes or
+    /// backslashes, so the bytes are the text), moves past it and returns its index; else moves nothing. The
+    /// common values then cost no new string.
+    @inline(__always) static func knownString(_ s: inout JSONScanner, _ known: [StaticString]) -> Int? {
+        let p = s.pos
+        guard p < s.end, s.base[p] == UInt8(ascii: "\"") else { return nil }
+        for (i, lit) in known.enumerated() {
+            let n = lit.utf8CodeUnitCount
+            if p + n + 1 < s.end, s.base[p + n + 1] == UInt8(ascii: "\""), memcmp(s.base + p + 1, lit.utf8Start, n) == 0 {
+                s.pos = p + n + 2
+                return i
+            }
+        }
+        return nil
+    }
+
+    /// At a value: when it is a string with exactly the bytes of `plain` (a string read without escapes), moves
+    /// past it and returns `plain`; else moves nothing.
+    @inline(__always) static func sameString(_ s: inout JSONScanner, _ plain: String) -> String? {
+        s.skipWhitespace()
+        let p = s.pos
+        var plain = plain
+        let n = plain.utf8.count
+        guard n > 0, p + n + 1 < s.end, s.base[p] == UInt8(ascii: "\""), s.base[p + n + 1] == UInt8(ascii: "\"") else { return nil }
+        let same = plain.withUTF8 { memcmp(s.base + p + 1, $0.baseAddress!, n) == 0 }
+        guard same else { return nil }
+        s.pos = p + n + 2
+        return plain
+    }
 
     /// Skips whitespace and returns where the value starts.
     @inline(__always) static func valueStart(_ s: inout JSONScanner) -> Int {
@@ -597,6 +688,54 @@ final class LineAnalyzer {
         else if keyIs(key, "inference.export.schema_version") { a.schemaVersion = try s.parseValue() }
         else if keyIs(key, "tool.name") { a.hasToolName = true; try s.skipValue() }
         else { try s.skipValue() }
+    }
+}
+
+/// The hashes of one object's keys, for the duplicate-key check: an open-addressing table of 256 slots stamped
+/// with a generation, so starting the next object clears nothing (a linear search of the hashes so far cost a
+/// comparison per key already seen, for every key); past 128 keys the rest go to a `Set`.
+struct SeenKeys {
+    let hashes: UnsafeMutablePointer<UInt64>
+    let stamps: UnsafeMutablePointer<UInt32>
+    var stamp: UInt32 = 0
+    var count = 0
+    var more: Set<UInt64> = []
+
+    init() {
+        hashes = .allocate(capacity: 256)
+        hashes.initialize(repeating: 0, count: 256)
+        stamps = .allocate(capacity: 256)
+        stamps.initialize(repeating: 0, count: 256)
+    }
+
+    func free() {
+        hashes.deallocate()
+        stamps.deallocate()
+    }
+
+    /// Forgets the keys (a new object).
+    mutating func reset() {
+        stamp &+= 1
+        if stamp == 0 {
+            stamps.update(repeating: 0, count: 256)
+            stamp = 1
+        }
+        count = 0
+        if !more.isEmpty { more.removeAll() }
+    }
+
+    /// Adds `h`; false when it was there already.
+    @inline(__always) mutating func insert(_ h: UInt64) -> Bool {
+        var slot = Int(truncatingIfNeeded: h ^ (h >> 32)) & 255
+        while stamps[slot] == stamp {
+            if hashes[slot] == h { return false }
+            slot = (slot + 1) & 255
+        }
+        if count >= 128 { return more.insert(h).inserted }
+        stamps[slot] = stamp
+        hashes[slot] = h
+        count += 1
+        return true
     }
 }
 

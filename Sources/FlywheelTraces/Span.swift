@@ -512,8 +512,14 @@ public enum TraceIDs {
     static func isHex(_ s: String, count: Int) -> Bool {
         let u = s.utf8
         guard u.count == count else { return false }
+        // Over the contiguous bytes (the scan checks every span's ids; iterating the UTF-8 view was slower).
+        return u.withContiguousStorageIfAvailable { isHex($0) } ?? Array(u).withUnsafeBufferPointer { isHex($0) }
+    }
+
+    /// Lowercase hex digits, not all zero.
+    static func isHex(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         var nonZero = false
-        for c in u {
+        for c in b {
             switch c {
             case 0x30: break
             case 0x31...0x39, 0x61...0x66: nonZero = true

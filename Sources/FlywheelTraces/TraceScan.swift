@@ -115,7 +115,17 @@ public struct IndexedTrace: Sendable, Hashable {
 
 /// Code point order (= UTF-8 byte order), as Python compares strings.
 @inline(__always) func codePointLess(_ a: String, _ b: String) -> Bool {
-    a.utf8.lexicographicallyPrecedes(b.utf8)
+    // memcmp over the contiguous bytes (unsigned bytes compare as code points); the generic comparison of the
+    // two UTF-8 views, per span for the trace's first and last time, was a visible part of the scan.
+    let r = a.utf8.withContiguousStorageIfAvailable { x in
+        b.utf8.withContiguousStorageIfAvailable { y -> Bool in
+            let n = min(x.count, y.count)
+            let c = n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n)
+            return c != 0 ? c < 0 : x.count < y.count
+        }
+    }
+    if let r, let r { return r }
+    return a.utf8.lexicographicallyPrecedes(b.utf8)
 }
 
 /// The result of scanning a dataset.
@@ -138,7 +148,13 @@ struct TraceDatasetScan: Sendable {
                 FileScan.run(buf, name: src.name, source: si, options: options, releasePages: src.releasablePages, workers: workers)
             }
             var problems = part.problems
-            // Cross-file: a trace id already seen in an earlier file is an error, and is not merged.
+            // Cross-file: a trace id already seen in an earlier file is an error, and is not merged. The first file
+            // with traces has no earlier ones: its index is the dataset's as it is (appending copied every trace).
+            if traces.isEmpty {
+                traces = part.traces
+                traceIndex = part.traceIndex
+                part.traces = []
+            }
             for t in part.traces {
                 if traceIndex[t.traceID] != nil {
                     let earlier = sources[traces[traceIndex[t.traceID]!].source].name
@@ -166,9 +182,10 @@ struct TraceDatasetScan: Sendable {
                 problems = [first]
                 stopped = true
             }
-            let errors = problems.filter { $0.severity == .error }.count
-            let warnings = problems.filter { $0.severity == .warning }.count
-            let notes = problems.count - errors - warnings
+            let errors = problems.reduce(0) { $0 + ($1.severity == .error ? 1 : 0) }
+            let warnings = problems.reduce(0) { $0 + ($1.severity == .warning ? 1 : 0) }
+            // Notes past the first of each kind are counted, not listed (NoteTally); the count stays exact.
+            let notes = problems.count - errors - warnings + (stopped ? 0 : part.unlistedNotes)
             let failed = errors > 0 || (options.warningsFail && warnings > 0)
             fileReports.append(
                 TraceFileReport(
@@ -183,12 +200,141 @@ struct TraceDatasetScan: Sendable {
     }
 }
 
+/// The per-span notes (spec §6: they never fail) of a file, counted per kind as linters do: the first ``listed`` of
+/// each kind are issues of their own, in line order; the rest are counted, and ``summaries(file:)`` gives one note
+/// per kind at the first line not listed, saying how many more lines have it and up to which line. Every span of a
+/// file from an exporter that writes 24-hex span ids, or no agent identity, has these notes: listing each one cost
+/// the scan an issue (strings, copies, reference counting) per span, for output nobody reads line by line.
+struct NoteTally: Sendable, Equatable {
+    static let listed = 100
+
+    enum Kind: Int, CaseIterable {
+        case traceIDFormat, spanIDFormat, missingAgentIdentity
+
+        var field: String {
+            switch self {
+            case .traceIDFormat: "trace_id"
+            case .spanIDFormat: "span_id"
+            case .missingAgentIdentity: "attributes[\"inference.agent_name\"]"
+            }
+        }
+        var code: String { self == .missingAgentIdentity ? "missing_agent_identity" : "id_format" }
+        var message: String {
+            switch self {
+            case .traceIDFormat: "trace_id is not 32 lowercase hex digits"
+            case .spanIDFormat: "span_id is not 16 lowercase hex digits (HALO's SDK exporter writes 24)"
+            case .missingAgentIdentity: "no inference.agent_name / inference.agent_id / agent.id"
+            }
+        }
+
+        func issue(file: String, line: Int, offset: Int) -> TraceIssue {
+            TraceIssue(file: file, line: line, byteOffset: offset, severity: .note, field: field, code: code, message: message)
+        }
+
+        /// The kind of a note issue made by ``issue(file:line:offset:)``.
+        init?(_ i: TraceIssue) {
+            guard i.severity == .note else { return nil }
+            switch (i.code, i.field) {
+            case ("id_format", "trace_id"): self = .traceIDFormat
+            case ("id_format", "span_id"): self = .spanIDFormat
+            case ("missing_agent_identity", _): self = .missingAgentIdentity
+            default: return nil
+            }
+        }
+    }
+
+    /// Per kind: notes counted; the line and byte offset of the first one not listed; the line of the last one.
+    var counts = [0, 0, 0]
+    var firstLine = [0, 0, 0]
+    var firstOffset = [0, 0, 0]
+    var lastLine = [0, 0, 0]
+
+    /// Notes counted and not listed.
+    var unlisted: Int { counts.reduce(0) { $0 + max(0, $1 - Self.listed) } }
+
+    /// Counts a note of `kind` at `line`; true when it is to be listed.
+    @inline(__always) mutating func count(_ kind: Kind, line: Int, offset: Int) -> Bool {
+        let k = kind.rawValue
+        counts[k] += 1
+        if counts[k] <= Self.listed { return true }
+        if counts[k] == Self.listed + 1 {
+            firstLine[k] = line
+            firstOffset[k] = offset
+        }
+        lastLine[k] = line
+        return false
+    }
+
+    mutating func shiftLines(by shift: Int) {
+        for k in 0..<3 where counts[k] > Self.listed {
+            firstLine[k] += shift
+            lastLine[k] += shift
+        }
+    }
+
+    /// Adds the tally of the slice after this one, whose problems are `problems`; returns those problems without the
+    /// notes that are no longer among the first listed of their kind (they are counted).
+    mutating func merge(_ o: NoteTally, listedIn problems: [TraceIssue]) -> [TraceIssue] {
+        var room = (0..<3).map { max(0, Self.listed - counts[$0]) }
+        var out = problems
+        if (0..<3).contains(where: { min(o.counts[$0], Self.listed) > room[$0] }) {
+            out = []
+            out.reserveCapacity(problems.count)
+            var dropFirst: [(Int, Int)?] = [nil, nil, nil]
+            var dropLast = [0, 0, 0]
+            for i in problems {
+                if let kind = Kind(i) {
+                    let k = kind.rawValue
+                    if room[k] == 0 {
+                        if dropFirst[k] == nil { dropFirst[k] = (i.line, i.byteOffset) }
+                        dropLast[k] = i.line
+                        continue
+                    }
+                    room[k] -= 1
+                }
+                out.append(i)
+            }
+            for k in 0..<3 {
+                guard let d = dropFirst[k] else { continue }
+                if counts[k] <= Self.listed { (firstLine[k], firstOffset[k]) = d }
+                lastLine[k] = dropLast[k]
+            }
+        }
+        for k in 0..<3 {
+            if o.counts[k] > Self.listed {
+                if counts[k] == 0 { (firstLine[k], firstOffset[k]) = (o.firstLine[k], o.firstOffset[k]) }
+                lastLine[k] = o.lastLine[k]
+            }
+            counts[k] += o.counts[k]
+        }
+        return out
+    }
+
+    /// One note per kind for the notes not listed (the note itself when only one is left out).
+    func summaries(file: String) -> [TraceIssue] {
+        Kind.allCases.compactMap { kind in
+            let k = kind.rawValue
+            let unlisted = counts[k] - Self.listed
+            guard unlisted > 0 else { return nil }
+            var i = kind.issue(file: file, line: firstLine[k], offset: firstOffset[k])
+            if unlisted > 1 {
+                i.message += "; also on \(unlisted - 1) more lines up to line \(lastLine[k]) (\(counts[k]) lines in all, the first \(Self.listed) listed one by one)"
+            }
+            return i
+        }
+    }
+}
+
 /// Scan of one file's bytes.
 struct FileScan {
     var traces: [IndexedTrace] = []
     var traceIndex: [String: Int] = [:]
     var problems: [TraceIssue] = []
     var spansOK = 0
+    /// The per-span notes counted by kind (the first of each kind are in `problems`).
+    var notes = NoteTally()
+    /// Notes counted but not in `problems` one by one (set by ``run``, which adds a note per kind for them).
+    var unlistedNotes = 0
     /// Lines read (the newlines crossed; with stopAtFirstError, up to the line that stopped the scan).
     var lineCount = 0
 
@@ -196,6 +342,7 @@ struct FileScan {
     mutating func shiftLines(by shift: Int) {
         guard shift != 0 else { return }
         for i in problems.indices { problems[i].line += shift }
+        notes.shiftLines(by: shift)
         for t in traces.indices {
             traces[t].firstLine += shift
             for j in traces[t].lines.indices { traces[t].lines[j] += shift }
@@ -254,13 +401,15 @@ struct FileScan {
         // Stopping at the first error: a slice after one that stopped would not have been reached by a serial scan.
         var used = chunks
         if options.stopAtFirstError, let k = parts.firstIndex(where: { $0!.problems.contains { $0.severity == .error } }) { used = k + 1 }
-        var merged = parts[0]!
+        // Taken out of `parts`, not copied: a copy still referenced there made the first write to each array copy it.
+        let lineCounts = parts.map { $0!.lineCount }
+        var merged = parts[0].take()!
         var lineBase = 1
         for i in 1..<used {
-            lineBase += parts[i - 1]!.lineCount
-            var p = parts[i]!
+            lineBase += lineCounts[i - 1]
+            var p = parts[i].take()!
             p.shiftLines(by: lineBase - 1)
-            merged.problems += p.problems
+            merged.problems += merged.notes.merge(p.notes, listedIn: p.problems)
             merged.spansOK += p.spansOK
             for t in p.traces {
                 if let j = merged.traceIndex[t.traceID] {
@@ -271,7 +420,10 @@ struct FileScan {
                 }
             }
         }
-        merged.crossLineChecks(name: name)
+        let summaries = merged.notes.summaries(file: name)
+        merged.problems += summaries
+        merged.unlistedNotes = merged.notes.unlisted - summaries.count
+        merged.crossLineChecks(name: name, workers: chunks)
         return merged
     }
 
@@ -299,7 +451,7 @@ struct FileScan {
             }
             let len = lineEnd - pos
             if len > 0 {
-                if let facts = analyzer.analyze(base + pos, len, line: line, offset: pos, into: &f.problems) {
+                if let facts = analyzer.analyze(base + pos, len, line: line, offset: pos, into: &f.problems, notes: &f.notes) {
                     f.spansOK += 1
                     f.absorb(facts, offset: pos, length: len, line: line, source: source, keeping: !options.keptAttributes.isEmpty, places: analyzer.keptPlaces)
                 }
@@ -330,28 +482,69 @@ struct FileScan {
 
     /// Checks that need the whole trace: duplicate span ids, missing parents, parent cycles, project id
     /// mismatches, negative token totals. Also settles each trace's missing-parent count.
-    mutating func crossLineChecks(name: String) {
+    mutating func crossLineChecks(name: String, workers: Int = 1) {
+        // Traces are independent: when the file was scanned in slices, as many ranges of traces (balanced by
+        // spans) are checked in parallel and their problems joined in trace order, as one pass gives them.
+        let spans = traces.reduce(0) { $0 + $1.spanCount }
+        let parts = max(1, min(workers, traces.count))
+        if parts == 1 {
+            let r = Self.crossLineChecks(traces[...], name: name)
+            problems += r.problems
+            for (ti, m) in zip(traces.indices, r.missing) { traces[ti].missingParentCount = m }
+            return
+        }
+        var cuts = [0]
+        var acc = 0
+        for (ti, t) in traces.enumerated() {
+            acc += t.spanCount
+            if acc * parts >= spans * cuts.count, cuts.count < parts, ti + 1 < traces.count { cuts.append(ti + 1) }
+        }
+        cuts.append(traces.count)
+        nonisolated(unsafe) var results = [(problems: [TraceIssue], missing: [Int])](repeating: ([], []), count: cuts.count - 1)
+        let ranges = zip(cuts, cuts.dropFirst()).map { $0..<$1 }
+        do {
+            // (A copy of the array's reference, gone before the traces are written below: no copy-on-write.)
+            let all = traces
+            let lock = NSLock()
+            DispatchQueue.concurrentPerform(iterations: ranges.count) { i in
+                let r = Self.crossLineChecks(all[ranges[i]], name: name)
+                lock.lock()
+                results[i] = r
+                lock.unlock()
+            }
+        }
+        for (i, r) in results.enumerated() {
+            problems += r.problems
+            for (ti, m) in zip(ranges[i], r.missing) { traces[ti].missingParentCount = m }
+        }
+    }
+
+    /// ``crossLineChecks(name:workers:)`` of some traces: their problems, and each one's missing-parent count.
+    static func crossLineChecks(_ traces: ArraySlice<IndexedTrace>, name: String) -> (problems: [TraceIssue], missing: [Int]) {
+        var problems: [TraceIssue] = []
+        var missingCounts: [Int] = []
+        missingCounts.reserveCapacity(traces.count)
         for ti in traces.indices {
             let t = traces[ti]
             let n = t.spanIDs.count
-            var indexOf: [String: Int] = [:]
-            indexOf.reserveCapacity(n)
+            var table = SpanIDTable(count: n)
+            var isFirst = [Bool](repeating: false, count: n)
             for (i, id) in t.spanIDs.enumerated() {
-                if let first = indexOf[id] {
+                if let first = table.insert(id, at: i, in: t.spanIDs) {
                     problems.append(
                         TraceIssue(
                             file: name, line: t.lines[i], byteOffset: t.offsets[i], severity: .warning, field: "span_id",
                             code: "duplicate_span_id",
                             message: "span_id \(id) already used at line \(t.lines[first]) in trace \(t.traceID)"))
                 } else {
-                    indexOf[id] = i
+                    isFirst[i] = true
                 }
             }
             // parent[i]: index of the parent span, -1 for a root, -2 for a parent that does not exist.
             var parent = [Int](repeating: -1, count: n)
             var missing = Set<String>()
             for (i, p) in t.parentIDs.enumerated() where !p.isEmpty {
-                if let j = indexOf[p] {
+                if let j = table.find(p, in: t.spanIDs) {
                     parent[i] = j
                 } else {
                     parent[i] = -2
@@ -363,11 +556,11 @@ struct FileScan {
                             message: "parent_span_id \(p) names no span of trace \(t.traceID)"))
                 }
             }
-            traces[ti].missingParentCount = missing.count
+            missingCounts.append(missing.count)
             // Cycles: follow parent links; a walk that meets a span of the same walk is a cycle.
             var state = [UInt8](repeating: 0, count: n)  // 1 = on the current walk, 2 = done
             var walk: [Int] = []
-            for i in 0..<n where state[i] == 0 && indexOf[t.spanIDs[i]] == i {
+            for i in 0..<n where state[i] == 0 && isFirst[i] {
                 walk.removeAll(keepingCapacity: true)
                 var cur = i
                 var cycleAt = -1
@@ -404,6 +597,52 @@ struct FileScan {
                         field: "attributes[\"inference.llm.\(key)\"]", code: "negative_token_total",
                         message: "trace \(t.traceID) sums to \(v) \(key); HALO's index build fails on a negative total"))
             }
+        }
+        return (problems, missingCounts)
+    }
+}
+
+/// The span ids of one trace: the index of the first span with each id, in an open-addressing table on a hash of
+/// the id's bytes (a `[String: Int]` hashed every id with SipHash, three times per span).
+struct SpanIDTable {
+    var slots: [Int]
+    let mask: Int
+
+    init(count n: Int) {
+        var size = 16
+        while size < 2 * n { size <<= 1 }
+        slots = [Int](repeating: -1, count: size)
+        mask = size - 1
+    }
+
+    @inline(__always) func slot(_ id: String) -> Int {
+        let h = id.utf8.withContiguousStorageIfAvailable { LineAnalyzer.hash(of: LineAnalyzer.Key(bytes: $0)) }
+            ?? Array(id.utf8).withUnsafeBufferPointer { LineAnalyzer.hash(of: LineAnalyzer.Key(bytes: $0)) }
+        return LineAnalyzer.slot(h, mask)
+    }
+
+    /// The index of the first span of `ids` with `id` when there is one; else records `i` for it and returns nil.
+    mutating func insert(_ id: String, at i: Int, in ids: [String]) -> Int? {
+        var k = slot(id)
+        while true {
+            let e = slots[k]
+            if e < 0 {
+                slots[k] = i
+                return nil
+            }
+            if ids[e] == id { return e }
+            k = (k + 1) & mask
+        }
+    }
+
+    /// The index of the first span of `ids` with `id`, if any.
+    func find(_ id: String, in ids: [String]) -> Int? {
+        var k = slot(id)
+        while true {
+            let e = slots[k]
+            if e < 0 { return nil }
+            if ids[e] == id { return e }
+            k = (k + 1) & mask
         }
     }
 }

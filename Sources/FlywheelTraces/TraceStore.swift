@@ -109,6 +109,12 @@ public final class TraceStore: Sendable {
     // MARK: - Filters
 
     func apply(_ f: TraceFilters) throws -> [IndexedTrace] {
+        // No filter: the index itself (filtering copied every trace, a reference count per field).
+        if f.hasErrors == nil, f.modelNames == nil, f.serviceNames == nil, f.agentNames == nil, f.projectID == nil,
+            f.startTimeGte == nil, f.endTimeLte == nil, f.regexPattern == nil
+        {
+            return traces
+        }
         let rows = traces.filter { t in
             if let h = f.hasErrors, t.hasErrors != h { return false }
             if let m = f.modelNames, !m.contains(where: t.modelNames.contains) { return false }
@@ -138,31 +144,40 @@ public final class TraceStore: Sendable {
                 missingAgentIdentityCount: 0, projectIDMismatchCount: 0, otelErrorSpanCount: 0, toolErrorSpanCount: 0,
                 errorTaxonomy: [], totalInputTokens: 0, totalOutputTokens: 0, rawJSONLBytes: 0, sampleTraceIDs: [])
         }
+        // One pass reading the rows' fields in place (a pass per figure copied each row, whole, many times).
         var services = Set<String>(), models = Set<String>(), agents = Set<String>(), ids = Set<String>()
-        for r in rows {
-            services.formUnion(r.serviceNames)
-            models.formUnion(r.modelNames)
-            agents.formUnion(r.agentNames)
-            ids.formUnion(r.agentIDs)
-        }
         var earliest = rows[0].startTime, latest = rows[0].endTime
-        for r in rows {
-            if codePointLess(r.startTime, earliest) { earliest = r.startTime }
-            if codePointLess(latest, r.endTime) { latest = r.endTime }
+        var spans = 0, errorTraces = 0, missingParents = 0, missingAgents = 0, mismatches = 0, otelErrors = 0, toolErrors = 0
+        var rawBytes = 0
+        var inputTokens: Int64 = 0, outputTokens: Int64 = 0
+        for i in rows.indices {
+            for s in rows[i].serviceNames { services.insert(s) }
+            for s in rows[i].modelNames { models.insert(s) }
+            for s in rows[i].agentNames { agents.insert(s) }
+            for s in rows[i].agentIDs { ids.insert(s) }
+            if codePointLess(rows[i].startTime, earliest) { earliest = rows[i].startTime }
+            if codePointLess(latest, rows[i].endTime) { latest = rows[i].endTime }
+            spans += rows[i].spanCount
+            if rows[i].hasErrors { errorTraces += 1 }
+            missingParents += rows[i].missingParentCount
+            missingAgents += rows[i].missingAgentIdentityCount
+            mismatches += rows[i].projectIDMismatchCount
+            otelErrors += rows[i].otelErrorSpanCount
+            toolErrors += rows[i].toolErrorSpanCount
+            inputTokens &+= rows[i].inputTokens
+            outputTokens &+= rows[i].outputTokens
+            for n in rows[i].lengths { rawBytes += n }
         }
         return DatasetOverview(
-            totalTraces: rows.count, totalSpans: rows.reduce(0) { $0 + $1.spanCount }, earliestStartTime: earliest,
+            totalTraces: rows.count, totalSpans: spans, earliestStartTime: earliest,
             latestEndTime: latest, serviceNames: services.sorted(by: codePointLess),
             modelNames: models.sorted(by: codePointLess), agentNames: agents.sorted(by: codePointLess),
-            agentIDs: ids.sorted(by: codePointLess), errorTraceCount: rows.filter(\.hasErrors).count,
-            missingParentCount: rows.reduce(0) { $0 + $1.missingParentCount },
-            missingAgentIdentityCount: rows.reduce(0) { $0 + $1.missingAgentIdentityCount },
-            projectIDMismatchCount: rows.reduce(0) { $0 + $1.projectIDMismatchCount },
-            otelErrorSpanCount: rows.reduce(0) { $0 + $1.otelErrorSpanCount },
-            toolErrorSpanCount: rows.reduce(0) { $0 + $1.toolErrorSpanCount }, errorTaxonomy: taxonomy(rows),
-            totalInputTokens: rows.reduce(0) { $0 &+ $1.inputTokens },
-            totalOutputTokens: rows.reduce(0) { $0 &+ $1.outputTokens },
-            rawJSONLBytes: rows.reduce(0) { $0 + $1.rawJSONLBytes }, sampleTraceIDs: rows.prefix(20).map(\.traceID))
+            agentIDs: ids.sorted(by: codePointLess), errorTraceCount: errorTraces,
+            missingParentCount: missingParents, missingAgentIdentityCount: missingAgents,
+            projectIDMismatchCount: mismatches, otelErrorSpanCount: otelErrors,
+            toolErrorSpanCount: toolErrors, errorTaxonomy: taxonomy(rows),
+            totalInputTokens: inputTokens, totalOutputTokens: outputTokens,
+            rawJSONLBytes: rawBytes, sampleTraceIDs: rows.prefix(20).map(\.traceID))
     }
 
     func taxonomy(_ rows: [IndexedTrace]) -> [ErrorTaxonomyGroup] {
@@ -174,8 +189,12 @@ public final class TraceStore: Sendable {
         }
         var groups: [Group] = []
         var index: [IndexedTrace.ErrorSignature: Int] = [:]
-        for r in rows.filter(\.hasErrors).prefix(2000) {
-            for sig in r.errorSignatures {
+        var taken = 0
+        for ri in rows.indices where rows[ri].hasErrors {
+            if taken == 2000 { break }
+            taken += 1
+            let traceID = rows[ri].traceID
+            for sig in rows[ri].errorSignatures {
                 let i: Int
                 if let j = index[sig] {
                     i = j
@@ -185,7 +204,7 @@ public final class TraceStore: Sendable {
                     groups.append(Group(name: sig.spanName, message: sig.message))
                 }
                 groups[i].count += 1
-                groups[i].traces.insert(r.traceID)
+                groups[i].traces.insert(traceID)
             }
         }
         // Stable sort by count, descending (ties keep first-seen order).

@@ -1,5 +1,6 @@
 import FlywheelSupport
 import Foundation
+import Yams
 
 /// One pruned test. Pruning is the only way a test leaves the suite; the ratchet refuses to add a pruned id again.
 ///
@@ -179,5 +180,18 @@ public enum EvalRatchet {
     /// The cycle's `evals.yaml`: the added tests as a YAML list.
     public static func renderCycleEvals(_ added: [JSONValue]) -> String {
         added.isEmpty ? "[]\n" : EvalTestsYAML.render(.array(added))
+    }
+
+    /// The case ids (`metadata.id`) a cycle's `evals.yaml` lists, in file order, read leniently (the site's mode): a
+    /// test without an id is passed over, and a file that does not load (or passes the YAML limits, so an alias bomb
+    /// never expands) lists none.
+    public static func caseIDs(inCycleEvals text: String, file: String) -> [String] {
+        guard (try? YAMLLimits.check(text, file: file)) != nil, let list = (try? Yams.load(yaml: text)) as? [Any] else { return [] }
+        return list.compactMap { item in
+            guard let test = item as? [String: Any], let meta = test["metadata"] as? [String: Any], let id = meta["id"].map({ "\($0)" }),
+                !id.isEmpty
+            else { return nil }
+            return id
+        }
     }
 }

@@ -1,6 +1,5 @@
 import FlywheelSupport
 import Foundation
-import Yams
 
 /// Values an earlier build computed, kept in the output folder (`.flywheel-site/`) with the key of their inputs, so a
 /// build after one more cycle reads each older cycle's compact summary instead of its full artifacts. A value whose
@@ -217,19 +216,7 @@ extension SiteReader {
     /// does not load (the evals stage reports that file).
     func evalsListed(_ n: Int) throws -> [String] {
         guard index.entry(n)?.files[Layout.CycleFile.evals] != nil, let data = try data(n, Layout.CycleFile.evals) else { return [] }
-        let text = String(decoding: data, as: UTF8.self)
-        // An alias bomb in the history must not expand here.
-        guard (try? YAMLLimits.check(text, file: Layout.cycleFile(n, Layout.CycleFile.evals))) != nil,
-            let list = (try? Yams.load(yaml: text)) as? [Any]
-        else { return [] }
-        var out: [String] = []
-        for item in list {
-            guard let test = item as? [String: Any], let meta = test["metadata"] as? [String: Any],
-                let id = meta["id"].map({ "\($0)" }), !id.isEmpty
-            else { continue }
-            out.append(id)
-        }
-        return out
+        return EvalRatchet.caseIDs(inCycleEvals: String(decoding: data, as: UTF8.self), file: Layout.cycleFile(n, Layout.CycleFile.evals))
     }
 
     /// One compact value per cycle of the history (`make` of the cycle's summary), in cycle order, kept in one cache

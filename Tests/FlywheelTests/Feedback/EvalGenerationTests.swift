@@ -226,4 +226,21 @@ final class CannedModel: ChatModel, @unchecked Sendable {
         #expect(merged.added.compactMap(EvalRatchet.id(of:)) == ["fb-ccc-1"])
         #expect(merged.skipped.map(\.reason) == ["the same checks as fb-aaa-1, pruned in cycle 2: too strict"])
     }
+
+    @Test("a cycle's evals.yaml reads back to the case ids it was written with; a damaged or hostile one lists none")
+    func cycleEvalsReadBack() {
+        let cases: [JSONValue] = [
+            .object(["description": "refund asked twice", "metadata": .object(["id": "fb-refund-1", "cycle": 3])]),
+            .object(["description": "no id", "metadata": .object(["cycle": 3])]),
+            .object(["description": "numeric id", "metadata": .object(["id": 42])]),
+        ]
+        let text = EvalRatchet.renderCycleEvals(cases)
+        #expect(EvalRatchet.caseIDs(inCycleEvals: text, file: "cycles/0003/evals.yaml") == ["fb-refund-1", "42"])
+        #expect(EvalRatchet.caseIDs(inCycleEvals: EvalRatchet.renderCycleEvals([]), file: "e.yaml").isEmpty)
+        #expect(EvalRatchet.caseIDs(inCycleEvals: "{not: [a list", file: "e.yaml").isEmpty)
+        // A list whose aliases would expand to 10^13 nodes: the YAML limits refuse the whole file before it loads.
+        var bomb = "- metadata: {id: listed-if-loaded}\n- &a [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1...12 { bomb += "- &b\(i) [" + Array(repeating: i == 1 ? "*a" : "*b\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        #expect(EvalRatchet.caseIDs(inCycleEvals: bomb, file: "e.yaml").isEmpty)
+    }
 }

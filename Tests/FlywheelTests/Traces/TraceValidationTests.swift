@@ -28,6 +28,65 @@ struct TraceValidationTests {
         #expect(sdk.issues.allSatisfy { $0.severity == .note })
     }
 
+    @Test("per-span notes past the first 100 of a kind are counted, not listed: one note per kind says how many more and up to which line; the count stays exact")
+    func notesPastTheFirstAreCounted() throws {
+        // HALO's SDK output 8 times over, with other trace ids per copy: every span has a 24-hex span id, most
+        // have no agent identity.
+        let one = try TraceFixtures.data("agents_sdk_offline_mock.jsonl")
+        let text = String(decoding: one, as: UTF8.self)
+        let ids = ["14595e8e56444d039a477420c0fab764", "1d971778dffa4ed6a14ea39195130eb6", "406ca2b240ac4390b1e41e4b93293b98", "c72f80fefb264a3888db50b4c5d415fb"]
+        var copies: [String] = []
+        for c in 0..<8 {
+            var t = text.hasSuffix("\n") ? text : text + "\n"
+            for id in ids { t = t.replacingOccurrences(of: id, with: String(id.dropLast(2)) + String(format: "%02x", c)) }
+            copies.append(t)
+        }
+        let linesPerCopy = TraceFixtures.lines(one).count
+        let data = Data(copies.joined().utf8)
+        let single = TraceValidator.validate(data: one).issues
+        let report = TraceValidator.validate(data: data)
+        #expect(report.haloAccepts && report.ok)
+        for (code, field) in [("id_format", "span_id"), ("missing_agent_identity", "attributes[\"inference.agent_name\"]")] {
+            let linesOne = single.filter { $0.code == code && $0.field == field }.map(\.line)
+            let all = (0..<8).flatMap { c in linesOne.map { $0 + c * linesPerCopy } }  // every line with the note
+            #expect(all.count > 101, "\(code): the corpus must pass the listed 100")
+            let listed = report.issues.filter { $0.code == code && $0.field == field }
+            #expect(listed.count == 101, "\(code): the first 100 and one for the rest")
+            #expect(listed.prefix(100).map(\.line) == Array(all.prefix(100)), "\(code): the first 100, in line order")
+            let rest = try #require(listed.last)
+            #expect(rest.line == all[100] && rest.severity == .note)
+            #expect(rest.message.hasPrefix(listed[0].message + "; also on \(all.count - 101) more lines up to line \(all.last!) (\(all.count) lines in all"), "\(rest.message)")
+        }
+        // The file's note count is every note, listed or not.
+        let total = 8 * single.filter { $0.severity == .note }.count
+        #expect(report.files[0].notes == total)
+        #expect(report.files[0].problems.count == report.issues.count && report.issues.count == 2 * 101)
+        // The same notes and count whatever the number of slices the scan is cut into.
+        for workers in [2, 3, 5, 9] {
+            let many = TraceDatasetScan.scan([TraceSource(name: "traces.jsonl", data: data)], options: .init(), workers: workers)
+            #expect(many.report == report, "\(workers) slices")
+        }
+    }
+
+    @Test("a repeated attribute key is found among hundreds of keys, also past the 128 the scan's table holds")
+    func duplicateAmongManyKeys() throws {
+        let line = String(decoding: try TraceFixtures.data("spec_examples.jsonl").prefix { $0 != 0x0A }, as: UTF8.self)
+        // The span's own attributes come last in the line (after resource.attributes).
+        let at = try #require(line.range(of: "\"attributes\":{", options: .backwards))
+        func with(_ keys: [String]) -> Data {
+            Data((line[..<at.upperBound] + keys.map { "\"\($0)\":1," }.joined() + line[at.upperBound...]).utf8)
+        }
+        let distinct = (0..<300).map { "x.key\($0)" }
+        let clean = TraceValidator.validate(data: with(distinct))
+        #expect(clean.haloAccepts && !clean.issues.contains { $0.code == "duplicate_json_key" })
+        for (a, b) in [(5, 17), (100, 250), (200, 299), (0, 128)] {
+            var keys = distinct
+            keys[b] = keys[a]
+            let r = TraceValidator.validate(data: with(keys))
+            #expect(r.issues.contains { $0.code == "duplicate_json_key" && $0.field == "attributes" }, "keys \(a) and \(b)")
+        }
+    }
+
     @Test("each bad line of the invalid fixture is reported with its line number and field")
     func invalidFixture() throws {
         let url = TraceFixtures.url("gen_small_3traces_plus_invalid.jsonl")
