@@ -50,7 +50,7 @@ enum RecommendationsPage {
         var trees: [Int: String] = [:]
         // The cycles' recommendations and outcomes from one cached ledger (a new cycle adds its own); only the lines
         // of the cycles this page shows are parsed.
-        for (n, v) in try reader.ledger("ledger-diagnosis", version: "diagnosis-1", wanted: wanted.contains, { $0.diagnosisJSON })
+        for (n, v) in try reader.ledger("ledger-diagnosis", version: "diagnosis-2", wanted: wanted.contains, { $0.diagnosisJSON })
         where wanted.contains(n) {
             // A damaged entry is read again from the cycle.
             if let d = try CycleSummary.diagnosis(json: v) ?? reader.summary(n).diagnosis { diagnoses[n] = d }

@@ -75,7 +75,7 @@ public enum SiteError: Error, Sendable, CustomStringConvertible, Equatable {
 /// Renders the static site from the artifact repository alone.
 public enum SiteBuilder {
     /// Bumped whenever the page format changes in a way the template hash does not capture.
-    static let formatVersion = "site-1"
+    static let formatVersion = "site-2"
     /// Name of the manifest in the output folder.
     public static let manifestName = ".flywheel-site.json"
 

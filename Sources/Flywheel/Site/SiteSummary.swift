@@ -36,7 +36,7 @@ struct SiteCache: @unchecked Sendable {
 /// cycle folder alone (its key is the folder's tree id).
 struct CycleSummary: Sendable {
     /// Bumped whenever the summary's content changes.
-    static let version = "summary-2"
+    static let version = "summary-3"
 
     struct Row: Sendable, Hashable {
         var caseID: String
