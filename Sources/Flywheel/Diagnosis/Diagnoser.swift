@@ -257,10 +257,83 @@ public enum Diagnoser {
         let unknown = FailureCatalog.unknownTool(layout, offered: offered.sorted(by: byteOrder))
         let context = FailureCatalog.contextOverflow(layout), rate = FailureCatalog.rateLimit(layout)
         let invalid = FailureCatalog.invalidToolArguments(layout)
+        // The traces are read on all cores, in contiguous ranges, each into a builder of its own and a list of the
+        // error clusterer's adds; the builders merge in range order and the adds are replayed in order, which gives
+        // what one pass over the traces gives (Builder.merge).
+        let ranges = traceRanges(traces, parts: traces.count < 64 ? 1 : ProcessInfo.processInfo.activeProcessorCount)
+        var empty = b
+        empty.modes = [:]
+        let start = empty
+        nonisolated(unsafe) var parts = [(Builder, [ClusterAdd])](repeating: (start, []), count: ranges.count)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: ranges.count) { r in
+            var part = start
+            var adds: [ClusterAdd] = []
+            spanProblems(traces, ranges[r], kinds: kinds, offered: offered, topics: (unknown, context, rate, invalid), into: &part, adds: &adds)
+            lock.lock()
+            parts[r] = (part, adds)
+            lock.unlock()
+        }
         var clusterer = ErrorClusterer()
+        for (part, adds) in parts {
+            b.merge(part)
+            for a in adds {
+                clusterer.add(
+                    source: a.source, isTool: a.isTool, errorClass: a.errorClass, exceptionType: a.exceptionType, traceID: a.traceID,
+                    spanID: a.spanID, detail: a.detail, consecutive: a.consecutive)
+            }
+        }
+        for c in clusterer.merged() {
+            let topic = FailureCatalog.errorCluster(layout, c)
+            for o in c.occurrences {
+                b.add(topic, traceID: o.traceID, spanID: o.spanID, note: "\(c.source) error: \(Excerpt.clip(Excerpt.oneLine(o.detail), 160))",
+                      quote: Excerpt.clip(o.detail, 200))
+            }
+            b.setTemplates("fm-" + topic.id, c.templates.map { ErrorTemplate(template: $0.template, count: $0.count, example: Excerpt.clip($0.example, 200)) })
+        }
+    }
+
+    /// One `ErrorClusterer.add` call, kept to be replayed in trace order.
+    struct ClusterAdd {
+        var source: String
+        var isTool: Bool
+        var errorClass: ErrorClass
+        var exceptionType: String?
+        var traceID: String
+        var spanID: String
+        var detail: String
+        var consecutive: Int
+    }
+
+    /// `parts` contiguous ranges of trace indices with about as many spans each (fewer when there are few traces).
+    static func traceRanges(_ traces: [(id: String, spans: [Span])], parts: Int) -> [Range<Int>] {
+        let total = traces.reduce(0) { $0 + $1.spans.count }
+        guard parts > 1, total > 0 else { return [0..<traces.count] }
+        var out: [Range<Int>] = []
+        var start = 0, seen = 0
+        for (i, t) in traces.enumerated() {
+            seen += t.spans.count
+            if out.count < parts - 1, seen * parts >= total * (out.count + 1) {
+                out.append(start..<(i + 1))
+                start = i + 1
+            }
+        }
+        if start < traces.count || out.isEmpty { out.append(start..<traces.count) }
+        return out
+    }
+
+    /// The per-trace part of `detectSpanProblems` over `range`: findings into `b`, error spans for the clusterer into
+    /// `adds` (in trace order).
+    static func spanProblems(
+        _ traces: [(id: String, spans: [Span])], _ range: Range<Int>, kinds: [[SpanRecord]], offered: Set<String>,
+        topics: (unknown: FailureTopic, context: FailureTopic, rate: FailureTopic, invalid: FailureTopic), into b: inout Builder,
+        adds: inout [ClusterAdd]
+    ) {
+        let (unknown, context, rate, invalid) = topics
         var classes: [String: (global: GlobalErrorClass?, local: ErrorClass, type: String?)] = [:]
         var unknownSays = RegexMemo(unknownToolPattern), turnsSay = RegexMemo(maxTurnsPattern), guardrailSays = RegexMemo(guardrailText)
-        for (ti, (traceID, unordered)) in traces.enumerated() {
+        for ti in range {
+            let (traceID, unordered) = traces[ti]
             var consecutive: [String: Int] = [:]
             var rateHits = 0
             // Read in place through a buffer pointer: a method called on `unordered[i]` copied the whole span first.
@@ -314,20 +387,12 @@ public enum Diagnoser {
                     if kind == "AGENT" || kind == "GUARDRAIL" || (!isTool && unordered[i].parentSpanID.isEmpty) { continue }
                     if turnsSay.test(text) || guardrailSays.test(text) { continue }
                     if isTool { consecutive[source, default: 0] += 1 }
-                    clusterer.add(
+                    adds.append(ClusterAdd(
                         source: source, isTool: isTool, errorClass: known.local, exceptionType: known.type,
-                        traceID: traceID, spanID: unordered[i].spanID, detail: detail, consecutive: consecutive[source] ?? 1)
+                        traceID: traceID, spanID: unordered[i].spanID, detail: detail, consecutive: consecutive[source] ?? 1))
                 }
             }
             if rateHits >= 3 { b.note(rate, traceID: traceID, "\(rateHits) rate-limited calls in one trace (retry storm)") }
-        }
-        for c in clusterer.merged() {
-            let topic = FailureCatalog.errorCluster(layout, c)
-            for o in c.occurrences {
-                b.add(topic, traceID: o.traceID, spanID: o.spanID, note: "\(c.source) error: \(Excerpt.clip(Excerpt.oneLine(o.detail), 160))",
-                      quote: Excerpt.clip(o.detail, 200))
-            }
-            b.setTemplates("fm-" + topic.id, c.templates.map { ErrorTemplate(template: $0.template, count: $0.count, example: Excerpt.clip($0.example, 200)) })
         }
     }
 
@@ -816,6 +881,8 @@ public enum Diagnoser {
         var evalIDs: [String] = []
         var feedbackIDs: [String] = []
         var evidence: [EvidenceRef] = []
+        /// The indices in `evidence` of items `note` appended (never capped, unlike those `add` appends).
+        var noteIndices: Set<Int> = []
         var evidenceTraces: Set<String> = []
         var templates: [ErrorTemplate]?
         var count = 0
@@ -867,6 +934,7 @@ public enum Diagnoser {
         /// Adds a note to a trace's evidence of a mode it is already in.
         mutating func note(_ topic: FailureTopic, traceID: String, _ note: String) {
             guard var acc = modes["fm-" + topic.id] else { return }
+            acc.noteIndices.insert(acc.evidence.count)
             acc.evidence.append(EvidenceRef(traceID: traceID, note: note))
             modes["fm-" + topic.id] = acc
         }
@@ -874,8 +942,8 @@ public enum Diagnoser {
         mutating func setTemplates(_ id: String, _ templates: [ErrorTemplate]) { modes[id]?.templates = templates }
 
         /// Adds the findings of `other` (a builder that started from this one's settings with no modes) as if its
-        /// `add` calls had been made on this builder after this builder's own. Exact when `other` holds no `note`
-        /// evidence beyond the cap, or this builder has none of its modes (notes are not capped, adds are).
+        /// `add` and `note` calls had been made on this builder after this builder's own (notes are not capped, adds
+        /// are: an item `other` kept is kept here while this builder's mode is under the cap).
         mutating func merge(_ other: Builder) {
             for (id, theirs) in other.modes {
                 guard var acc = modes[id] else {
@@ -890,7 +958,15 @@ public enum Diagnoser {
                 for e in theirs.evalIDs where !acc.evalIDs.contains(e) { acc.evalIDs.append(e) }
                 for f in theirs.feedbackIDs where !acc.feedbackIDs.contains(f) { acc.feedbackIDs.append(f) }
                 acc.count += theirs.count
-                for e in theirs.evidence where acc.evidence.count < Diagnoser.maxEvidencePerMode * 4 { acc.evidence.append(e) }
+                for (i, e) in theirs.evidence.enumerated() {
+                    // As `note` and `add` would have: a note always, an added item up to the cap.
+                    if theirs.noteIndices.contains(i) {
+                        acc.noteIndices.insert(acc.evidence.count)
+                        acc.evidence.append(e)
+                    } else if acc.evidence.count < Diagnoser.maxEvidencePerMode * 4 {
+                        acc.evidence.append(e)
+                    }
+                }
                 if let t = theirs.templates { acc.templates = t }
                 modes[id] = acc
             }
