@@ -260,6 +260,7 @@ public enum Diagnoser {
         // The traces are read on all cores, in contiguous ranges, each into a builder of its own and a list of the
         // error clusterer's adds; the builders merge in range order and the adds are replayed in order, which gives
         // what one pass over the traces gives (Builder.merge).
+        // A few traces are read in one range: starting threads would cost more than it saves.
         let ranges = traceRanges(traces, parts: traces.count < 64 ? 1 : ProcessInfo.processInfo.activeProcessorCount)
         var empty = b
         empty.modes = [:]
