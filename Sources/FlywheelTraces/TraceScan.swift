@@ -351,8 +351,9 @@ struct FileScan {
 
     /// - Parameter releasePages: give back each chunk's pages as the scan passes them (a ``TraceSource/init(streaming:)``
     ///   mapping), so scanning a file larger than memory keeps the resident size bounded.
-    /// - Parameter forcedWorkers: the number of slices (tests use it to split small inputs); by default one per core
-    ///   (at most 8) for 8 MB and more, else one. The result is the same for any number of slices.
+    /// - Parameter forcedWorkers: the number of slices (tests use it to split small inputs); by default, for 8 MB and
+    ///   more on several cores, four per core (at most 8 cores) and none under 4 MB, else one. The result is the same
+    ///   for any number of slices.
     static func run(
         _ buf: UnsafeRawBufferPointer, name: String, source: Int, options: TraceValidationOptions, releasePages: Bool = false,
         workers forcedWorkers: Int? = nil
@@ -367,8 +368,11 @@ struct FileScan {
                     message: "the file is gzip-compressed; HALO reads plain UTF-8 JSONL"))
             return f
         }
-        // Split into chunks at line boundaries for parallel scanning.
-        let workers = max(1, forcedWorkers ?? (n >= 8 << 20 ? min(8, ProcessInfo.processInfo.activeProcessorCount) : 1))
+        // Split into chunks at line boundaries for parallel scanning. More slices than cores, taken in turn by the
+        // threads: with one slice per core, the core that finished first (the other busy with another process for a
+        // moment, or its half slower to read) waited for the other; 105 MB took 0.096 s instead of 0.074 s.
+        let cores = min(8, ProcessInfo.processInfo.activeProcessorCount)
+        let workers = max(1, forcedWorkers ?? (n >= 8 << 20 ? (cores > 1 ? min(cores * 4, n >> 22) : 1) : 1))
         var bounds = [0]
         for w in 1..<workers {
             var p = n * w / workers
