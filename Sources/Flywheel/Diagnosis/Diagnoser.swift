@@ -54,7 +54,8 @@ public enum Diagnoser {
         t = Date()
         if processExits {
             // Kept alive on purpose until the process ends (one retain, never released).
-            _ = Unmanaged.passRetained(SpansLeftToExit(traces: traces, records: records))
+            // The store too: freeing its per-trace tables was the last serial step before the process ended.
+            _ = Unmanaged.passRetained(SpansLeftToExit(store: store, traces: traces, records: records))
         } else {
             DiagnosisLoading.release(&traces)
         }
@@ -64,9 +65,11 @@ public enum Diagnoser {
 
     /// The spans of a diagnosis whose process exits right after it (never freed).
     final class SpansLeftToExit {
+        let store: TraceStore
         let traces: [(id: String, spans: [Span])]
         let records: [[SpanRecord]]
-        init(traces: [(id: String, spans: [Span])], records: [[SpanRecord]]) {
+        init(store: TraceStore, traces: [(id: String, spans: [Span])], records: [[SpanRecord]]) {
+            self.store = store
             self.traces = traces
             self.records = records
         }
@@ -111,7 +114,7 @@ public enum Diagnoser {
             { detectSpanProblems(traces, kinds: kinds, offered: offeredTools(input, traces: traces, kinds: kinds), layout: layout, into: &$0) },
             { detectLoops(traces, kinds: kinds, layout: layout, into: &$0) },
             {
-                shared.answers = traces.indices.map { answerFacts(traces[$0].spans, kinds: kinds[$0].map(\.kind)) }
+                shared.answers = traces.indices.map { answerFacts(traces[$0].spans, records: kinds[$0]) }
                 detectRefusals(traces, answers: shared.answers, finalAnswers: finalAnswers, expectedDeclines: expected, layout: layout, into: &$0)
             },
             { detectMaxTurns(traces, kinds: kinds, layout: layout, into: &$0) },
@@ -230,6 +233,20 @@ public enum Diagnoser {
         return starts.indices.sorted { (starts[$0], $0) < (starts[$1], $1) }
     }
 
+    /// ``chronologicalOrder(_:)`` of spans described by `records`: by their parsed start times when every start
+    /// time orders as its text does (``SpanRecord/startOrdered``, the usual case), without reading the texts.
+    static func chronologicalOrder(_ spans: UnsafeBufferPointer<Span>, _ records: UnsafeBufferPointer<SpanRecord>) -> [Int] {
+        guard records.allSatisfy(\.startOrdered) else { return chronologicalOrder(spans) }
+        return Array(records.indices).sorted { (records[$0].startNanos, $0) < (records[$1].startNanos, $1) }
+    }
+
+    /// The indices `among` in end-time order (index order breaks ties), as `(spans[$0].endTime, $0)` sorts them; by
+    /// the parsed end times when every one of them orders as its text does.
+    static func endOrder(_ among: [Int], _ spans: UnsafeBufferPointer<Span>, _ records: UnsafeBufferPointer<SpanRecord>) -> [Int] {
+        if among.allSatisfy({ records[$0].endOrdered }) { return among.sorted { (records[$0].endNanos, $0) < (records[$1].endNanos, $1) } }
+        return among.sorted { (spans[$0].endTime, $0) < (spans[$1].endTime, $1) }
+    }
+
     // MARK: - Errors, unknown tools, context, rate limits, invalid arguments
 
     static let unknownToolPattern = try! NSRegularExpression(
@@ -339,9 +356,10 @@ public enum Diagnoser {
             var rateHits = 0
             // Read in place through a buffer pointer: a method called on `unordered[i]` copied the whole span first.
             unordered.withUnsafeBufferPointer { unordered in
-                for i in chronologicalOrder(unordered) {
+              kinds[ti].withUnsafeBufferPointer { records in
+                for i in chronologicalOrder(unordered, records) {
                     // Read in place: a copy of the span (`let s = unordered[i]`) retained and released its every field.
-                    let record = kinds[ti][i]
+                    let record = records[i]
                     let kind = record.kind
                     let isTool = kind == "TOOL"
                     let isError = record.isError
@@ -392,6 +410,7 @@ public enum Diagnoser {
                         source: source, isTool: isTool, errorClass: known.local, exceptionType: known.type,
                         traceID: traceID, spanID: unordered[i].spanID, detail: detail, consecutive: consecutive[source] ?? 1))
                 }
+              }
             }
             if rateHits >= 3 { b.note(rate, traceID: traceID, "\(rateHits) rate-limited calls in one trace (retry storm)") }
         }
@@ -429,15 +448,18 @@ public enum Diagnoser {
     static func detectLoops(_ traces: [(id: String, spans: [Span])], kinds: [[SpanRecord]], layout: HarnessLayout, into b: inout Builder) {
         let topic = FailureCatalog.loop(layout)
         for (ti, (traceID, spans)) in traces.enumerated() {
-            var groups: [String: [Int]] = [:]
-            var order: [String] = []
-            // Read through a buffer pointer: called on `spans[i]`, each method copied the whole span first.
+            var groups: [CallKey: [Int]] = [:]
+            var order: [CallKey] = []
+            // Read through buffer pointers: called on `spans[i]`, each method copied the whole span first, and
+            // `kinds[ti][i]` copied the record.
             spans.withUnsafeBufferPointer { spans in
-                for i in spans.indices where kinds[ti][i].kind == "TOOL" {
-                    let args = DiagnosisLoading.trimmed(spans[i].inputValueText(kinds[ti][i]) ?? "")
-                    let key = (spans[i].toolName(kinds[ti][i]) ?? spans[i].name) + "\u{0}" + args
-                    if groups[key] == nil { order.append(key) }
-                    groups[key, default: []].append(i)
+                kinds[ti].withUnsafeBufferPointer { records in
+                    for i in spans.indices where records[i].kind == "TOOL" {
+                        // The tool and its arguments as they are (joined into one string, each call allocated one).
+                        let key = CallKey(tool: spans[i].toolName(records[i]) ?? spans[i].name, arguments: DiagnosisLoading.trimmed(spans[i].inputValueText(records[i]) ?? ""))
+                        if groups[key] == nil { order.append(key) }
+                        groups[key, default: []].append(i)
+                    }
                 }
             }
             for key in order {
@@ -454,6 +476,12 @@ public enum Diagnoser {
         }
     }
 
+    /// A tool call as `detectLoops` groups calls: the tool and its trimmed arguments.
+    struct CallKey: Hashable {
+        var tool: String
+        var arguments: String
+    }
+
     // MARK: - Final answers: refusals and empty answers
 
     static let refusalPattern = try! NSRegularExpression(
@@ -467,9 +495,8 @@ public enum Diagnoser {
 
     /// The last assistant message of the trace's last LLM span: its text (possibly empty), whether it called tools,
     /// and the span.
-    static func lastAssistantMessage(_ spans: [Span], kinds: [String]) -> (text: String, toolCalls: Bool, spanID: String)? {
-        let llm = spans.indices.filter { kinds[$0] == "LLM" }
-            .sorted { (spans[$0].endTime, $0) < (spans[$1].endTime, $1) }
+    static func lastAssistantMessage(_ spans: UnsafeBufferPointer<Span>, _ records: UnsafeBufferPointer<SpanRecord>) -> (text: String, toolCalls: Bool, spanID: String)? {
+        let llm = endOrder(records.indices.filter { records[$0].kind == "LLM" }, spans, records)
         for i in llm.reversed() {
             // Read in place (a copy of the span retained and released its every field).
             guard let text = spans[i].attributes["llm.output_messages"]?.stringValue, let messages = DiagnosisLoading.parseJSON(text)?.arrayValue else { continue }
@@ -481,8 +508,8 @@ public enum Diagnoser {
         return nil
     }
 
-    static func rootAgentOutput(_ spans: [Span], kinds: [String]) -> (text: String, spanID: String)? {
-        guard let r = spans.indices.first(where: { spans[$0].parentSpanID.isEmpty && kinds[$0] == "AGENT" }) ?? kinds.firstIndex(of: "AGENT"),
+    static func rootAgentOutput(_ spans: UnsafeBufferPointer<Span>, _ records: UnsafeBufferPointer<SpanRecord>) -> (text: String, spanID: String)? {
+        guard let r = spans.indices.first(where: { spans[$0].parentSpanID.isEmpty && records[$0].kind == "AGENT" }) ?? records.firstIndex(where: { $0.kind == "AGENT" }),
             let out = spans[r].attributes["output.value"]?.stringValue ?? spans[r].attributes["agent.final_output"]?.stringValue
         else { return nil }
         return (out, spans[r].spanID)
@@ -501,12 +528,17 @@ public enum Diagnoser {
         }
     }
 
-    /// - Parameter kinds: the spans' `observationKindForDiagnosis`, when already known.
-    static func answerFacts(_ spans: [Span], kinds known: [String]? = nil) -> AnswerFacts {
-        let kinds = known ?? spans.map(\.observationKindForDiagnosis)
-        let root = rootAgentOutput(spans, kinds: kinds)
-        if let root, !root.text.isEmpty { return AnswerFacts(root: root, last: nil) }
-        return AnswerFacts(root: root, last: lastAssistantMessage(spans, kinds: kinds))
+    /// - Parameter records: the spans' records, when already known.
+    static func answerFacts(_ spans: [Span], records known: [SpanRecord]? = nil) -> AnswerFacts {
+        let records = known ?? spans.map(SpanRecord.init)
+        // Read in place (a method called on `spans[i]` copied the span; `records.map(\.kind)` built an array per trace).
+        return spans.withUnsafeBufferPointer { spans in
+            records.withUnsafeBufferPointer { records in
+                let root = rootAgentOutput(spans, records)
+                if let root, !root.text.isEmpty { return AnswerFacts(root: root, last: nil) }
+                return AnswerFacts(root: root, last: lastAssistantMessage(spans, records))
+            }
+        }
     }
 
     /// Whether the answer declines without answering: it opens with a refusal phrase, states no rule or reason, and
@@ -712,17 +744,13 @@ public enum Diagnoser {
             var tokens = 0.0, sawTokens = false
             var task: String?
             for i in spans.indices {
-                if let a = seconds(spans[i].startTime) { start = min(start, a) }
-                if let z = seconds(spans[i].endTime) { end = max(end, z) }
                 let record = kinds[ti][i]
-                if record.has(SpanRecord.tokens) {
-                    // Only the keys the span has are looked up (most spans have two of the four, often null).
-                    func value(_ bit: UInt64, _ key: String) -> JSONValue? { record.has(bit) ? spans[i].attributes[key] : nil }
-                    let input = value(SpanRecord.inputTokens, "inference.llm.input_tokens"), prompt = value(SpanRecord.promptTokens, "llm.token_count.prompt")
-                    let output = value(SpanRecord.outputTokens, "inference.llm.output_tokens")
-                    if let v = input?.doubleValue ?? prompt?.doubleValue { tokens += v; sawTokens = true }
-                    if let v = output?.doubleValue ?? value(SpanRecord.completionTokens, "llm.token_count.completion")?.doubleValue { tokens += v; sawTokens = true }
-                }
+                // The times were parsed while the spans were read (`seconds(span.startTime)` of each span).
+                if let a = SpanRecord.seconds(record.startNanos) { start = min(start, a) }
+                if let z = SpanRecord.seconds(record.endNanos) { end = max(end, z) }
+                // The counts were taken while the span was read (no attribute is looked up here).
+                if let v = record.inputTokens { tokens += v; sawTokens = true }
+                if let v = record.outputTokens { tokens += v; sawTokens = true }
                 if task == nil, spans[i].parentSpanID.isEmpty || record.kind == "AGENT" {
                     task = record.has(SpanRecord.task) ? taskKeys.lazy.compactMap { spans[i].attributes[$0]?.stringValue }.first : nil
                 }
@@ -1045,6 +1073,9 @@ enum DiagnosisTiming {
     static let on = ProcessInfo.processInfo.environment["FLYWHEEL_DIAGNOSE_TIMING"] == "1"
     static func mark(_ label: String, since: Date) {
         guard on else { return }
-        FileHandle.standardError.write(Data(String(format: "%@ %.4f\n", label, Date().timeIntervalSince(since)).utf8))
+        // Resident memory so far (Linux), to see which step grows it.
+        let statm = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8))?.split(separator: " ")
+        let rss = statm.flatMap { $0.count > 1 ? Double($0[1]) : nil }.map { $0 * 4096 / 1e6 } ?? 0
+        FileHandle.standardError.write(Data(String(format: "%@ %.4f (rss %.0f MB)\n", label, Date().timeIntervalSince(since), rss).utf8))
     }
 }

@@ -57,6 +57,7 @@ enum DiagnosisLoading {
         var code: String?, message: String?
         var attributes = [String: JSONValue](minimumCapacity: 12)
         var deferred: [(key: String, from: Int, to: Int)] = []
+        var tokens = SpanRecord.TokenValues()
         // One scanner over the line, moved to each place (a value of the validated line ends where its place ends).
         var sc = JSONScanner(line)
         for f in kept {
@@ -80,8 +81,11 @@ enum DiagnosisLoading {
                 if keptIsLazy[i] {
                     deferred.append((keptKeys[i], Int(f.from), Int(f.to)))
                 } else {
-                    attributes[keptKeys[i]] = try sc.parseValue()
+                    let value = try sc.parseValue()
+                    attributes[keptKeys[i]] = value
                     present |= 1 << UInt64(i)
+                    // The token counts go into the record as they are read (a repeated key: the last wins, as above).
+                    tokens.take(i, value)
                 }
             }
         }
@@ -95,7 +99,7 @@ enum DiagnosisLoading {
         let result = Span(
             traceID: traceID, spanID: spanID, parentSpanID: parentID, traceState: traceState, name: name, kind: kind, startTime: start,
             endTime: end, status: status, scope: SpanScope(name: ""), attributes: attributes)
-        return (result, SpanRecord(kind: observed, isError: isError, present: present), pending)
+        return (result, SpanRecord(kind: observed, isError: isError, present: present, startTime: start, endTime: end, tokens: tokens), pending)
     }
 
     /// Decodes the lazy attributes `deferred` (places in `line`) that diagnosis reads on this kind of span: the model's
@@ -160,7 +164,9 @@ enum DiagnosisLoading {
     static func decodeLastAnswers(
         _ spans: inout [Span], _ records: inout [SpanRecord], pending: [Range<Int>?], line: (Int, (UnsafeRawBufferPointer) throws -> Void) throws -> Void
     ) throws {
-        let llm = spans.indices.filter { records[$0].kind == "LLM" }.sorted { (spans[$0].endTime, $0) < (spans[$1].endTime, $1) }
+        let llm = spans.withUnsafeBufferPointer { s in
+            records.withUnsafeBufferPointer { r in Diagnoser.endOrder(r.indices.filter { r[$0].kind == "LLM" }, s, r) }
+        }
         for i in llm.reversed() {
             if let place = pending[i] {
                 var value: JSONValue?

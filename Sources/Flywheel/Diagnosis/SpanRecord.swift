@@ -13,13 +13,98 @@ struct SpanRecord: Sendable, Equatable {
     var isError: Bool
     /// Bit `i` is set when `attributes[DiagnosisLoading.keptKeys[i]] != nil`.
     var present: UInt64
+    /// The span's start and end times in nanoseconds since 1970 (`TraceTime.nanoseconds(lenient:)`), parsed once
+    /// while the span is read; ``noTime`` when the text is not such a time.
+    var startNanos: Int64
+    var endNanos: Int64
+    /// Whether the start (end) time text orders as its nanoseconds do: a canonical time
+    /// `YYYY-MM-DDTHH:MM:SS.fffffffffZ` of a real date (so two such texts compare as strings as their
+    /// nanoseconds compare as numbers, and are equal only when those are). Sorting by time compares the numbers
+    /// when every span of the trace has this, else the texts.
+    var startOrdered: Bool
+    var endOrdered: Bool
+
+    /// The span's input and output token counts as `Diagnoser.taskRunFigures` reads them
+    /// (`inference.llm.input_tokens`, else `llm.token_count.prompt`; `inference.llm.output_tokens`, else
+    /// `llm.token_count.completion`; each the first that is a number; both nil when the span has none of the first
+    /// three), taken while the span is read.
+    var inputTokens: Double?
+    var outputTokens: Double?
+
+    static let noTime = Int64.min
 
     @inline(__always) func has(_ bit: UInt64) -> Bool { present & bit != 0 }
 
-    init(kind: String, isError: Bool, present: UInt64) {
+    init(kind: String, isError: Bool, present: UInt64, startTime: String, endTime: String, tokens: TokenValues) {
         self.kind = kind
         self.isError = isError
         self.present = present
+        (startNanos, startOrdered) = Self.time(startTime)
+        (endNanos, endOrdered) = Self.time(endTime)
+        // A span with none of the first three is not read for its counts (a completion count alone is not).
+        if tokens.input != nil || tokens.prompt != nil || tokens.output != nil {
+            inputTokens = tokens.input?.doubleValue ?? tokens.prompt?.doubleValue
+            outputTokens = tokens.output?.doubleValue ?? tokens.completion?.doubleValue
+        }
+    }
+
+    /// The values of the four token attributes a span has (nil: absent).
+    struct TokenValues {
+        var input: JSONValue?, prompt: JSONValue?, output: JSONValue?, completion: JSONValue?
+
+        /// Index `i` of ``DiagnosisLoading/keptKeys`` is one of the four: its value is `value`.
+        @inline(__always) mutating func take(_ i: Int, _ value: JSONValue) {
+            switch i {
+            case SpanRecord.inputTokensIndex: input = value
+            case SpanRecord.promptTokensIndex: prompt = value
+            case SpanRecord.outputTokensIndex: output = value
+            case SpanRecord.completionTokensIndex: completion = value
+            default: break
+            }
+        }
+
+        init() {}
+
+        init(_ attributes: [String: JSONValue], present: UInt64) {
+            func value(_ bit: UInt64, _ key: String) -> JSONValue? { present & bit != 0 ? attributes[key] : nil }
+            input = value(SpanRecord.inputTokens, "inference.llm.input_tokens")
+            prompt = value(SpanRecord.promptTokens, "llm.token_count.prompt")
+            output = value(SpanRecord.outputTokens, "inference.llm.output_tokens")
+            completion = value(SpanRecord.completionTokens, "llm.token_count.completion")
+        }
+    }
+
+    static let inputTokensIndex = index["inference.llm.input_tokens"]!, promptTokensIndex = index["llm.token_count.prompt"]!
+    static let outputTokensIndex = index["inference.llm.output_tokens"]!, completionTokensIndex = index["llm.token_count.completion"]!
+
+    /// `TraceTime.nanoseconds(lenient:)` of `text` (``noTime`` for nil), and whether the text is a canonical time
+    /// whose string order is the order of those nanoseconds.
+    static func time(_ text: String) -> (nanos: Int64, ordered: Bool) {
+        var t = text
+        return t.withUTF8 { u in
+            guard let ns = TraceTime.nanoseconds(lenientUTF8: u) else { return (noTime, false) }
+            return (ns, isCanonical(u))
+        }
+    }
+
+    /// Whether `u` is `YYYY-MM-DDTHH:MM:SS.fffffffffZ` with a day that exists in its month and a second below 60 (the
+    /// lenient parser's nanoseconds of such texts grow strictly with the text: no two texts share a value, and no
+    /// later text has a smaller one). The caller checked that the lenient parser read it.
+    static func isCanonical(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard u.count == 30, u[10] == UInt8(ascii: "T"), u[19] == UInt8(ascii: "."), u[29] == UInt8(ascii: "Z") else { return false }
+        for i in 20..<29 where !(u[i] >= 0x30 && u[i] <= 0x39) { return false }
+        func num(_ r: Range<Int>) -> Int { r.reduce(0) { $0 * 10 + Int(u[$1] - 0x30) } }
+        let y = num(0..<4), m = num(5..<7), d = num(8..<10)
+        guard num(17..<19) < 60 else { return false }
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+        let days = m == 2 ? (leap ? 29 : 28) : (m == 4 || m == 6 || m == 9 || m == 11) ? 30 : 31
+        return d <= days
+    }
+
+    /// Seconds since 1970 of a time in nanoseconds (whole seconds and the fraction apart, as a Double cannot hold
+    /// nanoseconds since 1970 exactly); nil for ``noTime``.
+    static func seconds(_ nanos: Int64) -> Double? {
+        nanos == noTime ? nil : Double(nanos / 1_000_000_000) + Double(nanos % 1_000_000_000) / 1e9
     }
 
     /// The record of any span (from spans given whole, e.g. `Diagnoser.diagnose(spans:)`).
@@ -29,9 +114,9 @@ struct SpanRecord: Sendable, Equatable {
 
     /// The record of a span whose present attributes are already known.
     init(_ span: Span, present: UInt64) {
-        kind = span.observationKindForDiagnosis(present: present)
-        isError = span.isErrorSpan
-        self.present = present
+        self.init(
+            kind: span.observationKindForDiagnosis(present: present), isError: span.isErrorSpan, present: present, startTime: span.startTime,
+            endTime: span.endTime, tokens: TokenValues(span.attributes, present: present))
     }
 
     /// The bits of the kept keys among `attributes`' keys.
