@@ -46,7 +46,8 @@ public enum Diagnoser {
     /// - Parameter processExits: see ``diagnose(traces:feedback:results:harness:rules:cycle:processExits:)``.
     static func diagnose(store: TraceStore, input: DiagnosisInput, cycle: Int, finalAnswers: [String: String] = [:], processExits: Bool) throws -> Diagnosis {
         var t = Date()
-        var (traces, records) = try DiagnosisLoading.tracesAndRecords(store)
+        // Lean spans: what the records hold (kinds, token counts) is not kept a second time in every span's attributes.
+        var (traces, records) = try DiagnosisLoading.tracesAndRecords(store, lean: true)
         DiagnosisTiming.mark("load", since: t)
         t = Date()
         let diagnosis = run(input, traces: traces, records: records, cycle: cycle, finalAnswers: finalAnswers)
@@ -140,7 +141,7 @@ public enum Diagnoser {
         // Reads what the turn-limit and context detectors found.
         detectEmptyAnswers(traces, answers: shared.answers, finalAnswers: finalAnswers, layout: layout, into: &builder)
         for i in 4..<detectors.count { builder.merge(found[i]) }
-        if !input.requiredArtifacts.isEmpty { detectMissingArtifacts(traces, input: input, layout: layout, into: &builder) }
+        if !input.requiredArtifacts.isEmpty { detectMissingArtifacts(traces, kinds: kinds, input: input, layout: layout, into: &builder) }
         addFeedback(input.feedback, topics: input.topics, layout: layout, into: &builder)
         addResults(input.results, feedback: input.feedback, topics: input.topics, layout: layout, into: &builder)
         var diagnosis = builder.build(cycle: cycle)
@@ -363,7 +364,15 @@ public enum Diagnoser {
                     let kind = record.kind
                     let isTool = kind == "TOOL"
                     let isError = record.isError
-                    let source = isTool ? (unordered[i].toolName(record) ?? unordered[i].name) : unordered[i].name
+                    // Most spans are neither tool calls nor failures: of those, only a model span's output is checked
+                    // (what the rest of the loop does with them, without reading their names).
+                    if !isTool && !isError {
+                        if kind == "LLM", record.has(SpanRecord.truncation) { checkTruncation(unordered, i, record, traceID: traceID, topic: context, into: &b) }
+                        continue
+                    }
+                    // The span's fields are read one by one (a method called on `unordered[i]` copied the span).
+                    let name = unordered[i].name
+                    let source = isTool ? (Span.toolName(name: name, attributes: unordered[i].attributes, record) ?? name) : name
                     let detail = isError ? errorDetail(unordered[i]) : ""
                     if isTool {
                         let saysUnknown = isError && unknownSays.test(detail)
@@ -374,7 +383,7 @@ public enum Diagnoser {
                             continue
                         }
                         // Arguments that are not JSON although they look like it.
-                        if let input = unordered[i].inputValueText(record), let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
+                        if let input = Span.inputValueText(unordered[i].attributes, record), let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
                             first == UInt8(ascii: "{") || first == UInt8(ascii: "["), !DiagnosisLoading.isValidJSON(input)
                         {
                             b.add(invalid, traceID: traceID, spanID: unordered[i].spanID, note: "\(source) called with arguments that are not valid JSON: \(Excerpt.clip(input, 100))",
@@ -384,7 +393,8 @@ public enum Diagnoser {
                     }
                     if kind == "LLM", record.has(SpanRecord.truncation) { checkTruncation(unordered, i, record, traceID: traceID, topic: context, into: &b) }
                     guard isError else {
-                        if isTool { consecutive[source] = 0 }
+                        // A success ends the tool's run of failures (nothing to end while no tool has failed).
+                        if isTool, !consecutive.isEmpty { consecutive[source] = 0 }
                         continue
                     }
                     let text = detail + " " + (unordered[i].attributes["error.type"]?.stringValue ?? "")
@@ -456,7 +466,10 @@ public enum Diagnoser {
                 kinds[ti].withUnsafeBufferPointer { records in
                     for i in spans.indices where records[i].kind == "TOOL" {
                         // The tool and its arguments as they are (joined into one string, each call allocated one).
-                        let key = CallKey(tool: spans[i].toolName(records[i]) ?? spans[i].name, arguments: DiagnosisLoading.trimmed(spans[i].inputValueText(records[i]) ?? ""))
+                        let name = spans[i].name, attributes = spans[i].attributes
+                        let key = CallKey(
+                            tool: Span.toolName(name: name, attributes: attributes, records[i]) ?? name,
+                            arguments: DiagnosisLoading.trimmed(Span.inputValueText(attributes, records[i]) ?? ""))
                         if groups[key] == nil { order.append(key) }
                         groups[key, default: []].append(i)
                     }
@@ -467,7 +480,8 @@ public enum Diagnoser {
                 // Mostly failing calls are retries: their error cluster reports them.
                 guard at.filter({ kinds[ti][$0].isError }).count * 2 < at.count else { continue }
                 let calls = at.map { spans[$0] }
-                let tool = calls[0].toolNameForDiagnosis ?? calls[0].name
+                // From the record (a lean span's attributes no longer say its kind).
+                let tool = Span.toolName(name: calls[0].name, attributes: calls[0].attributes, kinds[ti][at[0]]) ?? calls[0].name
                 b.add(
                     topic, traceID: traceID, spanIDs: calls.map(\.spanID), count: calls.count,
                     note: "\(tool) called \(calls.count)× with the same arguments \(Excerpt.clip(calls[0].inputValueText ?? "", 100))",
@@ -809,20 +823,27 @@ public enum Diagnoser {
 
     // MARK: - Missing artifacts
 
-    static func detectMissingArtifacts(_ traces: [(id: String, spans: [Span])], input: DiagnosisInput, layout: HarnessLayout, into b: inout Builder) {
+    static func detectMissingArtifacts(
+        _ traces: [(id: String, spans: [Span])], kinds: [[SpanRecord]], input: DiagnosisInput, layout: HarnessLayout, into b: inout Builder
+    ) {
         let topic = FailureCatalog.missingArtifacts(layout, required: input.requiredArtifacts)
         var seen = Set<String>()
-        for (traceID, spans) in traces {
+        for (ti, (traceID, spans)) in traces.enumerated() {
             seen.insert(traceID)
             var present: Set<String>
             var anchor: String? = rootSpanID(spans)
             if let given = input.artifacts[traceID] {
                 present = given
             } else {
-                let writes = spans.filter { ($0.toolNameForDiagnosis ?? "") == "write_artifact" || ($0.toolNameForDiagnosis ?? "") == "write_file" }
+                // Kinds and failures from the records (a lean span's attributes no longer say its kind).
+                let at = spans.indices.filter { i in
+                    let tool = Span.toolName(name: spans[i].name, attributes: spans[i].attributes, kinds[ti][i]) ?? ""
+                    return tool == "write_artifact" || tool == "write_file"
+                }
+                let writes = at.map { spans[$0] }
                 guard !writes.isEmpty else { continue }
                 present = []
-                for w in writes where !w.isErrorSpan {
+                for (w, i) in zip(writes, at) where !kinds[ti][i].isError {
                     guard let args = w.inputValueText.flatMap({ try? JSONValue.parse($0) }) else { continue }
                     if let name = args["name"]?.stringValue ?? args["path"]?.stringValue ?? args["file"]?.stringValue ?? args["artifact"]?.stringValue {
                         present.insert((name as NSString).lastPathComponent)
@@ -1079,3 +1100,4 @@ enum DiagnosisTiming {
         FileHandle.standardError.write(Data(String(format: "%@ %.4f (rss %.0f MB)\n", label, Date().timeIntervalSince(since), rss).utf8))
     }
 }
+

@@ -32,6 +32,25 @@ enum DiagnosisLoading {
     static let keptKeys: [String] = wanted.union(lazy).sorted()
     static let keptIsLazy: [Bool] = keptKeys.map { lazy.contains($0) }
 
+    /// The attributes whose every use in diagnosis reads the span's record instead (its kind, its token counts):
+    /// a lean span (``spanAndRecord(_:kept:traceID:spanID:parentID:lazyOutput:lean:)``) leaves them out of its
+    /// attributes, except the token counts of a span that states its context window (`Diagnoser.checkTruncation`
+    /// reads them there). Most spans then keep two or three attributes instead of seven or eight.
+    static let recordOnly: Set<String> = [
+        "openinference.span.kind", "inference.observation_kind", "inference.llm.input_tokens", "llm.token_count.prompt", "inference.llm.output_tokens",
+        "llm.token_count.completion",
+    ]
+    static let tokenKeys = ["inference.llm.input_tokens", "llm.token_count.prompt", "inference.llm.output_tokens", "llm.token_count.completion"]
+    static let keptIsRecordOnly: [Bool] = keptKeys.map { recordOnly.contains($0) }
+    static let spanKindIndex = keptKeys.firstIndex(of: "openinference.span.kind")!
+    static let observationKindIndex = keptKeys.firstIndex(of: "inference.observation_kind")!
+
+    /// Leaves out of a lean span's `attributes` what ``recordOnly`` names (`record` describes the whole span).
+    static func makeLean(_ attributes: inout [String: JSONValue], _ record: SpanRecord) {
+        let keepTokens = record.has(SpanRecord.contextWindow)
+        for key in recordOnly where !(keepTokens && tokenKeys.contains(key)) { attributes[key] = nil }
+    }
+
     /// Validation options (the defaults) under which the scan keeps the places of what diagnosis reads.
     static var scanOptions: TraceValidationOptions {
         var o = TraceValidationOptions()
@@ -50,14 +69,24 @@ enum DiagnosisLoading {
     /// - Parameter lazyOutput: leave out a model span's `llm.output_messages` when its text cannot hold what
     ///   `Diagnoser.checkTruncation` looks for in it (``mayHoldFinishReason(_:)``); its place is returned as `pending`.
     static func spanAndRecord(
-        _ line: UnsafeRawBufferPointer, kept: UnsafeBufferPointer<KeptField>, traceID: String, spanID: String, parentID: String, lazyOutput: Bool = false
+        _ line: UnsafeRawBufferPointer, kept: UnsafeBufferPointer<KeptField>, traceID: String, spanID: String, parentID: String, lazyOutput: Bool = false,
+        lean: Bool = false
     ) throws -> (span: Span, record: SpanRecord, pending: Range<Int>?) {
         var present: UInt64 = 0
         var name = "", kind = "", start = "", end = "", traceState = ""
         var code: String?, message: String?
-        var attributes = [String: JSONValue](minimumCapacity: 12)
+        // Sized once for the attributes the span may keep (growing from empty reallocated and rehashed 3–4 times; a
+        // fixed size was twice what a lean span needs).
+        var size = 0
+        for f in kept {
+            let i = Int(f.field)
+            if i >= 0, i < keptKeys.count, !(lean && keptIsRecordOnly[i]) { size += 1 }
+        }
+        var attributes = [String: JSONValue](minimumCapacity: size)
         var deferred: [(key: String, from: Int, to: Int)] = []
         var tokens = SpanRecord.TokenValues()
+        // The values the kind is read from (the last of repeated keys, as in the attributes).
+        var spanKind: JSONValue?, observationKind: JSONValue?
         // One scanner over the line, moved to each place (a value of the validated line ends where its place ends).
         var sc = JSONScanner(line)
         for f in kept {
@@ -82,20 +111,28 @@ enum DiagnosisLoading {
                     deferred.append((keptKeys[i], Int(f.from), Int(f.to)))
                 } else {
                     let value = try sc.parseValue()
-                    attributes[keptKeys[i]] = value
                     present |= 1 << UInt64(i)
-                    // The token counts go into the record as they are read (a repeated key: the last wins, as above).
+                    // The kind and token counts go into the record as they are read (a repeated key: the last wins,
+                    // as in the attributes).
                     tokens.take(i, value)
+                    if i == spanKindIndex { spanKind = value } else if i == observationKindIndex { observationKind = value }
+                    if !(lean && keptIsRecordOnly[i]) { attributes[keptKeys[i]] = value }
                 }
             }
         }
         let status = SpanStatus(code: code ?? "STATUS_CODE_UNSET", message: message ?? "")
         // The kind reads only non-lazy attributes: it is the same before and after the lazy ones are added, which
         // are added before the span is made (added after, they copied its attribute dictionary).
-        let observed = Span.observationKindForDiagnosis(name: name, attributes: attributes, present: present)
+        let observed = Span.observationKindForDiagnosis(name: name, spanKind: spanKind, observationKind: observationKind)
         let isError = status.code == "STATUS_CODE_ERROR"
         let pending = try addDeferred(deferred, line, to: &attributes, kind: observed, isError: isError, lazyOutput: lazyOutput)
         for d in deferred where attributes[d.key] != nil { present |= SpanRecord.bit(d.key) }
+        // A lean span that states its context window keeps its token counts (what `checkTruncation` reads there).
+        if lean, present & SpanRecord.contextWindow != 0 {
+            for (i, key) in tokenKeys.enumerated() {
+                if let v = [tokens.input, tokens.prompt, tokens.output, tokens.completion][i] { attributes[key] = v }
+            }
+        }
         let result = Span(
             traceID: traceID, spanID: spanID, parentSpanID: parentID, traceState: traceState, name: name, kind: kind, startTime: start,
             endTime: end, status: status, scope: SpanScope(name: ""), attributes: attributes)
@@ -418,7 +455,9 @@ enum DiagnosisLoading {
     }
 
     /// ``traces(_:)`` with each span's ``SpanRecord`` (`records[t][i]` describes span `i` of trace `t`).
-    static func tracesAndRecords(_ store: TraceStore) throws -> (traces: [(id: String, spans: [Span])], records: [[SpanRecord]]) {
+    /// - Parameter lean: leave out of the spans' attributes what their records hold (``recordOnly``): for the
+    ///   detectors, which read those from the records.
+    static func tracesAndRecords(_ store: TraceStore, lean: Bool = false) throws -> (traces: [(id: String, spans: [Span])], records: [[SpanRecord]]) {
         let traces = store.traces
         let n = traces.count
         guard n > 0 else { return ([], []) }
@@ -450,11 +489,13 @@ enum DiagnosisLoading {
                                     if !range.isEmpty {
                                         return try spanAndRecord(
                                             line, kept: UnsafeBufferPointer(rebasing: places[range]), traceID: t.traceID, spanID: t.spanIDs[i],
-                                            parentID: t.parentIDs[i], lazyOutput: true)
+                                            parentID: t.parentIDs[i], lazyOutput: true, lean: lean)
                                     }
                                 }
-                                let (s, p) = try spanAndPending(line, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i], lazyOutput: true)
-                                return (s, SpanRecord(s), p)
+                                var (s, p) = try spanAndPending(line, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i], lazyOutput: true)
+                                let r = SpanRecord(s)
+                                if lean { makeLean(&s.attributes, r) }
+                                return (s, r, p)
                             }
                             spans.append(s)
                             records.append(r)
@@ -530,10 +571,17 @@ enum DiagnosisLoading {
     /// `text.trimmingCharacters(in: .whitespacesAndNewlines)`, without Foundation's bridging when there is nothing
     /// to trim (the usual case: tool arguments of every tool span are trimmed).
     static func trimmed(_ text: String) -> String {
+        // The usual case, decided on the first and last bytes: both ASCII and not white space (any other byte opens
+        // or ends a scalar that is checked as before).
+        if let first = text.utf8.first, let last = text.utf8.last, first < 0x80, last < 0x80, !isASCIISpace(first), !isASCIISpace(last) { return text }
         guard let first = text.unicodeScalars.first, let last = text.unicodeScalars.last else { return text }
         if !whitespace.contains(first) && !whitespace.contains(last) { return text }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
+
+    /// Whether the ASCII byte `c` is in `whitespacesAndNewlines` (tab, line feed, vertical tab, form feed, carriage
+    /// return, space).
+    @inline(__always) static func isASCIISpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
 
     /// Whether `text.trimmingCharacters(in: .whitespacesAndNewlines)` is empty, without building it.
     static func isBlank(_ text: String) -> Bool {

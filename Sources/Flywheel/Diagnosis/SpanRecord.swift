@@ -152,8 +152,6 @@ struct SpanRecord: Sendable, Equatable {
     /// What `Diagnoser.checkTruncation` reads.
     static let truncation = bits(
         ["llm.finish_reason", "gen_ai.response.finish_reason", "gen_ai.response.finish_reasons", "llm.output_messages"] + Diagnoser.contextWindowKeys)
-    /// The token counts `Diagnoser.taskRunFigures` adds up.
-    static let tokens = bits(["inference.llm.input_tokens", "llm.token_count.prompt", "inference.llm.output_tokens"])
     static let inputTokens = bit("inference.llm.input_tokens"), promptTokens = bit("llm.token_count.prompt")
     static let outputTokens = bit("inference.llm.output_tokens"), completionTokens = bit("llm.token_count.completion")
     static let task = bits(Diagnoser.taskKeys)
@@ -169,8 +167,16 @@ extension Span {
     /// ``observationKindForDiagnosis`` of a span named `name` with `attributes`, before the span is made (of its
     /// attributes, only the present kept ones, `present`, are looked up).
     static func observationKindForDiagnosis(name: String, attributes: [String: JSONValue], present: UInt64 = ~0) -> String {
-        if present & SpanRecord.spanKind != 0, let k = attributes["openinference.span.kind"]?.stringValue, !k.isEmpty { return Self.upper(k) }
-        if present & SpanRecord.observationKind != 0, let k = attributes["inference.observation_kind"]?.stringValue, !k.isEmpty { return Self.upper(k) }
+        observationKindForDiagnosis(
+            name: name, spanKind: present & SpanRecord.spanKind != 0 ? attributes["openinference.span.kind"] : nil,
+            observationKind: present & SpanRecord.observationKind != 0 ? attributes["inference.observation_kind"] : nil)
+    }
+
+    /// ``observationKindForDiagnosis`` of a span named `name` whose `openinference.span.kind` and
+    /// `inference.observation_kind` attributes are these values (nil: absent).
+    static func observationKindForDiagnosis(name: String, spanKind: JSONValue?, observationKind: JSONValue?) -> String {
+        if let k = spanKind?.stringValue, !k.isEmpty { return Self.upper(k) }
+        if let k = observationKind?.stringValue, !k.isEmpty { return Self.upper(k) }
         if name.hasPrefix("function.") { return "TOOL" }
         if name.hasPrefix("agent.") { return "AGENT" }
         if name.hasPrefix("generation.") || name.hasPrefix("response.") { return "LLM" }
@@ -178,15 +184,24 @@ extension Span {
         return "CHAIN"
     }
 
-    /// ``toolName(kind:)`` of the span `record` describes.
-    func toolName(_ record: SpanRecord) -> String? {
+    /// ``toolName(kind:)`` of the span `record` describes. Inlined: called on a span in a buffer (`spans[i]`), a
+    /// function call took a copy of the whole span first (a retain and release of its every field).
+    @inline(__always) func toolName(_ record: SpanRecord) -> String? { Self.toolName(name: name, attributes: attributes, record) }
+
+    /// ``toolName(_:)`` of a span with this name and these attributes: what the detectors call with the two fields
+    /// of a span in a buffer (each field read in place; a method called on `spans[i]` copied the whole span first,
+    /// a retain and release of its every field).
+    @inline(__always) static func toolName(name: String, attributes: [String: JSONValue], _ record: SpanRecord) -> String? {
         guard record.kind == "TOOL" else { return nil }
         if record.has(SpanRecord.toolName), let n = attributes["tool.name"]?.stringValue, !n.isEmpty { return n }
         return name.hasPrefix("function.") ? String(name.dropFirst("function.".count)) : name
     }
 
     /// ``inputValueText`` of the span `record` describes.
-    func inputValueText(_ record: SpanRecord) -> String? {
+    @inline(__always) func inputValueText(_ record: SpanRecord) -> String? { Self.inputValueText(attributes, record) }
+
+    /// ``inputValueText(_:)`` of a span with these attributes (see ``toolName(name:attributes:_:)``).
+    @inline(__always) static func inputValueText(_ attributes: [String: JSONValue], _ record: SpanRecord) -> String? {
         record.has(SpanRecord.inputValue) ? attributes["input.value"]?.stringValue : nil
     }
 }
