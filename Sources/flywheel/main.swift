@@ -1,3 +1,5 @@
 import FlywheelCLI
 
+// Before any other thread starts (see prepareProcess).
+FlywheelCommand.prepareProcess()
 await FlywheelCommand.runMain()

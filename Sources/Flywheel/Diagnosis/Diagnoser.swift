@@ -159,15 +159,47 @@ public enum Diagnoser {
     /// A pattern's `ErrorText.test` of each distinct text, matched once (agents repeat the same error texts).
     struct RegexMemo {
         let pattern: NSRegularExpression
+        /// Words (lowercase ASCII) one of which every match of the pattern contains (none: no pre-check).
+        let words: [StaticString]
         var seen: [String: Bool] = [:]
-        init(_ pattern: NSRegularExpression) { self.pattern = pattern }
+        init(_ pattern: NSRegularExpression, words: [StaticString] = []) {
+            self.pattern = pattern
+            self.words = words
+        }
         mutating func test(_ text: String) -> Bool {
+            // Most texts hold none of the words: decided on their bytes, without hashing them or running the pattern.
+            if !words.isEmpty, !Diagnoser.mayContain(text, anyOf: words) { return false }
             if let known = seen[text] { return known }
             let hit = ErrorText.test(pattern, text)
             seen[text] = hit
             return hit
         }
     }
+
+    /// False when a pattern matched ignoring case, every match of which contains one of `words` (lowercase ASCII),
+    /// cannot match `text`: an ASCII text holding none of the words whatever their case. True otherwise, e.g. for
+    /// any non-ASCII text (case folding can make a non-ASCII letter match an ASCII one).
+    static func mayContain(_ text: String, anyOf words: [StaticString]) -> Bool {
+        var t = text
+        return t.withUTF8 { b in
+            let n = b.count
+            if b.contains(where: { $0 >= 0x80 }) { return true }
+            for word in words {
+                let w = word.utf8Start, k = word.utf8CodeUnitCount
+                guard k > 0, n >= k else { continue }
+                for i in 0...(n - k) where b[i] | 0x20 == w[0] {
+                    var j = 1
+                    while j < k, b[i + j] | 0x20 == w[j] { j += 1 }
+                    if j == k { return true }
+                }
+            }
+            return false
+        }
+    }
+
+    /// Words one of which every match of ``unknownToolPattern``, ``maxTurnsPattern``, ``guardrailText`` holds.
+    static let unknownToolWords: [StaticString] = ["tool", "function"], maxTurnsWords: [StaticString] = ["turn"]
+    static let guardrailWords: [StaticString] = ["guardrail", "tripwire"]
 
     /// Evidence items kept per failure mode (the ids lists stay complete).
     public static let maxEvidencePerMode = 25
@@ -350,7 +382,8 @@ public enum Diagnoser {
     ) {
         let (unknown, context, rate, invalid) = topics
         var classes: [String: (global: GlobalErrorClass?, local: ErrorClass, type: String?)] = [:]
-        var unknownSays = RegexMemo(unknownToolPattern), turnsSay = RegexMemo(maxTurnsPattern), guardrailSays = RegexMemo(guardrailText)
+        var unknownSays = RegexMemo(unknownToolPattern, words: unknownToolWords), turnsSay = RegexMemo(maxTurnsPattern, words: maxTurnsWords)
+        var guardrailSays = RegexMemo(guardrailText, words: guardrailWords)
         for ti in range {
             let (traceID, unordered) = traces[ti]
             var consecutive: [String: Int] = [:]
@@ -675,7 +708,7 @@ public enum Diagnoser {
 
     static func detectMaxTurns(_ traces: [(id: String, spans: [Span])], kinds: [[SpanRecord]], layout: HarnessLayout, into b: inout Builder) {
         let topic = FailureCatalog.maxTurns(layout)
-        var turnsSay = RegexMemo(maxTurnsPattern)
+        var turnsSay = RegexMemo(maxTurnsPattern, words: maxTurnsWords)
         let texts = SpanRecord.stopReason | SpanRecord.outcome | SpanRecord.errorType
         for (ti, (traceID, spans)) in traces.enumerated() {
             for i in spans.indices {
@@ -714,7 +747,7 @@ public enum Diagnoser {
     }
 
     static func detectGuardrails(_ traces: [(id: String, spans: [Span])], kinds: [[SpanRecord]], layout: HarnessLayout, into b: inout Builder) {
-        var guardrailSays = RegexMemo(guardrailText)
+        var guardrailSays = RegexMemo(guardrailText, words: guardrailWords)
         for (ti, (traceID, spans)) in traces.enumerated() {
             for i in spans.indices {
                 let record = kinds[ti][i]

@@ -84,19 +84,3 @@ struct SpanRecordTimeTests {
         }
     }
 }
-
-@Suite("Diagnosis: trimming tool arguments")
-struct DiagnosisTrimTests {
-    @Test("trimmed is Foundation's trimming of white space and newlines, with or without the ASCII shortcut")
-    func trimmedAgreesWithFoundation() {
-        let texts = [
-            "", " ", "\n", "{\"q\":1}", " {\"q\":1}", "{\"q\":1} ", "\t{\"q\":1}\r\n", "\u{0B}x\u{0C}", "x", "a b", "\u{85}x", "x\u{A0}", "\u{2028}x\u{2029}",
-            "é", " é ", "\u{3000}x", "x\u{200B}", "\u{1F600}", "{\"q\":\"\u{A0}\"}", "\r", "\r\n",
-        ]
-        for t in texts { #expect(DiagnosisLoading.trimmed(t) == t.trimmingCharacters(in: .whitespacesAndNewlines), "\(Array(t.unicodeScalars))") }
-        for c in UInt8(0)..<0x80 {
-            let s = String(UnicodeScalar(c))
-            #expect(DiagnosisLoading.isASCIISpace(c) == (s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty), "\(c)")
-        }
-    }
-}
