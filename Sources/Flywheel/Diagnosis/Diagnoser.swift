@@ -269,15 +269,25 @@ public enum Diagnoser {
     /// ``chronologicalOrder(_:)`` of spans described by `records`: by their parsed start times when every start
     /// time orders as its text does (``SpanRecord/startOrdered``, the usual case), without reading the texts.
     static func chronologicalOrder(_ spans: UnsafeBufferPointer<Span>, _ records: UnsafeBufferPointer<SpanRecord>) -> [Int] {
-        guard records.allSatisfy(\.startOrdered) else { return chronologicalOrder(spans) }
-        return Array(records.indices).sorted { (records[$0].startNanos, $0) < (records[$1].startNanos, $1) }
+        startOrder(Array(records.indices), spans, records)
     }
 
-    /// The indices `among` in end-time order (index order breaks ties), as `(spans[$0].endTime, $0)` sorts them; by
-    /// the parsed end times when every one of them orders as its text does.
+    /// The indices `among` in start-time order (index order breaks ties), as `(spans[$0].startTime, $0)` sorts them:
+    /// by the parsed start times when every one of them orders as its text does, else by the texts (a lean span's
+    /// left-out text given back by its record).
+    static func startOrder(_ among: [Int], _ spans: UnsafeBufferPointer<Span>, _ records: UnsafeBufferPointer<SpanRecord>) -> [Int] {
+        if among.allSatisfy({ records[$0].startOrdered }) { return among.sorted { (records[$0].startNanos, $0) < (records[$1].startNanos, $1) } }
+        var texts: [Int: String] = [:]
+        for i in among { texts[i] = records[i].startText(spans[i]) }
+        return among.sorted { (texts[$0]!, $0) < (texts[$1]!, $1) }
+    }
+
+    /// ``startOrder(_:_:_:)`` by end times.
     static func endOrder(_ among: [Int], _ spans: UnsafeBufferPointer<Span>, _ records: UnsafeBufferPointer<SpanRecord>) -> [Int] {
         if among.allSatisfy({ records[$0].endOrdered }) { return among.sorted { (records[$0].endNanos, $0) < (records[$1].endNanos, $1) } }
-        return among.sorted { (spans[$0].endTime, $0) < (spans[$1].endTime, $1) }
+        var texts: [Int: String] = [:]
+        for i in among { texts[i] = records[i].endText(spans[i]) }
+        return among.sorted { (texts[$0]!, $0) < (texts[$1]!, $1) }
     }
 
     // MARK: - Errors, unknown tools, context, rate limits, invalid arguments
@@ -735,7 +745,8 @@ public enum Diagnoser {
             // Found by index (filtering the spans copied each one the test was run on).
             let at = spans.indices.filter { kinds[ti][$0].has(SpanRecord.handoffTo) || spans[$0].name == "handoff" }
             guard at.count >= 3 else { continue }
-            let handoffs = chronological(at.map { spans[$0] })
+            // In start order by the records (a lean span's time text may be left out).
+            let handoffs = spans.withUnsafeBufferPointer { s in kinds[ti].withUnsafeBufferPointer { r in startOrder(at, s, r) } }.map { spans[$0] }
             let targets = handoffs.map { $0.attributes["agent.handoff.to"]?.stringValue ?? $0.attributes["inference.agent_name"]?.stringValue ?? "" }
             var visits: [String: Int] = [:]
             for t in targets where !t.isEmpty { visits[t, default: 0] += 1 }

@@ -42,13 +42,52 @@ enum DiagnosisLoading {
     ]
     static let tokenKeys = ["inference.llm.input_tokens", "llm.token_count.prompt", "inference.llm.output_tokens", "llm.token_count.completion"]
     static let keptIsRecordOnly: [Bool] = keptKeys.map { recordOnly.contains($0) }
-    static let spanKindIndex = keptKeys.firstIndex(of: "openinference.span.kind")!
-    static let observationKindIndex = keptKeys.firstIndex(of: "inference.observation_kind")!
 
-    /// Leaves out of a lean span's `attributes` what ``recordOnly`` names (`record` describes the whole span).
-    static func makeLean(_ attributes: inout [String: JSONValue], _ record: SpanRecord) {
+    /// What `spanAndRecord` does with kept attribute `i`, one byte per key (read once per span: each static read in
+    /// the loop over a span's places was a `swift_once` check and a retain): ``Role``.
+    static let keptRoles: [UInt8] = keptKeys.map { key in
+        var r: UInt8 = 0
+        if lazy.contains(key) { r |= Role.lazy }
+        if recordOnly.contains(key) { r |= Role.recordOnly }
+        if key == "openinference.span.kind" { r |= Role.spanKind }
+        if key == "inference.observation_kind" { r |= Role.observationKind }
+        if let t = tokenKeys.firstIndex(of: key) { r |= UInt8(t + 1) << Role.tokenShift }
+        return r
+    }
+
+    enum Role {
+        static let lazy: UInt8 = 1, recordOnly: UInt8 = 2, spanKind: UInt8 = 4, observationKind: UInt8 = 8
+        /// Bits 4–6: 1 + the index in ``tokenKeys`` (0: not a token count).
+        static let tokenShift: UInt8 = 4
+    }
+
+    /// Makes `span` (described by `record`) lean: leaves out of its attributes what ``recordOnly`` names (the token
+    /// counts kept where the span states its context window), and its start and end time texts where the record
+    /// holds them exactly (``SpanRecord/startOrdered``: `TraceTime.format` of the nanoseconds gives the text back;
+    /// ``SpanRecord/startText(_:)``).
+    static func makeLean(_ span: inout Span, _ record: SpanRecord) {
         let keepTokens = record.has(SpanRecord.contextWindow)
-        for key in recordOnly where !(keepTokens && tokenKeys.contains(key)) { attributes[key] = nil }
+        for key in recordOnly where !(keepTokens && tokenKeys.contains(key)) { span.attributes[key] = nil }
+        if record.startOrdered { span.startTime = "" }
+        if record.endOrdered { span.endTime = "" }
+    }
+
+    /// A start or end time at the scanner: its text, its nanoseconds and whether they order as the text. A lean
+    /// span's canonical time (a plain 30-byte string) is read from its bytes, without making the text (`""`).
+    @inline(__always) static func timeValue(_ sc: inout JSONScanner, lean: Bool) throws -> (text: String, time: (nanos: Int64, ordered: Bool)) {
+        sc.skipWhitespace()
+        let p = sc.pos
+        if lean, sc.end - p >= 32, sc.base[p] == UInt8(ascii: "\""), sc.base[p + 31] == UInt8(ascii: "\"") {
+            let raw = UnsafeBufferPointer(start: sc.base + p + 1, count: 30)
+            if !raw.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") }), let ns = TraceTime.nanoseconds(lenientUTF8: raw),
+                SpanRecord.isCanonical(raw)
+            {
+                sc.pos = p + 32
+                return ("", (ns, true))
+            }
+        }
+        let text = try stringValue(&sc)
+        return (text, SpanRecord.time(text))
     }
 
     /// Validation options (the defaults) under which the scan keeps the places of what diagnosis reads.
@@ -74,16 +113,18 @@ enum DiagnosisLoading {
     ) throws -> (span: Span, record: SpanRecord, pending: Range<Int>?) {
         var present: UInt64 = 0
         var name = "", kind = "", start = "", end = "", traceState = ""
+        var startTime: (nanos: Int64, ordered: Bool) = (SpanRecord.noTime, false), endTime = startTime
         var code: String?, message: String?
+        let keys = keptKeys, roles = keptRoles
         // Sized once for the attributes the span may keep (growing from empty reallocated and rehashed 3–4 times; a
         // fixed size was twice what a lean span needs).
         var size = 0
         for f in kept {
             let i = Int(f.field)
-            if i >= 0, i < keptKeys.count, !(lean && keptIsRecordOnly[i]) { size += 1 }
+            if i >= 0, i < keys.count, !(lean && roles[i] & Role.recordOnly != 0) { size += 1 }
         }
         var attributes = [String: JSONValue](minimumCapacity: size)
-        var deferred: [(key: String, from: Int, to: Int)] = []
+        var deferred: [(key: String, bit: UInt64, from: Int, to: Int)] = []
         var tokens = SpanRecord.TokenValues()
         // The values the kind is read from (the last of repeated keys, as in the attributes).
         var spanKind: JSONValue?, observationKind: JSONValue?
@@ -94,8 +135,8 @@ enum DiagnosisLoading {
             switch f.field {
             case KeptField.name: name = try stringValue(&sc)
             case KeptField.kind: kind = try internedValue(&sc, spanKinds)
-            case KeptField.startTime: start = try stringValue(&sc)
-            case KeptField.endTime: end = try stringValue(&sc)
+            case KeptField.startTime: (start, startTime) = try timeValue(&sc, lean: lean)
+            case KeptField.endTime: (end, endTime) = try timeValue(&sc, lean: lean)
             case KeptField.traceState: traceState = try stringValue(&sc)
             case KeptField.status:
                 code = nil
@@ -106,17 +147,20 @@ enum DiagnosisLoading {
             case KeptField.statusMessage: message = try sc.parseValue().stringValue
             default:
                 let i = Int(f.field)
-                guard i >= 0, i < keptKeys.count else { continue }
-                if keptIsLazy[i] {
-                    deferred.append((keptKeys[i], Int(f.from), Int(f.to)))
+                guard i >= 0, i < keys.count else { continue }
+                let role = roles[i]
+                if role & Role.lazy != 0 {
+                    deferred.append((keys[i], 1 << UInt64(i), Int(f.from), Int(f.to)))
                 } else {
                     let value = try sc.parseValue()
                     present |= 1 << UInt64(i)
                     // The kind and token counts go into the record as they are read (a repeated key: the last wins,
                     // as in the attributes).
-                    tokens.take(i, value)
-                    if i == spanKindIndex { spanKind = value } else if i == observationKindIndex { observationKind = value }
-                    if !(lean && keptIsRecordOnly[i]) { attributes[keptKeys[i]] = value }
+                    if role & ~(Role.lazy | Role.recordOnly) != 0 {
+                        tokens.set(Int(role >> Role.tokenShift), value)
+                        if role & Role.spanKind != 0 { spanKind = value } else if role & Role.observationKind != 0 { observationKind = value }
+                    }
+                    if !(lean && role & Role.recordOnly != 0) { attributes[keys[i]] = value }
                 }
             }
         }
@@ -126,7 +170,7 @@ enum DiagnosisLoading {
         let observed = Span.observationKindForDiagnosis(name: name, spanKind: spanKind, observationKind: observationKind)
         let isError = status.code == "STATUS_CODE_ERROR"
         let pending = try addDeferred(deferred, line, to: &attributes, kind: observed, isError: isError, lazyOutput: lazyOutput)
-        for d in deferred where attributes[d.key] != nil { present |= SpanRecord.bit(d.key) }
+        for d in deferred where attributes[d.key] != nil { present |= d.bit }
         // A lean span that states its context window keeps its token counts (what `checkTruncation` reads there).
         if lean, present & SpanRecord.contextWindow != 0 {
             for (i, key) in tokenKeys.enumerated() {
@@ -136,7 +180,7 @@ enum DiagnosisLoading {
         let result = Span(
             traceID: traceID, spanID: spanID, parentSpanID: parentID, traceState: traceState, name: name, kind: kind, startTime: start,
             endTime: end, status: status, scope: SpanScope(name: ""), attributes: attributes)
-        return (result, SpanRecord(kind: observed, isError: isError, present: present, startTime: start, endTime: end, tokens: tokens), pending)
+        return (result, SpanRecord(kind: observed, isError: isError, present: present, start: startTime, end: endTime, tokens: tokens), pending)
     }
 
     /// Decodes the lazy attributes `deferred` (places in `line`) that diagnosis reads on this kind of span: the model's
@@ -147,7 +191,7 @@ enum DiagnosisLoading {
     ///   out, and their place returned (``decodeLastAnswers(_:_:_:pending:line:)`` decodes those a trace's answer
     ///   needs).
     static func addDeferred(
-        _ deferred: [(key: String, from: Int, to: Int)], _ line: UnsafeRawBufferPointer, to attributes: inout [String: JSONValue], kind observed: String,
+        _ deferred: [(key: String, bit: UInt64, from: Int, to: Int)], _ line: UnsafeRawBufferPointer, to attributes: inout [String: JSONValue], kind observed: String,
         isError: Bool, lazyOutput: Bool = false
     ) throws -> Range<Int>? {
         guard !deferred.isEmpty else { return nil }
@@ -244,7 +288,7 @@ enum DiagnosisLoading {
         var status = SpanStatus.unset
         // Sized once for the wanted attributes a span usually has (growing from empty reallocated and rehashed 3–4 times).
         var attributes = [String: JSONValue](minimumCapacity: 12)
-        var deferred: [(key: String, from: Int, to: Int)] = []
+        var deferred: [(key: String, bit: UInt64, from: Int, to: Int)] = []
         sc.skipWhitespace()
         if !sc.atEnd, sc.peek() == UInt8(ascii: "}") { return (try Span(line: line), nil) }
         /// The id the scan already decoded (the value is skipped), else the value read here.
@@ -306,7 +350,7 @@ enum DiagnosisLoading {
                         sc.skipWhitespace()
                         let from = sc.pos
                         try sc.skipValidatedValue()
-                        deferred.append((k, from, sc.pos))
+                        deferred.append((k, SpanRecord.bit(k), from, sc.pos))
                     } else {
                         try sc.skipValidatedValue()
                     }
@@ -494,7 +538,7 @@ enum DiagnosisLoading {
                                 }
                                 var (s, p) = try spanAndPending(line, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i], lazyOutput: true)
                                 let r = SpanRecord(s)
-                                if lean { makeLean(&s.attributes, r) }
+                                if lean { makeLean(&s, r) }
                                 return (s, r, p)
                             }
                             spans.append(s)

@@ -36,11 +36,16 @@ struct SpanRecord: Sendable, Equatable {
     @inline(__always) func has(_ bit: UInt64) -> Bool { present & bit != 0 }
 
     init(kind: String, isError: Bool, present: UInt64, startTime: String, endTime: String, tokens: TokenValues) {
+        self.init(kind: kind, isError: isError, present: present, start: Self.time(startTime), end: Self.time(endTime), tokens: tokens)
+    }
+
+    /// - Parameters: start, end: ``time(_:)`` of the span's start and end texts.
+    init(kind: String, isError: Bool, present: UInt64, start: (nanos: Int64, ordered: Bool), end: (nanos: Int64, ordered: Bool), tokens: TokenValues) {
         self.kind = kind
         self.isError = isError
         self.present = present
-        (startNanos, startOrdered) = Self.time(startTime)
-        (endNanos, endOrdered) = Self.time(endTime)
+        (startNanos, startOrdered) = start
+        (endNanos, endOrdered) = end
         // A span with none of the first three is not read for its counts (a completion count alone is not).
         if tokens.input != nil || tokens.prompt != nil || tokens.output != nil {
             inputTokens = tokens.input?.doubleValue ?? tokens.prompt?.doubleValue
@@ -52,13 +57,13 @@ struct SpanRecord: Sendable, Equatable {
     struct TokenValues {
         var input: JSONValue?, prompt: JSONValue?, output: JSONValue?, completion: JSONValue?
 
-        /// Index `i` of ``DiagnosisLoading/keptKeys`` is one of the four: its value is `value`.
-        @inline(__always) mutating func take(_ i: Int, _ value: JSONValue) {
-            switch i {
-            case SpanRecord.inputTokensIndex: input = value
-            case SpanRecord.promptTokensIndex: prompt = value
-            case SpanRecord.outputTokensIndex: output = value
-            case SpanRecord.completionTokensIndex: completion = value
+        /// The value of ``DiagnosisLoading/tokenKeys`` `[slot - 1]` is `value` (slot 0: none of them).
+        @inline(__always) mutating func set(_ slot: Int, _ value: JSONValue) {
+            switch slot {
+            case 1: input = value
+            case 2: prompt = value
+            case 3: output = value
+            case 4: completion = value
             default: break
             }
         }
@@ -74,8 +79,6 @@ struct SpanRecord: Sendable, Equatable {
         }
     }
 
-    static let inputTokensIndex = index["inference.llm.input_tokens"]!, promptTokensIndex = index["llm.token_count.prompt"]!
-    static let outputTokensIndex = index["inference.llm.output_tokens"]!, completionTokensIndex = index["llm.token_count.completion"]!
 
     /// `TraceTime.nanoseconds(lenient:)` of `text` (``noTime`` for nil), and whether the text is a canonical time
     /// whose string order is the order of those nanoseconds.
@@ -100,6 +103,11 @@ struct SpanRecord: Sendable, Equatable {
         let days = m == 2 ? (leap ? 29 : 28) : (m == 4 || m == 6 || m == 9 || m == 11) ? 30 : 31
         return d <= days
     }
+
+    /// The start (end) time text of the span this record describes, also where a lean span left it out
+    /// (`DiagnosisLoading.makeLean`: an ordered time is the canonical text of its nanoseconds).
+    func startText(_ span: Span) -> String { startOrdered ? TraceTime.format(unixNanos: startNanos) : span.startTime }
+    func endText(_ span: Span) -> String { endOrdered ? TraceTime.format(unixNanos: endNanos) : span.endTime }
 
     /// Seconds since 1970 of a time in nanoseconds (whole seconds and the fraction apart, as a Double cannot hold
     /// nanoseconds since 1970 exactly); nil for ``noTime``.

@@ -34,6 +34,20 @@ struct DiagnosisLeanSpansTests {
         return out
     }
 
+    static let expectedHandoffPath = "triage→billing, billing→triage, billing→triage, triage→billing, triage→billing"
+
+    /// A second trace: handoffs back and forth whose start times are partly not canonical (one is a date that does
+    /// not exist), so the orders fall back to the texts, some of which a lean span left out.
+    static func handoffLines() -> [String] {
+        let starts = ["2026-01-01T00:00:05.000000000Z", "2026-01-01T00:00:01Z", "2026-02-30T00:00:00.000000000Z", "2026-01-01T00:00:03.000000000Z", "2026-01-01 00:00:02"]
+        return starts.enumerated().map { i, start in
+            let (from, to) = i % 2 == 0 ? ("triage", "billing") : ("billing", "triage")
+            let parent = i == 0 ? "" : "00000000000000f0"
+            let id = i == 0 ? "00000000000000f0" : String(format: "%016x", 0xf0 + i)
+            return #"{"trace_id":"fedcba9876543210fedcba9876543210","trace_state":"","resource":{"attributes":{}},"scope":{"name":"s","version":""},"kind":"SPAN_KIND_INTERNAL","start_time":"\#(start)","end_time":"\#(starts[4 - i])","span_id":"\#(id)","parent_span_id":"\#(parent)","name":"handoff","status":{"code":"STATUS_CODE_OK","message":""},"attributes":{"agent.handoff.from":"\#(from)","agent.handoff.to":"\#(to)","openinference.span.kind":"\#(i == 0 ? "AGENT" : "CHAIN")","output.value":"ok"}}"#
+        }
+    }
+
     static func data(_ lines: [String]) -> Data { Data((lines.joined(separator: "\n") + "\n").utf8) }
 
     /// Every span loaded lean is the span loaded whole less the record-only attributes (the token counts kept where
@@ -47,7 +61,10 @@ struct DiagnosisLeanSpansTests {
             for (t, trace) in whole.traces.enumerated() {
                 for (i, span) in trace.spans.enumerated() {
                     var expected = span
-                    DiagnosisLoading.makeLean(&expected.attributes, whole.records[t][i])
+                    DiagnosisLoading.makeLean(&expected, whole.records[t][i])
+                    // A time text left out is given back exactly by the record.
+                    #expect(lean.records[t][i].startText(lean.traces[t].spans[i]) == span.startTime, "\(label): \(span.startTime)")
+                    #expect(lean.records[t][i].endText(lean.traces[t].spans[i]) == span.endTime, "\(label): \(span.endTime)")
                     #expect(lean.traces[t].spans[i] == expected, "\(label): span \(span.spanID)")
                     let dropped = Set(span.attributes.keys).subtracting(lean.traces[t].spans[i].attributes.keys)
                     #expect(dropped.isSubset(of: DiagnosisLoading.recordOnly), "\(label): \(dropped)")
@@ -64,6 +81,7 @@ struct DiagnosisLeanSpansTests {
     @Test("a lean span is the whole span less what its record holds: crafted lines, fixtures, planted corpora")
     func leanIsWholeLessRecordOnly() throws {
         try Self.expectLeanIsWholeLess(Self.data(Self.lines()), "crafted")
+        try Self.expectLeanIsWholeLess(Self.data(Self.handoffLines()), "handoffs")
         try Self.expectLeanIsWholeLess(Self.data(DiagnosisLoadingTests.lines), "crafted (loading)")
         for name in TraceFixtures.validFiles { try Self.expectLeanIsWholeLess(try TraceFixtures.data(name), name) }
         for c in PlantedCorpus.tuning + PlantedCorpus.heldOut.prefix(2) {
@@ -73,6 +91,7 @@ struct DiagnosisLeanSpansTests {
         let lean = try DiagnosisLoading.tracesAndRecords(try TraceStore(data: Self.data(Self.lines()), options: DiagnosisLoading.scanOptions), lean: true)
         let spans = lean.traces.flatMap(\.spans), records = lean.records.flatMap { $0 }
         #expect(spans.allSatisfy { $0.attributes["openinference.span.kind"] == nil && $0.attributes["inference.observation_kind"] == nil })
+        #expect(spans.allSatisfy { $0.startTime.isEmpty && $0.endTime.isEmpty } && records.allSatisfy { $0.startOrdered && $0.endOrdered })
         #expect(records.map(\.kind) == ["AGENT", "TOOL", "TOOL", "TOOL", "TOOL", "LLM", "LLM", "CHAIN"])
         #expect(spans[5].attributes["inference.llm.input_tokens"] == .int(990) && spans[5].attributes["llm.token_count.prompt"] == .int(12))
         #expect(spans[6].attributes["inference.llm.input_tokens"] == nil && records[6].inputTokens == 7 && records[6].outputTokens == 2)
@@ -81,15 +100,19 @@ struct DiagnosisLeanSpansTests {
 
     @Test("a diagnosis of lean spans is the diagnosis of the whole spans, where kinds come from attributes too")
     func leanDiagnosisIsWholeDiagnosis() throws {
-        let data = Self.data(Self.lines())
-        let spans = try Self.lines().map { try Span(line: $0) }
+        let data = Self.data(Self.lines() + Self.handoffLines())
+        let spans = try (Self.lines() + Self.handoffLines()).map { try Span(line: $0) }
         for required in [[], ["report.md", "summary.md"]] {
             let whole = Diagnoser.diagnose(DiagnosisInput(spans: spans, requiredArtifacts: required), cycle: 1)
             for store in [try TraceStore(data: data, options: DiagnosisLoading.scanOptions), try TraceStore(data: data)] {
                 #expect(try Diagnoser.diagnose(store: store, input: DiagnosisInput(spans: [], requiredArtifacts: required), cycle: 1) == whole, "\(required)")
             }
             let categories = Set(whole.failureModes.map(\.category))
-            #expect(categories.isSuperset(of: ["loop", "context-overflow"]), "\(categories)")
+            #expect(categories.isSuperset(of: ["loop", "context-overflow", "handoff-loop"]), "\(categories)")
+            // The handoffs in the order of their start texts: "2026-01-01 00:00:02" (a space sorts before "T"),
+            // 00:00:01Z, 00:00:03…, 00:00:05…, and the day that does not exist last.
+            let path = whole.failureModes.first { $0.category == "handoff-loop" }?.evidence.first?.quote ?? ""
+            #expect(path == Self.expectedHandoffPath, "\(path)")
             #expect(categories.contains("artifact-missing") == !required.isEmpty, "\(categories)")
             // The loop names the tool the kind attribute makes a tool (its span is named "call 0").
             #expect(whole.failureModes.first { $0.category == "loop" }?.evidence.first?.note.hasPrefix("lookup called 3×") == true)
