@@ -1132,8 +1132,8 @@ extension FeedbackRecord {
 }
 
 
-/// Each step's wall time on stderr when `FLYWHEEL_DIAGNOSE_TIMING=1` (scan, load, each detector, detect, release):
-/// where a diagnosis spends its time, without a profiler.
+/// Each step's wall time on stderr when `FLYWHEEL_DIAGNOSE_TIMING=1` (scan, load, each detector, detect, release),
+/// with the resident memory after it (Linux): where a diagnosis spends its time and memory, without a profiler.
 enum DiagnosisTiming {
     static let on = ProcessInfo.processInfo.environment["FLYWHEEL_DIAGNOSE_TIMING"] == "1"
     static func mark(_ label: String, since: Date) {

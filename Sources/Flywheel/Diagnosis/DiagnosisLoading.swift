@@ -30,7 +30,6 @@ enum DiagnosisLoading {
     /// The wanted and lazy keys in a fixed order: the attributes a store built with ``scanOptions`` keeps the places
     /// of, so spans are read from those places alone instead of scanning each line a second time.
     static let keptKeys: [String] = wanted.union(lazy).sorted()
-    static let keptIsLazy: [Bool] = keptKeys.map { lazy.contains($0) }
 
     /// The attributes whose every use in diagnosis reads the span's record instead (its kind, its token counts):
     /// a lean span (``spanAndRecord(_:kept:traceID:spanID:parentID:lazyOutput:lean:)``) leaves them out of its
@@ -41,7 +40,6 @@ enum DiagnosisLoading {
         "llm.token_count.completion",
     ]
     static let tokenKeys = ["inference.llm.input_tokens", "llm.token_count.prompt", "inference.llm.output_tokens", "llm.token_count.completion"]
-    static let keptIsRecordOnly: [Bool] = keptKeys.map { recordOnly.contains($0) }
 
     /// What `spanAndRecord` does with kept attribute `i`, one byte per key (read once per span: each static read in
     /// the loop over a span's places was a `swift_once` check and a retain): ``Role``.
