@@ -366,9 +366,8 @@ extension TraceStage {
             if let issue = batch.failure { throw TraceStageError.invalidInput([issue]) }
             if batch.mismatch { return nil }
             for r in batch.reports { redaction.add(r) }
-            for output in batch.outputs {
-                try output.withUnsafeBytes { chunk in try viaGit { () throws(GitError) in try writer.write(chunk) } }
-            }
+            // Handed over, not copied: a large blob is deflated on a thread of its own (SizedBlobWriter).
+            for output in batch.outputs { try viaGit { () throws(GitError) in try writer.write(output) } }
             let (si, range) = work[k]
             sources[si].releasePages(pageRange(lines[si][range]))
         }
