@@ -61,6 +61,12 @@ public final class TraceStore: Sendable {
         }
     }
 
+    /// The bytes of the file that holds `trace`'s lines (span `i`'s line is `trace.lengths[i]` bytes at
+    /// `trace.offsets[i]`): for reading every line of a trace with one call instead of one per line.
+    package func withSourceBytes<R>(_ trace: IndexedTrace, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try sources[trace.source].data.withUnsafeBytes(body)
+    }
+
     /// The raw line of span `i` as text (invalid UTF-8 replaced, as HALO decodes it).
     func rawLine(_ trace: IndexedTrace, _ i: Int) -> String {
         withLine(trace, i) { String(decoding: $0, as: UTF8.self) }

@@ -648,11 +648,15 @@ public enum Diagnoser {
             for i in 0..<n {
                 let c = b[i]
                 if c >= 0x80 { return true }
+                // The second letter first (what `at` compares first), so most of these common letters cost no call.
+                let next = i + 1 < n ? b[i + 1] | 0x20 : 0
                 switch c | 0x20 {
-                case UInt8(ascii: "s"): if at(i, "sorry") { return true }
-                case UInt8(ascii: "a"): if at(i, "able") || at(i, "as an ai") { return true }
-                case UInt8(ascii: "c"): if at(i, "can") { return true }
-                case UInt8(ascii: "d"): if at(i, "decline") { return true }
+                case UInt8(ascii: "s"): if next == UInt8(ascii: "o"), at(i, "sorry") { return true }
+                case UInt8(ascii: "a"):
+                    if next == UInt8(ascii: "b"), at(i, "able") { return true }
+                    if next == UInt8(ascii: "s"), at(i, "as an ai") { return true }
+                case UInt8(ascii: "c"): if next == UInt8(ascii: "a"), at(i, "can") { return true }
+                case UInt8(ascii: "d"): if next == UInt8(ascii: "e"), at(i, "decline") { return true }
                 default: break
                 }
             }

@@ -523,9 +523,13 @@ enum DiagnosisLoading {
                     let useTrace = useKept && t.keptEnds.count == t.spanCount
                     var pending = [Range<Int>?](repeating: nil, count: t.spanCount)
                     var anyPending = false
-                    try t.keptPlaces.withUnsafeBufferPointer { places in
+                    // The trace's file bytes once, its lines cut from them (a `withLine` call per span cost a closure
+                    // and a `Data.withUnsafeBytes` each).
+                    try store.withSourceBytes(t) { bytes in
+                      try t.keptPlaces.withUnsafeBufferPointer { places in
                         for i in 0..<t.spanCount {
-                            let (s, r, p) = try store.withLine(t, i) { line in
+                            let line = UnsafeRawBufferPointer(rebasing: bytes[t.offsets[i]..<(t.offsets[i] + t.lengths[i])])
+                            let (s, r, p) = try {
                                 if useTrace {
                                     let range = t.keptRange(i)
                                     if !range.isEmpty {
@@ -538,7 +542,7 @@ enum DiagnosisLoading {
                                 let r = SpanRecord(s)
                                 if lean { makeLean(&s, r) }
                                 return (s, r, p)
-                            }
+                            }()
                             spans.append(s)
                             records.append(r)
                             if let p {
@@ -546,6 +550,7 @@ enum DiagnosisLoading {
                                 anyPending = true
                             }
                         }
+                      }
                     }
                     if anyPending {
                         try decodeLastAnswers(&spans, &records, pending: pending) { i, body in try store.withLine(t, i, body) }
