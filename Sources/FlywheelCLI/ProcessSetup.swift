@@ -17,8 +17,12 @@ extension FlywheelCommand {
     /// commands keep glibc's defaults (the pad also fixes glibc's threshold for mapping large blocks, which a command
     /// that frees and reallocates large buffers, such as import, may not want).
     public static func prepareProcess(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) {
-        guard arguments.first == "diagnose", arguments.contains(where: { $0 == "--traces" || $0.hasPrefix("--traces=") }) else { return }
-        MallocArenas.padNewArenas()
+        if padsMallocArenas(arguments) { MallocArenas.padNewArenas() }
+    }
+
+    /// Whether the command line is `diagnose --traces …`, the command whose arenas ``prepareProcess(_:)`` pads.
+    static func padsMallocArenas(_ arguments: [String]) -> Bool {
+        arguments.first == "diagnose" && arguments.contains { $0 == "--traces" || $0.hasPrefix("--traces=") }
     }
 }
 
@@ -30,14 +34,19 @@ enum MallocArenas {
     /// Sets `M_TOP_PAD` (see ``FlywheelCommand/prepareProcess(_:)``); false when it could not be set.
     @discardableResult
     static func padNewArenas() -> Bool {
+        guard let mallopt = mallopt() else { return false }
+        let topPad: Int32 = -2  // M_TOP_PAD
+        return mallopt(topPad, pad) == 1
+    }
+
+    /// glibc's `mallopt`, declared in <malloc.h>, which the Glibc module does not import: looked up by name (nil
+    /// elsewhere).
+    static func mallopt() -> (@convention(c) (Int32, Int32) -> Int32)? {
         #if canImport(Glibc)
-            // `mallopt` is declared in <malloc.h>, which the Glibc module does not import: it is looked up by name.
-            guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "mallopt") else { return false }
-            let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
-            let topPad: Int32 = -2  // M_TOP_PAD
-            return mallopt(topPad, pad) == 1
+            guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "mallopt") else { return nil }
+            return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
         #else
-            return false
+            return nil
         #endif
     }
 }
