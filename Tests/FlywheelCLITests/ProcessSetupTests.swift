@@ -2,18 +2,20 @@ import Testing
 
 @testable import FlywheelCLI
 
-/// `diagnose --traces` pads glibc's new malloc arenas before any thread starts (`FlywheelCommand.prepareProcess`);
-/// every other command keeps glibc's defaults.
+/// `diagnose --traces` and `traces import` pad glibc's new malloc arenas before any thread starts
+/// (`FlywheelCommand.prepareProcess`); every other command keeps glibc's defaults.
 @Suite("CLI: process setup before the threads start")
 struct ProcessSetupTests {
-    @Test("only diagnose --traces pads the arenas")
+    @Test("only diagnose --traces and traces import pad the arenas")
     func onlyDiagnoseOfAFile() {
         #expect(FlywheelCommand.padsMallocArenas(["diagnose", "--traces", "runs.jsonl"]))
         #expect(FlywheelCommand.padsMallocArenas(["diagnose", "--json", "--traces=runs.jsonl"]))
         #expect(!FlywheelCommand.padsMallocArenas(["diagnose", "--cycle", "3"]))
         #expect(!FlywheelCommand.padsMallocArenas(["diagnose"]))
         #expect(!FlywheelCommand.padsMallocArenas(["traces", "overview", "--file", "runs.jsonl"]))
-        #expect(!FlywheelCommand.padsMallocArenas(["traces", "import", "--traces", "runs.jsonl"]))
+        #expect(FlywheelCommand.padsMallocArenas(["traces", "import", "--repo", "h", "runs.jsonl"]))
+        #expect(!FlywheelCommand.padsMallocArenas(["traces", "receive", "--port", "4318"]))
+        #expect(!FlywheelCommand.padsMallocArenas(["import", "runs.jsonl"]))
         #expect(!FlywheelCommand.padsMallocArenas([]))
     }
 
