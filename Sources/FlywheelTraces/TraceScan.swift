@@ -454,6 +454,7 @@ struct FileScan {
                 lineEnd = to
             }
             let len = lineEnd - pos
+            let problemsBefore = f.problems.count
             if len > 0 {
                 if let facts = analyzer.analyze(base + pos, len, line: line, offset: pos, into: &f.problems, notes: &f.notes) {
                     f.spansOK += 1
@@ -462,7 +463,8 @@ struct FileScan {
             }
             pos = lineEnd + 1
             line += 1
-            if options.stopAtFirstError, f.problems.contains(where: { $0.severity == .error }) { break }
+            // Only this line's problems: an earlier line's error would have stopped the scan there.
+            if options.stopAtFirstError, f.problems[problemsBefore...].contains(where: { $0.severity == .error }) { break }
         }
         f.lineCount = line - firstLine
         return f
