@@ -276,17 +276,25 @@ public enum Diagnoser {
     /// by the parsed start times when every one of them orders as its text does, else by the texts (a lean span's
     /// left-out text given back by its record).
     static func startOrder(_ among: [Int], _ spans: UnsafeBufferPointer<Span>, _ records: UnsafeBufferPointer<SpanRecord>) -> [Int] {
-        if among.allSatisfy({ records[$0].startOrdered }) { return among.sorted { (records[$0].startNanos, $0) < (records[$1].startNanos, $1) } }
-        var texts: [Int: String] = [:]
-        for i in among { texts[i] = records[i].startText(spans[i]) }
-        return among.sorted { (texts[$0]!, $0) < (texts[$1]!, $1) }
+        timeOrder(among, spans, records, nanos: \.startNanos, ordered: \.startOrdered) { $0.startText($1) }
     }
 
     /// ``startOrder(_:_:_:)`` by end times.
     static func endOrder(_ among: [Int], _ spans: UnsafeBufferPointer<Span>, _ records: UnsafeBufferPointer<SpanRecord>) -> [Int] {
-        if among.allSatisfy({ records[$0].endOrdered }) { return among.sorted { (records[$0].endNanos, $0) < (records[$1].endNanos, $1) } }
+        timeOrder(among, spans, records, nanos: \.endNanos, ordered: \.endOrdered) { $0.endText($1) }
+    }
+
+    /// The indices `among` by one of the spans' times (index order breaks ties): by the parsed nanoseconds when every
+    /// one orders as its text, else by the texts.
+    private static func timeOrder(
+        _ among: [Int], _ spans: UnsafeBufferPointer<Span>, _ records: UnsafeBufferPointer<SpanRecord>, nanos: KeyPath<SpanRecord, Int64>,
+        ordered: KeyPath<SpanRecord, Bool>, text: (SpanRecord, Span) -> String
+    ) -> [Int] {
+        if among.allSatisfy({ records[$0][keyPath: ordered] }) {
+            return among.sorted { (records[$0][keyPath: nanos], $0) < (records[$1][keyPath: nanos], $1) }
+        }
         var texts: [Int: String] = [:]
-        for i in among { texts[i] = records[i].endText(spans[i]) }
+        for i in among { texts[i] = text(records[i], spans[i]) }
         return among.sorted { (texts[$0]!, $0) < (texts[$1]!, $1) }
     }
 
@@ -400,70 +408,70 @@ public enum Diagnoser {
             var rateHits = 0
             // Read in place through a buffer pointer: a method called on `unordered[i]` copied the whole span first.
             unordered.withUnsafeBufferPointer { unordered in
-              kinds[ti].withUnsafeBufferPointer { records in
-                for i in chronologicalOrder(unordered, records) {
-                    // Read in place: a copy of the span (`let s = unordered[i]`) retained and released its every field.
-                    let record = records[i]
-                    let kind = record.kind
-                    let isTool = kind == "TOOL"
-                    let isError = record.isError
-                    // Most spans are neither tool calls nor failures: of those, only a model span's output is checked
-                    // (what the rest of the loop does with them, without reading their names).
-                    if !isTool && !isError {
-                        if kind == "LLM", record.has(SpanRecord.truncation) { checkTruncation(unordered, i, record, traceID: traceID, topic: context, into: &b) }
-                        continue
-                    }
-                    // The span's fields are read one by one (a method called on `unordered[i]` copied the span).
-                    let name = unordered[i].name
-                    let source = isTool ? (Span.toolName(name: name, attributes: unordered[i].attributes, record) ?? name) : name
-                    let detail = isError ? errorDetail(unordered[i]) : ""
-                    if isTool {
-                        let saysUnknown = isError && unknownSays.test(detail)
-                        if (!offered.isEmpty && !offered.contains(source)) || saysUnknown {
-                            b.add(unknown, traceID: traceID, spanID: unordered[i].spanID,
-                                  note: "called tool \"\(source)\"" + (offered.isEmpty ? "" : " (not offered)") + (saysUnknown ? ": \(Excerpt.clip(detail, 120))" : ""),
-                                  quote: saysUnknown ? Excerpt.clip(detail, 200) : nil)
+                kinds[ti].withUnsafeBufferPointer { records in
+                    for i in chronologicalOrder(unordered, records) {
+                        // Read in place: a copy of the span (`let s = unordered[i]`) retained and released its every field.
+                        let record = records[i]
+                        let kind = record.kind
+                        let isTool = kind == "TOOL"
+                        let isError = record.isError
+                        // Most spans are neither tool calls nor failures: of those, only a model span's output is checked
+                        // (what the rest of the loop does with them, without reading their names).
+                        if !isTool && !isError {
+                            if kind == "LLM", record.has(SpanRecord.truncation) { checkTruncation(unordered, i, record, traceID: traceID, topic: context, into: &b) }
                             continue
                         }
-                        // Arguments that are not JSON although they look like it.
-                        if let input = Span.inputValueText(unordered[i].attributes, record), let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
-                            first == UInt8(ascii: "{") || first == UInt8(ascii: "["), !DiagnosisLoading.isValidJSON(input)
-                        {
-                            b.add(invalid, traceID: traceID, spanID: unordered[i].spanID, note: "\(source) called with arguments that are not valid JSON: \(Excerpt.clip(input, 100))",
-                                  quote: Excerpt.clip(input, 120))
-                            if isError { continue }
+                        // The span's fields are read one by one (a method called on `unordered[i]` copied the span).
+                        let name = unordered[i].name
+                        let source = isTool ? (Span.toolName(name: name, attributes: unordered[i].attributes, record) ?? name) : name
+                        let detail = isError ? errorDetail(unordered[i]) : ""
+                        if isTool {
+                            let saysUnknown = isError && unknownSays.test(detail)
+                            if (!offered.isEmpty && !offered.contains(source)) || saysUnknown {
+                                b.add(unknown, traceID: traceID, spanID: unordered[i].spanID,
+                                      note: "called tool \"\(source)\"" + (offered.isEmpty ? "" : " (not offered)") + (saysUnknown ? ": \(Excerpt.clip(detail, 120))" : ""),
+                                      quote: saysUnknown ? Excerpt.clip(detail, 200) : nil)
+                                continue
+                            }
+                            // Arguments that are not JSON although they look like it.
+                            if let input = Span.inputValueText(unordered[i].attributes, record), let first = input.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }),
+                                first == UInt8(ascii: "{") || first == UInt8(ascii: "["), !DiagnosisLoading.isValidJSON(input)
+                            {
+                                b.add(invalid, traceID: traceID, spanID: unordered[i].spanID, note: "\(source) called with arguments that are not valid JSON: \(Excerpt.clip(input, 100))",
+                                      quote: Excerpt.clip(input, 120))
+                                if isError { continue }
+                            }
                         }
+                        if kind == "LLM", record.has(SpanRecord.truncation) { checkTruncation(unordered, i, record, traceID: traceID, topic: context, into: &b) }
+                        guard isError else {
+                            // A success ends the tool's run of failures (nothing to end while no tool has failed).
+                            if isTool, !consecutive.isEmpty { consecutive[source] = 0 }
+                            continue
+                        }
+                        let text = detail + " " + (unordered[i].attributes["error.type"]?.stringValue ?? "")
+                        // Keyed by everything the classes are read from: the exception type can come from `exception.type`.
+                        let classKey = text + "\u{0}" + (unordered[i].attributes["exception.type"]?.stringValue ?? "")
+                        let known = classes[classKey] ?? {
+                            let c = (global: ErrorText.globalClass(text), local: ErrorText.errorClass(text), type: ErrorText.exceptionType(unordered[i], detail))
+                            classes[classKey] = c
+                            return c
+                        }()
+                        if let global = known.global {
+                            let topic = global == .contextOverflow ? context : global == .rateLimit ? rate : invalid
+                            if global == .rateLimit { rateHits += 1 }
+                            b.add(topic, traceID: traceID, spanID: unordered[i].spanID, note: "\(source): \(Excerpt.clip(Excerpt.oneLine(detail), 160))",
+                                  quote: Excerpt.clip(detail, 200))
+                            continue
+                        }
+                        // The agent's own span repeats a child's failure; turn limits and guardrails have their detectors.
+                        if kind == "AGENT" || kind == "GUARDRAIL" || (!isTool && unordered[i].parentSpanID.isEmpty) { continue }
+                        if turnsSay.test(text) || guardrailSays.test(text) { continue }
+                        if isTool { consecutive[source, default: 0] += 1 }
+                        adds.append(ClusterAdd(
+                            source: source, isTool: isTool, errorClass: known.local, exceptionType: known.type,
+                            traceID: traceID, spanID: unordered[i].spanID, detail: detail, consecutive: consecutive[source] ?? 1))
                     }
-                    if kind == "LLM", record.has(SpanRecord.truncation) { checkTruncation(unordered, i, record, traceID: traceID, topic: context, into: &b) }
-                    guard isError else {
-                        // A success ends the tool's run of failures (nothing to end while no tool has failed).
-                        if isTool, !consecutive.isEmpty { consecutive[source] = 0 }
-                        continue
-                    }
-                    let text = detail + " " + (unordered[i].attributes["error.type"]?.stringValue ?? "")
-                    // Keyed by everything the classes are read from: the exception type can come from `exception.type`.
-                    let classKey = text + "\u{0}" + (unordered[i].attributes["exception.type"]?.stringValue ?? "")
-                    let known = classes[classKey] ?? {
-                        let c = (global: ErrorText.globalClass(text), local: ErrorText.errorClass(text), type: ErrorText.exceptionType(unordered[i], detail))
-                        classes[classKey] = c
-                        return c
-                    }()
-                    if let global = known.global {
-                        let topic = global == .contextOverflow ? context : global == .rateLimit ? rate : invalid
-                        if global == .rateLimit { rateHits += 1 }
-                        b.add(topic, traceID: traceID, spanID: unordered[i].spanID, note: "\(source): \(Excerpt.clip(Excerpt.oneLine(detail), 160))",
-                              quote: Excerpt.clip(detail, 200))
-                        continue
-                    }
-                    // The agent's own span repeats a child's failure; turn limits and guardrails have their detectors.
-                    if kind == "AGENT" || kind == "GUARDRAIL" || (!isTool && unordered[i].parentSpanID.isEmpty) { continue }
-                    if turnsSay.test(text) || guardrailSays.test(text) { continue }
-                    if isTool { consecutive[source, default: 0] += 1 }
-                    adds.append(ClusterAdd(
-                        source: source, isTool: isTool, errorClass: known.local, exceptionType: known.type,
-                        traceID: traceID, spanID: unordered[i].spanID, detail: detail, consecutive: consecutive[source] ?? 1))
                 }
-              }
             }
             if rateHits >= 3 { b.note(rate, traceID: traceID, "\(rateHits) rate-limited calls in one trace (retry storm)") }
         }

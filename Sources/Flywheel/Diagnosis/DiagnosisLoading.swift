@@ -35,10 +35,8 @@ enum DiagnosisLoading {
     /// a lean span (``spanAndRecord(_:kept:traceID:spanID:parentID:lazyOutput:lean:)``) leaves them out of its
     /// attributes, except the token counts of a span that states its context window (`Diagnoser.checkTruncation`
     /// reads them there). Most spans then keep two or three attributes instead of seven or eight.
-    static let recordOnly: Set<String> = [
-        "openinference.span.kind", "inference.observation_kind", "inference.llm.input_tokens", "llm.token_count.prompt", "inference.llm.output_tokens",
-        "llm.token_count.completion",
-    ]
+    static let recordOnly = Set(["openinference.span.kind", "inference.observation_kind"] + tokenKeys)
+    /// The token counts in the order of ``SpanRecord/TokenValues``' members (input, prompt, output, completion).
     static let tokenKeys = ["inference.llm.input_tokens", "llm.token_count.prompt", "inference.llm.output_tokens", "llm.token_count.completion"]
 
     /// What `spanAndRecord` does with kept attribute `i`, one byte per key (read once per span: each static read in
@@ -171,8 +169,8 @@ enum DiagnosisLoading {
         for d in deferred where attributes[d.key] != nil { present |= d.bit }
         // A lean span that states its context window keeps its token counts (what `checkTruncation` reads there).
         if lean, present & SpanRecord.contextWindow != 0 {
-            for (i, key) in tokenKeys.enumerated() {
-                if let v = [tokens.input, tokens.prompt, tokens.output, tokens.completion][i] { attributes[key] = v }
+            for (key, value) in zip(tokenKeys, [tokens.input, tokens.prompt, tokens.output, tokens.completion]) where value != nil {
+                attributes[key] = value
             }
         }
         let result = Span(
@@ -526,31 +524,31 @@ enum DiagnosisLoading {
                     // The trace's file bytes once, its lines cut from them (a `withLine` call per span cost a closure
                     // and a `Data.withUnsafeBytes` each).
                     try store.withSourceBytes(t) { bytes in
-                      try t.keptPlaces.withUnsafeBufferPointer { places in
-                        for i in 0..<t.spanCount {
-                            let line = UnsafeRawBufferPointer(rebasing: bytes[t.offsets[i]..<(t.offsets[i] + t.lengths[i])])
-                            let (s, r, p) = try {
-                                if useTrace {
-                                    let range = t.keptRange(i)
-                                    if !range.isEmpty {
-                                        return try spanAndRecord(
-                                            line, kept: UnsafeBufferPointer(rebasing: places[range]), traceID: t.traceID, spanID: t.spanIDs[i],
-                                            parentID: t.parentIDs[i], lazyOutput: true, lean: lean)
+                        try t.keptPlaces.withUnsafeBufferPointer { places in
+                            for i in 0..<t.spanCount {
+                                let line = UnsafeRawBufferPointer(rebasing: bytes[t.offsets[i]..<(t.offsets[i] + t.lengths[i])])
+                                let (s, r, p) = try {
+                                    if useTrace {
+                                        let range = t.keptRange(i)
+                                        if !range.isEmpty {
+                                            return try spanAndRecord(
+                                                line, kept: UnsafeBufferPointer(rebasing: places[range]), traceID: t.traceID, spanID: t.spanIDs[i],
+                                                parentID: t.parentIDs[i], lazyOutput: true, lean: lean)
+                                        }
                                     }
+                                    var (s, p) = try spanAndPending(line, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i], lazyOutput: true)
+                                    let r = SpanRecord(s)
+                                    if lean { makeLean(&s, r) }
+                                    return (s, r, p)
+                                }()
+                                spans.append(s)
+                                records.append(r)
+                                if let p {
+                                    pending[i] = p
+                                    anyPending = true
                                 }
-                                var (s, p) = try spanAndPending(line, traceID: t.traceID, spanID: t.spanIDs[i], parentID: t.parentIDs[i], lazyOutput: true)
-                                let r = SpanRecord(s)
-                                if lean { makeLean(&s, r) }
-                                return (s, r, p)
-                            }()
-                            spans.append(s)
-                            records.append(r)
-                            if let p {
-                                pending[i] = p
-                                anyPending = true
                             }
                         }
-                      }
                     }
                     if anyPending {
                         try decodeLastAnswers(&spans, &records, pending: pending) { i, body in try store.withLine(t, i, body) }
