@@ -45,6 +45,9 @@ let package = Package(
         .target(name: "CSpawn"),
         // The one child-process runner: agents, suite scripts, exec: providers, git credential helpers.
         .target(name: "Spawn", dependencies: ["CSpawn"]),
+        // The inside of a JSON string crossed 64 bytes at a time with SSE2 (no Swift spelling for movemask), for
+        // JSONScanner's string skip.
+        .target(name: "CJSONScan"),
 
         // MARK: resources
         .target(name: "FlywheelTemplates", path: "Templates", resources: [.copy("pages")]),
@@ -55,6 +58,7 @@ let package = Package(
         .target(
             name: "FlywheelSupport",
             dependencies: [
+                "CJSONScan",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CSV", package: "CSV.swift"),
@@ -130,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "FlywheelTests",
             dependencies: [
-                "Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "FlywheelEvals", "GitStore", "Inflate", "TestSupport",
+                "CJSONScan", "Flywheel", "FlywheelSupport", "FlywheelTraces", "FlywheelModels", "FlywheelEvals", "GitStore", "Inflate", "TestSupport",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

@@ -1,3 +1,4 @@
+internal import CJSONScan
 import Foundation
 
 /// A JSON syntax error found by ``JSONScanner``: the byte offset (from the start of the scanned bytes) and a reason.
@@ -393,7 +394,26 @@ public struct JSONScanner {
     /// Validates and skips a string (the current byte must be `"`).
     public mutating func skipString() throws {
         pos += 1
+        // A string that ends within its first 8 bytes, without an escape, is crossed here; a longer one first by
+        // `cjsonscan_string_run`, 64 bytes at a time (a string's escapes cost no branch there), which leaves what
+        // it does not take (the closing quote, `\u`, `\/`, bytes past ASCII, errors) to the loop below.
+        if end - pos >= 8 {
+            let w = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
+            let q = w ^ 0x2222_2222_2222_2222
+            let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
+            let lo: UInt64 = 0x0101_0101_0101_0101
+            let hi: UInt64 = 0x8080_8080_8080_8080
+            let mask = (((q &- lo) & ~q) | ((b &- lo) & ~b) | ((w &- 0x2020_2020_2020_2020) & ~w) | w) & hi
+            if mask != 0 {
+                let at = pos + mask.trailingZeroBitCount >> 3
+                if base[at] == UInt8(ascii: "\"") {
+                    pos = at + 1
+                    return
+                }
+            }
+        }
         while true {
+            pos = cjsonscan_string_run(base, pos, end)
             let c = try scanPlain()
             if c == UInt8(ascii: "\"") {
                 pos += 1
