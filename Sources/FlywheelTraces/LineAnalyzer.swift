@@ -92,7 +92,7 @@ final class LineAnalyzer {
         while true {
             let e = Int(keptSlots[slot])
             if e < 0 { return nil }
-            if keptHashes[e] == h, keptBytes[e].count == n, n == 0 || memcmp(keptBytes[e], key.bytes.baseAddress!, n) == 0 { return keptIndices[e] }
+            if keptHashes[e] == h, keptBytes[e].count == n, n == 0 || keptBytes[e].withUnsafeBufferPointer({ bytesEqual($0.baseAddress!, key.bytes.baseAddress!, n) }) { return keptIndices[e] }
             slot = (slot + 1) & mask
         }
     }
@@ -520,7 +520,7 @@ final class LineAnalyzer {
         guard p < s.end, s.base[p] == UInt8(ascii: "\"") else { return nil }
         for (i, lit) in known.enumerated() {
             let n = lit.utf8CodeUnitCount
-            if p + n + 1 < s.end, s.base[p + n + 1] == UInt8(ascii: "\""), memcmp(s.base + p + 1, lit.utf8Start, n) == 0 {
+            if p + n + 1 < s.end, s.base[p + n + 1] == UInt8(ascii: "\""), bytesEqual(s.base + p + 1, lit.utf8Start, n) {
                 s.pos = p + n + 2
                 return i
             }
@@ -536,7 +536,7 @@ final class LineAnalyzer {
         var plain = plain
         let n = plain.utf8.count
         guard n > 0, p + n + 1 < s.end, s.base[p] == UInt8(ascii: "\""), s.base[p + n + 1] == UInt8(ascii: "\"") else { return nil }
-        let same = plain.withUTF8 { memcmp(s.base + p + 1, $0.baseAddress!, n) == 0 }
+        let same = plain.withUTF8 { bytesEqual(s.base + p + 1, $0.baseAddress!, n) }
         guard same else { return nil }
         s.pos = p + n + 2
         return plain
@@ -574,26 +574,14 @@ final class LineAnalyzer {
     func keyText(_ k: Key) -> String { String(decoding: k.bytes, as: UTF8.self) }
 
     @inline(__always) func keyIs(_ k: Key, _ lit: StaticString) -> Bool {
-        k.bytes.count == lit.utf8CodeUnitCount && (k.bytes.count == 0 || memcmp(k.bytes.baseAddress!, lit.utf8Start, k.bytes.count) == 0)
+        k.bytes.count == lit.utf8CodeUnitCount && (k.bytes.count == 0 || bytesEqual(k.bytes.baseAddress!, lit.utf8Start, k.bytes.count))
     }
 
     @inline(__always) func keyHash(_ k: Key) -> UInt64 { Self.hash(of: k) }
 
     @inline(__always) static func hash(of k: Key) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(k.bytes.count)
-        guard let p = k.bytes.baseAddress else { return h }
-        var i = 0
-        let n = k.bytes.count
-        while n - i >= 8 {
-            h = (h ^ UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)) &* 0x100_0000_01b3
-            h ^= h >> 29
-            i += 8
-        }
-        while i < n {
-            h = (h ^ UInt64(p[i])) &* 0x100_0000_01b3
-            i += 1
-        }
-        return h
+        guard let p = k.bytes.baseAddress else { return bytesHash(UnsafePointer(bitPattern: 1)!, 0) }
+        return bytesHash(p, k.bytes.count)
     }
 
     static let topKeys: [StaticString] = [
@@ -605,7 +593,7 @@ final class LineAnalyzer {
         let b = k.bytes
         guard b.count > 0 else { return -1 }
         for (i, lit) in Self.topKeys.enumerated()
-        where b.count == lit.utf8CodeUnitCount && memcmp(b.baseAddress!, lit.utf8Start, b.count) == 0 {
+        where b.count == lit.utf8CodeUnitCount && bytesEqual(b.baseAddress!, lit.utf8Start, b.count) {
             return i
         }
         return -1

@@ -403,11 +403,7 @@ enum DiagnosisLoading {
         return t
     }()
 
-    @inline(__always) static func keyHash(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(n)
-        for i in 0..<n { h = (h ^ UInt64(p[i])) &* 0x100_0000_01b3 }
-        return h
-    }
+    @inline(__always) static func keyHash(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 { bytesHash(p, n) }
 
     /// Reads an object key at the scanner (which is at its opening quote) and says whether diagnosis reads it.
     static func rawKey(_ sc: inout JSONScanner) throws -> RawKey {
