@@ -251,7 +251,7 @@ final class LineAnalyzer {
                         keep(KeptField.traceState, from, s.pos)
                     case 4:
                         let from = Self.valueStart(&s)
-                        facts.name = try readString(&s, "name", &local) ?? ""
+                        facts.nameText = try readText(&s, "name", &local)
                         keep(KeptField.name, from, s.pos)
                     case 5:
                         let from = Self.valueStart(&s)
@@ -263,11 +263,11 @@ final class LineAnalyzer {
                         keep(KeptField.kind, from, s.pos)
                     case 6:
                         let from = Self.valueStart(&s)
-                        facts.startTime = try readString(&s, "start_time", &local) ?? ""
+                        facts.startText = try readText(&s, "start_time", &local)
                         keep(KeptField.startTime, from, s.pos)
                     case 7:
                         let from = Self.valueStart(&s)
-                        facts.endTime = try readString(&s, "end_time", &local) ?? ""
+                        facts.endText = try readText(&s, "end_time", &local)
                         keep(KeptField.endTime, from, s.pos)
                     case 8:
                         statusSeen = true
@@ -301,8 +301,13 @@ final class LineAnalyzer {
                                 resourceAttrsSeen = true
                                 try readObject(&s, "resource.attributes", &wrongNested, arrayHint: true) { s, key in
                                     if keyIs(key, "service.name") {
-                                        let v = try s.parseValue()
-                                        if case .string(let name) = v { facts.serviceName = name } else { facts.serviceName = nil }
+                                        if let t = try Self.plainText(&s) {
+                                            facts.serviceText = t
+                                        } else if case .string(let name) = try s.parseValue() {
+                                            facts.serviceText = LineText(decoded: name)
+                                        } else {
+                                            facts.serviceText = nil
+                                        }
                                     } else {
                                         try s.skipValue()
                                     }
@@ -389,7 +394,7 @@ final class LineAnalyzer {
         }
         // Numbers Flywheel computes with must fit: times in 64-bit nanoseconds, token counts below 2^53.
         // (Each time is parsed once here and reused below; no array literal per span.)
-        let st = TraceTime.parse(facts.startTime), et = TraceTime.parse(facts.endTime)
+        let st = facts.startText.withBytes { TraceTime.parse(utf8: $0) }, et = facts.endText.withBytes { TraceTime.parse(utf8: $0) }
         func outOfRange(_ field: String, _ value: String) {
             local.append(issue(.error, field, "time_out_of_range", "\(field) \(quoted(value)) is outside 1677-09-21 … 2262-04-11, the range of nanoseconds since 1970 in 64 bits"))
         }
@@ -471,10 +476,15 @@ final class LineAnalyzer {
                 else { return }
                 local.append(issue(.error, "\(field)", "line_separator_in_indexed_field", "U+2028/U+2029 in an indexed field: HALO's sidecar index splits there and its index build fails"))
             }
+            // A text whose bytes hold no 0xE2 (the lead byte of both) is not made a string to be looked at.
+            func check(_ field: StaticString, _ value: LineText?) {
+                guard let value, value.withBytes({ $0.count >= 3 && memchr($0.baseAddress!, 0xE2, $0.count) != nil }) else { return }
+                check(field, value.string)
+            }
             check("trace_id", facts.traceID)
-            check("start_time", facts.startTime)
-            check("end_time", facts.endTime)
-            check("resource.attributes[\"service.name\"]", facts.serviceName)
+            check("start_time", facts.startText)
+            check("end_time", facts.endText)
+            check("resource.attributes[\"service.name\"]", facts.serviceText)
             if attrs.modelName != nil || attrs.llmModelName != nil { check("attributes[\"inference.llm.model_name\"]", modelText(attrs)) }
             if let v = attrs.agentName { check("attributes[\"inference.agent_name\"]", v.stringValue) }
             if attrs.agentID != nil || attrs.agentDotID != nil {
@@ -597,6 +607,28 @@ final class LineAnalyzer {
             return i
         }
         return -1
+    }
+
+    /// At a value: when it is a string without escapes, moves past it and returns its bytes in the line; else moves
+    /// nothing (whitespace aside). Errors inside the string are thrown as ``JSONScanner/parseString()`` throws them.
+    @inline(__always) static func plainText(_ s: inout JSONScanner) throws -> LineText? {
+        s.skipWhitespace()
+        guard s.pos < s.end, s.base[s.pos] == UInt8(ascii: "\"") else { return nil }
+        let open = s.pos
+        s.pos += 1
+        if try s.scanPlain() == UInt8(ascii: "\"") {
+            let r = UnsafeBufferPointer(start: s.base + open + 1, count: s.pos - open - 1)
+            s.pos += 1
+            return LineText(raw: r)
+        }
+        s.pos = open
+        return nil
+    }
+
+    /// ``readString(_:_:_:)`` as a ``LineText``: a string without escapes is not copied (`""` for a wrong type).
+    func readText(_ s: inout JSONScanner, _ field: String, _ local: inout [TraceIssue]) throws -> LineText {
+        if let t = try Self.plainText(&s) { return t }
+        return LineText(decoded: try readString(&s, field, &local) ?? "")
     }
 
     /// Reads a string value; a non-string (including null) is a `wrong_type` error and is skipped.

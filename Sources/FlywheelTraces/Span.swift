@@ -350,31 +350,34 @@ public enum TraceTime {
     /// Parses a 9-digit HALO timestamp back to nanoseconds; nil if it is not in that exact format.
     public static func parse(_ s: String) -> Int64? {
         var s = s
-        return s.withUTF8 { b -> Int64? in
-            guard b.count == 30, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A, b[19] == 0x2E,
-                b[29] == 0x5A
-            else { return nil }
-            func num(_ r: Range<Int>) -> Int64? {
-                var v: Int64 = 0
-                for i in r {
-                    guard b[i] >= 0x30, b[i] <= 0x39 else { return nil }
-                    v = v * 10 + Int64(b[i] - 0x30)
-                }
-                return v
+        return s.withUTF8 { parse(utf8: $0) }
+    }
+
+    /// ``parse(_:)`` of UTF-8 bytes.
+    public static func parse(utf8 b: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard b.count == 30, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A, b[19] == 0x2E,
+            b[29] == 0x5A
+        else { return nil }
+        func num(_ r: Range<Int>) -> Int64? {
+            var v: Int64 = 0
+            for i in r {
+                guard b[i] >= 0x30, b[i] <= 0x39 else { return nil }
+                v = v * 10 + Int64(b[i] - 0x30)
             }
-            guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
-                let mi = num(14..<16), let se = num(17..<19), let ns = num(20..<29),
-                (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61
-            else { return nil }
-            // Nanoseconds since 1970 fit Int64 only from 1677-09-21 to 2262-04-11: outside, nil (never a trap).
-            let days = daysFromCivil(y, mo, d)
-            let secs = days * 86400 + h * 3600 + mi * 60 + se
-            // Before 1970 the seconds are borrowed from first, so Int64.min itself is reachable.
-            let borrow: Int64 = secs < 0 ? 1 : 0
-            let (n, o1) = (secs + borrow).multipliedReportingOverflow(by: 1_000_000_000)
-            let (t, o2) = n.addingReportingOverflow(ns - borrow * 1_000_000_000)
-            return o1 || o2 ? nil : t
+            return v
         }
+        guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
+            let mi = num(14..<16), let se = num(17..<19), let ns = num(20..<29),
+            (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61
+        else { return nil }
+        // Nanoseconds since 1970 fit Int64 only from 1677-09-21 to 2262-04-11: outside, nil (never a trap).
+        let days = daysFromCivil(y, mo, d)
+        let secs = days * 86400 + h * 3600 + mi * 60 + se
+        // Before 1970 the seconds are borrowed from first, so Int64.min itself is reachable.
+        let borrow: Int64 = secs < 0 ? 1 : 0
+        let (n, o1) = (secs + borrow).multipliedReportingOverflow(by: 1_000_000_000)
+        let (t, o2) = n.addingReportingOverflow(ns - borrow * 1_000_000_000)
+        return o1 || o2 ? nil : t
     }
 
     /// Parses a UTC time written by others, leniently: `YYYY-MM-DD[T ]HH:MM:SS[.f…][Z]` with any number of fraction

@@ -1,3 +1,4 @@
+import FlywheelSupport
 import Foundation
 
 // One pass over JSONL bytes that validates every line (spec §6) and builds the per-trace index (spec §3, §5) at
@@ -668,15 +669,15 @@ extension IndexedTrace {
             keptPlaces.append(contentsOf: places)
             keptEnds.append(keptPlaces.count)
         }
-        if startTime.isEmpty || codePointLess(s.startTime, startTime) { startTime = s.startTime }
-        if endTime.isEmpty || codePointLess(endTime, s.endTime) { endTime = s.endTime }
+        if startTime.isEmpty || s.startText.isLess(than: startTime) { startTime = s.startTime }
+        if endTime.isEmpty || s.endText.isGreater(than: endTime) { endTime = s.endTime }
         if s.isError {
             hasErrors = true
             otelErrorSpanCount += 1
             if s.isTool { toolErrorSpanCount += 1 }
             errorSignatures.append(ErrorSignature(spanName: s.name, message: prefixScalars(s.statusMessage, 200)))
         }
-        if let v = s.serviceName { addUnique(&serviceNames, v) }
+        if let v = s.serviceText, !serviceNames.contains(where: v.equals) { serviceNames.append(v.string) }
         if let v = s.modelName { addUnique(&modelNames, v) }
         if let v = s.agentName { addUnique(&agentNames, v) }
         if let v = s.agentID {
@@ -707,19 +708,79 @@ func prefixScalars(_ s: String, _ n: Int) -> String {
     return String(out)
 }
 
+/// A string value of the line being read: its bytes in the line when it had no escape (valid while the line's
+/// bytes are: the scan absorbs a line's facts before it reads the next), else its decoded text. The index keeps few
+/// of these (a trace's first start and last end, its distinct service names, an error span's name), so most are
+/// never made into a `String`: 4 allocations per span fewer than reading each as one.
+struct LineText {
+    var raw: UnsafeBufferPointer<UInt8>?
+    var decoded = ""
+
+    init(raw: UnsafeBufferPointer<UInt8>) { self.raw = raw }
+    init(decoded: String = "") { self.decoded = decoded }
+
+    var string: String { raw.map { String(decoding: $0, as: UTF8.self) } ?? decoded }
+
+    @inline(__always) func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if let raw { return body(raw) }
+        var d = decoded
+        return d.withUTF8(body)
+    }
+
+    /// Code point order against `other` (as ``codePointLess(_:_:)``).
+    @inline(__always) func isLess(than other: String) -> Bool {
+        withBytes { a in
+            var o = other
+            return o.withUTF8 { b in
+                let n = min(a.count, b.count)
+                let c = n == 0 ? 0 : memcmp(a.baseAddress!, b.baseAddress!, n)
+                return c != 0 ? c < 0 : a.count < b.count
+            }
+        }
+    }
+
+    /// Whether `other` is less than this text, in code point order.
+    @inline(__always) func isGreater(than other: String) -> Bool {
+        withBytes { a in
+            var o = other
+            return o.withUTF8 { b in
+                let n = min(a.count, b.count)
+                let c = n == 0 ? 0 : memcmp(b.baseAddress!, a.baseAddress!, n)
+                return c != 0 ? c < 0 : b.count < a.count
+            }
+        }
+    }
+
+    /// `string == other`, as `String` compares (canonical equivalence), without making the string when the bytes
+    /// decide: equal bytes are equal strings, and different ASCII bytes different ones.
+    func equals(_ other: String) -> Bool {
+        guard let raw else { return decoded == other }
+        var o = other
+        let decided: Bool? = o.withUTF8 { b in
+            if raw.count == b.count, raw.count == 0 || bytesEqual(raw.baseAddress!, b.baseAddress!, raw.count) { return true }
+            return raw.allSatisfy({ $0 < 0x80 }) && b.allSatisfy({ $0 < 0x80 }) ? false : nil
+        }
+        return decided ?? (string == other)
+    }
+}
+
 /// What the index needs from one valid span line.
 struct SpanFacts {
     var traceID = ""
     var spanID = ""
     var parentSpanID = ""
-    var name = ""
-    var startTime = ""
-    var endTime = ""
+    var nameText = LineText()
+    var startText = LineText()
+    var endText = LineText()
+    var name: String { nameText.string }
+    var startTime: String { startText.string }
+    var endTime: String { endText.string }
     var statusCode = ""
     var statusMessage = ""
     var isError = false
     var isTool = false
-    var serviceName: String?
+    var serviceText: LineText?
+    var serviceName: String? { serviceText?.string }
     var modelName: String?
     var agentName: String?
     var agentID: String?
