@@ -255,8 +255,8 @@ final class LineAnalyzer {
                         keep(KeptField.name, from, s.pos)
                     case 5:
                         let from = Self.valueStart(&s)
-                        if let i = Self.knownString(&s, Self.spanKindNames) {
-                            kind = Self.spanKindStrings[i]
+                        if let known = Self.knownSpanKind(&s) {
+                            kind = known
                         } else {
                             kind = try readString(&s, "kind", &local) ?? ""
                         }
@@ -277,8 +277,8 @@ final class LineAnalyzer {
                                 if statusCodeSeen { nestedDuplicate = true }
                                 statusCodeSeen = true
                                 let from = Self.valueStart(&s)
-                                if let i = Self.knownString(&s, Self.statusCodeNames) {
-                                    facts.statusCode = Self.statusCodeStrings[i]
+                                if let known = Self.knownStatusCode(&s) {
+                                    facts.statusCode = known
                                 } else {
                                     facts.statusCode = try readString(&s, "status.code", &local) ?? ""
                                 }
@@ -514,27 +514,33 @@ final class LineAnalyzer {
 
     // MARK: - Helpers
 
-    static let spanKindNames: [StaticString] = [
-        "SPAN_KIND_INTERNAL", "SPAN_KIND_CLIENT", "SPAN_KIND_SERVER", "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_PRODUCER",
-        "SPAN_KIND_CONSUMER",
-    ]
-    static let spanKindStrings: [String] = spanKindNames.map { $0.description }
-    static let statusCodeNames: [StaticString] = ["STATUS_CODE_OK", "STATUS_CODE_UNSET", "STATUS_CODE_ERROR"]
-    static let statusCodeStrings: [String] = statusCodeNames.map { $0.description }
+    /// At a value: when it is the string `lit` written plainly, moves past it; else moves nothing. Literals, not
+    /// arrays of them: a static array read per span costs reference counting each time.
+    @inline(__always) static func plainLiteral(_ s: inout JSONScanner, _ lit: StaticString) -> Bool {
+        let p = s.pos, n = lit.utf8CodeUnitCount
+        guard p + n + 1 < s.end, s.base[p + n + 1] == UInt8(ascii: "\""), s.base[p] == UInt8(ascii: "\""),
+            bytesEqual(s.base + p + 1, lit.utf8Start, n)
+        else { return false }
+        s.pos = p + n + 2
+        return true
+    }
 
-    /// At a value: when it is a string whose bytes are exactly one of `known` (ASCII without quotes or
-    /// backslashes, so the bytes are the text), moves past it and returns its index; else moves nothing. The
-    /// common values then cost no new string.
-    @inline(__always) static func knownString(_ s: inout JSONScanner, _ known: [StaticString]) -> Int? {
-        let p = s.pos
-        guard p < s.end, s.base[p] == UInt8(ascii: "\"") else { return nil }
-        for (i, lit) in known.enumerated() {
-            let n = lit.utf8CodeUnitCount
-            if p + n + 1 < s.end, s.base[p + n + 1] == UInt8(ascii: "\""), bytesEqual(s.base + p + 1, lit.utf8Start, n) {
-                s.pos = p + n + 2
-                return i
-            }
-        }
+    /// At a value: an OTLP span kind written plainly, moved past and returned as a literal (no new string); else nil.
+    @inline(__always) static func knownSpanKind(_ s: inout JSONScanner) -> String? {
+        if plainLiteral(&s, "SPAN_KIND_INTERNAL") { return "SPAN_KIND_INTERNAL" }
+        if plainLiteral(&s, "SPAN_KIND_CLIENT") { return "SPAN_KIND_CLIENT" }
+        if plainLiteral(&s, "SPAN_KIND_SERVER") { return "SPAN_KIND_SERVER" }
+        if plainLiteral(&s, "SPAN_KIND_UNSPECIFIED") { return "SPAN_KIND_UNSPECIFIED" }
+        if plainLiteral(&s, "SPAN_KIND_PRODUCER") { return "SPAN_KIND_PRODUCER" }
+        if plainLiteral(&s, "SPAN_KIND_CONSUMER") { return "SPAN_KIND_CONSUMER" }
+        return nil
+    }
+
+    /// At a value: an OTLP status code written plainly, moved past and returned as a literal; else nil.
+    @inline(__always) static func knownStatusCode(_ s: inout JSONScanner) -> String? {
+        if plainLiteral(&s, "STATUS_CODE_OK") { return "STATUS_CODE_OK" }
+        if plainLiteral(&s, "STATUS_CODE_UNSET") { return "STATUS_CODE_UNSET" }
+        if plainLiteral(&s, "STATUS_CODE_ERROR") { return "STATUS_CODE_ERROR" }
         return nil
     }
 
@@ -599,14 +605,22 @@ final class LineAnalyzer {
         "resource", "scope", "attributes",
     ]
 
+    /// The index in ``topKeys`` of a top-level key, or -1: by length, then the literals of that length.
     func topKey(_ k: Key) -> Int {
         let b = k.bytes
-        guard b.count > 0 else { return -1 }
-        for (i, lit) in Self.topKeys.enumerated()
-        where b.count == lit.utf8CodeUnitCount && bytesEqual(b.baseAddress!, lit.utf8Start, b.count) {
-            return i
+        guard let p = b.baseAddress else { return -1 }
+        @inline(__always) func isKey(_ lit: StaticString) -> Bool { bytesEqual(p, lit.utf8Start, lit.utf8CodeUnitCount) }
+        switch b.count {
+        case 4: return isKey("name") ? 4 : isKey("kind") ? 5 : -1
+        case 5: return isKey("scope") ? 10 : -1
+        case 6: return isKey("status") ? 8 : -1
+        case 7: return isKey("span_id") ? 1 : -1
+        case 8: return isKey("trace_id") ? 0 : isKey("end_time") ? 7 : isKey("resource") ? 9 : -1
+        case 10: return isKey("start_time") ? 6 : isKey("attributes") ? 11 : -1
+        case 11: return isKey("trace_state") ? 3 : -1
+        case 14: return isKey("parent_span_id") ? 2 : -1
+        default: return -1
         }
-        return -1
     }
 
     /// At a value: when it is a string without escapes, moves past it and returns its bytes in the line; else moves
