@@ -77,16 +77,29 @@ extension TraceStage {
             defer { clock = now }
             return Double(now - clock) / 1e9
         }
-        // 1. Validate + index every file in one pass (the pages are given back behind the scan).
-        let store = try TraceStore(sources: sources, options: options, skipInvalid: true)
+        // 1. Validate + index every file in one pass (the pages are given back behind the scan), which also plans
+        // each span line for step 2 while it has the line at hand (its predicted output length, whether the
+        // redactor may change it): a pass of its own read the whole file again.
+        var scanOptions = options
+        scanOptions.importPlan = redactor?.screen ?? RedactionScreen.none
+        let store = try TraceStore(sources: sources, options: scanOptions, skipInvalid: true)
         if !store.validation.errors.isEmpty { throw TraceStageError.invalidInput(store.validation.errors) }
 
-        // Each file's span lines in file order (byte ranges only).
-        var lines = [[(offset: Int, length: Int, line: Int)]](repeating: [], count: sources.count)
-        for t in store.traces {
-            for i in 0..<t.spanCount { lines[t.source].append((t.offsets[i], t.lengths[i], t.lines[i])) }
+        // Each file's span lines in file order (byte ranges only): the scan's plan lists them (with no error, every
+        // line it accepted is a span of the index).
+        let spanTotal = store.traces.reduce(0) { $0 + $1.spanCount }
+        var scanned: [[PlannedLine]]? = store.importPlans
+        if store.importPlans.count != sources.count || store.importPlans.reduce(0, { $0 + $1.count }) != spanTotal { scanned = nil }
+        var lines: [[ImportLine]]
+        if let scanned {
+            lines = scanned.map { plan in plan.map { ($0.offset, $0.length, $0.line) } }
+        } else {
+            lines = [[ImportLine]](repeating: [], count: sources.count)
+            for t in store.traces {
+                for i in 0..<t.spanCount { lines[t.source].append((t.offsets[i], t.lengths[i], t.lines[i])) }
+            }
+            for i in lines.indices { lines[i].sort { $0.offset < $1.offset } }
         }
-        for i in lines.indices { lines[i].sort { $0.offset < $1.offset } }
         timings.scan = lap()
 
         // 2. Normalize + redact into one libgit2 object stream, which needs the blob's size before its first byte.
@@ -96,7 +109,7 @@ extension TraceStage {
         // cores. A prediction the real output contradicts drops that stream (no object is written) and the import
         // takes the spooled path, which needs none.
         let normalized = try history.withRepository { repo -> (ObjectID, RedactionReport) in
-            let plan = try planLengths(sources, lines: lines, redactor: redactor, batchBytes: batchBytes)
+            let plan = try planLengths(sources, lines: lines, redactor: redactor, batchBytes: batchBytes, scanned: scanned)
             timings.plan = lap()
             if let piped = try pipelined(repo, sources, lines: lines, plan: plan, redactor: redactor, batchBytes: batchBytes) {
                 timings.normalize = lap()
@@ -277,15 +290,25 @@ extension TraceStage {
 
     /// Each line's output length, batch by batch on all cores (pages given back behind): predicted by
     /// ``SpanLineNormalizer/predictedLength(_:)`` when the redactor can find nothing in the line, else found by
-    /// normalizing (and redacting) the line into working space.
+    /// normalizing (and redacting) the line into working space. With `scanned` (the scan's plan of the same lines,
+    /// ``TraceStore/importPlans``), the predictions and redaction flags are the scan's, and only the lines it could
+    /// not predict are read again (a batch with none is not touched).
     static func planLengths(
-        _ sources: [TraceSource], lines: [[ImportLine]], redactor: Redactor?, batchBytes: Int
+        _ sources: [TraceSource], lines: [[ImportLine]], redactor: Redactor?, batchBytes: Int, scanned: [[PlannedLine]]? = nil
     ) throws -> ImportPlan {
         var plan = ImportPlan(lengths: [], redact: [])
         for (si, src) in sources.enumerated() {
             var lengths = [Int](repeating: 0, count: lines[si].count)
             var redacts = [Bool](repeating: false, count: lines[si].count)
+            let known = scanned?[si]
+            if let known {
+                for (i, p) in known.enumerated() {
+                    lengths[i] = p.predicted
+                    redacts[i] = p.redact
+                }
+            }
             for range in batches(lines[si], batchBytes: batchBytes) {
+                if known != nil, !lengths[range].contains(where: { $0 < 0 }) { continue }
                 let batch = lines[si][range]
                 let cuts = slices(batch)
                 nonisolated(unsafe) var failures = [TraceIssue?](repeating: nil, count: cuts.count)
@@ -300,12 +323,18 @@ extension TraceStage {
                                 for i in cuts[w] {
                                     let l = batch[i]
                                     let raw = UnsafeRawBufferPointer(rebasing: buf[l.offset..<(l.offset + l.length)])
-                                    // Redaction is skipped only where it provably finds nothing (see mayFindSecrets).
-                                    let redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
-                                    redactOut[i] = redact
-                                    if !redact, let n = SpanLineNormalizer.predictedLength(raw) {
-                                        lengthsOut[i] = n
-                                        continue
+                                    let redact: Bool
+                                    if known != nil {
+                                        if lengthsOut[i] >= 0 { continue }
+                                        redact = redactOut[i]
+                                    } else {
+                                        // Redaction is skipped only where it provably finds nothing (see mayFindSecrets).
+                                        redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
+                                        redactOut[i] = redact
+                                        if !redact, let n = SpanLineNormalizer.predictedLength(raw) {
+                                            lengthsOut[i] = n
+                                            continue
+                                        }
                                     }
                                     out.removeAll(keepingCapacity: true)
                                     do {
