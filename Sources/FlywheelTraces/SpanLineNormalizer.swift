@@ -24,19 +24,18 @@ package enum SpanLineNormalizer {
     static let maxDepth = 200
 
     /// Appends the normalized line (without `\n`) to `out` and returns true; false, with `out` unchanged, when the
-    /// line needs the full path. `scratch` is working space reused between calls. `validated`: the line is known to
-    /// be valid JSON (the trace scan accepted it), so values are crossed without validating them twice and strings
-    /// are copied in one pass (same output; on invalid bytes the answer is then unspecified).
+    /// line needs the full path. `workspace` is working space reused between calls (one per thread); what it holds
+    /// never changes the output. `validated`: the line is known to be valid JSON (the trace scan accepted it), so
+    /// values are crossed without validating them twice and strings are copied in one pass (same output; on invalid
+    /// bytes the answer is then unspecified).
     package static func normalize(
-        _ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8], validated: Bool = false
+        _ line: UnsafeRawBufferPointer, into out: inout [UInt8], workspace: inout Workspace, validated: Bool = false
     ) -> Bool {
         let mark = out.count
+        workspace.validated = validated
+        workspace.items.removeAll(keepingCapacity: true)
         do {
-            var ctx = Context(scratch: [], validated: validated)
-            ctx.items.reserveCapacity(64)
-            swap(&ctx.scratch, &scratch)
-            defer { swap(&ctx.scratch, &scratch) }
-            try write(line, into: &out, ctx: &ctx)
+            try write(line, into: &out, ctx: &workspace)
             return true
         } catch {
             out.removeSubrange(mark...)
@@ -44,13 +43,48 @@ package enum SpanLineNormalizer {
         }
     }
 
-    /// Working state of one call.
-    struct Context {
-        var scratch: [UInt8]
+    /// ``normalize(_:into:workspace:validated:)`` with a workspace of its own around `scratch`.
+    package static func normalize(
+        _ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8], validated: Bool = false
+    ) -> Bool {
+        var workspace = Workspace()
+        swap(&workspace.scratch, &scratch)
+        defer { swap(&workspace.scratch, &scratch) }
+        return normalize(line, into: &out, workspace: &workspace, validated: validated)
+    }
+
+    /// Working space of ``normalize(_:into:workspace:validated:)``, reused from line to line.
+    package struct Workspace {
+        /// Bytes of an object's output while it is reordered.
+        var scratch: [UInt8] = []
         /// The entries of the objects being written, innermost last (one array for the whole line).
         var items: [Item] = []
-        /// See ``normalize(_:into:scratch:validated:)``.
+        /// The key orders of the last unsorted objects (``KeyOrder``), and the one to replace next.
+        var orders: [KeyOrder] = []
+        var nextOrder = 0
+        /// See ``normalize(_:into:workspace:validated:)``.
         var validated = false
+
+        package init() { items.reserveCapacity(64) }
+    }
+    typealias Context = Workspace
+
+    /// The sorted order of an unsorted object's keys as they came (`order[j]`: the index in input order of the
+    /// `j`-th key in the writer's order), for objects whose keys have the same count and ``signature``: spans of one
+    /// kind repeat their objects' keys in the same order, and checking that an order sorts them (each key before
+    /// the next) takes one comparison per key where sorting took several. The check makes a stale or colliding
+    /// entry harmless: it fails, and the keys are sorted.
+    struct KeyOrder {
+        var count: Int
+        var signature: UInt64
+        var order: [Int32]
+    }
+    /// Key orders remembered per workspace.
+    static let keyOrders = 16
+
+    /// A hash of the keys (their prefixes and lengths) in input order.
+    @inline(__always) static func signature(_ s: UInt64, _ item: Item) -> UInt64 {
+        (s ^ item.prefix &+ UInt64(truncatingIfNeeded: item.kl)) &* 0x9E37_79B9_7F4A_7C15
     }
 
     /// Writes the span: each top-level value as it comes (one pass over the line), then, unless the keys came in
@@ -282,7 +316,7 @@ package enum SpanLineNormalizer {
         return c != 0 ? c < 0 : a.kl < b.kl
     }
 
-    /// Sorts entries by key (insertion sort: objects are small), and throws on a repeated key.
+    /// Sorts entries by key (the top level's extra keys: insertion sort, few), and throws on a repeated key.
     static func sortItems(_ items: inout ArraySlice<Item>, _ base: UnsafePointer<UInt8>) throws {
         if items.count > 48 {
             items.sort { itemLess(base, $0, $1) }
@@ -389,12 +423,14 @@ package enum SpanLineNormalizer {
         let first = ctx.items.count
         defer { ctx.items.removeSubrange(first...) }
         var sorted = true
+        var signature: UInt64 = 0
         while true {
             sc.skipWhitespace()
             let (ks, kl) = try plainKey(&sc)
             try sc.expectColon()
             let item = Item(ks: ks, kl: kl, os: 0, oe: 0, prefix: keyPrefix(sc.base + ks, kl))
             if ctx.items.count > first, !itemLess(sc.base, ctx.items[ctx.items.count - 1], item) { sorted = false }
+            signature = Self.signature(signature, item)
             if ctx.items.count > first { out.append(UInt8(ascii: ",")) }
             let os = out.count
             out.append(UInt8(ascii: "\""))
@@ -414,16 +450,72 @@ package enum SpanLineNormalizer {
             throw Unsupported()
         }
         if !sorted {
-            try sortItems(&ctx.items[first...], sc.base)
+            let n = ctx.items.count - first
+            let base = sc.base
+            // The order an object of these keys had before, if it sorts these; else sorted now (and remembered).
+            let slot = ctx.orders.firstIndex { $0.count == n && $0.signature == signature }
+            let known = slot.map { ctx.orders[$0].order }
+            var order: [Int32] = []
+            try ctx.items.withUnsafeBufferPointer { all in
+                let items = UnsafeBufferPointer(rebasing: all[first...])
+                if let known, sorts(known, items, base) {
+                    order = known
+                } else {
+                    order = try sortedOrder(items, base)
+                }
+            }
+            if order != known {
+                let entry = KeyOrder(count: n, signature: signature, order: order)
+                if let slot {
+                    ctx.orders[slot] = entry  // it did not sort these keys (a collision)
+                } else if ctx.orders.count < Self.keyOrders {
+                    ctx.orders.append(entry)
+                } else {
+                    ctx.orders[ctx.nextOrder] = entry
+                    ctx.nextOrder = (ctx.nextOrder + 1) % Self.keyOrders
+                }
+            }
             ctx.scratch.removeAll(keepingCapacity: true)
             ctx.scratch.append(contentsOf: out[objectStart...])
             out.removeSubrange(objectStart...)
-            for i in first..<ctx.items.count {
-                if i > first { out.append(UInt8(ascii: ",")) }
-                out.append(contentsOf: ctx.scratch[(ctx.items[i].os - objectStart)..<(ctx.items[i].oe - objectStart)])
+            for (j, i) in order.enumerated() {
+                if j > 0 { out.append(UInt8(ascii: ",")) }
+                let item = ctx.items[first + Int(i)]
+                out.append(contentsOf: ctx.scratch[(item.os - objectStart)..<(item.oe - objectStart)])
             }
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// Whether `order` (a permutation of the indices of `items`) puts every key strictly before the next: then it
+    /// is the writer's order, and no key is repeated.
+    @inline(__always) static func sorts(_ order: [Int32], _ items: UnsafeBufferPointer<Item>, _ base: UnsafePointer<UInt8>) -> Bool {
+        guard order.count == items.count else { return false }
+        guard order.count > 1 else { return true }
+        for j in 1..<order.count where !itemLess(base, items[Int(order[j - 1])], items[Int(order[j])]) { return false }
+        return true
+    }
+
+    /// The indices of `items` in the writer's order of their keys (insertion sort: objects are small; the standard
+    /// sort past 48 keys); a repeated key is unsupported.
+    static func sortedOrder(_ items: UnsafeBufferPointer<Item>, _ base: UnsafePointer<UInt8>) throws -> [Int32] {
+        var order = (0..<Int32(items.count)).map { $0 }
+        guard order.count > 1 else { return order }
+        if items.count > 48 {
+            order.sort { itemLess(base, items[Int($0)], items[Int($1)]) }
+        } else {
+            for i in 1..<order.count {
+                let x = order[i]
+                var j = i
+                while j > 0, itemLess(base, items[Int(x)], items[Int(order[j - 1])]) {
+                    order[j] = order[j - 1]
+                    j -= 1
+                }
+                order[j] = x
+            }
+        }
+        guard sorts(order, items, base) else { throw Unsupported() }  // a repeated key
+        return order
     }
 
     /// A string: copied when it is already in the writer's form, else decoded and written by the writer.

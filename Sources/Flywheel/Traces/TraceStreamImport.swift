@@ -270,10 +270,10 @@ extension TraceStage {
     /// when the byte path declines the line, it is decoded into a ``Span``, redacted when `redact`, and written
     /// again): both give the same bytes. The line is one the scan accepted (valid JSON).
     @inline(__always) static func normalizeLine(
-        _ raw: UnsafeRawBufferPointer, redact: Bool, redactor: Redactor?, into out: inout [UInt8], scratch: inout [UInt8],
-        report: inout RedactionReport
+        _ raw: UnsafeRawBufferPointer, redact: Bool, redactor: Redactor?, into out: inout [UInt8],
+        workspace: inout SpanLineNormalizer.Workspace, report: inout RedactionReport
     ) throws {
-        if redact || !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch, validated: true) {
+        if redact || !SpanLineNormalizer.normalize(raw, into: &out, workspace: &workspace, validated: true) {
             var span = try Span(line: raw)
             if redact, let redactor { span = redactor.redact(span, report: &report) }
             span.writeJSONLine(to: &out)
@@ -318,7 +318,7 @@ extension TraceStage {
                             nonisolated(unsafe) let buf = buf, lengthsOut = lengthsBuffer, redactOut = redactBuffer
                             forEachSlice(cuts.count) { w in
                                 var out: [UInt8] = []
-                                var scratch: [UInt8] = []
+                                var workspace = SpanLineNormalizer.Workspace()
                                 var report = RedactionReport()
                                 for i in cuts[w] {
                                     let l = batch[i]
@@ -338,7 +338,7 @@ extension TraceStage {
                                     }
                                     out.removeAll(keepingCapacity: true)
                                     do {
-                                        try normalizeLine(raw, redact: redact, redactor: redactor, into: &out, scratch: &scratch, report: &report)
+                                        try normalizeLine(raw, redact: redact, redactor: redactor, into: &out, workspace: &workspace, report: &report)
                                     } catch {
                                         failures[w] = failure(error, src, l)
                                         break
@@ -405,7 +405,7 @@ extension TraceStage {
     }
 
     /// Normalizes (and redacts) a batch of span lines of `src`, split among the cores in contiguous slices (see
-    /// ``normalizeLine(_:redact:redactor:into:scratch:report:)``). `redactFlags`, when given, says which lines to
+    /// ``normalizeLine(_:redact:redactor:into:workspace:report:)``). `redactFlags`, when given, says which lines to
     /// redact (else the redactor's ``Redactor/mayFindSecrets(inJSON:)`` decides); with `expected`, a line whose
     /// output length differs stops its slice and marks the batch ``NormalizedBatch/mismatch``.
     static func normalizeBatch(
@@ -421,7 +421,7 @@ extension TraceStage {
             nonisolated(unsafe) let buf = buf
             forEachSlice(cuts.count) { w in
                 var out: [UInt8] = []
-                var scratch: [UInt8] = []
+                var workspace = SpanLineNormalizer.Workspace()
                 var r = RedactionReport()
                 out.reserveCapacity(batch[cuts[w]].reduce(0) { $0 + $1.length + 1 } + 4096)
                 for i in cuts[w] {
@@ -431,7 +431,7 @@ extension TraceStage {
                     let redact = redactFlags.map { $0[i] } ?? redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
                     let mark = out.count
                     do {
-                        try normalizeLine(raw, redact: redact, redactor: redactor, into: &out, scratch: &scratch, report: &r)
+                        try normalizeLine(raw, redact: redact, redactor: redactor, into: &out, workspace: &workspace, report: &r)
                     } catch {
                         // The scan accepted this line, so this should not happen; report it as the scan would.
                         failures[w] = failure(error, src, l)

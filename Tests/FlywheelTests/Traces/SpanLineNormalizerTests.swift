@@ -126,6 +126,42 @@ struct SpanLineNormalizerTests {
         }
     }
 
+    @Test("one workspace for many lines (remembered key orders) writes what a fresh one writes; a wrong remembered order is not used")
+    func keyOrdersAreOnlyAHint() throws {
+        var rng = SplitMix64(seed: 31)
+        let generated = TestPaths.scratch("normalizer-orders").appendingPathComponent("gen.jsonl")
+        try TraceFixtures.generate(generated, ["--traces", "3", "--seed", "13"])
+        var lines = TraceFixtures.lines(try Data(contentsOf: generated)) + Self.taken.map { Array($0.utf8) }
+        for line in lines.prefix(40) {
+            let value = try line.withUnsafeBytes { try JSONValue.parse(bytes: $0) }
+            lines.append(Array(Self.scrambled(value, &rng).utf8))
+        }
+        lines += Self.declined.map { Array($0.utf8) }
+        var workspace = SpanLineNormalizer.Workspace()
+        var remembered = 0
+        for line in lines + lines {
+            var out: [UInt8] = []
+            let ok = line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &out, workspace: &workspace, validated: true) }
+            #expect((ok ? out : nil) == Self.fast(line), "\(String(decoding: line, as: UTF8.self))")
+            remembered = max(remembered, workspace.orders.count)
+        }
+        #expect(remembered > 1)
+
+        // Every remembered order made wrong (reversed, or an index twice): the keys are sorted again, same bytes.
+        let line = Array(Self.taken[1].utf8)
+        let want = try #require(Self.reference(line))
+        for wrong in [{ (o: [Int32]) in Array(o.reversed()) }, { (o: [Int32]) in [o[0]] + o.dropLast() }] {
+            var ws = SpanLineNormalizer.Workspace()
+            var out: [UInt8] = []
+            #expect(line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &out, workspace: &ws) })
+            #expect(out == want && !ws.orders.isEmpty)
+            for i in ws.orders.indices { ws.orders[i].order = wrong(ws.orders[i].order) }
+            out = []
+            #expect(line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &out, workspace: &ws) })
+            #expect(out == want)
+        }
+    }
+
     @Test("every fixture line and every line of a generated file: the fast path takes it and matches the full path")
     func fixturesAndGeneratedMatch() throws {
         var files = TraceFixtures.validFiles.map { try? TraceFixtures.data($0) }.compactMap { $0 }
