@@ -28,7 +28,7 @@ public struct ImportTimings: Sendable, Equatable {
     public var commit = 0.0
     /// Normalized bytes that went to the spool's temporary file (0 when the output fit in memory).
     public var spooledBytes = 0
-    /// Each line's output length, predicted or found by normalizing it (before the object stream opens).
+    /// The output lengths the scan did not predict, found by normalizing those lines (before the object stream opens).
     public var plan = 0.0
     /// Whether a predicted length proved wrong, so the spooled path ran after the pipelined one gave up.
     public var fallback = false
@@ -43,15 +43,15 @@ extension TraceStage {
     /// Imports trace files into the open cycle's `traces.jsonl` in one `traces` commit — what
     /// ``prepare(files:format:redactor:options:)`` followed by ``commit(_:to:policy:message:)`` do, with the same
     /// checks, errors and result, but streamed for HALO JSONL input: the files are mapped and validated + indexed in
-    /// one pass; a second pass finds each span's output length (predicted, or by normalizing the span once), so one
-    /// libgit2 object stream of the blob's size opens, and each span is normalized and redacted on all cores, batch
-    /// by batch in file order, while libgit2 hashes and deflates the batch before. Should a span's output differ from
-    /// its planned length, that stream is dropped (no object) and the spans go through an ``ImportSpool`` (memory up
-    /// to `memoryBytes`, an unlinked temporary file past it) into an object of the spool's size. Pages of the input
-    /// already read are given back to the kernel. Neither the file, nor its spans, nor the blob is held in memory
-    /// whole (past `memoryBytes`), so memory stays bounded whatever the file's size. Only the tree (ids) and `cycle.json` are built at the end. When the open
-    /// cycle already holds traces, its `traces.jsonl` and the new spans make the new blob (the existing part is read
-    /// into memory).
+    /// one pass, which also predicts each span's output length (the spans it cannot predict, a secret to redact or a
+    /// float, are normalized once more to find theirs), so one libgit2 object stream of the blob's size opens, and each
+    /// span is normalized and redacted on all cores, batch by batch in file order, while libgit2 hashes and deflates
+    /// the batch before. Should a span's output differ from its planned length, that stream is dropped (no object) and
+    /// the spans go through an ``ImportSpool`` (memory up to `memoryBytes`, an unlinked temporary file past it) into an
+    /// object of the spool's size. Pages of the input already read are given back to the kernel. Neither the file, nor
+    /// its spans, nor the blob is held in memory whole (past `memoryBytes`), so memory stays bounded whatever the
+    /// file's size. Only the tree (ids) and `cycle.json` are built at the end. When the open cycle already holds
+    /// traces, its `traces.jsonl` and the new spans make the new blob (the existing part is read into memory).
     /// OTLP input (or a mix) takes the in-memory path.
     /// - Throws: as ``prepare(files:format:redactor:options:)`` and ``commit(_:to:policy:message:)``; nothing is
     ///   committed when anything is thrown (a blob written meanwhile stays unreferenced).
@@ -394,11 +394,13 @@ extension TraceStage {
             let batch = current.batch
             if let issue = batch.failure { throw TraceStageError.invalidInput([issue]) }
             if batch.mismatch { return nil }
+            // The batch's input is read: its pages go back now, not after its output is handed over (which waits
+            // while libgit2's deflating thread is behind), so they are not resident alongside that output.
+            let (si, range) = work[k]
+            sources[si].releasePages(pageRange(lines[si][range]))
             for r in batch.reports { redaction.add(r) }
             // Handed over, not copied: a large blob is deflated on a thread of its own (SizedBlobWriter).
             for output in batch.outputs { try viaGit { () throws(GitError) in try writer.write(output) } }
-            let (si, range) = work[k]
-            sources[si].releasePages(pageRange(lines[si][range]))
         }
         let blob = try viaGit { () throws(GitError) in try writer.commit() }
         return (blob, redaction)
