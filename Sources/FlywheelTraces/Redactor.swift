@@ -78,6 +78,29 @@ public struct RedactionReport: Sendable, Hashable, Codable {
     }
 }
 
+/// Which span lines a redactor may change, as a look at their raw bytes can tell (the scan's
+/// ``TraceValidationOptions/importPlan``, for `traces import`).
+public enum RedactionScreen: Sendable, Hashable {
+    /// No redactor: no line is redacted.
+    case none
+    /// Built-in rules only: a line may be redacted only when ``Redactor/mayFindSecrets(inJSON:)`` says so.
+    case builtInHints
+    /// Custom rules (they have no hints): every line may be.
+    case everything
+
+    /// Whether a redactor so screened may change the span line `raw` (one the scan accepted).
+    /// - Parameter predicted: the line's ``SpanLineNormalizer/predictedLength(_:)`` was not nil, so the line holds no
+    ///   `\u` or `\/` escape (the prediction declines those) and only the hints are left to look for.
+    @inline(__always) func mayRedact(_ raw: UnsafeRawBufferPointer, predicted: Bool) -> Bool {
+        switch self {
+        case .none: false
+        case .everything: true
+        case .builtInHints:
+            predicted ? Redactor.containsHint(raw.bindMemory(to: UInt8.self)) : Redactor.mayFindBuiltInSecrets(inJSON: raw)
+        }
+    }
+}
+
 /// Replaces credentials inside strings by `[REDACTED:<kind>]`: OpenAI-style `sk-…` keys, `Bearer …` tokens, AWS
 /// access key ids and secret keys, GitHub tokens, PEM private keys, and any extra patterns (e.g. from loop.yaml).
 /// Works on plain text, on JSON values (every string at any depth, keys included) and on whole spans.
@@ -148,6 +171,14 @@ public struct Redactor: @unchecked Sendable {
     /// run (they have no hints).
     public func mayFindSecrets(inJSON raw: UnsafeRawBufferPointer) -> Bool {
         if rules.count > RedactionPattern.builtInTable.count { return true }
+        return Self.mayFindBuiltInSecrets(inJSON: raw)
+    }
+
+    /// How a scan can screen span lines for this redactor (``RedactionScreen``).
+    public var screen: RedactionScreen { rules.count > RedactionPattern.builtInTable.count ? .everything : .builtInHints }
+
+    /// ``mayFindSecrets(inJSON:)`` of a redactor with the built-in rules only.
+    static func mayFindBuiltInSecrets(inJSON raw: UnsafeRawBufferPointer) -> Bool {
         let bytes = raw.bindMemory(to: UInt8.self)
         // An escape that could spell a hint's character.
         var p = 0

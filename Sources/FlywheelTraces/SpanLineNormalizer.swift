@@ -24,18 +24,18 @@ package enum SpanLineNormalizer {
     static let maxDepth = 200
 
     /// Appends the normalized line (without `\n`) to `out` and returns true; false, with `out` unchanged, when the
-    /// line needs the full path. `scratch` is working space reused between calls. `validated`: the line is known to
-    /// be valid JSON (the trace scan accepted it), so values are crossed without validating them twice and strings
-    /// are copied in one pass (same output; on invalid bytes the answer is then unspecified).
+    /// line needs the full path. `workspace` is working space reused between calls (one per thread); what it holds
+    /// never changes the output. `validated`: the line is known to be valid JSON (the trace scan accepted it), so
+    /// values are crossed without validating them twice and strings are copied in one pass (same output; on invalid
+    /// bytes the answer is then unspecified).
     package static func normalize(
-        _ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8], validated: Bool = false
+        _ line: UnsafeRawBufferPointer, into out: inout [UInt8], workspace: inout Workspace, validated: Bool = false
     ) -> Bool {
         let mark = out.count
+        workspace.validated = validated
+        workspace.items.removeAll(keepingCapacity: true)
         do {
-            var ctx = Context(scratch: [], validated: validated)
-            swap(&ctx.scratch, &scratch)
-            defer { swap(&ctx.scratch, &scratch) }
-            try write(line, into: &out, ctx: &ctx)
+            try write(line, into: &out, ctx: &workspace)
             return true
         } catch {
             out.removeSubrange(mark...)
@@ -43,140 +43,189 @@ package enum SpanLineNormalizer {
         }
     }
 
-    /// Working state of one call.
-    struct Context {
-        var scratch: [UInt8]
-        /// See ``normalize(_:into:scratch:validated:)``.
+    /// ``normalize(_:into:workspace:validated:)`` with a workspace of its own around `scratch`.
+    package static func normalize(
+        _ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8], validated: Bool = false
+    ) -> Bool {
+        var workspace = Workspace()
+        swap(&workspace.scratch, &scratch)
+        defer { swap(&workspace.scratch, &scratch) }
+        return normalize(line, into: &out, workspace: &workspace, validated: validated)
+    }
+
+    /// Working space of ``normalize(_:into:workspace:validated:)``, reused from line to line.
+    package struct Workspace {
+        /// Bytes of an object's output while it is reordered.
+        var scratch: [UInt8] = []
+        /// The entries of the objects being written, innermost last (one array for the whole line).
+        var items: [Item] = []
+        /// The key orders of the last unsorted objects (``KeyOrder``), and the one to replace next.
+        var orders: [KeyOrder] = []
+        var nextOrder = 0
+        /// See ``normalize(_:into:workspace:validated:)``.
         var validated = false
+
+        package init() { items.reserveCapacity(64) }
+    }
+    typealias Context = Workspace
+
+    /// The sorted order of an unsorted object's keys as they came (`order[j]`: the index in input order of the
+    /// `j`-th key in the writer's order), for objects whose keys have the same count and ``signature``: spans of one
+    /// kind repeat their objects' keys in the same order, and checking that an order sorts them (each key before
+    /// the next) takes one comparison per key where sorting took several. The check makes a stale or colliding
+    /// entry harmless: it fails, and the keys are sorted.
+    struct KeyOrder {
+        var count: Int
+        var signature: UInt64
+        var order: [Int32]
+    }
+    /// Key orders remembered per workspace.
+    static let keyOrders = 16
+
+    /// A hash of the keys (their prefixes and lengths) in input order.
+    @inline(__always) static func signature(_ s: UInt64, _ item: Item) -> UInt64 {
+        (s ^ item.prefix &+ UInt64(truncatingIfNeeded: item.kl)) &* 0x9E37_79B9_7F4A_7C15
     }
 
-    struct Entry {
-        var keyStart: Int
-        var keyLength: Int
-        var valueStart: Int
-    }
-
+    /// Writes the span: each top-level value as it comes (one pass over the line), then, unless the keys came in
+    /// the writer's order with both optional strings present and nothing else, the pieces again in that order.
     static func write(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], ctx: inout Context) throws {
         var sc = JSONScanner(line)
         sc.maxDepth = maxDepth
         sc.skipWhitespace()
         guard !sc.atEnd, sc.peek() == UInt8(ascii: "{") else { throw Unsupported() }
-        let top = try entries(&sc, validated: ctx.validated)
-        sc.skipWhitespace()
-        guard sc.atEnd else { throw Unsupported() }
-        var slots = (-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1)
-        var extras: [Entry] = []
-        try withUnsafeMutableBytes(of: &slots) { raw in
-            let slot = raw.bindMemory(to: Int.self)
-            for e in top {
-                var known = -1
-                for (i, k) in topKeys.enumerated() where k.count == e.keyLength && memcmp(k, sc.base + e.keyStart, k.count) == 0 {
-                    known = i
-                    break
-                }
-                if known < 0 {
-                    extras.append(e)
-                } else {
-                    guard slot[known] < 0 else { throw Unsupported() }
-                    slot[known] = e.valueStart
-                }
-            }
-            func isA(_ i: Int, _ c: Character) -> Bool { slot[i] >= 0 && sc.base[slot[i]] == c.asciiValue! }
-            // The checks of Span(json:): required strings, optional strings, the four objects.
-            for i in [0, 1, 4, 5, 6, 7] where !isA(i, "\"") { throw Unsupported() }
-            for i in [2, 3] where slot[i] >= 0 && !isA(i, "\"") { throw Unsupported() }
-            for i in 8...11 where !isA(i, "{") { throw Unsupported() }
-
-            func key(_ i: Int, first: Bool = false) {
-                if !first { out.append(UInt8(ascii: ",")) }
-                out.append(UInt8(ascii: "\""))
-                out.append(contentsOf: topKeys[i])
-                out.append(contentsOf: "\":".utf8)
-            }
-            func value(at start: Int) throws {
-                var v = sc
-                v.pos = start
-                try writeValue(&v, into: &out, ctx: &ctx, depth: 1)
-            }
-            func stringOrEmpty(_ start: Int?) throws {
-                if let start { try value(at: start) } else { out.append(contentsOf: "\"\"".utf8) }
-            }
-            out.append(UInt8(ascii: "{"))
-            for i in 0...7 {
-                key(i, first: i == 0)
-                try stringOrEmpty(slot[i] >= 0 ? slot[i] : nil)
-            }
-            // An object of a required string and an optional one (written as "" when absent), nothing else.
-            func twoStrings(_ i: Int, _ required: StaticString, _ optional: StaticString) throws {
-                func name(_ n: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: n.utf8Start, count: n.utf8CodeUnitCount)) }
-                let f = try fields(sc, at: slot[i], allowed: [required, optional], validated: ctx.validated)
-                guard let r = f[0], sc.base[r] == UInt8(ascii: "\"") else { throw Unsupported() }
-                if let o = f[1], sc.base[o] != UInt8(ascii: "\"") { throw Unsupported() }
-                key(i)
-                out.append(contentsOf: "{\"".utf8)
-                name(required)
-                out.append(contentsOf: "\":".utf8)
-                try value(at: r)
-                out.append(contentsOf: ",\"".utf8)
-                name(optional)
-                out.append(contentsOf: "\":".utf8)
-                try stringOrEmpty(f[1])
-                out.append(UInt8(ascii: "}"))
-            }
-            try twoStrings(8, "code", "message")
-            // resource: attributes (required object), nothing else.
-            let resource = try fields(sc, at: slot[9], allowed: ["attributes"], validated: ctx.validated)
-            guard let ra = resource[0], sc.base[ra] == UInt8(ascii: "{") else { throw Unsupported() }
-            key(9)
-            out.append(contentsOf: "{\"attributes\":".utf8)
-            try value(at: ra)
-            out.append(UInt8(ascii: "}"))
-            try twoStrings(10, "name", "version")
-            key(11)
-            try value(at: slot[11])
-            // Extra top-level keys, sorted by their bytes.
-            if !extras.isEmpty {
-                extras.sort { keyLess(sc.base, $0, $1) }
-                for (a, b) in zip(extras, extras.dropFirst()) where !keyLess(sc.base, a, b) { throw Unsupported() }
-                for e in extras {
-                    out.append(contentsOf: ",\"".utf8)
-                    out.append(contentsOf: UnsafeBufferPointer(start: sc.base + e.keyStart, count: e.keyLength))
-                    out.append(contentsOf: "\":".utf8)
-                    try value(at: e.valueStart)
-                }
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
-
-    /// The value starts of an object's keys, in the order of `allowed`; any other key (or a repeated one) is
-    /// unsupported.
-    static func fields(_ scanner: JSONScanner, at start: Int, allowed: [StaticString], validated: Bool) throws -> [Int?] {
-        var sc = scanner
-        sc.pos = start
-        var found = [Int?](repeating: nil, count: allowed.count)
-        for e in try entries(&sc, validated: validated) {
-            var hit = false
-            for (i, k) in allowed.enumerated()
-            where k.utf8CodeUnitCount == e.keyLength && memcmp(k.utf8Start, sc.base + e.keyStart, e.keyLength) == 0 {
-                guard found[i] == nil else { throw Unsupported() }
-                found[i] = e.valueStart
-                hit = true
-            }
-            if !hit { throw Unsupported() }
-        }
-        return found
-    }
-
-    /// The entries of the object at the scanner (at `{`), each value skipped (and validated unless `validated`: every
-    /// value is validated when it is written anyway); the scanner ends after the `}`.
-    static func entries(_ sc: inout JSONScanner, validated: Bool) throws -> [Entry] {
         sc.pos += 1
-        var out: [Entry] = []
+        let objectStart = out.count
+        out.append(UInt8(ascii: "{"))
+        // Per top-level key (in topKeys order): the start and end in `out` of its `"key":value`, or -1.
+        var pieces = (-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1)
+        var extras: [Item] = []
+        try withUnsafeMutableBytes(of: &pieces) { raw in
+            let piece = raw.bindMemory(to: Int.self)
+            var inOrder = true
+            var last = -1
+            var count = 0
+            while true {
+                sc.skipWhitespace()
+                let (ks, kl) = try plainKey(&sc)
+                try sc.expectColon()
+                sc.skipWhitespace()
+                guard !sc.atEnd else { throw Unsupported() }
+                if count > 0 { out.append(UInt8(ascii: ",")) }
+                count += 1
+                let os = out.count
+                let known = topIndex(sc.base + ks, kl, after: last)
+                if known < 0 {
+                    out.append(UInt8(ascii: "\""))
+                    out.append(contentsOf: UnsafeBufferPointer(start: sc.base + ks, count: kl))
+                    appendQuoteColon(&out)
+                    try writeValue(&sc, into: &out, ctx: &ctx, depth: 1)
+                    extras.append(Item(ks: ks, kl: kl, os: os, oe: out.count, prefix: keyPrefix(sc.base + ks, kl)))
+                    inOrder = false
+                } else {
+                    guard piece[2 * known] < 0 else { throw Unsupported() }  // a repeated key
+                    // The checks of Span(json:): strings (required or optional), the four objects.
+                    guard sc.peek() == (known >= 8 ? UInt8(ascii: "{") : UInt8(ascii: "\"")) else { throw Unsupported() }
+                    appendKey(known, &out)
+                    switch known {
+                    case 8: try writeTwoStrings(&sc, "code", "message", into: &out, ctx: &ctx)
+                    case 9:
+                        // resource: attributes (required object), nothing else.
+                        var f = sc
+                        let (ra, more) = try fieldStarts(&f, "attributes", nil, validated: ctx.validated)
+                        guard ra >= 0, more < 0, sc.base[ra] == UInt8(ascii: "{") else { throw Unsupported() }
+                        out.append(contentsOf: "{\"attributes\":".utf8)
+                        var v = sc
+                        v.pos = ra
+                        try writeValue(&v, into: &out, ctx: &ctx, depth: 1)
+                        out.append(UInt8(ascii: "}"))
+                        sc.pos = f.pos
+                    case 10: try writeTwoStrings(&sc, "name", "version", into: &out, ctx: &ctx)
+                    default: try writeValue(&sc, into: &out, ctx: &ctx, depth: 1)
+                    }
+                    piece[2 * known] = os
+                    piece[2 * known + 1] = out.count
+                    if known < last { inOrder = false }
+                    last = known
+                }
+                sc.skipWhitespace()
+                guard !sc.atEnd else { throw Unsupported() }
+                let c = sc.peek()
+                sc.pos += 1
+                if c == UInt8(ascii: ",") { continue }
+                if c == UInt8(ascii: "}") { break }
+                throw Unsupported()
+            }
+            sc.skipWhitespace()
+            guard sc.atEnd else { throw Unsupported() }
+            // Required: all but parent_span_id and trace_state (written as "" when absent).
+            for i in 0..<12 where i != 2 && i != 3 && piece[2 * i] < 0 { throw Unsupported() }
+            if inOrder, piece[4] >= 0, piece[6] >= 0 {
+                out.append(UInt8(ascii: "}"))
+                return
+            }
+            // The writer's order: the twelve keys, then the others sorted by their bytes.
+            let first = objectStart + 1
+            ctx.scratch.removeAll(keepingCapacity: true)
+            ctx.scratch.append(contentsOf: out[first...])
+            out.removeSubrange(first...)
+            for i in 0..<12 {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                if piece[2 * i] >= 0 {
+                    out.append(contentsOf: ctx.scratch[(piece[2 * i] - first)..<(piece[2 * i + 1] - first)])
+                } else {
+                    appendKey(i, &out)
+                    out.append(UInt8(ascii: "\""))
+                    out.append(UInt8(ascii: "\""))
+                }
+            }
+            if !extras.isEmpty {
+                try sortItems(&extras[...], sc.base)
+                for e in extras {
+                    out.append(UInt8(ascii: ","))
+                    out.append(contentsOf: ctx.scratch[(e.os - first)..<(e.oe - first)])
+                }
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// `"` and `:` after a key's bytes.
+    @inline(__always) static func appendQuoteColon(_ out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: ":"))
+    }
+
+    /// `"key":` of top-level key `i`.
+    @inline(__always) static func appendKey(_ i: Int, _ out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        out.append(contentsOf: topKeys[i])
+        appendQuoteColon(&out)
+    }
+
+    /// The index in ``topKeys`` of the key of `n` bytes at `p`, or -1; the one after `last` is tried first (keys
+    /// mostly come in the writer's order).
+    @inline(__always) static func topIndex(_ p: UnsafePointer<UInt8>, _ n: Int, after last: Int) -> Int {
+        @inline(__always) func isKey(_ i: Int) -> Bool {
+            topKeys[i].withUnsafeBufferPointer { k in k.count == n && memcmp(k.baseAddress!, p, n) == 0 }
+        }
+        if last + 1 < 12, isKey(last + 1) { return last + 1 }
+        for i in 0..<12 where i != last + 1 && isKey(i) { return i }
+        return -1
+    }
+
+    /// The value starts of the object at the scanner (at `{`) whose keys may be `a` and `b` (nil: only `a`), -1 for
+    /// one absent; any other key, or a repeated one, is unsupported. The scanner ends after the `}`.
+    static func fieldStarts(_ sc: inout JSONScanner, _ a: StaticString, _ b: StaticString?, validated: Bool) throws -> (Int, Int) {
+        @inline(__always) func isKey(_ k: StaticString, _ ks: Int, _ kl: Int) -> Bool {
+            k.utf8CodeUnitCount == kl && memcmp(k.utf8Start, sc.base + ks, kl) == 0
+        }
+        var found = (-1, -1)
+        sc.pos += 1
         sc.skipWhitespace()
         if !sc.atEnd, sc.peek() == UInt8(ascii: "}") {
             sc.pos += 1
-            return out
+            return found
         }
         while true {
             sc.skipWhitespace()
@@ -185,14 +234,109 @@ package enum SpanLineNormalizer {
             sc.skipWhitespace()
             let vs = sc.pos
             if validated { try sc.skipValidatedValue() } else { try sc.skipValue() }
-            out.append(Entry(keyStart: ks, keyLength: kl, valueStart: vs))
+            if isKey(a, ks, kl) {
+                guard found.0 < 0 else { throw Unsupported() }
+                found.0 = vs
+            } else if let b, isKey(b, ks, kl) {
+                guard found.1 < 0 else { throw Unsupported() }
+                found.1 = vs
+            } else {
+                throw Unsupported()
+            }
             sc.skipWhitespace()
             guard !sc.atEnd else { throw Unsupported() }
             let c = sc.peek()
             sc.pos += 1
             if c == UInt8(ascii: ",") { continue }
-            if c == UInt8(ascii: "}") { return out }
+            if c == UInt8(ascii: "}") { return found }
             throw Unsupported()
+        }
+    }
+
+    /// An object of a required string `required` and an optional one `optional` (written as "" when absent), nothing
+    /// else: written with both, in that order. The scanner is at the `{` and ends after the `}`.
+    static func writeTwoStrings(
+        _ sc: inout JSONScanner, _ required: StaticString, _ optional: StaticString, into out: inout [UInt8], ctx: inout Context
+    ) throws {
+        func name(_ n: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: n.utf8Start, count: n.utf8CodeUnitCount)) }
+        var f = sc
+        let (r, o) = try fieldStarts(&f, required, optional, validated: ctx.validated)
+        guard r >= 0, sc.base[r] == UInt8(ascii: "\"") else { throw Unsupported() }
+        if o >= 0, sc.base[o] != UInt8(ascii: "\"") { throw Unsupported() }
+        out.append(UInt8(ascii: "{"))
+        out.append(UInt8(ascii: "\""))
+        name(required)
+        appendQuoteColon(&out)
+        var v = sc
+        v.pos = r
+        try writeValue(&v, into: &out, ctx: &ctx, depth: 2)
+        out.append(UInt8(ascii: ","))
+        out.append(UInt8(ascii: "\""))
+        name(optional)
+        appendQuoteColon(&out)
+        if o >= 0 {
+            v.pos = o
+            try writeValue(&v, into: &out, ctx: &ctx, depth: 2)
+        } else {
+            out.append(UInt8(ascii: "\""))
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(UInt8(ascii: "}"))
+        sc.pos = f.pos
+    }
+
+    /// An entry of an object being written: its key's bytes in the line, its `"key":value` in the output (without
+    /// the separating comma), and the key's first eight bytes as a big-endian number (zero-padded) to order keys.
+    struct Item {
+        var ks: Int
+        var kl: Int
+        var os: Int
+        var oe: Int
+        var prefix: UInt64
+    }
+
+    /// The first eight bytes of a key, big-endian, zero-padded: keys (printable ASCII) in byte order have these in
+    /// numeric order, or equal ones.
+    @inline(__always) static func keyPrefix(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
+        if n >= 8 { return UInt64(bigEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)) }
+        var v: UInt64 = 0
+        for i in 0..<n { v |= UInt64(p[i]) << (56 - 8 * UInt64(i)) }
+        return v
+    }
+
+    /// Whether key `a` sorts before key `b` in the writer's order (their bytes compared, then a key before a longer
+    /// one it starts), mostly from their prefixes.
+    @inline(__always) static func itemLess(_ base: UnsafePointer<UInt8>, _ a: Item, _ b: Item) -> Bool {
+        if a.prefix != b.prefix { return a.prefix < b.prefix }
+        // Equal prefixes: a key shorter than eight bytes is padded with zeros no key byte equals, so both keys are
+        // that key; with eight or more, the rest decides.
+        if a.kl <= 8 || b.kl <= 8 { return a.kl < b.kl }
+        let n = min(a.kl, b.kl) - 8
+        let c = memcmp(base + a.ks + 8, base + b.ks + 8, n)
+        return c != 0 ? c < 0 : a.kl < b.kl
+    }
+
+    /// Sorts entries by key (the top level's extra keys: insertion sort, few), and throws on a repeated key.
+    static func sortItems(_ items: inout ArraySlice<Item>, _ base: UnsafePointer<UInt8>) throws {
+        if items.count > 48 {
+            items.sort { itemLess(base, $0, $1) }
+        } else {
+            var i = items.startIndex + 1
+            while i < items.endIndex {
+                let x = items[i]
+                var j = i
+                while j > items.startIndex, itemLess(base, x, items[j - 1]) {
+                    items[j] = items[j - 1]
+                    j -= 1
+                }
+                items[j] = x
+                i += 1
+            }
+        }
+        var k = items.startIndex + 1
+        while k < items.endIndex {
+            if !itemLess(base, items[k - 1], items[k]) { throw Unsupported() }  // a repeated key
+            k += 1
         }
     }
 
@@ -210,12 +354,6 @@ package enum SpanLineNormalizer {
         guard i < sc.end else { throw Unsupported() }
         sc.pos = i + 1
         return (start, i - start)
-    }
-
-    @inline(__always) static func keyLess(_ base: UnsafePointer<UInt8>, _ a: Entry, _ b: Entry) -> Bool {
-        let n = min(a.keyLength, b.keyLength)
-        let c = n > 0 ? memcmp(base + a.keyStart, base + b.keyStart, n) : 0
-        return c != 0 ? c < 0 : a.keyLength < b.keyLength
     }
 
     /// Writes the value at the scanner as `JSONValue.write(to:)` would write its decoded form; the scanner ends
@@ -281,23 +419,28 @@ package enum SpanLineNormalizer {
             out.append(UInt8(ascii: "}"))
             return
         }
-        // (key start, key length, output start, output end) of each entry, without the separating comma.
-        var items: [(ks: Int, kl: Int, os: Int, oe: Int)] = []
+        // This object's entries are ctx.items[first...] (a nested object's come and go above them meanwhile).
+        let first = ctx.items.count
+        defer { ctx.items.removeSubrange(first...) }
         var sorted = true
+        var signature: UInt64 = 0
         while true {
             sc.skipWhitespace()
             let (ks, kl) = try plainKey(&sc)
             try sc.expectColon()
-            if let last = items.last, !keyLess(sc.base, Entry(keyStart: last.ks, keyLength: last.kl, valueStart: 0), Entry(keyStart: ks, keyLength: kl, valueStart: 0)) {
-                sorted = false
-            }
-            if !items.isEmpty { out.append(UInt8(ascii: ",")) }
+            let item = Item(ks: ks, kl: kl, os: 0, oe: 0, prefix: keyPrefix(sc.base + ks, kl))
+            if ctx.items.count > first, !itemLess(sc.base, ctx.items[ctx.items.count - 1], item) { sorted = false }
+            signature = Self.signature(signature, item)
+            if ctx.items.count > first { out.append(UInt8(ascii: ",")) }
             let os = out.count
             out.append(UInt8(ascii: "\""))
             out.append(contentsOf: UnsafeBufferPointer(start: sc.base + ks, count: kl))
-            out.append(contentsOf: "\":".utf8)
+            appendQuoteColon(&out)
+            ctx.items.append(item)
+            let at = ctx.items.count - 1
             try writeValue(&sc, into: &out, ctx: &ctx, depth: depth)
-            items.append((ks, kl, os, out.count))
+            ctx.items[at].os = os
+            ctx.items[at].oe = out.count
             sc.skipWhitespace()
             guard !sc.atEnd else { throw Unsupported() }
             let c = sc.peek()
@@ -307,19 +450,72 @@ package enum SpanLineNormalizer {
             throw Unsupported()
         }
         if !sorted {
+            let n = ctx.items.count - first
             let base = sc.base
-            func entry(_ i: (ks: Int, kl: Int, os: Int, oe: Int)) -> Entry { Entry(keyStart: i.ks, keyLength: i.kl, valueStart: 0) }
-            items.sort { keyLess(base, entry($0), entry($1)) }
-            for (a, b) in zip(items, items.dropFirst()) where !keyLess(base, entry(a), entry(b)) { throw Unsupported() }  // a repeated key
+            // The order an object of these keys had before, if it sorts these; else sorted now (and remembered).
+            let slot = ctx.orders.firstIndex { $0.count == n && $0.signature == signature }
+            let known = slot.map { ctx.orders[$0].order }
+            var order: [Int32] = []
+            try ctx.items.withUnsafeBufferPointer { all in
+                let items = UnsafeBufferPointer(rebasing: all[first...])
+                if let known, sorts(known, items, base) {
+                    order = known
+                } else {
+                    order = try sortedOrder(items, base)
+                }
+            }
+            if order != known {
+                let entry = KeyOrder(count: n, signature: signature, order: order)
+                if let slot {
+                    ctx.orders[slot] = entry  // it did not sort these keys (a collision)
+                } else if ctx.orders.count < Self.keyOrders {
+                    ctx.orders.append(entry)
+                } else {
+                    ctx.orders[ctx.nextOrder] = entry
+                    ctx.nextOrder = (ctx.nextOrder + 1) % Self.keyOrders
+                }
+            }
             ctx.scratch.removeAll(keepingCapacity: true)
             ctx.scratch.append(contentsOf: out[objectStart...])
             out.removeSubrange(objectStart...)
-            for (i, item) in items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
+            for (j, i) in order.enumerated() {
+                if j > 0 { out.append(UInt8(ascii: ",")) }
+                let item = ctx.items[first + Int(i)]
                 out.append(contentsOf: ctx.scratch[(item.os - objectStart)..<(item.oe - objectStart)])
             }
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// Whether `order` (a permutation of the indices of `items`) puts every key strictly before the next: then it
+    /// is the writer's order, and no key is repeated.
+    @inline(__always) static func sorts(_ order: [Int32], _ items: UnsafeBufferPointer<Item>, _ base: UnsafePointer<UInt8>) -> Bool {
+        guard order.count == items.count else { return false }
+        guard order.count > 1 else { return true }
+        for j in 1..<order.count where !itemLess(base, items[Int(order[j - 1])], items[Int(order[j])]) { return false }
+        return true
+    }
+
+    /// The indices of `items` in the writer's order of their keys (insertion sort: objects are small; the standard
+    /// sort past 48 keys); a repeated key is unsupported.
+    static func sortedOrder(_ items: UnsafeBufferPointer<Item>, _ base: UnsafePointer<UInt8>) throws -> [Int32] {
+        var order = (0..<Int32(items.count)).map { $0 }
+        guard order.count > 1 else { return order }
+        if items.count > 48 {
+            order.sort { itemLess(base, items[Int($0)], items[Int($1)]) }
+        } else {
+            for i in 1..<order.count {
+                let x = order[i]
+                var j = i
+                while j > 0, itemLess(base, items[Int(x)], items[Int(order[j - 1])]) {
+                    order[j] = order[j - 1]
+                    j -= 1
+                }
+                order[j] = x
+            }
+        }
+        guard sorts(order, items, base) else { throw Unsupported() }  // a repeated key
+        return order
     }
 
     /// A string: copied when it is already in the writer's form, else decoded and written by the writer.

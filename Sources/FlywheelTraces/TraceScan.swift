@@ -135,6 +135,9 @@ struct TraceDatasetScan: Sendable {
     var traces: [IndexedTrace]
     var traceIndex: [String: Int]
     var sources: [TraceSource]
+    /// Per source scanned, its span lines planned for import, in file order (``TraceValidationOptions/importPlan``;
+    /// empty arrays when not asked for). A line of a trace left out (a trace id of an earlier file) is still there.
+    var plans: [[PlannedLine]] = []
 
     /// - Parameter workers: slices per file (tests force it on small inputs); by default one per core from 8 MB on.
     static func scan(_ sources: [TraceSource], options: TraceValidationOptions, workers: Int? = nil) -> TraceDatasetScan {
@@ -142,6 +145,7 @@ struct TraceDatasetScan: Sendable {
         var traceIndex: [String: Int] = [:]
         var fileReports: [TraceFileReport] = []
         var all: [TraceIssue] = []
+        var plans: [[PlannedLine]] = []
         var stopped = false
         for (si, src) in sources.enumerated() {
             if stopped { break }
@@ -149,6 +153,8 @@ struct TraceDatasetScan: Sendable {
                 FileScan.run(buf, name: src.name, source: si, options: options, releasePages: src.releasablePages, workers: workers)
             }
             var problems = part.problems
+            plans.append(part.plan)
+            part.plan = []
             // Cross-file: a trace id already seen in an earlier file is an error, and is not merged. The first file
             // with traces has no earlier ones: its index is the dataset's as it is (appending copied every trace).
             if traces.isEmpty {
@@ -197,7 +203,7 @@ struct TraceDatasetScan: Sendable {
         let ok = !fileReports.contains { $0.verdict != "ok" }
         return TraceDatasetScan(
             report: TraceValidationReport(files: fileReports, issues: all, ok: ok), traces: traces,
-            traceIndex: traceIndex, sources: sources)
+            traceIndex: traceIndex, sources: sources, plans: plans)
     }
 }
 
@@ -338,6 +344,8 @@ struct FileScan {
     var unlistedNotes = 0
     /// Lines read (the newlines crossed; with stopAtFirstError, up to the line that stopped the scan).
     var lineCount = 0
+    /// Every span line absorbed, in file order, planned for import (``TraceValidationOptions/importPlan``); else empty.
+    var plan: [PlannedLine] = []
 
     /// Adds `shift` to every line number (a slice scanned with its first line numbered 1).
     mutating func shiftLines(by shift: Int) {
@@ -348,6 +356,7 @@ struct FileScan {
             traces[t].firstLine += shift
             for j in traces[t].lines.indices { traces[t].lines[j] += shift }
         }
+        for i in plan.indices { plan[i].line += shift }
     }
 
     /// - Parameter releasePages: give back each chunk's pages as the scan passes them (a ``TraceSource/init(streaming:)``
@@ -416,6 +425,7 @@ struct FileScan {
             p.shiftLines(by: lineBase - 1)
             merged.problems += merged.notes.merge(p.notes, listedIn: p.problems)
             merged.spansOK += p.spansOK
+            merged.plan += p.plan
             for t in p.traces {
                 if let j = merged.traceIndex[t.traceID] {
                     merged.traces[j].merge(t)
@@ -460,6 +470,10 @@ struct FileScan {
                 if let facts = analyzer.analyze(base + pos, len, line: line, offset: pos, into: &f.problems, notes: &f.notes) {
                     f.spansOK += 1
                     f.absorb(facts, offset: pos, length: len, line: line, source: source, keeping: !options.keptAttributes.isEmpty, places: analyzer.keptPlaces)
+                    // The line was just read: planning it now costs no second pass over the file (and its pages).
+                    if let screen = options.importPlan {
+                        f.plan.append(PlannedLine(UnsafeRawBufferPointer(start: base + pos, count: len), offset: pos, line: line, screen: screen))
+                    }
                 }
             }
             pos = lineEnd + 1
@@ -761,6 +775,36 @@ struct LineText {
             return raw.allSatisfy({ $0 < 0x80 }) && b.allSatisfy({ $0 < 0x80 }) ? false : nil
         }
         return decided ?? (string == other)
+    }
+}
+
+/// A span line planned for `traces import` by the scan (``TraceValidationOptions/importPlan``): where it is, the
+/// length ``SpanLineNormalizer`` will write for it (when predicted) and whether it may be redacted.
+package struct PlannedLine: Sendable, Equatable {
+    /// Byte offset and length (without `\n`) of the line, and its 1-based number.
+    package var offset: Int
+    package var length: Int
+    package var line: Int
+    /// ``SpanLineNormalizer/predictedLength(_:)`` of the line when it is to be written without redaction and the
+    /// prediction holds one; else -1 (the import finds the length by normalizing the line).
+    package var predicted: Int
+    /// A redactor screened as asked may change the line (``RedactionScreen/mayRedact(_:predicted:)``).
+    package var redact: Bool
+
+    package init(offset: Int, length: Int, line: Int, predicted: Int, redact: Bool) {
+        self.offset = offset
+        self.length = length
+        self.line = line
+        self.predicted = predicted
+        self.redact = redact
+    }
+
+    /// Plans `raw`, a line the scan accepted, at `offset` of its file: what the import's own pass would find.
+    package init(_ raw: UnsafeRawBufferPointer, offset: Int, line: Int, screen: RedactionScreen) {
+        // Every line may be redacted: its length is found by redacting it, the prediction would be of no use.
+        let predicted = screen == .everything ? nil : SpanLineNormalizer.predictedLength(raw)
+        let redact = screen.mayRedact(raw, predicted: predicted != nil)
+        self.init(offset: offset, length: raw.count, line: line, predicted: redact ? -1 : predicted ?? -1, redact: redact)
     }
 }
 

@@ -22,6 +22,10 @@ public final class TraceStore: Sendable {
     let traceIndex: [String: Int]
     /// The attributes whose places the scan kept (``IndexedTrace/keptFields``).
     public let keptAttributes: [String]
+    /// Per source, its span lines planned for import while they were scanned, in file order, when the scan was asked
+    /// to (``TraceValidationOptions/importPlan``); else empty arrays (or none). Lines of traces the dataset left out
+    /// (a trace id an earlier file has, an error) are still listed.
+    package let importPlans: [[PlannedLine]]
 
     /// Indexes `sources`; throws ``TraceStoreError/invalidDataset(_:)`` when HALO would reject any file, unless
     /// `skipInvalid` (then invalid lines are left out, as `--skip-invalid` does).
@@ -33,6 +37,7 @@ public final class TraceStore: Sendable {
         self.traceIndex = scan.traceIndex
         self.validation = scan.report
         self.keptAttributes = options.keptAttributes
+        self.importPlans = scan.plans
     }
 
     /// Indexes the files of a dataset (memory-mapped; `*.engine-index.jsonl` sidecars should not be passed).

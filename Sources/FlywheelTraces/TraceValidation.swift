@@ -57,6 +57,11 @@ public struct TraceValidationOptions: Sendable, Hashable {
     /// those of the small top-level fields, so a reader that needs only these can decode them without scanning the
     /// line again. Empty (the default): nothing is kept. It changes no verdict and no other result of the scan.
     public var keptAttributes: [String] = []
+    /// When set, the scan also plans each span line it accepts for `traces import` while the line is at hand: its
+    /// ``SpanLineNormalizer/predictedLength(_:)`` and whether a redactor screened so may change it
+    /// (``TraceStore/importPlans``), so the import needs no pass of its own over the file before it writes. Nil (the
+    /// default, validate and the explorers): nothing is planned. It changes no verdict and no other result of the scan.
+    public var importPlan: RedactionScreen?
 
     public init(maxLineBytes: Int? = nil, stopAtFirstError: Bool = false, warningsFail: Bool = false, maxDepth: Int = 201) {
         self.maxLineBytes = maxLineBytes

@@ -28,7 +28,7 @@ public struct ImportTimings: Sendable, Equatable {
     public var commit = 0.0
     /// Normalized bytes that went to the spool's temporary file (0 when the output fit in memory).
     public var spooledBytes = 0
-    /// Each line's output length, predicted or found by normalizing it (before the object stream opens).
+    /// The output lengths the scan did not predict, found by normalizing those lines (before the object stream opens).
     public var plan = 0.0
     /// Whether a predicted length proved wrong, so the spooled path ran after the pipelined one gave up.
     public var fallback = false
@@ -43,15 +43,15 @@ extension TraceStage {
     /// Imports trace files into the open cycle's `traces.jsonl` in one `traces` commit — what
     /// ``prepare(files:format:redactor:options:)`` followed by ``commit(_:to:policy:message:)`` do, with the same
     /// checks, errors and result, but streamed for HALO JSONL input: the files are mapped and validated + indexed in
-    /// one pass; a second pass finds each span's output length (predicted, or by normalizing the span once), so one
-    /// libgit2 object stream of the blob's size opens, and each span is normalized and redacted on all cores, batch
-    /// by batch in file order, while libgit2 hashes and deflates the batch before. Should a span's output differ from
-    /// its planned length, that stream is dropped (no object) and the spans go through an ``ImportSpool`` (memory up
-    /// to `memoryBytes`, an unlinked temporary file past it) into an object of the spool's size. Pages of the input
-    /// already read are given back to the kernel. Neither the file, nor its spans, nor the blob is held in memory
-    /// whole (past `memoryBytes`), so memory stays bounded whatever the file's size. Only the tree (ids) and `cycle.json` are built at the end. When the open
-    /// cycle already holds traces, its `traces.jsonl` and the new spans make the new blob (the existing part is read
-    /// into memory).
+    /// one pass, which also predicts each span's output length (the spans it cannot predict, a secret to redact or a
+    /// float, are normalized once more to find theirs), so one libgit2 object stream of the blob's size opens, and each
+    /// span is normalized and redacted on all cores, batch by batch in file order, while libgit2 hashes and deflates
+    /// the batch before. Should a span's output differ from its planned length, that stream is dropped (no object) and
+    /// the spans go through an ``ImportSpool`` (memory up to `memoryBytes`, an unlinked temporary file past it) into an
+    /// object of the spool's size. Pages of the input already read are given back to the kernel. Neither the file, nor
+    /// its spans, nor the blob is held in memory whole (past `memoryBytes`), so memory stays bounded whatever the
+    /// file's size. Only the tree (ids) and `cycle.json` are built at the end. When the open cycle already holds
+    /// traces, its `traces.jsonl` and the new spans make the new blob (the existing part is read into memory).
     /// OTLP input (or a mix) takes the in-memory path.
     /// - Throws: as ``prepare(files:format:redactor:options:)`` and ``commit(_:to:policy:message:)``; nothing is
     ///   committed when anything is thrown (a blob written meanwhile stays unreferenced).
@@ -77,16 +77,29 @@ extension TraceStage {
             defer { clock = now }
             return Double(now - clock) / 1e9
         }
-        // 1. Validate + index every file in one pass (the pages are given back behind the scan).
-        let store = try TraceStore(sources: sources, options: options, skipInvalid: true)
+        // 1. Validate + index every file in one pass (the pages are given back behind the scan), which also plans
+        // each span line for step 2 while it has the line at hand (its predicted output length, whether the
+        // redactor may change it): a pass of its own read the whole file again.
+        var scanOptions = options
+        scanOptions.importPlan = redactor?.screen ?? RedactionScreen.none
+        let store = try TraceStore(sources: sources, options: scanOptions, skipInvalid: true)
         if !store.validation.errors.isEmpty { throw TraceStageError.invalidInput(store.validation.errors) }
 
-        // Each file's span lines in file order (byte ranges only).
-        var lines = [[(offset: Int, length: Int, line: Int)]](repeating: [], count: sources.count)
-        for t in store.traces {
-            for i in 0..<t.spanCount { lines[t.source].append((t.offsets[i], t.lengths[i], t.lines[i])) }
+        // Each file's span lines in file order (byte ranges only): the scan's plan lists them (with no error, every
+        // line it accepted is a span of the index).
+        let spanTotal = store.traces.reduce(0) { $0 + $1.spanCount }
+        var scanned: [[PlannedLine]]? = store.importPlans
+        if store.importPlans.count != sources.count || store.importPlans.reduce(0, { $0 + $1.count }) != spanTotal { scanned = nil }
+        var lines: [[ImportLine]]
+        if let scanned {
+            lines = scanned.map { plan in plan.map { ($0.offset, $0.length, $0.line) } }
+        } else {
+            lines = [[ImportLine]](repeating: [], count: sources.count)
+            for t in store.traces {
+                for i in 0..<t.spanCount { lines[t.source].append((t.offsets[i], t.lengths[i], t.lines[i])) }
+            }
+            for i in lines.indices { lines[i].sort { $0.offset < $1.offset } }
         }
-        for i in lines.indices { lines[i].sort { $0.offset < $1.offset } }
         timings.scan = lap()
 
         // 2. Normalize + redact into one libgit2 object stream, which needs the blob's size before its first byte.
@@ -96,7 +109,7 @@ extension TraceStage {
         // cores. A prediction the real output contradicts drops that stream (no object is written) and the import
         // takes the spooled path, which needs none.
         let normalized = try history.withRepository { repo -> (ObjectID, RedactionReport) in
-            let plan = try planLengths(sources, lines: lines, redactor: redactor, batchBytes: batchBytes)
+            let plan = try planLengths(sources, lines: lines, redactor: redactor, batchBytes: batchBytes, scanned: scanned)
             timings.plan = lap()
             if let piped = try pipelined(repo, sources, lines: lines, plan: plan, redactor: redactor, batchBytes: batchBytes) {
                 timings.normalize = lap()
@@ -257,10 +270,10 @@ extension TraceStage {
     /// when the byte path declines the line, it is decoded into a ``Span``, redacted when `redact`, and written
     /// again): both give the same bytes. The line is one the scan accepted (valid JSON).
     @inline(__always) static func normalizeLine(
-        _ raw: UnsafeRawBufferPointer, redact: Bool, redactor: Redactor?, into out: inout [UInt8], scratch: inout [UInt8],
-        report: inout RedactionReport
+        _ raw: UnsafeRawBufferPointer, redact: Bool, redactor: Redactor?, into out: inout [UInt8],
+        workspace: inout SpanLineNormalizer.Workspace, report: inout RedactionReport
     ) throws {
-        if redact || !SpanLineNormalizer.normalize(raw, into: &out, scratch: &scratch, validated: true) {
+        if redact || !SpanLineNormalizer.normalize(raw, into: &out, workspace: &workspace, validated: true) {
             var span = try Span(line: raw)
             if redact, let redactor { span = redactor.redact(span, report: &report) }
             span.writeJSONLine(to: &out)
@@ -277,15 +290,25 @@ extension TraceStage {
 
     /// Each line's output length, batch by batch on all cores (pages given back behind): predicted by
     /// ``SpanLineNormalizer/predictedLength(_:)`` when the redactor can find nothing in the line, else found by
-    /// normalizing (and redacting) the line into working space.
+    /// normalizing (and redacting) the line into working space. With `scanned` (the scan's plan of the same lines,
+    /// ``TraceStore/importPlans``), the predictions and redaction flags are the scan's, and only the lines it could
+    /// not predict are read again (a batch with none is not touched).
     static func planLengths(
-        _ sources: [TraceSource], lines: [[ImportLine]], redactor: Redactor?, batchBytes: Int
+        _ sources: [TraceSource], lines: [[ImportLine]], redactor: Redactor?, batchBytes: Int, scanned: [[PlannedLine]]? = nil
     ) throws -> ImportPlan {
         var plan = ImportPlan(lengths: [], redact: [])
         for (si, src) in sources.enumerated() {
             var lengths = [Int](repeating: 0, count: lines[si].count)
             var redacts = [Bool](repeating: false, count: lines[si].count)
+            let known = scanned?[si]
+            if let known {
+                for (i, p) in known.enumerated() {
+                    lengths[i] = p.predicted
+                    redacts[i] = p.redact
+                }
+            }
             for range in batches(lines[si], batchBytes: batchBytes) {
+                if known != nil, !lengths[range].contains(where: { $0 < 0 }) { continue }
                 let batch = lines[si][range]
                 let cuts = slices(batch)
                 nonisolated(unsafe) var failures = [TraceIssue?](repeating: nil, count: cuts.count)
@@ -295,21 +318,27 @@ extension TraceStage {
                             nonisolated(unsafe) let buf = buf, lengthsOut = lengthsBuffer, redactOut = redactBuffer
                             forEachSlice(cuts.count) { w in
                                 var out: [UInt8] = []
-                                var scratch: [UInt8] = []
+                                var workspace = SpanLineNormalizer.Workspace()
                                 var report = RedactionReport()
                                 for i in cuts[w] {
                                     let l = batch[i]
                                     let raw = UnsafeRawBufferPointer(rebasing: buf[l.offset..<(l.offset + l.length)])
-                                    // Redaction is skipped only where it provably finds nothing (see mayFindSecrets).
-                                    let redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
-                                    redactOut[i] = redact
-                                    if !redact, let n = SpanLineNormalizer.predictedLength(raw) {
-                                        lengthsOut[i] = n
-                                        continue
+                                    let redact: Bool
+                                    if known != nil {
+                                        if lengthsOut[i] >= 0 { continue }
+                                        redact = redactOut[i]
+                                    } else {
+                                        // Redaction is skipped only where it provably finds nothing (see mayFindSecrets).
+                                        redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
+                                        redactOut[i] = redact
+                                        if !redact, let n = SpanLineNormalizer.predictedLength(raw) {
+                                            lengthsOut[i] = n
+                                            continue
+                                        }
                                     }
                                     out.removeAll(keepingCapacity: true)
                                     do {
-                                        try normalizeLine(raw, redact: redact, redactor: redactor, into: &out, scratch: &scratch, report: &report)
+                                        try normalizeLine(raw, redact: redact, redactor: redactor, into: &out, workspace: &workspace, report: &report)
                                     } catch {
                                         failures[w] = failure(error, src, l)
                                         break
@@ -365,18 +394,20 @@ extension TraceStage {
             let batch = current.batch
             if let issue = batch.failure { throw TraceStageError.invalidInput([issue]) }
             if batch.mismatch { return nil }
+            // The batch's input is read: its pages go back now, not after its output is handed over (which waits
+            // while libgit2's deflating thread is behind), so they are not resident alongside that output.
+            let (si, range) = work[k]
+            sources[si].releasePages(pageRange(lines[si][range]))
             for r in batch.reports { redaction.add(r) }
             // Handed over, not copied: a large blob is deflated on a thread of its own (SizedBlobWriter).
             for output in batch.outputs { try viaGit { () throws(GitError) in try writer.write(output) } }
-            let (si, range) = work[k]
-            sources[si].releasePages(pageRange(lines[si][range]))
         }
         let blob = try viaGit { () throws(GitError) in try writer.commit() }
         return (blob, redaction)
     }
 
     /// Normalizes (and redacts) a batch of span lines of `src`, split among the cores in contiguous slices (see
-    /// ``normalizeLine(_:redact:redactor:into:scratch:report:)``). `redactFlags`, when given, says which lines to
+    /// ``normalizeLine(_:redact:redactor:into:workspace:report:)``). `redactFlags`, when given, says which lines to
     /// redact (else the redactor's ``Redactor/mayFindSecrets(inJSON:)`` decides); with `expected`, a line whose
     /// output length differs stops its slice and marks the batch ``NormalizedBatch/mismatch``.
     static func normalizeBatch(
@@ -392,7 +423,7 @@ extension TraceStage {
             nonisolated(unsafe) let buf = buf
             forEachSlice(cuts.count) { w in
                 var out: [UInt8] = []
-                var scratch: [UInt8] = []
+                var workspace = SpanLineNormalizer.Workspace()
                 var r = RedactionReport()
                 out.reserveCapacity(batch[cuts[w]].reduce(0) { $0 + $1.length + 1 } + 4096)
                 for i in cuts[w] {
@@ -402,7 +433,7 @@ extension TraceStage {
                     let redact = redactFlags.map { $0[i] } ?? redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
                     let mark = out.count
                     do {
-                        try normalizeLine(raw, redact: redact, redactor: redactor, into: &out, scratch: &scratch, report: &r)
+                        try normalizeLine(raw, redact: redact, redactor: redactor, into: &out, workspace: &workspace, report: &r)
                     } catch {
                         // The scan accepted this line, so this should not happen; report it as the scan would.
                         failures[w] = failure(error, src, l)

@@ -46,6 +46,11 @@ struct SpanLineNormalizerTests {
         #"{"trace_id":"t","span_id":"s","name":"q\"b\\s\/x\n\r\t\b\f","kind":"\u0041\u00e9\ud83d\ude00\u2028\u0001","start_time":"a","end_time":"b","status":{"code":"c","message":"line sep para"},"resource":{"attributes":{"k":"[{\"role\":\"user\",\"content\":\"hi\"}]"}},"scope":{"name":"émoji 😀 中文 — …","version":""},"attributes":{"v":"x\u005cy"}}"#,
         // Empty and nested arrays, deep-ish nesting.
         #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c","message":""},"resource":{"attributes":{"d":[[[[{"b":{"d":1,"c":2}}]]]],"e":[]}},"scope":{"name":"x","version":""},"attributes":{"n":[0,-1,1.0,1.5e-7,-0.0,Infinity,-Infinity]}}"#,
+        // Keys ordered by their first eight bytes and past them: shared prefixes of 7, 8 and more bytes, a key that
+        // starts another, case, the empty key; top-level keys in reverse order with extras sharing prefixes.
+        #"{"attributes":{"abcdefghij":1,"abcdefgh":2,"abcdefg":3,"abcdefghi":4,"abcdefgha":5,"abcdefgg":6,"abcdefghij.k":7,"abcdefghiJ":8,"B":9,"b":10,"":11,"llm.output_messages.0.message.tool_calls.0.tool_call.function.name":12,"llm.output_messages.0.message.tool_calls.0.tool_call.id":13},"scope":{"version":"","name":"x"},"resource":{"attributes":{"service.version":"1","service.name":"s"}},"status":{"message":"","code":"c"},"end_time":"b","start_time":"a","kind":"k","name":"n","trace_state":"","parent_span_id":"","span_id":"s","trace_id":"t","extra_keyAB":1,"extra_key":2,"extra_keyA":3,"extr":4}"#,
+        // Keys already in order but for the last; sorted keys that share long prefixes.
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{"inference.llm.a":1,"inference.llm.b":2,"inference.llm.c":{"x.y.z.w.v.u":1,"x.y.z.w.v.t":2}}},"scope":{"name":"x"},"attributes":{"a":1,"b":2,"c":3,"aa":4}}"#,
     ]
 
     /// Lines the fast path must decline (the full path decides: an answer or an error).
@@ -66,6 +71,21 @@ struct SpanLineNormalizerTests {
         #"["not","an","object"]"#,
         #"{"trace_id":"t","span_id":"s","name":"n"#,
         #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{"bad":"\ud800"}}"#,
+        // Repeated keys of eight bytes and more (equal prefixes), next to each other or apart; a repeated extra
+        // top-level key; a repeated top-level key, in order or not.
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{"abcdefgh":1,"abcdefgh":2}}"#,
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{"abcdefghij":1,"b":0,"abcdefghij":2}}"#,
+        #"{"zeta":1,"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{},"zeta":2}"#,
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{},"name":"m"}"#,
+        #"{"trace_id":"t","trace_id":"u","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{}}"#,
+        // Repeated keys inside status, resource, scope.
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c","code":"d"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{}}"#,
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{},"attributes":{}},"scope":{"name":"x"},"attributes":{}}"#,
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c"},"resource":{"attributes":{}},"scope":{"name":"x","version":"1","version":"2"},"attributes":{}}"#,
+        // A status without its code, a message that is no string, an empty object.
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"message":"m"},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{}}"#,
+        #"{"trace_id":"t","span_id":"s","name":"n","kind":"k","start_time":"a","end_time":"b","status":{"code":"c","message":1},"resource":{"attributes":{}},"scope":{"name":"x"},"attributes":{}}"#,
+        #"{}"#,
     ]
 
     @Test("lines the fast path takes come out byte for byte as Span(line:) + writeJSONLine write them")
@@ -87,6 +107,59 @@ struct SpanLineNormalizerTests {
         let deep = String(repeating: "[", count: 205) + String(repeating: "]", count: 205)
         let line = Self.base.replacingOccurrences(of: #""a":1"#, with: "\"a\":\(deep)")
         #expect(Self.fast(Array(line.utf8)) == nil)
+    }
+
+    @Test("objects of many keys (the sort past insertion sort) with long shared prefixes, shuffled (seeded): as the full path writes them")
+    func manyKeysMatch() throws {
+        var rng = SplitMix64(seed: 4242)
+        for count in [2, 9, 47, 48, 49, 120] {
+            var keys = (0..<count).map { "inference.llm.field.\($0 % 7).\($0)" } + ["inference.llm.field", "inference", "inferencf"]
+            keys.shuffle(using: &rng)
+            let attributes = keys.map { "\"\($0)\":\(keys.count)" }.joined(separator: ",")
+            let line = Array(Self.base.replacingOccurrences(of: #""attributes":{"a":1}"#, with: "\"attributes\":{\(attributes)}").utf8)
+            let want = try #require(Self.reference(line))
+            #expect(Self.fast(line) == want, "\(count) keys")
+            #expect(Self.predicted(line) == want.count)
+            // The same key twice among them: declined.
+            let twice = Array(Self.base.replacingOccurrences(of: #""attributes":{"a":1}"#, with: "\"attributes\":{\(attributes),\"\(keys[count / 2])\":0}").utf8)
+            #expect(Self.fast(twice) == nil, "\(count) keys, one repeated")
+        }
+    }
+
+    @Test("one workspace for many lines (remembered key orders) writes what a fresh one writes; a wrong remembered order is not used")
+    func keyOrdersAreOnlyAHint() throws {
+        var rng = SplitMix64(seed: 31)
+        let generated = TestPaths.scratch("normalizer-orders").appendingPathComponent("gen.jsonl")
+        try TraceFixtures.generate(generated, ["--traces", "3", "--seed", "13"])
+        var lines = TraceFixtures.lines(try Data(contentsOf: generated)) + Self.taken.map { Array($0.utf8) }
+        for line in lines.prefix(40) {
+            let value = try line.withUnsafeBytes { try JSONValue.parse(bytes: $0) }
+            lines.append(Array(Self.scrambled(value, &rng).utf8))
+        }
+        lines += Self.declined.map { Array($0.utf8) }
+        var workspace = SpanLineNormalizer.Workspace()
+        var remembered = 0
+        for line in lines + lines {
+            var out: [UInt8] = []
+            let ok = line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &out, workspace: &workspace, validated: true) }
+            #expect((ok ? out : nil) == Self.fast(line), "\(String(decoding: line, as: UTF8.self))")
+            remembered = max(remembered, workspace.orders.count)
+        }
+        #expect(remembered > 1)
+
+        // Every remembered order made wrong (reversed, or an index twice): the keys are sorted again, same bytes.
+        let line = Array(Self.taken[1].utf8)
+        let want = try #require(Self.reference(line))
+        for wrong in [{ (o: [Int32]) in Array(o.reversed()) }, { (o: [Int32]) in [o[0]] + o.dropLast() }] {
+            var ws = SpanLineNormalizer.Workspace()
+            var out: [UInt8] = []
+            #expect(line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &out, workspace: &ws) })
+            #expect(out == want && !ws.orders.isEmpty)
+            for i in ws.orders.indices { ws.orders[i].order = wrong(ws.orders[i].order) }
+            out = []
+            #expect(line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &out, workspace: &ws) })
+            #expect(out == want)
+        }
     }
 
     @Test("every fixture line and every line of a generated file: the fast path takes it and matches the full path")
