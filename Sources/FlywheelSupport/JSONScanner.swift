@@ -398,12 +398,7 @@ public struct JSONScanner {
         // `cjsonscan_string_run`, 64 bytes at a time (a string's escapes cost no branch there), which leaves what
         // it does not take (the closing quote, `\u`, `\/`, bytes past ASCII, errors) to the loop below.
         if end - pos >= 8 {
-            let w = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
-            let q = w ^ 0x2222_2222_2222_2222
-            let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
-            let lo: UInt64 = 0x0101_0101_0101_0101
-            let hi: UInt64 = 0x8080_8080_8080_8080
-            let mask = (((q &- lo) & ~q) | ((b &- lo) & ~b) | ((w &- 0x2020_2020_2020_2020) & ~w) | w) & hi
+            let mask = Self.stopMask(UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self))
             if mask != 0 {
                 let at = pos + mask.trailingZeroBitCount >> 3
                 if base[at] == UInt8(ascii: "\"") {
@@ -451,17 +446,22 @@ public struct JSONScanner {
         return i
     }
 
+    /// The high bit of each byte of the 8-byte word `w` (little-endian) that may stop a plain string run: `"`, `\`,
+    /// a control byte or a byte past ASCII. The lowest flagged byte is exact (bytes above it may be flagged falsely).
+    @inlinable @inline(__always) package static func stopMask(_ w: UInt64) -> UInt64 {
+        let q = w ^ 0x2222_2222_2222_2222
+        let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
+        let lo: UInt64 = 0x0101_0101_0101_0101
+        let hi: UInt64 = 0x8080_8080_8080_8080
+        return (((q &- lo) & ~q) | ((b &- lo) & ~b) | ((w &- 0x2020_2020_2020_2020) & ~w) | w) & hi
+    }
+
     /// Advances over plain string bytes (validating UTF-8) and stops at `"` or `\`, returning that byte.
     @inlinable @inline(__always) package mutating func scanPlain() throws -> UInt8 {
         while true {
             // 8 bytes at a time; the lowest flagged byte of the masks is exact, so jump straight to it.
             while end - pos >= 8 {
-                let w = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
-                let q = w ^ 0x2222_2222_2222_2222
-                let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
-                let lo: UInt64 = 0x0101_0101_0101_0101
-                let hi: UInt64 = 0x8080_8080_8080_8080
-                let mask = (((q &- lo) & ~q) | ((b &- lo) & ~b) | ((w &- 0x2020_2020_2020_2020) & ~w) | w) & hi
+                let mask = Self.stopMask(UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self))
                 if mask != 0 {
                     pos += mask.trailingZeroBitCount >> 3
                     break

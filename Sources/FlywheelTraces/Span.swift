@@ -347,6 +347,16 @@ public enum TraceTime {
         Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) * 1000
     }
 
+    /// The decimal number written by the ASCII digits `b[r]`; nil when one is not a digit.
+    @inline(__always) static func decimal(_ b: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Int64? {
+        var v: Int64 = 0
+        for i in r {
+            guard b[i] >= 0x30, b[i] <= 0x39 else { return nil }
+            v = v * 10 + Int64(b[i] - 0x30)
+        }
+        return v
+    }
+
     /// Parses a 9-digit HALO timestamp back to nanoseconds; nil if it is not in that exact format.
     public static func parse(_ s: String) -> Int64? {
         var s = s
@@ -358,14 +368,7 @@ public enum TraceTime {
         guard b.count == 30, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A, b[19] == 0x2E,
             b[29] == 0x5A
         else { return nil }
-        func num(_ r: Range<Int>) -> Int64? {
-            var v: Int64 = 0
-            for i in r {
-                guard b[i] >= 0x30, b[i] <= 0x39 else { return nil }
-                v = v * 10 + Int64(b[i] - 0x30)
-            }
-            return v
-        }
+        func num(_ r: Range<Int>) -> Int64? { decimal(b, r) }
         guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
             let mi = num(14..<16), let se = num(17..<19), let ns = num(20..<29),
             (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61
@@ -394,14 +397,7 @@ public enum TraceTime {
         guard u.count >= 19, u[4] == 0x2D, u[7] == 0x2D, u[10] == 0x54 || u[10] == 0x20, u[13] == 0x3A, u[16] == 0x3A else {
             return nil
         }
-        func num(_ r: Range<Int>) -> Int64? {
-            var v: Int64 = 0
-            for i in r {
-                guard u[i] >= 0x30, u[i] <= 0x39 else { return nil }
-                v = v * 10 + Int64(u[i] - 0x30)
-            }
-            return v
-        }
+        func num(_ r: Range<Int>) -> Int64? { decimal(u, r) }
         guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16),
             let se = num(17..<19),
             // Within these years nanoseconds since 1970 and their differences fit in 64 bits.

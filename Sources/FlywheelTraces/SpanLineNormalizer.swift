@@ -14,6 +14,17 @@ import Foundation
 package enum SpanLineNormalizer {
     struct Unsupported: Error {}
 
+    /// After an object's member: skips whitespace and the `,` (true: another member follows) or the `}` (false).
+    @inline(__always) static func nextMember(_ sc: inout JSONScanner) throws -> Bool {
+        sc.skipWhitespace()
+        guard !sc.atEnd else { throw Unsupported() }
+        let c = sc.peek()
+        sc.pos += 1
+        if c == UInt8(ascii: ",") { return true }
+        if c == UInt8(ascii: "}") { return false }
+        throw Unsupported()
+    }
+
     /// The twelve top-level keys in the order ``Span/writeJSONLine(to:)`` writes them (§2).
     static let topKeys: [[UInt8]] = [
         "trace_id", "span_id", "parent_span_id", "trace_state", "name", "kind", "start_time", "end_time", "status",
@@ -148,13 +159,7 @@ package enum SpanLineNormalizer {
                     if known < last { inOrder = false }
                     last = known
                 }
-                sc.skipWhitespace()
-                guard !sc.atEnd else { throw Unsupported() }
-                let c = sc.peek()
-                sc.pos += 1
-                if c == UInt8(ascii: ",") { continue }
-                if c == UInt8(ascii: "}") { break }
-                throw Unsupported()
+                if try !nextMember(&sc) { break }
             }
             sc.skipWhitespace()
             guard sc.atEnd else { throw Unsupported() }
@@ -243,13 +248,7 @@ package enum SpanLineNormalizer {
             } else {
                 throw Unsupported()
             }
-            sc.skipWhitespace()
-            guard !sc.atEnd else { throw Unsupported() }
-            let c = sc.peek()
-            sc.pos += 1
-            if c == UInt8(ascii: ",") { continue }
-            if c == UInt8(ascii: "}") { return found }
-            throw Unsupported()
+            if try !nextMember(&sc) { return found }
         }
     }
 
@@ -441,13 +440,7 @@ package enum SpanLineNormalizer {
             try writeValue(&sc, into: &out, ctx: &ctx, depth: depth)
             ctx.items[at].os = os
             ctx.items[at].oe = out.count
-            sc.skipWhitespace()
-            guard !sc.atEnd else { throw Unsupported() }
-            let c = sc.peek()
-            sc.pos += 1
-            if c == UInt8(ascii: ",") { continue }
-            if c == UInt8(ascii: "}") { break }
-            throw Unsupported()
+            if try !nextMember(&sc) { break }
         }
         if !sorted {
             let n = ctx.items.count - first

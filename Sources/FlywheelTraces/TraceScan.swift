@@ -683,8 +683,8 @@ extension IndexedTrace {
             keptPlaces.append(contentsOf: places)
             keptEnds.append(keptPlaces.count)
         }
-        if startTime.isEmpty || s.startText.isLess(than: startTime) { startTime = s.startTime }
-        if endTime.isEmpty || s.endText.isGreater(than: endTime) { endTime = s.endTime }
+        if startTime.isEmpty || s.startText.compare(startTime) < 0 { startTime = s.startTime }
+        if endTime.isEmpty || s.endText.compare(endTime) > 0 { endTime = s.endTime }
         if s.isError {
             hasErrors = true
             otelErrorSpanCount += 1
@@ -741,26 +741,15 @@ struct LineText {
         return d.withUTF8(body)
     }
 
-    /// Code point order against `other` (as ``codePointLess(_:_:)``).
-    @inline(__always) func isLess(than other: String) -> Bool {
+    /// Code point order against `other` (as ``codePointLess(_:_:)``): negative when this text comes first, zero when
+    /// the two are the same bytes, positive when `other` comes first.
+    @inline(__always) func compare(_ other: String) -> Int {
         withBytes { a in
             var o = other
             return o.withUTF8 { b in
                 let n = min(a.count, b.count)
-                let c = n == 0 ? 0 : memcmp(a.baseAddress!, b.baseAddress!, n)
-                return c != 0 ? c < 0 : a.count < b.count
-            }
-        }
-    }
-
-    /// Whether `other` is less than this text, in code point order.
-    @inline(__always) func isGreater(than other: String) -> Bool {
-        withBytes { a in
-            var o = other
-            return o.withUTF8 { b in
-                let n = min(a.count, b.count)
-                let c = n == 0 ? 0 : memcmp(b.baseAddress!, a.baseAddress!, n)
-                return c != 0 ? c < 0 : b.count < a.count
+                let c = n == 0 ? 0 : Int(memcmp(a.baseAddress!, b.baseAddress!, n))
+                return c != 0 ? c : a.count - b.count
             }
         }
     }
