@@ -35,8 +35,7 @@ static inline void block_masks(const uint8_t *p, uint64_t *quote, uint64_t *back
 #define BACKSLASH_BEFORE 65u
 
 // One block of 64 bytes at p: the index of the first byte not taken, 64 when all are taken, or BACKSLASH_BEFORE.
-// `carry` says
-// whether byte 0 is escaped by a backslash run that ended the block before; it is set for the next block.
+// `carry` says whether byte 0 is escaped by a backslash run that ended the block before; it is set for the next.
 static inline unsigned run_block(const uint8_t *p, uint64_t *carry) {
     uint64_t quote, backslash, special;
     block_masks(p, &quote, &backslash, &special);
