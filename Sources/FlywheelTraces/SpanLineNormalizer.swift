@@ -9,7 +9,7 @@ import Foundation
 /// keys were not already sorted; anything else scalar (other escapes, floats, `NaN`) is decoded and written with the
 /// same writer the full path uses. A line the fast path does not cover — a key with an escape or a non-ASCII byte
 /// (Swift compares such keys by canonical equivalence), a repeated key, a missing or mistyped field, nesting past
-/// `Span(line:)`'s limit, invalid JSON — makes ``normalize(_:into:scratch:)`` return false and leave `out` as it was,
+/// `Span(line:)`'s limit, invalid JSON — makes ``normalize(_:into:workspace:validated:)`` return false and leave `out` as it was,
 /// and the caller takes the full path, which gives the answer (or the error) it always gave.
 package enum SpanLineNormalizer {
     struct Unsupported: Error {}
@@ -54,16 +54,6 @@ package enum SpanLineNormalizer {
         }
     }
 
-    /// ``normalize(_:into:workspace:validated:)`` with a workspace of its own around `scratch`.
-    package static func normalize(
-        _ line: UnsafeRawBufferPointer, into out: inout [UInt8], scratch: inout [UInt8], validated: Bool = false
-    ) -> Bool {
-        var workspace = Workspace()
-        swap(&workspace.scratch, &scratch)
-        defer { swap(&workspace.scratch, &scratch) }
-        return normalize(line, into: &out, workspace: &workspace, validated: validated)
-    }
-
     /// Working space of ``normalize(_:into:workspace:validated:)``, reused from line to line.
     package struct Workspace {
         /// Bytes of an object's output while it is reordered.
@@ -78,7 +68,6 @@ package enum SpanLineNormalizer {
 
         package init() { items.reserveCapacity(64) }
     }
-    typealias Context = Workspace
 
     /// The sorted order of an unsorted object's keys as they came (`order[j]`: the index in input order of the
     /// `j`-th key in the writer's order), for objects whose keys have the same count and ``signature``: spans of one
@@ -100,7 +89,7 @@ package enum SpanLineNormalizer {
 
     /// Writes the span: each top-level value as it comes (one pass over the line), then, unless the keys came in
     /// the writer's order with both optional strings present and nothing else, the pieces again in that order.
-    static func write(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], ctx: inout Context) throws {
+    static func write(_ line: UnsafeRawBufferPointer, into out: inout [UInt8], ctx: inout Workspace) throws {
         var sc = JSONScanner(line)
         sc.maxDepth = maxDepth
         sc.skipWhitespace()
@@ -185,8 +174,9 @@ package enum SpanLineNormalizer {
                 }
             }
             if !extras.isEmpty {
-                try sortItems(&extras[...], sc.base)
-                for e in extras {
+                let order = try extras.withUnsafeBufferPointer { try sortedOrder($0, sc.base) }
+                for i in order {
+                    let e = extras[Int(i)]
                     out.append(UInt8(ascii: ","))
                     out.append(contentsOf: ctx.scratch[(e.os - first)..<(e.oe - first)])
                 }
@@ -212,7 +202,7 @@ package enum SpanLineNormalizer {
     /// mostly come in the writer's order).
     @inline(__always) static func topIndex(_ p: UnsafePointer<UInt8>, _ n: Int, after last: Int) -> Int {
         @inline(__always) func isKey(_ i: Int) -> Bool {
-            topKeys[i].withUnsafeBufferPointer { k in k.count == n && memcmp(k.baseAddress!, p, n) == 0 }
+            topKeys[i].withUnsafeBufferPointer { k in k.count == n && (n == 0 || bytesEqual(k.baseAddress!, p, n)) }
         }
         if last + 1 < 12, isKey(last + 1) { return last + 1 }
         for i in 0..<12 where i != last + 1 && isKey(i) { return i }
@@ -223,7 +213,7 @@ package enum SpanLineNormalizer {
     /// one absent; any other key, or a repeated one, is unsupported. The scanner ends after the `}`.
     static func fieldStarts(_ sc: inout JSONScanner, _ a: StaticString, _ b: StaticString?, validated: Bool) throws -> (Int, Int) {
         @inline(__always) func isKey(_ k: StaticString, _ ks: Int, _ kl: Int) -> Bool {
-            k.utf8CodeUnitCount == kl && memcmp(k.utf8Start, sc.base + ks, kl) == 0
+            k.utf8CodeUnitCount == kl && bytesEqual(k.utf8Start, sc.base + ks, kl)
         }
         var found = (-1, -1)
         sc.pos += 1
@@ -255,7 +245,7 @@ package enum SpanLineNormalizer {
     /// An object of a required string `required` and an optional one `optional` (written as "" when absent), nothing
     /// else: written with both, in that order. The scanner is at the `{` and ends after the `}`.
     static func writeTwoStrings(
-        _ sc: inout JSONScanner, _ required: StaticString, _ optional: StaticString, into out: inout [UInt8], ctx: inout Context
+        _ sc: inout JSONScanner, _ required: StaticString, _ optional: StaticString, into out: inout [UInt8], ctx: inout Workspace
     ) throws {
         func name(_ n: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: n.utf8Start, count: n.utf8CodeUnitCount)) }
         var f = sc
@@ -315,30 +305,6 @@ package enum SpanLineNormalizer {
         return c != 0 ? c < 0 : a.kl < b.kl
     }
 
-    /// Sorts entries by key (the top level's extra keys: insertion sort, few), and throws on a repeated key.
-    static func sortItems(_ items: inout ArraySlice<Item>, _ base: UnsafePointer<UInt8>) throws {
-        if items.count > 48 {
-            items.sort { itemLess(base, $0, $1) }
-        } else {
-            var i = items.startIndex + 1
-            while i < items.endIndex {
-                let x = items[i]
-                var j = i
-                while j > items.startIndex, itemLess(base, x, items[j - 1]) {
-                    items[j] = items[j - 1]
-                    j -= 1
-                }
-                items[j] = x
-                i += 1
-            }
-        }
-        var k = items.startIndex + 1
-        while k < items.endIndex {
-            if !itemLess(base, items[k - 1], items[k]) { throw Unsupported() }  // a repeated key
-            k += 1
-        }
-    }
-
     /// A key of printable ASCII without escapes (start and length of its bytes); anything else is unsupported.
     @inline(__always) static func plainKey(_ sc: inout JSONScanner) throws -> (Int, Int) {
         guard !sc.atEnd, sc.peek() == UInt8(ascii: "\"") else { throw Unsupported() }
@@ -357,7 +323,7 @@ package enum SpanLineNormalizer {
 
     /// Writes the value at the scanner as `JSONValue.write(to:)` would write its decoded form; the scanner ends
     /// after it.
-    static func writeValue(_ sc: inout JSONScanner, into out: inout [UInt8], ctx: inout Context, depth: Int) throws {
+    static func writeValue(_ sc: inout JSONScanner, into out: inout [UInt8], ctx: inout Workspace, depth: Int) throws {
         sc.skipWhitespace()
         guard !sc.atEnd else { throw Unsupported() }
         switch sc.peek() {
@@ -408,7 +374,7 @@ package enum SpanLineNormalizer {
     }
 
     /// An object: entries written in input order, then reordered by key bytes if they were not sorted.
-    static func writeObject(_ sc: inout JSONScanner, into out: inout [UInt8], ctx: inout Context, depth: Int) throws {
+    static func writeObject(_ sc: inout JSONScanner, into out: inout [UInt8], ctx: inout Workspace, depth: Int) throws {
         sc.pos += 1
         out.append(UInt8(ascii: "{"))
         let objectStart = out.count
@@ -582,7 +548,7 @@ package enum SpanLineNormalizer {
 // MARK: - Predicted output length
 
 extension SpanLineNormalizer {
-    /// The length of the line ``normalize(_:into:scratch:)`` would write for `line` (a line the trace scan accepted),
+    /// The length of the line ``normalize(_:into:workspace:validated:)`` would write for `line` (a line the trace scan accepted),
     /// predicted in one read-only pass without writing it — or nil when the output may differ from the input by more
     /// than this pass accounts for. Reordering keys keeps the length; the pass accounts for whitespace outside
     /// strings (dropped) and for the optional fields the writer adds when they are absent (`parent_span_id`,
@@ -648,7 +614,7 @@ extension SpanLineNormalizer {
                 guard j < n, p[j] == UInt8(ascii: ":") else { continue }
                 guard plainKey else { return nil }
                 @inline(__always) func isKey(_ k: StaticString) -> Bool {
-                    k.utf8CodeUnitCount == length && memcmp(k.utf8Start, p + start, length) == 0
+                    k.utf8CodeUnitCount == length && bytesEqual(k.utf8Start, p + start, length)
                 }
                 if depth == 1 {
                     if isKey("parent_span_id") { seen |= 1 }

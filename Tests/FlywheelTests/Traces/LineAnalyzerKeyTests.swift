@@ -3,8 +3,6 @@ import Testing
 @testable import FlywheelTraces
 import FlywheelSupport
 
-typealias FlywheelSupportScanner = JSONScanner
-
 @Suite("Line analyzer: top-level keys and known values are told apart by their literals")
 struct LineAnalyzerKeyTests {
     @Test("topKey gives each of the twelve span keys its index and -1 to near misses of every length")
@@ -27,34 +25,21 @@ struct LineAnalyzerKeyTests {
 
     @Test("known kinds and status codes are read as literals, anything else is left for the string reader")
     func knownValues() {
-        func read(_ json: String, _ f: (inout JSONScannerProbe) -> String?) -> (String?, Int) {
-            var probe = JSONScannerProbe(json)
-            return (f(&probe), probe.pos)
+        /// What `read` returns at the start of `json`, and where it leaves the scanner.
+        func read(_ json: String, _ read: (inout JSONScanner) -> String?) -> (String?, Int) {
+            Array(json.utf8).withUnsafeBytes { raw in
+                var s = JSONScanner(raw)
+                return (read(&s), s.pos)
+            }
         }
         for kind in ["SPAN_KIND_INTERNAL", "SPAN_KIND_CLIENT", "SPAN_KIND_SERVER", "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"] {
-            #expect(read("\"\(kind)\",", { $0.with { LineAnalyzer.knownSpanKind(&$0) } }) == (kind, kind.utf8.count + 2))
+            #expect(read("\"\(kind)\",", LineAnalyzer.knownSpanKind) == (kind, kind.utf8.count + 2))
         }
         for code in ["STATUS_CODE_OK", "STATUS_CODE_UNSET", "STATUS_CODE_ERROR"] {
-            #expect(read("\"\(code)\"}", { $0.with { LineAnalyzer.knownStatusCode(&$0) } }) == (code, code.utf8.count + 2))
+            #expect(read("\"\(code)\"}", LineAnalyzer.knownStatusCode) == (code, code.utf8.count + 2))
         }
         for other in ["\"SPAN_KIND_INTERNALX\",", "\"SPAN_KIND_\\u0049NTERNAL\",", "\"SPAN_KIND_INTERNAL", "\"STATUS_CODE_ERRO\"}", "1,"] {
-            #expect(read(other, { $0.with { LineAnalyzer.knownSpanKind(&$0) ?? LineAnalyzer.knownStatusCode(&$0) } }) == (nil, 0), "\(other)")
-        }
-    }
-}
-
-/// A scanner over a string's bytes, kept alive for the test.
-struct JSONScannerProbe {
-    let bytes: [UInt8]
-    var pos = 0
-    init(_ text: String) { bytes = Array(text.utf8) }
-    mutating func with<R>(_ body: (inout FlywheelSupportScanner) -> R) -> R {
-        bytes.withUnsafeBytes { raw in
-            var s = FlywheelSupportScanner(raw)
-            s.pos = pos
-            let r = body(&s)
-            pos = s.pos
-            return r
+            #expect(read(other, { LineAnalyzer.knownSpanKind(&$0) ?? LineAnalyzer.knownStatusCode(&$0) }) == (nil, 0), "\(other)")
         }
     }
 }

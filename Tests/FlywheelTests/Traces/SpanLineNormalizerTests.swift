@@ -22,8 +22,8 @@ struct SpanLineNormalizerTests {
     /// The fast path's bytes, or nil when it declines the line; `out` starts non-empty to check it is only appended to.
     static func fast(_ line: [UInt8]) -> [UInt8]? {
         var out: [UInt8] = Array("prefix".utf8)
-        var scratch: [UInt8] = []
-        let ok = line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &out, scratch: &scratch) }
+        var workspace = SpanLineNormalizer.Workspace()
+        let ok = line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &out, workspace: &workspace) }
         #expect(Array(out.prefix(6)) == Array("prefix".utf8))
         if !ok { #expect(out.count == 6, "a declined line leaves the output as it was") }
         return ok ? Array(out.dropFirst(6)) : nil
@@ -214,9 +214,9 @@ struct SpanLineNormalizerTests {
         var taken = 0
         for line in lines {
             var a: [UInt8] = [], b: [UInt8] = []
-            var scratch: [UInt8] = []
-            let okA = line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &a, scratch: &scratch) }
-            let okB = line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &b, scratch: &scratch, validated: true) }
+            var workspace = SpanLineNormalizer.Workspace()
+            let okA = line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &a, workspace: &workspace) }
+            let okB = line.withUnsafeBytes { SpanLineNormalizer.normalize($0, into: &b, workspace: &workspace, validated: true) }
             #expect(okA == okB, "\(String(decoding: line, as: UTF8.self))")
             #expect(a == b, "\(String(decoding: line, as: UTF8.self))")
             if okA { taken += 1 }
