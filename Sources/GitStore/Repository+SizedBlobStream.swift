@@ -34,8 +34,13 @@ public final class SizedBlobWriter {
 
     /// Blobs of this size and more are hashed and deflated on two threads.
     public static let pipelineThreshold = 4 << 20
-    /// The most bytes handed to the deflating thread and not yet deflated; `write` waits beyond it.
-    public static let pipelineBytes = 32 << 20
+    /// The most bytes handed to the deflating thread and not yet deflated; `write` waits beyond it. Deflating is the
+    /// slower step, so this is also what is left to deflate, on one core, after the last piece is hashed: small,
+    /// so the hashing thread waits (and leaves its core to the deflating one) rather than running far ahead.
+    public static let pipelineBytes = 6 << 20
+    /// Pipelined, an array is hashed and handed over in pieces of this size (not copied: they share the array), so
+    /// deflating starts after the first piece rather than after the whole array is hashed.
+    public static let pipelinePieceBytes = 1 << 20
 
     init(repository: Repository, size: Int, pipelined: Bool? = nil) throws(GitError) {
         guard size >= 0 else { throw .store("git_odb_open_wstream", "a blob size cannot be negative") }
@@ -88,10 +93,16 @@ public final class SizedBlobWriter {
         }
         try pipe?.failure()
         pipe?.owner = owner
-        let rc = git_odb_stream_write(stream, base.assumingMemoryBound(to: CChar.self), bytes.count)
-        pipe?.owner = nil
-        try check(rc, "git_odb_stream_write")
-        byteCount += bytes.count
+        defer { pipe?.owner = nil }
+        // Pipelined, an owned array goes over in pieces (see pipelinePieceBytes); anything else in one call.
+        let piece = pipe != nil && owner != nil ? Self.pipelinePieceBytes : bytes.count
+        var done = 0
+        while done < bytes.count {
+            let count = min(piece, bytes.count - done)
+            try check(git_odb_stream_write(stream, (base + done).assumingMemoryBound(to: CChar.self), count), "git_odb_stream_write")
+            done += count
+            byteCount += count
+        }
     }
 
     /// Writes the blob into the object database and returns its id; the writer cannot be used afterwards.
@@ -159,10 +170,16 @@ private final class DeflatePipe: @unchecked Sendable {
 
     /// Hands one piece to the queue, waiting while more than ``SizedBlobWriter/pipelineBytes`` are not yet deflated.
     func enqueue(_ piece: UnsafeRawBufferPointer) {
-        // The owner's storage is the piece (an array's bytes stay where they are while it lives); anything else
-        // is copied.
-        let owned = owner.map { o in o.withUnsafeBytes { $0.baseAddress == piece.baseAddress && $0.count == piece.count } } ?? false
-        let bytes = owned ? owner! : [UInt8](piece)
+        // A piece inside the owner's storage is kept as the owner and the piece's place in it (an array's bytes stay
+        // where they are while it lives); anything else is copied.
+        let start: Int? = owner.flatMap { o in
+            o.withUnsafeBytes { all -> Int? in
+                guard let a = all.baseAddress, let p = piece.baseAddress, p >= a, p + piece.count <= a + all.count else { return nil }
+                return p - a
+            }
+        }
+        let bytes = start != nil ? owner! : [UInt8](piece)
+        let offset = start ?? 0
         let count = piece.count
         state.lock()
         while waiting > 0, waiting + count > SizedBlobWriter.pipelineBytes { state.wait() }
@@ -175,7 +192,7 @@ private final class DeflatePipe: @unchecked Sendable {
             var failure: GitError?
             if !failed {
                 let rc = bytes.withUnsafeBytes { raw in
-                    backendWrite(stream, raw.baseAddress!.assumingMemoryBound(to: CChar.self), count)
+                    backendWrite(stream, (raw.baseAddress! + offset).assumingMemoryBound(to: CChar.self), count)
                 }
                 if rc < 0 { failure = GitError.last(rc, "git_odb_stream_write") }
             }

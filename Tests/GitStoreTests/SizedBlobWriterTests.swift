@@ -86,20 +86,26 @@ struct SizedBlobWriterTests {
     func pipelinedByDefault() throws {
         let (repo, url) = try makeRepository("sized-blob-default")
         var bytes = [UInt8]()
-        bytes.reserveCapacity(SizedBlobWriter.pipelineThreshold + 100)
+        // More than the pipe holds at once (it waits, then goes on), and past the threshold.
+        let total = max(SizedBlobWriter.pipelineThreshold, SizedBlobWriter.pipelineBytes) + (3 << 20) + 100
+        bytes.reserveCapacity(total)
         var i = 0
-        while bytes.count < SizedBlobWriter.pipelineThreshold + 100 {
+        while bytes.count < total {
             bytes += Array("{\"span\":\(i),\"name\":\"step \(i % 97)\"}\n".utf8)
             i += 1
         }
         let large = try repo.sizedBlobWriter(size: bytes.count)
         #expect(large.isPipelined == (ProcessInfo.processInfo.activeProcessorCount > 1))
-        // Pieces of 1 MB handed over, more than the pipe holds at once in all (it waits, then goes on).
+        // Arrays handed over of 1 byte, exactly one piece, and 2.5 pieces and a few bytes (cut into pieces that share
+        // the array), in turn.
+        let sizes = [1, SizedBlobWriter.pipelinePieceBytes, SizedBlobWriter.pipelinePieceBytes * 5 / 2 + 7]
         var at = 0
+        var k = 0
         while at < bytes.count {
-            let end = min(bytes.count, at + (1 << 20))
+            let end = min(bytes.count, at + sizes[k % sizes.count])
             try large.write(Array(bytes[at..<end]))
             at = end
+            k += 1
         }
         let id = try large.commit()
         #expect(id == (try repo.writeBlob(Data(bytes))))

@@ -372,19 +372,25 @@ extension TraceStage {
             var batch = NormalizedBatch()
         }
         let work = sources.indices.flatMap { si in batches(lines[si], batchBytes: batchBytes).map { (si, $0) } }
-        func start(_ k: Int) -> Pending {
+        // The first batch is normalized on this thread, which has nothing else to do yet (a batch handed to a
+        // global queue while this thread waits ran on one core: the waiting thread holds a place of the pool);
+        // each later one is normalized on another thread while this one hands over the batch before.
+        func start(_ k: Int, here: Bool = false) -> Pending {
             let pending = Pending()
             let (si, range) = work[k]
             let (src, batch) = (sources[si], lines[si][range])
             let (redact, expected) = (plan.redact[si][range], plan.lengths[si][range])
-            DispatchQueue.global().async(group: pending.group) {
-                pending.batch = normalizeBatch(src, lines: batch, redactor: redactor, redactFlags: redact, expected: expected)
+            let normalize: @Sendable () -> NormalizedBatch = { normalizeBatch(src, lines: batch, redactor: redactor, redactFlags: redact, expected: expected) }
+            if here {
+                pending.batch = normalize()
+            } else {
+                DispatchQueue.global().async(group: pending.group) { pending.batch = normalize() }
             }
             return pending
         }
         let writer = try viaGit { () throws(GitError) in try repo.sizedBlobWriter(size: plan.total) }
         var redaction = RedactionReport()
-        var next: Pending? = work.isEmpty ? nil : start(0)
+        var next: Pending? = work.isEmpty ? nil : start(0, here: true)
         // Never leave a batch running behind a throw or a return.
         defer { next?.group.wait() }
         for k in work.indices {
