@@ -115,3 +115,71 @@ size_t cjsonscan_string_run(const uint8_t *p, size_t i, size_t n) {
 }
 
 #endif
+
+// MARK: - Where one of a few short strings may start
+
+// Whether bytes p[0], p[1], p[2] may be a start of one bucket.
+static inline int start_at(const uint8_t *p, const cjsonscan_start_tables *t) {
+    uint8_t m = t->lo[0][p[0] & 15] & t->hi[0][p[0] >> 4];
+    m &= t->lo[1][p[1] & 15] & t->hi[1][p[1] >> 4];
+    m &= t->lo[2][p[2] & 15] & t->hi[2][p[2] >> 4];
+    return m != 0;
+}
+
+size_t cjsonscan_start_candidate_bytes(const uint8_t *p, size_t i, size_t n, const cjsonscan_start_tables *t) {
+    for (; i + 2 < n; i++) {
+        if (start_at(p + i, t)) return i;
+    }
+    return n;
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <tmmintrin.h>
+
+// Sixteen positions at a time: each of the three bytes looks up its two nibbles with pshufb (the bucket bits it
+// allows), and a position is a candidate when some bucket bit survives the six lookups.
+__attribute__((target("ssse3"))) static size_t start_candidate_ssse3(
+    const uint8_t *p, size_t i, size_t n, const cjsonscan_start_tables *t) {
+    const __m128i nibble = _mm_set1_epi8(0x0F), zero = _mm_setzero_si128();
+    __m128i lo[3], hi[3];
+    for (int j = 0; j < 3; j++) {
+        lo[j] = _mm_loadu_si128((const __m128i *)t->lo[j]);
+        hi[j] = _mm_loadu_si128((const __m128i *)t->hi[j]);
+    }
+    // Positions i … i + 15 read bytes up to i + 17.
+    while (n - i >= 18) {
+        __m128i m = _mm_set1_epi8((char)0xFF);
+        for (int j = 0; j < 3; j++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(p + i + j));
+            __m128i l = _mm_shuffle_epi8(lo[j], _mm_and_si128(v, nibble));
+            __m128i h = _mm_shuffle_epi8(hi[j], _mm_and_si128(_mm_srli_epi16(v, 4), nibble));
+            m = _mm_and_si128(m, _mm_and_si128(l, h));
+        }
+        unsigned found = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(m, zero)) ^ 0xFFFFu;
+        if (found) return i + (size_t)__builtin_ctz(found);
+        i += 16;
+    }
+    return cjsonscan_start_candidate_bytes(p, i, n, t);
+}
+
+// Asked of the processor once (threads that race to ask first store the same answer).
+static int has_ssse3(void) {
+    static int known = -1;
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (k < 0) {
+        unsigned a, b, c, d;
+        k = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSSE3) ? 1 : 0;
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return k;
+}
+#endif
+
+size_t cjsonscan_start_candidate(const uint8_t *p, size_t from, size_t n, const cjsonscan_start_tables *t) {
+    if (from + 2 >= n) return n;
+#if defined(__x86_64__)
+    if (has_ssse3()) return start_candidate_ssse3(p, from, n, t);
+#endif
+    return cjsonscan_start_candidate_bytes(p, from, n, t);
+}

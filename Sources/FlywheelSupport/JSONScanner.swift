@@ -429,21 +429,11 @@ public struct JSONScanner {
         }
     }
 
-    /// The first index from `i` (before `n`) of a `"`, a `\` or a byte past ASCII, 8 bytes at a time; when none is in
-    /// the whole 8-byte words, the index after the last whole word (the caller checks the few bytes left one by one).
-    @inlinable @inline(__always) package static func skipPlainASCII(_ p: UnsafePointer<UInt8>, from i: Int, end n: Int) -> Int {
-        var i = i
-        let lo: UInt64 = 0x0101_0101_0101_0101
-        let hi: UInt64 = 0x8080_8080_8080_8080
-        while n - i >= 8 {
-            let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-            let q = w ^ 0x2222_2222_2222_2222
-            let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
-            let mask = (((q &- lo) & ~q) | ((b &- lo) & ~b) | w) & hi
-            if mask != 0 { return i + mask.trailingZeroBitCount >> 3 }
-            i += 8
-        }
-        return i
+    /// Advances over the inside of a string from `p[i]` as `cjsonscan_string_run` does (64 bytes at a time): plain
+    /// ASCII and the escapes `\" \\ \b \f \n \r \t`; it returns the first byte it does not take (the closing quote,
+    /// a backslash starting `\u`, `\/` or an invalid escape, a control byte or a byte past ASCII), or `n`.
+    @inline(__always) package static func stringRun(_ p: UnsafePointer<UInt8>, from i: Int, end n: Int) -> Int {
+        cjsonscan_string_run(p, i, n)
     }
 
     /// The high bit of each byte of the 8-byte word `w` (little-endian) that may stop a plain string run: `"`, `\`,

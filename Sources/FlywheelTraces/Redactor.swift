@@ -138,29 +138,18 @@ public struct Redactor: @unchecked Sendable {
         return t
     }()
 
-    /// Calls `found(hint, offset)` for every hint occurrence in `buf`, ASCII case-insensitively, in one pass.
+    /// Calls `found(hint, offset)` for every hint occurrence in `buf`, ASCII case-insensitively, in one pass: the
+    /// hints are compared only where ``hintFilter`` says one may start.
     static func scanHints(_ buf: UnsafeBufferPointer<UInt8>, _ found: (Int, Int) -> Void) {
+        guard let p = buf.baseAddress else { return }
         let n = buf.count
-        var i = 0
+        let filter = hintFilter
+        var i = filter.candidate(p, from: 0, count: n)
         while i < n {
-            let b0 = buf[i]
-            let c = (b0 >= 0x41 && b0 <= 0x5A) ? b0 | 0x20 : b0
-            let candidates = hintsByFirstByte[Int(c)]
-            if !candidates.isEmpty {
-                for hi in candidates {
-                    let h = hintBytes[hi]
-                    guard i + h.count <= n else { continue }
-                    var k = 1
-                    while k < h.count {
-                        let b = buf[i + k]
-                        let lb = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
-                        if lb != h[k] { break }
-                        k += 1
-                    }
-                    if k == h.count { found(hi, i) }
-                }
+            for hi in hintsByFirstByte[Int(lowercase[Int(p[i])])] where matches(hintBytes[hi], p, at: i, count: n) {
+                found(hi, i)
             }
-            i += 1
+            i = filter.candidate(p, from: i + 1, count: n)
         }
     }
 
@@ -197,83 +186,31 @@ public struct Redactor: @unchecked Sendable {
         return byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
     }
 
-    /// ``containsHint(_:)``'s tables, made once and never freed (read through pointers: no reference counting in
-    /// the loop). Every hint is at least three bytes long.
-    final class HintTables: @unchecked Sendable {
-        /// Per byte pair as it appears (`b0 | b1 << 8`, any case): 0, or 1 + the index of its lowercase among the
-        /// two-byte starts of hints.
-        let pairClass: UnsafeMutablePointer<UInt8>
-        /// Per pair class and third byte (`class << 8 | b2`, any case): 1 when some hint starts with those three.
-        let third: UnsafeMutablePointer<UInt8>
-
-        init() {
-            let starts = Array(Set(Redactor.hintBytes.map { [$0[0], $0[1]] })).sorted { $0.lexicographicallyPrecedes($1) }
-            precondition(starts.count < 255 && Redactor.hintBytes.allSatisfy { $0.count >= 3 })
-            pairClass = .allocate(capacity: 1 << 16)
-            pairClass.initialize(repeating: 0, count: 1 << 16)
-            third = .allocate(capacity: (starts.count + 1) << 8)
-            third.initialize(repeating: 0, count: (starts.count + 1) << 8)
-            var lowerClass = [UInt8](repeating: 0, count: 1 << 16)  // by lowercase pair `l0 << 8 | l1`
-            for (c, s) in starts.enumerated() { lowerClass[Int(s[0]) << 8 | Int(s[1])] = UInt8(c + 1) }
-            for b0 in 0..<256 {
-                for b1 in 0..<256 {
-                    pairClass[b0 | b1 << 8] = lowerClass[Int(Redactor.lowercase[b0]) << 8 | Int(Redactor.lowercase[b1])]
-                }
-            }
-            for h in Redactor.hintBytes {
-                let c = starts.firstIndex(of: [h[0], h[1]])! + 1
-                for b2 in 0..<256 where Redactor.lowercase[b2] == h[2] { third[c << 8 | b2] = 1 }
-            }
-        }
-    }
-    static let hintTables = HintTables()
+    /// Where a hint may start (its first three bytes, any case).
+    static let hintFilter = StartFilter(hintBytes)
 
     /// Whether any hint occurs in `buf` (ASCII case-insensitively): ``scanHints(_:_:)``'s answer to "any at all".
-    /// Eight bytes are loaded at a time and the seven byte pairs starting in them looked up in a table of hints'
-    /// two-byte starts (any case), so most positions cost a shift and one lookup; a pair that starts a hint has its
-    /// third byte checked in a second table, and only then are the hints compared.
+    /// The hints are compared only where ``hintFilter`` says one may start (16 positions are ruled out at a time).
     static func containsHint(_ buf: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let p = buf.baseAddress else { return false }
         let n = buf.count
-        guard n >= 3, let p = buf.baseAddress else { return false }
-        let tables = hintTables
-        let pairs = tables.pairClass, third = tables.third
-        @inline(__always) func starts(_ c: UInt8, _ j: Int) -> Bool {
-            j + 2 < n && third[Int(c) << 8 | Int(p[j + 2])] != 0 && hintStarts(p, at: j, count: n)
-        }
-        let raw = UnsafeRawPointer(p)
-        var i = 0
-        while i + 8 <= n {
-            let x = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            let any = pairs[Int(truncatingIfNeeded: x & 0xFFFF)] | pairs[Int(truncatingIfNeeded: (x >> 8) & 0xFFFF)]
-                | pairs[Int(truncatingIfNeeded: (x >> 16) & 0xFFFF)] | pairs[Int(truncatingIfNeeded: (x >> 24) & 0xFFFF)]
-                | pairs[Int(truncatingIfNeeded: (x >> 32) & 0xFFFF)] | pairs[Int(truncatingIfNeeded: (x >> 40) & 0xFFFF)]
-                | pairs[Int(truncatingIfNeeded: (x >> 48) & 0xFFFF)]
-            if any != 0 {
-                for k in 0..<7 {
-                    let c = pairs[Int(truncatingIfNeeded: (x >> (8 * UInt64(k))) & 0xFFFF)]
-                    if c != 0, starts(c, i + k) { return true }
-                }
+        let filter = hintFilter
+        var i = filter.candidate(p, from: 0, count: n)
+        while i < n {
+            for hi in hintsByFirstByte[Int(lowercase[Int(p[i])])] where matches(hintBytes[hi], p, at: i, count: n) {
+                return true
             }
-            i += 7
-        }
-        while i + 1 < n {
-            let c = pairs[Int(p[i]) | Int(p[i + 1]) << 8]
-            if c != 0, starts(c, i) { return true }
-            i += 1
+            i = filter.candidate(p, from: i + 1, count: n)
         }
         return false
     }
 
-    /// Whether a hint starts at `i` of the `n` bytes at `p` (ASCII case-insensitively).
-    @inline(__always) static func hintStarts(_ p: UnsafePointer<UInt8>, at i: Int, count n: Int) -> Bool {
-        for hi in hintsByFirstByte[Int(lowercase[Int(p[i])])] {
-            let h = hintBytes[hi]
-            guard i + h.count <= n else { continue }
-            var k = 1
-            while k < h.count, lowercase[Int(p[i + k])] == h[k] { k += 1 }
-            if k == h.count { return true }
-        }
-        return false
+    /// Whether `hint` (lowercase) starts at `i` of the `n` bytes at `p`, ASCII case-insensitively.
+    @inline(__always) static func matches(_ hint: [UInt8], _ p: UnsafePointer<UInt8>, at i: Int, count n: Int) -> Bool {
+        guard i + hint.count <= n else { return false }
+        var k = 0
+        while k < hint.count, lowercase[Int(p[i + k])] == hint[k] { k += 1 }
+        return k == hint.count
     }
 
     /// Which hints occur in `text` (no allocation for native strings; most text holds none).

@@ -493,7 +493,8 @@ package enum SpanLineNormalizer {
     }
 
     /// ``writeString(_:into:)`` for a string known to be valid: one pass finds its end and whether it is in the
-    /// writer's form (8 bytes at a time up to a quote, a backslash or a byte past ASCII).
+    /// writer's form (``JSONScanner/stringRun(_:from:end:)`` crosses plain bytes and the writer's own escapes; it
+    /// stops at the quote, at `\u` or `\/`, and at bytes past ASCII).
     @inline(__always) static func writeValidatedString(_ sc: inout JSONScanner, into out: inout [UInt8]) throws {
         let open = sc.pos
         let p = sc.base
@@ -501,14 +502,14 @@ package enum SpanLineNormalizer {
         var i = open + 1
         var writerForm = true
         while true {
-            i = JSONScanner.skipPlainASCII(p, from: i, end: n)
+            i = JSONScanner.stringRun(p, from: i, end: n)
             guard i < n else { throw Unsupported() }
             let c = p[i]
             if c == UInt8(ascii: "\"") { break }
             if c == UInt8(ascii: "\\") {
+                // `\u`, `\/` (the run takes every other escape of a valid string).
                 guard i + 1 < n else { throw Unsupported() }
-                let e = p[i + 1]
-                if e == UInt8(ascii: "u") || e == UInt8(ascii: "/") { writerForm = false }
+                writerForm = false
                 i += 2
             } else {
                 if c == 0xE2, i + 2 < n, p[i + 1] == 0x80, p[i + 2] == 0xA8 || p[i + 2] == 0xA9 { writerForm = false }
@@ -585,25 +586,22 @@ extension SpanLineNormalizer {
                 i += 1
             case UInt8(ascii: "\""):
                 let start = i + 1
-                var plainKey = true  // no escape, no byte past ASCII
+                var plainKey = true  // no byte past ASCII (escapes are looked for below, in keys only)
                 i = start
                 scan: while true {
-                    i = JSONScanner.skipPlainASCII(p, from: i, end: n)
+                    // Plain bytes and the escapes the writer keeps (`\" \\ \b \f \n \r \t`) are crossed here.
+                    i = JSONScanner.stringRun(p, from: i, end: n)
                     guard i < n else { return nil }
                     let s = p[i]
                     if s == UInt8(ascii: "\"") { break scan }
                     if s == UInt8(ascii: "\\") {
-                        guard i + 1 < n else { return nil }
-                        let e = p[i + 1]
-                        if e == UInt8(ascii: "u") || e == UInt8(ascii: "/") { return nil }
-                        plainKey = false
-                        i += 2
+                        return nil  // `\u` or `\/`: the writer writes them otherwise
                     } else if s >= 0x80 {
                         if s == 0xE2, i + 2 < n, p[i + 1] == 0x80, p[i + 2] == 0xA8 || p[i + 2] == 0xA9 { return nil }
                         plainKey = false
                         i += 1
                     } else {
-                        i += 1  // an ordinary byte among the last seven (read one at a time)
+                        return nil  // a control byte: not in a line the scan accepted
                     }
                 }
                 let length = i - start
@@ -612,7 +610,7 @@ extension SpanLineNormalizer {
                 var j = i
                 while j < n, p[j] == 0x20 || p[j] == 0x09 || p[j] == 0x0A || p[j] == 0x0D { j += 1 }
                 guard j < n, p[j] == UInt8(ascii: ":") else { continue }
-                guard plainKey else { return nil }
+                guard plainKey, memchr(p + start, 0x5C, length) == nil else { return nil }
                 @inline(__always) func isKey(_ k: StaticString) -> Bool {
                     k.utf8CodeUnitCount == length && bytesEqual(k.utf8Start, p + start, length)
                 }

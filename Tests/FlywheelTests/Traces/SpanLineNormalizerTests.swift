@@ -266,6 +266,7 @@ struct SpanLineNormalizerTests {
             (#""name":"n""#, #""name":"\u0041""#), (#""name":"n""#, #""name":"a\/b""#), (#""name":"n""#, "\"name\":\"a\u{2028}b\""),
             (#""a":1"#, #""a":1.5"#), (#""a":1"#, #""a":1e3"#), (#""a":1"#, #""a":-0"#), (#""a":1"#, #""a":NaN"#),
             (#""a":1"#, #""a":1234567890123456789"#), (#""a":1"#, #""\u0061":1"#), (#""a":1"#, #""é":1"#),
+            (#""a":1"#, #""a\nb":1"#), (#""a":1"#, #""a\"":1"#),
         ] {
             let line = base.replacingOccurrences(of: from, with: to)
             #expect(line != base)

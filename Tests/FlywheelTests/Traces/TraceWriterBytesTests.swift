@@ -81,31 +81,40 @@ struct TraceWriterBytesTests {
         #expect(text.utf8.withContiguousStorageIfAvailable { custom.mayFindSecrets(inJSON: UnsafeRawBufferPointer($0)) } == true)
     }
 
-    @Test("containsHint agrees with scanHints on every hint at every position, in any case")
+    /// Every (hint, offset) in `text`, by comparing every hint at every place (the plain definition).
+    static func hintsByBruteForce(_ text: [UInt8]) -> [[Int]] {
+        var out: [[Int]] = []
+        for i in text.indices {
+            for (h, hint) in Redactor.hintBytes.enumerated() where i + hint.count <= text.count {
+                if hint.indices.allSatisfy({ Redactor.lowercase[Int(text[i + $0])] == hint[$0] }) { out.append([h, i]) }
+            }
+        }
+        return out
+    }
+
+    @Test("scanHints finds every hint at every place and containsHint says so, in any case, against a brute-force search")
     func hintTable() {
         var rng = SystemRandomNumberGenerator()
         let filler = Array("abc def, XYZ.:/_-0123 psa kb".utf8)
+        func check(_ text: [UInt8]) {
+            let truth = Self.hintsByBruteForce(text)
+            var found: [[Int]] = []
+            text.withUnsafeBufferPointer { Redactor.scanHints($0) { h, i in found.append([h, i]) } }
+            #expect(found == truth, "\(String(decoding: text, as: UTF8.self))")
+            #expect(text.withUnsafeBufferPointer { Redactor.containsHint($0) } == !truth.isEmpty, "\(String(decoding: text, as: UTF8.self))")
+        }
         for hint in Redactor.hintBytes {
             for upper in [false, true] {
-                for at in [0, 1, 7, 40] {
+                for at in [0, 1, 7, 15, 16, 17, 40] {
                     var text = (0..<at).map { _ in filler.randomElement(using: &rng)! }
                     text += upper ? hint.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 } : hint
-                    text += (0..<5).map { _ in filler.randomElement(using: &rng)! }
-                    // Also with the hint as the last bytes (no byte after it to load).
-                    let last = Array(text.dropLast(5))
-                    #expect(last.withUnsafeBufferPointer { Redactor.containsHint($0) }, "\(String(decoding: last, as: UTF8.self))")
-                    var any = false
-                    text.withUnsafeBufferPointer { Redactor.scanHints($0) { _, _ in any = true } }
-                    #expect(any)
-                    #expect(text.withUnsafeBufferPointer { Redactor.containsHint($0) }, "\(String(decoding: text, as: UTF8.self))")
+                    check(text)  // the hint as the last bytes
+                    check(text + (0..<5).map { _ in filler.randomElement(using: &rng)! })
                 }
             }
         }
         for _ in 0..<2000 {
-            let text = (0..<Int.random(in: 0..<80, using: &rng)).map { _ in filler.randomElement(using: &rng)! }
-            var any = false
-            text.withUnsafeBufferPointer { Redactor.scanHints($0) { _, _ in any = true } }
-            #expect(text.withUnsafeBufferPointer { Redactor.containsHint($0) } == any, "\(String(decoding: text, as: UTF8.self))")
+            check((0..<Int.random(in: 0..<80, using: &rng)).map { _ in filler.randomElement(using: &rng)! })
         }
     }
 }
