@@ -13,7 +13,7 @@ final class LineAnalyzer {
     var lastTraceID = ""
     /// Decoded bytes of keys that had escapes (rare); freed after each line.
     var escapedKeys: [UnsafeMutableBufferPointer<UInt8>] = []
-    /// `options.keptAttributes` in an open-addressing table by ``keyHash(_:)`` (the hash every attribute key gets
+    /// `options.keptAttributes` in an open-addressing table by ``Key/hash`` (the hash every attribute key gets
     /// for the duplicate check; a `Dictionary` lookup hashed each key a second time): `keptSlots[i]` is an index
     /// into the other three arrays or -1. `keptLengths[n]`: some kept key is `n` bytes long (rules most keys out).
     let keeps: Bool
@@ -64,7 +64,7 @@ final class LineAnalyzer {
         var lengths = [Bool](repeating: false, count: 256)
         for (i, k) in keys {
             let b = Array(k.utf8)
-            let h = b.withUnsafeBufferPointer { Self.hash(of: Key(bytes: $0)) }
+            let h = b.withUnsafeBufferPointer { Key(bytes: $0).hash }
             var slot = Self.slot(h, size - 1)
             while slots[slot] >= 0 { slot = (slot + 1) & (size - 1) }
             slots[slot] = Int32(hashes.count)
@@ -83,7 +83,7 @@ final class LineAnalyzer {
 
     @inline(__always) static func slot(_ h: UInt64, _ mask: Int) -> Int { Int(truncatingIfNeeded: h ^ (h >> 29) ^ (h >> 47)) & mask }
 
-    /// The index in `options.keptAttributes` of an attribute key whose ``keyHash(_:)`` is `h`, if it is one.
+    /// The index in `options.keptAttributes` of an attribute key whose ``Key/hash`` is `h`, if it is one.
     @inline(__always) func keptField(_ key: Key, hash h: UInt64) -> Int16? {
         let n = key.bytes.count
         guard n < 256, keptLengths[n] else { return nil }
@@ -338,7 +338,7 @@ final class LineAnalyzer {
                         defer { self.seenKeys = seenKeys }
                         attrs = Attrs()
                         try readObject(&s, "attributes", &wrong, arrayHint: true) { s, key in
-                            let h = keyHash(key)
+                            let h = key.hash
                             if !seenKeys.insert(h) { attrDuplicate = true }
                             if keeping, let field = keptField(key, hash: h) {
                                 let from = Self.valueStart(&s)
@@ -349,7 +349,7 @@ final class LineAnalyzer {
                             }
                         }
                     default:
-                        let h = keyHash(key)
+                        let h = key.hash
                         if otherTopKeys.contains(h) { topDuplicate = true }
                         otherTopKeys.append(h)
                         try s.skipValue()
@@ -564,18 +564,49 @@ final class LineAnalyzer {
         return s.pos
     }
 
-    /// A key's bytes (decoded when it had escapes); valid until the end of the line.
+    /// A key's bytes (decoded when it had escapes; valid until the end of the line) and their ``bytesHash(_:_:)``.
     struct Key {
         var bytes: UnsafeBufferPointer<UInt8>
+        var hash: UInt64
+
+        init(bytes: UnsafeBufferPointer<UInt8>) {
+            self.bytes = bytes
+            hash = bytesHash(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, bytes.count)
+        }
+
+        init(bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) {
+            self.bytes = bytes
+            self.hash = hash
+        }
     }
 
+    /// Reads the key at the scanner (at its `"`) and hashes it as it goes: a key of plain ASCII is read 8 bytes at a
+    /// time up to its closing quote, each word mixed into the hash as it is checked (``ByteHash``), so the key's
+    /// bytes are read once. Anything else (an escape, a byte past ASCII, the line's last 8 bytes) takes the
+    /// scanner's own path, and the hash is taken of the bytes it leaves.
     func readKey(_ s: inout JSONScanner) throws -> Key {
         let open = s.pos
-        s.pos += 1
-        let start = s.pos
+        let start = open + 1
+        let base = s.base
+        var i = start
+        var h = ByteHash.seed
+        while s.end - i >= 8 {
+            let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            let mask = JSONScanner.stopMask(w)
+            if mask != 0 {
+                let k = mask.trailingZeroBitCount >> 3
+                guard base[i + k] == UInt8(ascii: "\"") else { break }
+                if k > 0 { h = ByteHash.mix(h, UInt64(littleEndian: w) & (~0 >> UInt64(64 - 8 * k))) }
+                s.pos = i + k + 1
+                return Key(bytes: UnsafeBufferPointer(start: base + start, count: i + k - start), hash: ByteHash.finish(h, i + k - start))
+            }
+            h = ByteHash.mix(h, UInt64(littleEndian: w))
+            i += 8
+        }
+        s.pos = start
         let c = try s.scanPlain()
         if c == UInt8(ascii: "\"") {
-            let r = UnsafeBufferPointer(start: s.base + start, count: s.pos - start)
+            let r = UnsafeBufferPointer(start: base + start, count: s.pos - start)
             s.pos += 1
             return Key(bytes: r)
         }
@@ -593,12 +624,6 @@ final class LineAnalyzer {
         k.bytes.count == lit.utf8CodeUnitCount && (k.bytes.count == 0 || bytesEqual(k.bytes.baseAddress!, lit.utf8Start, k.bytes.count))
     }
 
-    @inline(__always) func keyHash(_ k: Key) -> UInt64 { Self.hash(of: k) }
-
-    @inline(__always) static func hash(of k: Key) -> UInt64 {
-        guard let p = k.bytes.baseAddress else { return bytesHash(UnsafePointer(bitPattern: 1)!, 0) }
-        return bytesHash(p, k.bytes.count)
-    }
 
     static let topKeys: [StaticString] = [
         "trace_id", "span_id", "parent_span_id", "trace_state", "name", "kind", "start_time", "end_time", "status",

@@ -637,8 +637,8 @@ struct SpanIDTable {
     }
 
     @inline(__always) func slot(_ id: String) -> Int {
-        let h = id.utf8.withContiguousStorageIfAvailable { LineAnalyzer.hash(of: LineAnalyzer.Key(bytes: $0)) }
-            ?? Array(id.utf8).withUnsafeBufferPointer { LineAnalyzer.hash(of: LineAnalyzer.Key(bytes: $0)) }
+        let h = id.utf8.withContiguousStorageIfAvailable { LineAnalyzer.Key(bytes: $0).hash }
+            ?? Array(id.utf8).withUnsafeBufferPointer { LineAnalyzer.Key(bytes: $0).hash }
         return LineAnalyzer.slot(h, mask)
     }
 
