@@ -243,8 +243,8 @@ final class LineAnalyzer {
                             // Plain when the string's bytes are its text (no escapes): then reusable as is.
                             if s.pos - from == facts.traceID.utf8.count + 2 { lastTraceID = facts.traceID }
                         }
-                    case 1: facts.spanID = try readString(&s, "span_id", &local) ?? ""
-                    case 2: facts.parentSpanID = try readString(&s, "parent_span_id", &local) ?? ""
+                    case 1: facts.spanID = try readText(&s, "span_id", &local)
+                    case 2: facts.parentSpanID = try readText(&s, "parent_span_id", &local)
                     case 3:
                         let from = Self.valueStart(&s)
                         _ = try readString(&s, "trace_state", &local)
@@ -458,7 +458,7 @@ final class LineAnalyzer {
             if !TraceIDs.isCanonicalTraceID(facts.traceID), notes.count(.traceIDFormat, line: line, offset: offset) {
                 local.append(NoteTally.Kind.traceIDFormat.issue(file: file, line: line, offset: offset))
             }
-            if !TraceIDs.isCanonicalSpanID(facts.spanID), notes.count(.spanIDFormat, line: line, offset: offset) {
+            if !facts.spanID.withBytes({ $0.count == 16 && TraceIDs.isHex($0) }), notes.count(.spanIDFormat, line: line, offset: offset) {
                 local.append(NoteTally.Kind.spanIDFormat.issue(file: file, line: line, offset: offset))
             }
             if !truthy(attrs.agentName), !truthy(attrs.agentID), !truthy(attrs.agentDotID),

@@ -17,8 +17,9 @@ public struct IndexedTrace: Sendable, Hashable {
     public var offsets: [Int] = []
     public var lengths: [Int] = []
     public var lines: [Int] = []
-    public var spanIDs: [String] = []
-    public var parentIDs: [String] = []
+    /// Each span's `span_id` and `parent_span_id` (`""` for a root), in file order.
+    public var spanIDs = SpanIDList()
+    public var parentIDs = SpanIDList()
     public var startTime = ""
     public var endTime = ""
     public var hasErrors = false
@@ -550,13 +551,13 @@ struct FileScan {
             let n = t.spanIDs.count
             var table = SpanIDTable(count: n)
             var isFirst = [Bool](repeating: false, count: n)
-            for (i, id) in t.spanIDs.enumerated() {
-                if let first = table.insert(id, at: i, in: t.spanIDs) {
+            for i in 0..<n {
+                if let first = table.insert(i, of: t.spanIDs) {
                     problems.append(
                         TraceIssue(
                             file: name, line: t.lines[i], byteOffset: t.offsets[i], severity: .warning, field: "span_id",
                             code: "duplicate_span_id",
-                            message: "span_id \(id) already used at line \(t.lines[first]) in trace \(t.traceID)"))
+                            message: "span_id \(t.spanIDs[i]) already used at line \(t.lines[first]) in trace \(t.traceID)"))
                 } else {
                     isFirst[i] = true
                 }
@@ -564,10 +565,11 @@ struct FileScan {
             // parent[i]: index of the parent span, -1 for a root, -2 for a parent that does not exist.
             var parent = [Int](repeating: -1, count: n)
             var missing = Set<String>()
-            for (i, p) in t.parentIDs.enumerated() where !p.isEmpty {
-                if let j = table.find(p, in: t.spanIDs) {
+            for i in 0..<n where !t.parentIDs.isEmpty(at: i) {
+                if let j = t.parentIDs.withBytes(at: i, { table.find($0, in: t.spanIDs) }) {
                     parent[i] = j
                 } else {
+                    let p = t.parentIDs[i]
                     parent[i] = -2
                     missing.insert(p)
                     problems.append(
@@ -624,7 +626,8 @@ struct FileScan {
 }
 
 /// The span ids of one trace: the index of the first span with each id, in an open-addressing table on a hash of
-/// the id's bytes (a `[String: Int]` hashed every id with SipHash, three times per span).
+/// the id's bytes (a `[String: Int]` hashed every id with SipHash, three times per span). Ids are the same when their
+/// bytes are (as HALO's Python compares them: code point by code point).
 struct SpanIDTable {
     var slots: [Int]
     let mask: Int
@@ -636,35 +639,90 @@ struct SpanIDTable {
         mask = size - 1
     }
 
-    @inline(__always) func slot(_ id: String) -> Int {
-        let h = id.utf8.withContiguousStorageIfAvailable { LineAnalyzer.Key(bytes: $0).hash }
-            ?? Array(id.utf8).withUnsafeBufferPointer { LineAnalyzer.Key(bytes: $0).hash }
-        return LineAnalyzer.slot(h, mask)
-    }
-
-    /// The index of the first span of `ids` with `id` when there is one; else records `i` for it and returns nil.
-    mutating func insert(_ id: String, at i: Int, in ids: [String]) -> Int? {
-        var k = slot(id)
-        while true {
-            let e = slots[k]
-            if e < 0 {
-                slots[k] = i
-                return nil
+    /// The index of the first span of `ids` with the id of span `i` when there is one; else records `i` and
+    /// returns nil.
+    mutating func insert(_ i: Int, of ids: SpanIDList) -> Int? {
+        ids.withBytes(at: i) { id in
+            var k = LineAnalyzer.slot(LineAnalyzer.Key(bytes: id).hash, mask)
+            while true {
+                let e = slots[k]
+                if e < 0 {
+                    slots[k] = i
+                    return nil
+                }
+                if ids.equals(at: e, id) { return e }
+                k = (k + 1) & mask
             }
-            if ids[e] == id { return e }
-            k = (k + 1) & mask
         }
     }
 
-    /// The index of the first span of `ids` with `id`, if any.
-    func find(_ id: String, in ids: [String]) -> Int? {
-        var k = slot(id)
+    /// The index of the first span of `ids` whose id is the bytes `id`, if any.
+    func find(_ id: UnsafeBufferPointer<UInt8>, in ids: SpanIDList) -> Int? {
+        var k = LineAnalyzer.slot(LineAnalyzer.Key(bytes: id).hash, mask)
         while true {
             let e = slots[k]
             if e < 0 { return nil }
-            if ids[e] == id { return e }
+            if ids.equals(at: e, id) { return e }
             k = (k + 1) & mask
         }
+    }
+}
+
+/// Ids of a trace's spans (span ids, or parent ids), in span order: their UTF-8 bytes end to end and where each
+/// ends, so the scan makes no `String` per id (a 24-character id is a heap allocation); a `String` is made when an
+/// element is read. Equal when the ids' bytes are.
+public struct SpanIDList: RandomAccessCollection, Sendable, Hashable, ExpressibleByArrayLiteral {
+    /// The ids' bytes, end to end.
+    var bytes: [UInt8] = []
+    /// Where each id ends in ``bytes`` (it starts where the one before ends).
+    var ends: [Int] = []
+
+    public init() {}
+    public init(arrayLiteral ids: String...) { self.init(ids) }
+    public init<S: Sequence>(_ ids: S) where S.Element == String {
+        for id in ids { append(id) }
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { ends.count }
+    public subscript(i: Int) -> String {
+        bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range(i)]), as: UTF8.self) }
+    }
+
+    /// The bytes of id `i` in ``bytes``.
+    @inline(__always) func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] }
+
+    /// Whether id `i` is `""`.
+    @inline(__always) public func isEmpty(at i: Int) -> Bool { range(i).isEmpty }
+
+    /// Calls `body` with the bytes of id `i`.
+    @inline(__always) func withBytes<R>(at i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        let r = range(i)
+        return bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[r])) }
+    }
+
+    /// Whether id `i` is the bytes `id`.
+    @inline(__always) func equals(at i: Int, _ id: UnsafeBufferPointer<UInt8>) -> Bool {
+        let r = range(i)
+        guard r.count == id.count else { return false }
+        return r.isEmpty || bytes.withUnsafeBufferPointer { bytesEqual($0.baseAddress! + r.lowerBound, id.baseAddress!, r.count) }
+    }
+
+    /// Appends an id given as bytes.
+    @inline(__always) mutating func append(bytes id: UnsafeBufferPointer<UInt8>) {
+        bytes.append(contentsOf: id)
+        ends.append(bytes.count)
+    }
+
+    public mutating func append(_ id: String) {
+        bytes.append(contentsOf: id.utf8)
+        ends.append(bytes.count)
+    }
+
+    public static func += (list: inout SpanIDList, more: SpanIDList) {
+        let base = list.bytes.count
+        list.bytes += more.bytes
+        list.ends += more.ends.map { $0 + base }
     }
 }
 
@@ -677,8 +735,8 @@ extension IndexedTrace {
         offsets.append(offset)
         lengths.append(length)
         lines.append(line)
-        spanIDs.append(s.spanID)
-        parentIDs.append(s.parentSpanID)
+        s.spanID.withBytes { spanIDs.append(bytes: $0) }
+        s.parentSpanID.withBytes { parentIDs.append(bytes: $0) }
         if keeping {
             keptPlaces.append(contentsOf: places)
             keptEnds.append(keptPlaces.count)
@@ -734,6 +792,8 @@ struct LineText {
     init(decoded: String = "") { self.decoded = decoded }
 
     var string: String { raw.map { String(decoding: $0, as: UTF8.self) } ?? decoded }
+
+    var isEmpty: Bool { raw.map { $0.isEmpty } ?? decoded.isEmpty }
 
     @inline(__always) func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         if let raw { return body(raw) }
@@ -800,8 +860,8 @@ package struct PlannedLine: Sendable, Equatable {
 /// What the index needs from one valid span line.
 struct SpanFacts {
     var traceID = ""
-    var spanID = ""
-    var parentSpanID = ""
+    var spanID = LineText()
+    var parentSpanID = LineText()
     var nameText = LineText()
     var startText = LineText()
     var endText = LineText()
