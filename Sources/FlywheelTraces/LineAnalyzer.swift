@@ -458,7 +458,7 @@ final class LineAnalyzer {
             if !TraceIDs.isCanonicalTraceID(facts.traceID), notes.count(.traceIDFormat, line: line, offset: offset) {
                 local.append(NoteTally.Kind.traceIDFormat.issue(file: file, line: line, offset: offset))
             }
-            if !facts.spanID.withBytes({ $0.count == 16 && TraceIDs.isHex($0) }), notes.count(.spanIDFormat, line: line, offset: offset) {
+            if !facts.spanID.withBytes(TraceIDs.isCanonicalSpanID(utf8:)), notes.count(.spanIDFormat, line: line, offset: offset) {
                 local.append(NoteTally.Kind.spanIDFormat.issue(file: file, line: line, offset: offset))
             }
             if !truthy(attrs.agentName), !truthy(attrs.agentID), !truthy(attrs.agentDotID),

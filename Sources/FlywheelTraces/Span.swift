@@ -507,6 +507,8 @@ public enum TraceIDs {
     public static func isCanonicalTraceID(_ s: String) -> Bool { isHex(s, count: 32) }
     /// True for a 16-lowercase-hex, not-all-zero span id.
     public static func isCanonicalSpanID(_ s: String) -> Bool { isHex(s, count: 16) }
+    /// ``isCanonicalSpanID(_:)`` of an id's UTF-8 bytes.
+    static func isCanonicalSpanID(utf8 b: UnsafeBufferPointer<UInt8>) -> Bool { b.count == 16 && isHex(b) }
 
     static func isHex(_ s: String, count: Int) -> Bool {
         let u = s.utf8
