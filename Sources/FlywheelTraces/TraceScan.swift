@@ -639,11 +639,14 @@ struct SpanIDTable {
         mask = size - 1
     }
 
+    /// The first slot to look in for the id `id` (a hash of its bytes, as the analyzer hashes keys).
+    @inline(__always) func slot(_ id: UnsafeBufferPointer<UInt8>) -> Int { LineAnalyzer.slot(LineAnalyzer.Key(bytes: id).hash, mask) }
+
     /// The index of the first span of `ids` with the id of span `i` when there is one; else records `i` and
     /// returns nil.
     mutating func insert(_ i: Int, of ids: SpanIDList) -> Int? {
         ids.withBytes(at: i) { id in
-            var k = LineAnalyzer.slot(LineAnalyzer.Key(bytes: id).hash, mask)
+            var k = slot(id)
             while true {
                 let e = slots[k]
                 if e < 0 {
@@ -658,7 +661,7 @@ struct SpanIDTable {
 
     /// The index of the first span of `ids` whose id is the bytes `id`, if any.
     func find(_ id: UnsafeBufferPointer<UInt8>, in ids: SpanIDList) -> Int? {
-        var k = LineAnalyzer.slot(LineAnalyzer.Key(bytes: id).hash, mask)
+        var k = slot(id)
         while true {
             let e = slots[k]
             if e < 0 { return nil }
@@ -715,8 +718,8 @@ public struct SpanIDList: RandomAccessCollection, Sendable, Hashable, Expressibl
     }
 
     public mutating func append(_ id: String) {
-        bytes.append(contentsOf: id.utf8)
-        ends.append(bytes.count)
+        var id = id
+        id.withUTF8 { append(bytes: $0) }
     }
 
     public static func += (list: inout SpanIDList, more: SpanIDList) {

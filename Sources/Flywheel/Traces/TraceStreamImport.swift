@@ -288,15 +288,16 @@ extension TraceStage {
             code: e?.code ?? "invalid_span", message: e?.message ?? "\(error)")
     }
 
-    /// Each line's output length, batch by batch on all cores (pages given back behind): predicted by
-    /// ``SpanLineNormalizer/predictedLength(_:)`` when the redactor can find nothing in the line, else found by
-    /// normalizing (and redacting) the line into working space. With `scanned` (the scan's plan of the same lines,
-    /// ``TraceStore/importPlans``), the predictions and redaction flags are the scan's, and only the lines it could
-    /// not predict are read again (a batch with none is not touched).
+    /// Each line's output length, batch by batch on all cores (pages given back behind): each line is planned as the
+    /// scan plans it (``PlannedLine``: predicted by ``SpanLineNormalizer/predictedLength(_:)`` when the redactor can
+    /// find nothing in it), and the lines it does not predict are normalized (and redacted) into working space to
+    /// find theirs. With `scanned` (the scan's plan of the same lines, ``TraceStore/importPlans``), the plan is the
+    /// scan's, and only the lines it could not predict are read again (a batch with none is not touched).
     static func planLengths(
         _ sources: [TraceSource], lines: [[ImportLine]], redactor: Redactor?, batchBytes: Int, scanned: [[PlannedLine]]? = nil
     ) throws -> ImportPlan {
         var plan = ImportPlan(lengths: [], redact: [])
+        let screen = redactor?.screen ?? RedactionScreen.none
         for (si, src) in sources.enumerated() {
             var lengths = [Int](repeating: 0, count: lines[si].count)
             var redacts = [Bool](repeating: false, count: lines[si].count)
@@ -323,19 +324,15 @@ extension TraceStage {
                                 for i in cuts[w] {
                                     let l = batch[i]
                                     let raw = UnsafeRawBufferPointer(rebasing: buf[l.offset..<(l.offset + l.length)])
-                                    let redact: Bool
-                                    if known != nil {
-                                        if lengthsOut[i] >= 0 { continue }
-                                        redact = redactOut[i]
-                                    } else {
-                                        // Redaction is skipped only where it provably finds nothing (see mayFindSecrets).
-                                        redact = redactor.map { $0.mayFindSecrets(inJSON: raw) } ?? false
-                                        redactOut[i] = redact
-                                        if !redact, let n = SpanLineNormalizer.predictedLength(raw) {
-                                            lengthsOut[i] = n
-                                            continue
-                                        }
+                                    if known == nil {
+                                        // Planned here as the scan plans a line (redaction is skipped only where
+                                        // it provably finds nothing).
+                                        let p = PlannedLine(raw, offset: l.offset, line: l.line, screen: screen)
+                                        lengthsOut[i] = p.predicted
+                                        redactOut[i] = p.redact
                                     }
+                                    if lengthsOut[i] >= 0 { continue }
+                                    let redact = redactOut[i]
                                     out.removeAll(keepingCapacity: true)
                                     do {
                                         try normalizeLine(raw, redact: redact, redactor: redactor, into: &out, workspace: &workspace, report: &report)

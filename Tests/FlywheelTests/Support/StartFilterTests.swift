@@ -39,7 +39,7 @@ struct StartFilterTests {
         var rng = SystemRandomNumberGenerator()
         // Filler close to the strings (their bytes in both cases) so near misses are common.
         let filler = Array("sSkK-eEcCrRtTbBaAiIgGhHpP_:/.yYxXoO9zZ vV".utf8)
-        var planted = 0, falseCandidates = 0, positions = 0
+        var falseCandidates = 0, positions = 0
         for round in 0..<3000 {
             var text = (0..<Int.random(in: 0..<70, using: &rng)).map { _ in filler.randomElement(using: &rng)! }
             if round % 2 == 0 {
@@ -47,7 +47,6 @@ struct StartFilterTests {
                 if round % 4 == 0 { s = s.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 } }
                 let at = Int.random(in: 0...text.count, using: &rng)
                 text.insert(contentsOf: s, at: at)
-                planted += 1
             }
             let truth = Self.starts(text)
             let fast = Self.candidates(filter, text, bytes: false)
@@ -57,7 +56,6 @@ struct StartFilterTests {
             falseCandidates += fast.count - truth.count
             positions += text.count
         }
-        #expect(planted == 1500)
         // A filter, not "every place": most places of this near-miss filler are ruled out.
         #expect(falseCandidates * 4 < positions, "\(falseCandidates) false candidates in \(positions) places")
     }
